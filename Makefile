@@ -1,0 +1,134 @@
+# ngx_http_broadcast_module: build, run, test, bench.
+#
+#   make run     install what is missing, build, start the whole stack
+#   make stop    stop what `make run` started
+#   make test    unit tests + integration tests (prove -r t/)
+#   make bench   benchmarks, reported against a baseline of the same run
+#
+SHELL        := /bin/bash
+.DEFAULT_GOAL := all
+
+NGX_SRC      ?= /usr/share/nginx/src
+BUILD        := $(CURDIR)/build
+NGX_BUILD    := $(BUILD)/nginx
+MODULE_SO    := $(NGX_BUILD)/ngx_http_broadcast_module.so
+PHONE_LIB    := $(BUILD)/libbcphone.a
+BIN          := $(BUILD)/bin
+
+PKGS         := libcurl hiredis jansson libmariadb libcrypto libargon2
+PKG_CFLAGS    = $(shell pkg-config --cflags $(PKGS) libmicrohttpd)
+PKG_LIBS      = $(shell pkg-config --libs $(PKGS))
+MHD_LIBS      = $(shell pkg-config --libs libmicrohttpd)
+
+# SANITIZE=1 builds the daemons, tools and unit tests with ASan + UBSan.
+ifeq ($(SANITIZE),1)
+SAN_FLAGS    := -fsanitize=address,undefined -fno-omit-frame-pointer \
+                -fno-sanitize-recover=undefined
+endif
+
+CC           ?= cc
+CXX          ?= g++
+CSTD         := -std=c11 -D_GNU_SOURCE
+WARN         := -Wall -Wextra -Werror
+CFLAGS       ?= -O2 -g
+ALL_CFLAGS    = $(CSTD) $(WARN) $(CFLAGS) $(SAN_FLAGS) -Icommon $(PKG_CFLAGS)
+LDLIBS_ALL    = $(PHONE_LIB) -lphonenumber -lstdc++ $(PKG_LIBS) -lpthread -lm
+
+COMMON_SRCS  := $(wildcard common/bc_*.c)
+COMMON_HDRS  := $(wildcard common/bc_*.h)
+COMMON_OBJS  := $(COMMON_SRCS:common/%.c=$(BUILD)/common/%.o)
+SENDER_SRCS  := $(wildcard sender/*.c)
+SENDER_OBJS  := $(SENDER_SRCS:sender/%.c=$(BUILD)/sender/%.o)
+SIM_SRCS     := $(wildcard sim/*.c)
+SIM_OBJS     := $(SIM_SRCS:sim/%.c=$(BUILD)/sim/%.o)
+UNIT_SRCS    := $(wildcard tests/unit/test_*.c)
+UNIT_BINS    := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+MODULE_SRCS  := $(wildcard ngx_http_broadcast_module.c src/*.c src/*.h) \
+                $(COMMON_SRCS) $(COMMON_HDRS) config
+
+.PHONY: all deps module sender sim ctl unit test run stop bench asan clean \
+        distclean
+
+all: module sender sim ctl
+
+deps:
+	@bash scripts/install-deps.sh
+
+# --- libphonenumber shim (C++), linked into the module and the daemons ----
+$(PHONE_LIB): common/bc_phone.cc common/bc_phone.h
+	@mkdir -p $(BUILD)/common
+	$(CXX) -std=c++17 -O2 -g -fPIC -Wall -Wextra -Werror $(SAN_FLAGS) \
+	    -Icommon -c common/bc_phone.cc -o $(BUILD)/common/bc_phone.o
+	ar rcs $@ $(BUILD)/common/bc_phone.o
+
+# --- the nginx module, against Debian's nginx-dev with its ABI flags ------
+module: $(MODULE_SO)
+
+$(NGX_BUILD)/Makefile: config $(PHONE_LIB)
+	@mkdir -p $(NGX_BUILD)
+	cd $(NGX_SRC) && . ./conf_flags && ./configure \
+	  --with-cc-opt="$$(dpkg-buildflags --get CFLAGS) -fPIC $$(dpkg-buildflags --get CPPFLAGS)" \
+	  --with-ld-opt="$$(dpkg-buildflags --get LDFLAGS) -fPIC" \
+	  "$${NGX_CONF_FLAGS[@]}" --add-dynamic-module=$(CURDIR) \
+	  --builddir=$(NGX_BUILD) > $(NGX_BUILD)/configure.log
+
+$(MODULE_SO): $(NGX_BUILD)/Makefile $(MODULE_SRCS) $(PHONE_LIB)
+	$(MAKE) -s -f $(NGX_BUILD)/Makefile -C $(NGX_SRC) modules
+
+# --- daemons and tools ------------------------------------------------------
+$(BUILD)/common/%.o: common/%.c $(COMMON_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(BUILD)/sender/%.o: sender/%.c $(wildcard sender/*.h) $(COMMON_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -Isender -c $< -o $@
+
+$(BUILD)/sim/%.o: sim/%.c $(wildcard sim/*.h) $(COMMON_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -Isim -c $< -o $@
+
+sender: $(BIN)/broadcast-sender
+$(BIN)/broadcast-sender: $(SENDER_OBJS) $(COMMON_OBJS) $(PHONE_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(SAN_FLAGS) -o $@ $(SENDER_OBJS) $(COMMON_OBJS) $(LDLIBS_ALL)
+
+ctl: $(BIN)/broadcastctl
+$(BIN)/broadcastctl: tools/broadcastctl.c $(COMMON_OBJS) $(PHONE_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -o $@ tools/broadcastctl.c $(COMMON_OBJS) $(LDLIBS_ALL)
+
+sim: $(BIN)/broadcast-sim
+$(BIN)/broadcast-sim: $(SIM_OBJS) $(COMMON_OBJS) $(PHONE_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(SAN_FLAGS) -o $@ $(SIM_OBJS) $(COMMON_OBJS) $(LDLIBS_ALL) $(MHD_LIBS)
+
+# --- tests ------------------------------------------------------------------
+$(BUILD)/tests/%: tests/unit/%.c $(COMMON_OBJS) $(PHONE_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(COMMON_OBJS) $(LDLIBS_ALL) -lcmocka
+
+unit: $(UNIT_BINS)
+	@set -e; for t in $(UNIT_BINS); do echo "# $$t"; $$t; done
+
+test: deps all unit
+	prove -r t/
+
+asan:
+	$(MAKE) SANITIZE=1 BUILD=$(CURDIR)/build/asan sender sim ctl unit
+
+# --- the stack --------------------------------------------------------------
+run: deps all
+	@bash scripts/stack.sh start
+
+stop:
+	@bash scripts/stack.sh stop
+
+bench: deps all
+	@bash bench/bench.sh
+
+clean:
+	rm -rf $(BUILD)
+
+distclean: stop clean
+	rm -rf var

@@ -1,0 +1,54 @@
+/*
+ * hiredis helpers and the Redis key names (docs/DESIGN.md).
+ */
+#ifndef BC_REDIS_H
+#define BC_REDIS_H
+
+#include <stddef.h>
+#include <hiredis/hiredis.h>
+
+#define BC_KEY_SEND_STREAM    "bc:stream:send"
+#define BC_GROUP_SENDERS      "senders"
+#define BC_KEY_EVENTS_STREAM  "bc:stream:events"
+#define BC_GROUP_RECORDERS    "recorders"
+#define BC_KEY_MSG_PREFIX     "bc:msg:"
+#define BC_KEY_BATCH_PREFIX   "bc:batch:"
+#define BC_KEY_RETRY          "bc:retry"
+#define BC_KEY_DEDUP_PREFIX   "bc:dedup:"
+#define BC_KEY_IDEM_PREFIX    "bc:idem:"
+#define BC_KEY_CRED_PREFIX    "bc:cred:"
+#define BC_KEY_SENDER_METRICS "bc:metrics:sender"
+#define BC_KEY_LOGIN_PREFIX   "bc:login:"
+
+#define BC_MSG_TTL_S     604800
+#define BC_DEDUP_TTL_S   172800
+#define BC_IDEM_TTL_S    86400
+#define BC_CRED_TTL_S    300
+
+typedef struct {
+    char      host[128];    /* IP literal, or empty with socket set */
+    unsigned  port;
+    char      socket[256];
+    unsigned  timeout_ms;   /* connect and command timeout */
+} bc_redis_conf_t;
+
+/* parses "ip:port" or "unix:/path"; returns 0, -1 if malformed */
+int bc_redis_conf_parse(bc_redis_conf_t *conf, const char *spec, size_t len);
+
+/* connects with the timeouts; NULL + err on failure */
+redisContext *bc_redis_connect(const bc_redis_conf_t *conf, char *err,
+    size_t errlen);
+
+/*
+ * Runs one command (argv form). On a connection error, reconnects once
+ * (replacing *c, which may be NULL on entry) and retries. Returns the reply
+ * (caller frees with freeReplyObject) or NULL with err set.
+ */
+redisReply *bc_redis_cmd(redisContext **c, const bc_redis_conf_t *conf,
+    int argc, const char **argv, const size_t *argvlen, char *err,
+    size_t errlen);
+
+/* creates the consumer groups (MKSTREAM) if missing; 0 or -1 */
+int bc_redis_ensure_groups(redisContext *c, char *err, size_t errlen);
+
+#endif /* BC_REDIS_H */
