@@ -1,0 +1,225 @@
+/*
+ * hiredis helpers: connection with timeouts, one reconnect on a connection
+ * error, and the consumer groups.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "bc_redis.h"
+
+
+int
+bc_redis_conf_parse(bc_redis_conf_t *conf, const char *spec, size_t len)
+{
+    size_t       i, colon, host_start, host_end;
+    unsigned     port;
+
+    /* timeout_ms is the caller's: it may be set before or after this */
+    conf->host[0] = '\0';
+    conf->socket[0] = '\0';
+    conf->port = 0;
+
+    if (len > 5 && strncmp(spec, "unix:", 5) == 0) {
+        if (len - 5 >= sizeof(conf->socket) || spec[5] != '/') {
+            return -1;
+        }
+
+        memcpy(conf->socket, spec + 5, len - 5);
+        conf->socket[len - 5] = '\0';
+
+        return 0;
+    }
+
+    colon = len;
+    for (i = len; i > 0; i--) {
+        if (spec[i - 1] == ':') {
+            colon = i - 1;
+            break;
+        }
+    }
+
+    if (colon == len || colon == 0 || colon + 1 == len) {
+        return -1;
+    }
+
+    /* "[::1]:6379" */
+    host_start = 0;
+    host_end = colon;
+
+    if (spec[0] == '[') {
+        if (spec[colon - 1] != ']') {
+            return -1;
+        }
+
+        host_start = 1;
+        host_end = colon - 1;
+    }
+
+    if (host_end <= host_start
+        || host_end - host_start >= sizeof(conf->host))
+    {
+        return -1;
+    }
+
+    port = 0;
+    for (i = colon + 1; i < len; i++) {
+        if (spec[i] < '0' || spec[i] > '9') {
+            return -1;
+        }
+
+        port = port * 10 + (unsigned) (spec[i] - '0');
+        if (port > 65535) {
+            return -1;
+        }
+    }
+
+    if (port == 0) {
+        return -1;
+    }
+
+    memcpy(conf->host, spec + host_start, host_end - host_start);
+    conf->host[host_end - host_start] = '\0';
+    conf->port = port;
+
+    return 0;
+}
+
+
+redisContext *
+bc_redis_connect(const bc_redis_conf_t *conf, char *err, size_t errlen)
+{
+    redisContext    *c;
+    struct timeval   tv;
+    unsigned         ms;
+
+    ms = conf->timeout_ms ? conf->timeout_ms : 3000;
+    tv.tv_sec = ms / 1000;
+    tv.tv_usec = (ms % 1000) * 1000;
+
+    if (conf->socket[0]) {
+        c = redisConnectUnixWithTimeout(conf->socket, tv);
+
+    } else {
+        c = redisConnectWithTimeout(conf->host, (int) conf->port, tv);
+    }
+
+    if (c == NULL) {
+        snprintf(err, errlen, "redis: out of memory");
+        return NULL;
+    }
+
+    if (c->err) {
+        snprintf(err, errlen, "redis connect %s%s%u: %s",
+                 conf->socket[0] ? conf->socket : conf->host,
+                 conf->socket[0] ? "" : ":",
+                 conf->socket[0] ? 0 : conf->port, c->errstr);
+        redisFree(c);
+        return NULL;
+    }
+
+    if (redisSetTimeout(c, tv) != REDIS_OK) {
+        snprintf(err, errlen, "redis: cannot set the timeout: %s",
+                 c->errstr);
+        redisFree(c);
+        return NULL;
+    }
+
+    return c;
+}
+
+
+redisReply *
+bc_redis_cmd(redisContext **c, const bc_redis_conf_t *conf,
+    int argc, const char **argv, const size_t *argvlen, char *err,
+    size_t errlen)
+{
+    redisReply  *reply;
+    int          attempt;
+
+    for (attempt = 0; attempt < 2; attempt++) {
+
+        /* a context with an error is unusable in hiredis: start fresh */
+        if (*c != NULL && (*c)->err) {
+            redisFree(*c);
+            *c = NULL;
+        }
+
+        if (*c == NULL) {
+            *c = bc_redis_connect(conf, err, errlen);
+            if (*c == NULL) {
+                continue;
+            }
+        }
+
+        reply = redisCommandArgv(*c, argc, argv, argvlen);
+        if (reply != NULL) {
+            return reply;
+        }
+
+        snprintf(err, errlen, "redis %.*s: %s",
+                 argc > 0 ? (int) (argvlen ? argvlen[0] : strlen(argv[0]))
+                          : 0,
+                 argc > 0 ? argv[0] : "", (*c)->errstr);
+
+        redisFree(*c);
+        *c = NULL;
+    }
+
+    return NULL;
+}
+
+
+static int
+bc_redis_create_group(redisContext *c, const char *stream, const char *group,
+    char *err, size_t errlen)
+{
+    redisReply  *reply;
+    const char  *argv[6];
+    int          rc;
+
+    argv[0] = "XGROUP";
+    argv[1] = "CREATE";
+    argv[2] = stream;
+    argv[3] = group;
+    argv[4] = "0";
+    argv[5] = "MKSTREAM";
+
+    reply = redisCommandArgv(c, 6, argv, NULL);
+    if (reply == NULL) {
+        snprintf(err, errlen, "redis XGROUP CREATE %s: %s", stream,
+                 c->errstr);
+        return -1;
+    }
+
+    rc = 0;
+
+    /* BUSYGROUP: it exists already, which is what we want */
+    if (reply->type == REDIS_REPLY_ERROR
+        && strncmp(reply->str, "BUSYGROUP", 9) != 0)
+    {
+        snprintf(err, errlen, "redis XGROUP CREATE %s %s: %s", stream, group,
+                 reply->str);
+        rc = -1;
+    }
+
+    freeReplyObject(reply);
+
+    return rc;
+}
+
+
+int
+bc_redis_ensure_groups(redisContext *c, char *err, size_t errlen)
+{
+    if (bc_redis_create_group(c, BC_KEY_SEND_STREAM, BC_GROUP_SENDERS, err,
+                              errlen)
+        != 0)
+    {
+        return -1;
+    }
+
+    return bc_redis_create_group(c, BC_KEY_EVENTS_STREAM, BC_GROUP_RECORDERS,
+                                 err, errlen);
+}

@@ -1,0 +1,112 @@
+/*
+ * The send job JSON: round trip and rejection of bad input.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "bc_job.h"
+
+
+static void
+fill(bc_job_t *job)
+{
+    memset(job, 0, sizeof(*job));
+    strcpy(job->id, "01JD3ZQ6V0X8E4R2K5M7N9P1QS");
+    strcpy(job->batch_id, "01JD3ZQ6V0X8E4R2K5M7N9P1QT");
+    strcpy(job->channel, "sms");
+    strcpy(job->provider, "twilio");
+    strcpy(job->to, "+14155552671");
+    strcpy(job->from, "+15005550006");
+    job->body = strdup("hello \"world\"\n\xe2\x82\xac");
+    job->api_key_id = 3;
+    job->created_ms = 1763745600123LL;
+    job->attempt = 2;
+}
+
+
+static void
+test_round_trip(void **state)
+{
+    bc_job_t   job, back;
+    char      *text;
+    char       err[128];
+
+    (void) state;
+
+    fill(&job);
+
+    text = bc_job_dump(&job);
+    assert_non_null(text);
+    assert_non_null(strstr(text, "\"status\":\"queued\""));
+    assert_non_null(strstr(text, "\"created_ms\":1763745600123"));
+    assert_non_null(strstr(text, "\"messaging_service_sid\":\"\""));
+    assert_null(strchr(text, '\n'));
+
+    assert_int_equal(bc_job_parse(text, strlen(text), &back, err,
+                                  sizeof(err)), 0);
+    assert_string_equal(back.id, job.id);
+    assert_string_equal(back.batch_id, job.batch_id);
+    assert_string_equal(back.channel, "sms");
+    assert_string_equal(back.provider, "twilio");
+    assert_string_equal(back.to, job.to);
+    assert_string_equal(back.from, job.from);
+    assert_string_equal(back.messaging_service_sid, "");
+    assert_string_equal(back.body, job.body);
+    assert_int_equal(back.api_key_id, 3);
+    assert_true(back.created_ms == 1763745600123LL);
+    assert_int_equal(back.attempt, 2);
+
+    bc_job_free(&back);
+    bc_job_free(&job);
+    free(text);
+}
+
+
+static void
+test_bad(void **state)
+{
+    bc_job_t     job;
+    char         err[128];
+    const char  *cases[] = {
+        "not json",
+        "[]",
+        "{\"channel\":\"sms\",\"provider\":\"twilio\",\"to\":\"+1\","
+            "\"body\":\"x\"}",
+        "{\"id\":1,\"channel\":\"sms\",\"provider\":\"twilio\","
+            "\"to\":\"+1\",\"body\":\"x\"}",
+        "{\"id\":\"a\",\"channel\":\"sms\",\"provider\":\"twilio\","
+            "\"to\":\"+1\"}",
+        "{\"id\":\"a\",\"channel\":\"sms\",\"provider\":\"twilio\","
+            "\"to\":\"+1\",\"body\":\"x\",\"attempt\":\"1\"}",
+        "{\"id\":\"012345678901234567890123456789\",\"channel\":\"sms\","
+            "\"provider\":\"twilio\",\"to\":\"+1\",\"body\":\"x\"}",
+    };
+    size_t       i;
+
+    (void) state;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        err[0] = '\0';
+        assert_int_equal(bc_job_parse(cases[i], strlen(cases[i]), &job, err,
+                                      sizeof(err)), -1);
+        assert_true(strlen(err) > 0);
+        assert_null(job.body);
+    }
+}
+
+
+int
+main(void)
+{
+    const struct CMUnitTest  tests[] = {
+        cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_bad),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
