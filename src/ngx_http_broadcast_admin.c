@@ -1,0 +1,588 @@
+/*
+ * Admin endpoints: POST /api/login, POST /api/logout, GET/POST /api/keys,
+ * POST /api/keys/{id}/revoke. Password hashes are verified with argon2id in
+ * the thread (CPU heavy); tokens and keys are stored as SHA-256 hex.
+ */
+
+
+#include "ngx_http_broadcast_api.h"
+
+#include <argon2.h>
+
+#include "bc_sig.h"
+
+
+#define NGX_HTTP_BROADCAST_TS(c)                                              \
+    "CONCAT(LEFT(DATE_FORMAT(" c ",'%Y-%m-%dT%H:%i:%s.%f'),23),'Z')"
+
+#define NGX_HTTP_BROADCAST_KEY_COLUMNS                                        \
+    "id,name,prefix,scope,admin_user_id,"                                     \
+    NGX_HTTP_BROADCAST_TS("expires_at") ","                                   \
+    NGX_HTTP_BROADCAST_TS("created_at") ","                                   \
+    NGX_HTTP_BROADCAST_TS("last_used_at") ","                                 \
+    NGX_HTTP_BROADCAST_TS("revoked_at") ",key_hash"
+
+
+typedef struct {
+    ngx_uint_t   op;
+    char         username[65];
+    char        *password;          /* malloc'd, wiped on free */
+    size_t       password_len;
+    char         ip[NGX_SOCKADDR_STRLEN + 1];
+    ngx_flag_t   secure;
+    char         name[256];
+    char         scope[8];
+    long long    days;
+    long long    id;
+} ngx_http_broadcast_admin_t;
+
+
+#define NGX_HTTP_BROADCAST_A_LOGIN   1
+#define NGX_HTTP_BROADCAST_A_LOGOUT  2
+#define NGX_HTTP_BROADCAST_A_LIST    3
+#define NGX_HTTP_BROADCAST_A_CREATE  4
+#define NGX_HTTP_BROADCAST_A_REVOKE  5
+
+
+static void ngx_http_broadcast_admin_op(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn);
+
+
+static void
+ngx_http_broadcast_admin_free(void *data)
+{
+    ngx_http_broadcast_admin_t *a = data;
+
+    if (a->password) {
+        explicit_bzero(a->password, a->password_len);
+        free(a->password);
+    }
+
+    free(a);
+}
+
+
+static ngx_http_broadcast_admin_t *
+ngx_http_broadcast_admin_new(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_uint_t op)
+{
+    ngx_http_broadcast_admin_t     *a;
+    ngx_http_broadcast_loc_conf_t  *lcf;
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_broadcast_module);
+
+    a = calloc(1, sizeof(ngx_http_broadcast_admin_t));
+    if (a == NULL) {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                     "internal_error", "out of memory");
+        return NULL;
+    }
+
+    a->op = op;
+    a->secure = lcf->cookie_secure;
+
+    ctx->op = ngx_http_broadcast_admin_op;
+    ctx->op_data = a;
+    ctx->op_free = ngx_http_broadcast_admin_free;
+
+    return a;
+}
+
+
+void
+ngx_http_broadcast_login_prepare(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body)
+{
+    json_t                      *json, *u, *p;
+    ngx_http_broadcast_admin_t  *a;
+
+    ctx->need = NGX_HTTP_BROADCAST_NEED_NONE;
+
+    json = ngx_http_broadcast_api_parse(r, body, ctx);
+    if (json == NULL) {
+        return;
+    }
+
+    u = json_object_get(json, "username");
+    p = json_object_get(json, "password");
+
+    if (!json_is_string(u) || json_string_length(u) == 0
+        || json_string_length(u) > 64 || !json_is_string(p)
+        || json_string_length(p) == 0 || json_string_length(p) > 1024)
+    {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
+            "invalid_request", "username and password must be non-empty "
+            "strings");
+        return;
+    }
+
+    a = ngx_http_broadcast_admin_new(r, ctx, NGX_HTTP_BROADCAST_A_LOGIN);
+    if (a == NULL) {
+        return;
+    }
+
+    ngx_memcpy(a->username, json_string_value(u), json_string_length(u));
+
+    a->password_len = json_string_length(p);
+    a->password = malloc(a->password_len + 1);
+    if (a->password == NULL) {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                     "internal_error", "out of memory");
+        return;
+    }
+
+    ngx_memcpy(a->password, json_string_value(p), a->password_len);
+    a->password[a->password_len] = '\0';
+
+    ngx_memcpy(a->ip, r->connection->addr_text.data,
+               ngx_min(r->connection->addr_text.len, NGX_SOCKADDR_STRLEN));
+}
+
+
+void
+ngx_http_broadcast_logout_prepare(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx)
+{
+    ctx->need = NGX_HTTP_BROADCAST_NEED_SESSION;
+
+    (void) ngx_http_broadcast_admin_new(r, ctx, NGX_HTTP_BROADCAST_A_LOGOUT);
+}
+
+
+void
+ngx_http_broadcast_keys_prepare(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body, ngx_str_t *id)
+{
+    json_t                      *json, *name, *scope, *days;
+    ngx_int_t                    n;
+    ngx_http_broadcast_admin_t  *a;
+
+    ctx->need = NGX_HTTP_BROADCAST_NEED_SESSION;
+
+    if (id) {
+        n = ngx_atoi(id->data, id->len);
+        if (n <= 0) {
+            ngx_http_broadcast_api_error(ctx, NGX_HTTP_NOT_FOUND, "not_found",
+                                         "no such API key");
+            return;
+        }
+
+        a = ngx_http_broadcast_admin_new(r, ctx, NGX_HTTP_BROADCAST_A_REVOKE);
+        if (a) {
+            a->id = n;
+        }
+
+        return;
+    }
+
+    if (!(r->method & NGX_HTTP_POST)) {
+        (void) ngx_http_broadcast_admin_new(r, ctx, NGX_HTTP_BROADCAST_A_LIST);
+        return;
+    }
+
+    json = ngx_http_broadcast_api_parse(r, body, ctx);
+    if (json == NULL) {
+        return;
+    }
+
+    name = json_object_get(json, "name");
+    scope = json_object_get(json, "scope");
+    days = json_object_get(json, "expires_in_days");
+
+    if (name && !json_is_null(name)
+        && (!json_is_string(name) || json_string_length(name) > 255))
+    {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
+            "invalid_request", "name must be a string of at most 255 "
+            "characters");
+        return;
+    }
+
+    if (scope && !json_is_null(scope)
+        && (!json_is_string(scope)
+            || (strcmp(json_string_value(scope), "read") != 0
+                && strcmp(json_string_value(scope), "send") != 0
+                && strcmp(json_string_value(scope), "manage") != 0)))
+    {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
+            "invalid_request", "scope must be one of read, send, manage");
+        return;
+    }
+
+    if (days && !json_is_null(days)
+        && (!json_is_integer(days) || json_integer_value(days) <= 0
+            || json_integer_value(days) > 36500))
+    {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
+            "invalid_request", "expires_in_days must be a positive integer");
+        return;
+    }
+
+    a = ngx_http_broadcast_admin_new(r, ctx, NGX_HTTP_BROADCAST_A_CREATE);
+    if (a == NULL) {
+        return;
+    }
+
+    if (json_is_string(name)) {
+        ngx_memcpy(a->name, json_string_value(name),
+                   json_string_length(name));
+    }
+
+    ngx_cpystrn((u_char *) a->scope,
+                (u_char *) (json_is_string(scope) ? json_string_value(scope)
+                                                  : "manage"),
+                sizeof(a->scope));
+
+    a->days = json_is_integer(days) ? json_integer_value(days) : 0;
+}
+
+
+/* thread: a key item from a row of NGX_HTTP_BROADCAST_KEY_COLUMNS */
+static json_t *
+ngx_http_broadcast_key_item(MYSQL_ROW row)
+{
+    return json_pack("{s:I,s:s,s:s,s:s,s:o,s:o,s:o,s:o,s:o}",
+                     "id", (json_int_t) strtoll(row[0], NULL, 10),
+                     "name", row[1] ? row[1] : "",
+                     "prefix", row[2] ? row[2] : "",
+                     "scope", row[3] ? row[3] : "",
+                     "admin_user_id",
+                     row[4] ? json_integer(strtoll(row[4], NULL, 10))
+                            : json_null(),
+                     "expires_at", row[5] ? json_string(row[5]) : json_null(),
+                     "created_at", row[6] ? json_string(row[6]) : json_null(),
+                     "last_used_at",
+                     row[7] ? json_string(row[7]) : json_null(),
+                     "revoked_at", row[8] ? json_string(row[8]) : json_null());
+}
+
+
+static int
+ngx_http_broadcast_admin_sql(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn, const char *sql, MYSQL_RES **res)
+{
+    char  err[256];
+
+    if (ngx_http_broadcast_mysql_query(conn, ctx->mcf, sql, strlen(sql), err,
+                                       sizeof(err))
+        != 0)
+    {
+        snprintf(ctx->detail, sizeof(ctx->detail), "%s", err);
+        ngx_http_broadcast_api_mysql_down(ctx);
+        return -1;
+    }
+
+    if (res == NULL) {
+        return 0;
+    }
+
+    *res = mysql_store_result(conn->mysql);
+    if (*res == NULL) {
+        snprintf(ctx->detail, sizeof(ctx->detail), "%s",
+                 mysql_error(conn->mysql));
+        ngx_http_broadcast_api_mysql_down(ctx);
+        return -1;
+    }
+
+    return 0;
+}
+
+
+static void
+ngx_http_broadcast_redis_simple(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn, int argc, const char **argv,
+    long long *integer)
+{
+    int          i;
+    char         err[256];
+    size_t       lens[4];
+    redisReply  *reply;
+
+    for (i = 0; i < argc; i++) {
+        lens[i] = strlen(argv[i]);
+    }
+
+    reply = ngx_http_broadcast_redis_cmd(conn, ctx->mcf, argc, argv, lens,
+                                         err, sizeof(err));
+    if (reply == NULL) {
+        if (integer) {
+            *integer = -1;
+        }
+
+        return;
+    }
+
+    if (integer) {
+        *integer = reply->type == REDIS_REPLY_INTEGER ? reply->integer
+                 : (reply->type == REDIS_REPLY_STRING
+                    ? strtoll(reply->str, NULL, 10) : 0);
+    }
+
+    freeReplyObject(reply);
+}
+
+
+static void
+ngx_http_broadcast_login(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn, ngx_http_broadcast_admin_t *a)
+{
+    int          ok;
+    char         key[128], sql[512], token[64], hash[65], exp[32];
+    char         cookie[256], *quoted;
+    long long    fails, uid, ttl;
+    MYSQL_RES   *res;
+    MYSQL_ROW    row;
+    const char  *argv[4];
+
+    ttl = (long long) ctx->mcf->session_ttl;
+
+    snprintf(key, sizeof(key), BC_KEY_LOGIN_PREFIX "%s", a->ip);
+    argv[0] = "GET";
+    argv[1] = key;
+    ngx_http_broadcast_redis_simple(ctx, conn, 2, argv, &fails);
+
+    if (fails > 10) {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_TOO_MANY_REQUESTS,
+            "too_many_attempts", "too many failed logins from this address; "
+            "wait 15 minutes");
+        return;
+    }
+
+    if (conn == NULL || (conn->mysql == NULL
+        && (conn->mysql = bc_db_connect(&ctx->mcf->mysql, ctx->detail,
+                                        sizeof(ctx->detail))) == NULL))
+    {
+        ngx_http_broadcast_api_mysql_down(ctx);
+        return;
+    }
+
+    quoted = bc_db_quote(conn->mysql, a->username, strlen(a->username));
+    if (quoted == NULL) {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                     "internal_error", "out of memory");
+        return;
+    }
+
+    snprintf(sql, sizeof(sql), "SELECT id, password_hash FROM admin_users "
+             "WHERE username = %s AND disabled_at IS NULL", quoted);
+    free(quoted);
+
+    if (ngx_http_broadcast_admin_sql(ctx, conn, sql, &res) != 0) {
+        return;
+    }
+
+    row = mysql_fetch_row(res);
+    ok = 0;
+    uid = 0;
+
+    if (row && row[0] && row[1]) {
+        uid = strtoll(row[0], NULL, 10);
+        ok = argon2id_verify(row[1], a->password, a->password_len)
+             == ARGON2_OK;
+    }
+
+    mysql_free_result(res);
+
+    if (!ok) {
+        argv[0] = "INCR";
+        ngx_http_broadcast_redis_simple(ctx, conn, 2, argv, &fails);
+
+        if (fails == 1) {
+            argv[0] = "EXPIRE";
+            argv[2] = "900";
+            ngx_http_broadcast_redis_simple(ctx, conn, 3, argv, NULL);
+        }
+
+        /* the same answer for an unknown user and a wrong password */
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_UNAUTHORIZED,
+                                     "unauthorized",
+                                     "invalid username or password");
+        return;
+    }
+
+    if (bc_random_token("bcs_", token, sizeof(token)) != 0) {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                     "internal_error",
+                                     "cannot generate a session token");
+        return;
+    }
+
+    bc_sha256_hex(token, strlen(token), hash);
+
+    snprintf(sql, sizeof(sql), "INSERT INTO admin_sessions (token_hash, "
+             "admin_user_id, created_at, expires_at) VALUES ('%s', %lld, "
+             "UTC_TIMESTAMP(3), UTC_TIMESTAMP(3) + INTERVAL %lld SECOND)",
+             hash, uid, ttl);
+
+    if (ngx_http_broadcast_admin_sql(ctx, conn, sql, NULL) != 0) {
+        return;
+    }
+
+    ngx_http_broadcast_iso_ms(((long long) time(NULL) + ttl) * 1000, exp);
+
+    snprintf(cookie, sizeof(cookie), "bc_session=%s; HttpOnly; "
+             "SameSite=Strict; Path=/; Max-Age=%lld%s", token, ttl,
+             a->secure ? "; Secure" : "");
+
+    ctx->set_cookie = strdup(cookie);
+    ctx->result = json_pack("{s:s,s:s,s:s,s:I,s:s}", "status", "ok",
+                            "token", token, "expires_at", exp,
+                            "admin_user_id", (json_int_t) uid,
+                            "username", a->username);
+
+    explicit_bzero(token, sizeof(token));
+}
+
+
+static void
+ngx_http_broadcast_admin_op(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn)
+{
+    ngx_http_broadcast_admin_t *a = ctx->op_data;
+
+    char         sql[1024], key[128], raw[64], hash[65], prefix[13];
+    char        *quoted;
+    json_t      *list;
+    MYSQL_RES   *res;
+    MYSQL_ROW    row;
+    const char  *argv[2];
+
+    switch (a->op) {
+
+    case NGX_HTTP_BROADCAST_A_LOGIN:
+        ngx_http_broadcast_login(ctx, conn, a);
+        return;
+
+    case NGX_HTTP_BROADCAST_A_LOGOUT:
+        snprintf(sql, sizeof(sql), "DELETE FROM admin_sessions WHERE id = "
+                 "%lld", ctx->cred_id);
+
+        if (ngx_http_broadcast_admin_sql(ctx, conn, sql, NULL) != 0) {
+            return;
+        }
+
+        snprintf(key, sizeof(key), BC_KEY_CRED_PREFIX "%s", ctx->cred_hash);
+        argv[0] = "DEL";
+        argv[1] = key;
+        ngx_http_broadcast_redis_simple(ctx, conn, 2, argv, NULL);
+
+        ctx->set_cookie = strdup("bc_session=; HttpOnly; SameSite=Strict; "
+                                 "Path=/; Max-Age=0");
+        ctx->result = json_pack("{s:s}", "status", "ok");
+        return;
+
+    case NGX_HTTP_BROADCAST_A_LIST:
+        if (ngx_http_broadcast_admin_sql(ctx, conn, "SELECT "
+                NGX_HTTP_BROADCAST_KEY_COLUMNS " FROM api_keys ORDER BY id "
+                "DESC", &res)
+            != 0)
+        {
+            return;
+        }
+
+        list = json_array();
+
+        while ((row = mysql_fetch_row(res)) != NULL) {
+            json_array_append_new(list, ngx_http_broadcast_key_item(row));
+        }
+
+        mysql_free_result(res);
+
+        ctx->result = json_pack("{s:o}", "keys", list);
+        return;
+
+    case NGX_HTTP_BROADCAST_A_CREATE:
+        if (bc_random_token("bck_", raw, sizeof(raw)) != 0) {
+            ngx_http_broadcast_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                         "internal_error",
+                                         "cannot generate a key");
+            return;
+        }
+
+        bc_sha256_hex(raw, strlen(raw), hash);
+        ngx_cpystrn((u_char *) prefix, (u_char *) raw, sizeof(prefix));
+
+        if (conn == NULL || (conn->mysql == NULL
+            && (conn->mysql = bc_db_connect(&ctx->mcf->mysql, ctx->detail,
+                                            sizeof(ctx->detail))) == NULL))
+        {
+            ngx_http_broadcast_api_mysql_down(ctx);
+            return;
+        }
+
+        quoted = bc_db_quote(conn->mysql, a->name, strlen(a->name));
+        if (quoted == NULL) {
+            ngx_http_broadcast_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                         "internal_error", "out of memory");
+            return;
+        }
+
+        if (a->days) {
+            snprintf(sql, sizeof(sql), "INSERT INTO api_keys (name, prefix, "
+                     "key_hash, admin_user_id, scope, expires_at, "
+                     "created_at) VALUES (%s, '%s', '%s', %lld, '%s', "
+                     "UTC_TIMESTAMP(3) + INTERVAL %lld DAY, "
+                     "UTC_TIMESTAMP(3))", quoted, prefix, hash, ctx->user_id,
+                     a->scope, a->days);
+        } else {
+            snprintf(sql, sizeof(sql), "INSERT INTO api_keys (name, prefix, "
+                     "key_hash, admin_user_id, scope, created_at) VALUES "
+                     "(%s, '%s', '%s', %lld, '%s', UTC_TIMESTAMP(3))",
+                     quoted, prefix, hash, ctx->user_id, a->scope);
+        }
+
+        free(quoted);
+
+        if (ngx_http_broadcast_admin_sql(ctx, conn, sql, NULL) != 0) {
+            return;
+        }
+
+        a->id = (long long) mysql_insert_id(conn->mysql);
+        break;
+
+    default: /* NGX_HTTP_BROADCAST_A_REVOKE */
+        snprintf(sql, sizeof(sql), "UPDATE api_keys SET revoked_at = "
+                 "COALESCE(revoked_at, UTC_TIMESTAMP(3)) WHERE id = %lld",
+                 a->id);
+
+        if (ngx_http_broadcast_admin_sql(ctx, conn, sql, NULL) != 0) {
+            return;
+        }
+
+        raw[0] = '\0';
+        break;
+    }
+
+    /* create and revoke answer with the key item */
+    snprintf(sql, sizeof(sql), "SELECT %s FROM api_keys WHERE id = %lld",
+             NGX_HTTP_BROADCAST_KEY_COLUMNS, a->id);
+
+    if (ngx_http_broadcast_admin_sql(ctx, conn, sql, &res) != 0) {
+        return;
+    }
+
+    row = mysql_fetch_row(res);
+
+    if (row == NULL) {
+        mysql_free_result(res);
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_NOT_FOUND, "not_found",
+                                     "no such API key");
+        return;
+    }
+
+    ctx->result = ngx_http_broadcast_key_item(row);
+
+    if (a->op == NGX_HTTP_BROADCAST_A_CREATE) {
+        json_object_set_new(ctx->result, "api_key", json_string(raw));
+        explicit_bzero(raw, sizeof(raw));
+
+    } else if (row[9]) {
+        /* a revoked key must stop working now, not when the cache ends */
+        snprintf(key, sizeof(key), BC_KEY_CRED_PREFIX "%s", row[9]);
+        argv[0] = "DEL";
+        argv[1] = key;
+        ngx_http_broadcast_redis_simple(ctx, conn, 2, argv, NULL);
+    }
+
+    mysql_free_result(res);
+}

@@ -1,0 +1,506 @@
+/*
+ * The /api/ router: method and path checks, body reading, then one thread
+ * task that authenticates the credential and runs the route operation, and
+ * one completion that answers from what the thread left in the context.
+ */
+
+
+#include "ngx_http_broadcast_api.h"
+
+#include <stdarg.h>
+
+
+enum {
+    NGX_HTTP_BROADCAST_R_LOGIN = 1,
+    NGX_HTTP_BROADCAST_R_LOGOUT,
+    NGX_HTTP_BROADCAST_R_KEYS,
+    NGX_HTTP_BROADCAST_R_REVOKE,
+    NGX_HTTP_BROADCAST_R_SEND_SMS,
+    NGX_HTTP_BROADCAST_R_STATUS_TWILIO,
+    NGX_HTTP_BROADCAST_R_STATUS,
+    NGX_HTTP_BROADCAST_R_BATCH
+};
+
+
+typedef struct {
+    ngx_uint_t   route;
+    ngx_str_t    arg;
+} ngx_http_broadcast_req_t;
+
+
+static void ngx_http_broadcast_api_body(ngx_http_request_t *r);
+static ngx_int_t ngx_http_broadcast_api_start(ngx_http_request_t *r,
+    ngx_http_broadcast_req_t *req);
+static void ngx_http_broadcast_api_run(void *data,
+    ngx_http_broadcast_conn_t *conn);
+static ngx_int_t ngx_http_broadcast_api_done(ngx_http_request_t *r,
+    void *data);
+static void ngx_http_broadcast_api_free(void *data);
+
+
+static ngx_uint_t
+ngx_http_broadcast_api_prefix(ngx_str_t *uri, const char *prefix,
+    ngx_str_t *rest)
+{
+    size_t  len;
+
+    len = ngx_strlen(prefix);
+
+    if (uri->len <= len || ngx_strncmp(uri->data, prefix, len) != 0) {
+        return 0;
+    }
+
+    rest->data = uri->data + len;
+    rest->len = uri->len - len;
+
+    return 1;
+}
+
+
+static ngx_uint_t
+ngx_http_broadcast_api_is(ngx_str_t *uri, const char *path)
+{
+    size_t  len;
+
+    len = ngx_strlen(path);
+
+    return uri->len == len && ngx_strncmp(uri->data, path, len) == 0;
+}
+
+
+ngx_int_t
+ngx_http_broadcast_api_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                  rc;
+    ngx_str_t                 *uri, rest;
+    ngx_uint_t                 post, methods;
+    const char                *allow;
+    ngx_http_broadcast_req_t  *req;
+
+    uri = &r->uri;
+    post = 0;
+    methods = NGX_HTTP_GET|NGX_HTTP_HEAD;
+    allow = "GET, HEAD";
+
+    req = ngx_pcalloc(r->pool, sizeof(ngx_http_broadcast_req_t));
+    if (req == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_broadcast_api_is(uri, "/api/login")) {
+        req->route = NGX_HTTP_BROADCAST_R_LOGIN;
+        post = 1;
+
+    } else if (ngx_http_broadcast_api_is(uri, "/api/logout")) {
+        req->route = NGX_HTTP_BROADCAST_R_LOGOUT;
+        post = 1;
+
+    } else if (ngx_http_broadcast_api_is(uri, "/api/keys")) {
+        req->route = NGX_HTTP_BROADCAST_R_KEYS;
+        methods = NGX_HTTP_GET|NGX_HTTP_HEAD|NGX_HTTP_POST;
+        allow = "GET, HEAD, POST";
+
+    } else if (ngx_http_broadcast_api_prefix(uri, "/api/keys/", &rest)
+               && rest.len > 7
+               && ngx_strncmp(rest.data + rest.len - 7, "/revoke", 7) == 0)
+    {
+        req->route = NGX_HTTP_BROADCAST_R_REVOKE;
+        req->arg.data = rest.data;
+        req->arg.len = rest.len - 7;
+        post = 1;
+
+    } else if (ngx_http_broadcast_api_is(uri, "/api/send/sms")) {
+        req->route = NGX_HTTP_BROADCAST_R_SEND_SMS;
+        post = 1;
+
+    } else if (ngx_http_broadcast_api_prefix(uri, "/api/status/twilio/",
+                                             &req->arg))
+    {
+        req->route = NGX_HTTP_BROADCAST_R_STATUS_TWILIO;
+
+    } else if (ngx_http_broadcast_api_prefix(uri, "/api/status/", &req->arg))
+    {
+        req->route = NGX_HTTP_BROADCAST_R_STATUS;
+
+    } else if (ngx_http_broadcast_api_prefix(uri, "/api/batch/", &req->arg)) {
+        req->route = NGX_HTTP_BROADCAST_R_BATCH;
+    }
+
+    if (post) {
+        methods = NGX_HTTP_POST;
+        allow = "POST";
+    }
+
+    if (req->route == 0 || !(r->method & methods)) {
+        rc = ngx_http_discard_request_body(r);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        if (req->route == 0) {
+            return ngx_http_broadcast_send_error(r, NGX_HTTP_NOT_FOUND,
+                       "not_found", "no such API endpoint");
+        }
+
+        return ngx_http_broadcast_send_405(r, allow);
+    }
+
+    ngx_http_set_ctx(r, req, ngx_http_broadcast_module);
+
+    if (!(r->method & NGX_HTTP_POST)) {
+        rc = ngx_http_discard_request_body(r);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        return ngx_http_broadcast_api_start(r, req);
+    }
+
+    rc = ngx_http_broadcast_body_check(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    rc = ngx_http_read_client_request_body(r, ngx_http_broadcast_api_body);
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_broadcast_api_body(ngx_http_request_t *r)
+{
+    ngx_int_t                  rc;
+    ngx_http_broadcast_req_t  *req;
+
+    req = ngx_http_get_module_ctx(r, ngx_http_broadcast_module);
+
+    rc = ngx_http_broadcast_api_start(r, req);
+
+    /* balances the count++ of ngx_http_read_client_request_body() */
+    ngx_http_finalize_request(r, rc);
+}
+
+
+static ngx_int_t
+ngx_http_broadcast_api_start(ngx_http_request_t *r,
+    ngx_http_broadcast_req_t *req)
+{
+    u_char                          msg[64];
+    ngx_int_t                       rc;
+    ngx_str_t                       body;
+    ngx_http_broadcast_api_ctx_t   *ctx;
+    ngx_http_broadcast_task_conf_t  tc;
+    ngx_http_broadcast_loc_conf_t  *lcf;
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_broadcast_module);
+
+    rc = ngx_http_broadcast_body_get(r, &body);
+
+    if (rc == NGX_DECLINED) {
+        ngx_snprintf(msg, sizeof(msg), "body exceeds %uz bytes%Z",
+                     lcf->max_body);
+        return ngx_http_broadcast_send_error(r,
+                   NGX_HTTP_REQUEST_ENTITY_TOO_LARGE, "body_too_large",
+                   (char *) msg);
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx = ngx_calloc(sizeof(ngx_http_broadcast_api_ctx_t),
+                     r->connection->log);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->mcf = ngx_http_get_module_main_conf(r, ngx_http_broadcast_module);
+    ctx->status = NGX_HTTP_OK;
+
+    switch (req->route) {
+
+    case NGX_HTTP_BROADCAST_R_LOGIN:
+        ngx_http_broadcast_login_prepare(r, ctx, &body);
+        break;
+
+    case NGX_HTTP_BROADCAST_R_LOGOUT:
+        ngx_http_broadcast_logout_prepare(r, ctx);
+        break;
+
+    case NGX_HTTP_BROADCAST_R_KEYS:
+        ngx_http_broadcast_keys_prepare(r, ctx, &body, NULL);
+        break;
+
+    case NGX_HTTP_BROADCAST_R_REVOKE:
+        ngx_http_broadcast_keys_prepare(r, ctx, &body, &req->arg);
+        break;
+
+    case NGX_HTTP_BROADCAST_R_SEND_SMS:
+        ngx_http_broadcast_send_prepare(r, ctx, &body);
+        break;
+
+    case NGX_HTTP_BROADCAST_R_STATUS_TWILIO:
+        ngx_http_broadcast_status_prepare(r, ctx,
+                                          NGX_HTTP_BROADCAST_STATUS_TWILIO,
+                                          &req->arg);
+        break;
+
+    case NGX_HTTP_BROADCAST_R_STATUS:
+        ngx_http_broadcast_status_prepare(r, ctx,
+                                          NGX_HTTP_BROADCAST_STATUS_ID,
+                                          &req->arg);
+        break;
+
+    default: /* NGX_HTTP_BROADCAST_R_BATCH */
+        ngx_http_broadcast_status_prepare(r, ctx,
+                                          NGX_HTTP_BROADCAST_STATUS_BATCH,
+                                          &req->arg);
+        break;
+    }
+
+    /* no credential at all: no need to ask the backends */
+    if (ctx->need != NGX_HTTP_BROADCAST_NEED_NONE
+        && ngx_http_broadcast_auth_credential(r, ctx) != NGX_OK)
+    {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_UNAUTHORIZED,
+            "unauthorized", "missing or malformed credentials: send an API "
+            "key in X-API-Key or Authorization: Bearer, or a session");
+        ctx->need = NGX_HTTP_BROADCAST_NEED_NONE;
+    }
+
+    if (ctx->code != NULL && ctx->need == NGX_HTTP_BROADCAST_NEED_NONE) {
+        rc = ngx_http_broadcast_api_done(r, ctx);
+        ngx_http_broadcast_api_free(ctx);
+        return rc;
+    }
+
+    tc.run = ngx_http_broadcast_api_run;
+    tc.done = ngx_http_broadcast_api_done;
+    tc.timeout = NULL;
+    tc.free = ngx_http_broadcast_api_free;
+    tc.data = ctx;
+
+    return ngx_http_broadcast_task_post(r, &tc);
+}
+
+
+static void
+ngx_http_broadcast_api_run(void *data, ngx_http_broadcast_conn_t *conn)
+{
+    ngx_http_broadcast_api_ctx_t *ctx = data;
+
+    if (ctx->need != NGX_HTTP_BROADCAST_NEED_NONE
+        && !ngx_http_broadcast_auth_resolve(ctx, conn))
+    {
+        return;
+    }
+
+    /* a validation error found in the loop is reported after auth */
+    if (ctx->code == NULL && ctx->op) {
+        ctx->op(ctx, conn);
+    }
+}
+
+
+static ngx_int_t
+ngx_http_broadcast_api_done(ngx_http_request_t *r, void *data)
+{
+    ngx_http_broadcast_api_ctx_t *ctx = data;
+
+    json_t  *json, *err;
+
+    if (ctx->backend_err & NGX_HTTP_BROADCAST_ERR_REDIS) {
+        ngx_http_broadcast_metric_add(NGX_HTTP_BROADCAST_M_ERR_REDIS, 1);
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "broadcast: Redis: %s", ctx->detail);
+    }
+
+    if (ctx->backend_err & NGX_HTTP_BROADCAST_ERR_MYSQL) {
+        ngx_http_broadcast_metric_add(NGX_HTTP_BROADCAST_M_ERR_MYSQL, 1);
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "broadcast: MySQL: %s", ctx->detail);
+    }
+
+    if (ctx->accepted) {
+        ngx_http_broadcast_metric_add(NGX_HTTP_BROADCAST_M_SENDS_SMS,
+                                      ctx->accepted);
+    }
+
+    if (ctx->rejected) {
+        ngx_http_broadcast_metric_add(NGX_HTTP_BROADCAST_M_REJECTED_SMS,
+                                      ctx->rejected);
+    }
+
+    if (ctx->set_cookie) {
+        if (ngx_http_broadcast_add_header(r, "Set-Cookie",
+                (u_char *) ngx_pstrdup(r->pool, &(ngx_str_t) {
+                    ngx_strlen(ctx->set_cookie), (u_char *) ctx->set_cookie }),
+                ngx_strlen(ctx->set_cookie))
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    if (ctx->code) {
+        if (ctx->status == NGX_HTTP_UNAUTHORIZED
+            || ctx->status == NGX_HTTP_FORBIDDEN)
+        {
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "broadcast: %s: %s", ctx->code, ctx->message);
+        }
+
+        json = ngx_http_broadcast_json_pool(r,
+                   json_pack("{s:{s:s,s:s}}", "error", "code", ctx->code,
+                             "message", ctx->message));
+        if (json == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (ctx->error_extra) {
+            err = json_object_get(json, "error");
+            json_object_update(err, ctx->error_extra);
+        }
+
+        return ngx_http_broadcast_send_json(r, ctx->status, json);
+    }
+
+    if (ctx->result == NULL) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "broadcast: API task left no result");
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ctx->replayed
+        && ngx_http_broadcast_add_header(r, "Idempotent-Replayed",
+                                         (u_char *) "true", 4)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_broadcast_send_json(r, ctx->status, ctx->result);
+}
+
+
+static void
+ngx_http_broadcast_api_free(void *data)
+{
+    ngx_http_broadcast_api_ctx_t *ctx = data;
+
+    if (ctx->op_free && ctx->op_data) {
+        ctx->op_free(ctx->op_data);
+    }
+
+    if (ctx->result) {
+        json_decref(ctx->result);
+    }
+
+    if (ctx->error_extra) {
+        json_decref(ctx->error_extra);
+    }
+
+    free(ctx->set_cookie);
+    ngx_free(ctx);
+}
+
+
+/* usable in the loop and in a thread: no nginx calls */
+void
+ngx_http_broadcast_api_error(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_uint_t status, const char *code, const char *fmt, ...)
+{
+    va_list  args;
+
+    ctx->status = status;
+    ctx->code = code;
+
+    va_start(args, fmt);
+    vsnprintf(ctx->message, sizeof(ctx->message), fmt, args);
+    va_end(args);
+}
+
+
+void
+ngx_http_broadcast_api_redis_down(ngx_http_broadcast_api_ctx_t *ctx)
+{
+    ctx->backend_err |= NGX_HTTP_BROADCAST_ERR_REDIS;
+    ngx_http_broadcast_api_error(ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                 "redis_unavailable",
+                                 "the queue (Redis) is unavailable, retry "
+                                 "later");
+}
+
+
+void
+ngx_http_broadcast_api_mysql_down(ngx_http_broadcast_api_ctx_t *ctx)
+{
+    ctx->backend_err |= NGX_HTTP_BROADCAST_ERR_MYSQL;
+    ngx_http_broadcast_api_error(ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                 "mysql_unavailable",
+                                 "the database (MySQL) is unavailable, retry "
+                                 "later");
+}
+
+
+/* loop: a JSON object body, or NULL with ctx's error set (415/400) */
+json_t *
+ngx_http_broadcast_api_parse(ngx_http_request_t *r, ngx_str_t *body,
+    ngx_http_broadcast_api_ctx_t *ctx)
+{
+    json_t        *json;
+    ngx_str_t     *ct;
+    json_error_t   jerr;
+
+    if (r->headers_in.content_type) {
+        ct = &r->headers_in.content_type->value;
+
+        if (ct->len < 16
+            || ngx_strncasecmp(ct->data, (u_char *) "application/json", 16)
+               != 0)
+        {
+            ngx_http_broadcast_api_error(ctx,
+                NGX_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type",
+                "send the body as Content-Type: application/json");
+            return NULL;
+        }
+    }
+
+    if (body->len == 0) {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
+                                     "invalid_json",
+                                     "the request body is empty: send a "
+                                     "JSON object");
+        return NULL;
+    }
+
+    json = json_loadb((char *) body->data, body->len, JSON_REJECT_DUPLICATES,
+                      &jerr);
+    if (json == NULL) {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
+                                     "invalid_json",
+                                     "the body is not valid JSON: %s at "
+                                     "line %d column %d", jerr.text,
+                                     jerr.line, jerr.column);
+        return NULL;
+    }
+
+    if (ngx_http_broadcast_json_pool(r, json) == NULL) {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                     "internal_error", "out of memory");
+        return NULL;
+    }
+
+    if (!json_is_object(json)) {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
+                                     "invalid_json",
+                                     "the body must be a JSON object");
+        return NULL;
+    }
+
+    return json;
+}

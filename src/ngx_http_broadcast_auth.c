@@ -1,0 +1,341 @@
+/*
+ * Credentials: API keys (bck_...) and admin sessions (bcs_...), looked up
+ * by their SHA-256 hex: first in the Redis cache bc:cred:<hash>, then in
+ * MySQL, which refills the cache for BC_CRED_TTL_S. The raw credential never
+ * leaves the loop and is never logged.
+ */
+
+
+#include "ngx_http_broadcast_api.h"
+
+#include "bc_sig.h"
+
+
+static const char  *ngx_http_broadcast_scopes[] = {
+    "", "read", "send", "manage"
+};
+
+
+static ngx_uint_t
+ngx_http_broadcast_scope_value(const char *s)
+{
+    ngx_uint_t  i;
+
+    for (i = 1; i < 4; i++) {
+        if (strcmp(s, ngx_http_broadcast_scopes[i]) == 0) {
+            return i;
+        }
+    }
+
+    return 0;
+}
+
+
+static ngx_int_t
+ngx_http_broadcast_auth_take(ngx_http_broadcast_api_ctx_t *ctx,
+    u_char *p, size_t len)
+{
+    while (len && (p[len - 1] == ' ' || p[len - 1] == '\t')) {
+        len--;
+    }
+
+    if (len != 47) {
+        return NGX_DECLINED;
+    }
+
+    if (ngx_strncmp(p, "bck_", 4) == 0) {
+        ctx->cred_kind = NGX_HTTP_BROADCAST_CRED_KEY;
+
+    } else if (ngx_strncmp(p, "bcs_", 4) == 0) {
+        ctx->cred_kind = NGX_HTTP_BROADCAST_CRED_SESSION;
+
+    } else {
+        return NGX_DECLINED;
+    }
+
+    bc_sha256_hex(p, len, ctx->cred_hash);
+
+    return NGX_OK;
+}
+
+
+/* loop: finds and hashes the credential; NGX_DECLINED if there is none */
+ngx_int_t
+ngx_http_broadcast_auth_credential(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx)
+{
+    ngx_str_t         name, value;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == 9
+            && ngx_strncasecmp(h[i].key.data, (u_char *) "X-API-Key", 9) == 0)
+        {
+            return ngx_http_broadcast_auth_take(ctx, h[i].value.data,
+                                                h[i].value.len);
+        }
+    }
+
+    if (r->headers_in.authorization) {
+        value = r->headers_in.authorization->value;
+
+        if (value.len > 7
+            && ngx_strncasecmp(value.data, (u_char *) "Bearer ", 7) == 0)
+        {
+            return ngx_http_broadcast_auth_take(ctx, value.data + 7,
+                                                value.len - 7);
+        }
+
+        return NGX_DECLINED;
+    }
+
+    ngx_str_set(&name, "bc_session");
+
+    if (ngx_http_parse_multi_header_lines(&r->headers_in.cookies, &name,
+                                          &value)
+        != NGX_DECLINED
+        && ngx_http_broadcast_auth_take(ctx, value.data, value.len) == NGX_OK
+        && ctx->cred_kind == NGX_HTTP_BROADCAST_CRED_SESSION)
+    {
+        return NGX_OK;
+    }
+
+    return NGX_DECLINED;
+}
+
+
+/* thread: fills the principal from a cache hash reply; 1 if usable */
+static int
+ngx_http_broadcast_auth_cached(ngx_http_broadcast_api_ctx_t *ctx,
+    redisReply *reply, long long *exp)
+{
+    size_t       i;
+    redisReply  *k, *v;
+    int          have;
+
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements == 0) {
+        return 0;
+    }
+
+    have = 0;
+
+    for (i = 0; i + 1 < reply->elements; i += 2) {
+        k = reply->element[i];
+        v = reply->element[i + 1];
+
+        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING) {
+            continue;
+        }
+
+        if (strcmp(k->str, "id") == 0) {
+            ctx->cred_id = strtoll(v->str, NULL, 10);
+            have |= 1;
+
+        } else if (strcmp(k->str, "user_id") == 0) {
+            ctx->user_id = strtoll(v->str, NULL, 10);
+
+        } else if (strcmp(k->str, "scope") == 0) {
+            ctx->scope = ngx_http_broadcast_scope_value(v->str);
+            have |= 2;
+
+        } else if (strcmp(k->str, "exp") == 0) {
+            *exp = strtoll(v->str, NULL, 10);
+
+        } else if (strcmp(k->str, "kind") == 0) {
+            if (strcmp(v->str, ctx->cred_kind == NGX_HTTP_BROADCAST_CRED_KEY
+                               ? "key" : "session") != 0)
+            {
+                return 0;
+            }
+
+            have |= 4;
+        }
+    }
+
+    return have == 7;
+}
+
+
+/* thread: 1 if authenticated and allowed, else 0 with ctx's error set */
+int
+ngx_http_broadcast_auth_resolve(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn)
+{
+    int          hit, n;
+    char         key[80], sql[512], err[256], f_id[24], f_uid[24], f_exp[24];
+    size_t       lens[12];
+    long long    exp;
+    MYSQL_RES   *res;
+    MYSQL_ROW    row;
+    redisReply  *reply;
+    const char  *argv[12], *kind;
+
+    n = snprintf(key, sizeof(key), BC_KEY_CRED_PREFIX "%s", ctx->cred_hash);
+    kind = ctx->cred_kind == NGX_HTTP_BROADCAST_CRED_KEY ? "key" : "session";
+
+    argv[0] = "HGETALL";
+    argv[1] = key;
+    lens[0] = 7;
+    lens[1] = n;
+
+    hit = 0;
+    exp = 0;
+
+    reply = ngx_http_broadcast_redis_cmd(conn, ctx->mcf, 2, argv, lens, err,
+                                         sizeof(err));
+    if (reply) {
+        hit = ngx_http_broadcast_auth_cached(ctx, reply, &exp);
+        freeReplyObject(reply);
+
+        if (hit && exp != 0 && exp <= (long long) time(NULL)) {
+            goto unauthorized;
+        }
+    }
+
+    if (!hit) {
+        /* the lookup by hash is the comparison */
+        if (ctx->cred_kind == NGX_HTTP_BROADCAST_CRED_KEY) {
+            n = snprintf(sql, sizeof(sql),
+                "SELECT k.id, k.admin_user_id, k.scope, "
+                "COALESCE(UNIX_TIMESTAMP(k.expires_at), 0) "
+                "FROM api_keys k JOIN admin_users u ON u.id = k.admin_user_id "
+                "WHERE k.key_hash = '%s' AND k.revoked_at IS NULL "
+                "AND (k.expires_at IS NULL OR k.expires_at > UTC_TIMESTAMP(3))"
+                " AND u.disabled_at IS NULL", ctx->cred_hash);
+
+        } else {
+            n = snprintf(sql, sizeof(sql),
+                "SELECT s.id, s.admin_user_id, 'manage', "
+                "UNIX_TIMESTAMP(s.expires_at) "
+                "FROM admin_sessions s JOIN admin_users u "
+                "ON u.id = s.admin_user_id "
+                "WHERE s.token_hash = '%s' AND s.expires_at > UTC_TIMESTAMP(3)"
+                " AND u.disabled_at IS NULL", ctx->cred_hash);
+        }
+
+        if (ngx_http_broadcast_mysql_query(conn, ctx->mcf, sql, n, err,
+                                           sizeof(err))
+            != 0)
+        {
+            snprintf(ctx->detail, sizeof(ctx->detail), "%s", err);
+            ngx_http_broadcast_api_mysql_down(ctx);
+            return 0;
+        }
+
+        res = mysql_store_result(conn->mysql);
+        if (res == NULL) {
+            snprintf(ctx->detail, sizeof(ctx->detail), "%s",
+                     mysql_error(conn->mysql));
+            ngx_http_broadcast_api_mysql_down(ctx);
+            return 0;
+        }
+
+        row = mysql_fetch_row(res);
+
+        if (row == NULL || row[0] == NULL || row[1] == NULL) {
+            mysql_free_result(res);
+            goto unauthorized;
+        }
+
+        ctx->cred_id = strtoll(row[0], NULL, 10);
+        ctx->user_id = strtoll(row[1], NULL, 10);
+        ctx->scope = ngx_http_broadcast_scope_value(row[2] ? row[2] : "");
+        exp = row[3] ? strtoll(row[3], NULL, 10) : 0;
+
+        mysql_free_result(res);
+
+        /* refill the cache; a failure only costs the next lookup */
+        snprintf(f_id, sizeof(f_id), "%lld", ctx->cred_id);
+        snprintf(f_uid, sizeof(f_uid), "%lld", ctx->user_id);
+        snprintf(f_exp, sizeof(f_exp), "%lld", exp);
+
+        argv[0] = "HSET"; argv[1] = key;
+        argv[2] = "kind"; argv[3] = kind;
+        argv[4] = "id"; argv[5] = f_id;
+        argv[6] = "user_id"; argv[7] = f_uid;
+        argv[8] = "scope"; argv[9] = ngx_http_broadcast_scopes[ctx->scope];
+        argv[10] = "exp"; argv[11] = f_exp;
+
+        for (n = 0; n < 12; n++) {
+            lens[n] = strlen(argv[n]);
+        }
+
+        reply = ngx_http_broadcast_redis_cmd(conn, ctx->mcf, 12, argv, lens,
+                                             err, sizeof(err));
+        if (reply) {
+            freeReplyObject(reply);
+
+            argv[0] = "EXPIRE";
+            argv[2] = "300";
+            lens[0] = 6;
+            lens[2] = 3;
+
+            reply = ngx_http_broadcast_redis_cmd(conn, ctx->mcf, 3, argv,
+                                                 lens, err, sizeof(err));
+            if (reply) {
+                freeReplyObject(reply);
+            }
+        }
+
+        /*
+         * last_used_at moves at most once a minute per key: on cache refill,
+         * and the condition bounds it when Redis is down
+         */
+        if (ctx->cred_kind == NGX_HTTP_BROADCAST_CRED_KEY) {
+            n = snprintf(sql, sizeof(sql),
+                "UPDATE api_keys SET last_used_at = UTC_TIMESTAMP(3) "
+                "WHERE id = %lld AND (last_used_at IS NULL OR "
+                "last_used_at < UTC_TIMESTAMP(3) - INTERVAL 60 SECOND)",
+                ctx->cred_id);
+
+            (void) ngx_http_broadcast_mysql_query(conn, ctx->mcf, sql, n,
+                                                  err, sizeof(err));
+        }
+    }
+
+    if (ctx->need == NGX_HTTP_BROADCAST_NEED_SESSION) {
+        if (ctx->cred_kind != NGX_HTTP_BROADCAST_CRED_SESSION) {
+            ngx_http_broadcast_api_error(ctx, NGX_HTTP_FORBIDDEN, "forbidden",
+                "this endpoint requires an admin session, not an API key");
+            return 0;
+        }
+
+        return 1;
+    }
+
+    if (ctx->cred_kind == NGX_HTTP_BROADCAST_CRED_KEY
+        && ctx->scope < ctx->need)
+    {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_FORBIDDEN, "forbidden",
+            "this API key has scope \"%s\"; this endpoint needs \"%s\"",
+            ngx_http_broadcast_scopes[ctx->scope],
+            ngx_http_broadcast_scopes[ctx->need]);
+        return 0;
+    }
+
+    return 1;
+
+unauthorized:
+
+    ngx_http_broadcast_api_error(ctx, NGX_HTTP_UNAUTHORIZED, "unauthorized",
+                                 "the %s is unknown, revoked or expired",
+                                 ctx->cred_kind == NGX_HTTP_BROADCAST_CRED_KEY
+                                 ? "API key" : "session");
+    return 0;
+}

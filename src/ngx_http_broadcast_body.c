@@ -1,0 +1,103 @@
+/*
+ * Request bodies: the size check before reading, and the body gathered into
+ * one contiguous buffer (memory and file-backed buffers alike).
+ */
+
+
+#include "ngx_http_broadcast_common.h"
+
+
+/* NGX_OK, or an answered 413 before anything is read */
+ngx_int_t
+ngx_http_broadcast_body_check(ngx_http_request_t *r)
+{
+    u_char                          msg[96];
+    ngx_http_broadcast_loc_conf_t  *lcf;
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_broadcast_module);
+
+    if (r->headers_in.content_length_n > (off_t) lcf->max_body) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "broadcast: body of %O bytes exceeds %uz",
+                      r->headers_in.content_length_n, lcf->max_body);
+
+        ngx_snprintf(msg, sizeof(msg), "body exceeds %uz bytes%Z",
+                     lcf->max_body);
+
+        /* nginx would otherwise try to read what we refuse */
+        r->keepalive = 0;
+
+        return ngx_http_broadcast_send_error(r,
+                   NGX_HTTP_REQUEST_ENTITY_TOO_LARGE, "body_too_large",
+                   (char *) msg);
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * NGX_OK with body set (possibly empty), NGX_DECLINED if a chunked body was
+ * larger than broadcast_max_body, NGX_ERROR on a read error.
+ */
+ngx_int_t
+ngx_http_broadcast_body_get(ngx_http_request_t *r, ngx_str_t *body)
+{
+    off_t                           size;
+    u_char                         *p;
+    ssize_t                         n;
+    ngx_buf_t                      *b;
+    ngx_chain_t                    *cl;
+    ngx_http_broadcast_loc_conf_t  *lcf;
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_broadcast_module);
+
+    body->len = 0;
+    body->data = (u_char *) "";
+
+    if (r->request_body == NULL || r->request_body->bufs == NULL) {
+        return NGX_OK;
+    }
+
+    size = 0;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        size += ngx_buf_size(cl->buf);
+    }
+
+    if (size > (off_t) lcf->max_body) {
+        return NGX_DECLINED;
+    }
+
+    p = ngx_pnalloc(r->pool, size + 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    body->data = p;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (b->in_file) {
+            n = ngx_read_file(b->file, p, b->file_last - b->file_pos,
+                              b->file_pos);
+            if (n != b->file_last - b->file_pos) {
+                ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                              "broadcast: cannot read the request body "
+                              "from \"%V\"", &b->file->name);
+                return NGX_ERROR;
+            }
+
+            p += n;
+            continue;
+        }
+
+        p = ngx_cpymem(p, b->pos, b->last - b->pos);
+    }
+
+    *p = '\0';
+    body->len = p - body->data;
+
+    return NGX_OK;
+}

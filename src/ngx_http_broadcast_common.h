@@ -1,0 +1,149 @@
+/*
+ * ngx_http_broadcast_module: the one common header (conf structs, the
+ * thread task API, per-thread backend connections, metrics indices).
+ */
+
+#ifndef _NGX_HTTP_BROADCAST_COMMON_H_INCLUDED_
+#define _NGX_HTTP_BROADCAST_COMMON_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include <ngx_thread_pool.h>
+
+#include <jansson.h>
+#include <hiredis/hiredis.h>
+#include <mysql.h>
+
+#include "bc_db.h"
+#include "bc_redis.h"
+
+
+#define NGX_HTTP_BROADCAST_NONE      0
+#define NGX_HTTP_BROADCAST_API       1
+#define NGX_HTTP_BROADCAST_WEBHOOK   2
+#define NGX_HTTP_BROADCAST_METRICS   3
+#define NGX_HTTP_BROADCAST_HEALTH    4
+
+
+typedef struct {
+    bc_redis_conf_t              redis;
+    ngx_str_t                    redis_spec;
+    bc_db_conf_t                 mysql;
+    ngx_flag_t                   mysql_set;
+    ngx_str_t                    thread_pool_name;
+    ngx_thread_pool_t           *thread_pool;
+    time_t                       session_ttl;
+    ngx_uint_t                   api_used;
+    ngx_uint_t                   used;
+    ngx_shm_zone_t              *shm_zone;
+} ngx_http_broadcast_main_conf_t;
+
+
+typedef struct {
+    ngx_uint_t                   kind;
+    ngx_msec_t                   backend_timeout;
+    ngx_str_t                    public_url;
+    ngx_str_t                    twilio_token;
+    ngx_str_t                    twilio_account_sid;
+    ngx_str_t                    default_country;
+    ngx_uint_t                   max_recipients;
+    size_t                       max_body;
+    ngx_flag_t                   cookie_secure;
+    ngx_str_t                    sms_from;
+} ngx_http_broadcast_loc_conf_t;
+
+
+/* per-thread backend connections, heap slots closed in exit_process */
+typedef struct {
+    redisContext                *redis;
+    MYSQL                       *mysql;
+} ngx_http_broadcast_conn_t;
+
+
+typedef void (*ngx_http_broadcast_run_pt)(void *data,
+    ngx_http_broadcast_conn_t *conn);
+typedef ngx_int_t (*ngx_http_broadcast_done_pt)(ngx_http_request_t *r,
+    void *data);
+typedef void (*ngx_http_broadcast_free_pt)(void *data);
+
+
+typedef struct {
+    ngx_http_broadcast_run_pt    run;       /* in a pool thread */
+    ngx_http_broadcast_done_pt   done;      /* in the loop: answers */
+    ngx_http_broadcast_done_pt   timeout;   /* in the loop; NULL: 503 */
+    ngx_http_broadcast_free_pt   free;      /* in the loop: frees data */
+    void                        *data;      /* heap */
+} ngx_http_broadcast_task_conf_t;
+
+
+/* metrics: fixed counters, each on its own cache line */
+enum {
+    NGX_HTTP_BROADCAST_M_SENDS_SMS = 0,
+    NGX_HTTP_BROADCAST_M_REJECTED_SMS,
+    NGX_HTTP_BROADCAST_M_API_2XX,
+    NGX_HTTP_BROADCAST_M_API_4XX,
+    NGX_HTTP_BROADCAST_M_API_5XX,
+    NGX_HTTP_BROADCAST_M_SIG_TWILIO,
+    NGX_HTTP_BROADCAST_M_ERR_REDIS,
+    NGX_HTTP_BROADCAST_M_ERR_MYSQL,
+    NGX_HTTP_BROADCAST_M_CALLBACK0       /* + index in the status list */
+};
+
+#define NGX_HTTP_BROADCAST_M_NCALLBACKS  14
+#define NGX_HTTP_BROADCAST_M_N                                               \
+    (NGX_HTTP_BROADCAST_M_CALLBACK0 + NGX_HTTP_BROADCAST_M_NCALLBACKS)
+#define NGX_HTTP_BROADCAST_M_LINE        128
+
+
+extern ngx_module_t  ngx_http_broadcast_module;
+
+
+/* task */
+ngx_int_t ngx_http_broadcast_task_post(ngx_http_request_t *r,
+    ngx_http_broadcast_task_conf_t *tc);
+ngx_http_broadcast_conn_t *ngx_http_broadcast_conn(void);
+void ngx_http_broadcast_conn_close_all(void);
+redisReply *ngx_http_broadcast_redis_cmd(ngx_http_broadcast_conn_t *conn,
+    ngx_http_broadcast_main_conf_t *mcf, int argc, const char **argv,
+    const size_t *lens, char *err, size_t errlen);
+int ngx_http_broadcast_mysql_query(ngx_http_broadcast_conn_t *conn,
+    ngx_http_broadcast_main_conf_t *mcf, const char *sql, size_t len,
+    char *err, size_t errlen);
+int ngx_http_broadcast_redis_ready(ngx_http_broadcast_conn_t *conn,
+    ngx_http_broadcast_main_conf_t *mcf, char *err, size_t errlen);
+void ngx_http_broadcast_iso_ms(long long ms, char out[32]);
+
+/* body */
+ngx_int_t ngx_http_broadcast_body_check(ngx_http_request_t *r);
+ngx_int_t ngx_http_broadcast_body_get(ngx_http_request_t *r, ngx_str_t *body);
+
+/* reply */
+ngx_int_t ngx_http_broadcast_send(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *type, u_char *data, size_t len);
+ngx_int_t ngx_http_broadcast_send_json(ngx_http_request_t *r,
+    ngx_uint_t status, json_t *json);
+ngx_int_t ngx_http_broadcast_send_error(ngx_http_request_t *r,
+    ngx_uint_t status, const char *code, const char *message);
+ngx_int_t ngx_http_broadcast_send_405(ngx_http_request_t *r,
+    const char *allow);
+ngx_int_t ngx_http_broadcast_add_header(ngx_http_request_t *r,
+    const char *name, u_char *value, size_t len);
+json_t *ngx_http_broadcast_json_pool(ngx_http_request_t *r, json_t *json);
+
+/* metrics */
+void ngx_http_broadcast_metric_add(ngx_uint_t i, ngx_atomic_int_t n);
+ngx_int_t ngx_http_broadcast_metrics_zone(ngx_conf_t *cf,
+    ngx_http_broadcast_main_conf_t *mcf);
+ngx_int_t ngx_http_broadcast_callback_index(const char *status);
+ngx_int_t ngx_http_broadcast_metrics_handler(ngx_http_request_t *r);
+
+/* handlers */
+ngx_int_t ngx_http_broadcast_api_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_broadcast_webhook_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_broadcast_webhook_handle(ngx_http_request_t *r);
+ngx_int_t ngx_http_broadcast_health_handler(ngx_http_request_t *r);
+
+
+#endif /* _NGX_HTTP_BROADCAST_COMMON_H_INCLUDED_ */

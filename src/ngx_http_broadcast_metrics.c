@@ -1,0 +1,482 @@
+/*
+ * /metrics: local counters in a shared memory zone (one ngx_atomic_t per
+ * cache line, no mutex) plus queue depths and the sender's counters read
+ * from Redis in a thread task. Prometheus text format 0.0.4.
+ */
+
+
+#include "ngx_http_broadcast_common.h"
+
+
+#define NGX_HTTP_BROADCAST_SHM_SIZE  (64 * 1024)
+
+
+typedef struct {
+    ngx_http_broadcast_main_conf_t  *mcf;
+    int                              redis_up;
+    long long                        depth_send;
+    long long                        depth_events;
+    long long                        depth_retry;
+    redisReply                      *sender;     /* HGETALL, or NULL */
+} ngx_http_broadcast_metrics_ctx_t;
+
+
+static ngx_int_t ngx_http_broadcast_metrics_init_zone(ngx_shm_zone_t *zone,
+    void *data);
+static void ngx_http_broadcast_metrics_run(void *data,
+    ngx_http_broadcast_conn_t *conn);
+static ngx_int_t ngx_http_broadcast_metrics_done(ngx_http_request_t *r,
+    void *data);
+static ngx_int_t ngx_http_broadcast_metrics_timeout(ngx_http_request_t *r,
+    void *data);
+static void ngx_http_broadcast_metrics_free(void *data);
+static ngx_int_t ngx_http_broadcast_metrics_render(ngx_http_request_t *r,
+    ngx_http_broadcast_metrics_ctx_t *ctx);
+
+
+static ngx_atomic_t  *ngx_http_broadcast_counters;
+
+/* Twilio's status values, the fixed label set of the callback counters */
+static const char  *ngx_http_broadcast_cb_status[] = {
+    "queued", "accepted", "scheduled", "sending", "sent", "delivered",
+    "undelivered", "failed", "read", "canceled", "receiving", "received",
+    "partially_delivered", "other"
+};
+
+
+ngx_int_t
+ngx_http_broadcast_metrics_zone(ngx_conf_t *cf,
+    ngx_http_broadcast_main_conf_t *mcf)
+{
+    ngx_str_t  name = ngx_string("broadcast_metrics");
+
+    mcf->shm_zone = ngx_shared_memory_add(cf, &name,
+                                          NGX_HTTP_BROADCAST_SHM_SIZE,
+                                          &ngx_http_broadcast_module);
+    if (mcf->shm_zone == NULL) {
+        return NGX_ERROR;
+    }
+
+    mcf->shm_zone->init = ngx_http_broadcast_metrics_init_zone;
+    mcf->shm_zone->data = mcf;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_broadcast_metrics_init_zone(ngx_shm_zone_t *zone, void *data)
+{
+    ngx_slab_pool_t  *shpool;
+
+    shpool = (ngx_slab_pool_t *) zone->shm.addr;
+
+    /* counters survive reloads: the old zone keeps its data */
+    if (shpool->data) {
+        ngx_http_broadcast_counters = (ngx_atomic_t *) shpool->data;
+        return NGX_OK;
+    }
+
+    ngx_http_broadcast_counters = ngx_slab_calloc(shpool,
+                                      NGX_HTTP_BROADCAST_M_N
+                                      * NGX_HTTP_BROADCAST_M_LINE);
+    if (ngx_http_broadcast_counters == NULL) {
+        return NGX_ERROR;
+    }
+
+    shpool->data = (void *) ngx_http_broadcast_counters;
+
+    return NGX_OK;
+}
+
+
+static ngx_atomic_t *
+ngx_http_broadcast_counter(ngx_uint_t i)
+{
+    return (ngx_atomic_t *) ((u_char *) ngx_http_broadcast_counters
+                             + i * NGX_HTTP_BROADCAST_M_LINE);
+}
+
+
+void
+ngx_http_broadcast_metric_add(ngx_uint_t i, ngx_atomic_int_t n)
+{
+    if (ngx_http_broadcast_counters == NULL || i >= NGX_HTTP_BROADCAST_M_N) {
+        return;
+    }
+
+    (void) ngx_atomic_fetch_add(ngx_http_broadcast_counter(i), n);
+}
+
+
+ngx_int_t
+ngx_http_broadcast_callback_index(const char *status)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < NGX_HTTP_BROADCAST_M_NCALLBACKS - 1; i++) {
+        if (ngx_strcmp(status, ngx_http_broadcast_cb_status[i]) == 0) {
+            break;
+        }
+    }
+
+    return NGX_HTTP_BROADCAST_M_CALLBACK0 + i;
+}
+
+
+ngx_int_t
+ngx_http_broadcast_metrics_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                          rc;
+    ngx_http_broadcast_task_conf_t     tc;
+    ngx_http_broadcast_metrics_ctx_t  *ctx;
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return ngx_http_broadcast_send_405(r, "GET, HEAD");
+    }
+
+    ctx = ngx_calloc(sizeof(ngx_http_broadcast_metrics_ctx_t),
+                     r->connection->log);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->mcf = ngx_http_get_module_main_conf(r, ngx_http_broadcast_module);
+
+    tc.run = ngx_http_broadcast_metrics_run;
+    tc.done = ngx_http_broadcast_metrics_done;
+    tc.timeout = ngx_http_broadcast_metrics_timeout;
+    tc.free = ngx_http_broadcast_metrics_free;
+    tc.data = ctx;
+
+    /* NGX_DONE: count++ is balanced by the finalize after the task */
+    return ngx_http_broadcast_task_post(r, &tc);
+}
+
+
+/* thread: lag + pending of the group on a stream, -1 if unknown */
+static long long
+ngx_http_broadcast_stream_depth(ngx_http_broadcast_conn_t *conn,
+    ngx_http_broadcast_main_conf_t *mcf, const char *stream,
+    const char *group, int *ok)
+{
+    char         err[256];
+    size_t       i, j, lens[4];
+    long long    depth;
+    redisReply  *reply, *g, *k, *v;
+    const char  *argv[4];
+
+    argv[0] = "XINFO";
+    argv[1] = "GROUPS";
+    argv[2] = stream;
+
+    for (i = 0; i < 3; i++) {
+        lens[i] = strlen(argv[i]);
+    }
+
+    depth = 0;
+
+    reply = ngx_http_broadcast_redis_cmd(conn, mcf, 3, argv, lens, err,
+                                         sizeof(err));
+    if (reply == NULL) {
+        /* "no such key" is an error reply: an empty queue, Redis is up */
+        if (conn && conn->redis && !conn->redis->err) {
+            return 0;
+        }
+
+        *ok = 0;
+        return -1;
+    }
+
+    for (i = 0; reply->type == REDIS_REPLY_ARRAY && i < reply->elements; i++)
+    {
+        g = reply->element[i];
+
+        if (g->type != REDIS_REPLY_ARRAY) {
+            continue;
+        }
+
+        for (j = 0; j + 1 < g->elements; j += 2) {
+            k = g->element[j];
+            v = g->element[j + 1];
+
+            if (k->type != REDIS_REPLY_STRING) {
+                continue;
+            }
+
+            if (strcmp(k->str, "name") == 0 && v->type == REDIS_REPLY_STRING
+                && strcmp(v->str, group) != 0)
+            {
+                break;
+            }
+
+            if ((strcmp(k->str, "pending") == 0 || strcmp(k->str, "lag") == 0)
+                && v->type == REDIS_REPLY_INTEGER)
+            {
+                depth += v->integer;
+            }
+        }
+    }
+
+    freeReplyObject(reply);
+
+    return depth;
+}
+
+
+static void
+ngx_http_broadcast_metrics_run(void *data, ngx_http_broadcast_conn_t *conn)
+{
+    ngx_http_broadcast_metrics_ctx_t *ctx = data;
+
+    int          ok;
+    char         err[256];
+    size_t       lens[2];
+    redisReply  *reply;
+    const char  *argv[2];
+
+    ok = 1;
+
+    ctx->depth_send = ngx_http_broadcast_stream_depth(conn, ctx->mcf,
+                          BC_KEY_SEND_STREAM, BC_GROUP_SENDERS, &ok);
+    if (!ok) {
+        return;
+    }
+
+    ctx->depth_events = ngx_http_broadcast_stream_depth(conn, ctx->mcf,
+                            BC_KEY_EVENTS_STREAM, BC_GROUP_RECORDERS, &ok);
+    if (!ok) {
+        return;
+    }
+
+    argv[0] = "ZCARD";
+    argv[1] = BC_KEY_RETRY;
+    lens[0] = 5;
+    lens[1] = strlen(BC_KEY_RETRY);
+
+    reply = ngx_http_broadcast_redis_cmd(conn, ctx->mcf, 2, argv, lens, err,
+                                         sizeof(err));
+    if (reply == NULL) {
+        return;
+    }
+
+    ctx->depth_retry = reply->type == REDIS_REPLY_INTEGER ? reply->integer
+                                                          : 0;
+    freeReplyObject(reply);
+
+    argv[0] = "HGETALL";
+    argv[1] = BC_KEY_SENDER_METRICS;
+    lens[0] = 7;
+    lens[1] = strlen(BC_KEY_SENDER_METRICS);
+
+    ctx->sender = ngx_http_broadcast_redis_cmd(conn, ctx->mcf, 2, argv, lens,
+                                               err, sizeof(err));
+    if (ctx->sender == NULL) {
+        return;
+    }
+
+    ctx->redis_up = 1;
+}
+
+
+static ngx_int_t
+ngx_http_broadcast_metrics_done(ngx_http_request_t *r, void *data)
+{
+    return ngx_http_broadcast_metrics_render(r, data);
+}
+
+
+static ngx_int_t
+ngx_http_broadcast_metrics_timeout(ngx_http_request_t *r, void *data)
+{
+    ngx_http_broadcast_metrics_ctx_t  local;
+
+    /* the thread still owns ctx: render the local counters only */
+    ngx_memzero(&local, sizeof(local));
+
+    return ngx_http_broadcast_metrics_render(r, &local);
+}
+
+
+static void
+ngx_http_broadcast_metrics_free(void *data)
+{
+    ngx_http_broadcast_metrics_ctx_t *ctx = data;
+
+    if (ctx->sender) {
+        freeReplyObject(ctx->sender);
+    }
+
+    ngx_free(ctx);
+}
+
+
+#define ngx_http_broadcast_c(i)                                               \
+    ((ngx_atomic_uint_t) *ngx_http_broadcast_counter(i))
+
+
+static ngx_int_t
+ngx_http_broadcast_metrics_render(ngx_http_request_t *r,
+    ngx_http_broadcast_metrics_ctx_t *ctx)
+{
+    size_t       size, i;
+    u_char      *p, *start, *name, *colon, *colon2;
+    redisReply  *k, *v;
+    ngx_str_t    type = ngx_string("text/plain; version=0.0.4");
+    ngx_uint_t   n, cb;
+
+    if (ngx_http_broadcast_counters == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    size = 8192 + NGX_HTTP_BROADCAST_M_NCALLBACKS * 256;
+
+    if (ctx->sender && ctx->sender->type == REDIS_REPLY_ARRAY) {
+        for (i = 0; i < ctx->sender->elements; i++) {
+            size += ctx->sender->element[i]->len + 128;
+        }
+    }
+
+    start = ngx_pnalloc(r->pool, size);
+    if (start == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = start;
+
+    p = ngx_sprintf(p,
+        "# HELP broadcast_sends_accepted_total Messages accepted into the "
+        "send queue.\n"
+        "# TYPE broadcast_sends_accepted_total counter\n"
+        "broadcast_sends_accepted_total{channel=\"sms\"} %uA\n"
+        "# HELP broadcast_recipients_rejected_total Recipients rejected at "
+        "the API.\n"
+        "# TYPE broadcast_recipients_rejected_total counter\n"
+        "broadcast_recipients_rejected_total{channel=\"sms\"} %uA\n"
+        "# HELP broadcast_api_requests_total API responses by status class.\n"
+        "# TYPE broadcast_api_requests_total counter\n"
+        "broadcast_api_requests_total{code=\"2xx\"} %uA\n"
+        "broadcast_api_requests_total{code=\"4xx\"} %uA\n"
+        "broadcast_api_requests_total{code=\"5xx\"} %uA\n"
+        "# HELP broadcast_signature_failures_total Webhook requests with a "
+        "bad signature.\n"
+        "# TYPE broadcast_signature_failures_total counter\n"
+        "broadcast_signature_failures_total{provider=\"twilio\"} %uA\n"
+        "# HELP broadcast_backend_errors_total Failed backend operations.\n"
+        "# TYPE broadcast_backend_errors_total counter\n"
+        "broadcast_backend_errors_total{backend=\"redis\"} %uA\n"
+        "broadcast_backend_errors_total{backend=\"mysql\"} %uA\n",
+        ngx_http_broadcast_c(NGX_HTTP_BROADCAST_M_SENDS_SMS),
+        ngx_http_broadcast_c(NGX_HTTP_BROADCAST_M_REJECTED_SMS),
+        ngx_http_broadcast_c(NGX_HTTP_BROADCAST_M_API_2XX),
+        ngx_http_broadcast_c(NGX_HTTP_BROADCAST_M_API_4XX),
+        ngx_http_broadcast_c(NGX_HTTP_BROADCAST_M_API_5XX),
+        ngx_http_broadcast_c(NGX_HTTP_BROADCAST_M_SIG_TWILIO),
+        ngx_http_broadcast_c(NGX_HTTP_BROADCAST_M_ERR_REDIS),
+        ngx_http_broadcast_c(NGX_HTTP_BROADCAST_M_ERR_MYSQL));
+
+    p = ngx_sprintf(p,
+        "# HELP broadcast_callbacks_total Verified, new provider status "
+        "callbacks.\n"
+        "# TYPE broadcast_callbacks_total counter\n");
+
+    for (n = 0; n < NGX_HTTP_BROADCAST_M_NCALLBACKS; n++) {
+        cb = NGX_HTTP_BROADCAST_M_CALLBACK0 + n;
+        p = ngx_sprintf(p, "broadcast_callbacks_total{provider=\"twilio\","
+                        "channel=\"sms\",status=\"%s\"} %uA\n",
+                        ngx_http_broadcast_cb_status[n],
+                        ngx_http_broadcast_c(cb));
+    }
+
+    p = ngx_sprintf(p,
+        "# HELP twilio_message_callback_total Twilio status callbacks "
+        "(predecessor name).\n"
+        "# TYPE twilio_message_callback_total counter\n");
+
+    for (n = 0; n < NGX_HTTP_BROADCAST_M_NCALLBACKS; n++) {
+        cb = NGX_HTTP_BROADCAST_M_CALLBACK0 + n;
+        p = ngx_sprintf(p, "twilio_message_callback_total{status=\"%s\"} "
+                        "%uA\n", ngx_http_broadcast_cb_status[n],
+                        ngx_http_broadcast_c(cb));
+    }
+
+    p = ngx_sprintf(p,
+        "# HELP broadcast_redis_up Whether Redis answered this scrape.\n"
+        "# TYPE broadcast_redis_up gauge\n"
+        "broadcast_redis_up %d\n", ctx->redis_up);
+
+    if (ctx->redis_up) {
+        p = ngx_sprintf(p,
+            "# HELP broadcast_queue_depth Entries waiting in a queue.\n"
+            "# TYPE broadcast_queue_depth gauge\n"
+            "broadcast_queue_depth{queue=\"send\"} %L\n"
+            "broadcast_queue_depth{queue=\"events\"} %L\n"
+            "broadcast_queue_depth{queue=\"retry\"} %L\n",
+            ctx->depth_send, ctx->depth_events, ctx->depth_retry);
+    }
+
+    /* the sender's own counters, field names as in docs/DESIGN.md */
+    if (ctx->sender && ctx->sender->type == REDIS_REPLY_ARRAY) {
+
+        p = ngx_sprintf(p,
+            "# HELP broadcast_provider_calls_total Provider API calls by "
+            "outcome (sender).\n"
+            "# TYPE broadcast_provider_calls_total counter\n"
+            "# HELP broadcast_provider_retries_total Provider calls retried "
+            "(sender).\n"
+            "# TYPE broadcast_provider_retries_total counter\n"
+            "# HELP broadcast_reconciled_total Messages reconciled after a "
+            "crash (sender).\n"
+            "# TYPE broadcast_reconciled_total counter\n");
+
+        for (i = 0; i + 1 < ctx->sender->elements; i += 2) {
+            k = ctx->sender->element[i];
+            v = ctx->sender->element[i + 1];
+
+            if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING
+                || ngx_strlchr((u_char *) k->str, (u_char *) k->str + k->len,
+                               '"'))
+            {
+                continue;
+            }
+
+            name = (u_char *) k->str;
+            colon = ngx_strlchr(name, name + k->len, ':');
+            if (colon == NULL) {
+                continue;
+            }
+
+            if (ngx_strncmp(name, "provider_calls:", 15) == 0) {
+                colon2 = ngx_strlchr(colon + 1, name + k->len, ':');
+                if (colon2 == NULL) {
+                    continue;
+                }
+
+                p = ngx_sprintf(p, "broadcast_provider_calls_total"
+                                "{provider=\"%*s\",outcome=\"%*s\"} %*s\n",
+                                (size_t) (colon2 - colon - 1), colon + 1,
+                                (size_t) (name + k->len - colon2 - 1),
+                                colon2 + 1, v->len, v->str);
+
+            } else if (ngx_strncmp(name, "retries:", 8) == 0) {
+                p = ngx_sprintf(p, "broadcast_provider_retries_total"
+                                "{provider=\"%*s\"} %*s\n",
+                                (size_t) (name + k->len - colon - 1),
+                                colon + 1, v->len, v->str);
+
+            } else if (ngx_strncmp(name, "reconciled:", 11) == 0) {
+                p = ngx_sprintf(p, "broadcast_reconciled_total"
+                                "{outcome=\"%*s\"} %*s\n",
+                                (size_t) (name + k->len - colon - 1),
+                                colon + 1, v->len, v->str);
+            }
+        }
+    }
+
+    return ngx_http_broadcast_send(r, NGX_HTTP_OK, &type, start, p - start);
+}

@@ -1,0 +1,373 @@
+/*
+ * Thread tasks: every Redis/MySQL access runs in a task on the
+ * broadcast_thread_pool with blocking clients on per-thread connections.
+ * The task context lives on the heap, the request waits with count++, and a
+ * timer answers 503 if the backend is too slow; the late result is then
+ * discarded by the completion handler, which always frees the task.
+ */
+
+
+#include "ngx_http_broadcast_common.h"
+
+#include <pthread.h>
+
+
+typedef struct {
+    ngx_http_request_t              *r;
+    ngx_pool_cleanup_t              *cln;
+    ngx_http_broadcast_task_conf_t   tc;
+    ngx_http_broadcast_main_conf_t  *mcf;
+    ngx_event_t                      timer;
+    ngx_atomic_t                     aborted;
+} ngx_http_broadcast_task_ctx_t;
+
+
+static void ngx_http_broadcast_task_thread(void *data, ngx_log_t *log);
+static void ngx_http_broadcast_task_done(ngx_event_t *ev);
+static void ngx_http_broadcast_task_timeout(ngx_event_t *ev);
+static void ngx_http_broadcast_task_cleanup(void *data);
+
+
+/* registry of per-thread connection slots, closed in exit_process */
+static pthread_mutex_t              ngx_http_broadcast_conn_mutex =
+    PTHREAD_MUTEX_INITIALIZER;
+static ngx_http_broadcast_conn_t  **ngx_http_broadcast_conns;
+static ngx_uint_t                   ngx_http_broadcast_nconns;
+static __thread ngx_http_broadcast_conn_t  *ngx_http_broadcast_tls_conn;
+
+
+ngx_int_t
+ngx_http_broadcast_task_post(ngx_http_request_t *r,
+    ngx_http_broadcast_task_conf_t *tc)
+{
+    ngx_thread_task_t               *task;
+    ngx_pool_cleanup_t              *cln;
+    ngx_http_broadcast_task_ctx_t   *ctx;
+    ngx_http_broadcast_loc_conf_t   *lcf;
+    ngx_http_broadcast_main_conf_t  *mcf;
+
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_broadcast_module);
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_broadcast_module);
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        tc->free(tc->data);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* heap, not r->pool: the request may be gone before the thread ends */
+    task = ngx_calloc(sizeof(ngx_thread_task_t)
+                      + sizeof(ngx_http_broadcast_task_ctx_t),
+                      r->connection->log);
+    if (task == NULL) {
+        tc->free(tc->data);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx = (ngx_http_broadcast_task_ctx_t *) (task + 1);
+    ctx->r = r;
+    ctx->cln = cln;
+    ctx->tc = *tc;
+    ctx->mcf = mcf;
+
+    task->ctx = ctx;
+    task->handler = ngx_http_broadcast_task_thread;
+    task->event.data = task;
+    task->event.handler = ngx_http_broadcast_task_done;
+    task->event.log = r->connection->log;
+
+    if (ngx_thread_task_post(mcf->thread_pool, task) != NGX_OK) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "broadcast: thread pool \"%V\" queue is full",
+                      &mcf->thread_pool_name);
+        tc->free(tc->data);
+        ngx_free(task);
+        return ngx_http_broadcast_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                   "queue_full", "the server is overloaded, retry later");
+    }
+
+    cln->handler = ngx_http_broadcast_task_cleanup;
+    cln->data = task;
+
+    ctx->timer.handler = ngx_http_broadcast_task_timeout;
+    ctx->timer.data = task;
+    ctx->timer.log = r->connection->log;
+    ngx_add_timer(&ctx->timer, lcf->backend_timeout);
+
+    r->main->count++;
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_broadcast_task_thread(void *data, ngx_log_t *log)
+{
+    ngx_http_broadcast_task_ctx_t *ctx = data;
+
+    ngx_http_broadcast_conn_t  *conn;
+
+    /* no nginx logging or pools here: results go into ctx->tc.data */
+    if (ctx->aborted) {
+        return;
+    }
+
+    conn = ngx_http_broadcast_conn();
+
+    ctx->tc.run(ctx->tc.data, conn);
+}
+
+
+static void
+ngx_http_broadcast_task_done(ngx_event_t *ev)
+{
+    ngx_int_t                       rc;
+    ngx_thread_task_t              *task;
+    ngx_connection_t               *c;
+    ngx_http_request_t             *r;
+    ngx_http_broadcast_task_ctx_t  *ctx;
+
+    task = ev->data;
+    ctx = task->ctx;
+    r = ctx->r;
+
+    if (ctx->timer.timer_set) {
+        ngx_del_timer(&ctx->timer);
+    }
+
+    if (r == NULL || ctx->aborted) {
+        /* answered by the timer already, or the request is gone */
+        ctx->tc.free(ctx->tc.data);
+        ngx_free(task);
+        return;
+    }
+
+    ctx->cln->handler = NULL;
+    c = r->connection;
+
+    rc = ctx->tc.done(r, ctx->tc.data);
+
+    ctx->tc.free(ctx->tc.data);
+    ngx_free(task);
+
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
+}
+
+
+static void
+ngx_http_broadcast_task_timeout(ngx_event_t *ev)
+{
+    ngx_int_t                       rc;
+    ngx_thread_task_t              *task;
+    ngx_connection_t               *c;
+    ngx_http_request_t             *r;
+    ngx_http_broadcast_task_ctx_t  *ctx;
+
+    task = ev->data;
+    ctx = task->ctx;
+    r = ctx->r;
+    c = r->connection;
+
+    ctx->aborted = 1;
+    ngx_memory_barrier();
+
+    ngx_log_error(NGX_LOG_ERR, c->log, 0,
+                  "broadcast: backend did not answer within %M ms",
+                  ((ngx_http_broadcast_loc_conf_t *)
+                   ngx_http_get_module_loc_conf(r, ngx_http_broadcast_module))
+                  ->backend_timeout);
+
+    /* the pool cleanup will detach r from the task when r is freed */
+    if (ctx->tc.timeout) {
+        rc = ctx->tc.timeout(r, ctx->tc.data);
+
+    } else {
+        rc = ngx_http_broadcast_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                 "backend_timeout",
+                 "the database did not answer in time, retry later");
+    }
+
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
+}
+
+
+static void
+ngx_http_broadcast_task_cleanup(void *data)
+{
+    ngx_thread_task_t  *task = data;
+
+    ngx_http_broadcast_task_ctx_t  *ctx;
+
+    ctx = task->ctx;
+
+    /* the request is freed while the thread still runs: detach */
+    ctx->r = NULL;
+    ctx->aborted = 1;
+
+    if (ctx->timer.timer_set) {
+        ngx_del_timer(&ctx->timer);
+    }
+}
+
+
+ngx_http_broadcast_conn_t *
+ngx_http_broadcast_conn(void)
+{
+    ngx_http_broadcast_conn_t  *conn, **conns;
+
+    if (ngx_http_broadcast_tls_conn) {
+        return ngx_http_broadcast_tls_conn;
+    }
+
+    conn = calloc(1, sizeof(ngx_http_broadcast_conn_t));
+    if (conn == NULL) {
+        return NULL;
+    }
+
+    pthread_mutex_lock(&ngx_http_broadcast_conn_mutex);
+
+    conns = realloc(ngx_http_broadcast_conns,
+                    (ngx_http_broadcast_nconns + 1) * sizeof(void *));
+    if (conns == NULL) {
+        pthread_mutex_unlock(&ngx_http_broadcast_conn_mutex);
+        free(conn);
+        return NULL;
+    }
+
+    conns[ngx_http_broadcast_nconns++] = conn;
+    ngx_http_broadcast_conns = conns;
+
+    pthread_mutex_unlock(&ngx_http_broadcast_conn_mutex);
+
+    ngx_http_broadcast_tls_conn = conn;
+
+    return conn;
+}
+
+
+void
+ngx_http_broadcast_conn_close_all(void)
+{
+    ngx_uint_t                  i;
+    ngx_http_broadcast_conn_t  *conn;
+
+    pthread_mutex_lock(&ngx_http_broadcast_conn_mutex);
+
+    for (i = 0; i < ngx_http_broadcast_nconns; i++) {
+        conn = ngx_http_broadcast_conns[i];
+
+        if (conn->redis) {
+            redisFree(conn->redis);
+        }
+
+        if (conn->mysql) {
+            mysql_close(conn->mysql);
+        }
+
+        free(conn);
+    }
+
+    free(ngx_http_broadcast_conns);
+    ngx_http_broadcast_conns = NULL;
+    ngx_http_broadcast_nconns = 0;
+
+    pthread_mutex_unlock(&ngx_http_broadcast_conn_mutex);
+}
+
+
+/* thread side: one command with one reconnect-and-retry on a lost link */
+redisReply *
+ngx_http_broadcast_redis_cmd(ngx_http_broadcast_conn_t *conn,
+    ngx_http_broadcast_main_conf_t *mcf, int argc, const char **argv,
+    const size_t *lens, char *err, size_t errlen)
+{
+    redisReply  *reply;
+
+    if (conn == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+
+    reply = bc_redis_cmd(&conn->redis, &mcf->redis, argc, argv, lens, err,
+                         errlen);
+
+    if (reply && reply->type == REDIS_REPLY_ERROR) {
+        snprintf(err, errlen, "%s", reply->str);
+        freeReplyObject(reply);
+        return NULL;
+    }
+
+    return reply;
+}
+
+
+/* thread side: makes sure a live connection exists (for pipelines) */
+int
+ngx_http_broadcast_redis_ready(ngx_http_broadcast_conn_t *conn,
+    ngx_http_broadcast_main_conf_t *mcf, char *err, size_t errlen)
+{
+    redisReply  *reply;
+    const char  *argv[1] = { "PING" };
+    size_t       lens[1] = { 4 };
+
+    if (conn == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+
+    if (conn->redis && !conn->redis->err) {
+        return 0;
+    }
+
+    reply = ngx_http_broadcast_redis_cmd(conn, mcf, 1, argv, lens, err,
+                                         errlen);
+    if (reply == NULL) {
+        return -1;
+    }
+
+    freeReplyObject(reply);
+
+    return 0;
+}
+
+
+int
+ngx_http_broadcast_mysql_query(ngx_http_broadcast_conn_t *conn,
+    ngx_http_broadcast_main_conf_t *mcf, const char *sql, size_t len,
+    char *err, size_t errlen)
+{
+    if (conn == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+
+    if (conn->mysql == NULL) {
+        conn->mysql = bc_db_connect(&mcf->mysql, err, errlen);
+        if (conn->mysql == NULL) {
+            return -1;
+        }
+    }
+
+    return bc_db_query(&conn->mysql, &mcf->mysql, sql, len, err, errlen);
+}
+
+
+void
+ngx_http_broadcast_iso_ms(long long ms, char out[32])
+{
+    time_t     t;
+    struct tm  tm;
+
+    t = (time_t) (ms / 1000);
+    gmtime_r(&t, &tm);
+
+    if (strftime(out, 24, "%Y-%m-%dT%H:%M:%S", &tm) == 0) {
+        out[0] = '\0';
+        return;
+    }
+
+    snprintf(out + ngx_strlen(out), 8, ".%03uZ",
+             (unsigned) ((unsigned long long) ms % 1000));
+}
