@@ -1,0 +1,184 @@
+/*
+ * libcurl multi: keep-alive connections, bounded transfers, polling.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "sender.h"
+
+#define SND_HTTP_MAX_RESP  (4 * 1024 * 1024)
+
+int
+snd_http_init(snd_t *s)
+{
+    s->multi = curl_multi_init();
+    if (s->multi == NULL) {
+        return -1;
+    }
+    curl_multi_setopt(s->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
+        (long) s->conf.max_inflight);
+    curl_multi_setopt(s->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS,
+        (long) s->conf.max_inflight);
+    curl_multi_setopt(s->multi, CURLMOPT_MAXCONNECTS,
+        (long) s->conf.max_inflight);
+    curl_multi_setopt(s->multi, CURLMOPT_PIPELINING, (long) CURLPIPE_MULTIPLEX);
+    s->pool = calloc((size_t) s->conf.max_inflight, sizeof(CURL *));
+    return s->pool == NULL ? -1 : 0;
+}
+
+void
+snd_http_free(snd_t *s)
+{
+    int          i;
+    snd_item_t  *it;
+
+    while ((it = s->running) != NULL) {
+        s->running = it->next;
+        curl_multi_remove_handle(s->multi, it->easy);
+        curl_easy_cleanup(it->easy);
+        it->easy = NULL;
+        s->inflight--;
+        snd_item_free(s, it);
+    }
+    for (i = 0; i < s->npool; i++) {
+        curl_easy_cleanup(s->pool[i]);
+    }
+    free(s->pool);
+    s->pool = NULL;
+    s->npool = 0;
+    if (s->multi != NULL) {
+        curl_multi_cleanup(s->multi);
+        s->multi = NULL;
+    }
+}
+
+static size_t
+snd_http_write(char *data, size_t size, size_t nmemb, void *ud)
+{
+    snd_item_t  *it = ud;
+    size_t       n = size * nmemb, cap;
+    char        *p;
+
+    if (it->resp_len + n + 1 > it->resp_cap) {
+        if (it->resp_len + n + 1 > SND_HTTP_MAX_RESP) {
+            return 0;
+        }
+        cap = it->resp_cap ? it->resp_cap * 2 : 2048;
+        while (cap < it->resp_len + n + 1) {
+            cap *= 2;
+        }
+        p = realloc(it->resp, cap);
+        if (p == NULL) {
+            return 0;
+        }
+        it->resp = p;
+        it->resp_cap = cap;
+    }
+    memcpy(it->resp + it->resp_len, data, n);
+    it->resp_len += n;
+    it->resp[it->resp_len] = '\0';
+    return n;
+}
+
+int
+snd_http_start(snd_t *s, snd_item_t *it, const char *url, const char *post)
+{
+    CURL  *e;
+
+    if (s->npool > 0) {
+        e = s->pool[--s->npool];
+        curl_easy_reset(e);
+    } else {
+        e = curl_easy_init();
+        if (e == NULL) {
+            return -1;
+        }
+    }
+    it->resp_len = 0;
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, it);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, snd_http_write);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, it);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, s->conf.request_timeout_ms);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+        s->conf.request_timeout_ms < 5000 ? s->conf.request_timeout_ms
+                                          : 5000L);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long) CURLAUTH_BASIC);
+    curl_easy_setopt(e, CURLOPT_USERNAME, s->conf.twilio_account_sid);
+    curl_easy_setopt(e, CURLOPT_PASSWORD, s->conf.twilio_auth_token);
+    curl_easy_setopt(e, CURLOPT_USERAGENT, "broadcast-sender/1");
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    if (post != NULL) {
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, post);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long) strlen(post));
+    }
+    if (it->hdrs != NULL) {
+        curl_easy_setopt(e, CURLOPT_HTTPHEADER, it->hdrs);
+    }
+    if (curl_multi_add_handle(s->multi, e) != CURLM_OK) {
+        s->pool[s->npool++] = e;
+        return -1;
+    }
+    it->easy = e;
+    it->next = s->running;
+    s->running = it;
+    s->inflight++;
+    return 0;
+}
+
+void
+snd_http_run(snd_t *s, int timeout_ms,
+    void (*done)(snd_t *s, snd_item_t *it, CURLcode rc, long status,
+                 int request_sent))
+{
+    int        running, left;
+    CURLMsg   *msg;
+
+    if (s->inflight > 0) {
+        curl_multi_poll(s->multi, NULL, 0, timeout_ms, NULL);
+    }
+    curl_multi_perform(s->multi, &running);
+
+    while ((msg = curl_multi_info_read(s->multi, &left)) != NULL) {
+        snd_item_t  *it = NULL;
+        CURL        *e = msg->easy_handle;
+        CURLcode     rc = msg->data.result;
+        long         status = 0, reqsize = 0;
+        double       connect_time = 0;
+        int          sent;
+
+        if (msg->msg != CURLMSG_DONE) {
+            continue;
+        }
+        curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **) &it);
+        curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+        curl_easy_getinfo(e, CURLINFO_REQUEST_SIZE, &reqsize);
+        curl_easy_getinfo(e, CURLINFO_CONNECT_TIME, &connect_time);
+
+        /* was the request (possibly) seen by the server? */
+        sent = 1;
+        if (rc == CURLE_COULDNT_RESOLVE_HOST || rc == CURLE_COULDNT_CONNECT
+            || rc == CURLE_COULDNT_RESOLVE_PROXY
+            || rc == CURLE_SSL_CONNECT_ERROR
+            || (rc == CURLE_OPERATION_TIMEDOUT && connect_time <= 0.0
+                && reqsize == 0))
+        {
+            sent = 0;
+        }
+
+        for (snd_item_t **p = &s->running; *p != NULL; p = &(*p)->next) {
+            if (*p == it) {
+                *p = it->next;
+                break;
+            }
+        }
+        it->next = NULL;
+        curl_multi_remove_handle(s->multi, e);
+        s->pool[s->npool++] = e;
+        s->inflight--;
+        it->easy = NULL;
+        done(s, it, rc, status, sent);
+    }
+}

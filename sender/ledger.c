@@ -1,0 +1,675 @@
+/*
+ * The MySQL ledger (docs/DESIGN.md "The ledger"): claim a batch before any
+ * provider call, commit a turn's results before any XACK.
+ */
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bc_status.h"
+#include "sender.h"
+
+#define SND_RECONCILE_DELAY_MS  2000
+
+/* ---- SQL text building -------------------------------------------------- */
+
+void
+snd_buf_add(snd_buf_t *b, const char *fmt, ...)
+{
+    va_list  ap;
+    int      n;
+    size_t   cap;
+    char    *p;
+
+    if (b->oom) {
+        return;
+    }
+    for ( ;; ) {
+        va_start(ap, fmt);
+        n = vsnprintf(b->p ? b->p + b->len : NULL,
+            b->p ? b->cap - b->len : 0, fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+            b->oom = 1;
+            return;
+        }
+        if (b->p != NULL && b->len + (size_t) n < b->cap) {
+            b->len += (size_t) n;
+            return;
+        }
+        cap = b->cap ? b->cap * 2 : 4096;
+        while (cap < b->len + (size_t) n + 1) {
+            cap *= 2;
+        }
+        p = realloc(b->p, cap);
+        if (p == NULL) {
+            b->oom = 1;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+}
+
+/* appends v as a quoted, escaped SQL literal */
+void
+snd_buf_str(snd_t *s, snd_buf_t *b, const char *v, size_t len)
+{
+    size_t  need = 2 * len + 3, cap;
+    char   *p;
+
+    if (b->oom) {
+        return;
+    }
+    if (b->len + need + 1 > b->cap) {
+        cap = b->cap ? b->cap * 2 : 4096;
+        while (cap < b->len + need + 1) {
+            cap *= 2;
+        }
+        p = realloc(b->p, cap);
+        if (p == NULL) {
+            b->oom = 1;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    b->p[b->len++] = '\'';
+    b->len += mysql_real_escape_string(s->db, b->p + b->len, v,
+        (unsigned long) len);
+    b->p[b->len++] = '\'';
+    b->p[b->len] = '\0';
+}
+
+static void
+snd_buf_cstr(snd_t *s, snd_buf_t *b, const char *v)
+{
+    snd_buf_str(s, b, v, strlen(v));
+}
+
+void
+snd_buf_free(snd_buf_t *b)
+{
+    free(b->p);
+    memset(b, 0, sizeof(*b));
+}
+
+int
+snd_db_exec(snd_t *s, const char *sql, size_t len)
+{
+    if (s->db == NULL) {
+        return -1;
+    }
+    if (mysql_real_query(s->db, sql, (unsigned long) len) != 0) {
+        unsigned e = mysql_errno(s->db);
+        snd_log(SND_LOG_ERR, "mysql: %s (%.*s%s)", mysql_error(s->db),
+            (int) (len > 160 ? 160 : len), sql, len > 160 ? "..." : "");
+        if (bc_db_conn_error(e)) {
+            snd_db_lost(s, mysql_error(s->db));
+        }
+        return -1;
+    }
+    return 0;
+}
+
+static void
+snd_db_rollback(snd_t *s)
+{
+    if (s->db != NULL && mysql_real_query(s->db, "ROLLBACK", 8) != 0) {
+        snd_db_lost(s, mysql_error(s->db));
+    }
+}
+
+static snd_item_t *
+snd_find(snd_item_t *list, const char *id, size_t len)
+{
+    for ( ; list != NULL; list = list->next) {
+        if (strlen(list->job.id) == len && memcmp(list->job.id, id, len) == 0)
+        {
+            return list;
+        }
+    }
+    return NULL;
+}
+
+/* ---- claim -------------------------------------------------------------- */
+
+static int
+snd_claim_select(snd_t *s, snd_item_t *items)
+{
+    snd_buf_t    q = { 0 };
+    snd_item_t  *it;
+    MYSQL_RES   *res;
+    MYSQL_ROW    row;
+    int          first = 1;
+
+    snd_buf_add(&q, "SELECT id,send_state,status_rank FROM messages "
+        "WHERE id IN (");
+    for (it = items; it != NULL; it = it->next) {
+        snd_buf_add(&q, first ? "" : ",");
+        snd_buf_cstr(s, &q, it->job.id);
+        first = 0;
+    }
+    snd_buf_add(&q, ") FOR UPDATE");
+    if (q.oom || snd_db_exec(s, q.p, q.len) != 0) {
+        snd_buf_free(&q);
+        return -1;
+    }
+    snd_buf_free(&q);
+    res = mysql_store_result(s->db);
+    if (res == NULL) {
+        snd_db_lost(s, mysql_error(s->db));
+        return -1;
+    }
+    while ((row = mysql_fetch_row(res)) != NULL) {
+        unsigned long *l = mysql_fetch_lengths(res);
+        it = snd_find(items, row[0], l[0]);
+        if (it == NULL) {
+            continue;
+        }
+        it->claim_rank = atoi(row[2]);
+        it->claim_state = strcmp(row[1], "pending") == 0 ? SND_ROW_PENDING
+                        : strcmp(row[1], "calling") == 0 ? SND_ROW_CALLING
+                        : strcmp(row[1], "unknown") == 0 ? SND_ROW_UNKNOWN
+                        : SND_ROW_DONE;
+    }
+    mysql_free_result(res);
+
+    /* opt-outs, for rows that may still be sent */
+    q = (snd_buf_t) { 0 };
+    first = 1;
+    snd_buf_add(&q, "SELECT address FROM opt_outs WHERE address IN (");
+    for (it = items; it != NULL; it = it->next) {
+        if (it->claim_state == SND_ROW_MISSING
+            || it->claim_state == SND_ROW_PENDING)
+        {
+            snd_buf_add(&q, first ? "" : ",");
+            snd_buf_cstr(s, &q, it->job.to);
+            first = 0;
+        }
+    }
+    snd_buf_add(&q, ")");
+    if (first) {
+        snd_buf_free(&q);
+        return 0;
+    }
+    if (q.oom || snd_db_exec(s, q.p, q.len) != 0) {
+        snd_buf_free(&q);
+        return -1;
+    }
+    snd_buf_free(&q);
+    res = mysql_store_result(s->db);
+    if (res == NULL) {
+        snd_db_lost(s, mysql_error(s->db));
+        return -1;
+    }
+    while ((row = mysql_fetch_row(res)) != NULL) {
+        for (it = items; it != NULL; it = it->next) {
+            if ((it->claim_state == SND_ROW_MISSING
+                 || it->claim_state == SND_ROW_PENDING)
+                && strcmp(it->job.to, row[0]) == 0)
+            {
+                it->blocked = 1;
+            }
+        }
+    }
+    mysql_free_result(res);
+    return 0;
+}
+
+static int
+snd_claim_write(snd_t *s, snd_item_t *items)
+{
+    snd_buf_t    q = { 0 };
+    snd_item_t  *it;
+    int          n;
+
+    /* new rows: 'calling' (or blocked), attempts counted now */
+    n = 0;
+    snd_buf_add(&q, "INSERT INTO messages (id,batch_id,channel,direction,"
+        "provider,to_address,from_address,messaging_service_sid,body,status,"
+        "status_rank,send_state,attempts,error_code,error_message,api_key_id,"
+        "created_at,updated_at) VALUES ");
+    for (it = items; it != NULL; it = it->next) {
+        bc_job_t *j = &it->job;
+        if (it->claim_state != SND_ROW_MISSING) {
+            continue;
+        }
+        snd_buf_add(&q, n++ ? ",(" : "(");
+        snd_buf_cstr(s, &q, j->id);
+        snd_buf_add(&q, ",");
+        snd_buf_cstr(s, &q, j->batch_id);
+        snd_buf_add(&q, ",");
+        snd_buf_cstr(s, &q, j->channel[0] ? j->channel : "sms");
+        snd_buf_add(&q, ",'outbound',");
+        snd_buf_cstr(s, &q, j->provider[0] ? j->provider : "twilio");
+        snd_buf_add(&q, ",");
+        snd_buf_cstr(s, &q, j->to);
+        snd_buf_add(&q, ",");
+        snd_buf_cstr(s, &q, j->from);
+        snd_buf_add(&q, ",");
+        if (j->messaging_service_sid[0] != '\0') {
+            snd_buf_cstr(s, &q, j->messaging_service_sid);
+        } else {
+            snd_buf_add(&q, "NULL");
+        }
+        snd_buf_add(&q, ",");
+        snd_buf_cstr(s, &q, j->body ? j->body : "");
+        if (it->blocked) {
+            snd_buf_add(&q, ",'blocked',100,'done',%d,'opted_out',"
+                "'recipient opted out',", j->attempt);
+        } else {
+            snd_buf_add(&q, ",'queued',10,'calling',%d,NULL,NULL,",
+                j->attempt + 1);
+        }
+        if (j->api_key_id > 0) {
+            snd_buf_add(&q, "%lld", j->api_key_id);
+        } else {
+            snd_buf_add(&q, "NULL");
+        }
+        snd_buf_add(&q, ",FROM_UNIXTIME(%lld.%03lld),UTC_TIMESTAMP(3))",
+            j->created_ms / 1000, j->created_ms % 1000);
+    }
+    if (n > 0 && (q.oom || snd_db_exec(s, q.p, q.len) != 0)) {
+        snd_buf_free(&q);
+        return -1;
+    }
+
+    /* pending -> calling; pending + opted out -> blocked */
+    for (int blocked = 0; blocked <= 1; blocked++) {
+        q.len = 0;
+        n = 0;
+        if (blocked) {
+            snd_buf_add(&q, "UPDATE messages SET status='blocked',"
+                "status_rank=100,send_state='done',error_code='opted_out',"
+                "error_message='recipient opted out',"
+                "updated_at=UTC_TIMESTAMP(3) WHERE status_rank<100 AND id IN (");
+        } else {
+            snd_buf_add(&q, "UPDATE messages SET send_state='calling',"
+                "attempts=attempts+1,updated_at=UTC_TIMESTAMP(3) WHERE id IN (");
+        }
+        for (it = items; it != NULL; it = it->next) {
+            if (it->claim_state == SND_ROW_PENDING && it->blocked == blocked)
+            {
+                snd_buf_add(&q, n++ ? "," : "");
+                snd_buf_cstr(s, &q, it->job.id);
+            }
+        }
+        snd_buf_add(&q, ")");
+        if (n > 0 && (q.oom || snd_db_exec(s, q.p, q.len) != 0)) {
+            snd_buf_free(&q);
+            return -1;
+        }
+    }
+
+    /* calling/unknown rows a callback already advanced: the provider has
+       them */
+    q.len = 0;
+    n = 0;
+    snd_buf_add(&q, "UPDATE messages SET send_state='done',"
+        "updated_at=UTC_TIMESTAMP(3) WHERE id IN (");
+    for (it = items; it != NULL; it = it->next) {
+        if ((it->claim_state == SND_ROW_CALLING
+             || it->claim_state == SND_ROW_UNKNOWN) && it->claim_rank > 10)
+        {
+            snd_buf_add(&q, n++ ? "," : "");
+            snd_buf_cstr(s, &q, it->job.id);
+        }
+    }
+    snd_buf_add(&q, ")");
+    if (n > 0 && (q.oom || snd_db_exec(s, q.p, q.len) != 0)) {
+        snd_buf_free(&q);
+        return -1;
+    }
+    snd_buf_free(&q);
+    return 0;
+}
+
+int
+snd_ledger_claim(snd_t *s)
+{
+    snd_item_t  *items, *it, *next;
+    long long    now;
+
+    if (s->claim == NULL) {
+        return 0;
+    }
+    if (snd_db_ok(s) != 0) {
+        return -1;
+    }
+    items = s->claim;
+    for (it = items; it != NULL; it = it->next) {
+        it->claim_state = SND_ROW_MISSING;
+        it->claim_rank = 0;
+        it->blocked = 0;
+    }
+    if (snd_db_exec(s, "START TRANSACTION", 17) != 0) {
+        return -1;
+    }
+    if (snd_claim_select(s, items) != 0 || snd_claim_write(s, items) != 0
+        || snd_db_exec(s, "COMMIT", 6) != 0)
+    {
+        snd_db_rollback(s);
+        return -1;            /* s->claim kept: claimed again next turn */
+    }
+    s->claim = NULL;
+
+    now = snd_now_ms();
+    for (it = items; it != NULL; it = next) {
+        next = it->next;
+        it->next = NULL;
+        switch (it->claim_state) {
+        case SND_ROW_MISSING:
+        case SND_ROW_PENDING:
+            if (it->blocked) {
+                snd_log(SND_LOG_INFO, "message %s: %s opted out; blocked",
+                    it->job.id, it->job.to);
+                it->outcome = SND_OUT_ACK;
+                snd_list_append(&s->to_ack, it);
+            } else {
+                it->not_before_ms = now;
+                snd_list_append(&s->wait, it);
+            }
+            break;
+        case SND_ROW_CALLING:
+        case SND_ROW_UNKNOWN:
+            if (it->claim_rank > 10) {
+                it->outcome = SND_OUT_ACK;
+                snd_list_append(&s->to_ack, it);
+            } else {
+                snd_log(SND_LOG_NOTICE, "message %s: found '%s' in the "
+                    "ledger; reconciling", it->job.id,
+                    it->claim_state == SND_ROW_CALLING ? "calling"
+                                                       : "unknown");
+                it->reconcile = 1;
+                it->not_before_ms = now;
+                snd_list_append(&s->wait, it);
+            }
+            break;
+        default:
+            it->outcome = SND_OUT_ACK;
+            snd_list_append(&s->to_ack, it);
+        }
+    }
+    return 0;
+}
+
+/* ---- results ------------------------------------------------------------ */
+
+/* picks the first candidate sid not used by another message */
+static int
+snd_resolve_candidates(snd_t *s, snd_item_t *items)
+{
+    snd_buf_t    q = { 0 };
+    snd_item_t  *it;
+    MYSQL_RES   *res = NULL;
+    MYSQL_ROW    row;
+    size_t       i;
+    int          n = 0;
+
+    snd_buf_add(&q, "SELECT id,provider_message_id FROM messages WHERE "
+        "provider='twilio' AND provider_message_id IN (");
+    for (it = items; it != NULL; it = it->next) {
+        if (it->xfer == SND_XFER_LIST && it->outcome == SND_OUT_NONE) {
+            for (i = 0; i < it->ncands; i++) {
+                snd_buf_add(&q, n++ ? "," : "");
+                snd_buf_cstr(s, &q, it->cands[2 * i]);
+            }
+        }
+    }
+    snd_buf_add(&q, ")");
+    if (n > 0) {
+        if (q.oom || snd_db_exec(s, q.p, q.len) != 0) {
+            snd_buf_free(&q);
+            return -1;
+        }
+        res = mysql_store_result(s->db);
+        if (res == NULL) {
+            snd_buf_free(&q);
+            snd_db_lost(s, mysql_error(s->db));
+            return -1;
+        }
+    }
+    snd_buf_free(&q);
+
+    for (it = items; it != NULL; it = it->next) {
+        if (it->xfer != SND_XFER_LIST || it->outcome != SND_OUT_NONE) {
+            continue;
+        }
+        for (i = 0; i < it->ncands; i++) {
+            int used = 0;
+            if (res != NULL) {
+                mysql_data_seek(res, 0);
+                while ((row = mysql_fetch_row(res)) != NULL) {
+                    if (strcmp(row[1], it->cands[2 * i]) == 0
+                        && strcmp(row[0], it->job.id) != 0)
+                    {
+                        used = 1;
+                        break;
+                    }
+                }
+            }
+            if (!used) {
+                const char *st = bc_status_from_twilio(it->cands[2 * i + 1]);
+                snprintf(it->sid, sizeof(it->sid), "%s", it->cands[2 * i]);
+                snprintf(it->status, sizeof(it->status), "%s",
+                    st != NULL && bc_status_rank(st) >= 20 ? st
+                                                           : "accepted");
+                it->outcome = SND_OUT_ACCEPTED;
+                break;
+            }
+        }
+    }
+    if (res != NULL) {
+        mysql_free_result(res);
+    }
+    return 0;
+}
+
+static int
+snd_price_ok(const char *p)
+{
+    if (*p == '\0') {
+        return 0;
+    }
+    for ( ; *p; p++) {
+        if (!isdigit((unsigned char) *p) && *p != '-' && *p != '.') {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static void
+snd_opt(snd_t *s, snd_buf_t *b, const char *v, int use)
+{
+    if (use && v[0] != '\0') {
+        snd_buf_str(s, b, v, strlen(v));
+    } else {
+        snd_buf_add(b, "NULL");
+    }
+}
+
+/* one VALUES row of the result upsert (the row exists: it was claimed) */
+static void
+snd_result_row(snd_t *s, snd_buf_t *b, snd_item_t *it, int first)
+{
+    bc_job_t    *j = &it->job;
+    int          st = it->outcome == SND_OUT_ACCEPTED
+                      || it->outcome == SND_OUT_FAILED;
+    const char  *ns = it->outcome == SND_OUT_ACCEPTED ? it->status
+                      : it->outcome == SND_OUT_FAILED ? "failed" : "queued";
+    int          err = it->outcome == SND_OUT_FAILED
+                       || it->outcome == SND_OUT_RETRY;
+
+    snd_buf_add(b, first ? "(" : ",(");
+    snd_buf_cstr(s, b, j->id);
+    snd_buf_add(b, ",");
+    snd_buf_cstr(s, b, j->batch_id);
+    snd_buf_add(b, ",");
+    snd_buf_cstr(s, b, j->channel[0] ? j->channel : "sms");
+    snd_buf_add(b, ",");
+    snd_buf_cstr(s, b, j->provider[0] ? j->provider : "twilio");
+    snd_buf_add(b, ",");
+    snd_buf_cstr(s, b, j->to);
+    snd_buf_add(b, ",");
+    snd_buf_cstr(s, b, j->from);
+    snd_buf_add(b, ",'%s',%d,'%s',", ns, st ? bc_status_rank(ns) : 0,
+        it->outcome == SND_OUT_RETRY ? "pending"
+        : it->outcome == SND_OUT_UNKNOWN ? "unknown" : "done");
+    snd_opt(s, b, it->sid, 1);
+    if (it->segments >= 0) {
+        snd_buf_add(b, ",%d,", it->segments);
+    } else {
+        snd_buf_add(b, ",NULL,");
+    }
+    snd_opt(s, b, it->price, snd_price_ok(it->price));
+    snd_buf_add(b, ",");
+    snd_opt(s, b, it->price_unit, 1);
+    snd_buf_add(b, ",");
+    snd_opt(s, b, it->error_code, err);
+    snd_buf_add(b, ",");
+    snd_opt(s, b, it->error_message, err);
+    snd_buf_add(b, ",FROM_UNIXTIME(%lld.%03lld),UTC_TIMESTAMP(3))",
+        j->created_ms / 1000, j->created_ms % 1000);
+}
+
+int
+snd_ledger_commit(snd_t *s)
+{
+    snd_item_t  *items, *it, *next;
+    snd_buf_t    q = { 0 };
+    int          nopt = 0, nrows = 0;
+    long long    now;
+
+    if (s->finished == NULL) {
+        return 0;
+    }
+    if (snd_db_ok(s) != 0) {
+        return -1;
+    }
+    items = s->finished;
+
+    if (snd_db_exec(s, "START TRANSACTION", 17) != 0) {
+        return -1;
+    }
+    if (snd_resolve_candidates(s, items) != 0) {
+        snd_db_rollback(s);
+        return -1;
+    }
+    for (it = items; it != NULL; it = it->next) {
+        if (it->outcome > SND_OUT_ACK
+            && !(it->xfer == SND_XFER_LIST && it->outcome == SND_OUT_UNKNOWN))
+        {
+            nrows++;
+        }
+    }
+
+    if (nrows > 0) {
+        /*
+         * One multi-row upsert: O(n), forward-only in SQL. ON DUPLICATE KEY
+         * assignments run left to right, so status_rank comes last.
+         */
+        snd_buf_add(&q, "INSERT INTO messages (id,batch_id,channel,provider,"
+            "to_address,from_address,status,status_rank,send_state,"
+            "provider_message_id,num_segments,price,price_unit,error_code,"
+            "error_message,created_at,updated_at) VALUES ");
+        nrows = 0;
+        for (it = items; it != NULL; it = it->next) {
+            if (it->outcome > SND_OUT_ACK) {
+                snd_result_row(s, &q, it, nrows++ == 0);
+            }
+        }
+        snd_buf_add(&q, " ON DUPLICATE KEY UPDATE "
+            "send_state=VALUES(send_state),"
+            "status=IF(VALUES(status_rank)>0 AND status_rank<"
+            "VALUES(status_rank) AND status_rank<100,VALUES(status),status),"
+            "provider_message_id=COALESCE(provider_message_id,"
+            "VALUES(provider_message_id)),"
+            "num_segments=COALESCE(VALUES(num_segments),num_segments),"
+            "price=COALESCE(VALUES(price),price),"
+            "price_unit=COALESCE(VALUES(price_unit),price_unit),"
+            "error_code=COALESCE(VALUES(error_code),error_code),"
+            "error_message=COALESCE(VALUES(error_message),error_message),"
+            "updated_at=VALUES(updated_at),"
+            "status_rank=IF(VALUES(status_rank)>0 AND status_rank<"
+            "VALUES(status_rank) AND status_rank<100,VALUES(status_rank),"
+            "status_rank)");
+        if (q.oom || snd_db_exec(s, q.p, q.len) != 0) {
+            snd_buf_free(&q);
+            snd_db_rollback(s);
+            return -1;
+        }
+    }
+
+    q.len = 0;
+    snd_buf_add(&q, "INSERT IGNORE INTO opt_outs (address,reason,source,"
+        "created_at) VALUES ");
+    for (it = items; it != NULL; it = it->next) {
+        if (it->optout) {
+            snd_buf_add(&q, nopt++ ? ",(" : "(");
+            snd_buf_cstr(s, &q, it->job.to);
+            snd_buf_add(&q, ",");
+            snd_buf_cstr(s, &q, it->error_message);
+            snd_buf_add(&q, ",'twilio_21610',UTC_TIMESTAMP(3))");
+        }
+    }
+    if (nopt > 0 && (q.oom || snd_db_exec(s, q.p, q.len) != 0)) {
+        snd_buf_free(&q);
+        snd_db_rollback(s);
+        return -1;
+    }
+    snd_buf_free(&q);
+    if (snd_db_exec(s, "COMMIT", 6) != 0) {
+        snd_db_rollback(s);
+        return -1;
+    }
+    s->finished = NULL;
+
+    /* committed: route each item on */
+    now = snd_now_ms();
+    for (it = items; it != NULL; it = next) {
+        next = it->next;
+        it->next = NULL;
+        if (it->xfer == SND_XFER_LIST) {
+            if (it->outcome == SND_OUT_ACCEPTED) {
+                snd_log(SND_LOG_NOTICE, "message %s: reconciled to %s",
+                    it->job.id, it->sid);
+                s->m_found++;
+                snd_list_append(&s->to_ack, it);
+                continue;
+            }
+            if (it->outcome == SND_OUT_UNKNOWN) {
+                /* the list call failed: look again later */
+                snd_item_reset_result(it);
+                it->reconcile = 1;
+                it->not_before_ms = now + SND_RECONCILE_DELAY_MS;
+                snd_list_append(&s->wait, it);
+                continue;
+            }
+            snd_log(SND_LOG_NOTICE, "message %s: not at the provider; "
+                "sending", it->job.id);
+            s->m_notfound++;
+            snd_item_reset_result(it);
+            it->reconcile = 0;
+            it->not_before_ms = now;
+            snd_list_append(&s->wait, it);
+            continue;
+        }
+        if (it->outcome == SND_OUT_UNKNOWN) {
+            snd_item_reset_result(it);
+            it->reconcile = 1;
+            it->not_before_ms = now + SND_RECONCILE_DELAY_MS;
+            snd_list_append(&s->wait, it);
+            continue;
+        }
+        if (it->outcome == SND_OUT_FAILED) {
+            snd_log(SND_LOG_INFO, "message %s: failed %s: %s", it->job.id,
+                it->error_code, it->error_message);
+        }
+        snd_list_append(&s->to_ack, it);
+    }
+    return 0;
+}

@@ -1,0 +1,485 @@
+/*
+ * broadcast-sender: drains bc:stream:send into the provider and records
+ * webhook events; see sender.h for the shape of one loop turn.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sender.h"
+
+volatile sig_atomic_t snd_stop;
+
+static void
+snd_on_signal(int sig)
+{
+    (void) sig;
+    snd_stop = 1;
+}
+
+long long
+snd_now_ms(void)
+{
+    struct timespec  ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void
+snd_list_push(snd_item_t **list, snd_item_t *it)
+{
+    it->next = *list;
+    *list = it;
+}
+
+void
+snd_list_append(snd_item_t **list, snd_item_t *it)
+{
+    it->next = NULL;
+    while (*list != NULL) {
+        list = &(*list)->next;
+    }
+    *list = it;
+}
+
+/* ---- the set of message ids we hold ------------------------------------- */
+
+static unsigned
+snd_hash(const char *id)
+{
+    unsigned h = 2166136261u;
+
+    while (*id) {
+        h = (h ^ (unsigned char) *id++) * 16777619u;
+    }
+    return h % SND_IDSET_SIZE;
+}
+
+int
+snd_idset_has(snd_t *s, const char *id)
+{
+    snd_item_t  *it;
+
+    for (it = s->idset[snd_hash(id)]; it != NULL; it = it->hnext) {
+        if (strcmp(it->job.id, id) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+void
+snd_idset_add(snd_t *s, snd_item_t *it)
+{
+    unsigned h = snd_hash(it->job.id);
+
+    it->hnext = s->idset[h];
+    s->idset[h] = it;
+}
+
+void
+snd_idset_del(snd_t *s, snd_item_t *it)
+{
+    snd_item_t **p = &s->idset[snd_hash(it->job.id)];
+
+    for ( ; *p != NULL; p = &(*p)->hnext) {
+        if (*p == it) {
+            *p = it->hnext;
+            return;
+        }
+    }
+}
+
+void
+snd_item_reset_result(snd_item_t *it)
+{
+    size_t  i;
+
+    for (i = 0; i < 2 * it->ncands; i++) {
+        free(it->cands[i]);
+    }
+    free(it->cands);
+    it->cands = NULL;
+    it->ncands = 0;
+    it->outcome = SND_OUT_NONE;
+    it->xfer = SND_XFER_NONE;
+    it->optout = 0;
+    it->sid[0] = it->status[0] = it->price[0] = it->price_unit[0] = '\0';
+    it->error_code[0] = it->error_message[0] = '\0';
+    it->segments = -1;
+}
+
+void
+snd_item_free(snd_t *s, snd_item_t *it)
+{
+    if (it->parsed) {
+        if (!it->dup) {
+            snd_idset_del(s, it);
+        }
+        bc_job_free(&it->job);
+    }
+    snd_item_reset_result(it);
+    curl_slist_free_all(it->hdrs);
+    free(it->post);
+    free(it->resp);
+    free(it->raw);
+    free(it->retry_json);
+    free(it);
+    s->held--;
+}
+
+/* ---- connections -------------------------------------------------------- */
+
+int
+snd_redis_ok(snd_t *s)
+{
+    char       err[256];
+    long long  now;
+
+    if (s->redis != NULL) {
+        return 0;
+    }
+    now = snd_now_ms();
+    if (now < s->redis_retry_ms) {
+        return -1;
+    }
+    s->redis_retry_ms = now + 1000;
+    s->redis = bc_redis_connect(&s->conf.redis, err, sizeof(err));
+    if (s->redis == NULL) {
+        if (!s->redis_down_logged) {
+            snd_log(SND_LOG_ERR, "redis unavailable: %s; retrying every "
+                "second", err);
+            s->redis_down_logged = 1;
+        }
+        return -1;
+    }
+    if (bc_redis_ensure_groups(s->redis, err, sizeof(err)) != 0) {
+        snd_log(SND_LOG_ERR, "redis: creating groups: %s", err);
+        redisFree(s->redis);
+        s->redis = NULL;
+        return -1;
+    }
+    snd_log(SND_LOG_INFO, "redis connected");
+    s->redis_down_logged = 0;
+    return 0;
+}
+
+void
+snd_redis_lost(snd_t *s, const char *why)
+{
+    if (!s->redis_down_logged) {
+        snd_log(SND_LOG_ERR, "redis connection lost: %s; retrying every "
+            "second", why);
+        s->redis_down_logged = 1;
+    }
+    if (s->redis != NULL) {
+        redisFree(s->redis);
+        s->redis = NULL;
+    }
+    s->redis_retry_ms = snd_now_ms() + 1000;
+}
+
+int
+snd_db_ok(snd_t *s)
+{
+    char       err[256];
+    long long  now;
+
+    if (s->db != NULL) {
+        return 0;
+    }
+    now = snd_now_ms();
+    if (now < s->db_retry_ms) {
+        return -1;
+    }
+    s->db_retry_ms = now + 1000;
+    s->db = bc_db_connect(&s->conf.db, err, sizeof(err));
+    if (s->db == NULL) {
+        if (!s->db_down_logged) {
+            snd_log(SND_LOG_ERR, "mysql unavailable: %s; retrying every "
+                "second", err);
+            s->db_down_logged = 1;
+        }
+        return -1;
+    }
+    snd_log(SND_LOG_INFO, "mysql connected");
+    s->db_down_logged = 0;
+    return 0;
+}
+
+void
+snd_db_lost(snd_t *s, const char *why)
+{
+    if (!s->db_down_logged) {
+        snd_log(SND_LOG_ERR, "mysql connection lost: %s; retrying every "
+            "second", why);
+        s->db_down_logged = 1;
+    }
+    if (s->db != NULL) {
+        mysql_close(s->db);
+        s->db = NULL;
+    }
+    s->db_retry_ms = snd_now_ms() + 1000;
+}
+
+/* ---- the loop ----------------------------------------------------------- */
+
+/* starts due transfers from the wait list; returns the earliest future
+   start in ms from now (or -1 if nothing waits) */
+static long long
+snd_start_due(snd_t *s)
+{
+    snd_item_t  **p = &s->wait, *it;
+    long long     now = snd_now_ms(), next = -1, wait_ms;
+    int           rc;
+
+    while ((it = *p) != NULL && s->inflight < s->conf.max_inflight) {
+        if (it->not_before_ms > now) {
+            if (next < 0 || it->not_before_ms - now < next) {
+                next = it->not_before_ms - now;
+            }
+            p = &it->next;
+            continue;
+        }
+        if (!it->reconcile && s->conf.rate_per_sender > 0) {
+            const char *key = it->job.messaging_service_sid[0]
+                            ? it->job.messaging_service_sid : it->job.from;
+            if (!snd_rate_take(s, key, now, &wait_ms)) {
+                it->not_before_ms = now + wait_ms;
+                if (next < 0 || wait_ms < next) {
+                    next = wait_ms;
+                }
+                p = &it->next;
+                continue;
+            }
+        }
+        *p = it->next;
+        it->next = NULL;
+        rc = it->reconcile ? snd_twilio_list(s, it) : snd_twilio_send(s, it);
+        if (rc != 0) {
+            snd_log(SND_LOG_ERR, "message %s: cannot start the transfer; "
+                "trying again in 1s", it->job.id);
+            it->not_before_ms = now + 1000;
+            snd_list_push(p, it);
+            p = &it->next;
+        }
+    }
+    return next;
+}
+
+static void
+snd_free_list(snd_t *s, snd_item_t **list)
+{
+    snd_item_t  *it;
+
+    while ((it = *list) != NULL) {
+        *list = it->next;
+        snd_item_free(s, it);
+    }
+}
+
+static int
+snd_write_pidfile(const char *path)
+{
+    FILE  *f;
+
+    if (path[0] == '\0') {
+        return 0;
+    }
+    f = fopen(path, "w");
+    if (f == NULL) {
+        snd_log(SND_LOG_ERR, "pidfile %s: %s", path, strerror(errno));
+        return -1;
+    }
+    fprintf(f, "%ld\n", (long) getpid());
+    fclose(f);
+    return 0;
+}
+
+static void
+snd_run(snd_t *s)
+{
+    long long  stop_deadline = 0, next_start;
+    int        events = 0, room, timeout, idle;
+
+    for ( ;; ) {
+        if (snd_stop && stop_deadline == 0) {
+            snd_log(SND_LOG_INFO, "stopping: %d transfers in flight",
+                s->inflight);
+            stop_deadline = snd_now_ms() + s->conf.request_timeout_ms + 3000;
+        }
+        if (snd_stop) {
+            if ((s->inflight == 0 && s->finished == NULL
+                 && s->to_ack == NULL)
+                || snd_now_ms() > stop_deadline)
+            {
+                break;
+            }
+        } else {
+            snd_queue_maintain(s);
+
+            /* read only what we can hold; block only when idle */
+            room = s->conf.max_inflight - s->held;
+            idle = s->held == 0 && events == 0;
+            if (room > 0 && s->claim == NULL
+                && (room >= s->batch_min || s->inflight < s->batch_min))
+            {
+                snd_queue_read(s, room, idle ? 200 : 0);
+            }
+            snd_ledger_claim(s);
+        }
+
+        next_start = snd_stop ? -1 : snd_start_due(s);
+
+        if (s->inflight > 0) {
+            timeout = s->held < s->conf.max_inflight && !snd_stop ? 2 : 50;
+            if (next_start >= 0 && next_start < timeout) {
+                timeout = (int) next_start;
+            }
+        } else {
+            timeout = 0;
+        }
+        snd_http_run(s, timeout, snd_twilio_done);
+
+        /* results in batches: fewer, larger transactions */
+        if (s->finished != NULL) {
+            int          nfin = 0;
+            snd_item_t  *f;
+            for (f = s->finished; f != NULL; f = f->next) {
+                nfin++;
+            }
+            if (s->finished_since_ms == 0) {
+                s->finished_since_ms = snd_now_ms();
+            }
+            if (nfin >= s->batch_min || s->inflight == 0 || snd_stop
+                || snd_now_ms() - s->finished_since_ms >= 20)
+            {
+                if (snd_ledger_commit(s) == 0) {
+                    s->finished_since_ms = 0;
+                }
+            }
+        }
+        snd_queue_flush_acks(s);
+
+        if (!snd_stop) {
+            events = snd_recorder_turn(s);
+            if (events < 0) {
+                events = 0;
+            }
+        }
+
+        if (s->inflight == 0 && (s->redis == NULL || s->db == NULL
+                                 || (s->held > 0 && next_start > 0)))
+        {
+            /* nothing to poll on: wait for a reconnect or a start time */
+            long long ms = next_start > 0 && next_start < 200 ? next_start
+                                                                 : 200;
+            struct timespec ts = { 0, (long) ms * 1000000L };
+            nanosleep(&ts, NULL);
+        }
+    }
+}
+
+int
+main(int argc, char **argv)
+{
+    snd_t              *s;
+    const char         *config = NULL;
+    struct sigaction    sa;
+    int                 i, rc = 0;
+
+    for (i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
+            config = argv[++i];
+        } else {
+            fprintf(stderr, "usage: broadcast-sender --config FILE\n");
+            return 2;
+        }
+    }
+    if (config == NULL) {
+        fprintf(stderr, "usage: broadcast-sender --config FILE\n");
+        return 2;
+    }
+
+    s = calloc(1, sizeof(*s));
+    if (s == NULL) {
+        return 1;
+    }
+    if (snd_conf_load(&s->conf, config) != 0) {
+        free(s);
+        return 1;
+    }
+    s->batch_min = s->conf.max_inflight / 4 > 0 ? s->conf.max_inflight / 4
+                                                 : 1;
+    s->idset = calloc(SND_IDSET_SIZE, sizeof(snd_item_t *));
+    if (s->idset == NULL) {
+        snd_conf_free(&s->conf);
+        free(s);
+        return 1;
+    }
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = snd_on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    srandom((unsigned) (snd_now_ms() ^ getpid()));
+
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK
+        || mysql_library_init(0, NULL, NULL) != 0)
+    {
+        snd_log(SND_LOG_ERR, "library initialisation failed");
+        rc = 1;
+        goto done;
+    }
+    if (snd_http_init(s) != 0) {
+        snd_log(SND_LOG_ERR, "curl multi initialisation failed");
+        rc = 1;
+        goto libs;
+    }
+    if (snd_write_pidfile(s->conf.pidfile) != 0) {
+        rc = 1;
+        goto http;
+    }
+    snd_log(SND_LOG_INFO, "broadcast-sender %s starting (max_inflight %d)",
+        s->conf.consumer, s->conf.max_inflight);
+
+    snd_run(s);
+
+    if (s->inflight > 0 || s->finished != NULL || s->to_ack != NULL) {
+        snd_log(SND_LOG_WARN, "exiting with unfinished work (%d in flight); "
+            "the ledger reconciles it at the next start", s->inflight);
+    }
+    snd_log(SND_LOG_INFO, "stopped");
+    if (s->conf.pidfile[0] != '\0') {
+        unlink(s->conf.pidfile);
+    }
+
+http:
+    snd_free_list(s, &s->claim);
+    snd_free_list(s, &s->wait);
+    snd_free_list(s, &s->finished);
+    snd_free_list(s, &s->to_ack);
+    snd_http_free(s);           /* in-flight easies: freed by the multi */
+    snd_rate_free(s);
+libs:
+    if (s->redis != NULL) {
+        redisFree(s->redis);
+    }
+    if (s->db != NULL) {
+        mysql_close(s->db);
+    }
+    mysql_library_end();
+    curl_global_cleanup();
+done:
+    free(s->idset);
+    snd_conf_free(&s->conf);
+    free(s);
+    return rc;
+}

@@ -1,0 +1,426 @@
+/*
+ * The Redis side of the send path: XREADGROUP (own pending first, then new),
+ * XAUTOCLAIM of dead consumers' entries, promotion of due retries, and the
+ * pipelined XACK / DEL / ZADD / HINCRBY after each result commit.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sender.h"
+
+#define SND_PROMOTE_EVERY_MS  500
+#define SND_PROMOTE_BATCH     "1000"
+
+/* moves due members of bc:retry back to the stream, atomically */
+static const char snd_promote_lua[] =
+    "local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1],"
+    " 'LIMIT', 0, tonumber(ARGV[2]))\n"
+    "for _, m in ipairs(due) do\n"
+    "  redis.call('XADD', KEYS[2], '*', 'job', m)\n"
+    "  redis.call('ZREM', KEYS[1], m)\n"
+    "end\n"
+    "return #due\n";
+
+/* one stream entry [id, [f, v, ...]] -> item on s->claim */
+static void
+snd_queue_entry(snd_t *s, redisReply *e)
+{
+    snd_item_t   *it;
+    redisReply   *id, *fv;
+    char          err[256];
+    size_t        i;
+
+    if (e->type != REDIS_REPLY_ARRAY || e->elements < 2
+        || e->element[0]->type != REDIS_REPLY_STRING)
+    {
+        return;
+    }
+    id = e->element[0];
+    fv = e->element[1];
+    if (id->len >= sizeof(it->stream_id)) {
+        return;
+    }
+    it = calloc(1, sizeof(*it));
+    if (it == NULL) {
+        return;                 /* stays pending; read again later */
+    }
+    memcpy(it->stream_id, id->str, id->len);
+    it->segments = -1;
+
+    if (fv->type == REDIS_REPLY_ARRAY) {
+        for (i = 0; i + 1 < fv->elements; i += 2) {
+            redisReply *f = fv->element[i], *v = fv->element[i + 1];
+            if (f->type == REDIS_REPLY_STRING && v->type == REDIS_REPLY_STRING
+                && f->len == 3 && memcmp(f->str, "job", 3) == 0)
+            {
+                it->raw = strndup(v->str, v->len);
+                if (it->raw != NULL
+                    && bc_job_parse(v->str, v->len, &it->job, err,
+                                    sizeof(err)) == 0)
+                {
+                    it->parsed = 1;
+                } else {
+                    snd_log(SND_LOG_ERR, "stream entry %s: bad job: %s; "
+                        "dropping it", it->stream_id, err);
+                }
+                break;
+            }
+        }
+    }
+    if (!it->parsed) {
+        if (fv->type != REDIS_REPLY_ARRAY) {
+            snd_log(SND_LOG_WARN, "stream entry %s was deleted; acking",
+                it->stream_id);
+        }
+        it->outcome = SND_OUT_ACK;
+        snd_list_append(&s->to_ack, it);
+        s->held++;
+        return;
+    }
+    if (snd_idset_has(s, it->job.id)) {
+        /* a second entry for a message we are handling: the first decides */
+        snd_log(SND_LOG_DEBUG, "message %s: duplicate entry %s; acking",
+            it->job.id, it->stream_id);
+        it->dup = 1;            /* do not DEL bc:msg for it */
+        it->outcome = SND_OUT_ACK;
+        snd_list_append(&s->to_ack, it);
+        s->held++;
+        return;
+    }
+    snd_idset_add(s, it);
+    snd_list_append(&s->claim, it);
+    s->held++;
+}
+
+/* XREADGROUP reply: [[stream, [entries]]] or nil; returns entries seen */
+static int
+snd_queue_entries(snd_t *s, redisReply *r, char *last_id, size_t last_len)
+{
+    redisReply  *entries;
+    size_t       i;
+
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < 1
+        || r->element[0]->type != REDIS_REPLY_ARRAY
+        || r->element[0]->elements < 2)
+    {
+        return 0;
+    }
+    entries = r->element[0]->element[1];
+    if (entries->type != REDIS_REPLY_ARRAY) {
+        return 0;
+    }
+    for (i = 0; i < entries->elements; i++) {
+        redisReply *e = entries->element[i];
+        if (last_id != NULL && e->type == REDIS_REPLY_ARRAY
+            && e->elements >= 1 && e->element[0]->type == REDIS_REPLY_STRING
+            && e->element[0]->len < last_len)
+        {
+            memcpy(last_id, e->element[0]->str, e->element[0]->len);
+            last_id[e->element[0]->len] = '\0';
+        }
+        snd_queue_entry(s, e);
+    }
+    return (int) entries->elements;
+}
+
+int
+snd_queue_read(snd_t *s, int count, int block_ms)
+{
+    const char  *argv[12];
+    char         cnt[16], blk[16];
+    int          argc = 0, n;
+    redisReply  *r;
+
+    if (count <= 0 || snd_redis_ok(s) != 0) {
+        return 0;
+    }
+    snprintf(cnt, sizeof(cnt), "%d", count);
+    snprintf(blk, sizeof(blk), "%d", block_ms);
+    argv[argc++] = "XREADGROUP";
+    argv[argc++] = "GROUP";
+    argv[argc++] = BC_GROUP_SENDERS;
+    argv[argc++] = s->conf.consumer;
+    argv[argc++] = "COUNT";
+    argv[argc++] = cnt;
+    if (s->own_pending_done && block_ms > 0) {
+        argv[argc++] = "BLOCK";
+        argv[argc++] = blk;
+    }
+    argv[argc++] = "STREAMS";
+    argv[argc++] = BC_KEY_SEND_STREAM;
+    if (!s->own_pending_done) {
+        if (s->pending_cursor[0] == '\0') {
+            strcpy(s->pending_cursor, "0");
+        }
+        argv[argc++] = s->pending_cursor;
+    } else {
+        argv[argc++] = ">";
+    }
+
+    r = redisCommandArgv(s->redis, argc, argv, NULL);
+    if (r == NULL) {
+        snd_redis_lost(s, s->redis->errstr);
+        return -1;
+    }
+    if (r->type == REDIS_REPLY_ERROR) {
+        snd_log(SND_LOG_ERR, "XREADGROUP: %s", r->str);
+        if (strncmp(r->str, "NOGROUP", 7) == 0) {
+            char err[256];
+            if (bc_redis_ensure_groups(s->redis, err, sizeof(err)) != 0) {
+                snd_log(SND_LOG_ERR, "creating groups: %s", err);
+            }
+        }
+        freeReplyObject(r);
+        return -1;
+    }
+    n = snd_queue_entries(s, r, s->own_pending_done ? NULL
+                                                    : s->pending_cursor,
+        sizeof(s->pending_cursor));
+    freeReplyObject(r);
+    if (!s->own_pending_done && n == 0) {
+        s->own_pending_done = 1;
+        snd_log(SND_LOG_DEBUG, "own pending entries done");
+    }
+    return n;
+}
+
+static void
+snd_queue_promote(snd_t *s, long long now)
+{
+    char         nowbuf[32];
+    const char  *argv[7];
+    redisReply  *r;
+
+    snprintf(nowbuf, sizeof(nowbuf), "%lld", now);
+    argv[0] = "EVAL";
+    argv[1] = snd_promote_lua;
+    argv[2] = "2";
+    argv[3] = BC_KEY_RETRY;
+    argv[4] = BC_KEY_SEND_STREAM;
+    argv[5] = nowbuf;
+    argv[6] = SND_PROMOTE_BATCH;
+    r = redisCommandArgv(s->redis, 7, argv, NULL);
+    if (r == NULL) {
+        snd_redis_lost(s, s->redis->errstr);
+        return;
+    }
+    if (r->type == REDIS_REPLY_ERROR) {
+        snd_log(SND_LOG_ERR, "retry promotion: %s", r->str);
+    } else if (r->type == REDIS_REPLY_INTEGER && r->integer > 0) {
+        snd_log(SND_LOG_DEBUG, "promoted %lld retries", r->integer);
+    }
+    freeReplyObject(r);
+}
+
+static void
+snd_queue_reclaim(snd_t *s)
+{
+    char         idle[32];
+    const char  *argv[9];
+    redisReply  *r;
+    size_t       i;
+
+    snprintf(idle, sizeof(idle), "%ld", s->conf.reclaim_idle_ms);
+    if (s->reclaim_cursor[0] == '\0') {
+        strcpy(s->reclaim_cursor, "0-0");
+    }
+    argv[0] = "XAUTOCLAIM";
+    argv[1] = BC_KEY_SEND_STREAM;
+    argv[2] = BC_GROUP_SENDERS;
+    argv[3] = s->conf.consumer;
+    argv[4] = idle;
+    argv[5] = s->reclaim_cursor;
+    argv[6] = "COUNT";
+    argv[7] = "100";
+    r = redisCommandArgv(s->redis, 8, argv, NULL);
+    if (r == NULL) {
+        snd_redis_lost(s, s->redis->errstr);
+        return;
+    }
+    if (r->type == REDIS_REPLY_ARRAY && r->elements >= 2
+        && r->element[0]->type == REDIS_REPLY_STRING
+        && r->element[1]->type == REDIS_REPLY_ARRAY)
+    {
+        redisReply *c = r->element[0], *entries = r->element[1];
+        if (c->len < sizeof(s->reclaim_cursor)) {
+            memcpy(s->reclaim_cursor, c->str, c->len);
+            s->reclaim_cursor[c->len] = '\0';
+        }
+        for (i = 0; i < entries->elements; i++) {
+            redisReply *e = entries->element[i];
+            if (e->type == REDIS_REPLY_ARRAY && e->elements >= 2) {
+                snd_queue_entry(s, e);
+            }
+        }
+        if (entries->elements > 0) {
+            snd_log(SND_LOG_INFO, "reclaimed %zu idle send entries",
+                entries->elements);
+        }
+    } else if (r->type == REDIS_REPLY_ERROR) {
+        snd_log(SND_LOG_ERR, "XAUTOCLAIM: %s", r->str);
+    }
+    freeReplyObject(r);
+
+    /* events: claim dead recorders' entries, then re-read our own PEL */
+    argv[1] = BC_KEY_EVENTS_STREAM;
+    argv[2] = BC_GROUP_RECORDERS;
+    argv[5] = "0-0";
+    argv[6] = "COUNT";
+    argv[7] = "500";
+    argv[8] = "JUSTID";
+    r = redisCommandArgv(s->redis, 9, argv, NULL);
+    if (r == NULL) {
+        snd_redis_lost(s, s->redis->errstr);
+        return;
+    }
+    if (r->type == REDIS_REPLY_ARRAY && r->elements >= 2
+        && r->element[1]->type == REDIS_REPLY_ARRAY
+        && r->element[1]->elements > 0)
+    {
+        snd_log(SND_LOG_INFO, "reclaimed %zu idle events",
+            r->element[1]->elements);
+        s->ev_pending_done = 0;
+        strcpy(s->ev_cursor, "0");
+    }
+    freeReplyObject(r);
+}
+
+int
+snd_queue_maintain(snd_t *s)
+{
+    long long  now = snd_now_ms(), every;
+
+    if (snd_redis_ok(s) != 0) {
+        return -1;
+    }
+    if (now >= s->next_promote_ms) {
+        snd_queue_promote(s, now);
+        s->next_promote_ms = now + SND_PROMOTE_EVERY_MS;
+    }
+    if (s->redis != NULL && now >= s->next_reclaim_ms) {
+        snd_queue_reclaim(s);
+        every = s->conf.reclaim_idle_ms / 4;
+        every = every < 1000 ? 1000 : every > 5000 ? 5000 : every;
+        s->next_reclaim_ms = now + every;
+    }
+    return 0;
+}
+
+static void
+snd_metric(snd_t *s, const char *field, long long *v, int *n)
+{
+    char  buf[32];
+
+    if (*v == 0) {
+        return;
+    }
+    snprintf(buf, sizeof(buf), "%lld", *v);
+    const char *argv[4] = { "HINCRBY", BC_KEY_SENDER_METRICS, field, buf };
+    redisAppendCommandArgv(s->redis, 4, argv, NULL);
+    (*n)++;
+}
+
+/* XACK + DEL (+ ZADD retries) in one MULTI, metrics; all pipelined */
+int
+snd_queue_flush_acks(snd_t *s)
+{
+    snd_item_t  *it;
+    int          n = 0, i, ok = 1;
+    long long    m[7];
+    redisReply  *r;
+
+    if (s->to_ack == NULL && s->m_accepted + s->m_failed + s->m_retry
+        + s->m_error + s->m_retries + s->m_found + s->m_notfound == 0)
+    {
+        return 0;
+    }
+    if (snd_redis_ok(s) != 0) {
+        return -1;
+    }
+    /* the retry copies first: nothing half-built goes on the wire */
+    for (it = s->to_ack; it != NULL; it = it->next) {
+        if (it->outcome == SND_OUT_RETRY && it->retry_json == NULL) {
+            it->job.attempt++;
+            it->retry_json = bc_job_dump(&it->job);
+            it->job.attempt--;
+            if (it->retry_json == NULL) {
+                snd_log(SND_LOG_ERR, "out of memory building retry job");
+                return -1;
+            }
+        }
+    }
+
+    if (s->to_ack != NULL) {
+        const char *multi[1] = { "MULTI" }, *exec[1] = { "EXEC" };
+        redisAppendCommandArgv(s->redis, 1, multi, NULL);
+        n++;
+        for (it = s->to_ack; it != NULL; it = it->next) {
+            const char *xack[4] = { "XACK", BC_KEY_SEND_STREAM,
+                                    BC_GROUP_SENDERS, it->stream_id };
+            redisAppendCommandArgv(s->redis, 4, xack, NULL);
+            n++;
+            if (it->parsed && !it->dup && it->outcome != SND_OUT_RETRY) {
+                char key[64];
+                snprintf(key, sizeof(key), BC_KEY_MSG_PREFIX "%s",
+                    it->job.id);
+                const char *del[2] = { "DEL", key };
+                redisAppendCommandArgv(s->redis, 2, del, NULL);
+                n++;
+            }
+            if (it->outcome == SND_OUT_RETRY) {
+                char  score[32];
+                snprintf(score, sizeof(score), "%lld", it->retry_due_ms);
+                const char *zadd[4] = { "ZADD", BC_KEY_RETRY, score,
+                                        it->retry_json };
+                redisAppendCommandArgv(s->redis, 4, zadd, NULL);
+                n++;
+            }
+        }
+        redisAppendCommandArgv(s->redis, 1, exec, NULL);
+        n++;
+    }
+
+    /* metrics ride along; lost only with the connection */
+    m[0] = s->m_accepted; m[1] = s->m_failed; m[2] = s->m_retry;
+    m[3] = s->m_error; m[4] = s->m_retries; m[5] = s->m_found;
+    m[6] = s->m_notfound;
+    snd_metric(s, "provider_calls:twilio:accepted", &s->m_accepted, &n);
+    snd_metric(s, "provider_calls:twilio:failed", &s->m_failed, &n);
+    snd_metric(s, "provider_calls:twilio:retry", &s->m_retry, &n);
+    snd_metric(s, "provider_calls:twilio:error", &s->m_error, &n);
+    snd_metric(s, "retries:twilio", &s->m_retries, &n);
+    snd_metric(s, "reconciled:found", &s->m_found, &n);
+    snd_metric(s, "reconciled:notfound", &s->m_notfound, &n);
+
+    for (i = 0; i < n; i++) {
+        void *rp = NULL;
+        if (redisGetReply(s->redis, &rp) != REDIS_OK) {
+            snd_redis_lost(s, s->redis->errstr);
+            return -1;
+        }
+        r = rp;
+        if (r->type == REDIS_REPLY_ERROR) {
+            snd_log(SND_LOG_ERR, "ack pipeline: %s", r->str);
+            ok = 0;
+        }
+        if (s->to_ack != NULL && i == n - 1 - (m[0] != 0) - (m[1] != 0)
+            - (m[2] != 0) - (m[3] != 0) - (m[4] != 0) - (m[5] != 0)
+            - (m[6] != 0) && r->type != REDIS_REPLY_ARRAY)
+        {
+            ok = 0;            /* EXEC aborted */
+        }
+        freeReplyObject(r);
+    }
+    s->m_accepted = s->m_failed = s->m_retry = s->m_error = 0;
+    s->m_retries = s->m_found = s->m_notfound = 0;
+    if (!ok) {
+        return -1;             /* keep to_ack; try again next turn */
+    }
+
+    while ((it = s->to_ack) != NULL) {
+        s->to_ack = it->next;
+        snd_item_free(s, it);
+    }
+    return 0;
+}

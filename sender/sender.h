@@ -1,0 +1,243 @@
+/*
+ * broadcast-sender: shared types of the daemon's modules.
+ *
+ * One thread, one loop (main.c): read jobs (queue.c) -> claim them in the
+ * MySQL ledger (ledger.c) -> call the provider (twilio.c over http.c) ->
+ * commit results (ledger.c) -> XACK + DEL (queue.c). Webhook events are
+ * recorded by recorder.c in the same loop.
+ */
+#ifndef SENDER_H
+#define SENDER_H
+
+#include <stddef.h>
+#include <signal.h>
+
+#include <curl/curl.h>
+#include <hiredis/hiredis.h>
+#include <mysql.h>
+
+#include "bc_db.h"
+#include "bc_job.h"
+#include "bc_redis.h"
+
+/* ---- log.c -------------------------------------------------------------- */
+
+enum { SND_LOG_DEBUG = 0, SND_LOG_INFO, SND_LOG_NOTICE, SND_LOG_WARN,
+       SND_LOG_ERR };
+
+extern int snd_log_level;
+
+void snd_log_write(int level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+int snd_log_level_parse(const char *name);
+
+/* checks the level before evaluating the arguments */
+#define snd_log(level, ...)                                                   \
+    do {                                                                      \
+        if ((level) >= snd_log_level) {                                       \
+            snd_log_write((level), __VA_ARGS__);                              \
+        }                                                                     \
+    } while (0)
+
+/* ---- config.c ----------------------------------------------------------- */
+
+typedef struct {
+    bc_redis_conf_t  redis;
+    bc_db_conf_t     db;
+    char             consumer[64];
+    char             public_url[512];
+    char             twilio_api_base[512];
+    char             twilio_account_sid[64];
+    char            *twilio_auth_token;    /* owned */
+    int              max_inflight;
+    int              max_attempts;
+    long             reclaim_idle_ms;
+    long             request_timeout_ms;
+    double           rate_per_sender;
+    char             pidfile[512];
+} snd_conf_t;
+
+int snd_conf_load(snd_conf_t *conf, const char *path);
+void snd_conf_free(snd_conf_t *conf);
+
+/* ---- items: one stream entry being processed ---------------------------- */
+
+typedef enum {
+    SND_OUT_NONE = 0,      /* still working */
+    SND_OUT_ACK,           /* nothing to write: just XACK (+ DEL) */
+    SND_OUT_ACCEPTED,      /* provider took it: sid etc. */
+    SND_OUT_FAILED,        /* permanent failure: code/message */
+    SND_OUT_RETRY,         /* back to bc:retry */
+    SND_OUT_UNKNOWN        /* ambiguous: row 'unknown', then reconcile */
+} snd_outcome_t;
+
+typedef enum {
+    SND_XFER_NONE = 0,
+    SND_XFER_SEND,
+    SND_XFER_LIST           /* reconcile: provider's message list */
+} snd_xfer_t;
+
+typedef struct snd_item_s  snd_item_t;
+
+struct snd_item_s {
+    snd_item_t     *next;           /* list link (owner: the list) */
+    snd_item_t     *hnext;          /* in-flight id set chain */
+    char            stream_id[48];
+    int             parsed;         /* job valid */
+    int             dup;            /* another entry holds this id */
+    bc_job_t        job;            /* owned (body) */
+    char           *raw;            /* owned: job JSON as read */
+
+    long long       not_before_ms;  /* wait queue: earliest start */
+    int             reconcile;      /* needs a provider list lookup */
+
+    /* transfer */
+    snd_xfer_t      xfer;
+    CURL           *easy;           /* borrowed from the http pool */
+    struct curl_slist *hdrs;        /* owned */
+    char           *post;           /* owned */
+    char           *resp;           /* owned */
+    size_t          resp_len, resp_cap;
+
+    /* result */
+    snd_outcome_t   outcome;
+    int             optout;         /* 21610: insert into opt_outs */
+    char            sid[64];
+    char            status[32];     /* our status for ACCEPTED */
+    int             segments;       /* -1 unknown */
+    char            price[32];      /* "" unknown */
+    char            price_unit[8];
+    char            error_code[32];
+    char            error_message[256];
+    long long       retry_due_ms;
+    char          **cands;          /* reconcile: candidate sid/status pairs */
+    size_t          ncands;
+    char           *retry_json;     /* owned: job JSON for bc:retry */
+
+    /* ledger claim */
+    int             claim_state;    /* SND_ROW_* */
+    int             claim_rank;
+    int             blocked;        /* recipient in opt_outs */
+};
+
+enum { SND_ROW_MISSING = 0, SND_ROW_PENDING, SND_ROW_CALLING, SND_ROW_DONE,
+       SND_ROW_UNKNOWN };
+
+typedef struct snd_s  snd_t;
+
+/* frees it, drops it from the id set and the held count */
+void snd_item_free(snd_t *s, snd_item_t *it);
+void snd_item_reset_result(snd_item_t *it);
+
+/* ---- the daemon state (main.c) ------------------------------------------ */
+
+struct snd_s {
+    snd_conf_t         conf;
+    redisContext      *redis;        /* NULL while Redis is down */
+    MYSQL             *db;           /* NULL while MySQL is down */
+    int                redis_down_logged, db_down_logged;
+    long long          redis_retry_ms, db_retry_ms;
+
+    /* queue.c */
+    int                own_pending_done;      /* read '0' until empty */
+    char               pending_cursor[48];
+    int                ev_pending_done;
+    char               ev_cursor[48];
+    long long          next_promote_ms, next_reclaim_ms;
+    char               reclaim_cursor[48];
+
+    /* items */
+    snd_item_t        *claim;        /* read, not yet in the ledger */
+    snd_item_t        *wait;         /* claimed, waiting to start */
+    snd_item_t        *finished;     /* result known, not committed */
+    snd_item_t        *to_ack;       /* committed, not acked */
+    snd_item_t        *to_reconcile; /* 'unknown' committed, reconcile */
+    snd_item_t        *running;      /* transfers in flight */
+    int                inflight;     /* transfers running */
+    int                held;         /* items held in any list */
+    int                batch_min;    /* read/commit batch threshold */
+    long long          finished_since_ms;
+    snd_item_t       **idset;        /* message ids held (hash chains) */
+
+    /* metrics, flushed once per turn */
+    long long          m_accepted, m_failed, m_retry, m_error;
+    long long          m_retries, m_found, m_notfound;
+
+    /* http.c */
+    CURLM             *multi;
+    CURL             **pool;
+    int                npool;
+
+    /* rate limiting */
+    void              *buckets;
+};
+
+#define SND_IDSET_SIZE  8192
+
+extern volatile sig_atomic_t snd_stop;
+
+long long snd_now_ms(void);
+void snd_list_push(snd_item_t **list, snd_item_t *it);
+void snd_list_append(snd_item_t **list, snd_item_t *it);
+int snd_idset_has(snd_t *s, const char *id);
+void snd_idset_add(snd_t *s, snd_item_t *it);
+void snd_idset_del(snd_t *s, snd_item_t *it);
+
+/* connections: 0 if usable now */
+int snd_redis_ok(snd_t *s);
+int snd_db_ok(snd_t *s);
+void snd_redis_lost(snd_t *s, const char *why);
+void snd_db_lost(snd_t *s, const char *why);
+
+/* ---- queue.c ------------------------------------------------------------ */
+
+int snd_queue_read(snd_t *s, int count, int block_ms);
+int snd_queue_maintain(snd_t *s);
+int snd_queue_flush_acks(snd_t *s);
+
+/* ---- ledger.c ----------------------------------------------------------- */
+
+int snd_ledger_claim(snd_t *s);
+int snd_ledger_commit(snd_t *s);
+/* runs one statement; on failure logs, marks the db lost if the connection
+   is gone; returns 0 / -1 */
+int snd_db_exec(snd_t *s, const char *sql, size_t len);
+/* growing SQL buffer */
+typedef struct { char *p; size_t len, cap; int oom; } snd_buf_t;
+void snd_buf_add(snd_buf_t *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void snd_buf_str(snd_t *s, snd_buf_t *b, const char *v, size_t len);
+void snd_buf_free(snd_buf_t *b);
+
+/* ---- http.c ------------------------------------------------------------- */
+
+int snd_http_init(snd_t *s);
+void snd_http_free(snd_t *s);
+/* starts a transfer for it; post NULL means GET */
+int snd_http_start(snd_t *s, snd_item_t *it, const char *url,
+    const char *post);
+/* waits up to timeout_ms, then returns finished items via done() */
+void snd_http_run(snd_t *s, int timeout_ms,
+    void (*done)(snd_t *s, snd_item_t *it, CURLcode rc, long status,
+                 int request_sent));
+
+/* ---- twilio.c ----------------------------------------------------------- */
+
+int snd_twilio_send(snd_t *s, snd_item_t *it);
+int snd_twilio_list(snd_t *s, snd_item_t *it);
+void snd_twilio_done(snd_t *s, snd_item_t *it, CURLcode rc, long status,
+    int request_sent);
+
+/* ---- recorder.c --------------------------------------------------------- */
+
+/* reads and records up to 500 events; returns events handled, -1 on error */
+int snd_recorder_turn(snd_t *s);
+
+/* ---- ratelimit.c -------------------------------------------------------- */
+
+/* 1 if a token for from is available now (and takes it); else sets *wait */
+int snd_rate_take(snd_t *s, const char *from, long long now,
+    long long *wait_ms);
+void snd_rate_free(snd_t *s);
+
+#endif /* SENDER_H */

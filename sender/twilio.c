@@ -1,0 +1,355 @@
+/*
+ * Twilio Programmable Messaging: the create call, its classification, and
+ * the message list used to reconcile ambiguous sends.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "bc_form.h"
+#include "bc_status.h"
+#include "sender.h"
+
+#define SND_BACKOFF_MAX_S  300
+
+static int
+snd_twilio_prepare(snd_item_t *it)
+{
+    free(it->resp);
+    it->resp = NULL;
+    it->resp_len = it->resp_cap = 0;
+    if (it->hdrs == NULL) {
+        it->hdrs = curl_slist_append(NULL, "Accept: application/json");
+        if (it->hdrs == NULL) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int
+snd_twilio_send(snd_t *s, snd_item_t *it)
+{
+    char    url[1024], cb[1024];
+    char   *buf = NULL;
+    size_t  len = 0, cap = 0;
+    int     rc;
+
+    if (snd_twilio_prepare(it) != 0) {
+        return -1;
+    }
+    snprintf(url, sizeof(url), "%s/2010-04-01/Accounts/%s/Messages.json",
+        s->conf.twilio_api_base, s->conf.twilio_account_sid);
+    snprintf(cb, sizeof(cb), "%s/webhooks/twilio/sms/status?mid=%s",
+        s->conf.public_url, it->job.id);
+
+    rc = bc_form_append(&buf, &len, &cap, "To", it->job.to,
+        strlen(it->job.to));
+    if (rc == 0 && it->job.messaging_service_sid[0] != '\0') {
+        rc = bc_form_append(&buf, &len, &cap, "MessagingServiceSid",
+            it->job.messaging_service_sid,
+            strlen(it->job.messaging_service_sid));
+    } else if (rc == 0) {
+        rc = bc_form_append(&buf, &len, &cap, "From", it->job.from,
+            strlen(it->job.from));
+    }
+    if (rc == 0) {
+        const char *b = it->job.body ? it->job.body : "";
+        rc = bc_form_append(&buf, &len, &cap, "Body", b, strlen(b));
+    }
+    if (rc == 0) {
+        rc = bc_form_append(&buf, &len, &cap, "StatusCallback", cb,
+            strlen(cb));
+    }
+    if (rc != 0 || buf == NULL) {
+        free(buf);
+        return -1;
+    }
+    free(it->post);
+    it->post = buf;          /* libcurl does not copy POSTFIELDS */
+    it->xfer = SND_XFER_SEND;
+    return snd_http_start(s, it, url, it->post);
+}
+
+int
+snd_twilio_list(snd_t *s, snd_item_t *it)
+{
+    char   url[2048], *to, *from = NULL;
+    CURL  *tmp;
+
+    if (snd_twilio_prepare(it) != 0) {
+        return -1;
+    }
+    tmp = curl_easy_init();
+    if (tmp == NULL) {
+        return -1;
+    }
+    to = curl_easy_escape(tmp, it->job.to, 0);
+    if (it->job.messaging_service_sid[0] == '\0') {
+        from = curl_easy_escape(tmp, it->job.from, 0);
+    }
+    if (to == NULL || (from == NULL
+                       && it->job.messaging_service_sid[0] == '\0'))
+    {
+        curl_free(to);
+        curl_free(from);
+        curl_easy_cleanup(tmp);
+        return -1;
+    }
+    snprintf(url, sizeof(url),
+        "%s/2010-04-01/Accounts/%s/Messages.json?To=%s%s%s&PageSize=50",
+        s->conf.twilio_api_base, s->conf.twilio_account_sid, to,
+        from ? "&From=" : "", from ? from : "");
+    curl_free(to);
+    curl_free(from);
+    curl_easy_cleanup(tmp);
+    it->xfer = SND_XFER_LIST;
+    return snd_http_start(s, it, url, NULL);
+}
+
+static void
+snd_copy_json_str(json_t *o, const char *key, char *out, size_t outlen)
+{
+    json_t  *v = json_object_get(o, key);
+
+    out[0] = '\0';
+    if (json_is_string(v)) {
+        snprintf(out, outlen, "%s", json_string_value(v));
+    } else if (json_is_integer(v)) {
+        snprintf(out, outlen, "%lld", (long long) json_integer_value(v));
+    } else if (json_is_real(v)) {
+        snprintf(out, outlen, "%.5f", json_real_value(v));
+    }
+}
+
+static void
+snd_retry_or_fail(snd_t *s, snd_item_t *it)
+{
+    int        next = it->job.attempt + 1;
+    long long  delay_ms;
+
+    if (next >= s->conf.max_attempts) {
+        it->outcome = SND_OUT_FAILED;
+        s->m_failed++;
+        return;
+    }
+    delay_ms = next >= 9 ? SND_BACKOFF_MAX_S * 1000LL
+                         : (1LL << next) * 1000LL;
+    if (delay_ms > SND_BACKOFF_MAX_S * 1000LL) {
+        delay_ms = SND_BACKOFF_MAX_S * 1000LL;
+    }
+    delay_ms += random() % (delay_ms / 4 + 1);     /* jitter up to 25% */
+    it->outcome = SND_OUT_RETRY;
+    it->retry_due_ms = snd_now_ms() + delay_ms;
+    s->m_retry++;
+    s->m_retries++;
+}
+
+/* a 21610, 429-like or other error JSON from Twilio */
+static void
+snd_twilio_error(snd_t *s, snd_item_t *it, long status)
+{
+    json_t        *root = NULL;
+    json_error_t   jerr;
+    long           code = 0;
+
+    if (it->resp != NULL) {
+        root = json_loadb(it->resp, it->resp_len, 0, &jerr);
+    }
+    if (json_is_object(root)) {
+        json_t *c = json_object_get(root, "code");
+        if (json_is_integer(c)) {
+            code = (long) json_integer_value(c);
+        } else if (json_is_string(c)) {
+            code = atol(json_string_value(c));
+        }
+        snd_copy_json_str(root, "message", it->error_message,
+            sizeof(it->error_message));
+    }
+    json_decref(root);
+    if (code != 0) {
+        snprintf(it->error_code, sizeof(it->error_code), "%ld", code);
+    } else {
+        snprintf(it->error_code, sizeof(it->error_code), "http_%ld", status);
+    }
+    if (it->error_message[0] == '\0') {
+        snprintf(it->error_message, sizeof(it->error_message),
+            "provider answered HTTP %ld", status);
+    }
+
+    if (code == 21610) {
+        it->outcome = SND_OUT_FAILED;
+        it->optout = 1;
+        s->m_failed++;
+    } else if (status == 429 || status >= 500 || code == 20429
+               || code == 63017 || code == 21611)
+    {
+        snd_log(SND_LOG_INFO, "message %s: provider throttle/error %s, "
+            "retrying", it->job.id, it->error_code);
+        snd_retry_or_fail(s, it);
+    } else {
+        it->outcome = SND_OUT_FAILED;
+        s->m_failed++;
+    }
+}
+
+static void
+snd_twilio_created(snd_t *s, snd_item_t *it)
+{
+    json_t        *root;
+    json_error_t   jerr;
+    const char    *st;
+    char           tw[32], segs[32];
+
+    root = json_loadb(it->resp ? it->resp : "", it->resp_len, 0, &jerr);
+    if (!json_is_object(root)) {
+        /* 2xx but unreadable: the provider has it, we lack the sid */
+        json_decref(root);
+        snd_log(SND_LOG_WARN, "message %s: unreadable 2xx body; treating "
+            "as unknown", it->job.id);
+        it->outcome = SND_OUT_UNKNOWN;
+        s->m_error++;
+        return;
+    }
+    snd_copy_json_str(root, "sid", it->sid, sizeof(it->sid));
+    snd_copy_json_str(root, "status", tw, sizeof(tw));
+    snd_copy_json_str(root, "num_segments", segs, sizeof(segs));
+    snd_copy_json_str(root, "price", it->price, sizeof(it->price));
+    snd_copy_json_str(root, "price_unit", it->price_unit,
+        sizeof(it->price_unit));
+    json_decref(root);
+
+    st = bc_status_from_twilio(tw);
+    snprintf(it->status, sizeof(it->status), "%s",
+        st != NULL && bc_status_rank(st) >= 20 ? st : "accepted");
+    it->segments = segs[0] != '\0' ? atoi(segs) : -1;
+    if (it->segments == 0) {
+        it->segments = -1;     /* Messaging Service: not known yet */
+    }
+    it->outcome = SND_OUT_ACCEPTED;
+    s->m_accepted++;
+}
+
+/* RFC 2822 date of Twilio -> epoch ms, -1 if unreadable */
+static long long
+snd_rfc2822_ms(const char *s)
+{
+    struct tm   tm;
+    const char *end;
+
+    memset(&tm, 0, sizeof(tm));
+    end = strptime(s, "%a, %d %b %Y %H:%M:%S", &tm);
+    if (end == NULL) {
+        return -1;
+    }
+    /* Twilio dates are +0000 */
+    return (long long) timegm(&tm) * 1000;
+}
+
+static void
+snd_twilio_listed(snd_t *s, snd_item_t *it)
+{
+    json_t        *root, *msgs, *m;
+    json_error_t   jerr;
+    size_t         i, n = 0;
+    const char    *body = it->job.body ? it->job.body : "";
+
+    (void) s;
+
+    root = json_loadb(it->resp ? it->resp : "", it->resp_len, 0, &jerr);
+    msgs = json_object_get(root, "messages");
+    if (!json_is_array(msgs)) {
+        json_decref(root);
+        it->outcome = SND_OUT_UNKNOWN;   /* try the list again later */
+        return;
+    }
+    it->cands = calloc(2 * json_array_size(msgs) + 1, sizeof(char *));
+    if (it->cands == NULL) {
+        json_decref(root);
+        it->outcome = SND_OUT_UNKNOWN;
+        return;
+    }
+    json_array_foreach(msgs, i, m) {
+        const char *to = json_string_value(json_object_get(m, "to"));
+        const char *from = json_string_value(json_object_get(m, "from"));
+        const char *mss = json_string_value(
+            json_object_get(m, "messaging_service_sid"));
+        const char *b = json_string_value(json_object_get(m, "body"));
+        const char *sid = json_string_value(json_object_get(m, "sid"));
+        const char *st = json_string_value(json_object_get(m, "status"));
+        const char *dc = json_string_value(
+            json_object_get(m, "date_created"));
+        long long   created;
+
+        if (to == NULL || b == NULL || sid == NULL || dc == NULL
+            || strcmp(to, it->job.to) != 0 || strcmp(b, body) != 0)
+        {
+            continue;
+        }
+        if (it->job.messaging_service_sid[0] != '\0') {
+            if (mss == NULL
+                || strcmp(mss, it->job.messaging_service_sid) != 0)
+            {
+                continue;
+            }
+        } else if (from == NULL || strcmp(from, it->job.from) != 0) {
+            continue;
+        }
+        created = snd_rfc2822_ms(dc);
+        if (created < 0 || created < it->job.created_ms - 60000) {
+            continue;
+        }
+        it->cands[n++] = strdup(sid);
+        it->cands[n++] = strdup(st ? st : "accepted");
+        if (it->cands[n - 1] == NULL || it->cands[n - 2] == NULL) {
+            break;
+        }
+    }
+    it->ncands = n / 2;
+    json_decref(root);
+    it->outcome = SND_OUT_NONE;   /* ledger resolves the candidates */
+}
+
+void
+snd_twilio_done(snd_t *s, snd_item_t *it, CURLcode rc, long status,
+    int request_sent)
+{
+    if (it->xfer == SND_XFER_LIST) {
+        if (rc == CURLE_OK && status == 200) {
+            snd_twilio_listed(s, it);
+        } else {
+            snd_log(SND_LOG_WARN, "message %s: reconcile list failed (%s, "
+                "HTTP %ld)", it->job.id, curl_easy_strerror(rc), status);
+            it->outcome = SND_OUT_UNKNOWN;
+            s->m_error++;
+        }
+        snd_list_append(&s->finished, it);
+        return;
+    }
+
+    if (rc != CURLE_OK) {
+        if (!request_sent) {
+            snprintf(it->error_code, sizeof(it->error_code), "connect");
+            snprintf(it->error_message, sizeof(it->error_message), "%s",
+                curl_easy_strerror(rc));
+            snd_log(SND_LOG_WARN, "message %s: %s before the request was "
+                "sent; retrying", it->job.id, curl_easy_strerror(rc));
+            s->m_error++;
+            snd_retry_or_fail(s, it);
+        } else {
+            snd_log(SND_LOG_WARN, "message %s: %s after the request was "
+                "sent; outcome unknown, reconciling", it->job.id,
+                curl_easy_strerror(rc));
+            it->outcome = SND_OUT_UNKNOWN;
+            s->m_error++;
+        }
+    } else if (status >= 200 && status < 300) {
+        snd_twilio_created(s, it);
+    } else {
+        snd_twilio_error(s, it, status);
+    }
+    snd_list_append(&s->finished, it);
+}
