@@ -132,3 +132,57 @@ clean:
 
 distclean: stop clean
 	rm -rf var
+
+# --- fuzzing (libFuzzer, clang-14, ASan + UBSan) ---------------------------
+#
+#   make fuzz                   build build/fuzz/fuzz_* and run each one
+#   make fuzz FUZZ_SECONDS=300  longer runs; crashes land in build/fuzz/artifacts
+#
+FUZZ_CC      ?= clang-14
+FUZZ_SECONDS ?= 20
+FUZZ_DIR     := $(BUILD)/fuzz
+FUZZ_CFLAGS   = $(CSTD) $(WARN) -O1 -g -fno-omit-frame-pointer \
+                -fsanitize=fuzzer,address,undefined \
+                -fno-sanitize-recover=undefined -Icommon $(PKG_CFLAGS)
+FUZZ_NAMES   := form twilio job phone sig_providers
+FUZZ_BINS    := $(FUZZ_NAMES:%=$(FUZZ_DIR)/fuzz_%)
+
+$(FUZZ_DIR)/fuzz_form: fuzz/fuzz_form.c common/bc_form.c $(COMMON_HDRS)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ fuzz/fuzz_form.c common/bc_form.c
+
+$(FUZZ_DIR)/fuzz_twilio: fuzz/fuzz_twilio.c common/bc_sig.c common/bc_form.c \
+                         $(COMMON_HDRS)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ fuzz/fuzz_twilio.c common/bc_sig.c \
+	    common/bc_form.c -lcrypto
+
+$(FUZZ_DIR)/fuzz_sig_providers: fuzz/fuzz_sig_providers.c common/bc_sig.c \
+                                common/bc_form.c $(COMMON_HDRS)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ fuzz/fuzz_sig_providers.c \
+	    common/bc_sig.c common/bc_form.c -lcrypto
+
+$(FUZZ_DIR)/fuzz_job: fuzz/fuzz_job.c common/bc_job.c $(COMMON_HDRS)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ fuzz/fuzz_job.c common/bc_job.c -ljansson
+
+# the libphonenumber shim is C++ built by g++ (not instrumented); the C side
+# and the harness are
+$(FUZZ_DIR)/fuzz_phone: fuzz/fuzz_phone.c $(PHONE_LIB) $(COMMON_HDRS)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ fuzz/fuzz_phone.c $(PHONE_LIB) \
+	    -lphonenumber -lstdc++
+
+.PHONY: fuzz fuzz-build
+fuzz-build: $(FUZZ_BINS)
+
+fuzz: fuzz-build
+	@set -e; for n in $(FUZZ_NAMES); do \
+	  mkdir -p $(FUZZ_DIR)/corpus/$$n $(FUZZ_DIR)/artifacts; \
+	  echo "# fuzz_$$n for $(FUZZ_SECONDS)s"; \
+	  $(FUZZ_DIR)/fuzz_$$n -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
+	    -rss_limit_mb=4096 -print_final_stats=1 \
+	    -artifact_prefix=$(FUZZ_DIR)/artifacts/fuzz_$$n- \
+	    $(FUZZ_DIR)/corpus/$$n fuzz/seeds/$$n; \
+	done

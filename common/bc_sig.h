@@ -55,4 +55,71 @@ int bc_random_token(const char *prefix, char *out, size_t outlen);
 size_t bc_base64_encode(const unsigned char *in, size_t len, char *out,
     size_t outlen);
 
+/* --- SendGrid signed Event Webhook (ECDSA P-256, SHA-256) --------------- */
+
+/*
+ * Loads the verification key as SendGrid shows it: base64 of a DER
+ * SubjectPublicKeyInfo (no PEM armour; ASCII whitespace is ignored). The
+ * key must be an EC key on P-256. Returns an EVP_PKEY * as void * (free with
+ * bc_sendgrid_key_free), or NULL with a sentence in err.
+ */
+void *bc_sendgrid_key_load(const char *b64_spki, size_t len, char *err,
+    size_t errlen);
+
+/* frees a key from bc_sendgrid_key_load or bc_sendgrid_private_key_load */
+void bc_sendgrid_key_free(void *key);
+
+/*
+ * X-Twilio-Email-Event-Webhook-Signature check: ECDSA P-256 with SHA-256
+ * over timestamp || raw body (exact bytes), signature base64 of DER. Safe
+ * to call from several threads with one key. Returns 1 valid, 0 not.
+ */
+int bc_sendgrid_verify(void *key, const char *timestamp, size_t ts_len,
+    const char *body, size_t body_len, const char *sig_b64, size_t sig_len);
+
+/*
+ * 1 if ts is a decimal unix time (digits only) within tolerance_s seconds
+ * of now, in either direction; 0 otherwise.
+ */
+int bc_sendgrid_timestamp_fresh(const char *ts, size_t len, long now,
+    long tolerance_s);
+
+/*
+ * For the simulator: base64 of a PKCS#8 DER P-256 private key. Returns an
+ * EVP_PKEY * as void * (free with bc_sendgrid_key_free), or NULL with err.
+ */
+void *bc_sendgrid_private_key_load(const char *b64_pkcs8_der, size_t len,
+    char *err, size_t errlen);
+
+/*
+ * Signs timestamp || body as SendGrid does; out_b64 gets the base64 DER
+ * signature and a NUL (at most 97 bytes; 100 is enough). Returns 0, or -1.
+ */
+int bc_sendgrid_sign(void *private_key, const char *ts, size_t ts_len,
+    const char *body, size_t body_len, char *out_b64, size_t outlen);
+
+/*
+ * A fresh P-256 key pair: pub_b64 gets base64 DER SubjectPublicKeyInfo
+ * (124 chars + NUL), priv_b64 base64 PKCS#8 DER (about 188 chars + NUL;
+ * 256 is enough). Returns 0, or -1.
+ */
+int bc_sendgrid_keypair_generate(char *pub_b64, size_t publen,
+    char *priv_b64, size_t privlen);
+
+/* --- Meta (WhatsApp Cloud API) X-Hub-Signature-256 ---------------------- */
+
+#define BC_META_SIG_LEN  (7 + 64)   /* "sha256=" + 64 hex */
+
+/*
+ * header is "sha256=<64 hex>" (either case of hex): HMAC-SHA256 keyed with
+ * the app secret over the raw body, compared in constant time. An empty
+ * secret never verifies. Returns 1 valid, 0 not.
+ */
+int bc_meta_verify(const char *app_secret, size_t secret_len,
+    const char *body, size_t body_len, const char *header, size_t header_len);
+
+/* writes "sha256=<lowercase hex>" and a NUL, as Meta sends it */
+void bc_meta_sign(const char *app_secret, size_t secret_len,
+    const char *body, size_t body_len, char out[BC_META_SIG_LEN + 1]);
+
 #endif /* BC_SIG_H */
