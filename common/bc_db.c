@@ -220,7 +220,6 @@ static json_t *
 bc_db_column_json(int type, const char *v, unsigned long len)
 {
     char       buf[64], *end;
-    double     d;
     long long  ll;
     size_t     i;
 
@@ -244,8 +243,12 @@ bc_db_column_json(int type, const char *v, unsigned long len)
             return *end == '\0' ? json_integer(ll) : json_null();
         }
 
-        d = strtod(buf, &end);
-        return *end == '\0' ? json_real(d) : json_null();
+        /*
+         * Money stays decimal text, as Twilio sends it ("-0.00790"): a
+         * binary double would print -0.0079000000000000008.
+         */
+        (void) strtod(buf, &end);
+        return *end == '\0' ? json_string(buf) : json_null();
 
     case BC_COL_TIME:
         /* "....:00.123456Z" from DATE_FORMAT %f: keep milliseconds */

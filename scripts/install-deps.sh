@@ -10,7 +10,7 @@ PKGS=(
     libmariadb-dev libargon2-dev libmicrohttpd-dev libphonenumber-dev
     libcmocka-dev
     redis-server redis-tools mariadb-server mariadb-client
-    curl wrk valgrind openssl
+    curl jq wrk valgrind openssl
     libdbd-mariadb-perl
 )
 

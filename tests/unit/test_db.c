@@ -49,8 +49,9 @@ test_message_json(void **state)
                         "+15005550006");
     assert_true(json_is_null(json_object_get(j, "messaging_service_sid")));
     assert_true(json_is_null(json_object_get(j, "error_code")));
-    assert_true(json_is_real(json_object_get(j, "price")));
-    assert_true(json_real_value(json_object_get(j, "price")) == -0.0079);
+    assert_true(json_is_string(json_object_get(j, "price")));
+    assert_string_equal(json_string_value(json_object_get(j, "price")),
+                        "-0.00790");
     assert_int_equal(json_integer_value(json_object_get(j, "num_segments")),
                      1);
     assert_int_equal(json_integer_value(json_object_get(j, "attempts")), 2);
