@@ -11,7 +11,6 @@
 #include "bc_status.h"
 #include "sender.h"
 
-#define SND_RECONCILE_DELAY_MS  2000
 
 /* ---- SQL text building -------------------------------------------------- */
 
@@ -83,7 +82,7 @@ snd_buf_str(snd_t *s, snd_buf_t *b, const char *v, size_t len)
     b->p[b->len] = '\0';
 }
 
-static void
+void
 snd_buf_cstr(snd_t *s, snd_buf_t *b, const char *v)
 {
     snd_buf_str(s, b, v, strlen(v));
@@ -114,7 +113,7 @@ snd_db_exec(snd_t *s, const char *sql, size_t len)
     return 0;
 }
 
-static void
+void
 snd_db_rollback(snd_t *s)
 {
     if (s->db != NULL && mysql_real_query(s->db, "ROLLBACK", 8) != 0) {
@@ -122,7 +121,7 @@ snd_db_rollback(snd_t *s)
     }
 }
 
-static snd_item_t *
+snd_item_t *
 snd_find(snd_item_t *list, const char *id, size_t len)
 {
     for ( ; list != NULL; list = list->next) {
@@ -132,268 +131,6 @@ snd_find(snd_item_t *list, const char *id, size_t len)
         }
     }
     return NULL;
-}
-
-/* ---- claim -------------------------------------------------------------- */
-
-static int
-snd_claim_select(snd_t *s, snd_item_t *items)
-{
-    snd_buf_t    q = { 0 };
-    snd_item_t  *it;
-    MYSQL_RES   *res;
-    MYSQL_ROW    row;
-    int          first = 1;
-
-    snd_buf_add(&q, "SELECT id,send_state,status_rank FROM messages "
-        "WHERE id IN (");
-    for (it = items; it != NULL; it = it->next) {
-        snd_buf_add(&q, first ? "" : ",");
-        snd_buf_cstr(s, &q, it->job.id);
-        first = 0;
-    }
-    snd_buf_add(&q, ") FOR UPDATE");
-    if (q.oom || snd_db_exec(s, q.p, q.len) != 0) {
-        snd_buf_free(&q);
-        return -1;
-    }
-    snd_buf_free(&q);
-    res = mysql_store_result(s->db);
-    if (res == NULL) {
-        snd_db_lost(s, mysql_error(s->db));
-        return -1;
-    }
-    while ((row = mysql_fetch_row(res)) != NULL) {
-        unsigned long *l = mysql_fetch_lengths(res);
-        it = snd_find(items, row[0], l[0]);
-        if (it == NULL) {
-            continue;
-        }
-        it->claim_rank = atoi(row[2]);
-        it->claim_state = strcmp(row[1], "pending") == 0 ? SND_ROW_PENDING
-                        : strcmp(row[1], "calling") == 0 ? SND_ROW_CALLING
-                        : strcmp(row[1], "unknown") == 0 ? SND_ROW_UNKNOWN
-                        : SND_ROW_DONE;
-    }
-    mysql_free_result(res);
-
-    /* opt-outs, for rows that may still be sent */
-    q = (snd_buf_t) { 0 };
-    first = 1;
-    snd_buf_add(&q, "SELECT address FROM opt_outs WHERE address IN (");
-    for (it = items; it != NULL; it = it->next) {
-        if (it->claim_state == SND_ROW_MISSING
-            || it->claim_state == SND_ROW_PENDING)
-        {
-            snd_buf_add(&q, first ? "" : ",");
-            snd_buf_cstr(s, &q, it->job.to);
-            first = 0;
-        }
-    }
-    snd_buf_add(&q, ")");
-    if (first) {
-        snd_buf_free(&q);
-        return 0;
-    }
-    if (q.oom || snd_db_exec(s, q.p, q.len) != 0) {
-        snd_buf_free(&q);
-        return -1;
-    }
-    snd_buf_free(&q);
-    res = mysql_store_result(s->db);
-    if (res == NULL) {
-        snd_db_lost(s, mysql_error(s->db));
-        return -1;
-    }
-    while ((row = mysql_fetch_row(res)) != NULL) {
-        for (it = items; it != NULL; it = it->next) {
-            if ((it->claim_state == SND_ROW_MISSING
-                 || it->claim_state == SND_ROW_PENDING)
-                && strcmp(it->job.to, row[0]) == 0)
-            {
-                it->blocked = 1;
-            }
-        }
-    }
-    mysql_free_result(res);
-    return 0;
-}
-
-static int
-snd_claim_write(snd_t *s, snd_item_t *items)
-{
-    snd_buf_t    q = { 0 };
-    snd_item_t  *it;
-    int          n;
-
-    /* new rows: 'calling' (or blocked), attempts counted now */
-    n = 0;
-    snd_buf_add(&q, "INSERT INTO messages (id,batch_id,channel,direction,"
-        "provider,to_address,from_address,messaging_service_sid,body,status,"
-        "status_rank,send_state,attempts,error_code,error_message,api_key_id,"
-        "created_at,updated_at) VALUES ");
-    for (it = items; it != NULL; it = it->next) {
-        bc_job_t *j = &it->job;
-        if (it->claim_state != SND_ROW_MISSING) {
-            continue;
-        }
-        snd_buf_add(&q, n++ ? ",(" : "(");
-        snd_buf_cstr(s, &q, j->id);
-        snd_buf_add(&q, ",");
-        snd_buf_cstr(s, &q, j->batch_id);
-        snd_buf_add(&q, ",");
-        snd_buf_cstr(s, &q, j->channel[0] ? j->channel : "sms");
-        snd_buf_add(&q, ",'outbound',");
-        snd_buf_cstr(s, &q, j->provider[0] ? j->provider : "twilio");
-        snd_buf_add(&q, ",");
-        snd_buf_cstr(s, &q, j->to);
-        snd_buf_add(&q, ",");
-        snd_buf_cstr(s, &q, j->from);
-        snd_buf_add(&q, ",");
-        if (j->messaging_service_sid[0] != '\0') {
-            snd_buf_cstr(s, &q, j->messaging_service_sid);
-        } else {
-            snd_buf_add(&q, "NULL");
-        }
-        snd_buf_add(&q, ",");
-        snd_buf_cstr(s, &q, j->body ? j->body : "");
-        if (it->blocked) {
-            snd_buf_add(&q, ",'blocked',100,'done',%d,'opted_out',"
-                "'recipient opted out',", j->attempt);
-        } else {
-            snd_buf_add(&q, ",'queued',10,'calling',%d,NULL,NULL,",
-                j->attempt + 1);
-        }
-        if (j->api_key_id > 0) {
-            snd_buf_add(&q, "%lld", j->api_key_id);
-        } else {
-            snd_buf_add(&q, "NULL");
-        }
-        snd_buf_add(&q, ",FROM_UNIXTIME(%lld.%03lld),UTC_TIMESTAMP(3))",
-            j->created_ms / 1000, j->created_ms % 1000);
-    }
-    if (n > 0 && (q.oom || snd_db_exec(s, q.p, q.len) != 0)) {
-        snd_buf_free(&q);
-        return -1;
-    }
-
-    /* pending -> calling; pending + opted out -> blocked */
-    for (int blocked = 0; blocked <= 1; blocked++) {
-        q.len = 0;
-        n = 0;
-        if (blocked) {
-            snd_buf_add(&q, "UPDATE messages SET status='blocked',"
-                "status_rank=100,send_state='done',error_code='opted_out',"
-                "error_message='recipient opted out',"
-                "updated_at=UTC_TIMESTAMP(3) WHERE status_rank<100 AND id IN (");
-        } else {
-            snd_buf_add(&q, "UPDATE messages SET send_state='calling',"
-                "attempts=attempts+1,updated_at=UTC_TIMESTAMP(3) WHERE id IN (");
-        }
-        for (it = items; it != NULL; it = it->next) {
-            if (it->claim_state == SND_ROW_PENDING && it->blocked == blocked)
-            {
-                snd_buf_add(&q, n++ ? "," : "");
-                snd_buf_cstr(s, &q, it->job.id);
-            }
-        }
-        snd_buf_add(&q, ")");
-        if (n > 0 && (q.oom || snd_db_exec(s, q.p, q.len) != 0)) {
-            snd_buf_free(&q);
-            return -1;
-        }
-    }
-
-    /* calling/unknown rows a callback already advanced: the provider has
-       them */
-    q.len = 0;
-    n = 0;
-    snd_buf_add(&q, "UPDATE messages SET send_state='done',"
-        "updated_at=UTC_TIMESTAMP(3) WHERE id IN (");
-    for (it = items; it != NULL; it = it->next) {
-        if ((it->claim_state == SND_ROW_CALLING
-             || it->claim_state == SND_ROW_UNKNOWN) && it->claim_rank > 10)
-        {
-            snd_buf_add(&q, n++ ? "," : "");
-            snd_buf_cstr(s, &q, it->job.id);
-        }
-    }
-    snd_buf_add(&q, ")");
-    if (n > 0 && (q.oom || snd_db_exec(s, q.p, q.len) != 0)) {
-        snd_buf_free(&q);
-        return -1;
-    }
-    snd_buf_free(&q);
-    return 0;
-}
-
-int
-snd_ledger_claim(snd_t *s)
-{
-    snd_item_t  *items, *it, *next;
-    long long    now;
-
-    if (s->claim == NULL) {
-        return 0;
-    }
-    if (snd_db_ok(s) != 0) {
-        return -1;
-    }
-    items = s->claim;
-    for (it = items; it != NULL; it = it->next) {
-        it->claim_state = SND_ROW_MISSING;
-        it->claim_rank = 0;
-        it->blocked = 0;
-    }
-    if (snd_db_exec(s, "START TRANSACTION", 17) != 0) {
-        return -1;
-    }
-    if (snd_claim_select(s, items) != 0 || snd_claim_write(s, items) != 0
-        || snd_db_exec(s, "COMMIT", 6) != 0)
-    {
-        snd_db_rollback(s);
-        return -1;            /* s->claim kept: claimed again next turn */
-    }
-    s->claim = NULL;
-
-    now = snd_now_ms();
-    for (it = items; it != NULL; it = next) {
-        next = it->next;
-        it->next = NULL;
-        switch (it->claim_state) {
-        case SND_ROW_MISSING:
-        case SND_ROW_PENDING:
-            if (it->blocked) {
-                snd_log(SND_LOG_INFO, "message %s: %s opted out; blocked",
-                    it->job.id, it->job.to);
-                it->outcome = SND_OUT_ACK;
-                snd_list_append(&s->to_ack, it);
-            } else {
-                it->not_before_ms = now;
-                snd_list_append(&s->wait, it);
-            }
-            break;
-        case SND_ROW_CALLING:
-        case SND_ROW_UNKNOWN:
-            if (it->claim_rank > 10) {
-                it->outcome = SND_OUT_ACK;
-                snd_list_append(&s->to_ack, it);
-            } else {
-                snd_log(SND_LOG_NOTICE, "message %s: found '%s' in the "
-                    "ledger; reconciling", it->job.id,
-                    it->claim_state == SND_ROW_CALLING ? "calling"
-                                                       : "unknown");
-                it->reconcile = 1;
-                it->not_before_ms = now;
-                snd_list_append(&s->wait, it);
-            }
-            break;
-        default:
-            it->outcome = SND_OUT_ACK;
-            snd_list_append(&s->to_ack, it);
-        }
-    }
-    return 0;
 }
 
 /* ---- results ------------------------------------------------------------ */
@@ -591,8 +328,14 @@ snd_ledger_commit(snd_t *s)
             "num_segments=COALESCE(VALUES(num_segments),num_segments),"
             "price=COALESCE(VALUES(price),price),"
             "price_unit=COALESCE(VALUES(price_unit),price_unit),"
-            "error_code=COALESCE(VALUES(error_code),error_code),"
-            "error_message=COALESCE(VALUES(error_message),error_message),"
+            /* an accepted call (rank 20..99) on a row no callback has
+               advanced yet clears the error of an earlier failed attempt;
+               evaluated before status_rank is assigned below */
+            "error_code=IF(VALUES(status_rank) BETWEEN 20 AND 99 AND "
+            "status_rank<=10,NULL,COALESCE(VALUES(error_code),error_code)),"
+            "error_message=IF(VALUES(status_rank) BETWEEN 20 AND 99 AND "
+            "status_rank<=10,NULL,"
+            "COALESCE(VALUES(error_message),error_message)),"
             "updated_at=VALUES(updated_at),"
             "status_rank=IF(VALUES(status_rank)>0 AND status_rank<"
             "VALUES(status_rank) AND status_rank<100,VALUES(status_rank),"

@@ -305,7 +305,7 @@ static void
 snd_run(snd_t *s)
 {
     long long  stop_deadline = 0, next_start;
-    int        events = 0, room, timeout, idle;
+    int        events = 0, room, timeout, idle, got = 0;
 
     for ( ;; ) {
         if (snd_stop && stop_deadline == 0) {
@@ -324,12 +324,15 @@ snd_run(snd_t *s)
             snd_queue_maintain(s);
 
             /* read only what we can hold; block only when idle */
-            room = s->conf.max_inflight - s->held;
-            idle = s->held == 0 && events == 0;
+            got = 0;
+            room = s->hold_max - s->held;
+            if (room > SND_CLAIM_MAX) {
+                room = SND_CLAIM_MAX;
+            }
             if (room > 0 && s->claim == NULL
                 && (room >= s->batch_min || s->inflight < s->batch_min))
             {
-                snd_queue_read(s, room, idle ? 200 : 0);
+                got = snd_queue_read(s, room, 0);
             }
             snd_ledger_claim(s);
         }
@@ -337,7 +340,7 @@ snd_run(snd_t *s)
         next_start = snd_stop ? -1 : snd_start_due(s);
 
         if (s->inflight > 0) {
-            timeout = s->held < s->conf.max_inflight && !snd_stop ? 2 : 50;
+            timeout = s->held < s->hold_max && !snd_stop ? 2 : 50;
             if (next_start >= 0 && next_start < timeout) {
                 timeout = (int) next_start;
             }
@@ -370,6 +373,13 @@ snd_run(snd_t *s)
             events = snd_recorder_turn(s);
             if (events < 0) {
                 events = 0;
+            }
+            /* nothing to do: block on both streams (idle.c), but only once
+               both own-pending scans are over (they must not wait) */
+            idle = s->held == 0 && events == 0 && got == 0
+                   && s->own_pending_done && s->ev_pending_done;
+            if (idle && s->redis != NULL && s->db != NULL) {
+                snd_idle_wait(s, 200);
             }
         }
 
@@ -416,6 +426,12 @@ main(int argc, char **argv)
     }
     s->batch_min = s->conf.max_inflight / 4 > 0 ? s->conf.max_inflight / 4
                                                  : 1;
+    /* hold (and so claim) ahead of the transfers: the next batch is in the
+       ledger while the current one is on the wire, and claims are large */
+    s->hold_max = 4 * s->conf.max_inflight;
+    if (s->hold_max < SND_CLAIM_MAX) {
+        s->hold_max = SND_CLAIM_MAX;
+    }
     s->idset = calloc(SND_IDSET_SIZE, sizeof(snd_item_t *));
     if (s->idset == NULL) {
         snd_conf_free(&s->conf);

@@ -12,7 +12,7 @@
 #include "bc_status.h"
 #include "sender.h"
 
-#define SND_EV_BATCH  500
+#define SND_EV_BATCH  1000
 
 typedef struct {
     char         id[48];           /* stream entry id */
@@ -222,13 +222,107 @@ typedef struct {
     long long    sent_at, delivered_at, read_at;
 } snd_fold_t;
 
+/* appends a timestamp literal or NULL */
+static void
+snd_ev_time(snd_buf_t *b, long long t)
+{
+    if (t == 0) {
+        snd_buf_add(b, "NULL");
+    } else {
+        snd_buf_add(b, "FROM_UNIXTIME(%lld.%03lld)", t / 1000, t % 1000);
+    }
+}
+
+/*
+ * Applies the folded effects with two joined UPDATEs over one derived table
+ * (one row per message): O(n) where a CASE per column was O(n^2). The status
+ * update filters in WHERE (rank forward-only, terminal never replaced), so
+ * it does not depend on the order MariaDB assigns a multi-table UPDATE's
+ * columns in (which is unspecified, unlike a single-table UPDATE).
+ */
+static int
+snd_ev_update(snd_t *s, snd_fold_t *f, size_t nf)
+{
+    snd_buf_t    t = { 0 }, q = { 0 };
+    size_t       j;
+    int          nst = 0, rc = -1;
+
+    snd_buf_add(&t, "(");
+    for (j = 0; j < nf; j++) {
+        snd_fold_t *x = &f[j];
+        snd_buf_add(&t, j ? " UNION ALL SELECT " : "SELECT ");
+        snd_buf_str(s, &t, x->id, strlen(x->id));
+        snd_buf_add(&t, j ? "," : " AS id,");
+        snd_opt_str(s, &t, x->status);
+        snd_buf_add(&t, j ? ",%d," : " AS st,%d AS rk,", x->rank);
+        snd_opt_str(s, &t, x->sid);
+        snd_buf_add(&t, j ? "," : " AS sid,");
+        snd_opt_str(s, &t, x->price);
+        snd_buf_add(&t, j ? "," : " AS price,");
+        snd_opt_str(s, &t, x->unit);
+        snd_buf_add(&t, j ? "," : " AS unit,");
+        if (x->segs != NULL) {
+            snd_buf_add(&t, "%d", atoi(x->segs));
+        } else {
+            snd_buf_add(&t, "NULL");
+        }
+        snd_buf_add(&t, j ? "," : " AS segs,");
+        snd_opt_str(s, &t, x->ecode);
+        snd_buf_add(&t, j ? "," : " AS ecode,");
+        snd_opt_str(s, &t, x->emsg);
+        snd_buf_add(&t, j ? "," : " AS emsg,");
+        snd_ev_time(&t, x->sent_at);
+        snd_buf_add(&t, j ? "," : " AS sent,");
+        snd_ev_time(&t, x->delivered_at);
+        snd_buf_add(&t, j ? "," : " AS deliv,");
+        snd_ev_time(&t, x->read_at);
+        snd_buf_add(&t, j ? "" : " AS rd");
+        nst += x->status != NULL;
+    }
+    snd_buf_add(&t, ") AS t");
+    if (t.oom) {
+        goto done;
+    }
+
+    snd_buf_add(&q, "UPDATE messages m JOIN %s ON m.id=t.id SET "
+        "m.provider_message_id=COALESCE(m.provider_message_id,t.sid),"
+        "m.price=COALESCE(t.price,m.price),"
+        "m.price_unit=COALESCE(t.unit,m.price_unit),"
+        "m.num_segments=COALESCE(t.segs,m.num_segments),"
+        "m.sent_at=COALESCE(m.sent_at,t.sent),"
+        "m.delivered_at=COALESCE(m.delivered_at,t.deliv),"
+        "m.read_at=COALESCE(m.read_at,t.rd),"
+        "m.updated_at=UTC_TIMESTAMP(3)", t.p);
+    if (q.oom || snd_db_exec(s, q.p, q.len) != 0) {
+        goto done;
+    }
+    if (nst > 0) {
+        q.len = 0;
+        snd_buf_add(&q, "UPDATE messages m JOIN %s ON m.id=t.id SET "
+            "m.status=t.st,m.error_code=COALESCE(t.ecode,m.error_code),"
+            "m.error_message=IF(t.ecode IS NULL,m.error_message,t.emsg),"
+            "m.status_rank=t.rk "
+            "WHERE t.st IS NOT NULL AND m.status_rank<t.rk "
+            "AND m.status_rank<100", t.p);
+        if (q.oom || snd_db_exec(s, q.p, q.len) != 0) {
+            goto done;
+        }
+    }
+    rc = 0;
+
+done:
+    snd_buf_free(&t);
+    snd_buf_free(&q);
+    return rc;
+}
+
 static int
 snd_ev_write(snd_t *s, snd_ev_t *ev, size_t n)
 {
     snd_buf_t    q = { 0 };
     snd_fold_t  *f;
     size_t       i, j, nf = 0;
-    int          k, nopt = 0, rc = -1;
+    int          nopt = 0, rc = -1;
 
     /* audit rows */
     snd_buf_add(&q, "INSERT IGNORE INTO message_events (dedup_key,message_id,"
@@ -315,86 +409,9 @@ snd_ev_write(snd_t *s, snd_ev_t *ev, size_t n)
         }
     }
 
-    if (nf > 0) {
-        static const char *cols[] = { "status", "provider_message_id",
-            "price", "price_unit", "num_segments", "error_code",
-            "error_message", "sent_at", "delivered_at", "read_at",
-            "status_rank" };
-        int ncols = 0;
-
-        q.len = 0;
-        snd_buf_add(&q, "UPDATE messages SET ");
-        for (k = 0; k < (int) (sizeof(cols) / sizeof(cols[0])); k++) {
-            int nw = 0;
-            for (j = 0; j < nf; j++) {
-                snd_fold_t *x = &f[j];
-                long long t = 0;
-                const char *v = NULL;
-                switch (k) {
-                case 0: case 10: if (x->status == NULL) continue; break;
-                case 1: if ((v = x->sid) == NULL) continue; break;
-                case 2: if ((v = x->price) == NULL) continue; break;
-                case 3: if ((v = x->unit) == NULL) continue; break;
-                case 4: if ((v = x->segs) == NULL) continue; break;
-                case 5: if ((v = x->ecode) == NULL) continue; break;
-                case 6: if ((v = x->emsg) == NULL) continue; break;
-                case 7: if ((t = x->sent_at) == 0) continue; break;
-                case 8: if ((t = x->delivered_at) == 0) continue; break;
-                case 9: if ((t = x->read_at) == 0) continue; break;
-                }
-                if (nw++ == 0) {
-                    snd_buf_add(&q, "%s%s=CASE id", ncols++ ? "," : "",
-                        cols[k]);
-                }
-                snd_buf_add(&q, " WHEN ");
-                snd_buf_str(s, &q, x->id, strlen(x->id));
-                snd_buf_add(&q, " THEN ");
-                switch (k) {
-                case 0:
-                    snd_buf_add(&q, "IF(status_rank<%d AND status_rank<100,"
-                        "'%s',status)", x->rank, x->status);
-                    break;
-                case 10:
-                    snd_buf_add(&q, "IF(status_rank<%d AND status_rank<100,"
-                        "%d,status_rank)", x->rank, x->rank);
-                    break;
-                case 1:
-                    snd_buf_add(&q, "COALESCE(provider_message_id,");
-                    snd_buf_str(s, &q, v, strlen(v));
-                    snd_buf_add(&q, ")");
-                    break;
-                case 4:
-                    snd_buf_add(&q, "%d", atoi(v));
-                    break;
-                case 5: case 6:
-                    snd_buf_add(&q, "IF(status_rank<%d AND status_rank<100,",
-                        x->rank);
-                    snd_buf_str(s, &q, v, strlen(v));
-                    snd_buf_add(&q, ",%s)", cols[k]);
-                    break;
-                case 7: case 8: case 9:
-                    snd_buf_add(&q, "COALESCE(%s,FROM_UNIXTIME(%lld.%03lld))",
-                        cols[k], t / 1000, t % 1000);
-                    break;
-                default:
-                    snd_buf_str(s, &q, v, strlen(v));
-                }
-            }
-            if (nw > 0) {
-                snd_buf_add(&q, " ELSE %s END", cols[k]);
-            }
-        }
-        snd_buf_add(&q, "%supdated_at=UTC_TIMESTAMP(3) WHERE id IN (",
-            ncols ? "," : "");
-        for (j = 0; j < nf; j++) {
-            snd_buf_add(&q, j ? "," : "");
-            snd_buf_str(s, &q, f[j].id, strlen(f[j].id));
-        }
-        snd_buf_add(&q, ")");
-        if (q.oom || snd_db_exec(s, q.p, q.len) != 0) {
-            free(f);
-            goto done;
-        }
+    if (nf > 0 && snd_ev_update(s, f, nf) != 0) {
+        free(f);
+        goto done;
     }
     free(f);
     rc = 0;

@@ -156,6 +156,7 @@ struct snd_s {
     int                inflight;     /* transfers running */
     int                held;         /* items held in any list */
     int                batch_min;    /* read/commit batch threshold */
+    int                hold_max;     /* items held at most (claim ahead) */
     long long          finished_since_ms;
     snd_item_t       **idset;        /* message ids held (hash chains) */
 
@@ -173,6 +174,7 @@ struct snd_s {
 };
 
 #define SND_IDSET_SIZE  8192
+#define SND_CLAIM_MAX   1000          /* entries per read and claim */
 
 extern volatile sig_atomic_t snd_stop;
 
@@ -195,9 +197,14 @@ int snd_queue_read(snd_t *s, int count, int block_ms);
 int snd_queue_maintain(snd_t *s);
 int snd_queue_flush_acks(snd_t *s);
 
+/* ---- idle.c ------------------------------------------------------------- */
+
+/* blocks up to block_ms until either stream has an entry its group has not
+   been given yet */
+void snd_idle_wait(snd_t *s, int block_ms);
+
 /* ---- ledger.c ----------------------------------------------------------- */
 
-int snd_ledger_claim(snd_t *s);
 int snd_ledger_commit(snd_t *s);
 /* runs one statement; on failure logs, marks the db lost if the connection
    is gone; returns 0 / -1 */
@@ -208,6 +215,15 @@ void snd_buf_add(snd_buf_t *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void snd_buf_str(snd_t *s, snd_buf_t *b, const char *v, size_t len);
 void snd_buf_free(snd_buf_t *b);
+void snd_buf_cstr(snd_t *s, snd_buf_t *b, const char *v);
+void snd_db_rollback(snd_t *s);
+snd_item_t *snd_find(snd_item_t *list, const char *id, size_t len);
+
+/* ---- claim.c ------------------------------------------------------------ */
+
+#define SND_RECONCILE_DELAY_MS  2000
+
+int snd_ledger_claim(snd_t *s);
 
 /* ---- http.c ------------------------------------------------------------- */
 

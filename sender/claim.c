@@ -1,0 +1,357 @@
+/*
+ * The ledger claim (docs/DESIGN.md "The ledger", rule 2): every message of a
+ * batch gets a 'calling' (or blocked) row in one transaction before any
+ * provider call, so a crash at any point leaves a row that is reconciled
+ * rather than sent blindly.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sender.h"
+
+/* ---- claim -------------------------------------------------------------- */
+
+/* marks it->blocked for rows that may still be sent whose recipient is in
+   opt_outs (rule 5: dropped before any provider call) */
+static int
+snd_claim_optouts(snd_t *s, snd_item_t *items)
+{
+    snd_buf_t    q = { 0 };
+    snd_item_t  *it;
+    MYSQL_RES   *res;
+    MYSQL_ROW    row;
+    int          first = 1;
+
+    snd_buf_add(&q, "SELECT address FROM opt_outs WHERE address IN (");
+    for (it = items; it != NULL; it = it->next) {
+        if (it->claim_state == SND_ROW_MISSING
+            || it->claim_state == SND_ROW_PENDING)
+        {
+            snd_buf_add(&q, first ? "" : ",");
+            snd_buf_cstr(s, &q, it->job.to);
+            first = 0;
+        }
+    }
+    snd_buf_add(&q, ")");
+    if (first) {
+        snd_buf_free(&q);
+        return 0;
+    }
+    if (q.oom || snd_db_exec(s, q.p, q.len) != 0) {
+        snd_buf_free(&q);
+        return -1;
+    }
+    snd_buf_free(&q);
+    res = mysql_store_result(s->db);
+    if (res == NULL) {
+        snd_db_lost(s, mysql_error(s->db));
+        return -1;
+    }
+    while ((row = mysql_fetch_row(res)) != NULL) {
+        for (it = items; it != NULL; it = it->next) {
+            if ((it->claim_state == SND_ROW_MISSING
+                 || it->claim_state == SND_ROW_PENDING)
+                && strcmp(it->job.to, row[0]) == 0)
+            {
+                it->blocked = 1;
+            }
+        }
+    }
+    mysql_free_result(res);
+    return 0;
+}
+
+
+static int
+snd_claim_select(snd_t *s, snd_item_t *items)
+{
+    snd_buf_t    q = { 0 };
+    snd_item_t  *it;
+    MYSQL_RES   *res;
+    MYSQL_ROW    row;
+    int          first = 1;
+
+    snd_buf_add(&q, "SELECT id,send_state,status_rank FROM messages "
+        "WHERE id IN (");
+    for (it = items; it != NULL; it = it->next) {
+        snd_buf_add(&q, first ? "" : ",");
+        snd_buf_cstr(s, &q, it->job.id);
+        first = 0;
+    }
+    snd_buf_add(&q, ") FOR UPDATE");
+    if (q.oom || snd_db_exec(s, q.p, q.len) != 0) {
+        snd_buf_free(&q);
+        return -1;
+    }
+    snd_buf_free(&q);
+    res = mysql_store_result(s->db);
+    if (res == NULL) {
+        snd_db_lost(s, mysql_error(s->db));
+        return -1;
+    }
+    while ((row = mysql_fetch_row(res)) != NULL) {
+        unsigned long *l = mysql_fetch_lengths(res);
+        it = snd_find(items, row[0], l[0]);
+        if (it == NULL) {
+            continue;
+        }
+        it->claim_rank = atoi(row[2]);
+        it->claim_state = strcmp(row[1], "pending") == 0 ? SND_ROW_PENDING
+                        : strcmp(row[1], "calling") == 0 ? SND_ROW_CALLING
+                        : strcmp(row[1], "unknown") == 0 ? SND_ROW_UNKNOWN
+                        : SND_ROW_DONE;
+    }
+    mysql_free_result(res);
+
+    return snd_claim_optouts(s, items);
+}
+
+/* inserts the MISSING rows; with ignore, rows that exist are skipped and
+   *inserted tells how many were new (the fast path compares it) */
+static int
+snd_claim_insert(snd_t *s, snd_item_t *items, int ignore, int *inserted)
+{
+    snd_buf_t    q = { 0 };
+    snd_item_t  *it;
+    int          n;
+
+    /* new rows: 'calling' (or blocked), attempts counted now */
+    n = 0;
+    *inserted = 0;
+    snd_buf_add(&q, "INSERT %sINTO messages (id,batch_id,channel,direction,"
+        "provider,to_address,from_address,messaging_service_sid,body,status,"
+        "status_rank,send_state,attempts,error_code,error_message,api_key_id,"
+        "created_at,updated_at) VALUES ", ignore ? "IGNORE " : "");
+    for (it = items; it != NULL; it = it->next) {
+        bc_job_t *j = &it->job;
+        if (it->claim_state != SND_ROW_MISSING) {
+            continue;
+        }
+        snd_buf_add(&q, n++ ? ",(" : "(");
+        snd_buf_cstr(s, &q, j->id);
+        snd_buf_add(&q, ",");
+        snd_buf_cstr(s, &q, j->batch_id);
+        snd_buf_add(&q, ",");
+        snd_buf_cstr(s, &q, j->channel[0] ? j->channel : "sms");
+        snd_buf_add(&q, ",'outbound',");
+        snd_buf_cstr(s, &q, j->provider[0] ? j->provider : "twilio");
+        snd_buf_add(&q, ",");
+        snd_buf_cstr(s, &q, j->to);
+        snd_buf_add(&q, ",");
+        snd_buf_cstr(s, &q, j->from);
+        snd_buf_add(&q, ",");
+        if (j->messaging_service_sid[0] != '\0') {
+            snd_buf_cstr(s, &q, j->messaging_service_sid);
+        } else {
+            snd_buf_add(&q, "NULL");
+        }
+        snd_buf_add(&q, ",");
+        snd_buf_cstr(s, &q, j->body ? j->body : "");
+        if (it->blocked) {
+            snd_buf_add(&q, ",'blocked',100,'done',%d,'opted_out',"
+                "'recipient opted out',", j->attempt);
+        } else {
+            snd_buf_add(&q, ",'queued',10,'calling',%d,NULL,NULL,",
+                j->attempt + 1);
+        }
+        if (j->api_key_id > 0) {
+            snd_buf_add(&q, "%lld", j->api_key_id);
+        } else {
+            snd_buf_add(&q, "NULL");
+        }
+        snd_buf_add(&q, ",FROM_UNIXTIME(%lld.%03lld),UTC_TIMESTAMP(3))",
+            j->created_ms / 1000, j->created_ms % 1000);
+    }
+    if (n > 0) {
+        if (q.oom || snd_db_exec(s, q.p, q.len) != 0) {
+            snd_buf_free(&q);
+            return -1;
+        }
+        /* a warning means IGNORE swallowed something other than a
+           duplicate: not trusted as "all new" */
+        *inserted = mysql_warning_count(s->db) == 0
+                    ? (int) mysql_affected_rows(s->db) : -1;
+    }
+    snd_buf_free(&q);
+    return n;
+}
+
+static int
+snd_claim_write(snd_t *s, snd_item_t *items)
+{
+    snd_buf_t    q = { 0 };
+    snd_item_t  *it;
+    int          n, inserted;
+
+    if (snd_claim_insert(s, items, 0, &inserted) < 0) {
+        return -1;
+    }
+
+    /* pending -> calling; pending + opted out -> blocked */
+    for (int blocked = 0; blocked <= 1; blocked++) {
+        snd_buf_free(&q);
+        n = 0;
+        if (blocked) {
+            snd_buf_add(&q, "UPDATE messages SET status='blocked',"
+                "status_rank=100,send_state='done',error_code='opted_out',"
+                "error_message='recipient opted out',"
+                "updated_at=UTC_TIMESTAMP(3) WHERE status_rank<100 AND id IN (");
+        } else {
+            snd_buf_add(&q, "UPDATE messages SET send_state='calling',"
+                "attempts=attempts+1,updated_at=UTC_TIMESTAMP(3) WHERE id IN (");
+        }
+        for (it = items; it != NULL; it = it->next) {
+            if (it->claim_state == SND_ROW_PENDING && it->blocked == blocked)
+            {
+                snd_buf_add(&q, n++ ? "," : "");
+                snd_buf_cstr(s, &q, it->job.id);
+            }
+        }
+        snd_buf_add(&q, ")");
+        if (n > 0 && (q.oom || snd_db_exec(s, q.p, q.len) != 0)) {
+            snd_buf_free(&q);
+            return -1;
+        }
+    }
+
+    /* calling/unknown rows a callback already advanced: the provider has
+       them */
+    q.len = 0;
+    n = 0;
+    snd_buf_add(&q, "UPDATE messages SET send_state='done',"
+        "updated_at=UTC_TIMESTAMP(3) WHERE id IN (");
+    for (it = items; it != NULL; it = it->next) {
+        if ((it->claim_state == SND_ROW_CALLING
+             || it->claim_state == SND_ROW_UNKNOWN) && it->claim_rank > 10)
+        {
+            snd_buf_add(&q, n++ ? "," : "");
+            snd_buf_cstr(s, &q, it->job.id);
+        }
+    }
+    snd_buf_add(&q, ")");
+    if (n > 0 && (q.oom || snd_db_exec(s, q.p, q.len) != 0)) {
+        snd_buf_free(&q);
+        return -1;
+    }
+    snd_buf_free(&q);
+    return 0;
+}
+
+/*
+ * The common case, every message new: opt-outs, then one INSERT IGNORE of
+ * all rows. If it inserted every row, nothing pre-existed and the claim is
+ * complete in two statements. Otherwise some row existed (a retry's
+ * 'pending' row, a crashed 'calling' one, a 'done' one): we cannot tell our
+ * rows from those afterwards, so the transaction is rolled back and the
+ * caller runs the full select-then-write claim. Returns 1 claimed and
+ * committed, 0 rolled back (use the full path), -1 error (rollback pending).
+ */
+static int
+snd_claim_fast(snd_t *s, snd_item_t *items)
+{
+    snd_item_t  *it;
+    int          n, inserted;
+
+    if (snd_claim_optouts(s, items) != 0) {
+        return -1;
+    }
+    n = snd_claim_insert(s, items, 1, &inserted);
+    if (n < 0) {
+        return -1;
+    }
+    if (inserted == n) {
+        return snd_db_exec(s, "COMMIT", 6) == 0 ? 1 : -1;
+    }
+    snd_db_rollback(s);
+    if (s->db == NULL) {
+        return -1;
+    }
+    for (it = items; it != NULL; it = it->next) {
+        it->blocked = 0;
+    }
+    return 0;
+}
+
+int
+snd_ledger_claim(snd_t *s)
+{
+    snd_item_t  *items, *it, *next;
+    long long    now;
+
+    if (s->claim == NULL) {
+        return 0;
+    }
+    if (snd_db_ok(s) != 0) {
+        return -1;
+    }
+    items = s->claim;
+    for (it = items; it != NULL; it = it->next) {
+        it->claim_state = SND_ROW_MISSING;
+        it->claim_rank = 0;
+        it->blocked = 0;
+    }
+    if (snd_db_exec(s, "START TRANSACTION", 17) != 0) {
+        return -1;
+    }
+    switch (snd_claim_fast(s, items)) {
+    case 1:
+        goto claimed;
+    case 0:
+        break;
+    default:
+        snd_db_rollback(s);
+        return -1;
+    }
+    if (snd_db_exec(s, "START TRANSACTION", 17) != 0) {
+        return -1;
+    }
+    if (snd_claim_select(s, items) != 0 || snd_claim_write(s, items) != 0
+        || snd_db_exec(s, "COMMIT", 6) != 0)
+    {
+        snd_db_rollback(s);
+        return -1;            /* s->claim kept: claimed again next turn */
+    }
+claimed:
+    s->claim = NULL;
+
+    now = snd_now_ms();
+    for (it = items; it != NULL; it = next) {
+        next = it->next;
+        it->next = NULL;
+        switch (it->claim_state) {
+        case SND_ROW_MISSING:
+        case SND_ROW_PENDING:
+            if (it->blocked) {
+                snd_log(SND_LOG_INFO, "message %s: %s opted out; blocked",
+                    it->job.id, it->job.to);
+                it->outcome = SND_OUT_ACK;
+                snd_list_append(&s->to_ack, it);
+            } else {
+                it->not_before_ms = now;
+                snd_list_append(&s->wait, it);
+            }
+            break;
+        case SND_ROW_CALLING:
+        case SND_ROW_UNKNOWN:
+            if (it->claim_rank > 10) {
+                it->outcome = SND_OUT_ACK;
+                snd_list_append(&s->to_ack, it);
+            } else {
+                snd_log(SND_LOG_NOTICE, "message %s: found '%s' in the "
+                    "ledger; reconciling", it->job.id,
+                    it->claim_state == SND_ROW_CALLING ? "calling"
+                                                       : "unknown");
+                it->reconcile = 1;
+                it->not_before_ms = now;
+                snd_list_append(&s->wait, it);
+            }
+            break;
+        default:
+            it->outcome = SND_OUT_ACK;
+            snd_list_append(&s->to_ack, it);
+        }
+    }
+    return 0;
+}
+
