@@ -1,0 +1,197 @@
+#!/usr/bin/env bash
+# make bench: loopback benchmarks against a baseline measured in the same run.
+#
+#   baseline   stock nginx (same binary) reading the POST body and proxying it
+#              over keep-alive to an instant `return 200`
+#   send       single-recipient POST /api/send/sms with a send key
+#   callbacks  verified Twilio status callbacks (pre-signed, distinct)
+#   bulk       100-recipient sends (recipients/s)
+#   e2e        N messages through API -> sender -> simulator -> signed
+#              callbacks -> "delivered" in MySQL (messages/s)
+#
+# Environment: BENCH_DURATION (10s), BENCH_CONNECTIONS (64), BENCH_THREADS
+# (2), BENCH_E2E (50000 messages), BENCH_E2E_TIMEOUT (300 s),
+# BENCH_STRICT=1 (exit 1 when a target is missed), TEST_LEAVE=1 (keep dir).
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH=$REPO/bench
+NGINX=${BC_NGINX_BINARY:-/usr/sbin/nginx}
+DUR=${BENCH_DURATION:-10s}
+CONNS=${BENCH_CONNECTIONS:-64}
+THREADS=${BENCH_THREADS:-2}
+E2E_N=${BENCH_E2E:-50000}
+E2E_TIMEOUT=${BENCH_E2E_TIMEOUT:-300}
+
+command -v wrk >/dev/null || { echo "bench: wrk not installed (make deps)" >&2; exit 1; }
+
+DIR=$(mktemp -d /tmp/bc-bench-XXXXXX)
+chmod 755 "$DIR"
+free_port() {
+    perl -MIO::Socket::INET -e 'my $s = IO::Socket::INET->new(Listen => 1,
+        LocalAddr => "127.0.0.1", LocalPort => 0) or die; print $s->sockport'
+}
+export BC_VAR=$DIR/var
+export PORT=$(free_port) REDIS_PORT=$(free_port) MYSQL_PORT=$(free_port) SIM_PORT=$(free_port)
+export BC_NGINX_ACCESS_LOG=off
+BASE_PORT=$(free_port)
+UP_PORT=$(free_port)
+while [ "$UP_PORT" = "$BASE_PORT" ]; do UP_PORT=$(free_port); done
+
+cleanup() {
+    bash "$REPO/scripts/stack.sh" stop >/dev/null 2>&1 || true
+    if [ -s "$DIR/baseline/logs/nginx.pid" ]; then
+        kill -QUIT "$(cat "$DIR/baseline/logs/nginx.pid")" 2>/dev/null || true
+    fi
+    if [ "${TEST_LEAVE:-}" = 1 ]; then echo "bench: kept $DIR"; else rm -rf "$DIR"; fi
+}
+trap cleanup EXIT
+
+stack() { bash "$REPO/scripts/stack.sh" "$@"; }
+api() {   # method path [curl args...]
+    local m=$1 p=$2
+    shift 2
+    curl -sS -X "$m" "http://127.0.0.1:$PORT$p" -H 'Content-Type: application/json' "$@"
+}
+json_field() { perl -MJSON::PP -0777 -ne 'my $j = decode_json($_); print $j->{'"$1"'} // ""'; }
+mysql_q() { mariadb --no-defaults -S "$BC_VAR/mysql/mysql.sock" -u "$(id -un)" -N -B broadcast -e "$1"; }
+
+worker_rss() {   # master pid file -> "pid:rssKB ..."
+    local master
+    master=$(cat "$1")
+    ps -o pid=,rss= --ppid "$master" | awk '{printf "%s:%dMB ", $1, $2/1024}'
+}
+
+declare -A RPS NON2XX
+run_wrk() {   # name port script [env...]
+    local name=$1 port=$2 script=$3 out
+    shift 3
+    out=$(env "$@" wrk -t"$THREADS" -c"$CONNS" -d"$DUR" -s "$BENCH/$script" \
+          "http://127.0.0.1:$port/" 2>&1)
+    RPS[$name]=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
+    NON2XX[$name]=$(awk '/Non-2xx or 3xx responses:/ {print $NF}' <<<"$out")
+    NON2XX[$name]=${NON2XX[$name]:-0}
+    printf '  %-10s %12s req/s  (non-2xx: %s)\n' "$name" "${RPS[$name]:-?}" "${NON2XX[$name]}"
+    [ -n "${RPS[$name]}" ] || echo "$out" >&2
+}
+
+# ------------------------------------------------------------ the stack
+echo "== starting a private stack in $BC_VAR"
+stack start > "$DIR/stack.log" 2>&1 || { cat "$DIR/stack.log"; exit 1; }
+ADMIN=$(head -n1 "$BC_VAR/admin.credentials")
+TOKEN=$(api POST /api/login -d "{\"username\":\"${ADMIN%%:*}\",\"password\":\"${ADMIN#*:}\"}" | json_field token)
+[ -n "$TOKEN" ] || { echo "bench: login failed" >&2; exit 1; }
+KEY=$(api POST /api/keys -H "Authorization: Bearer $TOKEN" -d '{"name":"bench","scope":"send"}' | json_field api_key)
+[ -n "$KEY" ] || { echo "bench: key creation failed" >&2; exit 1; }
+. <(grep -E '^(TWILIO_[A-Z_]+|SIM_URL)=' "$BC_VAR/providers.env" | sed 's/^/export /')
+
+# ------------------------------------------------------------ baseline nginx
+mkdir -p "$DIR/baseline"/{conf,logs,tmp}
+USER_LINE=
+[ "$(id -u)" -eq 0 ] && USER_LINE='user root;'
+cat > "$DIR/baseline/conf/nginx.conf" <<EOF
+$USER_LINE
+worker_processes ${BC_NGINX_WORKERS:-auto};
+pid logs/nginx.pid;
+error_log logs/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path tmp/body;
+    proxy_temp_path tmp/proxy;
+    fastcgi_temp_path tmp/fastcgi;
+    uwsgi_temp_path tmp/uwsgi;
+    scgi_temp_path tmp/scgi;
+    client_max_body_size 2m;
+    upstream instant { server 127.0.0.1:$UP_PORT; keepalive 64; }
+    server {
+        listen 127.0.0.1:$BASE_PORT;
+        location / {
+            proxy_pass http://instant;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+    }
+    server {
+        listen 127.0.0.1:$UP_PORT;
+        location / { return 200 '{"ok":true}'; }
+    }
+}
+EOF
+"$NGINX" -p "$DIR/baseline/" -c conf/nginx.conf -e logs/error.log
+for _ in $(seq 100); do curl -fsS -o /dev/null -X POST -d x "http://127.0.0.1:$BASE_PORT/" 2>/dev/null && break; sleep 0.1; done
+
+# ------------------------------------------------------------ API benches
+echo "== generating 50000 signed callbacks"
+perl "$BENCH/gen-callbacks.pl" "$TWILIO_AUTH_TOKEN" "http://127.0.0.1:$PORT" \
+    "$TWILIO_ACCOUNT_SID" "$TWILIO_SMS_FROM" 50000 > "$DIR/callbacks.txt"
+
+# the sender and simulator would compete for the CPU with what is measured
+stack stop sender >/dev/null
+
+echo "== wrk -t$THREADS -c$CONNS -d$DUR"
+run_wrk baseline "$BASE_PORT" baseline.lua
+run_wrk send "$PORT" send.lua BENCH_KEY="$KEY"
+run_wrk callbacks "$PORT" callbacks.lua BENCH_CALLBACKS="$DIR/callbacks.txt"
+run_wrk bulk "$PORT" bulk.lua BENCH_KEY="$KEY"
+RSS_MODULE=$(worker_rss "$BC_VAR/nginx/logs/nginx.pid")
+RSS_BASE=$(worker_rss "$DIR/baseline/logs/nginx.pid")
+
+# ------------------------------------------------------------ end to end
+echo "== end to end: $E2E_N messages (fresh stack)"
+stack stop >/dev/null
+rm -rf "$BC_VAR"
+stack start > "$DIR/stack2.log" 2>&1 || { cat "$DIR/stack2.log"; exit 1; }
+ADMIN=$(head -n1 "$BC_VAR/admin.credentials")
+TOKEN=$(api POST /api/login -d "{\"username\":\"${ADMIN%%:*}\",\"password\":\"${ADMIN#*:}\"}" | json_field token)
+KEY=$(api POST /api/keys -H "Authorization: Bearer $TOKEN" -d '{"name":"bench","scope":"send"}' | json_field api_key)
+E2E_START=$(date +%s.%N)
+ACCEPTED=$(perl -MHTTP::Tiny -MJSON::PP -e '
+    my ($port, $key, $n) = @ARGV;
+    my $ua = HTTP::Tiny->new(keep_alive => 1, timeout => 30);
+    my $accepted = 0;
+    for (my $sent = 0; $sent < $n; $sent += 100) {
+        my @to = map { sprintf q{"+1415555%04d"}, 2000 + $_ } 0 .. 99;
+        my $r = $ua->post("http://127.0.0.1:$port/api/send/sms", { headers => {
+            "Content-Type" => "application/json", "X-API-Key" => $key },
+            content => "{\"recipients\":[" . join(",", @to) . "],\"message\":\"e2e $sent\"}" });
+        die "send: $r->{status} $r->{content}\n" unless $r->{status} == 202;
+        $accepted += @{ decode_json($r->{content})->{messages} };
+    }
+    print $accepted;' "$PORT" "$KEY" "$E2E_N")
+ENQ_END=$(date +%s.%N)
+delivered=0
+deadline=$(( $(date +%s) + E2E_TIMEOUT ))
+while :; do
+    delivered=$(mysql_q "SELECT COUNT(*) FROM messages WHERE status='delivered'" 2>/dev/null || echo 0)
+    [ "$delivered" -ge "$ACCEPTED" ] && break
+    [ "$(date +%s)" -lt $deadline ] || { echo "bench: e2e timed out with $delivered/$ACCEPTED delivered"; break; }
+    sleep 0.5
+done
+E2E_END=$(date +%s.%N)
+E2E_SECS=$(awk -v a="$E2E_START" -v b="$E2E_END" 'BEGIN {printf "%.2f", b - a}')
+ENQ_SECS=$(awk -v a="$E2E_START" -v b="$ENQ_END" 'BEGIN {printf "%.2f", b - a}')
+E2E_RATE=$(awk -v n="$delivered" -v s="$E2E_SECS" 'BEGIN {printf "%.0f", n / s}')
+
+# ------------------------------------------------------------ report
+ratio() { awk -v a="${RPS[$1]:-0}" -v b="${RPS[baseline]:-0}" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+ok() { awk -v v="$1" -v t="$2" 'BEGIN { print (v + 0 >= t) ? "ok" : "MISSED" }'; }
+BULK_RCPT=$(awk -v r="${RPS[bulk]:-0}" 'BEGIN {printf "%.0f", r * 100}')
+echo
+printf '%-34s %14s %10s %10s %8s\n' benchmark rate ratio target result
+printf '%-34s %14s %10s %10s %8s\n' "baseline (proxy, keep-alive)" "${RPS[baseline]} req/s" 1.00 - -
+printf '%-34s %14s %10s %10s %8s\n' "send, 1 recipient" "${RPS[send]} req/s" "$(ratio send)" ">= 0.5" "$(ok "$(ratio send)" 0.5)"
+printf '%-34s %14s %10s %10s %8s\n' "verified status callbacks" "${RPS[callbacks]} req/s" "$(ratio callbacks)" ">= 0.5" "$(ok "$(ratio callbacks)" 0.5)"
+printf '%-34s %14s %10s %10s %8s\n' "send, 100 recipients" "$BULK_RCPT rcpt/s" - - -
+printf '%-34s %14s %10s %10s %8s\n' "end to end ($delivered msgs, ${E2E_SECS}s)" "$E2E_RATE msg/s" - ">= 5000" "$(ok "$E2E_RATE" 5000)"
+echo
+echo "non-2xx: send ${NON2XX[send]}, callbacks ${NON2XX[callbacks]}, bulk ${NON2XX[bulk]} (should be 0)"
+echo "enqueue of $E2E_N messages took ${ENQ_SECS}s"
+echo "nginx worker RSS after the API benches: module $RSS_MODULE| baseline $RSS_BASE"
+echo "$(nproc) cores, wrk -t$THREADS -c$CONNS -d$DUR, loopback"
+
+if [ "${BENCH_STRICT:-}" = 1 ]; then
+    for r in "$(ok "$(ratio send)" 0.5)" "$(ok "$(ratio callbacks)" 0.5)" "$(ok "$E2E_RATE" 5000)"; do
+        [ "$r" = ok ] || exit 1
+    done
+fi

@@ -1,0 +1,545 @@
+#!/usr/bin/env bash
+# Starts, stops and reports the whole broadcast stack on loopback:
+#   redis mysql sim sender nginx
+#
+#   scripts/stack.sh start  [component...]   start what is not running yet
+#   scripts/stack.sh stop   [component...]   stop by pid and wait for exit
+#   scripts/stack.sh status [component...]
+#   scripts/stack.sh render                   only write var/nginx/conf/nginx.conf
+#
+# Environment:
+#   BC_VAR       state directory (default: <repo>/var)
+#   BC_BUILD     build directory (default: <repo>/build)
+#   PORT         nginx port (8080)       REDIS_PORT  (6390)
+#   MYSQL_PORT   (3390)                  SIM_PORT    (8090)
+#   BC_RECLAIM_IDLE_MS, BC_MAX_INFLIGHT, BC_MAX_ATTEMPTS,
+#   BC_REQUEST_TIMEOUT_MS, BC_RATE_PER_SENDER, BC_LOG_LEVEL, BC_CONSUMER
+#                sender.conf values (see docs/DESIGN.md)
+#   BC_SIM_ARGS  extra arguments for broadcast-sim (e.g. --latency-ms 50)
+#   BC_NGINX_ACCESS_LOG  "off" disables nginx's access log
+#   BC_NGINX_WORKERS     worker_processes (default: auto)
+#   BC_MYSQL_EXTRA       extra mariadbd options
+#   BC_PUBLIC_URL        public URL (default http://127.0.0.1:$PORT)
+#   BC_BACKEND_TIMEOUT   broadcast_backend_timeout (default 3s)
+#   BC_NGINX_NO_SMS_FROM=1  render nginx.conf without broadcast_sms_from
+#
+# Nothing is written outside BC_VAR. Starting again is harmless: only
+# components that are not running (pid file + kill -0) are started, so a
+# crashed sender is brought back by `stack.sh start sender` (or `start`).
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BC_VAR=${BC_VAR:-$REPO/var}
+mkdir -p "$BC_VAR"
+BC_VAR=$(cd "$BC_VAR" && pwd)
+BC_BUILD=${BC_BUILD:-$REPO/build}
+BIN=$BC_BUILD/bin
+MODULE_SO=${BC_MODULE_SO:-$BC_BUILD/nginx/ngx_http_broadcast_module.so}
+NGINX=${BC_NGINX_BINARY:-/usr/sbin/nginx}
+
+PORT=${PORT:-8080}
+REDIS_PORT=${REDIS_PORT:-6390}
+MYSQL_PORT=${MYSQL_PORT:-3390}
+SIM_PORT=${SIM_PORT:-8090}
+PUBLIC_URL=${BC_PUBLIC_URL:-http://127.0.0.1:$PORT}
+
+RUN=$BC_VAR/run
+LOG=$BC_VAR/log
+SECRETS=$BC_VAR/secrets
+MYSQL_DIR=$BC_VAR/mysql
+MYSQL_SOCK=$MYSQL_DIR/mysql.sock
+SIM_DIR=$BC_VAR/sim
+NGX_PREFIX=$BC_VAR/nginx
+
+ALL_COMPONENTS=(redis mysql sim nginx sender)
+
+umask 022
+
+say()  { printf '%s\n' "$*"; }
+warn() { printf 'stack: %s\n' "$*" >&2; }
+die()  { warn "$*"; exit 1; }
+
+is_root() { [ "$(id -u)" -eq 0 ]; }
+
+pidfile_of() {
+    case $1 in
+        redis)  echo "$RUN/redis.pid" ;;
+        mysql)  echo "$RUN/mysqld.pid" ;;
+        sim)    echo "$SIM_DIR/sim.pid" ;;
+        sender) echo "$RUN/sender.pid" ;;
+        nginx)  echo "$NGX_PREFIX/logs/nginx.pid" ;;
+        *)      die "unknown component: $1" ;;
+    esac
+}
+
+pid_of() {
+    local f
+    f=$(pidfile_of "$1")
+    [ -s "$f" ] || return 1
+    local p
+    p=$(tr -dc 0-9 < "$f")
+    [ -n "$p" ] || return 1
+    echo "$p"
+}
+
+alive_pid() {   # kill -0, but a zombie (exited, not yet reaped) is not alive
+    kill -0 "$1" 2>/dev/null || return 1
+    [ "$(ps -o stat= -p "$1" 2>/dev/null | cut -c1)" != Z ]
+}
+
+running() {
+    local p
+    p=$(pid_of "$1") || return 1
+    alive_pid "$p"
+}
+
+# wait_for DESCRIPTION TIMEOUT_S CMD... : polls CMD every 0.1 s
+wait_for() {
+    local what=$1 timeout=$2
+    shift 2
+    local deadline=$(( $(date +%s%N) / 1000000 + timeout * 1000 ))
+    while :; do
+        if "$@" >/dev/null 2>&1; then
+            return 0
+        fi
+        if [ $(( $(date +%s%N) / 1000000 )) -ge $deadline ]; then
+            warn "timed out after ${timeout}s waiting for $what"
+            return 1
+        fi
+        sleep 0.1
+    done
+}
+
+gen_secret() {
+    # 32 url-safe characters from 24 random bytes
+    head -c 24 /dev/urandom | base64 | tr '+/' '-_' | tr -d '\n='
+}
+
+write_secret() {   # path value
+    local old_umask
+    old_umask=$(umask)
+    umask 077
+    printf '%s\n' "$2" > "$1.tmp"
+    umask "$old_umask"
+    chmod 600 "$1.tmp"
+    mv -f "$1.tmp" "$1"
+}
+
+secret_once() {    # path: creates it with a random value if missing
+    [ -s "$1" ] || write_secret "$1" "$(gen_secret)"
+    chmod 600 "$1"
+}
+
+tail_log() {
+    [ -f "$1" ] && { warn "--- last lines of $1:"; tail -n 20 "$1" >&2; } || true
+}
+
+need_bin() {
+    [ -x "$1" ] || die "$1 not found: run 'make all' first"
+}
+
+prepare_dirs() {
+    mkdir -p "$RUN" "$LOG" "$SECRETS" "$SIM_DIR" "$BC_VAR/redis" "$MYSQL_DIR" \
+             "$NGX_PREFIX"/{conf,logs,tmp}
+    chmod 700 "$SECRETS"
+    # nginx workers (nobody/www-data when not root) must be able to traverse
+    chmod 755 "$BC_VAR" "$NGX_PREFIX"
+}
+
+# ---------------------------------------------------------------- redis
+redis_ping() { [ "$(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null)" = PONG ]; }
+
+start_redis() {
+    rm -f "$RUN/redis.pid"
+    redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --daemonize yes \
+        --pidfile "$RUN/redis.pid" --dir "$BC_VAR/redis" \
+        --logfile "$LOG/redis.log" --appendonly yes --appendfsync everysec \
+        --save '' --protected-mode yes \
+        || { tail_log "$LOG/redis.log"; die "redis-server failed"; }
+    wait_for "redis on port $REDIS_PORT" 30 redis_ping \
+        || { tail_log "$LOG/redis.log"; die "redis did not come up"; }
+    say "redis   : 127.0.0.1:$REDIS_PORT (pid $(pid_of redis))"
+}
+
+stop_redis() {
+    local p
+    p=$(pid_of redis) || return 0
+    kill -0 "$p" 2>/dev/null || return 0
+    kill -CONT "$p" 2>/dev/null || true
+    redis-cli -h 127.0.0.1 -p "$REDIS_PORT" shutdown >/dev/null 2>&1 \
+        || kill -TERM "$p" 2>/dev/null || true
+    wait_exit redis "$p" 20
+}
+
+# ---------------------------------------------------------------- mysql
+mysql_admin() {
+    # the OS user's own account via the socket (unix_socket auth, created by
+    # mariadb-install-db for root or for --auth-root-socket-user)
+    mariadb --no-defaults -S "$MYSQL_SOCK" -u "$(id -un)" "$@"
+}
+
+mysql_alive() { mysql_admin -N -e 'SELECT 1'; }
+
+start_mysql() {
+    local user_opt=()
+    is_root && user_opt=(--user=root)
+    if [ ! -d "$MYSQL_DIR/data/mysql" ]; then
+        rm -rf "$MYSQL_DIR/data"
+        say "mysql   : initialising $MYSQL_DIR/data"
+        mariadb-install-db --no-defaults --datadir="$MYSQL_DIR/data" \
+            "${user_opt[@]}" --auth-root-authentication-method=socket \
+            --auth-root-socket-user="$(id -un)" --skip-test-db \
+            > "$LOG/mysql-install.log" 2>&1 \
+            || { tail_log "$LOG/mysql-install.log"; die "mariadb-install-db failed"; }
+    fi
+    rm -f "$RUN/mysqld.pid"
+    # shellcheck disable=SC2086
+    setsid mariadbd --no-defaults --datadir="$MYSQL_DIR/data" \
+        --socket="$MYSQL_SOCK" --port="$MYSQL_PORT" --bind-address=127.0.0.1 \
+        "${user_opt[@]}" --pid-file="$RUN/mysqld.pid" \
+        --log-error="$LOG/mysqld.log" --skip-log-bin --skip-name-resolve \
+        --innodb-buffer-pool-size=128M --innodb-flush-log-at-trx-commit=2 \
+        --max-connections=500 ${BC_MYSQL_EXTRA:-} \
+        < /dev/null >> "$LOG/mysqld.log" 2>&1 &
+    local spid=$!
+    local deadline=$(( $(date +%s) + 120 ))
+    until mysql_alive >/dev/null 2>&1; do
+        if ! kill -0 "$spid" 2>/dev/null; then
+            tail_log "$LOG/mysqld.log"; die "mariadbd exited"
+        fi
+        [ "$(date +%s)" -lt $deadline ] || { tail_log "$LOG/mysqld.log"; die "mariadbd did not answer"; }
+        sleep 0.1
+    done
+    wait_for "mysqld pid file" 10 test -s "$RUN/mysqld.pid"
+    say "mysql   : 127.0.0.1:$MYSQL_PORT socket $MYSQL_SOCK (pid $(pid_of mysql))"
+}
+
+# database, users, schema, admin. Idempotent: runs on every `start mysql`.
+ensure_mysql() {
+    secret_once "$SECRETS/mysql.password"
+    secret_once "$SECRETS/mysql_migrate.password"
+    local pw mpw
+    pw=$(head -n1 "$SECRETS/mysql.password")
+    mpw=$(head -n1 "$SECRETS/mysql_migrate.password")
+    mysql_admin <<SQL
+CREATE DATABASE IF NOT EXISTS broadcast CHARACTER SET utf8mb4;
+CREATE USER IF NOT EXISTS 'broadcast'@'127.0.0.1' IDENTIFIED BY '$pw';
+ALTER USER 'broadcast'@'127.0.0.1' IDENTIFIED BY '$pw';
+GRANT SELECT, INSERT, UPDATE, DELETE ON broadcast.* TO 'broadcast'@'127.0.0.1';
+CREATE USER IF NOT EXISTS 'broadcast_migrate'@'127.0.0.1' IDENTIFIED BY '$mpw';
+ALTER USER 'broadcast_migrate'@'127.0.0.1' IDENTIFIED BY '$mpw';
+GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, INDEX, DROP, REFERENCES
+    ON broadcast.* TO 'broadcast_migrate'@'127.0.0.1';
+FLUSH PRIVILEGES;
+SQL
+    write_sender_conf
+    need_bin "$BIN/broadcastctl"
+    "$BIN/broadcastctl" migrate --config "$BC_VAR/migrate.conf" --sql-dir "$REPO/sql" \
+        >> "$LOG/broadcastctl.log" 2>&1 \
+        || { tail_log "$LOG/broadcastctl.log"; die "broadcastctl migrate failed"; }
+
+    # admin credentials: generated once, never changed here afterwards
+    if [ ! -s "$BC_VAR/admin.credentials" ]; then
+        write_secret "$BC_VAR/admin.credentials" "admin:$(gen_secret | cut -c1-20)"
+    fi
+    chmod 600 "$BC_VAR/admin.credentials"
+    local cred user
+    cred=$(head -n1 "$BC_VAR/admin.credentials")
+    user=${cred%%:*}
+    write_secret "$SECRETS/admin.password" "${cred#*:}"
+    "$BIN/broadcastctl" bootstrap-admin --config "$BC_VAR/sender.conf" \
+        --username "$user" --password-file "$SECRETS/admin.password" \
+        >> "$LOG/broadcastctl.log" 2>&1 \
+        || { tail_log "$LOG/broadcastctl.log"; die "broadcastctl bootstrap-admin failed"; }
+}
+
+stop_mysql() {
+    local p
+    p=$(pid_of mysql) || return 0
+    kill -0 "$p" 2>/dev/null || return 0
+    kill -TERM "$p" 2>/dev/null || true
+    kill -CONT "$p" 2>/dev/null || true
+    wait_exit mysql "$p" 60
+}
+
+# ---------------------------------------------------------------- sim
+env_get() {   # file key
+    [ -f "$1" ] || return 0
+    sed -n "s/^[[:space:]]*$2[[:space:]]*=[[:space:]]*//p" "$1" | head -n1 | sed 's/[[:space:]]*$//'
+}
+
+sim_up() { curl -fsS -o /dev/null "http://127.0.0.1:$SIM_PORT/sim/messages"; }
+
+start_sim() {
+    need_bin "$BIN/broadcast-sim"
+    rm -f "$SIM_DIR/sim.env" "$SIM_DIR/sim.pid"
+    # a restarted simulator keeps the credentials nginx and the sender know
+    local creds=() sid token
+    sid=$(env_get "$BC_VAR/providers.env" TWILIO_ACCOUNT_SID)
+    token=$(env_get "$BC_VAR/providers.env" TWILIO_AUTH_TOKEN)
+    [ -n "$sid" ] && [ -n "$token" ] && creds=(--account-sid "$sid" --auth-token "$token")
+    # shellcheck disable=SC2086
+    setsid "$BIN/broadcast-sim" --port "$SIM_PORT" --state-dir "$SIM_DIR" \
+        "${creds[@]}" ${BC_SIM_ARGS:-} < /dev/null >> "$LOG/sim.log" 2>&1 &
+    local spid=$!
+    local deadline=$(( $(date +%s) + 30 ))
+    until [ -s "$SIM_DIR/sim.env" ] && sim_up; do
+        kill -0 "$spid" 2>/dev/null || { tail_log "$LOG/sim.log"; die "broadcast-sim exited"; }
+        [ "$(date +%s)" -lt $deadline ] || { tail_log "$LOG/sim.log"; die "broadcast-sim did not come up"; }
+        sleep 0.1
+    done
+    # the simulator writes its own pid file; fall back to ours
+    [ -s "$SIM_DIR/sim.pid" ] || echo "$spid" > "$SIM_DIR/sim.pid"
+    say "sim     : http://127.0.0.1:$SIM_PORT (pid $(pid_of sim))"
+}
+
+copy_sim_creds() {
+    [ -s "$SIM_DIR/sim.env" ] || return 0
+    local k v tmp=$BC_VAR/providers.env.tmp
+    ( umask 077
+      {
+        echo "# provider credentials (from the simulator's $SIM_DIR/sim.env)"
+        for k in TWILIO_ACCOUNT_SID TWILIO_AUTH_TOKEN TWILIO_SMS_FROM SIM_URL; do
+            v=$(env_get "$SIM_DIR/sim.env" "$k")
+            echo "$k=$v"
+        done
+      } > "$tmp" )
+    chmod 600 "$tmp"
+    mv -f "$tmp" "$BC_VAR/providers.env"
+    write_secret "$SECRETS/twilio_auth_token" "$(env_get "$BC_VAR/providers.env" TWILIO_AUTH_TOKEN)"
+}
+
+stop_sim() {
+    local p
+    p=$(pid_of sim) || return 0
+    kill -0 "$p" 2>/dev/null || return 0
+    kill -TERM "$p" 2>/dev/null || true
+    kill -CONT "$p" 2>/dev/null || true
+    wait_exit sim "$p" 20
+}
+
+# ---------------------------------------------------------------- configs
+write_conf_file() {   # path user password_file
+    local sid sim_url
+    sid=$(env_get "$BC_VAR/providers.env" TWILIO_ACCOUNT_SID)
+    sim_url=$(env_get "$BC_VAR/providers.env" SIM_URL)
+    [ -n "$sim_url" ] || sim_url=http://127.0.0.1:$SIM_PORT
+    cat > "$1.tmp" <<EOF
+# generated by scripts/stack.sh; edit the environment, not this file
+redis = 127.0.0.1:$REDIS_PORT
+mysql_host = 127.0.0.1
+mysql_port = $MYSQL_PORT
+mysql_user = $2
+mysql_password_file = $3
+mysql_database = broadcast
+consumer = ${BC_CONSUMER:-sender-1}
+public_url = $PUBLIC_URL
+twilio_api_base = $sim_url
+twilio_account_sid = $sid
+twilio_auth_token_file = $SECRETS/twilio_auth_token
+max_inflight = ${BC_MAX_INFLIGHT:-256}
+max_attempts = ${BC_MAX_ATTEMPTS:-8}
+reclaim_idle_ms = ${BC_RECLAIM_IDLE_MS:-30000}
+request_timeout_ms = ${BC_REQUEST_TIMEOUT_MS:-10000}
+rate_per_sender = ${BC_RATE_PER_SENDER:-0}
+log_level = ${BC_LOG_LEVEL:-info}
+EOF
+    chmod 600 "$1.tmp"
+    mv -f "$1.tmp" "$1"
+}
+
+write_sender_conf() {
+    write_conf_file "$BC_VAR/sender.conf" broadcast "$SECRETS/mysql.password"
+    write_conf_file "$BC_VAR/migrate.conf" broadcast_migrate "$SECRETS/mysql_migrate.password"
+}
+
+# conf.example uses realistic deployment paths; they are replaced here.
+render_nginx_conf() {
+    local sid from user_line access
+    sid=$(env_get "$BC_VAR/providers.env" TWILIO_ACCOUNT_SID)
+    from=$(env_get "$BC_VAR/providers.env" TWILIO_SMS_FROM)
+    [ -n "$sid" ] || sid=AC0123456789abcdef0123456789abcdef
+    [ -n "$from" ] || from=+15005550006
+    [ -s "$SECRETS/twilio_auth_token" ] || write_secret "$SECRETS/twilio_auth_token" "unset"
+    if is_root; then user_line='user root;'; else user_line=''; fi
+    access="logs/access.log"
+    [ "${BC_NGINX_ACCESS_LOG:-}" = off ] && access=off
+    sed -e "s|^user www-data;|$user_line|" \
+        -e "s|^worker_processes auto;|worker_processes ${BC_NGINX_WORKERS:-auto};|" \
+        -e "s|/usr/lib/nginx/modules/ngx_http_broadcast_module.so|$MODULE_SO|" \
+        -e "s|/run/nginx-broadcast.pid|logs/nginx.pid|" \
+        -e "s|/var/log/nginx/broadcast-error.log|logs/error.log|" \
+        -e "s|/var/log/nginx/broadcast-access.log|$access|" \
+        -e "s|/var/lib/nginx/broadcast/|tmp/|g" \
+        -e "s|127.0.0.1:6379|127.0.0.1:$REDIS_PORT|" \
+        -e "s|127.0.0.1:3306|127.0.0.1:$MYSQL_PORT|" \
+        -e "s|/etc/broadcast/|$SECRETS/|g" \
+        -e "s|listen 127.0.0.1:8080;|listen 127.0.0.1:$PORT;|" \
+        -e "s|https://sms.example.com|$PUBLIC_URL|" \
+        -e "s|broadcast_cookie_secure on;|broadcast_cookie_secure off;|" \
+        -e "s|AC0123456789abcdef0123456789abcdef|$sid|" \
+        -e "s|+15005550006|$from|" \
+        -e "s|/usr/share/broadcast/html|$REPO/html|" \
+        -e "s|^\( *broadcast_backend_timeout\) 3s;|\1 ${BC_BACKEND_TIMEOUT:-3s};|" \
+        "$REPO/conf.example" > "$NGX_PREFIX/conf/nginx.conf.tmp"
+    # BC_NGINX_NO_SMS_FROM=1: no default sender (tests of requests without one)
+    if [ "${BC_NGINX_NO_SMS_FROM:-}" = 1 ]; then
+        sed -i '/^ *broadcast_sms_from /d' "$NGX_PREFIX/conf/nginx.conf.tmp"
+    fi
+    mv -f "$NGX_PREFIX/conf/nginx.conf.tmp" "$NGX_PREFIX/conf/nginx.conf"
+}
+
+# ---------------------------------------------------------------- nginx
+health_ok() {
+    [ "$(curl -s -o /dev/null -m 5 -w '%{http_code}' "http://127.0.0.1:$PORT/health")" = 200 ]
+}
+
+start_nginx() {
+    [ -f "$MODULE_SO" ] || die "$MODULE_SO not found: run 'make all' first"
+    render_nginx_conf
+    "$NGINX" -p "$NGX_PREFIX/" -c conf/nginx.conf -e logs/error.log -t -q \
+        || die "nginx -t failed for $NGX_PREFIX/conf/nginx.conf"
+    rm -f "$NGX_PREFIX/logs/nginx.pid"
+    "$NGINX" -p "$NGX_PREFIX/" -c conf/nginx.conf -e logs/error.log \
+        || { tail_log "$NGX_PREFIX/logs/error.log"; die "nginx failed to start"; }
+    wait_for "nginx pid file" 10 test -s "$NGX_PREFIX/logs/nginx.pid" \
+        || { tail_log "$NGX_PREFIX/logs/error.log"; die "nginx did not start"; }
+    if ! wait_for "http://127.0.0.1:$PORT/health" 30 health_ok; then
+        tail_log "$NGX_PREFIX/logs/error.log"
+        warn "nginx is running but /health is not 200"
+    fi
+    say "nginx   : http://127.0.0.1:$PORT/ (pid $(pid_of nginx))"
+}
+
+stop_nginx() {
+    local p
+    p=$(pid_of nginx) || return 0
+    kill -0 "$p" 2>/dev/null || return 0
+    kill -QUIT "$p" 2>/dev/null || true
+    if ! wait_exit nginx "$p" 15 quiet; then
+        kill -TERM "$p" 2>/dev/null || true
+        wait_exit nginx "$p" 10
+    fi
+}
+
+# ---------------------------------------------------------------- sender
+start_sender() {
+    need_bin "$BIN/broadcast-sender"
+    write_sender_conf
+    rm -f "$RUN/sender.pid"
+    setsid "$BIN/broadcast-sender" --config "$BC_VAR/sender.conf" \
+        < /dev/null >> "$LOG/sender.log" 2>&1 &
+    local spid=$!
+    echo "$spid" > "$RUN/sender.pid"
+    # catch an immediate failure (bad config, unreachable backends)
+    local i
+    for i in 1 2 3 4 5; do
+        kill -0 "$spid" 2>/dev/null || { tail_log "$LOG/sender.log"; die "broadcast-sender exited"; }
+        sleep 0.1
+    done
+    say "sender  : pid $spid, log $LOG/sender.log"
+}
+
+stop_sender() {
+    local p
+    p=$(pid_of sender) || return 0
+    kill -0 "$p" 2>/dev/null || return 0
+    kill -TERM "$p" 2>/dev/null || true
+    kill -CONT "$p" 2>/dev/null || true
+    if ! wait_exit sender "$p" 20 quiet; then
+        kill -KILL "$p" 2>/dev/null || true
+        wait_exit sender "$p" 5
+    fi
+}
+
+# ---------------------------------------------------------------- common
+wait_exit() {   # name pid timeout [quiet]
+    local deadline=$(( $(date +%s%N) / 1000000 + $3 * 1000 ))
+    while alive_pid "$2"; do
+        if [ $(( $(date +%s%N) / 1000000 )) -ge $deadline ]; then
+            [ "${4:-}" = quiet ] || warn "$1 (pid $2) did not exit within $3 s"
+            return 1
+        fi
+        sleep 0.05
+    done
+    say "stopped $1 (pid $2)"
+    return 0
+}
+
+in_list() { local x=$1; shift; local y; for y in "$@"; do [ "$x" = "$y" ] && return 0; done; return 1; }
+
+cmd_start() {
+    local want=("$@")
+    [ ${#want[@]} -gt 0 ] || want=("${ALL_COMPONENTS[@]}")
+    local c
+    for c in "${want[@]}"; do in_list "$c" "${ALL_COMPONENTS[@]}" || die "unknown component: $c"; done
+    prepare_dirs
+    if in_list redis "${want[@]}"; then
+        running redis && say "redis   : already running (pid $(pid_of redis))" || start_redis
+    fi
+    if in_list mysql "${want[@]}"; then
+        running mysql && say "mysql   : already running (pid $(pid_of mysql))" || start_mysql
+        ensure_mysql
+    fi
+    if in_list sim "${want[@]}"; then
+        if running sim; then
+            say "sim     : already running (pid $(pid_of sim))"
+        else
+            start_sim
+        fi
+        copy_sim_creds
+        write_sender_conf
+    fi
+    if in_list nginx "${want[@]}"; then
+        running nginx && say "nginx   : already running (pid $(pid_of nginx))" || start_nginx
+    fi
+    if in_list sender "${want[@]}"; then
+        running sender && say "sender  : already running (pid $(pid_of sender))" || start_sender
+    fi
+    if [ ${#want[@]} -eq ${#ALL_COMPONENTS[@]} ]; then
+        say ""
+        say "URL:            http://127.0.0.1:$PORT/"
+        [ -s "$BC_VAR/admin.credentials" ] && say "admin login:    $(head -n1 "$BC_VAR/admin.credentials")  (from $BC_VAR/admin.credentials)"
+        say "providers.env:  $BC_VAR/providers.env"
+        say "logs:           $LOG/ and $NGX_PREFIX/logs/"
+    fi
+}
+
+cmd_stop() {
+    local want=("$@")
+    [ ${#want[@]} -gt 0 ] || want=("${ALL_COMPONENTS[@]}")
+    local c rc=0
+    # reverse dependency order
+    for c in sender nginx sim redis mysql; do
+        in_list "$c" "${want[@]}" || continue
+        "stop_$c" || rc=1
+    done
+    return $rc
+}
+
+cmd_status() {
+    local want=("$@")
+    [ ${#want[@]} -gt 0 ] || want=("${ALL_COMPONENTS[@]}")
+    local c rc=0
+    for c in "${want[@]}"; do
+        if running "$c"; then
+            printf '%-7s running (pid %s)\n' "$c" "$(pid_of "$c")"
+        else
+            printf '%-7s stopped\n' "$c"
+            rc=3
+        fi
+    done
+    return $rc
+}
+
+action=${1:-}
+[ $# -gt 0 ] && shift
+case $action in
+    start)  cmd_start "$@" ;;
+    stop)   cmd_stop "$@" ;;
+    status) cmd_status "$@" ;;
+    # render: write secrets placeholders and nginx.conf only (for nginx -t)
+    render) prepare_dirs; secret_once "$SECRETS/mysql.password"; render_nginx_conf
+            echo "$NGX_PREFIX/conf/nginx.conf" ;;
+    *) echo "usage: $0 start|stop|status [redis mysql sim sender nginx]" >&2; exit 2 ;;
+esac

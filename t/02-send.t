@@ -1,0 +1,127 @@
+#!/usr/bin/perl
+# POST /api/send/sms validation, normalisation, status, batch, idempotency.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Test::More;
+use BC::Test qw(:all);
+
+# no broadcast_sms_from: requests must name a sender
+my $t = BC::Test->new(env => { BC_NGINX_NO_SMS_FROM => 1 });
+my $key = $t->create_key('send');
+my $from = $t->sms_from;
+ok($from, "simulator from number $from");
+
+sub is_error {
+    my ($r, $status, $code, $name) = @_;
+    is($r->{status}, $status, "$name: HTTP $status") or diag $r->{content};
+    is(ref $r->{json} eq 'HASH' && ref $r->{json}{error} eq 'HASH'
+        ? $r->{json}{error}{code} : undef, $code, "$name: error.code $code");
+    ok(ref $r->{json} eq 'HASH' && ref $r->{json}{error} eq 'HASH'
+        && defined $r->{json}{error}{message} && length $r->{json}{error}{message},
+        "$name: error.message present");
+    like($r->{headers}{'content-type'} // '', qr{^application/json}, "$name: JSON content type");
+}
+
+my $r;
+$r = $t->post('/api/send/sms', key => $key, body => '{"recipients":["+14155552671"],"message":');
+is_error($r, 400, 'invalid_json', 'truncated JSON');
+$r = $t->post('/api/send/sms', key => $key, body => 'not json at all');
+is_error($r, 400, 'invalid_json', 'garbage body');
+$r = $t->post('/api/send/sms', key => $key, json => { recipients => 5, message => 'x', from_number => $from });
+is_error($r, 400, 'invalid_request', 'recipients not an array');
+$r = $t->post('/api/send/sms', key => $key, json => { recipients => ['+14155552671'], message => ['x'], from_number => $from });
+is_error($r, 400, 'invalid_request', 'message not a string');
+$r = $t->post('/api/send/sms', key => $key, json => { recipients => ['+14155552671'], from_number => $from });
+is_error($r, 400, 'invalid_request', 'message missing');
+$r = $t->post('/api/send/sms', key => $key, json => [1, 2]);
+is_error($r, 400, 'invalid_request', 'top level array');
+
+# oversize body (broadcast_max_body 1m < client_max_body_size 2m)
+my $big = '{"recipients":["+14155552671"],"from_number":"' . $from . '","message":"' . ('x' x (1536 * 1024)) . '"}';
+$r = $t->post('/api/send/sms', key => $key, body => $big);
+is_error($r, 413, 'body_too_large', 'oversize body');
+
+# too many recipients (broadcast_max_recipients 1000)
+my @many = map { sprintf '+1415555%04d', 3000 + $_ } 1 .. 1001;
+$r = $t->send_sms(key => $key, to => \@many, from_number => $from);
+is_error($r, 413, 'too_many_recipients', '1001 recipients');
+
+# no sender configured and none in the request
+$r = $t->send_sms(key => $key, to => ['+14155552671'], message => 'x');
+is($r->{status}, 422, 'no from_number and no broadcast_sms_from: 422') or diag $r->{content};
+ok($r->{json}{error}{code} && $r->{json}{error}{message}, 'no sender: error code and message');
+
+# no valid recipient at all
+$r = $t->send_sms(key => $key, to => ['bogus', '+1 555-0100'], from_number => $from);
+is_error($r, 422, 'no_valid_recipients', 'only invalid recipients');
+
+# wrong method
+$r = $t->get('/api/send/sms', key => $key);
+is_error($r, 405, 'method_not_allowed', 'GET /api/send/sms');
+
+# Stop the sender: what follows must be answered from Redis alone.
+is($t->stop('sender'), 0, 'sender stopped');
+
+# per-recipient validation, normalisation, dedupe
+$r = $t->send_sms(key => $key, from_number => $from, message => 'norm',
+    to => ['+1 415-555-2671', '(415) 555-2671', 'bogus', '+1 555-0100', '+14155552672']);
+is($r->{status}, 202, 'mixed recipients: 202') or diag $r->{content};
+my @msgs = @{ $r->{json}{messages} || [] };
+is_deeply([sort map { $_->{to} } @msgs], ['+14155552671', '+14155552672'],
+    'normalised to E.164 and deduplicated');
+my @rej = @{ $r->{json}{rejected} || [] };
+is_deeply([sort map { $_->{to} } @rej], ['+1 555-0100', 'bogus'], 'invalid ones rejected one by one');
+ok(!grep({ !defined $_->{error} || !length $_->{error} } @rej), 'each rejection has a reason');
+my $batch = $r->{json}{batch_id};
+
+# status is queryable at once (the sender is not running)
+for my $m (@msgs) {
+    my $s = $t->get("/api/status/$m->{id}", key => $key);
+    is($s->{status}, 200, "status of $m->{id} right after the 202") or diag $s->{content};
+    is($s->{json}{status}, 'queued', 'status queued');
+    is($s->{json}{to}, $m->{to}, 'to');
+    is($s->{json}{from}, $from, 'from');
+    is($s->{json}{batch_id}, $batch, 'batch_id');
+    is($s->{json}{body}, 'norm', 'body');
+}
+my $b = $t->get("/api/batch/$batch", key => $key);
+is($b->{status}, 200, 'batch lookup') or diag $b->{content};
+is($b->{json}{batch_id}, $batch, 'batch id echoed');
+is_deeply([sort map { $_->{id} } @{ $b->{json}{messages} || [] }],
+          [sort map { $_->{id} } @msgs], 'batch lists its messages');
+is_error($t->get('/api/status/01ARZ3NDEKTSV4RRFFQ69G5FAV', key => $key), 404, 'not_found', 'unknown id');
+is_error($t->get('/api/batch/01ARZ3NDEKTSV4RRFFQ69G5FAV', key => $key), 404, 'not_found', 'unknown batch');
+
+# Idempotency-Key
+my %idem = (key => $key, from_number => $from, message => 'idem once',
+            to => ['+14155552673'], headers => { 'Idempotency-Key' => 'order-42' });
+my $r1 = $t->send_sms(%idem);
+is($r1->{status}, 202, 'first idempotent send 202') or diag $r1->{content};
+ok(!$r1->{headers}{'idempotent-replayed'}, 'first answer is not a replay');
+my $r2 = $t->send_sms(%idem);
+is($r2->{status}, 202, 'replay 202');
+is_deeply($r2->{json}, $r1->{json}, 'replay returns the same response');
+is($r2->{headers}{'idempotent-replayed'}, 'true', 'Idempotent-Replayed: true');
+my $r3 = $t->send_sms(%idem, message => 'different body');
+is_error($r3, 422, 'idempotency_key_reused', 'same key, different body');
+# another key id has its own idempotency namespace
+my $key2 = $t->create_key('send', 'second');
+my $r4 = $t->send_sms(%idem, key => $key2);
+is($r4->{status}, 202, 'same Idempotency-Key with another API key is a new request');
+isnt($r4->{json}{batch_id}, $r1->{json}{batch_id}, 'new batch for the other key');
+
+# start the sender: everything queued above goes out, the idempotent one once
+is($t->start('sender'), 0, 'sender started');
+my @ids = (map({ $_->{id} } @msgs), $r1->{json}{messages}[0]{id}, $r4->{json}{messages}[0]{id});
+ok(wait_until(sub {
+    !grep { (($t->status_of($_, $key) || {})->{status} // '') ne 'delivered' } @ids
+}, 60, 0.2), 'queued messages delivered once the sender runs');
+my $sim = $t->sim_messages;
+is(scalar(grep { $_->{to} eq '+14155552673' && $_->{body} eq 'idem once' } @$sim), 2,
+   'idempotent replay sent once (plus once for the second key)');
+is(scalar(grep { $_->{to} eq '+14155552671' } @$sim), 1, 'deduplicated recipient sent once');
+ok(!grep({ $_->{body} eq 'different body' } @$sim), 'rejected reuse never sent');
+
+$t->done;

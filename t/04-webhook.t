@@ -1,0 +1,115 @@
+#!/usr/bin/perl
+# Twilio status callbacks: signatures, no side effects when forged, replay,
+# out-of-order, terminal statuses, port variants of the signed URL.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Test::More;
+use BC::Test qw(:all);
+
+# public URL without a port, so that Twilio's ":80" variant applies; the
+# simulator's own callbacks are delayed out of the way: we send our own.
+my $t = BC::Test->new(env => {
+    BC_PUBLIC_URL => 'http://127.0.0.1',
+    BC_SIM_ARGS   => '--callback-delay-ms 3600000',
+});
+my $key = $t->create_key('send');
+
+# one message per scenario, each accepted by the provider (has a sid)
+my @to = map { "+1415555" . (2700 + $_) } 1 .. 10;
+my $r = $t->send_sms(key => $key, to => \@to, message => 'webhook test');
+is($r->{status}, 202, 'sent 10') or diag $r->{content};
+my %id = map { $_->{to} => $_->{id} } @{ $r->{json}{messages} || [] };
+my %sid;
+ok(wait_until(sub {
+    for my $to (@to) {
+        next if $sid{$to};
+        my $s = $t->status_of($id{$to}, $key) or next;
+        $sid{$to} = $s->{provider_message_id}
+            if $s->{status} eq 'accepted' && $s->{provider_message_id};
+    }
+    keys %sid == @to;
+}, 60, 0.2), 'all 10 accepted by the provider with a sid');
+
+my ($A, $B, $C, $D, $E, @barrier) = @to;
+sub status { ($t->status_of($id{$_[0]}, $key) || {})->{status} // '' }
+sub events { $t->mysql_value('SELECT COUNT(*) FROM message_events WHERE message_id = ?', $id{$_[0]}) }
+sub cb { my ($to, $st, %x) = @_; $t->callback(mid => $id{$to}, sid => $sid{$to}, To => $to, status => $st, %x) }
+# barrier: a callback for a fresh message is recorded after all earlier ones
+# (the recorder applies the events stream in order)
+sub barrier {
+    my $to = shift @barrier or die 'out of barriers';
+    my $r = cb($to, 'delivered');
+    is($r->{status}, 200, "barrier callback for $to 200");
+    ok(wait_until(sub { status($to) eq 'delivered' }, 30, 0.1), "barrier: $to delivered");
+}
+
+# --- forged / missing signatures: 403, nothing queued, nothing recorded
+my $fail0 = $t->metric('broadcast_signature_failures_total') // 0;
+my $xlen0 = $t->redis('XLEN', 'bc:stream:events');
+$r = cb($A, 'delivered', no_signature => 1);
+is($r->{status}, 403, 'missing signature 403');
+is($r->{json}{error}{code}, 'invalid_signature', 'invalid_signature code');
+$r = cb($A, 'delivered', signature => 'bm90IGEgc2lnbmF0dXJlIGF0IGFsbA==');
+is($r->{status}, 403, 'forged signature 403');
+$r = cb($A, 'delivered', sig_url => 'http://evil.example.com/webhooks/twilio/sms/status?mid=' . $id{$A});
+is($r->{status}, 403, 'signature over another URL 403');
+# signed with the right token but a tampered parameter
+{
+    my %p = (AccountSid => $t->account_sid, MessageSid => $sid{$A}, MessageStatus => 'sent');
+    my $url = $t->public_url . "/webhooks/twilio/sms/status?mid=$id{$A}";
+    my $sig = BC::Test::twilio_sign($t->auth_token, $url, \%p);
+    $r = $t->post("/webhooks/twilio/sms/status?mid=$id{$A}",
+        form => { %p, MessageStatus => 'delivered' }, headers => { 'X-Twilio-Signature' => $sig });
+    is($r->{status}, 403, 'tampered parameter 403');
+}
+$r = cb($A, 'delivered', AccountSid => 'AC' . ('0' x 32));
+is($r->{status}, 403, 'validly signed callback from another AccountSid 403');
+is($t->redis('XLEN', 'bc:stream:events'), $xlen0, 'nothing queued for rejected callbacks');
+my $fail1 = $t->metric('broadcast_signature_failures_total') // 0;
+ok($fail1 - $fail0 >= 4, "broadcast_signature_failures_total increased ($fail0 -> $fail1)");
+barrier();
+is(status($A), 'accepted', 'A unchanged by forged callbacks');
+is(events($A), 0, 'no message_events for A');
+
+# --- valid callback, then a replay: 200 both, stored once
+$r = cb($A, 'sent');
+is($r->{status}, 200, 'valid callback 200');
+like($r->{content} // '', qr/<Response\s*\/>/, 'answered <Response/>');
+ok(wait_until(sub { status($A) eq 'sent' }, 30, 0.1), 'A is sent');
+$r = cb($A, 'sent');
+is($r->{status}, 200, 'replayed callback 200');
+barrier();
+is(events($A), 1, 'replay stored once');
+
+# --- out of order: delivered, then sent -> stays delivered
+is(cb($B, 'delivered', Price => '-0.00750', PriceUnit => 'USD', NumSegments => 1)->{status}, 200, 'B delivered 200');
+ok(wait_until(sub { status($B) eq 'delivered' }, 30, 0.1), 'B delivered');
+is(cb($B, 'sent')->{status}, 200, 'late "sent" for B 200');
+barrier();
+is(status($B), 'delivered', 'B stays delivered after a late "sent"');
+my $bj = $t->status_of($id{$B}, $key);
+is($bj->{price_unit}, 'USD', 'price unit from the callback');
+ok(defined $bj->{price} && abs($bj->{price} + 0.0075) < 1e-9, 'price from the callback') or diag explain $bj->{price};
+is(events($B), 2, 'both B events kept for audit');
+
+# --- failed is terminal
+is(cb($C, 'failed', ErrorCode => '30003')->{status}, 200, 'C failed 200');
+ok(wait_until(sub { status($C) eq 'failed' }, 30, 0.1), 'C failed');
+is(cb($C, 'delivered')->{status}, 200, 'later "delivered" for C 200');
+barrier();
+is(status($C), 'failed', 'failed is terminal');
+is(($t->status_of($id{$C}, $key) || {})->{error_code}, '30003', 'error code stored');
+
+# --- signature variants of the URL: explicit :80 accepted
+my $url80 = "http://127.0.0.1:80/webhooks/twilio/sms/status?mid=$id{$D}";
+is(cb($D, 'delivered', sig_url => $url80)->{status}, 200, 'signature over the URL with :80 accepted');
+ok(wait_until(sub { status($D) eq 'delivered' }, 30, 0.1), 'D delivered via the :80 signature');
+
+# --- by sid only (no mid in the URL)
+$r = $t->callback(sid => $sid{$E}, To => $E, status => 'delivered');
+is($r->{status}, 200, 'callback without mid 200');
+ok(wait_until(sub { status($E) eq 'delivered' }, 30, 0.1), 'E found by provider_message_id');
+
+$t->done;

@@ -1,0 +1,488 @@
+package BC::Test;
+
+# Integration-test harness: one private stack (Redis, MariaDB, simulator,
+# sender, nginx with the module) per test file, started through
+# scripts/stack.sh on free loopback ports with BC_VAR in a temp dir.
+#
+#   my $t = BC::Test->new(env => { BC_RECLAIM_IDLE_MS => 1000 });
+#   my $r = $t->http(POST => '/api/send/sms', json => {...}, key => $k);
+#   $t->done;    # stops the stack, checks error.log, done_testing
+#
+# TEST_LEAVE=1 keeps the temp dir (and prints where it is).
+
+use strict;
+use warnings;
+
+use Exporter 'import';
+use Test::More ();
+use HTTP::Tiny;
+use JSON::PP;
+use Digest::SHA qw(hmac_sha1_base64 sha256_hex);
+use MIME::Base64;
+use File::Temp qw(tempdir);
+use File::Basename qw(dirname);
+use File::Spec;
+use POSIX qw(WNOHANG);
+use Time::HiRes qw(time sleep);
+use IO::Socket::INET;
+use Cwd qw(abs_path);
+
+our @EXPORT_OK = qw(wait_until twilio_sign free_port json_encode json_decode
+                    form_encode elapsed);
+our %EXPORT_TAGS = (all => \@EXPORT_OK);
+
+our $REPO = abs_path(dirname(__FILE__) . '/../../..');
+my $JSON = JSON::PP->new->utf8->canonical->allow_nonref;
+
+my @LIVE;    # stacks to stop if the test dies
+
+sub json_encode { $JSON->encode($_[0]) }
+sub json_decode { my $r = eval { $JSON->decode($_[0]) }; $r }
+
+sub free_port {
+    my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1',
+        LocalPort => 0, Proto => 'tcp', ReuseAddr => 1)
+        or die "cannot bind a free port: $!";
+    my $p = $s->sockport;
+    close $s;
+    return $p;
+}
+
+sub new {
+    my ($class, %o) = @_;
+    my $self = bless { opts => \%o }, $class;
+    my $base = "$REPO/t/tmp";
+    mkdir $base unless -d $base;
+    chmod 0755, $base;
+    $self->{dir} = tempdir('bc-XXXXXX', DIR => $base,
+        CLEANUP => !$ENV{TEST_LEAVE});
+    chmod 0755, $self->{dir};
+    my %seen;
+    for my $n (qw(port redis_port mysql_port sim_port)) {
+        my $p;
+        do { $p = free_port() } while $seen{$p}++;
+        $self->{$n} = $p;
+    }
+    $self->{env} = {
+        BC_VAR     => $self->{dir},
+        PORT       => $self->{port},
+        REDIS_PORT => $self->{redis_port},
+        MYSQL_PORT => $self->{mysql_port},
+        SIM_PORT   => $self->{sim_port},
+        BC_RECLAIM_IDLE_MS => 2000,
+        BC_REQUEST_TIMEOUT_MS => 5000,
+        %{ $o{env} || {} },
+    };
+    $self->{ua} = HTTP::Tiny->new(timeout => 30, keep_alive => 1,
+        agent => 'bc-test/1');
+    push @LIVE, $self;
+    Test::More::diag("stack in $self->{dir}") if $ENV{TEST_LEAVE};
+    $self->stack('start') == 0 or do {
+        $self->dump_logs;
+        die "scripts/stack.sh start failed\n";
+    };
+    $self->{creds} = $self->read_env("$self->{dir}/providers.env");
+    return $self;
+}
+
+sub dir  { $_[0]{dir} }
+sub port { $_[0]{port} }
+sub base_url { "http://127.0.0.1:$_[0]{port}" }
+sub public_url { $_[0]{env}{BC_PUBLIC_URL} // $_[0]->base_url }
+sub sim_url  { "http://127.0.0.1:$_[0]{sim_port}" }
+sub creds { $_[0]{creds} }
+sub sms_from { $_[0]{creds}{TWILIO_SMS_FROM} }
+sub auth_token { $_[0]{creds}{TWILIO_AUTH_TOKEN} }
+sub account_sid { $_[0]{creds}{TWILIO_ACCOUNT_SID} }
+
+sub read_env {
+    my ($self, $file) = @_;
+    my %h;
+    open my $fh, '<', $file or return \%h;
+    while (<$fh>) {
+        chomp;
+        next if /^\s*(#|$)/;
+        $h{$1} = $2 if /^\s*([A-Za-z_0-9]+)\s*=\s*(.*?)\s*$/;
+    }
+    return \%h;
+}
+
+# runs scripts/stack.sh with this stack's environment; returns exit code
+sub stack {
+    my ($self, @args) = @_;
+    local %ENV = (%ENV, %{ $self->{env} });
+    my $out = `bash $REPO/scripts/stack.sh @args 2>&1`;
+    my $rc = $? >> 8;
+    $self->{last_stack_output} = $out;
+    Test::More::diag($out) if $rc != 0 || $ENV{TEST_VERBOSE_STACK};
+    return $rc;
+}
+
+sub start { my ($self, @c) = @_; $self->stack('start', @c) }
+sub stop  { my ($self, @c) = @_; $self->stack('stop', @c) }
+
+sub pidfile {
+    my ($self, $c) = @_;
+    my $d = $self->{dir};
+    return {
+        redis  => "$d/run/redis.pid",
+        mysql  => "$d/run/mysqld.pid",
+        sim    => "$d/sim/sim.pid",
+        sender => "$d/run/sender.pid",
+        nginx  => "$d/nginx/logs/nginx.pid",
+    }->{$c} // die "unknown component $c";
+}
+
+sub pid {
+    my ($self, $c) = @_;
+    open my $fh, '<', $self->pidfile($c) or return undef;
+    my $p = <$fh>;
+    return undef unless defined $p && $p =~ /(\d+)/;
+    return $1;
+}
+
+sub pid_alive {
+    my ($p) = @_;
+    return 0 unless kill 0, $p;
+    # a zombie (exited, not reaped yet) is not alive
+    if (open my $fh, '<', "/proc/$p/stat") {
+        my $st = <$fh> // '';
+        return 0 if $st =~ /^\d+ \(.*\) Z/s;
+    }
+    return 1;
+}
+
+sub alive {
+    my ($self, $c) = @_;
+    my $p = $self->pid($c) or return 0;
+    return pid_alive($p);
+}
+
+# kill -SIG by pid file: $t->signal(STOP => 'mysql')
+sub signal {
+    my ($self, $sig, $c) = @_;
+    my $p = $self->pid($c) or die "no pid for $c";
+    kill($sig, $p) or die "kill -$sig $c ($p): $!";
+    return $p;
+}
+
+sub kill9 {
+    my ($self, $c) = @_;
+    my $p = $self->signal(KILL => $c);
+    wait_until(sub { !pid_alive($p) }, 10) or die "$c ($p) survived SIGKILL";
+    return 1;
+}
+
+# ------------------------------------------------------------------ HTTP
+
+sub form_encode {
+    my ($p) = @_;
+    my @pairs = ref $p eq 'HASH' ? map { ($_, $p->{$_}) } sort keys %$p : @$p;
+    my @out;
+    while (my ($k, $v) = splice @pairs, 0, 2) {
+        push @out, join '=', map {
+            my $s = defined $_ ? $_ : '';
+            $s =~ s/([^A-Za-z0-9\-._~])/sprintf '%%%02X', ord $1/ge;
+            $s
+        } $k, $v;
+    }
+    return join '&', @out;
+}
+
+# $t->http(METHOD, path, json => $ref | body => $raw | form => \%h,
+#          headers => {}, key => $api_key, token => $bearer, ua => $ua)
+# returns {status, headers, content, json, reason}
+sub http {
+    my ($self, $method, $path, %o) = @_;
+    my %h = %{ $o{headers} || {} };
+    my $body;
+    if (exists $o{json}) {
+        $body = json_encode($o{json});
+        $h{'Content-Type'} //= 'application/json';
+    } elsif (exists $o{form}) {
+        $body = form_encode($o{form});
+        $h{'Content-Type'} //= 'application/x-www-form-urlencoded';
+    } elsif (exists $o{body}) {
+        $body = $o{body};
+        $h{'Content-Type'} //= 'application/json';
+    }
+    $h{'X-API-Key'} = $o{key} if defined $o{key};
+    $h{'Authorization'} = "Bearer $o{token}" if defined $o{token};
+    my $url = $path =~ m{^https?://} ? $path : $self->base_url . $path;
+    my $ua = $o{ua} || $self->{ua};
+    my $res = $ua->request($method, $url,
+        { headers => \%h, defined $body ? (content => $body) : () });
+    $res->{json} = json_decode($res->{content})
+        if defined $res->{content} && length $res->{content};
+    return $res;
+}
+
+sub get  { my ($self, $p, %o) = @_; $self->http(GET => $p, %o) }
+sub post { my ($self, $p, %o) = @_; $self->http(POST => $p, %o) }
+
+sub admin_credentials {
+    my ($self) = @_;
+    open my $fh, '<', "$self->{dir}/admin.credentials" or die "admin.credentials: $!";
+    my $l = <$fh>;
+    chomp $l;
+    my ($u, $p) = split /:/, $l, 2;
+    return ($u, $p);
+}
+
+sub login {
+    my ($self, $user, $pass) = @_;
+    ($user, $pass) = $self->admin_credentials unless defined $user;
+    my $r = $self->post('/api/login', json => { username => $user, password => $pass });
+    return $r unless wantarray || $r->{status} == 200;
+    die "login failed: $r->{status} $r->{content}" unless $r->{status} == 200;
+    $self->{token} = $r->{json}{token};
+    return $self->{token};
+}
+
+sub token { $_[0]{token} // $_[0]->login }
+
+# returns the raw key (and the whole response in list context)
+sub create_key {
+    my ($self, $scope, $name) = @_;
+    my $r = $self->post('/api/keys', token => $self->token,
+        json => { name => $name // "test-$scope", scope => $scope });
+    die "create_key($scope): $r->{status} $r->{content}"
+        unless $r->{status} == 200 || $r->{status} == 201;
+    return wantarray ? ($r->{json}{api_key}, $r) : $r->{json}{api_key};
+}
+
+sub send_key { $_[0]{send_key} //= $_[0]->create_key('send') }
+
+# $t->send_sms(to => [...] | '+1...', message => '...', key => ..., %extra)
+sub send_sms {
+    my ($self, %a) = @_;
+    my $key = delete $a{key} // $self->send_key;
+    my $headers = delete $a{headers};
+    my $to = delete $a{to};
+    my %body = (recipients => ref $to ? $to : [$to],
+                message => delete $a{message} // 'hello', %a);
+    return $self->post('/api/send/sms', key => $key, json => \%body,
+        $headers ? (headers => $headers) : ());
+}
+
+sub status_of {
+    my ($self, $id, $key) = @_;
+    my $r = $self->get("/api/status/$id", key => $key // $self->send_key);
+    return $r->{status} == 200 ? $r->{json} : undef;
+}
+
+# ------------------------------------------------------------------ sync
+
+sub wait_until {
+    my ($cb, $timeout, $interval) = @_;
+    $timeout //= 30;
+    $interval //= 0.05;
+    my $deadline = time + $timeout;
+    while (1) {
+        my $v = $cb->();
+        return $v if $v;
+        return 0 if time > $deadline;
+        sleep $interval;
+    }
+}
+
+sub elapsed { my ($t0) = @_; time - $t0 }
+
+# ------------------------------------------------------------------ backends
+
+sub redis {
+    my ($self, @cmd) = @_;
+    open my $fh, '-|', 'redis-cli', '-h', '127.0.0.1', '-p', $self->{redis_port},
+        '--no-raw', @cmd or die "redis-cli: $!";
+    local $/;
+    my $out = <$fh>;
+    close $fh;
+    $out //= '';
+    chomp $out;
+    # plain values: strip (integer) / quotes for single-line replies
+    if ($out !~ /\n/) {
+        $out =~ s/^\(integer\) //;
+        $out =~ s/^"(.*)"$/$1/s;
+        $out = undef if $out eq '(nil)';
+    }
+    return $out;
+}
+
+sub redis_raw {
+    my ($self, @cmd) = @_;
+    open my $fh, '-|', 'redis-cli', '-h', '127.0.0.1', '-p', $self->{redis_port},
+        '--raw', @cmd or die "redis-cli: $!";
+    local $/;
+    my $out = <$fh>;
+    close $fh;
+    chomp $out if defined $out;
+    return $out;
+}
+
+sub dbh {
+    my ($self) = @_;
+    require DBI;
+    return $self->{dbh} if $self->{dbh} && eval { $self->{dbh}->ping };
+    my $sock = "$self->{dir}/mysql/mysql.sock";
+    my $user = getpwuid($>) // 'root';
+    $self->{dbh} = DBI->connect(
+        "DBI:MariaDB:database=broadcast;mariadb_socket=$sock", $user, '',
+        { RaiseError => 1, PrintError => 0, AutoCommit => 1,
+          mariadb_connect_timeout => 5, mariadb_read_timeout => 10 });
+    return $self->{dbh};
+}
+
+# rows as hashrefs
+sub mysql {
+    my ($self, $sql, @bind) = @_;
+    my $dbh = $self->dbh;
+    return $dbh->selectall_arrayref($sql, { Slice => {} }, @bind);
+}
+
+sub mysql_value {
+    my ($self, $sql, @bind) = @_;
+    my ($v) = $self->dbh->selectrow_array($sql, undef, @bind);
+    return $v;
+}
+
+sub drop_dbh { delete $_[0]{dbh} }
+
+sub sim_messages {
+    my ($self) = @_;
+    my $r = $self->{ua}->get($self->sim_url . '/sim/messages');
+    die "GET /sim/messages: $r->{status}" unless $r->{success};
+    return json_decode($r->{content})->{messages} || [];
+}
+
+sub sim_config {
+    my ($self, %c) = @_;
+    my $r = $self->{ua}->request(POST => $self->sim_url . '/sim/config',
+        { headers => { 'Content-Type' => 'application/json' },
+          content => json_encode(\%c) });
+    die "POST /sim/config: $r->{status} $r->{content}" unless $r->{success};
+    return 1;
+}
+
+sub sim_reset {
+    my ($self) = @_;
+    $self->{ua}->request(POST => $self->sim_url . '/sim/reset');
+}
+
+# Twilio's signature: base64(HMAC-SHA1(token, url . sorted(k . v))), padded
+sub twilio_sign {
+    my ($token, $url, $params) = @_;
+    my @pairs = ref $params eq 'HASH'
+        ? map { [$_, $params->{$_}] } keys %$params
+        : do { my @p = @$params; my @o; push @o, [splice @p, 0, 2] while @p; @o };
+    my $data = $url;
+    $data .= $_->[0] . $_->[1]
+        for sort { $a->[0] cmp $b->[0] || $a->[1] cmp $b->[1] } @pairs;
+    my $sig = hmac_sha1_base64($data, $token);
+    $sig .= '=' while length($sig) % 4;
+    return $sig;
+}
+
+# POSTs a signed Twilio status callback for one of our messages
+#   $t->callback(mid => $id, sid => 'SM..', status => 'delivered', %extra)
+sub callback {
+    my ($self, %a) = @_;
+    my $mid = delete $a{mid};
+    my $sig_url = delete $a{sig_url};
+    my $sig = delete $a{signature};
+    my $nosig = delete $a{no_signature};
+    my $sid = delete $a{sid} // 'SM' . join '', map { sprintf '%x', int rand 16 } 1 .. 32;
+    my $status = delete $a{status} // 'delivered';
+    my %p = (
+        AccountSid => $self->account_sid,
+        ApiVersion => '2010-04-01',
+        From => $self->sms_from,
+        To => '+14155552671',
+        MessageSid => $sid, SmsSid => $sid,
+        MessageStatus => $status, SmsStatus => $status,
+        %a,
+    );
+    delete $p{$_} for grep { !defined $p{$_} } keys %p;
+    my $path = '/webhooks/twilio/sms/status' . (defined $mid ? "?mid=$mid" : '');
+    $sig_url //= $self->public_url . $path;
+    $sig //= twilio_sign($self->auth_token, $sig_url, \%p);
+    return $self->post($path, form => \%p,
+        headers => $nosig ? {} : { 'X-Twilio-Signature' => $sig });
+}
+
+sub metrics {
+    my ($self) = @_;
+    my $r = $self->get('/metrics');
+    return $r->{content} // '';
+}
+
+# sum of a metric's samples matching an optional label regex
+sub metric {
+    my ($self, $name, $label_re, $text) = @_;
+    $text //= $self->metrics;
+    my $sum;
+    for my $l (split /\n/, $text) {
+        next if $l =~ /^#/;
+        next unless $l =~ /^\Q$name\E(\{[^}]*\})?\s+([-+0-9.eE]+)/;
+        my ($labels, $v) = ($1 // '', $2);
+        next if defined $label_re && $labels !~ $label_re;
+        $sum += $v;
+    }
+    return $sum;
+}
+
+sub error_log {
+    my ($self) = @_;
+    open my $fh, '<', "$self->{dir}/nginx/logs/error.log" or return '';
+    local $/;
+    return <$fh> // '';
+}
+
+sub dump_logs {
+    my ($self) = @_;
+    for my $f ("nginx/logs/error.log", "log/sender.log", "log/sim.log",
+               "log/mysqld.log", "log/broadcastctl.log") {
+        my $p = "$self->{dir}/$f";
+        next unless -s $p;
+        open my $fh, '<', $p or next;
+        my @l = <$fh>;
+        splice @l, 0, @l - 30 if @l > 30;
+        Test::More::diag("--- $f:\n" . join '', @l);
+    }
+}
+
+# stops the stack; fails the test if nginx logged alert/crit/emerg
+sub teardown {
+    my ($self) = @_;
+    return if $self->{down}++;
+    @LIVE = grep { $_ != $self } @LIVE;
+    # resume anything a test left stopped so it can exit
+    for my $c (qw(mysql redis sender sim nginx)) {
+        my $p = $self->pid($c);
+        kill 'CONT', $p if $p;
+    }
+    $self->{dbh}->disconnect if $self->{dbh};
+    delete $self->{dbh};
+    $self->stack('stop');
+    my $log = $self->error_log;
+    my @bad = grep { /\[(alert|crit|emerg)\]/ } split /\n/, $log;
+    Test::More::ok(!@bad, 'nginx error.log has no [alert], [crit] or [emerg]')
+        or Test::More::diag(join "\n", @bad[0 .. ($#bad < 19 ? $#bad : 19)]);
+    if (!Test::More->builder->is_passing) {
+        $self->dump_logs;
+    }
+}
+
+sub done {
+    my ($self) = @_;
+    $self->teardown;
+    Test::More::done_testing();
+}
+
+END {
+    for my $s (@LIVE) {
+        local $?;
+        eval { $s->teardown };
+    }
+}
+
+1;
