@@ -157,7 +157,7 @@ ngx_http_broadcast_api_handler(ngx_http_request_t *r)
     }
 
     rc = ngx_http_broadcast_body_check(r);
-    if (rc != NGX_OK) {
+    if (rc != NGX_DECLINED) {
         return rc;
     }
 
@@ -495,9 +495,10 @@ ngx_http_broadcast_api_parse(ngx_http_request_t *r, ngx_str_t *body,
         return NULL;
     }
 
+    /* well-formed JSON of the wrong shape is a request error */
     if (!json_is_object(json)) {
         ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
-                                     "invalid_json",
+                                     "invalid_request",
                                      "the body must be a JSON object");
         return NULL;
     }

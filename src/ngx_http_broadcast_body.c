@@ -7,7 +7,11 @@
 #include "ngx_http_broadcast_common.h"
 
 
-/* NGX_OK, or an answered 413 before anything is read */
+/*
+ * NGX_DECLINED when the body may be read; otherwise the 413 was answered
+ * before anything was read and the result is what the handler returns.
+ * (Not NGX_OK for "go on": a sent response also yields NGX_OK.)
+ */
 ngx_int_t
 ngx_http_broadcast_body_check(ngx_http_request_t *r)
 {
@@ -32,7 +36,7 @@ ngx_http_broadcast_body_check(ngx_http_request_t *r)
                    (char *) msg);
     }
 
-    return NGX_OK;
+    return NGX_DECLINED;
 }
 
 

@@ -68,7 +68,7 @@ ngx_http_broadcast_webhook_handler(ngx_http_request_t *r)
     }
 
     rc = ngx_http_broadcast_body_check(r);
-    if (rc != NGX_OK) {
+    if (rc != NGX_DECLINED) {
         return rc;
     }
 
