@@ -7,7 +7,8 @@
 #include "bc_form.h"
 
 
-static int
+/* value of one hex digit (either case), or -1 */
+int
 bc_hex_value(unsigned char c)
 {
     if (c >= '0' && c <= '9') {

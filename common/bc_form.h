@@ -48,4 +48,7 @@ int bc_url_decode(const char *in, size_t len, char *out, size_t outlen,
 int bc_query_get(const char *query, size_t qlen, const char *name,
     char *out, size_t outlen);
 
+/* value of one hex digit (either case), or -1 */
+int bc_hex_value(unsigned char c);
+
 #endif /* BC_FORM_H */

@@ -792,25 +792,6 @@ done:
 
 /* --- Meta X-Hub-Signature-256 -------------------------------------------- */
 
-static int
-bc_hex_value(unsigned char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-
-    return -1;
-}
-
-
 /* HMAC-SHA256 into mac[32]; returns 0, or -1 */
 static int
 bc_hmac_sha256(const char *key, size_t key_len, const char *data,

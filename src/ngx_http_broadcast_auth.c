@@ -65,31 +65,11 @@ ngx_http_broadcast_auth_credential(ngx_http_request_t *r,
     ngx_http_broadcast_api_ctx_t *ctx)
 {
     ngx_str_t         name, value;
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
 
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == 9
-            && ngx_strncasecmp(h[i].key.data, (u_char *) "X-API-Key", 9) == 0)
-        {
-            return ngx_http_broadcast_auth_take(ctx, h[i].value.data,
-                                                h[i].value.len);
-        }
+    h = ngx_http_broadcast_header_in(r, "X-API-Key");
+    if (h != NULL) {
+        return ngx_http_broadcast_auth_take(ctx, h->value.data, h->value.len);
     }
 
     if (r->headers_in.authorization) {

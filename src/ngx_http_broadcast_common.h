@@ -124,6 +124,8 @@ ngx_int_t ngx_http_broadcast_send(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *type, u_char *data, size_t len);
 ngx_int_t ngx_http_broadcast_send_json(ngx_http_request_t *r,
     ngx_uint_t status, json_t *json);
+ngx_table_elt_t *ngx_http_broadcast_header_in(ngx_http_request_t *r,
+    const char *name);
 ngx_int_t ngx_http_broadcast_send_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *code, const char *message);
 ngx_int_t ngx_http_broadcast_send_405(ngx_http_request_t *r,

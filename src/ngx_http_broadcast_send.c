@@ -58,39 +58,6 @@ ngx_http_broadcast_utf8_chars(const char *s, size_t len)
 }
 
 
-static ngx_table_elt_t *
-ngx_http_broadcast_header(ngx_http_request_t *r, const char *name)
-{
-    size_t            len;
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
-
-    len = ngx_strlen(name);
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                return NULL;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == len
-            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
-        {
-            return &h[i];
-        }
-    }
-}
-
-
 void
 ngx_http_broadcast_send_prepare(ngx_http_request_t *r,
     ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body)
@@ -212,7 +179,7 @@ ngx_http_broadcast_send_prepare(ngx_http_request_t *r,
                     sizeof(sms->from));
     }
 
-    idem = ngx_http_broadcast_header(r, "Idempotency-Key");
+    idem = ngx_http_broadcast_header_in(r, "Idempotency-Key");
 
     if (idem) {
         if (idem->value.len == 0 || idem->value.len > 255) {

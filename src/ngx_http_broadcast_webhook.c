@@ -82,39 +82,6 @@ ngx_http_broadcast_webhook_handler(ngx_http_request_t *r)
 }
 
 
-static ngx_table_elt_t *
-ngx_http_broadcast_webhook_header(ngx_http_request_t *r, const char *name)
-{
-    size_t            len;
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
-
-    len = ngx_strlen(name);
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                return NULL;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == len
-            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
-        {
-            return &h[i];
-        }
-    }
-}
-
-
 static ngx_int_t
 ngx_http_broadcast_webhook_reject(ngx_http_request_t *r, const char *why)
 {
@@ -168,7 +135,7 @@ ngx_http_broadcast_webhook_handle(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    sig = ngx_http_broadcast_webhook_header(r, "X-Twilio-Signature");
+    sig = ngx_http_broadcast_header_in(r, "X-Twilio-Signature");
     if (sig == NULL || sig->value.len == 0) {
         return ngx_http_broadcast_webhook_reject(r, "no signature");
     }
