@@ -11,7 +11,7 @@
 json_t *
 bc_job_to_json(const bc_job_t *job)
 {
-    json_t  *obj;
+    json_t  *obj, *extra;
 
     obj = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I,"
                     " s:i, s:s}",
@@ -27,6 +27,19 @@ bc_job_to_json(const bc_job_t *job)
                     "created_ms", (json_int_t) job->created_ms,
                     "attempt", job->attempt,
                     "status", "queued");
+
+    if (obj != NULL && job->extra != NULL) {
+        extra = json_loads(job->extra, JSON_REJECT_DUPLICATES, NULL);
+
+        if (!json_is_object(extra)
+            || json_object_set_new(obj, "extra", extra) != 0)
+        {
+            /* an extra that is not an object must not be queued silently */
+            json_decref(extra);
+            json_decref(obj);
+            return NULL;
+        }
+    }
 
     return obj;
 }
@@ -125,7 +138,7 @@ int
 bc_job_parse(const char *json, size_t len, bc_job_t *job, char *err,
     size_t errlen)
 {
-    json_t        *obj, *body;
+    json_t        *obj, *body, *extra;
     json_error_t   jerr;
     long long      attempt;
 
@@ -184,6 +197,20 @@ bc_job_parse(const char *json, size_t len, bc_job_t *job, char *err,
         goto failed;
     }
 
+    extra = json_object_get(obj, "extra");
+    if (extra != NULL && !json_is_null(extra)) {
+        if (!json_is_object(extra)) {
+            snprintf(err, errlen, "job: \"extra\" is not an object");
+            goto failed;
+        }
+
+        job->extra = json_dumps(extra, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        if (job->extra == NULL) {
+            snprintf(err, errlen, "job: out of memory");
+            goto failed;
+        }
+    }
+
     json_decref(obj);
 
     return 0;
@@ -191,6 +218,7 @@ bc_job_parse(const char *json, size_t len, bc_job_t *job, char *err,
 failed:
 
     json_decref(obj);
+    bc_job_free(job);
 
     return -1;
 }
@@ -201,4 +229,6 @@ bc_job_free(bc_job_t *job)
 {
     free(job->body);
     job->body = NULL;
+    free(job->extra);
+    job->extra = NULL;
 }

@@ -15,6 +15,9 @@ typedef struct {
     char        from[256];
     char        messaging_service_sid[64];
     char       *body;               /* owned: malloc'd */
+    char       *extra;              /* owned: compact JSON object text of
+                                       the channel's extra fields, or NULL
+                                       (docs/DESIGN.md, issue 3) */
     long long   api_key_id;         /* 0 if none */
     long long   created_ms;
     int         attempt;

@@ -67,6 +67,46 @@ test_round_trip(void **state)
 }
 
 
+/* the channel's extra object travels through the queue unchanged */
+static void
+test_extra(void **state)
+{
+    bc_job_t   job, back;
+    char      *text;
+    char       err[128];
+
+    (void) state;
+
+    fill(&job);
+    strcpy(job.channel, "whatsapp");
+    job.extra = strdup("{\"content_sid\":\"HX0123\","
+                       "\"media_urls\":[\"https://e.x/a.png\"]}");
+
+    text = bc_job_dump(&job);
+    assert_non_null(text);
+    assert_int_equal(bc_job_parse(text, strlen(text), &back, err,
+                                  sizeof(err)), 0);
+    assert_string_equal(back.extra, job.extra);
+    bc_job_free(&back);
+    free(text);
+
+    /* an extra that is not a JSON object is refused, not queued */
+    free(job.extra);
+    job.extra = strdup("[1]");
+    assert_null(bc_job_dump(&job));
+
+    bc_job_free(&job);
+    assert_null(job.extra);
+
+    text = "{\"id\":\"a\",\"channel\":\"sms\",\"provider\":\"twilio\","
+           "\"to\":\"+1\",\"body\":\"x\",\"extra\":\"no\"}";
+    assert_int_equal(bc_job_parse(text, strlen(text), &back, err,
+                                  sizeof(err)), -1);
+    assert_null(back.body);
+    assert_null(back.extra);
+}
+
+
 static void
 test_bad(void **state)
 {
@@ -106,6 +146,7 @@ main(void)
     const struct CMUnitTest  tests[] = {
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_bad),
+        cmocka_unit_test(test_extra),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
