@@ -13,6 +13,7 @@
 
 #define SIM_SID_LEN       34          /* "SM"/"AC" + 32 hex */
 #define SIM_TOKEN_LEN     32
+#define SIM_ID_MAX        96          /* message ids: SM…, wamid.…, sg ids */
 
 /* run-time options (POST /sim/config changes them) */
 typedef struct {
@@ -23,11 +24,23 @@ typedef struct {
     long     latency_ms;
     double   error_ratio;         /* 500s */
     long     callback_retries;
+    int      whatsapp_window;     /* enforce the 24 h free-form window */
+    int      whatsapp_read;       /* WhatsApp: delivered → read */
+    long     meta_rate;           /* msgs/s per phone-number-id, 0 = off */
+    double   sg_bounce_ratio;
+    double   sg_dropped_ratio;
+    double   sg_deferred_ratio;
+    long     sg_batch;            /* max events per Event Webhook POST */
 } sim_opts_t;
 
 /* one accepted message; strings live in the same allocation */
 typedef struct sim_msg_s {
-    char        sid[SIM_SID_LEN + 1];
+    char        sid[SIM_ID_MAX];
+    const char *provider;         /* static: twilio | meta | sendgrid */
+    const char *channel;          /* static: sms | whatsapp | email */
+    const char *extra;            /* subject / ContentSid / template, "" */
+    int         fail_code;        /* Twilio: fail asynchronously with this */
+    const char *fail_message;
     const char *to;
     const char *from;             /* "" when a service is used */
     const char *mss;              /* MessagingServiceSid or "" */
@@ -68,7 +81,13 @@ void sim_store_foreach(int rev, int (*fn)(const sim_msg_t *, void *),
     void *arg);
 sim_msg_t *sim_msg_new(const char *to, const char *from, const char *mss,
     const char *body, const char *status_callback);
+sim_msg_t *sim_msg_new_ex(const char *to, const char *from, const char *mss,
+    const char *body, const char *status_callback, const char *extra);
 sim_msg_t *sim_msg_dup(const sim_msg_t *m);
+/* 24 h customer-service windows: key is "provider|sender|user" */
+void sim_window_touch(const char *key, int64_t now_ms);
+int sim_window_open(const char *key, int64_t now_ms);
+void sim_window_reset(void);
 /* per-sender rate limiter: 1 allowed, 0 over the limit */
 int sim_rate_allow(const char *sender, long rate, int64_t now_ms);
 /* magic +15005550010: 1 the first time (answer 429), 0 afterwards */
@@ -87,6 +106,21 @@ int sim_cb_schedule_post(const char *url, const bc_kv_t *params,
 /* resumes a suspended MHD connection after delay_ms (latency simulation) */
 struct MHD_Connection;
 int sim_cb_schedule_resume(struct MHD_Connection *conn, long delay_ms);
+/* a prepared POST (JSON webhooks etc.); chainable: the next one is
+ * scheduled callback_delay_ms after the previous one finished */
+typedef struct ev_s sim_post_t;
+/* takes ownership of body (malloc'd) and headers (curl_slist *) */
+sim_post_t *sim_post_new(const char *url, char *body, size_t len,
+    void *headers);
+/* on run: sim_store_set_status(sid, status, code, msg) */
+int sim_post_set_status(sim_post_t *p, const char *sid, const char *status,
+    int code, const char *msg);
+void sim_post_chain(sim_post_t *first, sim_post_t *next);
+/* takes ownership (frees on failure) */
+int sim_post_schedule(sim_post_t *p, long delay_ms);
+void sim_post_free(sim_post_t *p);
+/* runs fn on the callback thread after delay_ms (not cleared by reset) */
+int sim_cb_schedule_fn(void (*fn)(void), long delay_ms);
 void sim_cb_clear(void);
 void sim_cb_stats(uint64_t *sent, uint64_t *failed, uint64_t *pending,
     uint64_t *retried);
@@ -96,7 +130,42 @@ int sim_http_start(unsigned short port);
 void sim_http_quiesce(void);
 void sim_http_stop(void);
 
+/* ---- sim_prov.c: WhatsApp / Meta / SendGrid / Content / inbound ---- */
+struct MHD_Connection;
+typedef enum MHD_Result (*sim_reply_fn)(struct MHD_Connection *c, void *r,
+    unsigned status, char *body, size_t len, const char *const *headers);
+/* 1 if the path is one of ours (and the reply was queued in *ret) */
+int sim_prov_route(struct MHD_Connection *c, void *r, const char *url,
+    const char *method, const char *body, size_t len, sim_reply_fn reply,
+    int *ret);
+/* POST /sim/inbound */
+int sim_prov_inbound(struct MHD_Connection *c, void *r, const char *body,
+    size_t len, sim_reply_fn reply, int *ret);
+/* Twilio WhatsApp checks in the Messages.json create; 0 ok, else an HTTP
+ * status with *code / msg filled */
+int sim_twilio_content_check(const char *content_sid, const char *vars,
+    int *code, char *msg, size_t msglen);
+void sim_prov_reset(void);
+void sim_prov_free(void);
+int sim_prov_init(void);
+
 /* ---- globals (sim_main.c) ---- */
+extern char  sim_meta_access_token[128];
+extern char  sim_meta_app_secret[128];
+extern char  sim_meta_verify_token[128];
+extern char  sim_meta_phone_number_id[32];
+extern char  sim_meta_display_phone[32];
+extern char  sim_meta_waba_id[32];
+extern char  sim_sendgrid_api_key[160];
+extern char  sim_sg_pub[256];
+extern char  sim_sg_priv[512];
+extern void *sim_sg_key;              /* EVP_PKEY of sim_sg_priv */
+extern char  sim_whatsapp_from[64];
+extern char  sim_sendgrid_from[128];
+extern char  sim_webhook_base[512];
+extern char  sim_meta_webhook_url[600];
+extern char  sim_sendgrid_webhook_url[600];
+
 extern char  sim_account_sid[SIM_SID_LEN + 1];
 extern char  sim_auth_token[128];
 extern char  sim_base_url[64];

@@ -18,7 +18,7 @@
 
 #define SIM_DEFAULT_FROM  "+15005550006"
 
-enum { EV_MSG, EV_POST, EV_RESUME };
+enum { EV_MSG, EV_POST, EV_RESUME, EV_RAW, EV_FN };
 
 typedef struct ev_s {
     int64_t                 due;
@@ -39,6 +39,12 @@ typedef struct ev_s {
     struct MHD_Connection  *conn;        /* EV_RESUME */
     struct curl_slist      *headers;
     CURL                   *easy;
+    char                   *set_sid;     /* EV_RAW: store update on run */
+    const char             *set_status;
+    int                     set_code;
+    const char             *set_msg;
+    struct ev_s            *next;        /* EV_RAW: chained follow-up */
+    void                  (*fn)(void);   /* EV_FN */
     struct ev_s            *fl_prev, *fl_next;   /* in-flight list */
 } ev_t;
 
@@ -141,6 +147,8 @@ ev_free(ev_t *ev)
     if (ev == NULL) {
         return;
     }
+    sim_post_free(ev->next);
+    free(ev->set_sid);
     free(ev->msg);
     free(ev->url);
     free(ev->body);
@@ -169,6 +177,78 @@ schedule(ev_t *ev, long delay_ms)
     }
     if (first == 1 && multi != NULL) {
         curl_multi_wakeup(multi);
+    }
+    return 0;
+}
+
+static ev_t *ev_new(int kind);
+
+sim_post_t *
+sim_post_new(const char *url, char *body, size_t len, void *headers)
+{
+    ev_t *ev = ev_new(EV_RAW);
+
+    if (ev == NULL || (ev->url = strdup(url)) == NULL) {
+        free(body);
+        curl_slist_free_all(headers);
+        ev_free(ev);
+        return NULL;
+    }
+    ev->body = body;
+    ev->body_len = len;
+    ev->headers = headers;
+    return ev;
+}
+
+int
+sim_post_set_status(sim_post_t *p, const char *sid, const char *status,
+    int code, const char *msg)
+{
+    free(p->set_sid);
+    p->set_sid = strdup(sid);
+    p->set_status = status;
+    p->set_code = code;
+    p->set_msg = msg;
+    return p->set_sid ? 0 : -1;
+}
+
+void
+sim_post_chain(sim_post_t *first, sim_post_t *next)
+{
+    while (first->next != NULL) {
+        first = first->next;
+    }
+    first->next = next;
+}
+
+void
+sim_post_free(sim_post_t *p)
+{
+    ev_free(p);
+}
+
+int
+sim_post_schedule(sim_post_t *p, long delay_ms)
+{
+    if (schedule(p, delay_ms) != 0) {
+        ev_free(p);
+        return -1;
+    }
+    return 0;
+}
+
+int
+sim_cb_schedule_fn(void (*fn)(void), long delay_ms)
+{
+    ev_t *ev = ev_new(EV_FN);
+
+    if (ev == NULL) {
+        return -1;
+    }
+    ev->fn = fn;
+    if (schedule(ev, delay_ms) != 0) {
+        ev_free(ev);
+        return -1;
     }
     return 0;
 }
@@ -326,7 +406,7 @@ easy_put(CURL *e)
 static const char *
 ev_url(const ev_t *ev)
 {
-    return ev->kind == EV_POST ? ev->url : ev->msg->status_callback;
+    return ev->kind == EV_MSG ? ev->msg->status_callback : ev->url;
 }
 
 static int
@@ -383,10 +463,11 @@ static int
 prepare_status(ev_t *ev, const char *status)
 {
     const sim_msg_t *m = ev->msg;
-    bc_kv_t          kv[16];
+    bc_kv_t          kv[20];
     size_t           n = 0, len = 0, cap = 0, i;
     char             code[16], price[24], segs[16];
-    int              final = ev->phase == 1;
+    int              final = ev->phase >= 1,
+                     wa = strcmp(m->channel, "whatsapp") == 0;
     const char      *from = m->from[0] ? m->from : SIM_DEFAULT_FROM;
 
 #define KV(nm, val) do { \
@@ -396,6 +477,10 @@ prepare_status(ev_t *ev, const char *status)
 
     KV("AccountSid", sim_account_sid);
     KV("ApiVersion", "2010-04-01");
+    if (wa) {
+        KV("ChannelPrefix", "whatsapp");
+        KV("ChannelToAddress", m->to + 9);
+    }
     if (final && ev->error_code) {
         snprintf(code, sizeof(code), "%d", ev->error_code);
         KV("ErrorCode", code);
@@ -465,11 +550,16 @@ run_event(ev_t *ev)
         ev_free(ev);
         return;
     }
+    if (ev->kind == EV_FN) {
+        ev->fn();
+        ev_free(ev);
+        return;
+    }
     if (ev->gen != atomic_load(&cur_gen)) {
         ev_free(ev);
         return;
     }
-    if (ev->kind == EV_POST || ev->body != NULL) {
+    if (ev->kind == EV_POST || (ev->kind == EV_MSG && ev->body != NULL)) {
         /* first attempt of a POST, or a retry of a prepared request */
         if (submit(ev) != 0) {
             cb_after(ev, 0);
@@ -477,8 +567,30 @@ run_event(ev_t *ev)
         return;
     }
 
+    if (ev->kind == EV_RAW) {
+        if (ev->set_sid != NULL) {
+            sim_store_set_status(ev->set_sid, ev->set_status, ev->set_code,
+                ev->set_msg);
+        }
+        if (submit(ev) != 0) {
+            cb_after(ev, 0);
+        }
+        return;
+    }
+
     /* EV_MSG: a new phase */
-    if (ev->phase == 0) {
+    if (ev->phase == 0 && ev->msg->fail_code) {
+        /* asynchronous failure (WhatsApp outside the 24 h window) */
+        ev->phase = 1;
+        ev->final_status = status = "failed";
+        ev->error_code = ev->msg->fail_code;
+        ev->error_message = ev->msg->fail_message;
+        sim_store_set_status(ev->msg->sid, status, ev->error_code,
+            ev->error_message);
+    } else if (ev->phase == 2) {
+        status = "read";
+        sim_store_set_status(ev->msg->sid, status, 0, NULL);
+    } else if (ev->phase == 0) {
         status = "sent";
         sim_store_set_status(ev->msg->sid, status, 0, NULL);
     } else {
@@ -541,14 +653,32 @@ cb_after(ev_t *ev, int ok)
                 ev->msg->sid, ev->phase == 0 ? "sent" : ev->final_status,
                 ev->msg->status_callback, ev->attempt + 1);
         }
-    } else if (ev->kind == EV_POST) {
+    } else if (ev->kind == EV_POST || ev->kind == EV_RAW) {
         atomic_fetch_add(ok ? &st_sent : &st_failed, 1);
         if (!ok) {
             sim_log("POST to %s failed after %d attempt(s)", ev->url,
                 ev->attempt + 1);
         }
     }
-    if (ev->kind == EV_MSG && ev->phase == 0
+    if (ev->kind == EV_RAW && ev->next != NULL
+        && ev->gen == atomic_load(&cur_gen) && !atomic_load(&cb_stop_flag))
+    {
+        ev_t *nx = ev->next;
+        ev->next = NULL;
+        nx->due = sim_now_ms() + o.callback_delay_ms;
+        pthread_mutex_lock(&cb_lock);
+        if (heap_push(nx) < 0) {
+            pthread_mutex_unlock(&cb_lock);
+            ev_free(nx);
+        } else {
+            pthread_mutex_unlock(&cb_lock);
+        }
+    }
+    if (ev->kind == EV_MSG && (ev->phase == 0
+            || (ev->phase == 1 && o.whatsapp_read
+                && strcmp(ev->msg->channel, "whatsapp") == 0
+                && ev->final_status != NULL
+                && strcmp(ev->final_status, "delivered") == 0))
         && ev->gen == atomic_load(&cur_gen) && !atomic_load(&cb_stop_flag))
     {
         free(ev->body);
@@ -558,7 +688,7 @@ cb_after(ev_t *ev, int ok)
             curl_slist_free_all(ev->headers);
             ev->headers = NULL;
         }
-        ev->phase = 1;
+        ev->phase++;
         ev->attempt = 0;
         ev->due = sim_now_ms() + o.callback_delay_ms;
         pthread_mutex_lock(&cb_lock);

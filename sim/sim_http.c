@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <unistd.h>
@@ -136,20 +137,27 @@ jb_knum(jb_t *b, const char *k, long long v)
 /* ---- responses ---- */
 
 static enum MHD_Result
-queue(struct MHD_Connection *c, req_t *r, unsigned status, char *body,
-    size_t len, const char *extra_name, const char *extra_value)
+queue_h(struct MHD_Connection *c, req_t *r, unsigned status, char *body,
+    size_t len, const char *const *headers)
 {
     struct MHD_Response *resp;
     enum MHD_Result      ret;
+    int                  ct = 0;
+    size_t               i;
 
     resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
     if (resp == NULL) {
         free(body);
         return MHD_NO;
     }
-    MHD_add_response_header(resp, "Content-Type", "application/json");
-    if (extra_name != NULL) {
-        MHD_add_response_header(resp, extra_name, extra_value);
+    for (i = 0; headers != NULL && headers[i] != NULL; i += 2) {
+        MHD_add_response_header(resp, headers[i], headers[i + 1]);
+        if (strcasecmp(headers[i], "Content-Type") == 0) {
+            ct = 1;
+        }
+    }
+    if (!ct) {
+        MHD_add_response_header(resp, "Content-Type", "application/json");
     }
     if (r != NULL && !atomic_load(&http_stopping)) {
         sim_opts_t o;
@@ -168,6 +176,29 @@ queue(struct MHD_Connection *c, req_t *r, unsigned status, char *body,
     ret = MHD_queue_response(c, status, resp);
     MHD_destroy_response(resp);
     return ret;
+}
+
+static enum MHD_Result
+queue(struct MHD_Connection *c, req_t *r, unsigned status, char *body,
+    size_t len, const char *extra_name, const char *extra_value)
+{
+    const char *h[3] = {extra_name, extra_value, NULL};
+
+    return queue_h(c, r, status, body, len, extra_name ? h : NULL);
+}
+
+/* for sim_prov.c: body is malloc'd (or NULL when len is 0) */
+static enum MHD_Result
+sim_reply(struct MHD_Connection *c, void *r, unsigned status, char *body,
+    size_t len, const char *const *headers)
+{
+    if (body == NULL) {
+        body = strdup("");
+        if (body == NULL) {
+            return MHD_NO;
+        }
+    }
+    return queue_h(c, r, status, body, len, headers);
 }
 
 static enum MHD_Result
@@ -223,7 +254,7 @@ sim_json(struct MHD_Connection *c, unsigned status, const char *s)
 static void
 msg_json(jb_t *b, const sim_msg_t *m)
 {
-    char uri[160], media[160], fb[160], dc[40], du[40], ds[40], n[16],
+    char uri[260], media[260], fb[260], dc[40], du[40], ds[40], n[16],
          price[24];
     int  final = strcmp(m->status, "delivered") == 0
                  || strcmp(m->status, "undelivered") == 0;
@@ -381,8 +412,9 @@ static enum MHD_Result
 api_create(struct MHD_Connection *c, req_t *r)
 {
     bc_form_t   f;
-    const char *to, *from, *mss, *body, *cb, *content;
+    const char *to, *from, *mss, *body, *cb, *content, *vars;
     size_t      i, nmedia = 0;
+    int         wa, ecode, fail = 0;
     sim_msg_t  *m, *snap;
     sim_opts_t  o;
     int64_t     now;
@@ -398,6 +430,7 @@ api_create(struct MHD_Connection *c, req_t *r)
     body = nz(bc_form_get(&f, "Body"));
     cb = nz(bc_form_get(&f, "StatusCallback"));
     content = nz(bc_form_get(&f, "ContentSid"));
+    vars = nz(bc_form_get(&f, "ContentVariables"));
     for (i = 0; i < f.n; i++) {
         if (f.items[i].name_len == 8
             && memcmp(f.items[i].name, "MediaUrl", 8) == 0)
@@ -426,6 +459,25 @@ api_create(struct MHD_Connection *c, req_t *r)
         bc_form_free(&f);
         return twilio_error(c, r, 400, 21211, msg);
     }
+    wa = strncmp(to, "whatsapp:", 9) == 0;
+    if (wa && *from != '\0' && strncmp(from, "whatsapp:", 9) != 0) {
+        bc_form_free(&f);
+        return twilio_error(c, r, 400, 63007, "Twilio could not find a "
+            "Channel with the specified From address");
+    }
+    if (nmedia > 10) {
+        bc_form_free(&f);
+        return twilio_error(c, r, 400, 21623,
+            "Number of media files exceeds allowed limit of 10");
+    }
+    if (*content != '\0' || *vars != '\0') {
+        unsigned st = (unsigned) sim_twilio_content_check(content, vars,
+            &ecode, msg, sizeof(msg));
+        if (st != 0) {
+            bc_form_free(&f);
+            return twilio_error(c, r, st, ecode, msg);
+        }
+    }
     if (strlen(body) > 1600 * 4 || (strlen(body) > 1600
         && sim_segments(body, strlen(body)) > 1600 / 67 + 1))
     {
@@ -453,12 +505,26 @@ api_create(struct MHD_Connection *c, req_t *r)
         return twilio_error(c, r, 429, 20429, "Too Many Requests");
     }
 
-    m = sim_msg_new(to, *mss ? "" : from, mss, body, cb);
+    if (wa && *content == '\0' && o.whatsapp_window) {
+        char key[256];
+        snprintf(key, sizeof(key), "twilio|%s|%s",
+            *from ? from : sim_whatsapp_from, to);
+        fail = !sim_window_open(key, now);
+    }
+    m = sim_msg_new_ex(to, *mss ? "" : from, mss, body, cb, content);
     if (m == NULL) {
         bc_form_free(&f);
         return twilio_error(c, r, 500, 20500, "Internal Server Error");
     }
     bc_form_free(&f);
+    if (wa) {
+        m->channel = "whatsapp";
+        if (fail) {
+            m->fail_code = 63016;
+            m->fail_message = "Failed to send freeform message because you "
+                "are outside the allowed window. Please use a Template.";
+        }
+    }
     m->sid[0] = 'S';
     m->sid[1] = 'M';
     sim_rand_hex(m->sid + 2, 32);
@@ -493,6 +559,9 @@ list_one(const sim_msg_t *m, void *arg)
     int64_t     t = m->sent_ms ? m->sent_ms : m->created_ms;
     const char *from = m->from[0] ? m->from : "+15005550006";
 
+    if (strcmp(m->provider, "twilio") != 0) {
+        return 0;
+    }
     if (x->to && strcmp(x->to, m->to) != 0) {
         return 0;
     }
@@ -577,6 +646,10 @@ api_fetch(struct MHD_Connection *c, req_t *r, const char *sid, size_t len)
     memcpy(buf, sid, len);
     buf[len] = '\0';
     m = sim_store_get_copy(buf);
+    if (m != NULL && strcmp(m->provider, "twilio") != 0) {
+        free(m);
+        m = NULL;
+    }
     if (m == NULL) {
         char msg[200];
         snprintf(msg, sizeof(msg), "The requested resource /2010-04-01/"
@@ -653,9 +726,26 @@ sim_list_one(const sim_msg_t *m, void *arg)
     sim_iso8601(m->created_ms, t);
     jb_s(b, "{");
     jb_kstr(b, "sid", m->sid);
+    jb_kstr(b, "id", m->sid);
+    jb_kstr(b, "provider", m->provider);
+    jb_kstr(b, "channel", m->channel);
+    if (strcmp(m->provider, "sendgrid") == 0) {
+        jb_kstr(b, "subject", m->extra);
+        jb_kstr(b, "x_message_id", m->mss);
+    } else if (strcmp(m->provider, "meta") == 0) {
+        jb_kstr(b, "template", m->extra[0] ? m->extra : NULL);
+        jb_kstr(b, "phone_number_id", m->mss);
+    } else if (m->extra[0]) {
+        jb_kstr(b, "content_sid", m->extra);
+    }
+    if (m->error_code) {
+        jb_knum(b, "error_code", m->error_code);
+    }
     jb_kstr(b, "to", m->to);
     jb_kstr(b, "from", m->from[0] ? m->from : NULL);
-    jb_kstr(b, "messaging_service_sid", m->mss[0] ? m->mss : NULL);
+    if (strcmp(m->provider, "twilio") == 0) {
+        jb_kstr(b, "messaging_service_sid", m->mss[0] ? m->mss : NULL);
+    }
     jb_kstr(b, "body", m->body);
     jb_kstr(b, "status", m->status);
     jb_kstr(b, "status_callback", m->status_callback[0]
@@ -685,6 +775,21 @@ opts_json(jb_t *b, const sim_opts_t *o)
     jb_key(b, "error_ratio");
     jb_s(b, d);
     jb_knum(b, "callback_retries", o->callback_retries);
+    jb_key(b, "whatsapp_window");
+    jb_s(b, o->whatsapp_window ? "true" : "false");
+    jb_key(b, "whatsapp_read");
+    jb_s(b, o->whatsapp_read ? "true" : "false");
+    jb_knum(b, "meta_rate", o->meta_rate);
+    snprintf(d, sizeof(d), "%g", o->sg_bounce_ratio);
+    jb_key(b, "sendgrid_bounce_ratio");
+    jb_s(b, d);
+    snprintf(d, sizeof(d), "%g", o->sg_dropped_ratio);
+    jb_key(b, "sendgrid_dropped_ratio");
+    jb_s(b, d);
+    snprintf(d, sizeof(d), "%g", o->sg_deferred_ratio);
+    jb_key(b, "sendgrid_deferred_ratio");
+    jb_s(b, d);
+    jb_knum(b, "sendgrid_batch", o->sg_batch);
     jb_s(b, "}");
 }
 
@@ -732,7 +837,27 @@ sim_config(struct MHD_Connection *c, req_t *r, int is_post)
         NUM("latency_ms", latency_ms, long, 0, 600000);
         NUM("error_ratio", error_ratio, double, 0, 1);
         NUM("callback_retries", callback_retries, long, 0, 5);
+        NUM("meta_rate", meta_rate, long, 0, 1e9);
+        NUM("sendgrid_bounce_ratio", sg_bounce_ratio, double, 0, 1);
+        NUM("sendgrid_dropped_ratio", sg_dropped_ratio, double, 0, 1);
+        NUM("sendgrid_deferred_ratio", sg_deferred_ratio, double, 0, 1);
+        NUM("sendgrid_batch", sg_batch, long, 1, 10000);
 #undef NUM
+#define BOOL(k, field) do { \
+            json_t *bv = json_object_get(root, k); \
+            if (bv == NULL || json_is_null(bv)) break; \
+            if (json_is_boolean(bv)) o.field = json_is_true(bv); \
+            else if (json_is_string(bv) \
+                     && strcmp(json_string_value(bv), "on") == 0) \
+                o.field = 1; \
+            else if (json_is_string(bv) \
+                     && strcmp(json_string_value(bv), "off") == 0) \
+                o.field = 0; \
+            else bad = 1; \
+        } while (0)
+        BOOL("whatsapp_window", whatsapp_window);
+        BOOL("whatsapp_read", whatsapp_read);
+#undef BOOL
         json_decref(root);
         if (bad) {
             return sim_json(c, 400, "{\"error\":\"invalid option value\"}");
@@ -755,7 +880,7 @@ sim_inbound(struct MHD_Connection *c, req_t *r)
     json_t      *root, *params, *v;
     json_error_t err;
     const char  *url, *from, *to, *body, *k;
-    char         sid[SIM_SID_LEN + 1], segs[16], resp[128];
+    char         sid[SIM_SID_LEN + 1], segs[16], resp[128], dflt[600];
     bc_kv_t      kv[64];
     size_t       n = 0;
     int          rc;
@@ -765,13 +890,28 @@ sim_inbound(struct MHD_Connection *c, req_t *r)
         json_decref(root);
         return sim_json(c, 400, "{\"error\":\"invalid json\"}");
     }
+    v = json_object_get(root, "channel");
+    if (v != NULL && !(json_is_string(v)
+            && strcmp(json_string_value(v), "sms") == 0))
+    {
+        int ret = MHD_NO;
+        json_decref(root);
+        sim_prov_inbound(c, r, r->body, r->len, sim_reply, &ret);
+        return (enum MHD_Result) ret;
+    }
     url = json_string_value(json_object_get(root, "url"));
     from = json_string_value(json_object_get(root, "from"));
     to = json_string_value(json_object_get(root, "to"));
     body = json_string_value(json_object_get(root, "body"));
+    if (url == NULL && sim_webhook_base[0]) {
+        snprintf(dflt, sizeof(dflt), "%s/webhooks/twilio/sms/inbound",
+            sim_webhook_base);
+        url = dflt;
+    }
     if (url == NULL || from == NULL) {
         json_decref(root);
-        return sim_json(c, 400, "{\"error\":\"url and from are required\"}");
+        return sim_json(c, 400, "{\"error\":\"url (or --webhook-base) and "
+            "from are required\"}");
     }
     if (to == NULL) {
         to = "+15005550006";
@@ -849,6 +989,8 @@ route_sim(struct MHD_Connection *c, req_t *r, const char *url,
         sim_cb_clear();
         sim_store_reset();
         sim_rate_reset();
+        sim_window_reset();
+        sim_prov_reset();
         sim_log("reset");
         return sim_json(c, 200, "{\"status\":\"ok\"}");
     }
@@ -920,6 +1062,14 @@ handler(void *cls, struct MHD_Connection *c, const char *url,
     }
     if (strncmp(url, "/sim/", 5) == 0) {
         return route_sim(c, r, url, method);
+    }
+    {
+        int ret = MHD_NO;
+        if (sim_prov_route(c, r, url, method, r->body ? r->body : "",
+                r->len, sim_reply, &ret))
+        {
+            return (enum MHD_Result) ret;
+        }
     }
     return twilio_error(c, NULL, 404, 20404,
         "The requested resource was not found");

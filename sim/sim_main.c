@@ -21,7 +21,24 @@
 
 #include <curl/curl.h>
 
+#include "bc_sig.h"
 #include "sim.h"
+
+char  sim_meta_access_token[128];
+char  sim_meta_app_secret[128];
+char  sim_meta_verify_token[128];
+char  sim_meta_phone_number_id[32];
+char  sim_meta_display_phone[32];
+char  sim_meta_waba_id[32];
+char  sim_sendgrid_api_key[160];
+char  sim_sg_pub[256];
+char  sim_sg_priv[512];
+void *sim_sg_key;
+char  sim_whatsapp_from[64] = "whatsapp:+14155238886";
+char  sim_sendgrid_from[128] = "noreply@example.com";
+char  sim_webhook_base[512];
+char  sim_meta_webhook_url[600];
+char  sim_sendgrid_webhook_url[600];
 
 char sim_account_sid[SIM_SID_LEN + 1];
 char sim_auth_token[128];
@@ -31,6 +48,10 @@ static pthread_mutex_t opts_lock = PTHREAD_MUTEX_INITIALIZER;
 static sim_opts_t      opts = {
     .callback_delay_ms = 20,
     .callback_retries = 1,
+    .whatsapp_window = 1,
+    .whatsapp_read = 1,
+    .meta_rate = 80,
+    .sg_batch = 100,
 };
 
 void
@@ -56,7 +77,19 @@ usage(FILE *f)
         "usage: broadcast-sim --port N --state-dir DIR [--callback-delay-ms N]\n"
         "         [--fail-ratio F] [--undelivered-ratio F] [--rate-per-sender N]\n"
         "         [--latency-ms N] [--error-ratio F] [--callback-retries N]\n"
-        "         [--account-sid AC...] [--auth-token T]\n");
+        "         [--account-sid AC...] [--auth-token T]\n"
+        "         [--webhook-base URL] [--meta-webhook-url URL]\n"
+        "         [--sendgrid-webhook-url URL] [--whatsapp-window on|off]\n"
+        "         [--whatsapp-read on|off] [--meta-rate N]\n"
+        "         [--sendgrid-bounce-ratio F] [--sendgrid-dropped-ratio F]\n"
+        "         [--sendgrid-deferred-ratio F] [--sendgrid-batch N]\n"
+        "         [--meta-access-token T] [--meta-app-secret S]\n"
+        "         [--meta-verify-token T] [--meta-phone-number-id N]\n"
+        "         [--meta-display-phone-number N] [--meta-waba-id N]\n"
+        "         [--sendgrid-api-key K] [--sendgrid-webhook-public-key B64]\n"
+        "         [--sendgrid-webhook-private-key B64]\n"
+        "         [--twilio-whatsapp-from whatsapp:+E164]\n"
+        "         [--sendgrid-from-email ADDR]\n");
 }
 
 static int
@@ -86,6 +119,125 @@ parse_ratio(const char *s, double *out)
         return -1;
     }
     *out = v;
+    return 0;
+}
+
+static int
+parse_onoff(const char *s, int *out)
+{
+    if (strcmp(s, "on") == 0 || strcmp(s, "1") == 0) {
+        *out = 1;
+    } else if (strcmp(s, "off") == 0 || strcmp(s, "0") == 0) {
+        *out = 0;
+    } else {
+        return -1;
+    }
+    return 0;
+}
+
+static int
+set_str(char *dst, size_t cap, const char *v)
+{
+    size_t l = strlen(v);
+
+    if (l == 0 || l >= cap || strpbrk(v, "\r\n") != NULL) {
+        return -1;
+    }
+    memcpy(dst, v, l + 1);
+    return 0;
+}
+
+static int
+all_digits(const char *s, size_t n)
+{
+    size_t i;
+
+    for (i = 0; s[i]; i++) {
+        if (s[i] < '0' || s[i] > '9') {
+            return 0;
+        }
+    }
+    return i == n || (n == 0 && i > 0);
+}
+
+static int
+rand_digits(char *out, size_t n)
+{
+    char   hex[64];
+    size_t i;
+
+    if (n >= sizeof(hex) / 2 || sim_rand_hex(hex, 2 * n) != 0) {
+        return -1;
+    }
+    for (i = 0; i < n; i++) {
+        unsigned v = (unsigned) strtoul((char[]){hex[2 * i], hex[2 * i + 1],
+            0}, NULL, 16);
+        out[i] = (char) ('0' + v % 10);
+    }
+    if (out[0] == '0') {
+        out[0] = '1';
+    }
+    out[n] = '\0';
+    return 0;
+}
+
+/* fills in every credential not given on the command line */
+static int
+gen_creds(void)
+{
+    char t[100];
+
+    if (!sim_meta_access_token[0]) {
+        if (bc_random_token("EAAG", t, sizeof(t)) != 0) {
+            return -1;
+        }
+        snprintf(sim_meta_access_token, sizeof(sim_meta_access_token),
+            "%s", t);
+    }
+    if (!sim_meta_app_secret[0]
+        && sim_rand_hex(sim_meta_app_secret, 32) != 0)
+    {
+        return -1;
+    }
+    if (!sim_meta_verify_token[0]) {
+        if (bc_random_token("", t, sizeof(t)) != 0) {
+            return -1;
+        }
+        snprintf(sim_meta_verify_token, sizeof(sim_meta_verify_token),
+            "%s", t);
+    }
+    if (!sim_meta_phone_number_id[0]
+        && rand_digits(sim_meta_phone_number_id, 15) != 0)
+    {
+        return -1;
+    }
+    if (!sim_meta_waba_id[0] && rand_digits(sim_meta_waba_id, 15) != 0) {
+        return -1;
+    }
+    if (!sim_meta_display_phone[0]) {
+        memcpy(sim_meta_display_phone, "1555", 4);
+        if (rand_digits(sim_meta_display_phone + 4, 7) != 0) {
+            return -1;
+        }
+    }
+    if (!sim_sendgrid_api_key[0]) {
+        char a[48], b[48];
+        if (bc_random_token("", a, sizeof(a)) != 0
+            || bc_random_token("", b, sizeof(b)) != 0)
+        {
+            return -1;
+        }
+        a[22] = '\0';
+        snprintf(sim_sendgrid_api_key, sizeof(sim_sendgrid_api_key),
+            "SG.%s.%s", a, b);
+    }
+    if (!sim_sg_priv[0]) {
+        if (bc_sendgrid_keypair_generate(sim_sg_pub, sizeof(sim_sg_pub),
+                sim_sg_priv, sizeof(sim_sg_priv)) != 0)
+        {
+            return -1;
+        }
+    }
     return 0;
 }
 
@@ -128,12 +280,33 @@ main(int argc, char **argv)
         {"callback-retries", required_argument, NULL, 'R'},
         {"account-sid", required_argument, NULL, 'a'},
         {"auth-token", required_argument, NULL, 't'},
+        {"webhook-base", required_argument, NULL, 1000},
+        {"meta-webhook-url", required_argument, NULL, 1001},
+        {"sendgrid-webhook-url", required_argument, NULL, 1002},
+        {"whatsapp-window", required_argument, NULL, 1003},
+        {"whatsapp-read", required_argument, NULL, 1004},
+        {"meta-rate", required_argument, NULL, 1005},
+        {"sendgrid-bounce-ratio", required_argument, NULL, 1006},
+        {"sendgrid-dropped-ratio", required_argument, NULL, 1007},
+        {"sendgrid-deferred-ratio", required_argument, NULL, 1008},
+        {"sendgrid-batch", required_argument, NULL, 1009},
+        {"meta-access-token", required_argument, NULL, 1010},
+        {"meta-app-secret", required_argument, NULL, 1011},
+        {"meta-verify-token", required_argument, NULL, 1012},
+        {"meta-phone-number-id", required_argument, NULL, 1013},
+        {"meta-display-phone-number", required_argument, NULL, 1014},
+        {"meta-waba-id", required_argument, NULL, 1015},
+        {"sendgrid-api-key", required_argument, NULL, 1016},
+        {"sendgrid-webhook-public-key", required_argument, NULL, 1017},
+        {"sendgrid-webhook-private-key", required_argument, NULL, 1018},
+        {"twilio-whatsapp-from", required_argument, NULL, 1019},
+        {"sendgrid-from-email", required_argument, NULL, 1020},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}
     };
     long        port = 0, v;
     const char *state_dir = NULL, *sid = NULL, *token = NULL;
-    char        path[4096], buf[1024];
+    char        path[4096], buf[8192], err[200];
     sigset_t    set;
     int         ch, sig, rc = 1;
     sim_opts_t  o;
@@ -165,6 +338,74 @@ main(int argc, char **argv)
             break;
         case 'a': sid = optarg; break;
         case 't': token = optarg; break;
+        case 1000:
+            bad = set_str(sim_webhook_base, sizeof(sim_webhook_base), optarg);
+            break;
+        case 1001:
+            bad = set_str(sim_meta_webhook_url, sizeof(sim_meta_webhook_url),
+                optarg);
+            break;
+        case 1002:
+            bad = set_str(sim_sendgrid_webhook_url,
+                sizeof(sim_sendgrid_webhook_url), optarg);
+            break;
+        case 1003: bad = parse_onoff(optarg, &o.whatsapp_window); break;
+        case 1004: bad = parse_onoff(optarg, &o.whatsapp_read); break;
+        case 1005:
+            bad = parse_long(optarg, 0, 1000000000, &v);
+            o.meta_rate = v;
+            break;
+        case 1006: bad = parse_ratio(optarg, &o.sg_bounce_ratio); break;
+        case 1007: bad = parse_ratio(optarg, &o.sg_dropped_ratio); break;
+        case 1008: bad = parse_ratio(optarg, &o.sg_deferred_ratio); break;
+        case 1009:
+            bad = parse_long(optarg, 1, 10000, &v);
+            o.sg_batch = v;
+            break;
+        case 1010:
+            bad = set_str(sim_meta_access_token,
+                sizeof(sim_meta_access_token), optarg);
+            break;
+        case 1011:
+            bad = set_str(sim_meta_app_secret, sizeof(sim_meta_app_secret),
+                optarg);
+            break;
+        case 1012:
+            bad = set_str(sim_meta_verify_token,
+                sizeof(sim_meta_verify_token), optarg);
+            break;
+        case 1013:
+            bad = set_str(sim_meta_phone_number_id,
+                sizeof(sim_meta_phone_number_id), optarg)
+                || !all_digits(optarg, 0);
+            break;
+        case 1014:
+            bad = set_str(sim_meta_display_phone,
+                sizeof(sim_meta_display_phone), optarg)
+                || !all_digits(optarg, 0);
+            break;
+        case 1015:
+            bad = set_str(sim_meta_waba_id, sizeof(sim_meta_waba_id), optarg)
+                || !all_digits(optarg, 0);
+            break;
+        case 1016:
+            bad = set_str(sim_sendgrid_api_key, sizeof(sim_sendgrid_api_key),
+                optarg);
+            break;
+        case 1017:
+            bad = set_str(sim_sg_pub, sizeof(sim_sg_pub), optarg);
+            break;
+        case 1018:
+            bad = set_str(sim_sg_priv, sizeof(sim_sg_priv), optarg);
+            break;
+        case 1019:
+            bad = set_str(sim_whatsapp_from, sizeof(sim_whatsapp_from),
+                optarg) || strncmp(optarg, "whatsapp:+", 10) != 0;
+            break;
+        case 1020:
+            bad = set_str(sim_sendgrid_from, sizeof(sim_sendgrid_from),
+                optarg);
+            break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -206,6 +447,54 @@ main(int argc, char **argv)
     }
     snprintf(sim_base_url, sizeof(sim_base_url), "http://127.0.0.1:%ld",
         port);
+    if ((sim_sg_priv[0] != 0) != (sim_sg_pub[0] != 0)) {
+        fprintf(stderr, "broadcast-sim: give both --sendgrid-webhook-public-key"
+            " and --sendgrid-webhook-private-key, or neither\n");
+        return 2;
+    }
+    if (gen_creds() != 0) {
+        fprintf(stderr, "broadcast-sim: cannot generate credentials\n");
+        return 1;
+    }
+    sim_sg_key = bc_sendgrid_private_key_load(sim_sg_priv,
+        strlen(sim_sg_priv), err, sizeof(err));
+    if (sim_sg_key == NULL) {
+        fprintf(stderr, "broadcast-sim: SendGrid private key: %s\n", err);
+        return 2;
+    }
+    {
+        /* the public key must match the private one */
+        void *pk = bc_sendgrid_key_load(sim_sg_pub, strlen(sim_sg_pub), err,
+            sizeof(err));
+        char  sig[120];
+        int   ok = pk != NULL
+                   && bc_sendgrid_sign(sim_sg_key, "1", 1, "x", 1, sig,
+                          sizeof(sig)) == 0
+                   && bc_sendgrid_verify(pk, "1", 1, "x", 1, sig,
+                          strlen(sig)) == 1;
+        bc_sendgrid_key_free(pk);
+        if (!ok) {
+            fprintf(stderr, "broadcast-sim: the SendGrid webhook public key"
+                " does not match the private key\n");
+            bc_sendgrid_key_free(sim_sg_key);
+            return 2;
+        }
+    }
+    if (sim_webhook_base[0]) {
+        size_t l = strlen(sim_webhook_base);
+        if (sim_webhook_base[l - 1] == '/') {
+            sim_webhook_base[l - 1] = '\0';
+        }
+        if (!sim_meta_webhook_url[0]) {
+            snprintf(sim_meta_webhook_url, sizeof(sim_meta_webhook_url),
+                "%s/webhooks/meta", sim_webhook_base);
+        }
+        if (!sim_sendgrid_webhook_url[0]) {
+            snprintf(sim_sendgrid_webhook_url,
+                sizeof(sim_sendgrid_webhook_url),
+                "%s/webhooks/sendgrid/events", sim_webhook_base);
+        }
+    }
     sim_opts_set(&o);
 
     /* every thread inherits the blocked set; main waits with sigwait */
@@ -219,7 +508,7 @@ main(int argc, char **argv)
         fprintf(stderr, "broadcast-sim: curl_global_init failed\n");
         return 1;
     }
-    if (sim_store_init() != 0) {
+    if (sim_store_init() != 0 || sim_prov_init() != 0) {
         sim_log("out of memory");
         goto out_curl;
     }
@@ -235,8 +524,17 @@ main(int argc, char **argv)
     snprintf(path, sizeof(path), "%s/sim.env", state_dir);
     snprintf(buf, sizeof(buf),
         "TWILIO_ACCOUNT_SID=%s\nTWILIO_AUTH_TOKEN=%s\n"
-        "TWILIO_SMS_FROM=+15005550006\nSIM_URL=%s\n",
-        sim_account_sid, sim_auth_token, sim_base_url);
+        "TWILIO_SMS_FROM=+15005550006\nSIM_URL=%s\n"
+        "TWILIO_WHATSAPP_FROM=%s\n"
+        "META_ACCESS_TOKEN=%s\nMETA_APP_SECRET=%s\nMETA_VERIFY_TOKEN=%s\n"
+        "META_PHONE_NUMBER_ID=%s\nMETA_DISPLAY_PHONE_NUMBER=%s\n"
+        "META_WABA_ID=%s\nMETA_API_VERSION=v21.0\n"
+        "SENDGRID_API_KEY=%s\nSENDGRID_FROM_EMAIL=%s\n"
+        "SENDGRID_WEBHOOK_PUBLIC_KEY=%s\nSENDGRID_WEBHOOK_PRIVATE_KEY=%s\n",
+        sim_account_sid, sim_auth_token, sim_base_url, sim_whatsapp_from,
+        sim_meta_access_token, sim_meta_app_secret, sim_meta_verify_token,
+        sim_meta_phone_number_id, sim_meta_display_phone, sim_meta_waba_id,
+        sim_sendgrid_api_key, sim_sendgrid_from, sim_sg_pub, sim_sg_priv);
     if (write_file(path, buf, 0600) != 0) {
         sim_log("cannot write %s: %s", path, strerror(errno));
         goto out_http;
@@ -267,7 +565,10 @@ out_http:
 out_cb:
     sim_cb_stop();
 out_store:
+    sim_prov_free();
     sim_store_free();
+    bc_sendgrid_key_free(sim_sg_key);
+    sim_sg_key = NULL;
 out_curl:
     curl_global_cleanup();
     if (rc == 0) {

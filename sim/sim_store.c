@@ -188,18 +188,20 @@ sim_store_foreach(int rev, int (*fn)(const sim_msg_t *, void *), void *arg)
 }
 
 sim_msg_t *
-sim_msg_new(const char *to, const char *from, const char *mss,
-    const char *body, const char *status_callback)
+sim_msg_new_ex(const char *to, const char *from, const char *mss,
+    const char *body, const char *status_callback, const char *extra)
 {
     size_t     lt = strlen(to) + 1, lf = strlen(from) + 1,
                lm = strlen(mss) + 1, lb = strlen(body) + 1,
-               lc = strlen(status_callback) + 1;
-    sim_msg_t *m = calloc(1, sizeof(*m) + lt + lf + lm + lb + lc);
+               lc = strlen(status_callback) + 1, le = strlen(extra) + 1;
+    sim_msg_t *m = calloc(1, sizeof(*m) + lt + lf + lm + lb + lc + le);
     char      *p;
 
     if (m == NULL) {
         return NULL;
     }
+    m->provider = "twilio";
+    m->channel = "sms";
     p = (char *) (m + 1);
     m->to = memcpy(p, to, lt);
     p += lt;
@@ -210,17 +212,30 @@ sim_msg_new(const char *to, const char *from, const char *mss,
     m->body = memcpy(p, body, lb);
     p += lb;
     m->status_callback = memcpy(p, status_callback, lc);
+    p += lc;
+    m->extra = memcpy(p, extra, le);
     return m;
+}
+
+sim_msg_t *
+sim_msg_new(const char *to, const char *from, const char *mss,
+    const char *body, const char *status_callback)
+{
+    return sim_msg_new_ex(to, from, mss, body, status_callback, "");
 }
 
 sim_msg_t *
 sim_msg_dup(const sim_msg_t *m)
 {
-    sim_msg_t *c = sim_msg_new(m->to, m->from, m->mss, m->body,
-        m->status_callback);
+    sim_msg_t *c = sim_msg_new_ex(m->to, m->from, m->mss, m->body,
+        m->status_callback, m->extra);
 
     if (c != NULL) {
         memcpy(c->sid, m->sid, sizeof(c->sid));
+        c->provider = m->provider;
+        c->channel = m->channel;
+        c->fail_code = m->fail_code;
+        c->fail_message = m->fail_message;
         c->status = m->status;
         c->error_code = m->error_code;
         c->error_message = m->error_message;
@@ -231,6 +246,81 @@ sim_msg_dup(const sim_msg_t *m)
         c->sent_ms = m->sent_ms;
     }
     return c;
+}
+
+/* ---- 24 h windows (last inbound per sender/user pair) ---- */
+
+#define WIN_BUCKETS 256
+
+typedef struct win_s {
+    struct win_s *next;
+    int64_t       last_ms;
+    char          key[];
+} win_t;
+
+static pthread_mutex_t  win_lock = PTHREAD_MUTEX_INITIALIZER;
+static win_t           *wins[WIN_BUCKETS];
+
+void
+sim_window_touch(const char *key, int64_t now_ms)
+{
+    size_t  b = (size_t) hash_str(key) & (WIN_BUCKETS - 1);
+    win_t  *w;
+
+    pthread_mutex_lock(&win_lock);
+    for (w = wins[b]; w != NULL; w = w->next) {
+        if (strcmp(w->key, key) == 0) {
+            break;
+        }
+    }
+    if (w == NULL) {
+        size_t l = strlen(key) + 1;
+        w = malloc(sizeof(*w) + l);
+        if (w == NULL) {
+            pthread_mutex_unlock(&win_lock);
+            return;
+        }
+        memcpy(w->key, key, l);
+        w->next = wins[b];
+        wins[b] = w;
+    }
+    w->last_ms = now_ms;
+    pthread_mutex_unlock(&win_lock);
+}
+
+int
+sim_window_open(const char *key, int64_t now_ms)
+{
+    size_t  b = (size_t) hash_str(key) & (WIN_BUCKETS - 1);
+    win_t  *w;
+    int     open = 0;
+
+    pthread_mutex_lock(&win_lock);
+    for (w = wins[b]; w != NULL; w = w->next) {
+        if (strcmp(w->key, key) == 0) {
+            open = now_ms - w->last_ms < 24LL * 3600 * 1000;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&win_lock);
+    return open;
+}
+
+void
+sim_window_reset(void)
+{
+    size_t  i;
+    win_t  *w, *n;
+
+    pthread_mutex_lock(&win_lock);
+    for (i = 0; i < WIN_BUCKETS; i++) {
+        for (w = wins[i]; w != NULL; w = n) {
+            n = w->next;
+            free(w);
+        }
+        wins[i] = NULL;
+    }
+    pthread_mutex_unlock(&win_lock);
 }
 
 /* ---- per-sender token buckets ---- */
@@ -338,4 +428,5 @@ sim_store_free(void)
     vec_cap = tab_cap = 0;
     pthread_mutex_unlock(&store_lock);
     sim_rate_reset();
+    sim_window_reset();
 }
