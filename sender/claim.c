@@ -277,6 +277,7 @@ int
 snd_ledger_claim(snd_t *s)
 {
     snd_item_t  *items, *it, *next;
+    snd_stage_t  ack, wait;
     long long    now;
 
     if (s->claim == NULL) {
@@ -316,6 +317,8 @@ claimed:
     s->claim = NULL;
 
     now = snd_now_ms();
+    SND_STAGE_INIT(&ack);
+    SND_STAGE_INIT(&wait);
     for (it = items; it != NULL; it = next) {
         next = it->next;
         it->next = NULL;
@@ -326,17 +329,17 @@ claimed:
                 snd_log(SND_LOG_INFO, "message %s: %s opted out; blocked",
                     it->job.id, it->job.to);
                 it->outcome = SND_OUT_ACK;
-                snd_list_append(&s->to_ack, it);
+                snd_stage_add(&ack, it);
             } else {
                 it->not_before_ms = now;
-                snd_list_append(&s->wait, it);
+                snd_stage_add(&wait, it);
             }
             break;
         case SND_ROW_CALLING:
         case SND_ROW_UNKNOWN:
             if (it->claim_rank > 10) {
                 it->outcome = SND_OUT_ACK;
-                snd_list_append(&s->to_ack, it);
+                snd_stage_add(&ack, it);
             } else {
                 snd_log(SND_LOG_NOTICE, "message %s: found '%s' in the "
                     "ledger; reconciling", it->job.id,
@@ -344,14 +347,16 @@ claimed:
                                                        : "unknown");
                 it->reconcile = 1;
                 it->not_before_ms = now;
-                snd_list_append(&s->wait, it);
+                snd_stage_add(&wait, it);
             }
             break;
         default:
             it->outcome = SND_OUT_ACK;
-            snd_list_append(&s->to_ack, it);
+            snd_stage_add(&ack, it);
         }
     }
+    snd_list_splice(&s->to_ack, &ack);
+    snd_list_splice(&s->wait, &wait);
     return 0;
 }
 

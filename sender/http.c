@@ -136,7 +136,8 @@ snd_http_run(snd_t *s, int timeout_ms,
     int        running, left;
     CURLMsg   *msg;
 
-    if (s->inflight > 0) {
+    /* timeout_ms < 0: no poll, just progress what is ready */
+    if (s->inflight > 0 && timeout_ms >= 0) {
         curl_multi_poll(s->multi, NULL, 0, timeout_ms, NULL);
     }
     curl_multi_perform(s->multi, &running);

@@ -277,6 +277,7 @@ int
 snd_ledger_commit(snd_t *s)
 {
     snd_item_t  *items, *it, *next;
+    snd_stage_t  ack, wait;
     snd_buf_t    q = { 0 };
     int          nopt = 0, nrows = 0;
     long long    now;
@@ -373,6 +374,8 @@ snd_ledger_commit(snd_t *s)
 
     /* committed: route each item on */
     now = snd_now_ms();
+    SND_STAGE_INIT(&ack);
+    SND_STAGE_INIT(&wait);
     for (it = items; it != NULL; it = next) {
         next = it->next;
         it->next = NULL;
@@ -381,7 +384,7 @@ snd_ledger_commit(snd_t *s)
                 snd_log(SND_LOG_NOTICE, "message %s: reconciled to %s",
                     it->job.id, it->sid);
                 s->m_found++;
-                snd_list_append(&s->to_ack, it);
+                snd_stage_add(&ack, it);
                 continue;
             }
             if (it->outcome == SND_OUT_UNKNOWN) {
@@ -389,7 +392,7 @@ snd_ledger_commit(snd_t *s)
                 snd_item_reset_result(it);
                 it->reconcile = 1;
                 it->not_before_ms = now + SND_RECONCILE_DELAY_MS;
-                snd_list_append(&s->wait, it);
+                snd_stage_add(&wait, it);
                 continue;
             }
             snd_log(SND_LOG_NOTICE, "message %s: not at the provider; "
@@ -398,21 +401,23 @@ snd_ledger_commit(snd_t *s)
             snd_item_reset_result(it);
             it->reconcile = 0;
             it->not_before_ms = now;
-            snd_list_append(&s->wait, it);
+            snd_stage_add(&wait, it);
             continue;
         }
         if (it->outcome == SND_OUT_UNKNOWN) {
             snd_item_reset_result(it);
             it->reconcile = 1;
             it->not_before_ms = now + SND_RECONCILE_DELAY_MS;
-            snd_list_append(&s->wait, it);
+            snd_stage_add(&wait, it);
             continue;
         }
         if (it->outcome == SND_OUT_FAILED) {
             snd_log(SND_LOG_INFO, "message %s: failed %s: %s", it->job.id,
                 it->error_code, it->error_message);
         }
-        snd_list_append(&s->to_ack, it);
+        snd_stage_add(&ack, it);
     }
+    snd_list_splice(&s->to_ack, &ack);
+    snd_list_splice(&s->wait, &wait);
     return 0;
 }

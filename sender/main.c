@@ -47,6 +47,19 @@ snd_list_append(snd_item_t **list, snd_item_t *it)
     *list = it;
 }
 
+void
+snd_list_splice(snd_item_t **list, snd_stage_t *st)
+{
+    if (st->head == NULL) {
+        return;
+    }
+    while (*list != NULL) {
+        list = &(*list)->next;
+    }
+    *list = st->head;
+    SND_STAGE_INIT(st);
+}
+
 /* ---- the set of message ids we hold ------------------------------------- */
 
 static unsigned
@@ -272,6 +285,23 @@ snd_start_due(snd_t *s)
     return next;
 }
 
+/*
+ * Between the loop's MySQL/Redis phases: collects finished transfers and
+ * refills the free slots from the (already claimed) wait list without
+ * blocking, so the provider calls keep flowing while the loop spends time
+ * on claims, commits and events. Touches neither MySQL nor Redis.
+ */
+static void
+snd_pump(snd_t *s)
+{
+    if (s->inflight > 0) {
+        snd_http_run(s, -1, snd_twilio_done);
+    }
+    if (!snd_stop && s->wait != NULL) {
+        snd_start_due(s);
+    }
+}
+
 static void
 snd_free_list(snd_t *s, snd_item_t **list)
 {
@@ -334,6 +364,9 @@ snd_run(snd_t *s)
             {
                 got = snd_queue_read(s, room, 0);
             }
+            if (s->claim != NULL) {
+                snd_pump(s);
+            }
             snd_ledger_claim(s);
         }
 
@@ -365,12 +398,14 @@ snd_run(snd_t *s)
                 if (snd_ledger_commit(s) == 0) {
                     s->finished_since_ms = 0;
                 }
+                snd_pump(s);
             }
         }
         snd_queue_flush_acks(s);
 
         if (!snd_stop) {
             events = snd_recorder_turn(s);
+            snd_pump(s);
             if (events < 0) {
                 events = 0;
             }

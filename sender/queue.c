@@ -24,7 +24,7 @@ static const char snd_promote_lua[] =
 
 /* one stream entry [id, [f, v, ...]] -> item on s->claim */
 static void
-snd_queue_entry(snd_t *s, redisReply *e)
+snd_queue_entry(snd_t *s, redisReply *e, snd_stage_t *claim)
 {
     snd_item_t   *it;
     redisReply   *id, *fv;
@@ -89,7 +89,11 @@ snd_queue_entry(snd_t *s, redisReply *e)
         return;
     }
     snd_idset_add(s, it);
-    snd_list_append(&s->claim, it);
+    if (claim != NULL) {
+        snd_stage_add(claim, it);
+    } else {
+        snd_list_append(&s->claim, it);
+    }
     s->held++;
 }
 
@@ -98,8 +102,10 @@ static int
 snd_queue_entries(snd_t *s, redisReply *r, char *last_id, size_t last_len)
 {
     redisReply  *entries;
+    snd_stage_t  claim;
     size_t       i;
 
+    SND_STAGE_INIT(&claim);
     if (r->type != REDIS_REPLY_ARRAY || r->elements < 1
         || r->element[0]->type != REDIS_REPLY_ARRAY
         || r->element[0]->elements < 2)
@@ -119,8 +125,9 @@ snd_queue_entries(snd_t *s, redisReply *r, char *last_id, size_t last_len)
             memcpy(last_id, e->element[0]->str, e->element[0]->len);
             last_id[e->element[0]->len] = '\0';
         }
-        snd_queue_entry(s, e);
+        snd_queue_entry(s, e, &claim);
     }
+    snd_list_splice(&s->claim, &claim);
     return (int) entries->elements;
 }
 
@@ -250,7 +257,7 @@ snd_queue_reclaim(snd_t *s)
         for (i = 0; i < entries->elements; i++) {
             redisReply *e = entries->element[i];
             if (e->type == REDIS_REPLY_ARRAY && e->elements >= 2) {
-                snd_queue_entry(s, e);
+                snd_queue_entry(s, e, NULL);
             }
         }
         if (entries->elements > 0) {

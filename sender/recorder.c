@@ -147,6 +147,31 @@ snd_int_like(const char *p)
     return 1;
 }
 
+/* a chained hash over the batch's events (heads[] of size nh, a power of
+   two, and one link per event), so matching rows to events and folding
+   events per message stay O(n) for batches of 1000 */
+static unsigned
+snd_ev_hash(const char *k, size_t nh)
+{
+    unsigned h = 2166136261u;
+
+    while (*k) {
+        h = (h ^ (unsigned char) *k++) * 16777619u;
+    }
+    return h & (unsigned) (nh - 1);
+}
+
+static size_t
+snd_ev_nheads(size_t n)
+{
+    size_t nh = 16;
+
+    while (nh < 2 * n) {
+        nh *= 2;
+    }
+    return nh;
+}
+
 /* resolves msg_id for every event: by mid, else by provider sid */
 static int
 snd_ev_resolve(snd_t *s, snd_ev_t *ev, size_t n)
@@ -154,7 +179,8 @@ snd_ev_resolve(snd_t *s, snd_ev_t *ev, size_t n)
     snd_buf_t    q = { 0 };
     MYSQL_RES   *res;
     MYSQL_ROW    row;
-    size_t       i;
+    size_t       i, nh;
+    long        *heads, *links;
     int          nm = 0, ns = 0;
 
     snd_buf_add(&q, "SELECT id,provider_message_id FROM messages WHERE "
@@ -166,15 +192,17 @@ snd_ev_resolve(snd_t *s, snd_ev_t *ev, size_t n)
             nm++;
         }
     }
-    snd_buf_add(&q, ") OR (provider='twilio' AND provider_message_id IN (''");
+    snd_buf_add(&q, ")");
     for (i = 0; i < n; i++) {
         if (ev[i].mid[0] == '\0' && ev[i].sid != NULL) {
-            snd_buf_add(&q, ",");
+            snd_buf_add(&q, ns++ ? "," : " OR (provider='twilio' AND "
+                "provider_message_id IN (");
             snd_buf_str(s, &q, ev[i].sid, strlen(ev[i].sid));
-            ns++;
         }
     }
-    snd_buf_add(&q, "))");
+    if (ns > 0) {
+        snd_buf_add(&q, "))");
+    }
     if (nm + ns == 0) {
         snd_buf_free(&q);
         return 0;
@@ -189,16 +217,49 @@ snd_ev_resolve(snd_t *s, snd_ev_t *ev, size_t n)
         snd_db_lost(s, mysql_error(s->db));
         return -1;
     }
+    nh = snd_ev_nheads(n);
+    heads = malloc(nh * sizeof(*heads));
+    links = malloc((n ? n : 1) * sizeof(*links));
+    if (heads == NULL || links == NULL) {
+        free(heads);
+        free(links);
+        mysql_free_result(res);
+        return -1;
+    }
+    for (i = 0; i < nh; i++) {
+        heads[i] = -1;
+    }
+    /* events chained under their key: mid, else sid */
+    for (i = 0; i < n; i++) {
+        const char *k = ev[i].mid[0] != '\0' ? ev[i].mid : ev[i].sid;
+        links[i] = -1;
+        if (k != NULL) {
+            unsigned h = snd_ev_hash(k, nh);
+            links[i] = heads[h];
+            heads[h] = (long) i;
+        }
+    }
     while ((row = mysql_fetch_row(res)) != NULL) {
-        for (i = 0; i < n; i++) {
-            if ((ev[i].mid[0] != '\0' && strcmp(ev[i].mid, row[0]) == 0)
-                || (ev[i].mid[0] == '\0' && ev[i].sid != NULL
-                    && row[1] != NULL && strcmp(ev[i].sid, row[1]) == 0))
-            {
-                snprintf(ev[i].msg_id, sizeof(ev[i].msg_id), "%s", row[0]);
+        for (int pass = 0; pass < 2; pass++) {
+            const char *k = pass == 0 ? row[0] : row[1];
+            long x;
+            if (k == NULL) {
+                continue;
+            }
+            for (x = heads[snd_ev_hash(k, nh)]; x >= 0; x = links[x]) {
+                snd_ev_t *e = &ev[x];
+                if ((pass == 0 && e->mid[0] != '\0'
+                     && strcmp(e->mid, row[0]) == 0)
+                    || (pass == 1 && e->mid[0] == '\0' && e->sid != NULL
+                        && strcmp(e->sid, row[1]) == 0))
+                {
+                    snprintf(e->msg_id, sizeof(e->msg_id), "%s", row[0]);
+                }
             }
         }
     }
+    free(heads);
+    free(links);
     mysql_free_result(res);
     return 0;
 }
@@ -234,84 +295,86 @@ snd_ev_time(snd_buf_t *b, long long t)
 }
 
 /*
- * Applies the folded effects with two joined UPDATEs over one derived table
- * (one row per message): O(n) where a CASE per column was O(n^2). The status
- * update filters in WHERE (rank forward-only, terminal never replaced), so
- * it does not depend on the order MariaDB assigns a multi-table UPDATE's
- * columns in (which is unspecified, unlike a single-table UPDATE).
+ * Applies the folded effects in one multi-row INSERT ... ON DUPLICATE KEY
+ * UPDATE on the primary key: one statement, one row write per message, a
+ * VALUES list that is cheap to parse (a derived table of UNION ALL SELECTs
+ * costs the server a query block per row, twice). Every folded id was just
+ * resolved from an existing row and messages are never deleted, so the
+ * insert half never applies (its placeholder values are never stored; the
+ * provider '' keeps the UNIQUE (provider, provider_message_id) key out of
+ * it, so the only duplicate is the primary key). A single-table ON
+ * DUPLICATE KEY UPDATE assigns left to right, so the forward-only test
+ * reads the old status_rank everywhere as long as status_rank comes last.
  */
 static int
 snd_ev_update(snd_t *s, snd_fold_t *f, size_t nf)
 {
-    snd_buf_t    t = { 0 }, q = { 0 };
+    snd_buf_t    q = { 0 };
     size_t       j;
-    int          nst = 0, rc = -1;
+    int          rc = -1;
 
-    snd_buf_add(&t, "(");
+    snd_buf_add(&q, "INSERT INTO messages (id,batch_id,channel,provider,"
+        "to_address,from_address,status,status_rank,provider_message_id,"
+        "price,price_unit,num_segments,error_code,error_message,sent_at,"
+        "delivered_at,read_at,created_at,updated_at) VALUES ");
     for (j = 0; j < nf; j++) {
         snd_fold_t *x = &f[j];
-        snd_buf_add(&t, j ? " UNION ALL SELECT " : "SELECT ");
-        snd_buf_str(s, &t, x->id, strlen(x->id));
-        snd_buf_add(&t, j ? "," : " AS id,");
-        snd_opt_str(s, &t, x->status);
-        snd_buf_add(&t, j ? ",%d," : " AS st,%d AS rk,", x->rank);
-        snd_opt_str(s, &t, x->sid);
-        snd_buf_add(&t, j ? "," : " AS sid,");
-        snd_opt_str(s, &t, x->price);
-        snd_buf_add(&t, j ? "," : " AS price,");
-        snd_opt_str(s, &t, x->unit);
-        snd_buf_add(&t, j ? "," : " AS unit,");
-        if (x->segs != NULL) {
-            snd_buf_add(&t, "%d", atoi(x->segs));
+        snd_buf_add(&q, j ? ",(" : "(");
+        snd_buf_str(s, &q, x->id, strlen(x->id));
+        snd_buf_add(&q, ",'','','','','',");
+        if (x->status != NULL) {
+            snd_buf_str(s, &q, x->status, strlen(x->status));
+            snd_buf_add(&q, ",%d,", x->rank);
         } else {
-            snd_buf_add(&t, "NULL");
+            snd_buf_add(&q, "'',0,");
         }
-        snd_buf_add(&t, j ? "," : " AS segs,");
-        snd_opt_str(s, &t, x->ecode);
-        snd_buf_add(&t, j ? "," : " AS ecode,");
-        snd_opt_str(s, &t, x->emsg);
-        snd_buf_add(&t, j ? "," : " AS emsg,");
-        snd_ev_time(&t, x->sent_at);
-        snd_buf_add(&t, j ? "," : " AS sent,");
-        snd_ev_time(&t, x->delivered_at);
-        snd_buf_add(&t, j ? "," : " AS deliv,");
-        snd_ev_time(&t, x->read_at);
-        snd_buf_add(&t, j ? "" : " AS rd");
-        nst += x->status != NULL;
+        snd_opt_str(s, &q, x->sid);
+        snd_buf_add(&q, ",");
+        snd_opt_str(s, &q, x->price);
+        snd_buf_add(&q, ",");
+        snd_opt_str(s, &q, x->unit);
+        snd_buf_add(&q, ",");
+        if (x->segs != NULL) {
+            snd_buf_add(&q, "%d,", atoi(x->segs));
+        } else {
+            snd_buf_add(&q, "NULL,");
+        }
+        snd_opt_str(s, &q, x->ecode);
+        snd_buf_add(&q, ",");
+        snd_opt_str(s, &q, x->emsg);
+        snd_buf_add(&q, ",");
+        snd_ev_time(&q, x->sent_at);
+        snd_buf_add(&q, ",");
+        snd_ev_time(&q, x->delivered_at);
+        snd_buf_add(&q, ",");
+        snd_ev_time(&q, x->read_at);
+        snd_buf_add(&q, ",UTC_TIMESTAMP(3),UTC_TIMESTAMP(3))");
     }
-    snd_buf_add(&t, ") AS t");
-    if (t.oom) {
-        goto done;
-    }
-
-    snd_buf_add(&q, "UPDATE messages m JOIN %s ON m.id=t.id SET "
-        "m.provider_message_id=COALESCE(m.provider_message_id,t.sid),"
-        "m.price=COALESCE(t.price,m.price),"
-        "m.price_unit=COALESCE(t.unit,m.price_unit),"
-        "m.num_segments=COALESCE(t.segs,m.num_segments),"
-        "m.sent_at=COALESCE(m.sent_at,t.sent),"
-        "m.delivered_at=COALESCE(m.delivered_at,t.deliv),"
-        "m.read_at=COALESCE(m.read_at,t.rd),"
-        "m.updated_at=UTC_TIMESTAMP(3)", t.p);
+#define SND_EV_ADV "VALUES(status_rank)>0 AND status_rank<VALUES(status_rank)" \
+                   " AND status_rank<100"
+    snd_buf_add(&q, " ON DUPLICATE KEY UPDATE "
+        "provider_message_id=COALESCE(provider_message_id,"
+        "VALUES(provider_message_id)),"
+        "price=COALESCE(VALUES(price),price),"
+        "price_unit=COALESCE(VALUES(price_unit),price_unit),"
+        "num_segments=COALESCE(VALUES(num_segments),num_segments),"
+        "sent_at=COALESCE(sent_at,VALUES(sent_at)),"
+        "delivered_at=COALESCE(delivered_at,VALUES(delivered_at)),"
+        "read_at=COALESCE(read_at,VALUES(read_at)),"
+        "updated_at=VALUES(updated_at),"
+        "error_code=IF(" SND_EV_ADV ",COALESCE(VALUES(error_code),"
+        "error_code),error_code),"
+        "error_message=IF(" SND_EV_ADV " AND VALUES(error_code) IS NOT NULL,"
+        "VALUES(error_message),error_message),"
+        "status=IF(" SND_EV_ADV ",VALUES(status),status),"
+        "status_rank=IF(" SND_EV_ADV ",VALUES(status_rank),status_rank)");
+#undef SND_EV_ADV
     if (q.oom || snd_db_exec(s, q.p, q.len) != 0) {
         goto done;
-    }
-    if (nst > 0) {
-        q.len = 0;
-        snd_buf_add(&q, "UPDATE messages m JOIN %s ON m.id=t.id SET "
-            "m.status=t.st,m.error_code=COALESCE(t.ecode,m.error_code),"
-            "m.error_message=IF(t.ecode IS NULL,m.error_message,t.emsg),"
-            "m.status_rank=t.rk "
-            "WHERE t.st IS NOT NULL AND m.status_rank<t.rk "
-            "AND m.status_rank<100", t.p);
-        if (q.oom || snd_db_exec(s, q.p, q.len) != 0) {
-            goto done;
-        }
     }
     rc = 0;
 
 done:
-    snd_buf_free(&t);
     snd_buf_free(&q);
     return rc;
 }
@@ -321,7 +384,8 @@ snd_ev_write(snd_t *s, snd_ev_t *ev, size_t n)
 {
     snd_buf_t    q = { 0 };
     snd_fold_t  *f;
-    size_t       i, j, nf = 0;
+    size_t       i, j, nf = 0, nh;
+    long        *heads, *links;
     int          nopt = 0, rc = -1;
 
     /* audit rows */
@@ -373,19 +437,39 @@ snd_ev_write(snd_t *s, snd_ev_t *ev, size_t n)
     if (f == NULL) {
         goto done;
     }
+    nh = snd_ev_nheads(n);
+    heads = malloc(nh * sizeof(*heads));
+    links = malloc((n ? n : 1) * sizeof(*links));
+    if (heads == NULL || links == NULL) {
+        free(heads);
+        free(links);
+        free(f);
+        goto done;
+    }
+    for (i = 0; i < nh; i++) {
+        heads[i] = -1;
+    }
     for (i = 0; i < n; i++) {
         snd_ev_t *e = &ev[i];
+        unsigned h;
+        long x;
         int r;
         if (e->msg_id[0] == '\0' || e->ours == NULL) {
             continue;
         }
-        for (j = 0; j < nf; j++) {
-            if (strcmp(f[j].id, e->msg_id) == 0) {
+        h = snd_ev_hash(e->msg_id, nh);
+        for (x = heads[h]; x >= 0; x = links[x]) {
+            if (strcmp(f[x].id, e->msg_id) == 0) {
                 break;
             }
         }
-        if (j == nf) {
-            f[nf++].id = e->msg_id;
+        if (x >= 0) {
+            j = (size_t) x;
+        } else {
+            j = nf++;
+            f[j].id = e->msg_id;
+            links[j] = heads[h];
+            heads[h] = (long) j;
         }
         r = bc_status_rank(e->ours);
         if (r > f[j].rank && f[j].rank < BC_RANK_TERMINAL) {
@@ -409,6 +493,8 @@ snd_ev_write(snd_t *s, snd_ev_t *ev, size_t n)
         }
     }
 
+    free(heads);
+    free(links);
     if (nf > 0 && snd_ev_update(s, f, nf) != 0) {
         free(f);
         goto done;

@@ -181,6 +181,19 @@ extern volatile sig_atomic_t snd_stop;
 long long snd_now_ms(void);
 void snd_list_push(snd_item_t **list, snd_item_t *it);
 void snd_list_append(snd_item_t **list, snd_item_t *it);
+
+/* O(1) appends for a loop that routes many items: stage them, then splice
+   the stage onto the list's end once (snd_list_append walks the list) */
+typedef struct { snd_item_t *head, **tail; } snd_stage_t;
+#define SND_STAGE_INIT(st)  do { (st)->head = NULL; (st)->tail = &(st)->head; } while (0)
+static inline void
+snd_stage_add(snd_stage_t *st, snd_item_t *it)
+{
+    it->next = NULL;
+    *st->tail = it;
+    st->tail = &it->next;
+}
+void snd_list_splice(snd_item_t **list, snd_stage_t *st);
 int snd_idset_has(snd_t *s, const char *id);
 void snd_idset_add(snd_t *s, snd_item_t *it);
 void snd_idset_del(snd_t *s, snd_item_t *it);
