@@ -821,5 +821,6 @@ static void
 ngx_http_broadcast_exit_process(ngx_cycle_t *cycle)
 {
     /* the thread pools have been joined by now (they exit earlier) */
+    ngx_http_broadcast_ac_close();
     ngx_http_broadcast_conn_close_all();
 }

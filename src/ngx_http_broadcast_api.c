@@ -284,6 +284,16 @@ ngx_http_broadcast_api_start(ngx_http_request_t *r,
     tc.free = ngx_http_broadcast_api_free;
     tc.data = ctx;
 
+    /* the common send: one script on the worker's async Redis link */
+    if (ctx->op_fast && ctx->code == NULL
+        && ctx->need != NGX_HTTP_BROADCAST_NEED_NONE)
+    {
+        rc = ngx_http_broadcast_send_loop(r, ctx, &tc);
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
+    }
+
     return ngx_http_broadcast_task_post(r, &tc);
 }
 
@@ -293,10 +303,26 @@ ngx_http_broadcast_api_run(void *data, ngx_http_broadcast_conn_t *conn)
 {
     ngx_http_broadcast_api_ctx_t *ctx = data;
 
-    if (ctx->need != NGX_HTTP_BROADCAST_NEED_NONE
-        && !ngx_http_broadcast_auth_resolve(ctx, conn))
+    /*
+     * fast path: the operation re-checks the credential cache entry inside
+     * Redis (one script, one round trip); anything unusual (no hint, cache
+     * miss, changed entry, scope, expiry, no link) falls back to the full
+     * path below, which gives the exact answer
+     */
+    if (ctx->op_fast && ctx->code == NULL
+        && ctx->need != NGX_HTTP_BROADCAST_NEED_NONE
+        && ngx_http_broadcast_auth_hint(ctx)
+        && ctx->op_fast(ctx, conn))
     {
         return;
+    }
+
+    if (ctx->need != NGX_HTTP_BROADCAST_NEED_NONE) {
+        if (!ngx_http_broadcast_auth_resolve(ctx, conn)) {
+            return;
+        }
+
+        ngx_http_broadcast_auth_remember(ctx);
     }
 
     /* a validation error found in the loop is reported after auth */
@@ -369,6 +395,11 @@ ngx_http_broadcast_api_done(ngx_http_request_t *r, void *data)
         return ngx_http_broadcast_send_json(r, ctx->status, json);
     }
 
+    /* the loop's hints for the async fast path (checked in Redis anyway) */
+    if (ctx->need != NGX_HTTP_BROADCAST_NEED_NONE && ctx->cred_id != 0) {
+        ngx_http_broadcast_auth_remember(ctx);
+    }
+
     if (ctx->result == NULL) {
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
                       "broadcast: API task left no result");
@@ -387,6 +418,15 @@ ngx_http_broadcast_api_done(ngx_http_request_t *r, void *data)
 }
 
 
+/* loop: answers from ctx (the async fast path) */
+ngx_int_t
+ngx_http_broadcast_api_answer(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx)
+{
+    return ngx_http_broadcast_api_done(r, ctx);
+}
+
+
 static void
 ngx_http_broadcast_api_free(void *data)
 {
@@ -398,6 +438,10 @@ ngx_http_broadcast_api_free(void *data)
 
     if (ctx->result) {
         json_decref(ctx->result);
+    }
+
+    if (ctx->fast_resp) {
+        json_decref(ctx->fast_resp);
     }
 
     if (ctx->error_extra) {

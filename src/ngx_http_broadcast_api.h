@@ -29,6 +29,9 @@ typedef struct ngx_http_broadcast_api_ctx_s  ngx_http_broadcast_api_ctx_t;
 typedef void (*ngx_http_broadcast_op_pt)(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn);
 typedef void (*ngx_http_broadcast_op_free_pt)(void *op);
+/* 1: done (ctx holds the answer), 0: not applicable, take the slow path */
+typedef int (*ngx_http_broadcast_op_fast_pt)(
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_http_broadcast_conn_t *conn);
 
 
 struct ngx_http_broadcast_api_ctx_s {
@@ -48,6 +51,8 @@ struct ngx_http_broadcast_api_ctx_s {
     ngx_http_broadcast_op_pt         op;
     void                            *op_data;
     ngx_http_broadcast_op_free_pt    op_free;
+    /* optional: auth and operation in one Redis round trip */
+    ngx_http_broadcast_op_fast_pt    op_fast;
 
     /* result: thread -> loop */
     ngx_uint_t                       status;
@@ -61,6 +66,7 @@ struct ngx_http_broadcast_api_ctx_s {
     ngx_uint_t                       backend_err;
     ngx_uint_t                       accepted;
     ngx_uint_t                       rejected;
+    json_t                          *fast_resp;     /* async fast path */
 };
 
 
@@ -76,6 +82,13 @@ ngx_int_t ngx_http_broadcast_auth_credential(ngx_http_request_t *r,
     ngx_http_broadcast_api_ctx_t *ctx);
 int ngx_http_broadcast_auth_resolve(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn);
+int ngx_http_broadcast_auth_hint(ngx_http_broadcast_api_ctx_t *ctx);
+void ngx_http_broadcast_auth_remember(ngx_http_broadcast_api_ctx_t *ctx);
+
+ngx_int_t ngx_http_broadcast_api_answer(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx);
+ngx_int_t ngx_http_broadcast_send_loop(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_http_broadcast_task_conf_t *tc);
 
 /* routes: validate in the loop and set ctx->op, or set an error */
 void ngx_http_broadcast_send_prepare(ngx_http_request_t *r,

@@ -319,3 +319,77 @@ unauthorized:
                                  ? "API key" : "session");
     return 0;
 }
+
+
+/*
+ * Per-thread hints: credential hash -> principal, remembered after a full
+ * resolve. A hint is never trusted on its own: the fast path passes it to a
+ * Redis script that compares it with bc:cred:<hash> (kind, id, scope, exp)
+ * in the same atomic step as the writes, so a revoke or logout (which
+ * deletes bc:cred:<hash>) takes effect at once in every worker and thread.
+ * Thread-local, so no locking; a stale hint only costs the slow path.
+ */
+
+#define NGX_HTTP_BROADCAST_HINTS  64
+
+typedef struct {
+    char         hash[65];
+    ngx_uint_t   kind;
+    long long    id;
+    long long    user_id;
+    ngx_uint_t   scope;
+} ngx_http_broadcast_hint_t;
+
+static __thread ngx_http_broadcast_hint_t
+    ngx_http_broadcast_hints[NGX_HTTP_BROADCAST_HINTS];
+
+
+static ngx_http_broadcast_hint_t *
+ngx_http_broadcast_hint_slot(const char *hash)
+{
+    ngx_int_t  h;
+
+    /* the hash is hex of SHA-256: its first digits are uniform */
+    h = ngx_hextoi((u_char *) hash, 4);
+
+    return &ngx_http_broadcast_hints[(h < 0 ? 0 : h)
+                                     % NGX_HTTP_BROADCAST_HINTS];
+}
+
+
+/* thread: 1 with the principal filled in from the hint, 0 if none */
+int
+ngx_http_broadcast_auth_hint(ngx_http_broadcast_api_ctx_t *ctx)
+{
+    ngx_http_broadcast_hint_t  *hint;
+
+    hint = ngx_http_broadcast_hint_slot(ctx->cred_hash);
+
+    if (hint->kind != ctx->cred_kind
+        || ngx_memcmp(hint->hash, ctx->cred_hash, 64) != 0)
+    {
+        return 0;
+    }
+
+    ctx->cred_id = hint->id;
+    ctx->user_id = hint->user_id;
+    ctx->scope = hint->scope;
+
+    return 1;
+}
+
+
+/* thread: after a successful full resolve */
+void
+ngx_http_broadcast_auth_remember(ngx_http_broadcast_api_ctx_t *ctx)
+{
+    ngx_http_broadcast_hint_t  *hint;
+
+    hint = ngx_http_broadcast_hint_slot(ctx->cred_hash);
+
+    ngx_memcpy(hint->hash, ctx->cred_hash, 65);
+    hint->kind = ctx->cred_kind;
+    hint->id = ctx->cred_id;
+    hint->user_id = ctx->user_id;
+    hint->scope = ctx->scope;
+}

@@ -14,6 +14,7 @@
 
 #include <jansson.h>
 #include <hiredis/hiredis.h>
+#include <hiredis/async.h>
 #include <mysql.h>
 
 #include "bc_db.h"
@@ -78,6 +79,12 @@ typedef struct {
 } ngx_http_broadcast_task_conf_t;
 
 
+/* loop: answers from an async Redis reply (NULL: link lost); NGX_DECLINED
+ * hands the request to the thread path with the same task conf */
+typedef ngx_int_t (*ngx_http_broadcast_areply_pt)(ngx_http_request_t *r,
+    void *data, redisReply *reply);
+
+
 /* metrics: fixed counters, each on its own cache line */
 enum {
     NGX_HTTP_BROADCAST_M_SENDS_SMS = 0,
@@ -114,6 +121,10 @@ int ngx_http_broadcast_mysql_query(ngx_http_broadcast_conn_t *conn,
 int ngx_http_broadcast_redis_ready(ngx_http_broadcast_conn_t *conn,
     ngx_http_broadcast_main_conf_t *mcf, char *err, size_t errlen);
 void ngx_http_broadcast_iso_ms(long long ms, char out[32]);
+ngx_int_t ngx_http_broadcast_aredis_post(ngx_http_request_t *r,
+    ngx_http_broadcast_task_conf_t *tc, ngx_http_broadcast_areply_pt reply,
+    int argc, const char **argv, const size_t *lens);
+void ngx_http_broadcast_ac_close(void);
 
 /* body */
 ngx_int_t ngx_http_broadcast_body_check(ngx_http_request_t *r);

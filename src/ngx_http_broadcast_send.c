@@ -2,6 +2,12 @@
  * POST /api/send/sms: validation and number normalisation in the loop, then
  * in the thread the idempotency check and one pipelined MULTI/EXEC that
  * queues every accepted message (the ledger's only "accepted").
+ *
+ * Fast path (no Idempotency-Key, a credential this worker resolved before):
+ * one Lua script (EVALSHA) re-checks bc:cred:<hash> and does the same
+ * writes atomically, sent from the loop on the worker's async Redis link;
+ * when the entry no longer matches it writes nothing and the full path
+ * above decides (401/403/MySQL refill), so revocation is immediate.
  */
 
 
@@ -11,6 +17,9 @@
 #include "bc_job.h"
 #include "bc_phone.h"
 #include "bc_sig.h"
+
+#include <pthread.h>
+#include <openssl/sha.h>
 
 
 #define NGX_HTTP_BROADCAST_SMS_MAX_CHARS  1600
@@ -39,6 +48,12 @@ typedef struct {
 static void ngx_http_broadcast_send_op(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn);
 static void ngx_http_broadcast_send_free(void *data);
+static int ngx_http_broadcast_send_fast(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn);
+static int ngx_http_broadcast_send_build(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_sms_t *sms, char ***jobs, json_t **resp);
+static void ngx_http_broadcast_send_jobs_free(ngx_http_broadcast_sms_t *sms,
+    char **jobs);
 
 
 static size_t
@@ -55,6 +70,66 @@ ngx_http_broadcast_utf8_chars(const char *s, size_t len)
     }
 
     return n;
+}
+
+
+/*
+ * loop only (one per worker, no locking): recently normalised numbers.
+ * bc_phone_normalize is a pure function of (input, region) and costs a
+ * libphonenumber parse with ICU regexes; senders repeat recipients, so the
+ * successes are remembered in a small direct-mapped table. Failures are
+ * not cached (their reason text is the library's).
+ */
+
+#define NGX_HTTP_BROADCAST_PHONE_CACHE  1024
+#define NGX_HTTP_BROADCAST_PHONE_IN     40
+
+typedef struct {
+    size_t   len;                              /* 0: empty slot */
+    char     in[NGX_HTTP_BROADCAST_PHONE_IN];
+    char     region[8];
+    char     out[BC_PHONE_MAX];
+} ngx_http_broadcast_phone_ent_t;
+
+static ngx_http_broadcast_phone_ent_t
+    ngx_http_broadcast_phone_cache[NGX_HTTP_BROADCAST_PHONE_CACHE];
+
+
+static int
+ngx_http_broadcast_phone(const char *in, size_t len, const char *region,
+    char out[BC_PHONE_MAX], const char **reason)
+{
+    size_t                           rlen;
+    uint32_t                         h;
+    ngx_http_broadcast_phone_ent_t  *e;
+
+    rlen = strlen(region);
+
+    if (len == 0 || len >= NGX_HTTP_BROADCAST_PHONE_IN || rlen >= 8) {
+        return bc_phone_normalize(in, len, region, out, reason);
+    }
+
+    h = ngx_murmur_hash2((u_char *) in, len) ^ (region[0] << 8 | region[1]);
+    e = &ngx_http_broadcast_phone_cache[h % NGX_HTTP_BROADCAST_PHONE_CACHE];
+
+    if (e->len == len
+        && ngx_memcmp(e->in, in, len) == 0
+        && ngx_strcmp(e->region, region) == 0)
+    {
+        ngx_memcpy(out, e->out, BC_PHONE_MAX);
+        return 0;
+    }
+
+    if (bc_phone_normalize(in, len, region, out, reason) != 0) {
+        return -1;
+    }
+
+    e->len = len;
+    ngx_memcpy(e->in, in, len);
+    ngx_memcpy(e->region, region, rlen + 1);
+    ngx_memcpy(e->out, out, BC_PHONE_MAX);
+
+    return 0;
 }
 
 
@@ -134,10 +209,11 @@ ngx_http_broadcast_send_prepare(ngx_http_request_t *r,
     ctx->op = ngx_http_broadcast_send_op;
     ctx->op_data = sms;
     ctx->op_free = ngx_http_broadcast_send_free;
+    ctx->op_fast = ngx_http_broadcast_send_fast;
 
     if (from && !json_is_null(from)) {
         if (!json_is_string(from)
-            || bc_phone_normalize(json_string_value(from),
+            || ngx_http_broadcast_phone(json_string_value(from),
                                   json_string_length(from), "US", sms->from,
                                   &reason)
                != 0)
@@ -190,9 +266,10 @@ ngx_http_broadcast_send_prepare(ngx_http_request_t *r,
         }
 
         bc_sha256_hex(idem->value.data, idem->value.len, sms->idem_hash);
-    }
 
-    bc_sha256_hex(body->data, body->len, sms->body_hash);
+        /* only the idempotency record compares bodies */
+        bc_sha256_hex(body->data, body->len, sms->body_hash);
+    }
 
     sms->text = ngx_alloc(json_string_length(msg) + 1, r->connection->log);
     sms->msgs = ngx_alloc(n * sizeof(ngx_http_broadcast_sms_msg_t),
@@ -214,8 +291,9 @@ ngx_http_broadcast_send_prepare(ngx_http_request_t *r,
         s = json_string_value(v);
         len = json_string_length(v);
 
-        if (bc_phone_normalize(s, len, (char *) lcf->default_country.data,
-                               out, &reason)
+        if (ngx_http_broadcast_phone(s, len,
+                                     (char *) lcf->default_country.data,
+                                     out, &reason)
             != 0)
         {
             json_array_append_new(sms->rejected,
@@ -406,8 +484,7 @@ ngx_http_broadcast_send_op(ngx_http_broadcast_api_ctx_t *ctx,
     char          idem_key[160], batch_key[64], msg_key[64], err[256];
     char        **jobs, *idem_text;
     size_t        i, lens[7];
-    json_t       *resp, *msgs, *idem_json;
-    bc_job_t      job;
+    json_t       *resp, *idem_json;
     ngx_uint_t    nq, q;
     redisReply   *reply;
     const char   *argv[7];
@@ -427,49 +504,11 @@ ngx_http_broadcast_send_op(ngx_http_broadcast_api_ctx_t *ctx,
     snprintf(batch_key, sizeof(batch_key), BC_KEY_BATCH_PREFIX "%s",
              sms->batch_id);
 
-    jobs = calloc(sms->n, sizeof(char *));
-    resp = json_pack("{s:s,s:[],s:O}", "batch_id", sms->batch_id,
-                     "messages", "rejected", sms->rejected);
     idem_text = NULL;
     ok = 0;
 
-    if (jobs == NULL || resp == NULL) {
+    if (ngx_http_broadcast_send_build(ctx, sms, &jobs, &resp) != 0) {
         goto failed;
-    }
-
-    msgs = json_object_get(resp, "messages");
-
-    for (i = 0; i < sms->n; i++) {
-        ngx_memzero(&job, sizeof(bc_job_t));
-        ngx_cpystrn((u_char *) job.id, (u_char *) sms->msgs[i].id,
-                    sizeof(job.id));
-        ngx_cpystrn((u_char *) job.batch_id, (u_char *) sms->batch_id,
-                    sizeof(job.batch_id));
-        ngx_cpystrn((u_char *) job.channel, (u_char *) "sms",
-                    sizeof(job.channel));
-        ngx_cpystrn((u_char *) job.provider, (u_char *) "twilio",
-                    sizeof(job.provider));
-        ngx_cpystrn((u_char *) job.to, (u_char *) sms->msgs[i].to,
-                    sizeof(job.to));
-        ngx_cpystrn((u_char *) job.from, (u_char *) sms->from,
-                    sizeof(job.from));
-        ngx_cpystrn((u_char *) job.messaging_service_sid, (u_char *) sms->mss,
-                    sizeof(job.messaging_service_sid));
-        job.body = sms->text;
-        job.api_key_id = ctx->cred_kind == NGX_HTTP_BROADCAST_CRED_KEY
-                         ? ctx->cred_id : 0;
-        job.created_ms = sms->created_ms;
-        job.attempt = 0;
-
-        jobs[i] = bc_job_dump(&job);
-        if (jobs[i] == NULL) {
-            goto failed;
-        }
-
-        json_array_append_new(msgs, json_pack("{s:s,s:s,s:s}",
-                                              "id", sms->msgs[i].id,
-                                              "to", sms->msgs[i].to,
-                                              "status", "queued"));
     }
 
     if (idem_key[0]) {
@@ -601,14 +640,468 @@ failed:
 
 done:
 
-    if (jobs) {
-        for (i = 0; i < sms->n; i++) {
-            free(jobs[i]);
-        }
-
-        free(jobs);
-    }
+    ngx_http_broadcast_send_jobs_free(sms, jobs);
 
     free(idem_text);
     json_decref(resp);
+}
+
+
+/* thread: the job JSON of every message and the 202 body; 0 or -1 (nomem) */
+static int
+ngx_http_broadcast_send_build(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_sms_t *sms, char ***jobs_out, json_t **resp_out)
+{
+    char      **jobs;
+    size_t      i;
+    json_t     *resp, *msgs, *item;
+    bc_job_t    job;
+
+    *jobs_out = NULL;
+    *resp_out = NULL;
+
+    jobs = calloc(sms->n, sizeof(char *));
+    resp = json_pack("{s:s,s:[],s:O}", "batch_id", sms->batch_id,
+                     "messages", "rejected", sms->rejected);
+
+    if (jobs == NULL || resp == NULL) {
+        goto failed;
+    }
+
+    msgs = json_object_get(resp, "messages");
+
+    /* the fields common to every message of the batch */
+    ngx_memzero(&job, sizeof(bc_job_t));
+    ngx_cpystrn((u_char *) job.batch_id, (u_char *) sms->batch_id,
+                sizeof(job.batch_id));
+    ngx_cpystrn((u_char *) job.channel, (u_char *) "sms",
+                sizeof(job.channel));
+    ngx_cpystrn((u_char *) job.provider, (u_char *) "twilio",
+                sizeof(job.provider));
+    ngx_cpystrn((u_char *) job.from, (u_char *) sms->from, sizeof(job.from));
+    ngx_cpystrn((u_char *) job.messaging_service_sid, (u_char *) sms->mss,
+                sizeof(job.messaging_service_sid));
+    job.body = sms->text;
+    job.api_key_id = ctx->cred_kind == NGX_HTTP_BROADCAST_CRED_KEY
+                     ? ctx->cred_id : 0;
+    job.created_ms = sms->created_ms;
+    job.attempt = 0;
+
+    for (i = 0; i < sms->n; i++) {
+        ngx_cpystrn((u_char *) job.id, (u_char *) sms->msgs[i].id,
+                    sizeof(job.id));
+        ngx_cpystrn((u_char *) job.to, (u_char *) sms->msgs[i].to,
+                    sizeof(job.to));
+
+        jobs[i] = bc_job_dump(&job);
+        if (jobs[i] == NULL) {
+            goto failed;
+        }
+
+        item = json_pack("{s:s,s:s,s:s}", "id", sms->msgs[i].id,
+                         "to", sms->msgs[i].to, "status", "queued");
+
+        if (item == NULL || json_array_append_new(msgs, item) != 0) {
+            goto failed;
+        }
+    }
+
+    *jobs_out = jobs;
+    *resp_out = resp;
+
+    return 0;
+
+failed:
+
+    ngx_http_broadcast_send_jobs_free(sms, jobs);
+    json_decref(resp);
+
+    return -1;
+}
+
+
+static void
+ngx_http_broadcast_send_jobs_free(ngx_http_broadcast_sms_t *sms, char **jobs)
+{
+    size_t  i;
+
+    if (jobs == NULL) {
+        return;
+    }
+
+    for (i = 0; i < sms->n; i++) {
+        free(jobs[i]);
+    }
+
+    free(jobs);
+}
+
+
+/*
+ * The fast path's script: checks the credential cache entry against the
+ * principal the thread remembered (kind, id, scope, expiry) and, only if it
+ * still matches, queues every message, all in one atomic step: nothing is
+ * written when the check fails (0: take the full path), and the writes are
+ * exactly those of the MULTI/EXEC of the full path.
+ *
+ * KEYS: bc:cred:<hash>, bc:stream:send, bc:batch:<id>, bc:msg:<id> x n
+ * ARGV: kind, id, needed scope (0: none), now (epoch s), n,
+ *       message id x n, job JSON x n
+ */
+static const char  ngx_http_broadcast_send_lua[] =
+    "local c = redis.call('HMGET', KEYS[1], 'kind', 'id', 'scope', 'exp')\n"
+    "if c[1] ~= ARGV[1] or c[2] ~= ARGV[2] then return 0 end\n"
+    "local s = ({read = 1, send = 2, manage = 3})[c[3]]\n"
+    "if s == nil or s < tonumber(ARGV[3]) then return 0 end\n"
+    "local e = tonumber(c[4])\n"
+    "if e == nil or (e ~= 0 and e <= tonumber(ARGV[4])) then return 0 end\n"
+    "local n = tonumber(ARGV[5])\n"
+    "for i = 1, n do\n"
+    "  local job = ARGV[5 + n + i]\n"
+    "  redis.call('XADD', KEYS[2], '*', 'job', job)\n"
+    "  redis.call('SET', KEYS[3 + i], job, 'EX', 604800)\n"
+    "  redis.call('RPUSH', KEYS[3], ARGV[5 + i])\n"
+    "end\n"
+    "redis.call('EXPIRE', KEYS[3], 604800)\n"
+    "return 1\n";
+
+static char            ngx_http_broadcast_send_lua_sha[41];
+static pthread_once_t  ngx_http_broadcast_send_lua_once = PTHREAD_ONCE_INIT;
+
+
+static void
+ngx_http_broadcast_send_lua_init(void)
+{
+    u_char  md[SHA_DIGEST_LENGTH];
+
+    SHA1((u_char *) ngx_http_broadcast_send_lua,
+         sizeof(ngx_http_broadcast_send_lua) - 1, md);
+
+    ngx_hex_dump((u_char *) ngx_http_broadcast_send_lua_sha, md,
+                 SHA_DIGEST_LENGTH);
+    ngx_http_broadcast_send_lua_sha[40] = '\0';
+}
+
+
+#define NGX_HTTP_BROADCAST_FAST_STACK  8
+#define NGX_HTTP_BROADCAST_FAST_ARGS   (11 + 3 * NGX_HTTP_BROADCAST_FAST_STACK)
+
+
+typedef struct {
+    int            argc;
+    const char   **argv;
+    size_t        *lens;
+    char          *keys;
+    const char    *argv_s[NGX_HTTP_BROADCAST_FAST_ARGS];
+    size_t         lens_s[NGX_HTTP_BROADCAST_FAST_ARGS];
+    char           keys_s[NGX_HTTP_BROADCAST_FAST_STACK * 48];
+    char           cred_key[80];
+    char           batch_key[64];
+    char           f_id[24];
+    char           f_need[8];
+    char           f_now[24];
+    char           f_n[24];
+    char           f_nkeys[24];
+} ngx_http_broadcast_script_t;
+
+
+static void
+ngx_http_broadcast_script_free(ngx_http_broadcast_script_t *sc)
+{
+    if (sc->argv != sc->argv_s) {
+        free(sc->argv);
+        free(sc->lens);
+        free(sc->keys);
+    }
+}
+
+
+/* the EVALSHA command of the fast path; 0 or -1 (nomem) */
+static int
+ngx_http_broadcast_script_args(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_sms_t *sms, char **jobs,
+    ngx_http_broadcast_script_t *sc)
+{
+    size_t   i, k;
+
+    (void) pthread_once(&ngx_http_broadcast_send_lua_once,
+                        ngx_http_broadcast_send_lua_init);
+
+    sc->argc = (int) (3 + 3 + sms->n + 5 + 2 * sms->n);
+
+    if (sms->n <= NGX_HTTP_BROADCAST_FAST_STACK) {
+        sc->argv = sc->argv_s;
+        sc->lens = sc->lens_s;
+        sc->keys = sc->keys_s;
+
+    } else {
+        sc->argv = malloc(sc->argc * sizeof(char *));
+        sc->lens = malloc(sc->argc * sizeof(size_t));
+        sc->keys = malloc(sms->n * 48);
+
+        if (sc->argv == NULL || sc->lens == NULL || sc->keys == NULL) {
+            ngx_http_broadcast_script_free(sc);
+            return -1;
+        }
+    }
+
+    sc->argv[0] = "EVALSHA";
+    sc->lens[0] = 7;
+    sc->argv[1] = ngx_http_broadcast_send_lua_sha;
+    sc->lens[1] = 40;
+    sc->lens[2] = snprintf(sc->f_nkeys, sizeof(sc->f_nkeys), "%u",
+                           (unsigned) (3 + sms->n));
+    sc->argv[2] = sc->f_nkeys;
+
+    sc->lens[3] = snprintf(sc->cred_key, sizeof(sc->cred_key),
+                           BC_KEY_CRED_PREFIX "%s", ctx->cred_hash);
+    sc->argv[3] = sc->cred_key;
+    sc->argv[4] = BC_KEY_SEND_STREAM;
+    sc->lens[4] = sizeof(BC_KEY_SEND_STREAM) - 1;
+    sc->lens[5] = snprintf(sc->batch_key, sizeof(sc->batch_key),
+                           BC_KEY_BATCH_PREFIX "%s", sms->batch_id);
+    sc->argv[5] = sc->batch_key;
+
+    for (i = 0; i < sms->n; i++) {
+        sc->lens[6 + i] = snprintf(sc->keys + i * 48, 48,
+                                   BC_KEY_MSG_PREFIX "%s", sms->msgs[i].id);
+        sc->argv[6 + i] = sc->keys + i * 48;
+    }
+
+    k = 6 + sms->n;
+
+    sc->argv[k] = ctx->cred_kind == NGX_HTTP_BROADCAST_CRED_KEY ? "key"
+                                                                 : "session";
+    sc->lens[k] = strlen(sc->argv[k]);
+    k++;
+
+    sc->lens[k] = snprintf(sc->f_id, sizeof(sc->f_id), "%lld", ctx->cred_id);
+    sc->argv[k++] = sc->f_id;
+
+    sc->lens[k] = snprintf(sc->f_need, sizeof(sc->f_need), "%u",
+                           ctx->cred_kind == NGX_HTTP_BROADCAST_CRED_KEY
+                           ? (unsigned) ctx->need : 0);
+    sc->argv[k++] = sc->f_need;
+
+    sc->lens[k] = snprintf(sc->f_now, sizeof(sc->f_now), "%lld",
+                           (long long) time(NULL));
+    sc->argv[k++] = sc->f_now;
+
+    sc->lens[k] = snprintf(sc->f_n, sizeof(sc->f_n), "%u", (unsigned) sms->n);
+    sc->argv[k++] = sc->f_n;
+
+    for (i = 0; i < sms->n; i++) {
+        sc->argv[k] = sms->msgs[i].id;
+        sc->lens[k++] = BC_ULID_LEN;
+    }
+
+    for (i = 0; i < sms->n; i++) {
+        sc->argv[k] = jobs[i];
+        sc->lens[k++] = strlen(jobs[i]);
+    }
+
+    return 0;
+}
+
+
+/* the script's reply: 1 answered (ok or 503), 0 full path, -1 NOSCRIPT */
+static int
+ngx_http_broadcast_script_result(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_sms_t *sms, redisReply *reply, json_t **resp)
+{
+    if (reply->type == REDIS_REPLY_INTEGER && reply->integer == 1) {
+        ctx->status = 202;
+        ctx->result = *resp;
+        ctx->accepted = sms->n;
+        *resp = NULL;
+        return 1;
+    }
+
+    if (reply->type == REDIS_REPLY_INTEGER && reply->integer == 0) {
+        /* the cache entry does not match the hint: full path */
+        return 0;
+    }
+
+    if (reply->type == REDIS_REPLY_ERROR
+        && ngx_strncmp(reply->str, "NOSCRIPT", 8) == 0)
+    {
+        return -1;
+    }
+
+    snprintf(ctx->detail, sizeof(ctx->detail), "script failed: %s",
+             reply->type == REDIS_REPLY_ERROR ? reply->str
+                                              : "unexpected reply");
+    ngx_http_broadcast_api_redis_down(ctx);
+
+    return 1;
+}
+
+
+/* thread: auth + enqueue in one round trip; 0: use the full path */
+static int
+ngx_http_broadcast_send_fast(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn)
+{
+    ngx_http_broadcast_sms_t *sms = ctx->op_data;
+
+    int                           rv;
+    char                        **jobs, err[256];
+    json_t                       *resp;
+    redisReply                   *reply;
+    redisContext                 *rc;
+    ngx_http_broadcast_script_t   sc;
+
+    /* the idempotency protocol needs its own round trips */
+    if (sms->idem_hash[0]) {
+        return 0;
+    }
+
+    /* no usable link: the full path answers (and reports) exactly */
+    if (ngx_http_broadcast_redis_ready(conn, ctx->mcf, err, sizeof(err))
+        != 0)
+    {
+        return 0;
+    }
+
+    if (ngx_http_broadcast_send_build(ctx, sms, &jobs, &resp) != 0) {
+        return 0;
+    }
+
+    if (ngx_http_broadcast_script_args(ctx, sms, jobs, &sc) != 0) {
+        ngx_http_broadcast_send_jobs_free(sms, jobs);
+        json_decref(resp);
+        return 0;
+    }
+
+    rc = conn->redis;
+
+    reply = redisCommandArgv(rc, sc.argc, sc.argv, sc.lens);
+
+    if (reply && reply->type == REDIS_REPLY_ERROR
+        && ngx_strncmp(reply->str, "NOSCRIPT", 8) == 0)
+    {
+        /* first use on this server: EVAL loads it into the cache */
+        freeReplyObject(reply);
+        sc.argv[0] = "EVAL";
+        sc.lens[0] = 4;
+        sc.argv[1] = ngx_http_broadcast_send_lua;
+        sc.lens[1] = sizeof(ngx_http_broadcast_send_lua) - 1;
+
+        reply = redisCommandArgv(rc, sc.argc, sc.argv, sc.lens);
+    }
+
+    if (reply == NULL) {
+        /* the script may or may not have run: never retry it */
+        snprintf(ctx->detail, sizeof(ctx->detail), "%s", rc->errstr);
+        redisFree(rc);
+        conn->redis = NULL;
+        ngx_http_broadcast_api_redis_down(ctx);
+        rv = 1;
+
+    } else {
+        rv = ngx_http_broadcast_script_result(ctx, sms, reply, &resp);
+
+        if (rv < 0) {
+            snprintf(ctx->detail, sizeof(ctx->detail), "%s", reply->str);
+            ngx_http_broadcast_api_redis_down(ctx);
+            rv = 1;
+        }
+
+        freeReplyObject(reply);
+    }
+
+    ngx_http_broadcast_script_free(&sc);
+    ngx_http_broadcast_send_jobs_free(sms, jobs);
+    json_decref(resp);
+
+    return rv;
+}
+
+
+/* loop: the script's reply on the worker's async link */
+static ngx_int_t
+ngx_http_broadcast_send_areply(ngx_http_request_t *r, void *data,
+    redisReply *reply)
+{
+    ngx_http_broadcast_api_ctx_t *ctx = data;
+
+    int      rv;
+    json_t  *resp;
+
+    resp = ctx->fast_resp;
+    ctx->fast_resp = NULL;
+
+    if (reply == NULL) {
+        /* the link dropped with the script sent: outcome unknown */
+        json_decref(resp);
+        snprintf(ctx->detail, sizeof(ctx->detail),
+                 "async link lost with the request in flight");
+        ngx_http_broadcast_api_redis_down(ctx);
+        return ngx_http_broadcast_api_answer(r, ctx);
+    }
+
+    rv = ngx_http_broadcast_script_result(ctx, ctx->op_data, reply, &resp);
+    json_decref(resp);
+
+    if (rv == 1) {
+        return ngx_http_broadcast_api_answer(r, ctx);
+    }
+
+    /* no match or not loaded: the thread path (which can EVAL) decides */
+    ctx->op_fast = NULL;
+    ctx->cred_id = 0;
+    ctx->user_id = 0;
+    ctx->scope = 0;
+
+    return NGX_DECLINED;
+}
+
+
+/*
+ * loop: the same script sent on the worker's async Redis link, so the
+ * common send needs no thread at all. NGX_DECLINED: use the thread path.
+ */
+ngx_int_t
+ngx_http_broadcast_send_loop(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_http_broadcast_task_conf_t *tc)
+{
+    ngx_http_broadcast_sms_t *sms = ctx->op_data;
+
+    char                        **jobs;
+    json_t                       *resp;
+    ngx_int_t                     rc;
+    ngx_http_broadcast_script_t   sc;
+
+    if (ctx->op != ngx_http_broadcast_send_op || sms == NULL
+        || sms->idem_hash[0] || ctx->code != NULL
+        || !ngx_http_broadcast_auth_hint(ctx))
+    {
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_broadcast_send_build(ctx, sms, &jobs, &resp) != 0) {
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_broadcast_script_args(ctx, sms, jobs, &sc) != 0) {
+        ngx_http_broadcast_send_jobs_free(sms, jobs);
+        json_decref(resp);
+        return NGX_DECLINED;
+    }
+
+    ctx->fast_resp = resp;
+
+    /* hiredis formats the command at once: argv need not outlive this */
+    rc = ngx_http_broadcast_aredis_post(r, tc, ngx_http_broadcast_send_areply,
+                                        sc.argc, sc.argv, sc.lens);
+
+    ngx_http_broadcast_script_free(&sc);
+    ngx_http_broadcast_send_jobs_free(sms, jobs);
+
+    if (rc == NGX_DECLINED) {
+        ctx->fast_resp = NULL;
+        json_decref(resp);
+    }
+
+    return rc;
 }
