@@ -33,6 +33,14 @@ static char *ngx_http_broadcast_country(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_broadcast_sms_from(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_broadcast_whatsapp_from(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_broadcast_email_from(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_broadcast_base_url(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_broadcast_secret_file(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static ngx_int_t ngx_http_broadcast_init_process(ngx_cycle_t *cycle);
 static void ngx_http_broadcast_exit_process(ngx_cycle_t *cycle);
 
@@ -84,6 +92,35 @@ static ngx_command_t  ngx_http_broadcast_commands[] = {
       ngx_http_broadcast_handler_set,
       NGX_HTTP_LOC_CONF_OFFSET,
       NGX_HTTP_BROADCAST_WEBHOOK,
+      NULL },
+
+    /* webhooks (issue 3) */
+    { ngx_string("broadcast_sendgrid_webhook_key"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_broadcast_sendgrid_key,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("broadcast_sendgrid_timestamp_tolerance"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_broadcast_loc_conf_t, sendgrid_tolerance),
+      NULL },
+
+    { ngx_string("broadcast_meta_app_secret_file"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_broadcast_meta_secret_file,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_broadcast_loc_conf_t, meta_app_secret),
+      NULL },
+
+    { ngx_string("broadcast_meta_verify_token_file"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_broadcast_meta_secret_file,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_broadcast_loc_conf_t, meta_verify_token),
       NULL },
 
     { ngx_string("broadcast_metrics"),
@@ -161,6 +198,57 @@ static ngx_command_t  ngx_http_broadcast_commands[] = {
       ngx_http_broadcast_sms_from,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
+      NULL },
+
+    /* API channels (issue 3) */
+
+    { ngx_string("broadcast_whatsapp_from"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_broadcast_whatsapp_from,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("broadcast_email_from"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_broadcast_email_from,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("broadcast_email_from_name"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_broadcast_loc_conf_t, email_from_name),
+      NULL },
+
+    { ngx_string("broadcast_twilio_content_base"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_broadcast_base_url,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_broadcast_loc_conf_t, twilio_content_base),
+      NULL },
+
+    { ngx_string("broadcast_meta_graph_base"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_broadcast_base_url,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_broadcast_loc_conf_t, meta_graph_base),
+      NULL },
+
+    { ngx_string("broadcast_meta_access_token_file"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_broadcast_secret_file,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_broadcast_loc_conf_t, meta_access_token),
+      NULL },
+
+    { ngx_string("broadcast_meta_waba_id"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_broadcast_loc_conf_t, meta_waba_id),
       NULL },
 
       ngx_null_command
@@ -313,6 +401,8 @@ ngx_http_broadcast_create_loc_conf(ngx_conf_t *cf)
     lcf->max_recipients = NGX_CONF_UNSET_UINT;
     lcf->max_body = NGX_CONF_UNSET_SIZE;
     lcf->cookie_secure = NGX_CONF_UNSET;
+    lcf->sendgrid_key = NGX_CONF_UNSET_PTR;
+    lcf->sendgrid_tolerance = NGX_CONF_UNSET;
 
     return lcf;
 }
@@ -338,21 +428,23 @@ ngx_http_broadcast_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_value(conf->cookie_secure, prev->cookie_secure, 1);
     ngx_conf_merge_str_value(conf->sms_from, prev->sms_from, "");
 
-    if (conf->kind == NGX_HTTP_BROADCAST_WEBHOOK) {
+    /* API channels (issue 3) */
+    ngx_conf_merge_str_value(conf->whatsapp_from, prev->whatsapp_from, "");
+    ngx_conf_merge_str_value(conf->email_from, prev->email_from, "");
+    ngx_conf_merge_str_value(conf->email_from_name, prev->email_from_name,
+                             "");
+    ngx_conf_merge_str_value(conf->twilio_content_base,
+                             prev->twilio_content_base,
+                             "https://content.twilio.com");
+    ngx_conf_merge_str_value(conf->meta_graph_base, prev->meta_graph_base,
+                             "https://graph.facebook.com/v21.0");
+    ngx_conf_merge_str_value(conf->meta_access_token,
+                             prev->meta_access_token, "");
+    ngx_conf_merge_str_value(conf->meta_waba_id, prev->meta_waba_id, "");
 
-        if (conf->twilio_token.len == 0) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "broadcast_webhook twilio requires "
-                               "\"broadcast_twilio_auth_token_file\"");
-            return NGX_CONF_ERROR;
-        }
-
-        if (conf->public_url.len == 0) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "broadcast_webhook twilio requires "
-                               "\"broadcast_public_url\"");
-            return NGX_CONF_ERROR;
-        }
+    /* webhook directives: checked per provider in webhook.c */
+    if (ngx_http_broadcast_webhook_merge(cf, prev, conf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
     }
 
     return NGX_CONF_OK;
@@ -581,10 +673,20 @@ ngx_http_broadcast_handler_set(ngx_conf_t *cf, ngx_command_t *cmd,
     case NGX_HTTP_BROADCAST_WEBHOOK:
         value = cf->args->elts;
 
-        if (value[1].len != 6 || ngx_strncmp(value[1].data, "twilio", 6)) {
+        if (ngx_strcmp(value[1].data, "twilio") == 0) {
+            lcf->webhook_provider = NGX_HTTP_BROADCAST_WH_TWILIO;
+
+        } else if (ngx_strcmp(value[1].data, "sendgrid") == 0) {
+            lcf->webhook_provider = NGX_HTTP_BROADCAST_WH_SENDGRID;
+
+        } else if (ngx_strcmp(value[1].data, "meta") == 0) {
+            lcf->webhook_provider = NGX_HTTP_BROADCAST_WH_META;
+
+        } else {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "unknown provider \"%V\" in broadcast_webhook "
-                               "(supported: twilio)", &value[1]);
+                               "(supported: twilio, sendgrid, meta)",
+                               &value[1]);
             return NGX_CONF_ERROR;
         }
 
@@ -798,6 +900,199 @@ ngx_http_broadcast_sms_from(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     ngx_cpystrn(lcf->sms_from.data, (u_char *) out, len + 1);
     lcf->sms_from.len = len;
+
+    return NGX_CONF_OK;
+}
+
+
+/* API channels (issue 3) */
+
+static char *
+ngx_http_broadcast_whatsapp_from(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_broadcast_loc_conf_t *lcf = conf;
+
+    char         out[BC_PHONE_MAX];
+    size_t       len;
+    ngx_str_t   *value;
+    ngx_uint_t   i;
+    const char  *reason;
+
+    if (lcf->whatsapp_from.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (value[1].len > 5 && ngx_strncmp(value[1].data, "meta:", 5) == 0) {
+
+        for (i = 5; i < value[1].len; i++) {
+            if (value[1].data[i] < '0' || value[1].data[i] > '9') {
+                goto invalid;
+            }
+        }
+
+        lcf->whatsapp_from = value[1];
+        return NGX_CONF_OK;
+    }
+
+    if (value[1].len < 10
+        || ngx_strncmp(value[1].data, "whatsapp:+", 10) != 0
+        || bc_phone_normalize((char *) value[1].data + 9, value[1].len - 9,
+                              "US", out, &reason)
+           != 0)
+    {
+        goto invalid;
+    }
+
+    len = 9 + ngx_strlen(out);
+
+    lcf->whatsapp_from.data = ngx_pnalloc(cf->pool, len + 1);
+    if (lcf->whatsapp_from.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_sprintf(lcf->whatsapp_from.data, "whatsapp:%s%Z", out);
+    lcf->whatsapp_from.len = len;
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid sender \"%V\" in broadcast_whatsapp_from "
+                       "(expected whatsapp:+E164 or meta:<phone-number-id>)",
+                       &value[1]);
+    return NGX_CONF_ERROR;
+}
+
+
+static char *
+ngx_http_broadcast_email_from(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_broadcast_loc_conf_t *lcf = conf;
+
+    u_char      *at;
+    ngx_str_t   *value;
+    ngx_uint_t   i;
+
+    if (lcf->email_from.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    at = ngx_strlchr(value[1].data, value[1].data + value[1].len, '@');
+
+    if (value[1].len > 254 || at == NULL || at == value[1].data
+        || ngx_strlchr(at + 1, value[1].data + value[1].len, '.') == NULL)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid address \"%V\" in broadcast_email_from",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 0; i < value[1].len; i++) {
+        value[1].data[i] = ngx_tolower(value[1].data[i]);
+    }
+
+    lcf->email_from = value[1];
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_broadcast_base_url(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    char  *p = conf;
+
+    ngx_str_t  *field, *value, url;
+
+    field = (ngx_str_t *) (p + cmd->offset);
+
+    if (field->data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    url = value[1];
+
+    if (!((url.len > 7 && ngx_strncasecmp(url.data, (u_char *) "http://", 7)
+           == 0)
+          || (url.len > 8
+              && ngx_strncasecmp(url.data, (u_char *) "https://", 8) == 0)))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid URL \"%V\" in \"%V\" (expected http:// "
+                           "or https://)", &url, &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    while (url.len && url.data[url.len - 1] == '/') {
+        url.len--;
+    }
+
+    *field = url;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_broadcast_secret_file(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    char  *p = conf;
+
+    char       *secret, err[256];
+    size_t      len;
+    ngx_str_t  *field, *value, path;
+
+    field = (ngx_str_t *) (p + cmd->offset);
+
+    if (field->data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    path = value[1];
+
+    if (ngx_conf_full_name(cf->cycle, &path, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    secret = bc_read_secret_file((char *) path.data, err, sizeof(err));
+    if (secret == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "cannot read \"%V\" file \"%V\": %s", &cmd->name,
+                           &path, err);
+        return NGX_CONF_ERROR;
+    }
+
+    len = ngx_strlen(secret);
+
+    if (len == 0) {
+        free(secret);
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "\"%V\" file \"%V\" is empty",
+                           &cmd->name, &path);
+        return NGX_CONF_ERROR;
+    }
+
+    field->data = ngx_pnalloc(cf->pool, len + 1);
+    if (field->data == NULL) {
+        explicit_bzero(secret, len);
+        free(secret);
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_cpystrn(field->data, (u_char *) secret, len + 1);
+    field->len = len;
+
+    explicit_bzero(secret, len);
+    free(secret);
 
     return NGX_CONF_OK;
 }

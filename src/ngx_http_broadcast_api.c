@@ -18,7 +18,17 @@ enum {
     NGX_HTTP_BROADCAST_R_SEND_SMS,
     NGX_HTTP_BROADCAST_R_STATUS_TWILIO,
     NGX_HTTP_BROADCAST_R_STATUS,
-    NGX_HTTP_BROADCAST_R_BATCH
+    NGX_HTTP_BROADCAST_R_BATCH,
+    NGX_HTTP_BROADCAST_R_SEND_WHATSAPP,
+    NGX_HTTP_BROADCAST_R_SEND_EMAIL,
+    NGX_HTTP_BROADCAST_R_EMAIL_SENDERS,
+    NGX_HTTP_BROADCAST_R_WA_SENDERS,
+    NGX_HTTP_BROADCAST_R_WA_TEMPLATES,
+    NGX_HTTP_BROADCAST_R_CHAT_USERS,
+    NGX_HTTP_BROADCAST_R_CHAT_HISTORY,
+    NGX_HTTP_BROADCAST_R_CHAT_MARK,
+    NGX_HTTP_BROADCAST_R_MESSAGES,
+    NGX_HTTP_BROADCAST_R_MESSAGE
 };
 
 
@@ -124,6 +134,43 @@ ngx_http_broadcast_api_handler(ngx_http_request_t *r)
 
     } else if (ngx_http_broadcast_api_prefix(uri, "/api/batch/", &req->arg)) {
         req->route = NGX_HTTP_BROADCAST_R_BATCH;
+
+    } else if (ngx_http_broadcast_api_is(uri, "/api/send/whatsapp")) {
+        req->route = NGX_HTTP_BROADCAST_R_SEND_WHATSAPP;
+        post = 1;
+
+    } else if (ngx_http_broadcast_api_is(uri, "/api/send/email")) {
+        req->route = NGX_HTTP_BROADCAST_R_SEND_EMAIL;
+        post = 1;
+
+    } else if (ngx_http_broadcast_api_is(uri, "/api/email/senders")
+               || ngx_http_broadcast_api_is(uri, "/api/whatsapp/senders"))
+    {
+        req->route = uri->data[5] == 'e' ? NGX_HTTP_BROADCAST_R_EMAIL_SENDERS
+                                         : NGX_HTTP_BROADCAST_R_WA_SENDERS;
+        methods = NGX_HTTP_GET|NGX_HTTP_HEAD|NGX_HTTP_POST|NGX_HTTP_DELETE;
+        allow = "GET, HEAD, POST, DELETE";
+
+    } else if (ngx_http_broadcast_api_is(uri, "/api/whatsapp/templates")) {
+        req->route = NGX_HTTP_BROADCAST_R_WA_TEMPLATES;
+
+    } else if (ngx_http_broadcast_api_is(uri, "/api/chat/users")) {
+        req->route = NGX_HTTP_BROADCAST_R_CHAT_USERS;
+
+    } else if (ngx_http_broadcast_api_is(uri, "/api/chat/history")) {
+        req->route = NGX_HTTP_BROADCAST_R_CHAT_HISTORY;
+
+    } else if (ngx_http_broadcast_api_is(uri, "/api/chat/mark-read")) {
+        req->route = NGX_HTTP_BROADCAST_R_CHAT_MARK;
+        post = 1;
+
+    } else if (ngx_http_broadcast_api_is(uri, "/api/messages")) {
+        req->route = NGX_HTTP_BROADCAST_R_MESSAGES;
+
+    } else if (ngx_http_broadcast_api_prefix(uri, "/api/messages/",
+                                             &req->arg))
+    {
+        req->route = NGX_HTTP_BROADCAST_R_MESSAGE;
     }
 
     if (post) {
@@ -147,7 +194,7 @@ ngx_http_broadcast_api_handler(ngx_http_request_t *r)
 
     ngx_http_set_ctx(r, req, ngx_http_broadcast_module);
 
-    if (!(r->method & NGX_HTTP_POST)) {
+    if (!(r->method & (NGX_HTTP_POST|NGX_HTTP_DELETE))) {
         rc = ngx_http_discard_request_body(r);
         if (rc != NGX_OK) {
             return rc;
@@ -250,6 +297,54 @@ ngx_http_broadcast_api_start(ngx_http_request_t *r,
         break;
 
     case NGX_HTTP_BROADCAST_R_STATUS:
+        ngx_http_broadcast_status_prepare(r, ctx,
+                                          NGX_HTTP_BROADCAST_STATUS_ID,
+                                          &req->arg);
+        break;
+
+    case NGX_HTTP_BROADCAST_R_SEND_WHATSAPP:
+        ngx_http_broadcast_whatsapp_prepare(r, ctx, &body);
+        break;
+
+    case NGX_HTTP_BROADCAST_R_SEND_EMAIL:
+        ngx_http_broadcast_email_prepare(r, ctx, &body);
+        break;
+
+    case NGX_HTTP_BROADCAST_R_EMAIL_SENDERS:
+        ngx_http_broadcast_senders_prepare(r, ctx, &body,
+                                           NGX_HTTP_BROADCAST_SENDERS_EMAIL);
+        break;
+
+    case NGX_HTTP_BROADCAST_R_WA_SENDERS:
+        ngx_http_broadcast_senders_prepare(r, ctx, &body,
+                                       NGX_HTTP_BROADCAST_SENDERS_WHATSAPP);
+        break;
+
+    case NGX_HTTP_BROADCAST_R_WA_TEMPLATES:
+        ngx_http_broadcast_templates_prepare(r, ctx);
+        break;
+
+    case NGX_HTTP_BROADCAST_R_CHAT_USERS:
+        ngx_http_broadcast_chat_prepare(r, ctx, &body,
+                                        NGX_HTTP_BROADCAST_CHAT_USERS);
+        break;
+
+    case NGX_HTTP_BROADCAST_R_CHAT_HISTORY:
+        ngx_http_broadcast_chat_prepare(r, ctx, &body,
+                                        NGX_HTTP_BROADCAST_CHAT_HISTORY);
+        break;
+
+    case NGX_HTTP_BROADCAST_R_CHAT_MARK:
+        ngx_http_broadcast_chat_prepare(r, ctx, &body,
+                                        NGX_HTTP_BROADCAST_CHAT_MARK);
+        break;
+
+    case NGX_HTTP_BROADCAST_R_MESSAGES:
+        ngx_http_broadcast_chat_prepare(r, ctx, &body,
+                                        NGX_HTTP_BROADCAST_CHAT_MESSAGES);
+        break;
+
+    case NGX_HTTP_BROADCAST_R_MESSAGE:
         ngx_http_broadcast_status_prepare(r, ctx,
                                           NGX_HTTP_BROADCAST_STATUS_ID,
                                           &req->arg);

@@ -102,6 +102,96 @@ void ngx_http_broadcast_logout_prepare(ngx_http_request_t *r,
 void ngx_http_broadcast_keys_prepare(ngx_http_request_t *r,
     ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body, ngx_str_t *id);
 
+
+/*
+ * The one accept path of every channel (send.c): each channel validates its
+ * content and normalises its recipients, then the same idempotency check
+ * and MULTI/EXEC (or Lua fast path) queue the batch.
+ */
+
+#define NGX_HTTP_BROADCAST_ADDR_MAX  256
+
+typedef struct {
+    char                 id[27];
+    char                 to[NGX_HTTP_BROADCAST_ADDR_MAX];
+    char                 peer[NGX_HTTP_BROADCAST_ADDR_MAX];
+} ngx_http_broadcast_out_t;
+
+/* loop: the job "to" and canonical peer of one recipient, 0 or -1 + reason */
+typedef int (*ngx_http_broadcast_addr_pt)(ngx_http_request_t *r,
+    const char *in, size_t len, char *to, char *peer, const char **reason);
+
+typedef struct {
+    char                         batch_id[27];
+    char                         channel[16];
+    char                         provider[16];
+    char                         from[NGX_HTTP_BROADCAST_ADDR_MAX];
+    char                         mss[64];
+    char                         idem_hash[65];   /* empty: none */
+    char                         body_hash[65];
+    char                        *text;            /* malloc'd */
+    char                        *extra;           /* malloc'd JSON or NULL */
+    const char                  *sender_set;      /* whitelist key or NULL */
+    ngx_uint_t                   window;          /* check bc:wawin */
+    long long                    created_ms;
+    ngx_uint_t                   n;
+    ngx_http_broadcast_out_t    *msgs;            /* malloc'd */
+    json_t                      *rejected;
+} ngx_http_broadcast_batch_t;
+
+#define BC_KEY_WAWIN_PREFIX      "bc:wawin:"
+#define BC_KEY_SENDERS_EMAIL     "bc:senders:email"
+#define BC_KEY_SENDERS_WHATSAPP  "bc:senders:whatsapp"
+
+/* send.c: checks of the recipients array; 0 or -1 with ctx's error set */
+int ngx_http_broadcast_send_recipients(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, json_t *recipients);
+/* send.c: a batch (channel/provider/from/... to be filled by the caller) */
+ngx_http_broadcast_batch_t *ngx_http_broadcast_batch_new(
+    ngx_http_request_t *r, ngx_http_broadcast_api_ctx_t *ctx,
+    const char *text, size_t len);
+/* send.c: idempotency, recipients, ids; ctx's error set on failure */
+void ngx_http_broadcast_send_accept(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body,
+    ngx_http_broadcast_batch_t *b, json_t *recipients,
+    ngx_http_broadcast_addr_pt addr, const char *none_valid);
+int ngx_http_broadcast_phone(const char *in, size_t len, const char *region,
+    char *out, const char **reason);
+size_t ngx_http_broadcast_utf8_chars(const char *s, size_t len);
+
+void ngx_http_broadcast_whatsapp_prepare(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body);
+void ngx_http_broadcast_email_prepare(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body);
+int ngx_http_broadcast_email_valid(const char *s, size_t len, char *out);
+
+#define NGX_HTTP_BROADCAST_SENDERS_EMAIL     0
+#define NGX_HTTP_BROADCAST_SENDERS_WHATSAPP  1
+
+void ngx_http_broadcast_senders_prepare(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body, ngx_uint_t which);
+void ngx_http_broadcast_templates_prepare(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx);
+
+#define NGX_HTTP_BROADCAST_CHAT_USERS     0
+#define NGX_HTTP_BROADCAST_CHAT_HISTORY   1
+#define NGX_HTTP_BROADCAST_CHAT_MARK      2
+#define NGX_HTTP_BROADCAST_CHAT_MESSAGES  3
+
+void ngx_http_broadcast_chat_prepare(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body, ngx_uint_t what);
+
+/* chat.c: the decoded query argument; length, or -1 absent / too long */
+ssize_t ngx_http_broadcast_api_arg(ngx_http_request_t *r, const char *name,
+    char *buf, size_t size);
+
+/* status.c: the columns and message JSON of the listings */
+#define NGX_HTTP_BROADCAST_LIST_COLUMNS                                      \
+    BC_DB_MESSAGE_COLUMNS ",subject,peer,payload,pricing_category,"         \
+    "provider_request_id"
+json_t *ngx_http_broadcast_message_json(MYSQL_ROW row,
+    unsigned long *lengths);
+
 #define NGX_HTTP_BROADCAST_STATUS_ID      0
 #define NGX_HTTP_BROADCAST_STATUS_TWILIO  1
 #define NGX_HTTP_BROADCAST_STATUS_BATCH   2

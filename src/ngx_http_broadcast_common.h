@@ -27,6 +27,11 @@
 #define NGX_HTTP_BROADCAST_METRICS   3
 #define NGX_HTTP_BROADCAST_HEALTH    4
 
+/* broadcast_webhook <provider> */
+#define NGX_HTTP_BROADCAST_WH_TWILIO    1
+#define NGX_HTTP_BROADCAST_WH_SENDGRID  2
+#define NGX_HTTP_BROADCAST_WH_META      3
+
 
 typedef struct {
     bc_redis_conf_t              redis;
@@ -53,6 +58,22 @@ typedef struct {
     size_t                       max_body;
     ngx_flag_t                   cookie_secure;
     ngx_str_t                    sms_from;
+
+    /* webhooks (issue 3): providers, verification keys */
+    ngx_uint_t                   webhook_provider;
+    void                        *sendgrid_key;      /* EVP_PKEY */
+    time_t                       sendgrid_tolerance;
+    ngx_str_t                    meta_app_secret;
+    ngx_str_t                    meta_verify_token;
+
+    /* API channels (issue 3): senders, template listings */
+    ngx_str_t                    whatsapp_from;
+    ngx_str_t                    email_from;
+    ngx_str_t                    email_from_name;
+    ngx_str_t                    twilio_content_base;
+    ngx_str_t                    meta_graph_base;
+    ngx_str_t                    meta_access_token;
+    ngx_str_t                    meta_waba_id;
 } ngx_http_broadcast_loc_conf_t;
 
 
@@ -98,7 +119,9 @@ enum {
     NGX_HTTP_BROADCAST_M_CALLBACK0       /* + index in the status list */
 };
 
-#define NGX_HTTP_BROADCAST_M_NCALLBACKS  14
+/* the webhook counters (callbacks, events, calls...): metrics.c lays out
+ * this many slots after NGX_HTTP_BROADCAST_M_CALLBACK0 */
+#define NGX_HTTP_BROADCAST_M_NCALLBACKS  96
 #define NGX_HTTP_BROADCAST_M_N                                               \
     (NGX_HTTP_BROADCAST_M_CALLBACK0 + NGX_HTTP_BROADCAST_M_NCALLBACKS)
 #define NGX_HTTP_BROADCAST_M_LINE        128
@@ -149,13 +172,30 @@ json_t *ngx_http_broadcast_json_pool(ngx_http_request_t *r, json_t *json);
 void ngx_http_broadcast_metric_add(ngx_uint_t i, ngx_atomic_int_t n);
 ngx_int_t ngx_http_broadcast_metrics_zone(ngx_conf_t *cf,
     ngx_http_broadcast_main_conf_t *mcf);
-ngx_int_t ngx_http_broadcast_callback_index(const char *status);
+
+/* webhook counters: callback sets (provider/channel) */
+#define NGX_HTTP_BROADCAST_CB_TWILIO_SMS       0
+#define NGX_HTTP_BROADCAST_CB_TWILIO_WHATSAPP  1
+#define NGX_HTTP_BROADCAST_CB_META_WHATSAPP    2
+#define NGX_HTTP_BROADCAST_CB_SENDGRID_EMAIL   3
+
+ngx_uint_t ngx_http_broadcast_callback_index(ngx_uint_t set,
+    const u_char *status, size_t len);
+ngx_uint_t ngx_http_broadcast_sigfail_index(ngx_uint_t provider);
+ngx_uint_t ngx_http_broadcast_event_index(const char *provider,
+    const char *kind);
+void ngx_http_broadcast_metric_call(const u_char *status, size_t len);
 ngx_int_t ngx_http_broadcast_metrics_handler(ngx_http_request_t *r);
 
 /* handlers */
 ngx_int_t ngx_http_broadcast_api_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_broadcast_webhook_handler(ngx_http_request_t *r);
-ngx_int_t ngx_http_broadcast_webhook_handle(ngx_http_request_t *r);
+char *ngx_http_broadcast_webhook_merge(ngx_conf_t *cf,
+    ngx_http_broadcast_loc_conf_t *prev, ngx_http_broadcast_loc_conf_t *conf);
+char *ngx_http_broadcast_sendgrid_key(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_broadcast_meta_secret_file(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 ngx_int_t ngx_http_broadcast_health_handler(ngx_http_request_t *r);
 
 

@@ -36,12 +36,97 @@ static ngx_int_t ngx_http_broadcast_metrics_render(ngx_http_request_t *r,
 
 static ngx_atomic_t  *ngx_http_broadcast_counters;
 
-/* Twilio's status values, the fixed label set of the callback counters */
-static const char  *ngx_http_broadcast_cb_status[] = {
+/*
+ * The webhook counters after NGX_HTTP_BROADCAST_M_CALLBACK0, in this order:
+ * the callback sets (each label list ends with "other"), the signature
+ * failures of SendGrid and Meta (Twilio's is M_SIG_TWILIO), the event
+ * kinds, Twilio call statuses, calls completed, calls failed by reason.
+ * Inbound messages count as status "received".
+ */
+
+/* Twilio's message status values */
+static const char  *ngx_http_broadcast_cb_twilio[] = {
     "queued", "accepted", "scheduled", "sending", "sent", "delivered",
     "undelivered", "failed", "read", "canceled", "receiving", "received",
-    "partially_delivered", "other"
+    "partially_delivered", "other", NULL
 };
+
+/* Meta statuses[].status, plus inbound messages */
+static const char  *ngx_http_broadcast_cb_meta[] = {
+    "sent", "delivered", "read", "failed", "received", "other", NULL
+};
+
+/* SendGrid event names, plus Inbound Parse */
+static const char  *ngx_http_broadcast_cb_sendgrid[] = {
+    "processed", "dropped", "delivered", "deferred", "bounce", "open",
+    "click", "spamreport", "unsubscribe", "group_unsubscribe",
+    "group_resubscribe", "received", "other", NULL
+};
+
+
+typedef struct {
+    const char   *provider;
+    const char   *channel;
+    const char  **status;
+    ngx_uint_t    n;
+} ngx_http_broadcast_cb_set_t;
+
+
+/* indexed by NGX_HTTP_BROADCAST_CB_* */
+static ngx_http_broadcast_cb_set_t  ngx_http_broadcast_cb_sets[] = {
+    { "twilio", "sms", ngx_http_broadcast_cb_twilio, 14 },
+    { "twilio", "whatsapp", ngx_http_broadcast_cb_twilio, 14 },
+    { "meta", "whatsapp", ngx_http_broadcast_cb_meta, 6 },
+    { "sendgrid", "email", ngx_http_broadcast_cb_sendgrid, 13 }
+};
+
+#define NGX_HTTP_BROADCAST_CB_NSETS                                           \
+    (sizeof(ngx_http_broadcast_cb_sets) / sizeof(ngx_http_broadcast_cb_set_t))
+
+/* provider/kind of bc:stream:events (docs/DESIGN.md) */
+static const char  *ngx_http_broadcast_ev_kinds[][2] = {
+    { "twilio", "sms_status" },
+    { "twilio", "whatsapp_status" },
+    { "twilio", "sms_inbound" },
+    { "twilio", "whatsapp_inbound" },
+    { "sendgrid", "email_events" },
+    { "sendgrid", "email_inbound" },
+    { "meta", "meta" }
+};
+
+#define NGX_HTTP_BROADCAST_EV_N                                               \
+    (sizeof(ngx_http_broadcast_ev_kinds)                                     \
+     / sizeof(ngx_http_broadcast_ev_kinds[0]))
+
+/* Twilio CallStatus values */
+static const char  *ngx_http_broadcast_call_status[] = {
+    "queued", "initiated", "ringing", "in-progress", "completed", "busy",
+    "no-answer", "canceled", "failed", "other", NULL
+};
+
+#define NGX_HTTP_BROADCAST_CALL_N  10
+
+/* twilio_calls_failed_total{reason}: the CallStatus of a failed call */
+static const char  *ngx_http_broadcast_call_failed[] = {
+    "failed", "busy", "no-answer", NULL
+};
+
+#define NGX_HTTP_BROADCAST_CALL_FAILED_N  3
+
+/* offsets from NGX_HTTP_BROADCAST_M_CALLBACK0 */
+#define NGX_HTTP_BROADCAST_O_SIG        (14 + 14 + 6 + 13)
+#define NGX_HTTP_BROADCAST_O_EVENTS     (NGX_HTTP_BROADCAST_O_SIG + 2)
+#define NGX_HTTP_BROADCAST_O_CALLS                                            \
+    (NGX_HTTP_BROADCAST_O_EVENTS + NGX_HTTP_BROADCAST_EV_N)
+#define NGX_HTTP_BROADCAST_O_COMPLETED                                        \
+    (NGX_HTTP_BROADCAST_O_CALLS + NGX_HTTP_BROADCAST_CALL_N)
+#define NGX_HTTP_BROADCAST_O_FAILED     (NGX_HTTP_BROADCAST_O_COMPLETED + 1)
+#define NGX_HTTP_BROADCAST_O_END                                              \
+    (NGX_HTTP_BROADCAST_O_FAILED + NGX_HTTP_BROADCAST_CALL_FAILED_N)
+
+/* compile-time check: the layout fits NGX_HTTP_BROADCAST_M_NCALLBACKS */
+typedef char  ngx_http_broadcast_layout_check_t[
+    (NGX_HTTP_BROADCAST_O_END <= NGX_HTTP_BROADCAST_M_NCALLBACKS) ? 1 : -1];
 
 
 ngx_int_t
@@ -109,18 +194,109 @@ ngx_http_broadcast_metric_add(ngx_uint_t i, ngx_atomic_int_t n)
 }
 
 
-ngx_int_t
-ngx_http_broadcast_callback_index(const char *status)
+/* index of a label in a NULL-terminated list whose last label is "other" */
+static ngx_uint_t
+ngx_http_broadcast_label_index(const char **list, const u_char *s, size_t len)
 {
     ngx_uint_t  i;
 
-    for (i = 0; i < NGX_HTTP_BROADCAST_M_NCALLBACKS - 1; i++) {
-        if (ngx_strcmp(status, ngx_http_broadcast_cb_status[i]) == 0) {
+    for (i = 0; list[i + 1]; i++) {
+        if (ngx_strlen(list[i]) == len
+            && ngx_strncmp(list[i], s, len) == 0)
+        {
             break;
         }
     }
 
-    return NGX_HTTP_BROADCAST_M_CALLBACK0 + i;
+    return i;
+}
+
+
+ngx_uint_t
+ngx_http_broadcast_callback_index(ngx_uint_t set, const u_char *status,
+    size_t len)
+{
+    ngx_uint_t  i, base;
+
+    base = NGX_HTTP_BROADCAST_M_CALLBACK0;
+
+    for (i = 0; i < set && i < NGX_HTTP_BROADCAST_CB_NSETS; i++) {
+        base += ngx_http_broadcast_cb_sets[i].n;
+    }
+
+    if (set >= NGX_HTTP_BROADCAST_CB_NSETS) {
+        return NGX_HTTP_BROADCAST_M_N;    /* ignored by metric_add */
+    }
+
+    return base + ngx_http_broadcast_label_index(
+                      ngx_http_broadcast_cb_sets[set].status, status, len);
+}
+
+
+ngx_uint_t
+ngx_http_broadcast_sigfail_index(ngx_uint_t provider)
+{
+    switch (provider) {
+
+    case NGX_HTTP_BROADCAST_WH_SENDGRID:
+        return NGX_HTTP_BROADCAST_M_CALLBACK0 + NGX_HTTP_BROADCAST_O_SIG;
+
+    case NGX_HTTP_BROADCAST_WH_META:
+        return NGX_HTTP_BROADCAST_M_CALLBACK0 + NGX_HTTP_BROADCAST_O_SIG + 1;
+
+    default:
+        return NGX_HTTP_BROADCAST_M_SIG_TWILIO;
+    }
+}
+
+
+ngx_uint_t
+ngx_http_broadcast_event_index(const char *provider, const char *kind)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < NGX_HTTP_BROADCAST_EV_N; i++) {
+        if (ngx_strcmp(provider, ngx_http_broadcast_ev_kinds[i][0]) == 0
+            && ngx_strcmp(kind, ngx_http_broadcast_ev_kinds[i][1]) == 0)
+        {
+            return NGX_HTTP_BROADCAST_M_CALLBACK0
+                   + NGX_HTTP_BROADCAST_O_EVENTS + i;
+        }
+    }
+
+    return NGX_HTTP_BROADCAST_M_N;
+}
+
+
+/* a verified Twilio call status callback (metrics only) */
+void
+ngx_http_broadcast_metric_call(const u_char *status, size_t len)
+{
+    ngx_uint_t  i;
+
+    i = ngx_http_broadcast_label_index(ngx_http_broadcast_call_status,
+                                       status, len);
+
+    ngx_http_broadcast_metric_add(NGX_HTTP_BROADCAST_M_CALLBACK0
+                                  + NGX_HTTP_BROADCAST_O_CALLS + i, 1);
+
+    if (len == 9 && ngx_strncmp(status, "completed", 9) == 0) {
+        ngx_http_broadcast_metric_add(NGX_HTTP_BROADCAST_M_CALLBACK0
+                                      + NGX_HTTP_BROADCAST_O_COMPLETED, 1);
+        return;
+    }
+
+    for (i = 0; ngx_http_broadcast_call_failed[i]; i++) {
+        if (ngx_strlen(ngx_http_broadcast_call_failed[i]) == len
+            && ngx_strncmp(ngx_http_broadcast_call_failed[i], status, len)
+               == 0)
+        {
+            ngx_http_broadcast_metric_add(NGX_HTTP_BROADCAST_M_CALLBACK0
+                                          + NGX_HTTP_BROADCAST_O_FAILED + i,
+                                          1);
+            return;
+        }
+    }
 }
 
 
@@ -320,6 +496,94 @@ ngx_http_broadcast_metrics_free(void *data)
     ((ngx_atomic_uint_t) *ngx_http_broadcast_counter(i))
 
 
+/* the webhook counters; at most NGX_HTTP_BROADCAST_M_NCALLBACKS * 160 */
+static u_char *
+ngx_http_broadcast_metrics_webhooks(u_char *p)
+{
+    ngx_uint_t                    n, i, cb;
+    ngx_http_broadcast_cb_set_t  *set;
+
+    p = ngx_sprintf(p,
+        "# HELP broadcast_callbacks_total Verified, new provider status "
+        "callbacks and inbound messages (status=\"received\").\n"
+        "# TYPE broadcast_callbacks_total counter\n");
+
+    cb = NGX_HTTP_BROADCAST_M_CALLBACK0;
+
+    for (n = 0; n < NGX_HTTP_BROADCAST_CB_NSETS; n++) {
+        set = &ngx_http_broadcast_cb_sets[n];
+
+        for (i = 0; i < set->n; i++) {
+            p = ngx_sprintf(p, "broadcast_callbacks_total{provider=\"%s\","
+                            "channel=\"%s\",status=\"%s\"} %uA\n",
+                            set->provider, set->channel, set->status[i],
+                            ngx_http_broadcast_c(cb++));
+        }
+    }
+
+    p = ngx_sprintf(p,
+        "# HELP twilio_message_callback_total Twilio message status "
+        "callbacks, SMS and WhatsApp (predecessor name).\n"
+        "# TYPE twilio_message_callback_total counter\n");
+
+    for (i = 0; i < 14; i++) {
+        p = ngx_sprintf(p, "twilio_message_callback_total{status=\"%s\"} "
+                        "%uA\n", ngx_http_broadcast_cb_twilio[i],
+                        ngx_http_broadcast_c(NGX_HTTP_BROADCAST_M_CALLBACK0 + i)
+                        + ngx_http_broadcast_c(NGX_HTTP_BROADCAST_M_CALLBACK0
+                                               + 14 + i));
+    }
+
+    p = ngx_sprintf(p,
+        "# HELP broadcast_webhook_events_total Webhook events queued to "
+        "bc:stream:events.\n"
+        "# TYPE broadcast_webhook_events_total counter\n");
+
+    cb = NGX_HTTP_BROADCAST_M_CALLBACK0 + NGX_HTTP_BROADCAST_O_EVENTS;
+
+    for (i = 0; i < NGX_HTTP_BROADCAST_EV_N; i++) {
+        p = ngx_sprintf(p, "broadcast_webhook_events_total{provider=\"%s\","
+                        "kind=\"%s\"} %uA\n",
+                        ngx_http_broadcast_ev_kinds[i][0],
+                        ngx_http_broadcast_ev_kinds[i][1],
+                        ngx_http_broadcast_c(cb + i));
+    }
+
+    p = ngx_sprintf(p,
+        "# HELP twilio_call_callback_total Verified Twilio call status "
+        "callbacks by CallStatus.\n"
+        "# TYPE twilio_call_callback_total counter\n");
+
+    cb = NGX_HTTP_BROADCAST_M_CALLBACK0 + NGX_HTTP_BROADCAST_O_CALLS;
+
+    for (i = 0; i < NGX_HTTP_BROADCAST_CALL_N; i++) {
+        p = ngx_sprintf(p, "twilio_call_callback_total{status=\"%s\"} "
+                        "%uA\n", ngx_http_broadcast_call_status[i],
+                        ngx_http_broadcast_c(cb + i));
+    }
+
+    p = ngx_sprintf(p,
+        "# HELP twilio_calls_completed_total Twilio calls that completed.\n"
+        "# TYPE twilio_calls_completed_total counter\n"
+        "twilio_calls_completed_total %uA\n"
+        "# HELP twilio_calls_failed_total Twilio calls that did not connect, "
+        "by CallStatus.\n"
+        "# TYPE twilio_calls_failed_total counter\n",
+        ngx_http_broadcast_c(NGX_HTTP_BROADCAST_M_CALLBACK0
+                             + NGX_HTTP_BROADCAST_O_COMPLETED));
+
+    cb = NGX_HTTP_BROADCAST_M_CALLBACK0 + NGX_HTTP_BROADCAST_O_FAILED;
+
+    for (i = 0; i < NGX_HTTP_BROADCAST_CALL_FAILED_N; i++) {
+        p = ngx_sprintf(p, "twilio_calls_failed_total{reason=\"%s\"} "
+                        "%uA\n", ngx_http_broadcast_call_failed[i],
+                        ngx_http_broadcast_c(cb + i));
+    }
+
+    return p;
+}
+
+
 static ngx_int_t
 ngx_http_broadcast_metrics_render(ngx_http_request_t *r,
     ngx_http_broadcast_metrics_ctx_t *ctx)
@@ -328,7 +592,6 @@ ngx_http_broadcast_metrics_render(ngx_http_request_t *r,
     u_char      *p, *start, *name, *colon, *colon2;
     redisReply  *k, *v;
     ngx_str_t    type = ngx_string("text/plain; version=0.0.4");
-    ngx_uint_t   n, cb;
 
     if (ngx_http_broadcast_counters == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -367,6 +630,8 @@ ngx_http_broadcast_metrics_render(ngx_http_request_t *r,
         "bad signature.\n"
         "# TYPE broadcast_signature_failures_total counter\n"
         "broadcast_signature_failures_total{provider=\"twilio\"} %uA\n"
+        "broadcast_signature_failures_total{provider=\"sendgrid\"} %uA\n"
+        "broadcast_signature_failures_total{provider=\"meta\"} %uA\n"
         "# HELP broadcast_backend_errors_total Failed backend operations.\n"
         "# TYPE broadcast_backend_errors_total counter\n"
         "broadcast_backend_errors_total{backend=\"redis\"} %uA\n"
@@ -377,33 +642,14 @@ ngx_http_broadcast_metrics_render(ngx_http_request_t *r,
         ngx_http_broadcast_c(NGX_HTTP_BROADCAST_M_API_4XX),
         ngx_http_broadcast_c(NGX_HTTP_BROADCAST_M_API_5XX),
         ngx_http_broadcast_c(NGX_HTTP_BROADCAST_M_SIG_TWILIO),
+        ngx_http_broadcast_c(ngx_http_broadcast_sigfail_index(
+                                 NGX_HTTP_BROADCAST_WH_SENDGRID)),
+        ngx_http_broadcast_c(ngx_http_broadcast_sigfail_index(
+                                 NGX_HTTP_BROADCAST_WH_META)),
         ngx_http_broadcast_c(NGX_HTTP_BROADCAST_M_ERR_REDIS),
         ngx_http_broadcast_c(NGX_HTTP_BROADCAST_M_ERR_MYSQL));
 
-    p = ngx_sprintf(p,
-        "# HELP broadcast_callbacks_total Verified, new provider status "
-        "callbacks.\n"
-        "# TYPE broadcast_callbacks_total counter\n");
-
-    for (n = 0; n < NGX_HTTP_BROADCAST_M_NCALLBACKS; n++) {
-        cb = NGX_HTTP_BROADCAST_M_CALLBACK0 + n;
-        p = ngx_sprintf(p, "broadcast_callbacks_total{provider=\"twilio\","
-                        "channel=\"sms\",status=\"%s\"} %uA\n",
-                        ngx_http_broadcast_cb_status[n],
-                        ngx_http_broadcast_c(cb));
-    }
-
-    p = ngx_sprintf(p,
-        "# HELP twilio_message_callback_total Twilio status callbacks "
-        "(predecessor name).\n"
-        "# TYPE twilio_message_callback_total counter\n");
-
-    for (n = 0; n < NGX_HTTP_BROADCAST_M_NCALLBACKS; n++) {
-        cb = NGX_HTTP_BROADCAST_M_CALLBACK0 + n;
-        p = ngx_sprintf(p, "twilio_message_callback_total{status=\"%s\"} "
-                        "%uA\n", ngx_http_broadcast_cb_status[n],
-                        ngx_http_broadcast_c(cb));
-    }
+    p = ngx_http_broadcast_metrics_webhooks(p);
 
     p = ngx_sprintf(p,
         "# HELP broadcast_redis_up Whether Redis answered this scrape.\n"

@@ -1,5 +1,5 @@
 /*
- * POST /api/send/sms: validation and number normalisation in the loop, then
+ * POST /api/send/b: validation and number normalisation in the loop, then
  * in the thread the idempotency check and one pipelined MULTI/EXEC that
  * queues every accepted message (the ledger's only "accepted").
  *
@@ -25,38 +25,18 @@
 #define NGX_HTTP_BROADCAST_SMS_MAX_CHARS  1600
 
 
-typedef struct {
-    char            id[BC_ULID_LEN + 1];
-    char            to[BC_PHONE_MAX];
-} ngx_http_broadcast_sms_msg_t;
-
-
-typedef struct {
-    char                           batch_id[BC_ULID_LEN + 1];
-    char                           from[BC_PHONE_MAX];
-    char                           mss[64];
-    char                           idem_hash[65];   /* empty: none */
-    char                           body_hash[65];
-    char                          *text;            /* malloc'd */
-    long long                      created_ms;
-    ngx_uint_t                     n;
-    ngx_http_broadcast_sms_msg_t  *msgs;            /* malloc'd */
-    json_t                        *rejected;
-} ngx_http_broadcast_sms_t;
-
-
 static void ngx_http_broadcast_send_op(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn);
 static void ngx_http_broadcast_send_free(void *data);
 static int ngx_http_broadcast_send_fast(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn);
 static int ngx_http_broadcast_send_build(ngx_http_broadcast_api_ctx_t *ctx,
-    ngx_http_broadcast_sms_t *sms, char ***jobs, json_t **resp);
-static void ngx_http_broadcast_send_jobs_free(ngx_http_broadcast_sms_t *sms,
+    ngx_http_broadcast_batch_t *b, char ***jobs, json_t **resp);
+static void ngx_http_broadcast_send_jobs_free(ngx_http_broadcast_batch_t *b,
     char **jobs);
 
 
-static size_t
+size_t
 ngx_http_broadcast_utf8_chars(const char *s, size_t len)
 {
     size_t  i, n;
@@ -95,9 +75,10 @@ static ngx_http_broadcast_phone_ent_t
     ngx_http_broadcast_phone_cache[NGX_HTTP_BROADCAST_PHONE_CACHE];
 
 
-static int
+/* out has room for BC_PHONE_MAX bytes */
+int
 ngx_http_broadcast_phone(const char *in, size_t len, const char *region,
-    char out[BC_PHONE_MAX], const char **reason)
+    char *out, const char **reason)
 {
     size_t                           rlen;
     uint32_t                         h;
@@ -133,16 +114,214 @@ ngx_http_broadcast_phone(const char *in, size_t len, const char *region,
 }
 
 
+/* loop: the checks every channel makes of "recipients" */
+int
+ngx_http_broadcast_send_recipients(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, json_t *recipients)
+{
+    size_t                          i, n;
+    json_t                         *v;
+    ngx_http_broadcast_loc_conf_t  *lcf;
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_broadcast_module);
+
+    if (!json_is_array(recipients) || json_array_size(recipients) == 0) {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
+            "invalid_request",
+            "recipients must be a non-empty array of strings");
+        return -1;
+    }
+
+    json_array_foreach(recipients, i, v) {
+        if (!json_is_string(v)) {
+            ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
+                "invalid_request", "recipients must be an array of strings "
+                "(item %u is not a string)", (unsigned) i);
+            return -1;
+        }
+    }
+
+    n = json_array_size(recipients);
+
+    if (n > lcf->max_recipients) {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+            "too_many_recipients", "%u recipients given; at most %u are "
+            "allowed per request", (unsigned) n,
+            (unsigned) lcf->max_recipients);
+        return -1;
+    }
+
+    return 0;
+}
+
+
+/* loop: a batch owned by ctx (freed with it); NULL with ctx's error set */
+ngx_http_broadcast_batch_t *
+ngx_http_broadcast_batch_new(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, const char *text, size_t len)
+{
+    ngx_http_broadcast_batch_t  *b;
+
+    b = ngx_calloc(sizeof(ngx_http_broadcast_batch_t), r->connection->log);
+    if (b == NULL) {
+        goto nomem;
+    }
+
+    ctx->op = ngx_http_broadcast_send_op;
+    ctx->op_data = b;
+    ctx->op_free = ngx_http_broadcast_send_free;
+    ctx->op_fast = ngx_http_broadcast_send_fast;
+
+    b->text = ngx_alloc(len + 1, r->connection->log);
+    if (b->text == NULL) {
+        goto nomem;
+    }
+
+    ngx_memcpy(b->text, text, len);
+    b->text[len] = '\0';
+
+    return b;
+
+nomem:
+
+    ngx_http_broadcast_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                 "internal_error", "out of memory");
+    return NULL;
+}
+
+
+/*
+ * loop: what every channel shares once its content is valid: the
+ * Idempotency-Key, the batch and message ids, and the recipients, each
+ * normalised by the channel's addr(), deduplicated (the first occurrence
+ * wins) or rejected with a reason.
+ */
+void
+ngx_http_broadcast_send_accept(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body,
+    ngx_http_broadcast_batch_t *b, json_t *recipients,
+    ngx_http_broadcast_addr_pt addr, const char *none_valid)
+{
+    size_t                     i, j, n, len;
+    json_t                    *v;
+    const char                *s, *reason;
+    ngx_table_elt_t           *idem;
+    ngx_http_broadcast_out_t  *m;
+
+    idem = ngx_http_broadcast_header_in(r, "Idempotency-Key");
+
+    if (idem) {
+        if (idem->value.len == 0 || idem->value.len > 255) {
+            ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
+                "invalid_request",
+                "Idempotency-Key must be 1 to 255 characters");
+            return;
+        }
+
+        bc_sha256_hex(idem->value.data, idem->value.len, b->idem_hash);
+
+        /* only the idempotency record compares bodies */
+        bc_sha256_hex(body->data, body->len, b->body_hash);
+    }
+
+    n = json_array_size(recipients);
+
+    b->msgs = ngx_alloc(n * sizeof(ngx_http_broadcast_out_t),
+                        r->connection->log);
+    b->rejected = json_array();
+
+    if (b->msgs == NULL || b->rejected == NULL) {
+        goto nomem;
+    }
+
+    if (bc_ulid(b->batch_id) != 0) {
+        goto nomem;
+    }
+
+    json_array_foreach(recipients, i, v) {
+        s = json_string_value(v);
+        len = json_string_length(v);
+        m = &b->msgs[b->n];
+
+        reason = "invalid recipient";
+
+        if (addr(r, s, len, m->to, m->peer, &reason) != 0) {
+            json_array_append_new(b->rejected,
+                                  json_pack("{s:s%,s:s}", "to", s, len,
+                                            "error", reason));
+            continue;
+        }
+
+        for (j = 0; j < b->n; j++) {
+            if (strcmp(b->msgs[j].to, m->to) == 0) {
+                break;
+            }
+        }
+
+        if (j < b->n) {
+            continue;
+        }
+
+        if (bc_ulid(m->id) != 0) {
+            goto nomem;
+        }
+
+        b->n++;
+    }
+
+    /* the metrics count SMS only (the other channels: metrics.c, later) */
+    ctx->rejected = ngx_strcmp(b->channel, "sms") == 0
+                    ? json_array_size(b->rejected) : 0;
+
+    if (b->n == 0) {
+        ctx->error_extra = json_pack("{s:O}", "rejected", b->rejected);
+        ngx_http_broadcast_api_error(ctx, 422, "no_valid_recipients", "%s",
+                                     none_valid);
+        return;
+    }
+
+    b->created_ms = (long long) ngx_time() * 1000
+                    + (long long) (ngx_timeofday())->msec;
+
+    return;
+
+nomem:
+
+    ngx_http_broadcast_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                 "internal_error", "out of memory");
+}
+
+
+static int
+ngx_http_broadcast_sms_addr(ngx_http_request_t *r, const char *in,
+    size_t len, char *to, char *peer, const char **reason)
+{
+    ngx_http_broadcast_loc_conf_t  *lcf;
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_broadcast_module);
+
+    if (ngx_http_broadcast_phone(in, len, (char *) lcf->default_country.data,
+                                 to, reason)
+        != 0)
+    {
+        return -1;
+    }
+
+    ngx_cpystrn((u_char *) peer, (u_char *) to, BC_PHONE_MAX);
+
+    return 0;
+}
+
+
+/* POST /api/send/sms: the SMS content, then the common accept path */
 void
 ngx_http_broadcast_send_prepare(ngx_http_request_t *r,
     ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body)
 {
-    char                            out[BC_PHONE_MAX];
-    size_t                          i, j, n, len;
-    json_t                         *json, *recipients, *v, *msg, *from, *mss;
+    size_t                          i;
+    json_t                         *json, *recipients, *msg, *from, *mss;
     const char                     *s, *reason;
-    ngx_table_elt_t                *idem;
-    ngx_http_broadcast_sms_t       *sms;
+    ngx_http_broadcast_batch_t     *b;
     ngx_http_broadcast_loc_conf_t  *lcf;
 
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_broadcast_module);
@@ -159,29 +338,7 @@ ngx_http_broadcast_send_prepare(ngx_http_request_t *r,
     from = json_object_get(json, "from_number");
     mss = json_object_get(json, "messaging_service_sid");
 
-    if (!json_is_array(recipients) || json_array_size(recipients) == 0) {
-        ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
-            "invalid_request",
-            "recipients must be a non-empty array of strings");
-        return;
-    }
-
-    json_array_foreach(recipients, i, v) {
-        if (!json_is_string(v)) {
-            ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
-                "invalid_request", "recipients must be an array of strings "
-                "(item %u is not a string)", (unsigned) i);
-            return;
-        }
-    }
-
-    n = json_array_size(recipients);
-
-    if (n > lcf->max_recipients) {
-        ngx_http_broadcast_api_error(ctx, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-            "too_many_recipients", "%u recipients given; at most %u are "
-            "allowed per request", (unsigned) n,
-            (unsigned) lcf->max_recipients);
+    if (ngx_http_broadcast_send_recipients(r, ctx, recipients) != 0) {
         return;
     }
 
@@ -201,21 +358,20 @@ ngx_http_broadcast_send_prepare(ngx_http_request_t *r,
         return;
     }
 
-    sms = ngx_calloc(sizeof(ngx_http_broadcast_sms_t), r->connection->log);
-    if (sms == NULL) {
-        goto nomem;
+    b = ngx_http_broadcast_batch_new(r, ctx, json_string_value(msg),
+                                     json_string_length(msg));
+    if (b == NULL) {
+        return;
     }
 
-    ctx->op = ngx_http_broadcast_send_op;
-    ctx->op_data = sms;
-    ctx->op_free = ngx_http_broadcast_send_free;
-    ctx->op_fast = ngx_http_broadcast_send_fast;
+    ngx_memcpy(b->channel, "sms", sizeof("sms"));
+    ngx_memcpy(b->provider, "twilio", sizeof("twilio"));
 
     if (from && !json_is_null(from)) {
         if (!json_is_string(from)
             || ngx_http_broadcast_phone(json_string_value(from),
-                                  json_string_length(from), "US", sms->from,
-                                  &reason)
+                                        json_string_length(from), "US",
+                                        b->from, &reason)
                != 0)
         {
             ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
@@ -240,10 +396,10 @@ ngx_http_broadcast_send_prepare(ngx_http_request_t *r,
             }
         }
 
-        ngx_cpystrn((u_char *) sms->mss, (u_char *) s, sizeof(sms->mss));
+        ngx_cpystrn((u_char *) b->mss, (u_char *) s, sizeof(b->mss));
     }
 
-    if (sms->from[0] == '\0' && sms->mss[0] == '\0') {
+    if (b->from[0] == '\0' && b->mss[0] == '\0') {
         if (lcf->sms_from.len == 0) {
             ngx_http_broadcast_api_error(ctx, 422, "invalid_request",
                 "no sender: give from_number or messaging_service_sid (no "
@@ -251,118 +407,36 @@ ngx_http_broadcast_send_prepare(ngx_http_request_t *r,
             return;
         }
 
-        ngx_cpystrn((u_char *) sms->from, lcf->sms_from.data,
-                    sizeof(sms->from));
+        ngx_cpystrn((u_char *) b->from, lcf->sms_from.data,
+                    sizeof(b->from));
     }
 
-    idem = ngx_http_broadcast_header_in(r, "Idempotency-Key");
-
-    if (idem) {
-        if (idem->value.len == 0 || idem->value.len > 255) {
-            ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
-                "invalid_request",
-                "Idempotency-Key must be 1 to 255 characters");
-            return;
-        }
-
-        bc_sha256_hex(idem->value.data, idem->value.len, sms->idem_hash);
-
-        /* only the idempotency record compares bodies */
-        bc_sha256_hex(body->data, body->len, sms->body_hash);
-    }
-
-    sms->text = ngx_alloc(json_string_length(msg) + 1, r->connection->log);
-    sms->msgs = ngx_alloc(n * sizeof(ngx_http_broadcast_sms_msg_t),
-                          r->connection->log);
-    sms->rejected = json_array();
-
-    if (sms->text == NULL || sms->msgs == NULL || sms->rejected == NULL) {
-        goto nomem;
-    }
-
-    ngx_memcpy(sms->text, json_string_value(msg), json_string_length(msg));
-    sms->text[json_string_length(msg)] = '\0';
-
-    if (bc_ulid(sms->batch_id) != 0) {
-        goto nomem;
-    }
-
-    json_array_foreach(recipients, i, v) {
-        s = json_string_value(v);
-        len = json_string_length(v);
-
-        if (ngx_http_broadcast_phone(s, len,
-                                     (char *) lcf->default_country.data,
-                                     out, &reason)
-            != 0)
-        {
-            json_array_append_new(sms->rejected,
-                                  json_pack("{s:s%,s:s}", "to", s, len,
-                                            "error", reason));
-            continue;
-        }
-
-        /* the first occurrence wins, later duplicates are dropped */
-        for (j = 0; j < sms->n; j++) {
-            if (strcmp(sms->msgs[j].to, out) == 0) {
-                break;
-            }
-        }
-
-        if (j < sms->n) {
-            continue;
-        }
-
-        ngx_cpystrn((u_char *) sms->msgs[sms->n].to, (u_char *) out,
-                    BC_PHONE_MAX);
-
-        if (bc_ulid(sms->msgs[sms->n].id) != 0) {
-            goto nomem;
-        }
-
-        sms->n++;
-    }
-
-    ctx->rejected = json_array_size(sms->rejected);
-
-    if (sms->n == 0) {
-        ctx->error_extra = json_pack("{s:O}", "rejected", sms->rejected);
-        ngx_http_broadcast_api_error(ctx, 422, "no_valid_recipients",
-                                     "none of the recipients is a valid "
-                                     "phone number");
-        return;
-    }
-
-    sms->created_ms = (long long) ngx_time() * 1000
-                      + (long long) (ngx_timeofday())->msec;
-
+    ngx_http_broadcast_send_accept(r, ctx, body, b, recipients,
+                                   ngx_http_broadcast_sms_addr,
+                                   "none of the recipients is a valid "
+                                   "phone number");
     return;
 
 bad_mss:
 
     ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST, "invalid_request",
         "messaging_service_sid must be MG followed by 32 hex digits");
-    return;
-
-nomem:
-
-    ngx_http_broadcast_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                 "internal_error", "out of memory");
 }
 
 
 static void
 ngx_http_broadcast_send_free(void *data)
 {
-    ngx_http_broadcast_sms_t *sms = data;
+    ngx_http_broadcast_batch_t *b = data;
 
-    if (sms->rejected) {
-        json_decref(sms->rejected);
+    if (b->rejected) {
+        json_decref(b->rejected);
     }
 
-    ngx_free(sms->text);
-    ngx_free(sms->msgs);
-    ngx_free(sms);
+    ngx_free(b->text);
+    ngx_free(b->extra);
+    ngx_free(b->msgs);
+    ngx_free(b);
 }
 
 
@@ -392,7 +466,7 @@ ngx_http_broadcast_send_idem_del(ngx_http_broadcast_api_ctx_t *ctx,
 /* thread: 1 to go on, 0 when ctx holds the answer (replay or error) */
 static int
 ngx_http_broadcast_send_idem(ngx_http_broadcast_api_ctx_t *ctx,
-    ngx_http_broadcast_conn_t *conn, ngx_http_broadcast_sms_t *sms,
+    ngx_http_broadcast_conn_t *conn, ngx_http_broadcast_batch_t *b,
     const char *key)
 {
     char          err[256];
@@ -458,7 +532,7 @@ ngx_http_broadcast_send_idem(ngx_http_broadcast_api_ctx_t *ctx,
         return 0;
     }
 
-    if (strcmp(json_string_value(h), sms->body_hash) != 0) {
+    if (strcmp(json_string_value(h), b->body_hash) != 0) {
         json_decref(stored);
         ngx_http_broadcast_api_error(ctx, 422, "idempotency_key_reused",
             "this Idempotency-Key was used with a different request body");
@@ -474,11 +548,145 @@ ngx_http_broadcast_send_idem(ngx_http_broadcast_api_ctx_t *ctx,
 }
 
 
+/*
+ * thread: one pipelined round trip before the MULTI: SISMEMBER of a sender
+ * that is not the configured default, and EXISTS of the 24-hour window of
+ * every recipient of a free-form WhatsApp message; recipients whose window
+ * is closed move to "rejected". 1 to go on, 0 when ctx holds the answer.
+ * (A window that closes between the check and the EXEC is the provider's
+ * to refuse: the sender treats 63016/131047 as final.)
+ */
+static int
+ngx_http_broadcast_send_check(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn, ngx_http_broadcast_batch_t *b)
+{
+    int           ok;
+    char          err[256], key[2 * NGX_HTTP_BROADCAST_ADDR_MAX + 16];
+    size_t        lens[3];
+    ngx_uint_t    i, k, nq, q, open;
+    redisReply   *reply;
+    const char   *argv[3];
+    redisContext *rc;
+
+    if (ngx_http_broadcast_redis_ready(conn, ctx->mcf, err, sizeof(err))
+        != 0)
+    {
+        snprintf(ctx->detail, sizeof(ctx->detail), "%s", err);
+        ngx_http_broadcast_api_redis_down(ctx);
+        return 0;
+    }
+
+    rc = conn->redis;
+    nq = 0;
+
+    if (b->sender_set) {
+        argv[0] = "SISMEMBER"; argv[1] = b->sender_set; argv[2] = b->from;
+        lens[0] = 9; lens[1] = strlen(b->sender_set); lens[2] = strlen(b->from);
+        redisAppendCommandArgv(rc, 3, argv, lens);
+        nq++;
+    }
+
+    if (b->window) {
+        for (i = 0; i < b->n; i++) {
+            lens[1] = snprintf(key, sizeof(key), BC_KEY_WAWIN_PREFIX "%s:%s",
+                               b->from, b->msgs[i].peer);
+            argv[0] = "EXISTS"; argv[1] = key;
+            lens[0] = 6;
+            redisAppendCommandArgv(rc, 2, argv, lens);
+            nq++;
+        }
+    }
+
+    ok = 1;
+    k = 0;
+
+    for (q = 0; q < nq; q++) {
+        reply = NULL;
+
+        if (redisGetReply(rc, (void **) &reply) != REDIS_OK) {
+            snprintf(ctx->detail, sizeof(ctx->detail), "%s", rc->errstr);
+            redisFree(rc);
+            conn->redis = NULL;
+            ngx_http_broadcast_api_redis_down(ctx);
+            return 0;
+        }
+
+        if (reply->type != REDIS_REPLY_INTEGER) {
+            snprintf(ctx->detail, sizeof(ctx->detail), "check failed: %s",
+                     reply->type == REDIS_REPLY_ERROR ? reply->str
+                                                      : "unexpected reply");
+            freeReplyObject(reply);
+            ok = -1;
+            continue;
+        }
+
+        if (b->sender_set && q == 0) {
+            if (reply->integer != 1) {
+                ok = 0;
+            }
+
+            freeReplyObject(reply);
+            continue;
+        }
+
+        /* window of message k (in order, compacted as we go) */
+        open = (reply->integer == 1);
+        freeReplyObject(reply);
+
+        if (ok != 1) {
+            continue;
+        }
+
+        i = q - (b->sender_set ? 1 : 0);
+
+        if (open) {
+            if (k != i) {
+                b->msgs[k] = b->msgs[i];
+            }
+
+            k++;
+            continue;
+        }
+
+        json_array_append_new(b->rejected,
+            json_pack("{s:s,s:s}", "to", b->msgs[i].to, "error",
+                      "outside_24h_window: the customer has not written to "
+                      "this sender in the last 24 hours, so only a template "
+                      "can be sent (content_sid or template)"));
+    }
+
+    if (ok < 0) {
+        ngx_http_broadcast_api_redis_down(ctx);
+        return 0;
+    }
+
+    if (ok == 0) {
+        ngx_http_broadcast_api_error(ctx, 422,
+            "sender_not_allowed", "%s is not a whitelisted %s sender: add it "
+            "with POST /api/%s/senders", b->from, b->channel, b->channel);
+        return 0;
+    }
+
+    if (b->window) {
+        b->n = k;
+    }
+
+    if (b->n == 0) {
+        ctx->error_extra = json_pack("{s:O}", "rejected", b->rejected);
+        ngx_http_broadcast_api_error(ctx, 422, "no_valid_recipients",
+            "no recipient can receive this message (see rejected)");
+        return 0;
+    }
+
+    return 1;
+}
+
+
 static void
 ngx_http_broadcast_send_op(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn)
 {
-    ngx_http_broadcast_sms_t *sms = ctx->op_data;
+    ngx_http_broadcast_batch_t *b = ctx->op_data;
 
     int           ok;
     char          idem_key[160], batch_key[64], msg_key[64], err[256];
@@ -492,27 +700,40 @@ ngx_http_broadcast_send_op(ngx_http_broadcast_api_ctx_t *ctx,
 
     idem_key[0] = '\0';
 
-    if (sms->idem_hash[0]) {
+    if (b->idem_hash[0]) {
         snprintf(idem_key, sizeof(idem_key), BC_KEY_IDEM_PREFIX "%lld:%s",
-                 ctx->cred_id, sms->idem_hash);
+                 ctx->cred_id, b->idem_hash);
 
-        if (!ngx_http_broadcast_send_idem(ctx, conn, sms, idem_key)) {
+        if (!ngx_http_broadcast_send_idem(ctx, conn, b, idem_key)) {
             return;
         }
     }
 
-    snprintf(batch_key, sizeof(batch_key), BC_KEY_BATCH_PREFIX "%s",
-             sms->batch_id);
-
     idem_text = NULL;
+    jobs = NULL;
+    resp = NULL;
+
+    if ((b->sender_set || b->window)
+        && !ngx_http_broadcast_send_check(ctx, conn, b))
+    {
+        if (idem_key[0] && !ctx->replayed) {
+            ngx_http_broadcast_send_idem_del(ctx, conn, idem_key);
+        }
+
+        return;
+    }
+
+    snprintf(batch_key, sizeof(batch_key), BC_KEY_BATCH_PREFIX "%s",
+             b->batch_id);
+
     ok = 0;
 
-    if (ngx_http_broadcast_send_build(ctx, sms, &jobs, &resp) != 0) {
+    if (ngx_http_broadcast_send_build(ctx, b, &jobs, &resp) != 0) {
         goto failed;
     }
 
     if (idem_key[0]) {
-        idem_json = json_pack("{s:s,s:i,s:O}", "h", sms->body_hash, "s", 202,
+        idem_json = json_pack("{s:s,s:i,s:O}", "h", b->body_hash, "s", 202,
                               "r", resp);
         idem_text = idem_json ? json_dumps(idem_json, JSON_COMPACT) : NULL;
         json_decref(idem_json);
@@ -537,7 +758,7 @@ ngx_http_broadcast_send_op(ngx_http_broadcast_api_ctx_t *ctx,
     lens[0] = 5;
     redisAppendCommandArgv(rc, 1, argv, lens);
 
-    for (i = 0; i < sms->n; i++) {
+    for (i = 0; i < b->n; i++) {
         argv[0] = "XADD"; argv[1] = BC_KEY_SEND_STREAM; argv[2] = "*";
         argv[3] = "job"; argv[4] = jobs[i];
         lens[0] = 4; lens[1] = strlen(BC_KEY_SEND_STREAM); lens[2] = 1;
@@ -545,14 +766,14 @@ ngx_http_broadcast_send_op(ngx_http_broadcast_api_ctx_t *ctx,
         redisAppendCommandArgv(rc, 5, argv, lens);
 
         snprintf(msg_key, sizeof(msg_key), BC_KEY_MSG_PREFIX "%s",
-                 sms->msgs[i].id);
+                 b->msgs[i].id);
         argv[0] = "SET"; argv[1] = msg_key; argv[2] = jobs[i];
         argv[3] = "EX"; argv[4] = "604800";
         lens[0] = 3; lens[1] = strlen(msg_key); lens[2] = strlen(jobs[i]);
         lens[3] = 2; lens[4] = 6;
         redisAppendCommandArgv(rc, 5, argv, lens);
 
-        argv[0] = "RPUSH"; argv[1] = batch_key; argv[2] = sms->msgs[i].id;
+        argv[0] = "RPUSH"; argv[1] = batch_key; argv[2] = b->msgs[i].id;
         lens[0] = 5; lens[1] = strlen(batch_key); lens[2] = BC_ULID_LEN;
         redisAppendCommandArgv(rc, 3, argv, lens);
 
@@ -614,7 +835,7 @@ ngx_http_broadcast_send_op(ngx_http_broadcast_api_ctx_t *ctx,
 
     ctx->status = 202;
     ctx->result = resp;
-    ctx->accepted = sms->n;
+    ctx->accepted = ngx_strcmp(b->channel, "sms") == 0 ? b->n : 0;
     resp = NULL;
 
     goto done;
@@ -640,7 +861,7 @@ failed:
 
 done:
 
-    ngx_http_broadcast_send_jobs_free(sms, jobs);
+    ngx_http_broadcast_send_jobs_free(b, jobs);
 
     free(idem_text);
     json_decref(resp);
@@ -650,7 +871,7 @@ done:
 /* thread: the job JSON of every message and the 202 body; 0 or -1 (nomem) */
 static int
 ngx_http_broadcast_send_build(ngx_http_broadcast_api_ctx_t *ctx,
-    ngx_http_broadcast_sms_t *sms, char ***jobs_out, json_t **resp_out)
+    ngx_http_broadcast_batch_t *b, char ***jobs_out, json_t **resp_out)
 {
     char      **jobs;
     size_t      i;
@@ -660,9 +881,9 @@ ngx_http_broadcast_send_build(ngx_http_broadcast_api_ctx_t *ctx,
     *jobs_out = NULL;
     *resp_out = NULL;
 
-    jobs = calloc(sms->n, sizeof(char *));
-    resp = json_pack("{s:s,s:[],s:O}", "batch_id", sms->batch_id,
-                     "messages", "rejected", sms->rejected);
+    jobs = calloc(b->n, sizeof(char *));
+    resp = json_pack("{s:s,s:[],s:O}", "batch_id", b->batch_id,
+                     "messages", "rejected", b->rejected);
 
     if (jobs == NULL || resp == NULL) {
         goto failed;
@@ -672,25 +893,26 @@ ngx_http_broadcast_send_build(ngx_http_broadcast_api_ctx_t *ctx,
 
     /* the fields common to every message of the batch */
     ngx_memzero(&job, sizeof(bc_job_t));
-    ngx_cpystrn((u_char *) job.batch_id, (u_char *) sms->batch_id,
+    ngx_cpystrn((u_char *) job.batch_id, (u_char *) b->batch_id,
                 sizeof(job.batch_id));
-    ngx_cpystrn((u_char *) job.channel, (u_char *) "sms",
+    ngx_cpystrn((u_char *) job.channel, (u_char *) b->channel,
                 sizeof(job.channel));
-    ngx_cpystrn((u_char *) job.provider, (u_char *) "twilio",
+    ngx_cpystrn((u_char *) job.provider, (u_char *) b->provider,
                 sizeof(job.provider));
-    ngx_cpystrn((u_char *) job.from, (u_char *) sms->from, sizeof(job.from));
-    ngx_cpystrn((u_char *) job.messaging_service_sid, (u_char *) sms->mss,
+    ngx_cpystrn((u_char *) job.from, (u_char *) b->from, sizeof(job.from));
+    ngx_cpystrn((u_char *) job.messaging_service_sid, (u_char *) b->mss,
                 sizeof(job.messaging_service_sid));
-    job.body = sms->text;
+    job.body = b->text;
+    job.extra = b->extra;
     job.api_key_id = ctx->cred_kind == NGX_HTTP_BROADCAST_CRED_KEY
                      ? ctx->cred_id : 0;
-    job.created_ms = sms->created_ms;
+    job.created_ms = b->created_ms;
     job.attempt = 0;
 
-    for (i = 0; i < sms->n; i++) {
-        ngx_cpystrn((u_char *) job.id, (u_char *) sms->msgs[i].id,
+    for (i = 0; i < b->n; i++) {
+        ngx_cpystrn((u_char *) job.id, (u_char *) b->msgs[i].id,
                     sizeof(job.id));
-        ngx_cpystrn((u_char *) job.to, (u_char *) sms->msgs[i].to,
+        ngx_cpystrn((u_char *) job.to, (u_char *) b->msgs[i].to,
                     sizeof(job.to));
 
         jobs[i] = bc_job_dump(&job);
@@ -698,8 +920,8 @@ ngx_http_broadcast_send_build(ngx_http_broadcast_api_ctx_t *ctx,
             goto failed;
         }
 
-        item = json_pack("{s:s,s:s,s:s}", "id", sms->msgs[i].id,
-                         "to", sms->msgs[i].to, "status", "queued");
+        item = json_pack("{s:s,s:s,s:s}", "id", b->msgs[i].id,
+                         "to", b->msgs[i].to, "status", "queued");
 
         if (item == NULL || json_array_append_new(msgs, item) != 0) {
             goto failed;
@@ -713,7 +935,7 @@ ngx_http_broadcast_send_build(ngx_http_broadcast_api_ctx_t *ctx,
 
 failed:
 
-    ngx_http_broadcast_send_jobs_free(sms, jobs);
+    ngx_http_broadcast_send_jobs_free(b, jobs);
     json_decref(resp);
 
     return -1;
@@ -721,7 +943,7 @@ failed:
 
 
 static void
-ngx_http_broadcast_send_jobs_free(ngx_http_broadcast_sms_t *sms, char **jobs)
+ngx_http_broadcast_send_jobs_free(ngx_http_broadcast_batch_t *b, char **jobs)
 {
     size_t  i;
 
@@ -729,7 +951,7 @@ ngx_http_broadcast_send_jobs_free(ngx_http_broadcast_sms_t *sms, char **jobs)
         return;
     }
 
-    for (i = 0; i < sms->n; i++) {
+    for (i = 0; i < b->n; i++) {
         free(jobs[i]);
     }
 
@@ -819,7 +1041,7 @@ ngx_http_broadcast_script_free(ngx_http_broadcast_script_t *sc)
 /* the EVALSHA command of the fast path; 0 or -1 (nomem) */
 static int
 ngx_http_broadcast_script_args(ngx_http_broadcast_api_ctx_t *ctx,
-    ngx_http_broadcast_sms_t *sms, char **jobs,
+    ngx_http_broadcast_batch_t *b, char **jobs,
     ngx_http_broadcast_script_t *sc)
 {
     size_t   i, k;
@@ -827,9 +1049,9 @@ ngx_http_broadcast_script_args(ngx_http_broadcast_api_ctx_t *ctx,
     (void) pthread_once(&ngx_http_broadcast_send_lua_once,
                         ngx_http_broadcast_send_lua_init);
 
-    sc->argc = (int) (3 + 3 + sms->n + 5 + 2 * sms->n);
+    sc->argc = (int) (3 + 3 + b->n + 5 + 2 * b->n);
 
-    if (sms->n <= NGX_HTTP_BROADCAST_FAST_STACK) {
+    if (b->n <= NGX_HTTP_BROADCAST_FAST_STACK) {
         sc->argv = sc->argv_s;
         sc->lens = sc->lens_s;
         sc->keys = sc->keys_s;
@@ -837,7 +1059,7 @@ ngx_http_broadcast_script_args(ngx_http_broadcast_api_ctx_t *ctx,
     } else {
         sc->argv = malloc(sc->argc * sizeof(char *));
         sc->lens = malloc(sc->argc * sizeof(size_t));
-        sc->keys = malloc(sms->n * 48);
+        sc->keys = malloc(b->n * 48);
 
         if (sc->argv == NULL || sc->lens == NULL || sc->keys == NULL) {
             ngx_http_broadcast_script_free(sc);
@@ -850,7 +1072,7 @@ ngx_http_broadcast_script_args(ngx_http_broadcast_api_ctx_t *ctx,
     sc->argv[1] = ngx_http_broadcast_send_lua_sha;
     sc->lens[1] = 40;
     sc->lens[2] = snprintf(sc->f_nkeys, sizeof(sc->f_nkeys), "%u",
-                           (unsigned) (3 + sms->n));
+                           (unsigned) (3 + b->n));
     sc->argv[2] = sc->f_nkeys;
 
     sc->lens[3] = snprintf(sc->cred_key, sizeof(sc->cred_key),
@@ -859,16 +1081,16 @@ ngx_http_broadcast_script_args(ngx_http_broadcast_api_ctx_t *ctx,
     sc->argv[4] = BC_KEY_SEND_STREAM;
     sc->lens[4] = sizeof(BC_KEY_SEND_STREAM) - 1;
     sc->lens[5] = snprintf(sc->batch_key, sizeof(sc->batch_key),
-                           BC_KEY_BATCH_PREFIX "%s", sms->batch_id);
+                           BC_KEY_BATCH_PREFIX "%s", b->batch_id);
     sc->argv[5] = sc->batch_key;
 
-    for (i = 0; i < sms->n; i++) {
+    for (i = 0; i < b->n; i++) {
         sc->lens[6 + i] = snprintf(sc->keys + i * 48, 48,
-                                   BC_KEY_MSG_PREFIX "%s", sms->msgs[i].id);
+                                   BC_KEY_MSG_PREFIX "%s", b->msgs[i].id);
         sc->argv[6 + i] = sc->keys + i * 48;
     }
 
-    k = 6 + sms->n;
+    k = 6 + b->n;
 
     sc->argv[k] = ctx->cred_kind == NGX_HTTP_BROADCAST_CRED_KEY ? "key"
                                                                  : "session";
@@ -887,15 +1109,15 @@ ngx_http_broadcast_script_args(ngx_http_broadcast_api_ctx_t *ctx,
                            (long long) time(NULL));
     sc->argv[k++] = sc->f_now;
 
-    sc->lens[k] = snprintf(sc->f_n, sizeof(sc->f_n), "%u", (unsigned) sms->n);
+    sc->lens[k] = snprintf(sc->f_n, sizeof(sc->f_n), "%u", (unsigned) b->n);
     sc->argv[k++] = sc->f_n;
 
-    for (i = 0; i < sms->n; i++) {
-        sc->argv[k] = sms->msgs[i].id;
+    for (i = 0; i < b->n; i++) {
+        sc->argv[k] = b->msgs[i].id;
         sc->lens[k++] = BC_ULID_LEN;
     }
 
-    for (i = 0; i < sms->n; i++) {
+    for (i = 0; i < b->n; i++) {
         sc->argv[k] = jobs[i];
         sc->lens[k++] = strlen(jobs[i]);
     }
@@ -907,12 +1129,12 @@ ngx_http_broadcast_script_args(ngx_http_broadcast_api_ctx_t *ctx,
 /* the script's reply: 1 answered (ok or 503), 0 full path, -1 NOSCRIPT */
 static int
 ngx_http_broadcast_script_result(ngx_http_broadcast_api_ctx_t *ctx,
-    ngx_http_broadcast_sms_t *sms, redisReply *reply, json_t **resp)
+    ngx_http_broadcast_batch_t *b, redisReply *reply, json_t **resp)
 {
     if (reply->type == REDIS_REPLY_INTEGER && reply->integer == 1) {
         ctx->status = 202;
         ctx->result = *resp;
-        ctx->accepted = sms->n;
+        ctx->accepted = ngx_strcmp(b->channel, "sms") == 0 ? b->n : 0;
         *resp = NULL;
         return 1;
     }
@@ -942,7 +1164,7 @@ static int
 ngx_http_broadcast_send_fast(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn)
 {
-    ngx_http_broadcast_sms_t *sms = ctx->op_data;
+    ngx_http_broadcast_batch_t *b = ctx->op_data;
 
     int                           rv;
     char                        **jobs, err[256];
@@ -951,8 +1173,8 @@ ngx_http_broadcast_send_fast(ngx_http_broadcast_api_ctx_t *ctx,
     redisContext                 *rc;
     ngx_http_broadcast_script_t   sc;
 
-    /* the idempotency protocol needs its own round trips */
-    if (sms->idem_hash[0]) {
+    /* the idempotency protocol and the checks need their own round trips */
+    if (b->idem_hash[0] || b->sender_set || b->window) {
         return 0;
     }
 
@@ -963,12 +1185,12 @@ ngx_http_broadcast_send_fast(ngx_http_broadcast_api_ctx_t *ctx,
         return 0;
     }
 
-    if (ngx_http_broadcast_send_build(ctx, sms, &jobs, &resp) != 0) {
+    if (ngx_http_broadcast_send_build(ctx, b, &jobs, &resp) != 0) {
         return 0;
     }
 
-    if (ngx_http_broadcast_script_args(ctx, sms, jobs, &sc) != 0) {
-        ngx_http_broadcast_send_jobs_free(sms, jobs);
+    if (ngx_http_broadcast_script_args(ctx, b, jobs, &sc) != 0) {
+        ngx_http_broadcast_send_jobs_free(b, jobs);
         json_decref(resp);
         return 0;
     }
@@ -999,7 +1221,7 @@ ngx_http_broadcast_send_fast(ngx_http_broadcast_api_ctx_t *ctx,
         rv = 1;
 
     } else {
-        rv = ngx_http_broadcast_script_result(ctx, sms, reply, &resp);
+        rv = ngx_http_broadcast_script_result(ctx, b, reply, &resp);
 
         if (rv < 0) {
             snprintf(ctx->detail, sizeof(ctx->detail), "%s", reply->str);
@@ -1011,7 +1233,7 @@ ngx_http_broadcast_send_fast(ngx_http_broadcast_api_ctx_t *ctx,
     }
 
     ngx_http_broadcast_script_free(&sc);
-    ngx_http_broadcast_send_jobs_free(sms, jobs);
+    ngx_http_broadcast_send_jobs_free(b, jobs);
     json_decref(resp);
 
     return rv;
@@ -1065,26 +1287,27 @@ ngx_int_t
 ngx_http_broadcast_send_loop(ngx_http_request_t *r,
     ngx_http_broadcast_api_ctx_t *ctx, ngx_http_broadcast_task_conf_t *tc)
 {
-    ngx_http_broadcast_sms_t *sms = ctx->op_data;
+    ngx_http_broadcast_batch_t *b = ctx->op_data;
 
     char                        **jobs;
     json_t                       *resp;
     ngx_int_t                     rc;
     ngx_http_broadcast_script_t   sc;
 
-    if (ctx->op != ngx_http_broadcast_send_op || sms == NULL
-        || sms->idem_hash[0] || ctx->code != NULL
+    if (ctx->op != ngx_http_broadcast_send_op || b == NULL
+        || b->idem_hash[0] || b->sender_set || b->window
+        || ctx->code != NULL
         || !ngx_http_broadcast_auth_hint(ctx))
     {
         return NGX_DECLINED;
     }
 
-    if (ngx_http_broadcast_send_build(ctx, sms, &jobs, &resp) != 0) {
+    if (ngx_http_broadcast_send_build(ctx, b, &jobs, &resp) != 0) {
         return NGX_DECLINED;
     }
 
-    if (ngx_http_broadcast_script_args(ctx, sms, jobs, &sc) != 0) {
-        ngx_http_broadcast_send_jobs_free(sms, jobs);
+    if (ngx_http_broadcast_script_args(ctx, b, jobs, &sc) != 0) {
+        ngx_http_broadcast_send_jobs_free(b, jobs);
         json_decref(resp);
         return NGX_DECLINED;
     }
@@ -1096,7 +1319,7 @@ ngx_http_broadcast_send_loop(ngx_http_request_t *r,
                                         sc.argc, sc.argv, sc.lens);
 
     ngx_http_broadcast_script_free(&sc);
-    ngx_http_broadcast_send_jobs_free(sms, jobs);
+    ngx_http_broadcast_send_jobs_free(b, jobs);
 
     if (rc == NGX_DECLINED) {
         ctx->fast_resp = NULL;

@@ -62,6 +62,37 @@ not_found:
 }
 
 
+/*
+ * thread: the message JSON of a row selected with
+ * NGX_HTTP_BROADCAST_LIST_COLUMNS: the issue 2 fields plus subject, peer,
+ * payload (parsed), pricing_category and provider_request_id
+ */
+json_t *
+ngx_http_broadcast_message_json(MYSQL_ROW row, unsigned long *lengths)
+{
+    json_t  *j, *payload;
+
+    j = bc_db_message_json(row, lengths);
+    if (j == NULL) {
+        return NULL;
+    }
+
+    payload = row[24] ? json_loadb(row[24], lengths[24], 0, NULL) : NULL;
+
+    json_object_set_new(j, "subject", row[22]
+                        ? json_stringn(row[22], lengths[22]) : json_null());
+    json_object_set_new(j, "peer", row[23]
+                        ? json_stringn(row[23], lengths[23]) : json_null());
+    json_object_set_new(j, "payload", payload ? payload : json_null());
+    json_object_set_new(j, "pricing_category", row[25]
+                        ? json_stringn(row[25], lengths[25]) : json_null());
+    json_object_set_new(j, "provider_request_id", row[26]
+                        ? json_stringn(row[26], lengths[26]) : json_null());
+
+    return j;
+}
+
+
 /* thread: the message JSON of a queued job read from bc:msg:<id> */
 static json_t *
 ngx_http_broadcast_status_from_job(const char *text, size_t len)

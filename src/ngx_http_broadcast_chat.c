@@ -1,0 +1,765 @@
+/*
+ * Conversations and message listings, one SQL query each, paged in SQL:
+ *   GET  /api/chat/users       one GROUP BY on peer
+ *   GET  /api/chat/history     the messages of one peer (oldest first)
+ *   POST /api/chat/mark-read   read_at of inbound rows
+ *   GET  /api/messages         filtered listing (newest first)
+ * Ids are ULIDs, so "ORDER BY id" is time order and created_from/created_to
+ * become an id range (docs/DESIGN.md, issue 3).
+ */
+
+
+#include "ngx_http_broadcast_api.h"
+
+#include "bc_id.h"
+#include "bc_phone.h"
+
+#include <time.h>
+
+
+#define NGX_HTTP_BROADCAST_MARK_MAX  1000
+
+
+typedef struct {
+    ngx_uint_t   what;
+    ngx_uint_t   limit;
+    ngx_uint_t   offset;
+    char         channel[16];
+    char         direction[16];
+    char         status[16];
+    char         batch_id[BC_ULID_LEN + 1];
+    char         id_from[BC_ULID_LEN + 1];     /* empty: none */
+    char         id_to[BC_ULID_LEN + 1];
+    char         peer[NGX_HTTP_BROADCAST_ADDR_MAX];
+    ngx_uint_t   nids;
+    char        *ids;                          /* nids * 27, malloc'd */
+} ngx_http_broadcast_chat_t;
+
+
+static void ngx_http_broadcast_chat_op(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn);
+
+
+/*
+ * the decoded value of a query argument: its length, -1 if absent, -2 if
+ * it does not fit (with its NUL) into size bytes
+ */
+ssize_t
+ngx_http_broadcast_api_arg(ngx_http_request_t *r, const char *name,
+    char *buf, size_t size)
+{
+    u_char     *dst, *src;
+    ngx_str_t   value;
+
+    if (ngx_http_arg(r, (u_char *) name, ngx_strlen(name), &value) != NGX_OK)
+    {
+        return -1;
+    }
+
+    if (value.len >= size) {
+        return -2;
+    }
+
+    /* '+' in a query means a space */
+    ngx_memcpy(buf, value.data, value.len);
+    buf[value.len] = '\0';
+
+    for (dst = (u_char *) buf; dst < (u_char *) buf + value.len; dst++) {
+        if (*dst == '+') {
+            *dst = ' ';
+        }
+    }
+
+    dst = (u_char *) buf;
+    src = (u_char *) buf;
+    ngx_unescape_uri(&dst, &src, value.len, 0);
+    *dst = '\0';
+
+    return dst - (u_char *) buf;
+}
+
+
+/* ISO-8601 (date, or date-time with optional fraction and offset) to ms */
+static int
+ngx_http_broadcast_chat_iso(const char *s, long long *ms)
+{
+    int         y, mo, d, h, mi, sec, frac, fd, sign, oh, om, n;
+    struct tm   tm;
+    const char *p;
+
+    h = mi = sec = frac = 0;
+    fd = 0;
+
+    if (sscanf(s, "%4d-%2d-%2d%n", &y, &mo, &d, &n) != 3 || n != 10) {
+        return -1;
+    }
+
+    p = s + 10;
+
+    if (*p == 'T' || *p == 't' || *p == ' ') {
+        if (sscanf(p + 1, "%2d:%2d%n", &h, &mi, &n) != 2 || n != 5) {
+            return -1;
+        }
+
+        p += 6;
+
+        if (*p == ':') {
+            if (sscanf(p + 1, "%2d%n", &sec, &n) != 1 || n != 2) {
+                return -1;
+            }
+
+            p += 3;
+
+            if (*p == '.' || *p == ',') {
+                for (p++; *p >= '0' && *p <= '9'; p++) {
+                    if (fd < 3) {
+                        frac = frac * 10 + (*p - '0');
+                        fd++;
+                    }
+                }
+
+                if (fd == 0) {
+                    return -1;
+                }
+
+                for ( /* void */ ; fd < 3; fd++) {
+                    frac *= 10;
+                }
+            }
+        }
+    }
+
+    sign = 0;
+    oh = om = 0;
+
+    if (*p == 'Z' || *p == 'z') {
+        p++;
+
+    } else if (*p == '+' || *p == '-') {
+        sign = (*p == '-') ? -1 : 1;
+
+        if (sscanf(p + 1, "%2d:%2d%n", &oh, &om, &n) == 2 && n == 5) {
+            p += 6;
+
+        } else if (sscanf(p + 1, "%2d%2d%n", &oh, &om, &n) == 2 && n == 4) {
+            p += 5;
+
+        } else {
+            return -1;
+        }
+    }
+
+    if (*p != '\0' || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23
+        || mi > 59 || sec > 60 || oh > 23 || om > 59 || y < 1970)
+    {
+        return -1;
+    }
+
+    ngx_memzero(&tm, sizeof(struct tm));
+    tm.tm_year = y - 1900;
+    tm.tm_mon = mo - 1;
+    tm.tm_mday = d;
+    tm.tm_hour = h;
+    tm.tm_min = mi;
+    tm.tm_sec = sec;
+
+    *ms = ((long long) timegm(&tm) - sign * (oh * 3600 + om * 60)) * 1000
+          + frac;
+
+    return *ms >= 0 && *ms < (1LL << 48) ? 0 : -1;
+}
+
+
+/* the ULID of ms with the lowest (fill '0') or highest (fill 'Z') random */
+static void
+ngx_http_broadcast_chat_ulid(long long ms, char fill, char out[27])
+{
+    static const char  b32[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+    int                i;
+
+    for (i = 9; i >= 0; i--) {
+        out[i] = b32[ms & 31];
+        ms >>= 5;
+    }
+
+    for (i = 10; i < 26; i++) {
+        out[i] = fill;
+    }
+
+    out[26] = '\0';
+}
+
+
+/* an address in its peer form: +E164 for phones, lower-cased for email */
+static int
+ngx_http_broadcast_chat_peer(ngx_http_request_t *r, const char *in,
+    size_t len, char *out)
+{
+    char                            buf[64], e164[BC_PHONE_MAX];
+    size_t                          i;
+    const char                     *reason;
+    ngx_http_broadcast_loc_conf_t  *lcf;
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_broadcast_module);
+
+    if (memchr(in, '@', len)) {
+        return ngx_http_broadcast_email_valid(in, len, out) ? 0 : -1;
+    }
+
+    if (len > 9 && ngx_strncasecmp((u_char *) in, (u_char *) "whatsapp:", 9)
+                   == 0)
+    {
+        in += 9;
+        len -= 9;
+    }
+
+    /* Meta's wa_id: international digits without '+' */
+    for (i = 0; i < len; i++) {
+        if (in[i] < '0' || in[i] > '9') {
+            break;
+        }
+    }
+
+    if (i == len && len >= 8 && len <= 15) {
+        buf[0] = '+';
+        ngx_memcpy(buf + 1, in, len);
+        in = buf;
+        len++;
+    }
+
+    if (ngx_http_broadcast_phone(in, len, (char *) lcf->default_country.data,
+                                 e164, &reason)
+        != 0)
+    {
+        return -1;
+    }
+
+    ngx_cpystrn((u_char *) out, (u_char *) e164, NGX_HTTP_BROADCAST_ADDR_MAX);
+
+    return 0;
+}
+
+
+static int
+ngx_http_broadcast_chat_oneof(const char *s, const char **list)
+{
+    for ( /* void */ ; *list; list++) {
+        if (strcmp(s, *list) == 0) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+static const char  *ngx_http_broadcast_channels[] = {
+    "sms", "whatsapp", "email", NULL
+};
+
+static const char  *ngx_http_broadcast_directions[] = {
+    "inbound", "outbound", NULL
+};
+
+static const char  *ngx_http_broadcast_statuses[] = {
+    "queued", "accepted", "sending", "sent", "delivered", "read", "failed",
+    "undelivered", "blocked", "canceled", "received", NULL
+};
+
+
+static void
+ngx_http_broadcast_chat_free(void *data)
+{
+    ngx_http_broadcast_chat_t *q = data;
+
+    ngx_free(q->ids);
+    ngx_free(q);
+}
+
+
+void
+ngx_http_broadcast_chat_prepare(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body, ngx_uint_t what)
+{
+    char                        buf[600];
+    size_t                      i;
+    ssize_t                     n;
+    json_t                     *json, *ids, *v;
+    ngx_int_t                   num;
+    long long                   ms;
+    ngx_http_broadcast_chat_t  *q;
+
+    q = ngx_calloc(sizeof(ngx_http_broadcast_chat_t), r->connection->log);
+    if (q == NULL) {
+        goto nomem;
+    }
+
+    ctx->op = ngx_http_broadcast_chat_op;
+    ctx->op_data = q;
+    ctx->op_free = ngx_http_broadcast_chat_free;
+
+    q->what = what;
+
+    if (what == NGX_HTTP_BROADCAST_CHAT_MARK) {
+        ctx->need = NGX_HTTP_BROADCAST_NEED_SEND;
+
+        json = ngx_http_broadcast_api_parse(r, body, ctx);
+        if (json == NULL) {
+            return;
+        }
+
+        ids = json_object_get(json, "message_ids");
+
+        if (!json_is_array(ids) || json_array_size(ids) == 0
+            || json_array_size(ids) > NGX_HTTP_BROADCAST_MARK_MAX)
+        {
+            ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
+                "invalid_request", "message_ids must be an array of 1 to %d "
+                "message ids", NGX_HTTP_BROADCAST_MARK_MAX);
+            return;
+        }
+
+        json_array_foreach(ids, i, v) {
+            if (!json_is_string(v)
+                || !bc_ulid_valid(json_string_value(v), json_string_length(v)))
+            {
+                ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
+                    "invalid_request", "message_ids[%u] is not a message id "
+                    "(26-character ULID)", (unsigned) i);
+                return;
+            }
+        }
+
+        /* the heap, not the pool: a late thread may still read them */
+        q->ids = ngx_alloc(json_array_size(ids) * 27, r->connection->log);
+        if (q->ids == NULL) {
+            goto nomem;
+        }
+
+        json_array_foreach(ids, i, v) {
+            ngx_memcpy(q->ids + i * 27, json_string_value(v), 26);
+            q->ids[i * 27 + 26] = '\0';
+        }
+
+        q->nids = json_array_size(ids);
+
+        return;
+    }
+
+    ctx->need = NGX_HTTP_BROADCAST_NEED_READ;
+
+    q->limit = (what == NGX_HTTP_BROADCAST_CHAT_MESSAGES) ? 100 : 50;
+
+    n = ngx_http_broadcast_api_arg(r, "limit", buf, sizeof(buf));
+    if (n != -1) {
+        num = n > 0 ? ngx_atoi((u_char *) buf, n) : NGX_ERROR;
+
+        if (num < 1 || num > 500) {
+            ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
+                "invalid_request", "limit must be 1 to 500");
+            return;
+        }
+
+        q->limit = num;
+    }
+
+    n = ngx_http_broadcast_api_arg(r, "offset", buf, sizeof(buf));
+    if (n != -1) {
+        num = n > 0 ? ngx_atoi((u_char *) buf, n) : NGX_ERROR;
+
+        if (num < 0 || num > 10000000) {
+            ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
+                "invalid_request", "offset must be a non-negative integer");
+            return;
+        }
+
+        q->offset = num;
+    }
+
+    n = ngx_http_broadcast_api_arg(r, "channel", buf, sizeof(buf));
+    if (n > 0) {
+        if (!ngx_http_broadcast_chat_oneof(buf, ngx_http_broadcast_channels)) {
+            ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
+                "invalid_request", "channel must be sms, whatsapp or email");
+            return;
+        }
+
+        ngx_cpystrn((u_char *) q->channel, (u_char *) buf,
+                    sizeof(q->channel));
+
+    } else if (n == -2) {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
+            "invalid_request", "channel must be sms, whatsapp or email");
+        return;
+    }
+
+    if (what != NGX_HTTP_BROADCAST_CHAT_HISTORY) {
+        n = ngx_http_broadcast_api_arg(r, "created_from", buf, sizeof(buf));
+        if (n > 0) {
+            if (ngx_http_broadcast_chat_iso(buf, &ms) != 0) {
+                goto bad_time;
+            }
+
+            ngx_http_broadcast_chat_ulid(ms, '0', q->id_from);
+
+        } else if (n == -2) {
+            goto bad_time;
+        }
+
+        n = ngx_http_broadcast_api_arg(r, "created_to", buf, sizeof(buf));
+        if (n > 0) {
+            if (ngx_http_broadcast_chat_iso(buf, &ms) != 0) {
+                goto bad_time;
+            }
+
+            ngx_http_broadcast_chat_ulid(ms, 'Z', q->id_to);
+
+        } else if (n == -2) {
+            goto bad_time;
+        }
+    }
+
+    if (what == NGX_HTTP_BROADCAST_CHAT_HISTORY) {
+        n = ngx_http_broadcast_api_arg(r, "address", buf, sizeof(buf));
+
+        if (n <= 0
+            || ngx_http_broadcast_chat_peer(r, buf, n, q->peer) != 0)
+        {
+            ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
+                "invalid_request", "address must be a phone number "
+                "(+E164, whatsapp:+E164 or a WhatsApp id) or an email "
+                "address");
+            return;
+        }
+    }
+
+    if (what == NGX_HTTP_BROADCAST_CHAT_MESSAGES) {
+        n = ngx_http_broadcast_api_arg(r, "direction", buf, sizeof(buf));
+        if (n > 0 || n == -2) {
+            if (n < 0 || !ngx_http_broadcast_chat_oneof(buf,
+                                             ngx_http_broadcast_directions))
+            {
+                ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
+                    "invalid_request", "direction must be inbound or "
+                    "outbound");
+                return;
+            }
+
+            ngx_cpystrn((u_char *) q->direction, (u_char *) buf,
+                        sizeof(q->direction));
+        }
+
+        n = ngx_http_broadcast_api_arg(r, "status", buf, sizeof(buf));
+        if (n > 0 || n == -2) {
+            if (n < 0 || !ngx_http_broadcast_chat_oneof(buf,
+                                             ngx_http_broadcast_statuses))
+            {
+                ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
+                    "invalid_request", "status must be one of queued, "
+                    "accepted, sending, sent, delivered, read, failed, "
+                    "undelivered, blocked, canceled, received");
+                return;
+            }
+
+            ngx_cpystrn((u_char *) q->status, (u_char *) buf,
+                        sizeof(q->status));
+        }
+
+        n = ngx_http_broadcast_api_arg(r, "batch_id", buf, sizeof(buf));
+        if (n > 0 || n == -2) {
+            if (n < 0 || !bc_ulid_valid(buf, n)) {
+                ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
+                    "invalid_request", "batch_id must be a batch id "
+                    "(26-character ULID)");
+                return;
+            }
+
+            ngx_cpystrn((u_char *) q->batch_id, (u_char *) buf,
+                        sizeof(q->batch_id));
+        }
+    }
+
+    return;
+
+bad_time:
+
+    ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST, "invalid_request",
+        "created_from and created_to must be ISO-8601 times such as "
+        "2026-11-21T10:00:00Z or dates such as 2026-11-21");
+    return;
+
+nomem:
+
+    ngx_http_broadcast_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                 "internal_error", "out of memory");
+}
+
+
+/* appends " AND ..." conditions of the common filters; the new length */
+static size_t
+ngx_http_broadcast_chat_where(ngx_http_broadcast_chat_t *q, char *sql,
+    size_t n, size_t size)
+{
+    /* every value here was checked against a fixed list or the ULID set */
+    if (q->channel[0] && n < size) {
+        n += snprintf(sql + n, size - n, " AND channel = '%s'", q->channel);
+    }
+
+    if (q->direction[0] && n < size) {
+        n += snprintf(sql + n, size - n, " AND direction = '%s'",
+                      q->direction);
+    }
+
+    if (q->status[0] && n < size) {
+        n += snprintf(sql + n, size - n, " AND status = '%s'", q->status);
+    }
+
+    if (q->batch_id[0] && n < size) {
+        n += snprintf(sql + n, size - n, " AND batch_id = '%s'", q->batch_id);
+    }
+
+    if (q->id_from[0] && n < size) {
+        n += snprintf(sql + n, size - n, " AND id >= '%s'", q->id_from);
+    }
+
+    if (q->id_to[0] && n < size) {
+        n += snprintf(sql + n, size - n, " AND id <= '%s'", q->id_to);
+    }
+
+    return n;
+}
+
+
+static void
+ngx_http_broadcast_chat_op(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn)
+{
+    ngx_http_broadcast_chat_t *q = ctx->op_data;
+
+    char            *sql, err[256], *peer, *p;
+    size_t           n, size, i;
+    json_t          *list, *item, *channels;
+    long long        total, unread;
+    MYSQL_RES       *res;
+    MYSQL_ROW        row;
+    unsigned long   *lengths;
+
+    size = 4096 + q->nids * 32;
+    sql = malloc(size);
+    list = json_array();
+    peer = NULL;
+
+    if (sql == NULL || list == NULL) {
+        goto nomem;
+    }
+
+    if (conn->mysql == NULL) {
+        conn->mysql = bc_db_connect(&ctx->mcf->mysql, err, sizeof(err));
+
+        if (conn->mysql == NULL) {
+            goto mysql_down;
+        }
+    }
+
+    switch (q->what) {
+
+    case NGX_HTTP_BROADCAST_CHAT_MARK:
+        n = snprintf(sql, size, "UPDATE messages SET read_at = "
+                     "UTC_TIMESTAMP(3) WHERE direction = 'inbound' AND "
+                     "read_at IS NULL AND id IN (");
+
+        for (i = 0; i < q->nids; i++) {
+            n += snprintf(sql + n, size - n, "%s'%s'", i ? "," : "",
+                          q->ids + i * 27);
+        }
+
+        n += snprintf(sql + n, size - n, ")");
+        break;
+
+    case NGX_HTTP_BROADCAST_CHAT_USERS:
+        n = snprintf(sql, size, "SELECT peer, COUNT(*), "
+                     "SUM(direction = 'inbound' AND read_at IS NULL), "
+                     "DATE_FORMAT(MAX(created_at),'%%Y-%%m-%%dT%%H:%%i:%%s.%%fZ'), "
+                     "GROUP_CONCAT(DISTINCT channel ORDER BY channel), "
+                     "COUNT(*) OVER () FROM messages WHERE peer IS NOT NULL");
+        n = ngx_http_broadcast_chat_where(q, sql, n, size);
+        n += snprintf(sql + n, size - n, " GROUP BY peer ORDER BY MAX(id) "
+                      "DESC LIMIT %u OFFSET %u", (unsigned) q->limit,
+                      (unsigned) q->offset);
+        break;
+
+    case NGX_HTTP_BROADCAST_CHAT_HISTORY:
+        peer = bc_db_quote(conn->mysql, q->peer, strlen(q->peer));
+        if (peer == NULL) {
+            goto nomem;
+        }
+
+        /* the newest page, shown oldest first */
+        n = snprintf(sql, size, "SELECT * FROM (SELECT %s, COUNT(*) OVER (), "
+                     "SUM(direction = 'inbound' AND read_at IS NULL) OVER () "
+                     "FROM messages WHERE peer = %s",
+                     NGX_HTTP_BROADCAST_LIST_COLUMNS, peer);
+        n = ngx_http_broadcast_chat_where(q, sql, n, size);
+        n += snprintf(sql + n, size - n, " ORDER BY id DESC LIMIT %u OFFSET "
+                      "%u) page ORDER BY 1", (unsigned) q->limit,
+                      (unsigned) q->offset);
+        break;
+
+    default: /* NGX_HTTP_BROADCAST_CHAT_MESSAGES */
+        n = snprintf(sql, size, "SELECT %s, COUNT(*) OVER () FROM messages "
+                     "WHERE 1 = 1", NGX_HTTP_BROADCAST_LIST_COLUMNS);
+        n = ngx_http_broadcast_chat_where(q, sql, n, size);
+        n += snprintf(sql + n, size - n, " ORDER BY id DESC LIMIT %u OFFSET "
+                      "%u", (unsigned) q->limit, (unsigned) q->offset);
+        break;
+    }
+
+    if (n >= size) {
+        goto nomem;
+    }
+
+    if (ngx_http_broadcast_mysql_query(conn, ctx->mcf, sql, n, err,
+                                       sizeof(err))
+        != 0)
+    {
+        goto mysql_down;
+    }
+
+    if (q->what == NGX_HTTP_BROADCAST_CHAT_MARK) {
+        ctx->result = json_pack("{s:I}", "updated",
+                                (json_int_t) mysql_affected_rows(conn->mysql));
+        goto done;
+    }
+
+    res = mysql_store_result(conn->mysql);
+    if (res == NULL) {
+        snprintf(err, sizeof(err), "%s", mysql_error(conn->mysql));
+        goto mysql_down;
+    }
+
+    total = -1;
+    unread = 0;
+
+    while ((row = mysql_fetch_row(res)) != NULL) {
+        lengths = mysql_fetch_lengths(res);
+
+        if (q->what == NGX_HTTP_BROADCAST_CHAT_USERS) {
+            channels = json_array();
+
+            for (p = row[4]; p && *p; p = strchr(p, ',') ? strchr(p, ',') + 1
+                                                         : NULL)
+            {
+                json_array_append_new(channels,
+                    json_stringn(p, strchr(p, ',') ? (size_t) (strchr(p, ',')
+                                                               - p)
+                                                   : strlen(p)));
+            }
+
+            /* microseconds to the API's milliseconds */
+            if (row[3] && lengths[3] == 27) {
+                row[3][23] = 'Z';
+                row[3][24] = '\0';
+            }
+
+            item = json_pack("{s:s,s:I,s:I,s:s?,s:o}",
+                             "user_address", row[0],
+                             "total_messages",
+                             (json_int_t) strtoll(row[1], NULL, 10),
+                             "unread_count",
+                             (json_int_t) (row[2] ? strtoll(row[2], NULL, 10)
+                                                  : 0),
+                             "last_message_at", row[3],
+                             "channels", channels);
+            total = strtoll(row[5], NULL, 10);
+
+        } else {
+            item = ngx_http_broadcast_message_json(row, lengths);
+            total = strtoll(row[27] ? row[27] : "0", NULL, 10);
+
+            if (q->what == NGX_HTTP_BROADCAST_CHAT_HISTORY) {
+                unread = row[28] ? strtoll(row[28], NULL, 10) : 0;
+            }
+        }
+
+        if (item == NULL || json_array_append_new(list, item) != 0) {
+            mysql_free_result(res);
+            goto nomem;
+        }
+    }
+
+    mysql_free_result(res);
+
+    if (total < 0) {
+        /* an empty page: the total needs its own (rare) count */
+        if (q->offset == 0) {
+            total = 0;
+
+        } else {
+            if (q->what == NGX_HTTP_BROADCAST_CHAT_USERS) {
+                n = snprintf(sql, size, "SELECT COUNT(DISTINCT peer), 0 FROM "
+                             "messages WHERE peer IS NOT NULL");
+            } else if (q->what == NGX_HTTP_BROADCAST_CHAT_HISTORY) {
+                n = snprintf(sql, size, "SELECT COUNT(*), SUM(direction = "
+                             "'inbound' AND read_at IS NULL) FROM messages "
+                             "WHERE peer = %s", peer);
+            } else {
+                n = snprintf(sql, size, "SELECT COUNT(*), 0 FROM messages "
+                             "WHERE 1 = 1");
+            }
+
+            n = ngx_http_broadcast_chat_where(q, sql, n, size);
+
+            if (n >= size
+                || ngx_http_broadcast_mysql_query(conn, ctx->mcf, sql, n,
+                                                  err, sizeof(err))
+                   != 0
+                || (res = mysql_store_result(conn->mysql)) == NULL)
+            {
+                goto mysql_down;
+            }
+
+            row = mysql_fetch_row(res);
+            total = (row && row[0]) ? strtoll(row[0], NULL, 10) : 0;
+            unread = (row && row[1]) ? strtoll(row[1], NULL, 10) : 0;
+            mysql_free_result(res);
+        }
+    }
+
+    if (q->what == NGX_HTTP_BROADCAST_CHAT_USERS) {
+        ctx->result = json_pack("{s:O,s:I}", "users", list, "total",
+                                (json_int_t) total);
+
+    } else if (q->what == NGX_HTTP_BROADCAST_CHAT_HISTORY) {
+        ctx->result = json_pack("{s:s,s:O,s:I,s:I}", "address", q->peer,
+                                "messages", list, "total",
+                                (json_int_t) total, "unread_count",
+                                (json_int_t) unread);
+
+    } else {
+        ctx->result = json_pack("{s:O,s:I}", "messages", list, "total",
+                                (json_int_t) total);
+    }
+
+    if (ctx->result == NULL) {
+        goto nomem;
+    }
+
+    goto done;
+
+mysql_down:
+
+    snprintf(ctx->detail, sizeof(ctx->detail), "%s", err);
+    ngx_http_broadcast_api_mysql_down(ctx);
+    goto done;
+
+nomem:
+
+    ngx_http_broadcast_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                 "internal_error", "out of memory");
+
+done:
+
+    free(peer);
+    free(sql);
+    json_decref(list);
+}

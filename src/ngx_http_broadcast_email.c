@@ -1,0 +1,279 @@
+/*
+ * POST /api/send/email: addresses are checked and lower-cased, the content
+ * goes into the job's "extra" (docs/DESIGN.md, issue 3) and the batch
+ * through the common accept path of send.c (whitelist check included).
+ */
+
+
+#include "ngx_http_broadcast_api.h"
+
+
+#define NGX_HTTP_BROADCAST_EMAIL_MAX       254
+#define NGX_HTTP_BROADCAST_SUBJECT_MAX     998
+#define NGX_HTTP_BROADCAST_FROM_NAME_MAX   255
+
+
+/*
+ * 1 if s is local@domain (no spaces or controls, one '@', a dot in the
+ * domain, neither part empty, at most 254 bytes); out (255 bytes) gets
+ * the lower-cased address
+ */
+int
+ngx_http_broadcast_email_valid(const char *s, size_t len, char *out)
+{
+    size_t   i, at;
+    u_char   c;
+
+    if (len == 0 || len > NGX_HTTP_BROADCAST_EMAIL_MAX) {
+        return 0;
+    }
+
+    at = len;
+
+    for (i = 0; i < len; i++) {
+        c = (u_char) s[i];
+
+        if (c <= 0x20 || c == 0x7f || c == '<' || c == '>' || c == '('
+            || c == ')' || c == ',' || c == ';' || c == ':' || c == '\\'
+            || c == '"' || c == '[' || c == ']')
+        {
+            return 0;
+        }
+
+        if (c == '@') {
+            if (at != len) {
+                return 0;
+            }
+
+            at = i;
+        }
+
+        out[i] = (char) ngx_tolower(c);
+    }
+
+    out[len] = '\0';
+
+    if (at == 0 || at == len || at + 1 == len) {
+        return 0;
+    }
+
+    /* a dot inside the domain, not first or last, no empty labels */
+    if (strchr(out + at + 1, '.') == NULL || out[at + 1] == '.'
+        || out[len - 1] == '.' || strstr(out + at, "..") != NULL)
+    {
+        return 0;
+    }
+
+    return 1;
+}
+
+
+static int
+ngx_http_broadcast_email_addr(ngx_http_request_t *r, const char *in,
+    size_t len, char *to, char *peer, const char **reason)
+{
+    if (!ngx_http_broadcast_email_valid(in, len, to)) {
+        *reason = "not a valid email address (local@domain.tld)";
+        return -1;
+    }
+
+    ngx_cpystrn((u_char *) peer, (u_char *) to, NGX_HTTP_BROADCAST_ADDR_MAX);
+
+    return 0;
+}
+
+
+static ngx_inline int
+ngx_http_broadcast_email_given(json_t *v)
+{
+    return v != NULL && !json_is_null(v);
+}
+
+
+void
+ngx_http_broadcast_email_prepare(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body)
+{
+    char                            from[NGX_HTTP_BROADCAST_ADDR_MAX];
+    char                            reply[NGX_HTTP_BROADCAST_ADDR_MAX];
+    char                           *dump;
+    size_t                          len;
+    json_t                         *json, *recipients, *subject, *text, *html,
+                                   *jfrom, *name, *reply_to, *sandbox,
+                                   *extra, *shown;
+    ngx_http_broadcast_batch_t     *b;
+    ngx_http_broadcast_loc_conf_t  *lcf;
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_broadcast_module);
+
+    ctx->need = NGX_HTTP_BROADCAST_NEED_SEND;
+
+    json = ngx_http_broadcast_api_parse(r, body, ctx);
+    if (json == NULL) {
+        return;
+    }
+
+    recipients = json_object_get(json, "recipients");
+    subject = json_object_get(json, "subject");
+    text = json_object_get(json, "text");
+    html = json_object_get(json, "html");
+    jfrom = json_object_get(json, "from_email");
+    name = json_object_get(json, "from_name");
+    reply_to = json_object_get(json, "reply_to");
+    sandbox = json_object_get(json, "sandbox");
+
+    if (ngx_http_broadcast_send_recipients(r, ctx, recipients) != 0) {
+        return;
+    }
+
+    if (!json_is_string(subject) || json_string_length(subject) == 0
+        || ngx_http_broadcast_utf8_chars(json_string_value(subject),
+                                         json_string_length(subject))
+           > NGX_HTTP_BROADCAST_SUBJECT_MAX)
+    {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
+            "invalid_request", "subject must be a string of 1 to %d "
+            "characters", NGX_HTTP_BROADCAST_SUBJECT_MAX);
+        return;
+    }
+
+    if ((ngx_http_broadcast_email_given(text) && !json_is_string(text))
+        || (ngx_http_broadcast_email_given(html) && !json_is_string(html)))
+    {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
+            "invalid_request", "text and html must be strings");
+        return;
+    }
+
+    if (json_string_length(text) == 0 && json_string_length(html) == 0) {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
+            "invalid_request", "give text and/or html (non-empty)");
+        return;
+    }
+
+    if (ngx_http_broadcast_email_given(jfrom)) {
+        if (!json_is_string(jfrom)
+            || !ngx_http_broadcast_email_valid(json_string_value(jfrom),
+                                               json_string_length(jfrom),
+                                               from))
+        {
+            ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
+                "invalid_request", "from_email must be an email address");
+            return;
+        }
+
+    } else if (lcf->email_from.len) {
+        ngx_cpystrn((u_char *) from, lcf->email_from.data,
+                    ngx_min(sizeof(from), lcf->email_from.len + 1));
+
+    } else {
+        ngx_http_broadcast_api_error(ctx, 422, "invalid_request",
+            "no sender: give from_email (no broadcast_email_from default is "
+            "configured)");
+        return;
+    }
+
+    if (ngx_http_broadcast_email_given(name)
+        && (!json_is_string(name)
+            || ngx_http_broadcast_utf8_chars(json_string_value(name),
+                                             json_string_length(name))
+               > NGX_HTTP_BROADCAST_FROM_NAME_MAX
+            || strpbrk(json_string_value(name), "\r\n") != NULL))
+    {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
+            "invalid_request", "from_name must be a single-line string of "
+            "at most %d characters", NGX_HTTP_BROADCAST_FROM_NAME_MAX);
+        return;
+    }
+
+    if (ngx_http_broadcast_email_given(reply_to)
+        && (!json_is_string(reply_to)
+            || !ngx_http_broadcast_email_valid(json_string_value(reply_to),
+                                               json_string_length(reply_to),
+                                               reply)))
+    {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
+            "invalid_request", "reply_to must be an email address");
+        return;
+    }
+
+    if (ngx_http_broadcast_email_given(sandbox) && !json_is_boolean(sandbox))
+    {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
+            "invalid_request", "sandbox must be true or false");
+        return;
+    }
+
+    extra = ngx_http_broadcast_json_pool(r,
+                json_pack("{s:O,s:b}", "subject", subject, "sandbox",
+                          json_is_true(sandbox)));
+    if (extra == NULL) {
+        goto nomem;
+    }
+
+    if (json_string_length(text)) {
+        json_object_set(extra, "text", text);
+    }
+
+    if (json_string_length(html)) {
+        json_object_set(extra, "html", html);
+    }
+
+    if (json_is_string(name) && json_string_length(name)) {
+        json_object_set(extra, "from_name", name);
+
+    } else if (lcf->email_from_name.len
+               && ngx_strcmp(from, lcf->email_from.data) == 0)
+    {
+        json_object_set_new(extra, "from_name",
+                            json_stringn((char *) lcf->email_from_name.data,
+                                         lcf->email_from_name.len));
+    }
+
+    if (json_is_string(reply_to)) {
+        json_object_set_new(extra, "reply_to", json_string(reply));
+    }
+
+    shown = json_string_length(text) ? text : html;
+    len = json_string_length(shown);
+
+    b = ngx_http_broadcast_batch_new(r, ctx, json_string_value(shown), len);
+    if (b == NULL) {
+        return;
+    }
+
+    ngx_memcpy(b->channel, "email", sizeof("email"));
+    ngx_memcpy(b->provider, "sendgrid", sizeof("sendgrid"));
+    ngx_cpystrn((u_char *) b->from, (u_char *) from, sizeof(b->from));
+
+    dump = json_dumps(extra, JSON_COMPACT);
+    if (dump == NULL) {
+        goto nomem;
+    }
+
+    b->extra = ngx_alloc(strlen(dump) + 1, r->connection->log);
+    if (b->extra == NULL) {
+        free(dump);
+        goto nomem;
+    }
+
+    ngx_memcpy(b->extra, dump, strlen(dump) + 1);
+    free(dump);
+
+    if (lcf->email_from.len != ngx_strlen(from)
+        || ngx_strncmp(lcf->email_from.data, from, lcf->email_from.len) != 0)
+    {
+        b->sender_set = BC_KEY_SENDERS_EMAIL;
+    }
+
+    ngx_http_broadcast_send_accept(r, ctx, body, b, recipients,
+                                   ngx_http_broadcast_email_addr,
+                                   "none of the recipients is a valid email "
+                                   "address");
+    return;
+
+nomem:
+
+    ngx_http_broadcast_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                 "internal_error", "out of memory");
+}

@@ -1,0 +1,68 @@
+/*
+ * Webhooks (issue 3): what the provider files (webhook.c for Twilio and the
+ * shared queueing task, webhook_sendgrid.c, webhook_meta.c) share.
+ */
+
+#ifndef _NGX_HTTP_BROADCAST_WEBHOOK_H_INCLUDED_
+#define _NGX_HTTP_BROADCAST_WEBHOOK_H_INCLUDED_
+
+
+#include "ngx_http_broadcast_common.h"
+
+
+#define NGX_HTTP_BROADCAST_WH_MAX_METRICS  64
+
+/* what a verified webhook answers once its event is queued */
+#define NGX_HTTP_BROADCAST_WH_REPLY_TWIML  0    /* 200 text/xml <Response/> */
+#define NGX_HTTP_BROADCAST_WH_REPLY_EMPTY  1    /* 200, no body */
+
+
+/*
+ * One verified event for bc:stream:events: heap, owned by the thread task.
+ * Everything the thread needs is copied in; it never touches r.
+ */
+typedef struct {
+    ngx_http_broadcast_main_conf_t  *mcf;
+    const char                      *provider;    /* static strings */
+    const char                      *kind;
+    char                             dedup[65];   /* sha256 hex */
+    char                             mid[32];
+    char                            *body;        /* malloc'd, exact bytes */
+    size_t                           body_len;
+    char                            *ct;          /* malloc'd */
+    long long                        at;
+    char                           **wawin;       /* malloc'd keys */
+    ngx_uint_t                       nwawin;
+    ngx_uint_t                       reply;
+    ngx_uint_t                       nmetrics;    /* counted when new */
+    ngx_uint_t                       metrics[NGX_HTTP_BROADCAST_WH_MAX_METRICS];
+    ngx_uint_t                       counts[NGX_HTTP_BROADCAST_WH_MAX_METRICS];
+    int                              result;      /* 1 new, 2 dup, -1 down */
+    char                             detail[256];
+} ngx_http_broadcast_event_t;
+
+
+ngx_http_broadcast_event_t *ngx_http_broadcast_event_create(
+    ngx_http_request_t *r, const char *provider, const char *kind,
+    ngx_str_t *body);
+ngx_int_t ngx_http_broadcast_event_wawin(ngx_http_broadcast_event_t *ev,
+    const u_char *from, size_t from_len, const u_char *peer,
+    size_t peer_len);
+void ngx_http_broadcast_event_metric(ngx_http_broadcast_event_t *ev,
+    ngx_uint_t index);
+ngx_int_t ngx_http_broadcast_event_post(ngx_http_request_t *r,
+    ngx_http_broadcast_event_t *ev);
+void ngx_http_broadcast_event_free(void *data);
+
+ngx_int_t ngx_http_broadcast_webhook_read(ngx_http_request_t *r,
+    ngx_http_client_body_handler_pt handler);
+ngx_int_t ngx_http_broadcast_webhook_body_get(ngx_http_request_t *r,
+    ngx_str_t *body);
+ngx_int_t ngx_http_broadcast_webhook_forbidden(ngx_http_request_t *r,
+    ngx_uint_t provider, const char *code, const char *why);
+
+ngx_int_t ngx_http_broadcast_sendgrid_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_broadcast_meta_handler(ngx_http_request_t *r);
+
+
+#endif /* _NGX_HTTP_BROADCAST_WEBHOOK_H_INCLUDED_ */
