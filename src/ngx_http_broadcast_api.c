@@ -447,13 +447,13 @@ ngx_http_broadcast_api_done(ngx_http_request_t *r, void *data)
     }
 
     if (ctx->accepted) {
-        ngx_http_broadcast_metric_add(NGX_HTTP_BROADCAST_M_SENDS_SMS,
-                                      ctx->accepted);
+        ngx_http_broadcast_metric_add(NGX_HTTP_BROADCAST_M_SENDS_SMS
+                                      + ctx->channel_index, ctx->accepted);
     }
 
     if (ctx->rejected) {
-        ngx_http_broadcast_metric_add(NGX_HTTP_BROADCAST_M_REJECTED_SMS,
-                                      ctx->rejected);
+        ngx_http_broadcast_metric_add(NGX_HTTP_BROADCAST_M_REJECTED_SMS
+                                      + ctx->channel_index, ctx->rejected);
     }
 
     if (ctx->set_cookie) {

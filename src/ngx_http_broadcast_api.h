@@ -66,6 +66,8 @@ struct ngx_http_broadcast_api_ctx_s {
     ngx_uint_t                       backend_err;
     ngx_uint_t                       accepted;
     ngx_uint_t                       rejected;
+    ngx_uint_t                       channel_index; /* 0 sms, 1 whatsapp,
+                                                       2 email: metrics */
     json_t                          *fast_resp;     /* async fast path */
 };
 

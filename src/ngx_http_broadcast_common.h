@@ -108,8 +108,13 @@ typedef ngx_int_t (*ngx_http_broadcast_areply_pt)(ngx_http_request_t *r,
 
 /* metrics: fixed counters, each on its own cache line */
 enum {
+    /* per channel, in the order sms, whatsapp, email */
     NGX_HTTP_BROADCAST_M_SENDS_SMS = 0,
+    NGX_HTTP_BROADCAST_M_SENDS_WHATSAPP,
+    NGX_HTTP_BROADCAST_M_SENDS_EMAIL,
     NGX_HTTP_BROADCAST_M_REJECTED_SMS,
+    NGX_HTTP_BROADCAST_M_REJECTED_WHATSAPP,
+    NGX_HTTP_BROADCAST_M_REJECTED_EMAIL,
     NGX_HTTP_BROADCAST_M_API_2XX,
     NGX_HTTP_BROADCAST_M_API_4XX,
     NGX_HTTP_BROADCAST_M_API_5XX,

@@ -617,10 +617,14 @@ ngx_http_broadcast_metrics_render(ngx_http_request_t *r,
         "send queue.\n"
         "# TYPE broadcast_sends_accepted_total counter\n"
         "broadcast_sends_accepted_total{channel=\"sms\"} %uA\n"
+        "broadcast_sends_accepted_total{channel=\"whatsapp\"} %uA\n"
+        "broadcast_sends_accepted_total{channel=\"email\"} %uA\n"
         "# HELP broadcast_recipients_rejected_total Recipients rejected at "
         "the API.\n"
         "# TYPE broadcast_recipients_rejected_total counter\n"
         "broadcast_recipients_rejected_total{channel=\"sms\"} %uA\n"
+        "broadcast_recipients_rejected_total{channel=\"whatsapp\"} %uA\n"
+        "broadcast_recipients_rejected_total{channel=\"email\"} %uA\n"
         "# HELP broadcast_api_requests_total API responses by status class.\n"
         "# TYPE broadcast_api_requests_total counter\n"
         "broadcast_api_requests_total{code=\"2xx\"} %uA\n"
@@ -637,7 +641,11 @@ ngx_http_broadcast_metrics_render(ngx_http_request_t *r,
         "broadcast_backend_errors_total{backend=\"redis\"} %uA\n"
         "broadcast_backend_errors_total{backend=\"mysql\"} %uA\n",
         ngx_http_broadcast_c(NGX_HTTP_BROADCAST_M_SENDS_SMS),
+        ngx_http_broadcast_c(NGX_HTTP_BROADCAST_M_SENDS_WHATSAPP),
+        ngx_http_broadcast_c(NGX_HTTP_BROADCAST_M_SENDS_EMAIL),
         ngx_http_broadcast_c(NGX_HTTP_BROADCAST_M_REJECTED_SMS),
+        ngx_http_broadcast_c(NGX_HTTP_BROADCAST_M_REJECTED_WHATSAPP),
+        ngx_http_broadcast_c(NGX_HTTP_BROADCAST_M_REJECTED_EMAIL),
         ngx_http_broadcast_c(NGX_HTTP_BROADCAST_M_API_2XX),
         ngx_http_broadcast_c(NGX_HTTP_BROADCAST_M_API_4XX),
         ngx_http_broadcast_c(NGX_HTTP_BROADCAST_M_API_5XX),

@@ -269,9 +269,9 @@ ngx_http_broadcast_send_accept(ngx_http_request_t *r,
         b->n++;
     }
 
-    /* the metrics count SMS only (the other channels: metrics.c, later) */
-    ctx->rejected = ngx_strcmp(b->channel, "sms") == 0
-                    ? json_array_size(b->rejected) : 0;
+    ctx->channel_index = ngx_strcmp(b->channel, "whatsapp") == 0 ? 1
+                         : ngx_strcmp(b->channel, "email") == 0 ? 2 : 0;
+    ctx->rejected = json_array_size(b->rejected);
 
     if (b->n == 0) {
         ctx->error_extra = json_pack("{s:O}", "rejected", b->rejected);
@@ -835,7 +835,7 @@ ngx_http_broadcast_send_op(ngx_http_broadcast_api_ctx_t *ctx,
 
     ctx->status = 202;
     ctx->result = resp;
-    ctx->accepted = ngx_strcmp(b->channel, "sms") == 0 ? b->n : 0;
+    ctx->accepted = b->n;
     resp = NULL;
 
     goto done;
@@ -1134,7 +1134,7 @@ ngx_http_broadcast_script_result(ngx_http_broadcast_api_ctx_t *ctx,
     if (reply->type == REDIS_REPLY_INTEGER && reply->integer == 1) {
         ctx->status = 202;
         ctx->result = *resp;
-        ctx->accepted = ngx_strcmp(b->channel, "sms") == 0 ? b->n : 0;
+        ctx->accepted = b->n;
         *resp = NULL;
         return 1;
     }
