@@ -23,13 +23,17 @@ snd_claim_optouts(snd_t *s, snd_item_t *items)
     MYSQL_ROW    row;
     int          first = 1;
 
+    /* opt-outs are kept in peer form (+E164 / lower-cased email): one
+       list for every channel */
     snd_buf_add(&q, "SELECT address FROM opt_outs WHERE address IN (");
     for (it = items; it != NULL; it = it->next) {
         if (it->claim_state == SND_ROW_MISSING
             || it->claim_state == SND_ROW_PENDING)
         {
+            char peer[256];
+            snd_peer_of(it->job.to, peer, sizeof(peer));
             snd_buf_add(&q, first ? "" : ",");
-            snd_buf_cstr(s, &q, it->job.to);
+            snd_buf_cstr(s, &q, peer);
             first = 0;
         }
     }
@@ -50,9 +54,11 @@ snd_claim_optouts(snd_t *s, snd_item_t *items)
     }
     while ((row = mysql_fetch_row(res)) != NULL) {
         for (it = items; it != NULL; it = it->next) {
+            const char *to = strncmp(it->job.to, "whatsapp:", 9) == 0
+                             ? it->job.to + 9 : it->job.to;
             if ((it->claim_state == SND_ROW_MISSING
                  || it->claim_state == SND_ROW_PENDING)
-                && strcmp(it->job.to, row[0]) == 0)
+                && strcmp(to, row[0]) == 0)
             {
                 it->blocked = 1;
             }
@@ -120,9 +126,10 @@ snd_claim_insert(snd_t *s, snd_item_t *items, int ignore, int *inserted)
     n = 0;
     *inserted = 0;
     snd_buf_add(&q, "INSERT %sINTO messages (id,batch_id,channel,direction,"
-        "provider,to_address,from_address,messaging_service_sid,body,status,"
-        "status_rank,send_state,attempts,error_code,error_message,api_key_id,"
-        "created_at,updated_at) VALUES ", ignore ? "IGNORE " : "");
+        "provider,to_address,from_address,peer,messaging_service_sid,body,"
+        "payload,status,status_rank,send_state,attempts,error_code,"
+        "error_message,api_key_id,created_at,updated_at) VALUES ",
+        ignore ? "IGNORE " : "");
     for (it = items; it != NULL; it = it->next) {
         bc_job_t *j = &it->job;
         if (it->claim_state != SND_ROW_MISSING) {
@@ -141,6 +148,9 @@ snd_claim_insert(snd_t *s, snd_item_t *items, int ignore, int *inserted)
         snd_buf_add(&q, ",");
         snd_buf_cstr(s, &q, j->from);
         snd_buf_add(&q, ",");
+        snd_buf_cstr(s, &q, strncmp(j->to, "whatsapp:", 9) == 0 ? j->to + 9
+                                                                : j->to);
+        snd_buf_add(&q, ",");
         if (j->messaging_service_sid[0] != '\0') {
             snd_buf_cstr(s, &q, j->messaging_service_sid);
         } else {
@@ -148,6 +158,12 @@ snd_claim_insert(snd_t *s, snd_item_t *items, int ignore, int *inserted)
         }
         snd_buf_add(&q, ",");
         snd_buf_cstr(s, &q, j->body ? j->body : "");
+        snd_buf_add(&q, ",");
+        if (j->extra != NULL) {
+            snd_buf_cstr(s, &q, j->extra);
+        } else {
+            snd_buf_add(&q, "NULL");
+        }
         if (it->blocked) {
             snd_buf_add(&q, ",'blocked',100,'done',%d,'opted_out',"
                 "'recipient opted out',", j->attempt);
@@ -288,6 +304,7 @@ snd_ledger_claim(snd_t *s)
     }
     items = s->claim;
     for (it = items; it != NULL; it = it->next) {
+        it->prov = snd_prov_of(&it->job);
         it->claim_state = SND_ROW_MISSING;
         it->claim_rank = 0;
         it->blocked = 0;

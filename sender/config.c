@@ -37,6 +37,26 @@ snd_num(const bc_conf_t *cf, const char *key, const char *def, long min,
     return 0;
 }
 
+static void
+snd_trim_slashes(char *u)
+{
+    size_t n = strlen(u);
+
+    while (n > 0 && u[n - 1] == '/') {
+        u[--n] = '\0';
+    }
+}
+
+static void
+snd_secret_free(char **p)
+{
+    if (*p != NULL) {
+        memset(*p, 0, strlen(*p));
+        free(*p);
+        *p = NULL;
+    }
+}
+
 int
 snd_conf_load(snd_conf_t *conf, const char *path)
 {
@@ -162,6 +182,46 @@ snd_conf_load(snd_conf_t *conf, const char *path)
     }
     conf->request_timeout_ms = n;
 
+    /* Meta (optional: without a token, Meta jobs fail as not configured) */
+    if (snd_copy(conf->meta_graph_base, sizeof(conf->meta_graph_base),
+            bc_conf_get(&cf, "meta_graph_base",
+                "https://graph.facebook.com/v21.0"), "meta_graph_base") != 0
+        || snd_copy(conf->sendgrid_api_base,
+            sizeof(conf->sendgrid_api_base),
+            bc_conf_get(&cf, "sendgrid_api_base", "https://api.sendgrid.com"),
+            "sendgrid_api_base") != 0)
+    {
+        goto done;
+    }
+    snd_trim_slashes(conf->meta_graph_base);
+    snd_trim_slashes(conf->sendgrid_api_base);
+    v = bc_conf_get(&cf, "meta_access_token_file", "");
+    if (v[0] != '\0') {
+        conf->meta_access_token = bc_read_secret_file(v, err, sizeof(err));
+        if (conf->meta_access_token == NULL) {
+            snd_log(SND_LOG_ERR, "config: %s", err);
+            goto done;
+        }
+    }
+    v = bc_conf_get(&cf, "sendgrid_api_key_file", "");
+    if (v[0] != '\0') {
+        conf->sendgrid_api_key = bc_read_secret_file(v, err, sizeof(err));
+        if (conf->sendgrid_api_key == NULL) {
+            snd_log(SND_LOG_ERR, "config: %s", err);
+            goto done;
+        }
+    }
+    if (snd_num(&cf, "sendgrid_batch_max", "1000", 1, 1000, &n) != 0) {
+        goto done;
+    }
+    conf->sendgrid_batch_max = (int) n;
+    v = bc_conf_get(&cf, "meta_rate_per_sender", "80");
+    conf->meta_rate_per_sender = strtod(v, &end);
+    if (*v == '\0' || *end != '\0' || conf->meta_rate_per_sender < 0) {
+        snd_log(SND_LOG_ERR, "config: bad meta_rate_per_sender \"%s\"", v);
+        goto done;
+    }
+
     v = bc_conf_get(&cf, "rate_per_sender", "0");
     conf->rate_per_sender = strtod(v, &end);
     if (*v == '\0' || *end != '\0' || conf->rate_per_sender < 0) {
@@ -181,10 +241,8 @@ done:
 void
 snd_conf_free(snd_conf_t *conf)
 {
-    if (conf->twilio_auth_token != NULL) {
-        memset(conf->twilio_auth_token, 0, strlen(conf->twilio_auth_token));
-        free(conf->twilio_auth_token);
-        conf->twilio_auth_token = NULL;
-    }
+    snd_secret_free(&conf->twilio_auth_token);
+    snd_secret_free(&conf->meta_access_token);
+    snd_secret_free(&conf->sendgrid_api_key);
     memset(conf->db.password, 0, sizeof(conf->db.password));
 }

@@ -3,6 +3,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "sender.h"
 
@@ -80,6 +81,33 @@ snd_http_write(char *data, size_t size, size_t nmemb, void *ud)
     return n;
 }
 
+/* SendGrid: X-Message-Id of the mail/send response */
+static size_t
+snd_http_header(char *data, size_t size, size_t nmemb, void *ud)
+{
+    snd_item_t  *it = ud;
+    size_t       n = size * nmemb, l;
+
+    if (n > 13 && strncasecmp(data, "X-Message-Id:", 13) == 0) {
+        data += 13;
+        l = n - 13;
+        while (l > 0 && (*data == ' ' || *data == '\t')) {
+            data++;
+            l--;
+        }
+        while (l > 0 && (data[l - 1] == '\r' || data[l - 1] == '\n'
+                         || data[l - 1] == ' '))
+        {
+            l--;
+        }
+        if (l < sizeof(it->req_id)) {
+            memcpy(it->req_id, data, l);
+            it->req_id[l] = '\0';
+        }
+    }
+    return n;
+}
+
 int
 snd_http_start(snd_t *s, snd_item_t *it, const char *url, const char *post)
 {
@@ -105,9 +133,15 @@ snd_http_start(snd_t *s, snd_item_t *it, const char *url, const char *post)
         s->conf.request_timeout_ms < 5000 ? s->conf.request_timeout_ms
                                           : 5000L);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long) CURLAUTH_BASIC);
-    curl_easy_setopt(e, CURLOPT_USERNAME, s->conf.twilio_account_sid);
-    curl_easy_setopt(e, CURLOPT_PASSWORD, s->conf.twilio_auth_token);
+    if (it->prov == SND_PROV_TWILIO) {
+        curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long) CURLAUTH_BASIC);
+        curl_easy_setopt(e, CURLOPT_USERNAME, s->conf.twilio_account_sid);
+        curl_easy_setopt(e, CURLOPT_PASSWORD, s->conf.twilio_auth_token);
+    } else if (it->prov == SND_PROV_SENDGRID) {
+        /* Meta and SendGrid: Authorization: Bearer in it->hdrs */
+        curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, snd_http_header);
+        curl_easy_setopt(e, CURLOPT_HEADERDATA, it);
+    }
     curl_easy_setopt(e, CURLOPT_USERAGENT, "broadcast-sender/1");
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     if (post != NULL) {

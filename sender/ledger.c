@@ -239,7 +239,9 @@ snd_result_row(snd_t *s, snd_buf_t *b, snd_item_t *it, int first)
     const char  *ns = it->outcome == SND_OUT_ACCEPTED ? it->status
                       : it->outcome == SND_OUT_FAILED ? "failed" : "queued";
     int          err = it->outcome == SND_OUT_FAILED
-                       || it->outcome == SND_OUT_RETRY;
+                       || it->outcome == SND_OUT_RETRY
+                       || (it->outcome == SND_OUT_ACCEPTED
+                           && it->error_code[0] != '\0');   /* sandbox */
 
     snd_buf_add(b, first ? "(" : ",(");
     snd_buf_cstr(s, b, j->id);
@@ -257,6 +259,8 @@ snd_result_row(snd_t *s, snd_buf_t *b, snd_item_t *it, int first)
         it->outcome == SND_OUT_RETRY ? "pending"
         : it->outcome == SND_OUT_UNKNOWN ? "unknown" : "done");
     snd_opt(s, b, it->sid, 1);
+    snd_buf_add(b, ",");
+    snd_opt(s, b, it->req_id, 1);
     if (it->segments >= 0) {
         snd_buf_add(b, ",%d,", it->segments);
     } else {
@@ -312,8 +316,9 @@ snd_ledger_commit(snd_t *s)
          */
         snd_buf_add(&q, "INSERT INTO messages (id,batch_id,channel,provider,"
             "to_address,from_address,status,status_rank,send_state,"
-            "provider_message_id,num_segments,price,price_unit,error_code,"
-            "error_message,created_at,updated_at) VALUES ");
+            "provider_message_id,provider_request_id,num_segments,price,"
+            "price_unit,error_code,error_message,created_at,updated_at) "
+            "VALUES ");
         nrows = 0;
         for (it = items; it != NULL; it = it->next) {
             if (it->outcome > SND_OUT_ACK) {
@@ -326,6 +331,8 @@ snd_ledger_commit(snd_t *s)
             "VALUES(status_rank) AND status_rank<100,VALUES(status),status),"
             "provider_message_id=COALESCE(provider_message_id,"
             "VALUES(provider_message_id)),"
+            "provider_request_id=COALESCE(VALUES(provider_request_id),"
+            "provider_request_id),"
             "num_segments=COALESCE(VALUES(num_segments),num_segments),"
             "price=COALESCE(VALUES(price),price),"
             "price_unit=COALESCE(VALUES(price_unit),price_unit),"
@@ -333,9 +340,10 @@ snd_ledger_commit(snd_t *s)
                advanced yet clears the error of an earlier failed attempt;
                evaluated before status_rank is assigned below */
             "error_code=IF(VALUES(status_rank) BETWEEN 20 AND 99 AND "
-            "status_rank<=10,NULL,COALESCE(VALUES(error_code),error_code)),"
+            "status_rank<=10,VALUES(error_code),"
+            "COALESCE(VALUES(error_code),error_code)),"
             "error_message=IF(VALUES(status_rank) BETWEEN 20 AND 99 AND "
-            "status_rank<=10,NULL,"
+            "status_rank<=10,VALUES(error_message),"
             "COALESCE(VALUES(error_message),error_message)),"
             "updated_at=VALUES(updated_at),"
             "status_rank=IF(VALUES(status_rank)>0 AND status_rank<"
@@ -353,13 +361,38 @@ snd_ledger_commit(snd_t *s)
         "created_at) VALUES ");
     for (it = items; it != NULL; it = it->next) {
         if (it->optout) {
+            char peer[256];
+            snd_peer_of(it->job.to, peer, sizeof(peer));
             snd_buf_add(&q, nopt++ ? ",(" : "(");
-            snd_buf_cstr(s, &q, it->job.to);
+            snd_buf_cstr(s, &q, peer);
             snd_buf_add(&q, ",");
             snd_buf_cstr(s, &q, it->error_message);
             snd_buf_add(&q, ",'twilio_21610',UTC_TIMESTAMP(3))");
         }
     }
+    if (nopt > 0 && (q.oom || snd_db_exec(s, q.p, q.len) != 0)) {
+        snd_buf_free(&q);
+        snd_db_rollback(s);
+        return -1;
+    }
+    /* Meta/SendGrid rows of unknown outcome (main.c): failed, unless a
+       webhook has advanced them meanwhile (then the provider had them) */
+    q.len = 0;
+    nopt = 0;
+    snd_buf_add(&q, "UPDATE messages SET send_state='done',"
+        "status=IF(status_rank<=10,'failed',status),"
+        "error_code=IF(status_rank<=10,'unknown_after_crash',error_code),"
+        "error_message=IF(status_rank<=10,'the provider call may or may not "
+        "have happened; not sent again',error_message),"
+        "updated_at=UTC_TIMESTAMP(3),"
+        "status_rank=IF(status_rank<=10,100,status_rank) WHERE id IN (");
+    for (it = items; it != NULL; it = it->next) {
+        if (it->lost) {
+            snd_buf_add(&q, nopt++ ? "," : "");
+            snd_buf_cstr(s, &q, it->job.id);
+        }
+    }
+    snd_buf_add(&q, ")");
     if (nopt > 0 && (q.oom || snd_db_exec(s, q.p, q.len) != 0)) {
         snd_buf_free(&q);
         snd_db_rollback(s);
@@ -410,6 +443,11 @@ snd_ledger_commit(snd_t *s)
             it->not_before_ms = now + SND_RECONCILE_DELAY_MS;
             snd_stage_add(&wait, it);
             continue;
+        }
+        if (it->lost) {
+            snd_log(SND_LOG_NOTICE, "message %s: %s call of unknown "
+                "outcome: failed unknown_after_crash unless a webhook "
+                "arrived", it->job.id, snd_prov_names[it->prov]);
         }
         if (it->outcome == SND_OUT_FAILED) {
             snd_log(SND_LOG_INFO, "message %s: failed %s: %s", it->job.id,

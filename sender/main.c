@@ -14,6 +14,30 @@
 
 volatile sig_atomic_t snd_stop;
 
+const char *const snd_prov_names[SND_PROV_N] = { "twilio", "meta",
+                                                 "sendgrid" };
+
+int
+snd_prov_of(const bc_job_t *job)
+{
+    if (strcmp(job->provider, "meta") == 0) {
+        return SND_PROV_META;
+    }
+    if (strcmp(job->provider, "sendgrid") == 0) {
+        return SND_PROV_SENDGRID;
+    }
+    return SND_PROV_TWILIO;
+}
+
+void
+snd_peer_of(const char *addr, char *out, size_t outlen)
+{
+    if (strncmp(addr, "whatsapp:", 9) == 0) {
+        addr += 9;
+    }
+    snprintf(out, outlen, "%s", addr);
+}
+
 static void
 snd_on_signal(int sig)
 {
@@ -124,12 +148,20 @@ snd_item_reset_result(snd_item_t *it)
     it->optout = 0;
     it->sid[0] = it->status[0] = it->price[0] = it->price_unit[0] = '\0';
     it->error_code[0] = it->error_message[0] = '\0';
+    it->req_id[0] = '\0';
+    it->lost = 0;
     it->segments = -1;
 }
 
 void
 snd_item_free(snd_t *s, snd_item_t *it)
 {
+    snd_item_t  *g;
+
+    while ((g = it->group) != NULL) {      /* a SendGrid call's members */
+        it->group = g->next;
+        snd_item_free(s, g);
+    }
     if (it->parsed) {
         if (!it->dup) {
             snd_idset_del(s, it);
@@ -144,6 +176,22 @@ snd_item_free(snd_t *s, snd_item_t *it)
     free(it->retry_json);
     free(it);
     s->held--;
+}
+
+void
+snd_provider_done(snd_t *s, snd_item_t *it, CURLcode rc, long status,
+    int request_sent)
+{
+    switch (it->prov) {
+    case SND_PROV_META:
+        snd_meta_done(s, it, rc, status, request_sent);
+        break;
+    case SND_PROV_SENDGRID:
+        snd_sendgrid_done(s, it, rc, status, request_sent);
+        break;
+    default:
+        snd_twilio_done(s, it, rc, status, request_sent);
+    }
 }
 
 /* ---- connections -------------------------------------------------------- */
@@ -259,10 +307,39 @@ snd_start_due(snd_t *s)
             p = &it->next;
             continue;
         }
-        if (!it->reconcile && s->conf.rate_per_sender > 0) {
-            const char *key = it->job.messaging_service_sid[0]
-                            ? it->job.messaging_service_sid : it->job.from;
-            if (!snd_rate_take(s, key, now, &wait_ms)) {
+        if (it->reconcile && it->prov != SND_PROV_TWILIO) {
+            /*
+             * Meta and SendGrid have no message list to look in: a row
+             * left 'calling'/'unknown' by a crash or an ambiguous timeout
+             * is failed (unknown_after_crash) unless a webhook has
+             * advanced it by then (ledger.c checks that in SQL). Never
+             * sending twice beats at-least-once for these channels.
+             */
+            *p = it->next;
+            snd_item_reset_result(it);
+            it->lost = 1;
+            it->outcome = SND_OUT_ACK;
+            snprintf(it->error_code, sizeof(it->error_code),
+                "unknown_after_crash");
+            snprintf(it->error_message, sizeof(it->error_message),
+                "the provider call may or may not have happened; not "
+                "sent again");
+            s->m_lost++;
+            snd_list_append(&s->finished, it);
+            continue;
+        }
+        if (!it->reconcile) {
+            double       rate = 0;
+            const char  *key = it->job.from;
+            if (it->prov == SND_PROV_TWILIO) {
+                rate = s->conf.rate_per_sender;
+                if (it->job.messaging_service_sid[0]) {
+                    key = it->job.messaging_service_sid;
+                }
+            } else if (it->prov == SND_PROV_META) {
+                rate = s->conf.meta_rate_per_sender;
+            }
+            if (rate > 0 && !snd_rate_take(s, key, rate, now, &wait_ms)) {
                 it->not_before_ms = now + wait_ms;
                 if (next < 0 || wait_ms < next) {
                     next = wait_ms;
@@ -273,7 +350,17 @@ snd_start_due(snd_t *s)
         }
         *p = it->next;
         it->next = NULL;
-        rc = it->reconcile ? snd_twilio_list(s, it) : snd_twilio_send(s, it);
+        switch (it->prov) {
+        case SND_PROV_META:
+            rc = snd_meta_send(s, it);
+            break;
+        case SND_PROV_SENDGRID:
+            rc = snd_sendgrid_send(s, it, p, now);
+            break;
+        default:
+            rc = it->reconcile ? snd_twilio_list(s, it)
+                               : snd_twilio_send(s, it);
+        }
         if (rc != 0) {
             snd_log(SND_LOG_ERR, "message %s: cannot start the transfer; "
                 "trying again in 1s", it->job.id);
@@ -295,7 +382,7 @@ static void
 snd_pump(snd_t *s)
 {
     if (s->inflight > 0) {
-        snd_http_run(s, -1, snd_twilio_done);
+        snd_http_run(s, -1, snd_provider_done);
     }
     if (!snd_stop && s->wait != NULL) {
         snd_start_due(s);
@@ -380,7 +467,7 @@ snd_run(snd_t *s)
         } else {
             timeout = 0;
         }
-        snd_http_run(s, timeout, snd_twilio_done);
+        snd_http_run(s, timeout, snd_provider_done);
 
         /* results in batches: fewer, larger transactions */
         if (s->finished != NULL) {

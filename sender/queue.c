@@ -328,18 +328,33 @@ snd_metric(snd_t *s, const char *field, long long *v, int *n)
     (*n)++;
 }
 
+static int
+snd_metrics_pending(snd_t *s)
+{
+    int  p, k;
+
+    for (p = 0; p < SND_PROV_N; p++) {
+        for (k = 0; k < SND_M_N; k++) {
+            if (s->m[p][k] != 0) {
+                return 1;
+            }
+        }
+        if (s->m_retries[p] != 0) {
+            return 1;
+        }
+    }
+    return s->m_found + s->m_notfound + s->m_lost != 0;
+}
+
 /* XACK + DEL (+ ZADD retries) in one MULTI, metrics; all pipelined */
 int
 snd_queue_flush_acks(snd_t *s)
 {
     snd_item_t  *it;
-    int          n = 0, i, ok = 1;
-    long long    m[7];
+    int          n = 0, i, ok = 1, nexec, p, k;
     redisReply  *r;
 
-    if (s->to_ack == NULL && s->m_accepted + s->m_failed + s->m_retry
-        + s->m_error + s->m_retries + s->m_found + s->m_notfound == 0)
-    {
+    if (s->to_ack == NULL && !snd_metrics_pending(s)) {
         return 0;
     }
     if (snd_redis_ok(s) != 0) {
@@ -389,16 +404,22 @@ snd_queue_flush_acks(snd_t *s)
     }
 
     /* metrics ride along; lost only with the connection */
-    m[0] = s->m_accepted; m[1] = s->m_failed; m[2] = s->m_retry;
-    m[3] = s->m_error; m[4] = s->m_retries; m[5] = s->m_found;
-    m[6] = s->m_notfound;
-    snd_metric(s, "provider_calls:twilio:accepted", &s->m_accepted, &n);
-    snd_metric(s, "provider_calls:twilio:failed", &s->m_failed, &n);
-    snd_metric(s, "provider_calls:twilio:retry", &s->m_retry, &n);
-    snd_metric(s, "provider_calls:twilio:error", &s->m_error, &n);
-    snd_metric(s, "retries:twilio", &s->m_retries, &n);
+    nexec = n;           /* replies up to EXEC, then nmetrics metrics */
+    for (p = 0; p < SND_PROV_N; p++) {
+        static const char *const oc[SND_M_N] = { "accepted", "failed",
+                                                 "retry", "error" };
+        char f[64];
+        for (k = 0; k < SND_M_N; k++) {
+            snprintf(f, sizeof(f), "provider_calls:%s:%s", snd_prov_names[p],
+                oc[k]);
+            snd_metric(s, f, &s->m[p][k], &n);
+        }
+        snprintf(f, sizeof(f), "retries:%s", snd_prov_names[p]);
+        snd_metric(s, f, &s->m_retries[p], &n);
+    }
     snd_metric(s, "reconciled:found", &s->m_found, &n);
     snd_metric(s, "reconciled:notfound", &s->m_notfound, &n);
+    snd_metric(s, "reconciled:unknown_after_crash", &s->m_lost, &n);
 
     for (i = 0; i < n; i++) {
         void *rp = NULL;
@@ -411,16 +432,16 @@ snd_queue_flush_acks(snd_t *s)
             snd_log(SND_LOG_ERR, "ack pipeline: %s", r->str);
             ok = 0;
         }
-        if (s->to_ack != NULL && i == n - 1 - (m[0] != 0) - (m[1] != 0)
-            - (m[2] != 0) - (m[3] != 0) - (m[4] != 0) - (m[5] != 0)
-            - (m[6] != 0) && r->type != REDIS_REPLY_ARRAY)
+        if (s->to_ack != NULL && i == nexec - 1
+            && r->type != REDIS_REPLY_ARRAY)
         {
             ok = 0;            /* EXEC aborted */
         }
         freeReplyObject(r);
     }
-    s->m_accepted = s->m_failed = s->m_retry = s->m_error = 0;
-    s->m_retries = s->m_found = s->m_notfound = 0;
+    memset(s->m, 0, sizeof(s->m));
+    memset(s->m_retries, 0, sizeof(s->m_retries));
+    s->m_found = s->m_notfound = s->m_lost = 0;
     if (!ok) {
         return -1;             /* keep to_ack; try again next turn */
     }

@@ -30,10 +30,10 @@ snd_rate_hash(const char *k)
 }
 
 int
-snd_rate_take(snd_t *s, const char *from, long long now, long long *wait_ms)
+snd_rate_take(snd_t *s, const char *from, double rate, long long now,
+    long long *wait_ms)
 {
     snd_bucket_t  **table, *b;
-    double          rate = s->conf.rate_per_sender;
     double          burst = rate < 1 ? 1 : rate;
     unsigned        h;
 

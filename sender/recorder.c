@@ -3,32 +3,55 @@
  * row per event (deduplicated), forward-only status updates, opt-outs; one
  * transaction per batch, then XACK.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "bc_form.h"
+#include "bc_id.h"
 #include "bc_sig.h"
 #include "bc_status.h"
 #include "sender.h"
 
 #define SND_EV_BATCH  1000
 
+#define SND_EV_OWN  12
+
 typedef struct {
     char         id[48];           /* stream entry id */
+    int          ack;              /* first sub-event of its entry: XACK */
     char         provider[16];
     char         kind[32];
     char         mid[32];
     long long    at;
-    const char  *body;             /* borrowed from the reply */
+    const char  *body;             /* audit payload: the raw body (borrowed
+                                      from the reply) or an owned dump */
     size_t       body_len;
     bc_form_t    form;             /* owned */
     int          have_form;
+    json_t      *root;             /* owned: parsed JSON body (first
+                                      sub-event of the entry) */
+    char        *own[SND_EV_OWN];  /* owned strings the pointers use */
+    int          nown;
     const char  *sid, *st, *ecode, *emsg, *price, *unit, *segs, *to;
+    const char  *pricing;          /* Meta pricing.category */
+    const char  *lookup;           /* provider to look sid up under */
     const char  *ours;             /* our status, NULL if none */
     char         dedup[65];
     char         msg_id[32];       /* resolved message id, "" if unknown */
     int          applied;          /* folded into an update row */
+
+    /* opt-out list change: addr (peer form) in / out */
+    const char  *opt_addr, *opt_source, *opt_reason;
+    int          opt_in;           /* 1: START, delete the opt-out */
+
+    /* an inbound message row */
+    int          inbound;
+    char         in_id[27];
+    const char  *in_channel, *in_to, *in_from, *in_peer, *in_subject,
+                *in_text, *in_payload;
 } snd_ev_t;
 
 static const char *
@@ -39,84 +62,825 @@ snd_ev_get(snd_ev_t *e, const char *name)
     return v != NULL && v[0] != '\0' ? v : NULL;
 }
 
-static void
-snd_ev_parse(snd_ev_t *e, redisReply *entry)
+/* keeps a malloc'd string with the event; NULL stays NULL */
+static const char *
+snd_ev_keep(snd_ev_t *e, char *p)
 {
-    redisReply  *fv = entry->element[1];
-    size_t       i;
-    char         tmp[512];
+    if (p == NULL) {
+        return NULL;
+    }
+    if (e->nown == SND_EV_OWN) {
+        free(p);
+        return NULL;
+    }
+    e->own[e->nown++] = p;
+    return p;
+}
 
-    memcpy(e->id, entry->element[0]->str, entry->element[0]->len);
-    e->at = 0;
-    if (fv->type != REDIS_REPLY_ARRAY) {
+/* a copy of at most max bytes, cut on a UTF-8 character boundary (strict
+   mode rejects over-long values and broken characters) */
+static const char *
+snd_ev_clip(snd_ev_t *e, const char *v, size_t max)
+{
+    size_t  n;
+    char   *p;
+
+    if (v == NULL) {
+        return NULL;
+    }
+    n = strlen(v);
+    if (n <= max) {
+        return v;
+    }
+    n = max;
+    while (n > 0 && ((unsigned char) v[n] & 0xC0) == 0x80) {
+        n--;
+    }
+    p = strndup(v, n);
+    return snd_ev_keep(e, p);
+}
+
+static const char *
+snd_ev_printf(snd_ev_t *e, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static const char *
+snd_ev_printf(snd_ev_t *e, const char *fmt, ...)
+{
+    va_list  ap;
+    char    *p = NULL;
+    int      n;
+
+    va_start(ap, fmt);
+    n = vasprintf(&p, fmt, ap);
+    va_end(ap);
+    return n < 0 ? NULL : snd_ev_keep(e, p);
+}
+
+static const char *
+snd_ev_dump(snd_ev_t *e, json_t *j)
+{
+    return j == NULL ? NULL : snd_ev_keep(e, json_dumps(j, JSON_COMPACT));
+}
+
+static void
+snd_ev_dedup(snd_ev_t *e, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+snd_ev_dedup(snd_ev_t *e, const char *fmt, ...)
+{
+    va_list  ap;
+    char     buf[512], *p = NULL;
+    int      n;
+
+    /* the common case (ids and statuses) fits on the stack */
+    va_start(ap, fmt);
+    n = vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    if (n >= 0 && (size_t) n < sizeof(buf)) {
+        bc_sha256_hex(buf, (size_t) n, e->dedup);
         return;
     }
-    for (i = 0; i + 1 < fv->elements; i += 2) {
-        redisReply *f = fv->element[i], *v = fv->element[i + 1];
-        if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING) {
+    va_start(ap, fmt);
+    n = vasprintf(&p, fmt, ap);
+    va_end(ap);
+    if (n >= 0) {
+        bc_sha256_hex(p, (size_t) n, e->dedup);
+        free(p);
+    } else {
+        bc_sha256_hex(e->id, strlen(e->id), e->dedup);
+    }
+}
+
+/* the whole body: audit-only events */
+static void
+snd_ev_dedup_body(snd_ev_t *e)
+{
+    char *buf = malloc(e->body_len + 64);
+
+    if (buf != NULL) {
+        int n = snprintf(buf, 64, "%s|%s|", e->provider, e->kind);
+        memcpy(buf + n, e->body, e->body_len);
+        bc_sha256_hex(buf, (size_t) n + e->body_len, e->dedup);
+        free(buf);
+    } else {
+        bc_sha256_hex(e->id, strlen(e->id), e->dedup);
+    }
+}
+
+static void
+snd_ev_free(snd_ev_t *e)
+{
+    int  i;
+
+    if (e->have_form) {
+        bc_form_free(&e->form);
+    }
+    json_decref(e->root);
+    for (i = 0; i < e->nown; i++) {
+        free(e->own[i]);
+    }
+}
+
+/* a growing array of sub-events */
+typedef struct {
+    snd_ev_t  *ev;
+    size_t     n, cap;
+} snd_evs_t;
+
+/* a new sub-event with the entry's fields of proto; NULL on OOM */
+static snd_ev_t *
+snd_evs_add(snd_evs_t *v, const snd_ev_t *proto)
+{
+    snd_ev_t  *e;
+
+    if (v->n == v->cap) {
+        size_t cap = v->cap ? v->cap * 2 : 256;
+        e = realloc(v->ev, cap * sizeof(*e));
+        if (e == NULL) {
+            return NULL;
+        }
+        v->ev = e;
+        v->cap = cap;
+    }
+    e = &v->ev[v->n++];
+    memset(e, 0, sizeof(*e));
+    memcpy(e->id, proto->id, sizeof(e->id));
+    memcpy(e->provider, proto->provider, sizeof(e->provider));
+    memcpy(e->kind, proto->kind, sizeof(e->kind));
+    memcpy(e->mid, proto->mid, sizeof(e->mid));
+    e->at = proto->at;
+    e->body = proto->body;
+    e->body_len = proto->body_len;
+    return e;
+}
+
+static void
+snd_lower(char *p)
+{
+    for ( ; p != NULL && *p; p++) {
+        if (*p >= 'A' && *p <= 'Z') {
+            *p = (char) (*p - 'A' + 'a');
+        }
+    }
+}
+
+static int
+snd_ev_new_id(snd_ev_t *e)
+{
+    if (bc_ulid(e->in_id) != 0) {
+        return -1;
+    }
+    e->inbound = 1;
+    return 0;
+}
+
+/* ---- Twilio (form bodies) ----------------------------------------------- */
+
+static void
+snd_ev_twilio_status(snd_ev_t *e)
+{
+    e->sid = snd_ev_get(e, "MessageSid");
+    if (e->sid == NULL) {
+        e->sid = snd_ev_get(e, "SmsSid");
+    }
+    e->st = snd_ev_get(e, "MessageStatus");
+    if (e->st == NULL) {
+        e->st = snd_ev_get(e, "SmsStatus");
+    }
+    e->ecode = snd_ev_get(e, "ErrorCode");
+    e->emsg = snd_ev_get(e, "ErrorMessage");
+    e->price = snd_ev_get(e, "Price");
+    e->unit = snd_ev_get(e, "PriceUnit");
+    e->segs = snd_ev_get(e, "NumSegments");
+    e->to = snd_ev_get(e, "To");
+    e->lookup = "twilio";
+    e->ours = e->st != NULL ? bc_status_from_twilio(e->st) : NULL;
+    snd_ev_dedup(e, "twilio|%s|%s|%s", e->sid ? e->sid : "",
+        e->st ? e->st : "", e->ecode ? e->ecode : "");
+    if (e->ecode != NULL && strcmp(e->ecode, "21610") == 0 && e->to != NULL)
+    {
+        e->opt_addr = strncmp(e->to, "whatsapp:", 9) == 0 ? e->to + 9
+                                                           : e->to;
+        e->opt_source = "twilio_21610";
+        e->opt_reason = "Twilio 21610 in a status callback";
+    }
+    e->sid = snd_ev_clip(e, e->sid, 128);
+    e->st = snd_ev_clip(e, e->st, 32);
+    e->ecode = snd_ev_clip(e, e->ecode, 32);
+    e->unit = snd_ev_clip(e, e->unit, 8);
+}
+
+static void
+snd_ev_twilio_inbound(snd_ev_t *e, int wa)
+{
+    json_t      *p = json_object(), *media = json_array();
+    const char  *from = snd_ev_get(e, "From"), *to = snd_ev_get(e, "To");
+    const char  *ot = snd_ev_get(e, "OptOutType");
+    size_t       i;
+    static const char *const keys[][2] = {
+        { "ProfileName", "profile_name" }, { "WaId", "wa_id" },
+        { "Latitude", "latitude" }, { "Longitude", "longitude" },
+        { "Address", "address" }, { "Label", "label" },
+        { "ButtonPayload", "button_payload" }, { "ButtonText", "button_text" },
+        { "MessageType", "message_type" }, { "NumMedia", "num_media" },
+        { "NumSegments", "num_segments" }, { "OptOutType", "opt_out_type" },
+        { "Forwarded", "forwarded" }, { "OriginalRepliedMessageSid",
+                                        "replied_message_sid" } };
+
+    e->sid = snd_ev_get(e, "MessageSid");
+    if (e->sid == NULL) {
+        e->sid = snd_ev_get(e, "SmsSid");
+    }
+    e->st = "received";
+    snd_ev_dedup(e, "twilio|in|%s", e->sid ? e->sid : e->id);
+    if (e->sid == NULL || from == NULL || snd_ev_new_id(e) != 0) {
+        json_decref(p);
+        json_decref(media);
+        e->inbound = 0;
+        return;
+    }
+    for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        const char *v = snd_ev_get(e, keys[i][0]);
+        if (v != NULL && p != NULL) {
+            json_object_set_new(p, keys[i][1], json_string(v));
+        }
+    }
+    for (i = 0; i < e->form.n && media != NULL; i++) {
+        bc_kv_t *kv = &e->form.items[i];
+        if (kv->name_len > 8 && strncmp(kv->name, "MediaUrl", 8) == 0) {
+            char ct[48];
+            const char *t;
+            snprintf(ct, sizeof(ct), "MediaContentType%.*s",
+                (int) (kv->name_len - 8), kv->name + 8);
+            t = snd_ev_get(e, ct);
+            json_array_append_new(media, json_pack("{s:s%,s:s?}", "url",
+                kv->value, kv->value_len, "content_type", t));
+        }
+    }
+    if (p != NULL && json_array_size(media) > 0) {
+        json_object_set(p, "media", media);
+    }
+    json_decref(media);
+    e->in_payload = snd_ev_dump(e, p);
+    json_decref(p);
+    e->in_channel = wa ? "whatsapp" : "sms";
+    e->in_from = snd_ev_clip(e, from, 255);
+    e->in_to = snd_ev_clip(e, to ? to : "", 255);
+    e->in_peer = snd_ev_clip(e, strncmp(from, "whatsapp:", 9) == 0
+                                ? from + 9 : from, 255);
+    e->in_text = snd_ev_get(e, "Body");
+    e->sid = snd_ev_clip(e, e->sid, 128);
+    e->lookup = NULL;
+    if (ot != NULL && strcasecmp(ot, "STOP") == 0) {
+        e->opt_addr = e->in_peer;
+        e->opt_source = "twilio_inbound";
+        e->opt_reason = "OptOutType STOP";
+    } else if (ot != NULL && strcasecmp(ot, "START") == 0) {
+        e->opt_addr = e->in_peer;
+        e->opt_in = 1;
+    }
+}
+
+/* ---- SendGrid ----------------------------------------------------------- */
+
+static const char *
+snd_sg_ours(const char *ev)
+{
+    static const char *const map[][2] = {
+        { "processed", "accepted" }, { "delivered", "delivered" },
+        { "open", "read" }, { "click", "read" }, { "bounce", "failed" },
+        { "dropped", "failed" } };
+    size_t i;
+
+    for (i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
+        if (strcmp(ev, map[i][0]) == 0) {
+            return map[i][1];
+        }
+    }
+    return NULL;                /* deferred and the rest: stored only */
+}
+
+static int
+snd_ev_sendgrid_events(snd_evs_t *v, snd_ev_t *proto)
+{
+    json_t       *arr, *o;
+    json_error_t  jerr;
+    size_t        i;
+    int           n = 0;
+
+    arr = json_loadb(proto->body, proto->body_len, 0, &jerr);
+    if (!json_is_array(arr)) {
+        json_decref(arr);
+        return 0;
+    }
+    json_array_foreach(arr, i, o) {
+        snd_ev_t    *e;
+        const char  *ev = json_string_value(json_object_get(o, "event"));
+        const char  *mid = json_string_value(json_object_get(o,
+                               "bc_message_id"));
+        const char  *eid = json_string_value(json_object_get(o,
+                               "sg_event_id"));
+        const char  *email = json_string_value(json_object_get(o, "email"));
+        const char  *reason = json_string_value(json_object_get(o, "reason"));
+        json_t      *ts = json_object_get(o, "timestamp");
+
+        if (!json_is_object(o) || ev == NULL) {
             continue;
         }
-#define SND_FIELD(n) (f->len == sizeof(n) - 1 && memcmp(f->str, n, f->len) == 0)
-        if (SND_FIELD("provider")) {
-            snprintf(e->provider, sizeof(e->provider), "%.*s", (int) v->len,
-                v->str);
-        } else if (SND_FIELD("kind")) {
-            snprintf(e->kind, sizeof(e->kind), "%.*s", (int) v->len, v->str);
-        } else if (SND_FIELD("mid")) {
-            if (v->len < sizeof(e->mid)) {
-                memcpy(e->mid, v->str, v->len);
-            }
-        } else if (SND_FIELD("body")) {
-            e->body = v->str;
-            e->body_len = v->len;
-        } else if (SND_FIELD("at")) {
-            e->at = atoll(v->str);
+        e = snd_evs_add(v, proto);
+        if (e == NULL) {
+            break;
         }
+        if (n++ == 0) {
+            e->root = arr;
+            json_incref(arr);
+        }
+        e->body = snd_ev_dump(e, o);
+        e->body_len = e->body ? strlen(e->body) : 0;
+        if (e->body == NULL) {
+            e->body = "";
+        }
+        e->mid[0] = '\0';
+        if (mid != NULL && strlen(mid) == 26) {
+            memcpy(e->mid, mid, 27);
+        }
+        if (json_is_integer(ts) && json_integer_value(ts) > 0) {
+            e->at = (long long) json_integer_value(ts) * 1000;
+        }
+        e->sid = snd_ev_clip(e, json_string_value(json_object_get(o,
+            "sg_message_id")), 128);
+        e->lookup = "sendgrid";
+        e->st = snd_ev_clip(e, ev, 32);
+        e->ours = snd_sg_ours(ev);
+        if (strcmp(ev, "bounce") == 0) {
+            const char *t = json_string_value(json_object_get(o, "type"));
+            e->ecode = snd_ev_clip(e, snd_ev_printf(e, "bounce:%s",
+                t ? t : "bounce"), 32);
+            e->emsg = reason;
+        } else if (strcmp(ev, "dropped") == 0) {
+            e->ecode = "dropped";
+            e->emsg = reason;
+        }
+        if (eid != NULL) {
+            snd_ev_dedup(e, "sendgrid|%s", eid);
+        } else {
+            snd_ev_dedup(e, "sendgrid|%s", e->body);
+        }
+        if (email != NULL
+            && (strcmp(ev, "bounce") == 0 || strcmp(ev, "spamreport") == 0
+                || strcmp(ev, "unsubscribe") == 0
+                || strcmp(ev, "group_unsubscribe") == 0
+                || (strcmp(ev, "dropped") == 0 && reason != NULL
+                    && (strstr(reason, "Bounced Address") != NULL
+                        || strstr(reason, "Unsubscribed Address") != NULL
+                        || strstr(reason, "Spam Reporting Address") != NULL))))
+        {
+            char *a = strdup(email);
+            snd_lower(a);
+            e->opt_addr = snd_ev_clip(e, snd_ev_keep(e, a), 255);
+            e->opt_source = snd_ev_printf(e, "sendgrid_%.20s", ev);
+            e->opt_reason = snd_ev_clip(e, reason ? reason : ev, 255);
+        }
+    }
+    json_decref(arr);
+    return n;
+}
+
+/* the value of one multipart/form-data field, malloc'd, or NULL */
+static char *
+snd_mp_field(const char *body, size_t len, const char *boundary,
+    const char *name)
+{
+    char        delim[256], pat[128];
+    size_t      dl, i;
+    const char *p, *end = body + len, *h, *v, *ve;
+
+    dl = (size_t) snprintf(delim, sizeof(delim), "--%s", boundary);
+    snprintf(pat, sizeof(pat), "name=\"%s\"", name);
+    for (p = memmem(body, len, delim, dl); p != NULL; ) {
+        h = p + dl;
+        if (end - h >= 2 && h[0] == '-' && h[1] == '-') {
+            return NULL;                           /* closing delimiter */
+        }
+        v = memmem(h, (size_t) (end - h), "\r\n\r\n", 4);
+        if (v == NULL) {
+            return NULL;
+        }
+        v += 4;
+        ve = memmem(v, (size_t) (end - v), delim, dl);
+        if (ve == NULL) {
+            ve = end;
+        }
+        /* name="x" in this part's headers, not a prefix of another name */
+        for (i = 0; h + i + strlen(pat) <= v; i++) {
+            if (memcmp(h + i, pat, strlen(pat)) == 0
+                && (h[i - 1] == ' ' || h[i - 1] == ';'))
+            {
+                const char *e2 = ve;
+                if (e2 - v >= 2 && e2[-2] == '\r' && e2[-1] == '\n') {
+                    e2 -= 2;
+                }
+                return strndup(v, (size_t) (e2 - v));
+            }
+        }
+        p = ve < end ? ve : NULL;
+    }
+    return NULL;
+}
+
+/* "Name <a@b>" or "a@b" -> lower-cased a@b (malloc'd) */
+static char *
+snd_email_addr(const char *s)
+{
+    const char *lt, *gt;
+    char       *a;
+
+    if (s == NULL) {
+        return NULL;
+    }
+    lt = strrchr(s, '<');
+    gt = lt ? strchr(lt, '>') : NULL;
+    if (lt != NULL && gt != NULL) {
+        a = strndup(lt + 1, (size_t) (gt - lt - 1));
+    } else {
+        while (*s == ' ' || *s == '\t') {
+            s++;
+        }
+        a = strdup(s);
+        if (a != NULL) {
+            size_t n = strlen(a);
+            while (n > 0 && (a[n - 1] == ' ' || a[n - 1] == '\t'
+                             || a[n - 1] == '\r' || a[n - 1] == '\n'))
+            {
+                a[--n] = '\0';
+            }
+        }
+    }
+    snd_lower(a);
+    return a;
+}
+
+static void
+snd_ev_sendgrid_inbound(snd_ev_t *e, const char *ct)
+{
+    char        boundary[200], *f[7], *msgid = NULL, *peer = NULL,
+               *to = NULL;
+    const char *b;
+    static const char *const names[7] = { "from", "to", "subject", "text",
+                                          "html", "envelope", "headers" };
+    json_t     *env, *p;
+    json_error_t jerr;
+    int         i;
+
+    boundary[0] = '\0';
+    b = ct != NULL ? strcasestr(ct, "boundary=") : NULL;
+    if (b != NULL) {
+        size_t n;
+        b += 9;
+        if (*b == '"') {
+            b++;
+            n = strcspn(b, "\"");
+        } else {
+            n = strcspn(b, "; \t\r\n");
+        }
+        if (n < sizeof(boundary)) {
+            memcpy(boundary, b, n);
+            boundary[n] = '\0';
+        }
+    }
+    if (boundary[0] == '\0') {
+        snd_ev_dedup_body(e);
+        return;
+    }
+    for (i = 0; i < 7; i++) {
+        f[i] = snd_mp_field(e->body, e->body_len, boundary, names[i]);
+        snd_ev_keep(e, f[i]);
+    }
+    /* Message-ID header, else the body's hash */
+    if (f[6] != NULL) {
+        const char *h = f[6];
+        while (h != NULL && *h) {
+            if (strncasecmp(h, "Message-ID:", 11) == 0) {
+                h += 11;
+                while (*h == ' ' || *h == '\t') {
+                    h++;
+                }
+                msgid = strndup(h, strcspn(h, "\r\n"));
+                break;
+            }
+            h = strchr(h, '\n');
+            h = h ? h + 1 : NULL;
+        }
+    }
+    if (msgid == NULL || *msgid == '\0') {
+        free(msgid);
+        msgid = malloc(65);
+        if (msgid != NULL) {
+            bc_sha256_hex(e->body, e->body_len, msgid);
+        }
+    }
+    e->sid = snd_ev_clip(e, snd_ev_keep(e, msgid), 128);
+    snd_ev_dedup(e, "sendgrid|in|%s", e->sid ? e->sid : e->id);
+
+    env = f[5] ? json_loads(f[5], 0, &jerr) : NULL;
+    peer = snd_email_addr(json_string_value(json_object_get(env, "from")));
+    if (peer == NULL || *peer == '\0') {
+        free(peer);
+        peer = snd_email_addr(f[0]);
+    }
+    to = snd_email_addr(json_string_value(json_array_get(
+        json_object_get(env, "to"), 0)));
+    if (to == NULL || *to == '\0') {
+        free(to);
+        to = snd_email_addr(f[1]);
+    }
+    json_decref(env);
+    snd_ev_keep(e, peer);
+    snd_ev_keep(e, to);
+    if (e->sid == NULL || peer == NULL || *peer == '\0'
+        || snd_ev_new_id(e) != 0)
+    {
+        e->inbound = 0;
+        return;
+    }
+    p = json_object();
+    if (p != NULL) {
+        if (f[0]) json_object_set_new(p, "from", json_string(f[0]));
+        if (f[1]) json_object_set_new(p, "to", json_string(f[1]));
+        if (f[4]) json_object_set_new(p, "html", json_string(f[4]));
+        if (f[5]) json_object_set_new(p, "envelope", json_string(f[5]));
+        if (f[6]) json_object_set_new(p, "headers", json_string(f[6]));
+    }
+    e->in_payload = snd_ev_dump(e, p);
+    json_decref(p);
+    e->in_channel = "email";
+    e->in_peer = snd_ev_clip(e, peer, 255);
+    e->in_from = e->in_peer;
+    e->in_to = snd_ev_clip(e, to ? to : "", 255);
+    e->in_subject = snd_ev_clip(e, f[2], 255);
+    e->in_text = f[3] != NULL && f[3][0] != '\0' ? f[3] : f[4];
+    e->st = "received";
+}
+
+/* ---- Meta --------------------------------------------------------------- */
+
+/* the display text of an inbound Graph message */
+static const char *
+snd_meta_text(json_t *m)
+{
+    const char *type = json_string_value(json_object_get(m, "type"));
+    json_t     *o;
+    const char *t;
+
+    if (type == NULL) {
+        return NULL;
+    }
+    o = json_object_get(m, type);
+    if (strcmp(type, "text") == 0) {
+        return json_string_value(json_object_get(o, "body"));
+    }
+    if (strcmp(type, "button") == 0) {
+        return json_string_value(json_object_get(o, "text"));
+    }
+    if (strcmp(type, "interactive") == 0) {
+        t = json_string_value(json_object_get(json_object_get(o,
+            "button_reply"), "title"));
+        return t ? t : json_string_value(json_object_get(json_object_get(o,
+            "list_reply"), "title"));
+    }
+    if (strcmp(type, "reaction") == 0) {
+        return json_string_value(json_object_get(o, "emoji"));
+    }
+    if (strcmp(type, "location") == 0) {
+        t = json_string_value(json_object_get(o, "name"));
+        return t ? t : json_string_value(json_object_get(o, "address"));
+    }
+    t = json_string_value(json_object_get(o, "caption"));
+    return t ? t : json_string_value(json_object_get(o, "filename"));
+}
+
+static int
+snd_ev_meta(snd_evs_t *v, snd_ev_t *proto)
+{
+    json_t       *root, *entry, *ch, *val, *x;
+    json_error_t  jerr;
+    size_t        i, j, k;
+    int           n = 0;
+
+    root = json_loadb(proto->body, proto->body_len, 0, &jerr);
+    if (!json_is_object(root)) {
+        json_decref(root);
+        return 0;
+    }
+    json_array_foreach(json_object_get(root, "entry"), i, entry) {
+    json_array_foreach(json_object_get(entry, "changes"), j, ch) {
+        const char *pnid;
+        val = json_object_get(ch, "value");
+        pnid = json_string_value(json_object_get(json_object_get(val,
+            "metadata"), "phone_number_id"));
+        json_array_foreach(json_object_get(val, "statuses"), k, x) {
+            snd_ev_t    *e = snd_evs_add(v, proto);
+            const char  *st = json_string_value(json_object_get(x,
+                              "status"));
+            const char  *ts = json_string_value(json_object_get(x,
+                              "timestamp"));
+            json_t      *err = json_array_get(json_object_get(x, "errors"),
+                              0);
+            json_t      *code = json_object_get(err, "code");
+            if (e == NULL) {
+                goto done;
+            }
+            if (n++ == 0) {
+                e->root = root;
+                json_incref(root);
+            }
+            e->body = snd_ev_dump(e, x);
+            e->body_len = e->body ? strlen(e->body) : 0;
+            if (e->body == NULL) {
+                e->body = "";
+            }
+            e->mid[0] = '\0';
+            e->sid = snd_ev_clip(e, json_string_value(json_object_get(x,
+                "id")), 128);
+            e->lookup = "meta";
+            e->st = snd_ev_clip(e, st, 32);
+            e->ours = st == NULL ? NULL
+                    : strcmp(st, "sent") == 0 ? "sent"
+                    : strcmp(st, "delivered") == 0 ? "delivered"
+                    : strcmp(st, "read") == 0 ? "read"
+                    : strcmp(st, "failed") == 0 ? "failed" : NULL;
+            e->to = json_string_value(json_object_get(x, "recipient_id"));
+            if (json_is_integer(code)) {
+                e->ecode = snd_ev_printf(e, "%lld",
+                    (long long) json_integer_value(code));
+            } else if (json_is_string(code)) {
+                e->ecode = snd_ev_clip(e, json_string_value(code), 32);
+            }
+            e->emsg = json_string_value(json_object_get(err, "title"));
+            e->pricing = snd_ev_clip(e, json_string_value(json_object_get(
+                json_object_get(x, "pricing"), "category")), 32);
+            if (ts != NULL && atoll(ts) > 0) {
+                e->at = atoll(ts) * 1000;
+            }
+            snd_ev_dedup(e, "meta|%s|%s", e->sid ? e->sid : "",
+                st ? st : "");
+        }
+        json_array_foreach(json_object_get(val, "messages"), k, x) {
+            snd_ev_t    *e = snd_evs_add(v, proto);
+            const char  *from = json_string_value(json_object_get(x,
+                              "from"));
+            const char  *ts = json_string_value(json_object_get(x,
+                              "timestamp"));
+            json_t      *c, *pl;
+            size_t       ci;
+            if (e == NULL) {
+                goto done;
+            }
+            if (n++ == 0) {
+                e->root = root;
+                json_incref(root);
+            }
+            e->mid[0] = '\0';
+            e->sid = snd_ev_clip(e, json_string_value(json_object_get(x,
+                "id")), 128);
+            e->st = "received";
+            snd_ev_dedup(e, "meta|in|%s", e->sid ? e->sid : "");
+            pl = json_deep_copy(x);
+            json_array_foreach(json_object_get(val, "contacts"), ci, c) {
+                const char *w = json_string_value(json_object_get(c,
+                    "wa_id"));
+                if (pl != NULL && w != NULL && from != NULL
+                    && strcmp(w, from) == 0)
+                {
+                    json_t *nm = json_object_get(json_object_get(c,
+                        "profile"), "name");
+                    if (json_is_string(nm)) {
+                        json_object_set(pl, "profile_name", nm);
+                    }
+                }
+            }
+            e->body = snd_ev_dump(e, pl);
+            json_decref(pl);
+            e->body_len = e->body ? strlen(e->body) : 0;
+            if (e->body == NULL) {
+                e->body = "";
+            }
+            if (ts != NULL && atoll(ts) > 0) {
+                e->at = atoll(ts) * 1000;
+            }
+            if (e->sid == NULL || from == NULL || snd_ev_new_id(e) != 0) {
+                e->inbound = 0;
+                continue;
+            }
+            e->in_payload = e->body;
+            e->in_channel = "whatsapp";
+            e->in_peer = snd_ev_clip(e, snd_ev_printf(e, "+%s", from), 255);
+            e->in_from = e->in_peer;
+            e->in_to = snd_ev_clip(e, snd_ev_printf(e, "meta:%s",
+                pnid ? pnid : ""), 255);
+            e->in_text = snd_meta_text(x);
+        }
+    }
+    }
+done:
+    json_decref(root);
+    return n;
+}
+
+/* ---- one stream entry -> one or more sub-events ------------------------- */
+
+static int
+snd_ev_parse(snd_evs_t *v, redisReply *entry)
+{
+    redisReply  *fv = entry->element[1];
+    snd_ev_t     proto, *e;
+    char         ct[256];
+    size_t       i;
+    int          n = 0;
+
+    memset(&proto, 0, sizeof(proto));
+    ct[0] = '\0';
+    memcpy(proto.id, entry->element[0]->str, entry->element[0]->len);
+    if (fv->type == REDIS_REPLY_ARRAY) {
+        for (i = 0; i + 1 < fv->elements; i += 2) {
+            redisReply *f = fv->element[i], *x = fv->element[i + 1];
+            if (f->type != REDIS_REPLY_STRING
+                || x->type != REDIS_REPLY_STRING)
+            {
+                continue;
+            }
+#define SND_FIELD(n) (f->len == sizeof(n) - 1 && memcmp(f->str, n, f->len) == 0)
+            if (SND_FIELD("provider")) {
+                snprintf(proto.provider, sizeof(proto.provider), "%.*s",
+                    (int) x->len, x->str);
+            } else if (SND_FIELD("kind")) {
+                snprintf(proto.kind, sizeof(proto.kind), "%.*s",
+                    (int) x->len, x->str);
+            } else if (SND_FIELD("mid")) {
+                if (x->len < sizeof(proto.mid)) {
+                    memcpy(proto.mid, x->str, x->len);
+                }
+            } else if (SND_FIELD("body")) {
+                proto.body = x->str;
+                proto.body_len = x->len;
+            } else if (SND_FIELD("ct")) {
+                snprintf(ct, sizeof(ct), "%.*s", (int) x->len, x->str);
+            } else if (SND_FIELD("at")) {
+                proto.at = atoll(x->str);
+            }
 #undef SND_FIELD
+        }
     }
-    if (e->at <= 0) {
-        e->at = snd_now_ms();
+    if (proto.at <= 0) {
+        proto.at = snd_now_ms();
     }
-    if (e->body == NULL) {
-        e->body = "";
+    if (proto.body == NULL) {
+        proto.body = "";
     }
 
+    if (strcmp(proto.provider, "sendgrid") == 0
+        && strcmp(proto.kind, "email_events") == 0)
+    {
+        n = snd_ev_sendgrid_events(v, &proto);
+    } else if (strcmp(proto.provider, "meta") == 0) {
+        n = snd_ev_meta(v, &proto);
+    }
+    if (n > 0) {
+        v->ev[v->n - (size_t) n].ack = 1;
+        return 0;
+    }
+
+    /* one sub-event for the entry */
+    e = snd_evs_add(v, &proto);
+    if (e == NULL) {
+        return -1;
+    }
+    e->ack = 1;
     if (strcmp(e->provider, "twilio") == 0
         && bc_form_parse(e->body, e->body_len, &e->form) == 0)
     {
         e->have_form = 1;
     }
-    if (e->have_form && strcmp(e->kind, "sms_status") == 0) {
-        e->sid = snd_ev_get(e, "MessageSid");
-        if (e->sid == NULL) {
-            e->sid = snd_ev_get(e, "SmsSid");
-        }
-        e->st = snd_ev_get(e, "MessageStatus");
-        if (e->st == NULL) {
-            e->st = snd_ev_get(e, "SmsStatus");
-        }
-        e->ecode = snd_ev_get(e, "ErrorCode");
-        e->emsg = snd_ev_get(e, "ErrorMessage");
-        e->price = snd_ev_get(e, "Price");
-        e->unit = snd_ev_get(e, "PriceUnit");
-        e->segs = snd_ev_get(e, "NumSegments");
-        e->to = snd_ev_get(e, "To");
-        e->ours = e->st != NULL ? bc_status_from_twilio(e->st) : NULL;
-        snprintf(tmp, sizeof(tmp), "twilio|%s|%s|%s", e->sid ? e->sid : "",
-            e->st ? e->st : "", e->ecode ? e->ecode : "");
-        bc_sha256_hex(tmp, strlen(tmp), e->dedup);
+    if (e->have_form && (strcmp(e->kind, "sms_status") == 0
+                         || strcmp(e->kind, "whatsapp_status") == 0))
+    {
+        snd_ev_twilio_status(e);
+    } else if (e->have_form && (strcmp(e->kind, "sms_inbound") == 0
+                                || strcmp(e->kind, "whatsapp_inbound") == 0))
+    {
+        snd_ev_twilio_inbound(e, e->kind[0] == 'w');
+    } else if (strcmp(e->provider, "sendgrid") == 0
+               && strcmp(e->kind, "email_inbound") == 0)
+    {
+        snd_ev_sendgrid_inbound(e, ct);
     } else {
-        /* other kinds: audit only, deduplicated on the whole event */
-        char *buf = malloc(e->body_len + 64);
-        if (buf != NULL) {
-            int n = snprintf(buf, 64, "%s|%s|", e->provider, e->kind);
-            memcpy(buf + n, e->body, e->body_len);
-            bc_sha256_hex(buf, (size_t) n + e->body_len, e->dedup);
-            free(buf);
-        } else {
-            bc_sha256_hex(e->id, strlen(e->id), e->dedup);
-        }
+        /* other kinds (or unreadable bodies): audit only, deduplicated on
+           the whole event */
+        snd_ev_dedup_body(e);
     }
+    return 0;
 }
 
 static int
@@ -193,15 +957,27 @@ snd_ev_resolve(snd_t *s, snd_ev_t *ev, size_t n)
         }
     }
     snd_buf_add(&q, ")");
-    for (i = 0; i < n; i++) {
-        if (ev[i].mid[0] == '\0' && ev[i].sid != NULL) {
-            snd_buf_add(&q, ns++ ? "," : " OR (provider='twilio' AND "
-                "provider_message_id IN (");
-            snd_buf_str(s, &q, ev[i].sid, strlen(ev[i].sid));
+    for (int pv = 0; pv < 3; pv++) {
+        static const char *const provs[3] = { "twilio", "meta", "sendgrid" };
+        int np = 0;
+        for (i = 0; i < n; i++) {
+            if (ev[i].mid[0] == '\0' && ev[i].sid != NULL
+                && ev[i].lookup != NULL
+                && strcmp(ev[i].lookup, provs[pv]) == 0)
+            {
+                if (np++ == 0) {
+                    snd_buf_add(&q, " OR (provider='%s' AND "
+                        "provider_message_id IN (", provs[pv]);
+                } else {
+                    snd_buf_add(&q, ",");
+                }
+                snd_buf_str(s, &q, ev[i].sid, strlen(ev[i].sid));
+            }
         }
-    }
-    if (ns > 0) {
-        snd_buf_add(&q, "))");
+        if (np > 0) {
+            snd_buf_add(&q, "))");
+        }
+        ns += np;
     }
     if (nm + ns == 0) {
         snd_buf_free(&q);
@@ -231,7 +1007,8 @@ snd_ev_resolve(snd_t *s, snd_ev_t *ev, size_t n)
     }
     /* events chained under their key: mid, else sid */
     for (i = 0; i < n; i++) {
-        const char *k = ev[i].mid[0] != '\0' ? ev[i].mid : ev[i].sid;
+        const char *k = ev[i].mid[0] != '\0' ? ev[i].mid
+                        : ev[i].lookup != NULL ? ev[i].sid : NULL;
         links[i] = -1;
         if (k != NULL) {
             unsigned h = snd_ev_hash(k, nh);
@@ -251,6 +1028,7 @@ snd_ev_resolve(snd_t *s, snd_ev_t *ev, size_t n)
                 if ((pass == 0 && e->mid[0] != '\0'
                      && strcmp(e->mid, row[0]) == 0)
                     || (pass == 1 && e->mid[0] == '\0' && e->sid != NULL
+                        && e->lookup != NULL
                         && strcmp(e->sid, row[1]) == 0))
                 {
                     snprintf(e->msg_id, sizeof(e->msg_id), "%s", row[0]);
@@ -279,7 +1057,7 @@ typedef struct {
     const char  *id;
     const char  *status;     /* best status, forward-only fold */
     int          rank;
-    const char  *sid, *price, *unit, *segs, *ecode, *emsg;
+    const char  *sid, *price, *unit, *segs, *ecode, *emsg, *pricing;
     long long    sent_at, delivered_at, read_at;
 } snd_fold_t;
 
@@ -316,7 +1094,8 @@ snd_ev_update(snd_t *s, snd_fold_t *f, size_t nf)
     snd_buf_add(&q, "INSERT INTO messages (id,batch_id,channel,provider,"
         "to_address,from_address,status,status_rank,provider_message_id,"
         "price,price_unit,num_segments,error_code,error_message,sent_at,"
-        "delivered_at,read_at,created_at,updated_at) VALUES ");
+        "delivered_at,read_at,pricing_category,created_at,updated_at) "
+        "VALUES ");
     for (j = 0; j < nf; j++) {
         snd_fold_t *x = &f[j];
         snd_buf_add(&q, j ? ",(" : "(");
@@ -348,6 +1127,8 @@ snd_ev_update(snd_t *s, snd_fold_t *f, size_t nf)
         snd_ev_time(&q, x->delivered_at);
         snd_buf_add(&q, ",");
         snd_ev_time(&q, x->read_at);
+        snd_buf_add(&q, ",");
+        snd_opt_str(s, &q, x->pricing);
         snd_buf_add(&q, ",UTC_TIMESTAMP(3),UTC_TIMESTAMP(3))");
     }
 #define SND_EV_ADV "VALUES(status_rank)>0 AND status_rank<VALUES(status_rank)" \
@@ -361,6 +1142,8 @@ snd_ev_update(snd_t *s, snd_fold_t *f, size_t nf)
         "sent_at=COALESCE(sent_at,VALUES(sent_at)),"
         "delivered_at=COALESCE(delivered_at,VALUES(delivered_at)),"
         "read_at=COALESCE(read_at,VALUES(read_at)),"
+        "pricing_category=COALESCE(VALUES(pricing_category),"
+        "pricing_category),"
         "updated_at=VALUES(updated_at),"
         "error_code=IF(" SND_EV_ADV ",COALESCE(VALUES(error_code),"
         "error_code),error_code),"
@@ -379,6 +1162,104 @@ done:
     return rc;
 }
 
+/* opt_outs changes in stream order: inserts batched, a START (delete)
+   flushes them first */
+static int
+snd_ev_optouts(snd_t *s, snd_ev_t *ev, size_t n)
+{
+    snd_buf_t   q = { 0 };
+    size_t      i;
+    int         nopt = 0;
+
+    for (i = 0; i <= n; i++) {
+        snd_ev_t *e = i < n ? &ev[i] : NULL;
+        if (e != NULL && (e->opt_addr == NULL || e->opt_addr[0] == '\0')) {
+            continue;
+        }
+        if (nopt > 0 && (e == NULL || e->opt_in)) {
+            if (q.oom || snd_db_exec(s, q.p, q.len) != 0) {
+                snd_buf_free(&q);
+                return -1;
+            }
+            nopt = 0;
+        }
+        if (e == NULL) {
+            break;
+        }
+        if (e->opt_in) {
+            q.len = 0;
+            snd_buf_add(&q, "DELETE FROM opt_outs WHERE address=");
+            snd_buf_str(s, &q, e->opt_addr, strlen(e->opt_addr));
+            if (q.oom || snd_db_exec(s, q.p, q.len) != 0) {
+                snd_buf_free(&q);
+                return -1;
+            }
+            continue;
+        }
+        if (nopt == 0) {
+            q.len = 0;
+            snd_buf_add(&q, "INSERT IGNORE INTO opt_outs (address,reason,"
+                "source,created_at) VALUES ");
+        }
+        snd_buf_add(&q, nopt++ ? ",(" : "(");
+        snd_buf_str(s, &q, e->opt_addr, strlen(e->opt_addr));
+        snd_buf_add(&q, ",");
+        snd_opt_str(s, &q, e->opt_reason);
+        snd_buf_add(&q, ",");
+        snd_opt_str(s, &q, e->opt_source ? e->opt_source : "webhook");
+        snd_buf_add(&q, ",UTC_TIMESTAMP(3))");
+    }
+    snd_buf_free(&q);
+    return 0;
+}
+
+/* inbound rows: status 'received' (rank 0, never replaced), their own
+   batch; a provider retry hits uq_messages_provider_id and is ignored */
+static int
+snd_ev_inbound(snd_t *s, snd_ev_t *ev, size_t n)
+{
+    snd_buf_t   q = { 0 };
+    size_t      i;
+    int         k = 0, rc = 0;
+
+    snd_buf_add(&q, "INSERT IGNORE INTO messages (id,batch_id,channel,"
+        "direction,provider,to_address,from_address,peer,subject,body,"
+        "payload,status,status_rank,provider_message_id,send_state,attempts,"
+        "created_at,updated_at) VALUES ");
+    for (i = 0; i < n; i++) {
+        snd_ev_t *e = &ev[i];
+        if (!e->inbound) {
+            continue;
+        }
+        snd_buf_add(&q, k++ ? ",('%s','%s'," : "('%s','%s',", e->in_id,
+            e->in_id);
+        snd_opt_str(s, &q, e->in_channel);
+        snd_buf_add(&q, ",'inbound',");
+        snd_opt_str(s, &q, e->provider);
+        snd_buf_add(&q, ",");
+        snd_opt_str(s, &q, e->in_to ? e->in_to : "");
+        snd_buf_add(&q, ",");
+        snd_opt_str(s, &q, e->in_from ? e->in_from : "");
+        snd_buf_add(&q, ",");
+        snd_opt_str(s, &q, e->in_peer);
+        snd_buf_add(&q, ",");
+        snd_opt_str(s, &q, e->in_subject);
+        snd_buf_add(&q, ",");
+        snd_opt_str(s, &q, e->in_text);
+        snd_buf_add(&q, ",");
+        snd_opt_str(s, &q, e->in_payload);
+        snd_buf_add(&q, ",'received',0,");
+        snd_opt_str(s, &q, e->sid);
+        snd_buf_add(&q, ",'done',0,FROM_UNIXTIME(%lld.%03lld),"
+            "UTC_TIMESTAMP(3))", e->at / 1000, e->at % 1000);
+    }
+    if (k > 0 && (q.oom || snd_db_exec(s, q.p, q.len) != 0)) {
+        rc = -1;
+    }
+    snd_buf_free(&q);
+    return rc;
+}
+
 static int
 snd_ev_write(snd_t *s, snd_ev_t *ev, size_t n)
 {
@@ -386,7 +1267,7 @@ snd_ev_write(snd_t *s, snd_ev_t *ev, size_t n)
     snd_fold_t  *f;
     size_t       i, j, nf = 0, nh;
     long        *heads, *links;
-    int          nopt = 0, rc = -1;
+    int          rc = -1;
 
     /* audit rows */
     snd_buf_add(&q, "INSERT IGNORE INTO message_events (dedup_key,message_id,"
@@ -394,7 +1275,8 @@ snd_ev_write(snd_t *s, snd_ev_t *ev, size_t n)
         "received_at) VALUES ");
     for (i = 0; i < n; i++) {
         snd_buf_add(&q, i ? ",('%s'," : "('%s',", ev[i].dedup);
-        snd_opt_str(s, &q, ev[i].msg_id[0] ? ev[i].msg_id : NULL);
+        snd_opt_str(s, &q, ev[i].inbound ? ev[i].in_id
+                           : ev[i].msg_id[0] ? ev[i].msg_id : NULL);
         snd_buf_add(&q, ",");
         snd_opt_str(s, &q, ev[i].provider[0] ? ev[i].provider : "unknown");
         snd_buf_add(&q, ",");
@@ -413,22 +1295,7 @@ snd_ev_write(snd_t *s, snd_ev_t *ev, size_t n)
     if (q.oom || snd_db_exec(s, q.p, q.len) != 0) {
         goto done;
     }
-
-    /* 21610 in a callback: the recipient opted out */
-    q.len = 0;
-    snd_buf_add(&q, "INSERT IGNORE INTO opt_outs (address,reason,source,"
-        "created_at) VALUES ");
-    for (i = 0; i < n; i++) {
-        if (ev[i].ecode != NULL && strcmp(ev[i].ecode, "21610") == 0
-            && ev[i].to != NULL)
-        {
-            snd_buf_add(&q, nopt++ ? ",(" : "(");
-            snd_buf_str(s, &q, ev[i].to, strlen(ev[i].to));
-            snd_buf_add(&q, ",'Twilio 21610 in a status callback',"
-                "'twilio_21610',UTC_TIMESTAMP(3))");
-        }
-    }
-    if (nopt > 0 && (q.oom || snd_db_exec(s, q.p, q.len) != 0)) {
+    if (snd_ev_optouts(s, ev, n) != 0 || snd_ev_inbound(s, ev, n) != 0) {
         goto done;
     }
 
@@ -481,6 +1348,7 @@ snd_ev_write(snd_t *s, snd_ev_t *ev, size_t n)
             }
         }
         if (e->sid) f[j].sid = e->sid;
+        if (e->pricing) f[j].pricing = e->pricing;
         if (snd_price_like(e->price)) f[j].price = e->price;
         if (e->unit) f[j].unit = e->unit;
         if (snd_int_like(e->segs)) f[j].segs = e->segs;
@@ -513,9 +1381,11 @@ snd_recorder_turn(snd_t *s)
     const char  *argv[10];
     char         cnt[16];
     redisReply  *r, *entries;
+    snd_evs_t    v = { 0 };
     snd_ev_t    *ev = NULL;
-    size_t       n = 0, i;
+    size_t       n = 0, i, last = 0;
     int          rc = -1, argc = 0;
+    size_t       nack;
 
     if (snd_redis_ok(s) != 0 || snd_db_ok(s) != 0) {
         return -1;
@@ -560,24 +1430,27 @@ snd_recorder_turn(snd_t *s)
         return 0;
     }
     entries = r->element[0]->element[1];
-    ev = calloc(entries->elements, sizeof(*ev));
-    if (ev == NULL) {
-        freeReplyObject(r);
-        return -1;
-    }
     for (i = 0; i < entries->elements; i++) {
         redisReply *e = entries->element[i];
         if (e->type != REDIS_REPLY_ARRAY || e->elements < 2
             || e->element[0]->type != REDIS_REPLY_STRING
-            || e->element[0]->len >= sizeof(ev[n].id))
+            || e->element[0]->len >= sizeof(ev->id))
         {
             continue;
         }
-        snd_ev_parse(&ev[n], e);
-        n++;
+        if (snd_ev_parse(&v, e) != 0) {
+            goto done;              /* out of memory: not acked */
+        }
+    }
+    ev = v.ev;
+    n = v.n;
+    for (i = 0; i < n; i++) {
+        if (ev[i].ack) {
+            last = i;
+        }
     }
     if (!s->ev_pending_done && n > 0) {
-        snprintf(s->ev_cursor, sizeof(s->ev_cursor), "%s", ev[n - 1].id);
+        snprintf(s->ev_cursor, sizeof(s->ev_cursor), "%s", ev[last].id);
     }
 
     if (snd_db_exec(s, "START TRANSACTION", 17) != 0) {
@@ -595,12 +1468,16 @@ snd_recorder_turn(snd_t *s)
         goto done;
     }
 
+    nack = 0;
     for (i = 0; i < n; i++) {
         const char *xack[4] = { "XACK", BC_KEY_EVENTS_STREAM,
                                 BC_GROUP_RECORDERS, ev[i].id };
-        redisAppendCommandArgv(s->redis, 4, xack, NULL);
+        if (ev[i].ack) {
+            redisAppendCommandArgv(s->redis, 4, xack, NULL);
+            nack++;
+        }
     }
-    for (i = 0; i < n; i++) {
+    for (i = 0; i < nack; i++) {
         void *rp = NULL;
         if (redisGetReply(s->redis, &rp) != REDIS_OK) {
             snd_redis_lost(s, s->redis->errstr);
@@ -608,16 +1485,14 @@ snd_recorder_turn(snd_t *s)
         }
         freeReplyObject(rp);
     }
-    snd_log(SND_LOG_DEBUG, "recorded %zu events", n);
-    rc = (int) n;
+    snd_log(SND_LOG_DEBUG, "recorded %zu events (%zu entries)", n, nack);
+    rc = (int) nack;
 
 done:
-    for (i = 0; i < n; i++) {
-        if (ev[i].have_form) {
-            bc_form_free(&ev[i].form);
-        }
+    for (i = 0; i < v.n; i++) {
+        snd_ev_free(&v.ev[i]);
     }
-    free(ev);
+    free(v.ev);
     freeReplyObject(r);
     return rc;
 }

@@ -13,6 +13,7 @@
 #include <signal.h>
 
 #include <curl/curl.h>
+#include <jansson.h>
 #include <hiredis/hiredis.h>
 #include <mysql.h>
 
@@ -55,10 +56,33 @@ typedef struct {
     long             request_timeout_ms;
     double           rate_per_sender;
     char             pidfile[512];
+    /* issue 3: Meta WhatsApp Cloud API and SendGrid */
+    char             meta_graph_base[512];   /* with the version */
+    char            *meta_access_token;      /* owned, NULL: no Meta */
+    double           meta_rate_per_sender;   /* msgs/s per phone-number-id */
+    char             sendgrid_api_base[512];
+    char            *sendgrid_api_key;       /* owned, NULL: no SendGrid */
+    int              sendgrid_batch_max;     /* personalizations per call */
 } snd_conf_t;
 
 int snd_conf_load(snd_conf_t *conf, const char *path);
 void snd_conf_free(snd_conf_t *conf);
+
+/* ---- providers ---------------------------------------------------------- */
+
+enum { SND_PROV_TWILIO = 0, SND_PROV_META, SND_PROV_SENDGRID, SND_PROV_N };
+
+/* metric slots per provider: provider_calls:<provider>:<outcome> */
+enum { SND_M_ACCEPTED = 0, SND_M_FAILED, SND_M_RETRY, SND_M_ERROR, SND_M_N };
+
+extern const char *const snd_prov_names[SND_PROV_N];
+
+/* the job's provider (unknown names are Twilio, the issue 2 default) */
+int snd_prov_of(const bc_job_t *job);
+
+/* the conversation partner of an address: strips "whatsapp:" (DESIGN
+   "Addresses"); writes at most outlen-1 chars */
+void snd_peer_of(const char *addr, char *out, size_t outlen);
 
 /* ---- items: one stream entry being processed ---------------------------- */
 
@@ -82,6 +106,13 @@ typedef struct snd_item_s  snd_item_t;
 struct snd_item_s {
     snd_item_t     *next;           /* list link (owner: the list) */
     snd_item_t     *hnext;          /* in-flight id set chain */
+    snd_item_t     *group;          /* SendGrid: the other items of this
+                                       item's mail/send call (owned while
+                                       the transfer runs) */
+    int             prov;           /* SND_PROV_* */
+    int             lost;           /* Meta/SendGrid 'calling' row after a
+                                       crash: failed unknown_after_crash
+                                       unless a webhook advanced it */
     char            stream_id[48];
     int             parsed;         /* job valid */
     int             dup;            /* another entry holds this id */
@@ -102,7 +133,8 @@ struct snd_item_s {
     /* result */
     snd_outcome_t   outcome;
     int             optout;         /* 21610: insert into opt_outs */
-    char            sid[64];
+    char            sid[160];
+    char            req_id[128];    /* SendGrid X-Message-Id */
     char            status[32];     /* our status for ACCEPTED */
     int             segments;       /* -1 unknown */
     char            price[32];      /* "" unknown */
@@ -161,8 +193,9 @@ struct snd_s {
     snd_item_t       **idset;        /* message ids held (hash chains) */
 
     /* metrics, flushed once per turn */
-    long long          m_accepted, m_failed, m_retry, m_error;
-    long long          m_retries, m_found, m_notfound;
+    long long          m[SND_PROV_N][SND_M_N];
+    long long          m_retries[SND_PROV_N];
+    long long          m_found, m_notfound, m_lost;
 
     /* http.c */
     CURLM             *multi;
@@ -257,6 +290,30 @@ int snd_twilio_list(snd_t *s, snd_item_t *it);
 void snd_twilio_done(snd_t *s, snd_item_t *it, CURLcode rc, long status,
     int request_sent);
 
+/* shared by the providers: backoff or, after max_attempts, failed */
+void snd_retry_or_fail(snd_t *s, snd_item_t *it);
+/* a JSON member as text ("" if absent) */
+void snd_copy_json_str(json_t *o, const char *key, char *out, size_t outlen);
+
+/* ---- meta.c ------------------------------------------------------------- */
+
+int snd_meta_send(snd_t *s, snd_item_t *it);
+void snd_meta_done(snd_t *s, snd_item_t *it, CURLcode rc, long status,
+    int request_sent);
+
+/* ---- sendgrid.c --------------------------------------------------------- */
+
+/* it leads one mail/send call; takes matching items off *wait into it->group */
+int snd_sendgrid_send(snd_t *s, snd_item_t *it, snd_item_t **wait,
+    long long now);
+void snd_sendgrid_done(snd_t *s, snd_item_t *it, CURLcode rc, long status,
+    int request_sent);
+
+/* ---- providers (main.c): dispatch by it->prov --------------------------- */
+
+void snd_provider_done(snd_t *s, snd_item_t *it, CURLcode rc, long status,
+    int request_sent);
+
 /* ---- recorder.c --------------------------------------------------------- */
 
 /* reads and records up to 500 events; returns events handled, -1 on error */
@@ -265,7 +322,7 @@ int snd_recorder_turn(snd_t *s);
 /* ---- ratelimit.c -------------------------------------------------------- */
 
 /* 1 if a token for from is available now (and takes it); else sets *wait */
-int snd_rate_take(snd_t *s, const char *from, long long now,
+int snd_rate_take(snd_t *s, const char *from, double rate, long long now,
     long long *wait_ms);
 void snd_rate_free(snd_t *s);
 

@@ -30,21 +30,76 @@ snd_twilio_prepare(snd_item_t *it)
     return 0;
 }
 
+/* WhatsApp extras (DESIGN "Job JSON additions"): MediaUrl repeated (at
+   most 10), ContentSid, ContentVariables (already the JSON string) */
+static int
+snd_twilio_extra(snd_item_t *it, char **buf, size_t *len, size_t *cap)
+{
+    json_t        *x, *v, *m;
+    json_error_t   jerr;
+    size_t         i;
+    int            rc = 0;
+
+    if (it->job.extra == NULL) {
+        return 0;
+    }
+    x = json_loads(it->job.extra, 0, &jerr);
+    if (!json_is_object(x)) {
+        json_decref(x);
+        return 0;
+    }
+    json_array_foreach(json_object_get(x, "media_urls"), i, m) {
+        if (i >= 10) {
+            break;
+        }
+        if (json_is_string(m) && rc == 0) {
+            rc = bc_form_append(buf, len, cap, "MediaUrl",
+                json_string_value(m), json_string_length(m));
+        }
+    }
+    v = json_object_get(x, "content_sid");
+    if (rc == 0 && json_is_string(v) && json_string_length(v) > 0) {
+        rc = bc_form_append(buf, len, cap, "ContentSid",
+            json_string_value(v), json_string_length(v));
+    }
+    v = json_object_get(x, "content_variables");
+    if (rc == 0 && json_is_object(v)) {
+        /* tolerated: an object instead of its JSON text */
+        char *t = json_dumps(v, JSON_COMPACT);
+        rc = t == NULL ? -1
+           : bc_form_append(buf, len, cap, "ContentVariables", t, strlen(t));
+        free(t);
+    } else if (rc == 0 && json_is_string(v) && json_string_length(v) > 0) {
+        rc = bc_form_append(buf, len, cap, "ContentVariables",
+            json_string_value(v), json_string_length(v));
+    }
+    json_decref(x);
+    return rc;
+}
+
+static int
+snd_is_whatsapp(const bc_job_t *j)
+{
+    return strcmp(j->channel, "whatsapp") == 0
+           || strncmp(j->to, "whatsapp:", 9) == 0;
+}
+
 int
 snd_twilio_send(snd_t *s, snd_item_t *it)
 {
     char    url[1024], cb[1024];
     char   *buf = NULL;
     size_t  len = 0, cap = 0;
-    int     rc;
+    int     rc, wa = snd_is_whatsapp(&it->job);
+    const char *b = it->job.body ? it->job.body : "";
 
     if (snd_twilio_prepare(it) != 0) {
         return -1;
     }
     snprintf(url, sizeof(url), "%s/2010-04-01/Accounts/%s/Messages.json",
         s->conf.twilio_api_base, s->conf.twilio_account_sid);
-    snprintf(cb, sizeof(cb), "%s/webhooks/twilio/sms/status?mid=%s",
-        s->conf.public_url, it->job.id);
+    snprintf(cb, sizeof(cb), "%s/webhooks/twilio/%s?mid=%s",
+        s->conf.public_url, wa ? "whatsapp" : "sms/status", it->job.id);
 
     rc = bc_form_append(&buf, &len, &cap, "To", it->job.to,
         strlen(it->job.to));
@@ -56,9 +111,12 @@ snd_twilio_send(snd_t *s, snd_item_t *it)
         rc = bc_form_append(&buf, &len, &cap, "From", it->job.from,
             strlen(it->job.from));
     }
-    if (rc == 0) {
-        const char *b = it->job.body ? it->job.body : "";
+    /* a WhatsApp template (ContentSid) or media message may have no Body */
+    if (rc == 0 && (!wa || b[0] != '\0')) {
         rc = bc_form_append(&buf, &len, &cap, "Body", b, strlen(b));
+    }
+    if (rc == 0 && wa) {
+        rc = snd_twilio_extra(it, &buf, &len, &cap);
     }
     if (rc == 0) {
         rc = bc_form_append(&buf, &len, &cap, "StatusCallback", cb,
@@ -110,7 +168,7 @@ snd_twilio_list(snd_t *s, snd_item_t *it)
     return snd_http_start(s, it, url, NULL);
 }
 
-static void
+void
 snd_copy_json_str(json_t *o, const char *key, char *out, size_t outlen)
 {
     json_t  *v = json_object_get(o, key);
@@ -125,7 +183,7 @@ snd_copy_json_str(json_t *o, const char *key, char *out, size_t outlen)
     }
 }
 
-static void
+void
 snd_retry_or_fail(snd_t *s, snd_item_t *it)
 {
     int        next = it->job.attempt + 1;
@@ -133,7 +191,7 @@ snd_retry_or_fail(snd_t *s, snd_item_t *it)
 
     if (next >= s->conf.max_attempts) {
         it->outcome = SND_OUT_FAILED;
-        s->m_failed++;
+        s->m[it->prov][SND_M_FAILED]++;
         return;
     }
     delay_ms = next >= 9 ? SND_BACKOFF_MAX_S * 1000LL
@@ -144,8 +202,35 @@ snd_retry_or_fail(snd_t *s, snd_item_t *it)
     delay_ms += random() % (delay_ms / 4 + 1);     /* jitter up to 25% */
     it->outcome = SND_OUT_RETRY;
     it->retry_due_ms = snd_now_ms() + delay_ms;
-    s->m_retry++;
-    s->m_retries++;
+    s->m[it->prov][SND_M_RETRY]++;
+    s->m_retries[it->prov]++;
+}
+
+/*
+ * Twilio's error classes, in one place (DESIGN "Provider error classes"):
+ * retry later: HTTP 429, 5xx, 20429 (concurrency), 63017 (account MPS),
+ * 21611 (sender queue full); opt-out: 21610 (recipient replied STOP: the
+ * peer goes to opt_outs); never retry: 21211, 21614, 63016 (WhatsApp
+ * free-form outside the 24 h window) and every other 4xx.
+ */
+enum { SND_CLASS_FAIL = 0, SND_CLASS_RETRY, SND_CLASS_OPTOUT };
+
+static int
+snd_twilio_classify(long status, long code)
+{
+    if (code == 21610) {
+        return SND_CLASS_OPTOUT;
+    }
+    if (code == 20429 || code == 63017 || code == 21611) {
+        return SND_CLASS_RETRY;
+    }
+    if (code == 21211 || code == 21614 || code == 63016) {
+        return SND_CLASS_FAIL;
+    }
+    if (status == 429 || status >= 500) {
+        return SND_CLASS_RETRY;
+    }
+    return SND_CLASS_FAIL;
 }
 
 /* a 21610, 429-like or other error JSON from Twilio */
@@ -180,19 +265,20 @@ snd_twilio_error(snd_t *s, snd_item_t *it, long status)
             "provider answered HTTP %ld", status);
     }
 
-    if (code == 21610) {
+    switch (snd_twilio_classify(status, code)) {
+    case SND_CLASS_OPTOUT:
         it->outcome = SND_OUT_FAILED;
         it->optout = 1;
-        s->m_failed++;
-    } else if (status == 429 || status >= 500 || code == 20429
-               || code == 63017 || code == 21611)
-    {
+        s->m[it->prov][SND_M_FAILED]++;
+        break;
+    case SND_CLASS_RETRY:
         snd_log(SND_LOG_INFO, "message %s: provider throttle/error %s, "
             "retrying", it->job.id, it->error_code);
         snd_retry_or_fail(s, it);
-    } else {
+        break;
+    default:
         it->outcome = SND_OUT_FAILED;
-        s->m_failed++;
+        s->m[it->prov][SND_M_FAILED]++;
     }
 }
 
@@ -211,7 +297,7 @@ snd_twilio_created(snd_t *s, snd_item_t *it)
         snd_log(SND_LOG_WARN, "message %s: unreadable 2xx body; treating "
             "as unknown", it->job.id);
         it->outcome = SND_OUT_UNKNOWN;
-        s->m_error++;
+        s->m[it->prov][SND_M_ERROR]++;
         return;
     }
     snd_copy_json_str(root, "sid", it->sid, sizeof(it->sid));
@@ -230,7 +316,7 @@ snd_twilio_created(snd_t *s, snd_item_t *it)
         it->segments = -1;     /* Messaging Service: not known yet */
     }
     it->outcome = SND_OUT_ACCEPTED;
-    s->m_accepted++;
+    s->m[it->prov][SND_M_ACCEPTED]++;
 }
 
 /* RFC 2822 date of Twilio -> epoch ms, -1 if unreadable */
@@ -256,6 +342,10 @@ snd_twilio_listed(snd_t *s, snd_item_t *it)
     json_error_t   jerr;
     size_t         i, n = 0;
     const char    *body = it->job.body ? it->job.body : "";
+    /* a ContentSid send: Twilio stores the rendered template as the body,
+       so only recipient, sender and time can match */
+    int            tpl = it->job.extra != NULL
+                         && strstr(it->job.extra, "\"content_sid\"") != NULL;
 
     (void) s;
 
@@ -285,7 +375,8 @@ snd_twilio_listed(snd_t *s, snd_item_t *it)
         long long   created;
 
         if (to == NULL || b == NULL || sid == NULL || dc == NULL
-            || strcmp(to, it->job.to) != 0 || strcmp(b, body) != 0)
+            || strcmp(to, it->job.to) != 0
+            || (!tpl && strcmp(b, body) != 0))
         {
             continue;
         }
@@ -324,7 +415,7 @@ snd_twilio_done(snd_t *s, snd_item_t *it, CURLcode rc, long status,
             snd_log(SND_LOG_WARN, "message %s: reconcile list failed (%s, "
                 "HTTP %ld)", it->job.id, curl_easy_strerror(rc), status);
             it->outcome = SND_OUT_UNKNOWN;
-            s->m_error++;
+            s->m[it->prov][SND_M_ERROR]++;
         }
         snd_list_append(&s->finished, it);
         return;
@@ -337,14 +428,14 @@ snd_twilio_done(snd_t *s, snd_item_t *it, CURLcode rc, long status,
                 curl_easy_strerror(rc));
             snd_log(SND_LOG_WARN, "message %s: %s before the request was "
                 "sent; retrying", it->job.id, curl_easy_strerror(rc));
-            s->m_error++;
+            s->m[it->prov][SND_M_ERROR]++;
             snd_retry_or_fail(s, it);
         } else {
             snd_log(SND_LOG_WARN, "message %s: %s after the request was "
                 "sent; outcome unknown, reconciling", it->job.id,
                 curl_easy_strerror(rc));
             it->outcome = SND_OUT_UNKNOWN;
-            s->m_error++;
+            s->m[it->prov][SND_M_ERROR]++;
         }
     } else if (status >= 200 && status < 300) {
         snd_twilio_created(s, it);
