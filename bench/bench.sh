@@ -5,12 +5,20 @@
 #              over keep-alive to an instant `return 200`
 #   send       single-recipient POST /api/send/sms with a send key
 #   callbacks  verified Twilio status callbacks (pre-signed, distinct)
+#   sendgrid   verified SendGrid Event Webhook batches (pre-signed ECDSA,
+#              distinct, BENCH_SG_EVENTS events each)
+#   meta       verified Meta webhook notifications (pre-signed, distinct)
 #   bulk       100-recipient sends (recipients/s)
 #   e2e        N messages through API -> sender -> simulator -> signed
 #              callbacks -> "delivered" in MySQL (messages/s)
+#   email      BENCH_EMAIL email recipients (requests of 1,000) through
+#              the sender's 1,000-per-call SendGrid batching -> signed events
+#              -> "delivered" in MySQL (recipients/s), on the e2e stack
 #
 # Environment: BENCH_DURATION (10s), BENCH_CONNECTIONS (64), BENCH_THREADS
 # (2), BENCH_E2E (50000 messages), BENCH_E2E_TIMEOUT (300 s),
+# BENCH_SG_BODIES (4000 signed batches), BENCH_SG_EVENTS (10 per batch),
+# BENCH_META (50000 notifications), BENCH_EMAIL (20000 recipients),
 # BENCH_STRICT=1 (exit 1 when a target is missed), TEST_LEAVE=1 (keep dir).
 set -euo pipefail
 
@@ -22,6 +30,10 @@ CONNS=${BENCH_CONNECTIONS:-64}
 THREADS=${BENCH_THREADS:-2}
 E2E_N=${BENCH_E2E:-50000}
 E2E_TIMEOUT=${BENCH_E2E_TIMEOUT:-300}
+SG_BODIES=${BENCH_SG_BODIES:-4000}
+SG_EVENTS=${BENCH_SG_EVENTS:-10}
+META_N=${BENCH_META:-50000}
+EMAIL_N=${BENCH_EMAIL:-20000}
 
 command -v wrk >/dev/null || { echo "bench: wrk not installed (make deps)" >&2; exit 1; }
 
@@ -83,7 +95,7 @@ TOKEN=$(api POST /api/login -d "{\"username\":\"${ADMIN%%:*}\",\"password\":\"${
 [ -n "$TOKEN" ] || { echo "bench: login failed" >&2; exit 1; }
 KEY=$(api POST /api/keys -H "Authorization: Bearer $TOKEN" -d '{"name":"bench","scope":"send"}' | json_field api_key)
 [ -n "$KEY" ] || { echo "bench: key creation failed" >&2; exit 1; }
-. <(grep -E '^(TWILIO_[A-Z_]+|SIM_URL)=' "$BC_VAR/providers.env" | sed 's/^/export /')
+. <(grep -E '^(TWILIO_[A-Z_]+|META_[A-Z_]+|SENDGRID_[A-Z_]+|SIM_URL)=' "$BC_VAR/providers.env" | sed 's/^/export /')
 
 # ------------------------------------------------------------ baseline nginx
 mkdir -p "$DIR/baseline"/{conf,logs,tmp}
@@ -134,6 +146,16 @@ run_wrk baseline "$BASE_PORT" baseline.lua
 run_wrk send "$PORT" send.lua BENCH_KEY="$KEY"
 run_wrk callbacks "$PORT" callbacks.lua BENCH_CALLBACKS="$DIR/callbacks.txt"
 run_wrk bulk "$PORT" bulk.lua BENCH_KEY="$KEY"
+# signed just before use: the timestamps must stay within the module's
+# broadcast_sendgrid_timestamp_tolerance (300 s) while wrk runs
+echo "== generating $META_N signed Meta notifications and $SG_BODIES signed SendGrid batches"
+perl "$BENCH/gen-meta.pl" "$META_APP_SECRET" "$META_PHONE_NUMBER_ID" \
+    "$META_DISPLAY_PHONE_NUMBER" "$META_WABA_ID" "$META_N" > "$DIR/meta.txt"
+mkdir -p "$DIR/sg"
+perl "$BENCH/gen-sendgrid.pl" "$SENDGRID_WEBHOOK_PRIVATE_KEY" "$SG_BODIES" "$SG_EVENTS" \
+    "$DIR/sg" > "$DIR/sendgrid.txt"
+run_wrk sendgrid "$PORT" sendgrid.lua BENCH_SENDGRID="$DIR/sendgrid.txt"
+run_wrk meta "$PORT" meta.lua BENCH_META="$DIR/meta.txt"
 RSS_MODULE=$(worker_rss "$BC_VAR/nginx/logs/nginx.pid")
 RSS_BASE=$(worker_rss "$DIR/baseline/logs/nginx.pid")
 
@@ -190,19 +212,74 @@ E2E_SECS=$(awk -v a="$E2E_START" -v b="$E2E_END" 'BEGIN {printf "%.2f", b - a}')
 ENQ_SECS=$(awk -v a="$E2E_START" -v b="$ENQ_END" 'BEGIN {printf "%.2f", b - a}')
 E2E_RATE=$(awk -v n="$delivered" -v s="$E2E_SECS" 'BEGIN {printf "%.0f", n / s}')
 
+# ------------------------------------------------------------ email end to end
+echo "== email end to end: $EMAIL_N recipients in requests of 1,000"
+FROM_EMAIL=$(grep -E '^SENDGRID_FROM_EMAIL=' "$BC_VAR/providers.env" | cut -d= -f2-)
+EMAIL_START=$(date +%s.%N)
+EMAIL_ACCEPTED=$(perl -MHTTP::Tiny -MJSON::PP -e '
+    my ($port, $key, $n, $clients, $from) = @ARGV;
+    my @pipes;
+    for my $c (0 .. $clients - 1) {
+        pipe(my $r, my $w) or die "pipe: $!";
+        my $pid = fork() // die "fork: $!";
+        if ($pid == 0) {
+            close $r;
+            my $ua = HTTP::Tiny->new(keep_alive => 1, timeout => 60);
+            my $accepted = 0;
+            for (my $sent = $c * 1000; $sent < $n; $sent += 1000 * $clients) {
+                my $k = $n - $sent < 1000 ? $n - $sent : 1000;
+                my @to = map { sprintf q{"u%06d@bench.example.org"}, $sent + $_ } 0 .. $k - 1;
+                my $r = $ua->post("http://127.0.0.1:$port/api/send/email", { headers => {
+                    "Content-Type" => "application/json", "X-API-Key" => $key },
+                    content => "{\"recipients\":[" . join(",", @to) . "],\"from_email\":\"$from\","
+                             . "\"subject\":\"bench $sent\",\"text\":\"bench mail\"}" });
+                die "send email: $r->{status} $r->{content}\n" unless $r->{status} == 202;
+                $accepted += @{ decode_json($r->{content})->{messages} };
+            }
+            print $w $accepted;
+            close $w;
+            exit 0;
+        }
+        close $w;
+        push @pipes, $r;
+    }
+    my $accepted = 0;
+    for my $r (@pipes) { local $/; $accepted += <$r> // 0; }
+    1 while wait() > 0;
+    print $accepted;' "$PORT" "$KEY" "$EMAIL_N" 4 "$FROM_EMAIL" || echo 0)
+EMAIL_ACCEPTED=${EMAIL_ACCEPTED:-0}
+email_delivered=0
+deadline=$(( $(date +%s) + E2E_TIMEOUT ))
+while [ "$EMAIL_ACCEPTED" -gt 0 ]; do
+    email_delivered=$(mysql_q "SELECT COUNT(*) FROM messages WHERE channel='email' AND status='delivered'" 2>/dev/null || echo 0)
+    [ "$email_delivered" -ge "$EMAIL_ACCEPTED" ] && break
+    [ "$(date +%s)" -lt $deadline ] || { echo "bench: email e2e timed out with $email_delivered/$EMAIL_ACCEPTED delivered"; break; }
+    sleep 0.5
+done
+EMAIL_END=$(date +%s.%N)
+EMAIL_SECS=$(awk -v a="$EMAIL_START" -v b="$EMAIL_END" 'BEGIN {printf "%.2f", b - a}')
+EMAIL_RATE=$(awk -v n="$email_delivered" -v s="$EMAIL_SECS" 'BEGIN {printf "%.0f", n / s}')
+EMAIL_CALLS=$(mysql_q "SELECT COUNT(*), COALESCE(MAX(n), 0) FROM (SELECT COUNT(*) n FROM messages WHERE channel='email' AND provider_request_id IS NOT NULL GROUP BY provider_request_id) c" 2>/dev/null | tr '\t' ' ' || echo "? ?")
+
 # ------------------------------------------------------------ report
 ratio() { awk -v a="${RPS[$1]:-0}" -v b="${RPS[baseline]:-0}" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 ok() { awk -v v="$1" -v t="$2" 'BEGIN { print (v + 0 >= t) ? "ok" : "MISSED" }'; }
 BULK_RCPT=$(awk -v r="${RPS[bulk]:-0}" 'BEGIN {printf "%.0f", r * 100}')
+SG_EVENTS_RATE=$(awk -v r="${RPS[sendgrid]:-0}" -v e="$SG_EVENTS" 'BEGIN {printf "%.0f", r * e}')
 echo
 printf '%-34s %14s %10s %10s %8s\n' benchmark rate ratio target result
 printf '%-34s %14s %10s %10s %8s\n' "baseline (proxy, keep-alive)" "${RPS[baseline]} req/s" 1.00 - -
 printf '%-34s %14s %10s %10s %8s\n' "send, 1 recipient" "${RPS[send]} req/s" "$(ratio send)" ">= 0.5" "$(ok "$(ratio send)" 0.5)"
 printf '%-34s %14s %10s %10s %8s\n' "verified status callbacks" "${RPS[callbacks]} req/s" "$(ratio callbacks)" ">= 0.5" "$(ok "$(ratio callbacks)" 0.5)"
+printf '%-34s %14s %10s %10s %8s\n' "verified SendGrid event batches" "${RPS[sendgrid]} req/s" "$(ratio sendgrid)" - -
+printf '%-34s %14s %10s %10s %8s\n' "  = SendGrid events" "$SG_EVENTS_RATE ev/s" - - -
+printf '%-34s %14s %10s %10s %8s\n' "verified Meta notifications" "${RPS[meta]} req/s" "$(ratio meta)" - -
 printf '%-34s %14s %10s %10s %8s\n' "send, 100 recipients" "$BULK_RCPT rcpt/s" - - -
 printf '%-34s %14s %10s %10s %8s\n' "end to end ($delivered msgs, ${E2E_SECS}s)" "$E2E_RATE msg/s" - ">= 5000" "$(ok "$E2E_RATE" 5000)"
+printf '%-34s %14s %10s %10s %8s\n' "email e2e ($email_delivered rcpt, ${EMAIL_SECS}s)" "$EMAIL_RATE rcpt/s" - - -
 echo
-echo "non-2xx: send ${NON2XX[send]}, callbacks ${NON2XX[callbacks]}, bulk ${NON2XX[bulk]} (should be 0)"
+echo "non-2xx: send ${NON2XX[send]}, callbacks ${NON2XX[callbacks]}, sendgrid ${NON2XX[sendgrid]}, meta ${NON2XX[meta]}, bulk ${NON2XX[bulk]} (should be 0)"
+echo "email: $EMAIL_ACCEPTED accepted; mail/send calls and the largest: ${EMAIL_CALLS:-?} (at most 1000 per call)"
 echo "enqueue of $E2E_N messages took ${ENQ_SECS}s"
 echo "nginx worker RSS after the API benches: module $RSS_MODULE| baseline $RSS_BASE"
 echo "$(nproc) cores, wrk -t$THREADS -c$CONNS -d$DUR, loopback"

@@ -17,7 +17,7 @@ use Exporter 'import';
 use Test::More ();
 use HTTP::Tiny;
 use JSON::PP;
-use Digest::SHA qw(hmac_sha1_base64 sha256_hex);
+use Digest::SHA qw(hmac_sha1_base64 hmac_sha256_hex sha256_hex);
 use MIME::Base64;
 use File::Temp qw(tempdir);
 use File::Basename qw(dirname);
@@ -28,7 +28,7 @@ use IO::Socket::INET;
 use Cwd qw(abs_path);
 
 our @EXPORT_OK = qw(wait_until twilio_sign free_port json_encode json_decode
-                    form_encode elapsed);
+                    form_encode elapsed meta_sign sendgrid_sign);
 our %EXPORT_TAGS = (all => \@EXPORT_OK);
 
 our $REPO = abs_path(dirname(__FILE__) . '/../../..');
@@ -94,6 +94,12 @@ sub creds { $_[0]{creds} }
 sub sms_from { $_[0]{creds}{TWILIO_SMS_FROM} }
 sub auth_token { $_[0]{creds}{TWILIO_AUTH_TOKEN} }
 sub account_sid { $_[0]{creds}{TWILIO_ACCOUNT_SID} }
+sub cred { $_[0]{creds}{$_[1]} }
+sub whatsapp_from { $_[0]{creds}{TWILIO_WHATSAPP_FROM} }
+sub meta_from { 'meta:' . $_[0]{creds}{META_PHONE_NUMBER_ID} }
+sub email_from { $_[0]{creds}{SENDGRID_FROM_EMAIL} }
+sub meta_app_secret { $_[0]{creds}{META_APP_SECRET} }
+sub meta_verify_token { $_[0]{creds}{META_VERIFY_TOKEN} }
 
 sub read_env {
     my ($self, $file) = @_;
@@ -407,6 +413,160 @@ sub callback {
     $sig //= twilio_sign($self->auth_token, $sig_url, \%p);
     return $self->post($path, form => \%p,
         headers => $nosig ? {} : { 'X-Twilio-Signature' => $sig });
+}
+
+
+# ------------------------------------------------------------------ channels
+
+# POST /api/send/whatsapp: $t->send_whatsapp(to => [...], body => '...', ...)
+sub send_whatsapp {
+    my ($self, %a) = @_;
+    my $key = delete $a{key} // $self->send_key;
+    my $to = delete $a{to};
+    my %body = (recipients => ref $to ? $to : [$to], %a);
+    return $self->post('/api/send/whatsapp', key => $key, json => \%body);
+}
+
+# POST /api/send/email: $t->send_email(to => [...], subject => '...', text => '...')
+sub send_email {
+    my ($self, %a) = @_;
+    my $key = delete $a{key} // $self->send_key;
+    my $to = delete $a{to};
+    my %body = (recipients => ref $to ? $to : [$to],
+                subject => delete $a{subject} // 'hello',
+                %a);
+    $body{text} //= 'hello' unless exists $body{html};
+    return $self->post('/api/send/email', key => $key, json => \%body);
+}
+
+# POST /sim/inbound (JSON args as documented by the simulator)
+sub sim_inbound {
+    my ($self, %a) = @_;
+    my $r = $self->{ua}->request(POST => $self->sim_url . '/sim/inbound',
+        { headers => { 'Content-Type' => 'application/json' },
+          content => json_encode(\%a) });
+    die "POST /sim/inbound: $r->{status} $r->{content}" unless $r->{success};
+    return json_decode($r->{content});
+}
+
+# a signed Twilio form POST to any /webhooks/twilio/... path;
+# $params is a hash or a flat list; returns the response
+sub twilio_post {
+    my ($self, $path, $params, %o) = @_;
+    my $sig_url = $o{sig_url} // $self->public_url . $path;
+    my $sig = $o{signature} // twilio_sign($o{token} // $self->auth_token, $sig_url, $params);
+    return $self->post($path, form => $params,
+        headers => $o{no_signature} ? {} : { 'X-Twilio-Signature' => $sig });
+}
+
+# Meta: X-Hub-Signature-256 = "sha256=" . hex HMAC-SHA256(app secret, body)
+sub meta_sign {
+    my ($secret, $body) = @_;
+    return 'sha256=' . hmac_sha256_hex($body, $secret);
+}
+
+# POSTs a raw (or JSON-encoded) body to /webhooks/meta, signed unless told
+sub meta_post {
+    my ($self, $body, %o) = @_;
+    $body = json_encode($body) if ref $body;
+    my $sig = $o{signature} // meta_sign($o{secret} // $self->meta_app_secret, $body);
+    return $self->post($o{path} // '/webhooks/meta', body => $body,
+        headers => { 'Content-Type' => 'application/json',
+                     $o{no_signature} ? () : ('X-Hub-Signature-256' => $sig) });
+}
+
+# a Meta notification envelope around one "value"
+sub meta_envelope {
+    my ($self, %v) = @_;
+    return {
+        object => 'whatsapp_business_account',
+        entry => [{
+            id => $self->cred('META_WABA_ID'),
+            changes => [{ field => 'messages', value => {
+                messaging_product => 'whatsapp',
+                metadata => {
+                    display_phone_number => $self->cred('META_DISPLAY_PHONE_NUMBER'),
+                    phone_number_id => $self->cred('META_PHONE_NUMBER_ID'),
+                },
+                %v,
+            } }],
+        }],
+    };
+}
+
+# a Meta status notification for one of our wamids
+sub meta_status_body {
+    my ($self, $wamid, $status, $wa_id, %x) = @_;
+    my %st = (id => $wamid, status => $status, timestamp => '' . int(time),
+              recipient_id => $wa_id, %x);
+    return $self->meta_envelope(statuses => [\%st]);
+}
+
+my %SG_PEM;    # private key base64 -> temp PEM path
+
+# SendGrid: base64(DER ECDSA-SHA256(private key, timestamp . body)), signed
+# by `openssl dgst` with the simulator's PKCS#8 key from providers.env
+sub sendgrid_sign {
+    my ($priv_b64, $ts, $body, $dir) = @_;
+    $dir //= File::Spec->tmpdir;
+    my $pem = $SG_PEM{$priv_b64} //= do {
+        my $p = File::Temp->new(DIR => $dir, SUFFIX => '.pem', UNLINK => 1);
+        my $b = $priv_b64;
+        $b =~ s/\s+//g;
+        print $p "-----BEGIN PRIVATE KEY-----\n";
+        print $p "$1\n" while $b =~ /(.{1,64})/g;
+        print $p "-----END PRIVATE KEY-----\n";
+        close $p;
+        $p;
+    };
+    my $data = File::Temp->new(DIR => $dir, UNLINK => 1);
+    binmode $data;
+    print $data $ts . $body;
+    close $data;
+    open my $fh, '-|', 'openssl', 'dgst', '-sha256', '-sign', "$pem", "$data"
+        or die "openssl: $!";
+    binmode $fh;
+    local $/;
+    my $sig = <$fh>;
+    close $fh or die "openssl dgst -sign failed";
+    return encode_base64($sig, '');
+}
+
+sub sendgrid_private_key { $_[0]{creds}{SENDGRID_WEBHOOK_PRIVATE_KEY} }
+
+# POSTs an Event Webhook batch (array ref or raw JSON) to /webhooks/sendgrid;
+# ts => epoch seconds (default now), signature => override, no_signature => 1
+sub sendgrid_post {
+    my ($self, $events, %o) = @_;
+    my $body = ref $events ? json_encode($events) . "\r\n" : $events;
+    my $ts = $o{ts} // int(time);
+    my $sig = $o{signature}
+        // sendgrid_sign($self->sendgrid_private_key, $ts, $body, $self->{dir});
+    return $self->post($o{path} // '/webhooks/sendgrid', body => $body,
+        headers => { 'Content-Type' => 'application/json',
+            'X-Twilio-Email-Event-Webhook-Timestamp' => $ts,
+            $o{no_signature} ? () : ('X-Twilio-Email-Event-Webhook-Signature' => $sig) });
+}
+
+# messages rows (all columns) for a condition
+sub message_rows {
+    my ($self, $where, @bind) = @_;
+    return $self->mysql("SELECT * FROM messages WHERE $where ORDER BY id", @bind);
+}
+
+# waits until every id has one of the statuses (regex); returns hash id => json
+sub wait_status {
+    my ($self, $ids, $re, $timeout, $key) = @_;
+    my %done;
+    wait_until(sub {
+        for my $id (@$ids) {
+            next if $done{$id};
+            my $s = $self->status_of($id, $key) or next;
+            $done{$id} = $s if ($s->{status} // '') =~ $re;
+        }
+        keys %done == @$ids;
+    }, $timeout // 30, 0.1);
+    return \%done;
 }
 
 sub metrics {
