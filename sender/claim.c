@@ -113,6 +113,33 @@ snd_claim_select(snd_t *s, snd_item_t *items)
     return snd_claim_optouts(s, items);
 }
 
+/* messages.subject of an email (its extra.subject, cut to the column's 255),
+   else NULL */
+static void
+snd_claim_subject(snd_t *s, snd_buf_t *q, const bc_job_t *j)
+{
+    json_t      *extra;
+    const char  *subject;
+    char         buf[256];
+    size_t       n;
+
+    extra = NULL;
+    subject = NULL;
+    if (strcmp(j->channel, "email") == 0 && j->extra != NULL) {
+        extra = json_loads(j->extra, 0, NULL);
+        subject = json_string_value(json_object_get(extra, "subject"));
+    }
+    if (subject == NULL) {
+        snd_buf_add(q, "NULL");
+    } else {
+        n = snd_utf8_cut(subject, sizeof(buf) - 1);
+        memcpy(buf, subject, n);
+        buf[n] = '\0';
+        snd_buf_cstr(s, q, buf);
+    }
+    json_decref(extra);
+}
+
 /* inserts the MISSING rows; with ignore, rows that exist are skipped and
    *inserted tells how many were new (the fast path compares it) */
 static int
@@ -127,7 +154,7 @@ snd_claim_insert(snd_t *s, snd_item_t *items, int ignore, int *inserted)
     *inserted = 0;
     snd_buf_add(&q, "INSERT %sINTO messages (id,batch_id,channel,direction,"
         "provider,to_address,from_address,peer,messaging_service_sid,body,"
-        "payload,status,status_rank,send_state,attempts,error_code,"
+        "payload,subject,status,status_rank,send_state,attempts,error_code,"
         "error_message,api_key_id,created_at,updated_at) VALUES ",
         ignore ? "IGNORE " : "");
     for (it = items; it != NULL; it = it->next) {
@@ -164,6 +191,8 @@ snd_claim_insert(snd_t *s, snd_item_t *items, int ignore, int *inserted)
         } else {
             snd_buf_add(&q, "NULL");
         }
+        snd_buf_add(&q, ",");
+        snd_claim_subject(s, &q, j);
         if (it->blocked) {
             snd_buf_add(&q, ",'blocked',100,'done',%d,'opted_out',"
                 "'recipient opted out',", j->attempt);

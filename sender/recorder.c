@@ -88,13 +88,9 @@ snd_ev_clip(snd_ev_t *e, const char *v, size_t max)
     if (v == NULL) {
         return NULL;
     }
-    n = strlen(v);
-    if (n <= max) {
+    n = snd_utf8_cut(v, max);
+    if (v[n] == '\0') {
         return v;
-    }
-    n = max;
-    while (n > 0 && ((unsigned char) v[n] & 0xC0) == 0x80) {
-        n--;
     }
     p = strndup(v, n);
     return snd_ev_keep(e, p);

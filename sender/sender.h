@@ -10,6 +10,7 @@
 #define SENDER_H
 
 #include <stddef.h>
+#include <string.h>
 #include <signal.h>
 
 #include <curl/curl.h>
@@ -325,5 +326,23 @@ int snd_recorder_turn(snd_t *s);
 int snd_rate_take(snd_t *s, const char *from, double rate, long long now,
     long long *wait_ms);
 void snd_rate_free(snd_t *s);
+
+/* length of the longest prefix of v of at most max bytes that ends on a
+   UTF-8 character boundary (strict mode rejects over-long values and broken
+   characters, which would fail a whole batch) */
+static inline size_t
+snd_utf8_cut(const char *v, size_t max)
+{
+    size_t  n = strlen(v);
+
+    if (n <= max) {
+        return n;
+    }
+    n = max;
+    while (n > 0 && ((unsigned char) v[n] & 0xC0) == 0x80) {
+        n--;
+    }
+    return n;
+}
 
 #endif /* SENDER_H */
