@@ -97,7 +97,11 @@ ngx_http_broadcast_body_get(ngx_http_request_t *r, ngx_str_t *body)
             continue;
         }
 
-        p = ngx_cpymem(p, b->pos, b->last - b->pos);
+        /* an empty or special buffer may have NULL pointers: memcpy(p,
+         * NULL, 0) is undefined behaviour (UBSan aborts on it) */
+        if (b->last != b->pos) {
+            p = ngx_cpymem(p, b->pos, b->last - b->pos);
+        }
     }
 
     *p = '\0';

@@ -11,8 +11,12 @@ use File::Path ();
 use BC::Test qw(:all);
 
 my $repo = $BC::Test::REPO;
-my $so = "$repo/build/nginx/ngx_http_broadcast_module.so";
-my $nginx = $ENV{BC_NGINX_BINARY} // '/usr/sbin/nginx';
+my $so = ($ENV{BC_BUILD} // "$repo/build") . "/nginx/ngx_http_broadcast_module.so";
+my $nginx_bin = $ENV{BC_NGINX_BINARY} // '/usr/sbin/nginx';
+my $nginx = $nginx_bin;
+# a sanitized module (make asan) runs in stock nginx with its runtime preloaded
+$nginx = "env LD_PRELOAD='$ENV{BC_NGINX_PRELOAD}' ASAN_OPTIONS=detect_leaks=0 $nginx_bin"
+    if $ENV{BC_NGINX_PRELOAD};
 ok(-f $so, 'module built');
 
 # same ABI signature as the stock binary
@@ -25,7 +29,7 @@ sub signature {
 }
 my $sig = signature($so);
 ok($sig, "module signature $sig");
-is($sig, signature($nginx), 'module signature matches the nginx binary');
+is($sig, signature($nginx_bin), 'module signature matches the nginx binary');
 
 mkdir "$repo/t/tmp";
 my $dir = tempdir('bc-conf-XXXXXX', DIR => "$repo/t/tmp", CLEANUP => !$ENV{TEST_LEAVE});
