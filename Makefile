@@ -10,7 +10,10 @@ SHELL        := /bin/bash
 
 NGX_SRC      ?= /usr/share/nginx/src
 BUILD        := $(CURDIR)/build
-NGX_BUILD    := $(BUILD)/nginx
+# nginx cannot build from, or into, a path holding ".c" or ".S": such a
+# checkout is reached through a dot-free symlink (scripts/module-dir.sh).
+MODULE_DIR   := $(shell sh scripts/module-dir.sh '$(CURDIR)')
+NGX_BUILD    := $(MODULE_DIR)/build/nginx
 MODULE_SO    := $(NGX_BUILD)/ngx_http_broadcast_module.so
 PHONE_LIB    := $(BUILD)/libbcphone.a
 BIN          := $(BUILD)/bin
@@ -69,7 +72,7 @@ $(NGX_BUILD)/Makefile: config $(PHONE_LIB)
 	cd $(NGX_SRC) && . ./conf_flags && ./configure \
 	  --with-cc-opt="$$(dpkg-buildflags --get CFLAGS) -fPIC $$(dpkg-buildflags --get CPPFLAGS)" \
 	  --with-ld-opt="$$(dpkg-buildflags --get LDFLAGS) -fPIC" \
-	  "$${NGX_CONF_FLAGS[@]}" --add-dynamic-module=$(CURDIR) \
+	  "$${NGX_CONF_FLAGS[@]}" --add-dynamic-module=$(MODULE_DIR) \
 	  --builddir=$(NGX_BUILD) > $(NGX_BUILD)/configure.log
 
 $(MODULE_SO): $(NGX_BUILD)/Makefile $(MODULE_SRCS) $(PHONE_LIB)
@@ -119,7 +122,7 @@ test: deps all unit
 # the sanitizer runtime is preloaded into it (BC_NGINX_PRELOAD); its own
 # exit-time allocations are not ours to chase (detect_leaks=0 for nginx only).
 ASAN_BUILD     := $(CURDIR)/build/asan
-ASAN_NGX_BUILD := $(ASAN_BUILD)/nginx
+ASAN_NGX_BUILD := $(MODULE_DIR)/build/asan/nginx
 ASAN_MODULE_SO := $(ASAN_NGX_BUILD)/ngx_http_broadcast_module.so
 ASAN_CFLAGS    := -fsanitize=address,undefined -fno-omit-frame-pointer \
                   -fno-sanitize-recover=undefined
@@ -129,7 +132,7 @@ $(ASAN_NGX_BUILD)/Makefile: config $(PHONE_LIB)
 	cd $(NGX_SRC) && . ./conf_flags && ./configure \
 	  --with-cc-opt="$$(dpkg-buildflags --get CFLAGS) -fPIC $$(dpkg-buildflags --get CPPFLAGS) $(ASAN_CFLAGS)" \
 	  --with-ld-opt="$$(dpkg-buildflags --get LDFLAGS) -fPIC $(ASAN_CFLAGS)" \
-	  "$${NGX_CONF_FLAGS[@]}" --add-dynamic-module=$(CURDIR) \
+	  "$${NGX_CONF_FLAGS[@]}" --add-dynamic-module=$(MODULE_DIR) \
 	  --builddir=$(ASAN_NGX_BUILD) > $(ASAN_NGX_BUILD)/configure.log
 
 $(ASAN_MODULE_SO): $(ASAN_NGX_BUILD)/Makefile $(MODULE_SRCS) $(PHONE_LIB)
