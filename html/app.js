@@ -84,6 +84,7 @@ async function loadKeys() {
 async function enterApp() {
     show('app');
     loadHealth();
+    loadChatUsers();
     try {
         await loadKeys();
     } catch (e) {
@@ -113,26 +114,154 @@ $('#logout').addEventListener('click', async () => {
     show('login');
 });
 
+function lines(v) {
+    return v.split(/[\n,]+/).map((x) => x.trim()).filter(Boolean);
+}
+
+function sendChannel() {
+    return $('#send-form').querySelector('input[name=channel]:checked').value;
+}
+
+/* shows the fields of the chosen channel only */
+function showChannelFields() {
+    const ch = sendChannel();
+    for (const c of ['sms', 'whatsapp', 'email']) {
+        document.querySelectorAll('.only-' + c)
+            .forEach((el) => el.classList.toggle('hidden', c !== ch));
+    }
+    $('.msg-label').textContent = ch === 'email' ? 'Text' : 'Message';
+    if (ch === 'whatsapp') loadWhatsAppSenders();
+}
+
+async function loadWhatsAppSenders() {
+    const sel = $('#send-form').from_address;
+    if (sel.options.length) return;
+    try {
+        const r = await api('GET', '/api/whatsapp/senders');
+        for (const s of r.senders) {
+            const o = document.createElement('option');
+            o.value = o.textContent = typeof s === 'string' ? s : s.from_address;
+            sel.appendChild(o);
+        }
+    } catch (e) { /* the default sender is used */ }
+}
+
+document.querySelectorAll('#send-form input[name=channel]')
+    .forEach((el) => el.addEventListener('change', showChannelFields));
+
+function sendBody(f, ch) {
+    const body = { recipients: lines(f.recipients.value) };
+    const msg = f.message.value;
+    if (ch === 'sms') {
+        body.message = msg;
+        if (f.from_number.value) body.from_number = f.from_number.value.trim();
+        if (f.messaging_service_sid.value) body.messaging_service_sid = f.messaging_service_sid.value.trim();
+    } else if (ch === 'email') {
+        body.subject = f.subject.value;
+        if (msg) body.text = msg;
+        if (f.html.value) body.html = f.html.value;
+        if (f.from_email.value) body.from_email = f.from_email.value.trim();
+        if (f.sandbox.checked) body.sandbox = true;
+    } else {
+        if (f.from_address.value) body.from_address = f.from_address.value;
+        if (f.content_sid.value) {
+            body.content_sid = f.content_sid.value.trim();
+            if (f.content_variables.value) body.content_variables = JSON.parse(f.content_variables.value);
+        } else if (f.template_name.value) {
+            body.template = { name: f.template_name.value.trim(),
+                              language: { code: f.template_language.value.trim() || 'en_US' } };
+        } else {
+            if (msg) body.body = msg;
+            const media = lines(f.media_urls.value);
+            if (media.length) body.media_urls = media;
+        }
+    }
+    return body;
+}
+
 $('#send-form').addEventListener('submit', async (ev) => {
     ev.preventDefault();
     const f = ev.target;
-    const body = {
-        recipients: f.recipients.value.split(/[\n,]+/).map((s) => s.trim()).filter(Boolean),
-        message: f.message.value,
-    };
-    if (f.from_number.value) body.from_number = f.from_number.value.trim();
-    if (f.messaging_service_sid.value) body.messaging_service_sid = f.messaging_service_sid.value.trim();
+    const ch = sendChannel();
     try {
-        const r = await api('POST', '/api/send/sms', body);
+        const r = await api('POST', `/api/send/${ch}`, sendBody(f, ch));
         $('#send-result').textContent = JSON.stringify(r, null, 2);
         if (r.batch_id) {
             $('#status-form').kind.value = 'batch';
             $('#status-form').id.value = r.batch_id;
         }
     } catch (e) {
-        $('#send-result').textContent = `${e.status} ${e.code}: ${e.message}`;
+        $('#send-result').textContent = `${e.status || ''} ${e.code || ''}: ${e.message}`;
     }
 });
+
+/* --- conversations ---------------------------------------------------- */
+
+let chatAddress = null;
+
+async function loadChatUsers() {
+    const ch = $('#chat-channel').value;
+    const ul = $('#chat-users');
+    try {
+        const r = await api('GET', '/api/chat/users?limit=100' + (ch ? '&channel=' + ch : ''));
+        ul.innerHTML = '';
+        for (const u of r.users) {
+            const li = document.createElement('li');
+            li.classList.toggle('active', u.user_address === chatAddress);
+            const name = document.createElement('span');
+            name.textContent = u.user_address;
+            li.appendChild(name);
+            if (u.unread_count) {
+                const b = document.createElement('span');
+                b.className = 'badge';
+                b.textContent = u.unread_count;
+                li.appendChild(b);
+            }
+            const meta = document.createElement('span');
+            meta.className = 'meta';
+            meta.textContent = `${(u.channels || []).join(', ')} · ${u.total_messages} msgs · ${text(u.last_message_at)}`;
+            li.appendChild(meta);
+            li.onclick = () => openChat(u.user_address);
+            ul.appendChild(li);
+        }
+        if (!r.users.length) ul.innerHTML = '<li class="hint">No conversations yet.</li>';
+    } catch (e) {
+        ul.innerHTML = '';
+        const li = document.createElement('li');
+        li.className = 'error';
+        li.textContent = e.message;
+        ul.appendChild(li);
+    }
+}
+
+async function openChat(address) {
+    chatAddress = address;
+    const ch = $('#chat-channel').value;
+    const box = $('#chat-history');
+    const r = await api('GET', '/api/chat/history?limit=100&address=' + encodeURIComponent(address)
+                        + (ch ? '&channel=' + ch : ''));
+    box.innerHTML = '';
+    const unread = [];
+    for (const m of r.messages) {
+        const d = document.createElement('div');
+        d.className = 'bubble ' + (m.direction === 'inbound' ? 'inbound' : 'outbound');
+        d.textContent = m.subject ? `${m.subject}\n${text(m.body)}` : text(m.body);
+        const meta = document.createElement('span');
+        meta.className = 'meta';
+        meta.textContent = `${m.channel} · ${m.status} · ${text(m.created_at)}`;
+        d.appendChild(meta);
+        box.appendChild(d);
+        if (m.direction === 'inbound' && !m.read_at) unread.push(m.id);
+    }
+    box.scrollTop = box.scrollHeight;
+    if (unread.length) {
+        await api('POST', '/api/chat/mark-read', { message_ids: unread });
+    }
+    loadChatUsers();
+}
+
+$('#chat-refresh').addEventListener('click', loadChatUsers);
+$('#chat-channel').addEventListener('change', loadChatUsers);
 
 $('#status-form').addEventListener('submit', async (ev) => {
     ev.preventDefault();
