@@ -12,6 +12,7 @@ PKGS=(
     redis-server redis-tools mariadb-server mariadb-client
     curl jq wrk valgrind openssl
     libdbd-mariadb-perl
+    chromium
 )
 
 missing=()
@@ -21,7 +22,20 @@ for p in "${PKGS[@]}"; do
     fi
 done
 
+# The browser test drives Debian's Chromium with playwright-core, pinned by
+# t/browser/package-lock.json (npm registry). Node comes with the machine
+# image; Debian's nodejs is the fallback.
+command -v node >/dev/null 2>&1 || missing+=(nodejs npm)
+
+browser_deps() {
+    if [ ! -d "$REPO/t/browser/node_modules/playwright-core" ]; then
+        (cd "$REPO/t/browser" && npm ci --silent --no-audit --no-fund)
+    fi
+}
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
 if [ ${#missing[@]} -eq 0 ]; then
+    browser_deps
     exit 0
 fi
 
@@ -38,3 +52,4 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+browser_deps
