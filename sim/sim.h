@@ -173,4 +173,8 @@ extern char  sim_base_url[64];
 void sim_opts_get(sim_opts_t *out);
 void sim_opts_set(const sim_opts_t *in);
 
+/* sim_http.c: request authentication shared by every provider's routes */
+int sim_twilio_basic_ok(struct MHD_Connection *c);
+int sim_bearer_ok(struct MHD_Connection *c, const char *token);
+
 #endif /* SIM_H */

@@ -317,8 +317,23 @@ msg_json(jb_t *b, const sim_msg_t *m)
 
 /* ---- helpers ---- */
 
-static int
-check_auth(struct MHD_Connection *c)
+/* "Authorization: Bearer <token>" with the expected token (Meta, SendGrid) */
+int
+sim_bearer_ok(struct MHD_Connection *c, const char *token)
+{
+    const char *a = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+        "Authorization");
+
+    if (a == NULL || strncasecmp(a, "Bearer ", 7) != 0) {
+        return 0;
+    }
+    a += 7;
+    return bc_ct_equal(a, strlen(a), token, strlen(token));
+}
+
+/* HTTP Basic auth with the Twilio account sid and auth token */
+int
+sim_twilio_basic_ok(struct MHD_Connection *c)
 {
     char *pass = NULL;
     char *user = MHD_basic_auth_get_username_password(c, &pass);
@@ -671,7 +686,7 @@ route_api(struct MHD_Connection *c, req_t *r, const char *url,
                 is_post = strcmp(method, "POST") == 0;
     sim_opts_t  o;
 
-    if (!check_auth(c)) {
+    if (!sim_twilio_basic_ok(c)) {
         sim_log("401 %s %s", method, url);
         return twilio_error(c, r, 401, 20003, "Authenticate");
     }

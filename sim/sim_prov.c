@@ -190,28 +190,6 @@ sim_twilio_content_check(const char *content_sid, const char *vars,
 }
 
 static int
-twilio_basic_ok(struct MHD_Connection *c)
-{
-    char *pass = NULL;
-    char *user = MHD_basic_auth_get_username_password(c, &pass);
-    int   ok = 0;
-
-    if (user != NULL && pass != NULL) {
-        ok = bc_ct_equal(user, strlen(user), sim_account_sid,
-                 strlen(sim_account_sid))
-             & bc_ct_equal(pass, strlen(pass), sim_auth_token,
-                 strlen(sim_auth_token));
-    }
-    if (user) {
-        MHD_free(user);
-    }
-    if (pass) {
-        MHD_free(pass);
-    }
-    return ok;
-}
-
-static int
 content_list(struct MHD_Connection *c, void *r, sim_reply_fn reply)
 {
     const char *v;
@@ -219,7 +197,7 @@ content_list(struct MHD_Connection *c, void *r, sim_reply_fn reply)
     json_t     *root, *arr, *meta;
     char        url[700], dc[80];
 
-    if (!twilio_basic_ok(c)) {
+    if (!sim_twilio_basic_ok(c)) {
         static const char *const h[] = {"WWW-Authenticate",
             "Basic realm=\"Twilio API\"", NULL};
         return reply_json(c, r, reply, 401, json_pack("{si,ss,ss,si}",
@@ -485,20 +463,6 @@ meta_status_post(const char *wamid, const char *status, const char *wa_id,
 }
 
 static int
-meta_auth_ok(struct MHD_Connection *c)
-{
-    const char *a = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-        "Authorization");
-
-    if (a == NULL || strncasecmp(a, "Bearer ", 7) != 0) {
-        return 0;
-    }
-    a += 7;
-    return bc_ct_equal(a, strlen(a), sim_meta_access_token,
-        strlen(sim_meta_access_token));
-}
-
-static int
 meta_send(struct MHD_Connection *c, void *r, const char *pid,
     const char *body, size_t len, sim_reply_fn reply)
 {
@@ -691,7 +655,7 @@ meta_route(struct MHD_Connection *c, void *r, const char *url,
         return -1;
     }
     pid = p + 1;
-    if (!meta_auth_ok(c)) {
+    if (!sim_bearer_ok(c, sim_meta_access_token)) {
         return meta_error(c, r, reply, 401, 190, "OAuthException",
             "Invalid OAuth access token - Cannot parse access token", NULL);
     }
@@ -1289,20 +1253,6 @@ sg_send(struct MHD_Connection *c, void *r, const char *body, size_t len,
     return ret;
 }
 
-static int
-sg_auth_ok(struct MHD_Connection *c)
-{
-    const char *a = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-        "Authorization");
-
-    if (a == NULL || strncasecmp(a, "Bearer ", 7) != 0) {
-        return 0;
-    }
-    a += 7;
-    return bc_ct_equal(a, strlen(a), sim_sendgrid_api_key,
-        strlen(sim_sendgrid_api_key));
-}
-
 /* ---- routing ---- */
 
 int
@@ -1322,7 +1272,7 @@ sim_prov_route(struct MHD_Connection *c, void *r, const char *url,
         return 1;
     }
     if (strcmp(url, "/v3/mail/send") == 0) {
-        if (!sg_auth_ok(c)) {
+        if (!sim_bearer_ok(c, sim_sendgrid_api_key)) {
             *ret = sg_error(c, r, reply, 401, "The provided authorization "
                 "grant is invalid, expired, or revoked", NULL, NULL);
         } else if (strcmp(method, "POST") != 0) {
