@@ -495,7 +495,7 @@ ngx_http_broadcast_api_done(ngx_http_request_t *r, void *data)
         ngx_http_broadcast_auth_remember(ctx);
     }
 
-    if (ctx->result == NULL) {
+    if (ctx->result == NULL && ctx->result_text == NULL) {
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
                       "broadcast: API task left no result");
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -507,6 +507,12 @@ ngx_http_broadcast_api_done(ngx_http_request_t *r, void *data)
            != NGX_OK)
     {
         return NGX_ERROR;
+    }
+
+    if (ctx->result_text) {
+        return ngx_http_broadcast_send_json_text(r, ctx->status,
+                                                 ctx->result_text,
+                                                 ctx->result_len);
     }
 
     return ngx_http_broadcast_send_json(r, ctx->status, ctx->result);
@@ -535,9 +541,8 @@ ngx_http_broadcast_api_free(void *data)
         json_decref(ctx->result);
     }
 
-    if (ctx->fast_resp) {
-        json_decref(ctx->fast_resp);
-    }
+    free(ctx->fast_text);
+    free(ctx->result_text);
 
     if (ctx->error_extra) {
         json_decref(ctx->error_extra);

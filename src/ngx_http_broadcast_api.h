@@ -68,7 +68,13 @@ struct ngx_http_broadcast_api_ctx_s {
     ngx_uint_t                       rejected;
     ngx_uint_t                       channel_index; /* 0 sms, 1 whatsapp,
                                                        2 email: metrics */
-    json_t                          *fast_resp;     /* async fast path */
+    char                            *fast_text;     /* async fast path:
+                                                       the 202 body */
+    size_t                           fast_len;
+    char                            *result_text;   /* success body as
+                                                       text (malloc'd),
+                                                       instead of result */
+    size_t                           result_len;
 };
 
 

@@ -53,7 +53,7 @@ ngx_http_broadcast_auth_take(ngx_http_broadcast_api_ctx_t *ctx,
         return NGX_DECLINED;
     }
 
-    bc_sha256_hex(p, len, ctx->cred_hash);
+    ngx_http_broadcast_sha256_hex(p, len, ctx->cred_hash);
 
     return NGX_OK;
 }

@@ -153,6 +153,9 @@ ngx_int_t ngx_http_broadcast_aredis_post(ngx_http_request_t *r,
     ngx_http_broadcast_task_conf_t *tc, ngx_http_broadcast_areply_pt reply,
     int argc, const char **argv, const size_t *lens);
 void ngx_http_broadcast_ac_close(void);
+int ngx_http_broadcast_ulid(char *out);
+void ngx_http_broadcast_sha256_hex(const void *data, size_t len,
+    char out[65]);
 
 /* body */
 ngx_int_t ngx_http_broadcast_body_check(ngx_http_request_t *r);
@@ -161,6 +164,8 @@ ngx_int_t ngx_http_broadcast_body_get(ngx_http_request_t *r, ngx_str_t *body);
 /* reply */
 ngx_int_t ngx_http_broadcast_send(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *type, u_char *data, size_t len);
+ngx_int_t ngx_http_broadcast_send_json_text(ngx_http_request_t *r,
+    ngx_uint_t status, const char *text, size_t len);
 ngx_int_t ngx_http_broadcast_send_json(ngx_http_request_t *r,
     ngx_uint_t status, json_t *json);
 ngx_table_elt_t *ngx_http_broadcast_header_in(ngx_http_request_t *r,

@@ -127,6 +127,26 @@ ngx_http_broadcast_send_json(ngx_http_request_t *r, ngx_uint_t status,
 }
 
 
+/* a JSON body already written as text (len bytes, copied, newline added) */
+ngx_int_t
+ngx_http_broadcast_send_json_text(ngx_http_request_t *r, ngx_uint_t status,
+    const char *text, size_t len)
+{
+    u_char  *p;
+
+    p = ngx_pnalloc(r->pool, len + 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(p, text, len);
+    p[len] = '\n';
+
+    return ngx_http_broadcast_send(r, status, &ngx_http_broadcast_json_type,
+                                   p, len + 1);
+}
+
+
 ngx_int_t
 ngx_http_broadcast_send_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *code, const char *message)

@@ -32,6 +32,10 @@ static int ngx_http_broadcast_send_fast(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn);
 static int ngx_http_broadcast_send_build(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_batch_t *b, char ***jobs, json_t **resp);
+static int ngx_http_broadcast_send_jobs(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_batch_t *b, char ***jobs_out, size_t **lens_out);
+static char *ngx_http_broadcast_send_resp_text(ngx_http_broadcast_batch_t *b,
+    size_t *len);
 static void ngx_http_broadcast_send_jobs_free(ngx_http_broadcast_batch_t *b,
     char **jobs);
 
@@ -218,10 +222,12 @@ ngx_http_broadcast_send_accept(ngx_http_request_t *r,
             return;
         }
 
-        bc_sha256_hex(idem->value.data, idem->value.len, b->idem_hash);
+        ngx_http_broadcast_sha256_hex(idem->value.data, idem->value.len,
+                                      b->idem_hash);
 
         /* only the idempotency record compares bodies */
-        bc_sha256_hex(body->data, body->len, b->body_hash);
+        ngx_http_broadcast_sha256_hex(body->data, body->len,
+                                      b->body_hash);
     }
 
     n = json_array_size(recipients);
@@ -234,7 +240,7 @@ ngx_http_broadcast_send_accept(ngx_http_request_t *r,
         goto nomem;
     }
 
-    if (bc_ulid(b->batch_id) != 0) {
+    if (ngx_http_broadcast_ulid(b->batch_id) != 0) {
         goto nomem;
     }
 
@@ -262,7 +268,7 @@ ngx_http_broadcast_send_accept(ngx_http_request_t *r,
             continue;
         }
 
-        if (bc_ulid(m->id) != 0) {
+        if (ngx_http_broadcast_ulid(m->id) != 0) {
             goto nomem;
         }
 
@@ -868,28 +874,178 @@ done:
 }
 
 
-/* thread: the job JSON of every message and the 202 body; 0 or -1 (nomem) */
-static int
-ngx_http_broadcast_send_build(ngx_http_broadcast_api_ctx_t *ctx,
-    ngx_http_broadcast_batch_t *b, char ***jobs_out, json_t **resp_out)
+/*
+ * A JSON string as jansson's json_dumps() writes it (no JSON_ENSURE_ASCII,
+ * no JSON_ESCAPE_SLASH): '"' and '\\' escaped, control characters as
+ * \b \f \n \r \t or \u00XX, everything else (UTF-8 included) verbatim.
+ * The input is valid UTF-8 (it came through jansson). p has room for
+ * 6 * len + 2 bytes.
+ */
+static u_char *
+ngx_http_broadcast_json_str(u_char *p, const char *s, size_t len)
 {
-    char      **jobs;
-    size_t      i;
-    json_t     *resp, *msgs, *item;
-    bc_job_t    job;
+    u_char        c;
+    const char   *end;
+    static const u_char  hex[] = "0123456789ABCDEF";
 
-    *jobs_out = NULL;
-    *resp_out = NULL;
+    *p++ = '"';
 
-    jobs = calloc(b->n, sizeof(char *));
-    resp = json_pack("{s:s,s:[],s:O}", "batch_id", b->batch_id,
-                     "messages", "rejected", b->rejected);
+    for (end = s + len; s < end; s++) {
+        c = (u_char) *s;
 
-    if (jobs == NULL || resp == NULL) {
-        goto failed;
+        if (c >= 0x20 && c != '"' && c != '\\') {
+            *p++ = c;
+            continue;
+        }
+
+        *p++ = '\\';
+
+        switch (c) {
+        case '"':  *p++ = '"'; break;
+        case '\\': *p++ = '\\'; break;
+        case '\b': *p++ = 'b'; break;
+        case '\f': *p++ = 'f'; break;
+        case '\n': *p++ = 'n'; break;
+        case '\r': *p++ = 'r'; break;
+        case '\t': *p++ = 't'; break;
+        default:
+            *p++ = 'u'; *p++ = '0'; *p++ = '0';
+            *p++ = hex[c >> 4]; *p++ = hex[c & 0xf];
+            break;
+        }
     }
 
-    msgs = json_object_get(resp, "messages");
+    *p++ = '"';
+
+    return p;
+}
+
+
+#define ngx_http_broadcast_json_lit(p, s)                                     \
+    ngx_cpymem(p, s, sizeof(s) - 1)
+
+
+/*
+ * The job JSON of one message: byte for byte what bc_job_dump() writes
+ * (JSON_COMPACT | JSON_PRESERVE_ORDER, docs/DESIGN.md order) without a
+ * jansson object per message. The fields shared by the batch are written
+ * once into *common ("batch_id" .. "body") by the caller. malloc'd.
+ */
+static char *
+ngx_http_broadcast_job_text(ngx_http_broadcast_batch_t *b, size_t i,
+    const u_char *common, size_t common_len, size_t common2_len,
+    long long api_key_id, size_t *len)
+{
+    u_char  *text, *p;
+    size_t   to_len;
+
+    to_len = ngx_strlen(b->msgs[i].to);
+
+    text = malloc(sizeof("{\"id\":\"\",\"to\":") - 1 + BC_ULID_LEN
+                  + 6 * to_len + 2 + common_len + common2_len
+                  + sizeof(",\"api_key_id\":,\"created_ms\":,\"attempt\":0,"
+                           "\"status\":\"queued\"}") + 2 * NGX_INT64_LEN);
+    if (text == NULL) {
+        return NULL;
+    }
+
+    p = ngx_http_broadcast_json_lit(text, "{\"id\":\"");
+    p = ngx_cpymem(p, b->msgs[i].id, BC_ULID_LEN);
+    p = ngx_http_broadcast_json_lit(p, "\",");
+    p = ngx_cpymem(p, common, common_len);           /* batch_id .. to key */
+    p = ngx_http_broadcast_json_str(p, b->msgs[i].to, to_len);
+    p = ngx_cpymem(p, common + common_len + 1, common2_len);
+    p = ngx_sprintf(p, ",\"api_key_id\":%L,\"created_ms\":%L,\"attempt\":0,"
+                    "\"status\":\"queued\"}", (int64_t) api_key_id,
+                    (int64_t) b->created_ms);
+    *p = '\0';
+
+    *len = p - text;
+
+    return (char *) text;
+}
+
+
+/*
+ * The job JSON of every message (0 or -1: nomem or not representable).
+ * Without channel extras the text is written directly; with them the
+ * jansson path of bc_job_dump() keeps its exact canonicalisation.
+ */
+static int
+ngx_http_broadcast_send_jobs(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_batch_t *b, char ***jobs_out, size_t **lens_out)
+{
+    char       **jobs;
+    u_char      *common, *p;
+    size_t       i, text_len, *lens, n, n2;
+    long long    api_key_id;
+    bc_job_t     job;
+
+    *jobs_out = NULL;
+    *lens_out = NULL;
+
+    api_key_id = ctx->cred_kind == NGX_HTTP_BROADCAST_CRED_KEY
+                 ? ctx->cred_id : 0;
+
+    jobs = calloc(b->n, sizeof(char *) + sizeof(size_t));
+    if (jobs == NULL) {
+        return -1;
+    }
+
+    lens = (size_t *) (jobs + b->n);
+
+    if (b->extra == NULL) {
+        /*
+         * "batch_id":..,"channel":..,"provider":..,"to": NUL
+         * ,"from":..,"messaging_service_sid":..,"body":.. NUL
+         */
+        text_len = ngx_strlen(b->text);
+        n = 6 * (sizeof(b->batch_id) + sizeof(b->channel)
+                 + sizeof(b->provider) + sizeof(b->from) + sizeof(b->mss)
+                 + text_len) + 128;
+
+        common = malloc(n);
+        if (common == NULL) {
+            free(jobs);
+            return -1;
+        }
+
+        p = ngx_http_broadcast_json_lit(common, "\"batch_id\":");
+        p = ngx_http_broadcast_json_str(p, b->batch_id,
+                                        ngx_strlen(b->batch_id));
+        p = ngx_http_broadcast_json_lit(p, ",\"channel\":");
+        p = ngx_http_broadcast_json_str(p, b->channel, ngx_strlen(b->channel));
+        p = ngx_http_broadcast_json_lit(p, ",\"provider\":");
+        p = ngx_http_broadcast_json_str(p, b->provider,
+                                        ngx_strlen(b->provider));
+        p = ngx_http_broadcast_json_lit(p, ",\"to\":");
+        n = p - common;
+        *p++ = '\0';
+        p = ngx_http_broadcast_json_lit(p, ",\"from\":");
+        p = ngx_http_broadcast_json_str(p, b->from, ngx_strlen(b->from));
+        p = ngx_http_broadcast_json_lit(p, ",\"messaging_service_sid\":");
+        p = ngx_http_broadcast_json_str(p, b->mss, ngx_strlen(b->mss));
+        p = ngx_http_broadcast_json_lit(p, ",\"body\":");
+        p = ngx_http_broadcast_json_str(p, b->text, text_len);
+        *p = '\0';
+        n2 = p - (common + n + 1);
+
+        for (i = 0; i < b->n; i++) {
+            jobs[i] = ngx_http_broadcast_job_text(b, i, common, n, n2,
+                                                  api_key_id, &lens[i]);
+            if (jobs[i] == NULL) {
+                free(common);
+                goto failed;
+            }
+        }
+
+        free(common);
+
+        *jobs_out = jobs;
+        *lens_out = lens;
+
+        return 0;
+    }
 
     /* the fields common to every message of the batch */
     ngx_memzero(&job, sizeof(bc_job_t));
@@ -904,8 +1060,7 @@ ngx_http_broadcast_send_build(ngx_http_broadcast_api_ctx_t *ctx,
                 sizeof(job.messaging_service_sid));
     job.body = b->text;
     job.extra = b->extra;
-    job.api_key_id = ctx->cred_kind == NGX_HTTP_BROADCAST_CRED_KEY
-                     ? ctx->cred_id : 0;
+    job.api_key_id = api_key_id;
     job.created_ms = b->created_ms;
     job.attempt = 0;
 
@@ -920,6 +1075,123 @@ ngx_http_broadcast_send_build(ngx_http_broadcast_api_ctx_t *ctx,
             goto failed;
         }
 
+        lens[i] = ngx_strlen(jobs[i]);
+    }
+
+    *jobs_out = jobs;
+    *lens_out = lens;
+
+    return 0;
+
+failed:
+
+    ngx_http_broadcast_send_jobs_free(b, jobs);
+
+    return -1;
+}
+
+
+/*
+ * The 202 body as text: what json_dumps(JSON_COMPACT) writes for
+ * {"batch_id","messages":[{"id","to","status"}],"rejected"} (insertion
+ * order). malloc'd; NULL on nomem.
+ */
+static char *
+ngx_http_broadcast_send_resp_text(ngx_http_broadcast_batch_t *b, size_t *len)
+{
+    char    *rej;
+    u_char  *text, *p;
+    size_t   i, n, rej_len;
+
+    rej = NULL;
+    rej_len = 2;
+
+    if (json_array_size(b->rejected)) {
+        rej = json_dumps(b->rejected, JSON_COMPACT);
+        if (rej == NULL) {
+            return NULL;
+        }
+
+        rej_len = ngx_strlen(rej);
+    }
+
+    n = sizeof("{\"batch_id\":\"\",\"messages\":[],\"rejected\":}\n")
+        + BC_ULID_LEN + rej_len;
+
+    for (i = 0; i < b->n; i++) {
+        n += sizeof("{\"id\":\"\",\"to\":,\"status\":\"queued\"},")
+             + BC_ULID_LEN + 6 * ngx_strlen(b->msgs[i].to) + 2;
+    }
+
+    text = malloc(n);
+    if (text == NULL) {
+        free(rej);
+        return NULL;
+    }
+
+    p = ngx_http_broadcast_json_lit(text, "{\"batch_id\":");
+    p = ngx_http_broadcast_json_str(p, b->batch_id, ngx_strlen(b->batch_id));
+    p = ngx_http_broadcast_json_lit(p, ",\"messages\":[");
+
+    for (i = 0; i < b->n; i++) {
+        if (i) {
+            *p++ = ',';
+        }
+
+        p = ngx_http_broadcast_json_lit(p, "{\"id\":");
+        p = ngx_http_broadcast_json_str(p, b->msgs[i].id,
+                                        ngx_strlen(b->msgs[i].id));
+        p = ngx_http_broadcast_json_lit(p, ",\"to\":");
+        p = ngx_http_broadcast_json_str(p, b->msgs[i].to,
+                                        ngx_strlen(b->msgs[i].to));
+        p = ngx_http_broadcast_json_lit(p, ",\"status\":\"queued\"}");
+    }
+
+    p = ngx_http_broadcast_json_lit(p, "],\"rejected\":");
+
+    if (rej) {
+        p = ngx_cpymem(p, rej, rej_len);
+        free(rej);
+
+    } else {
+        p = ngx_http_broadcast_json_lit(p, "[]");
+    }
+
+    *p++ = '}';
+    *p = '\0';
+
+    *len = p - text;
+
+    return (char *) text;
+}
+
+
+/* thread: the job JSON of every message and the 202 body; 0 or -1 (nomem) */
+static int
+ngx_http_broadcast_send_build(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_batch_t *b, char ***jobs_out, json_t **resp_out)
+{
+    char      **jobs;
+    size_t      i, *lens;
+    json_t     *resp, *msgs, *item;
+
+    *jobs_out = NULL;
+    *resp_out = NULL;
+
+    if (ngx_http_broadcast_send_jobs(ctx, b, &jobs, &lens) != 0) {
+        return -1;
+    }
+
+    resp = json_pack("{s:s,s:[],s:O}", "batch_id", b->batch_id,
+                     "messages", "rejected", b->rejected);
+
+    if (resp == NULL) {
+        goto failed;
+    }
+
+    msgs = json_object_get(resp, "messages");
+
+    for (i = 0; i < b->n; i++) {
         item = json_pack("{s:s,s:s,s:s}", "id", b->msgs[i].id,
                          "to", b->msgs[i].to, "status", "queued");
 
@@ -1041,7 +1313,7 @@ ngx_http_broadcast_script_free(ngx_http_broadcast_script_t *sc)
 /* the EVALSHA command of the fast path; 0 or -1 (nomem) */
 static int
 ngx_http_broadcast_script_args(ngx_http_broadcast_api_ctx_t *ctx,
-    ngx_http_broadcast_batch_t *b, char **jobs,
+    ngx_http_broadcast_batch_t *b, char **jobs, size_t *jlens,
     ngx_http_broadcast_script_t *sc)
 {
     size_t   i, k;
@@ -1071,22 +1343,28 @@ ngx_http_broadcast_script_args(ngx_http_broadcast_api_ctx_t *ctx,
     sc->lens[0] = 7;
     sc->argv[1] = ngx_http_broadcast_send_lua_sha;
     sc->lens[1] = 40;
-    sc->lens[2] = snprintf(sc->f_nkeys, sizeof(sc->f_nkeys), "%u",
-                           (unsigned) (3 + b->n));
+    sc->lens[2] = ngx_sprintf((u_char *) sc->f_nkeys, "%uz", 3 + b->n)
+                  - (u_char *) sc->f_nkeys;
     sc->argv[2] = sc->f_nkeys;
 
-    sc->lens[3] = snprintf(sc->cred_key, sizeof(sc->cred_key),
-                           BC_KEY_CRED_PREFIX "%s", ctx->cred_hash);
+    sc->lens[3] = ngx_sprintf((u_char *) sc->cred_key,
+                              BC_KEY_CRED_PREFIX "%*s", (size_t) 64,
+                              ctx->cred_hash)
+                  - (u_char *) sc->cred_key;
     sc->argv[3] = sc->cred_key;
     sc->argv[4] = BC_KEY_SEND_STREAM;
     sc->lens[4] = sizeof(BC_KEY_SEND_STREAM) - 1;
-    sc->lens[5] = snprintf(sc->batch_key, sizeof(sc->batch_key),
-                           BC_KEY_BATCH_PREFIX "%s", b->batch_id);
+    sc->lens[5] = ngx_sprintf((u_char *) sc->batch_key,
+                              BC_KEY_BATCH_PREFIX "%*s", (size_t) BC_ULID_LEN,
+                              b->batch_id)
+                  - (u_char *) sc->batch_key;
     sc->argv[5] = sc->batch_key;
 
     for (i = 0; i < b->n; i++) {
-        sc->lens[6 + i] = snprintf(sc->keys + i * 48, 48,
-                                   BC_KEY_MSG_PREFIX "%s", b->msgs[i].id);
+        sc->lens[6 + i] = ngx_sprintf((u_char *) sc->keys + i * 48,
+                                      BC_KEY_MSG_PREFIX "%*s",
+                                      (size_t) BC_ULID_LEN, b->msgs[i].id)
+                          - (u_char *) (sc->keys + i * 48);
         sc->argv[6 + i] = sc->keys + i * 48;
     }
 
@@ -1094,22 +1372,27 @@ ngx_http_broadcast_script_args(ngx_http_broadcast_api_ctx_t *ctx,
 
     sc->argv[k] = ctx->cred_kind == NGX_HTTP_BROADCAST_CRED_KEY ? "key"
                                                                  : "session";
-    sc->lens[k] = strlen(sc->argv[k]);
+    sc->lens[k] = ctx->cred_kind == NGX_HTTP_BROADCAST_CRED_KEY ? 3 : 7;
     k++;
 
-    sc->lens[k] = snprintf(sc->f_id, sizeof(sc->f_id), "%lld", ctx->cred_id);
+    sc->lens[k] = ngx_sprintf((u_char *) sc->f_id, "%L",
+                              (int64_t) ctx->cred_id)
+                  - (u_char *) sc->f_id;
     sc->argv[k++] = sc->f_id;
 
-    sc->lens[k] = snprintf(sc->f_need, sizeof(sc->f_need), "%u",
-                           ctx->cred_kind == NGX_HTTP_BROADCAST_CRED_KEY
-                           ? (unsigned) ctx->need : 0);
+    sc->lens[k] = ngx_sprintf((u_char *) sc->f_need, "%ui",
+                              ctx->cred_kind == NGX_HTTP_BROADCAST_CRED_KEY
+                              ? ctx->need : (ngx_uint_t) 0)
+                  - (u_char *) sc->f_need;
     sc->argv[k++] = sc->f_need;
 
-    sc->lens[k] = snprintf(sc->f_now, sizeof(sc->f_now), "%lld",
-                           (long long) time(NULL));
+    sc->lens[k] = ngx_sprintf((u_char *) sc->f_now, "%L",
+                              (int64_t) time(NULL))
+                  - (u_char *) sc->f_now;
     sc->argv[k++] = sc->f_now;
 
-    sc->lens[k] = snprintf(sc->f_n, sizeof(sc->f_n), "%u", (unsigned) b->n);
+    sc->lens[k] = ngx_sprintf((u_char *) sc->f_n, "%uz", b->n)
+                  - (u_char *) sc->f_n;
     sc->argv[k++] = sc->f_n;
 
     for (i = 0; i < b->n; i++) {
@@ -1119,7 +1402,7 @@ ngx_http_broadcast_script_args(ngx_http_broadcast_api_ctx_t *ctx,
 
     for (i = 0; i < b->n; i++) {
         sc->argv[k] = jobs[i];
-        sc->lens[k++] = strlen(jobs[i]);
+        sc->lens[k++] = jlens[i];
     }
 
     return 0;
@@ -1129,13 +1412,15 @@ ngx_http_broadcast_script_args(ngx_http_broadcast_api_ctx_t *ctx,
 /* the script's reply: 1 answered (ok or 503), 0 full path, -1 NOSCRIPT */
 static int
 ngx_http_broadcast_script_result(ngx_http_broadcast_api_ctx_t *ctx,
-    ngx_http_broadcast_batch_t *b, redisReply *reply, json_t **resp)
+    ngx_http_broadcast_batch_t *b, redisReply *reply, char **text,
+    size_t len)
 {
     if (reply->type == REDIS_REPLY_INTEGER && reply->integer == 1) {
         ctx->status = 202;
-        ctx->result = *resp;
+        ctx->result_text = *text;
+        ctx->result_len = len;
         ctx->accepted = b->n;
-        *resp = NULL;
+        *text = NULL;
         return 1;
     }
 
@@ -1167,8 +1452,8 @@ ngx_http_broadcast_send_fast(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_batch_t *b = ctx->op_data;
 
     int                           rv;
-    char                        **jobs, err[256];
-    json_t                       *resp;
+    char                        **jobs, err[256], *resp;
+    size_t                       *jlens, resp_len;
     redisReply                   *reply;
     redisContext                 *rc;
     ngx_http_broadcast_script_t   sc;
@@ -1185,13 +1470,19 @@ ngx_http_broadcast_send_fast(ngx_http_broadcast_api_ctx_t *ctx,
         return 0;
     }
 
-    if (ngx_http_broadcast_send_build(ctx, b, &jobs, &resp) != 0) {
+    if (ngx_http_broadcast_send_jobs(ctx, b, &jobs, &jlens) != 0) {
         return 0;
     }
 
-    if (ngx_http_broadcast_script_args(ctx, b, jobs, &sc) != 0) {
+    resp = ngx_http_broadcast_send_resp_text(b, &resp_len);
+    if (resp == NULL) {
         ngx_http_broadcast_send_jobs_free(b, jobs);
-        json_decref(resp);
+        return 0;
+    }
+
+    if (ngx_http_broadcast_script_args(ctx, b, jobs, jlens, &sc) != 0) {
+        ngx_http_broadcast_send_jobs_free(b, jobs);
+        free(resp);
         return 0;
     }
 
@@ -1221,7 +1512,7 @@ ngx_http_broadcast_send_fast(ngx_http_broadcast_api_ctx_t *ctx,
         rv = 1;
 
     } else {
-        rv = ngx_http_broadcast_script_result(ctx, b, reply, &resp);
+        rv = ngx_http_broadcast_script_result(ctx, b, reply, &resp, resp_len);
 
         if (rv < 0) {
             snprintf(ctx->detail, sizeof(ctx->detail), "%s", reply->str);
@@ -1234,7 +1525,7 @@ ngx_http_broadcast_send_fast(ngx_http_broadcast_api_ctx_t *ctx,
 
     ngx_http_broadcast_script_free(&sc);
     ngx_http_broadcast_send_jobs_free(b, jobs);
-    json_decref(resp);
+    free(resp);
 
     return rv;
 }
@@ -1248,22 +1539,23 @@ ngx_http_broadcast_send_areply(ngx_http_request_t *r, void *data,
     ngx_http_broadcast_api_ctx_t *ctx = data;
 
     int      rv;
-    json_t  *resp;
+    char    *resp;
 
-    resp = ctx->fast_resp;
-    ctx->fast_resp = NULL;
+    resp = ctx->fast_text;
+    ctx->fast_text = NULL;
 
     if (reply == NULL) {
         /* the link dropped with the script sent: outcome unknown */
-        json_decref(resp);
+        free(resp);
         snprintf(ctx->detail, sizeof(ctx->detail),
                  "async link lost with the request in flight");
         ngx_http_broadcast_api_redis_down(ctx);
         return ngx_http_broadcast_api_answer(r, ctx);
     }
 
-    rv = ngx_http_broadcast_script_result(ctx, ctx->op_data, reply, &resp);
-    json_decref(resp);
+    rv = ngx_http_broadcast_script_result(ctx, ctx->op_data, reply, &resp,
+                                          ctx->fast_len);
+    free(resp);
 
     if (rv == 1) {
         return ngx_http_broadcast_api_answer(r, ctx);
@@ -1289,8 +1581,8 @@ ngx_http_broadcast_send_loop(ngx_http_request_t *r,
 {
     ngx_http_broadcast_batch_t *b = ctx->op_data;
 
-    char                        **jobs;
-    json_t                       *resp;
+    char                        **jobs, *resp;
+    size_t                       *jlens, resp_len;
     ngx_int_t                     rc;
     ngx_http_broadcast_script_t   sc;
 
@@ -1302,17 +1594,24 @@ ngx_http_broadcast_send_loop(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
-    if (ngx_http_broadcast_send_build(ctx, b, &jobs, &resp) != 0) {
+    if (ngx_http_broadcast_send_jobs(ctx, b, &jobs, &jlens) != 0) {
         return NGX_DECLINED;
     }
 
-    if (ngx_http_broadcast_script_args(ctx, b, jobs, &sc) != 0) {
+    resp = ngx_http_broadcast_send_resp_text(b, &resp_len);
+    if (resp == NULL) {
         ngx_http_broadcast_send_jobs_free(b, jobs);
-        json_decref(resp);
         return NGX_DECLINED;
     }
 
-    ctx->fast_resp = resp;
+    if (ngx_http_broadcast_script_args(ctx, b, jobs, jlens, &sc) != 0) {
+        ngx_http_broadcast_send_jobs_free(b, jobs);
+        free(resp);
+        return NGX_DECLINED;
+    }
+
+    ctx->fast_text = resp;
+    ctx->fast_len = resp_len;
 
     /* hiredis formats the command at once: argv need not outlive this */
     rc = ngx_http_broadcast_aredis_post(r, tc, ngx_http_broadcast_send_areply,
@@ -1322,8 +1621,8 @@ ngx_http_broadcast_send_loop(ngx_http_request_t *r,
     ngx_http_broadcast_send_jobs_free(b, jobs);
 
     if (rc == NGX_DECLINED) {
-        ctx->fast_resp = NULL;
-        json_decref(resp);
+        ctx->fast_text = NULL;
+        free(resp);
     }
 
     return rc;

@@ -9,7 +9,12 @@
 
 #include "ngx_http_broadcast_common.h"
 
+#include "bc_id.h"
+#include "bc_sig.h"
+
 #include <pthread.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
 
 
 typedef struct {
@@ -690,6 +695,92 @@ ngx_http_broadcast_waiter_reply(redisAsyncContext *ac, void *reply,
 
 
 /*
+ * loop: redisAsyncCommandArgv() without hiredis' sds formatting: the RESP
+ * request is written at once into a per-worker buffer (kept between calls
+ * unless it grew large) and handed over with redisAsyncFormattedCommand().
+ */
+
+#define NGX_HTTP_BROADCAST_AC_BUF_KEEP  65536
+
+static u_char  *ngx_http_broadcast_ac_buf;
+static size_t   ngx_http_broadcast_ac_buf_size;
+
+
+/* "<c><n>\r\n" */
+static u_char *
+ngx_http_broadcast_resp_len(u_char *p, u_char c, size_t n)
+{
+    u_char   tmp[NGX_SIZE_T_LEN], *t;
+
+    *p++ = c;
+
+    t = tmp + NGX_SIZE_T_LEN;
+
+    do {
+        *--t = (u_char) ('0' + n % 10);
+        n /= 10;
+    } while (n);
+
+    p = ngx_cpymem(p, t, tmp + NGX_SIZE_T_LEN - t);
+
+    *p++ = '\r';
+    *p++ = '\n';
+
+    return p;
+}
+
+
+static int
+ngx_http_broadcast_ac_command(redisAsyncContext *ac,
+    ngx_http_broadcast_waiter_t *w, int argc, const char **argv,
+    const size_t *lens)
+{
+    int      i, rc;
+    u_char  *p;
+    size_t   len;
+
+    len = 1 + NGX_INT_T_LEN + 2;
+
+    for (i = 0; i < argc; i++) {
+        len += 1 + NGX_SIZE_T_LEN + 2 + lens[i] + 2;
+    }
+
+    if (len > ngx_http_broadcast_ac_buf_size) {
+        p = ngx_alloc(len, ngx_cycle->log);
+        if (p == NULL) {
+            return REDIS_ERR;
+        }
+
+        ngx_free(ngx_http_broadcast_ac_buf);
+        ngx_http_broadcast_ac_buf = p;
+        ngx_http_broadcast_ac_buf_size = len;
+    }
+
+    p = ngx_http_broadcast_resp_len(ngx_http_broadcast_ac_buf, '*',
+                                    (size_t) argc);
+
+    for (i = 0; i < argc; i++) {
+        p = ngx_http_broadcast_resp_len(p, '$', lens[i]);
+        p = ngx_cpymem(p, argv[i], lens[i]);
+        *p++ = '\r';
+        *p++ = '\n';
+    }
+
+    rc = redisAsyncFormattedCommand(ac, ngx_http_broadcast_waiter_reply, w,
+                                    (char *) ngx_http_broadcast_ac_buf,
+                                    p - ngx_http_broadcast_ac_buf);
+
+    if (ngx_http_broadcast_ac_buf_size > NGX_HTTP_BROADCAST_AC_BUF_KEEP) {
+        ngx_free(ngx_http_broadcast_ac_buf);
+        ngx_http_broadcast_ac_buf = NULL;
+        ngx_http_broadcast_ac_buf_size = 0;
+    }
+
+    return rc;
+}
+
+
+/*
  * loop: sends one command on the worker's async link. NGX_DECLINED if the
  * link is not up (the caller takes the thread path and still owns tc),
  * else NGX_DONE (tc is owned here) or an error status (tc freed).
@@ -728,10 +819,7 @@ ngx_http_broadcast_aredis_post(ngx_http_request_t *r,
     w->tc = *tc;
     w->reply = reply;
 
-    if (redisAsyncCommandArgv(ac, ngx_http_broadcast_waiter_reply, w, argc,
-                              argv, lens)
-        != REDIS_OK)
-    {
+    if (ngx_http_broadcast_ac_command(ac, w, argc, argv, lens) != REDIS_OK) {
         ngx_free(w);
         return NGX_DECLINED;
     }
@@ -747,4 +835,120 @@ ngx_http_broadcast_aredis_post(ngx_http_request_t *r,
     r->main->count++;
 
     return NGX_DONE;
+}
+
+
+/*
+ * Loop-only helpers (one event loop per worker process, so no locking; never
+ * call them from a thread task): what bc_ulid() and bc_sha256_hex() compute,
+ * without OpenSSL's per-call setup. The random bits of ULIDs come from a
+ * per-process buffer refilled by RAND_bytes() in blocks (it is discarded
+ * when the process differs from the one that filled it, so a fork never
+ * shares it); SHA-256 uses one fetched EVP_MD and one reused EVP_MD_CTX.
+ */
+
+#define NGX_HTTP_BROADCAST_RAND_BLOCK  1000    /* 100 ULIDs */
+
+static u_char      ngx_http_broadcast_rand[NGX_HTTP_BROADCAST_RAND_BLOCK];
+static size_t      ngx_http_broadcast_rand_pos = NGX_HTTP_BROADCAST_RAND_BLOCK;
+static ngx_pid_t   ngx_http_broadcast_rand_pid = -1;
+static EVP_MD     *ngx_http_broadcast_sha256_md;
+static EVP_MD_CTX *ngx_http_broadcast_sha256_ctx;
+
+
+/* bc_ulid(): 48-bit ms timestamp + 80 random bits, Crockford base32 */
+int
+ngx_http_broadcast_ulid(char *out)
+{
+    int              i, nbits, pos;
+    u_char          *rnd;
+    uint64_t         ms, bits;
+    struct timespec  ts;
+
+    static const char  crockford[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+    if (clock_gettime(CLOCK_REALTIME, &ts) != 0) {
+        return -1;
+    }
+
+    if (ngx_http_broadcast_rand_pid != ngx_pid
+        || ngx_http_broadcast_rand_pos + 10 > NGX_HTTP_BROADCAST_RAND_BLOCK)
+    {
+        if (RAND_bytes(ngx_http_broadcast_rand, NGX_HTTP_BROADCAST_RAND_BLOCK)
+            != 1)
+        {
+            ngx_http_broadcast_rand_pos = NGX_HTTP_BROADCAST_RAND_BLOCK;
+            return -1;
+        }
+
+        ngx_http_broadcast_rand_pid = ngx_pid;
+        ngx_http_broadcast_rand_pos = 0;
+    }
+
+    rnd = ngx_http_broadcast_rand + ngx_http_broadcast_rand_pos;
+    ngx_http_broadcast_rand_pos += 10;
+
+    ms = (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
+
+    /* 10 chars of timestamp: 50 bits, the top two are zero */
+    for (i = 9; i >= 0; i--) {
+        out[i] = crockford[ms & 0x1f];
+        ms >>= 5;
+    }
+
+    /* 16 chars of randomness: exactly 80 bits, 5 at a time, MSB first */
+    bits = 0;
+    nbits = 0;
+    pos = 10;
+
+    for (i = 0; i < 10; i++) {
+        bits = bits << 8 | rnd[i];
+        nbits += 8;
+
+        while (nbits >= 5) {
+            nbits -= 5;
+            out[pos++] = crockford[(bits >> nbits) & 0x1f];
+        }
+    }
+
+    /* used once: not kept in memory */
+    ngx_memzero(rnd, 10);
+
+    out[BC_ULID_LEN] = '\0';
+
+    return 0;
+}
+
+
+/* bc_sha256_hex(): lower-case hex of SHA-256 */
+void
+ngx_http_broadcast_sha256_hex(const void *data, size_t len, char out[65])
+{
+    u_char        md[EVP_MAX_MD_SIZE];
+    unsigned int  md_len;
+
+    if (ngx_http_broadcast_sha256_md == NULL) {
+        ngx_http_broadcast_sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+    }
+
+    if (ngx_http_broadcast_sha256_ctx == NULL) {
+        ngx_http_broadcast_sha256_ctx = EVP_MD_CTX_new();
+    }
+
+    md_len = 0;
+
+    if (ngx_http_broadcast_sha256_md == NULL
+        || ngx_http_broadcast_sha256_ctx == NULL
+        || EVP_DigestInit_ex2(ngx_http_broadcast_sha256_ctx,
+                              ngx_http_broadcast_sha256_md, NULL) != 1
+        || EVP_DigestUpdate(ngx_http_broadcast_sha256_ctx, data, len) != 1
+        || EVP_DigestFinal_ex(ngx_http_broadcast_sha256_ctx, md, &md_len)
+           != 1
+        || md_len != 32)
+    {
+        bc_sha256_hex(data, len, out);
+        return;
+    }
+
+    *ngx_hex_dump((u_char *) out, md, 32) = '\0';
 }

@@ -6,9 +6,12 @@
  * Signatures are verified in the loop (CPU only) on the exact bytes
  * received; nothing happens for a bad one (403, no Redis access). A
  * verified event is deduplicated and queued to bc:stream:events by one Lua
- * script in a thread task: the dedupe key is written only together with the
- * stream entry, so a failed attempt leaves nothing that would make the
- * provider's retry look like a duplicate.
+ * script: EVALSHA on the worker's async Redis link (the send fast path's
+ * machinery: same timeout, 503 when the link drops with the script in
+ * flight, never re-sent), or, when that link is not up or the script is
+ * not loaded (NOSCRIPT), EVAL in a thread task. The dedupe key is written
+ * only together with the stream entry, so a failed attempt leaves nothing
+ * that would make the provider's retry look like a duplicate.
  *
  * Twilio (X-Twilio-Signature over broadcast_public_url + the URI as
  * received; form or bodySHA256 JSON variant):
@@ -28,6 +31,12 @@
 #include "bc_id.h"
 #include "bc_sig.h"
 
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/sha.h>
+
 
 #define NGX_HTTP_BROADCAST_TW_SMS_STATUS   0
 #define NGX_HTTP_BROADCAST_TW_WA_STATUS    1
@@ -36,6 +45,9 @@
 #define NGX_HTTP_BROADCAST_TW_CALL         4
 
 #define NGX_HTTP_BROADCAST_WAWIN_TTL       "86400"
+#define NGX_HTTP_BROADCAST_DEDUP_TTL       NGX_HTTP_BROADCAST_STR(BC_DEDUP_TTL_S)
+#define NGX_HTTP_BROADCAST_STR(x)          NGX_HTTP_BROADCAST_STR2(x)
+#define NGX_HTTP_BROADCAST_STR2(x)         #x
 
 
 typedef struct {
@@ -253,7 +265,7 @@ ngx_http_broadcast_event_create(ngx_http_request_t *r, const char *provider,
     ev->body[body->len] = '\0';
     ev->body_len = body->len;
 
-    bc_sha256_hex(body->data, body->len, ev->dedup);
+    /* the dedupe key: sha256(body) unless the route sets one (event_post) */
 
     ev->at = (long long) ngx_time() * 1000 + (ngx_timeofday())->msec;
 
@@ -317,10 +329,160 @@ ngx_http_broadcast_event_metric(ngx_http_broadcast_event_t *ev,
 }
 
 
+/*
+ * The script's SHA1 (EVALSHA on the worker's async link), computed once per
+ * process; the thread path keeps EVAL, which also loads it after a Redis
+ * restart or SCRIPT FLUSH (NOSCRIPT on the link hands over to it).
+ */
+static char  ngx_http_broadcast_event_lua_sha[41];
+
+
+static void
+ngx_http_broadcast_event_lua_init(void)
+{
+    u_char  md[SHA_DIGEST_LENGTH];
+
+    if (ngx_http_broadcast_event_lua_sha[0]) {
+        return;
+    }
+
+    SHA1((u_char *) ngx_http_broadcast_event_lua,
+         sizeof(ngx_http_broadcast_event_lua) - 1, md);
+
+    ngx_hex_dump((u_char *) ngx_http_broadcast_event_lua_sha, md,
+                 SHA_DIGEST_LENGTH);
+    ngx_http_broadcast_event_lua_sha[40] = '\0';
+}
+
+
+#define NGX_HTTP_BROADCAST_EVENT_STACK_ARGS  32
+
+
+/* loop: the script's reply on the worker's async link */
+static ngx_int_t
+ngx_http_broadcast_event_areply(ngx_http_request_t *r, void *data,
+    redisReply *reply)
+{
+    ngx_http_broadcast_event_t *ev = data;
+
+    if (reply == NULL) {
+        /*
+         * the link dropped with the script sent: it may have run, so it is
+         * never re-sent; the provider's retry is deduplicated if it did
+         */
+        snprintf(ev->detail, sizeof(ev->detail),
+                 "async link lost with the event in flight");
+        ev->result = -1;
+
+    } else if (reply->type == REDIS_REPLY_INTEGER) {
+        /* 0: seen before, acknowledged and not queued again */
+        ev->result = reply->integer == 1 ? 1 : 2;
+
+    } else if (reply->type == REDIS_REPLY_ERROR
+               && ngx_strncmp(reply->str, "NOSCRIPT", 8) == 0)
+    {
+        /* nothing ran: the thread path EVALs (and so loads) the script */
+        return NGX_DECLINED;
+
+    } else {
+        snprintf(ev->detail, sizeof(ev->detail), "script failed: %s",
+                 reply->type == REDIS_REPLY_ERROR ? reply->str
+                                                  : "unexpected reply");
+        ev->result = -1;
+    }
+
+    return ngx_http_broadcast_event_done(r, ev);
+}
+
+
+/* loop: the event's script on the async link; NGX_DECLINED: thread path */
+static ngx_int_t
+ngx_http_broadcast_event_loop(ngx_http_request_t *r,
+    ngx_http_broadcast_event_t *ev, ngx_http_broadcast_task_conf_t *tc)
+{
+    int           argc, i;
+    char          key[96], at[24], nkeys[16];
+    size_t       *lens, lens_s[NGX_HTTP_BROADCAST_EVENT_STACK_ARGS];
+    ngx_int_t     rc;
+    ngx_uint_t    k;
+    const char  **argv, *argv_s[NGX_HTTP_BROADCAST_EVENT_STACK_ARGS];
+
+    ngx_http_broadcast_event_lua_init();
+
+    argc = 3 + 2 + (int) ev->nwawin + 8;
+
+    if (argc <= NGX_HTTP_BROADCAST_EVENT_STACK_ARGS) {
+        argv = argv_s;
+        lens = lens_s;
+
+    } else {
+        argv = malloc(argc * sizeof(char *));
+        lens = malloc(argc * sizeof(size_t));
+
+        if (argv == NULL || lens == NULL) {
+            free(argv);
+            free(lens);
+            return NGX_DECLINED;
+        }
+    }
+
+    i = 0;
+
+    argv[i] = "EVALSHA";
+    lens[i++] = 7;
+    argv[i] = ngx_http_broadcast_event_lua_sha;
+    lens[i++] = 40;
+    argv[i] = nkeys;
+    lens[i++] = ngx_sprintf((u_char *) nkeys, "%ui", 2 + ev->nwawin)
+                - (u_char *) nkeys;
+    argv[i] = key;
+    lens[i++] = ngx_sprintf((u_char *) key, BC_KEY_DEDUP_PREFIX "%s",
+                            ev->dedup)
+                - (u_char *) key;
+    argv[i] = BC_KEY_EVENTS_STREAM;
+    lens[i++] = sizeof(BC_KEY_EVENTS_STREAM) - 1;
+
+    for (k = 0; k < ev->nwawin; k++) {
+        argv[i] = ev->wawin[k];
+        lens[i++] = ngx_strlen(ev->wawin[k]);
+    }
+
+    argv[i] = ev->provider;
+    lens[i++] = ngx_strlen(ev->provider);
+    argv[i] = ev->kind;
+    lens[i++] = ngx_strlen(ev->kind);
+    argv[i] = ev->mid;
+    lens[i++] = ngx_strlen(ev->mid);
+    argv[i] = ev->body;
+    lens[i++] = ev->body_len;             /* exact bytes, NULs included */
+    argv[i] = ev->ct;
+    lens[i++] = ngx_strlen(ev->ct);
+    argv[i] = at;
+    lens[i++] = ngx_sprintf((u_char *) at, "%L", (int64_t) ev->at)
+                - (u_char *) at;
+    argv[i] = NGX_HTTP_BROADCAST_DEDUP_TTL;
+    lens[i++] = sizeof(NGX_HTTP_BROADCAST_DEDUP_TTL) - 1;
+    argv[i] = NGX_HTTP_BROADCAST_WAWIN_TTL;
+    lens[i++] = sizeof(NGX_HTTP_BROADCAST_WAWIN_TTL) - 1;
+
+    /* hiredis formats the command at once: argv need not outlive this */
+    rc = ngx_http_broadcast_aredis_post(r, tc, ngx_http_broadcast_event_areply,
+                                        argc, argv, lens);
+
+    if (argv != argv_s) {
+        free(argv);
+        free(lens);
+    }
+
+    return rc;
+}
+
+
 ngx_int_t
 ngx_http_broadcast_event_post(ngx_http_request_t *r,
     ngx_http_broadcast_event_t *ev)
 {
+    ngx_int_t                       rc;
     ngx_http_broadcast_task_conf_t  tc;
 
     tc.run = ngx_http_broadcast_event_run;
@@ -328,6 +490,16 @@ ngx_http_broadcast_event_post(ngx_http_request_t *r,
     tc.timeout = NULL;
     tc.free = ngx_http_broadcast_event_free;
     tc.data = ev;
+
+    if (ev->dedup[0] == '\0') {
+        ngx_http_broadcast_sha256_hex(ev->body, ev->body_len, ev->dedup);
+    }
+
+    /* the async link when it is up; the thread path otherwise */
+    rc = ngx_http_broadcast_event_loop(r, ev, &tc);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
 
     return ngx_http_broadcast_task_post(r, &tc);
 }
@@ -462,6 +634,185 @@ ngx_http_broadcast_event_free(void *data)
 
 
 /* --- Twilio ------------------------------------------------------------ */
+
+
+/*
+ * Loop only (one event loop per worker process, no locking): the form
+ * variant of bc_twilio_verify() with the HMAC-SHA1 key set up once per
+ * token and worker (bc_twilio_sign() fetches and keys a new HMAC on every
+ * call). The same canonical string (URL, then the parameters sorted by
+ * name and value, sorted in place as bc_twilio_sign() does) is fed to the
+ * MAC piecewise; a mismatch is decided by bc_twilio_verify() itself (it
+ * also tries the URL's port variant).
+ */
+
+#define NGX_HTTP_BROADCAST_TW_TOKENS  8
+
+typedef struct {
+    const u_char                    *key;        /* conf's, never freed */
+    const char                      *digest;     /* static */
+    EVP_MAC_CTX                     *mac;
+} ngx_http_broadcast_tw_mac_t;
+
+static ngx_http_broadcast_tw_mac_t
+    ngx_http_broadcast_tw_macs[NGX_HTTP_BROADCAST_TW_TOKENS];
+
+
+static int
+ngx_http_broadcast_tw_kv_cmp(const void *one, const void *two)
+{
+    const bc_kv_t  *a = one;
+    const bc_kv_t  *b = two;
+    size_t          n;
+    int             rc;
+
+    n = a->name_len < b->name_len ? a->name_len : b->name_len;
+    rc = memcmp(a->name, b->name, n);
+
+    if (rc != 0) {
+        return rc;
+    }
+
+    if (a->name_len != b->name_len) {
+        return a->name_len < b->name_len ? -1 : 1;
+    }
+
+    n = a->value_len < b->value_len ? a->value_len : b->value_len;
+    rc = memcmp(a->value, b->value, n);
+
+    if (rc != 0) {
+        return rc;
+    }
+
+    if (a->value_len != b->value_len) {
+        return a->value_len < b->value_len ? -1 : 1;
+    }
+
+    return 0;
+}
+
+
+/*
+ * loop: the key's HMAC with digest ("SHA1", "SHA256"), keyed once per
+ * worker and re-initialised for a new message; NULL: use the fallback
+ */
+EVP_MAC_CTX *
+ngx_http_broadcast_hmac(ngx_str_t *key, const char *digest)
+{
+    EVP_MAC                      *mac;
+    ngx_uint_t                    i;
+    EVP_MAC_CTX                  *ctx;
+    OSSL_PARAM                    params[2];
+    ngx_http_broadcast_tw_mac_t  *m;
+
+    for (i = 0; i < NGX_HTTP_BROADCAST_TW_TOKENS; i++) {
+        m = &ngx_http_broadcast_tw_macs[i];
+
+        if (m->key == key->data && ngx_strcmp(m->digest, digest) == 0) {
+            /* NULL key: the same key again */
+            return EVP_MAC_init(m->mac, NULL, 0, NULL) == 1 ? m->mac : NULL;
+        }
+
+        if (m->key == NULL) {
+            break;
+        }
+    }
+
+    if (i == NGX_HTTP_BROADCAST_TW_TOKENS) {
+        return NULL;
+    }
+
+    mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    if (mac == NULL) {
+        return NULL;
+    }
+
+    ctx = EVP_MAC_CTX_new(mac);
+    EVP_MAC_free(mac);
+
+    if (ctx == NULL) {
+        return NULL;
+    }
+
+    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
+                                                 (char *) digest, 0);
+    params[1] = OSSL_PARAM_construct_end();
+
+    if (EVP_MAC_init(ctx, key->data, key->len, params) != 1) {
+        EVP_MAC_CTX_free(ctx);
+        return NULL;
+    }
+
+    m->key = key->data;
+    m->digest = digest;
+    m->mac = ctx;
+
+    return ctx;
+}
+
+
+static int
+ngx_http_broadcast_tw_verify(ngx_str_t *token, const char *url,
+    size_t url_len, bc_kv_t *params, size_t nparams, const char *sig,
+    size_t sig_len)
+{
+    u_char        mac[EVP_MAX_MD_SIZE], b64[BC_TWILIO_SIG_LEN + 4];
+    size_t        i, mac_len;
+    ngx_str_t     src, dst;
+    EVP_MAC_CTX  *ctx;
+
+    if (sig == NULL || sig_len != BC_TWILIO_SIG_LEN) {
+        return 0;
+    }
+
+    ctx = ngx_http_broadcast_hmac(token, "SHA1");
+    if (ctx == NULL) {
+        goto fallback;
+    }
+
+    if (nparams > 1) {
+        qsort(params, nparams, sizeof(bc_kv_t), ngx_http_broadcast_tw_kv_cmp);
+    }
+
+    if (EVP_MAC_update(ctx, (u_char *) url, url_len) != 1) {
+        goto fallback;
+    }
+
+    for (i = 0; i < nparams; i++) {
+        if (EVP_MAC_update(ctx, (u_char *) params[i].name,
+                           params[i].name_len) != 1
+            || EVP_MAC_update(ctx, (u_char *) params[i].value,
+                              params[i].value_len) != 1)
+        {
+            goto fallback;
+        }
+    }
+
+    if (EVP_MAC_final(ctx, mac, &mac_len, sizeof(mac)) != 1
+        || mac_len != 20)
+    {
+        goto fallback;
+    }
+
+    src.data = mac;
+    src.len = mac_len;
+    dst.data = b64;
+
+    ngx_encode_base64(&dst, &src);
+
+    if (dst.len == BC_TWILIO_SIG_LEN
+        && CRYPTO_memcmp(b64, sig, BC_TWILIO_SIG_LEN) == 0)
+    {
+        return 1;
+    }
+
+fallback:
+
+    ERR_clear_error();
+
+    return bc_twilio_verify((char *) token->data, token->len, url, url_len,
+                            params, nparams, sig, sig_len);
+}
 
 
 static ngx_int_t
@@ -630,10 +981,11 @@ ngx_http_broadcast_twilio_handle(ngx_http_request_t *r)
                        "malformed body");
         }
 
-        valid = bc_twilio_verify((char *) lcf->twilio_token.data,
-                                 lcf->twilio_token.len, (char *) url, url_len,
-                                 pr.form.items, pr.form.n,
-                                 (char *) sig->value.data, sig->value.len);
+        valid = ngx_http_broadcast_tw_verify(&lcf->twilio_token,
+                                             (char *) url, url_len,
+                                             pr.form.items, pr.form.n,
+                                             (char *) sig->value.data,
+                                             sig->value.len);
     }
 
     if (!valid) {
@@ -710,7 +1062,7 @@ ngx_http_broadcast_twilio_handle(ngx_http_request_t *r)
         if (sid && *sid) {
             ngx_snprintf((u_char *) key, sizeof(key) - 1, "in|%s%Z", sid);
             key[sizeof(key) - 1] = '\0';
-            bc_sha256_hex(key, ngx_strlen(key), ev->dedup);
+            ngx_http_broadcast_sha256_hex(key, ngx_strlen(key), ev->dedup);
         }
 
         ngx_http_broadcast_event_metric(ev,
@@ -750,7 +1102,7 @@ ngx_http_broadcast_twilio_handle(ngx_http_request_t *r)
                          sid ? sid : "", status ? status : "",
                          code ? code : "");
             key[sizeof(key) - 1] = '\0';
-            bc_sha256_hex(key, ngx_strlen(key), ev->dedup);
+            ngx_http_broadcast_sha256_hex(key, ngx_strlen(key), ev->dedup);
         }
 
         if (status == NULL) {

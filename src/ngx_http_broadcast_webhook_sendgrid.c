@@ -20,6 +20,9 @@
 
 #include "bc_sig.h"
 
+#include <openssl/err.h>
+#include <openssl/evp.h>
+
 
 #define NGX_HTTP_BROADCAST_SG_EVENTS   0
 #define NGX_HTTP_BROADCAST_SG_INBOUND  1
@@ -31,6 +34,32 @@ static ngx_int_t ngx_http_broadcast_sendgrid_events(ngx_http_request_t *r,
     ngx_str_t *body);
 static ngx_int_t ngx_http_broadcast_sendgrid_inbound(ngx_http_request_t *r,
     ngx_str_t *body);
+static int ngx_http_broadcast_sendgrid_verify(void *key, const char *ts,
+    size_t ts_len, const char *body, size_t body_len, const char *sig_b64,
+    size_t sig_len);
+
+
+/*
+ * Loop only (one event loop per worker process, no locking): the verify
+ * setup bc_sendgrid_verify() repeats on every call (fetching SHA-256, a
+ * new EVP_PKEY_CTX for the key and its verify_init) is done once per key
+ * and worker; each call then hashes with a reused EVP_MD_CTX and verifies
+ * the digest with the key's reused EVP_PKEY_CTX. Anything unusual falls
+ * back to bc_sendgrid_verify(), which gives the same answer.
+ */
+
+#define NGX_HTTP_BROADCAST_SG_KEYS     8
+#define NGX_HTTP_BROADCAST_SG_SIG_B64  256
+
+typedef struct {
+    void                            *key;        /* EVP_PKEY *, conf's */
+    EVP_PKEY_CTX                    *pctx;
+} ngx_http_broadcast_sg_verifier_t;
+
+static EVP_MD                           *ngx_http_broadcast_sg_md;
+static EVP_MD_CTX                       *ngx_http_broadcast_sg_mdctx;
+static ngx_http_broadcast_sg_verifier_t
+    ngx_http_broadcast_sg_verifiers[NGX_HTTP_BROADCAST_SG_KEYS];
 
 
 ngx_int_t
@@ -154,7 +183,7 @@ ngx_http_broadcast_sendgrid_events(ngx_http_request_t *r, ngx_str_t *body)
     }
 
     /* the exact bytes received, trailing CRLF included */
-    if (!bc_sendgrid_verify(lcf->sendgrid_key, (char *) ts->value.data,
+    if (!ngx_http_broadcast_sendgrid_verify(lcf->sendgrid_key, (char *) ts->value.data,
                             ts->value.len, (char *) body->data, body->len,
                             (char *) sig->value.data, sig->value.len))
     {
@@ -233,4 +262,159 @@ ngx_http_broadcast_sendgrid_inbound(ngx_http_request_t *r, ngx_str_t *body)
     ev->reply = NGX_HTTP_BROADCAST_WH_REPLY_EMPTY;
 
     return ngx_http_broadcast_event_post(r, ev);
+}
+
+
+/* the key's verify context, set up on first use; NULL: use the fallback */
+static EVP_PKEY_CTX *
+ngx_http_broadcast_sendgrid_pctx(void *key)
+{
+    ngx_uint_t                         i;
+    EVP_PKEY_CTX                      *pctx;
+    ngx_http_broadcast_sg_verifier_t  *v;
+
+    for (i = 0; i < NGX_HTTP_BROADCAST_SG_KEYS; i++) {
+        v = &ngx_http_broadcast_sg_verifiers[i];
+
+        if (v->key == key) {
+            return v->pctx;
+        }
+
+        if (v->key == NULL) {
+            break;
+        }
+    }
+
+    if (i == NGX_HTTP_BROADCAST_SG_KEYS) {
+        return NULL;
+    }
+
+    if (ngx_http_broadcast_sg_md == NULL) {
+        ngx_http_broadcast_sg_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+        if (ngx_http_broadcast_sg_md == NULL) {
+            return NULL;
+        }
+    }
+
+    if (ngx_http_broadcast_sg_mdctx == NULL) {
+        ngx_http_broadcast_sg_mdctx = EVP_MD_CTX_new();
+        if (ngx_http_broadcast_sg_mdctx == NULL) {
+            return NULL;
+        }
+    }
+
+    pctx = EVP_PKEY_CTX_new_from_pkey(NULL, key, NULL);
+    if (pctx == NULL) {
+        return NULL;
+    }
+
+    if (EVP_PKEY_verify_init(pctx) != 1
+        || EVP_PKEY_CTX_set_signature_md(pctx, ngx_http_broadcast_sg_md) != 1)
+    {
+        EVP_PKEY_CTX_free(pctx);
+        return NULL;
+    }
+
+    /* the key is the configuration's and lives as long as the worker */
+    v->key = key;
+    v->pctx = pctx;
+
+    return pctx;
+}
+
+
+/* bc_sendgrid_verify() with the setup reused: 1 valid, 0 not */
+static int
+ngx_http_broadcast_sendgrid_verify(void *key, const char *ts, size_t ts_len,
+    const char *body, size_t body_len, const char *sig_b64, size_t sig_len)
+{
+    u_char         clean[NGX_HTTP_BROADCAST_SG_SIG_B64];
+    u_char         sig[NGX_HTTP_BROADCAST_SG_SIG_B64];
+    u_char         md[EVP_MAX_MD_SIZE];
+    size_t         i, n, pad;
+    ngx_str_t      src, dst;
+    unsigned int   md_len;
+    EVP_MD_CTX    *mdctx;
+    EVP_PKEY_CTX  *pctx;
+
+    if (key == NULL || ts == NULL || sig_b64 == NULL
+        || (body == NULL && body_len != 0)
+        || sig_len == 0 || sig_len > NGX_HTTP_BROADCAST_SG_SIG_B64)
+    {
+        goto fallback;
+    }
+
+    pctx = ngx_http_broadcast_sendgrid_pctx(key);
+    if (pctx == NULL) {
+        goto fallback;
+    }
+
+    /* the same base64 rules as bc_sendgrid_verify() */
+    n = 0;
+
+    for (i = 0; i < sig_len; i++) {
+        if (sig_b64[i] == ' ' || sig_b64[i] == '\t' || sig_b64[i] == '\r'
+            || sig_b64[i] == '\n')
+        {
+            continue;
+        }
+
+        clean[n++] = (u_char) sig_b64[i];
+    }
+
+    if (n == 0 || n % 4 != 0) {
+        return 0;
+    }
+
+    pad = 0;
+
+    if (clean[n - 1] == '=') {
+        pad++;
+
+        if (clean[n - 2] == '=') {
+            pad++;
+        }
+    }
+
+    for (i = 0; i < n - pad; i++) {
+        if (!((clean[i] >= 'A' && clean[i] <= 'Z')
+              || (clean[i] >= 'a' && clean[i] <= 'z')
+              || (clean[i] >= '0' && clean[i] <= '9')
+              || clean[i] == '+' || clean[i] == '/'))
+        {
+            return 0;
+        }
+    }
+
+    src.data = clean;
+    src.len = n - pad;
+    dst.data = sig;
+
+    if (ngx_decode_base64(&dst, &src) != NGX_OK
+        || dst.len != n / 4 * 3 - pad)
+    {
+        return 0;
+    }
+
+    mdctx = ngx_http_broadcast_sg_mdctx;
+
+    if (EVP_DigestInit_ex2(mdctx, ngx_http_broadcast_sg_md, NULL) != 1
+        || EVP_DigestUpdate(mdctx, ts, ts_len) != 1
+        || (body_len != 0 && EVP_DigestUpdate(mdctx, body, body_len) != 1)
+        || EVP_DigestFinal_ex(mdctx, md, &md_len) != 1)
+    {
+        goto fallback;
+    }
+
+    if (EVP_PKEY_verify(pctx, sig, dst.len, md, md_len) != 1) {
+        ERR_clear_error();
+        return 0;
+    }
+
+    return 1;
+
+fallback:
+
+    return bc_sendgrid_verify(key, ts, ts_len, body, body_len, sig_b64,
+                              sig_len);
 }
