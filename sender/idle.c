@@ -1,13 +1,11 @@
 /*
- * Idle wait on both streams at once. XREADGROUP blocks on one group only
- * and the send and event streams have different groups, so blocking on the
- * send stream left webhook events waiting up to the whole block time.
- * Instead: read each group's last-delivered-id (XINFO GROUPS), then block in
- * one plain XREAD on both streams after those ids. Any entry not yet
- * delivered to its group is newer than that id, so XREAD returns at once if
- * one arrived in between (no lost wake-up), and otherwise as soon as either
- * stream gets one. XREAD delivers nothing to the groups: the next turn's
- * XREADGROUP calls take the entries as usual.
+ * Idle wait of the send loop on the send stream (the events stream has its
+ * own thread, which blocks in its XREADGROUP: recorder.c). Reads the
+ * group's last-delivered-id (XINFO GROUPS), then blocks in a plain XREAD
+ * after that id. Any entry not yet delivered to the group is newer than
+ * that id, so XREAD returns at once if one arrived in between (no lost
+ * wake-up). XREAD delivers nothing to the group: the next turn's
+ * XREADGROUP takes the entries as usual.
  */
 #include <stdio.h>
 #include <string.h>
@@ -63,36 +61,25 @@ snd_idle_sleep(int ms)
 void
 snd_idle_wait(snd_t *s, int block_ms)
 {
-    const char  *xinfo_send[4] = { "XINFO", "GROUPS", BC_KEY_SEND_STREAM };
-    const char  *xinfo_ev[4] = { "XINFO", "GROUPS", BC_KEY_EVENTS_STREAM };
-    const char  *argv[9];
-    char         id_send[48], id_ev[48], blk[16];
-    void        *r1 = NULL, *r2 = NULL;
+    const char  *xinfo_send[3] = { "XINFO", "GROUPS", BC_KEY_SEND_STREAM };
+    const char  *argv[8];
+    char         id_send[48], blk[16];
     redisReply  *r;
     int          ok;
 
     if (snd_redis_ok(s) != 0) {
         return;                 /* the loop sleeps while Redis is down */
     }
-    redisAppendCommandArgv(s->redis, 3, xinfo_send, NULL);
-    redisAppendCommandArgv(s->redis, 3, xinfo_ev, NULL);
-    if (redisGetReply(s->redis, &r1) != REDIS_OK
-        || redisGetReply(s->redis, &r2) != REDIS_OK)
-    {
-        if (r1 != NULL) {
-            freeReplyObject(r1);
-        }
+    r = redisCommandArgv(s->redis, 3, xinfo_send, NULL);
+    if (r == NULL) {
         snd_redis_lost(s, s->redis->errstr);
         return;
     }
-    ok = snd_idle_last_id(r1, BC_GROUP_SENDERS, id_send, sizeof(id_send))
-         == 0
-         && snd_idle_last_id(r2, BC_GROUP_RECORDERS, id_ev, sizeof(id_ev))
+    ok = snd_idle_last_id(r, BC_GROUP_SENDERS, id_send, sizeof(id_send))
          == 0;
-    freeReplyObject(r1);
-    freeReplyObject(r2);
+    freeReplyObject(r);
     if (!ok) {
-        /* a group is missing (the next read recreates it): do not spin */
+        /* the group is missing (the next read recreates it): do not spin */
         snd_idle_sleep(block_ms < 50 ? block_ms : 50);
         return;
     }
@@ -105,14 +92,8 @@ snd_idle_wait(snd_t *s, int block_ms)
     argv[4] = blk;
     argv[5] = "STREAMS";
     argv[6] = BC_KEY_SEND_STREAM;
-    argv[7] = BC_KEY_EVENTS_STREAM;
-    argv[8] = id_send;
-    {
-        const char *full[10];
-        memcpy(full, argv, sizeof(argv));
-        full[9] = id_ev;
-        r = redisCommandArgv(s->redis, 10, full, NULL);
-    }
+    argv[7] = id_send;
+    r = redisCommandArgv(s->redis, 8, argv, NULL);
     if (r == NULL) {
         snd_redis_lost(s, s->redis->errstr);
         return;

@@ -422,7 +422,7 @@ static void
 snd_run(snd_t *s)
 {
     long long  stop_deadline = 0, next_start;
-    int        events = 0, room, timeout, idle, got = 0;
+    int        room, timeout, idle, got = 0;
 
     for ( ;; ) {
         if (snd_stop && stop_deadline == 0) {
@@ -491,15 +491,10 @@ snd_run(snd_t *s)
         snd_queue_flush_acks(s);
 
         if (!snd_stop) {
-            events = snd_recorder_turn(s);
-            snd_pump(s);
-            if (events < 0) {
-                events = 0;
-            }
-            /* nothing to do: block on both streams (idle.c), but only once
-               both own-pending scans are over (they must not wait) */
-            idle = s->held == 0 && events == 0 && got == 0
-                   && s->own_pending_done && s->ev_pending_done;
+            /* nothing to do: block on the send stream (idle.c), but only
+               once the own-pending scan is over (it must not wait); the
+               events stream has its own thread (recorder.c) */
+            idle = s->held == 0 && got == 0 && s->own_pending_done;
             if (idle && s->redis != NULL && s->db != NULL) {
                 snd_idle_wait(s, 200);
             }
@@ -588,7 +583,17 @@ main(int argc, char **argv)
     snd_log(SND_LOG_INFO, "broadcast-sender %s starting (max_inflight %d)",
         s->conf.consumer, s->conf.max_inflight);
 
+    if (snd_recorder_start(s) != 0) {
+        if (s->conf.pidfile[0] != '\0') {
+            unlink(s->conf.pidfile);
+        }
+        rc = 1;
+        goto http;
+    }
+
     snd_run(s);
+    snd_stop = 1;               /* the recorder finishes its turn */
+    snd_recorder_join(s);
 
     if (s->inflight > 0 || s->finished != NULL || s->to_ack != NULL) {
         snd_log(SND_LOG_WARN, "exiting with unfinished work (%d in flight); "

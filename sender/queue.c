@@ -268,10 +268,26 @@ snd_queue_reclaim(snd_t *s)
         snd_log(SND_LOG_ERR, "XAUTOCLAIM: %s", r->str);
     }
     freeReplyObject(r);
+}
 
-    /* events: claim dead recorders' entries, then re-read our own PEL */
+/*
+ * Events: claim dead recorders' entries, then re-read our own PEL. Run by
+ * the recorder thread on its own connection (recorder.c), every
+ * reclaim_idle_ms / 4 (1 s .. 5 s) like the send stream's reclaim.
+ */
+void
+snd_queue_reclaim_events(snd_t *s)
+{
+    char         idle[32];
+    const char  *argv[9];
+    redisReply  *r;
+
+    snprintf(idle, sizeof(idle), "%ld", s->conf.reclaim_idle_ms);
+    argv[0] = "XAUTOCLAIM";
     argv[1] = BC_KEY_EVENTS_STREAM;
     argv[2] = BC_GROUP_RECORDERS;
+    argv[3] = s->conf.consumer;
+    argv[4] = idle;
     argv[5] = "0-0";
     argv[6] = "COUNT";
     argv[7] = "500";

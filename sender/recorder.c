@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "bc_form.h"
 #include "bc_id.h"
@@ -15,7 +16,12 @@
 #include "bc_status.h"
 #include "sender.h"
 
-#define SND_EV_BATCH  1000
+#define SND_EV_BATCH  2000
+
+/* the recorder thread's turn period while it keeps up: a 'sent' and the
+   'delivered' that follows it tens of ms later mostly land in the same
+   batch (one status upsert instead of two), and statements stay large */
+#define SND_EV_PERIOD_MS  250
 
 #define SND_EV_OWN  12
 
@@ -893,6 +899,34 @@ snd_price_like(const char *p)
     return 1;
 }
 
+/* a literal DECIMAL(12,5) takes in strict mode: -?d{1,7}(.d{0,5})? */
+static int
+snd_decimal_ok(const char *p)
+{
+    int  ip = 0, fp = 0, dot = 0;
+
+    if (p == NULL) {
+        return 0;
+    }
+    if (*p == '-') {
+        p++;
+    }
+    for ( ; *p; p++) {
+        if (*p == '.' && !dot) {
+            dot = 1;
+        } else if (*p >= '0' && *p <= '9') {
+            if (dot) {
+                fp++;
+            } else {
+                ip++;
+            }
+        } else {
+            return 0;
+        }
+    }
+    return ip >= 1 && ip <= 7 && fp <= 5;
+}
+
 static int
 snd_int_like(const char *p)
 {
@@ -1265,11 +1299,24 @@ snd_ev_write(snd_t *s, snd_ev_t *ev, size_t n)
     long        *heads, *links;
     int          rc = -1;
 
-    /* audit rows */
+    /* audit rows: compact for plain status callbacks (sql/004) */
     snd_buf_add(&q, "INSERT IGNORE INTO message_events (dedup_key,message_id,"
-        "provider,kind,provider_message_id,status,error_code,payload,"
-        "received_at) VALUES ");
+        "provider,kind,provider_message_id,status,error_code,error_message,"
+        "price,price_unit,num_segments,payload,received_at) VALUES ");
     for (i = 0; i < n; i++) {
+        snd_ev_t   *e = &ev[i];
+        int         price_ok = snd_decimal_ok(e->price),
+                    segs_ok = snd_int_like(e->segs) && strlen(e->segs) <= 9,
+                    compact;
+        /* everything a plain status callback says that the message row
+           does not already hold is in the parsed fields */
+        compact = e->have_form && !e->inbound && e->msg_id[0] != '\0'
+                  && e->ours != NULL && e->ecode == NULL
+                  && e->opt_addr == NULL
+                  && (e->price == NULL || price_ok)
+                  && (e->segs == NULL || segs_ok)
+                  && (strcmp(e->kind, "sms_status") == 0
+                      || strcmp(e->kind, "whatsapp_status") == 0);
         snd_buf_add(&q, i ? ",('%s'," : "('%s',", ev[i].dedup);
         snd_opt_str(s, &q, ev[i].inbound ? ev[i].in_id
                            : ev[i].msg_id[0] ? ev[i].msg_id : NULL);
@@ -1284,7 +1331,24 @@ snd_ev_write(snd_t *s, snd_ev_t *ev, size_t n)
         snd_buf_add(&q, ",");
         snd_opt_str(s, &q, ev[i].ecode);
         snd_buf_add(&q, ",");
-        snd_buf_str(s, &q, ev[i].body, ev[i].body_len);
+        if (e->ecode != NULL && e->emsg != NULL) {
+            snd_buf_str(s, &q, e->emsg, snd_utf8_cut(e->emsg, 255));
+        } else {
+            snd_buf_add(&q, "NULL");
+        }
+        snd_buf_add(&q, ",");
+        snd_buf_add(&q, price_ok ? "%s," : "NULL,", e->price);
+        if (e->unit != NULL) {
+            snd_buf_str(s, &q, e->unit, snd_utf8_cut(e->unit, 8));
+        } else {
+            snd_buf_add(&q, "NULL");
+        }
+        snd_buf_add(&q, segs_ok ? ",%s," : ",NULL,", e->segs);
+        if (compact) {
+            snd_buf_add(&q, "NULL");
+        } else {
+            snd_buf_str(s, &q, ev[i].body, ev[i].body_len);
+        }
         snd_buf_add(&q, ",FROM_UNIXTIME(%lld.%03lld))", ev[i].at / 1000,
             ev[i].at % 1000);
     }
@@ -1374,8 +1438,8 @@ done:
 int
 snd_recorder_turn(snd_t *s)
 {
-    const char  *argv[10];
-    char         cnt[16];
+    const char  *argv[12];
+    char         cnt[16], blk[16];
     redisReply  *r, *entries;
     snd_evs_t    v = { 0 };
     snd_ev_t    *ev = NULL;
@@ -1393,6 +1457,12 @@ snd_recorder_turn(snd_t *s)
     argv[argc++] = s->conf.consumer;
     argv[argc++] = "COUNT";
     argv[argc++] = cnt;
+    if (s->ev_pending_done && s->ev_block_ms > 0) {
+        /* nothing last turn: wait here for the next event */
+        snprintf(blk, sizeof(blk), "%d", s->ev_block_ms);
+        argv[argc++] = "BLOCK";
+        argv[argc++] = blk;
+    }
     argv[argc++] = "STREAMS";
     argv[argc++] = BC_KEY_EVENTS_STREAM;
     if (!s->ev_pending_done) {
@@ -1491,4 +1561,113 @@ done:
     free(v.ev);
     freeReplyObject(r);
     return rc;
+}
+
+/* ---- the recorder thread ------------------------------------------------ */
+
+static void
+snd_rec_sleep(int ms)
+{
+    struct timespec ts = { ms / 1000, (long) (ms % 1000) * 1000000L };
+
+    nanosleep(&ts, NULL);
+}
+
+/*
+ * The recorder's own loop: one turn (read, one transaction, XACK) after
+ * another; blocks in XREADGROUP (at most 200 ms, so snd_stop is seen) when
+ * the last turn found nothing. On SIGTERM it finishes the turn it is in.
+ */
+static void *
+snd_recorder_main(void *arg)
+{
+    snd_t      *r = arg;
+    long long   now, start, every;
+    int         n;
+
+    mysql_thread_init();
+    while (!snd_stop) {
+        now = snd_now_ms();
+        start = now;
+        if (now >= r->next_ev_reclaim_ms && snd_redis_ok(r) == 0) {
+            snd_queue_reclaim_events(r);
+            every = r->conf.reclaim_idle_ms / 4;
+            every = every < 1000 ? 1000 : every > 5000 ? 5000 : every;
+            r->next_ev_reclaim_ms = now + every;
+        }
+        n = snd_recorder_turn(r);
+        if (n < 0) {
+            /* connection down (retried every second) or a failed batch
+               (read again from our pending entries): do not spin */
+            r->ev_block_ms = 0;
+            snd_rec_sleep(r->redis == NULL || r->db == NULL ? 200 : 50);
+            continue;
+        }
+        r->ev_block_ms = n == 0 ? 200 : 0;
+        if (n > 0 && n < SND_EV_BATCH) {
+            /* caught up: let the next batch gather */
+            now = snd_now_ms();
+            if (now - start < SND_EV_PERIOD_MS && !snd_stop) {
+                snd_rec_sleep((int) (SND_EV_PERIOD_MS - (now - start)));
+            }
+        }
+    }
+    if (r->redis != NULL) {
+        redisFree(r->redis);
+        r->redis = NULL;
+    }
+    if (r->db != NULL) {
+        mysql_close(r->db);
+        r->db = NULL;
+    }
+    mysql_thread_end();
+    return NULL;
+}
+
+int
+snd_recorder_start(snd_t *s)
+{
+    snd_t     *r;
+    sigset_t   block, old;
+    int        err;
+
+    r = calloc(1, sizeof(*r));
+    if (r == NULL) {
+        return -1;
+    }
+    /* the configuration by value; the provider secrets (the only heap
+       members) stay with the send loop: the recorder never calls out */
+    r->conf = s->conf;
+    r->conf.twilio_auth_token = NULL;
+    r->conf.meta_access_token = NULL;
+    r->conf.sendgrid_api_key = NULL;
+    r->batch_min = 1;
+
+    /* signals go to the send loop, which sets snd_stop */
+    sigemptyset(&block);
+    sigaddset(&block, SIGTERM);
+    sigaddset(&block, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &block, &old);
+    err = pthread_create(&s->rec_thread, NULL, snd_recorder_main, r);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (err != 0) {
+        snd_log(SND_LOG_ERR, "recorder thread: %s", strerror(err));
+        free(r);
+        return -1;
+    }
+    s->rec = r;
+    s->rec_running = 1;
+    return 0;
+}
+
+void
+snd_recorder_join(snd_t *s)
+{
+    if (!s->rec_running) {
+        return;
+    }
+    pthread_join(s->rec_thread, NULL);
+    s->rec_running = 0;
+    free(s->rec);
+    s->rec = NULL;
 }

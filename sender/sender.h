@@ -1,10 +1,15 @@
 /*
  * broadcast-sender: shared types of the daemon's modules.
  *
- * One thread, one loop (main.c): read jobs (queue.c) -> claim them in the
- * MySQL ledger (ledger.c) -> call the provider (twilio.c over http.c) ->
- * commit results (ledger.c) -> XACK + DEL (queue.c). Webhook events are
- * recorded by recorder.c in the same loop.
+ * Two threads. The send loop (main.c): read jobs (queue.c) -> claim them in
+ * the MySQL ledger (ledger.c) -> call the provider (twilio.c over http.c) ->
+ * commit results (ledger.c) -> XACK + DEL (queue.c). The recorder thread
+ * (recorder.c) records webhook events from bc:stream:events. The two share
+ * nothing mutable but snd_stop: each has its own snd_t (the recorder's is a
+ * copy of the configuration without the provider secrets), its own Redis
+ * and MySQL connections, and frees what it allocates. The send stream and
+ * the events stream are independent (the ledger and the status upsert are
+ * both forward-only), so their MySQL work overlaps.
  */
 #ifndef SENDER_H
 #define SENDER_H
@@ -12,6 +17,7 @@
 #include <stddef.h>
 #include <string.h>
 #include <signal.h>
+#include <pthread.h>
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -205,6 +211,15 @@ struct snd_s {
 
     /* rate limiting */
     void              *buckets;
+
+    /* recorder thread: main's snd_t owns rec (and joins the thread before
+       freeing it); the recorder's snd_t uses only the fields above that
+       recorder.c and the connection helpers touch */
+    snd_t             *rec;
+    pthread_t          rec_thread;
+    int                rec_running;
+    int                ev_block_ms;   /* recorder: XREADGROUP BLOCK, 0 none */
+    long long          next_ev_reclaim_ms;
 };
 
 #define SND_IDSET_SIZE  8192
@@ -243,6 +258,8 @@ void snd_db_lost(snd_t *s, const char *why);
 int snd_queue_read(snd_t *s, int count, int block_ms);
 int snd_queue_maintain(snd_t *s);
 int snd_queue_flush_acks(snd_t *s);
+/* recorder thread: XAUTOCLAIM dead recorders' events */
+void snd_queue_reclaim_events(snd_t *s);
 
 /* ---- idle.c ------------------------------------------------------------- */
 
@@ -317,8 +334,14 @@ void snd_provider_done(snd_t *s, snd_item_t *it, CURLcode rc, long status,
 
 /* ---- recorder.c --------------------------------------------------------- */
 
-/* reads and records up to 500 events; returns events handled, -1 on error */
+/* reads and records up to SND_EV_BATCH events; returns entries handled, -1
+   on error */
 int snd_recorder_turn(snd_t *s);
+/* starts the recorder thread on its own connections (s->rec); 0 / -1 */
+int snd_recorder_start(snd_t *s);
+/* after snd_stop: waits for the thread (it finishes its turn: commit, then
+   XACK), closes its connections, frees s->rec */
+void snd_recorder_join(snd_t *s);
 
 /* ---- ratelimit.c -------------------------------------------------------- */
 
