@@ -25,8 +25,6 @@ static char *ngx_http_broadcast_handler_set(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_broadcast_public_url(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-static char *ngx_http_broadcast_token_file(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
 static char *ngx_http_broadcast_account_sid(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_broadcast_country(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -111,14 +109,14 @@ static ngx_command_t  ngx_http_broadcast_commands[] = {
 
     { ngx_string("broadcast_meta_app_secret_file"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_http_broadcast_meta_secret_file,
+      ngx_http_broadcast_secret_file,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_broadcast_loc_conf_t, meta_app_secret),
       NULL },
 
     { ngx_string("broadcast_meta_verify_token_file"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_http_broadcast_meta_secret_file,
+      ngx_http_broadcast_secret_file,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_broadcast_loc_conf_t, meta_verify_token),
       NULL },
@@ -146,9 +144,9 @@ static ngx_command_t  ngx_http_broadcast_commands[] = {
 
     { ngx_string("broadcast_twilio_auth_token_file"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_http_broadcast_token_file,
+      ngx_http_broadcast_secret_file,
       NGX_HTTP_LOC_CONF_OFFSET,
-      0,
+      offsetof(ngx_http_broadcast_loc_conf_t, twilio_token),
       NULL },
 
     { ngx_string("broadcast_twilio_account_sid"),
@@ -737,60 +735,6 @@ ngx_http_broadcast_public_url(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     lcf->public_url = url;
-
-    return NGX_CONF_OK;
-}
-
-
-static char *
-ngx_http_broadcast_token_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_http_broadcast_loc_conf_t *lcf = conf;
-
-    char       *secret, err[256];
-    size_t      len;
-    ngx_str_t  *value, path;
-
-    if (lcf->twilio_token.data) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-    path = value[1];
-
-    if (ngx_conf_full_name(cf->cycle, &path, 1) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    secret = bc_read_secret_file((char *) path.data, err, sizeof(err));
-    if (secret == NULL) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "cannot read Twilio auth token file \"%V\": %s",
-                           &path, err);
-        return NGX_CONF_ERROR;
-    }
-
-    len = ngx_strlen(secret);
-
-    if (len == 0) {
-        free(secret);
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "Twilio auth token file \"%V\" is empty", &path);
-        return NGX_CONF_ERROR;
-    }
-
-    lcf->twilio_token.data = ngx_pnalloc(cf->pool, len + 1);
-    if (lcf->twilio_token.data == NULL) {
-        explicit_bzero(secret, len);
-        free(secret);
-        return NGX_CONF_ERROR;
-    }
-
-    ngx_cpystrn(lcf->twilio_token.data, (u_char *) secret, len + 1);
-    lcf->twilio_token.len = len;
-
-    explicit_bzero(secret, len);
-    free(secret);
 
     return NGX_CONF_OK;
 }

@@ -14,23 +14,12 @@
 static const char  bc_crockford[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
 
-int
-bc_ulid(char out[BC_ULID_LEN + 1])
+void
+bc_ulid_encode(unsigned long long ms, const unsigned char rnd[10],
+    char out[BC_ULID_LEN + 1])
 {
-    struct timespec  ts;
-    unsigned char    rnd[10];
-    uint64_t         ms, bits;
-    int              i, nbits, pos;
-
-    if (clock_gettime(CLOCK_REALTIME, &ts) != 0) {
-        return -1;
-    }
-
-    if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
-        return -1;
-    }
-
-    ms = (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
+    uint64_t  bits;
+    int       i, nbits, pos;
 
     /* 10 chars of timestamp: 50 bits, the top two are zero */
     for (i = 9; i >= 0; i--) {
@@ -54,6 +43,25 @@ bc_ulid(char out[BC_ULID_LEN + 1])
     }
 
     out[BC_ULID_LEN] = '\0';
+}
+
+
+int
+bc_ulid(char out[BC_ULID_LEN + 1])
+{
+    struct timespec  ts;
+    unsigned char    rnd[10];
+
+    if (clock_gettime(CLOCK_REALTIME, &ts) != 0) {
+        return -1;
+    }
+
+    if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+        return -1;
+    }
+
+    bc_ulid_encode((unsigned long long) ts.tv_sec * 1000
+                   + (unsigned long long) ts.tv_nsec / 1000000, rnd, out);
 
     return 0;
 }

@@ -55,6 +55,15 @@ bc_kv_cmp(const void *one, const void *two)
 }
 
 
+void
+bc_twilio_sort_params(bc_kv_t *params, size_t nparams)
+{
+    if (nparams > 1) {
+        qsort(params, nparams, sizeof(bc_kv_t), bc_kv_cmp);
+    }
+}
+
+
 int
 bc_twilio_sign(const char *token, size_t token_len,
     const char *url, size_t url_len, bc_kv_t *params, size_t nparams,
@@ -65,9 +74,7 @@ bc_twilio_sign(const char *token, size_t token_len,
     size_t          i, len;
     char           *data, *p;
 
-    if (nparams > 1) {
-        qsort(params, nparams, sizeof(bc_kv_t), bc_kv_cmp);
-    }
+    bc_twilio_sort_params(params, nparams);
 
     len = url_len;
     for (i = 0; i < nparams; i++) {

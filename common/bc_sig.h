@@ -22,6 +22,13 @@ int bc_twilio_sign(const char *token, size_t token_len,
     char out[BC_TWILIO_SIG_LEN + 1]);
 
 /*
+ * Sorts params into the order Twilio signs them: by name, then by value
+ * (twilio-node), in place. bc_twilio_sign does it itself; exported for
+ * callers that compute the HMAC with a context of their own.
+ */
+void bc_twilio_sort_params(bc_kv_t *params, size_t nparams);
+
+/*
  * Verifies sig against url as given and against the url with the default
  * port added (or removed if present), as twilio-node does. Compares in
  * constant time. Returns 1 if valid, 0 if not.

@@ -204,8 +204,6 @@ char *ngx_http_broadcast_webhook_merge(ngx_conf_t *cf,
     ngx_http_broadcast_loc_conf_t *prev, ngx_http_broadcast_loc_conf_t *conf);
 char *ngx_http_broadcast_sendgrid_key(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-char *ngx_http_broadcast_meta_secret_file(ngx_conf_t *cf,
-    ngx_command_t *cmd, void *conf);
 ngx_int_t ngx_http_broadcast_health_handler(ngx_http_request_t *r);
 
 

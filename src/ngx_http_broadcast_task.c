@@ -860,12 +860,8 @@ static EVP_MD_CTX *ngx_http_broadcast_sha256_ctx;
 int
 ngx_http_broadcast_ulid(char *out)
 {
-    int              i, nbits, pos;
     u_char          *rnd;
-    uint64_t         ms, bits;
     struct timespec  ts;
-
-    static const char  crockford[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
     if (clock_gettime(CLOCK_REALTIME, &ts) != 0) {
         return -1;
@@ -888,33 +884,11 @@ ngx_http_broadcast_ulid(char *out)
     rnd = ngx_http_broadcast_rand + ngx_http_broadcast_rand_pos;
     ngx_http_broadcast_rand_pos += 10;
 
-    ms = (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
-
-    /* 10 chars of timestamp: 50 bits, the top two are zero */
-    for (i = 9; i >= 0; i--) {
-        out[i] = crockford[ms & 0x1f];
-        ms >>= 5;
-    }
-
-    /* 16 chars of randomness: exactly 80 bits, 5 at a time, MSB first */
-    bits = 0;
-    nbits = 0;
-    pos = 10;
-
-    for (i = 0; i < 10; i++) {
-        bits = bits << 8 | rnd[i];
-        nbits += 8;
-
-        while (nbits >= 5) {
-            nbits -= 5;
-            out[pos++] = crockford[(bits >> nbits) & 0x1f];
-        }
-    }
+    bc_ulid_encode((unsigned long long) ts.tv_sec * 1000
+                   + (unsigned long long) ts.tv_nsec / 1000000, rnd, out);
 
     /* used once: not kept in memory */
     ngx_memzero(rnd, 10);
-
-    out[BC_ULID_LEN] = '\0';
 
     return 0;
 }

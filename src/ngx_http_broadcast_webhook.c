@@ -658,40 +658,6 @@ static ngx_http_broadcast_tw_mac_t
     ngx_http_broadcast_tw_macs[NGX_HTTP_BROADCAST_TW_TOKENS];
 
 
-static int
-ngx_http_broadcast_tw_kv_cmp(const void *one, const void *two)
-{
-    const bc_kv_t  *a = one;
-    const bc_kv_t  *b = two;
-    size_t          n;
-    int             rc;
-
-    n = a->name_len < b->name_len ? a->name_len : b->name_len;
-    rc = memcmp(a->name, b->name, n);
-
-    if (rc != 0) {
-        return rc;
-    }
-
-    if (a->name_len != b->name_len) {
-        return a->name_len < b->name_len ? -1 : 1;
-    }
-
-    n = a->value_len < b->value_len ? a->value_len : b->value_len;
-    rc = memcmp(a->value, b->value, n);
-
-    if (rc != 0) {
-        return rc;
-    }
-
-    if (a->value_len != b->value_len) {
-        return a->value_len < b->value_len ? -1 : 1;
-    }
-
-    return 0;
-}
-
-
 /*
  * loop: the key's HMAC with digest ("SHA1", "SHA256"), keyed once per
  * worker and re-initialised for a new message; NULL: use the fallback
@@ -770,9 +736,7 @@ ngx_http_broadcast_tw_verify(ngx_str_t *token, const char *url,
         goto fallback;
     }
 
-    if (nparams > 1) {
-        qsort(params, nparams, sizeof(bc_kv_t), ngx_http_broadcast_tw_kv_cmp);
-    }
+    bc_twilio_sort_params(params, nparams);
 
     if (EVP_MAC_update(ctx, (u_char *) url, url_len) != 1) {
         goto fallback;
@@ -1260,57 +1224,3 @@ ngx_http_broadcast_sendgrid_key_cleanup(void *data)
 }
 
 
-/* broadcast_meta_app_secret_file, broadcast_meta_verify_token_file */
-char *
-ngx_http_broadcast_meta_secret_file(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf)
-{
-    char       *secret, err[256];
-    size_t      len;
-    ngx_str_t  *value, path, *field;
-
-    field = (ngx_str_t *) ((u_char *) conf + cmd->offset);
-
-    if (field->data) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-    path = value[1];
-
-    if (ngx_conf_full_name(cf->cycle, &path, 1) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    secret = bc_read_secret_file((char *) path.data, err, sizeof(err));
-    if (secret == NULL) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "cannot read \"%V\" in %V: %s", &path,
-                           &cmd->name, err);
-        return NGX_CONF_ERROR;
-    }
-
-    len = ngx_strlen(secret);
-
-    if (len == 0) {
-        free(secret);
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%V\" in %V is empty", &path, &cmd->name);
-        return NGX_CONF_ERROR;
-    }
-
-    field->data = ngx_pnalloc(cf->pool, len + 1);
-    if (field->data == NULL) {
-        explicit_bzero(secret, len);
-        free(secret);
-        return NGX_CONF_ERROR;
-    }
-
-    ngx_cpystrn(field->data, (u_char *) secret, len + 1);
-    field->len = len;
-
-    explicit_bzero(secret, len);
-    free(secret);
-
-    return NGX_CONF_OK;
-}
