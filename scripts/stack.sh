@@ -24,9 +24,6 @@
 #   BC_NGINX_NO_SMS_FROM=1  render nginx.conf without broadcast_sms_from
 #   BC_MAX_RECIPIENTS    broadcast_max_recipients (default: conf.example's)
 #   BC_SENDGRID_BATCH_MAX  sender.conf sendgrid_batch_max (default 1000)
-#   BC_NGINX_STRICT      1: never comment out directives the built module
-#                        does not know (default: 1 for `render`, 0 for
-#                        `start`, which comments them out with a warning)
 #
 # Nothing is written outside BC_VAR. Starting again is harmless: only
 # components that are not running (pid file + kill -0) are started, so a
@@ -509,44 +506,7 @@ render_nginx_conf() {
     if [ "${BC_NGINX_NO_SMS_FROM:-}" = 1 ]; then
         sed -i '/^ *broadcast_sms_from /d' "$NGX_PREFIX/conf/nginx.conf.tmp"
     fi
-    if [ "${BC_NGINX_STRICT:-${RENDER_STRICT_DEFAULT:-0}}" != 1 ]; then
-        comment_out_unsupported "$NGX_PREFIX/conf/nginx.conf.tmp"
-    fi
     mv -f "$NGX_PREFIX/conf/nginx.conf.tmp" "$NGX_PREFIX/conf/nginx.conf"
-}
-
-# While the module and conf.example are developed separately, a module
-# built from an older tree may not know some broadcast_* directive (or a
-# broadcast_webhook provider) conf.example already uses. `start` comments
-# such lines out (nginx -t names them one at a time) and says so loudly;
-# `render` (t/00-config.t) and BC_NGINX_STRICT=1 keep them.
-comment_out_unsupported() {   # conf file inside $NGX_PREFIX/conf
-    local f=$1 rel out line n i dropped=() chk=$LOG/nginx-render-check.log
-    [ -f "$MODULE_SO" ] || return 0
-    mkdir -p "$LOG"
-    rel=conf/$(basename "$f")
-    for i in $(seq 1 40); do
-        out=$(nginx_run -p "$NGX_PREFIX/" -c "$rel" -e "$chk" -t 2>&1) && break
-        n=$(printf '%s\n' "$out" | sed -n "s|.*\[emerg\].* in $f:\([0-9][0-9]*\).*|\1|p" | head -n1)
-        [ -n "$n" ] || break
-        line=$(sed -n "${n}p" "$f")
-        # only the issue-3 additions; any other error is start_nginx's to report
-        case $line in
-            *broadcast_sendgrid_*|*broadcast_meta_*|*broadcast_twilio_content_base*|\
-            *broadcast_whatsapp_from*|*broadcast_email_from*|\
-            *"broadcast_webhook sendgrid;"*|*"broadcast_webhook meta;"*) ;;
-            *) break ;;
-        esac
-        dropped+=("$(printf '%s' "$line" | sed 's/^ *//')")
-        sed -i "${n}s|^|# [stack.sh: not supported by $MODULE_SO] |" "$f"
-    done
-    if [ ${#dropped[@]} -gt 0 ]; then
-        warn "nginx.conf: commented out ${#dropped[@]} line(s) the built module rejects:"
-        for line in "${dropped[@]}"; do warn "    $line"; done
-        printf '%s\n' "${dropped[@]}" > "$NGX_PREFIX/conf/unsupported-directives.txt"
-    else
-        rm -f "$NGX_PREFIX/conf/unsupported-directives.txt"
-    fi
 }
 
 # ---------------------------------------------------------------- nginx
@@ -700,7 +660,7 @@ case $action in
     status) cmd_status "$@" ;;
     # render: write secrets placeholders and nginx.conf only (for nginx -t)
     render) prepare_dirs; secret_once "$SECRETS/mysql.password"
-            RENDER_STRICT_DEFAULT=1 render_nginx_conf
+            render_nginx_conf
             echo "$NGX_PREFIX/conf/nginx.conf" ;;
     *) echo "usage: $0 start|stop|status [redis mysql sim sender nginx]" >&2; exit 2 ;;
 esac
