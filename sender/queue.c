@@ -60,6 +60,15 @@ snd_queue_entry(snd_t *s, redisReply *e, snd_stage_t *claim)
                                     sizeof(err)) == 0)
                 {
                     it->parsed = 1;
+                    /* the ledger's id columns are ASCII (sql/005) */
+                    if (!snd_ascii(it->job.id)
+                        || !snd_ascii(it->job.batch_id))
+                    {
+                        it->parsed = 0;
+                        bc_job_free(&it->job);
+                        snd_log(SND_LOG_ERR, "stream entry %s: bad job: "
+                            "non-ASCII id; dropping it", it->stream_id);
+                    }
                 } else {
                     snd_log(SND_LOG_ERR, "stream entry %s: bad job: %s; "
                         "dropping it", it->stream_id, err);

@@ -980,7 +980,9 @@ snd_ev_resolve(snd_t *s, snd_ev_t *ev, size_t n)
     snd_buf_add(&q, "SELECT id,provider_message_id FROM messages WHERE "
         "id IN (''");
     for (i = 0; i < n; i++) {
-        if (ev[i].mid[0] != '\0') {
+        /* ids are ASCII (sql/005): a mid that is not cannot name a
+           message, and would make the comparison an error */
+        if (ev[i].mid[0] != '\0' && snd_ascii(ev[i].mid)) {
             snd_buf_add(&q, ",");
             snd_buf_str(s, &q, ev[i].mid, strlen(ev[i].mid));
             nm++;

@@ -368,4 +368,16 @@ snd_utf8_cut(const char *v, size_t max)
     return n;
 }
 
+/* 1 if s is all ASCII (the ledger's id columns, sql/005) */
+static inline int
+snd_ascii(const char *s)
+{
+    for (; *s != '\0'; s++) {
+        if ((unsigned char) *s >= 0x80) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 #endif /* SENDER_H */

@@ -37,7 +37,12 @@ typedef struct ev_s {
     char                    sig[BC_TWILIO_SIG_LEN + 1];
     char                    idem[80];
     struct MHD_Connection  *conn;        /* EV_RESUME */
-    struct curl_slist      *headers;
+    struct curl_slist      *headers;     /* owned list, or hdr[] */
+    struct curl_slist       hdr[6];      /* submit()'s list, no heap */
+    char                    hsig[sizeof("X-Twilio-Signature: ")
+                                 + BC_TWILIO_SIG_LEN];
+    char                    hidem[sizeof("I-Twilio-Idempotency-Token: ")
+                                  + 80];
     CURL                   *easy;
     char                   *set_sid;     /* EV_RAW: store update on run */
     const char             *set_status;
@@ -47,6 +52,16 @@ typedef struct ev_s {
     void                  (*fn)(void);   /* EV_FN */
     struct ev_s            *fl_prev, *fl_next;   /* in-flight list */
 } ev_t;
+
+/* frees the header list unless it is the event's embedded one */
+static void
+ev_drop_headers(ev_t *ev)
+{
+    if (ev->headers != NULL && ev->headers != ev->hdr) {
+        curl_slist_free_all(ev->headers);
+    }
+    ev->headers = NULL;
+}
 
 static pthread_mutex_t  cb_lock = PTHREAD_MUTEX_INITIALIZER;
 typedef struct {
@@ -152,9 +167,7 @@ ev_free(ev_t *ev)
     free(ev->msg);
     free(ev->url);
     free(ev->body);
-    if (ev->headers) {
-        curl_slist_free_all(ev->headers);
-    }
+    ev_drop_headers(ev);
     free(ev);
     atomic_fetch_sub(&st_pending, 1);
 }
@@ -380,11 +393,20 @@ easy_get(void)
     CURL *e;
 
     if (easy_pool_n > 0) {
-        e = easy_pool[--easy_pool_n];
-        curl_easy_reset(e);
-        return e;
+        /* a pooled handle keeps its fixed options (set once below); only
+         * the per-request ones are set again in submit() */
+        return easy_pool[--easy_pool_n];
     }
-    return curl_easy_init();
+    e = curl_easy_init();
+    if (e != NULL) {
+        curl_easy_setopt(e, CURLOPT_POST, 1L);
+        curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard_cb);
+        curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
+        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 15000L);
+        curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+    }
+    return e;
 }
 
 static void
@@ -413,34 +435,37 @@ static int
 submit(ev_t *ev)
 {
     CURL *e = easy_get();
-    char  h[160];
 
     if (e == NULL) {
         return -1;
     }
     if (ev->headers == NULL) {
-        struct curl_slist *l = NULL;
-        l = curl_slist_append(l,
-            "Content-Type: application/x-www-form-urlencoded");
-        l = curl_slist_append(l, "User-Agent: TwilioProxy/1.1");
-        l = curl_slist_append(l, "Accept: */*");
-        l = curl_slist_append(l, "Expect:");
-        snprintf(h, sizeof(h), "X-Twilio-Signature: %s", ev->sig);
-        l = curl_slist_append(l, h);
-        snprintf(h, sizeof(h), "I-Twilio-Idempotency-Token: %s", ev->idem);
-        l = curl_slist_append(l, h);
-        ev->headers = l;
+        /* the same six headers as before, in the same order, as a list
+           embedded in the event (libcurl only reads it) */
+        static char ct[] = "Content-Type: application/x-www-form-urlencoded",
+                    ua[] = "User-Agent: TwilioProxy/1.1",
+                    ac[] = "Accept: */*",
+                    ex[] = "Expect:";
+        snprintf(ev->hsig, sizeof(ev->hsig), "X-Twilio-Signature: %s",
+            ev->sig);
+        snprintf(ev->hidem, sizeof(ev->hidem),
+            "I-Twilio-Idempotency-Token: %s", ev->idem);
+        ev->hdr[0].data = ct;
+        ev->hdr[1].data = ua;
+        ev->hdr[2].data = ac;
+        ev->hdr[3].data = ex;
+        ev->hdr[4].data = ev->hsig;
+        ev->hdr[5].data = ev->hidem;
+        for (int i = 0; i < 5; i++) {
+            ev->hdr[i].next = &ev->hdr[i + 1];
+        }
+        ev->hdr[5].next = NULL;
+        ev->headers = ev->hdr;
     }
     curl_easy_setopt(e, CURLOPT_URL, ev_url(ev));
-    curl_easy_setopt(e, CURLOPT_POST, 1L);
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, ev->body ? ev->body : "");
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long) ev->body_len);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, ev->headers);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard_cb);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 15000L);
-    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(e, CURLOPT_PRIVATE, ev);
     ev->easy = e;
     if (curl_multi_add_handle(multi, e) != CURLM_OK) {
@@ -510,8 +535,14 @@ prepare_status(ev_t *ev, const char *status)
     KV("To", m->to);
 #undef KV
 
+    /* one allocation of a size that fits a status callback (the form
+       grows it if ever needed) */
     free(ev->body);
-    ev->body = NULL;
+    ev->body = malloc(1024);
+    if (ev->body == NULL) {
+        return -1;
+    }
+    cap = 1024;
     for (i = 0; i < n; i++) {
         if (bc_form_append(&ev->body, &len, &cap, kv[i].name, kv[i].value,
                 kv[i].value_len) != 0)
@@ -526,10 +557,7 @@ prepare_status(ev_t *ev, const char *status)
     {
         return -1;
     }
-    if (ev->headers) {
-        curl_slist_free_all(ev->headers);
-        ev->headers = NULL;
-    }
+    ev_drop_headers(ev);
     if (sim_rand_hex(ev->idem, 32) != 0) {
         return -1;
     }
@@ -684,10 +712,7 @@ cb_after(ev_t *ev, int ok)
         free(ev->body);
         ev->body = NULL;
         ev->body_len = 0;
-        if (ev->headers) {
-            curl_slist_free_all(ev->headers);
-            ev->headers = NULL;
-        }
+        ev_drop_headers(ev);
         ev->phase++;
         ev->attempt = 0;
         ev->due = sim_now_ms() + o.callback_delay_ms;
