@@ -140,36 +140,40 @@ snd_queue_entries(snd_t *s, redisReply *r, char *last_id, size_t last_len)
     return (int) entries->elements;
 }
 
-int
-snd_queue_read(snd_t *s, int count, int block_ms)
+/*
+ * XREADGROUP on one stream for this consumer: its own pending entries first
+ * (from *cursor, "0" at start) until they run out, then new ones (">"),
+ * blocking up to block_ms only for new ones. Returns the reply, NULL if the
+ * link was lost or Redis answered an error (a missing group is recreated).
+ */
+redisReply *
+snd_xreadgroup(snd_t *s, const char *group, const char *stream, int count,
+    int block_ms, int pending_done, char *cursor)
 {
     const char  *argv[12];
     char         cnt[16], blk[16];
-    int          argc = 0, n;
+    int          argc = 0;
     redisReply  *r;
 
-    if (count <= 0 || snd_redis_ok(s) != 0) {
-        return 0;
-    }
     snprintf(cnt, sizeof(cnt), "%d", count);
-    snprintf(blk, sizeof(blk), "%d", block_ms);
     argv[argc++] = "XREADGROUP";
     argv[argc++] = "GROUP";
-    argv[argc++] = BC_GROUP_SENDERS;
+    argv[argc++] = group;
     argv[argc++] = s->conf.consumer;
     argv[argc++] = "COUNT";
     argv[argc++] = cnt;
-    if (s->own_pending_done && block_ms > 0) {
+    if (pending_done && block_ms > 0) {
+        snprintf(blk, sizeof(blk), "%d", block_ms);
         argv[argc++] = "BLOCK";
         argv[argc++] = blk;
     }
     argv[argc++] = "STREAMS";
-    argv[argc++] = BC_KEY_SEND_STREAM;
-    if (!s->own_pending_done) {
-        if (s->pending_cursor[0] == '\0') {
-            strcpy(s->pending_cursor, "0");
+    argv[argc++] = stream;
+    if (!pending_done) {
+        if (cursor[0] == '\0') {
+            strcpy(cursor, "0");
         }
-        argv[argc++] = s->pending_cursor;
+        argv[argc++] = cursor;
     } else {
         argv[argc++] = ">";
     }
@@ -177,10 +181,10 @@ snd_queue_read(snd_t *s, int count, int block_ms)
     r = redisCommandArgv(s->redis, argc, argv, NULL);
     if (r == NULL) {
         snd_redis_lost(s, s->redis->errstr);
-        return -1;
+        return NULL;
     }
     if (r->type == REDIS_REPLY_ERROR) {
-        snd_log(SND_LOG_ERR, "XREADGROUP: %s", r->str);
+        snd_log(SND_LOG_ERR, "XREADGROUP %s: %s", stream, r->str);
         if (strncmp(r->str, "NOGROUP", 7) == 0) {
             char err[256];
             if (bc_redis_ensure_groups(s->redis, err, sizeof(err)) != 0) {
@@ -188,6 +192,23 @@ snd_queue_read(snd_t *s, int count, int block_ms)
             }
         }
         freeReplyObject(r);
+        return NULL;
+    }
+    return r;
+}
+
+int
+snd_queue_read(snd_t *s, int count, int block_ms)
+{
+    int          n;
+    redisReply  *r;
+
+    if (count <= 0 || snd_redis_ok(s) != 0) {
+        return 0;
+    }
+    r = snd_xreadgroup(s, BC_GROUP_SENDERS, BC_KEY_SEND_STREAM, count,
+                       block_ms, s->own_pending_done, s->pending_cursor);
+    if (r == NULL) {
         return -1;
     }
     n = snd_queue_entries(s, r, s->own_pending_done ? NULL

@@ -1440,49 +1440,21 @@ done:
 int
 snd_recorder_turn(snd_t *s)
 {
-    const char  *argv[12];
-    char         cnt[16], blk[16];
     redisReply  *r, *entries;
     snd_evs_t    v = { 0 };
     snd_ev_t    *ev = NULL;
     size_t       n = 0, i, last = 0;
-    int          rc = -1, argc = 0;
+    int          rc = -1;
     size_t       nack;
 
     if (snd_redis_ok(s) != 0 || snd_db_ok(s) != 0) {
         return -1;
     }
-    snprintf(cnt, sizeof(cnt), "%d", SND_EV_BATCH);
-    argv[argc++] = "XREADGROUP";
-    argv[argc++] = "GROUP";
-    argv[argc++] = BC_GROUP_RECORDERS;
-    argv[argc++] = s->conf.consumer;
-    argv[argc++] = "COUNT";
-    argv[argc++] = cnt;
-    if (s->ev_pending_done && s->ev_block_ms > 0) {
-        /* nothing last turn: wait here for the next event */
-        snprintf(blk, sizeof(blk), "%d", s->ev_block_ms);
-        argv[argc++] = "BLOCK";
-        argv[argc++] = blk;
-    }
-    argv[argc++] = "STREAMS";
-    argv[argc++] = BC_KEY_EVENTS_STREAM;
-    if (!s->ev_pending_done) {
-        if (s->ev_cursor[0] == '\0') {
-            strcpy(s->ev_cursor, "0");
-        }
-        argv[argc++] = s->ev_cursor;
-    } else {
-        argv[argc++] = ">";
-    }
-    r = redisCommandArgv(s->redis, argc, argv, NULL);
+    /* nothing last turn: the read waits here for the next event */
+    r = snd_xreadgroup(s, BC_GROUP_RECORDERS, BC_KEY_EVENTS_STREAM,
+                       SND_EV_BATCH, s->ev_block_ms, s->ev_pending_done,
+                       s->ev_cursor);
     if (r == NULL) {
-        snd_redis_lost(s, s->redis->errstr);
-        return -1;
-    }
-    if (r->type == REDIS_REPLY_ERROR) {
-        snd_log(SND_LOG_ERR, "XREADGROUP events: %s", r->str);
-        freeReplyObject(r);
         return -1;
     }
     if (r->type != REDIS_REPLY_ARRAY || r->elements < 1

@@ -256,6 +256,8 @@ void snd_db_lost(snd_t *s, const char *why);
 /* ---- queue.c ------------------------------------------------------------ */
 
 int snd_queue_read(snd_t *s, int count, int block_ms);
+redisReply *snd_xreadgroup(snd_t *s, const char *group, const char *stream,
+    int count, int block_ms, int pending_done, char *cursor);
 int snd_queue_maintain(snd_t *s);
 int snd_queue_flush_acks(snd_t *s);
 /* recorder thread: XAUTOCLAIM dead recorders' events */
