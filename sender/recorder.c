@@ -125,6 +125,28 @@ snd_ev_dump(snd_ev_t *e, json_t *j)
     return j == NULL ? NULL : snd_ev_keep(e, json_dumps(j, JSON_COMPACT));
 }
 
+/* the event's stored body: the compact JSON of j ("" if it cannot be) */
+static void
+snd_ev_set_body(snd_ev_t *e, json_t *j)
+{
+    e->body = snd_ev_dump(e, j);
+    e->body_len = e->body ? strlen(e->body) : 0;
+    if (e->body == NULL) {
+        e->body = "";
+    }
+}
+
+/* the first event of a parsed stream entry holds a reference to its JSON
+   root, so the strings the entry's events point into outlive the parse */
+static void
+snd_ev_hold_root(snd_ev_t *e, json_t *root, int *n)
+{
+    if ((*n)++ == 0) {
+        e->root = root;
+        json_incref(root);
+    }
+}
+
 static void
 snd_ev_dedup(snd_ev_t *e, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -395,15 +417,8 @@ snd_ev_sendgrid_events(snd_evs_t *v, snd_ev_t *proto)
         if (e == NULL) {
             break;
         }
-        if (n++ == 0) {
-            e->root = arr;
-            json_incref(arr);
-        }
-        e->body = snd_ev_dump(e, o);
-        e->body_len = e->body ? strlen(e->body) : 0;
-        if (e->body == NULL) {
-            e->body = "";
-        }
+        snd_ev_hold_root(e, arr, &n);
+        snd_ev_set_body(e, o);
         e->mid[0] = '\0';
         if (mid != NULL && strlen(mid) == 26) {
             memcpy(e->mid, mid, 27);
@@ -694,15 +709,8 @@ snd_ev_meta(snd_evs_t *v, snd_ev_t *proto)
             if (e == NULL) {
                 goto done;
             }
-            if (n++ == 0) {
-                e->root = root;
-                json_incref(root);
-            }
-            e->body = snd_ev_dump(e, x);
-            e->body_len = e->body ? strlen(e->body) : 0;
-            if (e->body == NULL) {
-                e->body = "";
-            }
+            snd_ev_hold_root(e, root, &n);
+            snd_ev_set_body(e, x);
             e->mid[0] = '\0';
             e->sid = snd_ev_clip(e, json_string_value(json_object_get(x,
                 "id")), 128);
@@ -740,10 +748,7 @@ snd_ev_meta(snd_evs_t *v, snd_ev_t *proto)
             if (e == NULL) {
                 goto done;
             }
-            if (n++ == 0) {
-                e->root = root;
-                json_incref(root);
-            }
+            snd_ev_hold_root(e, root, &n);
             e->mid[0] = '\0';
             e->sid = snd_ev_clip(e, json_string_value(json_object_get(x,
                 "id")), 128);
@@ -763,12 +768,8 @@ snd_ev_meta(snd_evs_t *v, snd_ev_t *proto)
                     }
                 }
             }
-            e->body = snd_ev_dump(e, pl);
+            snd_ev_set_body(e, pl);
             json_decref(pl);
-            e->body_len = e->body ? strlen(e->body) : 0;
-            if (e->body == NULL) {
-                e->body = "";
-            }
             if (ts != NULL && atoll(ts) > 0) {
                 e->at = atoll(ts) * 1000;
             }

@@ -112,4 +112,25 @@ $r = $t->callback(sid => $sid{$E}, To => $E, status => 'delivered');
 is($r->{status}, 200, 'callback without mid 200');
 ok(wait_until(sub { status($E) eq 'delivered' }, 30, 0.1), 'E found by provider_message_id');
 
+# JSON-body variant: the URL carries bodySHA256 = hex SHA-256 of the raw body,
+# and only the URL is signed; a body that does not match the hash is forged
+{
+    require Digest::SHA;
+    my $json = '{"AccountSid":"' . $t->account_sid . '","MessageSid":"SM'
+        . ('b' x 32) . '","MessageStatus":"sent"}';
+    my $path = '/webhooks/twilio/sms/status?bodySHA256=' . Digest::SHA::sha256_hex($json);
+    my $sig = BC::Test::twilio_sign($t->auth_token, $t->public_url . $path, {});
+    my %h = ('X-Twilio-Signature' => $sig, 'Content-Type' => 'application/json');
+    my $xlen = sub { ($t->redis('XLEN', 'bc:stream:events') =~ /(\d+)/)[0] };
+    my $x0 = $xlen->();
+    my $r = $t->post($path, body => $json, headers => \%h);
+    is($r->{status}, 200, 'JSON body matching its signed bodySHA256: 200');
+    is($xlen->(), $x0 + 1, '... and queued once');
+    (my $tampered = $json) =~ s/"sent"/"delivered"/;
+    $r = $t->post($path, body => $tampered, headers => \%h);
+    is($r->{status}, 403, 'JSON body not matching bodySHA256: 403');
+    is($r->{json}{error}{code}, 'invalid_signature', '... invalid_signature');
+    is($xlen->(), $x0 + 1, '... and nothing queued');
+}
+
 $t->done;

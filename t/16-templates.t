@@ -1,0 +1,48 @@
+#!/usr/bin/perl
+# GET /api/whatsapp/templates: the provider's templates (the simulator's
+# Twilio Content API), paginated and searchable; a provider failure is a
+# clear JSON 502, never a hang or a 500.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Test::More;
+use BC::Test qw(:all);
+
+my $t = BC::Test->new;
+my $key = $t->create_key('read');
+
+my $r = $t->get('/api/whatsapp/templates?provider=twilio&limit=2', key => $key);
+is($r->{status}, 200, 'Twilio templates listed') or diag $r->{content};
+my $page1 = $r->{json}{templates} || [];
+is(scalar @$page1, 2, 'limit=2 gives two templates');
+like($_->{sid} // '', qr/^HX[0-9a-f]{32}$/, "template $_->{friendly_name} has an HX sid")
+    for @$page1;
+my $next = $r->{json}{next_page_token};
+ok(defined $next && length $next, 'a next_page_token is given');
+
+$r = $t->get("/api/whatsapp/templates?provider=twilio&limit=2&page_token=$next", key => $key);
+is($r->{status}, 200, 'second page');
+my %first = map { $_->{sid} => 1 } @$page1;
+my @page2 = @{ $r->{json}{templates} || [] };
+ok(@page2 && !grep({ $first{$_->{sid}} } @page2), 'the second page holds other templates');
+
+$r = $t->get('/api/whatsapp/templates?provider=twilio&limit=50&search=otp', key => $key);
+is($r->{status}, 200, 'search');
+is_deeply([map { $_->{friendly_name} } @{ $r->{json}{templates} || [] }], ['otp_code'],
+          'search matches the friendly name');
+
+$r = $t->get('/api/whatsapp/templates?provider=carrier-pigeon', key => $key);
+is($r->{status}, 400, 'unknown provider: 400');
+ok($r->{json}{error}{code} && $r->{json}{error}{message}, '... with a code and a message');
+
+$r = $t->get('/api/whatsapp/templates?provider=twilio');
+is($r->{status}, 401, 'no key: 401');
+
+# the simulator has no Meta template endpoint: the provider's failure is ours
+# to report clearly
+$r = $t->get('/api/whatsapp/templates?provider=meta', key => $key);
+is($r->{status}, 502, 'provider failure: 502');
+like($r->{json}{error}{code} // '', qr/^provider_(error|unavailable)$/, '... provider_error');
+
+$t->done;
