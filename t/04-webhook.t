@@ -47,7 +47,7 @@ sub barrier {
 
 # --- forged / missing signatures: 403, nothing queued, nothing recorded
 my $fail0 = $t->metric('broadcast_signature_failures_total') // 0;
-my $xlen0 = $t->redis('XLEN', 'bc:stream:events');
+my $xlen0 = (0 + $t->redis_raw('XLEN', 'bc:stream:events'));
 $r = cb($A, 'delivered', no_signature => 1);
 is($r->{status}, 403, 'missing signature 403');
 is($r->{json}{error}{code}, 'invalid_signature', 'invalid_signature code');
@@ -66,22 +66,28 @@ is($r->{status}, 403, 'signature over another URL 403');
 }
 $r = cb($A, 'delivered', AccountSid => 'AC' . ('0' x 32));
 is($r->{status}, 403, 'validly signed callback from another AccountSid 403');
-is($t->redis('XLEN', 'bc:stream:events'), $xlen0, 'nothing queued for rejected callbacks');
+is((0 + $t->redis_raw('XLEN', 'bc:stream:events')), $xlen0, 'nothing queued for rejected callbacks');
 my $fail1 = $t->metric('broadcast_signature_failures_total') // 0;
 ok($fail1 - $fail0 >= 4, "broadcast_signature_failures_total increased ($fail0 -> $fail1)");
 barrier();
 is(status($A), 'accepted', 'A unchanged by forged callbacks');
 is(events($A), 0, 'no message_events for A');
 
-# --- valid callback, then a replay: 200 both, stored once
+# --- valid callback, then a replay: 200 both, queued once
+my $xlen1 = (0 + $t->redis_raw('XLEN', 'bc:stream:events'));
 $r = cb($A, 'sent');
 is($r->{status}, 200, 'valid callback 200');
 like($r->{content} // '', qr/<Response\s*\/>/, 'answered <Response/>');
 ok(wait_until(sub { status($A) eq 'sent' }, 30, 0.1), 'A is sent');
+is((0 + $t->redis_raw('XLEN', 'bc:stream:events')), $xlen1 + 1, 'valid callback queued');
 $r = cb($A, 'sent');
 is($r->{status}, 200, 'replayed callback 200');
+is((0 + $t->redis_raw('XLEN', 'bc:stream:events')), $xlen1 + 1, 'replay not queued again');
 barrier();
-is(events($A), 1, 'replay stored once');
+# a plain status callback is kept in the message row, not as an audit row
+is(events($A), 0, 'no audit row for a plain status callback');
+ok($t->mysql_value('SELECT sent_at IS NOT NULL FROM messages WHERE id = ?', $id{$A}),
+   'sent_at recorded from the callback');
 
 # --- out of order: delivered, then sent -> stays delivered
 is(cb($B, 'delivered', Price => '-0.00750', PriceUnit => 'USD', NumSegments => 1)->{status}, 200, 'B delivered 200');
@@ -92,7 +98,9 @@ is(status($B), 'delivered', 'B stays delivered after a late "sent"');
 my $bj = $t->status_of($id{$B}, $key);
 is($bj->{price_unit}, 'USD', 'price unit from the callback');
 ok(defined $bj->{price} && abs($bj->{price} + 0.0075) < 1e-9, 'price from the callback') or diag explain $bj->{price};
-is(events($B), 2, 'both B events kept for audit');
+ok($t->mysql_value('SELECT sent_at IS NOT NULL AND delivered_at IS NOT NULL FROM messages WHERE id = ?', $id{$B}),
+   'both B timestamps kept although "sent" came last');
+is(($t->status_of($id{$B}, $key) || {})->{num_segments}, 1, 'segments from the callback');
 
 # --- failed is terminal
 is(cb($C, 'failed', ErrorCode => '30003')->{status}, 200, 'C failed 200');
@@ -101,6 +109,8 @@ is(cb($C, 'delivered')->{status}, 200, 'later "delivered" for C 200');
 barrier();
 is(status($C), 'failed', 'failed is terminal');
 is(($t->status_of($id{$C}, $key) || {})->{error_code}, '30003', 'error code stored');
+is($t->mysql_value(q{SELECT COUNT(*) FROM message_events WHERE message_id = ? AND error_code = '30003' AND payload LIKE '%ErrorCode=30003%'}, $id{$C}),
+   1, 'the failure is kept as an audit row with its raw body');
 
 # --- signature variants of the URL: explicit :80 accepted
 my $url80 = "http://127.0.0.1:80/webhooks/twilio/sms/status?mid=$id{$D}";
@@ -121,7 +131,7 @@ ok(wait_until(sub { status($E) eq 'delivered' }, 30, 0.1), 'E found by provider_
     my $path = '/webhooks/twilio/sms/status?bodySHA256=' . Digest::SHA::sha256_hex($json);
     my $sig = BC::Test::twilio_sign($t->auth_token, $t->public_url . $path, {});
     my %h = ('X-Twilio-Signature' => $sig, 'Content-Type' => 'application/json');
-    my $xlen = sub { ($t->redis('XLEN', 'bc:stream:events') =~ /(\d+)/)[0] };
+    my $xlen = sub { ((0 + $t->redis_raw('XLEN', 'bc:stream:events')) =~ /(\d+)/)[0] };
     my $x0 = $xlen->();
     my $r = $t->post($path, body => $json, headers => \%h);
     is($r->{status}, 200, 'JSON body matching its signed bodySHA256: 200');
