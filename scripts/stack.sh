@@ -12,7 +12,7 @@
 #   BC_BUILD     build directory (default: <repo>/build)
 #   PORT         nginx port (8080)       REDIS_PORT  (6390)
 #   MYSQL_PORT   (3390)                  SIM_PORT    (8090)
-#   BC_RECLAIM_IDLE_MS, BC_MAX_INFLIGHT, BC_MAX_ATTEMPTS,
+#   BC_RECLAIM_IDLE_MS, BC_MAX_INFLIGHT, BC_MAX_ATTEMPTS, BC_TWILIO_LIST_PAGE_SIZE,
 #   BC_REQUEST_TIMEOUT_MS, BC_RATE_PER_SENDER, BC_LOG_LEVEL, BC_CONSUMER
 #                sender.conf values (see docs/DESIGN.md)
 #   BC_SIM_ARGS  extra arguments for broadcast-sim (e.g. --latency-ms 50)
@@ -441,6 +441,7 @@ sendgrid_batch_max = ${BC_SENDGRID_BATCH_MAX:-1000}
 max_inflight = ${BC_MAX_INFLIGHT:-256}
 max_attempts = ${BC_MAX_ATTEMPTS:-8}
 reclaim_idle_ms = ${BC_RECLAIM_IDLE_MS:-30000}
+twilio_list_page_size = ${BC_TWILIO_LIST_PAGE_SIZE:-1000}
 request_timeout_ms = ${BC_REQUEST_TIMEOUT_MS:-10000}
 rate_per_sender = ${BC_RATE_PER_SENDER:-0}
 log_level = ${BC_LOG_LEVEL:-info}

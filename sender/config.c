@@ -177,6 +177,11 @@ snd_conf_load(snd_conf_t *conf, const char *path)
         goto done;
     }
     conf->reclaim_idle_ms = n;
+    /* reconcile lookups: Twilio allows up to 1,000 messages per page */
+    if (snd_num(&cf, "twilio_list_page_size", "1000", 1, 1000, &n) != 0) {
+        goto done;
+    }
+    conf->twilio_list_page_size = n;
     if (snd_num(&cf, "request_timeout_ms", "10000", 100, 600000, &n) != 0) {
         goto done;
     }

@@ -135,7 +135,8 @@ snd_find(snd_item_t *list, const char *id, size_t len)
 
 /* ---- results ------------------------------------------------------------ */
 
-/* picks the first candidate sid not used by another message */
+/* picks the first candidate sid not used by another message, in MySQL or
+   in this batch */
 static int
 snd_resolve_candidates(snd_t *s, snd_item_t *items)
 {
@@ -187,6 +188,13 @@ snd_resolve_candidates(snd_t *s, snd_item_t *items)
                         break;
                     }
                 }
+            }
+            /* nor by a row of this batch: a send's fresh result, or an
+               earlier reconcile (identical messages to one recipient
+               match each other's sids) */
+            for (snd_item_t *o = items; !used && o != NULL; o = o->next) {
+                used = o != it && o->outcome == SND_OUT_ACCEPTED
+                       && strcmp(o->sid, it->cands[2 * i]) == 0;
             }
             if (!used) {
                 const char *st = bc_status_from_twilio(it->cands[2 * i + 1]);

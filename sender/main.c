@@ -143,6 +143,7 @@ snd_item_reset_result(snd_item_t *it)
     free(it->cands);
     it->cands = NULL;
     it->ncands = 0;
+    it->list_pages = 0;
     it->outcome = SND_OUT_NONE;
     it->xfer = SND_XFER_NONE;
     it->optout = 0;
@@ -151,6 +152,20 @@ snd_item_reset_result(snd_item_t *it)
     it->req_id[0] = '\0';
     it->lost = 0;
     it->segments = -1;
+}
+
+/* a call of unknown outcome that cannot be looked up: the ledger fails
+   the row (unknown_after_crash) unless a webhook has advanced it */
+void
+snd_item_give_up(snd_t *s, snd_item_t *it)
+{
+    snd_item_reset_result(it);
+    it->lost = 1;
+    it->outcome = SND_OUT_ACK;
+    snprintf(it->error_code, sizeof(it->error_code), "unknown_after_crash");
+    snprintf(it->error_message, sizeof(it->error_message),
+        "the provider call may or may not have happened; not sent again");
+    s->m_lost++;
 }
 
 void
@@ -316,15 +331,7 @@ snd_start_due(snd_t *s)
              * sending twice beats at-least-once for these channels.
              */
             *p = it->next;
-            snd_item_reset_result(it);
-            it->lost = 1;
-            it->outcome = SND_OUT_ACK;
-            snprintf(it->error_code, sizeof(it->error_code),
-                "unknown_after_crash");
-            snprintf(it->error_message, sizeof(it->error_message),
-                "the provider call may or may not have happened; not "
-                "sent again");
-            s->m_lost++;
+            snd_item_give_up(s, it);
             snd_list_append(&s->finished, it);
             continue;
         }

@@ -60,6 +60,7 @@ typedef struct {
     int              max_inflight;
     int              max_attempts;
     long             reclaim_idle_ms;
+    long             twilio_list_page_size;
     long             request_timeout_ms;
     double           rate_per_sender;
     char             pidfile[512];
@@ -151,6 +152,7 @@ struct snd_item_s {
     long long       retry_due_ms;
     char          **cands;          /* reconcile: candidate sid/status pairs */
     size_t          ncands;
+    int             list_pages;     /* reconcile: list pages read */
     char           *retry_json;     /* owned: job JSON for bc:retry */
 
     /* ledger claim */
@@ -166,6 +168,7 @@ typedef struct snd_s  snd_t;
 
 /* frees it, drops it from the id set and the held count */
 void snd_item_free(snd_t *s, snd_item_t *it);
+void snd_item_give_up(snd_t *s, snd_item_t *it);
 void snd_item_reset_result(snd_item_t *it);
 
 /* ---- the daemon state (main.c) ------------------------------------------ */

@@ -158,9 +158,10 @@ snd_twilio_list(snd_t *s, snd_item_t *it)
         return -1;
     }
     snprintf(url, sizeof(url),
-        "%s/2010-04-01/Accounts/%s/Messages.json?To=%s%s%s&PageSize=50",
+        "%s/2010-04-01/Accounts/%s/Messages.json?To=%s%s%s&PageSize=%ld",
         s->conf.twilio_api_base, s->conf.twilio_account_sid, to,
-        from ? "&From=" : "", from ? from : "");
+        from ? "&From=" : "", from ? from : "",
+        s->conf.twilio_list_page_size);
     curl_free(to);
     curl_free(from);
     curl_easy_cleanup(tmp);
@@ -335,33 +336,48 @@ snd_rfc2822_ms(const char *s)
     return (long long) timegm(&tm) * 1000;
 }
 
-static void
+/*
+ * A reconcile list page: collects the messages that could be this one
+ * (recipient, sender, body, created no earlier than a minute before the
+ * job) as candidates; the ledger then takes the first one no other row
+ * holds. Twilio lists newest first, so paging goes on while the page's
+ * oldest message is still inside that window: a recipient who got many
+ * messages lately must not have the match on an unread page, or it would
+ * be sent again. Returns 1 when the next page's request is under way.
+ */
+#define SND_LIST_MAX_PAGES  20
+
+static int
 snd_twilio_listed(snd_t *s, snd_item_t *it)
 {
-    json_t        *root, *msgs, *m;
+    json_t        *root, *msgs, *m, *last;
     json_error_t   jerr;
-    size_t         i, n = 0;
-    const char    *body = it->job.body ? it->job.body : "";
+    size_t         i, n = 2 * it->ncands;
+    char         **cands;
+    const char    *body = it->job.body ? it->job.body : "",
+                  *next, *ds;
+    long long      window = it->job.created_ms - 60000, oldest;
+    char           url[2048];
     /* a ContentSid send: Twilio stores the rendered template as the body,
        so only recipient, sender and time can match */
     int            tpl = it->job.extra != NULL
                          && strstr(it->job.extra, "\"content_sid\"") != NULL;
-
-    (void) s;
 
     root = json_loadb(it->resp ? it->resp : "", it->resp_len, 0, &jerr);
     msgs = json_object_get(root, "messages");
     if (!json_is_array(msgs)) {
         json_decref(root);
         it->outcome = SND_OUT_UNKNOWN;   /* try the list again later */
-        return;
+        return 0;
     }
-    it->cands = calloc(2 * json_array_size(msgs) + 1, sizeof(char *));
-    if (it->cands == NULL) {
+    cands = realloc(it->cands,
+                    (n + 2 * json_array_size(msgs) + 1) * sizeof(char *));
+    if (cands == NULL) {
         json_decref(root);
         it->outcome = SND_OUT_UNKNOWN;
-        return;
+        return 0;
     }
+    it->cands = cands;
     json_array_foreach(msgs, i, m) {
         const char *to = json_string_value(json_object_get(m, "to"));
         const char *from = json_string_value(json_object_get(m, "from"));
@@ -390,18 +406,54 @@ snd_twilio_listed(snd_t *s, snd_item_t *it)
             continue;
         }
         created = snd_rfc2822_ms(dc);
-        if (created < 0 || created < it->job.created_ms - 60000) {
+        if (created < 0 || created < window) {
             continue;
         }
-        it->cands[n++] = strdup(sid);
-        it->cands[n++] = strdup(st ? st : "accepted");
-        if (it->cands[n - 1] == NULL || it->cands[n - 2] == NULL) {
+        it->cands[n] = strdup(sid);
+        it->cands[n + 1] = strdup(st ? st : "accepted");
+        if (it->cands[n] == NULL || it->cands[n + 1] == NULL) {
+            free(it->cands[n]);
+            free(it->cands[n + 1]);
             break;
         }
+        n += 2;
     }
     it->ncands = n / 2;
-    json_decref(root);
+    it->list_pages++;
     it->outcome = SND_OUT_NONE;   /* ledger resolves the candidates */
+
+    /* the oldest message of the page, by the date Twilio sorts on (sent,
+       or created while unsent) */
+    next = json_string_value(json_object_get(root, "next_page_uri"));
+    last = json_array_get(msgs, json_array_size(msgs) - 1);
+    ds = json_string_value(json_object_get(last, "date_sent"));
+    if (ds == NULL) {
+        ds = json_string_value(json_object_get(last, "date_created"));
+    }
+    oldest = ds != NULL ? snd_rfc2822_ms(ds) : -1;
+    if (next == NULL || next[0] != '/' || last == NULL
+        || (oldest >= 0 && oldest < window))
+    {
+        json_decref(root);
+        return 0;
+    }
+    if (it->list_pages >= SND_LIST_MAX_PAGES) {
+        /* too many recent messages to this recipient to be sure: failed
+           unknown_after_crash (ledger.c) rather than maybe sent twice */
+        snd_log(SND_LOG_WARN, "message %s: no answer in %d list pages",
+            it->job.id, it->list_pages);
+        json_decref(root);
+        snd_item_give_up(s, it);
+        return 0;
+    }
+    n = (size_t) snprintf(url, sizeof(url), "%s%s",
+                          s->conf.twilio_api_base, next);
+    json_decref(root);
+    if (n >= sizeof(url) || snd_http_start(s, it, url, NULL) != 0) {
+        it->outcome = SND_OUT_UNKNOWN;   /* the whole list again later */
+        return 0;
+    }
+    return 1;
 }
 
 void
@@ -410,7 +462,9 @@ snd_twilio_done(snd_t *s, snd_item_t *it, CURLcode rc, long status,
 {
     if (it->xfer == SND_XFER_LIST) {
         if (rc == CURLE_OK && status == 200) {
-            snd_twilio_listed(s, it);
+            if (snd_twilio_listed(s, it) == 1) {
+                return;   /* the next page */
+            }
         } else {
             snd_log(SND_LOG_WARN, "message %s: reconcile list failed (%s, "
                 "HTTP %ld)", it->job.id, curl_easy_strerror(rc), status);

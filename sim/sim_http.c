@@ -565,6 +565,9 @@ typedef struct {
     const char *to, *from;
     int64_t     ge, lt, day;   /* -1 = no filter */
     long        max, count;
+    long        skip;          /* matches on earlier pages */
+    int         more;          /* a match beyond this page exists */
+    char        last_sid[SIM_ID_MAX];
 } list_ctx_t;
 
 static int
@@ -588,12 +591,21 @@ list_one(const sim_msg_t *m, void *arg)
     {
         return 0;
     }
+    if (x->skip > 0) {
+        x->skip--;
+        return 0;
+    }
+    if (x->count == x->max) {
+        x->more = 1;
+        return 1;
+    }
     if (x->count > 0) {
         jb_s(x->b, ",");
     }
     msg_json(x->b, m);
+    snprintf(x->last_sid, sizeof(x->last_sid), "%s", m->sid);
     x->count++;
-    return x->count >= x->max;
+    return 0;
 }
 
 static enum MHD_Result
@@ -601,8 +613,11 @@ api_list(struct MHD_Connection *c, req_t *r)
 {
     list_ctx_t  x;
     jb_t        b = {0};
-    char        tb[64], fb[64], uri[256];
+    char        tb[64], fb[64], uri[512], next[640];
     const char *v;
+    long        page;
+    size_t      flen = 0, fcap = 0;
+    char       *filt = NULL;
 
     memset(&x, 0, sizeof(x));
     x.b = &b;
@@ -629,19 +644,48 @@ api_list(struct MHD_Connection *c, req_t *r)
     if (x.max > 1000) {
         x.max = 1000;
     }
+    /* Twilio pages newest first; Page=N&PageToken=PA<last sid> from the
+       previous page's next_page_uri (the token is not needed here) */
+    v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "Page");
+    page = v ? strtol(v, NULL, 10) : 0;
+    if (page < 0 || page > 1000000) {
+        page = 0;
+    }
+    x.skip = page * x.max;
     jb_s(&b, "{\"messages\":[");
     sim_store_foreach(1, list_one, &x);
     jb_s(&b, "]");
+    /* the filters, form-encoded, repeated in every page's uri */
+    if ((x.to && bc_form_append(&filt, &flen, &fcap, "To", x.to,
+                                strlen(x.to)) != 0)
+        || (x.from && bc_form_append(&filt, &flen, &fcap, "From", x.from,
+                                     strlen(x.from)) != 0))
+    {
+        free(filt);
+        free(b.p);
+        return twilio_error(c, r, 500, 20500, "Internal Server Error");
+    }
+    if (flen == 0 || strlen(filt) > 200) {
+        flen = 0;
+    }
     snprintf(uri, sizeof(uri),
-        "/2010-04-01/Accounts/%s/Messages.json?PageSize=%ld&Page=0",
-        sim_account_sid, x.max);
-    jb_knum(&b, "end", x.count > 0 ? x.count - 1 : 0);
-    jb_kstr(&b, "first_page_uri", uri);
-    jb_kstr(&b, "next_page_uri", NULL);
-    jb_knum(&b, "page", 0);
+        "/2010-04-01/Accounts/%s/Messages.json?%s%sPageSize=%ld&Page=%ld",
+        sim_account_sid, flen ? filt : "", flen ? "&" : "", x.max, page);
+    jb_knum(&b, "end", x.skip + (x.count > 0 ? x.count - 1 : 0));
+    snprintf(next, sizeof(next),
+        "/2010-04-01/Accounts/%s/Messages.json?%s%sPageSize=%ld&Page=0",
+        sim_account_sid, flen ? filt : "", flen ? "&" : "", x.max);
+    jb_kstr(&b, "first_page_uri", next);
+    snprintf(next, sizeof(next),
+        "/2010-04-01/Accounts/%s/Messages.json?%s%sPageSize=%ld&Page=%ld"
+        "&PageToken=PA%s", sim_account_sid, flen ? filt : "",
+        flen ? "&" : "", x.max, page + 1, x.last_sid);
+    free(filt);
+    jb_kstr(&b, "next_page_uri", x.more ? next : NULL);
+    jb_knum(&b, "page", page);
     jb_knum(&b, "page_size", x.max);
     jb_kstr(&b, "previous_page_uri", NULL);
-    jb_knum(&b, "start", 0);
+    jb_knum(&b, "start", page * x.max);
     jb_kstr(&b, "uri", uri);
     jb_s(&b, "}");
     return queue_jb(c, r, 200, &b);
