@@ -81,13 +81,31 @@ snd_http_write(char *data, size_t size, size_t nmemb, void *ud)
     return n;
 }
 
-/* SendGrid: X-Message-Id of the mail/send response */
+/* SendGrid: X-Message-Id and the X-RateLimit-* of the mail/send response */
 static size_t
 snd_http_header(char *data, size_t size, size_t nmemb, void *ud)
 {
     snd_item_t  *it = ud;
     size_t       n = size * nmemb, l;
+    char         num[24];
 
+    if (n > 22 && n - 22 < sizeof(num)
+        && strncasecmp(data, "X-RateLimit-Remaining:", 22) == 0)
+    {
+        memcpy(num, data + 22, n - 22);
+        num[n - 22] = '\0';
+        it->rl_remaining = strtol(num, NULL, 10);
+        return n;
+    }
+    if (n > 18 && n - 18 < sizeof(num)
+        && strncasecmp(data, "X-RateLimit-Reset:", 18) == 0)
+    {
+        memcpy(num, data + 18, n - 18);
+        num[n - 18] = '\0';
+        /* epoch seconds */
+        it->rl_reset_ms = strtoll(num, NULL, 10) * 1000;
+        return n;
+    }
     if (n > 13 && strncasecmp(data, "X-Message-Id:", 13) == 0) {
         data += 13;
         l = n - 13;
@@ -123,6 +141,8 @@ snd_http_start(snd_t *s, snd_item_t *it, const char *url, const char *post)
         }
     }
     it->resp_len = 0;
+    it->rl_remaining = -1;
+    it->rl_reset_ms = 0;
     curl_easy_setopt(e, CURLOPT_URL, url);
     curl_easy_setopt(e, CURLOPT_PRIVATE, it);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, snd_http_write);

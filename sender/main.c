@@ -151,6 +151,7 @@ snd_item_reset_result(snd_item_t *it)
     it->error_code[0] = it->error_message[0] = '\0';
     it->req_id[0] = '\0';
     it->lost = 0;
+    it->throttled = 0;
     it->segments = -1;
 }
 
@@ -338,6 +339,16 @@ snd_start_due(snd_t *s)
         if (!it->reconcile) {
             double       rate = 0;
             const char  *key = it->job.from;
+            long long    until = snd_throttle_until(s, it, now);
+            if (until > 0) {
+                /* the provider asked this sender (account) to slow down */
+                it->not_before_ms = until;
+                if (next < 0 || until - now < next) {
+                    next = until - now;
+                }
+                p = &it->next;
+                continue;
+            }
             if (it->prov == SND_PROV_TWILIO) {
                 rate = s->conf.rate_per_sender;
                 if (it->job.messaging_service_sid[0]) {

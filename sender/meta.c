@@ -12,11 +12,14 @@
 
 /*
  * Meta's error classes, in one place (DESIGN "Provider error classes"):
- * retry later: HTTP 429, 5xx, 130429 (throughput), 131056 (pair rate), 4 and
- * 80007 (app / WABA call rate); never retry: 131047 (free-form outside the
+ * throttle (no attempt spent): HTTP 429, 130429 (throughput), 4 and 80007
+ * (app / WABA call rate) pause the phone number; 131056 (pair rate) delays
+ * that recipient 6 s; retry later: 5xx; never retry: 131047 (free-form outside the
  * 24 h window), 132001 (unknown template), 131026 (undeliverable), 100
  * (bad parameter), 190 (token) and everything else.
  */
+#define SND_META_PAIR_WAIT_MS  6000
+
 static int
 snd_meta_retryable(long status, long code)
 {
@@ -151,8 +154,20 @@ snd_meta_error(snd_t *s, snd_item_t *it, long status)
         snprintf(it->error_message, sizeof(it->error_message),
             "provider answered HTTP %ld", status);
     }
-    if (snd_meta_retryable(status, code)) {
-        snd_log(SND_LOG_INFO, "message %s: meta throttle/error %s, retrying",
+    if (code == 131056) {
+        /* the pair rate (about one message per 6 s from a business number
+           to one user): only this recipient waits */
+        snd_log(SND_LOG_INFO, "message %s: meta pair rate, waiting",
+            it->job.id);
+        snd_retry_throttled(s, it, snd_now_ms() + SND_META_PAIR_WAIT_MS);
+    } else if (status == 429 || code == 130429 || code == 4
+               || code == 80007)
+    {
+        snd_log(SND_LOG_INFO, "message %s: meta throttle %s, waiting",
+            it->job.id, it->error_code);
+        snd_throttle_hit(s, it, 0, snd_now_ms());
+    } else if (snd_meta_retryable(status, code)) {
+        snd_log(SND_LOG_INFO, "message %s: meta error %s, retrying",
             it->job.id, it->error_code);
         snd_retry_or_fail(s, it);
     } else {
@@ -190,6 +205,7 @@ snd_meta_done(snd_t *s, snd_item_t *it, CURLcode rc, long status,
             snprintf(it->status, sizeof(it->status), "accepted");
             it->outcome = SND_OUT_ACCEPTED;
             s->m[it->prov][SND_M_ACCEPTED]++;
+            snd_throttle_clear(s, it);
         } else {
             snd_log(SND_LOG_WARN, "message %s: meta 200 without "
                 "messages[0].id; outcome unknown", it->job.id);

@@ -409,9 +409,10 @@ snd_queue_flush_acks(snd_t *s)
     /* the retry copies first: nothing half-built goes on the wire */
     for (it = s->to_ack; it != NULL; it = it->next) {
         if (it->outcome == SND_OUT_RETRY && it->retry_json == NULL) {
-            it->job.attempt++;
+            /* a throttle did not reach the provider's queue: no attempt */
+            it->job.attempt += !it->throttled;
             it->retry_json = bc_job_dump(&it->job);
-            it->job.attempt--;
+            it->job.attempt -= !it->throttled;
             if (it->retry_json == NULL) {
                 snd_log(SND_LOG_ERR, "out of memory building retry job");
                 return -1;
@@ -462,6 +463,8 @@ snd_queue_flush_acks(snd_t *s)
         }
         snprintf(f, sizeof(f), "retries:%s", snd_prov_names[p]);
         snd_metric(s, f, &s->m_retries[p], &n);
+        snprintf(f, sizeof(f), "throttles:%s", snd_prov_names[p]);
+        snd_metric(s, f, &s->m_throttles[p], &n);
     }
     snd_metric(s, "reconciled:found", &s->m_found, &n);
     snd_metric(s, "reconciled:notfound", &s->m_notfound, &n);

@@ -143,6 +143,8 @@ struct snd_item_s {
     int             optout;         /* 21610: insert into opt_outs */
     char            sid[160];
     char            req_id[128];    /* SendGrid X-Message-Id */
+    long            rl_remaining;   /* SendGrid X-RateLimit-Remaining, -1 */
+    long long       rl_reset_ms;    /* SendGrid X-RateLimit-Reset, 0 */
     char            status[32];     /* our status for ACCEPTED */
     int             segments;       /* -1 unknown */
     char            price[32];      /* "" unknown */
@@ -150,6 +152,7 @@ struct snd_item_s {
     char            error_code[32];
     char            error_message[256];
     long long       retry_due_ms;
+    int             throttled;      /* RETRY without spending an attempt */
     char          **cands;          /* reconcile: candidate sid/status pairs */
     size_t          ncands;
     int             list_pages;     /* reconcile: list pages read */
@@ -205,6 +208,7 @@ struct snd_s {
     /* metrics, flushed once per turn */
     long long          m[SND_PROV_N][SND_M_N];
     long long          m_retries[SND_PROV_N];
+    long long          m_throttles[SND_PROV_N];
     long long          m_found, m_notfound, m_lost;
 
     /* http.c */
@@ -354,6 +358,16 @@ void snd_recorder_join(snd_t *s);
 int snd_rate_take(snd_t *s, const char *from, double rate, long long now,
     long long *wait_ms);
 void snd_rate_free(snd_t *s);
+/* provider throttles (ratelimit.c): until when calls for it's key wait (0:
+   none); a throttle answer (until_ms <= now: an adaptive pause); a pause
+   the provider announced; a success, which ends a run of throttles */
+long long snd_throttle_until(snd_t *s, const snd_item_t *it, long long now);
+long long snd_throttle_hit(snd_t *s, snd_item_t *it, long long until_ms,
+    long long now);
+void snd_retry_throttled(snd_t *s, snd_item_t *it, long long until_ms);
+void snd_throttle_pause(snd_t *s, const snd_item_t *it, long long until_ms,
+    long long now);
+void snd_throttle_clear(snd_t *s, const snd_item_t *it);
 
 /* length of the longest prefix of v of at most max bytes that ends on a
    UTF-8 character boundary (strict mode rejects over-long values and broken

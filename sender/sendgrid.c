@@ -33,7 +33,9 @@ snd_sg_same(const snd_item_t *a, const snd_item_t *b)
 
 /*
  * SendGrid's error classes, in one place (DESIGN "Provider error classes"):
- * HTTP 429 and 5xx are retried (the whole call); any other 4xx fails every
+ * HTTP 429 pauses the account until X-RateLimit-Reset and retries the whole
+ * call then without spending an attempt; 5xx are retried (the whole call)
+ * with backoff; any other 4xx fails every
  * message of the call with errors[0].message. Opt-outs come from the Event
  * Webhook (recorder.c), never from this response.
  */
@@ -267,6 +269,11 @@ snd_sendgrid_done(snd_t *s, snd_item_t *it, CURLcode rc, long status,
             g->outcome = SND_OUT_ACCEPTED;
             s->m[g->prov][SND_M_ACCEPTED]++;
         }
+        snd_throttle_clear(s, it);
+        if (it->rl_remaining == 0 && it->rl_reset_ms > 0) {
+            /* the window's last call: the next one would be a 429 */
+            snd_throttle_pause(s, it, it->rl_reset_ms, snd_now_ms());
+        }
     } else {
         msg[0] = '\0';
         root = json_loadb(it->resp ? it->resp : "", it->resp_len, 0, &jerr);
@@ -284,7 +291,18 @@ snd_sendgrid_done(snd_t *s, snd_item_t *it, CURLcode rc, long status,
                 snprintf(g->error_code, sizeof(g->error_code), "%s", code);
                 snprintf(g->error_message, sizeof(g->error_message), "%s",
                     msg);
-                snd_retry_or_fail(s, g);
+                if (status != 429) {
+                    snd_retry_or_fail(s, g);
+                }
+            }
+            if (status == 429) {
+                /* one throttle for the call: until the window SendGrid
+                   names, else adaptive; the whole group waits it out */
+                long long until = snd_throttle_hit(s, it, it->rl_reset_ms,
+                                                   snd_now_ms());
+                for (g = it->group; g != NULL; g = g->next) {
+                    snd_retry_throttled(s, g, until);
+                }
             }
         } else {
             snd_sg_fail_all(s, it, code, msg);

@@ -209,12 +209,14 @@ snd_retry_or_fail(snd_t *s, snd_item_t *it)
 
 /*
  * Twilio's error classes, in one place (DESIGN "Provider error classes"):
- * retry later: HTTP 429, 5xx, 20429 (concurrency), 63017 (account MPS),
- * 21611 (sender queue full); opt-out: 21610 (recipient replied STOP: the
+ * throttle (the sender pauses, no attempt spent): HTTP 429, 20429
+ * (concurrency), 63017 (account MPS), 21611 (sender queue full); retry
+ * later: 5xx; opt-out: 21610 (recipient replied STOP: the
  * peer goes to opt_outs); never retry: 21211, 21614, 63016 (WhatsApp
  * free-form outside the 24 h window) and every other 4xx.
  */
-enum { SND_CLASS_FAIL = 0, SND_CLASS_RETRY, SND_CLASS_OPTOUT };
+enum { SND_CLASS_FAIL = 0, SND_CLASS_RETRY, SND_CLASS_THROTTLE,
+       SND_CLASS_OPTOUT };
 
 static int
 snd_twilio_classify(long status, long code)
@@ -222,13 +224,13 @@ snd_twilio_classify(long status, long code)
     if (code == 21610) {
         return SND_CLASS_OPTOUT;
     }
-    if (code == 20429 || code == 63017 || code == 21611) {
-        return SND_CLASS_RETRY;
+    if (code == 20429 || code == 63017 || code == 21611 || status == 429) {
+        return SND_CLASS_THROTTLE;
     }
     if (code == 21211 || code == 21614 || code == 63016) {
         return SND_CLASS_FAIL;
     }
-    if (status == 429 || status >= 500) {
+    if (status >= 500) {
         return SND_CLASS_RETRY;
     }
     return SND_CLASS_FAIL;
@@ -272,9 +274,14 @@ snd_twilio_error(snd_t *s, snd_item_t *it, long status)
         it->optout = 1;
         s->m[it->prov][SND_M_FAILED]++;
         break;
+    case SND_CLASS_THROTTLE:
+        snd_log(SND_LOG_INFO, "message %s: provider throttle %s, waiting",
+            it->job.id, it->error_code);
+        snd_throttle_hit(s, it, 0, snd_now_ms());
+        break;
     case SND_CLASS_RETRY:
-        snd_log(SND_LOG_INFO, "message %s: provider throttle/error %s, "
-            "retrying", it->job.id, it->error_code);
+        snd_log(SND_LOG_INFO, "message %s: provider error %s, retrying",
+            it->job.id, it->error_code);
         snd_retry_or_fail(s, it);
         break;
     default:
@@ -318,6 +325,7 @@ snd_twilio_created(snd_t *s, snd_item_t *it)
     }
     it->outcome = SND_OUT_ACCEPTED;
     s->m[it->prov][SND_M_ACCEPTED]++;
+    snd_throttle_clear(s, it);
 }
 
 /* RFC 2822 date of Twilio -> epoch ms, -1 if unreadable */

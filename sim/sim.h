@@ -31,6 +31,7 @@ typedef struct {
     double   sg_dropped_ratio;
     double   sg_deferred_ratio;
     long     sg_batch;            /* max events per Event Webhook POST */
+    long     sg_rate;             /* mail/send calls per 1 s window */
 } sim_opts_t;
 
 /* one accepted message; strings live in the same allocation */
@@ -93,6 +94,9 @@ int sim_rate_allow(const char *sender, long rate, int64_t now_ms);
 /* magic +15005550010: 1 the first time (answer 429), 0 afterwards */
 int sim_magic_first_seen(void);
 void sim_rate_reset(void);
+/* rate-limit answers given (any provider), for /sim/health */
+void sim_throttle_note(void);
+uint64_t sim_throttle_count(void);
 
 /* ---- sim_cb.c: the callback / timer thread ---- */
 int sim_cb_start(void);

@@ -839,6 +839,7 @@ opts_json(jb_t *b, const sim_opts_t *o)
     jb_key(b, "whatsapp_read");
     jb_s(b, o->whatsapp_read ? "true" : "false");
     jb_knum(b, "meta_rate", o->meta_rate);
+    jb_knum(b, "sendgrid_rate", o->sg_rate);
     snprintf(d, sizeof(d), "%g", o->sg_bounce_ratio);
     jb_key(b, "sendgrid_bounce_ratio");
     jb_s(b, d);
@@ -901,6 +902,7 @@ sim_config(struct MHD_Connection *c, req_t *r, int is_post)
         NUM("sendgrid_dropped_ratio", sg_dropped_ratio, double, 0, 1);
         NUM("sendgrid_deferred_ratio", sg_deferred_ratio, double, 0, 1);
         NUM("sendgrid_batch", sg_batch, long, 1, 10000);
+        NUM("sendgrid_rate", sg_rate, long, 1, 1e9);
 #undef NUM
 #define BOOL(k, field) do { \
             json_t *bv = json_object_get(root, k); \
@@ -1031,10 +1033,12 @@ route_sim(struct MHD_Connection *c, req_t *r, const char *url,
         sim_cb_stats(&s, &f, &p, &rt);
         snprintf(buf, sizeof(buf), "{\"status\":\"ok\",\"messages\":%zu,"
             "\"callbacks_sent\":%llu,\"callbacks_failed\":%llu,"
-            "\"callbacks_retried\":%llu,\"pending\":%llu}",
+            "\"callbacks_retried\":%llu,\"pending\":%llu,"
+            "\"throttled\":%llu}",
             sim_store_count(), (unsigned long long) s,
             (unsigned long long) f, (unsigned long long) rt,
-            (unsigned long long) p);
+            (unsigned long long) p,
+            (unsigned long long) sim_throttle_count());
         return sim_json(c, 200, buf);
     }
     if (strcmp(url, "/sim/messages") == 0 && is_get) {

@@ -51,6 +51,7 @@ static sim_opts_t      opts = {
     .whatsapp_window = 1,
     .whatsapp_read = 1,
     .meta_rate = 80,
+    .sg_rate = 10000,
     .sg_batch = 100,
 };
 

@@ -705,7 +705,6 @@ static int             sg_flush_scheduled;
 static int64_t         sg_rl_window;
 static long            sg_rl_used;
 
-#define SG_RL_LIMIT 10000      /* per second, reported in X-RateLimit-* */
 
 static void sg_flush(void);
 
@@ -1100,22 +1099,24 @@ sg_send(struct MHD_Connection *c, void *r, const char *body, size_t len,
     free(seen);
     nrec = nseen;
 
-    /* rate-limit headers (a per-second window) */
+    /* rate-limit headers (a per-second window of o.sg_rate calls) */
+    sim_opts_get(&o);
     pthread_mutex_lock(&sg_lock);
     if (now / 1000 != sg_rl_window) {
         sg_rl_window = now / 1000;
         sg_rl_used = 0;
     }
     sg_rl_used++;
-    remaining = SG_RL_LIMIT - sg_rl_used;
+    remaining = o.sg_rate - sg_rl_used;
     pthread_mutex_unlock(&sg_lock);
-    snprintf(lim, sizeof(lim), "%d", SG_RL_LIMIT);
+    snprintf(lim, sizeof(lim), "%ld", o.sg_rate);
     snprintf(rem, sizeof(rem), "%ld", remaining < 0 ? 0 : remaining);
     snprintf(rst, sizeof(rst), "%lld", (long long) (now / 1000 + 1));
     if (remaining < 0) {
         const char *h[] = {"X-RateLimit-Limit", lim, "X-RateLimit-Remaining",
             rem, "X-RateLimit-Reset", rst, NULL};
         json_decref(j);
+        sim_throttle_note();
         return reply_json(c, r, reply, 429, json_pack("{s[{sn,ss}]}",
             "errors", "field", "message", "too many requests"), h);
     }

@@ -3,6 +3,7 @@
  * plus an open-addressing hash by sid), the per-sender rate limiter and the
  * magic-number memory.
  */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -337,6 +338,19 @@ typedef struct rate_s {
 static pthread_mutex_t  rate_lock = PTHREAD_MUTEX_INITIALIZER;
 static rate_t          *rates[RATE_BUCKETS];
 static int              magic_seen;
+static _Atomic uint64_t throttled;    /* rate-limit answers given */
+
+void
+sim_throttle_note(void)
+{
+    atomic_fetch_add(&throttled, 1);
+}
+
+uint64_t
+sim_throttle_count(void)
+{
+    return atomic_load(&throttled);
+}
 
 int
 sim_rate_allow(const char *sender, long rate, int64_t now_ms)
@@ -377,6 +391,9 @@ sim_rate_allow(const char *sender, long rate, int64_t now_ms)
         ok = 1;
     }
     pthread_mutex_unlock(&rate_lock);
+    if (!ok) {
+        sim_throttle_note();
+    }
     return ok;
 }
 
@@ -406,6 +423,7 @@ rate_clear_locked(void)
         rates[i] = NULL;
     }
     magic_seen = 0;
+    atomic_store(&throttled, 0);
 }
 
 void

@@ -684,6 +684,9 @@ ngx_http_broadcast_metrics_render(ngx_http_request_t *r,
             "# HELP broadcast_provider_retries_total Provider calls retried "
             "(sender).\n"
             "# TYPE broadcast_provider_retries_total counter\n"
+            "# HELP broadcast_provider_throttles_total Provider answers "
+            "that paused a sender or account (sender).\n"
+            "# TYPE broadcast_provider_throttles_total counter\n"
             "# HELP broadcast_reconciled_total Messages reconciled after a "
             "crash (sender).\n"
             "# TYPE broadcast_reconciled_total counter\n");
@@ -719,6 +722,12 @@ ngx_http_broadcast_metrics_render(ngx_http_request_t *r,
 
             } else if (ngx_strncmp(name, "retries:", 8) == 0) {
                 p = ngx_sprintf(p, "broadcast_provider_retries_total"
+                                "{provider=\"%*s\"} %*s\n",
+                                (size_t) (name + k->len - colon - 1),
+                                colon + 1, v->len, v->str);
+
+            } else if (ngx_strncmp(name, "throttles:", 10) == 0) {
+                p = ngx_sprintf(p, "broadcast_provider_throttles_total"
                                 "{provider=\"%*s\"} %*s\n",
                                 (size_t) (name + k->len - colon - 1),
                                 colon + 1, v->len, v->str);
