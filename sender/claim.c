@@ -391,7 +391,7 @@ claimed:
                     "ledger; reconciling", it->job.id,
                     it->claim_state == SND_ROW_CALLING ? "calling"
                                                        : "unknown");
-                it->reconcile = 1;
+                snd_item_set_reconcile(s, it, 1);
                 it->not_before_ms = now;
                 snd_stage_add(&wait, it);
             }

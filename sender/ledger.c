@@ -440,14 +440,14 @@ snd_ledger_commit(snd_t *s)
                 "sending", it->job.id);
             s->m_notfound++;
             snd_item_reset_result(it);
-            it->reconcile = 0;
+            snd_item_set_reconcile(s, it, 0);
             it->not_before_ms = now;
             snd_stage_add(&wait, it);
             continue;
         }
         if (it->outcome == SND_OUT_UNKNOWN) {
             snd_item_reset_result(it);
-            it->reconcile = 1;
+            snd_item_set_reconcile(s, it, 1);
             it->not_before_ms = now + SND_RECONCILE_DELAY_MS;
             snd_stage_add(&wait, it);
             continue;

@@ -155,6 +155,45 @@ snd_item_reset_result(snd_item_t *it)
     it->segments = -1;
 }
 
+void
+snd_item_set_reconcile(snd_t *s, snd_item_t *it, int on)
+{
+    on = on != 0;
+    s->nreconcile += on - it->reconcile;
+    it->reconcile = on;
+}
+
+/*
+ * While a row is reconciled, the provider's list must not show a message of
+ * this process to the same recipient from the same sender: the reconcile
+ * could take its sid (the message was sent once, but then one row holds the
+ * other's sid and the send's own result cannot be stored). So a Twilio
+ * reconcile and a Twilio send to the same recipient from the same sender
+ * never overlap between their start and the ledger commit of their result.
+ * Only checked while some row is being reconciled (after a crash).
+ */
+static int
+snd_reconcile_conflict(snd_t *s, const snd_item_t *it)
+{
+    const snd_item_t  *lists[2] = { s->running, s->finished }, *o;
+    int                i;
+
+    for (i = 0; i < 2; i++) {
+        for (o = lists[i]; o != NULL; o = o->next) {
+            if (o != it && o->prov == SND_PROV_TWILIO
+                && o->reconcile != it->reconcile
+                && strcmp(o->job.to, it->job.to) == 0
+                && strcmp(o->job.from, it->job.from) == 0
+                && strcmp(o->job.messaging_service_sid,
+                          it->job.messaging_service_sid) == 0)
+            {
+                return 1;
+            }
+        }
+    }
+    return 0;
+}
+
 /* a call of unknown outcome that cannot be looked up: the ledger fails
    the row (unknown_after_crash) unless a webhook has advanced it */
 void
@@ -185,6 +224,7 @@ snd_item_free(snd_t *s, snd_item_t *it)
         bc_job_free(&it->job);
     }
     snd_item_reset_result(it);
+    snd_item_set_reconcile(s, it, 0);
     curl_slist_free_all(it->hdrs);
     free(it->post);
     free(it->resp);
@@ -365,6 +405,16 @@ snd_start_due(snd_t *s)
                 p = &it->next;
                 continue;
             }
+        }
+        if (s->nreconcile > 0 && it->prov == SND_PROV_TWILIO
+            && snd_reconcile_conflict(s, it))
+        {
+            it->not_before_ms = now + SND_RECONCILE_WAIT_MS;
+            if (next < 0 || SND_RECONCILE_WAIT_MS < next) {
+                next = SND_RECONCILE_WAIT_MS;
+            }
+            p = &it->next;
+            continue;
         }
         *p = it->next;
         it->next = NULL;

@@ -172,6 +172,7 @@ typedef struct snd_s  snd_t;
 /* frees it, drops it from the id set and the held count */
 void snd_item_free(snd_t *s, snd_item_t *it);
 void snd_item_give_up(snd_t *s, snd_item_t *it);
+void snd_item_set_reconcile(snd_t *s, snd_item_t *it, int on);
 void snd_item_reset_result(snd_item_t *it);
 
 /* ---- the daemon state (main.c) ------------------------------------------ */
@@ -210,6 +211,7 @@ struct snd_s {
     long long          m_retries[SND_PROV_N];
     long long          m_throttles[SND_PROV_N];
     long long          m_found, m_notfound, m_lost;
+    int                nreconcile;     /* held items with reconcile set */
 
     /* http.c */
     CURLM             *multi;
@@ -295,6 +297,8 @@ snd_item_t *snd_find(snd_item_t *list, const char *id, size_t len);
 /* ---- claim.c ------------------------------------------------------------ */
 
 #define SND_RECONCILE_DELAY_MS  2000
+/* a reconcile and a send to the same recipient wait for each other */
+#define SND_RECONCILE_WAIT_MS   100
 
 int snd_ledger_claim(snd_t *s);
 

@@ -1,8 +1,9 @@
 #!/usr/bin/perl
 # Reconciling after a crash reads Twilio's message list page by page: many
 # identical messages to one recipient, the sender SIGKILLed with calls in
-# flight, a list page of 5 messages. Every message is delivered and sent
-# exactly once; no two rows take the same sid.
+# flight, a list page of 5 messages, and more of the same queued meanwhile.
+# Every message is accepted by the provider exactly once; no two rows take
+# the same sid.
 use strict;
 use warnings;
 use FindBin;
@@ -38,6 +39,15 @@ my $calling = $t->mysql_value(q{SELECT COUNT(*) FROM messages WHERE send_state I
 ok($calling > 5, "$calling calls in flight at the kill: more than one list page");
 my $at_kill = @{ $t->sim_messages };
 ok($at_kill < $N, "not all sent at the kill ($at_kill < $N)");
+
+# more of the same, queued while the sender is down: after the restart they
+# are sent while the dead sender's calls are being looked up in the list
+my $M = 20;
+for my $n (1 .. $M) {
+    my $r = $t->send_sms(key => $key, to => [$TO], message => 'your order has shipped');
+    $r->{status} == 202 or fail("late send $n: $r->{status}");
+}
+$N += $M;
 
 is($t->start('sender'), 0, 'sender restarted');
 my $DONE = q{SELECT COUNT(*) FROM messages WHERE send_state = 'done' AND status = 'accepted' AND provider_message_id IS NOT NULL};
