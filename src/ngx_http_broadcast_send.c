@@ -1253,10 +1253,10 @@ static const char  ngx_http_broadcast_send_lua[] =
     "for i = 1, n do\n"
     "  local job = ARGV[5 + n + i]\n"
     "  redis.call('XADD', KEYS[2], '*', 'job', job)\n"
-    "  redis.call('SET', KEYS[3 + i], job, 'EX', 604800)\n"
+    "  redis.call('SET', KEYS[3 + i], job, 'EX', '604800')\n"
     "  redis.call('RPUSH', KEYS[3], ARGV[5 + i])\n"
     "end\n"
-    "redis.call('EXPIRE', KEYS[3], 604800)\n"
+    "redis.call('EXPIRE', KEYS[3], '604800')\n"
     "return 1\n";
 
 static char            ngx_http_broadcast_send_lua_sha[41];
