@@ -30,6 +30,8 @@ struct snd_bucket_s {
 
 #define SND_THROTTLE_MIN_MS   1000
 #define SND_THROTTLE_MAX_MS  60000
+/* Twilio's default ValidityPeriod: throttled this long, a message fails */
+#define SND_THROTTLE_MAX_AGE_MS  (10 * 3600000)
 
 static unsigned
 snd_rate_hash(const char *k)
@@ -179,17 +181,31 @@ snd_throttle_hit(snd_t *s, snd_item_t *it, long long until_ms,
 /*
  * A throttled message was not taken by the provider: it is retried once
  * the pause is over (plus up to 250 ms, so the waiters do not all return
- * in the same millisecond), without spending one of its max_attempts.
+ * in the same millisecond), without spending one of its max_attempts; but
+ * not once it is 10 hours old (failed, error_code 'throttled').
  */
 void
 snd_retry_throttled(snd_t *s, snd_item_t *it, long long until_ms)
 {
+    s->m_throttles[it->prov]++;
+    if (it->job.created_ms > 0
+        && until_ms - it->job.created_ms > SND_THROTTLE_MAX_AGE_MS)
+    {
+        /* as Twilio drops what waited in its queue past the default
+           validity period: an SMS half a day late is no longer wanted */
+        snprintf(it->error_code, sizeof(it->error_code), "throttled");
+        snprintf(it->error_message, sizeof(it->error_message),
+            "still rate-limited by the provider %d hours after it was sent",
+            SND_THROTTLE_MAX_AGE_MS / 3600000);
+        it->outcome = SND_OUT_FAILED;
+        s->m[it->prov][SND_M_FAILED]++;
+        return;
+    }
     it->outcome = SND_OUT_RETRY;
     it->throttled = 1;
     it->retry_due_ms = until_ms + random() % 250;
     s->m[it->prov][SND_M_RETRY]++;
     s->m_retries[it->prov]++;
-    s->m_throttles[it->prov]++;
 }
 
 void

@@ -81,4 +81,26 @@ is($c->{delivered} // 0, 4, 'all 4 emails delivered with one call per second all
 my $sg429 = sim_throttled() - $before;
 ok($sg429 <= 8, "SendGrid answered 429 $sg429 times: the sender waited for X-RateLimit-Reset");
 
+# ---------------------------------------------------------------- too old
+# a message still throttled 10 hours after it was accepted fails instead of
+# waiting on (the job is aged in the queue while the sender is down; the
+# simulator's magic +15005550010 answers 20429 to its first call)
+$t->sim_config(sendgrid_rate => 10000);
+is($t->stop('sender'), 0, 'sender stopped');
+$r = $t->send_sms(key => $key, to => ['+15005550010'], message => 'stale');
+is($r->{status}, 202, 'SMS to the throttled number accepted') or diag $r->{content};
+my $old_id = $r->{json}{messages}[0]{id};
+my $job = BC::Test::json_decode($t->redis_raw('GET', "bc:msg:$old_id") // '');
+ok($job && $job->{created_ms}, 'its job is queued');
+my ($entry) = ($t->redis_raw('XREVRANGE', 'bc:stream:send', '+', '-', 'COUNT', 1) // '') =~ /^(\d+-\d+)$/m;
+ok($entry, "stream entry $entry");
+$job->{created_ms} -= 11 * 3600 * 1000;
+$t->redis_raw('XDEL', 'bc:stream:send', $entry);
+$t->redis_raw('XADD', 'bc:stream:send', '*', 'job', BC::Test::json_encode($job));
+is($t->start('sender'), 0, 'sender started');
+my $m;
+ok(wait_until(sub { $m = $t->status_of($old_id, $key); $m && $m->{status} eq 'failed' }, 60, 0.2),
+   'a message throttled 11 hours after it was sent failed');
+is($m->{error_code}, 'throttled', 'error_code throttled');
+
 $t->done;
