@@ -281,6 +281,10 @@ snd_redis_ok(snd_t *s)
         s->redis = NULL;
         return -1;
     }
+    /* batches of stream entries come back as replies of hundreds of KB:
+       hiredis keeps its read buffer instead of freeing it after each one
+       (a large free makes glibc consolidate all its small free chunks) */
+    s->redis->reader->maxbuf = 0;
     snd_log(SND_LOG_INFO, "redis connected");
     s->redis_down_logged = 0;
     return 0;
@@ -679,6 +683,7 @@ http:
     snd_free_list(s, &s->to_ack);
     snd_http_free(s);           /* in-flight easies: freed by the multi */
     snd_rate_free(s);
+    snd_buf_release();
 libs:
     if (s->redis != NULL) {
         redisFree(s->redis);

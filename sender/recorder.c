@@ -1601,6 +1601,7 @@ snd_recorder_main(void *arg)
         mysql_close(r->db);
         r->db = NULL;
     }
+    snd_buf_release();
     mysql_thread_end();
     return NULL;
 }

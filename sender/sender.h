@@ -290,6 +290,7 @@ void snd_buf_add(snd_buf_t *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void snd_buf_str(snd_t *s, snd_buf_t *b, const char *v, size_t len);
 void snd_buf_free(snd_buf_t *b);
+void snd_buf_release(void);
 void snd_buf_cstr(snd_t *s, snd_buf_t *b, const char *v);
 void snd_db_rollback(snd_t *s);
 snd_item_t *snd_find(snd_item_t *list, const char *id, size_t len);
