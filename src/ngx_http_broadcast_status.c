@@ -348,6 +348,22 @@ ngx_http_broadcast_status_op(ngx_http_broadcast_api_ctx_t *ctx,
     }
 
     if (json_array_size(list) == 0) {
+        /* a batch of one message bears its message's id (send.c) */
+        msg = NULL;
+
+        if (ngx_http_broadcast_status_redis(ctx, conn, q->arg, &msg) == 1) {
+            id = json_string_value(json_object_get(msg, "batch_id"));
+
+            if (id != NULL && ngx_strcmp(id, q->arg) == 0) {
+                json_array_append_new(list, msg);
+
+            } else {
+                json_decref(msg);
+            }
+        }
+    }
+
+    if (json_array_size(list) == 0) {
         if (!mysql_ok) {
             ngx_http_broadcast_api_mysql_down(ctx);
 

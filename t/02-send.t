@@ -91,6 +91,18 @@ is($b->{status}, 200, 'batch lookup') or diag $b->{content};
 is($b->{json}{batch_id}, $batch, 'batch id echoed');
 is_deeply([sort map { $_->{id} } @{ $b->{json}{messages} || [] }],
           [sort map { $_->{id} } @msgs], 'batch lists its messages');
+# a batch of one message bears its message's id and is found before the
+# sender has recorded it (no batch list is kept for it)
+my $one = $t->send_sms(key => $key, from_number => $from, message => 'single', to => ['+14155552674']);
+is($one->{status}, 202, 'single-recipient send: 202') or diag $one->{content};
+my $one_id = $one->{json}{messages}[0]{id};
+is($one->{json}{batch_id}, $one_id, 'a batch of one is named after its message');
+is($t->redis_raw('EXISTS', "bc:batch:$one_id") + 0, 0, 'no batch list in Redis for it');
+$b = $t->get("/api/batch/$one_id", key => $key);
+is($b->{status}, 200, 'single-message batch lookup from Redis') or diag $b->{content};
+is_deeply([map { $_->{id} } @{ $b->{json}{messages} || [] }], [$one_id], 'it lists its one message');
+is_error($t->get("/api/batch/$msgs[0]{id}", key => $key), 404, 'not_found',
+         'a message of a larger batch is not a batch');
 is_error($t->get('/api/status/01ARZ3NDEKTSV4RRFFQ69G5FAV', key => $key), 404, 'not_found', 'unknown id');
 is_error($t->get('/api/batch/01ARZ3NDEKTSV4RRFFQ69G5FAV', key => $key), 404, 'not_found', 'unknown batch');
 
@@ -123,5 +135,10 @@ is(scalar(grep { $_->{to} eq '+14155552673' && $_->{body} eq 'idem once' } @$sim
    'idempotent replay sent once (plus once for the second key)');
 is(scalar(grep { $_->{to} eq '+14155552671' } @$sim), 1, 'deduplicated recipient sent once');
 ok(!grep({ $_->{body} eq 'different body' } @$sim), 'rejected reuse never sent');
+ok(wait_until(sub { (($t->status_of($one_id, $key) || {})->{status} // '') eq 'delivered' }, 60, 0.2),
+   'the single message delivered');
+$b = $t->get("/api/batch/$one_id", key => $key);
+is_deeply([map { "$_->{id} $_->{status}" } @{ $b->{json}{messages} || [] }], ["$one_id delivered"],
+          'its batch is found in MySQL once recorded');
 
 $t->done;
