@@ -207,18 +207,18 @@ bc_unreserved(unsigned char c)
 }
 
 
-static int
-bc_reserve(char **buf, size_t *len, size_t *cap, size_t more)
+int
+bc_reserve(char **buf, size_t len, size_t *cap, size_t more, size_t first)
 {
     size_t   ncap;
     char    *nbuf;
 
-    if (*cap - *len > more && *buf != NULL) {
+    if (*buf != NULL && *cap - len > more) {
         return 0;
     }
 
-    ncap = *cap ? *cap : 256;
-    while (ncap - *len <= more) {
+    ncap = *cap ? *cap : first;
+    while (ncap - len <= more) {
         ncap *= 2;
     }
 
@@ -267,7 +267,7 @@ bc_form_append(char **buf, size_t *len, size_t *cap,
     /* worst case every byte becomes %XX; plus '&', '=' and a NUL */
     need = 3 * (name_len + value_len) + 3;
 
-    if (bc_reserve(buf, len, cap, need) != 0) {
+    if (bc_reserve(buf, *len, cap, need, 256) != 0) {
         return -1;
     }
 

@@ -37,6 +37,13 @@ const char *bc_form_get(const bc_form_t *form, const char *name);
 int bc_form_append(char **buf, size_t *len, size_t *cap,
     const char *name, const char *value, size_t value_len);
 
+/*
+ * Makes a growing malloc'd buffer hold len bytes plus more and a NUL:
+ * doubles its capacity, from first when it has none. 0, -1 out of memory.
+ */
+int bc_reserve(char **buf, size_t len, size_t *cap, size_t more,
+    size_t first);
+
 /* percent-decodes a query-string value into out (NUL-terminated) */
 int bc_url_decode(const char *in, size_t len, char *out, size_t outlen,
     size_t *outn);

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "bc_form.h"
 #include "sender.h"
 
 #define SND_HTTP_MAX_RESP  (4 * 1024 * 1024)
@@ -57,23 +58,12 @@ static size_t
 snd_http_write(char *data, size_t size, size_t nmemb, void *ud)
 {
     snd_item_t  *it = ud;
-    size_t       n = size * nmemb, cap;
-    char        *p;
+    size_t       n = size * nmemb;
 
-    if (it->resp_len + n + 1 > it->resp_cap) {
-        if (it->resp_len + n + 1 > SND_HTTP_MAX_RESP) {
-            return 0;
-        }
-        cap = it->resp_cap ? it->resp_cap * 2 : 2048;
-        while (cap < it->resp_len + n + 1) {
-            cap *= 2;
-        }
-        p = realloc(it->resp, cap);
-        if (p == NULL) {
-            return 0;
-        }
-        it->resp = p;
-        it->resp_cap = cap;
+    if (it->resp_len + n + 1 > SND_HTTP_MAX_RESP
+        || bc_reserve(&it->resp, it->resp_len, &it->resp_cap, n, 2048) != 0)
+    {
+        return 0;
     }
     memcpy(it->resp + it->resp_len, data, n);
     it->resp_len += n;

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "bc_status.h"
+#include "bc_form.h"
 #include "sender.h"
 
 
@@ -30,9 +31,6 @@ static __thread size_t   snd_buf_spare_cap;
 static int
 snd_buf_room(snd_buf_t *b, size_t need)
 {
-    size_t  cap;
-    char   *p;
-
     if (b->oom) {
         return -1;
     }
@@ -41,20 +39,10 @@ snd_buf_room(snd_buf_t *b, size_t need)
         b->cap = snd_buf_spare_cap;
         snd_buf_spare = NULL;
     }
-    if (b->p != NULL && b->len + need + 1 <= b->cap) {
-        return 0;
-    }
-    cap = b->cap ? b->cap * 2 : 4096;
-    while (cap < b->len + need + 1) {
-        cap *= 2;
-    }
-    p = realloc(b->p, cap);
-    if (p == NULL) {
+    if (bc_reserve(&b->p, b->len, &b->cap, need, 4096) != 0) {
         b->oom = 1;
         return -1;
     }
-    b->p = p;
-    b->cap = cap;
     return 0;
 }
 
