@@ -417,72 +417,91 @@ bc_b64_value(unsigned char c)
 }
 
 
-/*
- * Strict base64 (standard alphabet, padded, ASCII whitespace ignored) into a
- * malloc'd buffer. Returns the buffer and sets *outn, or NULL if malformed.
- */
+int
+bc_base64_decode_into(const char *in, size_t len, unsigned char *out,
+    size_t cap, size_t *outn)
+{
+    size_t  i, k, n;
+    int     q[4], v, pad, done;
+
+    k = 0;
+    n = 0;
+    pad = 0;
+    done = 0;
+
+    for (i = 0; i < len; i++) {
+        unsigned char c = (unsigned char) in[i];
+
+        if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
+            continue;
+        }
+
+        /* '=' only as the last one or two chars of the last quartet */
+        if (done || (pad && c != '=')) {
+            return -1;
+        }
+
+        if (c == '=') {
+            if (k < 2) {
+                return -1;
+            }
+            pad++;
+            v = 0;
+
+        } else {
+            v = bc_b64_value(c);
+            if (v < 0) {
+                return -1;
+            }
+        }
+
+        q[k++] = v;
+
+        if (k == 4) {
+            if (n + 3 - (size_t) pad > cap) {
+                return -1;
+            }
+            out[n++] = (unsigned char) (q[0] << 2 | q[1] >> 4);
+            if (pad < 2) {
+                out[n++] = (unsigned char) ((q[1] & 15) << 4 | q[2] >> 2);
+            }
+            if (pad < 1) {
+                out[n++] = (unsigned char) ((q[2] & 3) << 6 | q[3]);
+            }
+            k = 0;
+            done = pad > 0;
+        }
+    }
+
+    if (k != 0 || (n == 0 && pad == 0)) {
+        return -1;
+    }
+
+    *outn = n;
+
+    return 0;
+}
+
+
+/* bc_base64_decode_into() into a malloc'd buffer; NULL if malformed */
 static unsigned char *
 bc_base64_decode_alloc(const char *in, size_t len, size_t *outn)
 {
-    unsigned char  *clean, *out;
-    size_t          i, n, pad;
-    int             rc;
+    unsigned char  *out;
 
     if (in == NULL || len == 0 || len > BC_B64_MAX) {
         return NULL;
     }
 
-    clean = malloc(len + 1);
-    if (clean == NULL) {
-        return NULL;
-    }
-
-    n = 0;
-    for (i = 0; i < len; i++) {
-        if (in[i] == ' ' || in[i] == '\t' || in[i] == '\r' || in[i] == '\n') {
-            continue;
-        }
-
-        clean[n++] = (unsigned char) in[i];
-    }
-
-    if (n == 0 || n % 4 != 0) {
-        free(clean);
-        return NULL;
-    }
-
-    pad = 0;
-    if (clean[n - 1] == '=') {
-        pad++;
-        if (clean[n - 2] == '=') {
-            pad++;
-        }
-    }
-
-    /* '=' only as the last one or two chars, everything else the alphabet */
-    for (i = 0; i < n - pad; i++) {
-        if (bc_b64_value(clean[i]) < 0) {
-            free(clean);
-            return NULL;
-        }
-    }
-
-    out = malloc(n / 4 * 3 + 1);
+    out = malloc(len / 4 * 3 + 3);
     if (out == NULL) {
-        free(clean);
         return NULL;
     }
 
-    /* EVP_DecodeBlock counts the padding as decoded bytes: take it off */
-    rc = EVP_DecodeBlock(out, clean, (int) n);
-    free(clean);
-
-    if (rc < 0 || (size_t) rc != n / 4 * 3) {
+    if (bc_base64_decode_into(in, len, out, len / 4 * 3 + 3, outn) != 0) {
         free(out);
         return NULL;
     }
-
-    *outn = (size_t) rc - pad;
 
     return out;
 }

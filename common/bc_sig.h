@@ -65,6 +65,14 @@ size_t bc_base64_encode(const unsigned char *in, size_t len, char *out,
 /* --- SendGrid signed Event Webhook (ECDSA P-256, SHA-256) --------------- */
 
 /*
+ * Strict base64: the standard alphabet, padded to whole quartets, ASCII
+ * whitespace ignored, '=' only at the end. Decodes into out (cap bytes);
+ * 0 and *outn, or -1 if malformed or too long. No allocation.
+ */
+int bc_base64_decode_into(const char *in, size_t len, unsigned char *out,
+    size_t cap, size_t *outn);
+
+/*
  * Loads the verification key as SendGrid shows it: base64 of a DER
  * SubjectPublicKeyInfo (no PEM armour; ASCII whitespace is ignored). The
  * key must be an EC key on P-256. Returns an EVP_PKEY * as void * (free with

@@ -116,6 +116,25 @@ snd_http_header(char *data, size_t size, size_t nmemb, void *ud)
     return n;
 }
 
+/* Meta and SendGrid: a JSON body with the token as a Bearer credential */
+int
+snd_http_json_bearer(snd_item_t *it, const char *token)
+{
+    char  auth[2048];
+    int   n;
+
+    curl_slist_free_all(it->hdrs);
+    it->hdrs = NULL;
+    n = snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
+    if (n > 0 && (size_t) n < sizeof(auth)) {
+        it->hdrs = curl_slist_append(NULL, "Content-Type: application/json");
+        it->hdrs = it->hdrs ? curl_slist_append(it->hdrs, auth) : NULL;
+    }
+    /* the token does not stay on the stack */
+    memset(auth, 0, sizeof(auth));
+    return it->hdrs != NULL ? 0 : -1;
+}
+
 int
 snd_http_start(snd_t *s, snd_item_t *it, const char *url, const char *post)
 {

@@ -49,7 +49,7 @@ snd_meta_send(snd_t *s, snd_item_t *it)
     json_t        *req, *x = NULL, *msg, *v;
     json_error_t   jerr;
     const char    *key, *pid;
-    char           url[1024], digits[32], auth[2048];
+    char           url[1024], digits[32];
     size_t         i, n = 0;
     char          *post;
 
@@ -104,16 +104,7 @@ snd_meta_send(snd_t *s, snd_item_t *it)
         return -1;
     }
 
-    free(it->resp);
-    it->resp = NULL;
-    it->resp_len = it->resp_cap = 0;
-    curl_slist_free_all(it->hdrs);
-    snprintf(auth, sizeof(auth), "Authorization: Bearer %s",
-        s->conf.meta_access_token);
-    it->hdrs = curl_slist_append(NULL, "Content-Type: application/json");
-    it->hdrs = it->hdrs ? curl_slist_append(it->hdrs, auth) : NULL;
-    memset(auth, 0, sizeof(auth));
-    if (it->hdrs == NULL) {
+    if (snd_http_json_bearer(it, s->conf.meta_access_token) != 0) {
         free(post);
         return -1;
     }
@@ -145,15 +136,7 @@ snd_meta_error(snd_t *s, snd_item_t *it, long status)
             sizeof(it->error_message));
     }
     json_decref(root);
-    if (code != 0) {
-        snprintf(it->error_code, sizeof(it->error_code), "%ld", code);
-    } else {
-        snprintf(it->error_code, sizeof(it->error_code), "http_%ld", status);
-    }
-    if (it->error_message[0] == '\0') {
-        snprintf(it->error_message, sizeof(it->error_message),
-            "provider answered HTTP %ld", status);
-    }
+    snd_error_fill(it, code, status);
     if (code == 131056) {
         /* the pair rate (about one message per 6 s from a business number
            to one user): only this recipient waits */

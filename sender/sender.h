@@ -308,6 +308,8 @@ int snd_ledger_claim(snd_t *s);
 int snd_http_init(snd_t *s);
 void snd_http_free(snd_t *s);
 /* starts a transfer for it; post NULL means GET */
+int snd_http_json_bearer(snd_item_t *it, const char *token);
+void snd_error_fill(snd_item_t *it, long code, long status);
 int snd_http_start(snd_t *s, snd_item_t *it, const char *url,
     const char *post);
 /* waits up to timeout_ms, then returns finished items via done() */

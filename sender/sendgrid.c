@@ -150,7 +150,7 @@ snd_sendgrid_send(snd_t *s, snd_item_t *it, snd_item_t **wait,
 {
     snd_item_t   **p, *c, *g, *tail = NULL;
     int            n = 1;
-    char           url[1024], auth[2048];
+    char           url[1024];
     char          *post;
 
     if (s->conf.sendgrid_api_key == NULL) {
@@ -192,15 +192,10 @@ snd_sendgrid_send(snd_t *s, snd_item_t *it, snd_item_t **wait,
     }
 
     post = snd_sg_request(s, it);
-    free(it->resp);
-    it->resp = NULL;
-    it->resp_len = it->resp_cap = 0;
-    curl_slist_free_all(it->hdrs);
-    snprintf(auth, sizeof(auth), "Authorization: Bearer %s",
-        s->conf.sendgrid_api_key);
-    it->hdrs = curl_slist_append(NULL, "Content-Type: application/json");
-    it->hdrs = it->hdrs ? curl_slist_append(it->hdrs, auth) : NULL;
-    memset(auth, 0, sizeof(auth));
+    if (snd_http_json_bearer(it, s->conf.sendgrid_api_key) != 0) {
+        free(post);
+        post = NULL;
+    }
     snprintf(url, sizeof(url), "%s/v3/mail/send", s->conf.sendgrid_api_base);
     free(it->post);
     it->post = post;

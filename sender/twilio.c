@@ -184,6 +184,21 @@ snd_copy_json_str(json_t *o, const char *key, char *out, size_t outlen)
     }
 }
 
+/* the provider's error code, else http_<status>; a message if it gave none */
+void
+snd_error_fill(snd_item_t *it, long code, long status)
+{
+    if (code != 0) {
+        snprintf(it->error_code, sizeof(it->error_code), "%ld", code);
+    } else {
+        snprintf(it->error_code, sizeof(it->error_code), "http_%ld", status);
+    }
+    if (it->error_message[0] == '\0') {
+        snprintf(it->error_message, sizeof(it->error_message),
+            "provider answered HTTP %ld", status);
+    }
+}
+
 void
 snd_retry_or_fail(snd_t *s, snd_item_t *it)
 {
@@ -258,15 +273,7 @@ snd_twilio_error(snd_t *s, snd_item_t *it, long status)
             sizeof(it->error_message));
     }
     json_decref(root);
-    if (code != 0) {
-        snprintf(it->error_code, sizeof(it->error_code), "%ld", code);
-    } else {
-        snprintf(it->error_code, sizeof(it->error_code), "http_%ld", status);
-    }
-    if (it->error_message[0] == '\0') {
-        snprintf(it->error_message, sizeof(it->error_message),
-            "provider answered HTTP %ld", status);
-    }
+    snd_error_fill(it, code, status);
 
     switch (snd_twilio_classify(status, code)) {
     case SND_CLASS_OPTOUT:

@@ -130,6 +130,22 @@ ngx_http_broadcast_webhook_handler(ngx_http_request_t *r)
 
 
 /* POST only; reads the body (size-checked) and calls handler */
+/* a path under a webhook location that names no endpoint: a JSON 404 */
+ngx_int_t
+ngx_http_broadcast_webhook_not_found(ngx_http_request_t *r)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    return ngx_http_broadcast_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                         "no such webhook endpoint");
+}
+
+
 ngx_int_t
 ngx_http_broadcast_webhook_read(ngx_http_request_t *r,
     ngx_http_client_body_handler_pt handler)
@@ -801,17 +817,8 @@ ngx_http_broadcast_twilio_route(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_broadcast_twilio_handler(ngx_http_request_t *r)
 {
-    ngx_int_t  rc;
-
     if (ngx_http_broadcast_twilio_route(r) == NGX_DECLINED) {
-        rc = ngx_http_discard_request_body(r);
-        if (rc != NGX_OK) {
-            return rc;
-        }
-
-        return ngx_http_broadcast_send_error(r, NGX_HTTP_NOT_FOUND,
-                                             "not_found",
-                                             "no such webhook endpoint");
+        return ngx_http_broadcast_webhook_not_found(r);
     }
 
     return ngx_http_broadcast_webhook_read(r, ngx_http_broadcast_twilio_body);

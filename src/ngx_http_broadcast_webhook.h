@@ -54,6 +54,7 @@ ngx_int_t ngx_http_broadcast_event_post(ngx_http_request_t *r,
     ngx_http_broadcast_event_t *ev);
 void ngx_http_broadcast_event_free(void *data);
 
+ngx_int_t ngx_http_broadcast_webhook_not_found(ngx_http_request_t *r);
 ngx_int_t ngx_http_broadcast_webhook_read(ngx_http_request_t *r,
     ngx_http_client_body_handler_pt handler);
 ngx_int_t ngx_http_broadcast_webhook_body_get(ngx_http_request_t *r,

@@ -65,17 +65,8 @@ static ngx_http_broadcast_sg_verifier_t
 ngx_int_t
 ngx_http_broadcast_sendgrid_handler(ngx_http_request_t *r)
 {
-    ngx_int_t  rc;
-
     if (ngx_http_broadcast_sendgrid_route(r) == NGX_DECLINED) {
-        rc = ngx_http_discard_request_body(r);
-        if (rc != NGX_OK) {
-            return rc;
-        }
-
-        return ngx_http_broadcast_send_error(r, NGX_HTTP_NOT_FOUND,
-                                             "not_found",
-                                             "no such webhook endpoint");
+        return ngx_http_broadcast_webhook_not_found(r);
     }
 
     return ngx_http_broadcast_webhook_read(r,
@@ -328,11 +319,9 @@ static int
 ngx_http_broadcast_sendgrid_verify(void *key, const char *ts, size_t ts_len,
     const char *body, size_t body_len, const char *sig_b64, size_t sig_len)
 {
-    u_char         clean[NGX_HTTP_BROADCAST_SG_SIG_B64];
     u_char         sig[NGX_HTTP_BROADCAST_SG_SIG_B64];
     u_char         md[EVP_MAX_MD_SIZE];
-    size_t         i, n, pad;
-    ngx_str_t      src, dst;
+    size_t         n;
     unsigned int   md_len;
     EVP_MD_CTX    *mdctx;
     EVP_PKEY_CTX  *pctx;
@@ -349,50 +338,8 @@ ngx_http_broadcast_sendgrid_verify(void *key, const char *ts, size_t ts_len,
         goto fallback;
     }
 
-    /* the same base64 rules as bc_sendgrid_verify() */
-    n = 0;
-
-    for (i = 0; i < sig_len; i++) {
-        if (sig_b64[i] == ' ' || sig_b64[i] == '\t' || sig_b64[i] == '\r'
-            || sig_b64[i] == '\n')
-        {
-            continue;
-        }
-
-        clean[n++] = (u_char) sig_b64[i];
-    }
-
-    if (n == 0 || n % 4 != 0) {
-        return 0;
-    }
-
-    pad = 0;
-
-    if (clean[n - 1] == '=') {
-        pad++;
-
-        if (clean[n - 2] == '=') {
-            pad++;
-        }
-    }
-
-    for (i = 0; i < n - pad; i++) {
-        if (!((clean[i] >= 'A' && clean[i] <= 'Z')
-              || (clean[i] >= 'a' && clean[i] <= 'z')
-              || (clean[i] >= '0' && clean[i] <= '9')
-              || clean[i] == '+' || clean[i] == '/'))
-        {
-            return 0;
-        }
-    }
-
-    src.data = clean;
-    src.len = n - pad;
-    dst.data = sig;
-
-    if (ngx_decode_base64(&dst, &src) != NGX_OK
-        || dst.len != n / 4 * 3 - pad)
-    {
+    /* the same base64 rules as bc_sendgrid_verify(), no allocation */
+    if (bc_base64_decode_into(sig_b64, sig_len, sig, sizeof(sig), &n) != 0) {
         return 0;
     }
 
@@ -406,7 +353,7 @@ ngx_http_broadcast_sendgrid_verify(void *key, const char *ts, size_t ts_len,
         goto fallback;
     }
 
-    if (EVP_PKEY_verify(pctx, sig, dst.len, md, md_len) != 1) {
+    if (EVP_PKEY_verify(pctx, sig, n, md, md_len) != 1) {
         ERR_clear_error();
         return 0;
     }

@@ -143,4 +143,15 @@ ok(wait_until(sub { status($E) eq 'delivered' }, 30, 0.1), 'E found by provider_
     is($xlen->(), $x0 + 1, '... and nothing queued');
 }
 
+# a path under a webhook location that names no endpoint: JSON 404, nothing queued
+{
+    my $x0 = 0 + $t->redis_raw('XLEN', 'bc:stream:events');
+    for my $path ('/webhooks/twilio/sms/nope', '/webhooks/sendgrid/nope') {
+        my $r = $t->post($path, form => { MessageSid => 'SMx', MessageStatus => 'sent' });
+        is($r->{status}, 404, "$path: 404");
+        is($r->{json}{error}{code}, 'not_found', "$path: not_found");
+    }
+    is(0 + $t->redis_raw('XLEN', 'bc:stream:events'), $x0, 'nothing queued for unknown endpoints');
+}
+
 $t->done;

@@ -430,10 +430,50 @@ test_meta_rejects(void **state)
 }
 
 
+/* the strict base64 shared by the module and the daemons */
+static void
+test_base64_strict(void **state)
+{
+    unsigned char  out[16];
+    size_t         n;
+    size_t         i;
+    static const char *const bad[] = {
+        "", "   ", "QQ", "QQ=", "Q===", "QQ==QQ==", "QQ=A", "Q Q=\t=x",
+        "QUJD$", "QUJDRA=", "QUJD-A==",
+    };
+
+    (void) state;
+
+    assert_int_equal(bc_base64_decode_into("QUJD", 4, out, sizeof(out), &n),
+                     0);
+    assert_int_equal(n, 3);
+    assert_memory_equal(out, "ABC", 3);
+
+    /* padding, and whitespace anywhere (SendGrid's headers may wrap) */
+    assert_int_equal(bc_base64_decode_into(" QU\r\nJDRA==\n", 12, out,
+                                           sizeof(out), &n), 0);
+    assert_int_equal(n, 4);
+    assert_memory_equal(out, "ABCD", 4);
+    assert_int_equal(bc_base64_decode_into("QUJDREU=", 8, out, sizeof(out),
+                                           &n), 0);
+    assert_int_equal(n, 5);
+    assert_memory_equal(out, "ABCDE", 5);
+
+    /* too long for the caller's buffer */
+    assert_int_equal(bc_base64_decode_into("QUJDREU=", 8, out, 4, &n), -1);
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(bc_base64_decode_into(bad[i], strlen(bad[i]), out,
+                                               sizeof(out), &n), -1);
+    }
+}
+
+
 int
 main(void)
 {
     const struct CMUnitTest  tests[] = {
+        cmocka_unit_test(test_base64_strict),
         cmocka_unit_test(test_sendgrid_vector),
         cmocka_unit_test(test_sendgrid_tampered),
         cmocka_unit_test(test_sendgrid_bad_key),
