@@ -16,23 +16,6 @@ my $wa_from = $t->whatsapp_from;
 like($wa_from // '', qr/^whatsapp:\+\d{8,15}$/, "providers.env TWILIO_WHATSAPP_FROM ($wa_from)");
 my $HX = 'HXcb6b0828c05d7af4d37391699c9c2ea3';    # the simulator's order_update
 
-sub error_code { my ($r) = @_; ref $r->{json} eq 'HASH' && ref $r->{json}{error} eq 'HASH' ? $r->{json}{error}{code} : undef }
-
-# the per-recipient rejection of $to in a send response (202 or 4xx)
-sub rejection {
-    my ($r, $to) = @_;
-    my $j = $r->{json} // {};
-    my @rej = (@{ ref $j->{rejected} eq 'ARRAY' ? $j->{rejected} : [] },
-               @{ ref $j->{error} eq 'HASH' && ref $j->{error}{rejected} eq 'ARRAY' ? $j->{error}{rejected} : [] });
-    (my $digits = $to) =~ s/\D//g;
-    for my $x (@rej) {
-        (my $d = $x->{to} // '') =~ s/\D//g;
-        next unless $d eq $digits;
-        my $e = $x->{error};
-        return ref $e eq 'HASH' ? ($e->{code} // $e->{message} // '') : ($x->{code} // $e // '');
-    }
-    return undef;
-}
 
 sub sim_for { my ($to) = @_; [grep { ($_->{to} // '') eq $to } @{ $t->sim_messages }] }
 

@@ -15,21 +15,6 @@ my $pid = $t->cred('META_PHONE_NUMBER_ID');
 like($pid // '', qr/^\d+$/, "providers.env META_PHONE_NUMBER_ID ($pid)");
 my $from = $t->meta_from;
 
-sub error_code { my ($r) = @_; ref $r->{json} eq 'HASH' && ref $r->{json}{error} eq 'HASH' ? $r->{json}{error}{code} : undef }
-sub rejection {
-    my ($r, $to) = @_;
-    my $j = $r->{json} // {};
-    my @rej = (@{ ref $j->{rejected} eq 'ARRAY' ? $j->{rejected} : [] },
-               @{ ref $j->{error} eq 'HASH' && ref $j->{error}{rejected} eq 'ARRAY' ? $j->{error}{rejected} : [] });
-    (my $digits = $to) =~ s/\D//g;
-    for my $x (@rej) {
-        (my $d = $x->{to} // '') =~ s/\D//g;
-        next unless $d eq $digits;
-        my $e = $x->{error};
-        return ref $e eq 'HASH' ? ($e->{code} // $e->{message} // '') : ($x->{code} // $e // '');
-    }
-    return undef;
-}
 sub one_id { my ($r) = @_; my ($m) = @{ $r->{json}{messages} || [] }; $m ? $m->{id} : 'none' }
 my $tpl = { name => 'hello_world', language => { code => 'en_US' } };
 

@@ -14,7 +14,6 @@ my $key = $t->create_key('send');
 my $from = $t->email_from;
 like($from // '', qr/@/, "providers.env SENDGRID_FROM_EMAIL ($from)");
 
-sub error_code { my ($r) = @_; ref $r->{json} eq 'HASH' && ref $r->{json}{error} eq 'HASH' ? $r->{json}{error}{code} : undef }
 sub ids { [map { $_->{id} } @{ $_[0]{json}{messages} || [] }] }
 sub sim_email { [grep { ($_->{provider} // '') eq 'sendgrid' } @{ $t->sim_messages }] }
 sub row { $t->mysql('SELECT * FROM messages WHERE id=?', $_[0])->[0] || {} }

@@ -31,7 +31,8 @@ use IO::Socket::INET;
 use Cwd qw(abs_path);
 
 our @EXPORT_OK = qw(wait_until twilio_sign free_port json_encode json_decode
-                    form_encode elapsed meta_sign sendgrid_sign);
+                    form_encode elapsed meta_sign sendgrid_sign error_code
+                    rejection);
 our %EXPORT_TAGS = (all => \@EXPORT_OK);
 
 our $REPO = abs_path(dirname(__FILE__) . '/../../..');
@@ -41,6 +42,30 @@ my @LIVE;    # stacks to stop if the test dies
 
 sub json_encode { $JSON->encode($_[0]) }
 sub json_decode { my $r = eval { $JSON->decode($_[0]) }; $r }
+
+# the error code of a JSON error response, or undef
+sub error_code {
+    my ($r) = @_;
+    return ref $r->{json} eq 'HASH' && ref $r->{json}{error} eq 'HASH'
+         ? $r->{json}{error}{code} : undef;
+}
+
+# the per-recipient rejection of $to in a send response (202 or 4xx):
+# its error code (or message), matched on the digits of the address
+sub rejection {
+    my ($r, $to) = @_;
+    my $j = $r->{json} // {};
+    my @rej = (@{ ref $j->{rejected} eq 'ARRAY' ? $j->{rejected} : [] },
+               @{ ref $j->{error} eq 'HASH' && ref $j->{error}{rejected} eq 'ARRAY' ? $j->{error}{rejected} : [] });
+    (my $digits = $to) =~ s/\D//g;
+    for my $x (@rej) {
+        (my $d = $x->{to} // '') =~ s/\D//g;
+        next unless $d eq $digits;
+        my $e = $x->{error};
+        return ref $e eq 'HASH' ? ($e->{code} // $e->{message} // '') : ($x->{code} // $e // '');
+    }
+    return undef;
+}
 
 sub free_port {
     my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1',
