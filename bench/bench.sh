@@ -70,10 +70,6 @@ mysql_q() { mariadb --no-defaults -S "$BC_VAR/mysql/mysql.sock" -u "$(id -un)" -
 sim_callbacks_sent() {
     curl -sS "http://127.0.0.1:$SIM_PORT/sim/health" | perl -ne 'print $1 if /"callbacks_sent":(\d+)/' || echo 0
 }
-events_drained() {   # the recorder has read and acknowledged every event
-    redis-cli -h 127.0.0.1 -p "$REDIS_PORT" XINFO GROUPS bc:stream:events 2>/dev/null \
-        | paste -sd' ' | grep -qE '(^| )pending 0 .*lag (0)?( |$)'
-}
 
 worker_rss() {   # master pid file -> "pid:rssKB ..."
     local master
@@ -208,14 +204,17 @@ ACCEPTED=$(perl -MHTTP::Tiny -MJSON::PP -e '
     print $accepted;' "$PORT" "$KEY" "$E2E_N" 8)
 ENQ_END=$(date +%s.%N)
 # Done when every message has its "delivered" row. Counting rows is a full
-# scan (status has no index), so the poll first waits, cheaply, for the
-# simulator to have sent both callbacks of every message and for the
-# recorder's group to have nothing unread or unacknowledged; it counts only
-# then, so the measurement does not load the database it measures.
+# scan (status has no index), so one long-lived poller (drain-wait.pl) first
+# waits, cheaply, for the simulator to have sent both callbacks of every
+# message and for the recorder's group to have nothing unread or
+# unacknowledged; the rows are counted only then, so the measurement does
+# not load the machine it measures.
 delivered=0
 deadline=$(( $(date +%s) + E2E_TIMEOUT ))
 while :; do
-    if [ $(( $(sim_callbacks_sent) - cb0 )) -ge $(( 2 * ACCEPTED )) ] && events_drained; then
+    left=$(( deadline - $(date +%s) ))
+    if [ "$left" -gt 0 ] && perl "$REPO/bench/drain-wait.pl" "$SIM_PORT" "$REDIS_PORT" \
+            $(( cb0 + 2 * ACCEPTED )) "$left"; then
         delivered=$(mysql_q "SELECT COUNT(*) FROM messages WHERE status='delivered'" 2>/dev/null || echo 0)
         [ "$delivered" -ge "$ACCEPTED" ] && break
     fi
