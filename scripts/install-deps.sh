@@ -6,7 +6,7 @@ set -euo pipefail
 PKGS=(
     build-essential pkg-config perl
     nginx nginx-dev
-    libhiredis-dev libjansson-dev libcurl4-openssl-dev libssl-dev
+    libhiredis-dev libjansson-dev libyajl-dev libcurl4-openssl-dev libssl-dev
     libmariadb-dev libargon2-dev libmicrohttpd-dev libphonenumber-dev
     libcmocka-dev
     redis-server redis-tools mariadb-server mariadb-client

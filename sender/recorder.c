@@ -1453,6 +1453,7 @@ snd_recorder_turn(snd_t *s)
     size_t       n = 0, i, last = 0;
     int          rc = -1;
     size_t       nack;
+    const char **xack;
 
     if (snd_redis_ok(s) != 0 || snd_db_ok(s) != 0) {
         return -1;
@@ -1515,23 +1516,32 @@ snd_recorder_turn(snd_t *s)
         goto done;
     }
 
+    /* one XACK for the whole turn */
+    xack = malloc((3 + n) * sizeof(char *));
+    if (xack == NULL) {
+        snd_log(SND_LOG_ERR, "out of memory acknowledging events");
+        goto done;            /* recorded; read again and deduplicated */
+    }
+    xack[0] = "XACK";
+    xack[1] = BC_KEY_EVENTS_STREAM;
+    xack[2] = BC_GROUP_RECORDERS;
     nack = 0;
     for (i = 0; i < n; i++) {
-        const char *xack[4] = { "XACK", BC_KEY_EVENTS_STREAM,
-                                BC_GROUP_RECORDERS, ev[i].id };
         if (ev[i].ack) {
-            redisAppendCommandArgv(s->redis, 4, xack, NULL);
-            nack++;
+            xack[3 + nack++] = ev[i].id;
         }
     }
-    for (i = 0; i < nack; i++) {
+    if (nack > 0) {
         void *rp = NULL;
+        redisAppendCommandArgv(s->redis, (int) (3 + nack), xack, NULL);
         if (redisGetReply(s->redis, &rp) != REDIS_OK) {
+            free(xack);
             snd_redis_lost(s, s->redis->errstr);
             goto done;
         }
         freeReplyObject(rp);
     }
+    free(xack);
     snd_log(SND_LOG_DEBUG, "recorded %zu events (%zu entries)", n, nack);
     rc = (int) nack;
 

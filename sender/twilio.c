@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "bc_form.h"
+#include "bc_json.h"
 #include "bc_status.h"
 #include "sender.h"
 
@@ -300,28 +301,28 @@ snd_twilio_error(snd_t *s, snd_item_t *it, long status)
 static void
 snd_twilio_created(snd_t *s, snd_item_t *it)
 {
-    json_t        *root;
-    json_error_t   jerr;
-    const char    *st;
-    char           tw[32], segs[32];
+    const char       *st;
+    char              tw[32], segs[32];
+    bc_json_field_t   f[] = {
+        { "sid", it->sid, sizeof(it->sid) },
+        { "status", tw, sizeof(tw) },
+        { "num_segments", segs, sizeof(segs) },
+        { "price", it->price, sizeof(it->price) },
+        { "price_unit", it->price_unit, sizeof(it->price_unit) },
+    };
 
-    root = json_loadb(it->resp ? it->resp : "", it->resp_len, 0, &jerr);
-    if (!json_is_object(root)) {
+    /* streamed, not a jansson tree: this runs once per message sent */
+    if (bc_json_fields(it->resp ? it->resp : "", it->resp_len, f,
+                       sizeof(f) / sizeof(f[0]))
+        != 0)
+    {
         /* 2xx but unreadable: the provider has it, we lack the sid */
-        json_decref(root);
         snd_log(SND_LOG_WARN, "message %s: unreadable 2xx body; treating "
             "as unknown", it->job.id);
         it->outcome = SND_OUT_UNKNOWN;
         s->m[it->prov][SND_M_ERROR]++;
         return;
     }
-    snd_copy_json_str(root, "sid", it->sid, sizeof(it->sid));
-    snd_copy_json_str(root, "status", tw, sizeof(tw));
-    snd_copy_json_str(root, "num_segments", segs, sizeof(segs));
-    snd_copy_json_str(root, "price", it->price, sizeof(it->price));
-    snd_copy_json_str(root, "price_unit", it->price_unit,
-        sizeof(it->price_unit));
-    json_decref(root);
 
     st = bc_status_from_twilio(tw);
     snprintf(it->status, sizeof(it->status), "%s",

@@ -61,6 +61,7 @@ typedef struct sim_msg_s {
 int64_t sim_now_ms(void);
 double sim_rand01(void);
 int sim_rand_hex(char *out, size_t nhex);            /* NUL-terminates */
+int sim_id_hex(char *out, size_t nhex);  /* unique, not secret; NUL-terminates */
 void sim_rfc2822(int64_t ms, char out[40]);
 void sim_iso8601(int64_t ms, char out[80]);
 int sim_segments(const char *body, size_t len);

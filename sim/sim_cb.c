@@ -338,7 +338,7 @@ sim_cb_schedule_post(const char *url, const bc_kv_t *params, size_t nparams,
         return -1;
     }
     free(kv);
-    if (sim_rand_hex(ev->idem, 32) != 0 || schedule(ev, delay_ms) != 0) {
+    if (sim_id_hex(ev->idem, 32) != 0 || schedule(ev, delay_ms) != 0) {
         ev_free(ev);
         return -1;
     }
@@ -558,7 +558,7 @@ prepare_status(ev_t *ev, const char *status)
         return -1;
     }
     ev_drop_headers(ev);
-    if (sim_rand_hex(ev->idem, 32) != 0) {
+    if (sim_id_hex(ev->idem, 32) != 0) {
         return -1;
     }
     return 0;

@@ -542,7 +542,7 @@ api_create(struct MHD_Connection *c, req_t *r)
     }
     m->sid[0] = 'S';
     m->sid[1] = 'M';
-    sim_rand_hex(m->sid + 2, 32);
+    sim_id_hex(m->sid + 2, 32);
     m->status = m->mss[0] ? "accepted" : "queued";
     m->num_segments = sim_segments(m->body, strlen(m->body));
     m->num_media = (int) nmedia;
@@ -982,7 +982,7 @@ sim_inbound(struct MHD_Connection *c, req_t *r)
     }
     sid[0] = 'S';
     sid[1] = 'M';
-    sim_rand_hex(sid + 2, 32);
+    sim_id_hex(sid + 2, 32);
     snprintf(segs, sizeof(segs), "%d", sim_segments(body, strlen(body)));
 #define KV(nm, val) do { \
         kv[n].name = (nm); kv[n].name_len = strlen(nm); \

@@ -333,7 +333,7 @@ make_wamid(const char *wa_id, char *out, size_t outlen)
     raw[n++] = 0x11;
     raw[n++] = 0x18;
     raw[n++] = 0x12;
-    sim_rand_hex(hex, 18);
+    sim_id_hex(hex, 18);
     for (i = 0; i < 18; i++) {
         raw[n++] = (unsigned char) toupper((unsigned char) hex[i]);
     }
@@ -597,7 +597,7 @@ meta_send(struct MHD_Connection *c, void *r, const char *pid,
     if (sim_meta_webhook_url[0]) {
         long        ts = (long) (now / 1000);
         sim_post_t *p;
-        sim_rand_hex(conv, 32);
+        sim_id_hex(conv, 32);
         if (fail) {
             p = meta_status_post(wamid, "failed", wa_id, ts, category, conv,
                 131047);
@@ -1161,7 +1161,7 @@ sg_send(struct MHD_Connection *c, void *r, const char *body, size_t len,
                     sim_msg_t  *m;
                     int64_t     d1 = now + o.callback_delay_ms,
                                 d2 = now + 2 * o.callback_delay_ms;
-                    sim_rand_hex(hex, 8);
+                    sim_id_hex(hex, 8);
                     snprintf(sgid, sizeof(sgid),
                         "%s.filterdrecv-sim-%s-%zu-%08llX-%zu.0", xmid, hex,
                         idx, (long long) (now / 1000), idx);
@@ -1349,7 +1349,7 @@ inbound_twilio_wa(struct MHD_Connection *c, void *r, json_t *root,
     }
     sid[0] = nmedia ? 'M' : 'S';
     sid[1] = 'M';
-    sim_rand_hex(sid + 2, 32);
+    sim_id_hex(sid + 2, 32);
     snprintf(nm, sizeof(nm), "%zu", nmedia);
 #define KV(nm_, val) do { \
         kv[n].name = (nm_); kv[n].name_len = strlen(nm_); \

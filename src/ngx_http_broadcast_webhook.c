@@ -653,86 +653,13 @@ ngx_http_broadcast_event_free(void *data)
 
 
 /*
- * Loop only (one event loop per worker process, no locking): the form
- * variant of bc_twilio_verify() with the HMAC-SHA1 key set up once per
- * token and worker (bc_twilio_sign() fetches and keys a new HMAC on every
- * call). The same canonical string (URL, then the parameters sorted by
- * name and value, sorted in place as bc_twilio_sign() does) is fed to the
- * MAC piecewise; a mismatch is decided by bc_twilio_verify() itself (it
- * also tries the URL's port variant).
+ * The form variant of bc_twilio_verify() with the HMAC-SHA1 context kept
+ * per thread and token (bc_hmac_ctx). The same canonical string (URL, then
+ * the parameters sorted by name and value, sorted in place as
+ * bc_twilio_sign() does) is fed to the MAC piecewise, with no copy; a
+ * mismatch is decided by bc_twilio_verify() itself (it also tries the
+ * URL's port variant).
  */
-
-#define NGX_HTTP_BROADCAST_TW_TOKENS  8
-
-typedef struct {
-    const u_char                    *key;        /* conf's, never freed */
-    const char                      *digest;     /* static */
-    EVP_MAC_CTX                     *mac;
-} ngx_http_broadcast_tw_mac_t;
-
-static ngx_http_broadcast_tw_mac_t
-    ngx_http_broadcast_tw_macs[NGX_HTTP_BROADCAST_TW_TOKENS];
-
-
-/*
- * loop: the key's HMAC with digest ("SHA1", "SHA256"), keyed once per
- * worker and re-initialised for a new message; NULL: use the fallback
- */
-EVP_MAC_CTX *
-ngx_http_broadcast_hmac(ngx_str_t *key, const char *digest)
-{
-    EVP_MAC                      *mac;
-    ngx_uint_t                    i;
-    EVP_MAC_CTX                  *ctx;
-    OSSL_PARAM                    params[2];
-    ngx_http_broadcast_tw_mac_t  *m;
-
-    for (i = 0; i < NGX_HTTP_BROADCAST_TW_TOKENS; i++) {
-        m = &ngx_http_broadcast_tw_macs[i];
-
-        if (m->key == key->data && ngx_strcmp(m->digest, digest) == 0) {
-            /* NULL key: the same key again */
-            return EVP_MAC_init(m->mac, NULL, 0, NULL) == 1 ? m->mac : NULL;
-        }
-
-        if (m->key == NULL) {
-            break;
-        }
-    }
-
-    if (i == NGX_HTTP_BROADCAST_TW_TOKENS) {
-        return NULL;
-    }
-
-    mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-    if (mac == NULL) {
-        return NULL;
-    }
-
-    ctx = EVP_MAC_CTX_new(mac);
-    EVP_MAC_free(mac);
-
-    if (ctx == NULL) {
-        return NULL;
-    }
-
-    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
-                                                 (char *) digest, 0);
-    params[1] = OSSL_PARAM_construct_end();
-
-    if (EVP_MAC_init(ctx, key->data, key->len, params) != 1) {
-        EVP_MAC_CTX_free(ctx);
-        return NULL;
-    }
-
-    m->key = key->data;
-    m->digest = digest;
-    m->mac = ctx;
-
-    return ctx;
-}
-
-
 static int
 ngx_http_broadcast_tw_verify(ngx_str_t *token, const char *url,
     size_t url_len, bc_kv_t *params, size_t nparams, const char *sig,
@@ -747,7 +674,7 @@ ngx_http_broadcast_tw_verify(ngx_str_t *token, const char *url,
         return 0;
     }
 
-    ctx = ngx_http_broadcast_hmac(token, "SHA1");
+    ctx = bc_hmac_ctx(0, token->data, token->len);
     if (ctx == NULL) {
         goto fallback;
     }

@@ -64,7 +64,6 @@ ngx_int_t ngx_http_broadcast_webhook_forbidden(ngx_http_request_t *r,
 
 #include <openssl/evp.h>
 
-EVP_MAC_CTX *ngx_http_broadcast_hmac(ngx_str_t *key, const char *digest);
 
 ngx_int_t ngx_http_broadcast_sendgrid_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_broadcast_meta_handler(ngx_http_request_t *r);

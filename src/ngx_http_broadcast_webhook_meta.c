@@ -311,8 +311,8 @@ ngx_http_broadcast_digits(const char *s, size_t max)
 
 
 /*
- * loop: bc_meta_verify() with the app secret's HMAC-SHA256 keyed once per
- * worker (ngx_http_broadcast_hmac); the same checks, the same answer
+ * bc_meta_verify() with the app secret's HMAC-SHA256 context kept per
+ * thread and secret (bc_hmac_ctx); the same checks, the same answer
  */
 static int
 ngx_http_broadcast_meta_sig(ngx_str_t *secret, ngx_str_t *body,
@@ -342,7 +342,7 @@ ngx_http_broadcast_meta_sig(ngx_str_t *secret, ngx_str_t *body,
         return 0;
     }
 
-    ctx = ngx_http_broadcast_hmac(secret, "SHA256");
+    ctx = bc_hmac_ctx(1, secret->data, secret->len);
 
     if (ctx == NULL
         || (body->len && EVP_MAC_update(ctx, body->data, body->len) != 1)
