@@ -318,6 +318,49 @@ snd_result_row(snd_t *s, snd_buf_t *b, snd_item_t *it, int first)
         j->created_ms / 1000, j->created_ms % 1000);
 }
 
+/*
+ * A plain accepted Twilio send (no error, no opt-out) is handed to the
+ * recorder thread instead of written here: the recorder writes it in the
+ * same row write as the status callbacks that follow it within its turn,
+ * one row write per message instead of two. Its job is acked once the
+ * recorder has committed it (snd_handoff_settle). Twilio only: its
+ * callbacks name our message id (StatusCallback ?mid=), so they never need
+ * the sid to be in the row yet; Meta's and SendGrid's webhooks are
+ * matched by the provider's id. Not while reconciles are held: their sid
+ * checks read the rows (docs/DESIGN.md "Handoff").
+ */
+static void
+snd_ledger_hand_off(snd_t *s)
+{
+    snd_item_t  **p, *it, *next;
+
+    if (s->rec == NULL || s->nreconcile > 0) {
+        return;
+    }
+    for (it = s->finished; it != NULL; it = it->next) {
+        if (it->xfer == SND_XFER_LIST) {
+            return;
+        }
+    }
+    p = &s->finished;
+    while ((it = *p) != NULL) {
+        next = it->next;
+        if (it->outcome == SND_OUT_ACCEPTED && it->xfer == SND_XFER_SEND
+            && it->prov == SND_PROV_TWILIO
+            && !it->optout && !it->lost && it->error_code[0] == '\0')
+        {
+            *p = next;
+            it->next = NULL;
+            if (snd_handoff_push(s, it) == 0) {
+                continue;
+            }
+            it->next = next;            /* not handed: written here */
+            *p = it;
+        }
+        p = &it->next;
+    }
+}
+
 int
 snd_ledger_commit(snd_t *s)
 {
@@ -333,7 +376,11 @@ snd_ledger_commit(snd_t *s)
     if (snd_db_ok(s) != 0) {
         return -1;
     }
+    snd_ledger_hand_off(s);
     items = s->finished;
+    if (items == NULL) {
+        return 0;
+    }
 
     if (snd_db_exec(s, "START TRANSACTION", 17) != 0) {
         return -1;

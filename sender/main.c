@@ -175,10 +175,11 @@ snd_item_set_reconcile(snd_t *s, snd_item_t *it, int on)
 static int
 snd_reconcile_conflict(snd_t *s, const snd_item_t *it)
 {
-    const snd_item_t  *lists[2] = { s->running, s->finished }, *o;
+    const snd_item_t  *lists[3] = { s->running, s->finished, s->handed }, *o;
     int                i;
 
-    for (i = 0; i < 2; i++) {
+    /* handed results are not in the rows yet either */
+    for (i = 0; i < 3; i++) {
         for (o = lists[i]; o != NULL; o = o->next) {
             if (o != it && o->prov == SND_PROV_TWILIO
                 && o->reconcile != it->reconcile
@@ -490,6 +491,16 @@ snd_write_pidfile(const char *path)
     return 0;
 }
 
+/* 1 if all there is to do is wait for the recorder to write the handed
+   results (then the loop sleeps a little instead of spinning) */
+static int
+snd_only_handed(snd_t *s, int got, long long next_start)
+{
+    return s->handed != NULL && got == 0 && s->claim == NULL
+           && s->finished == NULL && s->to_ack == NULL
+           && (s->wait == NULL || next_start > 0);
+}
+
 static void
 snd_run(snd_t *s)
 {
@@ -504,7 +515,7 @@ snd_run(snd_t *s)
         }
         if (snd_stop) {
             if ((s->inflight == 0 && s->finished == NULL
-                 && s->to_ack == NULL)
+                 && s->to_ack == NULL && s->handed == NULL)
                 || snd_now_ms() > stop_deadline)
             {
                 break;
@@ -514,7 +525,8 @@ snd_run(snd_t *s)
 
             /* read only what we can hold; block only when idle */
             got = 0;
-            room = s->hold_max - s->held;
+            /* handed results wait for the recorder's turn, not for us */
+            room = s->hold_max - (s->held - s->nhanded);
             if (room > SND_CLAIM_MAX) {
                 room = SND_CLAIM_MAX;
             }
@@ -560,6 +572,7 @@ snd_run(snd_t *s)
                 snd_pump(s);
             }
         }
+        snd_handoff_settle(s);
         snd_queue_flush_acks(s);
 
         if (!snd_stop) {
@@ -573,11 +586,15 @@ snd_run(snd_t *s)
         }
 
         if (s->inflight == 0 && (s->redis == NULL || s->db == NULL
-                                 || (s->held > 0 && next_start > 0)))
+                                 || (s->held > 0 && next_start > 0)
+                                 || snd_only_handed(s, got, next_start)))
         {
             /* nothing to poll on: wait for a reconnect or a start time */
             long long ms = next_start > 0 && next_start < 200 ? next_start
                                                                  : 200;
+            if (snd_only_handed(s, got, next_start) && ms > 5) {
+                ms = 5;             /* new jobs are read between naps */
+            }
             struct timespec ts = { 0, (long) ms * 1000000L };
             nanosleep(&ts, NULL);
         }
@@ -667,7 +684,9 @@ main(int argc, char **argv)
     snd_stop = 1;               /* the recorder finishes its turn */
     snd_recorder_join(s);
 
-    if (s->inflight > 0 || s->finished != NULL || s->to_ack != NULL) {
+    if (s->inflight > 0 || s->finished != NULL || s->to_ack != NULL
+        || s->handed != NULL)
+    {
         snd_log(SND_LOG_WARN, "exiting with unfinished work (%d in flight); "
             "the ledger reconciles it at the next start", s->inflight);
     }
@@ -681,6 +700,7 @@ http:
     snd_free_list(s, &s->wait);
     snd_free_list(s, &s->finished);
     snd_free_list(s, &s->to_ack);
+    snd_free_list(s, &s->handed);
     snd_http_free(s);           /* in-flight easies: freed by the multi */
     snd_rate_free(s);
     snd_buf_release();

@@ -22,6 +22,66 @@ static const char snd_promote_lua[] =
     "end\n"
     "return #due\n";
 
+#define SND_TRIM_EVERY_MS  1000
+
+/*
+ * Drops the entries every consumer group of the stream has been given and
+ * has acknowledged: XTRIM MINID at the lowest of each group's
+ * last-delivered-id and oldest pending id. Without it both streams kept
+ * every job and every webhook body forever. Exact, not "~": the cost is
+ * the entries removed, once a second.
+ */
+static const char snd_trim_lua[] =
+    "local ok, groups = pcall(redis.call, 'XINFO', 'GROUPS', KEYS[1])\n"
+    "if not ok or #groups == 0 then return 0 end\n"
+    "local function parse(id)\n"
+    "  local ms, seq = string.match(id, '^(%d+)-(%d+)$')\n"
+    "  return tonumber(ms), tonumber(seq)\n"
+    "end\n"
+    "local min_ms, min_seq\n"
+    "for _, g in ipairs(groups) do\n"
+    "  local name, ms, seq\n"
+    "  for i = 1, #g, 2 do\n"
+    "    if g[i] == 'name' then name = g[i + 1]\n"
+    "    elseif g[i] == 'last-delivered-id' then ms, seq = parse(g[i + 1])"
+    " end\n"
+    "  end\n"
+    /* every entry up to last-delivered-id was given out: keep from the
+       next one, or from the oldest still unacknowledged */
+    "  seq = seq + 1\n"
+    "  local p = redis.call('XPENDING', KEYS[1], name)\n"
+    "  if p[1] > 0 then\n"
+    "    local pm, ps = parse(p[2])\n"
+    "    if pm < ms or (pm == ms and ps < seq) then ms, seq = pm, ps end\n"
+    "  end\n"
+    "  if min_ms == nil or ms < min_ms or (ms == min_ms and seq < min_seq)"
+    " then\n"
+    "    min_ms, min_seq = ms, seq\n"
+    "  end\n"
+    "end\n"
+    "return redis.call('XTRIM', KEYS[1], 'MINID',"
+    " string.format('%.0f-%.0f', min_ms, min_seq))\n";
+
+static void
+snd_queue_trim(snd_t *s, const char *stream)
+{
+    const char  *argv[4] = { "EVAL", snd_trim_lua, "1", stream };
+    redisReply  *r;
+
+    r = redisCommandArgv(s->redis, 4, argv, NULL);
+    if (r == NULL) {
+        snd_redis_lost(s, s->redis->errstr);
+        return;
+    }
+    if (r->type == REDIS_REPLY_ERROR) {
+        snd_log(SND_LOG_WARN, "trimming %s: %s", stream, r->str);
+    } else if (r->type == REDIS_REPLY_INTEGER && r->integer > 0) {
+        snd_log(SND_LOG_DEBUG, "trimmed %lld entries of %s", r->integer,
+            stream);
+    }
+    freeReplyObject(r);
+}
+
 /* one stream entry [id, [f, v, ...]] -> item on s->claim */
 static void
 snd_queue_entry(snd_t *s, redisReply *e, snd_stage_t *claim)
@@ -356,6 +416,13 @@ snd_queue_maintain(snd_t *s)
         every = s->conf.reclaim_idle_ms / 4;
         every = every < 1000 ? 1000 : every > 5000 ? 5000 : every;
         s->next_reclaim_ms = now + every;
+    }
+    if (s->redis != NULL && now >= s->next_trim_ms) {
+        snd_queue_trim(s, BC_KEY_SEND_STREAM);
+        if (s->redis != NULL) {
+            snd_queue_trim(s, BC_KEY_EVENTS_STREAM);
+        }
+        s->next_trim_ms = now + SND_TRIM_EVERY_MS;
     }
     return 0;
 }

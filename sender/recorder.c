@@ -1085,12 +1085,15 @@ snd_opt_str(snd_t *s, snd_buf_t *b, const char *v)
     }
 }
 
-/* the folded effect of a batch's events on one message */
+/* the folded effect of a batch's events (and handed results) on one
+   message */
 typedef struct {
     const char  *id;
     const char  *status;     /* best status, forward-only fold */
     int          rank;
     const char  *sid, *price, *unit, *segs, *ecode, *emsg, *pricing;
+    const char  *req_id;     /* handed result: provider request id */
+    int          accepted;   /* handed result: the provider took it */
     long long    sent_at, delivered_at, read_at;
 } snd_fold_t;
 
@@ -1127,8 +1130,8 @@ snd_ev_update(snd_t *s, snd_fold_t *f, size_t nf)
     snd_buf_add(&q, "INSERT INTO messages (id,batch_id,channel,provider,"
         "to_address,from_address,status,status_rank,provider_message_id,"
         "price,price_unit,num_segments,error_code,error_message,sent_at,"
-        "delivered_at,read_at,pricing_category,created_at,updated_at) "
-        "VALUES ");
+        "delivered_at,read_at,pricing_category,send_state,"
+        "provider_request_id,created_at,updated_at) VALUES ");
     for (j = 0; j < nf; j++) {
         snd_fold_t *x = &f[j];
         snd_buf_add(&q, j ? ",(" : "(");
@@ -1162,10 +1165,16 @@ snd_ev_update(snd_t *s, snd_fold_t *f, size_t nf)
         snd_ev_time(&q, x->read_at);
         snd_buf_add(&q, ",");
         snd_opt_str(s, &q, x->pricing);
+        /* send_state: 'done' marks a handed result (the placeholder
+           'pending' is never stored, see above) */
+        snd_buf_add(&q, x->accepted ? ",'done'," : ",'pending',");
+        snd_opt_str(s, &q, x->req_id);
         snd_buf_add(&q, ",UTC_TIMESTAMP(3),UTC_TIMESTAMP(3))");
     }
 #define SND_EV_ADV "VALUES(status_rank)>0 AND status_rank<VALUES(status_rank)" \
                    " AND status_rank<100"
+#define SND_EV_CLEAR "VALUES(send_state)='done' AND status_rank<=10" \
+                     " AND VALUES(status_rank) BETWEEN 20 AND 99"
     snd_buf_add(&q, " ON DUPLICATE KEY UPDATE "
         "provider_message_id=COALESCE(provider_message_id,"
         "VALUES(provider_message_id)),"
@@ -1178,13 +1187,21 @@ snd_ev_update(snd_t *s, snd_fold_t *f, size_t nf)
         "pricing_category=COALESCE(VALUES(pricing_category),"
         "pricing_category),"
         "updated_at=VALUES(updated_at),"
-        "error_code=IF(" SND_EV_ADV ",COALESCE(VALUES(error_code),"
-        "error_code),error_code),"
-        "error_message=IF(" SND_EV_ADV " AND VALUES(error_code) IS NOT NULL,"
-        "VALUES(error_message),error_message),"
+        "send_state=IF(VALUES(send_state)='done','done',send_state),"
+        "provider_request_id=COALESCE(VALUES(provider_request_id),"
+        "provider_request_id),"
+        /* a handed result on a row no callback has advanced yet clears
+           the error of an earlier attempt, as the ledger's upsert does */
+        "error_code=IF(" SND_EV_CLEAR ",VALUES(error_code),"
+        "IF(" SND_EV_ADV ",COALESCE(VALUES(error_code),error_code),"
+        "error_code)),"
+        "error_message=IF(" SND_EV_CLEAR ",VALUES(error_message),"
+        "IF(" SND_EV_ADV " AND VALUES(error_code) IS NOT NULL,"
+        "VALUES(error_message),error_message)),"
         "status=IF(" SND_EV_ADV ",VALUES(status),status),"
         "status_rank=IF(" SND_EV_ADV ",VALUES(status_rank),status_rank)");
 #undef SND_EV_ADV
+#undef SND_EV_CLEAR
     if (q.oom || snd_db_exec(s, q.p, q.len) != 0) {
         goto done;
     }
@@ -1293,12 +1310,34 @@ snd_ev_inbound(snd_t *s, snd_ev_t *ev, size_t n)
     return rc;
 }
 
+/* the fold of message id, added if new (f and links have room for every
+   event and handed result of the turn) */
+static size_t
+snd_fold_of(snd_fold_t *f, size_t *nf, long *heads, long *links, size_t nh,
+    const char *id)
+{
+    unsigned  h = snd_ev_hash(id, nh);
+    long      x;
+
+    for (x = heads[h]; x >= 0; x = links[x]) {
+        if (strcmp(f[x].id, id) == 0) {
+            return (size_t) x;
+        }
+    }
+    x = (long) (*nf)++;
+    f[x].id = id;
+    links[x] = heads[h];
+    heads[h] = x;
+    return (size_t) x;
+}
+
 static int
-snd_ev_write(snd_t *s, snd_ev_t *ev, size_t n)
+snd_ev_write(snd_t *s, snd_ev_t *ev, size_t n, snd_handoff_t *ho, size_t nho)
 {
     snd_buf_t    q = { 0 };
     snd_fold_t  *f;
-    size_t       i, j, nf = 0, nh;
+    snd_handoff_t *a;
+    size_t       i, j, nf = 0, nh, nmax = n + nho;
     long        *heads, *links;
     int          rc = -1, naudit = 0;
 
@@ -1368,14 +1407,15 @@ snd_ev_write(snd_t *s, snd_ev_t *ev, size_t n)
         goto done;
     }
 
-    /* fold per message, in stream order */
-    f = calloc(n ? n : 1, sizeof(*f));
+    /* fold per message: handed results first (a callback's sid, price and
+       segments are the later word), then the events in stream order */
+    f = calloc(nmax ? nmax : 1, sizeof(*f));
     if (f == NULL) {
         goto done;
     }
-    nh = snd_ev_nheads(n);
+    nh = snd_ev_nheads(nmax);
     heads = malloc(nh * sizeof(*heads));
-    links = malloc((n ? n : 1) * sizeof(*links));
+    links = malloc((nmax ? nmax : 1) * sizeof(*links));
     if (heads == NULL || links == NULL) {
         free(heads);
         free(links);
@@ -1385,28 +1425,27 @@ snd_ev_write(snd_t *s, snd_ev_t *ev, size_t n)
     for (i = 0; i < nh; i++) {
         heads[i] = -1;
     }
+    for (a = ho; a != NULL; a = a->next) {
+        int r = bc_status_rank(a->status);
+        j = snd_fold_of(f, &nf, heads, links, nh, a->id);
+        f[j].accepted = 1;
+        if (r > f[j].rank) {
+            f[j].status = a->status;
+            f[j].rank = r;
+        }
+        if (a->sid[0]) f[j].sid = a->sid;
+        if (a->req_id[0]) f[j].req_id = a->req_id;
+        if (a->segments[0]) f[j].segs = a->segments;
+        if (a->price[0]) f[j].price = a->price;
+        if (a->price_unit[0]) f[j].unit = a->price_unit;
+    }
     for (i = 0; i < n; i++) {
         snd_ev_t *e = &ev[i];
-        unsigned h;
-        long x;
         int r;
         if (e->msg_id[0] == '\0' || e->ours == NULL) {
             continue;
         }
-        h = snd_ev_hash(e->msg_id, nh);
-        for (x = heads[h]; x >= 0; x = links[x]) {
-            if (strcmp(f[x].id, e->msg_id) == 0) {
-                break;
-            }
-        }
-        if (x >= 0) {
-            j = (size_t) x;
-        } else {
-            j = nf++;
-            f[j].id = e->msg_id;
-            links[j] = heads[h];
-            heads[h] = (long) j;
-        }
+        j = snd_fold_of(f, &nf, heads, links, nh, e->msg_id);
         r = bc_status_rank(e->ours);
         if (r > f[j].rank && f[j].rank < BC_RANK_TERMINAL) {
             f[j].status = e->ours;
@@ -1444,27 +1483,83 @@ done:
     return rc;
 }
 
+/* takes every handed result pushed so far; *gen: the last one's push */
+static snd_handoff_t *
+snd_handoff_take(snd_t *s, size_t *n, unsigned long long *gen)
+{
+    snd_handoff_t  *ho, *a;
+
+    pthread_mutex_lock(&s->ho_lock);
+    ho = s->ho_head;
+    s->ho_head = NULL;
+    s->ho_tail = &s->ho_head;
+    *gen = s->ho_pushed;
+    pthread_mutex_unlock(&s->ho_lock);
+    *n = 0;
+    for (a = ho; a != NULL; a = a->next) {
+        (*n)++;
+    }
+    return ho;
+}
+
+/* after the turn: committed (the send loop may XACK them) or put back */
+static void
+snd_handoff_done(snd_t *s, snd_handoff_t *ho, unsigned long long gen,
+    int committed)
+{
+    snd_handoff_t  *a, *last = NULL;
+
+    pthread_mutex_lock(&s->ho_lock);
+    if (committed) {
+        s->ho_committed = gen;
+    } else if (ho != NULL) {
+        for (a = ho; a != NULL; a = a->next) {
+            last = a;
+        }
+        last->next = s->ho_head;
+        if (s->ho_head == NULL) {
+            s->ho_tail = &last->next;
+        }
+        s->ho_head = ho;
+        ho = NULL;
+    }
+    pthread_mutex_unlock(&s->ho_lock);
+    while ((a = ho) != NULL) {
+        ho = a->next;
+        free(a);
+    }
+}
+
 int
 snd_recorder_turn(snd_t *s)
 {
-    redisReply  *r, *entries;
-    snd_evs_t    v = { 0 };
-    snd_ev_t    *ev = NULL;
-    size_t       n = 0, i, last = 0;
-    int          rc = -1;
-    size_t       nack;
-    const char **xack;
+    redisReply    *r, *entries;
+    snd_evs_t      v = { 0 };
+    snd_ev_t      *ev = NULL;
+    size_t         n = 0, i, last = 0, nho = 0;
+    int            rc = -1, committed = 0;
+    size_t         nack;
+    const char   **xack;
+    snd_handoff_t *ho = NULL;
+    unsigned long long  gen = 0;
 
     if (snd_redis_ok(s) != 0 || snd_db_ok(s) != 0) {
         return -1;
     }
-    /* nothing last turn: the read waits here for the next event */
+    /* nothing last turn: the read waits here for the next event, unless
+       results were handed meanwhile */
+    pthread_mutex_lock(&s->ho_lock);
+    if (s->ho_head != NULL) {
+        s->ev_block_ms = 0;
+    }
+    pthread_mutex_unlock(&s->ho_lock);
     r = snd_xreadgroup(s, BC_GROUP_RECORDERS, BC_KEY_EVENTS_STREAM,
                        SND_EV_BATCH, s->ev_block_ms, s->ev_pending_done,
                        s->ev_cursor);
     if (r == NULL) {
         return -1;
     }
+    ho = snd_handoff_take(s, &nho, &gen);
     if (r->type != REDIS_REPLY_ARRAY || r->elements < 1
         || r->element[0]->type != REDIS_REPLY_ARRAY
         || r->element[0]->elements < 2
@@ -1474,8 +1569,26 @@ snd_recorder_turn(snd_t *s)
         if (!s->ev_pending_done) {
             s->ev_pending_done = 1;
         }
-        freeReplyObject(r);
-        return 0;
+        if (nho == 0) {
+            freeReplyObject(r);
+            snd_handoff_done(s, NULL, gen, 1);
+            return 0;
+        }
+        /* handed results only */
+        if (snd_db_exec(s, "START TRANSACTION", 17) != 0) {
+            goto done;
+        }
+        if (snd_ev_write(s, NULL, 0, ho, nho) != 0
+            || snd_db_exec(s, "COMMIT", 6) != 0)
+        {
+            if (s->db != NULL) {
+                mysql_real_query(s->db, "ROLLBACK", 8);
+            }
+            goto done;
+        }
+        committed = 1;
+        rc = (int) nho;
+        goto done;
     }
     entries = r->element[0]->element[1];
     for (i = 0; i < entries->elements; i++) {
@@ -1504,7 +1617,7 @@ snd_recorder_turn(snd_t *s)
     if (snd_db_exec(s, "START TRANSACTION", 17) != 0) {
         goto done;
     }
-    if (snd_ev_resolve(s, ev, n) != 0 || snd_ev_write(s, ev, n) != 0
+    if (snd_ev_resolve(s, ev, n) != 0 || snd_ev_write(s, ev, n, ho, nho) != 0
         || snd_db_exec(s, "COMMIT", 6) != 0)
     {
         if (s->db != NULL) {
@@ -1515,6 +1628,7 @@ snd_recorder_turn(snd_t *s)
         s->ev_cursor[0] = '\0';
         goto done;
     }
+    committed = 1;
 
     /* one XACK for the whole turn */
     xack = malloc((3 + n) * sizeof(char *));
@@ -1542,16 +1656,90 @@ snd_recorder_turn(snd_t *s)
         freeReplyObject(rp);
     }
     free(xack);
-    snd_log(SND_LOG_DEBUG, "recorded %zu events (%zu entries)", n, nack);
-    rc = (int) nack;
+    snd_log(SND_LOG_DEBUG, "recorded %zu events (%zu entries), %zu handed "
+        "results", n, nack, nho);
+    rc = (int) (nack + nho);
 
 done:
+    snd_handoff_done(s, ho, gen, committed);
     for (i = 0; i < v.n; i++) {
         snd_ev_free(&v.ev[i]);
     }
     free(v.ev);
     freeReplyObject(r);
     return rc;
+}
+
+/* ---- the handoff (send loop side) ---------------------------------------- */
+
+/* a handed result waits at most this many in memory; beyond, the ledger
+   writes results itself (the recorder is behind or its database gone) */
+#define SND_HANDOFF_MAX  20000
+
+int
+snd_handoff_push(snd_t *s, snd_item_t *it)
+{
+    snd_t          *r = s->rec;
+    snd_handoff_t  *a;
+
+    if (r == NULL || !s->rec_running || snd_stop
+        || s->nhanded >= SND_HANDOFF_MAX)
+    {
+        return -1;
+    }
+    a = calloc(1, sizeof(*a));
+    if (a == NULL) {
+        return -1;
+    }
+    snprintf(a->id, sizeof(a->id), "%s", it->job.id);
+    snprintf(a->status, sizeof(a->status), "%s", it->status);
+    snprintf(a->sid, sizeof(a->sid), "%s", it->sid);
+    snprintf(a->req_id, sizeof(a->req_id), "%s", it->req_id);
+    if (it->segments >= 0) {
+        snprintf(a->segments, sizeof(a->segments), "%d", it->segments);
+    }
+    if (snd_price_like(it->price)) {
+        snprintf(a->price, sizeof(a->price), "%s", it->price);
+    }
+    snprintf(a->price_unit, sizeof(a->price_unit), "%s", it->price_unit);
+
+    pthread_mutex_lock(&r->ho_lock);
+    *r->ho_tail = a;
+    r->ho_tail = &a->next;
+    it->handoff_gen = ++r->ho_pushed;
+    pthread_mutex_unlock(&r->ho_lock);
+
+    snd_list_push(&s->handed, it);
+    s->nhanded++;
+    return 0;
+}
+
+void
+snd_handoff_settle(snd_t *s)
+{
+    unsigned long long  committed;
+    snd_item_t        **p, *it;
+    snd_stage_t         ack;
+
+    if (s->handed == NULL) {
+        return;
+    }
+    pthread_mutex_lock(&s->rec->ho_lock);
+    committed = s->rec->ho_committed;
+    pthread_mutex_unlock(&s->rec->ho_lock);
+
+    SND_STAGE_INIT(&ack);
+    p = &s->handed;
+    while ((it = *p) != NULL) {
+        if (it->handoff_gen <= committed) {
+            *p = it->next;
+            snd_stage_add(&ack, it);
+            s->nhanded--;
+        } else {
+            p = &it->next;
+        }
+    }
+    snd_list_splice(&s->to_ack, &ack);
 }
 
 /* ---- the recorder thread ------------------------------------------------ */
@@ -1573,11 +1761,26 @@ static void *
 snd_recorder_main(void *arg)
 {
     snd_t      *r = arg;
-    long long   now, start, every;
-    int         n;
+    long long   now, start, every, stop_deadline = 0;
+    int         n, pending;
 
     mysql_thread_init();
-    while (!snd_stop) {
+    for ( ;; ) {
+        if (snd_stop) {
+            /* the send loop writes its own results from now on; what it
+               handed before is written first, if the database lets us */
+            if (stop_deadline == 0) {
+                stop_deadline = snd_now_ms() + r->conf.request_timeout_ms
+                                + 3000;
+            }
+            pthread_mutex_lock(&r->ho_lock);
+            pending = r->ho_head != NULL;
+            pthread_mutex_unlock(&r->ho_lock);
+            if (!pending || snd_now_ms() > stop_deadline) {
+                break;
+            }
+            r->ev_block_ms = 0;
+        }
         now = snd_now_ms();
         start = now;
         if (now >= r->next_ev_reclaim_ms && snd_redis_ok(r) == 0) {
@@ -1634,6 +1837,8 @@ snd_recorder_start(snd_t *s)
     r->conf.meta_access_token = NULL;
     r->conf.sendgrid_api_key = NULL;
     r->batch_min = 1;
+    pthread_mutex_init(&r->ho_lock, NULL);
+    r->ho_tail = &r->ho_head;
 
     /* signals go to the send loop, which sets snd_stop */
     sigemptyset(&block);
@@ -1644,6 +1849,7 @@ snd_recorder_start(snd_t *s)
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (err != 0) {
         snd_log(SND_LOG_ERR, "recorder thread: %s", strerror(err));
+        pthread_mutex_destroy(&r->ho_lock);
         free(r);
         return -1;
     }
@@ -1655,11 +1861,20 @@ snd_recorder_start(snd_t *s)
 void
 snd_recorder_join(snd_t *s)
 {
+    snd_handoff_t  *a;
+
     if (!s->rec_running) {
         return;
     }
     pthread_join(s->rec_thread, NULL);
     s->rec_running = 0;
+    /* not written (the database stayed away): the jobs stay pending and
+       their rows 'calling', which the next start reconciles */
+    while ((a = s->rec->ho_head) != NULL) {
+        s->rec->ho_head = a->next;
+        free(a);
+    }
+    pthread_mutex_destroy(&s->rec->ho_lock);
     free(s->rec);
     s->rec = NULL;
 }

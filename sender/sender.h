@@ -152,6 +152,7 @@ struct snd_item_s {
     char            error_code[32];
     char            error_message[256];
     long long       retry_due_ms;
+    unsigned long long handoff_gen; /* handed to the recorder: its push */
     int             throttled;      /* RETRY without spending an attempt */
     char          **cands;          /* reconcile: candidate sid/status pairs */
     size_t          ncands;
@@ -168,6 +169,25 @@ enum { SND_ROW_MISSING = 0, SND_ROW_PENDING, SND_ROW_CALLING, SND_ROW_DONE,
        SND_ROW_UNKNOWN };
 
 typedef struct snd_s  snd_t;
+
+/*
+ * An accepted result handed from the send loop to the recorder thread,
+ * which writes it together with the status callbacks of the same message
+ * in one row write (docs/DESIGN.md "Handoff"). Owned by the queue, then by
+ * the recorder's turn.
+ */
+typedef struct snd_handoff_s  snd_handoff_t;
+
+struct snd_handoff_s {
+    snd_handoff_t  *next;
+    char            id[27];
+    char            status[32];
+    char            sid[160];
+    char            req_id[128];
+    char            segments[16];   /* "" unknown */
+    char            price[32];      /* "" unknown */
+    char            price_unit[8];
+};
 
 /* frees it, drops it from the id set and the held count */
 void snd_item_free(snd_t *s, snd_item_t *it);
@@ -189,7 +209,7 @@ struct snd_s {
     char               pending_cursor[48];
     int                ev_pending_done;
     char               ev_cursor[48];
-    long long          next_promote_ms, next_reclaim_ms;
+    long long          next_promote_ms, next_reclaim_ms, next_trim_ms;
     char               reclaim_cursor[48];
 
     /* items */
@@ -197,6 +217,9 @@ struct snd_s {
     snd_item_t        *wait;         /* claimed, waiting to start */
     snd_item_t        *finished;     /* result known, not committed */
     snd_item_t        *to_ack;       /* committed, not acked */
+    snd_item_t        *handed;       /* handed to the recorder, acked once
+                                        it has written them */
+    int                nhanded;
     snd_item_t        *to_reconcile; /* 'unknown' committed, reconcile */
     snd_item_t        *running;      /* transfers in flight */
     int                inflight;     /* transfers running */
@@ -229,6 +252,13 @@ struct snd_s {
     int                rec_running;
     int                ev_block_ms;   /* recorder: XREADGROUP BLOCK, 0 none */
     long long          next_ev_reclaim_ms;
+
+    /* the handoff queue (in the recorder's snd_t): the send loop pushes,
+       the recorder takes a turn's worth and reports the generation it
+       has committed; all under ho_lock */
+    pthread_mutex_t    ho_lock;
+    snd_handoff_t     *ho_head, **ho_tail;
+    unsigned long long ho_pushed, ho_committed;
 };
 
 #define SND_IDSET_SIZE  8192
@@ -356,8 +386,14 @@ int snd_recorder_turn(snd_t *s);
 /* starts the recorder thread on its own connections (s->rec); 0 / -1 */
 int snd_recorder_start(snd_t *s);
 /* after snd_stop: waits for the thread (it finishes its turn: commit, then
-   XACK), closes its connections, frees s->rec */
+   XACK; and writes what was handed to it), closes its connections, frees
+   s->rec */
 void snd_recorder_join(snd_t *s);
+/* send loop: hands an accepted result to the recorder; 0, or -1 (then the
+   ledger writes it) */
+int snd_handoff_push(snd_t *s, snd_item_t *it);
+/* send loop: moves the handed items the recorder has written to to_ack */
+void snd_handoff_settle(snd_t *s);
 
 /* ---- ratelimit.c -------------------------------------------------------- */
 

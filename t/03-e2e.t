@@ -92,4 +92,47 @@ like($r->{headers}{'content-type'} // '', qr{application/json}, '/health content
 is($t->mysql_value(q{SELECT COUNT(*) FROM messages WHERE status='delivered' AND send_state='done'}),
    20, 'MySQL: 20 delivered, done');
 
+# The sender hands a plain accepted Twilio result to its recorder thread,
+# which writes it in the same row write as the callbacks that follow
+# (docs/DESIGN.md "Handoff"). Without any callback the result is still
+# recorded (status accepted, the sid) and its job acknowledged.
+$t->sim_config(callback_delay_ms => 3600000);
+my @quiet = map { sprintf '+1415555%04d', 7000 + $_ } 1 .. 30;
+$r = $t->send_sms(key => $key, to => \@quiet, message => 'no callbacks');
+is($r->{status}, 202, '30 SMS accepted, callbacks held back an hour');
+my $accepted_sql = q{SELECT COUNT(*) FROM messages WHERE body=? AND status='accepted'
+    AND send_state='done' AND provider_message_id LIKE 'SM%'};
+ok(wait_until(sub { $t->mysql_value($accepted_sql, 'no callbacks') == 30 }, 20, 0.1),
+   'all 30 recorded accepted with their sid, with no callback')
+    or diag $t->mysql_value(q{SELECT COUNT(*) FROM messages WHERE body='no callbacks' AND status='accepted'});
+my $no_pending = sub { ($t->redis_raw('XPENDING', 'bc:stream:send', 'senders') // '') =~ /^0\b/ };
+ok(wait_until($no_pending, 20, 0.1), 'and their jobs acknowledged');
+
+# SIGTERM right after a burst has reached the provider: what the send loop
+# handed over is written before the sender exits, and acknowledged
+$r = $t->send_sms(key => $key, to => [ map { sprintf '+1415555%04d', 7100 + $_ } 1 .. 40 ],
+                  message => 'stop burst');
+is($r->{status}, 202, '40 more SMS accepted');
+ok(wait_until(sub { (grep { $_->{body} eq 'stop burst' } @{ $t->sim_messages }) == 40 }, 20, 0.02),
+   'the provider has all 40');
+my $sender_pid = $t->signal(TERM => 'sender');
+ok(wait_until(sub { !BC::Test::pid_alive($sender_pid) }, 30, 0.05), 'sender exited on SIGTERM');
+is($t->mysql_value($accepted_sql, 'stop burst'), 40, 'all 40 recorded accepted with their sid');
+ok($no_pending->(), 'no job left unacknowledged');
+is(scalar(grep { $_->{body} eq 'stop burst' } @{ $t->sim_messages }), 40, 'none sent twice');
+is($t->start('sender'), 0, 'sender started again');
+$t->sim_config(callback_delay_ms => 20);
+
+# acknowledged entries do not pile up: the sender trims both streams down to
+# what some group has not been given or has not acknowledged yet
+for my $stream (qw(bc:stream:send bc:stream:events)) {
+    ok(wait_until(sub { ($t->redis('XLEN', $stream) // -1) == 0 }, 10, 0.1),
+       "$stream trimmed to nothing once all is acknowledged")
+        or diag $t->redis('XLEN', $stream);
+    like($t->redis_raw('XINFO', 'GROUPS', $stream) // '', qr/\blag\s+0\b/,
+         "$stream: the group's lag is still known (0)");
+}
+$m = $t->metrics;
+is($t->metric('broadcast_queue_depth', qr/queue="send"/, $m), 0, 'send queue depth 0 after trimming');
+
 $t->done;
