@@ -16,12 +16,12 @@
 #include "bc_status.h"
 #include "sender.h"
 
-#define SND_EV_BATCH  2000
+#define SND_EV_BATCH  5000
 
 /* the recorder thread's turn period while it keeps up: a 'sent' and the
    'delivered' that follows it tens of ms later mostly land in the same
    batch (one status upsert instead of two), and statements stay large */
-#define SND_EV_PERIOD_MS  250
+#define SND_EV_PERIOD_MS  500
 
 #define SND_EV_OWN  12
 
@@ -1094,6 +1094,8 @@ typedef struct {
     const char  *sid, *price, *unit, *segs, *ecode, *emsg, *pricing;
     const char  *req_id;     /* handed result: provider request id */
     int          accepted;   /* handed result: the provider took it */
+    int          has_event;  /* an event of this turn folded in */
+    int          skip;       /* a handed result held for a later turn */
     long long    sent_at, delivered_at, read_at;
 } snd_fold_t;
 
@@ -1124,17 +1126,27 @@ static int
 snd_ev_update(snd_t *s, snd_fold_t *f, size_t nf)
 {
     snd_buf_t    q = { 0 };
-    size_t       j;
+    size_t       j, nrows;
     int          rc = -1;
+
+    for (j = 0, nrows = 0; j < nf; j++) {
+        nrows += !f[j].skip;
+    }
+    if (nrows == 0) {
+        return 0;
+    }
 
     snd_buf_add(&q, "INSERT INTO messages (id,batch_id,channel,provider,"
         "to_address,from_address,status,status_rank,provider_message_id,"
         "price,price_unit,num_segments,error_code,error_message,sent_at,"
         "delivered_at,read_at,pricing_category,send_state,"
         "provider_request_id,created_at,updated_at) VALUES ");
-    for (j = 0; j < nf; j++) {
+    for (j = 0, nrows = 0; j < nf; j++) {
         snd_fold_t *x = &f[j];
-        snd_buf_add(&q, j ? ",(" : "(");
+        if (x->skip) {
+            continue;
+        }
+        snd_buf_add(&q, nrows++ ? ",(" : "(");
         snd_buf_str(s, &q, x->id, strlen(x->id));
         snd_buf_add(&q, ",'','','','','',");
         if (x->status != NULL) {
@@ -1331,13 +1343,33 @@ snd_fold_of(snd_fold_t *f, size_t *nf, long *heads, long *links, size_t nh,
     return (size_t) x;
 }
 
+/*
+ * A handed result waits for its status callbacks up to this long, so that
+ * it and they make one row write: under load the callbacks trail the
+ * result by up to a few hundred ms, and a turn that wrote the result alone
+ * wrote the row twice (make bench: half of the handed results did).
+ */
+#define SND_HANDOFF_HOLD_MS  1000
+
+/*
+ * Writes the turn: audit rows, opt-outs, inbound rows, and one upsert of
+ * the folded events and handed results (*ho). With hold, a handed result
+ * that no event of this turn concerns and that is younger than
+ * SND_HANDOFF_HOLD_MS is moved from *ho to *keep, unwritten.
+ */
 static int
-snd_ev_write(snd_t *s, snd_ev_t *ev, size_t n, snd_handoff_t *ho, size_t nho)
+snd_ev_write(snd_t *s, snd_ev_t *ev, size_t n, snd_handoff_t **ho,
+    snd_handoff_t **keep, int hold)
 {
     snd_buf_t    q = { 0 };
     snd_fold_t  *f;
-    snd_handoff_t *a;
-    size_t       i, j, nf = 0, nh, nmax = n + nho;
+    snd_handoff_t *a, **pa;
+    size_t       i, j, nf = 0, nh, nmax = n;
+    long long    now = snd_now_ms();
+
+    for (a = *ho; a != NULL; a = a->next) {
+        nmax++;
+    }
     long        *heads, *links;
     int          rc = -1, naudit = 0;
 
@@ -1425,7 +1457,7 @@ snd_ev_write(snd_t *s, snd_ev_t *ev, size_t n, snd_handoff_t *ho, size_t nho)
     for (i = 0; i < nh; i++) {
         heads[i] = -1;
     }
-    for (a = ho; a != NULL; a = a->next) {
+    for (a = *ho; a != NULL; a = a->next) {
         int r = bc_status_rank(a->status);
         j = snd_fold_of(f, &nf, heads, links, nh, a->id);
         f[j].accepted = 1;
@@ -1446,6 +1478,7 @@ snd_ev_write(snd_t *s, snd_ev_t *ev, size_t n, snd_handoff_t *ho, size_t nho)
             continue;
         }
         j = snd_fold_of(f, &nf, heads, links, nh, e->msg_id);
+        f[j].has_event = 1;
         r = bc_status_rank(e->ours);
         if (r > f[j].rank && f[j].rank < BC_RANK_TERMINAL) {
             f[j].status = e->ours;
@@ -1469,6 +1502,21 @@ snd_ev_write(snd_t *s, snd_ev_t *ev, size_t n, snd_handoff_t *ho, size_t nho)
         }
     }
 
+    /* hold back the handed results whose callbacks have not come yet */
+    for (pa = ho; hold && (a = *pa) != NULL; ) {
+        if (now - a->pushed_ms < SND_HANDOFF_HOLD_MS) {
+            j = snd_fold_of(f, &nf, heads, links, nh, a->id);
+            if (!f[j].has_event) {
+                f[j].skip = 1;
+                *pa = a->next;
+                a->next = *keep;
+                *keep = a;
+                continue;
+            }
+        }
+        pa = &a->next;
+    }
+
     free(heads);
     free(links);
     if (nf > 0 && snd_ev_update(s, f, nf) != 0) {
@@ -1485,9 +1533,9 @@ done:
 
 /* takes every handed result pushed so far; *gen: the last one's push */
 static snd_handoff_t *
-snd_handoff_take(snd_t *s, size_t *n, unsigned long long *gen)
+snd_handoff_take(snd_t *s, unsigned long long *gen)
 {
-    snd_handoff_t  *ho, *a;
+    snd_handoff_t  *ho;
 
     pthread_mutex_lock(&s->ho_lock);
     ho = s->ho_head;
@@ -1495,39 +1543,87 @@ snd_handoff_take(snd_t *s, size_t *n, unsigned long long *gen)
     s->ho_tail = &s->ho_head;
     *gen = s->ho_pushed;
     pthread_mutex_unlock(&s->ho_lock);
-    *n = 0;
-    for (a = ho; a != NULL; a = a->next) {
-        (*n)++;
-    }
     return ho;
 }
 
-/* after the turn: committed (the send loop may XACK them) or put back */
+/* puts handed results back at the head of the queue; caller holds ho_lock */
 static void
-snd_handoff_done(snd_t *s, snd_handoff_t *ho, unsigned long long gen,
-    int committed)
+snd_handoff_requeue(snd_t *s, snd_handoff_t *ho)
 {
-    snd_handoff_t  *a, *last = NULL;
+    snd_handoff_t  *last;
 
+    if (ho == NULL) {
+        return;
+    }
+    for (last = ho; last->next != NULL; last = last->next) {
+        /* void */
+    }
+    last->next = s->ho_head;
+    if (s->ho_head == NULL) {
+        s->ho_tail = &last->next;
+    }
+    s->ho_head = ho;
+}
+
+/*
+ * After the turn. Committed: the written results are freed, the held ones
+ * go back, and every push up to gen but before the oldest held one counts
+ * as written (the send loop may XACK those). Not committed: all go back.
+ */
+static void
+snd_handoff_done(snd_t *s, snd_handoff_t *written, snd_handoff_t *held,
+    unsigned long long gen, int committed)
+{
+    snd_handoff_t  *a;
+
+    for (a = held; a != NULL; a = a->next) {
+        if (a->gen <= gen) {
+            gen = a->gen - 1;
+        }
+    }
     pthread_mutex_lock(&s->ho_lock);
+    snd_handoff_requeue(s, held);
     if (committed) {
-        s->ho_committed = gen;
-    } else if (ho != NULL) {
-        for (a = ho; a != NULL; a = a->next) {
-            last = a;
+        if (gen > s->ho_committed) {
+            s->ho_committed = gen;
         }
-        last->next = s->ho_head;
-        if (s->ho_head == NULL) {
-            s->ho_tail = &last->next;
-        }
-        s->ho_head = ho;
-        ho = NULL;
+    } else {
+        snd_handoff_requeue(s, written);
+        written = NULL;
     }
     pthread_mutex_unlock(&s->ho_lock);
-    while ((a = ho) != NULL) {
-        ho = a->next;
+    while ((a = written) != NULL) {
+        written = a->next;
         free(a);
     }
+}
+
+/* how long the turn's read may block: until the oldest handed result is
+   due (SND_HANDOFF_HOLD_MS), at most ev_block_ms */
+static int
+snd_handoff_block_ms(snd_t *s)
+{
+    snd_handoff_t  *a;
+    long long       oldest = 0, wait;
+    int             block = s->ev_block_ms;
+
+    pthread_mutex_lock(&s->ho_lock);
+    for (a = s->ho_head; a != NULL; a = a->next) {
+        if (oldest == 0 || a->pushed_ms < oldest) {
+            oldest = a->pushed_ms;
+        }
+    }
+    pthread_mutex_unlock(&s->ho_lock);
+    if (oldest != 0) {
+        wait = oldest + SND_HANDOFF_HOLD_MS - snd_now_ms();
+        if (snd_stop || wait < 0) {
+            wait = 0;
+        }
+        if (wait < block) {
+            block = (int) wait;
+        }
+    }
+    return block;
 }
 
 int
@@ -1540,26 +1636,21 @@ snd_recorder_turn(snd_t *s)
     int            rc = -1, committed = 0;
     size_t         nack;
     const char   **xack;
-    snd_handoff_t *ho = NULL;
+    snd_handoff_t *ho = NULL, *held = NULL, *a;
     unsigned long long  gen = 0;
 
     if (snd_redis_ok(s) != 0 || snd_db_ok(s) != 0) {
         return -1;
     }
-    /* nothing last turn: the read waits here for the next event, unless
-       results were handed meanwhile */
-    pthread_mutex_lock(&s->ho_lock);
-    if (s->ho_head != NULL) {
-        s->ev_block_ms = 0;
-    }
-    pthread_mutex_unlock(&s->ho_lock);
+    /* nothing last turn: the read waits here for the next event, or until
+       a handed result is due */
     r = snd_xreadgroup(s, BC_GROUP_RECORDERS, BC_KEY_EVENTS_STREAM,
-                       SND_EV_BATCH, s->ev_block_ms, s->ev_pending_done,
-                       s->ev_cursor);
+                       SND_EV_BATCH, snd_handoff_block_ms(s),
+                       s->ev_pending_done, s->ev_cursor);
     if (r == NULL) {
         return -1;
     }
-    ho = snd_handoff_take(s, &nho, &gen);
+    ho = snd_handoff_take(s, &gen);
     if (r->type != REDIS_REPLY_ARRAY || r->elements < 1
         || r->element[0]->type != REDIS_REPLY_ARRAY
         || r->element[0]->elements < 2
@@ -1569,16 +1660,16 @@ snd_recorder_turn(snd_t *s)
         if (!s->ev_pending_done) {
             s->ev_pending_done = 1;
         }
-        if (nho == 0) {
+        if (ho == NULL) {
             freeReplyObject(r);
-            snd_handoff_done(s, NULL, gen, 1);
+            snd_handoff_done(s, NULL, NULL, gen, 1);
             return 0;
         }
-        /* handed results only */
+        /* handed results only: those due */
         if (snd_db_exec(s, "START TRANSACTION", 17) != 0) {
             goto done;
         }
-        if (snd_ev_write(s, NULL, 0, ho, nho) != 0
+        if (snd_ev_write(s, NULL, 0, &ho, &held, !snd_stop) != 0
             || snd_db_exec(s, "COMMIT", 6) != 0)
         {
             if (s->db != NULL) {
@@ -1587,6 +1678,9 @@ snd_recorder_turn(snd_t *s)
             goto done;
         }
         committed = 1;
+        for (a = ho; a != NULL; a = a->next) {
+            nho++;
+        }
         rc = (int) nho;
         goto done;
     }
@@ -1617,7 +1711,8 @@ snd_recorder_turn(snd_t *s)
     if (snd_db_exec(s, "START TRANSACTION", 17) != 0) {
         goto done;
     }
-    if (snd_ev_resolve(s, ev, n) != 0 || snd_ev_write(s, ev, n, ho, nho) != 0
+    if (snd_ev_resolve(s, ev, n) != 0
+        || snd_ev_write(s, ev, n, &ho, &held, !snd_stop) != 0
         || snd_db_exec(s, "COMMIT", 6) != 0)
     {
         if (s->db != NULL) {
@@ -1629,6 +1724,9 @@ snd_recorder_turn(snd_t *s)
         goto done;
     }
     committed = 1;
+    for (a = ho; a != NULL; a = a->next) {
+        nho++;
+    }
 
     /* one XACK for the whole turn */
     xack = malloc((3 + n) * sizeof(char *));
@@ -1661,7 +1759,7 @@ snd_recorder_turn(snd_t *s)
     rc = (int) (nack + nho);
 
 done:
-    snd_handoff_done(s, ho, gen, committed);
+    snd_handoff_done(s, ho, held, gen, committed);
     for (i = 0; i < v.n; i++) {
         snd_ev_free(&v.ev[i]);
     }
@@ -1703,10 +1801,11 @@ snd_handoff_push(snd_t *s, snd_item_t *it)
     }
     snprintf(a->price_unit, sizeof(a->price_unit), "%s", it->price_unit);
 
+    a->pushed_ms = snd_now_ms();
     pthread_mutex_lock(&r->ho_lock);
     *r->ho_tail = a;
     r->ho_tail = &a->next;
-    it->handoff_gen = ++r->ho_pushed;
+    a->gen = it->handoff_gen = ++r->ho_pushed;
     pthread_mutex_unlock(&r->ho_lock);
 
     snd_list_push(&s->handed, it);

@@ -180,6 +180,8 @@ typedef struct snd_handoff_s  snd_handoff_t;
 
 struct snd_handoff_s {
     snd_handoff_t  *next;
+    unsigned long long gen;         /* its push, in push order */
+    long long       pushed_ms;
     char            id[27];
     char            status[32];
     char            sid[160];
