@@ -189,7 +189,10 @@ ACCEPTED=$(perl -MHTTP::Tiny -MJSON::PP -e '
                     "Content-Type" => "application/json", "X-API-Key" => $key },
                     content => "{\"recipients\":[" . join(",", @to) . "],\"message\":\"e2e $sent\"}" });
                 die "send: $r->{status} $r->{content}\n" unless $r->{status} == 202;
-                $accepted += @{ decode_json($r->{content})->{messages} };
+                # each accepted recipient is one {"id","to","status":"queued"};
+                # a regex, not JSON::PP, whose pure-Perl decoding of 500
+                # responses cost the machine under test seconds of CPU
+                $accepted += () = $r->{content} =~ /"status":"queued"/g;
             }
             print $w $accepted;
             close $w;
@@ -252,7 +255,10 @@ EMAIL_ACCEPTED=$(perl -MHTTP::Tiny -MJSON::PP -e '
                     content => "{\"recipients\":[" . join(",", @to) . "],\"from_email\":\"$from\","
                              . "\"subject\":\"bench $sent\",\"text\":\"bench mail\"}" });
                 die "send email: $r->{status} $r->{content}\n" unless $r->{status} == 202;
-                $accepted += @{ decode_json($r->{content})->{messages} };
+                # each accepted recipient is one {"id","to","status":"queued"};
+                # a regex, not JSON::PP, whose pure-Perl decoding of 500
+                # responses cost the machine under test seconds of CPU
+                $accepted += () = $r->{content} =~ /"status":"queued"/g;
             }
             print $w $accepted;
             close $w;

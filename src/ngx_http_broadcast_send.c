@@ -1577,7 +1577,17 @@ ngx_http_broadcast_send_areply(ngx_http_request_t *r, void *data,
         return ngx_http_broadcast_api_answer(r, ctx);
     }
 
-    /* no match or not loaded: the thread path (which can EVAL) decides */
+    if (rv < 0) {
+        /*
+         * NOSCRIPT: not in this server's cache yet (a fresh or restarted
+         * Redis). The thread's fast path EVALs it, which loads it; going
+         * to the full path instead left it unloaded, and every send paid
+         * a failed EVALSHA plus the full path's round trips.
+         */
+        return NGX_DECLINED;
+    }
+
+    /* no match: the thread's full path decides */
     ctx->op_fast = NULL;
     ctx->cred_id = 0;
     ctx->user_id = 0;

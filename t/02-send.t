@@ -141,4 +141,23 @@ $b = $t->get("/api/batch/$one_id", key => $key);
 is_deeply([map { "$_->{id} $_->{status}" } @{ $b->{json}{messages} || [] }], ["$one_id delivered"],
           'its batch is found in MySQL once recorded');
 
+# The send script is loaded into Redis's script cache by the first send
+# that finds it missing, so later sends run it (EVALSHA) instead of failing
+# with NOSCRIPT and taking the slower full path every time.
+my $noscript = sub {
+    my $s = $t->redis_raw('INFO', 'errorstats') // '';
+    return $s =~ /errorstat_NOSCRIPT:count=(\d+)/ ? $1 : 0;
+};
+$t->redis('SCRIPT', 'FLUSH');
+for my $round (1 .. 2) {
+    is($t->send_sms(key => $key, from_number => $from, message => "warm $round",
+                    to => ['+14155552681', '+14155552682'])->{status}, 202, "send after SCRIPT FLUSH ($round)");
+}
+my $before = $noscript->();
+for my $round (1 .. 5) {
+    is($t->send_sms(key => $key, from_number => $from, message => "loaded $round",
+                    to => ['+14155552681', '+14155552682'])->{status}, 202, "send $round with the script cached");
+}
+is($noscript->(), $before, 'no NOSCRIPT once the script is loaded');
+
 $t->done;
