@@ -194,7 +194,7 @@ $(FUZZ_DIR)/fuzz_sig_providers: fuzz/fuzz_sig_providers.c common/bc_sig.c \
 
 $(FUZZ_DIR)/fuzz_job: fuzz/fuzz_job.c common/bc_job.c $(COMMON_HDRS)
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ fuzz/fuzz_job.c common/bc_job.c -ljansson
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ fuzz/fuzz_job.c common/bc_job.c -ljansson -lyajl
 
 # the libphonenumber shim is C++ built by g++ (not instrumented); the C side
 # and the harness are

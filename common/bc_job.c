@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <yajl/yajl_parse.h>
+
 #include "bc_job.h"
 
 
@@ -134,6 +136,301 @@ bc_job_integer(json_t *obj, const char *key, long long *out, int required,
 }
 
 
+/*
+ * The sender parses every job it sends, and a jansson tree of one cost
+ * more than the rest of its handling. This streaming pass (yajl) fills the
+ * job directly for the plain shape the module writes; anything else it
+ * declines (0), and the tree parser below, the reference, decides: an
+ * "extra" object, a duplicate or unknown-type member, a value that does
+ * not fit, a NUL inside a string, a number that is not an integer.
+ */
+
+#define BC_JOB_KEYS_MAX  512        /* bytes of member names remembered */
+
+typedef struct {
+    bc_job_t   *job;
+    int         depth;
+    int         declined;
+    int         target;             /* the member the next value fills */
+    unsigned    seen;               /* known members met (bits) */
+    char        keys[BC_JOB_KEYS_MAX];
+    size_t      keys_len;
+    long long   attempt;
+} bc_job_walk_t;
+
+enum {
+    BC_JOB_F_NONE = -1,
+    BC_JOB_F_ID, BC_JOB_F_BATCH, BC_JOB_F_CHANNEL, BC_JOB_F_PROVIDER,
+    BC_JOB_F_TO, BC_JOB_F_FROM, BC_JOB_F_MSS, BC_JOB_F_BODY,
+    BC_JOB_F_KEY, BC_JOB_F_CREATED, BC_JOB_F_ATTEMPT, BC_JOB_F_EXTRA,
+    BC_JOB_F_OTHER
+};
+
+static const char *const  bc_job_names[] = {
+    "id", "batch_id", "channel", "provider", "to", "from",
+    "messaging_service_sid", "body", "api_key_id", "created_ms", "attempt",
+    "extra"
+};
+
+
+static int
+bc_job_decline(bc_job_walk_t *w)
+{
+    w->declined = 1;
+    return 0;                       /* stops yajl */
+}
+
+
+static char *
+bc_job_buf(bc_job_walk_t *w, size_t *size)
+{
+    bc_job_t  *j = w->job;
+
+    switch (w->target) {
+    case BC_JOB_F_ID:       *size = sizeof(j->id); return j->id;
+    case BC_JOB_F_BATCH:    *size = sizeof(j->batch_id); return j->batch_id;
+    case BC_JOB_F_CHANNEL:  *size = sizeof(j->channel); return j->channel;
+    case BC_JOB_F_PROVIDER: *size = sizeof(j->provider); return j->provider;
+    case BC_JOB_F_TO:       *size = sizeof(j->to); return j->to;
+    case BC_JOB_F_FROM:     *size = sizeof(j->from); return j->from;
+    case BC_JOB_F_MSS:
+        *size = sizeof(j->messaging_service_sid);
+        return j->messaging_service_sid;
+    default:                return NULL;
+    }
+}
+
+
+static int
+bc_job_on_string(void *ctx, const unsigned char *v, size_t len)
+{
+    bc_job_walk_t  *w = ctx;
+    char           *out;
+    size_t          size;
+
+    if (w->depth > 1) {
+        return 1;
+    }
+
+    if (w->depth == 0 || memchr(v, '\0', len) != NULL) {
+        return bc_job_decline(w);
+    }
+
+    if (w->target == BC_JOB_F_BODY) {
+        w->job->body = strndup((const char *) v, len);
+        return w->job->body != NULL ? 1 : bc_job_decline(w);
+    }
+
+    out = bc_job_buf(w, &size);
+
+    if (out == NULL) {
+        /* a number or "extra" as a string: the tree parser's error */
+        return w->target == BC_JOB_F_OTHER ? 1 : bc_job_decline(w);
+    }
+
+    if (len >= size) {
+        return bc_job_decline(w);
+    }
+
+    memcpy(out, v, len);
+    out[len] = '\0';
+
+    return 1;
+}
+
+
+static int
+bc_job_on_integer(void *ctx, long long v)
+{
+    bc_job_walk_t  *w = ctx;
+
+    if (w->depth > 1) {
+        return 1;
+    }
+
+    switch (w->target) {
+    case BC_JOB_F_KEY:      w->job->api_key_id = v; return 1;
+    case BC_JOB_F_CREATED:  w->job->created_ms = v; return 1;
+    case BC_JOB_F_ATTEMPT:  w->attempt = v; return 1;
+    case BC_JOB_F_OTHER:    return 1;
+    default:                return bc_job_decline(w);
+    }
+}
+
+
+static int
+bc_job_on_double(void *ctx, double v)
+{
+    bc_job_walk_t  *w = ctx;
+
+    (void) v;
+
+    return w->depth > 1 || w->target == BC_JOB_F_OTHER
+           ? 1 : bc_job_decline(w);
+}
+
+
+static int
+bc_job_on_null(void *ctx)
+{
+    bc_job_walk_t  *w = ctx;
+
+    /* null is "absent" for every member but body */
+    return w->depth > 1 || w->target != BC_JOB_F_BODY
+           ? 1 : bc_job_decline(w);
+}
+
+
+static int
+bc_job_on_boolean(void *ctx, int v)
+{
+    (void) v;
+    return bc_job_on_double(ctx, 0);
+}
+
+
+static int
+bc_job_on_key(void *ctx, const unsigned char *key, size_t len)
+{
+    bc_job_walk_t  *w = ctx;
+    size_t          i, n;
+    const char     *k;
+
+    if (w->depth > 1) {
+        return 1;
+    }
+
+    /* a duplicate member: the tree parser rejects the job */
+    for (i = 0; i < w->keys_len; i += n + 1) {
+        k = w->keys + i;
+        n = strlen(k);
+        if (n == len && memcmp(k, key, len) == 0) {
+            return bc_job_decline(w);
+        }
+    }
+
+    if (memchr(key, '\0', len) != NULL
+        || w->keys_len + len + 1 > sizeof(w->keys))
+    {
+        return bc_job_decline(w);
+    }
+
+    memcpy(w->keys + w->keys_len, key, len);
+    w->keys_len += len;
+    w->keys[w->keys_len++] = '\0';
+
+    w->target = BC_JOB_F_OTHER;
+
+    for (i = 0; i < sizeof(bc_job_names) / sizeof(bc_job_names[0]); i++) {
+        if (strlen(bc_job_names[i]) == len
+            && memcmp(bc_job_names[i], key, len) == 0)
+        {
+            w->target = (int) i;
+            w->seen |= 1u << i;
+            break;
+        }
+    }
+
+    return 1;
+}
+
+
+static int
+bc_job_on_open(void *ctx)
+{
+    bc_job_walk_t  *w = ctx;
+
+    if (w->depth == 1 && w->target != BC_JOB_F_OTHER) {
+        /* an "extra" object, or a container where a scalar belongs */
+        return bc_job_decline(w);
+    }
+
+    w->depth++;
+
+    return 1;
+}
+
+
+static int
+bc_job_on_open_array(void *ctx)
+{
+    bc_job_walk_t  *w = ctx;
+
+    return w->depth == 0 ? bc_job_decline(w) : bc_job_on_open(ctx);
+}
+
+
+static int
+bc_job_on_close(void *ctx)
+{
+    bc_job_walk_t  *w = ctx;
+
+    w->depth--;
+
+    return 1;
+}
+
+
+static const yajl_callbacks  bc_job_callbacks = {
+    bc_job_on_null,
+    bc_job_on_boolean,
+    bc_job_on_integer,
+    bc_job_on_double,
+    NULL,
+    bc_job_on_string,
+    bc_job_on_open,
+    bc_job_on_key,
+    bc_job_on_close,
+    bc_job_on_open_array,
+    bc_job_on_close
+};
+
+
+/* 1 parsed (job filled), 0 declined (job cleared: use the tree parser) */
+static int
+bc_job_parse_fast(const char *json, size_t len, bc_job_t *job)
+{
+    yajl_handle     h;
+    yajl_status     st;
+    bc_job_walk_t   w;
+    const unsigned  required = (1u << BC_JOB_F_ID) | (1u << BC_JOB_F_CHANNEL)
+                               | (1u << BC_JOB_F_PROVIDER)
+                               | (1u << BC_JOB_F_TO) | (1u << BC_JOB_F_BODY);
+
+    memset(&w, 0, sizeof(w));
+    w.job = job;
+    w.target = BC_JOB_F_NONE;
+
+    h = yajl_alloc(&bc_job_callbacks, NULL, &w);
+    if (h == NULL) {
+        return 0;
+    }
+
+    st = yajl_parse(h, (const unsigned char *) json, len);
+
+    if (st == yajl_status_ok) {
+        st = yajl_complete_parse(h);
+    }
+
+    yajl_free(h);
+
+    if (st != yajl_status_ok || w.declined || w.depth != 0
+        || (w.seen & required) != required || job->body == NULL
+        || job->id[0] == '\0' || job->channel[0] == '\0'
+        || job->provider[0] == '\0' || job->to[0] == '\0'
+        || w.attempt < 0 || w.attempt > 1000000)
+    {
+        bc_job_free(job);
+        memset(job, 0, sizeof(*job));
+        return 0;
+    }
+
+    job->attempt = (int) w.attempt;
+
+    return 1;
+}
+
+
 int
 bc_job_parse(const char *json, size_t len, bc_job_t *job, char *err,
     size_t errlen)
@@ -143,6 +440,10 @@ bc_job_parse(const char *json, size_t len, bc_job_t *job, char *err,
     long long      attempt;
 
     memset(job, 0, sizeof(*job));
+
+    if (bc_job_parse_fast(json, len, job)) {
+        return 0;
+    }
 
     obj = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
     if (obj == NULL) {

@@ -47,7 +47,7 @@ sub barrier {
 
 # --- forged / missing signatures: 403, nothing queued, nothing recorded
 my $fail0 = $t->metric('broadcast_signature_failures_total') // 0;
-my $xlen0 = (0 + $t->redis_raw('XLEN', 'bc:stream:events'));
+my $queued0 = $t->stream_added;
 $r = cb($A, 'delivered', no_signature => 1);
 is($r->{status}, 403, 'missing signature 403');
 is($r->{json}{error}{code}, 'invalid_signature', 'invalid_signature code');
@@ -66,7 +66,7 @@ is($r->{status}, 403, 'signature over another URL 403');
 }
 $r = cb($A, 'delivered', AccountSid => 'AC' . ('0' x 32));
 is($r->{status}, 403, 'validly signed callback from another AccountSid 403');
-is((0 + $t->redis_raw('XLEN', 'bc:stream:events')), $xlen0, 'nothing queued for rejected callbacks');
+is($t->stream_added, $queued0, 'nothing queued for rejected callbacks');
 my $fail1 = $t->metric('broadcast_signature_failures_total') // 0;
 ok($fail1 - $fail0 >= 4, "broadcast_signature_failures_total increased ($fail0 -> $fail1)");
 barrier();
@@ -74,15 +74,15 @@ is(status($A), 'accepted', 'A unchanged by forged callbacks');
 is(events($A), 0, 'no message_events for A');
 
 # --- valid callback, then a replay: 200 both, queued once
-my $xlen1 = (0 + $t->redis_raw('XLEN', 'bc:stream:events'));
+my $queued1 = $t->stream_added;
 $r = cb($A, 'sent');
 is($r->{status}, 200, 'valid callback 200');
 like($r->{content} // '', qr/<Response\s*\/>/, 'answered <Response/>');
 ok(wait_until(sub { status($A) eq 'sent' }, 30, 0.1), 'A is sent');
-is((0 + $t->redis_raw('XLEN', 'bc:stream:events')), $xlen1 + 1, 'valid callback queued');
+is($t->stream_added, $queued1 + 1, 'valid callback queued');
 $r = cb($A, 'sent');
 is($r->{status}, 200, 'replayed callback 200');
-is((0 + $t->redis_raw('XLEN', 'bc:stream:events')), $xlen1 + 1, 'replay not queued again');
+is($t->stream_added, $queued1 + 1, 'replay not queued again');
 barrier();
 # a plain status callback is kept in the message row, not as an audit row
 is(events($A), 0, 'no audit row for a plain status callback');
@@ -131,27 +131,27 @@ ok(wait_until(sub { status($E) eq 'delivered' }, 30, 0.1), 'E found by provider_
     my $path = '/webhooks/twilio/sms/status?bodySHA256=' . Digest::SHA::sha256_hex($json);
     my $sig = BC::Test::twilio_sign($t->auth_token, $t->public_url . $path, {});
     my %h = ('X-Twilio-Signature' => $sig, 'Content-Type' => 'application/json');
-    my $xlen = sub { ((0 + $t->redis_raw('XLEN', 'bc:stream:events')) =~ /(\d+)/)[0] };
-    my $x0 = $xlen->();
+    my $queued = sub { $t->stream_added };
+    my $x0 = $queued->();
     my $r = $t->post($path, body => $json, headers => \%h);
     is($r->{status}, 200, 'JSON body matching its signed bodySHA256: 200');
-    is($xlen->(), $x0 + 1, '... and queued once');
+    is($queued->(), $x0 + 1, '... and queued once');
     (my $tampered = $json) =~ s/"sent"/"delivered"/;
     $r = $t->post($path, body => $tampered, headers => \%h);
     is($r->{status}, 403, 'JSON body not matching bodySHA256: 403');
     is($r->{json}{error}{code}, 'invalid_signature', '... invalid_signature');
-    is($xlen->(), $x0 + 1, '... and nothing queued');
+    is($queued->(), $x0 + 1, '... and nothing queued');
 }
 
 # a path under a webhook location that names no endpoint: JSON 404, nothing queued
 {
-    my $x0 = 0 + $t->redis_raw('XLEN', 'bc:stream:events');
+    my $x0 = $t->stream_added;
     for my $path ('/webhooks/twilio/sms/nope', '/webhooks/sendgrid/nope') {
         my $r = $t->post($path, form => { MessageSid => 'SMx', MessageStatus => 'sent' });
         is($r->{status}, 404, "$path: 404");
         is($r->{json}{error}{code}, 'not_found', "$path: not_found");
     }
-    is(0 + $t->redis_raw('XLEN', 'bc:stream:events'), $x0, 'nothing queued for unknown endpoints');
+    is($t->stream_added, $x0, 'nothing queued for unknown endpoints');
 }
 
 $t->done;

@@ -104,7 +104,7 @@ my $evid = 'sim-replay-' . int(rand 1e9);
 my $events = [{ email => $arow->{to_address}, event => 'open', sg_event_id => $evid,
     sg_message_id => $arow->{provider_message_id}, bc_message_id => $A,
     bc_batch_id => $arow->{batch_id}, timestamp => int time }];
-my $xlen0 = $t->redis('XLEN', 'bc:stream:events') // 0;
+my $queued0 = $t->stream_added;
 $r = $t->sendgrid_post($events, signature => 'MEUCIQDforgedforgedforgedforgedforgedforgedforgedforgeAiAforgedforgedforgedforgedforgedforgedforgeQ==');
 is($r->{status}, 403, 'forged SendGrid signature 403');
 $r = $t->sendgrid_post($events, no_signature => 1);
@@ -118,7 +118,7 @@ is($r->{status}, 403, 'missing signature 403');
 }
 $r = $t->sendgrid_post($events, ts => int(time) - 3600);
 is($r->{status}, 403, 'stale timestamp (1 h, tolerance 300 s) 403');
-is($t->redis('XLEN', 'bc:stream:events') // 0, $xlen0, 'nothing queued for rejected batches');
+is($t->stream_added, $queued0, 'nothing queued for rejected batches');
 
 my $body = json_encode($events) . "\r\n";
 my $ts = int time;

@@ -107,6 +107,36 @@ test_extra(void **state)
 }
 
 
+/* shapes the streaming pass reads itself, and the same as the tree would */
+static void
+test_streamed(void **state)
+{
+    bc_job_t     job;
+    char         err[128];
+    const char  *text;
+
+    (void) state;
+
+    /* escaped member names, nulls, unknown and nested members */
+    text = "{\"\\u0069d\":\"a\",\"batch_id\":null,\"channel\":\"sms\","
+           "\"provider\":\"twilio\",\"to\":\"+1\",\"from\":null,"
+           "\"status\":\"queued\",\"z\":{\"id\":\"nested\",\"q\":[1,2.5,null]},"
+           "\"body\":\"h\\u00e9\\n\",\"api_key_id\":7,\"created_ms\":1763745600123,"
+           "\"attempt\":3,\"extra\":null}";
+    assert_int_equal(bc_job_parse(text, strlen(text), &job, err,
+                                  sizeof(err)), 0);
+    assert_string_equal(job.id, "a");
+    assert_string_equal(job.batch_id, "");
+    assert_string_equal(job.from, "");
+    assert_string_equal(job.body, "h\xc3\xa9\n");
+    assert_int_equal(job.api_key_id, 7);
+    assert_true(job.created_ms == 1763745600123LL);
+    assert_int_equal(job.attempt, 3);
+    assert_null(job.extra);
+    bc_job_free(&job);
+}
+
+
 static void
 test_bad(void **state)
 {
@@ -125,6 +155,21 @@ test_bad(void **state)
             "\"to\":\"+1\",\"body\":\"x\",\"attempt\":\"1\"}",
         "{\"id\":\"012345678901234567890123456789\",\"channel\":\"sms\","
             "\"provider\":\"twilio\",\"to\":\"+1\",\"body\":\"x\"}",
+        /* the streaming pass declines these; the tree parser refuses them */
+        "{\"id\":\"a\",\"id\":\"b\",\"channel\":\"sms\",\"provider\":\"t\","
+            "\"to\":\"+1\",\"body\":\"x\"}",
+        "{\"id\":\"a\",\"channel\":\"sms\",\"provider\":\"t\",\"x\":1,"
+            "\"to\":\"+1\",\"body\":\"x\",\"x\":{}}",
+        "{\"id\":\"a\",\"channel\":\"sms\",\"provider\":\"t\","
+            "\"to\":\"+1\",\"body\":\"x\",\"attempt\":1.0}",
+        "{\"id\":\"a\",\"channel\":\"sms\",\"provider\":\"t\","
+            "\"to\":\"+1\",\"body\":null}",
+        "{\"id\":\"a\",\"channel\":\"sms\",\"provider\":\"t\","
+            "\"to\":\"+1\",\"body\":\"x\\u0000y\"}",
+        "{\"id\":\"a\",\"channel\":\"sms\",\"provider\":\"t\","
+            "\"to\":\"+1\",\"body\":\"x\",\"attempt\":-1}",
+        "{\"id\":\"a\",\"channel\":\"sms\",\"provider\":\"t\","
+            "\"to\":\"+1\",\"body\":\"x\"} {}",
     };
     size_t       i;
 
@@ -146,6 +191,7 @@ main(void)
     const struct CMUnitTest  tests[] = {
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_bad),
+        cmocka_unit_test(test_streamed),
         cmocka_unit_test(test_extra),
     };
 

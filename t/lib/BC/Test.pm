@@ -356,6 +356,14 @@ sub redis_raw {
     return $out;
 }
 
+# entries ever added to a stream (XINFO STREAM entries-added): what was
+# queued, unlike XLEN, which the sender's trimming lowers
+sub stream_added {
+    my ($self, $stream) = @_;
+    my $info = $self->redis_raw('XINFO', 'STREAM', $stream // 'bc:stream:events') // '';
+    return $info =~ /^entries-added\n(\d+)$/m ? 0 + $1 : 0;
+}
+
 sub dbh {
     my ($self) = @_;
     require DBI;
