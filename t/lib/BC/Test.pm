@@ -331,11 +331,10 @@ sub redis {
     my ($self, @cmd) = @_;
     open my $fh, '-|', 'redis-cli', '-h', '127.0.0.1', '-p', $self->{redis_port},
         '--no-raw', @cmd or die "redis-cli: $!";
-    local $/;
-    my $out = <$fh>;
+    my $out = do { local $/; <$fh> };
     close $fh;
     $out //= '';
-    chomp $out;
+    $out =~ s/\n\z//;      # not chomp: under "local $/" it removes nothing
     # plain values: strip (integer) / quotes for single-line replies
     if ($out !~ /\n/) {
         $out =~ s/^\(integer\) //;
@@ -349,10 +348,9 @@ sub redis_raw {
     my ($self, @cmd) = @_;
     open my $fh, '-|', 'redis-cli', '-h', '127.0.0.1', '-p', $self->{redis_port},
         '--raw', @cmd or die "redis-cli: $!";
-    local $/;
-    my $out = <$fh>;
+    my $out = do { local $/; <$fh> };
     close $fh;
-    chomp $out if defined $out;
+    $out =~ s/\n\z// if defined $out;
     return $out;
 }
 
