@@ -115,7 +115,12 @@ bc_hmac_init(void)
 }
 
 
-EVP_MAC_CTX *
+/*
+ * This thread's HMAC context for the digest (SHA-256 if sha256, else SHA-1)
+ * and key, re-initialised and ready for EVP_MAC_update(); NULL if none can
+ * be had (then the one-shot functions are used).
+ */
+static EVP_MAC_CTX *
 bc_hmac_ctx(int sha256, const void *key_data, size_t key_len)
 {
     const unsigned char  *key = key_data;
@@ -224,44 +229,84 @@ bc_hmac(int sha256, const char *key, size_t key_len, const char *data,
 }
 
 
+/* the canonical string: the URL, then each sorted name and value */
+static int
+bc_twilio_mac(EVP_MAC_CTX *ctx, const char *url, size_t url_len,
+    const bc_kv_t *params, size_t nparams, unsigned char mac[20])
+{
+    size_t  i, mac_len;
+
+    if (EVP_MAC_update(ctx, (const unsigned char *) url, url_len) != 1) {
+        return -1;
+    }
+
+    for (i = 0; i < nparams; i++) {
+        if (EVP_MAC_update(ctx, (const unsigned char *) params[i].name,
+                           params[i].name_len) != 1
+            || EVP_MAC_update(ctx, (const unsigned char *) params[i].value,
+                              params[i].value_len) != 1)
+        {
+            return -1;
+        }
+    }
+
+    mac_len = 0;
+
+    return EVP_MAC_final(ctx, mac, &mac_len, 20) == 1 && mac_len == 20
+           ? 0 : -1;
+}
+
+
 int
 bc_twilio_sign(const char *token, size_t token_len,
     const char *url, size_t url_len, bc_kv_t *params, size_t nparams,
     char out[BC_TWILIO_SIG_LEN + 1])
 {
-    unsigned char   mac[EVP_MAX_MD_SIZE];
+    unsigned char   mac[20];
     size_t          i, len;
     char           *data, *p;
+    EVP_MAC_CTX    *ctx;
 
     bc_twilio_sort_params(params, nparams);
 
-    len = url_len;
-    for (i = 0; i < nparams; i++) {
-        len += params[i].name_len + params[i].value_len;
-    }
+    /* fed piecewise to this thread's keyed context: no copy */
+    ctx = bc_hmac_ctx(0, token, token_len);
 
-    data = malloc(len + 1);
-    if (data == NULL) {
-        return -1;
-    }
+    if (ctx != NULL) {
+        if (bc_twilio_mac(ctx, url, url_len, params, nparams, mac) != 0) {
+            return -1;
+        }
 
-    p = data;
-    memcpy(p, url, url_len);
-    p += url_len;
+    } else {
+        /* no cached context (a key longer than the cache): one string */
+        len = url_len;
+        for (i = 0; i < nparams; i++) {
+            len += params[i].name_len + params[i].value_len;
+        }
 
-    for (i = 0; i < nparams; i++) {
-        memcpy(p, params[i].name, params[i].name_len);
-        p += params[i].name_len;
-        memcpy(p, params[i].value, params[i].value_len);
-        p += params[i].value_len;
-    }
+        data = malloc(len + 1);
+        if (data == NULL) {
+            return -1;
+        }
 
-    if (bc_hmac(0, token, token_len, data, len, mac, 20) != 0) {
+        p = data;
+        memcpy(p, url, url_len);
+        p += url_len;
+
+        for (i = 0; i < nparams; i++) {
+            memcpy(p, params[i].name, params[i].name_len);
+            p += params[i].name_len;
+            memcpy(p, params[i].value, params[i].value_len);
+            p += params[i].value_len;
+        }
+
+        if (bc_hmac(0, token, token_len, data, len, mac, 20) != 0) {
+            free(data);
+            return -1;
+        }
+
         free(data);
-        return -1;
     }
-
-    free(data);
 
     if (bc_base64_encode(mac, 20, out, BC_TWILIO_SIG_LEN + 1)
         != BC_TWILIO_SIG_LEN)

@@ -7,19 +7,8 @@
 
 #include <stddef.h>
 
-#include <openssl/types.h>
-
-
 #include "bc_form.h"
 
-
-/*
- * This thread's HMAC context for the digest (SHA-256 if sha256, else
- * SHA-1) and key, re-initialised and ready for EVP_MAC_update(); kept per
- * thread, digest and key, so a repeated key costs no fetch and no key
- * setup. NULL if none can be had: use the one-shot functions.
- */
-EVP_MAC_CTX *bc_hmac_ctx(int sha256, const void *key, size_t key_len);
 
 /* base64 of a 20-byte HMAC-SHA1 is 28 chars */
 #define BC_TWILIO_SIG_LEN  28

@@ -1361,17 +1361,17 @@ static int
 snd_ev_write(snd_t *s, snd_ev_t *ev, size_t n, snd_handoff_t **ho,
     snd_handoff_t **keep, int hold)
 {
-    snd_buf_t    q = { 0 };
-    snd_fold_t  *f;
-    snd_handoff_t *a, **pa;
-    size_t       i, j, nf = 0, nh, nmax = n;
-    long long    now = snd_now_ms();
+    snd_buf_t       q = { 0 };
+    snd_fold_t     *f;
+    snd_handoff_t  *a, **pa;
+    size_t          i, j, nf = 0, nh, nmax = n;
+    long           *heads, *links;
+    long long       now = snd_now_ms();
+    int             rc = -1, naudit = 0;
 
     for (a = *ho; a != NULL; a = a->next) {
         nmax++;
     }
-    long        *heads, *links;
-    int          rc = -1, naudit = 0;
 
     /*
      * Audit rows, for what the message row cannot hold: errors, opt-outs,
@@ -1826,6 +1826,12 @@ snd_handoff_settle(snd_t *s)
     pthread_mutex_lock(&s->rec->ho_lock);
     committed = s->rec->ho_committed;
     pthread_mutex_unlock(&s->rec->ho_lock);
+    /* the send loop comes here every turn: walk the list only when the
+       recorder has committed something new */
+    if (committed == s->handed_settled) {
+        return;
+    }
+    s->handed_settled = committed;
 
     SND_STAGE_INIT(&ack);
     p = &s->handed;

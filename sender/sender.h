@@ -222,6 +222,7 @@ struct snd_s {
     snd_item_t        *handed;       /* handed to the recorder, acked once
                                         it has written them */
     int                nhanded;
+    unsigned long long handed_settled; /* the recorder's commit last seen */
     snd_item_t        *to_reconcile; /* 'unknown' committed, reconcile */
     snd_item_t        *running;      /* transfers in flight */
     int                inflight;     /* transfers running */

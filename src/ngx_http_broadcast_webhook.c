@@ -31,10 +31,6 @@
 #include "bc_id.h"
 #include "bc_sig.h"
 
-#include <openssl/core_names.h>
-#include <openssl/crypto.h>
-#include <openssl/err.h>
-#include <openssl/evp.h>
 #include <openssl/sha.h>
 
 
@@ -652,76 +648,6 @@ ngx_http_broadcast_event_free(void *data)
 /* --- Twilio ------------------------------------------------------------ */
 
 
-/*
- * The form variant of bc_twilio_verify() with the HMAC-SHA1 context kept
- * per thread and token (bc_hmac_ctx). The same canonical string (URL, then
- * the parameters sorted by name and value, sorted in place as
- * bc_twilio_sign() does) is fed to the MAC piecewise, with no copy; a
- * mismatch is decided by bc_twilio_verify() itself (it also tries the
- * URL's port variant).
- */
-static int
-ngx_http_broadcast_tw_verify(ngx_str_t *token, const char *url,
-    size_t url_len, bc_kv_t *params, size_t nparams, const char *sig,
-    size_t sig_len)
-{
-    u_char        mac[EVP_MAX_MD_SIZE], b64[BC_TWILIO_SIG_LEN + 4];
-    size_t        i, mac_len;
-    ngx_str_t     src, dst;
-    EVP_MAC_CTX  *ctx;
-
-    if (sig == NULL || sig_len != BC_TWILIO_SIG_LEN) {
-        return 0;
-    }
-
-    ctx = bc_hmac_ctx(0, token->data, token->len);
-    if (ctx == NULL) {
-        goto fallback;
-    }
-
-    bc_twilio_sort_params(params, nparams);
-
-    if (EVP_MAC_update(ctx, (u_char *) url, url_len) != 1) {
-        goto fallback;
-    }
-
-    for (i = 0; i < nparams; i++) {
-        if (EVP_MAC_update(ctx, (u_char *) params[i].name,
-                           params[i].name_len) != 1
-            || EVP_MAC_update(ctx, (u_char *) params[i].value,
-                              params[i].value_len) != 1)
-        {
-            goto fallback;
-        }
-    }
-
-    if (EVP_MAC_final(ctx, mac, &mac_len, sizeof(mac)) != 1
-        || mac_len != 20)
-    {
-        goto fallback;
-    }
-
-    src.data = mac;
-    src.len = mac_len;
-    dst.data = b64;
-
-    ngx_encode_base64(&dst, &src);
-
-    if (dst.len == BC_TWILIO_SIG_LEN
-        && CRYPTO_memcmp(b64, sig, BC_TWILIO_SIG_LEN) == 0)
-    {
-        return 1;
-    }
-
-fallback:
-
-    ERR_clear_error();
-
-    return bc_twilio_verify((char *) token->data, token->len, url, url_len,
-                            params, nparams, sig, sig_len);
-}
-
-
 static ngx_int_t
 ngx_http_broadcast_twilio_route(ngx_http_request_t *r)
 {
@@ -879,11 +805,10 @@ ngx_http_broadcast_twilio_handle(ngx_http_request_t *r)
                        "malformed body");
         }
 
-        valid = ngx_http_broadcast_tw_verify(&lcf->twilio_token,
-                                             (char *) url, url_len,
-                                             pr.form.items, pr.form.n,
-                                             (char *) sig->value.data,
-                                             sig->value.len);
+        valid = bc_twilio_verify((char *) lcf->twilio_token.data,
+                                 lcf->twilio_token.len, (char *) url, url_len,
+                                 pr.form.items, pr.form.n,
+                                 (char *) sig->value.data, sig->value.len);
     }
 
     if (!valid) {

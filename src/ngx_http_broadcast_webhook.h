@@ -62,9 +62,6 @@ ngx_int_t ngx_http_broadcast_webhook_body_get(ngx_http_request_t *r,
 ngx_int_t ngx_http_broadcast_webhook_forbidden(ngx_http_request_t *r,
     ngx_uint_t provider, const char *code, const char *why);
 
-#include <openssl/evp.h>
-
-
 ngx_int_t ngx_http_broadcast_sendgrid_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_broadcast_meta_handler(ngx_http_request_t *r);
 

@@ -17,9 +17,6 @@
 #include "bc_form.h"
 #include "bc_sig.h"
 
-#include <openssl/crypto.h>
-#include <openssl/err.h>
-
 
 #define NGX_HTTP_BROADCAST_CHALLENGE_MAX  256
 
@@ -30,8 +27,6 @@ static ngx_int_t ngx_http_broadcast_meta_handle(ngx_http_request_t *r);
 static ngx_int_t ngx_http_broadcast_meta_value(ngx_http_broadcast_event_t *ev,
     json_t *value);
 static ngx_uint_t ngx_http_broadcast_digits(const char *s, size_t max);
-static int ngx_http_broadcast_meta_sig(ngx_str_t *secret, ngx_str_t *body,
-    ngx_str_t *header);
 
 
 ngx_int_t
@@ -158,8 +153,10 @@ ngx_http_broadcast_meta_handle(ngx_http_request_t *r)
     sig = ngx_http_broadcast_header_in(r, "X-Hub-Signature-256");
 
     if (sig == NULL
-        || !ngx_http_broadcast_meta_sig(&lcf->meta_app_secret, &body,
-                                        &sig->value))
+        || !bc_meta_verify((char *) lcf->meta_app_secret.data,
+                           lcf->meta_app_secret.len, (char *) body.data,
+                           body.len, (char *) sig->value.data,
+                           sig->value.len))
     {
         return ngx_http_broadcast_webhook_forbidden(r,
                    NGX_HTTP_BROADCAST_WH_META, "invalid_signature",
@@ -310,51 +307,3 @@ ngx_http_broadcast_digits(const char *s, size_t max)
 }
 
 
-/*
- * bc_meta_verify() with the app secret's HMAC-SHA256 context kept per
- * thread and secret (bc_hmac_ctx); the same checks, the same answer
- */
-static int
-ngx_http_broadcast_meta_sig(ngx_str_t *secret, ngx_str_t *body,
-    ngx_str_t *header)
-{
-    int           hi, lo, bad;
-    u_char        claimed[32], actual[EVP_MAX_MD_SIZE];
-    size_t        i, len;
-    EVP_MAC_CTX  *ctx;
-
-    if (secret->len == 0 || header->len != BC_META_SIG_LEN
-        || ngx_memcmp(header->data, "sha256=", 7) != 0)
-    {
-        return 0;
-    }
-
-    bad = 0;
-
-    for (i = 0; i < 32; i++) {
-        hi = bc_hex_value(header->data[7 + 2 * i]);
-        lo = bc_hex_value(header->data[7 + 2 * i + 1]);
-        bad |= (hi < 0) | (lo < 0);
-        claimed[i] = (u_char) (((hi & 0x0f) << 4) | (lo & 0x0f));
-    }
-
-    if (bad) {
-        return 0;
-    }
-
-    ctx = bc_hmac_ctx(1, secret->data, secret->len);
-
-    if (ctx == NULL
-        || (body->len && EVP_MAC_update(ctx, body->data, body->len) != 1)
-        || EVP_MAC_final(ctx, actual, &len, sizeof(actual)) != 1
-        || len != 32)
-    {
-        ERR_clear_error();
-
-        return bc_meta_verify((char *) secret->data, secret->len,
-                              (char *) body->data, body->len,
-                              (char *) header->data, header->len);
-    }
-
-    return CRYPTO_memcmp(claimed, actual, 32) == 0;
-}

@@ -9,6 +9,9 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
 #include "bc_sig.h"
 
 
@@ -30,6 +33,22 @@ vector_params(bc_kv_t *p)
     };
 
     memcpy(p, params, sizeof(params));
+}
+
+
+/* the signature OpenSSL's one-shot HMAC() gives, base64 */
+static void
+reference_sig(const char *key, size_t key_len, const char *data,
+    char out[BC_TWILIO_SIG_LEN + 1])
+{
+    unsigned char  mac[20];
+    unsigned int   mac_len = 0;
+
+    assert_non_null(HMAC(EVP_sha1(), key, (int) key_len,
+                         (const unsigned char *) data, strlen(data), mac,
+                         &mac_len));
+    assert_int_equal(mac_len, 20);
+    EVP_EncodeBlock((unsigned char *) out, mac, 20);
 }
 
 
@@ -61,6 +80,38 @@ test_sign_vector(void **state)
 
     vector_params(p);
     assert_true(verify(URL, p, 5, "RSOYDt4T1cUTdK1PDd93/VVr8B8="));
+}
+
+
+/*
+ * The HMAC context is kept per thread and key: a new key re-keys it, the
+ * old one again gives the old answer, and a key too long for the cache
+ * takes the one-shot path with the same result.
+ */
+static void
+test_sign_keys(void **state)
+{
+    bc_kv_t  p[1] = { KV("A", "1") };
+    char     sig[BC_TWILIO_SIG_LEN + 1], ref[BC_TWILIO_SIG_LEN + 1];
+    char     long_key[300];
+    size_t   i;
+
+    (void) state;
+
+    for (i = 0; i < 3; i++) {
+        const char *key = i == 1 ? "another-token" : TOKEN;
+
+        assert_int_equal(bc_twilio_sign(key, strlen(key), "https://x/y", 11,
+                                        p, 1, sig), 0);
+        reference_sig(key, strlen(key), "https://x/yA1", ref);
+        assert_string_equal(sig, ref);
+    }
+
+    memset(long_key, 'k', sizeof(long_key));
+    assert_int_equal(bc_twilio_sign(long_key, sizeof(long_key),
+                                    "https://x/y", 11, p, 1, sig), 0);
+    reference_sig(long_key, sizeof(long_key), "https://x/yA1", ref);
+    assert_string_equal(sig, ref);
 }
 
 
@@ -266,6 +317,7 @@ main(void)
 {
     const struct CMUnitTest  tests[] = {
         cmocka_unit_test(test_sign_vector),
+        cmocka_unit_test(test_sign_keys),
         cmocka_unit_test(test_sign_duplicates),
         cmocka_unit_test(test_verify_ports),
         cmocka_unit_test(test_verify_tampered),
