@@ -29,6 +29,20 @@ SAN_FLAGS    := -fsanitize=address,undefined -fno-omit-frame-pointer \
                 -fno-sanitize-recover=undefined
 endif
 
+# The daemons allocate per transfer and per event (libcurl, hiredis, the
+# JSON readers): jemalloc's per-thread caches take 12-20% off the sender's
+# CPU in the end-to-end benchmark. Sanitizer builds keep libc's malloc (ASan
+# replaces it); MALLOC=libc opts out, e.g. for valgrind (which otherwise
+# needs --soname-synonyms=somalloc='*jemalloc*').
+ifeq ($(SANITIZE),1)
+MALLOC       ?= libc
+else
+MALLOC       ?= jemalloc
+endif
+ifeq ($(MALLOC),jemalloc)
+MALLOC_LIBS   = $(shell pkg-config --libs jemalloc)
+endif
+
 CC           ?= cc
 CXX          ?= g++
 CSTD         := -std=c11 -D_GNU_SOURCE
@@ -94,7 +108,8 @@ $(BUILD)/sim/%.o: sim/%.c $(wildcard sim/*.h) $(COMMON_HDRS)
 sender: $(BIN)/broadcast-sender
 $(BIN)/broadcast-sender: $(SENDER_OBJS) $(COMMON_OBJS) $(PHONE_LIB)
 	@mkdir -p $(@D)
-	$(CC) $(SAN_FLAGS) -o $@ $(SENDER_OBJS) $(COMMON_OBJS) $(LDLIBS_ALL)
+	$(CC) $(SAN_FLAGS) -o $@ $(SENDER_OBJS) $(COMMON_OBJS) $(MALLOC_LIBS) \
+	    $(LDLIBS_ALL)
 
 ctl: $(BIN)/broadcastctl
 $(BIN)/broadcastctl: tools/broadcastctl.c $(COMMON_OBJS) $(PHONE_LIB)
@@ -104,7 +119,8 @@ $(BIN)/broadcastctl: tools/broadcastctl.c $(COMMON_OBJS) $(PHONE_LIB)
 sim: $(BIN)/broadcast-sim
 $(BIN)/broadcast-sim: $(SIM_OBJS) $(COMMON_OBJS) $(PHONE_LIB)
 	@mkdir -p $(@D)
-	$(CC) $(SAN_FLAGS) -o $@ $(SIM_OBJS) $(COMMON_OBJS) $(LDLIBS_ALL) $(MHD_LIBS)
+	$(CC) $(SAN_FLAGS) -o $@ $(SIM_OBJS) $(COMMON_OBJS) $(MALLOC_LIBS) \
+	    $(LDLIBS_ALL) $(MHD_LIBS)
 
 # --- tests ------------------------------------------------------------------
 $(BUILD)/tests/%: tests/unit/%.c $(COMMON_OBJS) $(PHONE_LIB)
