@@ -115,110 +115,105 @@ snd_claim_select(snd_t *s, snd_item_t *items)
 
 /* messages.subject of an email (its extra.subject, cut to the column's 255),
    else NULL */
-static void
-snd_claim_subject(snd_t *s, snd_buf_t *q, const bc_job_t *j)
+static int
+snd_claim_subject(snd_bulk_t *b, unsigned col, const bc_job_t *j)
 {
     json_t      *extra;
     const char  *subject;
-    char         buf[256];
-    size_t       n;
+    int          rc = 0;
 
-    extra = NULL;
-    subject = NULL;
-    if (strcmp(j->channel, "email") == 0 && j->extra != NULL) {
-        extra = json_loads(j->extra, 0, NULL);
-        subject = json_string_value(json_object_get(extra, "subject"));
+    if (strcmp(j->channel, "email") != 0 || j->extra == NULL) {
+        return 0;
     }
-    if (subject == NULL) {
-        snd_buf_add(q, "NULL");
-    } else {
-        n = snd_utf8_cut(subject, sizeof(buf) - 1);
-        memcpy(buf, subject, n);
-        buf[n] = '\0';
-        snd_buf_cstr(s, q, buf);
+    extra = json_loads(j->extra, 0, NULL);
+    subject = json_string_value(json_object_get(extra, "subject"));
+    if (subject != NULL) {
+        rc = snd_bulk_copy(b, col, subject, snd_utf8_cut(subject, 255));
     }
     json_decref(extra);
+    return rc;
 }
+
+#define SND_CLAIM_COLS "(id,batch_id,channel,direction,provider,to_address," \
+    "from_address,peer,messaging_service_sid,body,payload,subject,status," \
+    "status_rank,send_state,attempts,error_code,error_message,api_key_id," \
+    "created_at,updated_at) VALUES (?,?,?,'outbound',?,?,?,?,?,?,?,?,?,?,?," \
+    "?,?,?,?,FROM_UNIXTIME(?/1000),UTC_TIMESTAMP(3))"
+#define SND_CLAIM_TYPES "ssssssssssssisissii"
 
 /* inserts the MISSING rows; with ignore, rows that exist are skipped and
    *inserted tells how many were new (the fast path compares it) */
 static int
 snd_claim_insert(snd_t *s, snd_item_t *items, int ignore, int *inserted)
 {
-    snd_buf_t    q = { 0 };
+    snd_bulk_t  *b;
     snd_item_t  *it;
+    long long    affected;
     int          n;
 
     /* new rows: 'calling' (or blocked), attempts counted now */
     n = 0;
     *inserted = 0;
-    snd_buf_add(&q, "INSERT %sINTO messages (id,batch_id,channel,direction,"
-        "provider,to_address,from_address,peer,messaging_service_sid,body,"
-        "payload,subject,status,status_rank,send_state,attempts,error_code,"
-        "error_message,api_key_id,created_at,updated_at) VALUES ",
-        ignore ? "IGNORE " : "");
+    b = ignore ? snd_bulk_begin(s, SND_BULK_CLAIM_NEW,
+                     "INSERT IGNORE INTO messages " SND_CLAIM_COLS,
+                     SND_CLAIM_TYPES)
+               : snd_bulk_begin(s, SND_BULK_CLAIM,
+                     "INSERT INTO messages " SND_CLAIM_COLS, SND_CLAIM_TYPES);
+    if (b == NULL) {
+        return -1;
+    }
     for (it = items; it != NULL; it = it->next) {
         bc_job_t *j = &it->job;
         if (it->claim_state != SND_ROW_MISSING) {
             continue;
         }
-        snd_buf_add(&q, n++ ? ",(" : "(");
-        snd_buf_cstr(s, &q, j->id);
-        snd_buf_add(&q, ",");
-        snd_buf_cstr(s, &q, j->batch_id);
-        snd_buf_add(&q, ",");
-        snd_buf_cstr(s, &q, j->channel[0] ? j->channel : "sms");
-        snd_buf_add(&q, ",'outbound',");
-        snd_buf_cstr(s, &q, j->provider[0] ? j->provider : "twilio");
-        snd_buf_add(&q, ",");
-        snd_buf_cstr(s, &q, j->to);
-        snd_buf_add(&q, ",");
-        snd_buf_cstr(s, &q, j->from);
-        snd_buf_add(&q, ",");
-        snd_buf_cstr(s, &q, strncmp(j->to, "whatsapp:", 9) == 0 ? j->to + 9
-                                                                : j->to);
-        snd_buf_add(&q, ",");
+        if (snd_bulk_row(b) != 0) {
+            return -1;
+        }
+        n++;
+        snd_bulk_cstr(b, 0, j->id);
+        snd_bulk_cstr(b, 1, j->batch_id);
+        snd_bulk_cstr(b, 2, j->channel[0] ? j->channel : "sms");
+        snd_bulk_cstr(b, 3, j->provider[0] ? j->provider : "twilio");
+        snd_bulk_cstr(b, 4, j->to);
+        snd_bulk_cstr(b, 5, j->from);
+        snd_bulk_cstr(b, 6, strncmp(j->to, "whatsapp:", 9) == 0 ? j->to + 9
+                                                                 : j->to);
         if (j->messaging_service_sid[0] != '\0') {
-            snd_buf_cstr(s, &q, j->messaging_service_sid);
-        } else {
-            snd_buf_add(&q, "NULL");
+            snd_bulk_cstr(b, 7, j->messaging_service_sid);
         }
-        snd_buf_add(&q, ",");
-        snd_buf_cstr(s, &q, j->body ? j->body : "");
-        snd_buf_add(&q, ",");
-        if (j->extra != NULL) {
-            snd_buf_cstr(s, &q, j->extra);
-        } else {
-            snd_buf_add(&q, "NULL");
+        snd_bulk_cstr(b, 8, j->body ? j->body : "");
+        snd_bulk_cstr(b, 9, j->extra);
+        if (snd_claim_subject(b, 10, j) != 0) {
+            return -1;
         }
-        snd_buf_add(&q, ",");
-        snd_claim_subject(s, &q, j);
         if (it->blocked) {
-            snd_buf_add(&q, ",'blocked',100,'done',%d,'opted_out',"
-                "'recipient opted out',", j->attempt);
+            snd_bulk_cstr(b, 11, "blocked");
+            snd_bulk_int(b, 12, 100);
+            snd_bulk_cstr(b, 13, "done");
+            snd_bulk_int(b, 14, j->attempt);
+            snd_bulk_cstr(b, 15, "opted_out");
+            snd_bulk_cstr(b, 16, "recipient opted out");
         } else {
-            snd_buf_add(&q, ",'queued',10,'calling',%d,NULL,NULL,",
-                j->attempt + 1);
+            snd_bulk_cstr(b, 11, "queued");
+            snd_bulk_int(b, 12, 10);
+            snd_bulk_cstr(b, 13, "calling");
+            snd_bulk_int(b, 14, j->attempt + 1);
         }
         if (j->api_key_id > 0) {
-            snd_buf_add(&q, "%lld", j->api_key_id);
-        } else {
-            snd_buf_add(&q, "NULL");
+            snd_bulk_int(b, 17, j->api_key_id);
         }
-        snd_buf_add(&q, ",FROM_UNIXTIME(%lld.%03lld),UTC_TIMESTAMP(3))",
-            j->created_ms / 1000, j->created_ms % 1000);
+        snd_bulk_int(b, 18, j->created_ms);
     }
     if (n > 0) {
-        if (q.oom || snd_db_exec(s, q.p, q.len) != 0) {
-            snd_buf_free(&q);
+        affected = snd_bulk_exec(s, b);
+        if (affected < 0) {
             return -1;
         }
         /* a warning means IGNORE swallowed something other than a
            duplicate: not trusted as "all new" */
-        *inserted = mysql_warning_count(s->db) == 0
-                    ? (int) mysql_affected_rows(s->db) : -1;
+        *inserted = snd_bulk_warnings(b) == 0 ? (int) affected : -1;
     }
-    snd_buf_free(&q);
     return n;
 }
 

@@ -342,6 +342,7 @@ snd_db_lost(snd_t *s, const char *why)
             "second", why);
         s->db_down_logged = 1;
     }
+    snd_bulk_close_all(s);
     if (s->db != NULL) {
         mysql_close(s->db);
         s->db = NULL;
@@ -708,6 +709,7 @@ libs:
     if (s->redis != NULL) {
         redisFree(s->redis);
     }
+    snd_bulk_close_all(s);
     if (s->db != NULL) {
         mysql_close(s->db);
     }

@@ -197,6 +197,30 @@ void snd_item_give_up(snd_t *s, snd_item_t *it);
 void snd_item_set_reconcile(snd_t *s, snd_item_t *it, int on);
 void snd_item_reset_result(snd_item_t *it);
 
+/* ---- bulk.c: prepared INSERTs executed with arrays of rows -------------- */
+
+typedef struct snd_bulk_s  snd_bulk_t;
+
+enum { SND_BULK_CLAIM_NEW, SND_BULK_CLAIM, SND_BULK_UPSERT, SND_BULK_N };
+
+/* the statement `which` of s's connection, prepared on first use, with no
+   rows; types: one letter per placeholder, 's' string or 'i' integer.
+   NULL when there is no connection or it cannot be prepared. */
+snd_bulk_t *snd_bulk_begin(snd_t *s, int which, const char *sql,
+    const char *types);
+/* appends a row of NULLs; the setters below fill its columns */
+int snd_bulk_row(snd_bulk_t *b);
+void snd_bulk_str(snd_bulk_t *b, unsigned col, const char *p, size_t len);
+void snd_bulk_cstr(snd_bulk_t *b, unsigned col, const char *p);
+void snd_bulk_int(snd_bulk_t *b, unsigned col, long long v);
+/* a copy kept with the rows, for strings that do not outlive the call */
+int snd_bulk_copy(snd_bulk_t *b, unsigned col, const char *p, size_t len);
+/* runs the rows set; affected rows, or -1 (logged; the connection is
+   dropped if it failed) */
+long long snd_bulk_exec(snd_t *s, snd_bulk_t *b);
+unsigned snd_bulk_warnings(snd_bulk_t *b);
+void snd_bulk_close_all(snd_t *s);
+
 /* ---- the daemon state (main.c) ------------------------------------------ */
 
 struct snd_s {
@@ -246,6 +270,9 @@ struct snd_s {
 
     /* rate limiting */
     void              *buckets;
+
+    /* bulk.c: statements prepared on db, closed with it */
+    snd_bulk_t        *bulk[SND_BULK_N];
 
     /* recorder thread: main's snd_t owns rec (and joins the thread before
        freeing it); the recorder's snd_t uses only the fields above that
