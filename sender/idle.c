@@ -5,7 +5,8 @@
  * after that id. Any entry not yet delivered to the group is newer than
  * that id, so XREAD returns at once if one arrived in between (no lost
  * wake-up). XREAD delivers nothing to the group: the next turn's
- * XREADGROUP takes the entries as usual.
+ * XREADGROUP takes the entries as usual. Also the recorders' lag on the
+ * events stream, which paces the recorder's turns (recorder.c).
  */
 #include <stdio.h>
 #include <string.h>
@@ -13,41 +14,76 @@
 
 #include "sender.h"
 
-/* last-delivered-id of group in an XINFO GROUPS reply; 0 if found */
-static int
-snd_idle_last_id(redisReply *r, const char *group, char *out, size_t len)
+/* the value of field for group in an XINFO GROUPS reply, or NULL */
+static redisReply *
+snd_group_field(redisReply *r, const char *group, const char *field)
 {
     size_t  i, k;
 
     if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
-        return -1;
+        return NULL;
     }
     for (i = 0; i < r->elements; i++) {
-        redisReply *g = r->element[i];
-        const char *id = NULL;
+        redisReply *g = r->element[i], *val = NULL;
         int         ours = 0;
         if (g->type != REDIS_REPLY_ARRAY) {
             continue;
         }
         for (k = 0; k + 1 < g->elements; k += 2) {
             redisReply *f = g->element[k], *v = g->element[k + 1];
-            if (f->type != REDIS_REPLY_STRING
-                || v->type != REDIS_REPLY_STRING)
-            {
+            if (f->type != REDIS_REPLY_STRING) {
                 continue;
             }
-            if (strcmp(f->str, "name") == 0 && strcmp(v->str, group) == 0) {
+            if (strcmp(f->str, "name") == 0 && v->type == REDIS_REPLY_STRING
+                && strcmp(v->str, group) == 0)
+            {
                 ours = 1;
-            } else if (strcmp(f->str, "last-delivered-id") == 0) {
-                id = v->str;
+            } else if (strcmp(f->str, field) == 0) {
+                val = v;
             }
         }
-        if (ours && id != NULL && strlen(id) < len) {
-            strcpy(out, id);
-            return 0;
+        if (ours) {
+            return val;
         }
     }
-    return -1;
+    return NULL;
+}
+
+/* last-delivered-id of group in an XINFO GROUPS reply; 0 if found */
+static int
+snd_idle_last_id(redisReply *r, const char *group, char *out, size_t len)
+{
+    redisReply  *id = snd_group_field(r, group, "last-delivered-id");
+
+    if (id == NULL || id->type != REDIS_REPLY_STRING || id->len >= len) {
+        return -1;
+    }
+    memcpy(out, id->str, id->len + 1);
+    return 0;
+}
+
+long long
+snd_events_lag(snd_t *s)
+{
+    const char  *argv[3] = { "XINFO", "GROUPS", BC_KEY_EVENTS_STREAM };
+    redisReply  *r, *lag;
+    long long    n = -1;
+
+    if (snd_redis_ok(s) != 0) {
+        return -1;
+    }
+    r = redisCommandArgv(s->redis, 3, argv, NULL);
+    if (r == NULL) {
+        snd_redis_lost(s, s->redis->errstr);
+        return -1;
+    }
+    /* nil when Redis cannot tell (entries deleted in the range) */
+    lag = snd_group_field(r, BC_GROUP_RECORDERS, "lag");
+    if (lag != NULL && lag->type == REDIS_REPLY_INTEGER) {
+        n = lag->integer;
+    }
+    freeReplyObject(r);
+    return n;
 }
 
 static void

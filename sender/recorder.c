@@ -18,10 +18,14 @@
 
 #define SND_EV_BATCH  5000
 
-/* the recorder thread's turn period while it keeps up: a 'sent' and the
-   'delivered' that follows it tens of ms later mostly land in the same
-   batch (one status upsert instead of two), and statements stay large */
+/* the recorder thread's turn period while events keep coming: a 'sent'
+   and the 'delivered' that follows it tens of ms later mostly land in the
+   same batch (one status upsert instead of two), and statements stay
+   large. The wait ends early once a slice passes with no new event (a
+   burst is over: its last statuses are written within ~100 ms, not up to
+   500) or a full batch is waiting. */
 #define SND_EV_PERIOD_MS  500
+#define SND_EV_SLICE_MS   50
 
 #define SND_EV_OWN  12
 
@@ -1885,6 +1889,32 @@ snd_rec_sleep(int ms)
     nanosleep(&ts, NULL);
 }
 
+/* waits for the next batch to gather, until SND_EV_PERIOD_MS after start
+   at most (see there) */
+static void
+snd_rec_gather(snd_t *r, long long start)
+{
+    long long  now, left, lag, prev = -1;
+
+    for ( ;; ) {
+        now = snd_now_ms();
+        left = SND_EV_PERIOD_MS - (now - start);
+        if (left <= 0 || snd_stop) {
+            return;
+        }
+        snd_rec_sleep((int) (left < SND_EV_SLICE_MS ? left
+                                                    : SND_EV_SLICE_MS));
+        lag = snd_events_lag(r);
+        if (lag < 0) {
+            continue;               /* unknown: the whole period */
+        }
+        if (lag >= SND_EV_BATCH || lag == prev) {
+            return;
+        }
+        prev = lag;
+    }
+}
+
 /*
  * The recorder's own loop: one turn (read, one transaction, XACK) after
  * another; blocks in XREADGROUP (at most 200 ms, so snd_stop is seen) when
@@ -1933,10 +1963,7 @@ snd_recorder_main(void *arg)
         r->ev_block_ms = n == 0 ? 200 : 0;
         if (n > 0 && n < SND_EV_BATCH) {
             /* caught up: let the next batch gather */
-            now = snd_now_ms();
-            if (now - start < SND_EV_PERIOD_MS && !snd_stop) {
-                snd_rec_sleep((int) (SND_EV_PERIOD_MS - (now - start)));
-            }
+            snd_rec_gather(r, start);
         }
     }
     if (r->redis != NULL) {

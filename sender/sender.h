@@ -337,6 +337,8 @@ void snd_queue_reclaim_events(snd_t *s);
 /* blocks up to block_ms until either stream has an entry its group has not
    been given yet */
 void snd_idle_wait(snd_t *s, int block_ms);
+/* unread entries of bc:stream:events for the recorders group; -1 unknown */
+long long snd_events_lag(snd_t *s);
 
 /* ---- ledger.c ----------------------------------------------------------- */
 
