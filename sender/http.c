@@ -25,7 +25,8 @@ snd_http_init(snd_t *s)
         (long) s->conf.max_inflight);
     curl_multi_setopt(s->multi, CURLMOPT_PIPELINING, (long) CURLPIPE_MULTIPLEX);
     s->pool = calloc((size_t) s->conf.max_inflight, sizeof(CURL *));
-    return s->pool == NULL ? -1 : 0;
+    s->pool_prov = calloc((size_t) s->conf.max_inflight, sizeof(int));
+    return s->pool == NULL || s->pool_prov == NULL ? -1 : 0;
 }
 
 void
@@ -46,7 +47,9 @@ snd_http_free(snd_t *s)
         curl_easy_cleanup(s->pool[i]);
     }
     free(s->pool);
+    free(s->pool_prov);
     s->pool = NULL;
+    s->pool_prov = NULL;
     s->npool = 0;
     if (s->multi != NULL) {
         curl_multi_cleanup(s->multi);
@@ -135,52 +138,82 @@ snd_http_json_bearer(snd_item_t *it, const char *token)
     return it->hdrs != NULL ? 0 : -1;
 }
 
-int
-snd_http_start(snd_t *s, snd_item_t *it, const char *url, const char *post)
+/* the options a handle keeps between transfers: set once, for its
+   provider (a handle changes provider only through curl_easy_reset) */
+static void
+snd_http_fixed(snd_t *s, CURL *e, int prov)
 {
-    CURL  *e;
-
-    if (s->npool > 0) {
-        e = s->pool[--s->npool];
-        curl_easy_reset(e);
-    } else {
-        e = curl_easy_init();
-        if (e == NULL) {
-            return -1;
-        }
-    }
-    it->resp_len = 0;
-    it->rl_remaining = -1;
-    it->rl_reset_ms = 0;
-    curl_easy_setopt(e, CURLOPT_URL, url);
-    curl_easy_setopt(e, CURLOPT_PRIVATE, it);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, snd_http_write);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, it);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, s->conf.request_timeout_ms);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
         s->conf.request_timeout_ms < 5000 ? s->conf.request_timeout_ms
                                           : 5000L);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-    if (it->prov == SND_PROV_TWILIO) {
+    if (prov == SND_PROV_TWILIO) {
         curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long) CURLAUTH_BASIC);
         curl_easy_setopt(e, CURLOPT_USERNAME, s->conf.twilio_account_sid);
         curl_easy_setopt(e, CURLOPT_PASSWORD, s->conf.twilio_auth_token);
-    } else if (it->prov == SND_PROV_SENDGRID) {
+    } else if (prov == SND_PROV_SENDGRID) {
         /* Meta and SendGrid: Authorization: Bearer in it->hdrs */
         curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, snd_http_header);
-        curl_easy_setopt(e, CURLOPT_HEADERDATA, it);
     }
     curl_easy_setopt(e, CURLOPT_USERAGENT, "broadcast-sender/1");
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+}
+
+/*
+ * A pooled handle of the item's provider keeps its fixed options, so a
+ * transfer sets only its own (URL, body, headers, where the answer goes):
+ * curl_easy_reset() and setting every option again, with their copies of
+ * the URL, credentials and user agent, cost more than the rest of a
+ * transfer's setup. Another provider's handle is reset first.
+ */
+int
+snd_http_start(snd_t *s, snd_item_t *it, const char *url, const char *post)
+{
+    CURL  *e = NULL;
+    int    i;
+
+    for (i = s->npool - 1; i >= 0; i--) {
+        if (s->pool_prov[i] == it->prov) {
+            e = s->pool[i];
+            s->pool[i] = s->pool[s->npool - 1];
+            s->pool_prov[i] = s->pool_prov[s->npool - 1];
+            s->npool--;
+            break;
+        }
+    }
+    if (e == NULL && s->npool > 0) {
+        e = s->pool[--s->npool];
+        curl_easy_reset(e);
+        snd_http_fixed(s, e, it->prov);
+    } else if (e == NULL) {
+        e = curl_easy_init();
+        if (e == NULL) {
+            return -1;
+        }
+        snd_http_fixed(s, e, it->prov);
+    }
+    it->resp_len = 0;
+    it->rl_remaining = -1;
+    it->rl_reset_ms = 0;
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, it);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, it);
+    if (it->prov == SND_PROV_SENDGRID) {
+        curl_easy_setopt(e, CURLOPT_HEADERDATA, it);
+    }
     if (post != NULL) {
         curl_easy_setopt(e, CURLOPT_POSTFIELDS, post);
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long) strlen(post));
+    } else {
+        curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
     }
-    if (it->hdrs != NULL) {
-        curl_easy_setopt(e, CURLOPT_HTTPHEADER, it->hdrs);
-    }
+    /* NULL drops the previous transfer's list */
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, it->hdrs);
     if (curl_multi_add_handle(s->multi, e) != CURLM_OK) {
+        s->pool_prov[s->npool] = it->prov;
         s->pool[s->npool++] = e;
         return -1;
     }
@@ -240,6 +273,7 @@ snd_http_run(snd_t *s, int timeout_ms,
         }
         it->next = NULL;
         curl_multi_remove_handle(s->multi, e);
+        s->pool_prov[s->npool] = it->prov;
         s->pool[s->npool++] = e;
         s->inflight--;
         it->easy = NULL;

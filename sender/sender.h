@@ -266,6 +266,7 @@ struct snd_s {
     /* http.c */
     CURLM             *multi;
     CURL             **pool;
+    int               *pool_prov;    /* the provider pool[i] is set up for */
     int                npool;
 
     /* rate limiting */
