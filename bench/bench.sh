@@ -2,7 +2,8 @@
 # make bench: loopback benchmarks against a baseline measured in the same run.
 #
 #   baseline   stock nginx (same binary) reading the POST body and proxying it
-#              over keep-alive to an instant `return 200`
+#              over keep-alive to an instant `return 200`; run before and
+#              after each ratio's run, which is taken against their mean
 #   send       single-recipient POST /api/send/sms with a send key
 #   callbacks  verified Twilio status callbacks (pre-signed, distinct)
 #   sendgrid   verified SendGrid Event Webhook batches (pre-signed ECDSA,
@@ -144,10 +145,15 @@ perl "$BENCH/gen-callbacks.pl" "$TWILIO_AUTH_TOKEN" "http://127.0.0.1:$PORT" \
 # the sender and simulator would compete for the CPU with what is measured
 stack stop sender >/dev/null
 
+# Every ratio is taken against the baseline runs just before and just after
+# its own run (their mean): this VM's speed drifts by up to 2x within
+# minutes, and one baseline at the start made later ratios read that drift.
 echo "== wrk -t$THREADS -c$CONNS -d$DUR"
-run_wrk baseline "$BASE_PORT" baseline.lua
+run_wrk baseline0 "$BASE_PORT" baseline.lua
 run_wrk send "$PORT" send.lua BENCH_KEY="$KEY"
+run_wrk baseline1 "$BASE_PORT" baseline.lua
 run_wrk callbacks "$PORT" callbacks.lua BENCH_CALLBACKS="$DIR/callbacks.txt"
+run_wrk baseline2 "$BASE_PORT" baseline.lua
 run_wrk bulk "$PORT" bulk.lua BENCH_KEY="$KEY"
 # signed just before use: the timestamps must stay within the module's
 # broadcast_sendgrid_timestamp_tolerance (300 s) while wrk runs
@@ -158,7 +164,9 @@ mkdir -p "$DIR/sg"
 perl "$BENCH/gen-sendgrid.pl" "$SENDGRID_WEBHOOK_PRIVATE_KEY" "$SG_BODIES" "$SG_EVENTS" \
     "$DIR/sg" > "$DIR/sendgrid.txt"
 run_wrk sendgrid "$PORT" sendgrid.lua BENCH_SENDGRID="$DIR/sendgrid.txt"
+run_wrk baseline3 "$BASE_PORT" baseline.lua
 run_wrk meta "$PORT" meta.lua BENCH_META="$DIR/meta.txt"
+run_wrk baseline4 "$BASE_PORT" baseline.lua
 RSS_MODULE=$(worker_rss "$BC_VAR/nginx/logs/nginx.pid")
 RSS_BASE=$(worker_rss "$DIR/baseline/logs/nginx.pid")
 
@@ -286,13 +294,19 @@ EMAIL_RATE=$(awk -v n="$email_delivered" -v s="$EMAIL_SECS" 'BEGIN {printf "%.0f
 EMAIL_CALLS=$(mysql_q "SELECT COUNT(*), COALESCE(MAX(n), 0) FROM (SELECT COUNT(*) n FROM messages WHERE channel='email' AND provider_request_id IS NOT NULL GROUP BY provider_request_id) c" 2>/dev/null | tr '\t' ' ' || echo "? ?")
 
 # ------------------------------------------------------------ report
-ratio() { awk -v a="${RPS[$1]:-0}" -v b="${RPS[baseline]:-0}" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+# the baseline runs around each measured run (see above)
+declare -A BEFORE=([send]=baseline0 [callbacks]=baseline1 [sendgrid]=baseline2 [meta]=baseline3)
+declare -A AFTER=([send]=baseline1 [callbacks]=baseline2 [sendgrid]=baseline3 [meta]=baseline4)
+base_of() { awk -v a="${RPS[${BEFORE[$1]}]:-0}" -v b="${RPS[${AFTER[$1]}]:-0}" 'BEGIN { printf "%.2f", (a + b) / 2 }'; }
+ratio() { awk -v a="${RPS[$1]:-0}" -v b="$(base_of "$1")" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+RPS[baseline]=$(printf '%s\n' "${RPS[baseline0]:-0}" "${RPS[baseline1]:-0}" "${RPS[baseline2]:-0}" "${RPS[baseline3]:-0}" "${RPS[baseline4]:-0}" | awk '{ s += $1 } END { printf "%.2f", s / NR }')
+BASE_RANGE=$(printf '%s\n' "${RPS[baseline0]:-0}" "${RPS[baseline1]:-0}" "${RPS[baseline2]:-0}" "${RPS[baseline3]:-0}" "${RPS[baseline4]:-0}" | sort -n | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%.0f-%.0f", lo, hi }')
 ok() { awk -v v="$1" -v t="$2" 'BEGIN { print (v + 0 >= t) ? "ok" : "MISSED" }'; }
 BULK_RCPT=$(awk -v r="${RPS[bulk]:-0}" 'BEGIN {printf "%.0f", r * 100}')
 SG_EVENTS_RATE=$(awk -v r="${RPS[sendgrid]:-0}" -v e="$SG_EVENTS" 'BEGIN {printf "%.0f", r * e}')
 echo
 printf '%-34s %14s %10s %10s %8s\n' benchmark rate ratio target result
-printf '%-34s %14s %10s %10s %8s\n' "baseline (proxy, keep-alive)" "${RPS[baseline]} req/s" 1.00 - -
+printf '%-34s %14s %10s %10s %8s\n' "baseline (proxy), mean of 5" "${RPS[baseline]} req/s" 1.00 - -
 printf '%-34s %14s %10s %10s %8s\n' "send, 1 recipient" "${RPS[send]} req/s" "$(ratio send)" ">= 0.5" "$(ok "$(ratio send)" 0.5)"
 printf '%-34s %14s %10s %10s %8s\n' "verified status callbacks" "${RPS[callbacks]} req/s" "$(ratio callbacks)" ">= 0.5" "$(ok "$(ratio callbacks)" 0.5)"
 printf '%-34s %14s %10s %10s %8s\n' "verified SendGrid event batches" "${RPS[sendgrid]} req/s" "$(ratio sendgrid)" - -
@@ -304,6 +318,7 @@ printf '%-34s %14s %10s %10s %8s\n' "email e2e ($email_delivered rcpt, ${EMAIL_S
 echo
 echo "non-2xx: send ${NON2XX[send]}, callbacks ${NON2XX[callbacks]}, sendgrid ${NON2XX[sendgrid]}, meta ${NON2XX[meta]}, bulk ${NON2XX[bulk]} (should be 0)"
 echo "email: $EMAIL_ACCEPTED accepted; mail/send calls and the largest: ${EMAIL_CALLS:-?} (at most 1000 per call)"
+echo "baseline runs: $BASE_RANGE req/s; each ratio is against the mean of the runs just before and after it (send $(base_of send), callbacks $(base_of callbacks), sendgrid $(base_of sendgrid), meta $(base_of meta))"
 echo "enqueue of $E2E_N messages took ${ENQ_SECS}s"
 echo "nginx worker RSS after the API benches: module $RSS_MODULE| baseline $RSS_BASE"
 echo "$(nproc) cores, wrk -t$THREADS -c$CONNS -d$DUR, loopback"
