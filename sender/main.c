@@ -379,7 +379,7 @@ snd_start_due(snd_t *s)
              */
             *p = it->next;
             snd_item_give_up(s, it);
-            snd_list_append(&s->finished, it);
+            snd_list_push(&s->finished, it);
             continue;
         }
         if (!it->reconcile) {

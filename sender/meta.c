@@ -40,7 +40,7 @@ snd_meta_fail_now(snd_t *s, snd_item_t *it, const char *code,
     snprintf(it->error_message, sizeof(it->error_message), "%s", msg);
     it->outcome = SND_OUT_FAILED;
     s->m[it->prov][SND_M_FAILED]++;
-    snd_list_append(&s->finished, it);
+    snd_list_push(&s->finished, it);
 }
 
 int
@@ -199,5 +199,5 @@ snd_meta_done(snd_t *s, snd_item_t *it, CURLcode rc, long status,
     } else {
         snd_meta_error(s, it, status);
     }
-    snd_list_append(&s->finished, it);
+    snd_list_push(&s->finished, it);
 }

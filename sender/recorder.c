@@ -971,6 +971,38 @@ snd_ev_nheads(size_t n)
     return nh;
 }
 
+/* the chain of up to n entries: heads[nh] (-1: empty) and links[n] */
+typedef struct {
+    long    *heads, *links;
+    size_t   nh;
+} snd_chain_t;
+
+static int
+snd_chain_init(snd_chain_t *c, size_t n)
+{
+    size_t  i;
+
+    c->nh = snd_ev_nheads(n);
+    c->heads = malloc(c->nh * sizeof(*c->heads));
+    c->links = malloc((n ? n : 1) * sizeof(*c->links));
+    if (c->heads == NULL || c->links == NULL) {
+        free(c->heads);
+        free(c->links);
+        return -1;
+    }
+    for (i = 0; i < c->nh; i++) {
+        c->heads[i] = -1;
+    }
+    return 0;
+}
+
+static void
+snd_chain_free(snd_chain_t *c)
+{
+    free(c->heads);
+    free(c->links);
+}
+
 /*
  * The events whose mid is the id of a handed result of this turn: that
  * message's row exists (claimed before its provider call, never deleted),
@@ -981,8 +1013,9 @@ static int
 snd_ev_resolve_handed(snd_ev_t *ev, size_t n, snd_handoff_t *ho)
 {
     snd_handoff_t  *a, **byk;
-    size_t          nho = 0, nh, i, k;
-    long           *heads, *links, x;
+    size_t          nho = 0, i, k;
+    snd_chain_t     c;
+    long            x;
 
     for (a = ho; a != NULL; a = a->next) {
         nho++;
@@ -990,30 +1023,24 @@ snd_ev_resolve_handed(snd_ev_t *ev, size_t n, snd_handoff_t *ho)
     if (nho == 0 || n == 0) {
         return 0;
     }
-    nh = snd_ev_nheads(nho);
-    heads = malloc(nh * sizeof(*heads));
-    links = malloc(nho * sizeof(*links));
     byk = malloc(nho * sizeof(*byk));
-    if (heads == NULL || links == NULL || byk == NULL) {
-        free(heads);
-        free(links);
+    if (byk == NULL || snd_chain_init(&c, nho) != 0) {
         free(byk);
         return -1;
     }
-    for (i = 0; i < nh; i++) {
-        heads[i] = -1;
-    }
     for (a = ho, k = 0; a != NULL; a = a->next, k++) {
-        unsigned h = snd_ev_hash(a->id, nh);
+        unsigned h = snd_ev_hash(a->id, c.nh);
         byk[k] = a;
-        links[k] = heads[h];
-        heads[h] = (long) k;
+        c.links[k] = c.heads[h];
+        c.heads[h] = (long) k;
     }
     for (i = 0; i < n; i++) {
         if (ev[i].mid[0] == '\0') {
             continue;
         }
-        for (x = heads[snd_ev_hash(ev[i].mid, nh)]; x >= 0; x = links[x]) {
+        for (x = c.heads[snd_ev_hash(ev[i].mid, c.nh)]; x >= 0;
+             x = c.links[x])
+        {
             if (strcmp(byk[x]->id, ev[i].mid) == 0) {
                 snprintf(ev[i].msg_id, sizeof(ev[i].msg_id), "%s",
                     byk[x]->id);
@@ -1021,8 +1048,7 @@ snd_ev_resolve_handed(snd_ev_t *ev, size_t n, snd_handoff_t *ho)
             }
         }
     }
-    free(heads);
-    free(links);
+    snd_chain_free(&c);
     free(byk);
     return 0;
 }
@@ -1034,8 +1060,8 @@ snd_ev_resolve(snd_t *s, snd_ev_t *ev, size_t n, snd_handoff_t *ho)
     snd_buf_t    q = { 0 };
     MYSQL_RES   *res;
     MYSQL_ROW    row;
-    size_t       i, nh;
-    long        *heads, *links;
+    size_t       i;
+    snd_chain_t  c;
     int          nm = 0, ns = 0;
 
     if (snd_ev_resolve_handed(ev, n, ho) != 0) {
@@ -1091,27 +1117,19 @@ snd_ev_resolve(snd_t *s, snd_ev_t *ev, size_t n, snd_handoff_t *ho)
         snd_db_lost(s, mysql_error(s->db));
         return -1;
     }
-    nh = snd_ev_nheads(n);
-    heads = malloc(nh * sizeof(*heads));
-    links = malloc((n ? n : 1) * sizeof(*links));
-    if (heads == NULL || links == NULL) {
-        free(heads);
-        free(links);
+    if (snd_chain_init(&c, n) != 0) {
         mysql_free_result(res);
         return -1;
-    }
-    for (i = 0; i < nh; i++) {
-        heads[i] = -1;
     }
     /* events chained under their key: mid, else sid */
     for (i = 0; i < n; i++) {
         const char *k = ev[i].mid[0] != '\0' ? ev[i].mid
                         : ev[i].lookup != NULL ? ev[i].sid : NULL;
-        links[i] = -1;
+        c.links[i] = -1;
         if (k != NULL) {
-            unsigned h = snd_ev_hash(k, nh);
-            links[i] = heads[h];
-            heads[h] = (long) i;
+            unsigned h = snd_ev_hash(k, c.nh);
+            c.links[i] = c.heads[h];
+            c.heads[h] = (long) i;
         }
     }
     while ((row = mysql_fetch_row(res)) != NULL) {
@@ -1121,7 +1139,9 @@ snd_ev_resolve(snd_t *s, snd_ev_t *ev, size_t n, snd_handoff_t *ho)
             if (k == NULL) {
                 continue;
             }
-            for (x = heads[snd_ev_hash(k, nh)]; x >= 0; x = links[x]) {
+            for (x = c.heads[snd_ev_hash(k, c.nh)]; x >= 0;
+                 x = c.links[x])
+            {
                 snd_ev_t *e = &ev[x];
                 if ((pass == 0 && e->mid[0] != '\0'
                      && strcmp(e->mid, row[0]) == 0)
@@ -1134,8 +1154,7 @@ snd_ev_resolve(snd_t *s, snd_ev_t *ev, size_t n, snd_handoff_t *ho)
             }
         }
     }
-    free(heads);
-    free(links);
+    snd_chain_free(&c);
     mysql_free_result(res);
     return 0;
 }
@@ -1357,21 +1376,20 @@ snd_ev_inbound(snd_t *s, snd_ev_t *ev, size_t n)
 /* the fold of message id, added if new (f and links have room for every
    event and handed result of the turn) */
 static size_t
-snd_fold_of(snd_fold_t *f, size_t *nf, long *heads, long *links, size_t nh,
-    const char *id)
+snd_fold_of(snd_fold_t *f, size_t *nf, snd_chain_t *c, const char *id)
 {
-    unsigned  h = snd_ev_hash(id, nh);
+    unsigned  h = snd_ev_hash(id, c->nh);
     long      x;
 
-    for (x = heads[h]; x >= 0; x = links[x]) {
+    for (x = c->heads[h]; x >= 0; x = c->links[x]) {
         if (strcmp(f[x].id, id) == 0) {
             return (size_t) x;
         }
     }
     x = (long) (*nf)++;
     f[x].id = id;
-    links[x] = heads[h];
-    heads[h] = x;
+    c->links[x] = c->heads[h];
+    c->heads[h] = x;
     return (size_t) x;
 }
 
@@ -1396,8 +1414,8 @@ snd_ev_write(snd_t *s, snd_ev_t *ev, size_t n, snd_handoff_t **ho,
     snd_buf_t       q = { 0 };
     snd_fold_t     *f;
     snd_handoff_t  *a, **pa;
-    size_t          i, j, nf = 0, nh, nmax = n;
-    long           *heads, *links;
+    size_t          i, j, nf = 0, nmax = n;
+    snd_chain_t     c;
     long long       now = snd_now_ms();
     int             rc = -1, naudit = 0;
 
@@ -1477,21 +1495,13 @@ snd_ev_write(snd_t *s, snd_ev_t *ev, size_t n, snd_handoff_t **ho,
     if (f == NULL) {
         goto done;
     }
-    nh = snd_ev_nheads(nmax);
-    heads = malloc(nh * sizeof(*heads));
-    links = malloc((nmax ? nmax : 1) * sizeof(*links));
-    if (heads == NULL || links == NULL) {
-        free(heads);
-        free(links);
+    if (snd_chain_init(&c, nmax) != 0) {
         free(f);
         goto done;
     }
-    for (i = 0; i < nh; i++) {
-        heads[i] = -1;
-    }
     for (a = *ho; a != NULL; a = a->next) {
         int r = bc_status_rank(a->status);
-        j = snd_fold_of(f, &nf, heads, links, nh, a->id);
+        j = snd_fold_of(f, &nf, &c, a->id);
         f[j].accepted = 1;
         if (r > f[j].rank) {
             f[j].status = a->status;
@@ -1509,7 +1519,7 @@ snd_ev_write(snd_t *s, snd_ev_t *ev, size_t n, snd_handoff_t **ho,
         if (e->msg_id[0] == '\0' || e->ours == NULL) {
             continue;
         }
-        j = snd_fold_of(f, &nf, heads, links, nh, e->msg_id);
+        j = snd_fold_of(f, &nf, &c, e->msg_id);
         f[j].has_event = 1;
         r = bc_status_rank(e->ours);
         if (r > f[j].rank && f[j].rank < BC_RANK_TERMINAL) {
@@ -1537,7 +1547,7 @@ snd_ev_write(snd_t *s, snd_ev_t *ev, size_t n, snd_handoff_t **ho,
     /* hold back the handed results whose callbacks have not come yet */
     for (pa = ho; hold && (a = *pa) != NULL; ) {
         if (now - a->pushed_ms < SND_HANDOFF_HOLD_MS) {
-            j = snd_fold_of(f, &nf, heads, links, nh, a->id);
+            j = snd_fold_of(f, &nf, &c, a->id);
             if (!f[j].has_event) {
                 f[j].skip = 1;
                 *pa = a->next;
@@ -1549,8 +1559,7 @@ snd_ev_write(snd_t *s, snd_ev_t *ev, size_t n, snd_handoff_t **ho,
         pa = &a->next;
     }
 
-    free(heads);
-    free(links);
+    snd_chain_free(&c);
     if (nf > 0 && snd_ev_update(s, f, nf) != 0) {
         free(f);
         goto done;

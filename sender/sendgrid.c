@@ -66,10 +66,10 @@ snd_sg_finish(snd_t *s, snd_item_t *it)
 
     g = it->group;
     it->group = NULL;
-    snd_list_append(&s->finished, it);
+    snd_list_push(&s->finished, it);
     for ( ; g != NULL; g = next) {
         next = g->next;
-        snd_list_append(&s->finished, g);
+        snd_list_push(&s->finished, g);
     }
 }
 
@@ -160,7 +160,7 @@ snd_sendgrid_send(snd_t *s, snd_item_t *it, snd_item_t **wait,
             "sendgrid_api_key_file is not configured");
         it->outcome = SND_OUT_FAILED;
         s->m[it->prov][SND_M_FAILED]++;
-        snd_list_append(&s->finished, it);
+        snd_list_push(&s->finished, it);
         return 0;
     }
 

@@ -487,7 +487,7 @@ snd_twilio_done(snd_t *s, snd_item_t *it, CURLcode rc, long status,
             it->outcome = SND_OUT_UNKNOWN;
             s->m[it->prov][SND_M_ERROR]++;
         }
-        snd_list_append(&s->finished, it);
+        snd_list_push(&s->finished, it);
         return;
     }
 
@@ -512,5 +512,5 @@ snd_twilio_done(snd_t *s, snd_item_t *it, CURLcode rc, long status,
     } else {
         snd_twilio_error(s, it, status);
     }
-    snd_list_append(&s->finished, it);
+    snd_list_push(&s->finished, it);
 }
