@@ -64,7 +64,7 @@ MODULE_SRCS  := $(wildcard ngx_http_broadcast_module.c src/*.c src/*.h) \
                 $(COMMON_SRCS) $(COMMON_HDRS) config
 
 .PHONY: all deps module sender sim ctl unit test run stop bench asan clean \
-        distclean
+        distclean valgrind
 
 all: module sender sim ctl
 
@@ -161,6 +161,10 @@ asan: deps $(ASAN_MODULE_SO)
 	ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	prove -r t/
+
+# the sender under memcheck through sends, callbacks and SIGTERM
+valgrind: deps all
+	@bash scripts/valgrind-sender.sh
 
 # --- the stack --------------------------------------------------------------
 run: deps all
