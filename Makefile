@@ -30,7 +30,7 @@ SAN_FLAGS    := -fsanitize=address,undefined -fno-omit-frame-pointer \
 endif
 
 # The daemons allocate per transfer and per event (libcurl, hiredis, the
-# JSON readers): jemalloc's per-thread caches take 12-20% off the sender's
+# JSON readers): jemalloc's per-thread caches take 11-12% off the sender's
 # CPU in the end-to-end benchmark. Sanitizer builds keep libc's malloc (ASan
 # replaces it); MALLOC=libc opts out, e.g. for valgrind (which otherwise
 # needs --soname-synonyms=somalloc='*jemalloc*').

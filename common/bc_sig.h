@@ -9,7 +9,6 @@
 
 #include "bc_form.h"
 
-
 /* base64 of a 20-byte HMAC-SHA1 is 28 chars */
 #define BC_TWILIO_SIG_LEN  28
 

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "bc_db.h"
+#include "bc_utf8.h"
 #include "sender.h"
 
 #define SND_BULK_ARENA_BLOCK  16384
@@ -41,6 +42,7 @@ struct snd_bulk_s {
     char              *ind;        /* STMT_INDICATOR_NONE or _NULL */
     MYSQL_BIND        *bind;
     snd_bulk_block_t  *arena;
+    int                oom;        /* a copy failed: the execute fails */
 };
 
 static void
@@ -53,6 +55,7 @@ snd_bulk_reset(snd_bulk_t *b)
         free(blk);
     }
     b->n = 0;
+    b->oom = 0;
 }
 
 static void
@@ -205,17 +208,62 @@ snd_bulk_row(snd_bulk_t *b)
     return 0;
 }
 
+static void
+snd_bulk_set(snd_bulk_t *b, unsigned col, const char *p, size_t len)
+{
+    size_t  at = col * b->cap + b->n - 1;
+
+    b->str[at] = p;
+    b->len[at] = (unsigned long) len;
+    b->ind[at] = STMT_INDICATOR_NONE;
+}
+
+/* a copy kept with the rows (stable: blocks are never moved) */
+static char *
+snd_bulk_keep(snd_bulk_t *b, const char *p, size_t len)
+{
+    snd_bulk_block_t  *blk = b->arena;
+    char              *dst;
+
+    if (blk == NULL || blk->size - blk->used < len + 1) {
+        size_t  size = len + 1 > SND_BULK_ARENA_BLOCK ? len + 1
+                                                      : SND_BULK_ARENA_BLOCK;
+        blk = malloc(sizeof(*blk) + size);
+        if (blk == NULL) {
+            b->oom = 1;                 /* the execute fails, not a row */
+            return NULL;
+        }
+        blk->size = size;
+        blk->used = 0;
+        blk->next = b->arena;
+        b->arena = blk;
+    }
+    dst = blk->data + blk->used;
+    memcpy(dst, p, len);
+    dst[len] = '\0';
+    blk->used += len + 1;
+    return dst;
+}
+
 void
 snd_bulk_str(snd_bulk_t *b, unsigned col, const char *p, size_t len)
 {
-    size_t  at = col * b->cap + b->n - 1;
+    char  *fixed;
 
     if (p == NULL) {
         return;                             /* stays NULL */
     }
-    b->str[at] = p;
-    b->len[at] = (unsigned long) len;
-    b->ind[at] = STMT_INDICATOR_NONE;
+    if (bc_utf8_valid(p, len) != len) {
+        /* broken characters (a provider's bytes) would fail the whole
+           statement: a copy with '?' instead */
+        fixed = snd_bulk_keep(b, p, len);
+        if (fixed == NULL) {
+            return;
+        }
+        bc_utf8_repair(fixed, len);
+        p = fixed;
+    }
+    snd_bulk_set(b, col, p, len);
 }
 
 void
@@ -236,26 +284,13 @@ snd_bulk_int(snd_bulk_t *b, unsigned col, long long v)
 int
 snd_bulk_copy(snd_bulk_t *b, unsigned col, const char *p, size_t len)
 {
-    snd_bulk_block_t  *blk = b->arena;
-    char              *dst;
+    char  *copy = snd_bulk_keep(b, p, len);
 
-    if (blk == NULL || blk->size - blk->used < len + 1) {
-        size_t  size = len + 1 > SND_BULK_ARENA_BLOCK ? len + 1
-                                                      : SND_BULK_ARENA_BLOCK;
-        blk = malloc(sizeof(*blk) + size);
-        if (blk == NULL) {
-            return -1;
-        }
-        blk->size = size;
-        blk->used = 0;
-        blk->next = b->arena;
-        b->arena = blk;
+    if (copy == NULL) {
+        return -1;
     }
-    dst = blk->data + blk->used;
-    memcpy(dst, p, len);
-    dst[len] = '\0';
-    blk->used += len + 1;
-    snd_bulk_str(b, col, dst, len);
+    bc_utf8_repair(copy, len);          /* our copy: fixed in place */
+    snd_bulk_set(b, col, copy, len);
     return 0;
 }
 
@@ -267,6 +302,12 @@ snd_bulk_exec(snd_t *s, snd_bulk_t *b)
     int           attempt;
     char          err[256];
 
+    if (b->oom) {
+        snd_log(SND_LOG_ERR, "out of memory building %zu rows of %.60s...",
+            b->n, b->sql);
+        snd_bulk_reset(b);
+        return -1;
+    }
     if (b->n == 0) {
         return 0;
     }

@@ -10,6 +10,7 @@
 
 #include "bc_status.h"
 #include "bc_form.h"
+#include "bc_utf8.h"
 #include "sender.h"
 
 
@@ -92,9 +93,18 @@ snd_buf_str(snd_t *s, snd_buf_t *b, const char *v, size_t len)
     if (snd_buf_room(b, 2 * len + 2) != 0) {
         return;
     }
+    size_t  start, n;
+
     b->p[b->len++] = '\'';
-    b->len += mysql_real_escape_string(s->db, b->p + b->len, v,
+    start = b->len;
+    n = mysql_real_escape_string(s->db, b->p + b->len, v,
         (unsigned long) len);
+    /* broken characters (a provider's bytes) would fail the statement:
+       '?' instead; escaping touched ASCII only, so this is safe after it */
+    if (bc_utf8_valid(b->p + start, n) != n) {
+        bc_utf8_repair(b->p + start, n);
+    }
+    b->len += n;
     b->p[b->len++] = '\'';
     b->p[b->len] = '\0';
 }
@@ -246,18 +256,53 @@ snd_resolve_candidates(snd_t *s, snd_item_t *items)
     return 0;
 }
 
-static int
+/*
+ * What the price and num_segments columns take in strict mode; a
+ * provider's value that does not fit is stored as NULL instead of failing
+ * the statement, and with it every row of the batch.
+ */
+int
 snd_price_ok(const char *p)
 {
-    if (*p == '\0') {
+    int  ip = 0, fp = 0, dot = 0;
+
+    if (p == NULL) {
         return 0;
     }
+    if (*p == '-') {
+        p++;
+    }
     for ( ; *p; p++) {
-        if (!isdigit((unsigned char) *p) && *p != '-' && *p != '.') {
+        if (*p == '.' && !dot) {
+            dot = 1;
+        } else if (isdigit((unsigned char) *p)) {
+            if (dot) {
+                fp++;
+            } else {
+                ip++;
+            }
+        } else {
             return 0;
         }
     }
-    return 1;
+    /* DECIMAL(12,5): -?d{1,7}(.d{0,5})? */
+    return ip >= 1 && ip <= 7 && fp <= 5;
+}
+
+int
+snd_segments_ok(const char *p)
+{
+    size_t  n;
+
+    if (p == NULL) {
+        return 0;
+    }
+    for (n = 0; p[n] != '\0'; n++) {
+        if (!isdigit((unsigned char) p[n])) {
+            return 0;
+        }
+    }
+    return n >= 1 && n <= 9;          /* an INT, and atoi() stays defined */
 }
 
 static void

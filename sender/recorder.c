@@ -890,62 +890,6 @@ snd_ev_parse(snd_evs_t *v, redisReply *entry)
     return 0;
 }
 
-static int
-snd_price_like(const char *p)
-{
-    if (p == NULL || *p == '\0') {
-        return 0;
-    }
-    for ( ; *p; p++) {
-        if ((*p < '0' || *p > '9') && *p != '-' && *p != '.') {
-            return 0;
-        }
-    }
-    return 1;
-}
-
-/* a literal DECIMAL(12,5) takes in strict mode: -?d{1,7}(.d{0,5})? */
-static int
-snd_decimal_ok(const char *p)
-{
-    int  ip = 0, fp = 0, dot = 0;
-
-    if (p == NULL) {
-        return 0;
-    }
-    if (*p == '-') {
-        p++;
-    }
-    for ( ; *p; p++) {
-        if (*p == '.' && !dot) {
-            dot = 1;
-        } else if (*p >= '0' && *p <= '9') {
-            if (dot) {
-                fp++;
-            } else {
-                ip++;
-            }
-        } else {
-            return 0;
-        }
-    }
-    return ip >= 1 && ip <= 7 && fp <= 5;
-}
-
-static int
-snd_int_like(const char *p)
-{
-    if (p == NULL || *p == '\0') {
-        return 0;
-    }
-    for ( ; *p; p++) {
-        if (*p < '0' || *p > '9') {
-            return 0;
-        }
-    }
-    return 1;
-}
-
 /* a chained hash over the batch's events (heads[] of size nh, a power of
    two, and one link per event), so matching rows to events and folding
    events per message stay O(n) for batches of 1000 */
@@ -1438,8 +1382,8 @@ snd_ev_write(snd_t *s, snd_ev_t *ev, size_t n, snd_handoff_t **ho,
         "price,price_unit,num_segments,payload,received_at) VALUES ");
     for (i = 0; i < n; i++) {
         snd_ev_t   *e = &ev[i];
-        int         price_ok = snd_decimal_ok(e->price),
-                    segs_ok = snd_int_like(e->segs) && strlen(e->segs) <= 9,
+        int         price_ok = snd_price_ok(e->price),
+                    segs_ok = snd_segments_ok(e->segs),
                     plain;
         plain = e->have_form && !e->inbound && e->msg_id[0] != '\0'
                   && e->ours != NULL && e->ecode == NULL
@@ -1532,9 +1476,9 @@ snd_ev_write(snd_t *s, snd_ev_t *ev, size_t n, snd_handoff_t **ho,
         }
         if (e->sid) f[j].sid = e->sid;
         if (e->pricing) f[j].pricing = e->pricing;
-        if (snd_price_like(e->price)) f[j].price = e->price;
+        if (snd_price_ok(e->price)) f[j].price = e->price;
         if (e->unit) f[j].unit = e->unit;
-        if (snd_int_like(e->segs)) f[j].segs = e->segs;
+        if (snd_segments_ok(e->segs)) f[j].segs = e->segs;
         if (strcmp(e->ours, "sent") == 0 && !f[j].sent_at) {
             f[j].sent_at = e->at;
         } else if (strcmp(e->ours, "delivered") == 0 && !f[j].delivered_at) {
@@ -1837,7 +1781,7 @@ snd_handoff_push(snd_t *s, snd_item_t *it)
     if (it->segments >= 0) {
         snprintf(a->segments, sizeof(a->segments), "%d", it->segments);
     }
-    if (snd_price_like(it->price)) {
+    if (snd_price_ok(it->price)) {
         snprintf(a->price, sizeof(a->price), "%s", it->price);
     }
     snprintf(a->price_unit, sizeof(a->price_unit), "%s", it->price_unit);

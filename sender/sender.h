@@ -343,6 +343,11 @@ long long snd_events_lag(snd_t *s);
 
 /* ---- ledger.c ----------------------------------------------------------- */
 
+/* a provider's price / segment count that the messages columns take
+   (DECIMAL(12,5), INT); anything else is stored as NULL */
+int snd_price_ok(const char *p);
+int snd_segments_ok(const char *p);
+
 int snd_ledger_commit(snd_t *s);
 /* runs one statement; on failure logs, marks the db lost if the connection
    is gone; returns 0 / -1 */

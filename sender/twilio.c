@@ -327,7 +327,7 @@ snd_twilio_created(snd_t *s, snd_item_t *it)
     st = bc_status_from_twilio(tw);
     snprintf(it->status, sizeof(it->status), "%s",
         st != NULL && bc_status_rank(st) >= 20 ? st : "accepted");
-    it->segments = segs[0] != '\0' ? atoi(segs) : -1;
+    it->segments = snd_segments_ok(segs) ? atoi(segs) : -1;
     if (it->segments == 0) {
         it->segments = -1;     /* Messaging Service: not known yet */
     }

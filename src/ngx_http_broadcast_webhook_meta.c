@@ -305,5 +305,3 @@ ngx_http_broadcast_digits(const char *s, size_t max)
 
     return i > 0;
 }
-
-

@@ -17,9 +17,9 @@ my $t = BC::Test->new(env => {
 my $key = $t->create_key('send');
 
 # one message per scenario, each accepted by the provider (has a sid)
-my @to = map { "+1415555" . (2700 + $_) } 1 .. 10;
+my @to = map { "+1415555" . (2700 + $_) } 1 .. 14;
 my $r = $t->send_sms(key => $key, to => \@to, message => 'webhook test');
-is($r->{status}, 202, 'sent 10') or diag $r->{content};
+is($r->{status}, 202, 'sent 14') or diag $r->{content};
 my %id = map { $_->{to} => $_->{id} } @{ $r->{json}{messages} || [] };
 my %sid;
 ok(wait_until(sub {
@@ -30,9 +30,9 @@ ok(wait_until(sub {
             if $s->{status} eq 'accepted' && $s->{provider_message_id};
     }
     keys %sid == @to;
-}, 60, 0.2), 'all 10 accepted by the provider with a sid');
+}, 60, 0.2), 'all 14 accepted by the provider with a sid');
 
-my ($A, $B, $C, $D, $E, @barrier) = @to;
+my ($A, $B, $C, $D, $E, $F, $G, @barrier) = @to;
 sub status { ($t->status_of($id{$_[0]}, $key) || {})->{status} // '' }
 sub events { $t->mysql_value('SELECT COUNT(*) FROM message_events WHERE message_id = ?', $id{$_[0]}) }
 sub cb { my ($to, $st, %x) = @_; $t->callback(mid => $id{$to}, sid => $sid{$to}, To => $to, status => $st, %x) }
@@ -111,6 +111,30 @@ is(status($C), 'failed', 'failed is terminal');
 is(($t->status_of($id{$C}, $key) || {})->{error_code}, '30003', 'error code stored');
 is($t->mysql_value(q{SELECT COUNT(*) FROM message_events WHERE message_id = ? AND error_code = '30003' AND payload LIKE '%ErrorCode=30003%'}, $id{$C}),
    1, 'the failure is kept as an audit row with its raw body');
+
+# --- a signed callback with a price and a segment count the columns cannot
+# hold (DECIMAL(12,5), INT): recorded without them, with its audit row, and
+# the callbacks behind it are recorded too (the batch's statement must not fail)
+my $f_segs = ($t->status_of($id{$F}, $key) || {})->{num_segments};
+is(cb($F, 'delivered', Price => '-1.2.3', NumSegments => '99999999999')->{status}, 200,
+   'F delivered with a malformed price 200');
+barrier();
+is(status($F), 'delivered', 'F delivered despite its malformed price');
+my $fj = $t->status_of($id{$F}, $key) || {};
+ok(!defined $fj->{price}, 'malformed price stored as NULL') or diag explain $fj->{price};
+is($fj->{num_segments}, $f_segs, 'out-of-range segment count ignored (the one from the send stays)');
+is(events($F), 1, 'the malformed callback kept as an audit row');
+
+# --- an error message that is not UTF-8 (the column is utf8mb4): recorded
+# with the status and code, the broken bytes dropped, nothing held up
+is(cb($G, 'undelivered', ErrorCode => '30005', ErrorMessage => "bad \xff\xfe bytes")->{status}, 200,
+   'G undelivered with a non-UTF-8 error message 200');
+barrier();
+is(status($G), 'undelivered', 'G undelivered despite its broken error message');
+my $gj = $t->status_of($id{$G}, $key) || {};
+is($gj->{error_code}, '30005', 'G error code stored');
+is($gj->{error_message}, 'bad ?? bytes', 'the broken bytes stored as "?"');
+is(events($G), 1, 'G kept as an audit row');
 
 # --- signature variants of the URL: explicit :80 accepted
 my $url80 = "http://127.0.0.1:80/webhooks/twilio/sms/status?mid=$id{$D}";
