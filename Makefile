@@ -81,7 +81,14 @@ $(PHONE_LIB): common/bc_phone.cc common/bc_phone.h
 # --- the nginx module, against Debian's nginx-dev with its ABI flags ------
 module: $(MODULE_SO)
 
-$(NGX_BUILD)/Makefile: config $(PHONE_LIB)
+# nginx's configure lists the module's sources: a file added or removed
+# must configure again (the list is rewritten only when it changes)
+SRC_LIST     := $(BUILD)/module-sources
+$(shell mkdir -p $(BUILD); \
+    l='$(sort $(wildcard src/*.c src/*.h common/bc_*.c common/bc_*.h))'; \
+    [ "$$(cat $(SRC_LIST) 2>/dev/null)" = "$$l" ] || echo "$$l" > $(SRC_LIST))
+
+$(NGX_BUILD)/Makefile: config $(PHONE_LIB) $(SRC_LIST)
 	@mkdir -p $(NGX_BUILD)
 	cd $(NGX_SRC) && . ./conf_flags && ./configure \
 	  --with-cc-opt="$$(dpkg-buildflags --get CFLAGS) -fPIC $$(dpkg-buildflags --get CPPFLAGS)" \

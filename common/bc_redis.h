@@ -25,6 +25,14 @@
 #define BC_IDEM_TTL_S    86400
 #define BC_CRED_TTL_S    300
 
+/* the same TTLs as command arguments: Redis takes numbers as strings */
+#define BC_STR_(x)       #x
+#define BC_STR(x)        BC_STR_(x)
+#define BC_MSG_TTL       BC_STR(BC_MSG_TTL_S)
+#define BC_DEDUP_TTL     BC_STR(BC_DEDUP_TTL_S)
+#define BC_IDEM_TTL      BC_STR(BC_IDEM_TTL_S)
+#define BC_CRED_TTL      BC_STR(BC_CRED_TTL_S)
+
 typedef struct {
     char      host[128];    /* IP literal, or empty with socket set */
     unsigned  port;

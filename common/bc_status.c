@@ -14,8 +14,8 @@ typedef struct {
 
 
 static const bc_status_rank_t  bc_status_ranks[] = {
-    { "queued",      10 },
-    { "accepted",    20 },
+    { "queued",      BC_RANK_QUEUED },
+    { "accepted",    BC_RANK_ACCEPTED },
     { "sending",     30 },
     { "sent",        40 },
     { "delivered",   50 },
@@ -27,25 +27,95 @@ static const bc_status_rank_t  bc_status_ranks[] = {
 };
 
 
-typedef struct {
-    const char  *twilio;
-    const char  *ours;
-} bc_status_map_t;
-
-
 /* "queued" at Twilio means the provider has it: our "accepted" */
-static const bc_status_map_t  bc_twilio_statuses[] = {
-    { "queued",      "accepted" },
-    { "accepted",    "accepted" },
-    { "scheduled",   "accepted" },
-    { "sending",     "sending" },
-    { "sent",        "sent" },
-    { "delivered",   "delivered" },
-    { "read",        "read" },
-    { "failed",      "failed" },
-    { "undelivered", "undelivered" },
-    { "canceled",    "canceled" },
+const bc_status_map_t  bc_status_twilio[] = {
+    { "queued",              "accepted" },
+    { "accepted",            "accepted" },
+    { "scheduled",           "accepted" },
+    { "sending",             "sending" },
+    { "sent",                "sent" },
+    { "delivered",           "delivered" },
+    { "undelivered",         "undelivered" },
+    { "failed",              "failed" },
+    { "read",                "read" },
+    { "canceled",            "canceled" },
+    { "receiving",           NULL },
+    { "received",            NULL },
+    { "partially_delivered", NULL },
+    { NULL, NULL }
 };
+
+
+const bc_status_map_t  bc_status_meta[] = {
+    { "sent",      "sent" },
+    { "delivered", "delivered" },
+    { "read",      "read" },
+    { "failed",    "failed" },
+    { "received",  NULL },
+    { NULL, NULL }
+};
+
+
+/* an open or click proves the e-mail was read; deferred is stored only */
+const bc_status_map_t  bc_status_sendgrid[] = {
+    { "processed",         "accepted" },
+    { "dropped",           "failed" },
+    { "delivered",         "delivered" },
+    { "deferred",          NULL },
+    { "bounce",            "failed" },
+    { "open",              "read" },
+    { "click",             "read" },
+    { "spamreport",        NULL },
+    { "unsubscribe",       NULL },
+    { "group_unsubscribe", NULL },
+    { "group_resubscribe", NULL },
+    { "received",          NULL },
+    { NULL, NULL }
+};
+
+
+size_t
+bc_status_map_size(const bc_status_map_t *map)
+{
+    size_t  n;
+
+    for (n = 0; map[n].value != NULL; n++) { /* void */ }
+
+    return n;
+}
+
+
+size_t
+bc_status_map_index(const bc_status_map_t *map, const char *value,
+    size_t len)
+{
+    size_t  i;
+
+    for (i = 0; map[i].value != NULL; i++) {
+        if (strlen(map[i].value) == len
+            && memcmp(map[i].value, value, len) == 0)
+        {
+            break;
+        }
+    }
+
+    return i;
+}
+
+
+const char *
+bc_status_map(const bc_status_map_t *map, const char *value)
+{
+    size_t  i;
+
+    if (value == NULL) {
+        return NULL;
+    }
+
+    i = bc_status_map_index(map, value, strlen(value));
+
+    return map[i].ours;
+}
 
 
 int
@@ -89,23 +159,29 @@ bc_status_advances(const char *cur, const char *next)
 }
 
 
+int
+bc_status_provider_has(const char *status)
+{
+    return bc_status_rank(status) >= BC_RANK_ACCEPTED;
+}
+
+
 const char *
 bc_status_from_twilio(const char *twilio_status)
 {
-    size_t  i;
+    return bc_status_map(bc_status_twilio, twilio_status);
+}
 
-    if (twilio_status == NULL) {
-        return NULL;
-    }
 
-    for (i = 0;
-         i < sizeof(bc_twilio_statuses) / sizeof(bc_twilio_statuses[0]);
-         i++)
-    {
-        if (strcmp(twilio_status, bc_twilio_statuses[i].twilio) == 0) {
-            return bc_twilio_statuses[i].ours;
-        }
-    }
+const char *
+bc_status_from_meta(const char *meta_status)
+{
+    return bc_status_map(bc_status_meta, meta_status);
+}
 
-    return NULL;
+
+const char *
+bc_status_from_sendgrid(const char *sendgrid_event)
+{
+    return bc_status_map(bc_status_sendgrid, sendgrid_event);
 }

@@ -82,6 +82,61 @@ test_twilio(void **state)
 }
 
 
+static void
+test_meta(void **state)
+{
+    (void) state;
+
+    assert_string_equal(bc_status_from_meta("sent"), "sent");
+    assert_string_equal(bc_status_from_meta("delivered"), "delivered");
+    assert_string_equal(bc_status_from_meta("read"), "read");
+    assert_string_equal(bc_status_from_meta("failed"), "failed");
+    assert_null(bc_status_from_meta("received"));
+    assert_null(bc_status_from_meta("deleted"));
+    assert_null(bc_status_from_meta(NULL));
+}
+
+
+static void
+test_sendgrid(void **state)
+{
+    (void) state;
+
+    assert_string_equal(bc_status_from_sendgrid("processed"), "accepted");
+    assert_string_equal(bc_status_from_sendgrid("delivered"), "delivered");
+    assert_string_equal(bc_status_from_sendgrid("open"), "read");
+    assert_string_equal(bc_status_from_sendgrid("click"), "read");
+    assert_string_equal(bc_status_from_sendgrid("bounce"), "failed");
+    assert_string_equal(bc_status_from_sendgrid("dropped"), "failed");
+    assert_null(bc_status_from_sendgrid("deferred"));
+    assert_null(bc_status_from_sendgrid("spamreport"));
+    assert_null(bc_status_from_sendgrid("Delivered"));
+    assert_null(bc_status_from_sendgrid(NULL));
+}
+
+
+/* the tables are also metric label lists: sizes and lookups by length */
+static void
+test_tables(void **state)
+{
+    (void) state;
+
+    assert_int_equal(bc_status_map_size(bc_status_twilio), 13);
+    assert_int_equal(bc_status_map_size(bc_status_meta), 5);
+    assert_int_equal(bc_status_map_size(bc_status_sendgrid), 12);
+    assert_int_equal(bc_status_map_index(bc_status_twilio, "sentx", 4), 4);
+    assert_int_equal(bc_status_map_index(bc_status_meta, "read", 4), 2);
+    assert_int_equal(bc_status_map_index(bc_status_meta, "rea", 3), 5);
+    assert_int_equal(bc_status_map_index(bc_status_sendgrid, "", 0), 12);
+
+    assert_true(bc_status_provider_has("accepted"));
+    assert_true(bc_status_provider_has("failed"));
+    assert_false(bc_status_provider_has("queued"));
+    assert_false(bc_status_provider_has("bogus"));
+    assert_false(bc_status_provider_has(NULL));
+}
+
+
 int
 main(void)
 {
@@ -89,6 +144,9 @@ main(void)
         cmocka_unit_test(test_ranks),
         cmocka_unit_test(test_advances),
         cmocka_unit_test(test_twilio),
+        cmocka_unit_test(test_meta),
+        cmocka_unit_test(test_sendgrid),
+        cmocka_unit_test(test_tables),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
