@@ -12,7 +12,7 @@ PKGS=(
     libcmocka-dev
     redis-server redis-tools mariadb-server mariadb-client
     curl jq wrk valgrind openssl
-    libdbd-mariadb-perl
+    libdbd-mariadb-perl liburi-perl
     chromium
 )
 
