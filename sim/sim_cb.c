@@ -507,7 +507,7 @@ prepare_status(ev_t *ev, const char *status)
     KV("ApiVersion", "2010-04-01");
     if (wa) {
         KV("ChannelPrefix", "whatsapp");
-        KV("ChannelToAddress", m->to + 9);
+        KV("ChannelToAddress", bc_wa_strip(m->to));
     }
     if (final && ev->error_code) {
         snprintf(code, sizeof(code), "%d", ev->error_code);
