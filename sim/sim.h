@@ -17,6 +17,10 @@
 #define SIM_TOKEN_LEN     32
 #define SIM_ID_MAX        96          /* message ids: SM…, wamid.…, sg ids */
 
+/* Twilio's test number: the SMS sender when a create names a messaging
+ * service, and the default To of an inbound SMS */
+#define SIM_DEFAULT_FROM  "+15005550006"
+
 /* run-time options (POST /sim/config changes them) */
 typedef struct {
     long     callback_delay_ms;

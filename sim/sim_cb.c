@@ -16,8 +16,6 @@
 #include "bc_sig.h"
 #include "sim.h"
 
-#define SIM_DEFAULT_FROM  "+15005550006"
-
 enum { EV_MSG, EV_POST, EV_RESUME, EV_RAW, EV_FN };
 
 typedef struct ev_s {

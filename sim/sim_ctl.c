@@ -2,6 +2,7 @@
  * broadcast-sim: the /sim/ control routes (health, the accepted messages,
  * reset, run-time options, inbound webhooks on demand), one table row each.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,113 +110,134 @@ ctl_reset(struct MHD_Connection *c, sim_req_t *r, const char *url,
 
 /* ---- GET, POST /sim/config ---- */
 
+/* the run-time options, in the order GET /sim/config lists them */
+typedef enum {
+    CFG_LONG,            /* long, written as an integer */
+    CFG_RATIO,           /* double, written with %g */
+    CFG_BOOL             /* int; true|false, or "on"|"off" */
+} cfg_kind_t;
+
+typedef struct {
+    const char  *key;
+    cfg_kind_t   kind;
+    size_t       offset;             /* in sim_opts_t */
+    double       lo, hi;             /* CFG_LONG, CFG_RATIO */
+} cfg_opt_t;
+
+#define CFG(key, kind, field, lo, hi)                                         \
+    { key, kind, offsetof(sim_opts_t, field), lo, hi }
+
+static const cfg_opt_t cfg_opts[] = {
+    CFG("callback_delay_ms", CFG_LONG, callback_delay_ms, 0, 3600000),
+    CFG("fail_ratio", CFG_RATIO, fail_ratio, 0, 1),
+    CFG("undelivered_ratio", CFG_RATIO, undelivered_ratio, 0, 1),
+    CFG("rate_per_sender", CFG_LONG, rate_per_sender, 0, 1e9),
+    CFG("latency_ms", CFG_LONG, latency_ms, 0, 600000),
+    CFG("error_ratio", CFG_RATIO, error_ratio, 0, 1),
+    CFG("callback_retries", CFG_LONG, callback_retries, 0, 5),
+    CFG("whatsapp_window", CFG_BOOL, whatsapp_window, 0, 0),
+    CFG("whatsapp_read", CFG_BOOL, whatsapp_read, 0, 0),
+    CFG("meta_rate", CFG_LONG, meta_rate, 0, 1e9),
+    CFG("sendgrid_rate", CFG_LONG, sg_rate, 1, 1e9),
+    CFG("sendgrid_bounce_ratio", CFG_RATIO, sg_bounce_ratio, 0, 1),
+    CFG("sendgrid_dropped_ratio", CFG_RATIO, sg_dropped_ratio, 0, 1),
+    CFG("sendgrid_deferred_ratio", CFG_RATIO, sg_deferred_ratio, 0, 1),
+    CFG("sendgrid_batch", CFG_LONG, sg_batch, 1, 10000),
+};
+
 static void
 opts_json(jb_t *b, const sim_opts_t *o)
 {
-    char d[32];
+    const cfg_opt_t *opt;
+    const char      *field;
+    char             d[32];
+    size_t           i;
 
     jb_s(b, "{");
-    jb_knum(b, "callback_delay_ms", o->callback_delay_ms);
-    snprintf(d, sizeof(d), "%g", o->fail_ratio);
-    jb_key(b, "fail_ratio");
-    jb_s(b, d);
-    snprintf(d, sizeof(d), "%g", o->undelivered_ratio);
-    jb_key(b, "undelivered_ratio");
-    jb_s(b, d);
-    jb_knum(b, "rate_per_sender", o->rate_per_sender);
-    jb_knum(b, "latency_ms", o->latency_ms);
-    snprintf(d, sizeof(d), "%g", o->error_ratio);
-    jb_key(b, "error_ratio");
-    jb_s(b, d);
-    jb_knum(b, "callback_retries", o->callback_retries);
-    jb_key(b, "whatsapp_window");
-    jb_s(b, o->whatsapp_window ? "true" : "false");
-    jb_key(b, "whatsapp_read");
-    jb_s(b, o->whatsapp_read ? "true" : "false");
-    jb_knum(b, "meta_rate", o->meta_rate);
-    jb_knum(b, "sendgrid_rate", o->sg_rate);
-    snprintf(d, sizeof(d), "%g", o->sg_bounce_ratio);
-    jb_key(b, "sendgrid_bounce_ratio");
-    jb_s(b, d);
-    snprintf(d, sizeof(d), "%g", o->sg_dropped_ratio);
-    jb_key(b, "sendgrid_dropped_ratio");
-    jb_s(b, d);
-    snprintf(d, sizeof(d), "%g", o->sg_deferred_ratio);
-    jb_key(b, "sendgrid_deferred_ratio");
-    jb_s(b, d);
-    jb_knum(b, "sendgrid_batch", o->sg_batch);
+    for (i = 0; i < SIM_NELTS(cfg_opts); i++) {
+        opt = &cfg_opts[i];
+        field = (const char *) o + opt->offset;
+        switch (opt->kind) {
+        case CFG_LONG:
+            jb_knum(b, opt->key, *(const long *) field);
+            break;
+        case CFG_RATIO:
+            snprintf(d, sizeof(d), "%g", *(const double *) field);
+            jb_key(b, opt->key);
+            jb_s(b, d);
+            break;
+        case CFG_BOOL:
+            jb_key(b, opt->key);
+            jb_s(b, *(const int *) field ? "true" : "false");
+            break;
+        }
+    }
     jb_s(b, "}");
 }
 
+/* sets one option from its member of root (absent or null: unchanged);
+ * -1 if the value is of the wrong type or out of range */
 static int
-json_num(json_t *root, const char *key, double *out)
+cfg_set(const cfg_opt_t *opt, json_t *root, sim_opts_t *o)
 {
-    json_t *v = json_object_get(root, key);
+    json_t     *v = json_object_get(root, opt->key);
+    char       *field = (char *) o + opt->offset;
+    const char *s;
+    double      n;
 
     if (v == NULL || json_is_null(v)) {
+        return 0;
+    }
+    if (opt->kind == CFG_BOOL) {
+        s = json_string_value(v);
+        if (json_is_boolean(v)) {
+            *(int *) field = json_is_true(v);
+        } else if (s != NULL && strcmp(s, "on") == 0) {
+            *(int *) field = 1;
+        } else if (s != NULL && strcmp(s, "off") == 0) {
+            *(int *) field = 0;
+        } else {
+            return -1;
+        }
         return 0;
     }
     if (!json_is_number(v)) {
         return -1;
     }
-    *out = json_number_value(v);
-    return 1;
+    n = json_number_value(v);
+    if (n < opt->lo || n > opt->hi) {
+        return -1;
+    }
+    if (opt->kind == CFG_LONG) {
+        *(long *) field = (long) n;
+    } else {
+        *(double *) field = n;
+    }
+    return 0;
 }
 
 static int
 ctl_config(struct MHD_Connection *c, sim_req_t *r, const char *url,
     const char *method)
 {
-    int          is_post = strcmp(method, "POST") == 0;
     sim_opts_t   o;
     json_t      *root;
     json_error_t err;
-    double       v;
     jb_t         b = {0};
+    size_t       i;
     int          bad = 0;
 
     (void) url;
     sim_opts_get(&o);
-    if (is_post) {
-        root = json_loadb(r->body ? r->body : "", r->len, 0, &err);
+    if (strcmp(method, "POST") == 0) {
+        root = json_loadb(sim_req_body(r), r->len, 0, &err);
         if (root == NULL || !json_is_object(root)) {
             json_decref(root);
             return sim_reply_str(c, 400, "{\"error\":\"invalid json\"}");
         }
-#define NUM(k, field, type, lo, hi) do { \
-            int rc = json_num(root, k, &v); \
-            if (rc < 0 || (rc > 0 && (v < (lo) || v > (hi)))) bad = 1; \
-            else if (rc > 0) o.field = (type) v; \
-        } while (0)
-        NUM("callback_delay_ms", callback_delay_ms, long, 0, 3600000);
-        NUM("fail_ratio", fail_ratio, double, 0, 1);
-        NUM("undelivered_ratio", undelivered_ratio, double, 0, 1);
-        NUM("rate_per_sender", rate_per_sender, long, 0, 1e9);
-        NUM("latency_ms", latency_ms, long, 0, 600000);
-        NUM("error_ratio", error_ratio, double, 0, 1);
-        NUM("callback_retries", callback_retries, long, 0, 5);
-        NUM("meta_rate", meta_rate, long, 0, 1e9);
-        NUM("sendgrid_bounce_ratio", sg_bounce_ratio, double, 0, 1);
-        NUM("sendgrid_dropped_ratio", sg_dropped_ratio, double, 0, 1);
-        NUM("sendgrid_deferred_ratio", sg_deferred_ratio, double, 0, 1);
-        NUM("sendgrid_batch", sg_batch, long, 1, 10000);
-        NUM("sendgrid_rate", sg_rate, long, 1, 1e9);
-#undef NUM
-#define BOOL(k, field) do { \
-            json_t *bv = json_object_get(root, k); \
-            if (bv == NULL || json_is_null(bv)) break; \
-            if (json_is_boolean(bv)) o.field = json_is_true(bv); \
-            else if (json_is_string(bv) \
-                     && strcmp(json_string_value(bv), "on") == 0) \
-                o.field = 1; \
-            else if (json_is_string(bv) \
-                     && strcmp(json_string_value(bv), "off") == 0) \
-                o.field = 0; \
-            else bad = 1; \
-        } while (0)
-        BOOL("whatsapp_window", whatsapp_window);
-        BOOL("whatsapp_read", whatsapp_read);
-#undef BOOL
+        for (i = 0; i < SIM_NELTS(cfg_opts); i++) {
+            bad |= cfg_set(&cfg_opts[i], root, &o) != 0;
+        }
         json_decref(root);
         if (bad) {
             return sim_reply_str(c, 400,

@@ -544,7 +544,7 @@ main(int argc, char **argv)
     snprintf(path, sizeof(path), "%s/sim.env", cli_state_dir);
     snprintf(buf, sizeof(buf),
         "TWILIO_ACCOUNT_SID=%s\nTWILIO_AUTH_TOKEN=%s\n"
-        "TWILIO_SMS_FROM=+15005550006\nSIM_URL=%s\n"
+        "TWILIO_SMS_FROM=" SIM_DEFAULT_FROM "\nSIM_URL=%s\n"
         "TWILIO_WHATSAPP_FROM=%s\n"
         "META_ACCESS_TOKEN=%s\nMETA_APP_SECRET=%s\nMETA_VERIFY_TOKEN=%s\n"
         "META_PHONE_NUMBER_ID=%s\nMETA_DISPLAY_PHONE_NUMBER=%s\n"

@@ -78,7 +78,7 @@ msg_json(jb_t *b, const sim_msg_t *m)
     }
     jb_kstr(b, "error_message", m->error_message);
     jb_kstr(b, "from", m->from[0] ? m->from
-        : (m->sent_ms ? "+15005550006" : NULL));
+        : (m->sent_ms ? SIM_DEFAULT_FROM : NULL));
     jb_kstr(b, "messaging_service_sid", m->mss[0] ? m->mss : NULL);
     snprintf(n, sizeof(n), "%d", m->num_media);
     jb_kstr(b, "num_media", n);
@@ -348,7 +348,7 @@ list_one(const sim_msg_t *m, void *arg)
 {
     list_ctx_t *x = arg;
     int64_t     t = m->sent_ms ? m->sent_ms : m->created_ms;
-    const char *from = m->from[0] ? m->from : "+15005550006";
+    const char *from = m->from[0] ? m->from : SIM_DEFAULT_FROM;
 
     if (m->provider != &sim_provider_twilio) {
         return 0;
@@ -572,7 +572,7 @@ inbound_sms(struct MHD_Connection *c, json_t *root)
             "and from are required\"}");
     }
     if (to == NULL) {
-        to = "+15005550006";
+        to = SIM_DEFAULT_FROM;
     }
     if (body == NULL) {
         body = "";
