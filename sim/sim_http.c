@@ -150,22 +150,19 @@ sim_bearer_ok(struct MHD_Connection *c, const char *token)
 /* ---- dispatch ---- */
 
 static int
-route_match(const sim_route_t *rt, const char *url, size_t url_len)
+route_match(const sim_route_t *rt, const char *url)
 {
-    if (rt->prefix) {
-        return url_len >= rt->path_len
-               && memcmp(url, rt->path, rt->path_len) == 0;
-    }
-    return url_len == rt->path_len && memcmp(url, rt->path, url_len) == 0;
+    return rt->prefix ? strncmp(url, rt->path, rt->path_len) == 0
+                      : strcmp(url, rt->path) == 0;
 }
 
 static int
 dispatch(struct MHD_Connection *c, sim_req_t *r, const char *url,
     const char *method)
 {
-    size_t              url_len = strlen(url), i, k;
-    const sim_provider_t *p;
-    int                 rc;
+    const sim_provider_t  *p;
+    size_t                 i, k;
+    int                    rc;
 
     if (strncmp(url, SIM_CTL_PREFIX, sizeof(SIM_CTL_PREFIX) - 1) == 0) {
         return sim_ctl_route(c, r, url, method);
@@ -173,7 +170,7 @@ dispatch(struct MHD_Connection *c, sim_req_t *r, const char *url,
     for (i = 0; i < sim_nproviders; i++) {
         p = sim_providers[i];
         for (k = 0; k < p->nroutes; k++) {
-            if (!route_match(&p->routes[k], url, url_len)) {
+            if (!route_match(&p->routes[k], url)) {
                 continue;
             }
             rc = p->routes[k].handler(c, r, url, method);
