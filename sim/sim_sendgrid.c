@@ -16,6 +16,7 @@
 #include "bc_sig.h"
 #include "sim_http.h"
 
+/* an event waiting for its time; the queue is flushed in batches */
 typedef struct {
     int64_t  due;
     json_t  *ev;                 /* without "timestamp" */
@@ -29,7 +30,6 @@ static size_t          sg_n, sg_cap;
 static int             sg_flush_scheduled;
 static int64_t         sg_rl_window;
 static long            sg_rl_used;
-
 
 static void sg_flush(void);
 
@@ -248,7 +248,7 @@ sg_event(const char *email, const char *event, const char *sg_msg_id,
     return e;
 }
 
-/* validates one to/cc/bcc list; 0 or an error reply in *ret */
+/* validates one to/cc/bcc list; 0, or -1 with the error in msg and field */
 static int
 sg_check_list(json_t *list, int pi, const char *kind, const char ***seen,
     size_t *nseen, size_t *cap, char *msg, size_t msglen, char *field,
