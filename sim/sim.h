@@ -1,5 +1,6 @@
 /*
- * broadcast-sim: a provider simulator standing in for Twilio.
+ * broadcast-sim: a provider simulator standing in for Twilio (SMS and
+ * WhatsApp), Meta's WhatsApp Cloud API and SendGrid.
  * Internal interfaces between the simulator's source files.
  */
 #ifndef SIM_H
@@ -9,11 +10,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bc_addr.h"
 #include "bc_form.h"
 
 #define SIM_SID_LEN       34          /* "SM"/"AC" + 32 hex */
 #define SIM_TOKEN_LEN     32
 #define SIM_ID_MAX        96          /* message ids: SM…, wamid.…, sg ids */
+
+/* Twilio's test number: the SMS sender when a create names a messaging
+ * service, and the default To of an inbound SMS */
+#define SIM_DEFAULT_FROM  "+15005550006"
 
 /* run-time options (POST /sim/config changes them) */
 typedef struct {
@@ -34,10 +40,27 @@ typedef struct {
     long     sg_rate;             /* mail/send calls per 1 s window */
 } sim_opts_t;
 
+/* a provider the simulator plays (sim_http.h has the members) */
+typedef struct sim_provider_s sim_provider_t;
+
+/*
+ * Every provider, in the order a request's path is matched against their
+ * routes. Adding a provider is a file defining sim_provider_<name> (its
+ * routes, inbound channels and /sim/messages fields) and a row here.
+ */
+#define SIM_PROVIDERS(X)                                                      \
+    X(twilio)                                                                 \
+    X(meta)                                                                   \
+    X(sendgrid)
+
+#define SIM_PROVIDER_DECLARE(name)                                            \
+    extern const sim_provider_t sim_provider_##name;
+SIM_PROVIDERS(SIM_PROVIDER_DECLARE)
+
 /* one accepted message; strings live in the same allocation */
 typedef struct sim_msg_s {
     char        sid[SIM_ID_MAX];
-    const char *provider;         /* static: twilio | meta | sendgrid */
+    const sim_provider_t *provider;
     const char *channel;          /* static: sms | whatsapp | email */
     const char *extra;            /* subject / ContentSid / template, "" */
     int         fail_code;        /* Twilio: fail asynchronously with this */
@@ -66,6 +89,20 @@ void sim_rfc2822(int64_t ms, char out[40]);
 void sim_iso8601(int64_t ms, char out[80]);
 int sim_segments(const char *body, size_t len);
 void sim_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* base64url (no padding) of n random bytes; 0, or -1 if out is too small */
+int sim_rand_b64url(char *out, size_t outlen, size_t n);
+/* the decimal digits of in, in order */
+void sim_digits_only(const char *in, char *out, size_t outlen);
+/* a curl_slist of the header lines up to the NULL; NULL if out of memory */
+struct curl_slist;
+struct curl_slist *sim_headers(const char *first, ...);
+
+/* 1 if addr carries the "whatsapp:" prefix exactly as Twilio writes it */
+static inline int
+sim_wa_prefixed(const char *addr)
+{
+    return bc_wa_strip(addr) != addr;
+}
 
 /* ---- sim_store.c ---- */
 int sim_store_init(void);
@@ -81,9 +118,9 @@ size_t sim_store_count(void);
 /* calls fn for each message under the lock; newest first if rev */
 void sim_store_foreach(int rev, int (*fn)(const sim_msg_t *, void *),
     void *arg);
+/* a Twilio SMS message until the caller changes provider and channel;
+ * extra is the subject, ContentSid or template name ("" for none) */
 sim_msg_t *sim_msg_new(const char *to, const char *from, const char *mss,
-    const char *body, const char *status_callback);
-sim_msg_t *sim_msg_new_ex(const char *to, const char *from, const char *mss,
     const char *body, const char *status_callback, const char *extra);
 sim_msg_t *sim_msg_dup(const sim_msg_t *m);
 /* 24 h customer-service windows: key is "provider|sender|user" */
@@ -134,25 +171,8 @@ void sim_cb_stats(uint64_t *sent, uint64_t *failed, uint64_t *pending,
 int sim_http_start(unsigned short port);
 void sim_http_quiesce(void);
 void sim_http_stop(void);
-
-/* ---- sim_prov.c: WhatsApp / Meta / SendGrid / Content / inbound ---- */
-struct MHD_Connection;
-typedef enum MHD_Result (*sim_reply_fn)(struct MHD_Connection *c, void *r,
-    unsigned status, char *body, size_t len, const char *const *headers);
-/* 1 if the path is one of ours (and the reply was queued in *ret) */
-int sim_prov_route(struct MHD_Connection *c, void *r, const char *url,
-    const char *method, const char *body, size_t len, sim_reply_fn reply,
-    int *ret);
-/* POST /sim/inbound */
-int sim_prov_inbound(struct MHD_Connection *c, void *r, const char *body,
-    size_t len, sim_reply_fn reply, int *ret);
-/* Twilio WhatsApp checks in the Messages.json create; 0 ok, else an HTTP
- * status with *code / msg filled */
-int sim_twilio_content_check(const char *content_sid, const char *vars,
-    int *code, char *msg, size_t msglen);
-void sim_prov_reset(void);
-void sim_prov_free(void);
-int sim_prov_init(void);
+/* at exit: every provider's state */
+void sim_providers_free(void);
 
 /* ---- globals (sim_main.c) ---- */
 extern char  sim_meta_access_token[128];
@@ -177,9 +197,5 @@ extern char  sim_base_url[64];
 
 void sim_opts_get(sim_opts_t *out);
 void sim_opts_set(const sim_opts_t *in);
-
-/* sim_http.c: request authentication shared by every provider's routes */
-int sim_twilio_basic_ok(struct MHD_Connection *c);
-int sim_bearer_ok(struct MHD_Connection *c, const char *token);
 
 #endif /* SIM_H */

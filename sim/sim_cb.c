@@ -16,8 +16,6 @@
 #include "bc_sig.h"
 #include "sim.h"
 
-#define SIM_DEFAULT_FROM  "+15005550006"
-
 enum { EV_MSG, EV_POST, EV_RESUME, EV_RAW, EV_FN };
 
 typedef struct ev_s {
@@ -507,7 +505,7 @@ prepare_status(ev_t *ev, const char *status)
     KV("ApiVersion", "2010-04-01");
     if (wa) {
         KV("ChannelPrefix", "whatsapp");
-        KV("ChannelToAddress", m->to + 9);
+        KV("ChannelToAddress", bc_wa_strip(m->to));
     }
     if (final && ev->error_code) {
         snprintf(code, sizeof(code), "%d", ev->error_code);

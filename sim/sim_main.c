@@ -1,5 +1,6 @@
 /*
- * broadcast-sim: a provider simulator standing in for Twilio.
+ * broadcast-sim: a provider simulator standing in for Twilio, Meta's
+ * WhatsApp Cloud API and SendGrid.
  *
  *   broadcast-sim --port N --state-dir DIR [--callback-delay-ms N]
  *       [--fail-ratio F] [--undelivered-ratio F] [--rate-per-sender N]
@@ -23,6 +24,8 @@
 
 #include "bc_sig.h"
 #include "sim.h"
+
+#define SIM_CLI_NOPTS  (sizeof(cli_table) / sizeof(cli_table[0]))
 
 char  sim_meta_access_token[128];
 char  sim_meta_app_secret[128];
@@ -266,168 +269,160 @@ write_file(const char *path, const char *content, mode_t mode)
     return 0;
 }
 
-int
-main(int argc, char **argv)
-{
-    static const struct option lo[] = {
-        {"port", required_argument, NULL, 'p'},
-        {"state-dir", required_argument, NULL, 'd'},
-        {"callback-delay-ms", required_argument, NULL, 'c'},
-        {"fail-ratio", required_argument, NULL, 'f'},
-        {"undelivered-ratio", required_argument, NULL, 'u'},
-        {"rate-per-sender", required_argument, NULL, 'r'},
-        {"latency-ms", required_argument, NULL, 'l'},
-        {"error-ratio", required_argument, NULL, 'e'},
-        {"callback-retries", required_argument, NULL, 'R'},
-        {"account-sid", required_argument, NULL, 'a'},
-        {"auth-token", required_argument, NULL, 't'},
-        {"webhook-base", required_argument, NULL, 1000},
-        {"meta-webhook-url", required_argument, NULL, 1001},
-        {"sendgrid-webhook-url", required_argument, NULL, 1002},
-        {"whatsapp-window", required_argument, NULL, 1003},
-        {"whatsapp-read", required_argument, NULL, 1004},
-        {"meta-rate", required_argument, NULL, 1005},
-        {"sendgrid-bounce-ratio", required_argument, NULL, 1006},
-        {"sendgrid-dropped-ratio", required_argument, NULL, 1007},
-        {"sendgrid-deferred-ratio", required_argument, NULL, 1008},
-        {"sendgrid-batch", required_argument, NULL, 1009},
-        {"meta-access-token", required_argument, NULL, 1010},
-        {"meta-app-secret", required_argument, NULL, 1011},
-        {"meta-verify-token", required_argument, NULL, 1012},
-        {"meta-phone-number-id", required_argument, NULL, 1013},
-        {"meta-display-phone-number", required_argument, NULL, 1014},
-        {"meta-waba-id", required_argument, NULL, 1015},
-        {"sendgrid-api-key", required_argument, NULL, 1016},
-        {"sendgrid-webhook-public-key", required_argument, NULL, 1017},
-        {"sendgrid-webhook-private-key", required_argument, NULL, 1018},
-        {"twilio-whatsapp-from", required_argument, NULL, 1019},
-        {"sendgrid-from-email", required_argument, NULL, 1020},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}
-    };
-    long        port = 0, v;
-    const char *state_dir = NULL, *sid = NULL, *token = NULL;
-    char        path[4096], buf[8192], err[200];
-    sigset_t    set;
-    int         ch, sig, rc = 1;
-    sim_opts_t  o;
+/* ---- the command line: one row per option ---- */
 
-    sim_opts_get(&o);
+typedef enum {
+    OPT_LONG,          /* a long within lo..hi */
+    OPT_RATIO,         /* a double within 0..1 */
+    OPT_ONOFF,         /* an int: on|1 or off|0 */
+    OPT_STR,           /* a string copied into a buffer of cap bytes */
+    OPT_DIGITS,        /* the same, digits only */
+    OPT_WA_FROM,       /* the same, "whatsapp:+..." */
+    OPT_ARG            /* the argument itself, as a const char * */
+} cli_kind_t;
+
+typedef struct {
+    const char *name;
+    cli_kind_t  kind;
+    void       *target;
+    size_t      cap;
+    long        lo, hi;
+} cli_opt_t;
+
+/* what the command line gives; cli_opts starts as the defaults */
+static sim_opts_t   cli_opts;
+static long         cli_port;
+static const char  *cli_state_dir, *cli_sid, *cli_token;
+
+#define CLI_BUF(name, kind, buf)  { name, kind, buf, sizeof(buf), 0, 0 }
+
+static const cli_opt_t cli_table[] = {
+    { "port", OPT_LONG, &cli_port, 0, 1, 65535 },
+    { "state-dir", OPT_ARG, &cli_state_dir, 0, 0, 0 },
+    { "callback-delay-ms", OPT_LONG, &cli_opts.callback_delay_ms, 0, 0,
+      3600000 },
+    { "fail-ratio", OPT_RATIO, &cli_opts.fail_ratio, 0, 0, 0 },
+    { "undelivered-ratio", OPT_RATIO, &cli_opts.undelivered_ratio, 0, 0, 0 },
+    { "rate-per-sender", OPT_LONG, &cli_opts.rate_per_sender, 0, 0,
+      1000000000 },
+    { "latency-ms", OPT_LONG, &cli_opts.latency_ms, 0, 0, 600000 },
+    { "error-ratio", OPT_RATIO, &cli_opts.error_ratio, 0, 0, 0 },
+    { "callback-retries", OPT_LONG, &cli_opts.callback_retries, 0, 0, 5 },
+    { "account-sid", OPT_ARG, &cli_sid, 0, 0, 0 },
+    { "auth-token", OPT_ARG, &cli_token, 0, 0, 0 },
+    CLI_BUF("webhook-base", OPT_STR, sim_webhook_base),
+    CLI_BUF("meta-webhook-url", OPT_STR, sim_meta_webhook_url),
+    CLI_BUF("sendgrid-webhook-url", OPT_STR, sim_sendgrid_webhook_url),
+    { "whatsapp-window", OPT_ONOFF, &cli_opts.whatsapp_window, 0, 0, 0 },
+    { "whatsapp-read", OPT_ONOFF, &cli_opts.whatsapp_read, 0, 0, 0 },
+    { "meta-rate", OPT_LONG, &cli_opts.meta_rate, 0, 0, 1000000000 },
+    { "sendgrid-bounce-ratio", OPT_RATIO, &cli_opts.sg_bounce_ratio, 0, 0,
+      0 },
+    { "sendgrid-dropped-ratio", OPT_RATIO, &cli_opts.sg_dropped_ratio, 0, 0,
+      0 },
+    { "sendgrid-deferred-ratio", OPT_RATIO, &cli_opts.sg_deferred_ratio, 0,
+      0, 0 },
+    { "sendgrid-batch", OPT_LONG, &cli_opts.sg_batch, 0, 1, 10000 },
+    CLI_BUF("meta-access-token", OPT_STR, sim_meta_access_token),
+    CLI_BUF("meta-app-secret", OPT_STR, sim_meta_app_secret),
+    CLI_BUF("meta-verify-token", OPT_STR, sim_meta_verify_token),
+    CLI_BUF("meta-phone-number-id", OPT_DIGITS, sim_meta_phone_number_id),
+    CLI_BUF("meta-display-phone-number", OPT_DIGITS, sim_meta_display_phone),
+    CLI_BUF("meta-waba-id", OPT_DIGITS, sim_meta_waba_id),
+    CLI_BUF("sendgrid-api-key", OPT_STR, sim_sendgrid_api_key),
+    CLI_BUF("sendgrid-webhook-public-key", OPT_STR, sim_sg_pub),
+    CLI_BUF("sendgrid-webhook-private-key", OPT_STR, sim_sg_priv),
+    CLI_BUF("twilio-whatsapp-from", OPT_WA_FROM, sim_whatsapp_from),
+    CLI_BUF("sendgrid-from-email", OPT_STR, sim_sendgrid_from),
+};
+
+#define CLI_HELP  (-2)
+
+/* 0 if arg is a valid value for opt (and stored), -1 if not */
+static int
+cli_set(const cli_opt_t *opt, const char *arg)
+{
+    switch (opt->kind) {
+    case OPT_LONG:
+        return parse_long(arg, opt->lo, opt->hi, opt->target);
+    case OPT_RATIO:
+        return parse_ratio(arg, opt->target);
+    case OPT_ONOFF:
+        return parse_onoff(arg, opt->target);
+    case OPT_STR:
+        return set_str(opt->target, opt->cap, arg);
+    case OPT_DIGITS:
+        return set_str(opt->target, opt->cap, arg) || !all_digits(arg, 0)
+               ? -1 : 0;
+    case OPT_WA_FROM:
+        return set_str(opt->target, opt->cap, arg)
+               || strncmp(arg, BC_WA_PREFIX "+", BC_WA_PREFIX_LEN + 1) != 0
+               ? -1 : 0;
+    case OPT_ARG:
+        *(const char **) opt->target = arg;
+        return 0;
+    }
+    return -1;
+}
+
+/* 0, CLI_HELP, or the exit status of a bad command line (usage given) */
+static int
+cli_parse(int argc, char **argv)
+{
+    struct option  lo[SIM_CLI_NOPTS + 2];
+    size_t         i;
+    int            ch;
+
+    for (i = 0; i < SIM_CLI_NOPTS; i++) {
+        lo[i].name = cli_table[i].name;
+        lo[i].has_arg = required_argument;
+        lo[i].flag = NULL;
+        lo[i].val = (int) (1000 + i);
+    }
+    lo[i] = (struct option) {"help", no_argument, NULL, 'h'};
+    lo[i + 1] = (struct option) {NULL, 0, NULL, 0};
+
+    sim_opts_get(&cli_opts);
     while ((ch = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
-        int bad = 0;
-        switch (ch) {
-        case 'p': bad = parse_long(optarg, 1, 65535, &port); break;
-        case 'd': state_dir = optarg; break;
-        case 'c':
-            bad = parse_long(optarg, 0, 3600000, &v);
-            o.callback_delay_ms = v;
-            break;
-        case 'f': bad = parse_ratio(optarg, &o.fail_ratio); break;
-        case 'u': bad = parse_ratio(optarg, &o.undelivered_ratio); break;
-        case 'r':
-            bad = parse_long(optarg, 0, 1000000000, &v);
-            o.rate_per_sender = v;
-            break;
-        case 'l':
-            bad = parse_long(optarg, 0, 600000, &v);
-            o.latency_ms = v;
-            break;
-        case 'e': bad = parse_ratio(optarg, &o.error_ratio); break;
-        case 'R':
-            bad = parse_long(optarg, 0, 5, &v);
-            o.callback_retries = v;
-            break;
-        case 'a': sid = optarg; break;
-        case 't': token = optarg; break;
-        case 1000:
-            bad = set_str(sim_webhook_base, sizeof(sim_webhook_base), optarg);
-            break;
-        case 1001:
-            bad = set_str(sim_meta_webhook_url, sizeof(sim_meta_webhook_url),
-                optarg);
-            break;
-        case 1002:
-            bad = set_str(sim_sendgrid_webhook_url,
-                sizeof(sim_sendgrid_webhook_url), optarg);
-            break;
-        case 1003: bad = parse_onoff(optarg, &o.whatsapp_window); break;
-        case 1004: bad = parse_onoff(optarg, &o.whatsapp_read); break;
-        case 1005:
-            bad = parse_long(optarg, 0, 1000000000, &v);
-            o.meta_rate = v;
-            break;
-        case 1006: bad = parse_ratio(optarg, &o.sg_bounce_ratio); break;
-        case 1007: bad = parse_ratio(optarg, &o.sg_dropped_ratio); break;
-        case 1008: bad = parse_ratio(optarg, &o.sg_deferred_ratio); break;
-        case 1009:
-            bad = parse_long(optarg, 1, 10000, &v);
-            o.sg_batch = v;
-            break;
-        case 1010:
-            bad = set_str(sim_meta_access_token,
-                sizeof(sim_meta_access_token), optarg);
-            break;
-        case 1011:
-            bad = set_str(sim_meta_app_secret, sizeof(sim_meta_app_secret),
-                optarg);
-            break;
-        case 1012:
-            bad = set_str(sim_meta_verify_token,
-                sizeof(sim_meta_verify_token), optarg);
-            break;
-        case 1013:
-            bad = set_str(sim_meta_phone_number_id,
-                sizeof(sim_meta_phone_number_id), optarg)
-                || !all_digits(optarg, 0);
-            break;
-        case 1014:
-            bad = set_str(sim_meta_display_phone,
-                sizeof(sim_meta_display_phone), optarg)
-                || !all_digits(optarg, 0);
-            break;
-        case 1015:
-            bad = set_str(sim_meta_waba_id, sizeof(sim_meta_waba_id), optarg)
-                || !all_digits(optarg, 0);
-            break;
-        case 1016:
-            bad = set_str(sim_sendgrid_api_key, sizeof(sim_sendgrid_api_key),
-                optarg);
-            break;
-        case 1017:
-            bad = set_str(sim_sg_pub, sizeof(sim_sg_pub), optarg);
-            break;
-        case 1018:
-            bad = set_str(sim_sg_priv, sizeof(sim_sg_priv), optarg);
-            break;
-        case 1019:
-            bad = set_str(sim_whatsapp_from, sizeof(sim_whatsapp_from),
-                optarg) || strncmp(optarg, "whatsapp:+", 10) != 0;
-            break;
-        case 1020:
-            bad = set_str(sim_sendgrid_from, sizeof(sim_sendgrid_from),
-                optarg);
-            break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        if (ch == 'h') {
+            usage(stdout);
+            return CLI_HELP;
         }
-        if (bad) {
+        if (ch < 1000 || ch >= 1000 + (int) SIM_CLI_NOPTS) {
+            usage(stderr);
+            return 2;
+        }
+        if (cli_set(&cli_table[ch - 1000], optarg) != 0) {
             fprintf(stderr, "broadcast-sim: invalid option value: %s\n",
                 optarg);
             usage(stderr);
             return 2;
         }
     }
-    if (optind != argc || port == 0 || state_dir == NULL) {
+    if (optind != argc || cli_port == 0 || cli_state_dir == NULL) {
         usage(stderr);
         return 2;
     }
-    if (sid != NULL) {
-        if (strlen(sid) != SIM_SID_LEN || strncmp(sid, "AC", 2) != 0) {
+    return 0;
+}
+
+/*
+ * The account, token and keys: given or generated, checked; the webhook
+ * URLs derived from --webhook-base. 0, or the exit status.
+ */
+static int
+setup_identity(void)
+{
+    char err[200];
+
+    if (cli_sid != NULL) {
+        if (strlen(cli_sid) != SIM_SID_LEN || strncmp(cli_sid, "AC", 2) != 0)
+        {
             fprintf(stderr, "broadcast-sim: --account-sid must be AC + 32 "
                 "hex\n");
             return 2;
         }
-        memcpy(sim_account_sid, sid, SIM_SID_LEN + 1);
+        memcpy(sim_account_sid, cli_sid, SIM_SID_LEN + 1);
     } else {
         sim_account_sid[0] = 'A';
         sim_account_sid[1] = 'C';
@@ -436,18 +431,20 @@ main(int argc, char **argv)
             return 1;
         }
     }
-    if (token != NULL) {
-        if (strlen(token) == 0 || strlen(token) >= sizeof(sim_auth_token)) {
+    if (cli_token != NULL) {
+        if (strlen(cli_token) == 0
+            || strlen(cli_token) >= sizeof(sim_auth_token))
+        {
             fprintf(stderr, "broadcast-sim: bad --auth-token\n");
             return 2;
         }
-        strcpy(sim_auth_token, token);
+        strcpy(sim_auth_token, cli_token);
     } else if (sim_rand_hex(sim_auth_token, SIM_TOKEN_LEN) != 0) {
         fprintf(stderr, "broadcast-sim: RAND_bytes failed\n");
         return 1;
     }
     snprintf(sim_base_url, sizeof(sim_base_url), "http://127.0.0.1:%ld",
-        port);
+        cli_port);
     if ((sim_sg_priv[0] != 0) != (sim_sg_pub[0] != 0)) {
         fprintf(stderr, "broadcast-sim: give both --sendgrid-webhook-public-key"
             " and --sendgrid-webhook-private-key, or neither\n");
@@ -496,6 +493,27 @@ main(int argc, char **argv)
                 "%s/webhooks/sendgrid/events", sim_webhook_base);
         }
     }
+    return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+    char        path[4096], buf[8192];
+    sigset_t    set;
+    int         sig, rc = 1;
+    sim_opts_t  o;
+
+    rc = cli_parse(argc, argv);
+    if (rc != 0) {
+        return rc == CLI_HELP ? 0 : rc;
+    }
+    rc = setup_identity();
+    if (rc != 0) {
+        return rc;
+    }
+    rc = 1;
+    o = cli_opts;
     sim_opts_set(&o);
 
     /* every thread inherits the blocked set; main waits with sigwait */
@@ -509,7 +527,7 @@ main(int argc, char **argv)
         fprintf(stderr, "broadcast-sim: curl_global_init failed\n");
         return 1;
     }
-    if (sim_store_init() != 0 || sim_prov_init() != 0) {
+    if (sim_store_init() != 0) {
         sim_log("out of memory");
         goto out_curl;
     }
@@ -517,15 +535,16 @@ main(int argc, char **argv)
         sim_log("cannot start the callback thread");
         goto out_store;
     }
-    if (sim_http_start((unsigned short) port) != 0) {
-        sim_log("cannot listen on 127.0.0.1:%ld: %s", port, strerror(errno));
+    if (sim_http_start((unsigned short) cli_port) != 0) {
+        sim_log("cannot listen on 127.0.0.1:%ld: %s", cli_port,
+            strerror(errno));
         goto out_cb;
     }
 
-    snprintf(path, sizeof(path), "%s/sim.env", state_dir);
+    snprintf(path, sizeof(path), "%s/sim.env", cli_state_dir);
     snprintf(buf, sizeof(buf),
         "TWILIO_ACCOUNT_SID=%s\nTWILIO_AUTH_TOKEN=%s\n"
-        "TWILIO_SMS_FROM=+15005550006\nSIM_URL=%s\n"
+        "TWILIO_SMS_FROM=" SIM_DEFAULT_FROM "\nSIM_URL=%s\n"
         "TWILIO_WHATSAPP_FROM=%s\n"
         "META_ACCESS_TOKEN=%s\nMETA_APP_SECRET=%s\nMETA_VERIFY_TOKEN=%s\n"
         "META_PHONE_NUMBER_ID=%s\nMETA_DISPLAY_PHONE_NUMBER=%s\n"
@@ -540,7 +559,7 @@ main(int argc, char **argv)
         sim_log("cannot write %s: %s", path, strerror(errno));
         goto out_http;
     }
-    snprintf(path, sizeof(path), "%s/sim.pid", state_dir);
+    snprintf(path, sizeof(path), "%s/sim.pid", cli_state_dir);
     snprintf(buf, sizeof(buf), "%ld\n", (long) getpid());
     if (write_file(path, buf, 0644) != 0) {
         sim_log("cannot write %s: %s", path, strerror(errno));
@@ -566,7 +585,7 @@ out_http:
 out_cb:
     sim_cb_stop();
 out_store:
-    sim_prov_free();
+    sim_providers_free();
     sim_store_free();
     bc_sendgrid_key_free(sim_sg_key);
     sim_sg_key = NULL;

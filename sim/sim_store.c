@@ -189,7 +189,7 @@ sim_store_foreach(int rev, int (*fn)(const sim_msg_t *, void *), void *arg)
 }
 
 sim_msg_t *
-sim_msg_new_ex(const char *to, const char *from, const char *mss,
+sim_msg_new(const char *to, const char *from, const char *mss,
     const char *body, const char *status_callback, const char *extra)
 {
     size_t     lt = strlen(to) + 1, lf = strlen(from) + 1,
@@ -201,7 +201,7 @@ sim_msg_new_ex(const char *to, const char *from, const char *mss,
     if (m == NULL) {
         return NULL;
     }
-    m->provider = "twilio";
+    m->provider = &sim_provider_twilio;
     m->channel = "sms";
     p = (char *) (m + 1);
     m->to = memcpy(p, to, lt);
@@ -219,16 +219,9 @@ sim_msg_new_ex(const char *to, const char *from, const char *mss,
 }
 
 sim_msg_t *
-sim_msg_new(const char *to, const char *from, const char *mss,
-    const char *body, const char *status_callback)
-{
-    return sim_msg_new_ex(to, from, mss, body, status_callback, "");
-}
-
-sim_msg_t *
 sim_msg_dup(const sim_msg_t *m)
 {
-    sim_msg_t *c = sim_msg_new_ex(m->to, m->from, m->mss, m->body,
+    sim_msg_t *c = sim_msg_new(m->to, m->from, m->mss, m->body,
         m->status_callback, m->extra);
 
     if (c != NULL) {

@@ -1,13 +1,17 @@
 /*
- * broadcast-sim: small helpers (time, randomness, SMS segments, logging).
+ * broadcast-sim: small helpers (time, randomness, SMS segments, logging,
+ * ids and header lists the providers' parts share).
  */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include <curl/curl.h>
 #include <openssl/rand.h>
 
+#include "bc_sig.h"
 #include "sim.h"
 
 int64_t
@@ -236,4 +240,68 @@ sim_log(const char *fmt, ...)
         return;
     }
     fprintf(stderr, "%s broadcast-sim: %s\n", ts, buf);
+}
+
+/* base64url (no padding) of n random bytes */
+int
+sim_rand_b64url(char *out, size_t outlen, size_t n)
+{
+    char   hex[130];
+    unsigned char raw[64];
+    char   b64[100];
+    size_t i, l;
+
+    if (n > sizeof(raw) || sim_rand_hex(hex, 2 * n) != 0) {
+        return -1;
+    }
+    for (i = 0; i < n; i++) {
+        char h[3] = {hex[2 * i], hex[2 * i + 1], 0};
+        raw[i] = (unsigned char) strtoul(h, NULL, 16);
+    }
+    l = bc_base64_encode(raw, n, b64, sizeof(b64));
+    while (l > 0 && b64[l - 1] == '=') {
+        l--;
+    }
+    if (l + 1 > outlen) {
+        return -1;
+    }
+    for (i = 0; i < l; i++) {
+        out[i] = b64[i] == '+' ? '-' : b64[i] == '/' ? '_' : b64[i];
+    }
+    out[l] = '\0';
+    return 0;
+}
+
+void
+sim_digits_only(const char *in, char *out, size_t outlen)
+{
+    size_t n = 0;
+
+    for (; *in && n + 1 < outlen; in++) {
+        if (*in >= '0' && *in <= '9') {
+            out[n++] = *in;
+        }
+    }
+    out[n] = '\0';
+}
+
+struct curl_slist *
+sim_headers(const char *first, ...)
+{
+    struct curl_slist *l = NULL, *n;
+    va_list            ap;
+    const char        *h;
+
+    va_start(ap, first);
+    for (h = first; h != NULL; h = va_arg(ap, const char *)) {
+        n = curl_slist_append(l, h);
+        if (n == NULL) {
+            curl_slist_free_all(l);
+            va_end(ap);
+            return NULL;
+        }
+        l = n;
+    }
+    va_end(ap);
+    return l;
 }
