@@ -207,17 +207,17 @@ $(FUZZ_DIR)/fuzz_form: fuzz/fuzz_form.c common/bc_form.c $(COMMON_HDRS)
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ fuzz/fuzz_form.c common/bc_form.c
 
-$(FUZZ_DIR)/fuzz_twilio: fuzz/fuzz_twilio.c common/bc_sig.c common/bc_form.c \
-                         $(COMMON_HDRS)
-	@mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ fuzz/fuzz_twilio.c common/bc_sig.c \
-	    common/bc_form.c -lcrypto
+SIG_SRCS     := $(wildcard common/bc_sig*.c) common/bc_form.c
 
-$(FUZZ_DIR)/fuzz_sig_providers: fuzz/fuzz_sig_providers.c common/bc_sig.c \
-                                common/bc_form.c $(COMMON_HDRS)
+$(FUZZ_DIR)/fuzz_twilio: fuzz/fuzz_twilio.c $(SIG_SRCS) $(COMMON_HDRS)
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ fuzz/fuzz_sig_providers.c \
-	    common/bc_sig.c common/bc_form.c -lcrypto
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ fuzz/fuzz_twilio.c $(SIG_SRCS) -lcrypto
+
+$(FUZZ_DIR)/fuzz_sig_providers: fuzz/fuzz_sig_providers.c $(SIG_SRCS) \
+                                $(COMMON_HDRS)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ fuzz/fuzz_sig_providers.c $(SIG_SRCS) \
+	    -lcrypto
 
 $(FUZZ_DIR)/fuzz_job: fuzz/fuzz_job.c common/bc_job.c $(COMMON_HDRS)
 	@mkdir -p $(@D)
