@@ -2,6 +2,7 @@
  * The route table compiled into a segment tree (bc_route.h).
  */
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,11 +23,24 @@ struct bc_route_node_s {
     unsigned            allowed;   /* their methods */
 };
 
+/* a pattern without {name} segments, by its whole path */
+typedef struct {
+    const char             *path;      /* NULL: a free slot */
+    size_t                  len;
+    const bc_route_node_t  *node;
+} bc_route_exact_t;
+
 struct bc_router_s {
     bc_route_node_t    *root;
     bc_route_t         *rows;      /* copies, HEAD added where GET is */
     char               *text;      /* the patterns, copied */
+    bc_route_exact_t   *exact;     /* open addressing, a power of 2 long */
+    unsigned            exact_bits;
 };
+
+
+static const bc_route_node_t *bc_route_walk(const bc_route_node_t *node,
+    const char *p, const char *end, bc_route_match_t *match, size_t nparams);
 
 
 static void
@@ -251,6 +265,102 @@ bc_route_add(bc_router_t *router, const bc_route_t *row, char *err,
 }
 
 
+/*
+ * The slot of a whole path: its length and last 8 bytes (they tell the
+ * exact paths of a route table apart; a collision costs one more probe)
+ * through one multiplication, top bits taken.
+ */
+static size_t
+bc_route_hash(const char *path, size_t len, unsigned bits)
+{
+    uint64_t  w;
+
+    w = 0;
+
+    if (len >= 8) {
+        memcpy(&w, path + len - 8, 8);
+
+    } else if (len > 0) {
+        memcpy(&w, path, len);
+    }
+
+    w = (w ^ len) * UINT64_C(0x9e3779b97f4a7c15);
+
+    return (size_t) (w >> (64 - bits));
+}
+
+
+static const bc_route_node_t *
+bc_route_exact(const bc_router_t *router, const char *path, size_t len)
+{
+    size_t                   i, mask;
+    const bc_route_exact_t  *e;
+
+    mask = ((size_t) 1 << router->exact_bits) - 1;
+    i = bc_route_hash(path, len, router->exact_bits);
+
+    for ( ;; ) {
+        e = &router->exact[i];
+
+        if (e->path == NULL) {
+            return NULL;
+        }
+
+        if (e->len == len && memcmp(e->path, path, len) == 0) {
+            return e->node;
+        }
+
+        i = (i + 1) & mask;
+    }
+}
+
+
+/* the patterns without {name} segments by whole path: at most half full */
+static int
+bc_route_exact_build(bc_router_t *router, size_t n)
+{
+    size_t             i, len, mask;
+    unsigned           bits;
+    const char        *path;
+    bc_route_exact_t  *e;
+
+    for (bits = 3; ((size_t) 1 << bits) < 2 * n; bits++) {
+        /* void */
+    }
+
+    router->exact_bits = bits;
+    router->exact = calloc((size_t) 1 << bits, sizeof(bc_route_exact_t));
+    if (router->exact == NULL) {
+        return -1;
+    }
+
+    mask = ((size_t) 1 << bits) - 1;
+
+    for (i = 0; i < n; i++) {
+        path = router->rows[i].pattern;
+        len = strlen(path);
+
+        if (memchr(path, '{', len) != NULL
+            || bc_route_exact(router, path, len) != NULL)
+        {
+            continue;
+        }
+
+        e = &router->exact[bc_route_hash(path, len, bits)];
+
+        while (e->path != NULL) {
+            e = &router->exact[(e - router->exact + 1) & mask];
+        }
+
+        e->path = path;
+        e->len = len;
+        e->node = bc_route_walk(router->root, path, path + len, NULL, 0);
+    }
+
+    return 0;
+}
+
+
 bc_router_t *
 bc_router_new(const bc_route_t *rows, size_t n, unsigned get_method,
     unsigned head_method, char *err, size_t err_len)
@@ -304,6 +414,12 @@ bc_router_new(const bc_route_t *rows, size_t n, unsigned get_method,
         }
     }
 
+    if (bc_route_exact_build(router, n) != 0) {
+        bc_route_err(err, err_len, "out of memory");
+        bc_router_free(router);
+        return NULL;
+    }
+
     return router;
 }
 
@@ -316,6 +432,7 @@ bc_router_free(bc_router_t *router)
     }
 
     bc_route_node_free(router->root);
+    free(router->exact);
     free(router->rows);
     free(router->text);
     free(router);
@@ -341,7 +458,10 @@ bc_route_walk(const bc_route_node_t *node, const char *p, const char *end,
             return NULL;
         }
 
-        match->nparams = nparams;
+        if (match) {
+            match->nparams = nparams;
+        }
+
         return node;
     }
 
@@ -372,7 +492,7 @@ bc_route_walk(const bc_route_node_t *node, const char *p, const char *end,
     }
 
     /* nparams < BC_ROUTE_PARAMS_MAX: no pattern has more {name} segments */
-    if (node->param) {
+    if (node->param && match) {
         match->params[nparams].data = seg;
         match->params[nparams].len = len;
 
@@ -394,7 +514,13 @@ bc_router_find(const bc_router_t *router, unsigned method, const char *path,
     match->allowed = 0;
     match->nparams = 0;
 
-    node = bc_route_walk(router->root, path, path + len, match, 0);
+    /* the common case, a path of literal segments: one probe */
+    node = bc_route_exact(router, path, len);
+
+    if (node == NULL) {
+        node = bc_route_walk(router->root, path, path + len, match, 0);
+    }
+
     if (node == NULL) {
         match->nparams = 0;
         return BC_ROUTE_NO_PATH;

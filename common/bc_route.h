@@ -1,9 +1,11 @@
 /*
  * A path router for tables of routes: each row is a set of methods, a path
- * pattern and the caller's data. The table is compiled once into a segment
- * tree, so a lookup walks one node per path segment (a binary search among
- * the literal children) instead of comparing the path with every row, and
- * the order of the rows does not matter.
+ * pattern and the caller's data. The table is compiled once into a hash of
+ * the patterns without {name} segments (a path like /api/send/sms costs one
+ * hash and one compare) and a segment tree for the others (one node per path
+ * segment, a binary search among the literal children), so no lookup
+ * compares the path with every row, and the order of the rows does not
+ * matter.
  *
  * Patterns start with '/' and are made of non-empty segments:
  *   /api/send/sms            literal segments, matched exactly

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
+#include <stdio.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -450,6 +451,55 @@ test_bad_tables(void **state)
 }
 
 
+/* many exact paths, some alike in length and last bytes (one hash slot) */
+static void
+test_many_exact(void **state)
+{
+    char               paths[300][16];
+    size_t             i, n;
+    int                id[300];
+    bc_route_t         table[300];
+    bc_router_t       *router;
+    bc_route_match_t   m;
+
+    (void) state;
+
+    n = 0;
+
+    for (i = 0; i < 200; i++, n++) {
+        snprintf(paths[n], sizeof(paths[n]), "/r/%zu", i);
+    }
+
+    for (i = 0; i < 100; i++, n++) {
+        snprintf(paths[n], sizeof(paths[n]), "/%02zu/send/sms", i);
+    }
+
+    for (i = 0; i < n; i++) {
+        id[i] = (int) i;
+        table[i].methods = i % 2 ? POST : GET;
+        table[i].pattern = paths[i];
+        table[i].data = &id[i];
+    }
+
+    router = router_of(table, n);
+
+    for (i = 0; i < n; i++) {
+        assert_int_equal(find(router, i % 2 ? POST : GET, paths[i], &m),
+                         BC_ROUTE_FOUND);
+        assert_int_equal(*(const int *) m.route->data, (int) i);
+        assert_int_equal(find(router, i % 2 ? GET : POST, paths[i], &m),
+                         BC_ROUTE_NO_METHOD);
+    }
+
+    assert_int_equal(find(router, GET, "/r/200", &m), BC_ROUTE_NO_PATH);
+    assert_int_equal(find(router, GET, "/aa/send/sms", &m),
+                     BC_ROUTE_NO_PATH);
+    assert_int_equal(find(router, GET, "/r/1/", &m), BC_ROUTE_NO_PATH);
+
+    bc_router_free(router);
+}
+
+
 /* the rows are copied: the caller's table may go away */
 static void
 test_rows_copied(void **state)
@@ -487,6 +537,7 @@ main(void)
         cmocka_unit_test(test_order_independent),
         cmocka_unit_test(test_several_params),
         cmocka_unit_test(test_bad_tables),
+        cmocka_unit_test(test_many_exact),
         cmocka_unit_test(test_rows_copied),
     };
 
