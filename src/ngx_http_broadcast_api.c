@@ -161,9 +161,13 @@ static const ngx_http_broadcast_api_route_t  ngx_http_broadcast_api_routes[] =
 };
 
 
-/* the Allow header lists the methods in this order */
-static const ngx_http_broadcast_api_method_t  ngx_http_broadcast_api_methods[]
-    = {
+/* the methods an Allow header names, in its order; the longest header */
+#define NGX_HTTP_BROADCAST_API_ALLOW_LEN                                     \
+    sizeof("GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS")
+
+static const ngx_http_broadcast_api_method_t
+    ngx_http_broadcast_api_methods[] =
+{
     { NGX_HTTP_GET, ngx_string("GET") },
     { NGX_HTTP_HEAD, ngx_string("HEAD") },
     { NGX_HTTP_POST, ngx_string("POST") },
@@ -215,20 +219,10 @@ static ngx_int_t
 ngx_http_broadcast_api_405(ngx_http_request_t *r, ngx_uint_t allowed)
 {
     u_char      *allow, *p;
-    size_t       len;
     ngx_uint_t   i;
 
-    len = 0;
-
-    for (i = 0; i < ngx_http_broadcast_api_nelem(
-                        ngx_http_broadcast_api_methods); i++)
-    {
-        if (allowed & ngx_http_broadcast_api_methods[i].method) {
-            len += ngx_http_broadcast_api_methods[i].name.len + 2;
-        }
-    }
-
-    allow = ngx_pnalloc(r->pool, len + 1);
+    /* room for every method of the table, each with its ", " */
+    allow = ngx_pnalloc(r->pool, NGX_HTTP_BROADCAST_API_ALLOW_LEN);
     if (allow == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -238,15 +232,17 @@ ngx_http_broadcast_api_405(ngx_http_request_t *r, ngx_uint_t allowed)
     for (i = 0; i < ngx_http_broadcast_api_nelem(
                         ngx_http_broadcast_api_methods); i++)
     {
-        if (allowed & ngx_http_broadcast_api_methods[i].method) {
-            if (p != allow) {
-                *p++ = ',';
-                *p++ = ' ';
-            }
-
-            p = ngx_copy(p, ngx_http_broadcast_api_methods[i].name.data,
-                         ngx_http_broadcast_api_methods[i].name.len);
+        if (!(allowed & ngx_http_broadcast_api_methods[i].method)) {
+            continue;
         }
+
+        if (p != allow) {
+            *p++ = ',';
+            *p++ = ' ';
+        }
+
+        p = ngx_copy(p, ngx_http_broadcast_api_methods[i].name.data,
+                     ngx_http_broadcast_api_methods[i].name.len);
     }
 
     *p = '\0';
