@@ -96,8 +96,6 @@ ngx_http_broadcast_login_prepare(ngx_http_request_t *r,
     json_t                      *json, *u, *p;
     ngx_http_broadcast_admin_t  *a;
 
-    ctx->need = NGX_HTTP_BROADCAST_NEED_NONE;
-
     json = ngx_http_broadcast_api_parse(r, body, ctx);
     if (json == NULL) {
         return;
@@ -143,8 +141,6 @@ void
 ngx_http_broadcast_logout_prepare(ngx_http_request_t *r,
     ngx_http_broadcast_api_ctx_t *ctx)
 {
-    ctx->need = NGX_HTTP_BROADCAST_NEED_SESSION;
-
     (void) ngx_http_broadcast_admin_new(r, ctx, NGX_HTTP_BROADCAST_A_LOGOUT);
 }
 
@@ -156,8 +152,6 @@ ngx_http_broadcast_keys_prepare(ngx_http_request_t *r,
     json_t                      *json, *name, *scope, *days;
     ngx_int_t                    n;
     ngx_http_broadcast_admin_t  *a;
-
-    ctx->need = NGX_HTTP_BROADCAST_NEED_SESSION;
 
     if (id) {
         n = ngx_atoi(id->data, id->len);

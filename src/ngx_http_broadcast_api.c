@@ -1,42 +1,74 @@
 /*
- * The /api/ router: method and path checks, body reading, then one thread
- * task that authenticates the credential and runs the route operation, and
- * one completion that answers from what the thread left in the context.
+ * The /api/ router: one table of routes (method, path, scope, handler)
+ * compiled by bc_route, body reading, then one thread task that
+ * authenticates the credential and runs the route operation, and one
+ * completion that answers from what the thread left in the context.
  */
 
 
 #include "ngx_http_broadcast_api.h"
+#include "bc_route.h"
 
 #include <stdarg.h>
 
 
-enum {
-    NGX_HTTP_BROADCAST_R_LOGIN = 1,
-    NGX_HTTP_BROADCAST_R_LOGOUT,
-    NGX_HTTP_BROADCAST_R_KEYS,
-    NGX_HTTP_BROADCAST_R_REVOKE,
-    NGX_HTTP_BROADCAST_R_SEND_SMS,
-    NGX_HTTP_BROADCAST_R_STATUS_TWILIO,
-    NGX_HTTP_BROADCAST_R_STATUS,
-    NGX_HTTP_BROADCAST_R_BATCH,
-    NGX_HTTP_BROADCAST_R_SEND_WHATSAPP,
-    NGX_HTTP_BROADCAST_R_SEND_EMAIL,
-    NGX_HTTP_BROADCAST_R_EMAIL_SENDERS,
-    NGX_HTTP_BROADCAST_R_WA_SENDERS,
-    NGX_HTTP_BROADCAST_R_WA_TEMPLATES,
-    NGX_HTTP_BROADCAST_R_CHAT_USERS,
-    NGX_HTTP_BROADCAST_R_CHAT_HISTORY,
-    NGX_HTTP_BROADCAST_R_CHAT_MARK,
-    NGX_HTTP_BROADCAST_R_MESSAGES,
-    NGX_HTTP_BROADCAST_R_MESSAGE
-};
+#define ngx_http_broadcast_api_nelem(a)  (sizeof(a) / sizeof((a)[0]))
 
 
 typedef struct {
-    ngx_uint_t   route;
-    ngx_str_t    arg;
+    ngx_uint_t                          methods;   /* GET implies HEAD */
+    const char                         *pattern;   /* bc_route.h syntax */
+    ngx_uint_t                          need;      /* scope for ctx->need */
+    ngx_http_broadcast_route_pt         handler;
+    ngx_uint_t                          what;      /* the handler's variant */
+} ngx_http_broadcast_api_route_t;
+
+
+typedef struct {
+    const ngx_http_broadcast_api_route_t  *route;
+    ngx_str_t                              id;     /* the {id} segment */
 } ngx_http_broadcast_req_t;
 
+
+typedef struct {
+    ngx_uint_t                          method;
+    ngx_str_t                           name;
+} ngx_http_broadcast_api_method_t;
+
+
+static void ngx_http_broadcast_api_login(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body, ngx_str_t *id,
+    ngx_uint_t what);
+static void ngx_http_broadcast_api_logout(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body, ngx_str_t *id,
+    ngx_uint_t what);
+static void ngx_http_broadcast_api_keys(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body, ngx_str_t *id,
+    ngx_uint_t what);
+static void ngx_http_broadcast_api_revoke(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body, ngx_str_t *id,
+    ngx_uint_t what);
+static void ngx_http_broadcast_api_send_sms(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body, ngx_str_t *id,
+    ngx_uint_t what);
+static void ngx_http_broadcast_api_send_whatsapp(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body, ngx_str_t *id,
+    ngx_uint_t what);
+static void ngx_http_broadcast_api_send_email(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body, ngx_str_t *id,
+    ngx_uint_t what);
+static void ngx_http_broadcast_api_status(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body, ngx_str_t *id,
+    ngx_uint_t what);
+static void ngx_http_broadcast_api_senders(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body, ngx_str_t *id,
+    ngx_uint_t what);
+static void ngx_http_broadcast_api_templates(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body, ngx_str_t *id,
+    ngx_uint_t what);
+static void ngx_http_broadcast_api_chat(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body, ngx_str_t *id,
+    ngx_uint_t what);
 
 static void ngx_http_broadcast_api_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_broadcast_api_start(ngx_http_request_t *r,
@@ -48,33 +80,174 @@ static ngx_int_t ngx_http_broadcast_api_done(ngx_http_request_t *r,
 static void ngx_http_broadcast_api_free(void *data);
 
 
-static ngx_uint_t
-ngx_http_broadcast_api_prefix(ngx_str_t *uri, const char *prefix,
-    ngx_str_t *rest)
+/*
+ * Every /api/ route: one row each (rows of one path differ by method). The
+ * router sets ctx->need from the row, then calls the handler with the {id}
+ * segment, if any, and the row's variant.
+ */
+static const ngx_http_broadcast_api_route_t  ngx_http_broadcast_api_routes[] =
 {
-    size_t  len;
+    { NGX_HTTP_POST, "/api/login",
+      NGX_HTTP_BROADCAST_NEED_NONE, ngx_http_broadcast_api_login, 0 },
 
-    len = ngx_strlen(prefix);
+    { NGX_HTTP_POST, "/api/logout",
+      NGX_HTTP_BROADCAST_NEED_SESSION, ngx_http_broadcast_api_logout, 0 },
 
-    if (uri->len <= len || ngx_strncmp(uri->data, prefix, len) != 0) {
-        return 0;
+    { NGX_HTTP_GET|NGX_HTTP_POST, "/api/keys",
+      NGX_HTTP_BROADCAST_NEED_SESSION, ngx_http_broadcast_api_keys, 0 },
+
+    { NGX_HTTP_POST, "/api/keys/{id}/revoke",
+      NGX_HTTP_BROADCAST_NEED_SESSION, ngx_http_broadcast_api_revoke, 0 },
+
+    { NGX_HTTP_POST, "/api/send/sms",
+      NGX_HTTP_BROADCAST_NEED_SEND, ngx_http_broadcast_api_send_sms, 0 },
+
+    { NGX_HTTP_POST, "/api/send/whatsapp",
+      NGX_HTTP_BROADCAST_NEED_SEND, ngx_http_broadcast_api_send_whatsapp, 0 },
+
+    { NGX_HTTP_POST, "/api/send/email",
+      NGX_HTTP_BROADCAST_NEED_SEND, ngx_http_broadcast_api_send_email, 0 },
+
+    { NGX_HTTP_GET, "/api/status/{message_id}",
+      NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_api_status,
+      NGX_HTTP_BROADCAST_STATUS_ID },
+
+    { NGX_HTTP_GET, "/api/status/twilio/{sid}",
+      NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_api_status,
+      NGX_HTTP_BROADCAST_STATUS_TWILIO },
+
+    { NGX_HTTP_GET, "/api/batch/{batch_id}",
+      NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_api_status,
+      NGX_HTTP_BROADCAST_STATUS_BATCH },
+
+    { NGX_HTTP_GET, "/api/email/senders",
+      NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_api_senders,
+      NGX_HTTP_BROADCAST_SENDERS_EMAIL },
+
+    { NGX_HTTP_POST|NGX_HTTP_DELETE, "/api/email/senders",
+      NGX_HTTP_BROADCAST_NEED_MANAGE, ngx_http_broadcast_api_senders,
+      NGX_HTTP_BROADCAST_SENDERS_EMAIL },
+
+    { NGX_HTTP_GET, "/api/whatsapp/senders",
+      NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_api_senders,
+      NGX_HTTP_BROADCAST_SENDERS_WHATSAPP },
+
+    { NGX_HTTP_POST|NGX_HTTP_DELETE, "/api/whatsapp/senders",
+      NGX_HTTP_BROADCAST_NEED_MANAGE, ngx_http_broadcast_api_senders,
+      NGX_HTTP_BROADCAST_SENDERS_WHATSAPP },
+
+    { NGX_HTTP_GET, "/api/whatsapp/templates",
+      NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_api_templates, 0 },
+
+    { NGX_HTTP_GET, "/api/chat/users",
+      NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_api_chat,
+      NGX_HTTP_BROADCAST_CHAT_USERS },
+
+    { NGX_HTTP_GET, "/api/chat/history",
+      NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_api_chat,
+      NGX_HTTP_BROADCAST_CHAT_HISTORY },
+
+    { NGX_HTTP_POST, "/api/chat/mark-read",
+      NGX_HTTP_BROADCAST_NEED_SEND, ngx_http_broadcast_api_chat,
+      NGX_HTTP_BROADCAST_CHAT_MARK },
+
+    { NGX_HTTP_GET, "/api/messages",
+      NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_api_chat,
+      NGX_HTTP_BROADCAST_CHAT_MESSAGES },
+
+    { NGX_HTTP_GET, "/api/messages/{message_id}",
+      NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_api_status,
+      NGX_HTTP_BROADCAST_STATUS_ID },
+};
+
+
+/* the methods an Allow header names, in its order; the longest header */
+#define NGX_HTTP_BROADCAST_API_ALLOW_LEN                                     \
+    sizeof("GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS")
+
+static const ngx_http_broadcast_api_method_t
+    ngx_http_broadcast_api_methods[] =
+{
+    { NGX_HTTP_GET, ngx_string("GET") },
+    { NGX_HTTP_HEAD, ngx_string("HEAD") },
+    { NGX_HTTP_POST, ngx_string("POST") },
+    { NGX_HTTP_PUT, ngx_string("PUT") },
+    { NGX_HTTP_PATCH, ngx_string("PATCH") },
+    { NGX_HTTP_DELETE, ngx_string("DELETE") },
+    { NGX_HTTP_OPTIONS, ngx_string("OPTIONS") },
+};
+
+
+/* compiled on the first API request of the worker, kept for its life */
+static bc_router_t  *ngx_http_broadcast_api_router;
+
+
+static bc_router_t *
+ngx_http_broadcast_api_router_get(ngx_log_t *log)
+{
+    char         err[256];
+    ngx_uint_t   i;
+    bc_route_t   rows[ngx_http_broadcast_api_nelem(
+                          ngx_http_broadcast_api_routes)];
+
+    if (ngx_http_broadcast_api_router) {
+        return ngx_http_broadcast_api_router;
     }
 
-    rest->data = uri->data + len;
-    rest->len = uri->len - len;
+    for (i = 0; i < ngx_http_broadcast_api_nelem(rows); i++) {
+        rows[i].methods = ngx_http_broadcast_api_routes[i].methods;
+        rows[i].pattern = ngx_http_broadcast_api_routes[i].pattern;
+        rows[i].data = &ngx_http_broadcast_api_routes[i];
+    }
 
-    return 1;
+    ngx_http_broadcast_api_router = bc_router_new(rows,
+                                        ngx_http_broadcast_api_nelem(rows),
+                                        NGX_HTTP_GET, NGX_HTTP_HEAD,
+                                        err, sizeof(err));
+
+    if (ngx_http_broadcast_api_router == NULL) {
+        ngx_log_error(NGX_LOG_ALERT, log, 0, "broadcast: API routes: %s",
+                      err);
+    }
+
+    return ngx_http_broadcast_api_router;
 }
 
 
-static ngx_uint_t
-ngx_http_broadcast_api_is(ngx_str_t *uri, const char *path)
+/* 405 with the path's methods in the Allow header */
+static ngx_int_t
+ngx_http_broadcast_api_405(ngx_http_request_t *r, ngx_uint_t allowed)
 {
-    size_t  len;
+    u_char      *allow, *p;
+    ngx_uint_t   i;
 
-    len = ngx_strlen(path);
+    /* room for every method of the table, each with its ", " */
+    allow = ngx_pnalloc(r->pool, NGX_HTTP_BROADCAST_API_ALLOW_LEN);
+    if (allow == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
-    return uri->len == len && ngx_strncmp(uri->data, path, len) == 0;
+    p = allow;
+
+    for (i = 0; i < ngx_http_broadcast_api_nelem(
+                        ngx_http_broadcast_api_methods); i++)
+    {
+        if (!(allowed & ngx_http_broadcast_api_methods[i].method)) {
+            continue;
+        }
+
+        if (p != allow) {
+            *p++ = ',';
+            *p++ = ' ';
+        }
+
+        p = ngx_copy(p, ngx_http_broadcast_api_methods[i].name.data,
+                     ngx_http_broadcast_api_methods[i].name.len);
+    }
+
+    *p = '\0';
+
+    return ngx_http_broadcast_send_405(r, (char *) allow);
 }
 
 
@@ -82,114 +255,43 @@ ngx_int_t
 ngx_http_broadcast_api_handler(ngx_http_request_t *r)
 {
     ngx_int_t                  rc;
-    ngx_str_t                 *uri, rest;
-    ngx_uint_t                 post, methods;
-    const char                *allow;
+    bc_router_t               *router;
+    bc_route_match_t           match;
+    bc_route_result_t          found;
     ngx_http_broadcast_req_t  *req;
 
-    uri = &r->uri;
-    post = 0;
-    methods = NGX_HTTP_GET|NGX_HTTP_HEAD;
-    allow = "GET, HEAD";
+    router = ngx_http_broadcast_api_router_get(r->connection->log);
+    if (router == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    found = bc_router_find(router, (unsigned) r->method,
+                           (const char *) r->uri.data, r->uri.len, &match);
+
+    if (found != BC_ROUTE_FOUND) {
+        rc = ngx_http_discard_request_body(r);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        if (found == BC_ROUTE_NO_PATH) {
+            return ngx_http_broadcast_send_error(r, NGX_HTTP_NOT_FOUND,
+                       "not_found", "no such API endpoint");
+        }
+
+        return ngx_http_broadcast_api_405(r, match.allowed);
+    }
 
     req = ngx_pcalloc(r->pool, sizeof(ngx_http_broadcast_req_t));
     if (req == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ngx_http_broadcast_api_is(uri, "/api/login")) {
-        req->route = NGX_HTTP_BROADCAST_R_LOGIN;
-        post = 1;
+    req->route = match.route->data;
 
-    } else if (ngx_http_broadcast_api_is(uri, "/api/logout")) {
-        req->route = NGX_HTTP_BROADCAST_R_LOGOUT;
-        post = 1;
-
-    } else if (ngx_http_broadcast_api_is(uri, "/api/keys")) {
-        req->route = NGX_HTTP_BROADCAST_R_KEYS;
-        methods = NGX_HTTP_GET|NGX_HTTP_HEAD|NGX_HTTP_POST;
-        allow = "GET, HEAD, POST";
-
-    } else if (ngx_http_broadcast_api_prefix(uri, "/api/keys/", &rest)
-               && rest.len > 7
-               && ngx_strncmp(rest.data + rest.len - 7, "/revoke", 7) == 0)
-    {
-        req->route = NGX_HTTP_BROADCAST_R_REVOKE;
-        req->arg.data = rest.data;
-        req->arg.len = rest.len - 7;
-        post = 1;
-
-    } else if (ngx_http_broadcast_api_is(uri, "/api/send/sms")) {
-        req->route = NGX_HTTP_BROADCAST_R_SEND_SMS;
-        post = 1;
-
-    } else if (ngx_http_broadcast_api_prefix(uri, "/api/status/twilio/",
-                                             &req->arg))
-    {
-        req->route = NGX_HTTP_BROADCAST_R_STATUS_TWILIO;
-
-    } else if (ngx_http_broadcast_api_prefix(uri, "/api/status/", &req->arg))
-    {
-        req->route = NGX_HTTP_BROADCAST_R_STATUS;
-
-    } else if (ngx_http_broadcast_api_prefix(uri, "/api/batch/", &req->arg)) {
-        req->route = NGX_HTTP_BROADCAST_R_BATCH;
-
-    } else if (ngx_http_broadcast_api_is(uri, "/api/send/whatsapp")) {
-        req->route = NGX_HTTP_BROADCAST_R_SEND_WHATSAPP;
-        post = 1;
-
-    } else if (ngx_http_broadcast_api_is(uri, "/api/send/email")) {
-        req->route = NGX_HTTP_BROADCAST_R_SEND_EMAIL;
-        post = 1;
-
-    } else if (ngx_http_broadcast_api_is(uri, "/api/email/senders")
-               || ngx_http_broadcast_api_is(uri, "/api/whatsapp/senders"))
-    {
-        req->route = uri->data[5] == 'e' ? NGX_HTTP_BROADCAST_R_EMAIL_SENDERS
-                                         : NGX_HTTP_BROADCAST_R_WA_SENDERS;
-        methods = NGX_HTTP_GET|NGX_HTTP_HEAD|NGX_HTTP_POST|NGX_HTTP_DELETE;
-        allow = "GET, HEAD, POST, DELETE";
-
-    } else if (ngx_http_broadcast_api_is(uri, "/api/whatsapp/templates")) {
-        req->route = NGX_HTTP_BROADCAST_R_WA_TEMPLATES;
-
-    } else if (ngx_http_broadcast_api_is(uri, "/api/chat/users")) {
-        req->route = NGX_HTTP_BROADCAST_R_CHAT_USERS;
-
-    } else if (ngx_http_broadcast_api_is(uri, "/api/chat/history")) {
-        req->route = NGX_HTTP_BROADCAST_R_CHAT_HISTORY;
-
-    } else if (ngx_http_broadcast_api_is(uri, "/api/chat/mark-read")) {
-        req->route = NGX_HTTP_BROADCAST_R_CHAT_MARK;
-        post = 1;
-
-    } else if (ngx_http_broadcast_api_is(uri, "/api/messages")) {
-        req->route = NGX_HTTP_BROADCAST_R_MESSAGES;
-
-    } else if (ngx_http_broadcast_api_prefix(uri, "/api/messages/",
-                                             &req->arg))
-    {
-        req->route = NGX_HTTP_BROADCAST_R_MESSAGE;
-    }
-
-    if (post) {
-        methods = NGX_HTTP_POST;
-        allow = "POST";
-    }
-
-    if (req->route == 0 || !(r->method & methods)) {
-        rc = ngx_http_discard_request_body(r);
-        if (rc != NGX_OK) {
-            return rc;
-        }
-
-        if (req->route == 0) {
-            return ngx_http_broadcast_send_error(r, NGX_HTTP_NOT_FOUND,
-                       "not_found", "no such API endpoint");
-        }
-
-        return ngx_http_broadcast_send_405(r, allow);
+    if (match.nparams) {
+        req->id.data = (u_char *) match.params[0].data;
+        req->id.len = match.params[0].len;
     }
 
     ngx_http_set_ctx(r, req, ngx_http_broadcast_module);
@@ -214,6 +316,107 @@ ngx_http_broadcast_api_handler(ngx_http_request_t *r)
     }
 
     return NGX_DONE;
+}
+
+
+/* the handlers: each calls its area's prepare */
+
+static void
+ngx_http_broadcast_api_login(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body, ngx_str_t *id,
+    ngx_uint_t what)
+{
+    ngx_http_broadcast_login_prepare(r, ctx, body);
+}
+
+
+static void
+ngx_http_broadcast_api_logout(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body, ngx_str_t *id,
+    ngx_uint_t what)
+{
+    ngx_http_broadcast_logout_prepare(r, ctx);
+}
+
+
+static void
+ngx_http_broadcast_api_keys(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body, ngx_str_t *id,
+    ngx_uint_t what)
+{
+    ngx_http_broadcast_keys_prepare(r, ctx, body, NULL);
+}
+
+
+static void
+ngx_http_broadcast_api_revoke(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body, ngx_str_t *id,
+    ngx_uint_t what)
+{
+    ngx_http_broadcast_keys_prepare(r, ctx, body, id);
+}
+
+
+static void
+ngx_http_broadcast_api_send_sms(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body, ngx_str_t *id,
+    ngx_uint_t what)
+{
+    ngx_http_broadcast_send_prepare(r, ctx, body);
+}
+
+
+static void
+ngx_http_broadcast_api_send_whatsapp(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body, ngx_str_t *id,
+    ngx_uint_t what)
+{
+    ngx_http_broadcast_whatsapp_prepare(r, ctx, body);
+}
+
+
+static void
+ngx_http_broadcast_api_send_email(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body, ngx_str_t *id,
+    ngx_uint_t what)
+{
+    ngx_http_broadcast_email_prepare(r, ctx, body);
+}
+
+
+static void
+ngx_http_broadcast_api_status(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body, ngx_str_t *id,
+    ngx_uint_t what)
+{
+    ngx_http_broadcast_status_prepare(r, ctx, what, id);
+}
+
+
+static void
+ngx_http_broadcast_api_senders(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body, ngx_str_t *id,
+    ngx_uint_t what)
+{
+    ngx_http_broadcast_senders_prepare(r, ctx, body, what);
+}
+
+
+static void
+ngx_http_broadcast_api_templates(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body, ngx_str_t *id,
+    ngx_uint_t what)
+{
+    ngx_http_broadcast_templates_prepare(r, ctx);
+}
+
+
+static void
+ngx_http_broadcast_api_chat(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body, ngx_str_t *id,
+    ngx_uint_t what)
+{
+    ngx_http_broadcast_chat_prepare(r, ctx, body, what);
 }
 
 
@@ -268,94 +471,8 @@ ngx_http_broadcast_api_start(ngx_http_request_t *r,
     ctx->mcf = ngx_http_get_module_main_conf(r, ngx_http_broadcast_module);
     ctx->status = NGX_HTTP_OK;
 
-    switch (req->route) {
-
-    case NGX_HTTP_BROADCAST_R_LOGIN:
-        ngx_http_broadcast_login_prepare(r, ctx, &body);
-        break;
-
-    case NGX_HTTP_BROADCAST_R_LOGOUT:
-        ngx_http_broadcast_logout_prepare(r, ctx);
-        break;
-
-    case NGX_HTTP_BROADCAST_R_KEYS:
-        ngx_http_broadcast_keys_prepare(r, ctx, &body, NULL);
-        break;
-
-    case NGX_HTTP_BROADCAST_R_REVOKE:
-        ngx_http_broadcast_keys_prepare(r, ctx, &body, &req->arg);
-        break;
-
-    case NGX_HTTP_BROADCAST_R_SEND_SMS:
-        ngx_http_broadcast_send_prepare(r, ctx, &body);
-        break;
-
-    case NGX_HTTP_BROADCAST_R_STATUS_TWILIO:
-        ngx_http_broadcast_status_prepare(r, ctx,
-                                          NGX_HTTP_BROADCAST_STATUS_TWILIO,
-                                          &req->arg);
-        break;
-
-    case NGX_HTTP_BROADCAST_R_STATUS:
-        ngx_http_broadcast_status_prepare(r, ctx,
-                                          NGX_HTTP_BROADCAST_STATUS_ID,
-                                          &req->arg);
-        break;
-
-    case NGX_HTTP_BROADCAST_R_SEND_WHATSAPP:
-        ngx_http_broadcast_whatsapp_prepare(r, ctx, &body);
-        break;
-
-    case NGX_HTTP_BROADCAST_R_SEND_EMAIL:
-        ngx_http_broadcast_email_prepare(r, ctx, &body);
-        break;
-
-    case NGX_HTTP_BROADCAST_R_EMAIL_SENDERS:
-        ngx_http_broadcast_senders_prepare(r, ctx, &body,
-                                           NGX_HTTP_BROADCAST_SENDERS_EMAIL);
-        break;
-
-    case NGX_HTTP_BROADCAST_R_WA_SENDERS:
-        ngx_http_broadcast_senders_prepare(r, ctx, &body,
-                                       NGX_HTTP_BROADCAST_SENDERS_WHATSAPP);
-        break;
-
-    case NGX_HTTP_BROADCAST_R_WA_TEMPLATES:
-        ngx_http_broadcast_templates_prepare(r, ctx);
-        break;
-
-    case NGX_HTTP_BROADCAST_R_CHAT_USERS:
-        ngx_http_broadcast_chat_prepare(r, ctx, &body,
-                                        NGX_HTTP_BROADCAST_CHAT_USERS);
-        break;
-
-    case NGX_HTTP_BROADCAST_R_CHAT_HISTORY:
-        ngx_http_broadcast_chat_prepare(r, ctx, &body,
-                                        NGX_HTTP_BROADCAST_CHAT_HISTORY);
-        break;
-
-    case NGX_HTTP_BROADCAST_R_CHAT_MARK:
-        ngx_http_broadcast_chat_prepare(r, ctx, &body,
-                                        NGX_HTTP_BROADCAST_CHAT_MARK);
-        break;
-
-    case NGX_HTTP_BROADCAST_R_MESSAGES:
-        ngx_http_broadcast_chat_prepare(r, ctx, &body,
-                                        NGX_HTTP_BROADCAST_CHAT_MESSAGES);
-        break;
-
-    case NGX_HTTP_BROADCAST_R_MESSAGE:
-        ngx_http_broadcast_status_prepare(r, ctx,
-                                          NGX_HTTP_BROADCAST_STATUS_ID,
-                                          &req->arg);
-        break;
-
-    default: /* NGX_HTTP_BROADCAST_R_BATCH */
-        ngx_http_broadcast_status_prepare(r, ctx,
-                                          NGX_HTTP_BROADCAST_STATUS_BATCH,
-                                          &req->arg);
-        break;
-    }
+    ctx->need = req->route->need;
+    req->route->handler(r, ctx, &body, &req->id, req->route->what);
 
     /* no credential at all: no need to ask the backends */
     if (ctx->need != NGX_HTTP_BROADCAST_NEED_NONE

@@ -301,8 +301,6 @@ ngx_http_broadcast_chat_prepare(ngx_http_request_t *r,
     q->what = what;
 
     if (what == NGX_HTTP_BROADCAST_CHAT_MARK) {
-        ctx->need = NGX_HTTP_BROADCAST_NEED_SEND;
-
         json = ngx_http_broadcast_api_parse(r, body, ctx);
         if (json == NULL) {
             return;
@@ -345,8 +343,6 @@ ngx_http_broadcast_chat_prepare(ngx_http_request_t *r,
 
         return;
     }
-
-    ctx->need = NGX_HTTP_BROADCAST_NEED_READ;
 
     q->limit = (what == NGX_HTTP_BROADCAST_CHAT_MESSAGES) ? 100 : 50;
 

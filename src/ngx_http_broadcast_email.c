@@ -106,8 +106,6 @@ ngx_http_broadcast_email_prepare(ngx_http_request_t *r,
 
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_broadcast_module);
 
-    ctx->need = NGX_HTTP_BROADCAST_NEED_SEND;
-
     json = ngx_http_broadcast_api_parse(r, body, ctx);
     if (json == NULL) {
         return;

@@ -72,12 +72,10 @@ ngx_http_broadcast_senders_prepare(ngx_http_request_t *r,
     }
 
     if (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)) {
-        ctx->need = NGX_HTTP_BROADCAST_NEED_READ;
         sd->action = NGX_HTTP_BROADCAST_SENDERS_LIST;
         return;
     }
 
-    ctx->need = NGX_HTTP_BROADCAST_NEED_MANAGE;
     sd->action = (r->method & NGX_HTTP_POST) ? NGX_HTTP_BROADCAST_SENDERS_ADD
                                              : NGX_HTTP_BROADCAST_SENDERS_DEL;
 

@@ -27,8 +27,6 @@ ngx_http_broadcast_status_prepare(ngx_http_request_t *r,
 {
     ngx_http_broadcast_query_t  *q;
 
-    ctx->need = NGX_HTTP_BROADCAST_NEED_READ;
-
     if (what == NGX_HTTP_BROADCAST_STATUS_TWILIO) {
         if (arg->len == 0 || arg->len >= 128) {
             goto not_found;

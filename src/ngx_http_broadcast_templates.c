@@ -103,8 +103,6 @@ ngx_http_broadcast_templates_prepare(ngx_http_request_t *r,
 
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_broadcast_module);
 
-    ctx->need = NGX_HTTP_BROADCAST_NEED_READ;
-
     t = ngx_calloc(sizeof(ngx_http_broadcast_tpl_t), r->connection->log);
     if (t == NULL) {
         goto nomem;
