@@ -54,8 +54,7 @@ snd_claim_optouts(snd_t *s, snd_item_t *items)
     }
     while ((row = mysql_fetch_row(res)) != NULL) {
         for (it = items; it != NULL; it = it->next) {
-            const char *to = strncmp(it->job.to, "whatsapp:", 9) == 0
-                             ? it->job.to + 9 : it->job.to;
+            const char *to = bc_wa_strip(it->job.to);
             if ((it->claim_state == SND_ROW_MISSING
                  || it->claim_state == SND_ROW_PENDING)
                 && strcmp(to, row[0]) == 0)
@@ -177,8 +176,7 @@ snd_claim_insert(snd_t *s, snd_item_t *items, int ignore, int *inserted)
         snd_bulk_cstr(b, 3, j->provider[0] ? j->provider : "twilio");
         snd_bulk_cstr(b, 4, j->to);
         snd_bulk_cstr(b, 5, j->from);
-        snd_bulk_cstr(b, 6, strncmp(j->to, "whatsapp:", 9) == 0 ? j->to + 9
-                                                                 : j->to);
+        snd_bulk_cstr(b, 6, bc_wa_strip(j->to));
         if (j->messaging_service_sid[0] != '\0') {
             snd_bulk_cstr(b, 7, j->messaging_service_sid);
         }

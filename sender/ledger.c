@@ -243,8 +243,7 @@ snd_resolve_candidates(snd_t *s, snd_item_t *items)
                 const char *st = bc_status_from_twilio(it->cands[2 * i + 1]);
                 snprintf(it->sid, sizeof(it->sid), "%s", it->cands[2 * i]);
                 snprintf(it->status, sizeof(it->status), "%s",
-                    st != NULL && bc_status_rank(st) >= 20 ? st
-                                                           : "accepted");
+                    bc_status_provider_has(st) ? st : "accepted");
                 it->outcome = SND_OUT_ACCEPTED;
                 break;
             }

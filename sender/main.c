@@ -32,10 +32,7 @@ snd_prov_of(const bc_job_t *job)
 void
 snd_peer_of(const char *addr, char *out, size_t outlen)
 {
-    if (strncmp(addr, "whatsapp:", 9) == 0) {
-        addr += 9;
-    }
-    snprintf(out, outlen, "%s", addr);
+    snprintf(out, outlen, "%s", bc_wa_strip(addr));
 }
 
 static void

@@ -289,8 +289,7 @@ snd_ev_twilio_status(snd_ev_t *e)
         e->st ? e->st : "", e->ecode ? e->ecode : "");
     if (e->ecode != NULL && strcmp(e->ecode, "21610") == 0 && e->to != NULL)
     {
-        e->opt_addr = strncmp(e->to, "whatsapp:", 9) == 0 ? e->to + 9
-                                                           : e->to;
+        e->opt_addr = bc_wa_strip(e->to);
         e->opt_source = "twilio_21610";
         e->opt_reason = "Twilio 21610 in a status callback";
     }
@@ -356,8 +355,7 @@ snd_ev_twilio_inbound(snd_ev_t *e, int wa)
     e->in_channel = wa ? "whatsapp" : "sms";
     e->in_from = snd_ev_clip(e, from, 255);
     e->in_to = snd_ev_clip(e, to ? to : "", 255);
-    e->in_peer = snd_ev_clip(e, strncmp(from, "whatsapp:", 9) == 0
-                                ? from + 9 : from, 255);
+    e->in_peer = snd_ev_clip(e, bc_wa_strip(from), 255);
     e->in_text = snd_ev_get(e, "Body");
     e->sid = snd_ev_clip(e, e->sid, 128);
     e->lookup = NULL;
@@ -372,23 +370,6 @@ snd_ev_twilio_inbound(snd_ev_t *e, int wa)
 }
 
 /* ---- SendGrid ----------------------------------------------------------- */
-
-static const char *
-snd_sg_ours(const char *ev)
-{
-    static const char *const map[][2] = {
-        { "processed", "accepted" }, { "delivered", "delivered" },
-        { "open", "read" }, { "click", "read" }, { "bounce", "failed" },
-        { "dropped", "failed" } };
-    size_t i;
-
-    for (i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
-        if (strcmp(ev, map[i][0]) == 0) {
-            return map[i][1];
-        }
-    }
-    return NULL;                /* deferred and the rest: stored only */
-}
 
 static int
 snd_ev_sendgrid_events(snd_evs_t *v, snd_ev_t *proto)
@@ -434,7 +415,7 @@ snd_ev_sendgrid_events(snd_evs_t *v, snd_ev_t *proto)
             "sg_message_id")), 128);
         e->lookup = "sendgrid";
         e->st = snd_ev_clip(e, ev, 32);
-        e->ours = snd_sg_ours(ev);
+        e->ours = bc_status_from_sendgrid(ev);
         if (strcmp(ev, "bounce") == 0) {
             const char *t = json_string_value(json_object_get(o, "type"));
             e->ecode = snd_ev_clip(e, snd_ev_printf(e, "bounce:%s",
@@ -720,11 +701,7 @@ snd_ev_meta(snd_evs_t *v, snd_ev_t *proto)
                 "id")), 128);
             e->lookup = "meta";
             e->st = snd_ev_clip(e, st, 32);
-            e->ours = st == NULL ? NULL
-                    : strcmp(st, "sent") == 0 ? "sent"
-                    : strcmp(st, "delivered") == 0 ? "delivered"
-                    : strcmp(st, "read") == 0 ? "read"
-                    : strcmp(st, "failed") == 0 ? "failed" : NULL;
+            e->ours = bc_status_from_meta(st);
             e->to = json_string_value(json_object_get(x, "recipient_id"));
             if (json_is_integer(code)) {
                 e->ecode = snd_ev_printf(e, "%lld",

@@ -24,6 +24,7 @@
 #include <hiredis/hiredis.h>
 #include <mysql.h>
 
+#include "bc_addr.h"
 #include "bc_db.h"
 #include "bc_job.h"
 #include "bc_redis.h"
@@ -64,7 +65,7 @@ typedef struct {
     long             request_timeout_ms;
     double           rate_per_sender;
     char             pidfile[512];
-    /* issue 3: Meta WhatsApp Cloud API and SendGrid */
+    /* Meta WhatsApp Cloud API and SendGrid */
     char             meta_graph_base[512];   /* with the version */
     char            *meta_access_token;      /* owned, NULL: no Meta */
     double           meta_rate_per_sender;   /* msgs/s per phone-number-id */
@@ -85,7 +86,7 @@ enum { SND_M_ACCEPTED = 0, SND_M_FAILED, SND_M_RETRY, SND_M_ERROR, SND_M_N };
 
 extern const char *const snd_prov_names[SND_PROV_N];
 
-/* the job's provider (unknown names are Twilio, the issue 2 default) */
+/* the job's provider (unknown names are Twilio, the first provider) */
 int snd_prov_of(const bc_job_t *job);
 
 /* the conversation partner of an address: strips "whatsapp:" (DESIGN

@@ -81,8 +81,7 @@ snd_twilio_extra(snd_item_t *it, char **buf, size_t *len, size_t *cap)
 static int
 snd_is_whatsapp(const bc_job_t *j)
 {
-    return strcmp(j->channel, "whatsapp") == 0
-           || strncmp(j->to, "whatsapp:", 9) == 0;
+    return strcmp(j->channel, "whatsapp") == 0 || bc_wa_strip(j->to) != j->to;
 }
 
 int
@@ -326,7 +325,7 @@ snd_twilio_created(snd_t *s, snd_item_t *it)
 
     st = bc_status_from_twilio(tw);
     snprintf(it->status, sizeof(it->status), "%s",
-        st != NULL && bc_status_rank(st) >= 20 ? st : "accepted");
+        bc_status_provider_has(st) ? st : "accepted");
     it->segments = snd_segments_ok(segs) ? atoi(segs) : -1;
     if (it->segments == 0) {
         it->segments = -1;     /* Messaging Service: not known yet */
