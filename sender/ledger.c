@@ -390,7 +390,7 @@ snd_ledger_hand_off(snd_t *s)
     while ((it = *p) != NULL) {
         next = it->next;
         if (it->outcome == SND_OUT_ACCEPTED && it->xfer == SND_XFER_SEND
-            && it->prov == SND_PROV_TWILIO
+            && snd_prov(it)->callbacks_name_our_id
             && !it->optout && !it->lost && it->error_code[0] == '\0')
         {
             *p = next;
@@ -579,7 +579,7 @@ snd_ledger_commit(snd_t *s)
         if (it->lost) {
             snd_log(SND_LOG_NOTICE, "message %s: %s call of unknown "
                 "outcome: failed unknown_after_crash unless a webhook "
-                "arrived", it->job.id, snd_prov_names[it->prov]);
+                "arrived", it->job.id, snd_prov(it)->name);
         }
         if (it->outcome == SND_OUT_FAILED) {
             snd_log(SND_LOG_INFO, "message %s: failed %s: %s", it->job.id,

@@ -79,12 +79,11 @@ void snd_conf_free(snd_conf_t *conf);
 
 /* ---- providers ---------------------------------------------------------- */
 
+/* indexes of snd_providers[] (provider.c), and of the per-provider metrics */
 enum { SND_PROV_TWILIO = 0, SND_PROV_META, SND_PROV_SENDGRID, SND_PROV_N };
 
 /* metric slots per provider: provider_calls:<provider>:<outcome> */
 enum { SND_M_ACCEPTED = 0, SND_M_FAILED, SND_M_RETRY, SND_M_ERROR, SND_M_N };
-
-extern const char *const snd_prov_names[SND_PROV_N];
 
 /* the job's provider (unknown names are Twilio, the first provider) */
 int snd_prov_of(const bc_job_t *job);
@@ -386,36 +385,60 @@ void snd_http_run(snd_t *s, int timeout_ms,
     void (*done)(snd_t *s, snd_item_t *it, CURLcode rc, long status,
                  int request_sent));
 
-/* ---- twilio.c ----------------------------------------------------------- */
+/* ---- provider.c: one description per provider ------------------------- */
 
-int snd_twilio_send(snd_t *s, snd_item_t *it);
-int snd_twilio_list(snd_t *s, snd_item_t *it);
-void snd_twilio_done(snd_t *s, snd_item_t *it, CURLcode rc, long status,
+/*
+ * What the send loop, the HTTP pool and the pacing need to know of a
+ * provider. Each provider's file (twilio.c, meta.c, sendgrid.c) exports
+ * its row; snd_providers[] lists them by SND_PROV_* index. Nothing outside
+ * these rows picks a provider by name or index.
+ */
+typedef struct {
+    /* the job's "provider", the metrics label, the throttle key's prefix */
+    const char   *name;
+    /* starts the call for it, already taken off the wait list (*wait is
+       where it was: a provider that batches takes more due items off it);
+       0 (a transfer runs, or it is finished), -1: try again in 1 s */
+    int         (*send)(snd_t *s, snd_item_t *it, snd_item_t **wait,
+                        long long now);
+    /* looks a call of unknown outcome up in the provider's message list;
+       NULL: no list, such a row fails unknown_after_crash unless a
+       webhook advanced it */
+    int         (*reconcile)(snd_t *s, snd_item_t *it);
+    /* a finished transfer: sets the outcome, puts it on s->finished (or
+       starts the next transfer, e.g. a list page) */
+    void        (*done)(snd_t *s, snd_item_t *it, CURLcode rc, long status,
+                        int request_sent);
+    /* the options a pooled curl handle keeps for this provider
+       (credentials, header callback); NULL: none beyond the common ones */
+    void        (*http_setup)(snd_t *s, CURL *e);
+    /* the answer's headers are read: CURLOPT_HEADERDATA is the item */
+    int           reads_headers;
+    /* what the provider paces and throttles: a sender address, or "" for
+       the whole account */
+    const char *(*sender_key)(const snd_item_t *it);
+    /* messages per second per sender key (0 unlimited); NULL: unlimited */
+    double      (*rate)(const snd_conf_t *conf);
+    /* its webhooks name our message id, so a plain accepted result can be
+       handed to the recorder before the row holds the provider's id
+       (docs/DESIGN.md "Handoff") */
+    int           callbacks_name_our_id;
+} snd_provider_t;
+
+extern const snd_provider_t  snd_provider_twilio;
+extern const snd_provider_t  snd_provider_meta;
+extern const snd_provider_t  snd_provider_sendgrid;
+extern const snd_provider_t *const snd_providers[SND_PROV_N];
+
+#define snd_prov(it)  (snd_providers[(it)->prov])
+
+/* the item's provider's done() */
+void snd_provider_done(snd_t *s, snd_item_t *it, CURLcode rc, long status,
     int request_sent);
-
 /* shared by the providers: backoff or, after max_attempts, failed */
 void snd_retry_or_fail(snd_t *s, snd_item_t *it);
 /* a JSON member as text ("" if absent) */
 void snd_copy_json_str(json_t *o, const char *key, char *out, size_t outlen);
-
-/* ---- meta.c ------------------------------------------------------------- */
-
-int snd_meta_send(snd_t *s, snd_item_t *it);
-void snd_meta_done(snd_t *s, snd_item_t *it, CURLcode rc, long status,
-    int request_sent);
-
-/* ---- sendgrid.c --------------------------------------------------------- */
-
-/* it leads one mail/send call; takes matching items off *wait into it->group */
-int snd_sendgrid_send(snd_t *s, snd_item_t *it, snd_item_t **wait,
-    long long now);
-void snd_sendgrid_done(snd_t *s, snd_item_t *it, CURLcode rc, long status,
-    int request_sent);
-
-/* ---- providers (main.c): dispatch by it->prov --------------------------- */
-
-void snd_provider_done(snd_t *s, snd_item_t *it, CURLcode rc, long status,
-    int request_sent);
 
 /* ---- recorder.c --------------------------------------------------------- */
 
