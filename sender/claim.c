@@ -42,14 +42,9 @@ snd_claim_optouts(snd_t *s, snd_item_t *items)
         snd_buf_free(&q);
         return 0;
     }
-    if (q.oom || snd_db_exec(s, q.p, q.len) != 0) {
-        snd_buf_free(&q);
-        return -1;
-    }
+    res = snd_db_select(s, &q);
     snd_buf_free(&q);
-    res = mysql_store_result(s->db);
     if (res == NULL) {
-        snd_db_lost(s, mysql_error(s->db));
         return -1;
     }
     while ((row = mysql_fetch_row(res)) != NULL) {
@@ -85,14 +80,9 @@ snd_claim_select(snd_t *s, snd_item_t *items)
         first = 0;
     }
     snd_buf_add(&q, ") FOR UPDATE");
-    if (q.oom || snd_db_exec(s, q.p, q.len) != 0) {
-        snd_buf_free(&q);
-        return -1;
-    }
+    res = snd_db_select(s, &q);
     snd_buf_free(&q);
-    res = mysql_store_result(s->db);
     if (res == NULL) {
-        snd_db_lost(s, mysql_error(s->db));
         return -1;
     }
     while ((row = mysql_fetch_row(res)) != NULL) {
@@ -247,7 +237,7 @@ snd_claim_write(snd_t *s, snd_item_t *items)
             }
         }
         snd_buf_add(&q, ")");
-        if (n > 0 && (q.oom || snd_db_exec(s, q.p, q.len) != 0)) {
+        if (n > 0 && (snd_db_run(s, &q) != 0)) {
             snd_buf_free(&q);
             return -1;
         }
@@ -268,7 +258,7 @@ snd_claim_write(snd_t *s, snd_item_t *items)
         }
     }
     snd_buf_add(&q, ")");
-    if (n > 0 && (q.oom || snd_db_exec(s, q.p, q.len) != 0)) {
+    if (n > 0 && (snd_db_run(s, &q) != 0)) {
         snd_buf_free(&q);
         return -1;
     }

@@ -156,6 +156,27 @@ snd_db_exec(snd_t *s, const char *sql, size_t len)
     return 0;
 }
 
+int
+snd_db_run(snd_t *s, const snd_buf_t *b)
+{
+    return b->oom ? -1 : snd_db_exec(s, b->p, b->len);
+}
+
+MYSQL_RES *
+snd_db_select(snd_t *s, const snd_buf_t *b)
+{
+    MYSQL_RES  *res;
+
+    if (snd_db_run(s, b) != 0) {
+        return NULL;
+    }
+    res = mysql_store_result(s->db);
+    if (res == NULL) {
+        snd_db_lost(s, mysql_error(s->db));
+    }
+    return res;
+}
+
 void
 snd_db_rollback(snd_t *s)
 {
@@ -202,14 +223,9 @@ snd_resolve_candidates(snd_t *s, snd_item_t *items)
     }
     snd_buf_add(&q, ")");
     if (n > 0) {
-        if (q.oom || snd_db_exec(s, q.p, q.len) != 0) {
-            snd_buf_free(&q);
-            return -1;
-        }
-        res = mysql_store_result(s->db);
+        res = snd_db_select(s, &q);
         if (res == NULL) {
             snd_buf_free(&q);
-            snd_db_lost(s, mysql_error(s->db));
             return -1;
         }
     }
@@ -461,7 +477,7 @@ snd_ledger_results(snd_t *s, snd_item_t *items, snd_buf_t *b)
         "status_rank=IF(VALUES(status_rank)>0 AND status_rank<"
         "VALUES(status_rank) AND status_rank<100,VALUES(status_rank),"
         "status_rank)");
-    return b->oom || snd_db_exec(s, b->p, b->len) != 0 ? -1 : 0;
+    return snd_db_run(s, b) != 0 ? -1 : 0;
 }
 
 /* 21610: the recipient replied STOP; it goes to opt_outs */
@@ -485,7 +501,7 @@ snd_ledger_optouts(snd_t *s, snd_item_t *items, snd_buf_t *b)
             snd_buf_add(b, ",'twilio_21610',UTC_TIMESTAMP(3))");
         }
     }
-    return nopt > 0 && (b->oom || snd_db_exec(s, b->p, b->len) != 0)
+    return nopt > 0 && (snd_db_run(s, b) != 0)
            ? -1 : 0;
 }
 
@@ -513,7 +529,7 @@ snd_ledger_lost(snd_t *s, snd_item_t *items, snd_buf_t *b)
         }
     }
     snd_buf_add(b, ")");
-    return nlost > 0 && (b->oom || snd_db_exec(s, b->p, b->len) != 0)
+    return nlost > 0 && (snd_db_run(s, b) != 0)
            ? -1 : 0;
 }
 

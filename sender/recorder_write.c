@@ -169,14 +169,9 @@ snd_ev_resolve(snd_t *s, snd_ev_t *ev, size_t n, snd_handoff_t *ho)
         snd_buf_free(&q);
         return 0;
     }
-    if (q.oom || snd_db_exec(s, q.p, q.len) != 0) {
-        snd_buf_free(&q);
-        return -1;
-    }
+    res = snd_db_select(s, &q);
     snd_buf_free(&q);
-    res = mysql_store_result(s->db);
     if (res == NULL) {
-        snd_db_lost(s, mysql_error(s->db));
         return -1;
     }
     if (snd_chain_init(&c, n) != 0) {
@@ -352,7 +347,7 @@ snd_ev_optouts(snd_t *s, snd_ev_t *ev, size_t n)
             continue;
         }
         if (nopt > 0 && (e == NULL || e->opt_in)) {
-            if (q.oom || snd_db_exec(s, q.p, q.len) != 0) {
+            if (snd_db_run(s, &q) != 0) {
                 snd_buf_free(&q);
                 return -1;
             }
@@ -365,7 +360,7 @@ snd_ev_optouts(snd_t *s, snd_ev_t *ev, size_t n)
             q.len = 0;
             snd_buf_add(&q, "DELETE FROM opt_outs WHERE address=");
             snd_buf_str(s, &q, e->opt_addr, strlen(e->opt_addr));
-            if (q.oom || snd_db_exec(s, q.p, q.len) != 0) {
+            if (snd_db_run(s, &q) != 0) {
                 snd_buf_free(&q);
                 return -1;
             }
@@ -428,7 +423,7 @@ snd_ev_inbound(snd_t *s, snd_ev_t *ev, size_t n)
         snd_buf_add(&q, ",'done',0,FROM_UNIXTIME(%lld.%03lld),"
             "UTC_TIMESTAMP(3))", e->at / 1000, e->at % 1000);
     }
-    if (k > 0 && (q.oom || snd_db_exec(s, q.p, q.len) != 0)) {
+    if (k > 0 && (snd_db_run(s, &q) != 0)) {
         rc = -1;
     }
     snd_buf_free(&q);
@@ -519,7 +514,7 @@ snd_ev_audit(snd_t *s, snd_ev_t *ev, size_t n)
         snd_buf_add(&q, ",FROM_UNIXTIME(%lld.%03lld))", ev[i].at / 1000,
             ev[i].at % 1000);
     }
-    if (naudit > 0 && (q.oom || snd_db_exec(s, q.p, q.len) != 0)) {
+    if (naudit > 0 && (snd_db_run(s, &q) != 0)) {
         rc = -1;
     }
     snd_buf_free(&q);
