@@ -209,19 +209,33 @@ snd_resolve_candidates(snd_t *s, snd_item_t *items)
     MYSQL_RES   *res = NULL;
     MYSQL_ROW    row;
     size_t       i;
-    int          n = 0;
+    int          n = 0, p;
 
-    snd_buf_add(&q, "SELECT id,provider_message_id FROM messages WHERE "
-        "provider='twilio' AND provider_message_id IN (");
-    for (it = items; it != NULL; it = it->next) {
-        if (it->xfer == SND_XFER_LIST && it->outcome == SND_OUT_NONE) {
+    /* per provider with a message list: its ids are unique only within it */
+    snd_buf_add(&q, "SELECT id,provider_message_id FROM messages WHERE FALSE");
+    for (p = 0; p < SND_PROV_N; p++) {
+        int np = 0;
+        for (it = items; it != NULL; it = it->next) {
+            if (it->xfer != SND_XFER_LIST || it->outcome != SND_OUT_NONE
+                || it->prov != p)
+            {
+                continue;
+            }
             for (i = 0; i < it->ncands; i++) {
-                snd_buf_add(&q, n++ ? "," : "");
+                if (np++ == 0) {
+                    snd_buf_add(&q, " OR (provider='%s' AND "
+                        "provider_message_id IN (", snd_providers[p]->name);
+                } else {
+                    snd_buf_add(&q, ",");
+                }
                 snd_buf_cstr(s, &q, it->cands[2 * i]);
             }
         }
+        if (np > 0) {
+            snd_buf_add(&q, "))");
+        }
+        n += np;
     }
-    snd_buf_add(&q, ")");
     if (n > 0) {
         res = snd_db_select(s, &q);
         if (res == NULL) {
@@ -256,10 +270,9 @@ snd_resolve_candidates(snd_t *s, snd_item_t *items)
                        && strcmp(o->sid, it->cands[2 * i]) == 0;
             }
             if (!used) {
-                const char *st = bc_status_from_twilio(it->cands[2 * i + 1]);
                 snprintf(it->sid, sizeof(it->sid), "%s", it->cands[2 * i]);
                 snprintf(it->status, sizeof(it->status), "%s",
-                    bc_status_provider_has(st) ? st : "accepted");
+                    it->cands[2 * i + 1]);
                 it->outcome = SND_OUT_ACCEPTED;
                 break;
             }

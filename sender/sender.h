@@ -2,9 +2,11 @@
  * broadcast-sender: shared types of the daemon's modules.
  *
  * Two threads. The send loop (main.c): read jobs (queue.c) -> claim them in
- * the MySQL ledger (ledger.c) -> call the provider (twilio.c over http.c) ->
- * commit results (ledger.c) -> XACK + DEL (queue.c). The recorder thread
- * (recorder.c) records webhook events from bc:stream:events. The two share
+ * the MySQL ledger (claim.c) -> call the provider (its description in
+ * provider.c: twilio.c, meta.c, sendgrid.c, over http.c) -> commit results
+ * (ledger.c) -> XACK + DEL (queue.c). The recorder thread (recorder.c)
+ * records webhook events from bc:stream:events (parsed by event*.c,
+ * written by recorder_write.c; recorder.h). The two share
  * nothing mutable but snd_stop: each has its own snd_t (the recorder's is a
  * copy of the configuration without the provider secrets), its own Redis
  * and MySQL connections, and frees what it allocates. The send stream and
@@ -154,7 +156,8 @@ struct snd_item_s {
     long long       retry_due_ms;
     unsigned long long handoff_gen; /* handed to the recorder: its push */
     int             throttled;      /* RETRY without spending an attempt */
-    char          **cands;          /* reconcile: candidate sid/status pairs */
+    char          **cands;          /* reconcile: candidate pairs of the
+                                       provider's id and our status */
     size_t          ncands;
     int             list_pages;     /* reconcile: list pages read */
     char           *retry_json;     /* owned: job JSON for bc:retry */
@@ -380,9 +383,9 @@ int snd_ledger_claim(snd_t *s);
 
 int snd_http_init(snd_t *s);
 void snd_http_free(snd_t *s);
-/* starts a transfer for it; post NULL means GET */
+/* Meta and SendGrid: a JSON body with the token as a Bearer credential */
 int snd_http_json_bearer(snd_item_t *it, const char *token);
-void snd_error_fill(snd_item_t *it, long code, long status);
+/* starts a transfer for it; post NULL means GET */
 int snd_http_start(snd_t *s, snd_item_t *it, const char *url,
     const char *post);
 /* waits up to timeout_ms, then returns finished items via done() */
@@ -442,6 +445,8 @@ void snd_provider_done(snd_t *s, snd_item_t *it, CURLcode rc, long status,
     int request_sent);
 /* shared by the providers: backoff or, after max_attempts, failed */
 void snd_retry_or_fail(snd_t *s, snd_item_t *it);
+/* the provider's error code, else http_<status>; a message if none */
+void snd_error_fill(snd_item_t *it, long code, long status);
 /* a JSON member as text ("" if absent) */
 void snd_copy_json_str(json_t *o, const char *key, char *out, size_t outlen);
 

@@ -350,6 +350,7 @@ snd_twilio_listed(snd_t *s, snd_item_t *it)
         const char *st = json_string_value(json_object_get(m, "status"));
         const char *dc = json_string_value(
             json_object_get(m, "date_created"));
+        const char *ours;
         long long   created;
 
         if (to == NULL || b == NULL || sid == NULL || dc == NULL
@@ -371,8 +372,11 @@ snd_twilio_listed(snd_t *s, snd_item_t *it)
         if (created < 0 || created < window) {
             continue;
         }
+        /* our status for it: the provider has it, so at least accepted */
+        ours = bc_status_from_twilio(st);
         it->cands[n] = strdup(sid);
-        it->cands[n + 1] = strdup(st ? st : "accepted");
+        it->cands[n + 1] = strdup(bc_status_provider_has(ours) ? ours
+                                                               : "accepted");
         if (it->cands[n] == NULL || it->cands[n + 1] == NULL) {
             free(it->cands[n]);
             free(it->cands[n + 1]);
