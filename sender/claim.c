@@ -224,10 +224,12 @@ snd_claim_write(snd_t *s, snd_item_t *items)
             snd_buf_add(&q, "UPDATE messages SET status='blocked',"
                 "status_rank=100,send_state='done',error_code='opted_out',"
                 "error_message='recipient opted out',"
-                "updated_at=UTC_TIMESTAMP(3) WHERE status_rank<100 AND id IN (");
+                "updated_at=UTC_TIMESTAMP(3) WHERE status_rank<100 AND "
+                "id IN (");
         } else {
             snd_buf_add(&q, "UPDATE messages SET send_state='calling',"
-                "attempts=attempts+1,updated_at=UTC_TIMESTAMP(3) WHERE id IN (");
+                "attempts=attempts+1,updated_at=UTC_TIMESTAMP(3) "
+                "WHERE id IN (");
         }
         for (it = items; it != NULL; it = it->next) {
             if (it->claim_state == SND_ROW_PENDING && it->blocked == blocked)

@@ -14,9 +14,9 @@
  * Meta's error classes, in one place (DESIGN "Provider error classes"):
  * throttle (no attempt spent): HTTP 429, 130429 (throughput), 4 and 80007
  * (app / WABA call rate) pause the phone number; 131056 (pair rate) delays
- * that recipient 6 s; retry later: 5xx; never retry: 131047 (free-form outside the
- * 24 h window), 132001 (unknown template), 131026 (undeliverable), 100
- * (bad parameter), 190 (token) and everything else.
+ * that recipient 6 s; retry later: 5xx; never retry: 131047 (free-form
+ * outside the 24 h window), 132001 (unknown template), 131026
+ * (undeliverable), 100 (bad parameter), 190 (token) and everything else.
  */
 #define SND_META_PAIR_WAIT_MS  6000
 

@@ -307,7 +307,8 @@ void snd_list_append(snd_item_t **list, snd_item_t *it);
 /* O(1) appends for a loop that routes many items: stage them, then splice
    the stage onto the list's end once (snd_list_append walks the list) */
 typedef struct { snd_item_t *head, **tail; } snd_stage_t;
-#define SND_STAGE_INIT(st)  do { (st)->head = NULL; (st)->tail = &(st)->head; } while (0)
+#define SND_STAGE_INIT(st)                                                    \
+    do { (st)->head = NULL; (st)->tail = &(st)->head; } while (0)
 static inline void
 snd_stage_add(snd_stage_t *st, snd_item_t *it)
 {
