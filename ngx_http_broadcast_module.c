@@ -8,6 +8,7 @@
 #include "ngx_http_broadcast_common.h"
 
 #include "bc_conf.h"
+#include "bc_mysql_conf.h"
 #include "bc_phone.h"
 
 
@@ -483,12 +484,11 @@ ngx_http_broadcast_mysql(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_broadcast_main_conf_t *mcf = conf;
 
-    char        *secret, err[256];
-    u_char      *colon;
+    char        err[256];
+    u_char      *eq;
+    ngx_int_t    rc;
     ngx_str_t   *value, addr, s;
-    ngx_int_t    port;
     ngx_uint_t   i;
-    struct in6_addr  a6;
 
     if (mcf->mysql_set == 1) {
         return "is duplicate";
@@ -497,121 +497,49 @@ ngx_http_broadcast_mysql(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     value = cf->args->elts;
     addr = value[1];
 
-    if (addr.len > 5 && ngx_strncmp(addr.data, "unix:", 5) == 0) {
-        if (addr.len - 5 >= sizeof(mcf->mysql.socket)) {
-            goto invalid_addr;
-        }
-
-        ngx_memcpy(mcf->mysql.socket, addr.data + 5, addr.len - 5);
-
-    } else {
-        colon = NULL;
-
-        /* the last ':' separates the port, so IPv6 works in brackets too */
-        for (i = addr.len; i > 0; i--) {
-            if (addr.data[i - 1] == ':') {
-                colon = &addr.data[i - 1];
-                break;
-            }
-        }
-
-        if (colon == NULL) {
-            goto invalid_addr;
-        }
-
-        port = ngx_atoi(colon + 1, addr.data + addr.len - colon - 1);
-        if (port < 1 || port > 65535) {
-            goto invalid_addr;
-        }
-
-        s.data = addr.data;
-        s.len = colon - addr.data;
-
-        if (s.len > 2 && s.data[0] == '[' && s.data[s.len - 1] == ']') {
-            s.data++;
-            s.len -= 2;
-        }
-
-        if (s.len == 0 || s.len >= sizeof(mcf->mysql.host)) {
-            goto invalid_addr;
-        }
-
-        /* an IP literal: libmariadb would resolve a name with blocking DNS */
-        if (ngx_inet_addr(s.data, s.len) == INADDR_NONE
-#if (NGX_HAVE_INET6)
-            && ngx_inet6_addr(s.data, s.len, a6.s6_addr) != NGX_OK
-#endif
-           )
-        {
-            goto invalid_addr;
-        }
-
-        ngx_memcpy(mcf->mysql.host, s.data, s.len);
-        mcf->mysql.port = (unsigned) port;
+    if (bc_mysql_conf_addr(&mcf->mysql, (char *) addr.data, addr.len)
+        != BC_MYSQL_CONF_OK)
+    {
+        goto invalid_addr;
     }
 
     for (i = 2; i < cf->args->nelts; i++) {
 
-        if (ngx_strncmp(value[i].data, "database=", 9) == 0) {
-            s.data = value[i].data + 9;
-            s.len = value[i].len - 9;
-
-            if (s.len == 0 || s.len >= sizeof(mcf->mysql.database)) {
-                goto invalid_param;
-            }
-
-            ngx_memcpy(mcf->mysql.database, s.data, s.len);
-            continue;
+        eq = ngx_strlchr(value[i].data, value[i].data + value[i].len, '=');
+        if (eq == NULL) {
+            goto invalid_param;
         }
 
-        if (ngx_strncmp(value[i].data, "user=", 5) == 0) {
-            s.data = value[i].data + 5;
-            s.len = value[i].len - 5;
+        s.data = eq + 1;
+        s.len = value[i].data + value[i].len - s.data;
 
-            if (s.len == 0 || s.len >= sizeof(mcf->mysql.user)) {
-                goto invalid_param;
-            }
-
-            ngx_memcpy(mcf->mysql.user, s.data, s.len);
-            continue;
+        if (s.len > 0 && eq - value[i].data == 13
+            && ngx_strncmp(value[i].data, "password_file", 13) == 0
+            && ngx_conf_full_name(cf->cycle, &s, 1) != NGX_OK)
+        {
+            return NGX_CONF_ERROR;
         }
 
-        if (ngx_strncmp(value[i].data, "password_file=", 14) == 0) {
-            s.data = value[i].data + 14;
-            s.len = value[i].len - 14;
+        rc = bc_mysql_conf_set(&mcf->mysql, (char *) value[i].data,
+                               eq - value[i].data, (char *) s.data, s.len,
+                               1, err, sizeof(err));
 
-            if (s.len == 0) {
-                goto invalid_param;
-            }
-
-            if (ngx_conf_full_name(cf->cycle, &s, 1) != NGX_OK) {
-                return NGX_CONF_ERROR;
-            }
-
-            secret = bc_read_secret_file((char *) s.data, err, sizeof(err));
-            if (secret == NULL) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "cannot read MySQL password file \"%V\" "
-                                   "in broadcast_mysql: %s", &s, err);
-                return NGX_CONF_ERROR;
-            }
-
-            if (ngx_strlen(secret) >= sizeof(mcf->mysql.password)) {
-                explicit_bzero(secret, ngx_strlen(secret));
-                free(secret);
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "MySQL password in \"%V\" is too long", &s);
-                return NGX_CONF_ERROR;
-            }
-
-            ngx_cpystrn((u_char *) mcf->mysql.password, (u_char *) secret,
-                        sizeof(mcf->mysql.password));
-            explicit_bzero(secret, ngx_strlen(secret));
-            free(secret);
-            continue;
+        if (rc == BC_MYSQL_CONF_SECRET_UNREADABLE) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "cannot read MySQL password file \"%V\" "
+                               "in broadcast_mysql: %s", &s, err);
+            return NGX_CONF_ERROR;
         }
 
-        goto invalid_param;
+        if (rc == BC_MYSQL_CONF_SECRET_TOO_LONG) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "MySQL password in \"%V\" is too long", &s);
+            return NGX_CONF_ERROR;
+        }
+
+        if (rc != BC_MYSQL_CONF_OK) {
+            goto invalid_param;
+        }
     }
 
     if (mcf->mysql.database[0] == '\0' || mcf->mysql.user[0] == '\0') {

@@ -17,7 +17,7 @@ typedef struct {
     char       *body;               /* owned: malloc'd */
     char       *extra;              /* owned: compact JSON object text of
                                        the channel's extra fields, or NULL
-                                       (docs/DESIGN.md, issue 3) */
+                                       (docs/DESIGN.md "Channels") */
     long long   api_key_id;         /* 0 if none */
     long long   created_ms;
     int         attempt;

@@ -42,20 +42,14 @@ snd_claim_optouts(snd_t *s, snd_item_t *items)
         snd_buf_free(&q);
         return 0;
     }
-    if (q.oom || snd_db_exec(s, q.p, q.len) != 0) {
-        snd_buf_free(&q);
-        return -1;
-    }
+    res = snd_db_select(s, &q);
     snd_buf_free(&q);
-    res = mysql_store_result(s->db);
     if (res == NULL) {
-        snd_db_lost(s, mysql_error(s->db));
         return -1;
     }
     while ((row = mysql_fetch_row(res)) != NULL) {
         for (it = items; it != NULL; it = it->next) {
-            const char *to = strncmp(it->job.to, "whatsapp:", 9) == 0
-                             ? it->job.to + 9 : it->job.to;
+            const char *to = bc_wa_strip(it->job.to);
             if ((it->claim_state == SND_ROW_MISSING
                  || it->claim_state == SND_ROW_PENDING)
                 && strcmp(to, row[0]) == 0)
@@ -86,14 +80,9 @@ snd_claim_select(snd_t *s, snd_item_t *items)
         first = 0;
     }
     snd_buf_add(&q, ") FOR UPDATE");
-    if (q.oom || snd_db_exec(s, q.p, q.len) != 0) {
-        snd_buf_free(&q);
-        return -1;
-    }
+    res = snd_db_select(s, &q);
     snd_buf_free(&q);
-    res = mysql_store_result(s->db);
     if (res == NULL) {
-        snd_db_lost(s, mysql_error(s->db));
         return -1;
     }
     while ((row = mysql_fetch_row(res)) != NULL) {
@@ -177,8 +166,7 @@ snd_claim_insert(snd_t *s, snd_item_t *items, int ignore, int *inserted)
         snd_bulk_cstr(b, 3, j->provider[0] ? j->provider : "twilio");
         snd_bulk_cstr(b, 4, j->to);
         snd_bulk_cstr(b, 5, j->from);
-        snd_bulk_cstr(b, 6, strncmp(j->to, "whatsapp:", 9) == 0 ? j->to + 9
-                                                                 : j->to);
+        snd_bulk_cstr(b, 6, bc_wa_strip(j->to));
         if (j->messaging_service_sid[0] != '\0') {
             snd_bulk_cstr(b, 7, j->messaging_service_sid);
         }
@@ -236,10 +224,12 @@ snd_claim_write(snd_t *s, snd_item_t *items)
             snd_buf_add(&q, "UPDATE messages SET status='blocked',"
                 "status_rank=100,send_state='done',error_code='opted_out',"
                 "error_message='recipient opted out',"
-                "updated_at=UTC_TIMESTAMP(3) WHERE status_rank<100 AND id IN (");
+                "updated_at=UTC_TIMESTAMP(3) WHERE status_rank<100 AND "
+                "id IN (");
         } else {
             snd_buf_add(&q, "UPDATE messages SET send_state='calling',"
-                "attempts=attempts+1,updated_at=UTC_TIMESTAMP(3) WHERE id IN (");
+                "attempts=attempts+1,updated_at=UTC_TIMESTAMP(3) "
+                "WHERE id IN (");
         }
         for (it = items; it != NULL; it = it->next) {
             if (it->claim_state == SND_ROW_PENDING && it->blocked == blocked)
@@ -249,7 +239,7 @@ snd_claim_write(snd_t *s, snd_item_t *items)
             }
         }
         snd_buf_add(&q, ")");
-        if (n > 0 && (q.oom || snd_db_exec(s, q.p, q.len) != 0)) {
+        if (n > 0 && (snd_db_run(s, &q) != 0)) {
             snd_buf_free(&q);
             return -1;
         }
@@ -270,7 +260,7 @@ snd_claim_write(snd_t *s, snd_item_t *items)
         }
     }
     snd_buf_add(&q, ")");
-    if (n > 0 && (q.oom || snd_db_exec(s, q.p, q.len) != 0)) {
+    if (n > 0 && (snd_db_run(s, &q) != 0)) {
         snd_buf_free(&q);
         return -1;
     }

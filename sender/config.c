@@ -1,11 +1,13 @@
 /*
  * The sender's configuration file (docs/DESIGN.md "Sender configuration").
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bc_conf.h"
+#include "bc_mysql_conf.h"
 #include "sender.h"
 
 static int
@@ -57,13 +59,181 @@ snd_secret_free(char **p)
     }
 }
 
+/* the string settings: copied, checked for length */
+typedef struct {
+    const char  *key;
+    const char  *def;
+    size_t       offset;
+    size_t       size;
+    int          url;         /* trailing slashes cut: they would double */
+} snd_conf_str_t;
+
+#define SND_CONF_FIELD(f)                                                     \
+    offsetof(snd_conf_t, f), sizeof(((snd_conf_t *) 0)->f)
+
+static const snd_conf_str_t  snd_conf_strs[] = {
+    { "consumer", "sender-1", SND_CONF_FIELD(consumer), 0 },
+    { "public_url", "", SND_CONF_FIELD(public_url), 1 },
+    { "twilio_api_base", "https://api.twilio.com",
+      SND_CONF_FIELD(twilio_api_base), 1 },
+    { "twilio_account_sid", "", SND_CONF_FIELD(twilio_account_sid), 0 },
+    { "pidfile", "", SND_CONF_FIELD(pidfile), 0 },
+    { "meta_graph_base", "https://graph.facebook.com/v21.0",
+      SND_CONF_FIELD(meta_graph_base), 1 },
+    { "sendgrid_api_base", "https://api.sendgrid.com",
+      SND_CONF_FIELD(sendgrid_api_base), 1 },
+};
+
+/* the integer settings, within [min, max] */
+typedef struct {
+    const char  *key;
+    const char  *def;
+    long         min, max;
+    size_t       offset;
+    size_t       size;        /* sizeof(int) or sizeof(long) */
+} snd_conf_num_t;
+
+static const snd_conf_num_t  snd_conf_nums[] = {
+    { "max_inflight", "256", 1, 10000, SND_CONF_FIELD(max_inflight) },
+    { "max_attempts", "8", 1, 1000, SND_CONF_FIELD(max_attempts) },
+    { "reclaim_idle_ms", "30000", 1000, 86400000,
+      SND_CONF_FIELD(reclaim_idle_ms) },
+    /* reconcile lookups: Twilio allows up to 1,000 messages per page */
+    { "twilio_list_page_size", "1000", 1, 1000,
+      SND_CONF_FIELD(twilio_list_page_size) },
+    { "request_timeout_ms", "10000", 100, 600000,
+      SND_CONF_FIELD(request_timeout_ms) },
+    { "sendgrid_batch_max", "1000", 1, 1000,
+      SND_CONF_FIELD(sendgrid_batch_max) },
+};
+
+/* messages per second, >= 0 */
+typedef struct {
+    const char  *key;
+    const char  *def;
+    size_t       offset;
+} snd_conf_rate_t;
+
+static const snd_conf_rate_t  snd_conf_rates[] = {
+    { "meta_rate_per_sender", "80",
+      offsetof(snd_conf_t, meta_rate_per_sender) },
+    { "rate_per_sender", "0", offsetof(snd_conf_t, rate_per_sender) },
+};
+
+/* the provider secrets: a file each */
+typedef struct {
+    const char  *key;
+    size_t       offset;
+    const char  *missing;     /* required: the error without it */
+} snd_conf_secret_t;
+
+#define SND_CONF_TWILIO_REQUIRED                                              \
+    "twilio_account_sid and twilio_auth_token_file are required"
+
+static const snd_conf_secret_t  snd_conf_secrets[] = {
+    { "twilio_auth_token_file", offsetof(snd_conf_t, twilio_auth_token),
+      SND_CONF_TWILIO_REQUIRED },
+    /* without a token or key, such jobs fail as not configured */
+    { "meta_access_token_file", offsetof(snd_conf_t, meta_access_token),
+      NULL },
+    { "sendgrid_api_key_file", offsetof(snd_conf_t, sendgrid_api_key),
+      NULL },
+};
+
+#define SND_NELTS(a)  (sizeof(a) / sizeof((a)[0]))
+
+static int
+snd_conf_strings(snd_conf_t *conf, const bc_conf_t *cf)
+{
+    const snd_conf_str_t  *st;
+    size_t                 i;
+    char                  *field;
+
+    for (i = 0; i < SND_NELTS(snd_conf_strs); i++) {
+        st = &snd_conf_strs[i];
+        field = (char *) conf + st->offset;
+        if (snd_copy(field, st->size, bc_conf_get(cf, st->key, st->def),
+                     st->key)
+            != 0)
+        {
+            return -1;
+        }
+        if (st->url) {
+            snd_trim_slashes(field);
+        }
+    }
+    return 0;
+}
+
+static int
+snd_conf_numbers(snd_conf_t *conf, const bc_conf_t *cf)
+{
+    const snd_conf_num_t  *nt;
+    const snd_conf_rate_t *rt;
+    size_t                 i;
+    long                   n;
+    const char            *v;
+    char                  *end;
+    double                 d;
+
+    for (i = 0; i < SND_NELTS(snd_conf_nums); i++) {
+        nt = &snd_conf_nums[i];
+        if (snd_num(cf, nt->key, nt->def, nt->min, nt->max, &n) != 0) {
+            return -1;
+        }
+        if (nt->size == sizeof(int)) {
+            *(int *) ((char *) conf + nt->offset) = (int) n;
+        } else {
+            *(long *) ((char *) conf + nt->offset) = n;
+        }
+    }
+    for (i = 0; i < SND_NELTS(snd_conf_rates); i++) {
+        rt = &snd_conf_rates[i];
+        v = bc_conf_get(cf, rt->key, rt->def);
+        d = strtod(v, &end);
+        if (*v == '\0' || *end != '\0' || d < 0) {
+            snd_log(SND_LOG_ERR, "config: bad %s \"%s\"", rt->key, v);
+            return -1;
+        }
+        *(double *) ((char *) conf + rt->offset) = d;
+    }
+    return 0;
+}
+
+static int
+snd_conf_read_secrets(snd_conf_t *conf, const bc_conf_t *cf)
+{
+    const snd_conf_secret_t  *st;
+    size_t                    i;
+    const char               *v;
+    char                    **field, err[512];
+
+    for (i = 0; i < SND_NELTS(snd_conf_secrets); i++) {
+        st = &snd_conf_secrets[i];
+        field = (char **) ((char *) conf + st->offset);
+        v = bc_conf_get(cf, st->key, "");
+        if (v[0] == '\0') {
+            if (st->missing == NULL) {
+                continue;
+            }
+            snd_log(SND_LOG_ERR, "config: %s", st->missing);
+            return -1;
+        }
+        *field = bc_read_secret_file(v, err, sizeof(err));
+        if (*field == NULL) {
+            snd_log(SND_LOG_ERR, "config: %s", err);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 int
 snd_conf_load(snd_conf_t *conf, const char *path)
 {
     bc_conf_t    cf;
-    char         err[512], *secret, *end;
+    char         err[512];
     const char  *v;
-    long         n;
     int          rc = -1, lvl;
 
     memset(conf, 0, sizeof(*conf));
@@ -88,149 +258,29 @@ snd_conf_load(snd_conf_t *conf, const char *path)
     }
     conf->redis.timeout_ms = 5000;
 
-    if (snd_copy(conf->db.host, sizeof(conf->db.host),
-            bc_conf_get(&cf, "mysql_host", ""), "mysql_host") != 0
-        || snd_copy(conf->db.socket, sizeof(conf->db.socket),
-            bc_conf_get(&cf, "mysql_socket", ""), "mysql_socket") != 0
-        || snd_copy(conf->db.user, sizeof(conf->db.user),
-            bc_conf_get(&cf, "mysql_user", "broadcast"), "mysql_user") != 0
-        || snd_copy(conf->db.database, sizeof(conf->db.database),
-            bc_conf_get(&cf, "mysql_database", "broadcast"),
-            "mysql_database") != 0
-        || snd_copy(conf->consumer, sizeof(conf->consumer),
-            bc_conf_get(&cf, "consumer", "sender-1"), "consumer") != 0
-        || snd_copy(conf->public_url, sizeof(conf->public_url),
-            bc_conf_get(&cf, "public_url", ""), "public_url") != 0
-        || snd_copy(conf->twilio_api_base, sizeof(conf->twilio_api_base),
-            bc_conf_get(&cf, "twilio_api_base", "https://api.twilio.com"),
-            "twilio_api_base") != 0
-        || snd_copy(conf->twilio_account_sid,
-            sizeof(conf->twilio_account_sid),
-            bc_conf_get(&cf, "twilio_account_sid", ""),
-            "twilio_account_sid") != 0
-        || snd_copy(conf->pidfile, sizeof(conf->pidfile),
-            bc_conf_get(&cf, "pidfile", ""), "pidfile") != 0)
-    {
+    if (bc_mysql_conf_from(&conf->db, &cf, err, sizeof(err)) != 0) {
+        snd_log(SND_LOG_ERR, "config: %s", err);
         goto done;
     }
-    if (conf->db.host[0] == '\0' && conf->db.socket[0] == '\0') {
-        strcpy(conf->db.host, "127.0.0.1");
-    }
-    /* trailing slashes would double in URLs */
-    n = (long) strlen(conf->public_url);
-    while (n > 0 && conf->public_url[n - 1] == '/') {
-        conf->public_url[--n] = '\0';
-    }
-    n = (long) strlen(conf->twilio_api_base);
-    while (n > 0 && conf->twilio_api_base[n - 1] == '/') {
-        conf->twilio_api_base[--n] = '\0';
-    }
-
-    if (snd_num(&cf, "mysql_port", "3306", 1, 65535, &n) != 0) {
-        goto done;
-    }
-    conf->db.port = (unsigned) n;
     conf->db.connect_timeout = 3;
     conf->db.rw_timeout = 30;
 
-    v = bc_conf_get(&cf, "mysql_password_file", "");
-    if (v[0] != '\0') {
-        secret = bc_read_secret_file(v, err, sizeof(err));
-        if (secret == NULL) {
-            snd_log(SND_LOG_ERR, "config: %s", err);
-            goto done;
-        }
-        n = snd_copy(conf->db.password, sizeof(conf->db.password), secret,
-            "mysql password");
-        memset(secret, 0, strlen(secret));
-        free(secret);
-        if (n != 0) {
-            goto done;
-        }
-    }
-
-    v = bc_conf_get(&cf, "twilio_auth_token_file", "");
-    if (v[0] == '\0' || conf->twilio_account_sid[0] == '\0') {
-        snd_log(SND_LOG_ERR, "config: twilio_account_sid and "
-            "twilio_auth_token_file are required");
+    if (snd_conf_strings(conf, &cf) != 0) {
         goto done;
     }
-    conf->twilio_auth_token = bc_read_secret_file(v, err, sizeof(err));
-    if (conf->twilio_auth_token == NULL) {
-        snd_log(SND_LOG_ERR, "config: %s", err);
+    /* the Twilio account is required, the other providers are optional */
+    if (conf->twilio_account_sid[0] == '\0') {
+        snd_log(SND_LOG_ERR, "config: " SND_CONF_TWILIO_REQUIRED);
+        goto done;
+    }
+    if (snd_conf_read_secrets(conf, &cf) != 0) {
         goto done;
     }
     if (conf->public_url[0] == '\0') {
         snd_log(SND_LOG_ERR, "config: public_url is required");
         goto done;
     }
-
-    if (snd_num(&cf, "max_inflight", "256", 1, 10000, &n) != 0) {
-        goto done;
-    }
-    conf->max_inflight = (int) n;
-    if (snd_num(&cf, "max_attempts", "8", 1, 1000, &n) != 0) {
-        goto done;
-    }
-    conf->max_attempts = (int) n;
-    if (snd_num(&cf, "reclaim_idle_ms", "30000", 1000, 86400000, &n) != 0) {
-        goto done;
-    }
-    conf->reclaim_idle_ms = n;
-    /* reconcile lookups: Twilio allows up to 1,000 messages per page */
-    if (snd_num(&cf, "twilio_list_page_size", "1000", 1, 1000, &n) != 0) {
-        goto done;
-    }
-    conf->twilio_list_page_size = n;
-    if (snd_num(&cf, "request_timeout_ms", "10000", 100, 600000, &n) != 0) {
-        goto done;
-    }
-    conf->request_timeout_ms = n;
-
-    /* Meta (optional: without a token, Meta jobs fail as not configured) */
-    if (snd_copy(conf->meta_graph_base, sizeof(conf->meta_graph_base),
-            bc_conf_get(&cf, "meta_graph_base",
-                "https://graph.facebook.com/v21.0"), "meta_graph_base") != 0
-        || snd_copy(conf->sendgrid_api_base,
-            sizeof(conf->sendgrid_api_base),
-            bc_conf_get(&cf, "sendgrid_api_base", "https://api.sendgrid.com"),
-            "sendgrid_api_base") != 0)
-    {
-        goto done;
-    }
-    snd_trim_slashes(conf->meta_graph_base);
-    snd_trim_slashes(conf->sendgrid_api_base);
-    v = bc_conf_get(&cf, "meta_access_token_file", "");
-    if (v[0] != '\0') {
-        conf->meta_access_token = bc_read_secret_file(v, err, sizeof(err));
-        if (conf->meta_access_token == NULL) {
-            snd_log(SND_LOG_ERR, "config: %s", err);
-            goto done;
-        }
-    }
-    v = bc_conf_get(&cf, "sendgrid_api_key_file", "");
-    if (v[0] != '\0') {
-        conf->sendgrid_api_key = bc_read_secret_file(v, err, sizeof(err));
-        if (conf->sendgrid_api_key == NULL) {
-            snd_log(SND_LOG_ERR, "config: %s", err);
-            goto done;
-        }
-    }
-    if (snd_num(&cf, "sendgrid_batch_max", "1000", 1, 1000, &n) != 0) {
-        goto done;
-    }
-    conf->sendgrid_batch_max = (int) n;
-    v = bc_conf_get(&cf, "meta_rate_per_sender", "80");
-    conf->meta_rate_per_sender = strtod(v, &end);
-    if (*v == '\0' || *end != '\0' || conf->meta_rate_per_sender < 0) {
-        snd_log(SND_LOG_ERR, "config: bad meta_rate_per_sender \"%s\"", v);
-        goto done;
-    }
-
-    v = bc_conf_get(&cf, "rate_per_sender", "0");
-    conf->rate_per_sender = strtod(v, &end);
-    if (*v == '\0' || *end != '\0' || conf->rate_per_sender < 0) {
-        snd_log(SND_LOG_ERR, "config: bad rate_per_sender \"%s\"", v);
+    if (snd_conf_numbers(conf, &cf) != 0) {
         goto done;
     }
     rc = 0;

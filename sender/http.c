@@ -74,51 +74,6 @@ snd_http_write(char *data, size_t size, size_t nmemb, void *ud)
     return n;
 }
 
-/* SendGrid: X-Message-Id and the X-RateLimit-* of the mail/send response */
-static size_t
-snd_http_header(char *data, size_t size, size_t nmemb, void *ud)
-{
-    snd_item_t  *it = ud;
-    size_t       n = size * nmemb, l;
-    char         num[24];
-
-    if (n > 22 && n - 22 < sizeof(num)
-        && strncasecmp(data, "X-RateLimit-Remaining:", 22) == 0)
-    {
-        memcpy(num, data + 22, n - 22);
-        num[n - 22] = '\0';
-        it->rl_remaining = strtol(num, NULL, 10);
-        return n;
-    }
-    if (n > 18 && n - 18 < sizeof(num)
-        && strncasecmp(data, "X-RateLimit-Reset:", 18) == 0)
-    {
-        memcpy(num, data + 18, n - 18);
-        num[n - 18] = '\0';
-        /* epoch seconds */
-        it->rl_reset_ms = strtoll(num, NULL, 10) * 1000;
-        return n;
-    }
-    if (n > 13 && strncasecmp(data, "X-Message-Id:", 13) == 0) {
-        data += 13;
-        l = n - 13;
-        while (l > 0 && (*data == ' ' || *data == '\t')) {
-            data++;
-            l--;
-        }
-        while (l > 0 && (data[l - 1] == '\r' || data[l - 1] == '\n'
-                         || data[l - 1] == ' '))
-        {
-            l--;
-        }
-        if (l < sizeof(it->req_id)) {
-            memcpy(it->req_id, data, l);
-            it->req_id[l] = '\0';
-        }
-    }
-    return n;
-}
-
 /* Meta and SendGrid: a JSON body with the token as a Bearer credential */
 int
 snd_http_json_bearer(snd_item_t *it, const char *token)
@@ -150,13 +105,8 @@ snd_http_fixed(snd_t *s, CURL *e, int prov)
         s->conf.request_timeout_ms < 5000 ? s->conf.request_timeout_ms
                                           : 5000L);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-    if (prov == SND_PROV_TWILIO) {
-        curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long) CURLAUTH_BASIC);
-        curl_easy_setopt(e, CURLOPT_USERNAME, s->conf.twilio_account_sid);
-        curl_easy_setopt(e, CURLOPT_PASSWORD, s->conf.twilio_auth_token);
-    } else if (prov == SND_PROV_SENDGRID) {
-        /* Meta and SendGrid: Authorization: Bearer in it->hdrs */
-        curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, snd_http_header);
+    if (snd_providers[prov]->http_setup != NULL) {
+        snd_providers[prov]->http_setup(s, e);
     }
     curl_easy_setopt(e, CURLOPT_USERAGENT, "broadcast-sender/1");
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -201,7 +151,7 @@ snd_http_start(snd_t *s, snd_item_t *it, const char *url, const char *post)
     curl_easy_setopt(e, CURLOPT_URL, url);
     curl_easy_setopt(e, CURLOPT_PRIVATE, it);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, it);
-    if (it->prov == SND_PROV_SENDGRID) {
+    if (snd_prov(it)->reads_headers) {
         curl_easy_setopt(e, CURLOPT_HEADERDATA, it);
     }
     if (post != NULL) {

@@ -156,6 +156,27 @@ snd_db_exec(snd_t *s, const char *sql, size_t len)
     return 0;
 }
 
+int
+snd_db_run(snd_t *s, const snd_buf_t *b)
+{
+    return b->oom ? -1 : snd_db_exec(s, b->p, b->len);
+}
+
+MYSQL_RES *
+snd_db_select(snd_t *s, const snd_buf_t *b)
+{
+    MYSQL_RES  *res;
+
+    if (snd_db_run(s, b) != 0) {
+        return NULL;
+    }
+    res = mysql_store_result(s->db);
+    if (res == NULL) {
+        snd_db_lost(s, mysql_error(s->db));
+    }
+    return res;
+}
+
 void
 snd_db_rollback(snd_t *s)
 {
@@ -188,28 +209,37 @@ snd_resolve_candidates(snd_t *s, snd_item_t *items)
     MYSQL_RES   *res = NULL;
     MYSQL_ROW    row;
     size_t       i;
-    int          n = 0;
+    int          n = 0, p;
 
-    snd_buf_add(&q, "SELECT id,provider_message_id FROM messages WHERE "
-        "provider='twilio' AND provider_message_id IN (");
-    for (it = items; it != NULL; it = it->next) {
-        if (it->xfer == SND_XFER_LIST && it->outcome == SND_OUT_NONE) {
+    /* per provider with a message list: its ids are unique only within it */
+    snd_buf_add(&q, "SELECT id,provider_message_id FROM messages WHERE FALSE");
+    for (p = 0; p < SND_PROV_N; p++) {
+        int np = 0;
+        for (it = items; it != NULL; it = it->next) {
+            if (it->xfer != SND_XFER_LIST || it->outcome != SND_OUT_NONE
+                || it->prov != p)
+            {
+                continue;
+            }
             for (i = 0; i < it->ncands; i++) {
-                snd_buf_add(&q, n++ ? "," : "");
+                if (np++ == 0) {
+                    snd_buf_add(&q, " OR (provider='%s' AND "
+                        "provider_message_id IN (", snd_providers[p]->name);
+                } else {
+                    snd_buf_add(&q, ",");
+                }
                 snd_buf_cstr(s, &q, it->cands[2 * i]);
             }
         }
-    }
-    snd_buf_add(&q, ")");
-    if (n > 0) {
-        if (q.oom || snd_db_exec(s, q.p, q.len) != 0) {
-            snd_buf_free(&q);
-            return -1;
+        if (np > 0) {
+            snd_buf_add(&q, "))");
         }
-        res = mysql_store_result(s->db);
+        n += np;
+    }
+    if (n > 0) {
+        res = snd_db_select(s, &q);
         if (res == NULL) {
             snd_buf_free(&q);
-            snd_db_lost(s, mysql_error(s->db));
             return -1;
         }
     }
@@ -240,11 +270,9 @@ snd_resolve_candidates(snd_t *s, snd_item_t *items)
                        && strcmp(o->sid, it->cands[2 * i]) == 0;
             }
             if (!used) {
-                const char *st = bc_status_from_twilio(it->cands[2 * i + 1]);
                 snprintf(it->sid, sizeof(it->sid), "%s", it->cands[2 * i]);
                 snprintf(it->status, sizeof(it->status), "%s",
-                    st != NULL && bc_status_rank(st) >= 20 ? st
-                                                           : "accepted");
+                    it->cands[2 * i + 1]);
                 it->outcome = SND_OUT_ACCEPTED;
                 break;
             }
@@ -391,7 +419,7 @@ snd_ledger_hand_off(snd_t *s)
     while ((it = *p) != NULL) {
         next = it->next;
         if (it->outcome == SND_OUT_ACCEPTED && it->xfer == SND_XFER_SEND
-            && it->prov == SND_PROV_TWILIO
+            && snd_prov(it)->callbacks_name_our_id
             && !it->optout && !it->lost && it->error_code[0] == '\0')
         {
             *p = next;
@@ -406,34 +434,16 @@ snd_ledger_hand_off(snd_t *s)
     }
 }
 
-int
-snd_ledger_commit(snd_t *s)
+/*
+ * One multi-row upsert of the results: O(n), forward-only in SQL. ON
+ * DUPLICATE KEY assignments run left to right, so status_rank comes last.
+ */
+static int
+snd_ledger_results(snd_t *s, snd_item_t *items, snd_buf_t *b)
 {
-    snd_item_t  *items, *it, *next;
-    snd_stage_t  ack, wait;
-    snd_buf_t    q = { 0 };
-    int          nopt = 0, nrows = 0;
-    long long    now;
+    snd_item_t  *it;
+    int          nrows = 0;
 
-    if (s->finished == NULL) {
-        return 0;
-    }
-    if (snd_db_ok(s) != 0) {
-        return -1;
-    }
-    snd_ledger_hand_off(s);
-    items = s->finished;
-    if (items == NULL) {
-        return 0;
-    }
-
-    if (snd_db_exec(s, "START TRANSACTION", 17) != 0) {
-        return -1;
-    }
-    if (snd_resolve_candidates(s, items) != 0) {
-        snd_db_rollback(s);
-        return -1;
-    }
     for (it = items; it != NULL; it = it->next) {
         if (it->outcome > SND_OUT_ACK
             && !(it->xfer == SND_XFER_LIST && it->outcome == SND_OUT_UNKNOWN))
@@ -441,78 +451,84 @@ snd_ledger_commit(snd_t *s)
             nrows++;
         }
     }
-
-    if (nrows > 0) {
-        /*
-         * One multi-row upsert: O(n), forward-only in SQL. ON DUPLICATE KEY
-         * assignments run left to right, so status_rank comes last.
-         */
-        snd_buf_add(&q, "INSERT INTO messages (id,batch_id,channel,provider,"
-            "to_address,from_address,status,status_rank,send_state,"
-            "provider_message_id,provider_request_id,num_segments,price,"
-            "price_unit,error_code,error_message,created_at,updated_at) "
-            "VALUES ");
-        nrows = 0;
-        for (it = items; it != NULL; it = it->next) {
-            if (it->outcome > SND_OUT_ACK) {
-                snd_result_row(s, &q, it, nrows++ == 0);
-            }
-        }
-        snd_buf_add(&q, " ON DUPLICATE KEY UPDATE "
-            "send_state=VALUES(send_state),"
-            "status=IF(VALUES(status_rank)>0 AND status_rank<"
-            "VALUES(status_rank) AND status_rank<100,VALUES(status),status),"
-            "provider_message_id=COALESCE(provider_message_id,"
-            "VALUES(provider_message_id)),"
-            "provider_request_id=COALESCE(VALUES(provider_request_id),"
-            "provider_request_id),"
-            "num_segments=COALESCE(VALUES(num_segments),num_segments),"
-            "price=COALESCE(VALUES(price),price),"
-            "price_unit=COALESCE(VALUES(price_unit),price_unit),"
-            /* an accepted call (rank 20..99) on a row no callback has
-               advanced yet clears the error of an earlier failed attempt;
-               evaluated before status_rank is assigned below */
-            "error_code=IF(VALUES(status_rank) BETWEEN 20 AND 99 AND "
-            "status_rank<=10,VALUES(error_code),"
-            "COALESCE(VALUES(error_code),error_code)),"
-            "error_message=IF(VALUES(status_rank) BETWEEN 20 AND 99 AND "
-            "status_rank<=10,VALUES(error_message),"
-            "COALESCE(VALUES(error_message),error_message)),"
-            "updated_at=VALUES(updated_at),"
-            "status_rank=IF(VALUES(status_rank)>0 AND status_rank<"
-            "VALUES(status_rank) AND status_rank<100,VALUES(status_rank),"
-            "status_rank)");
-        if (q.oom || snd_db_exec(s, q.p, q.len) != 0) {
-            snd_buf_free(&q);
-            snd_db_rollback(s);
-            return -1;
+    if (nrows == 0) {
+        return 0;
+    }
+    b->len = 0;
+    snd_buf_add(b, "INSERT INTO messages (id,batch_id,channel,provider,"
+        "to_address,from_address,status,status_rank,send_state,"
+        "provider_message_id,provider_request_id,num_segments,price,"
+        "price_unit,error_code,error_message,created_at,updated_at) "
+        "VALUES ");
+    nrows = 0;
+    for (it = items; it != NULL; it = it->next) {
+        if (it->outcome > SND_OUT_ACK) {
+            snd_result_row(s, b, it, nrows++ == 0);
         }
     }
+    snd_buf_add(b, " ON DUPLICATE KEY UPDATE "
+        "send_state=VALUES(send_state),"
+        "status=IF(VALUES(status_rank)>0 AND status_rank<"
+        "VALUES(status_rank) AND status_rank<100,VALUES(status),status),"
+        "provider_message_id=COALESCE(provider_message_id,"
+        "VALUES(provider_message_id)),"
+        "provider_request_id=COALESCE(VALUES(provider_request_id),"
+        "provider_request_id),"
+        "num_segments=COALESCE(VALUES(num_segments),num_segments),"
+        "price=COALESCE(VALUES(price),price),"
+        "price_unit=COALESCE(VALUES(price_unit),price_unit),"
+        /* an accepted call (rank 20..99) on a row no callback has
+           advanced yet clears the error of an earlier failed attempt;
+           evaluated before status_rank is assigned below */
+        "error_code=IF(VALUES(status_rank) BETWEEN 20 AND 99 AND "
+        "status_rank<=10,VALUES(error_code),"
+        "COALESCE(VALUES(error_code),error_code)),"
+        "error_message=IF(VALUES(status_rank) BETWEEN 20 AND 99 AND "
+        "status_rank<=10,VALUES(error_message),"
+        "COALESCE(VALUES(error_message),error_message)),"
+        "updated_at=VALUES(updated_at),"
+        "status_rank=IF(VALUES(status_rank)>0 AND status_rank<"
+        "VALUES(status_rank) AND status_rank<100,VALUES(status_rank),"
+        "status_rank)");
+    return snd_db_run(s, b) != 0 ? -1 : 0;
+}
 
-    q.len = 0;
-    snd_buf_add(&q, "INSERT IGNORE INTO opt_outs (address,reason,source,"
+/* 21610: the recipient replied STOP; it goes to opt_outs */
+static int
+snd_ledger_optouts(snd_t *s, snd_item_t *items, snd_buf_t *b)
+{
+    snd_item_t  *it;
+    int          nopt = 0;
+
+    b->len = 0;
+    snd_buf_add(b, "INSERT IGNORE INTO opt_outs (address,reason,source,"
         "created_at) VALUES ");
     for (it = items; it != NULL; it = it->next) {
         if (it->optout) {
             char peer[256];
             snd_peer_of(it->job.to, peer, sizeof(peer));
-            snd_buf_add(&q, nopt++ ? ",(" : "(");
-            snd_buf_cstr(s, &q, peer);
-            snd_buf_add(&q, ",");
-            snd_buf_cstr(s, &q, it->error_message);
-            snd_buf_add(&q, ",'twilio_21610',UTC_TIMESTAMP(3))");
+            snd_buf_add(b, nopt++ ? ",(" : "(");
+            snd_buf_cstr(s, b, peer);
+            snd_buf_add(b, ",");
+            snd_buf_cstr(s, b, it->error_message);
+            snd_buf_add(b, ",'twilio_21610',UTC_TIMESTAMP(3))");
         }
     }
-    if (nopt > 0 && (q.oom || snd_db_exec(s, q.p, q.len) != 0)) {
-        snd_buf_free(&q);
-        snd_db_rollback(s);
-        return -1;
-    }
-    /* Meta/SendGrid rows of unknown outcome (main.c): failed, unless a
-       webhook has advanced them meanwhile (then the provider had them) */
-    q.len = 0;
-    nopt = 0;
-    snd_buf_add(&q, "UPDATE messages SET send_state='done',"
+    return nopt > 0 && (snd_db_run(s, b) != 0)
+           ? -1 : 0;
+}
+
+/* rows of unknown outcome that cannot be looked up (main.c): failed,
+   unless a webhook has advanced them meanwhile (then the provider had
+   them) */
+static int
+snd_ledger_lost(snd_t *s, snd_item_t *items, snd_buf_t *b)
+{
+    snd_item_t  *it;
+    int          nlost = 0;
+
+    b->len = 0;
+    snd_buf_add(b, "UPDATE messages SET send_state='done',"
         "status=IF(status_rank<=10,'failed',status),"
         "error_code=IF(status_rank<=10,'unknown_after_crash',error_code),"
         "error_message=IF(status_rank<=10,'the provider call may or may not "
@@ -521,24 +537,23 @@ snd_ledger_commit(snd_t *s)
         "status_rank=IF(status_rank<=10,100,status_rank) WHERE id IN (");
     for (it = items; it != NULL; it = it->next) {
         if (it->lost) {
-            snd_buf_add(&q, nopt++ ? "," : "");
-            snd_buf_cstr(s, &q, it->job.id);
+            snd_buf_add(b, nlost++ ? "," : "");
+            snd_buf_cstr(s, b, it->job.id);
         }
     }
-    snd_buf_add(&q, ")");
-    if (nopt > 0 && (q.oom || snd_db_exec(s, q.p, q.len) != 0)) {
-        snd_buf_free(&q);
-        snd_db_rollback(s);
-        return -1;
-    }
-    snd_buf_free(&q);
-    if (snd_db_exec(s, "COMMIT", 6) != 0) {
-        snd_db_rollback(s);
-        return -1;
-    }
-    s->finished = NULL;
+    snd_buf_add(b, ")");
+    return nlost > 0 && (snd_db_run(s, b) != 0)
+           ? -1 : 0;
+}
 
-    /* committed: route each item on */
+/* committed: each item goes on to be acknowledged, reconciled or sent */
+static void
+snd_ledger_route(snd_t *s, snd_item_t *items)
+{
+    snd_item_t  *it, *next;
+    snd_stage_t  ack, wait;
+    long long    now;
+
     now = snd_now_ms();
     SND_STAGE_INIT(&ack);
     SND_STAGE_INIT(&wait);
@@ -580,7 +595,7 @@ snd_ledger_commit(snd_t *s)
         if (it->lost) {
             snd_log(SND_LOG_NOTICE, "message %s: %s call of unknown "
                 "outcome: failed unknown_after_crash unless a webhook "
-                "arrived", it->job.id, snd_prov_names[it->prov]);
+                "arrived", it->job.id, snd_prov(it)->name);
         }
         if (it->outcome == SND_OUT_FAILED) {
             snd_log(SND_LOG_INFO, "message %s: failed %s: %s", it->job.id,
@@ -590,5 +605,44 @@ snd_ledger_commit(snd_t *s)
     }
     snd_list_splice(&s->to_ack, &ack);
     snd_list_splice(&s->wait, &wait);
+}
+
+int
+snd_ledger_commit(snd_t *s)
+{
+    snd_item_t  *items;
+    snd_buf_t    q = { 0 };
+
+    if (s->finished == NULL) {
+        return 0;
+    }
+    if (snd_db_ok(s) != 0) {
+        return -1;
+    }
+    snd_ledger_hand_off(s);
+    items = s->finished;
+    if (items == NULL) {
+        return 0;
+    }
+
+    if (snd_db_exec(s, "START TRANSACTION", 17) != 0) {
+        return -1;
+    }
+    if (snd_resolve_candidates(s, items) != 0
+        || snd_ledger_results(s, items, &q) != 0
+        || snd_ledger_optouts(s, items, &q) != 0
+        || snd_ledger_lost(s, items, &q) != 0)
+    {
+        snd_buf_free(&q);
+        snd_db_rollback(s);
+        return -1;
+    }
+    snd_buf_free(&q);
+    if (snd_db_exec(s, "COMMIT", 6) != 0) {
+        snd_db_rollback(s);
+        return -1;
+    }
+    s->finished = NULL;
+    snd_ledger_route(s, items);
     return 0;
 }

@@ -14,30 +14,6 @@
 
 volatile sig_atomic_t snd_stop;
 
-const char *const snd_prov_names[SND_PROV_N] = { "twilio", "meta",
-                                                 "sendgrid" };
-
-int
-snd_prov_of(const bc_job_t *job)
-{
-    if (strcmp(job->provider, "meta") == 0) {
-        return SND_PROV_META;
-    }
-    if (strcmp(job->provider, "sendgrid") == 0) {
-        return SND_PROV_SENDGRID;
-    }
-    return SND_PROV_TWILIO;
-}
-
-void
-snd_peer_of(const char *addr, char *out, size_t outlen)
-{
-    if (strncmp(addr, "whatsapp:", 9) == 0) {
-        addr += 9;
-    }
-    snprintf(out, outlen, "%s", addr);
-}
-
 static void
 snd_on_signal(int sig)
 {
@@ -167,10 +143,11 @@ snd_item_set_reconcile(snd_t *s, snd_item_t *it, int on)
  * While a row is reconciled, the provider's list must not show a message of
  * this process to the same recipient from the same sender: the reconcile
  * could take its sid (the message was sent once, but then one row holds the
- * other's sid and the send's own result cannot be stored). So a Twilio
- * reconcile and a Twilio send to the same recipient from the same sender
- * never overlap between their start and the ledger commit of their result.
- * Only checked while some row is being reconciled (after a crash).
+ * other's sid and the send's own result cannot be stored). So a reconcile
+ * and a send of the same provider to the same recipient from the same
+ * sender never overlap between their start and the ledger commit of their
+ * result. Only checked for providers with a message list, while some row
+ * is being reconciled (after a crash).
  */
 static int
 snd_reconcile_conflict(snd_t *s, const snd_item_t *it)
@@ -181,7 +158,7 @@ snd_reconcile_conflict(snd_t *s, const snd_item_t *it)
     /* handed results are not in the rows yet either */
     for (i = 0; i < 3; i++) {
         for (o = lists[i]; o != NULL; o = o->next) {
-            if (o != it && o->prov == SND_PROV_TWILIO
+            if (o != it && o->prov == it->prov
                 && o->reconcile != it->reconcile
                 && strcmp(o->job.to, it->job.to) == 0
                 && strcmp(o->job.from, it->job.from) == 0
@@ -233,22 +210,6 @@ snd_item_free(snd_t *s, snd_item_t *it)
     free(it->retry_json);
     free(it);
     s->held--;
-}
-
-void
-snd_provider_done(snd_t *s, snd_item_t *it, CURLcode rc, long status,
-    int request_sent)
-{
-    switch (it->prov) {
-    case SND_PROV_META:
-        snd_meta_done(s, it, rc, status, request_sent);
-        break;
-    case SND_PROV_SENDGRID:
-        snd_sendgrid_done(s, it, rc, status, request_sent);
-        break;
-    default:
-        snd_twilio_done(s, it, rc, status, request_sent);
-    }
 }
 
 /* ---- connections -------------------------------------------------------- */
@@ -369,7 +330,7 @@ snd_start_due(snd_t *s)
             p = &it->next;
             continue;
         }
-        if (it->reconcile && it->prov != SND_PROV_TWILIO) {
+        if (it->reconcile && snd_prov(it)->reconcile == NULL) {
             /*
              * Meta and SendGrid have no message list to look in: a row
              * left 'calling'/'unknown' by a crash or an ambiguous timeout
@@ -383,9 +344,9 @@ snd_start_due(snd_t *s)
             continue;
         }
         if (!it->reconcile) {
-            double       rate = 0;
-            const char  *key = it->job.from;
-            long long    until = snd_throttle_until(s, it, now);
+            const snd_provider_t  *prov = snd_prov(it);
+            double                 rate;
+            long long              until = snd_throttle_until(s, it, now);
             if (until > 0) {
                 /* the provider asked this sender (account) to slow down */
                 it->not_before_ms = until;
@@ -395,15 +356,11 @@ snd_start_due(snd_t *s)
                 p = &it->next;
                 continue;
             }
-            if (it->prov == SND_PROV_TWILIO) {
-                rate = s->conf.rate_per_sender;
-                if (it->job.messaging_service_sid[0]) {
-                    key = it->job.messaging_service_sid;
-                }
-            } else if (it->prov == SND_PROV_META) {
-                rate = s->conf.meta_rate_per_sender;
-            }
-            if (rate > 0 && !snd_rate_take(s, key, rate, now, &wait_ms)) {
+            rate = prov->rate != NULL ? prov->rate(&s->conf) : 0;
+            if (rate > 0
+                && !snd_rate_take(s, prov->sender_key(it), rate, now,
+                                  &wait_ms))
+            {
                 it->not_before_ms = now + wait_ms;
                 if (next < 0 || wait_ms < next) {
                     next = wait_ms;
@@ -412,7 +369,7 @@ snd_start_due(snd_t *s)
                 continue;
             }
         }
-        if (s->nreconcile > 0 && it->prov == SND_PROV_TWILIO
+        if (s->nreconcile > 0 && snd_prov(it)->reconcile != NULL
             && snd_reconcile_conflict(s, it))
         {
             it->not_before_ms = now + SND_RECONCILE_WAIT_MS;
@@ -424,17 +381,8 @@ snd_start_due(snd_t *s)
         }
         *p = it->next;
         it->next = NULL;
-        switch (it->prov) {
-        case SND_PROV_META:
-            rc = snd_meta_send(s, it);
-            break;
-        case SND_PROV_SENDGRID:
-            rc = snd_sendgrid_send(s, it, p, now);
-            break;
-        default:
-            rc = it->reconcile ? snd_twilio_list(s, it)
-                               : snd_twilio_send(s, it);
-        }
+        rc = it->reconcile ? snd_prov(it)->reconcile(s, it)
+                           : snd_prov(it)->send(s, it, p, now);
         if (rc != 0) {
             snd_log(SND_LOG_ERR, "message %s: cannot start the transfer; "
                 "trying again in 1s", it->job.id);

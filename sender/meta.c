@@ -14,9 +14,9 @@
  * Meta's error classes, in one place (DESIGN "Provider error classes"):
  * throttle (no attempt spent): HTTP 429, 130429 (throughput), 4 and 80007
  * (app / WABA call rate) pause the phone number; 131056 (pair rate) delays
- * that recipient 6 s; retry later: 5xx; never retry: 131047 (free-form outside the
- * 24 h window), 132001 (unknown template), 131026 (undeliverable), 100
- * (bad parameter), 190 (token) and everything else.
+ * that recipient 6 s; retry later: 5xx; never retry: 131047 (free-form
+ * outside the 24 h window), 132001 (unknown template), 131026
+ * (undeliverable), 100 (bad parameter), 190 (token) and everything else.
  */
 #define SND_META_PAIR_WAIT_MS  6000
 
@@ -43,8 +43,8 @@ snd_meta_fail_now(snd_t *s, snd_item_t *it, const char *code,
     snd_list_push(&s->finished, it);
 }
 
-int
-snd_meta_send(snd_t *s, snd_item_t *it)
+static int
+snd_meta_send(snd_t *s, snd_item_t *it, snd_item_t **wait, long long now)
 {
     json_t        *req, *x = NULL, *msg, *v;
     json_error_t   jerr;
@@ -53,6 +53,8 @@ snd_meta_send(snd_t *s, snd_item_t *it)
     size_t         i, n = 0;
     char          *post;
 
+    (void) wait;
+    (void) now;
     if (s->conf.meta_access_token == NULL) {
         snd_meta_fail_now(s, it, "provider_not_configured",
             "meta_access_token_file is not configured");
@@ -159,7 +161,7 @@ snd_meta_error(snd_t *s, snd_item_t *it, long status)
     }
 }
 
-void
+static void
 snd_meta_done(snd_t *s, snd_item_t *it, CURLcode rc, long status,
     int request_sent)
 {
@@ -201,3 +203,29 @@ snd_meta_done(snd_t *s, snd_item_t *it, CURLcode rc, long status,
     }
     snd_list_push(&s->finished, it);
 }
+
+/* the phone number id (meta:<id>) is the sender Meta paces and throttles */
+static const char *
+snd_meta_sender_key(const snd_item_t *it)
+{
+    return it->job.from;
+}
+
+static double
+snd_meta_rate(const snd_conf_t *conf)
+{
+    return conf->meta_rate_per_sender;
+}
+
+/* the Bearer token travels in each transfer's header list */
+const snd_provider_t  snd_provider_meta = {
+    .name = "meta",
+    .send = snd_meta_send,
+    .reconcile = NULL,
+    .done = snd_meta_done,
+    .http_setup = NULL,
+    .reads_headers = 0,
+    .sender_key = snd_meta_sender_key,
+    .rate = snd_meta_rate,
+    .callbacks_name_our_id = 0,
+};

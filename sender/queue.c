@@ -566,13 +566,13 @@ snd_queue_flush_acks(snd_t *s)
                                                  "retry", "error" };
         char f[64];
         for (k = 0; k < SND_M_N; k++) {
-            snprintf(f, sizeof(f), "provider_calls:%s:%s", snd_prov_names[p],
-                oc[k]);
+            snprintf(f, sizeof(f), "provider_calls:%s:%s",
+                snd_providers[p]->name, oc[k]);
             snd_metric(s, f, &s->m[p][k], &n);
         }
-        snprintf(f, sizeof(f), "retries:%s", snd_prov_names[p]);
+        snprintf(f, sizeof(f), "retries:%s", snd_providers[p]->name);
         snd_metric(s, f, &s->m_retries[p], &n);
-        snprintf(f, sizeof(f), "throttles:%s", snd_prov_names[p]);
+        snprintf(f, sizeof(f), "throttles:%s", snd_providers[p]->name);
         snd_metric(s, f, &s->m_throttles[p], &n);
     }
     snd_metric(s, "reconciled:found", &s->m_found, &n);

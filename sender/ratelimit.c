@@ -114,16 +114,9 @@ snd_rate_take(snd_t *s, const char *from, double rate, long long now,
 static void
 snd_throttle_key(const snd_item_t *it, char *key, size_t len)
 {
-    const char  *k = it->job.from;
+    const snd_provider_t  *p = snd_prov(it);
 
-    if (it->prov == SND_PROV_SENDGRID) {
-        k = "";
-    } else if (it->prov == SND_PROV_TWILIO
-               && it->job.messaging_service_sid[0] != '\0')
-    {
-        k = it->job.messaging_service_sid;
-    }
-    snprintf(key, len, "%s %s", snd_prov_names[it->prov], k);
+    snprintf(key, len, "%s %s", p->name, p->sender_key(it));
 }
 
 long long

@@ -2,9 +2,11 @@
  * broadcast-sender: shared types of the daemon's modules.
  *
  * Two threads. The send loop (main.c): read jobs (queue.c) -> claim them in
- * the MySQL ledger (ledger.c) -> call the provider (twilio.c over http.c) ->
- * commit results (ledger.c) -> XACK + DEL (queue.c). The recorder thread
- * (recorder.c) records webhook events from bc:stream:events. The two share
+ * the MySQL ledger (claim.c) -> call the provider (its description in
+ * provider.c: twilio.c, meta.c, sendgrid.c, over http.c) -> commit results
+ * (ledger.c) -> XACK + DEL (queue.c). The recorder thread (recorder.c)
+ * records webhook events from bc:stream:events (parsed by event*.c,
+ * written by recorder_write.c; recorder.h). The two share
  * nothing mutable but snd_stop: each has its own snd_t (the recorder's is a
  * copy of the configuration without the provider secrets), its own Redis
  * and MySQL connections, and frees what it allocates. The send stream and
@@ -24,6 +26,7 @@
 #include <hiredis/hiredis.h>
 #include <mysql.h>
 
+#include "bc_addr.h"
 #include "bc_db.h"
 #include "bc_job.h"
 #include "bc_redis.h"
@@ -64,7 +67,7 @@ typedef struct {
     long             request_timeout_ms;
     double           rate_per_sender;
     char             pidfile[512];
-    /* issue 3: Meta WhatsApp Cloud API and SendGrid */
+    /* Meta WhatsApp Cloud API and SendGrid */
     char             meta_graph_base[512];   /* with the version */
     char            *meta_access_token;      /* owned, NULL: no Meta */
     double           meta_rate_per_sender;   /* msgs/s per phone-number-id */
@@ -78,14 +81,13 @@ void snd_conf_free(snd_conf_t *conf);
 
 /* ---- providers ---------------------------------------------------------- */
 
+/* indexes of snd_providers[] (provider.c), and of the per-provider metrics */
 enum { SND_PROV_TWILIO = 0, SND_PROV_META, SND_PROV_SENDGRID, SND_PROV_N };
 
 /* metric slots per provider: provider_calls:<provider>:<outcome> */
 enum { SND_M_ACCEPTED = 0, SND_M_FAILED, SND_M_RETRY, SND_M_ERROR, SND_M_N };
 
-extern const char *const snd_prov_names[SND_PROV_N];
-
-/* the job's provider (unknown names are Twilio, the issue 2 default) */
+/* the job's provider (unknown names are Twilio, the first provider) */
 int snd_prov_of(const bc_job_t *job);
 
 /* the conversation partner of an address: strips "whatsapp:" (DESIGN
@@ -154,7 +156,8 @@ struct snd_item_s {
     long long       retry_due_ms;
     unsigned long long handoff_gen; /* handed to the recorder: its push */
     int             throttled;      /* RETRY without spending an attempt */
-    char          **cands;          /* reconcile: candidate sid/status pairs */
+    char          **cands;          /* reconcile: candidate pairs of the
+                                       provider's id and our status */
     size_t          ncands;
     int             list_pages;     /* reconcile: list pages read */
     char           *retry_json;     /* owned: job JSON for bc:retry */
@@ -304,7 +307,8 @@ void snd_list_append(snd_item_t **list, snd_item_t *it);
 /* O(1) appends for a loop that routes many items: stage them, then splice
    the stage onto the list's end once (snd_list_append walks the list) */
 typedef struct { snd_item_t *head, **tail; } snd_stage_t;
-#define SND_STAGE_INIT(st)  do { (st)->head = NULL; (st)->tail = &(st)->head; } while (0)
+#define SND_STAGE_INIT(st)                                                    \
+    do { (st)->head = NULL; (st)->tail = &(st)->head; } while (0)
 static inline void
 snd_stage_add(snd_stage_t *st, snd_item_t *it)
 {
@@ -360,6 +364,11 @@ void snd_buf_str(snd_t *s, snd_buf_t *b, const char *v, size_t len);
 void snd_buf_free(snd_buf_t *b);
 void snd_buf_release(void);
 void snd_buf_cstr(snd_t *s, snd_buf_t *b, const char *v);
+/* runs the statement built in b (-1 if building it ran out of memory) */
+int snd_db_run(snd_t *s, const snd_buf_t *b);
+/* runs the SELECT built in b and stores its result set; NULL on failure
+   (logged, a lost connection dropped) */
+MYSQL_RES *snd_db_select(snd_t *s, const snd_buf_t *b);
 void snd_db_rollback(snd_t *s);
 snd_item_t *snd_find(snd_item_t *list, const char *id, size_t len);
 
@@ -375,9 +384,9 @@ int snd_ledger_claim(snd_t *s);
 
 int snd_http_init(snd_t *s);
 void snd_http_free(snd_t *s);
-/* starts a transfer for it; post NULL means GET */
+/* Meta and SendGrid: a JSON body with the token as a Bearer credential */
 int snd_http_json_bearer(snd_item_t *it, const char *token);
-void snd_error_fill(snd_item_t *it, long code, long status);
+/* starts a transfer for it; post NULL means GET */
 int snd_http_start(snd_t *s, snd_item_t *it, const char *url,
     const char *post);
 /* waits up to timeout_ms, then returns finished items via done() */
@@ -385,36 +394,62 @@ void snd_http_run(snd_t *s, int timeout_ms,
     void (*done)(snd_t *s, snd_item_t *it, CURLcode rc, long status,
                  int request_sent));
 
-/* ---- twilio.c ----------------------------------------------------------- */
+/* ---- provider.c: one description per provider ------------------------- */
 
-int snd_twilio_send(snd_t *s, snd_item_t *it);
-int snd_twilio_list(snd_t *s, snd_item_t *it);
-void snd_twilio_done(snd_t *s, snd_item_t *it, CURLcode rc, long status,
-    int request_sent);
+/*
+ * What the send loop, the HTTP pool and the pacing need to know of a
+ * provider. Each provider's file (twilio.c, meta.c, sendgrid.c) exports
+ * its row; snd_providers[] lists them by SND_PROV_* index. Nothing outside
+ * these rows picks a provider by name or index.
+ */
+typedef struct {
+    /* the job's "provider", the metrics label, the throttle key's prefix */
+    const char   *name;
+    /* starts the call for it, already taken off the wait list (*wait is
+       where it was: a provider that batches takes more due items off it);
+       0 (a transfer runs, or it is finished), -1: try again in 1 s */
+    int         (*send)(snd_t *s, snd_item_t *it, snd_item_t **wait,
+                        long long now);
+    /* looks a call of unknown outcome up in the provider's message list;
+       NULL: no list, such a row fails unknown_after_crash unless a
+       webhook advanced it */
+    int         (*reconcile)(snd_t *s, snd_item_t *it);
+    /* a finished transfer: sets the outcome, puts it on s->finished (or
+       starts the next transfer, e.g. a list page) */
+    void        (*done)(snd_t *s, snd_item_t *it, CURLcode rc, long status,
+                        int request_sent);
+    /* the options a pooled curl handle keeps for this provider
+       (credentials, header callback); NULL: none beyond the common ones */
+    void        (*http_setup)(snd_t *s, CURL *e);
+    /* the answer's headers are read: CURLOPT_HEADERDATA is the item */
+    int           reads_headers;
+    /* what the provider paces and throttles: a sender address, or "" for
+       the whole account */
+    const char *(*sender_key)(const snd_item_t *it);
+    /* messages per second per sender key (0 unlimited); NULL: unlimited */
+    double      (*rate)(const snd_conf_t *conf);
+    /* its webhooks name our message id, so a plain accepted result can be
+       handed to the recorder before the row holds the provider's id
+       (docs/DESIGN.md "Handoff") */
+    int           callbacks_name_our_id;
+} snd_provider_t;
 
-/* shared by the providers: backoff or, after max_attempts, failed */
-void snd_retry_or_fail(snd_t *s, snd_item_t *it);
-/* a JSON member as text ("" if absent) */
-void snd_copy_json_str(json_t *o, const char *key, char *out, size_t outlen);
+extern const snd_provider_t  snd_provider_twilio;
+extern const snd_provider_t  snd_provider_meta;
+extern const snd_provider_t  snd_provider_sendgrid;
+extern const snd_provider_t *const snd_providers[SND_PROV_N];
 
-/* ---- meta.c ------------------------------------------------------------- */
+#define snd_prov(it)  (snd_providers[(it)->prov])
 
-int snd_meta_send(snd_t *s, snd_item_t *it);
-void snd_meta_done(snd_t *s, snd_item_t *it, CURLcode rc, long status,
-    int request_sent);
-
-/* ---- sendgrid.c --------------------------------------------------------- */
-
-/* it leads one mail/send call; takes matching items off *wait into it->group */
-int snd_sendgrid_send(snd_t *s, snd_item_t *it, snd_item_t **wait,
-    long long now);
-void snd_sendgrid_done(snd_t *s, snd_item_t *it, CURLcode rc, long status,
-    int request_sent);
-
-/* ---- providers (main.c): dispatch by it->prov --------------------------- */
-
+/* the item's provider's done() */
 void snd_provider_done(snd_t *s, snd_item_t *it, CURLcode rc, long status,
     int request_sent);
+/* shared by the providers: backoff or, after max_attempts, failed */
+void snd_retry_or_fail(snd_t *s, snd_item_t *it);
+/* the provider's error code, else http_<status>; a message if none */
+void snd_error_fill(snd_item_t *it, long code, long status);
+/* a JSON member as text ("" if absent) */
+void snd_copy_json_str(json_t *o, const char *key, char *out, size_t outlen);
 
 /* ---- recorder.c --------------------------------------------------------- */
 

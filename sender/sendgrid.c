@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <jansson.h>
 
@@ -24,7 +25,7 @@ snd_streq(const char *a, const char *b)
 static int
 snd_sg_same(const snd_item_t *a, const snd_item_t *b)
 {
-    return b->prov == SND_PROV_SENDGRID && !b->reconcile
+    return b->prov == a->prov && !b->reconcile
            && strcmp(a->job.batch_id, b->job.batch_id) == 0
            && strcmp(a->job.from, b->job.from) == 0
            && snd_streq(a->job.body, b->job.body)
@@ -71,6 +72,51 @@ snd_sg_finish(snd_t *s, snd_item_t *it)
         next = g->next;
         snd_list_push(&s->finished, g);
     }
+}
+
+/* SendGrid: X-Message-Id and the X-RateLimit-* of the mail/send response */
+static size_t
+snd_sg_header(char *data, size_t size, size_t nmemb, void *ud)
+{
+    snd_item_t  *it = ud;
+    size_t       n = size * nmemb, l;
+    char         num[24];
+
+    if (n > 22 && n - 22 < sizeof(num)
+        && strncasecmp(data, "X-RateLimit-Remaining:", 22) == 0)
+    {
+        memcpy(num, data + 22, n - 22);
+        num[n - 22] = '\0';
+        it->rl_remaining = strtol(num, NULL, 10);
+        return n;
+    }
+    if (n > 18 && n - 18 < sizeof(num)
+        && strncasecmp(data, "X-RateLimit-Reset:", 18) == 0)
+    {
+        memcpy(num, data + 18, n - 18);
+        num[n - 18] = '\0';
+        /* epoch seconds */
+        it->rl_reset_ms = strtoll(num, NULL, 10) * 1000;
+        return n;
+    }
+    if (n > 13 && strncasecmp(data, "X-Message-Id:", 13) == 0) {
+        data += 13;
+        l = n - 13;
+        while (l > 0 && (*data == ' ' || *data == '\t')) {
+            data++;
+            l--;
+        }
+        while (l > 0 && (data[l - 1] == '\r' || data[l - 1] == '\n'
+                         || data[l - 1] == ' '))
+        {
+            l--;
+        }
+        if (l < sizeof(it->req_id)) {
+            memcpy(it->req_id, data, l);
+            it->req_id[l] = '\0';
+        }
+    }
+    return n;
 }
 
 static char *
@@ -144,7 +190,7 @@ snd_sg_request(snd_t *s, snd_item_t *it)
     return out;
 }
 
-int
+static int
 snd_sendgrid_send(snd_t *s, snd_item_t *it, snd_item_t **wait,
     long long now)
 {
@@ -216,7 +262,7 @@ snd_sendgrid_send(snd_t *s, snd_item_t *it, snd_item_t **wait,
     return 0;
 }
 
-void
+static void
 snd_sendgrid_done(snd_t *s, snd_item_t *it, CURLcode rc, long status,
     int request_sent)
 {
@@ -305,3 +351,31 @@ snd_sendgrid_done(snd_t *s, snd_item_t *it, CURLcode rc, long status,
     }
     snd_sg_finish(s, it);
 }
+
+/* the answer's headers carry the message id and the rate-limit window */
+static void
+snd_sg_http_setup(snd_t *s, CURL *e)
+{
+    (void) s;
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, snd_sg_header);
+}
+
+/* SendGrid throttles the whole account */
+static const char *
+snd_sg_sender_key(const snd_item_t *it)
+{
+    (void) it;
+    return "";
+}
+
+const snd_provider_t  snd_provider_sendgrid = {
+    .name = "sendgrid",
+    .send = snd_sendgrid_send,
+    .reconcile = NULL,
+    .done = snd_sendgrid_done,
+    .http_setup = snd_sg_http_setup,
+    .reads_headers = 1,
+    .sender_key = snd_sg_sender_key,
+    .rate = NULL,
+    .callbacks_name_our_id = 0,
+};

@@ -14,8 +14,6 @@
 #include "bc_status.h"
 #include "sender.h"
 
-#define SND_BACKOFF_MAX_S  300
-
 static int
 snd_twilio_prepare(snd_item_t *it)
 {
@@ -81,12 +79,11 @@ snd_twilio_extra(snd_item_t *it, char **buf, size_t *len, size_t *cap)
 static int
 snd_is_whatsapp(const bc_job_t *j)
 {
-    return strcmp(j->channel, "whatsapp") == 0
-           || strncmp(j->to, "whatsapp:", 9) == 0;
+    return strcmp(j->channel, "whatsapp") == 0 || bc_wa_strip(j->to) != j->to;
 }
 
-int
-snd_twilio_send(snd_t *s, snd_item_t *it)
+static int
+snd_twilio_send(snd_t *s, snd_item_t *it, snd_item_t **wait, long long now)
 {
     char    url[1024], cb[1024];
     char   *buf = NULL;
@@ -94,6 +91,8 @@ snd_twilio_send(snd_t *s, snd_item_t *it)
     int     rc, wa = snd_is_whatsapp(&it->job);
     const char *b = it->job.body ? it->job.body : "";
 
+    (void) wait;
+    (void) now;
     if (snd_twilio_prepare(it) != 0) {
         return -1;
     }
@@ -133,7 +132,7 @@ snd_twilio_send(snd_t *s, snd_item_t *it)
     return snd_http_start(s, it, url, it->post);
 }
 
-int
+static int
 snd_twilio_list(snd_t *s, snd_item_t *it)
 {
     char   url[2048], *to, *from = NULL;
@@ -168,59 +167,6 @@ snd_twilio_list(snd_t *s, snd_item_t *it)
     curl_easy_cleanup(tmp);
     it->xfer = SND_XFER_LIST;
     return snd_http_start(s, it, url, NULL);
-}
-
-void
-snd_copy_json_str(json_t *o, const char *key, char *out, size_t outlen)
-{
-    json_t  *v = json_object_get(o, key);
-
-    out[0] = '\0';
-    if (json_is_string(v)) {
-        snprintf(out, outlen, "%s", json_string_value(v));
-    } else if (json_is_integer(v)) {
-        snprintf(out, outlen, "%lld", (long long) json_integer_value(v));
-    } else if (json_is_real(v)) {
-        snprintf(out, outlen, "%.5f", json_real_value(v));
-    }
-}
-
-/* the provider's error code, else http_<status>; a message if it gave none */
-void
-snd_error_fill(snd_item_t *it, long code, long status)
-{
-    if (code != 0) {
-        snprintf(it->error_code, sizeof(it->error_code), "%ld", code);
-    } else {
-        snprintf(it->error_code, sizeof(it->error_code), "http_%ld", status);
-    }
-    if (it->error_message[0] == '\0') {
-        snprintf(it->error_message, sizeof(it->error_message),
-            "provider answered HTTP %ld", status);
-    }
-}
-
-void
-snd_retry_or_fail(snd_t *s, snd_item_t *it)
-{
-    int        next = it->job.attempt + 1;
-    long long  delay_ms;
-
-    if (next >= s->conf.max_attempts) {
-        it->outcome = SND_OUT_FAILED;
-        s->m[it->prov][SND_M_FAILED]++;
-        return;
-    }
-    delay_ms = next >= 9 ? SND_BACKOFF_MAX_S * 1000LL
-                         : (1LL << next) * 1000LL;
-    if (delay_ms > SND_BACKOFF_MAX_S * 1000LL) {
-        delay_ms = SND_BACKOFF_MAX_S * 1000LL;
-    }
-    delay_ms += random() % (delay_ms / 4 + 1);     /* jitter up to 25% */
-    it->outcome = SND_OUT_RETRY;
-    it->retry_due_ms = snd_now_ms() + delay_ms;
-    s->m[it->prov][SND_M_RETRY]++;
-    s->m_retries[it->prov]++;
 }
 
 /*
@@ -326,7 +272,7 @@ snd_twilio_created(snd_t *s, snd_item_t *it)
 
     st = bc_status_from_twilio(tw);
     snprintf(it->status, sizeof(it->status), "%s",
-        st != NULL && bc_status_rank(st) >= 20 ? st : "accepted");
+        bc_status_provider_has(st) ? st : "accepted");
     it->segments = snd_segments_ok(segs) ? atoi(segs) : -1;
     if (it->segments == 0) {
         it->segments = -1;     /* Messaging Service: not known yet */
@@ -404,6 +350,7 @@ snd_twilio_listed(snd_t *s, snd_item_t *it)
         const char *st = json_string_value(json_object_get(m, "status"));
         const char *dc = json_string_value(
             json_object_get(m, "date_created"));
+        const char *ours;
         long long   created;
 
         if (to == NULL || b == NULL || sid == NULL || dc == NULL
@@ -425,8 +372,11 @@ snd_twilio_listed(snd_t *s, snd_item_t *it)
         if (created < 0 || created < window) {
             continue;
         }
+        /* our status for it: the provider has it, so at least accepted */
+        ours = bc_status_from_twilio(st);
         it->cands[n] = strdup(sid);
-        it->cands[n + 1] = strdup(st ? st : "accepted");
+        it->cands[n + 1] = strdup(bc_status_provider_has(ours) ? ours
+                                                               : "accepted");
         if (it->cands[n] == NULL || it->cands[n + 1] == NULL) {
             free(it->cands[n]);
             free(it->cands[n + 1]);
@@ -472,7 +422,7 @@ snd_twilio_listed(snd_t *s, snd_item_t *it)
     return 1;
 }
 
-void
+static void
 snd_twilio_done(snd_t *s, snd_item_t *it, CURLcode rc, long status,
     int request_sent)
 {
@@ -514,3 +464,38 @@ snd_twilio_done(snd_t *s, snd_item_t *it, CURLcode rc, long status,
     }
     snd_list_push(&s->finished, it);
 }
+
+/* Basic auth with the account's credentials on every pooled handle */
+static void
+snd_twilio_http_setup(snd_t *s, CURL *e)
+{
+    curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long) CURLAUTH_BASIC);
+    curl_easy_setopt(e, CURLOPT_USERNAME, s->conf.twilio_account_sid);
+    curl_easy_setopt(e, CURLOPT_PASSWORD, s->conf.twilio_auth_token);
+}
+
+/* Twilio paces (and throttles) a Messaging Service as one sender */
+static const char *
+snd_twilio_sender_key(const snd_item_t *it)
+{
+    return it->job.messaging_service_sid[0] != '\0'
+           ? it->job.messaging_service_sid : it->job.from;
+}
+
+static double
+snd_twilio_rate(const snd_conf_t *conf)
+{
+    return conf->rate_per_sender;
+}
+
+const snd_provider_t  snd_provider_twilio = {
+    .name = "twilio",
+    .send = snd_twilio_send,
+    .reconcile = snd_twilio_list,
+    .done = snd_twilio_done,
+    .http_setup = snd_twilio_http_setup,
+    .reads_headers = 0,
+    .sender_key = snd_twilio_sender_key,
+    .rate = snd_twilio_rate,
+    .callbacks_name_our_id = 1,
+};

@@ -20,6 +20,7 @@
 
 #include "bc_conf.h"
 #include "bc_db.h"
+#include "bc_mysql_conf.h"
 
 #define CTL_ARGON2_T       3
 #define CTL_ARGON2_M       65536
@@ -52,59 +53,19 @@ opt(int argc, char **argv, const char *name)
     return NULL;
 }
 
-static int
-copy_str(char *dst, size_t dstlen, const char *src, const char *key)
-{
-    if (strlen(src) >= dstlen) {
-        fprintf(stderr, "broadcastctl: %s is too long\n", key);
-        return -1;
-    }
-    strcpy(dst, src);
-    return 0;
-}
-
-/* fills a bc_db_conf_t from the config keys mysql_* */
+/* the config's mysql_* keys (bc_mysql_conf.h), with the tool's timeouts */
 static int
 db_conf_from(const bc_conf_t *cf, bc_db_conf_t *db)
 {
-    const char  *pwfile;
-    char        *pw, err[256];
+    char  err[512];
 
     memset(db, 0, sizeof(*db));
-    if (copy_str(db->host, sizeof(db->host),
-            bc_conf_get(cf, "mysql_host", ""), "mysql_host") != 0
-        || copy_str(db->socket, sizeof(db->socket),
-            bc_conf_get(cf, "mysql_socket", ""), "mysql_socket") != 0
-        || copy_str(db->user, sizeof(db->user),
-            bc_conf_get(cf, "mysql_user", "broadcast"), "mysql_user") != 0
-        || copy_str(db->database, sizeof(db->database),
-            bc_conf_get(cf, "mysql_database", "broadcast"),
-            "mysql_database") != 0)
-    {
+    if (bc_mysql_conf_from(db, cf, err, sizeof(err)) != 0) {
+        fprintf(stderr, "broadcastctl: %s\n", err);
         return -1;
     }
-    if (db->host[0] == '\0' && db->socket[0] == '\0') {
-        strcpy(db->host, "127.0.0.1");
-    }
-    db->port = (unsigned) atoi(bc_conf_get(cf, "mysql_port", "3306"));
     db->connect_timeout = 5;
     db->rw_timeout = 60;
-
-    pwfile = bc_conf_get(cf, "mysql_password_file", NULL);
-    if (pwfile != NULL && pwfile[0] != '\0') {
-        pw = bc_read_secret_file(pwfile, err, sizeof(err));
-        if (pw == NULL) {
-            fprintf(stderr, "broadcastctl: %s\n", err);
-            return -1;
-        }
-        if (copy_str(db->password, sizeof(db->password), pw,
-                "mysql password") != 0)
-        {
-            free(pw);
-            return -1;
-        }
-        free(pw);
-    }
     return 0;
 }
 
