@@ -23,6 +23,8 @@
 
 typedef ngx_uint_t (*ngx_http_broadcast_health_check_pt)(
     ngx_http_broadcast_conn_t *conn, ngx_http_broadcast_main_conf_t *mcf);
+typedef ngx_flag_t (*ngx_http_broadcast_health_used_pt)(
+    ngx_http_broadcast_main_conf_t *mcf);
 
 
 /* one backend /health reports on; the last three members are per worker */
@@ -30,7 +32,8 @@ typedef struct {
     const char                          *member;   /* in the JSON answer */
     const char                          *label;    /* in the error log */
     ngx_http_broadcast_health_check_pt   check;    /* in a pool thread */
-    ngx_flag_t                           optional; /* ok if not configured */
+    ngx_http_broadcast_health_used_pt    used;     /* NULL: always; else
+                                                      "ok" when not used */
     ngx_thread_task_t                   *task;     /* the probe in flight */
     ngx_queue_t                          waiters;  /* requests awaiting it */
     ngx_uint_t                           ready;    /* waiters initialised */
@@ -49,14 +52,18 @@ static ngx_uint_t ngx_http_broadcast_health_redis(
     ngx_http_broadcast_conn_t *conn, ngx_http_broadcast_main_conf_t *mcf);
 static ngx_uint_t ngx_http_broadcast_health_mysql(
     ngx_http_broadcast_conn_t *conn, ngx_http_broadcast_main_conf_t *mcf);
+static ngx_flag_t ngx_http_broadcast_health_mysql_used(
+    ngx_http_broadcast_main_conf_t *mcf);
 
 
-static ngx_http_broadcast_health_backend_t  ngx_http_broadcast_health_backends[]
-    = {
-    { "redis", "Redis", ngx_http_broadcast_health_redis, 0, NULL,
-      { NULL, NULL }, 0 },
-    { "mysql", "MySQL", ngx_http_broadcast_health_mysql, 1, NULL,
-      { NULL, NULL }, 0 },
+static ngx_http_broadcast_health_backend_t
+    ngx_http_broadcast_health_backends[] = {
+
+    { "redis", "Redis", ngx_http_broadcast_health_redis, NULL,
+      NULL, { NULL, NULL }, 0 },
+
+    { "mysql", "MySQL", ngx_http_broadcast_health_mysql,
+      ngx_http_broadcast_health_mysql_used, NULL, { NULL, NULL }, 0 },
 };
 
 #define NGX_HTTP_BROADCAST_HEALTH_N                                          \
@@ -146,7 +153,7 @@ ngx_http_broadcast_health_handler(ngx_http_request_t *r)
     for (i = 0; i < NGX_HTTP_BROADCAST_HEALTH_N; i++) {
         b = &ngx_http_broadcast_health_backends[i];
 
-        if (b->optional && !mcf->mysql_set) {
+        if (b->used && !b->used(mcf)) {
             hr->state[i] = NGX_HTTP_BROADCAST_H_OK;
             continue;
         }
@@ -279,6 +286,14 @@ ngx_http_broadcast_health_mysql(ngx_http_broadcast_conn_t *conn,
     conn->mysql = bc_db_connect(&mcf->mysql, err, sizeof(err));
 
     return conn->mysql ? NGX_HTTP_BROADCAST_H_OK : NGX_HTTP_BROADCAST_H_DOWN;
+}
+
+
+/* broadcast_mysql is required only where broadcast_api is used */
+static ngx_flag_t
+ngx_http_broadcast_health_mysql_used(ngx_http_broadcast_main_conf_t *mcf)
+{
+    return mcf->mysql_set;
 }
 
 
