@@ -13,11 +13,9 @@ my $t = BC::Test->new;
 my $key = $t->create_key('send');
 my $rkey = $t->create_key('read');
 my $wa_from = $t->whatsapp_from;
-my $sms_to = $t->sms_from;
 
 sub n_in { $t->inbound_count($_[0]) }
 sub stored { my ($id, $what) = @_; ok(wait_until(sub { n_in($id) >= 1 }, 30, 0.1), "$what stored") or diag $t->error_log; }
-sub sms_params { $t->inbound_sms_params(@_) }
 sub wa_params {
     my ($from, $body, $sid) = @_;
     (my $waid = $from) =~ s/\D//g;
@@ -32,7 +30,7 @@ my $S = '+14155550401';
 my $in = $t->sim_inbound(channel => 'sms', from => $S, body => 'sms from the simulator');
 stored($in->{sid}, 'simulator SMS inbound');
 my $sid = 'SM' . hex32();
-my $p = sms_params($S, 'second sms', $sid);
+my $p = $t->inbound_sms_params($S, 'second sms', $sid);
 is($t->twilio_post('/webhooks/twilio/sms/inbound', $p)->{status}, 200, 'signed inbound SMS 200');
 is($t->twilio_post('/webhooks/twilio/sms/inbound', $p)->{status}, 200, 'same request again 200');
 is($t->twilio_post('/webhooks/twilio/sms/inbound', { %$p, Body => 'second sms (resent)' })->{status}, 200,
