@@ -15,13 +15,6 @@ my $mode = (stat $t->dir . '/admin.credentials')[2] & 07777;
 is(sprintf('%o', $mode), '600', 'admin.credentials mode 600');
 is(sprintf('%o', (stat $t->dir . '/providers.env')[2] & 07777), '600', 'providers.env mode 600');
 
-sub is_error {
-    my ($r, $status, $code, $name) = @_;
-    is($r->{status}, $status, "$name: HTTP $status") or diag $r->{content};
-    is(eval { $r->{json}{error}{code} }, $code, "$name: $code");
-    ok(eval { length $r->{json}{error}{message} }, "$name: error.message");
-}
-
 # ---------------------------------------------------------------- login
 my $r = $t->post('/api/login', json => { username => $user, password => $pass });
 is($r->{status}, 200, 'login 200') or diag $r->{content};

@@ -13,17 +13,6 @@ my $key = $t->create_key('send');
 my $from = $t->sms_from;
 ok($from, "simulator from number $from");
 
-sub is_error {
-    my ($r, $status, $code, $name) = @_;
-    is($r->{status}, $status, "$name: HTTP $status") or diag $r->{content};
-    is(ref $r->{json} eq 'HASH' && ref $r->{json}{error} eq 'HASH'
-        ? $r->{json}{error}{code} : undef, $code, "$name: error.code $code");
-    ok(ref $r->{json} eq 'HASH' && ref $r->{json}{error} eq 'HASH'
-        && defined $r->{json}{error}{message} && length $r->{json}{error}{message},
-        "$name: error.message present");
-    like($r->{headers}{'content-type'} // '', qr{^application/json}, "$name: JSON content type");
-}
-
 my $r;
 $r = $t->post('/api/send/sms', key => $key, body => '{"recipients":["+14155552671"],"message":');
 is_error($r, 400, 'invalid_json', 'truncated JSON');
@@ -128,14 +117,14 @@ isnt($r4->{json}{batch_id}, $r1->{json}{batch_id}, 'new batch for the other key'
 is($t->start('sender'), 0, 'sender started');
 my @ids = (map({ $_->{id} } @msgs), $r1->{json}{messages}[0]{id}, $r4->{json}{messages}[0]{id});
 ok(wait_until(sub {
-    !grep { (($t->status_of($_, $key) || {})->{status} // '') ne 'delivered' } @ids
+    !grep { $t->message_status($_, $key) ne 'delivered' } @ids
 }, 60, 0.2), 'queued messages delivered once the sender runs');
 my $sim = $t->sim_messages;
 is(scalar(grep { $_->{to} eq '+14155552673' && $_->{body} eq 'idem once' } @$sim), 2,
    'idempotent replay sent once (plus once for the second key)');
 is(scalar(grep { $_->{to} eq '+14155552671' } @$sim), 1, 'deduplicated recipient sent once');
 ok(!grep({ $_->{body} eq 'different body' } @$sim), 'rejected reuse never sent');
-ok(wait_until(sub { (($t->status_of($one_id, $key) || {})->{status} // '') eq 'delivered' }, 60, 0.2),
+ok(wait_until(sub { $t->message_status($one_id, $key) eq 'delivered' }, 60, 0.2),
    'the single message delivered');
 $b = $t->get("/api/batch/$one_id", key => $key);
 is_deeply([map { "$_->{id} $_->{status}" } @{ $b->{json}{messages} || [] }], ["$one_id delivered"],

@@ -57,7 +57,7 @@ ok(wait_until(sub { $t->get('/health')->{status} == 200 }, 30), 'healthy again a
 $r = $t->send_sms(key => $key, to => ['+14155552681'], message => 'before outage');
 is($r->{status}, 202, 'send with the key before the outage') or diag $r->{content};
 my $before = $r->{json}{messages}[0]{id};
-ok(wait_until(sub { (($t->status_of($before, $key) || {})->{status} // '') eq 'delivered' }, 60, 0.2),
+ok(wait_until(sub { $t->message_status($before, $key) eq 'delivered' }, 60, 0.2),
    'first message delivered');
 
 $t->drop_dbh;
@@ -74,7 +74,7 @@ is($r->{status}, 200, 'signed webhook accepted while MySQL is down') or diag $r-
 $r = $t->get('/health');
 is($r->{status}, 503, '/health 503 while MySQL is down');
 is($t->start('mysql'), 0, 'MySQL started again');
-ok(wait_until(sub { (($t->status_of($during, $key) || {})->{status} // '') eq 'delivered' }, 90, 0.2),
+ok(wait_until(sub { $t->message_status($during, $key) eq 'delivered' }, 90, 0.2),
    'message accepted during the outage recorded and delivered');
 is($t->mysql_value('SELECT COUNT(*) FROM messages WHERE id = ?', $during), 1, 'row in MySQL');
 ok(wait_until(sub {
@@ -95,7 +95,7 @@ ok(wait_until(sub {
     $r->{status} == 202;
 }, 30, 0.2), 'sends accepted again after Redis restart') or diag $r->{content};
 my $after = $r->{json}{messages}[0]{id};
-ok(wait_until(sub { (($t->status_of($after, $key) || {})->{status} // '') eq 'delivered' }, 60, 0.2),
+ok(wait_until(sub { $t->message_status($after, $key) eq 'delivered' }, 60, 0.2),
    'and delivered');
 is(scalar(grep { $_->{to} eq '+14155552683' } @{ $t->sim_messages }), 0, 'nothing half-accepted during the Redis outage');
 ok($t->alive('sender'), 'sender survived the Redis outage');

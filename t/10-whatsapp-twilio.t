@@ -157,8 +157,8 @@ sub wa_cb {
     my $path = "/webhooks/twilio/whatsapp?mid=" . ($cid{$x} // '');
     return $t->twilio_post($path, \%p, %o);
 }
-sub st { ($t->status_of($cid{$_[0]} // 'none', $key) || {})->{status} // '' }
-sub nevents { $t->mysql_value('SELECT COUNT(*) FROM message_events WHERE message_id=?', $cid{$_[0]} // 'none') }
+sub st { $t->message_status($cid{$_[0]} // 'none', $key) }
+sub nevents { $t->event_count($cid{$_[0]} // 'none') }
 
 my ($A, $B, $C) = @to;
 my $queued0 = $t->stream_added;

@@ -106,8 +106,8 @@ ok(wait_until(sub {
     }
     keys %wamid == @to;
 }, 60, 0.1), 'three wamids');
-sub st { ($t->status_of($mid{$_[0]}, $key) || {})->{status} // '' }
-sub nev { $t->mysql_value('SELECT COUNT(*) FROM message_events WHERE message_id=?', $mid{$_[0]}) }
+sub st { $t->message_status($mid{$_[0]}, $key) }
+sub nev { $t->event_count($mid{$_[0]}) }
 sub body_for { my ($x, $st, $ts) = @_; (my $w = $x) =~ s/\D//g;
     json_encode($t->meta_status_body($wamid{$x}, $st, $w, timestamp => '' . ($ts // int time))) }
 my ($X, $Y, $Z) = @to;

@@ -8,32 +8,14 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
 use BC::Test qw(:all);
-use URI::Escape ();
 
 my $t = BC::Test->new;
 my $key = $t->create_key('send');
 my $rkey = $t->create_key('read');
 my $wa_from = $t->whatsapp_from;
-my $sms_to = $t->sms_from;
 
-sub n_in { $t->mysql_value(q{SELECT COUNT(*) FROM messages WHERE direction='inbound' AND provider_message_id=?}, $_[0]) }
+sub n_in { $t->inbound_count($_[0]) }
 sub stored { my ($id, $what) = @_; ok(wait_until(sub { n_in($id) >= 1 }, 30, 0.1), "$what stored") or diag $t->error_log; }
-sub hex32 { join '', map { sprintf '%x', int rand 16 } 1 .. 32 }
-sub uri { URI::Escape::uri_escape($_[0]) }
-my $seq = 0;
-# a fresh unique inbound SMS, waited for: everything posted before it has been applied
-sub barrier {
-    my $sid = 'SM' . hex32();
-    my $r = $t->twilio_post('/webhooks/twilio/sms/inbound', sms_params('+14155550499', "barrier " . ++$seq, $sid));
-    is($r->{status}, 200, 'barrier inbound 200');
-    ok(wait_until(sub { n_in($sid) }, 30, 0.1), 'barrier applied');
-}
-sub sms_params {
-    my ($from, $body, $sid) = @_;
-    return { AccountSid => $t->account_sid, ApiVersion => '2010-04-01', Body => $body,
-             From => $from, To => $sms_to, MessageSid => $sid, SmsMessageSid => $sid,
-             SmsSid => $sid, SmsStatus => 'received', NumMedia => '0', NumSegments => '1' };
-}
 sub wa_params {
     my ($from, $body, $sid) = @_;
     (my $waid = $from) =~ s/\D//g;
@@ -48,13 +30,13 @@ my $S = '+14155550401';
 my $in = $t->sim_inbound(channel => 'sms', from => $S, body => 'sms from the simulator');
 stored($in->{sid}, 'simulator SMS inbound');
 my $sid = 'SM' . hex32();
-my $p = sms_params($S, 'second sms', $sid);
+my $p = $t->inbound_sms_params($S, 'second sms', $sid);
 is($t->twilio_post('/webhooks/twilio/sms/inbound', $p)->{status}, 200, 'signed inbound SMS 200');
 is($t->twilio_post('/webhooks/twilio/sms/inbound', $p)->{status}, 200, 'same request again 200');
 is($t->twilio_post('/webhooks/twilio/sms/inbound', { %$p, Body => 'second sms (resent)' })->{status}, 200,
    'same MessageSid, other body 200');
 is($t->twilio_post('/webhooks/twilio/sms/inbound', $p, no_signature => 1)->{status}, 403, 'unsigned inbound SMS 403');
-barrier();
+$t->barrier;
 is(n_in($sid), 1, 'inbound SMS stored once');
 my $row = $t->mysql('SELECT * FROM messages WHERE provider_message_id=?', $sid)->[0] || {};
 is($row->{channel}, 'sms', 'channel sms');
@@ -72,7 +54,7 @@ $p = wa_params($W, 'second wa', $sid);
 is($t->twilio_post('/webhooks/twilio/whatsapp/inbound', $p)->{status}, 200, 'signed WhatsApp inbound 200');
 is($t->twilio_post('/webhooks/twilio/whatsapp/inbound', $p)->{status}, 200, 'same request again 200');
 is($t->twilio_post('/webhooks/twilio/whatsapp/inbound', { %$p, Body => 'resent' })->{status}, 200, 'same MessageSid, other body');
-barrier();
+$t->barrier;
 is(n_in($sid), 1, 'WhatsApp inbound stored once');
 $row = $t->mysql('SELECT * FROM messages WHERE provider_message_id=?', $sid)->[0] || {};
 is($row->{channel}, 'whatsapp', 'channel whatsapp');
@@ -111,7 +93,7 @@ for my $type (sort keys %objs) {
     is($t->meta_post($t->meta_envelope(contacts => [{ profile => { name => 'Mia' }, wa_id => $waid }], messages => [\%msg]))->{status},
        200, "Meta $type same wamid, other bytes 200");
 }
-barrier();
+$t->barrier;
 for my $type (sort keys %objs) {
     is(n_in($wamid{$type}), 1, "Meta $type stored once");
 }
@@ -148,7 +130,7 @@ ok(wait_until(sub {
     my %h = ('Content-Type' => "multipart/form-data; boundary=$boundary");
     is($t->post('/webhooks/sendgrid/inbound', body => $mp, headers => \%h)->{status}, 200, 'Inbound Parse 200');
     is($t->post('/webhooks/sendgrid/inbound', body => $mp, headers => \%h)->{status}, 200, 'same Inbound Parse again 200');
-    barrier();
+    $t->barrier;
     is($t->mysql_value(q{SELECT COUNT(*) FROM messages WHERE direction='inbound' AND channel='email' AND peer='eve@example.org'}),
        1, 'replayed Inbound Parse stored once');
 }
@@ -174,7 +156,7 @@ is(scalar @{ $r->{json}{users} || [] }, 2, 'users limit 2');
 # ------------------------------------------------- history, three address forms
 my %hist;
 for my $form ("whatsapp:$W", $W, substr($W, 1)) {
-    $r = $t->get('/api/chat/history?address=' . uri($form), key => $rkey);
+    $r = $t->get('/api/chat/history?address=' . uri_escape($form), key => $rkey);
     is($r->{status}, 200, "history for $form") or diag $r->{content};
     $hist{$form} = $r->{json};
 }
@@ -185,7 +167,7 @@ my @hm = @{ $hist{$W}{messages} || [] };
 my @sorted = sort { $a->{id} cmp $b->{id} } @hm;
 is_deeply([map { $_->{id} } @hm], [map { $_->{id} } @sorted], 'history oldest first');
 is($hist{$W}{unread_count}, 3, 'history unread_count');
-$r = $t->get('/api/chat/history?address=' . uri($W) . '&channel=whatsapp&limit=1&offset=1', key => $rkey);
+$r = $t->get('/api/chat/history?address=' . uri_escape($W) . '&channel=whatsapp&limit=1&offset=1', key => $rkey);
 is(scalar @{ $r->{json}{messages} || [] }, 1, 'history limit/offset');
 is($r->{json}{messages}[0]{id}, $hm[1]{id}, 'offset 1 is the second message') if @hm > 1;
 
@@ -201,7 +183,7 @@ $r = $t->get('/api/chat/users', key => $rkey);
 %u = map { $_->{user_address} => $_ } @{ $r->{json}{users} || [] };
 is($u{$W}{unread_count}, 0, 'unread 0 after mark-read') if $u{$W};
 ok(($u{$S}{unread_count} // 0) >= 1, 'other users still unread');
-$r = $t->get('/api/chat/history?address=' . uri($W), key => $rkey);
+$r = $t->get('/api/chat/history?address=' . uri_escape($W), key => $rkey);
 is($r->{json}{unread_count}, 0, 'history unread_count 0');
 
 # ------------------------------------------------- /api/messages

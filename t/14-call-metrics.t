@@ -10,7 +10,6 @@ use BC::Test qw(:all);
 
 my $t = BC::Test->new;
 
-sub hex32 { join '', map { sprintf '%x', int rand 16 } 1 .. 32 }
 sub call_cb {
     my ($status, %o) = @_;
     my %p = (AccountSid => $t->account_sid, ApiVersion => '2010-04-01',

@@ -32,7 +32,7 @@ use Cwd qw(abs_path);
 
 our @EXPORT_OK = qw(wait_until twilio_sign free_port json_encode json_decode
                     form_encode elapsed meta_sign sendgrid_sign error_code
-                    rejection);
+                    rejection is_error hex32 uri_escape);
 our %EXPORT_TAGS = (all => \@EXPORT_OK);
 
 our $REPO = abs_path(dirname(__FILE__) . '/../../..');
@@ -49,6 +49,24 @@ sub error_code {
     return ref $r->{json} eq 'HASH' && ref $r->{json}{error} eq 'HASH'
          ? $r->{json}{error}{code} : undef;
 }
+
+# a JSON error answer: HTTP status, error.code, a non-empty error.message
+# and a JSON content type (four tests)
+sub is_error {
+    my ($r, $status, $code, $name) = @_;
+    local $Test::Builder::Level = $Test::Builder::Level + 1;
+    Test::More::is($r->{status}, $status, "$name: HTTP $status")
+        or Test::More::diag($r->{content});
+    Test::More::is(error_code($r), $code, "$name: error.code $code");
+    my $e = ref $r->{json} eq 'HASH' ? $r->{json}{error} : undef;
+    Test::More::ok(ref $e eq 'HASH' && defined $e->{message} && length $e->{message},
+        "$name: error.message present");
+    Test::More::like($r->{headers}{'content-type'} // '', qr{^application/json},
+        "$name: JSON content type");
+}
+
+# 32 random lower-case hex digits (the tail of a Twilio sid, a unique tag)
+sub hex32 { join '', map { sprintf '%x', int rand 16 } 1 .. 32 }
 
 # the per-recipient rejection of $to in a send response (202 or 4xx):
 # its error code (or message), matched on the digits of the address
@@ -212,16 +230,19 @@ sub kill9 {
 
 # ------------------------------------------------------------------ HTTP
 
+# percent-encodes all but RFC 3986's unreserved characters (as URI::Escape)
+sub uri_escape {
+    my $s = defined $_[0] ? $_[0] : '';
+    $s =~ s/([^A-Za-z0-9\-._~])/sprintf '%%%02X', ord $1/ge;
+    return $s;
+}
+
 sub form_encode {
     my ($p) = @_;
     my @pairs = ref $p eq 'HASH' ? map { ($_, $p->{$_}) } sort keys %$p : @$p;
     my @out;
     while (my ($k, $v) = splice @pairs, 0, 2) {
-        push @out, join '=', map {
-            my $s = defined $_ ? $_ : '';
-            $s =~ s/([^A-Za-z0-9\-._~])/sprintf '%%%02X', ord $1/ge;
-            $s
-        } $k, $v;
+        push @out, join '=', map { uri_escape($_) } $k, $v;
     }
     return join '&', @out;
 }
@@ -308,6 +329,12 @@ sub status_of {
     return $r->{status} == 200 ? $r->{json} : undef;
 }
 
+# the status word of a message, '' when GET /api/status does not answer 200
+sub message_status {
+    my ($self, $id, $key) = @_;
+    return ($self->status_of($id, $key) || {})->{status} // '';
+}
+
 # ------------------------------------------------------------------ sync
 
 sub wait_until {
@@ -390,6 +417,18 @@ sub mysql_value {
 
 sub drop_dbh { delete $_[0]{dbh} }
 
+# audit rows (message_events) recorded for one of our messages
+sub event_count {
+    my ($self, $id) = @_;
+    return $self->mysql_value('SELECT COUNT(*) FROM message_events WHERE message_id = ?', $id);
+}
+
+# inbound rows stored for a provider's message id
+sub inbound_count {
+    my ($self, $sid) = @_;
+    return $self->mysql_value(q{SELECT COUNT(*) FROM messages WHERE direction = 'inbound' AND provider_message_id = ?}, $sid);
+}
+
 sub sim_messages {
     my ($self) = @_;
     my $r = $self->{ua}->get($self->sim_url . '/sim/messages');
@@ -433,7 +472,7 @@ sub callback {
     my $sig_url = delete $a{sig_url};
     my $sig = delete $a{signature};
     my $nosig = delete $a{no_signature};
-    my $sid = delete $a{sid} // 'SM' . join '', map { sprintf '%x', int rand 16 } 1 .. 32;
+    my $sid = delete $a{sid} // 'SM' . hex32();
     my $status = delete $a{status} // 'delivered';
     my %p = (
         AccountSid => $self->account_sid,
@@ -494,6 +533,28 @@ sub twilio_post {
     my $sig = $o{signature} // twilio_sign($o{token} // $self->auth_token, $sig_url, $params);
     return $self->post($path, form => $params,
         headers => $o{no_signature} ? {} : { 'X-Twilio-Signature' => $sig });
+}
+
+# the form Twilio posts for an inbound SMS from $from to our SMS number
+sub inbound_sms_params {
+    my ($self, $from, $body, $sid) = @_;
+    return { AccountSid => $self->account_sid, ApiVersion => '2010-04-01', Body => $body,
+             From => $from, To => $self->sms_from, MessageSid => $sid, SmsMessageSid => $sid,
+             SmsSid => $sid, SmsStatus => 'received', NumMedia => '0', NumSegments => '1' };
+}
+
+# a fresh unique inbound SMS (from +14155550499), waited for: the recorder
+# applies the events stream in order, so every webhook event accepted
+# before it has been applied once it is stored (two tests)
+sub barrier {
+    my ($self) = @_;
+    local $Test::Builder::Level = $Test::Builder::Level + 1;
+    my $sid = 'SM' . hex32();
+    my $n = ++$self->{barriers};
+    my $r = $self->twilio_post('/webhooks/twilio/sms/inbound',
+        $self->inbound_sms_params('+14155550499', "barrier $n", $sid));
+    Test::More::is($r->{status}, 200, "barrier $n: inbound SMS 200");
+    Test::More::ok(wait_until(sub { $self->inbound_count($sid) }, 30, 0.1), "barrier $n: applied");
 }
 
 # Meta: X-Hub-Signature-256 = "sha256=" . hex HMAC-SHA256(app secret, body)
