@@ -43,7 +43,7 @@ static int ngx_http_broadcast_sendgrid_verify(void *key, const char *ts,
     size_t ts_len, const char *body, size_t body_len, const char *sig_b64,
     size_t sig_len);
 static ngx_int_t ngx_http_broadcast_sendgrid_forbidden(ngx_http_request_t *r,
-    const char *code, const char *why);
+    ngx_uint_t stale, const char *why);
 static char *ngx_http_broadcast_sendgrid_merge(ngx_conf_t *cf,
     ngx_http_broadcast_loc_conf_t *prev, ngx_http_broadcast_loc_conf_t *conf);
 static char *ngx_http_broadcast_sendgrid_check(ngx_conf_t *cf,
@@ -169,18 +169,22 @@ ngx_http_broadcast_sendgrid_body(ngx_http_request_t *r)
 }
 
 
+/* the 403: a bad signature, or (stale) a timestamp outside the window */
 static ngx_int_t
-ngx_http_broadcast_sendgrid_forbidden(ngx_http_request_t *r, const char *code,
+ngx_http_broadcast_sendgrid_forbidden(ngx_http_request_t *r, ngx_uint_t stale,
     const char *why)
 {
+    if (stale) {
+        return ngx_http_broadcast_webhook_forbidden(r,
+                   &ngx_http_broadcast_sendgrid_provider, "stale_timestamp",
+                   "the X-Twilio-Email-Event-Webhook-Timestamp is missing or "
+                   "outside the accepted window", why);
+    }
+
     return ngx_http_broadcast_webhook_forbidden(r,
-               &ngx_http_broadcast_sendgrid_provider, code,
-               ngx_strcmp(code, "stale_timestamp") == 0
-               ? "the X-Twilio-Email-Event-Webhook-Timestamp is missing or "
-                 "outside the accepted window"
-               : "the X-Twilio-Email-Event-Webhook-Signature header is "
-                 "missing or does not match",
-               why);
+               &ngx_http_broadcast_sendgrid_provider, "invalid_signature",
+               "the X-Twilio-Email-Event-Webhook-Signature header is missing "
+               "or does not match", why);
 }
 
 
@@ -204,7 +208,7 @@ ngx_http_broadcast_sendgrid_events(ngx_http_request_t *r, ngx_str_t *body)
 
     if (sig == NULL || sig->value.len == 0 || ts == NULL || ts->value.len == 0)
     {
-        return ngx_http_broadcast_sendgrid_forbidden(r, "invalid_signature",
+        return ngx_http_broadcast_sendgrid_forbidden(r, 0,
                    "no signature or timestamp");
     }
 
@@ -212,7 +216,7 @@ ngx_http_broadcast_sendgrid_events(ngx_http_request_t *r, ngx_str_t *body)
                                      (long) ngx_time(),
                                      (long) lcf->sendgrid_tolerance))
     {
-        return ngx_http_broadcast_sendgrid_forbidden(r, "stale_timestamp",
+        return ngx_http_broadcast_sendgrid_forbidden(r, 1,
                    "timestamp outside the tolerance");
     }
 
@@ -224,7 +228,7 @@ ngx_http_broadcast_sendgrid_events(ngx_http_request_t *r, ngx_str_t *body)
                                             (char *) sig->value.data,
                                             sig->value.len))
     {
-        return ngx_http_broadcast_sendgrid_forbidden(r, "invalid_signature",
+        return ngx_http_broadcast_sendgrid_forbidden(r, 0,
                    "signature mismatch");
     }
 
