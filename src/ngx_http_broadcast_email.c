@@ -6,6 +6,7 @@
 
 
 #include "ngx_http_broadcast_api.h"
+#include "ngx_http_broadcast_provider.h"
 
 #include "bc_addr.h"
 
@@ -205,7 +206,9 @@ ngx_http_broadcast_email_prepare(ngx_http_request_t *r,
     }
 
     ngx_memcpy(b->channel, "email", sizeof("email"));
-    ngx_memcpy(b->provider, "sendgrid", sizeof("sendgrid"));
+    ngx_cpystrn((u_char *) b->provider,
+                ngx_http_broadcast_sendgrid_provider.name.data,
+                sizeof(b->provider));
     ngx_cpystrn((u_char *) b->from, (u_char *) from, sizeof(b->from));
 
     dump = json_dumps(extra, JSON_COMPACT);
