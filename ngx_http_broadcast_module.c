@@ -1,12 +1,15 @@
 /*
  * ngx_http_broadcast_module: the broadcast API, admin and webhook endpoints
  * inside nginx workers. This file holds the directives, the module context,
- * configuration create/merge and the process hooks; the areas live in src/.
+ * configuration create/merge and the process hooks; the areas live in src/,
+ * and each provider's directives are merged and checked in its own file
+ * (src/ngx_http_broadcast_provider.c has the table of providers).
  */
 
 
-#include "ngx_http_broadcast_common.h"
+#include "ngx_http_broadcast_provider.h"
 
+#include "bc_addr.h"
 #include "bc_conf.h"
 #include "bc_mysql_conf.h"
 #include "bc_phone.h"
@@ -23,10 +26,6 @@ static char *ngx_http_broadcast_redis(ngx_conf_t *cf, ngx_command_t *cmd,
 static char *ngx_http_broadcast_mysql(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_broadcast_handler_set(ngx_conf_t *cf,
-    ngx_command_t *cmd, void *conf);
-static char *ngx_http_broadcast_public_url(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-static char *ngx_http_broadcast_account_sid(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_broadcast_country(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
@@ -49,7 +48,19 @@ static ngx_conf_num_bounds_t  ngx_http_broadcast_recipients_bounds = {
 };
 
 
+/* the handler of a location by its kind; a webhook's is its provider's */
+static ngx_http_handler_pt  ngx_http_broadcast_kind_handlers[] = {
+    NULL,                                  /* NGX_HTTP_BROADCAST_NONE */
+    ngx_http_broadcast_api_handler,        /* NGX_HTTP_BROADCAST_API */
+    NULL,                                  /* NGX_HTTP_BROADCAST_WEBHOOK */
+    ngx_http_broadcast_metrics_handler,    /* NGX_HTTP_BROADCAST_METRICS */
+    ngx_http_broadcast_health_handler      /* NGX_HTTP_BROADCAST_HEALTH */
+};
+
+
 static ngx_command_t  ngx_http_broadcast_commands[] = {
+
+    /* backends: Redis, MariaDB, the thread pool that talks to them */
 
     { ngx_string("broadcast_redis"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
@@ -79,89 +90,14 @@ static ngx_command_t  ngx_http_broadcast_commands[] = {
       offsetof(ngx_http_broadcast_loc_conf_t, backend_timeout),
       NULL },
 
+
+    /* API: the location, limits, the console session, default senders */
+
     { ngx_string("broadcast_api"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_broadcast_handler_set,
       NGX_HTTP_LOC_CONF_OFFSET,
       NGX_HTTP_BROADCAST_API,
-      NULL },
-
-    { ngx_string("broadcast_webhook"),
-      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_http_broadcast_handler_set,
-      NGX_HTTP_LOC_CONF_OFFSET,
-      NGX_HTTP_BROADCAST_WEBHOOK,
-      NULL },
-
-    /* webhooks (issue 3) */
-    { ngx_string("broadcast_sendgrid_webhook_key"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_http_broadcast_sendgrid_key,
-      NGX_HTTP_LOC_CONF_OFFSET,
-      0,
-      NULL },
-
-    { ngx_string("broadcast_sendgrid_timestamp_tolerance"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_sec_slot,
-      NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_http_broadcast_loc_conf_t, sendgrid_tolerance),
-      NULL },
-
-    { ngx_string("broadcast_meta_app_secret_file"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_http_broadcast_secret_file,
-      NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_http_broadcast_loc_conf_t, meta_app_secret),
-      NULL },
-
-    { ngx_string("broadcast_meta_verify_token_file"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_http_broadcast_secret_file,
-      NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_http_broadcast_loc_conf_t, meta_verify_token),
-      NULL },
-
-    { ngx_string("broadcast_metrics"),
-      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
-      ngx_http_broadcast_handler_set,
-      NGX_HTTP_LOC_CONF_OFFSET,
-      NGX_HTTP_BROADCAST_METRICS,
-      NULL },
-
-    { ngx_string("broadcast_health"),
-      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
-      ngx_http_broadcast_handler_set,
-      NGX_HTTP_LOC_CONF_OFFSET,
-      NGX_HTTP_BROADCAST_HEALTH,
-      NULL },
-
-    { ngx_string("broadcast_public_url"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_http_broadcast_public_url,
-      NGX_HTTP_LOC_CONF_OFFSET,
-      0,
-      NULL },
-
-    { ngx_string("broadcast_twilio_auth_token_file"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_http_broadcast_secret_file,
-      NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_http_broadcast_loc_conf_t, twilio_token),
-      NULL },
-
-    { ngx_string("broadcast_twilio_account_sid"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_http_broadcast_account_sid,
-      NGX_HTTP_LOC_CONF_OFFSET,
-      0,
-      NULL },
-
-    { ngx_string("broadcast_default_country"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_http_broadcast_country,
-      NGX_HTTP_LOC_CONF_OFFSET,
-      0,
       NULL },
 
     { ngx_string("broadcast_max_recipients"),
@@ -192,14 +128,19 @@ static ngx_command_t  ngx_http_broadcast_commands[] = {
       offsetof(ngx_http_broadcast_loc_conf_t, cookie_secure),
       NULL },
 
+    { ngx_string("broadcast_default_country"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_broadcast_country,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("broadcast_sms_from"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_http_broadcast_sms_from,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
-
-    /* API channels (issue 3) */
 
     { ngx_string("broadcast_whatsapp_from"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -222,11 +163,79 @@ static ngx_command_t  ngx_http_broadcast_commands[] = {
       offsetof(ngx_http_broadcast_loc_conf_t, email_from_name),
       NULL },
 
+
+    /* webhooks: the location, broadcast_webhook <provider> */
+
+    { ngx_string("broadcast_webhook"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_broadcast_handler_set,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      NGX_HTTP_BROADCAST_WEBHOOK,
+      NULL },
+
+
+    /* Twilio: signatures (the URL they sign), account, template listings */
+
+    { ngx_string("broadcast_public_url"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_broadcast_twilio_public_url,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("broadcast_twilio_auth_token_file"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_broadcast_secret_file,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_broadcast_loc_conf_t, twilio_token),
+      NULL },
+
+    { ngx_string("broadcast_twilio_account_sid"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_broadcast_twilio_account_sid,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("broadcast_twilio_content_base"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_http_broadcast_base_url,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_broadcast_loc_conf_t, twilio_content_base),
+      NULL },
+
+
+    /* SendGrid: Event Webhook verification */
+
+    { ngx_string("broadcast_sendgrid_webhook_key"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_broadcast_sendgrid_key,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("broadcast_sendgrid_timestamp_tolerance"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_broadcast_loc_conf_t, sendgrid_tolerance),
+      NULL },
+
+
+    /* Meta: webhook verification, template listings */
+
+    { ngx_string("broadcast_meta_app_secret_file"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_broadcast_secret_file,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_broadcast_loc_conf_t, meta_app_secret),
+      NULL },
+
+    { ngx_string("broadcast_meta_verify_token_file"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_broadcast_secret_file,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_broadcast_loc_conf_t, meta_verify_token),
       NULL },
 
     { ngx_string("broadcast_meta_graph_base"),
@@ -248,6 +257,23 @@ static ngx_command_t  ngx_http_broadcast_commands[] = {
       ngx_conf_set_str_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_broadcast_loc_conf_t, meta_waba_id),
+      NULL },
+
+
+    /* operations: metrics, health */
+
+    { ngx_string("broadcast_metrics"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_broadcast_handler_set,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      NGX_HTTP_BROADCAST_METRICS,
+      NULL },
+
+    { ngx_string("broadcast_health"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_broadcast_handler_set,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      NGX_HTTP_BROADCAST_HEALTH,
       NULL },
 
       ngx_null_command
@@ -389,6 +415,7 @@ ngx_http_broadcast_create_loc_conf(ngx_conf_t *cf)
      * set by ngx_pcalloc():
      *
      *     lcf->kind = NGX_HTTP_BROADCAST_NONE;
+     *     lcf->webhook_provider = NULL;
      *     lcf->public_url = { 0, NULL };
      *     lcf->twilio_token = { 0, NULL };
      *     lcf->twilio_account_sid = { 0, NULL };
@@ -415,38 +442,21 @@ ngx_http_broadcast_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_conf_merge_msec_value(conf->backend_timeout, prev->backend_timeout,
                               3000);
-    ngx_conf_merge_str_value(conf->public_url, prev->public_url, "");
-    ngx_conf_merge_str_value(conf->twilio_token, prev->twilio_token, "");
-    ngx_conf_merge_str_value(conf->twilio_account_sid,
-                             prev->twilio_account_sid, "");
-    ngx_conf_merge_str_value(conf->default_country, prev->default_country,
-                             "US");
+
     ngx_conf_merge_uint_value(conf->max_recipients, prev->max_recipients,
                               1000);
     ngx_conf_merge_size_value(conf->max_body, prev->max_body, 1024 * 1024);
     ngx_conf_merge_value(conf->cookie_secure, prev->cookie_secure, 1);
+    ngx_conf_merge_str_value(conf->default_country, prev->default_country,
+                             "US");
     ngx_conf_merge_str_value(conf->sms_from, prev->sms_from, "");
-
-    /* API channels (issue 3) */
     ngx_conf_merge_str_value(conf->whatsapp_from, prev->whatsapp_from, "");
     ngx_conf_merge_str_value(conf->email_from, prev->email_from, "");
     ngx_conf_merge_str_value(conf->email_from_name, prev->email_from_name,
                              "");
-    ngx_conf_merge_str_value(conf->twilio_content_base,
-                             prev->twilio_content_base,
-                             "https://content.twilio.com");
-    ngx_conf_merge_str_value(conf->meta_graph_base, prev->meta_graph_base,
-                             "https://graph.facebook.com/v21.0");
-    ngx_conf_merge_str_value(conf->meta_access_token,
-                             prev->meta_access_token, "");
-    ngx_conf_merge_str_value(conf->meta_waba_id, prev->meta_waba_id, "");
 
-    /* webhook directives: checked per provider in webhook.c */
-    if (ngx_http_broadcast_webhook_merge(cf, prev, conf) != NGX_CONF_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    return NGX_CONF_OK;
+    /* each provider's directives, and what its webhook location needs */
+    return ngx_http_broadcast_providers_merge(cf, prev, conf);
 }
 
 
@@ -589,123 +599,26 @@ ngx_http_broadcast_handler_set(ngx_conf_t *cf, ngx_command_t *cmd,
     lcf->kind = cmd->offset;
     mcf->used = 1;
 
-    switch (lcf->kind) {
-
-    case NGX_HTTP_BROADCAST_API:
+    if (lcf->kind == NGX_HTTP_BROADCAST_API) {
         mcf->api_used = 1;
-        clcf->handler = ngx_http_broadcast_api_handler;
-        break;
+    }
 
-    case NGX_HTTP_BROADCAST_WEBHOOK:
+    if (lcf->kind == NGX_HTTP_BROADCAST_WEBHOOK) {
         value = cf->args->elts;
 
-        if (ngx_strcmp(value[1].data, "twilio") == 0) {
-            lcf->webhook_provider = NGX_HTTP_BROADCAST_WH_TWILIO;
-
-        } else if (ngx_strcmp(value[1].data, "sendgrid") == 0) {
-            lcf->webhook_provider = NGX_HTTP_BROADCAST_WH_SENDGRID;
-
-        } else if (ngx_strcmp(value[1].data, "meta") == 0) {
-            lcf->webhook_provider = NGX_HTTP_BROADCAST_WH_META;
-
-        } else {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "unknown provider \"%V\" in broadcast_webhook "
-                               "(supported: twilio, sendgrid, meta)",
-                               &value[1]);
+        lcf->webhook_provider = ngx_http_broadcast_provider_by_name(cf,
+                                                                    &value[1]);
+        if (lcf->webhook_provider == NULL) {
             return NGX_CONF_ERROR;
         }
 
-        clcf->handler = ngx_http_broadcast_webhook_handler;
-        break;
-
-    case NGX_HTTP_BROADCAST_METRICS:
-        clcf->handler = ngx_http_broadcast_metrics_handler;
-        break;
-
-    default: /* NGX_HTTP_BROADCAST_HEALTH */
-        clcf->handler = ngx_http_broadcast_health_handler;
-        break;
+        clcf->handler = lcf->webhook_provider->handler;
+        return NGX_CONF_OK;
     }
+
+    clcf->handler = ngx_http_broadcast_kind_handlers[lcf->kind];
 
     return NGX_CONF_OK;
-}
-
-
-static char *
-ngx_http_broadcast_public_url(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_http_broadcast_loc_conf_t *lcf = conf;
-
-    ngx_str_t  *value, url;
-
-    if (lcf->public_url.data) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-    url = value[1];
-
-    if (!((url.len > 7 && ngx_strncasecmp(url.data, (u_char *) "http://", 7)
-           == 0)
-          || (url.len > 8
-              && ngx_strncasecmp(url.data, (u_char *) "https://", 8) == 0)))
-    {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid URL \"%V\" in broadcast_public_url "
-                           "(expected http://host or https://host)", &url);
-        return NGX_CONF_ERROR;
-    }
-
-    /* the signed URL is this base + the request URI, which starts with '/' */
-    while (url.len && url.data[url.len - 1] == '/') {
-        url.len--;
-    }
-
-    lcf->public_url = url;
-
-    return NGX_CONF_OK;
-}
-
-
-static char *
-ngx_http_broadcast_account_sid(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf)
-{
-    ngx_http_broadcast_loc_conf_t *lcf = conf;
-
-    ngx_str_t   *value;
-    ngx_uint_t   i;
-
-    if (lcf->twilio_account_sid.data) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-
-    if (value[1].len != 34 || value[1].data[0] != 'A'
-        || value[1].data[1] != 'C')
-    {
-        goto invalid;
-    }
-
-    for (i = 2; i < 34; i++) {
-        if (!isxdigit(value[1].data[i])) {
-            goto invalid;
-        }
-    }
-
-    lcf->twilio_account_sid = value[1];
-
-    return NGX_CONF_OK;
-
-invalid:
-
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "invalid Twilio account SID \"%V\" in "
-                       "broadcast_twilio_account_sid (expected AC and 32 hex "
-                       "digits)", &value[1]);
-    return NGX_CONF_ERROR;
 }
 
 
@@ -777,8 +690,7 @@ ngx_http_broadcast_sms_from(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-/* API channels (issue 3) */
-
+/* whatsapp:+E164 (Twilio) or meta:<phone-number-id> */
 static char *
 ngx_http_broadcast_whatsapp_from(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf)
@@ -809,23 +721,25 @@ ngx_http_broadcast_whatsapp_from(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_OK;
     }
 
-    if (value[1].len < 10
-        || ngx_strncmp(value[1].data, "whatsapp:+", 10) != 0
-        || bc_phone_normalize((char *) value[1].data + 9, value[1].len - 9,
-                              "US", out, &reason)
+    if (value[1].len < BC_WA_PREFIX_LEN + 1
+        || ngx_strncmp(value[1].data, BC_WA_PREFIX "+", BC_WA_PREFIX_LEN + 1)
+           != 0
+        || bc_phone_normalize((char *) value[1].data + BC_WA_PREFIX_LEN,
+                              value[1].len - BC_WA_PREFIX_LEN, "US", out,
+                              &reason)
            != 0)
     {
         goto invalid;
     }
 
-    len = 9 + ngx_strlen(out);
+    len = BC_WA_PREFIX_LEN + ngx_strlen(out);
 
     lcf->whatsapp_from.data = ngx_pnalloc(cf->pool, len + 1);
     if (lcf->whatsapp_from.data == NULL) {
         return NGX_CONF_ERROR;
     }
 
-    ngx_sprintf(lcf->whatsapp_from.data, "whatsapp:%s%Z", out);
+    ngx_sprintf(lcf->whatsapp_from.data, BC_WA_PREFIX "%s%Z", out);
     lcf->whatsapp_from.len = len;
 
     return NGX_CONF_OK;
@@ -845,9 +759,8 @@ ngx_http_broadcast_email_from(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_broadcast_loc_conf_t *lcf = conf;
 
-    u_char      *at;
-    ngx_str_t   *value;
-    ngx_uint_t   i;
+    char        addr[BC_EMAIL_MAX + 1];
+    ngx_str_t  *value;
 
     if (lcf->email_from.data) {
         return "is duplicate";
@@ -855,20 +768,15 @@ ngx_http_broadcast_email_from(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     value = cf->args->elts;
 
-    at = ngx_strlchr(value[1].data, value[1].data + value[1].len, '@');
-
-    if (value[1].len > 254 || at == NULL || at == value[1].data
-        || ngx_strlchr(at + 1, value[1].data + value[1].len, '.') == NULL)
-    {
+    /* the rules of the API's addresses; stored lower-cased */
+    if (!bc_email_valid((char *) value[1].data, value[1].len, addr)) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid address \"%V\" in broadcast_email_from",
                            &value[1]);
         return NGX_CONF_ERROR;
     }
 
-    for (i = 0; i < value[1].len; i++) {
-        value[1].data[i] = ngx_tolower(value[1].data[i]);
-    }
+    ngx_memcpy(value[1].data, addr, value[1].len);
 
     lcf->email_from = value[1];
 

@@ -10,6 +10,8 @@
 
 #include "ngx_http_broadcast_common.h"
 
+#include "bc_addr.h"
+
 
 #define NGX_HTTP_BROADCAST_NEED_NONE     0
 #define NGX_HTTP_BROADCAST_NEED_READ     1
@@ -181,7 +183,6 @@ void ngx_http_broadcast_whatsapp_prepare(ngx_http_request_t *r,
     ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body);
 void ngx_http_broadcast_email_prepare(ngx_http_request_t *r,
     ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body);
-int ngx_http_broadcast_email_valid(const char *s, size_t len, char *out);
 
 #define NGX_HTTP_BROADCAST_SENDERS_EMAIL     0
 #define NGX_HTTP_BROADCAST_SENDERS_WHATSAPP  1

@@ -203,7 +203,7 @@ ngx_http_broadcast_chat_peer(ngx_http_request_t *r, const char *in,
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_broadcast_module);
 
     if (memchr(in, '@', len)) {
-        return ngx_http_broadcast_email_valid(in, len, out) ? 0 : -1;
+        return bc_email_valid(in, len, out) ? 0 : -1;
     }
 
     if (len > 9 && ngx_strncasecmp((u_char *) in, (u_char *) "whatsapp:", 9)

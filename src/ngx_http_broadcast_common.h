@@ -27,10 +27,8 @@
 #define NGX_HTTP_BROADCAST_METRICS   3
 #define NGX_HTTP_BROADCAST_HEALTH    4
 
-/* broadcast_webhook <provider> */
-#define NGX_HTTP_BROADCAST_WH_TWILIO    1
-#define NGX_HTTP_BROADCAST_WH_SENDGRID  2
-#define NGX_HTTP_BROADCAST_WH_META      3
+/* one provider's description (ngx_http_broadcast_provider.h) */
+typedef struct ngx_http_broadcast_provider_s  ngx_http_broadcast_provider_t;
 
 
 typedef struct {
@@ -48,32 +46,40 @@ typedef struct {
 
 
 typedef struct {
-    ngx_uint_t                   kind;
-    ngx_msec_t                   backend_timeout;
-    ngx_str_t                    public_url;
-    ngx_str_t                    twilio_token;
-    ngx_str_t                    twilio_account_sid;
-    ngx_str_t                    default_country;
-    ngx_uint_t                   max_recipients;
-    size_t                       max_body;
-    ngx_flag_t                   cookie_secure;
-    ngx_str_t                    sms_from;
+    ngx_uint_t                      kind;  /* NGX_HTTP_BROADCAST_* */
 
-    /* webhooks (issue 3): providers, verification keys */
-    ngx_uint_t                   webhook_provider;
-    void                        *sendgrid_key;      /* EVP_PKEY */
-    time_t                       sendgrid_tolerance;
-    ngx_str_t                    meta_app_secret;
-    ngx_str_t                    meta_verify_token;
+    /* backends */
+    ngx_msec_t                      backend_timeout;
 
-    /* API channels (issue 3): senders, template listings */
-    ngx_str_t                    whatsapp_from;
-    ngx_str_t                    email_from;
-    ngx_str_t                    email_from_name;
-    ngx_str_t                    twilio_content_base;
-    ngx_str_t                    meta_graph_base;
-    ngx_str_t                    meta_access_token;
-    ngx_str_t                    meta_waba_id;
+    /* API: limits, session cookie, default senders */
+    ngx_uint_t                      max_recipients;
+    size_t                          max_body;
+    ngx_flag_t                      cookie_secure;
+    ngx_str_t                       default_country;
+    ngx_str_t                       sms_from;
+    ngx_str_t                       whatsapp_from;
+    ngx_str_t                       email_from;
+    ngx_str_t                       email_from_name;
+
+    /* webhooks: the provider of a broadcast_webhook location */
+    ngx_http_broadcast_provider_t  *webhook_provider;
+
+    /* Twilio: signatures (the URL they sign), account, template listings */
+    ngx_str_t                       public_url;
+    ngx_str_t                       twilio_token;
+    ngx_str_t                       twilio_account_sid;
+    ngx_str_t                       twilio_content_base;
+
+    /* SendGrid: Event Webhook verification */
+    void                           *sendgrid_key;  /* EVP_PKEY */
+    time_t                          sendgrid_tolerance;
+
+    /* Meta: webhook verification, template listings */
+    ngx_str_t                       meta_app_secret;
+    ngx_str_t                       meta_verify_token;
+    ngx_str_t                       meta_graph_base;
+    ngx_str_t                       meta_access_token;
+    ngx_str_t                       meta_waba_id;
 } ngx_http_broadcast_loc_conf_t;
 
 
@@ -118,14 +124,13 @@ enum {
     NGX_HTTP_BROADCAST_M_API_2XX,
     NGX_HTTP_BROADCAST_M_API_4XX,
     NGX_HTTP_BROADCAST_M_API_5XX,
-    NGX_HTTP_BROADCAST_M_SIG_TWILIO,
     NGX_HTTP_BROADCAST_M_ERR_REDIS,
     NGX_HTTP_BROADCAST_M_ERR_MYSQL,
-    NGX_HTTP_BROADCAST_M_CALLBACK0       /* + index in the status list */
+    NGX_HTTP_BROADCAST_M_CALLBACK0       /* the webhook counters */
 };
 
-/* the webhook counters (callbacks, events, calls...): metrics.c lays out
- * this many slots after NGX_HTTP_BROADCAST_M_CALLBACK0 */
+/* the webhook counters (callbacks, signature failures, events, calls):
+ * metrics.c lays out at most this many slots after M_CALLBACK0 */
 #define NGX_HTTP_BROADCAST_M_NCALLBACKS  96
 #define NGX_HTTP_BROADCAST_M_N                                               \
     (NGX_HTTP_BROADCAST_M_CALLBACK0 + NGX_HTTP_BROADCAST_M_NCALLBACKS)
@@ -182,28 +187,11 @@ json_t *ngx_http_broadcast_json_pool(ngx_http_request_t *r, json_t *json);
 void ngx_http_broadcast_metric_add(ngx_uint_t i, ngx_atomic_int_t n);
 ngx_int_t ngx_http_broadcast_metrics_zone(ngx_conf_t *cf,
     ngx_http_broadcast_main_conf_t *mcf);
-
-/* webhook counters: callback sets (provider/channel) */
-#define NGX_HTTP_BROADCAST_CB_TWILIO_SMS       0
-#define NGX_HTTP_BROADCAST_CB_TWILIO_WHATSAPP  1
-#define NGX_HTTP_BROADCAST_CB_META_WHATSAPP    2
-#define NGX_HTTP_BROADCAST_CB_SENDGRID_EMAIL   3
-
-ngx_uint_t ngx_http_broadcast_callback_index(ngx_uint_t set,
-    const u_char *status, size_t len);
-ngx_uint_t ngx_http_broadcast_sigfail_index(ngx_uint_t provider);
-ngx_uint_t ngx_http_broadcast_event_index(const char *provider,
-    const char *kind);
 void ngx_http_broadcast_metric_call(const u_char *status, size_t len);
 ngx_int_t ngx_http_broadcast_metrics_handler(ngx_http_request_t *r);
 
 /* handlers */
 ngx_int_t ngx_http_broadcast_api_handler(ngx_http_request_t *r);
-ngx_int_t ngx_http_broadcast_webhook_handler(ngx_http_request_t *r);
-char *ngx_http_broadcast_webhook_merge(ngx_conf_t *cf,
-    ngx_http_broadcast_loc_conf_t *prev, ngx_http_broadcast_loc_conf_t *conf);
-char *ngx_http_broadcast_sendgrid_key(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
 ngx_int_t ngx_http_broadcast_health_handler(ngx_http_request_t *r);
 
 

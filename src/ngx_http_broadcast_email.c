@@ -1,78 +1,25 @@
 /*
  * POST /api/send/email: addresses are checked and lower-cased, the content
- * goes into the job's "extra" (docs/DESIGN.md, issue 3) and the batch
- * through the common accept path of send.c (whitelist check included).
+ * goes into the job's "extra" (docs/DESIGN.md) and the batch through the
+ * common accept path of send.c (whitelist check included).
  */
 
 
 #include "ngx_http_broadcast_api.h"
+#include "ngx_http_broadcast_provider.h"
+
+#include "bc_addr.h"
 
 
-#define NGX_HTTP_BROADCAST_EMAIL_MAX       254
 #define NGX_HTTP_BROADCAST_SUBJECT_MAX     998
 #define NGX_HTTP_BROADCAST_FROM_NAME_MAX   255
-
-
-/*
- * 1 if s is local@domain (no spaces or controls, one '@', a dot in the
- * domain, neither part empty, at most 254 bytes); out (255 bytes) gets
- * the lower-cased address
- */
-int
-ngx_http_broadcast_email_valid(const char *s, size_t len, char *out)
-{
-    size_t   i, at;
-    u_char   c;
-
-    if (len == 0 || len > NGX_HTTP_BROADCAST_EMAIL_MAX) {
-        return 0;
-    }
-
-    at = len;
-
-    for (i = 0; i < len; i++) {
-        c = (u_char) s[i];
-
-        if (c <= 0x20 || c == 0x7f || c == '<' || c == '>' || c == '('
-            || c == ')' || c == ',' || c == ';' || c == ':' || c == '\\'
-            || c == '"' || c == '[' || c == ']')
-        {
-            return 0;
-        }
-
-        if (c == '@') {
-            if (at != len) {
-                return 0;
-            }
-
-            at = i;
-        }
-
-        out[i] = (char) ngx_tolower(c);
-    }
-
-    out[len] = '\0';
-
-    if (at == 0 || at == len || at + 1 == len) {
-        return 0;
-    }
-
-    /* a dot inside the domain, not first or last, no empty labels */
-    if (strchr(out + at + 1, '.') == NULL || out[at + 1] == '.'
-        || out[len - 1] == '.' || strstr(out + at, "..") != NULL)
-    {
-        return 0;
-    }
-
-    return 1;
-}
 
 
 static int
 ngx_http_broadcast_email_addr(ngx_http_request_t *r, const char *in,
     size_t len, char *to, char *peer, const char **reason)
 {
-    if (!ngx_http_broadcast_email_valid(in, len, to)) {
+    if (!bc_email_valid(in, len, to)) {
         *reason = "not a valid email address (local@domain.tld)";
         return -1;
     }
@@ -87,6 +34,61 @@ static ngx_inline int
 ngx_http_broadcast_email_given(json_t *v)
 {
     return v != NULL && !json_is_null(v);
+}
+
+
+/* from_email (or the default), from_name, reply_to; 0 or -1 (ctx error) */
+static int
+ngx_http_broadcast_email_sender(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_loc_conf_t *lcf, json_t *jfrom, json_t *name,
+    json_t *reply_to, char *from, char *reply)
+{
+    if (ngx_http_broadcast_email_given(jfrom)) {
+        if (!json_is_string(jfrom)
+            || !bc_email_valid(json_string_value(jfrom),
+                               json_string_length(jfrom), from))
+        {
+            ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
+                "invalid_request", "from_email must be an email address");
+            return -1;
+        }
+
+    } else if (lcf->email_from.len) {
+        ngx_cpystrn((u_char *) from, lcf->email_from.data,
+                    ngx_min(NGX_HTTP_BROADCAST_ADDR_MAX,
+                            lcf->email_from.len + 1));
+
+    } else {
+        ngx_http_broadcast_api_error(ctx, 422, "invalid_request",
+            "no sender: give from_email (no broadcast_email_from default is "
+            "configured)");
+        return -1;
+    }
+
+    if (ngx_http_broadcast_email_given(name)
+        && (!json_is_string(name)
+            || ngx_http_broadcast_utf8_chars(json_string_value(name),
+                                             json_string_length(name))
+               > NGX_HTTP_BROADCAST_FROM_NAME_MAX
+            || strpbrk(json_string_value(name), "\r\n") != NULL))
+    {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
+            "invalid_request", "from_name must be a single-line string of "
+            "at most %d characters", NGX_HTTP_BROADCAST_FROM_NAME_MAX);
+        return -1;
+    }
+
+    if (ngx_http_broadcast_email_given(reply_to)
+        && (!json_is_string(reply_to)
+            || !bc_email_valid(json_string_value(reply_to),
+                               json_string_length(reply_to), reply)))
+    {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
+            "invalid_request", "reply_to must be an email address");
+        return -1;
+    }
+
+    return 0;
 }
 
 
@@ -149,49 +151,10 @@ ngx_http_broadcast_email_prepare(ngx_http_request_t *r,
         return;
     }
 
-    if (ngx_http_broadcast_email_given(jfrom)) {
-        if (!json_is_string(jfrom)
-            || !ngx_http_broadcast_email_valid(json_string_value(jfrom),
-                                               json_string_length(jfrom),
-                                               from))
-        {
-            ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
-                "invalid_request", "from_email must be an email address");
-            return;
-        }
-
-    } else if (lcf->email_from.len) {
-        ngx_cpystrn((u_char *) from, lcf->email_from.data,
-                    ngx_min(sizeof(from), lcf->email_from.len + 1));
-
-    } else {
-        ngx_http_broadcast_api_error(ctx, 422, "invalid_request",
-            "no sender: give from_email (no broadcast_email_from default is "
-            "configured)");
-        return;
-    }
-
-    if (ngx_http_broadcast_email_given(name)
-        && (!json_is_string(name)
-            || ngx_http_broadcast_utf8_chars(json_string_value(name),
-                                             json_string_length(name))
-               > NGX_HTTP_BROADCAST_FROM_NAME_MAX
-            || strpbrk(json_string_value(name), "\r\n") != NULL))
+    if (ngx_http_broadcast_email_sender(ctx, lcf, jfrom, name, reply_to, from,
+                                        reply)
+        != 0)
     {
-        ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
-            "invalid_request", "from_name must be a single-line string of "
-            "at most %d characters", NGX_HTTP_BROADCAST_FROM_NAME_MAX);
-        return;
-    }
-
-    if (ngx_http_broadcast_email_given(reply_to)
-        && (!json_is_string(reply_to)
-            || !ngx_http_broadcast_email_valid(json_string_value(reply_to),
-                                               json_string_length(reply_to),
-                                               reply)))
-    {
-        ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
-            "invalid_request", "reply_to must be an email address");
         return;
     }
 
@@ -241,7 +204,9 @@ ngx_http_broadcast_email_prepare(ngx_http_request_t *r,
     }
 
     ngx_memcpy(b->channel, "email", sizeof("email"));
-    ngx_memcpy(b->provider, "sendgrid", sizeof("sendgrid"));
+    ngx_cpystrn((u_char *) b->provider,
+                ngx_http_broadcast_sendgrid_provider.name.data,
+                sizeof(b->provider));
     ngx_cpystrn((u_char *) b->from, (u_char *) from, sizeof(b->from));
 
     dump = json_dumps(extra, JSON_COMPACT);

@@ -5,7 +5,7 @@
  */
 
 
-#include "ngx_http_broadcast_common.h"
+#include "ngx_http_broadcast_provider.h"
 
 
 #define NGX_HTTP_BROADCAST_SHM_SIZE  (64 * 1024)
@@ -37,66 +37,13 @@ static ngx_int_t ngx_http_broadcast_metrics_render(ngx_http_request_t *r,
 static ngx_atomic_t  *ngx_http_broadcast_counters;
 
 /*
- * The webhook counters after NGX_HTTP_BROADCAST_M_CALLBACK0, in this order:
- * the callback sets (each label list ends with "other"), the signature
- * failures of SendGrid and Meta (Twilio's is M_SIG_TWILIO), the event
- * kinds, Twilio call statuses, calls completed, calls failed by reason.
- * Inbound messages count as status "received".
+ * The webhook counters after NGX_HTTP_BROADCAST_M_CALLBACK0, laid out once
+ * at configuration (ngx_http_broadcast_metrics_layout) in this order: the
+ * callbacks by channel and, within a channel, by provider (each label list
+ * is the provider's status table and "other"); the signature failures and
+ * the event kinds by provider; Twilio call statuses, calls completed,
+ * calls failed by reason. Inbound messages count as status "received".
  */
-
-/* Twilio's message status values */
-static const char  *ngx_http_broadcast_cb_twilio[] = {
-    "queued", "accepted", "scheduled", "sending", "sent", "delivered",
-    "undelivered", "failed", "read", "canceled", "receiving", "received",
-    "partially_delivered", "other", NULL
-};
-
-/* Meta statuses[].status, plus inbound messages */
-static const char  *ngx_http_broadcast_cb_meta[] = {
-    "sent", "delivered", "read", "failed", "received", "other", NULL
-};
-
-/* SendGrid event names, plus Inbound Parse */
-static const char  *ngx_http_broadcast_cb_sendgrid[] = {
-    "processed", "dropped", "delivered", "deferred", "bounce", "open",
-    "click", "spamreport", "unsubscribe", "group_unsubscribe",
-    "group_resubscribe", "received", "other", NULL
-};
-
-
-typedef struct {
-    const char   *provider;
-    const char   *channel;
-    const char  **status;
-    ngx_uint_t    n;
-} ngx_http_broadcast_cb_set_t;
-
-
-/* indexed by NGX_HTTP_BROADCAST_CB_* */
-static ngx_http_broadcast_cb_set_t  ngx_http_broadcast_cb_sets[] = {
-    { "twilio", "sms", ngx_http_broadcast_cb_twilio, 14 },
-    { "twilio", "whatsapp", ngx_http_broadcast_cb_twilio, 14 },
-    { "meta", "whatsapp", ngx_http_broadcast_cb_meta, 6 },
-    { "sendgrid", "email", ngx_http_broadcast_cb_sendgrid, 13 }
-};
-
-#define NGX_HTTP_BROADCAST_CB_NSETS                                           \
-    (sizeof(ngx_http_broadcast_cb_sets) / sizeof(ngx_http_broadcast_cb_set_t))
-
-/* provider/kind of bc:stream:events (docs/DESIGN.md) */
-static const char  *ngx_http_broadcast_ev_kinds[][2] = {
-    { "twilio", "sms_status" },
-    { "twilio", "whatsapp_status" },
-    { "twilio", "sms_inbound" },
-    { "twilio", "whatsapp_inbound" },
-    { "sendgrid", "email_events" },
-    { "sendgrid", "email_inbound" },
-    { "meta", "meta" }
-};
-
-#define NGX_HTTP_BROADCAST_EV_N                                               \
-    (sizeof(ngx_http_broadcast_ev_kinds)                                     \
-     / sizeof(ngx_http_broadcast_ev_kinds[0]))
 
 /* Twilio CallStatus values */
 static const char  *ngx_http_broadcast_call_status[] = {
@@ -104,29 +51,76 @@ static const char  *ngx_http_broadcast_call_status[] = {
     "no-answer", "canceled", "failed", "other", NULL
 };
 
-#define NGX_HTTP_BROADCAST_CALL_N  10
+#define NGX_HTTP_BROADCAST_CALL_N                                             \
+    (sizeof(ngx_http_broadcast_call_status)                                   \
+     / sizeof(ngx_http_broadcast_call_status[0]) - 1)
 
 /* twilio_calls_failed_total{reason}: the CallStatus of a failed call */
 static const char  *ngx_http_broadcast_call_failed[] = {
     "failed", "busy", "no-answer", NULL
 };
 
-#define NGX_HTTP_BROADCAST_CALL_FAILED_N  3
+#define NGX_HTTP_BROADCAST_CALL_FAILED_N                                      \
+    (sizeof(ngx_http_broadcast_call_failed)                                   \
+     / sizeof(ngx_http_broadcast_call_failed[0]) - 1)
 
-/* offsets from NGX_HTTP_BROADCAST_M_CALLBACK0 */
-#define NGX_HTTP_BROADCAST_O_SIG        (14 + 14 + 6 + 13)
-#define NGX_HTTP_BROADCAST_O_EVENTS     (NGX_HTTP_BROADCAST_O_SIG + 2)
-#define NGX_HTTP_BROADCAST_O_CALLS                                            \
-    (NGX_HTTP_BROADCAST_O_EVENTS + NGX_HTTP_BROADCAST_EV_N)
-#define NGX_HTTP_BROADCAST_O_COMPLETED                                        \
-    (NGX_HTTP_BROADCAST_O_CALLS + NGX_HTTP_BROADCAST_CALL_N)
-#define NGX_HTTP_BROADCAST_O_FAILED     (NGX_HTTP_BROADCAST_O_COMPLETED + 1)
-#define NGX_HTTP_BROADCAST_O_END                                              \
-    (NGX_HTTP_BROADCAST_O_FAILED + NGX_HTTP_BROADCAST_CALL_FAILED_N)
+/* the counter indices of the Twilio call metrics */
+static ngx_uint_t  ngx_http_broadcast_m_calls;
+static ngx_uint_t  ngx_http_broadcast_m_completed;
+static ngx_uint_t  ngx_http_broadcast_m_failed;
 
-/* compile-time check: the layout fits NGX_HTTP_BROADCAST_M_NCALLBACKS */
-typedef char  ngx_http_broadcast_layout_check_t[
-    (NGX_HTTP_BROADCAST_O_END <= NGX_HTTP_BROADCAST_M_NCALLBACKS) ? 1 : -1];
+
+/* sets every provider's counter indices; NGX_ERROR if they do not fit */
+static ngx_int_t
+ngx_http_broadcast_metrics_layout(ngx_conf_t *cf)
+{
+    ngx_uint_t                       i, ch;
+    ngx_http_broadcast_provider_t   *p, **pp;
+
+    i = NGX_HTTP_BROADCAST_M_CALLBACK0;
+
+    for (ch = 0; ch < NGX_HTTP_BROADCAST_CH_N; ch++) {
+        for (pp = ngx_http_broadcast_providers; *pp; pp++) {
+            p = *pp;
+
+            if (!(p->channels & NGX_HTTP_BROADCAST_CH(ch))) {
+                /* counted nowhere: metric_add ignores this index */
+                p->cb_base[ch] = NGX_HTTP_BROADCAST_M_N;
+                continue;
+            }
+
+            p->cb_base[ch] = i;
+            i += bc_status_map_size(p->statuses) + 1;
+        }
+    }
+
+    for (pp = ngx_http_broadcast_providers; *pp; pp++) {
+        (*pp)->sigfail = i++;
+    }
+
+    for (pp = ngx_http_broadcast_providers; *pp; pp++) {
+        (*pp)->ev_base = i;
+
+        while ((*pp)->kinds[i - (*pp)->ev_base]) {
+            i++;
+        }
+    }
+
+    ngx_http_broadcast_m_calls = i;
+    ngx_http_broadcast_m_completed = i + NGX_HTTP_BROADCAST_CALL_N;
+    ngx_http_broadcast_m_failed = ngx_http_broadcast_m_completed + 1;
+
+    if (ngx_http_broadcast_m_failed + NGX_HTTP_BROADCAST_CALL_FAILED_N
+        > NGX_HTTP_BROADCAST_M_N)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "the webhook counters need more than "
+                           "NGX_HTTP_BROADCAST_M_NCALLBACKS slots");
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
 
 
 ngx_int_t
@@ -134,6 +128,10 @@ ngx_http_broadcast_metrics_zone(ngx_conf_t *cf,
     ngx_http_broadcast_main_conf_t *mcf)
 {
     ngx_str_t  name = ngx_string("broadcast_metrics");
+
+    if (ngx_http_broadcast_metrics_layout(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     mcf->shm_zone = ngx_shared_memory_add(cf, &name,
                                           NGX_HTTP_BROADCAST_SHM_SIZE,
@@ -212,62 +210,6 @@ ngx_http_broadcast_label_index(const char **list, const u_char *s, size_t len)
 }
 
 
-ngx_uint_t
-ngx_http_broadcast_callback_index(ngx_uint_t set, const u_char *status,
-    size_t len)
-{
-    ngx_uint_t  i, base;
-
-    base = NGX_HTTP_BROADCAST_M_CALLBACK0;
-
-    for (i = 0; i < set && i < NGX_HTTP_BROADCAST_CB_NSETS; i++) {
-        base += ngx_http_broadcast_cb_sets[i].n;
-    }
-
-    if (set >= NGX_HTTP_BROADCAST_CB_NSETS) {
-        return NGX_HTTP_BROADCAST_M_N;    /* ignored by metric_add */
-    }
-
-    return base + ngx_http_broadcast_label_index(
-                      ngx_http_broadcast_cb_sets[set].status, status, len);
-}
-
-
-ngx_uint_t
-ngx_http_broadcast_sigfail_index(ngx_uint_t provider)
-{
-    switch (provider) {
-
-    case NGX_HTTP_BROADCAST_WH_SENDGRID:
-        return NGX_HTTP_BROADCAST_M_CALLBACK0 + NGX_HTTP_BROADCAST_O_SIG;
-
-    case NGX_HTTP_BROADCAST_WH_META:
-        return NGX_HTTP_BROADCAST_M_CALLBACK0 + NGX_HTTP_BROADCAST_O_SIG + 1;
-
-    default:
-        return NGX_HTTP_BROADCAST_M_SIG_TWILIO;
-    }
-}
-
-
-ngx_uint_t
-ngx_http_broadcast_event_index(const char *provider, const char *kind)
-{
-    ngx_uint_t  i;
-
-    for (i = 0; i < NGX_HTTP_BROADCAST_EV_N; i++) {
-        if (ngx_strcmp(provider, ngx_http_broadcast_ev_kinds[i][0]) == 0
-            && ngx_strcmp(kind, ngx_http_broadcast_ev_kinds[i][1]) == 0)
-        {
-            return NGX_HTTP_BROADCAST_M_CALLBACK0
-                   + NGX_HTTP_BROADCAST_O_EVENTS + i;
-        }
-    }
-
-    return NGX_HTTP_BROADCAST_M_N;
-}
-
-
 /* a verified Twilio call status callback (metrics only) */
 void
 ngx_http_broadcast_metric_call(const u_char *status, size_t len)
@@ -277,12 +219,10 @@ ngx_http_broadcast_metric_call(const u_char *status, size_t len)
     i = ngx_http_broadcast_label_index(ngx_http_broadcast_call_status,
                                        status, len);
 
-    ngx_http_broadcast_metric_add(NGX_HTTP_BROADCAST_M_CALLBACK0
-                                  + NGX_HTTP_BROADCAST_O_CALLS + i, 1);
+    ngx_http_broadcast_metric_add(ngx_http_broadcast_m_calls + i, 1);
 
     if (len == 9 && ngx_strncmp(status, "completed", 9) == 0) {
-        ngx_http_broadcast_metric_add(NGX_HTTP_BROADCAST_M_CALLBACK0
-                                      + NGX_HTTP_BROADCAST_O_COMPLETED, 1);
+        ngx_http_broadcast_metric_add(ngx_http_broadcast_m_completed, 1);
         return;
     }
 
@@ -291,9 +231,7 @@ ngx_http_broadcast_metric_call(const u_char *status, size_t len)
             && ngx_strncmp(ngx_http_broadcast_call_failed[i], status, len)
                == 0)
         {
-            ngx_http_broadcast_metric_add(NGX_HTTP_BROADCAST_M_CALLBACK0
-                                          + NGX_HTTP_BROADCAST_O_FAILED + i,
-                                          1);
+            ngx_http_broadcast_metric_add(ngx_http_broadcast_m_failed + i, 1);
             return;
         }
     }
@@ -496,57 +434,108 @@ ngx_http_broadcast_metrics_free(void *data)
     ((ngx_atomic_uint_t) *ngx_http_broadcast_counter(i))
 
 
-/* the webhook counters; at most NGX_HTTP_BROADCAST_M_NCALLBACKS * 160 */
-static u_char *
-ngx_http_broadcast_metrics_webhooks(u_char *p)
+/* the label of row i of a provider's status table, "other" after it */
+static const char *
+ngx_http_broadcast_status_label(const ngx_http_broadcast_provider_t *p,
+    ngx_uint_t i)
 {
-    ngx_uint_t                    n, i, cb;
-    ngx_http_broadcast_cb_set_t  *set;
+    return p->statuses[i].value ? p->statuses[i].value : "other";
+}
+
+
+/* broadcast_callbacks_total by channel, then by provider */
+static u_char *
+ngx_http_broadcast_metrics_callbacks(u_char *p)
+{
+    ngx_uint_t                       ch, i, n;
+    ngx_http_broadcast_provider_t   *pr, **pp;
 
     p = ngx_sprintf(p,
         "# HELP broadcast_callbacks_total Verified, new provider status "
         "callbacks and inbound messages (status=\"received\").\n"
         "# TYPE broadcast_callbacks_total counter\n");
 
-    cb = NGX_HTTP_BROADCAST_M_CALLBACK0;
+    for (ch = 0; ch < NGX_HTTP_BROADCAST_CH_N; ch++) {
+        for (pp = ngx_http_broadcast_providers; *pp; pp++) {
+            pr = *pp;
 
-    for (n = 0; n < NGX_HTTP_BROADCAST_CB_NSETS; n++) {
-        set = &ngx_http_broadcast_cb_sets[n];
+            if (!(pr->channels & NGX_HTTP_BROADCAST_CH(ch))) {
+                continue;
+            }
 
-        for (i = 0; i < set->n; i++) {
-            p = ngx_sprintf(p, "broadcast_callbacks_total{provider=\"%s\","
-                            "channel=\"%s\",status=\"%s\"} %uA\n",
-                            set->provider, set->channel, set->status[i],
-                            ngx_http_broadcast_c(cb++));
+            n = bc_status_map_size(pr->statuses) + 1;
+
+            for (i = 0; i < n; i++) {
+                p = ngx_sprintf(p, "broadcast_callbacks_total{provider=\"%V\","
+                                "channel=\"%s\",status=\"%s\"} %uA\n",
+                                &pr->name,
+                                ngx_http_broadcast_channel_names[ch],
+                                ngx_http_broadcast_status_label(pr, i),
+                                ngx_http_broadcast_c(pr->cb_base[ch] + i));
+            }
         }
     }
+
+    return p;
+}
+
+
+/* the predecessor of broadcast_callbacks_total: Twilio's, all channels */
+static u_char *
+ngx_http_broadcast_metrics_twilio_messages(u_char *p)
+{
+    ngx_uint_t                      ch, i, n;
+    ngx_atomic_uint_t               sum;
+    ngx_http_broadcast_provider_t  *tw;
+
+    tw = &ngx_http_broadcast_twilio_provider;
 
     p = ngx_sprintf(p,
         "# HELP twilio_message_callback_total Twilio message status "
         "callbacks, SMS and WhatsApp (predecessor name).\n"
         "# TYPE twilio_message_callback_total counter\n");
 
-    for (i = 0; i < 14; i++) {
+    n = bc_status_map_size(tw->statuses) + 1;
+
+    for (i = 0; i < n; i++) {
+        sum = 0;
+
+        for (ch = 0; ch < NGX_HTTP_BROADCAST_CH_N; ch++) {
+            if (tw->channels & NGX_HTTP_BROADCAST_CH(ch)) {
+                sum += ngx_http_broadcast_c(tw->cb_base[ch] + i);
+            }
+        }
+
         p = ngx_sprintf(p, "twilio_message_callback_total{status=\"%s\"} "
-                        "%uA\n", ngx_http_broadcast_cb_twilio[i],
-                        ngx_http_broadcast_c(NGX_HTTP_BROADCAST_M_CALLBACK0 + i)
-                        + ngx_http_broadcast_c(NGX_HTTP_BROADCAST_M_CALLBACK0
-                                               + 14 + i));
+                        "%uA\n", ngx_http_broadcast_status_label(tw, i), sum);
     }
+
+    return p;
+}
+
+
+/* the webhook counters; at most NGX_HTTP_BROADCAST_M_NCALLBACKS * 160 */
+static u_char *
+ngx_http_broadcast_metrics_webhooks(u_char *p)
+{
+    ngx_uint_t                       i;
+    ngx_http_broadcast_provider_t  **pp;
+
+    p = ngx_http_broadcast_metrics_callbacks(p);
+    p = ngx_http_broadcast_metrics_twilio_messages(p);
 
     p = ngx_sprintf(p,
         "# HELP broadcast_webhook_events_total Webhook events queued to "
         "bc:stream:events.\n"
         "# TYPE broadcast_webhook_events_total counter\n");
 
-    cb = NGX_HTTP_BROADCAST_M_CALLBACK0 + NGX_HTTP_BROADCAST_O_EVENTS;
-
-    for (i = 0; i < NGX_HTTP_BROADCAST_EV_N; i++) {
-        p = ngx_sprintf(p, "broadcast_webhook_events_total{provider=\"%s\","
-                        "kind=\"%s\"} %uA\n",
-                        ngx_http_broadcast_ev_kinds[i][0],
-                        ngx_http_broadcast_ev_kinds[i][1],
-                        ngx_http_broadcast_c(cb + i));
+    for (pp = ngx_http_broadcast_providers; *pp; pp++) {
+        for (i = 0; (*pp)->kinds[i]; i++) {
+            p = ngx_sprintf(p, "broadcast_webhook_events_total{provider="
+                            "\"%V\",kind=\"%s\"} %uA\n", &(*pp)->name,
+                            (*pp)->kinds[i],
+                            ngx_http_broadcast_c((*pp)->ev_base + i));
+        }
     }
 
     p = ngx_sprintf(p,
@@ -554,12 +543,10 @@ ngx_http_broadcast_metrics_webhooks(u_char *p)
         "callbacks by CallStatus.\n"
         "# TYPE twilio_call_callback_total counter\n");
 
-    cb = NGX_HTTP_BROADCAST_M_CALLBACK0 + NGX_HTTP_BROADCAST_O_CALLS;
-
     for (i = 0; i < NGX_HTTP_BROADCAST_CALL_N; i++) {
         p = ngx_sprintf(p, "twilio_call_callback_total{status=\"%s\"} "
                         "%uA\n", ngx_http_broadcast_call_status[i],
-                        ngx_http_broadcast_c(cb + i));
+                        ngx_http_broadcast_c(ngx_http_broadcast_m_calls + i));
     }
 
     p = ngx_sprintf(p,
@@ -569,15 +556,102 @@ ngx_http_broadcast_metrics_webhooks(u_char *p)
         "# HELP twilio_calls_failed_total Twilio calls that did not connect, "
         "by CallStatus.\n"
         "# TYPE twilio_calls_failed_total counter\n",
-        ngx_http_broadcast_c(NGX_HTTP_BROADCAST_M_CALLBACK0
-                             + NGX_HTTP_BROADCAST_O_COMPLETED));
-
-    cb = NGX_HTTP_BROADCAST_M_CALLBACK0 + NGX_HTTP_BROADCAST_O_FAILED;
+        ngx_http_broadcast_c(ngx_http_broadcast_m_completed));
 
     for (i = 0; i < NGX_HTTP_BROADCAST_CALL_FAILED_N; i++) {
         p = ngx_sprintf(p, "twilio_calls_failed_total{reason=\"%s\"} "
                         "%uA\n", ngx_http_broadcast_call_failed[i],
-                        ngx_http_broadcast_c(cb + i));
+                        ngx_http_broadcast_c(ngx_http_broadcast_m_failed + i));
+    }
+
+    return p;
+}
+
+
+/*
+ * The sender's counters (HGETALL bc:metrics:sender): a field is
+ * <prefix><label>[:<label2>] (docs/DESIGN.md), its metric is the row's.
+ */
+typedef struct {
+    ngx_str_t     prefix;
+    const char   *metric;
+    const char   *help;
+    const char   *label;
+    const char   *label2;     /* the part after a second ':', or NULL */
+} ngx_http_broadcast_sender_metric_t;
+
+
+static ngx_http_broadcast_sender_metric_t  ngx_http_broadcast_sender_metrics[] =
+{
+    { ngx_string("provider_calls:"), "broadcast_provider_calls_total",
+      "Provider API calls by outcome (sender).", "provider", "outcome" },
+    { ngx_string("retries:"), "broadcast_provider_retries_total",
+      "Provider calls retried (sender).", "provider", NULL },
+    { ngx_string("throttles:"), "broadcast_provider_throttles_total",
+      "Provider answers that paused a sender or account (sender).",
+      "provider", NULL },
+    { ngx_string("reconciled:"), "broadcast_reconciled_total",
+      "Messages reconciled after a crash (sender).", "outcome", NULL },
+    { ngx_null_string, NULL, NULL, NULL, NULL }
+};
+
+
+static u_char *
+ngx_http_broadcast_metrics_sender(u_char *p, redisReply *sender)
+{
+    size_t                               i;
+    u_char                              *name, *end, *label, *colon;
+    redisReply                          *k, *v;
+    ngx_http_broadcast_sender_metric_t  *m;
+
+    for (m = ngx_http_broadcast_sender_metrics; m->metric; m++) {
+        p = ngx_sprintf(p, "# HELP %s %s\n# TYPE %s counter\n",
+                        m->metric, m->help, m->metric);
+    }
+
+    for (i = 0; i + 1 < sender->elements; i += 2) {
+        k = sender->element[i];
+        v = sender->element[i + 1];
+
+        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING
+            || ngx_strlchr((u_char *) k->str, (u_char *) k->str + k->len,
+                           '"'))
+        {
+            continue;
+        }
+
+        name = (u_char *) k->str;
+        end = name + k->len;
+
+        for (m = ngx_http_broadcast_sender_metrics; m->metric; m++) {
+            if (k->len >= m->prefix.len
+                && ngx_strncmp(name, m->prefix.data, m->prefix.len) == 0)
+            {
+                break;
+            }
+        }
+
+        if (m->metric == NULL) {
+            continue;
+        }
+
+        label = name + m->prefix.len;
+
+        if (m->label2 == NULL) {
+            p = ngx_sprintf(p, "%s{%s=\"%*s\"} %*s\n", m->metric, m->label,
+                            (size_t) (end - label), label, v->len, v->str);
+            continue;
+        }
+
+        colon = ngx_strlchr(label, end, ':');
+        if (colon == NULL) {
+            continue;
+        }
+
+        p = ngx_sprintf(p, "%s{%s=\"%*s\",%s=\"%*s\"} %*s\n", m->metric,
+                        m->label, (size_t) (colon - label), label, m->label2,
+                        (size_t) (end - colon - 1), colon + 1, v->len,
+                        v->str);
     }
 
     return p;
@@ -588,10 +662,11 @@ static ngx_int_t
 ngx_http_broadcast_metrics_render(ngx_http_request_t *r,
     ngx_http_broadcast_metrics_ctx_t *ctx)
 {
-    size_t       size, i;
-    u_char      *p, *start, *name, *colon, *colon2;
-    redisReply  *k, *v;
-    ngx_str_t    type = ngx_string("text/plain; version=0.0.4");
+    size_t                           size, i;
+    u_char                          *p, *start;
+    ngx_str_t                        type = ngx_string("text/plain; "
+                                                       "version=0.0.4");
+    ngx_http_broadcast_provider_t  **pp;
 
     if (ngx_http_broadcast_counters == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -632,14 +707,7 @@ ngx_http_broadcast_metrics_render(ngx_http_request_t *r,
         "broadcast_api_requests_total{code=\"5xx\"} %uA\n"
         "# HELP broadcast_signature_failures_total Webhook requests with a "
         "bad signature.\n"
-        "# TYPE broadcast_signature_failures_total counter\n"
-        "broadcast_signature_failures_total{provider=\"twilio\"} %uA\n"
-        "broadcast_signature_failures_total{provider=\"sendgrid\"} %uA\n"
-        "broadcast_signature_failures_total{provider=\"meta\"} %uA\n"
-        "# HELP broadcast_backend_errors_total Failed backend operations.\n"
-        "# TYPE broadcast_backend_errors_total counter\n"
-        "broadcast_backend_errors_total{backend=\"redis\"} %uA\n"
-        "broadcast_backend_errors_total{backend=\"mysql\"} %uA\n",
+        "# TYPE broadcast_signature_failures_total counter\n",
         ngx_http_broadcast_c(NGX_HTTP_BROADCAST_M_SENDS_SMS),
         ngx_http_broadcast_c(NGX_HTTP_BROADCAST_M_SENDS_WHATSAPP),
         ngx_http_broadcast_c(NGX_HTTP_BROADCAST_M_SENDS_EMAIL),
@@ -648,12 +716,19 @@ ngx_http_broadcast_metrics_render(ngx_http_request_t *r,
         ngx_http_broadcast_c(NGX_HTTP_BROADCAST_M_REJECTED_EMAIL),
         ngx_http_broadcast_c(NGX_HTTP_BROADCAST_M_API_2XX),
         ngx_http_broadcast_c(NGX_HTTP_BROADCAST_M_API_4XX),
-        ngx_http_broadcast_c(NGX_HTTP_BROADCAST_M_API_5XX),
-        ngx_http_broadcast_c(NGX_HTTP_BROADCAST_M_SIG_TWILIO),
-        ngx_http_broadcast_c(ngx_http_broadcast_sigfail_index(
-                                 NGX_HTTP_BROADCAST_WH_SENDGRID)),
-        ngx_http_broadcast_c(ngx_http_broadcast_sigfail_index(
-                                 NGX_HTTP_BROADCAST_WH_META)),
+        ngx_http_broadcast_c(NGX_HTTP_BROADCAST_M_API_5XX));
+
+    for (pp = ngx_http_broadcast_providers; *pp; pp++) {
+        p = ngx_sprintf(p, "broadcast_signature_failures_total{provider="
+                        "\"%V\"} %uA\n", &(*pp)->name,
+                        ngx_http_broadcast_c((*pp)->sigfail));
+    }
+
+    p = ngx_sprintf(p,
+        "# HELP broadcast_backend_errors_total Failed backend operations.\n"
+        "# TYPE broadcast_backend_errors_total counter\n"
+        "broadcast_backend_errors_total{backend=\"redis\"} %uA\n"
+        "broadcast_backend_errors_total{backend=\"mysql\"} %uA\n",
         ngx_http_broadcast_c(NGX_HTTP_BROADCAST_M_ERR_REDIS),
         ngx_http_broadcast_c(NGX_HTTP_BROADCAST_M_ERR_MYSQL));
 
@@ -676,69 +751,7 @@ ngx_http_broadcast_metrics_render(ngx_http_request_t *r,
 
     /* the sender's own counters, field names as in docs/DESIGN.md */
     if (ctx->sender && ctx->sender->type == REDIS_REPLY_ARRAY) {
-
-        p = ngx_sprintf(p,
-            "# HELP broadcast_provider_calls_total Provider API calls by "
-            "outcome (sender).\n"
-            "# TYPE broadcast_provider_calls_total counter\n"
-            "# HELP broadcast_provider_retries_total Provider calls retried "
-            "(sender).\n"
-            "# TYPE broadcast_provider_retries_total counter\n"
-            "# HELP broadcast_provider_throttles_total Provider answers "
-            "that paused a sender or account (sender).\n"
-            "# TYPE broadcast_provider_throttles_total counter\n"
-            "# HELP broadcast_reconciled_total Messages reconciled after a "
-            "crash (sender).\n"
-            "# TYPE broadcast_reconciled_total counter\n");
-
-        for (i = 0; i + 1 < ctx->sender->elements; i += 2) {
-            k = ctx->sender->element[i];
-            v = ctx->sender->element[i + 1];
-
-            if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING
-                || ngx_strlchr((u_char *) k->str, (u_char *) k->str + k->len,
-                               '"'))
-            {
-                continue;
-            }
-
-            name = (u_char *) k->str;
-            colon = ngx_strlchr(name, name + k->len, ':');
-            if (colon == NULL) {
-                continue;
-            }
-
-            if (ngx_strncmp(name, "provider_calls:", 15) == 0) {
-                colon2 = ngx_strlchr(colon + 1, name + k->len, ':');
-                if (colon2 == NULL) {
-                    continue;
-                }
-
-                p = ngx_sprintf(p, "broadcast_provider_calls_total"
-                                "{provider=\"%*s\",outcome=\"%*s\"} %*s\n",
-                                (size_t) (colon2 - colon - 1), colon + 1,
-                                (size_t) (name + k->len - colon2 - 1),
-                                colon2 + 1, v->len, v->str);
-
-            } else if (ngx_strncmp(name, "retries:", 8) == 0) {
-                p = ngx_sprintf(p, "broadcast_provider_retries_total"
-                                "{provider=\"%*s\"} %*s\n",
-                                (size_t) (name + k->len - colon - 1),
-                                colon + 1, v->len, v->str);
-
-            } else if (ngx_strncmp(name, "throttles:", 10) == 0) {
-                p = ngx_sprintf(p, "broadcast_provider_throttles_total"
-                                "{provider=\"%*s\"} %*s\n",
-                                (size_t) (name + k->len - colon - 1),
-                                colon + 1, v->len, v->str);
-
-            } else if (ngx_strncmp(name, "reconciled:", 11) == 0) {
-                p = ngx_sprintf(p, "broadcast_reconciled_total"
-                                "{outcome=\"%*s\"} %*s\n",
-                                (size_t) (name + k->len - colon - 1),
-                                colon + 1, v->len, v->str);
-            }
-        }
+        p = ngx_http_broadcast_metrics_sender(p, ctx->sender);
     }
 
     return ngx_http_broadcast_send(r, NGX_HTTP_OK, &type, start, p - start);

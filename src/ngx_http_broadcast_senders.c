@@ -8,6 +8,7 @@
 
 #include "ngx_http_broadcast_api.h"
 
+#include "bc_addr.h"
 #include "bc_phone.h"
 
 
@@ -93,7 +94,7 @@ ngx_http_broadcast_senders_prepare(ngx_http_request_t *r,
     }
 
     if (which == NGX_HTTP_BROADCAST_SENDERS_EMAIL) {
-        if (!ngx_http_broadcast_email_valid(s, len, sd->addr)) {
+        if (!bc_email_valid(s, len, sd->addr)) {
             goto invalid;
         }
 
@@ -136,11 +137,9 @@ ngx_http_broadcast_senders_prepare(ngx_http_request_t *r,
         return;
     }
 
-    if (len > 9
-        && ngx_strncasecmp((u_char *) s, (u_char *) "whatsapp:", 9) == 0)
-    {
-        s += 9;
-        len -= 9;
+    if (len > BC_WA_PREFIX_LEN && bc_wa_prefixed(s, len)) {
+        s += BC_WA_PREFIX_LEN;
+        len -= BC_WA_PREFIX_LEN;
     }
 
     if (len == 0 || s[0] != '+'
@@ -149,7 +148,7 @@ ngx_http_broadcast_senders_prepare(ngx_http_request_t *r,
         goto invalid;
     }
 
-    snprintf(sd->addr, sizeof(sd->addr), "whatsapp:%s", e164);
+    snprintf(sd->addr, sizeof(sd->addr), BC_WA_PREFIX "%s", e164);
 
     return;
 

@@ -1,16 +1,19 @@
 /*
- * Webhooks (issue 3): what the provider files (webhook.c for Twilio and the
- * shared queueing task, webhook_sendgrid.c, webhook_meta.c) share.
+ * Webhooks: what the provider files (webhook_twilio.c, webhook_sendgrid.c,
+ * webhook_meta.c) share with webhook.c (the queueing task, the helpers).
  */
 
 #ifndef _NGX_HTTP_BROADCAST_WEBHOOK_H_INCLUDED_
 #define _NGX_HTTP_BROADCAST_WEBHOOK_H_INCLUDED_
 
 
-#include "ngx_http_broadcast_common.h"
+#include "ngx_http_broadcast_provider.h"
 
 
 #define NGX_HTTP_BROADCAST_WH_MAX_METRICS  64
+
+/* how long an inbound WhatsApp message keeps the 24-hour window open */
+#define NGX_HTTP_BROADCAST_WAWIN_TTL       "86400"
 
 /* what a verified webhook answers once its event is queued */
 #define NGX_HTTP_BROADCAST_WH_REPLY_TWIML  0    /* 200 text/xml <Response/> */
@@ -43,8 +46,8 @@ typedef struct {
 
 
 ngx_http_broadcast_event_t *ngx_http_broadcast_event_create(
-    ngx_http_request_t *r, const char *provider, const char *kind,
-    ngx_str_t *body);
+    ngx_http_request_t *r, ngx_http_broadcast_provider_t *provider,
+    ngx_uint_t kind, ngx_str_t *body);
 ngx_int_t ngx_http_broadcast_event_wawin(ngx_http_broadcast_event_t *ev,
     const u_char *from, size_t from_len, const u_char *peer,
     size_t peer_len);
@@ -60,10 +63,8 @@ ngx_int_t ngx_http_broadcast_webhook_read(ngx_http_request_t *r,
 ngx_int_t ngx_http_broadcast_webhook_body_get(ngx_http_request_t *r,
     ngx_str_t *body);
 ngx_int_t ngx_http_broadcast_webhook_forbidden(ngx_http_request_t *r,
-    ngx_uint_t provider, const char *code, const char *why);
-
-ngx_int_t ngx_http_broadcast_sendgrid_handler(ngx_http_request_t *r);
-ngx_int_t ngx_http_broadcast_meta_handler(ngx_http_request_t *r);
+    ngx_http_broadcast_provider_t *provider, const char *code,
+    const char *message, const char *why);
 
 
 #endif /* _NGX_HTTP_BROADCAST_WEBHOOK_H_INCLUDED_ */

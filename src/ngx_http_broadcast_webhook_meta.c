@@ -9,6 +9,8 @@
  *         envelope), deduplicated on sha256(body). Every inbound
  *         messages[] item opens bc:wawin:meta:<phone_number_id>:+<from>
  *         in the same script. Parsed with jansson in the loop (CPU only).
+ *
+ * Also the merge and check of the Meta directives.
  */
 
 
@@ -20,16 +22,43 @@
 
 #define NGX_HTTP_BROADCAST_CHALLENGE_MAX  256
 
+/* the index of "meta" in ngx_http_broadcast_meta_kinds */
+#define NGX_HTTP_BROADCAST_META_KIND      0
 
+
+static ngx_int_t ngx_http_broadcast_meta_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_broadcast_meta_verify(ngx_http_request_t *r);
 static void ngx_http_broadcast_meta_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_broadcast_meta_handle(ngx_http_request_t *r);
 static ngx_int_t ngx_http_broadcast_meta_value(ngx_http_broadcast_event_t *ev,
     json_t *value);
 static ngx_uint_t ngx_http_broadcast_digits(const char *s, size_t max);
+static char *ngx_http_broadcast_meta_merge(ngx_conf_t *cf,
+    ngx_http_broadcast_loc_conf_t *prev, ngx_http_broadcast_loc_conf_t *conf);
+static char *ngx_http_broadcast_meta_check(ngx_conf_t *cf,
+    ngx_http_broadcast_loc_conf_t *conf);
 
 
-ngx_int_t
+/* the raw envelope, whatever it holds */
+static const char  *ngx_http_broadcast_meta_kinds[] = {
+    "meta", NULL
+};
+
+
+ngx_http_broadcast_provider_t  ngx_http_broadcast_meta_provider = {
+    ngx_string("meta"),
+    "Meta",
+    ngx_http_broadcast_meta_handler,
+    ngx_http_broadcast_meta_merge,
+    ngx_http_broadcast_meta_check,
+    bc_status_meta,
+    NGX_HTTP_BROADCAST_CH(NGX_HTTP_BROADCAST_CH_WHATSAPP),
+    ngx_http_broadcast_meta_kinds,
+    { 0 }, 0, 0
+};
+
+
+static ngx_int_t
 ngx_http_broadcast_meta_handler(ngx_http_request_t *r)
 {
     ngx_int_t  rc;
@@ -159,8 +188,9 @@ ngx_http_broadcast_meta_handle(ngx_http_request_t *r)
                            sig->value.len))
     {
         return ngx_http_broadcast_webhook_forbidden(r,
-                   NGX_HTTP_BROADCAST_WH_META, "invalid_signature",
-                   sig ? "signature mismatch" : "no signature");
+                   &ngx_http_broadcast_meta_provider, "invalid_signature",
+                   "the X-Hub-Signature-256 header is missing or does not "
+                   "match", sig ? "signature mismatch" : "no signature");
     }
 
     root = json_loadb((char *) body.data, body.len, 0, &err);
@@ -189,7 +219,8 @@ ngx_http_broadcast_meta_handle(ngx_http_request_t *r)
                                              "\"whatsapp_business_account\"");
     }
 
-    ev = ngx_http_broadcast_event_create(r, "meta", "meta", &body);
+    ev = ngx_http_broadcast_event_create(r, &ngx_http_broadcast_meta_provider,
+                                         NGX_HTTP_BROADCAST_META_KIND, &body);
     if (ev == NULL) {
         json_decref(root);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -240,8 +271,8 @@ ngx_http_broadcast_meta_value(ngx_http_broadcast_event_t *ev, json_t *value)
 
         ngx_http_broadcast_event_metric(ev,
             ngx_http_broadcast_callback_index(
-                NGX_HTTP_BROADCAST_CB_META_WHATSAPP, (u_char *) s,
-                ngx_strlen(s)));
+                &ngx_http_broadcast_meta_provider,
+                NGX_HTTP_BROADCAST_CH_WHATSAPP, (u_char *) s, ngx_strlen(s)));
     }
 
     messages = json_object_get(value, "messages");
@@ -266,8 +297,8 @@ ngx_http_broadcast_meta_value(ngx_http_broadcast_event_t *ev, json_t *value)
     json_array_foreach(messages, i, m) {
         ngx_http_broadcast_event_metric(ev,
             ngx_http_broadcast_callback_index(
-                NGX_HTTP_BROADCAST_CB_META_WHATSAPP, (u_char *) "received",
-                8));
+                &ngx_http_broadcast_meta_provider,
+                NGX_HTTP_BROADCAST_CH_WHATSAPP, (u_char *) "received", 8));
 
         v = json_object_get(m, "from");
         wa = json_is_string(v) ? json_string_value(v) : NULL;
@@ -304,4 +335,47 @@ ngx_http_broadcast_digits(const char *s, size_t max)
     }
 
     return i > 0;
+}
+
+
+/* --- configuration ----------------------------------------------------- */
+
+
+static char *
+ngx_http_broadcast_meta_merge(ngx_conf_t *cf,
+    ngx_http_broadcast_loc_conf_t *prev, ngx_http_broadcast_loc_conf_t *conf)
+{
+    ngx_conf_merge_str_value(conf->meta_app_secret, prev->meta_app_secret,
+                             "");
+    ngx_conf_merge_str_value(conf->meta_verify_token,
+                             prev->meta_verify_token, "");
+    ngx_conf_merge_str_value(conf->meta_graph_base, prev->meta_graph_base,
+                             "https://graph.facebook.com/v21.0");
+    ngx_conf_merge_str_value(conf->meta_access_token,
+                             prev->meta_access_token, "");
+    ngx_conf_merge_str_value(conf->meta_waba_id, prev->meta_waba_id, "");
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_broadcast_meta_check(ngx_conf_t *cf,
+    ngx_http_broadcast_loc_conf_t *conf)
+{
+    if (conf->meta_app_secret.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "broadcast_webhook meta requires "
+                           "\"broadcast_meta_app_secret_file\"");
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->meta_verify_token.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "broadcast_webhook meta requires "
+                           "\"broadcast_meta_verify_token_file\"");
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
 }

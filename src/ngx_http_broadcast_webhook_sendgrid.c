@@ -13,6 +13,9 @@
  * SendGrid does NOT sign Inbound Parse posts: the location must be
  * protected by a secret path, basic auth or allow/deny (conf.example).
  * Both kinds are deduplicated on sha256(body) and answered 200 (empty).
+ *
+ * Also the SendGrid directives (the verification key) and their merge and
+ * check.
  */
 
 
@@ -24,10 +27,12 @@
 #include <openssl/evp.h>
 
 
+/* routes, and indices in ngx_http_broadcast_sendgrid_kinds */
 #define NGX_HTTP_BROADCAST_SG_EVENTS   0
 #define NGX_HTTP_BROADCAST_SG_INBOUND  1
 
 
+static ngx_int_t ngx_http_broadcast_sendgrid_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_broadcast_sendgrid_route(ngx_http_request_t *r);
 static void ngx_http_broadcast_sendgrid_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_broadcast_sendgrid_events(ngx_http_request_t *r,
@@ -37,6 +42,31 @@ static ngx_int_t ngx_http_broadcast_sendgrid_inbound(ngx_http_request_t *r,
 static int ngx_http_broadcast_sendgrid_verify(void *key, const char *ts,
     size_t ts_len, const char *body, size_t body_len, const char *sig_b64,
     size_t sig_len);
+static ngx_int_t ngx_http_broadcast_sendgrid_forbidden(ngx_http_request_t *r,
+    ngx_uint_t stale, const char *why);
+static char *ngx_http_broadcast_sendgrid_merge(ngx_conf_t *cf,
+    ngx_http_broadcast_loc_conf_t *prev, ngx_http_broadcast_loc_conf_t *conf);
+static char *ngx_http_broadcast_sendgrid_check(ngx_conf_t *cf,
+    ngx_http_broadcast_loc_conf_t *conf);
+static void ngx_http_broadcast_sendgrid_key_cleanup(void *data);
+
+
+static const char  *ngx_http_broadcast_sendgrid_kinds[] = {
+    "email_events", "email_inbound", NULL
+};
+
+
+ngx_http_broadcast_provider_t  ngx_http_broadcast_sendgrid_provider = {
+    ngx_string("sendgrid"),
+    "SendGrid",
+    ngx_http_broadcast_sendgrid_handler,
+    ngx_http_broadcast_sendgrid_merge,
+    ngx_http_broadcast_sendgrid_check,
+    bc_status_sendgrid,
+    NGX_HTTP_BROADCAST_CH(NGX_HTTP_BROADCAST_CH_EMAIL),
+    ngx_http_broadcast_sendgrid_kinds,
+    { 0 }, 0, 0
+};
 
 
 /*
@@ -62,7 +92,7 @@ static ngx_http_broadcast_sg_verifier_t
     ngx_http_broadcast_sg_verifiers[NGX_HTTP_BROADCAST_SG_KEYS];
 
 
-ngx_int_t
+static ngx_int_t
 ngx_http_broadcast_sendgrid_handler(ngx_http_request_t *r)
 {
     if (ngx_http_broadcast_sendgrid_route(r) == NGX_DECLINED) {
@@ -139,6 +169,25 @@ ngx_http_broadcast_sendgrid_body(ngx_http_request_t *r)
 }
 
 
+/* the 403: a bad signature, or (stale) a timestamp outside the window */
+static ngx_int_t
+ngx_http_broadcast_sendgrid_forbidden(ngx_http_request_t *r, ngx_uint_t stale,
+    const char *why)
+{
+    if (stale) {
+        return ngx_http_broadcast_webhook_forbidden(r,
+                   &ngx_http_broadcast_sendgrid_provider, "stale_timestamp",
+                   "the X-Twilio-Email-Event-Webhook-Timestamp is missing or "
+                   "outside the accepted window", why);
+    }
+
+    return ngx_http_broadcast_webhook_forbidden(r,
+               &ngx_http_broadcast_sendgrid_provider, "invalid_signature",
+               "the X-Twilio-Email-Event-Webhook-Signature header is missing "
+               "or does not match", why);
+}
+
+
 static ngx_int_t
 ngx_http_broadcast_sendgrid_events(ngx_http_request_t *r, ngx_str_t *body)
 {
@@ -159,8 +208,7 @@ ngx_http_broadcast_sendgrid_events(ngx_http_request_t *r, ngx_str_t *body)
 
     if (sig == NULL || sig->value.len == 0 || ts == NULL || ts->value.len == 0)
     {
-        return ngx_http_broadcast_webhook_forbidden(r,
-                   NGX_HTTP_BROADCAST_WH_SENDGRID, "invalid_signature",
+        return ngx_http_broadcast_sendgrid_forbidden(r, 0,
                    "no signature or timestamp");
     }
 
@@ -168,18 +216,19 @@ ngx_http_broadcast_sendgrid_events(ngx_http_request_t *r, ngx_str_t *body)
                                      (long) ngx_time(),
                                      (long) lcf->sendgrid_tolerance))
     {
-        return ngx_http_broadcast_webhook_forbidden(r,
-                   NGX_HTTP_BROADCAST_WH_SENDGRID, "stale_timestamp",
+        return ngx_http_broadcast_sendgrid_forbidden(r, 1,
                    "timestamp outside the tolerance");
     }
 
     /* the exact bytes received, trailing CRLF included */
-    if (!ngx_http_broadcast_sendgrid_verify(lcf->sendgrid_key, (char *) ts->value.data,
-                            ts->value.len, (char *) body->data, body->len,
-                            (char *) sig->value.data, sig->value.len))
+    if (!ngx_http_broadcast_sendgrid_verify(lcf->sendgrid_key,
+                                            (char *) ts->value.data,
+                                            ts->value.len, (char *) body->data,
+                                            body->len,
+                                            (char *) sig->value.data,
+                                            sig->value.len))
     {
-        return ngx_http_broadcast_webhook_forbidden(r,
-                   NGX_HTTP_BROADCAST_WH_SENDGRID, "invalid_signature",
+        return ngx_http_broadcast_sendgrid_forbidden(r, 0,
                    "signature mismatch");
     }
 
@@ -196,7 +245,9 @@ ngx_http_broadcast_sendgrid_events(ngx_http_request_t *r, ngx_str_t *body)
                                              "of events");
     }
 
-    ev = ngx_http_broadcast_event_create(r, "sendgrid", "email_events", body);
+    ev = ngx_http_broadcast_event_create(r,
+             &ngx_http_broadcast_sendgrid_provider,
+             NGX_HTTP_BROADCAST_SG_EVENTS, body);
     if (ev == NULL) {
         json_decref(root);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -208,8 +259,8 @@ ngx_http_broadcast_sendgrid_events(ngx_http_request_t *r, ngx_str_t *body)
 
         ngx_http_broadcast_event_metric(ev,
             ngx_http_broadcast_callback_index(
-                NGX_HTTP_BROADCAST_CB_SENDGRID_EMAIL, (u_char *) s,
-                ngx_strlen(s)));
+                &ngx_http_broadcast_sendgrid_provider,
+                NGX_HTTP_BROADCAST_CH_EMAIL, (u_char *) s, ngx_strlen(s)));
     }
 
     json_decref(root);
@@ -240,15 +291,17 @@ ngx_http_broadcast_sendgrid_inbound(ngx_http_request_t *r, ngx_str_t *body)
                    "Inbound Parse posts multipart/form-data");
     }
 
-    ev = ngx_http_broadcast_event_create(r, "sendgrid", "email_inbound",
-                                         body);
+    ev = ngx_http_broadcast_event_create(r,
+             &ngx_http_broadcast_sendgrid_provider,
+             NGX_HTTP_BROADCAST_SG_INBOUND, body);
     if (ev == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     ngx_http_broadcast_event_metric(ev,
         ngx_http_broadcast_callback_index(
-            NGX_HTTP_BROADCAST_CB_SENDGRID_EMAIL, (u_char *) "received", 8));
+            &ngx_http_broadcast_sendgrid_provider,
+            NGX_HTTP_BROADCAST_CH_EMAIL, (u_char *) "received", 8));
 
     ev->reply = NGX_HTTP_BROADCAST_WH_REPLY_EMPTY;
 
@@ -364,4 +417,85 @@ fallback:
 
     return bc_sendgrid_verify(key, ts, ts_len, body, body_len, sig_b64,
                               sig_len);
+}
+
+
+/* --- configuration ----------------------------------------------------- */
+
+
+static char *
+ngx_http_broadcast_sendgrid_merge(ngx_conf_t *cf,
+    ngx_http_broadcast_loc_conf_t *prev, ngx_http_broadcast_loc_conf_t *conf)
+{
+    ngx_conf_merge_ptr_value(conf->sendgrid_key, prev->sendgrid_key, NULL);
+    ngx_conf_merge_sec_value(conf->sendgrid_tolerance,
+                             prev->sendgrid_tolerance, 300);
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_broadcast_sendgrid_check(ngx_conf_t *cf,
+    ngx_http_broadcast_loc_conf_t *conf)
+{
+    if (conf->sendgrid_key == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "broadcast_webhook sendgrid requires "
+                           "\"broadcast_sendgrid_webhook_key\"");
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* broadcast_sendgrid_webhook_key <base64 SPKI>: parsed once, here */
+char *
+ngx_http_broadcast_sendgrid_key(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_broadcast_loc_conf_t *lcf = conf;
+
+    char                 err[256];
+    void                *key;
+    ngx_str_t           *value;
+    ngx_pool_cleanup_t  *cln;
+
+    if (lcf->sendgrid_key != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    err[0] = '\0';
+
+    key = bc_sendgrid_key_load((char *) value[1].data, value[1].len, err,
+                               sizeof(err));
+    if (key == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid key in broadcast_sendgrid_webhook_key "
+                           "(expected the base64 DER P-256 public key "
+                           "SendGrid shows): %s", err);
+        return NGX_CONF_ERROR;
+    }
+
+    cln->handler = ngx_http_broadcast_sendgrid_key_cleanup;
+    cln->data = key;
+
+    lcf->sendgrid_key = key;
+
+    return NGX_CONF_OK;
+}
+
+
+static void
+ngx_http_broadcast_sendgrid_key_cleanup(void *data)
+{
+    bc_sendgrid_key_free(data);
 }
