@@ -74,7 +74,11 @@ static char *ngx_http_broadcast_twilio_check(ngx_conf_t *cf,
 
 static ngx_str_t  ngx_http_broadcast_xml_type = ngx_string("text/xml");
 
-/* longest first: "/whatsapp/inbound" before "/whatsapp" */
+/*
+ * Matched by the end of the URI, so the location may have any prefix
+ * (webhook URLs are configured at Twilio); no suffix ends another, so the
+ * order of the rows does not matter
+ */
 static ngx_http_broadcast_tw_route_t  ngx_http_broadcast_tw_routes[] = {
     { ngx_string("/whatsapp/inbound"), NGX_HTTP_BROADCAST_TW_INBOUND,
       NGX_HTTP_BROADCAST_TW_KIND_WA_INBOUND, NGX_HTTP_BROADCAST_CH_WHATSAPP },
