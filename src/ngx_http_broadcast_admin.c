@@ -37,6 +37,10 @@ typedef struct {
 } ngx_http_broadcast_admin_t;
 
 
+/* failed logins from one address lock it out for the key's lifetime */
+#define NGX_HTTP_BROADCAST_LOGIN_TTL        "900"
+#define NGX_HTTP_BROADCAST_LOGIN_MAX_FAILS  10
+
 #define NGX_HTTP_BROADCAST_A_LOGIN   1
 #define NGX_HTTP_BROADCAST_A_LOGOUT  2
 #define NGX_HTTP_BROADCAST_A_LIST    3
@@ -341,7 +345,7 @@ ngx_http_broadcast_login(ngx_http_broadcast_api_ctx_t *ctx,
     argv[1] = key;
     ngx_http_broadcast_redis_simple(ctx, conn, 2, argv, &fails);
 
-    if (fails > 10) {
+    if (fails > NGX_HTTP_BROADCAST_LOGIN_MAX_FAILS) {
         ngx_http_broadcast_api_error(ctx, NGX_HTTP_TOO_MANY_REQUESTS,
             "too_many_attempts", "too many failed logins from this address; "
             "wait 15 minutes");
@@ -389,7 +393,7 @@ ngx_http_broadcast_login(ngx_http_broadcast_api_ctx_t *ctx,
 
         if (fails == 1) {
             argv[0] = "EXPIRE";
-            argv[2] = "900";
+            argv[2] = NGX_HTTP_BROADCAST_LOGIN_TTL;
             ngx_http_broadcast_redis_simple(ctx, conn, 3, argv, NULL);
         }
 

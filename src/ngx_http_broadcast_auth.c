@@ -262,9 +262,9 @@ ngx_http_broadcast_auth_resolve(ngx_http_broadcast_api_ctx_t *ctx,
             freeReplyObject(reply);
 
             argv[0] = "EXPIRE";
-            argv[2] = "300";
+            argv[2] = BC_CRED_TTL;
             lens[0] = 6;
-            lens[2] = 3;
+            lens[2] = sizeof(BC_CRED_TTL) - 1;
 
             reply = ngx_http_broadcast_redis_cmd(conn, ctx->mcf, 3, argv,
                                                  lens, err, sizeof(err));

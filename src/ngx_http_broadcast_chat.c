@@ -5,12 +5,13 @@
  *   POST /api/chat/mark-read   read_at of inbound rows
  *   GET  /api/messages         filtered listing (newest first)
  * Ids are ULIDs, so "ORDER BY id" is time order and created_from/created_to
- * become an id range (docs/DESIGN.md, issue 3).
+ * become an id range (docs/DESIGN.md).
  */
 
 
 #include "ngx_http_broadcast_api.h"
 
+#include "bc_addr.h"
 #include "bc_id.h"
 #include "bc_phone.h"
 
@@ -206,11 +207,9 @@ ngx_http_broadcast_chat_peer(ngx_http_request_t *r, const char *in,
         return ngx_http_broadcast_email_valid(in, len, out) ? 0 : -1;
     }
 
-    if (len > 9 && ngx_strncasecmp((u_char *) in, (u_char *) "whatsapp:", 9)
-                   == 0)
-    {
-        in += 9;
-        len -= 9;
+    if (len > BC_WA_PREFIX_LEN && bc_wa_prefixed(in, len)) {
+        in += BC_WA_PREFIX_LEN;
+        len -= BC_WA_PREFIX_LEN;
     }
 
     /* Meta's wa_id: international digits without '+' */

@@ -492,9 +492,9 @@ ngx_http_broadcast_send_idem(ngx_http_broadcast_api_ctx_t *ctx,
     json_error_t  jerr;
 
     argv[0] = "SET"; argv[1] = key; argv[2] = "pending";
-    argv[3] = "NX"; argv[4] = "EX"; argv[5] = "86400";
+    argv[3] = "NX"; argv[4] = "EX"; argv[5] = BC_IDEM_TTL;
     lens[0] = 3; lens[1] = strlen(key); lens[2] = 7;
-    lens[3] = 2; lens[4] = 2; lens[5] = 5;
+    lens[3] = 2; lens[4] = 2; lens[5] = sizeof(BC_IDEM_TTL) - 1;
 
     reply = ngx_http_broadcast_redis_cmd(conn, ctx->mcf, 6, argv, lens, err,
                                          sizeof(err));
@@ -783,9 +783,9 @@ ngx_http_broadcast_send_op(ngx_http_broadcast_api_ctx_t *ctx,
         snprintf(msg_key, sizeof(msg_key), BC_KEY_MSG_PREFIX "%s",
                  b->msgs[i].id);
         argv[0] = "SET"; argv[1] = msg_key; argv[2] = jobs[i];
-        argv[3] = "EX"; argv[4] = "604800";
+        argv[3] = "EX"; argv[4] = BC_MSG_TTL;
         lens[0] = 3; lens[1] = strlen(msg_key); lens[2] = strlen(jobs[i]);
-        lens[3] = 2; lens[4] = 6;
+        lens[3] = 2; lens[4] = sizeof(BC_MSG_TTL) - 1;
         redisAppendCommandArgv(rc, 5, argv, lens);
 
         nq += 2;
@@ -799,17 +799,18 @@ ngx_http_broadcast_send_op(ngx_http_broadcast_api_ctx_t *ctx,
     }
 
     if (b->n > 1) {
-        argv[0] = "EXPIRE"; argv[1] = batch_key; argv[2] = "604800";
-        lens[0] = 6; lens[1] = strlen(batch_key); lens[2] = 6;
+        argv[0] = "EXPIRE"; argv[1] = batch_key; argv[2] = BC_MSG_TTL;
+        lens[0] = 6; lens[1] = strlen(batch_key);
+        lens[2] = sizeof(BC_MSG_TTL) - 1;
         redisAppendCommandArgv(rc, 3, argv, lens);
         nq++;
     }
 
     if (idem_text) {
         argv[0] = "SET"; argv[1] = idem_key; argv[2] = idem_text;
-        argv[3] = "EX"; argv[4] = "86400";
+        argv[3] = "EX"; argv[4] = BC_IDEM_TTL;
         lens[0] = 3; lens[1] = strlen(idem_key); lens[2] = strlen(idem_text);
-        lens[3] = 2; lens[4] = 5;
+        lens[3] = 2; lens[4] = sizeof(BC_IDEM_TTL) - 1;
         redisAppendCommandArgv(rc, 5, argv, lens);
         nq++;
     }
@@ -1270,11 +1271,11 @@ static const char  ngx_http_broadcast_send_lua[] =
     "for i = 1, n do\n"
     "  local job = ARGV[5 + n + i]\n"
     "  redis.call('XADD', KEYS[2], '*', 'job', job)\n"
-    "  redis.call('SET', KEYS[3 + i], job, 'EX', '604800')\n"
+    "  redis.call('SET', KEYS[3 + i], job, 'EX', '" BC_MSG_TTL "')\n"
     "end\n"
     "if n > 1 then\n"
     "  for i = 1, n do redis.call('RPUSH', KEYS[3], ARGV[5 + i]) end\n"
-    "  redis.call('EXPIRE', KEYS[3], '604800')\n"
+    "  redis.call('EXPIRE', KEYS[3], '" BC_MSG_TTL "')\n"
     "end\n"
     "return 1\n";
 

@@ -64,8 +64,9 @@ not_found:
 
 /*
  * thread: the message JSON of a row selected with
- * NGX_HTTP_BROADCAST_LIST_COLUMNS: the issue 2 fields plus subject, peer,
- * payload (parsed), pricing_category and provider_request_id
+ * NGX_HTTP_BROADCAST_LIST_COLUMNS: the fields of bc_db_message_json()
+ * plus subject, peer, payload (parsed), pricing_category and
+ * provider_request_id
  */
 json_t *
 ngx_http_broadcast_message_json(MYSQL_ROW row, unsigned long *lengths)

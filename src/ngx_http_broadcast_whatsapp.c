@@ -1,7 +1,7 @@
 /*
  * POST /api/send/whatsapp: the sender picks the provider (whatsapp:+E164 is
  * Twilio, meta:<phone-number-id> is the Cloud API), exactly one kind of
- * content is validated into the job's "extra" (docs/DESIGN.md, issue 3),
+ * content is validated into the job's "extra" (docs/DESIGN.md),
  * and the batch goes through the common accept path of send.c, which also
  * checks the sender whitelist and the 24-hour window of free-form messages.
  */
@@ -9,6 +9,7 @@
 
 #include "ngx_http_broadcast_api.h"
 
+#include "bc_addr.h"
 #include "bc_phone.h"
 
 
@@ -58,11 +59,9 @@ ngx_http_broadcast_wa_twilio_addr(ngx_http_request_t *r, const char *in,
 
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_broadcast_module);
 
-    if (len > 9 && ngx_strncasecmp((u_char *) in, (u_char *) "whatsapp:", 9)
-                   == 0)
-    {
-        in += 9;
-        len -= 9;
+    if (len > BC_WA_PREFIX_LEN && bc_wa_prefixed(in, len)) {
+        in += BC_WA_PREFIX_LEN;
+        len -= BC_WA_PREFIX_LEN;
     }
 
     if (ngx_http_broadcast_phone(in, len, (char *) lcf->default_country.data,
@@ -72,7 +71,7 @@ ngx_http_broadcast_wa_twilio_addr(ngx_http_request_t *r, const char *in,
         return -1;
     }
 
-    snprintf(to, NGX_HTTP_BROADCAST_ADDR_MAX, "whatsapp:%s", peer);
+    snprintf(to, NGX_HTTP_BROADCAST_ADDR_MAX, BC_WA_PREFIX "%s", peer);
 
     return 0;
 }
@@ -288,12 +287,9 @@ ngx_http_broadcast_whatsapp_prepare(ngx_http_request_t *r,
             from[len] = '\0';
 
         } else {
-            if (len > 9
-                && ngx_strncasecmp((u_char *) s, (u_char *) "whatsapp:", 9)
-                   == 0)
-            {
-                s += 9;
-                len -= 9;
+            if (len > BC_WA_PREFIX_LEN && bc_wa_prefixed(s, len)) {
+                s += BC_WA_PREFIX_LEN;
+                len -= BC_WA_PREFIX_LEN;
             }
 
             if (len == 0 || s[0] != '+'
@@ -302,7 +298,7 @@ ngx_http_broadcast_whatsapp_prepare(ngx_http_request_t *r,
                 goto bad_from;
             }
 
-            snprintf(from, sizeof(from), "whatsapp:%s", e164);
+            snprintf(from, sizeof(from), BC_WA_PREFIX "%s", e164);
         }
 
     } else if (lcf->whatsapp_from.len) {
