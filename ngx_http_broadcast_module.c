@@ -249,6 +249,13 @@ static ngx_command_t  ngx_http_broadcast_commands[] = {
       offsetof(ngx_http_broadcast_loc_conf_t, meta_waba_id),
       NULL },
 
+    { ngx_string("broadcast_meta_phone_number_id"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_broadcast_loc_conf_t, meta_phone_number_id),
+      NULL },
+
       ngx_null_command
 };
 
@@ -439,6 +446,8 @@ ngx_http_broadcast_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_str_value(conf->meta_access_token,
                              prev->meta_access_token, "");
     ngx_conf_merge_str_value(conf->meta_waba_id, prev->meta_waba_id, "");
+    ngx_conf_merge_str_value(conf->meta_phone_number_id,
+                             prev->meta_phone_number_id, "");
 
     /* webhook directives: checked per provider in webhook.c */
     if (ngx_http_broadcast_webhook_merge(cf, prev, conf) != NGX_CONF_OK) {

@@ -74,6 +74,7 @@ typedef struct {
     ngx_str_t                    meta_graph_base;
     ngx_str_t                    meta_access_token;
     ngx_str_t                    meta_waba_id;
+    ngx_str_t                    meta_phone_number_id;
 } ngx_http_broadcast_loc_conf_t;
 
 

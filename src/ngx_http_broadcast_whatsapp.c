@@ -50,6 +50,35 @@ ngx_http_broadcast_wa_url(json_t *v)
 }
 
 
+/*
+ * 1 if from is a number the operator configured: the default sender
+ * (broadcast_whatsapp_from) or meta:<broadcast_meta_phone_number_id>
+ */
+static ngx_uint_t
+ngx_http_broadcast_wa_configured(ngx_http_broadcast_loc_conf_t *lcf,
+    const char *from)
+{
+    size_t      len;
+    ngx_str_t  *pid;
+
+    len = ngx_strlen(from);
+
+    if (len == lcf->whatsapp_from.len
+        && ngx_strncmp(lcf->whatsapp_from.data, from, len) == 0)
+    {
+        return 1;
+    }
+
+    pid = &lcf->meta_phone_number_id;
+
+    return pid->len
+           && len == sizeof("meta:") - 1 + pid->len
+           && ngx_strncmp(from, "meta:", sizeof("meta:") - 1) == 0
+           && ngx_strncmp(from + sizeof("meta:") - 1, pid->data, pid->len)
+              == 0;
+}
+
+
 /* Twilio: whatsapp:+E164 for the job, +E164 for the peer */
 static int
 ngx_http_broadcast_wa_twilio_addr(ngx_http_request_t *r, const char *in,
@@ -559,11 +588,8 @@ ngx_http_broadcast_whatsapp_prepare(ngx_http_request_t *r,
 
     b->window = freeform;
 
-    /* the configured default is always allowed, others must be listed */
-    if (lcf->whatsapp_from.len != ngx_strlen(from)
-        || ngx_strncmp(lcf->whatsapp_from.data, from, lcf->whatsapp_from.len)
-           != 0)
-    {
+    /* the configured numbers are always allowed, others must be listed */
+    if (!ngx_http_broadcast_wa_configured(lcf, from)) {
         b->sender_set = BC_KEY_SENDERS_WHATSAPP;
     }
 
