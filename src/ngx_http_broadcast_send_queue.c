@@ -151,77 +151,38 @@ ngx_http_broadcast_send_check(ngx_http_broadcast_api_ctx_t *ctx,
 }
 
 
-void
-ngx_http_broadcast_send_op(ngx_http_broadcast_api_ctx_t *ctx,
-    ngx_http_broadcast_conn_t *conn)
+/*
+ * thread: one pipelined MULTI ... EXEC, all messages or none: per message
+ * the stream entry and bc:msg:<id>, the batch list of two or more, and the
+ * idempotency record (idem_text, or NULL). 1 applied; 0 not or unknown,
+ * with ctx->detail set (the link is closed when it broke).
+ */
+static int
+ngx_http_broadcast_send_multi(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn, ngx_http_broadcast_batch_t *b,
+    char **jobs, const char *idem_key, const char *idem_text)
 {
-    ngx_http_broadcast_batch_t *b = ctx->op_data;
-
     int           ok;
-    char          idem_key[160], batch_key[64], msg_key[64], err[256];
-    char        **jobs, *idem_text;
+    char          batch_key[64], msg_key[64], err[256];
     size_t        i, lens[7];
-    json_t       *resp, *idem_json;
     ngx_uint_t    nq, q;
     redisReply   *reply;
     const char   *argv[7];
     redisContext *rc;
 
-    idem_key[0] = '\0';
-
-    if (b->idem_hash[0]) {
-        snprintf(idem_key, sizeof(idem_key), BC_KEY_IDEM_PREFIX "%lld:%s",
-                 ctx->cred_id, b->idem_hash);
-
-        if (!ngx_http_broadcast_send_idem(ctx, conn, b, idem_key)) {
-            return;
-        }
-    }
-
-    idem_text = NULL;
-    jobs = NULL;
-    resp = NULL;
-
-    if ((b->sender_set || b->window)
-        && !ngx_http_broadcast_send_check(ctx, conn, b))
+    if (ngx_http_broadcast_redis_ready(conn, ctx->mcf, err, sizeof(err))
+        != 0)
     {
-        if (idem_key[0] && !ctx->replayed) {
-            ngx_http_broadcast_send_idem_del(ctx, conn, idem_key);
-        }
-
-        return;
+        snprintf(ctx->detail, sizeof(ctx->detail), "%s", err);
+        return 0;
     }
 
     snprintf(batch_key, sizeof(batch_key), BC_KEY_BATCH_PREFIX "%s",
              b->batch_id);
 
-    ok = 0;
-
-    if (ngx_http_broadcast_send_build(ctx, b, &jobs, &resp) != 0) {
-        goto failed;
-    }
-
-    if (idem_key[0]) {
-        idem_json = json_pack("{s:s,s:i,s:O}", "h", b->body_hash, "s", 202,
-                              "r", resp);
-        idem_text = idem_json ? json_dumps(idem_json, JSON_COMPACT) : NULL;
-        json_decref(idem_json);
-
-        if (idem_text == NULL) {
-            goto failed;
-        }
-    }
-
-    if (ngx_http_broadcast_redis_ready(conn, ctx->mcf, err, sizeof(err))
-        != 0)
-    {
-        snprintf(ctx->detail, sizeof(ctx->detail), "%s", err);
-        goto redis_down;
-    }
-
-    /* one pipelined MULTI ... EXEC: all messages or none */
     rc = conn->redis;
     nq = 0;
+    ok = 0;
 
     argv[0] = "MULTI";
     lens[0] = 5;
@@ -283,7 +244,7 @@ ngx_http_broadcast_send_op(ngx_http_broadcast_api_ctx_t *ctx,
             /* the link is unusable now; EXEC was not applied or unknown */
             redisFree(rc);
             conn->redis = NULL;
-            goto redis_down;
+            return 0;
         }
 
         if (q == nq + 1) {
@@ -304,7 +265,63 @@ ngx_http_broadcast_send_op(ngx_http_broadcast_api_ctx_t *ctx,
         freeReplyObject(reply);
     }
 
-    if (!ok) {
+    return ok;
+}
+
+
+void
+ngx_http_broadcast_send_op(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn)
+{
+    ngx_http_broadcast_batch_t *b = ctx->op_data;
+
+    char     idem_key[160];
+    char   **jobs, *idem_text;
+    json_t  *resp, *idem_json;
+
+    idem_key[0] = '\0';
+
+    if (b->idem_hash[0]) {
+        snprintf(idem_key, sizeof(idem_key), BC_KEY_IDEM_PREFIX "%lld:%s",
+                 ctx->cred_id, b->idem_hash);
+
+        if (!ngx_http_broadcast_send_idem(ctx, conn, b, idem_key)) {
+            return;
+        }
+    }
+
+    idem_text = NULL;
+    jobs = NULL;
+    resp = NULL;
+
+    if ((b->sender_set || b->window)
+        && !ngx_http_broadcast_send_check(ctx, conn, b))
+    {
+        if (idem_key[0] && !ctx->replayed) {
+            ngx_http_broadcast_send_idem_del(ctx, conn, idem_key);
+        }
+
+        return;
+    }
+
+    if (ngx_http_broadcast_send_build(ctx, b, &jobs, &resp) != 0) {
+        goto failed;
+    }
+
+    if (idem_key[0]) {
+        idem_json = json_pack("{s:s,s:i,s:O}", "h", b->body_hash, "s", 202,
+                              "r", resp);
+        idem_text = idem_json ? json_dumps(idem_json, JSON_COMPACT) : NULL;
+        json_decref(idem_json);
+
+        if (idem_text == NULL) {
+            goto failed;
+        }
+    }
+
+    if (!ngx_http_broadcast_send_multi(ctx, conn, b, jobs, idem_key,
+                                       idem_text))
+    {
         goto redis_down;
     }
 
