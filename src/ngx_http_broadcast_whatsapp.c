@@ -1,9 +1,10 @@
 /*
  * POST /api/send/whatsapp: the sender picks the provider (whatsapp:+E164 is
  * Twilio, meta:<phone-number-id> is the Cloud API), exactly one kind of
- * content is validated into the job's "extra" (docs/DESIGN.md),
- * and the batch goes through the common accept path of send.c, which also
- * checks the sender whitelist and the 24-hour window of free-form messages.
+ * content is validated into the job's "extra" (docs/DESIGN.md), and the
+ * batch goes through the common accept path (send_accept.c); the thread
+ * checks the sender whitelist and the 24-hour window of free-form messages
+ * before queueing (send_queue.c).
  */
 
 
