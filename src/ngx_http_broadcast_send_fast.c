@@ -9,11 +9,9 @@
 
 
 #include "ngx_http_broadcast_send.h"
+#include "ngx_http_broadcast_lua.h"
 
 #include "bc_id.h"
-
-#include <pthread.h>
-#include <openssl/sha.h>
 
 
 /*
@@ -27,7 +25,7 @@
  * ARGV: kind, id, needed scope (0: none), now (epoch s), n,
  *       message id x n, job JSON x n
  */
-static const char  ngx_http_broadcast_send_lua[] =
+static const char  ngx_http_broadcast_send_lua_source[] =
     "local c = redis.call('HMGET', KEYS[1], 'kind', 'id', 'scope', 'exp')\n"
     "if c[1] ~= ARGV[1] or c[2] ~= ARGV[2] then return 0 end\n"
     /* no table constructor: one per call was 10-20% of the script */
@@ -49,22 +47,8 @@ static const char  ngx_http_broadcast_send_lua[] =
     "end\n"
     "return 1\n";
 
-static char            ngx_http_broadcast_send_lua_sha[41];
-static pthread_once_t  ngx_http_broadcast_send_lua_once = PTHREAD_ONCE_INIT;
-
-
-static void
-ngx_http_broadcast_send_lua_init(void)
-{
-    u_char  md[SHA_DIGEST_LENGTH];
-
-    SHA1((u_char *) ngx_http_broadcast_send_lua,
-         sizeof(ngx_http_broadcast_send_lua) - 1, md);
-
-    ngx_hex_dump((u_char *) ngx_http_broadcast_send_lua_sha, md,
-                 SHA_DIGEST_LENGTH);
-    ngx_http_broadcast_send_lua_sha[40] = '\0';
-}
+static ngx_http_broadcast_lua_t  ngx_http_broadcast_send_lua =
+    ngx_http_broadcast_lua_script(ngx_http_broadcast_send_lua_source);
 
 
 #define NGX_HTTP_BROADCAST_FAST_STACK  8
@@ -108,9 +92,6 @@ ngx_http_broadcast_script_args(ngx_http_broadcast_api_ctx_t *ctx,
 {
     size_t   i, k;
 
-    (void) pthread_once(&ngx_http_broadcast_send_lua_once,
-                        ngx_http_broadcast_send_lua_init);
-
     sc->argc = (int) (3 + 3 + b->n + 5 + 2 * b->n);
 
     if (b->n <= NGX_HTTP_BROADCAST_FAST_STACK) {
@@ -129,10 +110,8 @@ ngx_http_broadcast_script_args(ngx_http_broadcast_api_ctx_t *ctx,
         }
     }
 
-    sc->argv[0] = "EVALSHA";
-    sc->lens[0] = 7;
-    sc->argv[1] = ngx_http_broadcast_send_lua_sha;
-    sc->lens[1] = 40;
+    ngx_http_broadcast_lua_evalsha(&ngx_http_broadcast_send_lua, sc->argv,
+                                   sc->lens);
     sc->lens[2] = ngx_sprintf((u_char *) sc->f_nkeys, "%uz", 3 + b->n)
                   - (u_char *) sc->f_nkeys;
     sc->argv[2] = sc->f_nkeys;
@@ -219,9 +198,7 @@ ngx_http_broadcast_script_result(ngx_http_broadcast_api_ctx_t *ctx,
         return 0;
     }
 
-    if (reply->type == REDIS_REPLY_ERROR
-        && ngx_strncmp(reply->str, "NOSCRIPT", 8) == 0)
-    {
+    if (ngx_http_broadcast_lua_noscript(reply)) {
         return -1;
     }
 
@@ -278,20 +255,8 @@ ngx_http_broadcast_send_fast(ngx_http_broadcast_api_ctx_t *ctx,
 
     rc = conn->redis;
 
-    reply = redisCommandArgv(rc, sc.argc, sc.argv, sc.lens);
-
-    if (reply && reply->type == REDIS_REPLY_ERROR
-        && ngx_strncmp(reply->str, "NOSCRIPT", 8) == 0)
-    {
-        /* first use on this server: EVAL loads it into the cache */
-        freeReplyObject(reply);
-        sc.argv[0] = "EVAL";
-        sc.lens[0] = 4;
-        sc.argv[1] = ngx_http_broadcast_send_lua;
-        sc.lens[1] = sizeof(ngx_http_broadcast_send_lua) - 1;
-
-        reply = redisCommandArgv(rc, sc.argc, sc.argv, sc.lens);
-    }
+    reply = ngx_http_broadcast_lua_call(&ngx_http_broadcast_send_lua, rc,
+                                        sc.argc, sc.argv, sc.lens);
 
     if (reply == NULL) {
         /* the script may or may not have run: never retry it */
