@@ -14,6 +14,11 @@
 #include "bc_phone.h"
 
 
+/* a Meta sender: meta:<phone-number-id> */
+#define NGX_HTTP_BROADCAST_META_PREFIX      "meta:"
+#define NGX_HTTP_BROADCAST_META_PREFIX_LEN                                    \
+    (sizeof(NGX_HTTP_BROADCAST_META_PREFIX) - 1)
+
 #define NGX_HTTP_BROADCAST_WA_MAX_BODY    1600
 #define NGX_HTTP_BROADCAST_WA_MAX_MEDIA   10
 #define NGX_HTTP_BROADCAST_WA_MAX_VARS    100
@@ -73,9 +78,11 @@ ngx_http_broadcast_wa_configured(ngx_http_broadcast_loc_conf_t *lcf,
     pid = &lcf->meta_phone_number_id;
 
     return pid->len
-           && len == sizeof("meta:") - 1 + pid->len
-           && ngx_strncmp(from, "meta:", sizeof("meta:") - 1) == 0
-           && ngx_strncmp(from + sizeof("meta:") - 1, pid->data, pid->len)
+           && len == NGX_HTTP_BROADCAST_META_PREFIX_LEN + pid->len
+           && ngx_strncmp(from, NGX_HTTP_BROADCAST_META_PREFIX,
+                          NGX_HTTP_BROADCAST_META_PREFIX_LEN) == 0
+           && ngx_strncmp(from + NGX_HTTP_BROADCAST_META_PREFIX_LEN,
+                          pid->data, pid->len)
               == 0;
 }
 
@@ -176,13 +183,33 @@ ngx_http_broadcast_wa_meta_template(ngx_http_broadcast_api_ctx_t *ctx,
 }
 
 
+/* Meta's media message types and what each may carry */
+typedef struct {
+    const char  *type;
+    ngx_uint_t   caption;
+    ngx_uint_t   filename;
+} ngx_http_broadcast_wa_media_type_t;
+
+static const ngx_http_broadcast_wa_media_type_t
+    ngx_http_broadcast_wa_media_types[] = {
+    { "image",    1, 0 },
+    { "document", 1, 1 },
+    { "audio",    0, 0 },
+    { "video",    1, 0 },
+    { NULL,       0, 0 }
+};
+
+
 /* the Meta message object of "media"; NULL with ctx's error set */
 static json_t *
 ngx_http_broadcast_wa_meta_media(ngx_http_broadcast_api_ctx_t *ctx,
     json_t *m)
 {
     json_t      *type, *link, *caption, *filename, *obj;
+    ngx_uint_t   i;
     const char  *t;
+
+    const ngx_http_broadcast_wa_media_type_t  *mt;
 
     type = json_object_get(m, "type");
     link = json_object_get(m, "link");
@@ -190,11 +217,16 @@ ngx_http_broadcast_wa_meta_media(ngx_http_broadcast_api_ctx_t *ctx,
     filename = json_object_get(m, "filename");
 
     t = json_string_value(type);
+    mt = NULL;
 
-    if (!json_is_object(m) || t == NULL
-        || (strcmp(t, "image") != 0 && strcmp(t, "document") != 0
-            && strcmp(t, "audio") != 0 && strcmp(t, "video") != 0))
-    {
+    for (i = 0; t && ngx_http_broadcast_wa_media_types[i].type; i++) {
+        if (strcmp(t, ngx_http_broadcast_wa_media_types[i].type) == 0) {
+            mt = &ngx_http_broadcast_wa_media_types[i];
+            break;
+        }
+    }
+
+    if (!json_is_object(m) || mt == NULL) {
         ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
             "invalid_request", "media must be an object with type image, "
             "document, audio or video and a link");
@@ -208,7 +240,7 @@ ngx_http_broadcast_wa_meta_media(ngx_http_broadcast_api_ctx_t *ctx,
     }
 
     if (caption && !json_is_null(caption)
-        && (!json_is_string(caption) || strcmp(t, "audio") == 0
+        && (!json_is_string(caption) || !mt->caption
             || ngx_http_broadcast_utf8_chars(json_string_value(caption),
                                              json_string_length(caption))
                > 1024))
@@ -220,7 +252,7 @@ ngx_http_broadcast_wa_meta_media(ngx_http_broadcast_api_ctx_t *ctx,
     }
 
     if (filename && !json_is_null(filename)
-        && (!json_is_string(filename) || strcmp(t, "document") != 0
+        && (!json_is_string(filename) || !mt->filename
             || json_string_length(filename) == 0
             || json_string_length(filename) > 240))
     {
@@ -306,12 +338,15 @@ ngx_http_broadcast_wa_from(ngx_http_broadcast_api_ctx_t *ctx,
         goto bad_from;
     }
 
-    if (len > 5 && ngx_strncmp(s, "meta:", 5) == 0) {
+    if (len > NGX_HTTP_BROADCAST_META_PREFIX_LEN
+        && ngx_strncmp(s, NGX_HTTP_BROADCAST_META_PREFIX,
+                       NGX_HTTP_BROADCAST_META_PREFIX_LEN) == 0)
+    {
         if (len > 64) {
             goto bad_from;
         }
 
-        for (i = 5; i < len; i++) {
+        for (i = NGX_HTTP_BROADCAST_META_PREFIX_LEN; i < len; i++) {
             if (s[i] < '0' || s[i] > '9') {
                 goto bad_from;
             }
@@ -674,7 +709,8 @@ ngx_http_broadcast_whatsapp_prepare(ngx_http_request_t *r,
         return;
     }
 
-    meta = (ngx_strncmp(from, "meta:", 5) == 0);
+    meta = (ngx_strncmp(from, NGX_HTTP_BROADCAST_META_PREFIX,
+                        NGX_HTTP_BROADCAST_META_PREFIX_LEN) == 0);
 
     /* the content: exactly one kind */
 
