@@ -12,6 +12,28 @@
 static void ngx_http_broadcast_send_free(void *data);
 
 
+/* the channels in the order of their metrics (ctx->channel_index) */
+static const char  *ngx_http_broadcast_send_channels[] = {
+    "sms", "whatsapp", "email", NULL
+};
+
+
+/* the channel's metrics index; an unknown name counts as SMS */
+static ngx_uint_t
+ngx_http_broadcast_channel_index(const char *channel)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; ngx_http_broadcast_send_channels[i]; i++) {
+        if (ngx_strcmp(channel, ngx_http_broadcast_send_channels[i]) == 0) {
+            return i;
+        }
+    }
+
+    return 0;
+}
+
+
 /* loop: the checks every channel makes of "recipients" */
 int
 ngx_http_broadcast_send_recipients(ngx_http_request_t *r,
@@ -169,8 +191,7 @@ ngx_http_broadcast_send_accept(ngx_http_request_t *r,
         b->n++;
     }
 
-    ctx->channel_index = ngx_strcmp(b->channel, "whatsapp") == 0 ? 1
-                         : ngx_strcmp(b->channel, "email") == 0 ? 2 : 0;
+    ctx->channel_index = ngx_http_broadcast_channel_index(b->channel);
     ctx->rejected = json_array_size(b->rejected);
 
     if (b->n == 0) {
