@@ -222,7 +222,7 @@ static ngx_command_t  ngx_http_broadcast_commands[] = {
       NULL },
 
 
-    /* Meta: webhook verification, template listings */
+    /* Meta: webhook verification, template listings, the sender */
 
     { ngx_string("broadcast_meta_app_secret_file"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -259,6 +259,12 @@ static ngx_command_t  ngx_http_broadcast_commands[] = {
       offsetof(ngx_http_broadcast_loc_conf_t, meta_waba_id),
       NULL },
 
+    { ngx_string("broadcast_meta_phone_number_id"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_broadcast_loc_conf_t, meta_phone_number_id),
+      NULL },
 
     /* operations: metrics, health */
 

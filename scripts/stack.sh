@@ -458,13 +458,14 @@ write_sender_conf() {
 # conf.example uses realistic deployment paths; they are replaced here.
 render_nginx_conf() {
     local sid from user_line access pe=$BC_VAR/providers.env sim_url api_version
-    local wa_from waba sg_key email_from
+    local wa_from waba meta_pid sg_key email_from
     sid=$(env_get "$pe" TWILIO_ACCOUNT_SID)
     from=$(env_get "$pe" TWILIO_SMS_FROM)
     sim_url=$(env_get "$pe" SIM_URL)
     api_version=$(env_get "$pe" META_API_VERSION)
     wa_from=$(env_get "$pe" TWILIO_WHATSAPP_FROM)
     waba=$(env_get "$pe" META_WABA_ID)
+    meta_pid=$(env_get "$pe" META_PHONE_NUMBER_ID)
     sg_key=$(env_get "$pe" SENDGRID_WEBHOOK_PUBLIC_KEY)
     email_from=$(env_get "$pe" SENDGRID_FROM_EMAIL)
     [ -n "$sid" ] || sid=AC0123456789abcdef0123456789abcdef
@@ -478,6 +479,7 @@ render_nginx_conf() {
     local extra=()
     [ -n "$wa_from" ] && extra+=(-e "s|^\( *broadcast_whatsapp_from\) [^;]*;|\1 $wa_from;|")
     [ -n "$waba" ] && extra+=(-e "s|^\( *broadcast_meta_waba_id\) [^;]*;|\1 $waba;|")
+    [ -n "$meta_pid" ] && extra+=(-e "s|^\( *broadcast_meta_phone_number_id\) [^;]*;|\1 $meta_pid;|")
     [ -n "$sg_key" ] && extra+=(-e "s|^\( *broadcast_sendgrid_webhook_key\) [^;]*;|\1 $sg_key;|")
     [ -n "$email_from" ] && extra+=(-e "s|^\( *broadcast_email_from\) [^;]*;|\1 $email_from;|")
     [ -n "${BC_MAX_RECIPIENTS:-}" ] && extra+=(-e "s|^\( *broadcast_max_recipients\) [0-9]*;|\1 $BC_MAX_RECIPIENTS;|")

@@ -37,6 +37,10 @@ typedef struct {
 } ngx_http_broadcast_admin_t;
 
 
+/* failed logins from one address lock it out for the key's lifetime */
+#define NGX_HTTP_BROADCAST_LOGIN_TTL        "900"
+#define NGX_HTTP_BROADCAST_LOGIN_MAX_FAILS  10
+
 #define NGX_HTTP_BROADCAST_A_LOGIN   1
 #define NGX_HTTP_BROADCAST_A_LOGOUT  2
 #define NGX_HTTP_BROADCAST_A_LIST    3
@@ -335,7 +339,7 @@ ngx_http_broadcast_login(ngx_http_broadcast_api_ctx_t *ctx,
     argv[1] = key;
     ngx_http_broadcast_redis_simple(ctx, conn, 2, argv, &fails);
 
-    if (fails > 10) {
+    if (fails > NGX_HTTP_BROADCAST_LOGIN_MAX_FAILS) {
         ngx_http_broadcast_api_error(ctx, NGX_HTTP_TOO_MANY_REQUESTS,
             "too_many_attempts", "too many failed logins from this address; "
             "wait 15 minutes");
@@ -383,7 +387,7 @@ ngx_http_broadcast_login(ngx_http_broadcast_api_ctx_t *ctx,
 
         if (fails == 1) {
             argv[0] = "EXPIRE";
-            argv[2] = "900";
+            argv[2] = NGX_HTTP_BROADCAST_LOGIN_TTL;
             ngx_http_broadcast_redis_simple(ctx, conn, 3, argv, NULL);
         }
 
@@ -428,14 +432,102 @@ ngx_http_broadcast_login(ngx_http_broadcast_api_ctx_t *ctx,
 }
 
 
+/* POST /api/logout: the session row, its cache entry and the cookie */
+static void
+ngx_http_broadcast_logout(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn)
+{
+    char         sql[1024], key[128];
+    const char  *argv[2];
+
+    snprintf(sql, sizeof(sql), "DELETE FROM admin_sessions WHERE id = "
+             "%lld", ctx->cred_id);
+
+    if (ngx_http_broadcast_admin_sql(ctx, conn, sql, NULL) != 0) {
+        return;
+    }
+
+    snprintf(key, sizeof(key), BC_KEY_CRED_PREFIX "%s", ctx->cred_hash);
+    argv[0] = "DEL";
+    argv[1] = key;
+    ngx_http_broadcast_redis_simple(ctx, conn, 2, argv, NULL);
+
+    ctx->set_cookie = strdup("bc_session=; HttpOnly; SameSite=Strict; "
+                             "Path=/; Max-Age=0");
+    ctx->result = json_pack("{s:s}", "status", "ok");
+}
+
+
+/*
+ * POST /api/keys: a new key (raw, 64 bytes, gets it) stored as its hash;
+ * a->id is its row. 0, or -1 with ctx's answer set
+ */
+static int
+ngx_http_broadcast_key_create(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn, ngx_http_broadcast_admin_t *a,
+    char *raw)
+{
+    char   sql[1024], hash[65], prefix[13];
+    char  *quoted;
+
+    if (bc_random_token("bck_", raw, 64) != 0) {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                     "internal_error",
+                                     "cannot generate a key");
+        return -1;
+    }
+
+    bc_sha256_hex(raw, strlen(raw), hash);
+    ngx_cpystrn((u_char *) prefix, (u_char *) raw, sizeof(prefix));
+
+    if (conn == NULL || (conn->mysql == NULL
+        && (conn->mysql = bc_db_connect(&ctx->mcf->mysql, ctx->detail,
+                                        sizeof(ctx->detail))) == NULL))
+    {
+        ngx_http_broadcast_api_mysql_down(ctx);
+        return -1;
+    }
+
+    quoted = bc_db_quote(conn->mysql, a->name, strlen(a->name));
+    if (quoted == NULL) {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                     "internal_error", "out of memory");
+        return -1;
+    }
+
+    if (a->days) {
+        snprintf(sql, sizeof(sql), "INSERT INTO api_keys (name, prefix, "
+                 "key_hash, admin_user_id, scope, expires_at, "
+                 "created_at) VALUES (%s, '%s', '%s', %lld, '%s', "
+                 "UTC_TIMESTAMP(3) + INTERVAL %lld DAY, "
+                 "UTC_TIMESTAMP(3))", quoted, prefix, hash, ctx->user_id,
+                 a->scope, a->days);
+    } else {
+        snprintf(sql, sizeof(sql), "INSERT INTO api_keys (name, prefix, "
+                 "key_hash, admin_user_id, scope, created_at) VALUES "
+                 "(%s, '%s', '%s', %lld, '%s', UTC_TIMESTAMP(3))",
+                 quoted, prefix, hash, ctx->user_id, a->scope);
+    }
+
+    free(quoted);
+
+    if (ngx_http_broadcast_admin_sql(ctx, conn, sql, NULL) != 0) {
+        return -1;
+    }
+
+    a->id = (long long) mysql_insert_id(conn->mysql);
+
+    return 0;
+}
+
+
 static void
 ngx_http_broadcast_admin_op(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn)
 {
     ngx_http_broadcast_admin_t *a = ctx->op_data;
 
-    char         sql[1024], key[128], raw[64], hash[65], prefix[13];
-    char        *quoted;
+    char         sql[1024], key[128], raw[64];
     json_t      *list;
     MYSQL_RES   *res;
     MYSQL_ROW    row;
@@ -448,21 +540,7 @@ ngx_http_broadcast_admin_op(ngx_http_broadcast_api_ctx_t *ctx,
         return;
 
     case NGX_HTTP_BROADCAST_A_LOGOUT:
-        snprintf(sql, sizeof(sql), "DELETE FROM admin_sessions WHERE id = "
-                 "%lld", ctx->cred_id);
-
-        if (ngx_http_broadcast_admin_sql(ctx, conn, sql, NULL) != 0) {
-            return;
-        }
-
-        snprintf(key, sizeof(key), BC_KEY_CRED_PREFIX "%s", ctx->cred_hash);
-        argv[0] = "DEL";
-        argv[1] = key;
-        ngx_http_broadcast_redis_simple(ctx, conn, 2, argv, NULL);
-
-        ctx->set_cookie = strdup("bc_session=; HttpOnly; SameSite=Strict; "
-                                 "Path=/; Max-Age=0");
-        ctx->result = json_pack("{s:s}", "status", "ok");
+        ngx_http_broadcast_logout(ctx, conn);
         return;
 
     case NGX_HTTP_BROADCAST_A_LIST:
@@ -486,52 +564,10 @@ ngx_http_broadcast_admin_op(ngx_http_broadcast_api_ctx_t *ctx,
         return;
 
     case NGX_HTTP_BROADCAST_A_CREATE:
-        if (bc_random_token("bck_", raw, sizeof(raw)) != 0) {
-            ngx_http_broadcast_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                         "internal_error",
-                                         "cannot generate a key");
+        if (ngx_http_broadcast_key_create(ctx, conn, a, raw) != 0) {
             return;
         }
 
-        bc_sha256_hex(raw, strlen(raw), hash);
-        ngx_cpystrn((u_char *) prefix, (u_char *) raw, sizeof(prefix));
-
-        if (conn == NULL || (conn->mysql == NULL
-            && (conn->mysql = bc_db_connect(&ctx->mcf->mysql, ctx->detail,
-                                            sizeof(ctx->detail))) == NULL))
-        {
-            ngx_http_broadcast_api_mysql_down(ctx);
-            return;
-        }
-
-        quoted = bc_db_quote(conn->mysql, a->name, strlen(a->name));
-        if (quoted == NULL) {
-            ngx_http_broadcast_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                         "internal_error", "out of memory");
-            return;
-        }
-
-        if (a->days) {
-            snprintf(sql, sizeof(sql), "INSERT INTO api_keys (name, prefix, "
-                     "key_hash, admin_user_id, scope, expires_at, "
-                     "created_at) VALUES (%s, '%s', '%s', %lld, '%s', "
-                     "UTC_TIMESTAMP(3) + INTERVAL %lld DAY, "
-                     "UTC_TIMESTAMP(3))", quoted, prefix, hash, ctx->user_id,
-                     a->scope, a->days);
-        } else {
-            snprintf(sql, sizeof(sql), "INSERT INTO api_keys (name, prefix, "
-                     "key_hash, admin_user_id, scope, created_at) VALUES "
-                     "(%s, '%s', '%s', %lld, '%s', UTC_TIMESTAMP(3))",
-                     quoted, prefix, hash, ctx->user_id, a->scope);
-        }
-
-        free(quoted);
-
-        if (ngx_http_broadcast_admin_sql(ctx, conn, sql, NULL) != 0) {
-            return;
-        }
-
-        a->id = (long long) mysql_insert_id(conn->mysql);
         break;
 
     default: /* NGX_HTTP_BROADCAST_A_REVOKE */

@@ -124,9 +124,10 @@ void ngx_http_broadcast_keys_prepare(ngx_http_request_t *r,
 
 
 /*
- * The one accept path of every channel (send.c): each channel validates its
- * content and normalises its recipients, then the same idempotency check
- * and MULTI/EXEC (or Lua fast path) queue the batch.
+ * The one accept path of every channel (send_accept.c): each channel
+ * validates its content and normalises its recipients, then the same
+ * idempotency check and MULTI/EXEC (send_queue.c) or Lua fast path
+ * (send_fast.c) queue the batch.
  */
 
 #define NGX_HTTP_BROADCAST_ADDR_MAX  256
@@ -163,14 +164,14 @@ typedef struct {
 #define BC_KEY_SENDERS_EMAIL     "bc:senders:email"
 #define BC_KEY_SENDERS_WHATSAPP  "bc:senders:whatsapp"
 
-/* send.c: checks of the recipients array; 0 or -1 with ctx's error set */
+/* send_accept.c: checks of "recipients"; 0 or -1 with ctx's error set */
 int ngx_http_broadcast_send_recipients(ngx_http_request_t *r,
     ngx_http_broadcast_api_ctx_t *ctx, json_t *recipients);
-/* send.c: a batch (channel/provider/from/... to be filled by the caller) */
+/* send_accept.c: a batch (channel/provider/from/... filled by the caller) */
 ngx_http_broadcast_batch_t *ngx_http_broadcast_batch_new(
     ngx_http_request_t *r, ngx_http_broadcast_api_ctx_t *ctx,
     const char *text, size_t len);
-/* send.c: idempotency, recipients, ids; ctx's error set on failure */
+/* send_accept.c: idempotency key, recipients, ids; ctx's error on failure */
 void ngx_http_broadcast_send_accept(ngx_http_request_t *r,
     ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body,
     ngx_http_broadcast_batch_t *b, json_t *recipients,

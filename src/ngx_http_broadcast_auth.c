@@ -152,22 +152,155 @@ ngx_http_broadcast_auth_cached(ngx_http_broadcast_api_ctx_t *ctx,
 }
 
 
+/* refills bc:cred:<hash> (key) after a lookup; a failure only costs the
+ * next lookup */
+static void
+ngx_http_broadcast_auth_cache_fill(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn, const char *key, long long exp)
+{
+    int          n;
+    char         err[256], f_id[24], f_uid[24], f_exp[24];
+    size_t       lens[12];
+    redisReply  *reply;
+    const char  *argv[12];
+
+    snprintf(f_id, sizeof(f_id), "%lld", ctx->cred_id);
+    snprintf(f_uid, sizeof(f_uid), "%lld", ctx->user_id);
+    snprintf(f_exp, sizeof(f_exp), "%lld", exp);
+
+    argv[0] = "HSET"; argv[1] = key;
+    argv[2] = "kind";
+    argv[3] = ctx->cred_kind == NGX_HTTP_BROADCAST_CRED_KEY ? "key"
+                                                            : "session";
+    argv[4] = "id"; argv[5] = f_id;
+    argv[6] = "user_id"; argv[7] = f_uid;
+    argv[8] = "scope"; argv[9] = ngx_http_broadcast_scopes[ctx->scope];
+    argv[10] = "exp"; argv[11] = f_exp;
+
+    for (n = 0; n < 12; n++) {
+        lens[n] = strlen(argv[n]);
+    }
+
+    reply = ngx_http_broadcast_redis_cmd(conn, ctx->mcf, 12, argv, lens,
+                                         err, sizeof(err));
+    if (reply == NULL) {
+        return;
+    }
+
+    freeReplyObject(reply);
+
+    argv[0] = "EXPIRE";
+    argv[2] = BC_CRED_TTL;
+    lens[0] = 6;
+    lens[2] = sizeof(BC_CRED_TTL) - 1;
+
+    reply = ngx_http_broadcast_redis_cmd(conn, ctx->mcf, 3, argv, lens, err,
+                                         sizeof(err));
+    if (reply) {
+        freeReplyObject(reply);
+    }
+}
+
+
+/*
+ * the credential in MySQL (the lookup by hash is the comparison), then the
+ * cache refill; 1 found (ctx's principal set), 0 unknown, -1 MySQL down
+ * (ctx answers)
+ */
+static int
+ngx_http_broadcast_auth_lookup(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn, const char *key)
+{
+    int         n;
+    char        sql[512], err[256];
+    long long   exp;
+    MYSQL_RES  *res;
+    MYSQL_ROW   row;
+
+    if (ctx->cred_kind == NGX_HTTP_BROADCAST_CRED_KEY) {
+        n = snprintf(sql, sizeof(sql),
+            "SELECT k.id, k.admin_user_id, k.scope, "
+            "COALESCE(UNIX_TIMESTAMP(k.expires_at), 0) "
+            "FROM api_keys k JOIN admin_users u ON u.id = k.admin_user_id "
+            "WHERE k.key_hash = '%s' AND k.revoked_at IS NULL "
+            "AND (k.expires_at IS NULL OR k.expires_at > UTC_TIMESTAMP(3))"
+            " AND u.disabled_at IS NULL", ctx->cred_hash);
+
+    } else {
+        n = snprintf(sql, sizeof(sql),
+            "SELECT s.id, s.admin_user_id, 'manage', "
+            "UNIX_TIMESTAMP(s.expires_at) "
+            "FROM admin_sessions s JOIN admin_users u "
+            "ON u.id = s.admin_user_id "
+            "WHERE s.token_hash = '%s' AND s.expires_at > UTC_TIMESTAMP(3)"
+            " AND u.disabled_at IS NULL", ctx->cred_hash);
+    }
+
+    if (ngx_http_broadcast_mysql_query(conn, ctx->mcf, sql, n, err,
+                                       sizeof(err))
+        != 0)
+    {
+        snprintf(ctx->detail, sizeof(ctx->detail), "%s", err);
+        ngx_http_broadcast_api_mysql_down(ctx);
+        return -1;
+    }
+
+    res = mysql_store_result(conn->mysql);
+    if (res == NULL) {
+        snprintf(ctx->detail, sizeof(ctx->detail), "%s",
+                 mysql_error(conn->mysql));
+        ngx_http_broadcast_api_mysql_down(ctx);
+        return -1;
+    }
+
+    row = mysql_fetch_row(res);
+
+    if (row == NULL || row[0] == NULL || row[1] == NULL) {
+        mysql_free_result(res);
+        return 0;
+    }
+
+    ctx->cred_id = strtoll(row[0], NULL, 10);
+    ctx->user_id = strtoll(row[1], NULL, 10);
+    ctx->scope = ngx_http_broadcast_scope_value(row[2] ? row[2] : "");
+    exp = row[3] ? strtoll(row[3], NULL, 10) : 0;
+
+    mysql_free_result(res);
+
+    ngx_http_broadcast_auth_cache_fill(ctx, conn, key, exp);
+
+    /*
+     * last_used_at moves at most once a minute per key: on cache refill,
+     * and the condition bounds it when Redis is down
+     */
+    if (ctx->cred_kind == NGX_HTTP_BROADCAST_CRED_KEY) {
+        n = snprintf(sql, sizeof(sql),
+            "UPDATE api_keys SET last_used_at = UTC_TIMESTAMP(3) "
+            "WHERE id = %lld AND (last_used_at IS NULL OR "
+            "last_used_at < UTC_TIMESTAMP(3) - INTERVAL 60 SECOND)",
+            ctx->cred_id);
+
+        (void) ngx_http_broadcast_mysql_query(conn, ctx->mcf, sql, n,
+                                              err, sizeof(err));
+    }
+
+    return 1;
+}
+
+
 /* thread: 1 if authenticated and allowed, else 0 with ctx's error set */
 int
 ngx_http_broadcast_auth_resolve(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn)
 {
     int          hit, n;
-    char         key[80], sql[512], err[256], f_id[24], f_uid[24], f_exp[24];
-    size_t       lens[12];
+    char         key[80], err[256];
+    size_t       lens[2];
     long long    exp;
-    MYSQL_RES   *res;
-    MYSQL_ROW    row;
     redisReply  *reply;
-    const char  *argv[12], *kind;
+    const char  *argv[2];
 
     n = snprintf(key, sizeof(key), BC_KEY_CRED_PREFIX "%s", ctx->cred_hash);
-    kind = ctx->cred_kind == NGX_HTTP_BROADCAST_CRED_KEY ? "key" : "session";
 
     argv[0] = "HGETALL";
     argv[1] = key;
@@ -189,103 +322,14 @@ ngx_http_broadcast_auth_resolve(ngx_http_broadcast_api_ctx_t *ctx,
     }
 
     if (!hit) {
-        /* the lookup by hash is the comparison */
-        if (ctx->cred_kind == NGX_HTTP_BROADCAST_CRED_KEY) {
-            n = snprintf(sql, sizeof(sql),
-                "SELECT k.id, k.admin_user_id, k.scope, "
-                "COALESCE(UNIX_TIMESTAMP(k.expires_at), 0) "
-                "FROM api_keys k JOIN admin_users u ON u.id = k.admin_user_id "
-                "WHERE k.key_hash = '%s' AND k.revoked_at IS NULL "
-                "AND (k.expires_at IS NULL OR k.expires_at > UTC_TIMESTAMP(3))"
-                " AND u.disabled_at IS NULL", ctx->cred_hash);
+        hit = ngx_http_broadcast_auth_lookup(ctx, conn, key);
 
-        } else {
-            n = snprintf(sql, sizeof(sql),
-                "SELECT s.id, s.admin_user_id, 'manage', "
-                "UNIX_TIMESTAMP(s.expires_at) "
-                "FROM admin_sessions s JOIN admin_users u "
-                "ON u.id = s.admin_user_id "
-                "WHERE s.token_hash = '%s' AND s.expires_at > UTC_TIMESTAMP(3)"
-                " AND u.disabled_at IS NULL", ctx->cred_hash);
-        }
-
-        if (ngx_http_broadcast_mysql_query(conn, ctx->mcf, sql, n, err,
-                                           sizeof(err))
-            != 0)
-        {
-            snprintf(ctx->detail, sizeof(ctx->detail), "%s", err);
-            ngx_http_broadcast_api_mysql_down(ctx);
+        if (hit < 0) {
             return 0;
         }
 
-        res = mysql_store_result(conn->mysql);
-        if (res == NULL) {
-            snprintf(ctx->detail, sizeof(ctx->detail), "%s",
-                     mysql_error(conn->mysql));
-            ngx_http_broadcast_api_mysql_down(ctx);
-            return 0;
-        }
-
-        row = mysql_fetch_row(res);
-
-        if (row == NULL || row[0] == NULL || row[1] == NULL) {
-            mysql_free_result(res);
+        if (hit == 0) {
             goto unauthorized;
-        }
-
-        ctx->cred_id = strtoll(row[0], NULL, 10);
-        ctx->user_id = strtoll(row[1], NULL, 10);
-        ctx->scope = ngx_http_broadcast_scope_value(row[2] ? row[2] : "");
-        exp = row[3] ? strtoll(row[3], NULL, 10) : 0;
-
-        mysql_free_result(res);
-
-        /* refill the cache; a failure only costs the next lookup */
-        snprintf(f_id, sizeof(f_id), "%lld", ctx->cred_id);
-        snprintf(f_uid, sizeof(f_uid), "%lld", ctx->user_id);
-        snprintf(f_exp, sizeof(f_exp), "%lld", exp);
-
-        argv[0] = "HSET"; argv[1] = key;
-        argv[2] = "kind"; argv[3] = kind;
-        argv[4] = "id"; argv[5] = f_id;
-        argv[6] = "user_id"; argv[7] = f_uid;
-        argv[8] = "scope"; argv[9] = ngx_http_broadcast_scopes[ctx->scope];
-        argv[10] = "exp"; argv[11] = f_exp;
-
-        for (n = 0; n < 12; n++) {
-            lens[n] = strlen(argv[n]);
-        }
-
-        reply = ngx_http_broadcast_redis_cmd(conn, ctx->mcf, 12, argv, lens,
-                                             err, sizeof(err));
-        if (reply) {
-            freeReplyObject(reply);
-
-            argv[0] = "EXPIRE";
-            argv[2] = "300";
-            lens[0] = 6;
-            lens[2] = 3;
-
-            reply = ngx_http_broadcast_redis_cmd(conn, ctx->mcf, 3, argv,
-                                                 lens, err, sizeof(err));
-            if (reply) {
-                freeReplyObject(reply);
-            }
-        }
-
-        /*
-         * last_used_at moves at most once a minute per key: on cache refill,
-         * and the condition bounds it when Redis is down
-         */
-        if (ctx->cred_kind == NGX_HTTP_BROADCAST_CRED_KEY) {
-            n = snprintf(sql, sizeof(sql),
-                "UPDATE api_keys SET last_used_at = UTC_TIMESTAMP(3) "
-                "WHERE id = %lld AND (last_used_at IS NULL OR "
-                "last_used_at < UTC_TIMESTAMP(3) - INTERVAL 60 SECOND)",
-                ctx->cred_id);
-
-            (void) ngx_http_broadcast_mysql_query(conn, ctx->mcf, sql, n,
-                                                  err, sizeof(err));
         }
     }
 

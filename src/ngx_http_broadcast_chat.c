@@ -5,12 +5,13 @@
  *   POST /api/chat/mark-read   read_at of inbound rows
  *   GET  /api/messages         filtered listing (newest first)
  * Ids are ULIDs, so "ORDER BY id" is time order and created_from/created_to
- * become an id range (docs/DESIGN.md, issue 3).
+ * become an id range (docs/DESIGN.md).
  */
 
 
 #include "ngx_http_broadcast_api.h"
 
+#include "bc_addr.h"
 #include "bc_id.h"
 #include "bc_phone.h"
 
@@ -206,11 +207,9 @@ ngx_http_broadcast_chat_peer(ngx_http_request_t *r, const char *in,
         return bc_email_valid(in, len, out) ? 0 : -1;
     }
 
-    if (len > 9 && ngx_strncasecmp((u_char *) in, (u_char *) "whatsapp:", 9)
-                   == 0)
-    {
-        in += 9;
-        len -= 9;
+    if (len > BC_WA_PREFIX_LEN && bc_wa_prefixed(in, len)) {
+        in += BC_WA_PREFIX_LEN;
+        len -= BC_WA_PREFIX_LEN;
     }
 
     /* Meta's wa_id: international digits without '+' */
@@ -277,74 +276,69 @@ ngx_http_broadcast_chat_free(void *data)
 }
 
 
-void
-ngx_http_broadcast_chat_prepare(ngx_http_request_t *r,
-    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body, ngx_uint_t what)
+/* POST /api/chat/mark-read: the message ids to mark */
+static void
+ngx_http_broadcast_chat_mark_args(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body,
+    ngx_http_broadcast_chat_t *q)
 {
-    char                        buf[600];
-    size_t                      i;
-    ssize_t                     n;
-    json_t                     *json, *ids, *v;
-    ngx_int_t                   num;
-    long long                   ms;
-    ngx_http_broadcast_chat_t  *q;
+    size_t   i;
+    json_t  *json, *ids, *v;
 
-    q = ngx_calloc(sizeof(ngx_http_broadcast_chat_t), r->connection->log);
-    if (q == NULL) {
-        goto nomem;
-    }
-
-    ctx->op = ngx_http_broadcast_chat_op;
-    ctx->op_data = q;
-    ctx->op_free = ngx_http_broadcast_chat_free;
-
-    q->what = what;
-
-    if (what == NGX_HTTP_BROADCAST_CHAT_MARK) {
-        json = ngx_http_broadcast_api_parse(r, body, ctx);
-        if (json == NULL) {
-            return;
-        }
-
-        ids = json_object_get(json, "message_ids");
-
-        if (!json_is_array(ids) || json_array_size(ids) == 0
-            || json_array_size(ids) > NGX_HTTP_BROADCAST_MARK_MAX)
-        {
-            ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
-                "invalid_request", "message_ids must be an array of 1 to %d "
-                "message ids", NGX_HTTP_BROADCAST_MARK_MAX);
-            return;
-        }
-
-        json_array_foreach(ids, i, v) {
-            if (!json_is_string(v)
-                || !bc_ulid_valid(json_string_value(v), json_string_length(v)))
-            {
-                ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
-                    "invalid_request", "message_ids[%u] is not a message id "
-                    "(26-character ULID)", (unsigned) i);
-                return;
-            }
-        }
-
-        /* the heap, not the pool: a late thread may still read them */
-        q->ids = ngx_alloc(json_array_size(ids) * 27, r->connection->log);
-        if (q->ids == NULL) {
-            goto nomem;
-        }
-
-        json_array_foreach(ids, i, v) {
-            ngx_memcpy(q->ids + i * 27, json_string_value(v), 26);
-            q->ids[i * 27 + 26] = '\0';
-        }
-
-        q->nids = json_array_size(ids);
-
+    json = ngx_http_broadcast_api_parse(r, body, ctx);
+    if (json == NULL) {
         return;
     }
 
-    q->limit = (what == NGX_HTTP_BROADCAST_CHAT_MESSAGES) ? 100 : 50;
+    ids = json_object_get(json, "message_ids");
+
+    if (!json_is_array(ids) || json_array_size(ids) == 0
+        || json_array_size(ids) > NGX_HTTP_BROADCAST_MARK_MAX)
+    {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
+            "invalid_request", "message_ids must be an array of 1 to %d "
+            "message ids", NGX_HTTP_BROADCAST_MARK_MAX);
+        return;
+    }
+
+    json_array_foreach(ids, i, v) {
+        if (!json_is_string(v)
+            || !bc_ulid_valid(json_string_value(v), json_string_length(v)))
+        {
+            ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
+                "invalid_request", "message_ids[%u] is not a message id "
+                "(26-character ULID)", (unsigned) i);
+            return;
+        }
+    }
+
+    /* the heap, not the pool: a late thread may still read them */
+    q->ids = ngx_alloc(json_array_size(ids) * 27, r->connection->log);
+    if (q->ids == NULL) {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                     "internal_error", "out of memory");
+        return;
+    }
+
+    json_array_foreach(ids, i, v) {
+        ngx_memcpy(q->ids + i * 27, json_string_value(v), 26);
+        q->ids[i * 27 + 26] = '\0';
+    }
+
+    q->nids = json_array_size(ids);
+}
+
+
+/* limit, offset and channel of every listing; 0, or -1 with ctx's error */
+static int
+ngx_http_broadcast_chat_page_args(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_http_broadcast_chat_t *q)
+{
+    char       buf[600];
+    ssize_t    n;
+    ngx_int_t  num;
+
+    q->limit = (q->what == NGX_HTTP_BROADCAST_CHAT_MESSAGES) ? 100 : 50;
 
     n = ngx_http_broadcast_api_arg(r, "limit", buf, sizeof(buf));
     if (n != -1) {
@@ -353,7 +347,7 @@ ngx_http_broadcast_chat_prepare(ngx_http_request_t *r,
         if (num < 1 || num > 500) {
             ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
                 "invalid_request", "limit must be 1 to 500");
-            return;
+            return -1;
         }
 
         q->limit = num;
@@ -366,7 +360,7 @@ ngx_http_broadcast_chat_prepare(ngx_http_request_t *r,
         if (num < 0 || num > 10000000) {
             ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
                 "invalid_request", "offset must be a non-negative integer");
-            return;
+            return -1;
         }
 
         q->offset = num;
@@ -377,7 +371,7 @@ ngx_http_broadcast_chat_prepare(ngx_http_request_t *r,
         if (!ngx_http_broadcast_chat_oneof(buf, ngx_http_broadcast_channels)) {
             ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
                 "invalid_request", "channel must be sms, whatsapp or email");
-            return;
+            return -1;
         }
 
         ngx_cpystrn((u_char *) q->channel, (u_char *) buf,
@@ -386,32 +380,144 @@ ngx_http_broadcast_chat_prepare(ngx_http_request_t *r,
     } else if (n == -2) {
         ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
             "invalid_request", "channel must be sms, whatsapp or email");
+        return -1;
+    }
+
+    return 0;
+}
+
+
+/* created_from and created_to as an id range; 0, or -1 with ctx's error */
+static int
+ngx_http_broadcast_chat_time_args(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_http_broadcast_chat_t *q)
+{
+    char       buf[600];
+    ssize_t    n;
+    long long  ms;
+
+    n = ngx_http_broadcast_api_arg(r, "created_from", buf, sizeof(buf));
+    if (n > 0) {
+        if (ngx_http_broadcast_chat_iso(buf, &ms) != 0) {
+            goto bad_time;
+        }
+
+        ngx_http_broadcast_chat_ulid(ms, '0', q->id_from);
+
+    } else if (n == -2) {
+        goto bad_time;
+    }
+
+    n = ngx_http_broadcast_api_arg(r, "created_to", buf, sizeof(buf));
+    if (n > 0) {
+        if (ngx_http_broadcast_chat_iso(buf, &ms) != 0) {
+            goto bad_time;
+        }
+
+        ngx_http_broadcast_chat_ulid(ms, 'Z', q->id_to);
+
+    } else if (n == -2) {
+        goto bad_time;
+    }
+
+    return 0;
+
+bad_time:
+
+    ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST, "invalid_request",
+        "created_from and created_to must be ISO-8601 times such as "
+        "2026-11-21T10:00:00Z or dates such as 2026-11-21");
+    return -1;
+}
+
+
+/* GET /api/messages: direction, status and batch_id filters */
+static void
+ngx_http_broadcast_chat_filter_args(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_http_broadcast_chat_t *q)
+{
+    char     buf[600];
+    ssize_t  n;
+
+    n = ngx_http_broadcast_api_arg(r, "direction", buf, sizeof(buf));
+    if (n > 0 || n == -2) {
+        if (n < 0 || !ngx_http_broadcast_chat_oneof(buf,
+                                         ngx_http_broadcast_directions))
+        {
+            ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
+                "invalid_request", "direction must be inbound or "
+                "outbound");
+            return;
+        }
+
+        ngx_cpystrn((u_char *) q->direction, (u_char *) buf,
+                    sizeof(q->direction));
+    }
+
+    n = ngx_http_broadcast_api_arg(r, "status", buf, sizeof(buf));
+    if (n > 0 || n == -2) {
+        if (n < 0 || !ngx_http_broadcast_chat_oneof(buf,
+                                         ngx_http_broadcast_statuses))
+        {
+            ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
+                "invalid_request", "status must be one of queued, "
+                "accepted, sending, sent, delivered, read, failed, "
+                "undelivered, blocked, canceled, received");
+            return;
+        }
+
+        ngx_cpystrn((u_char *) q->status, (u_char *) buf,
+                    sizeof(q->status));
+    }
+
+    n = ngx_http_broadcast_api_arg(r, "batch_id", buf, sizeof(buf));
+    if (n > 0 || n == -2) {
+        if (n < 0 || !bc_ulid_valid(buf, n)) {
+            ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
+                "invalid_request", "batch_id must be a batch id "
+                "(26-character ULID)");
+            return;
+        }
+
+        ngx_cpystrn((u_char *) q->batch_id, (u_char *) buf,
+                    sizeof(q->batch_id));
+    }
+}
+
+
+void
+ngx_http_broadcast_chat_prepare(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body, ngx_uint_t what)
+{
+    char                        buf[600];
+    ssize_t                     n;
+    ngx_http_broadcast_chat_t  *q;
+
+    q = ngx_calloc(sizeof(ngx_http_broadcast_chat_t), r->connection->log);
+    if (q == NULL) {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                     "internal_error", "out of memory");
+        return;
+    }
+
+    ctx->op = ngx_http_broadcast_chat_op;
+    ctx->op_data = q;
+    ctx->op_free = ngx_http_broadcast_chat_free;
+
+    q->what = what;
+
+    if (what == NGX_HTTP_BROADCAST_CHAT_MARK) {
+        ngx_http_broadcast_chat_mark_args(r, ctx, body, q);
+        return;
+    }
+
+    if (ngx_http_broadcast_chat_page_args(r, ctx, q) != 0) {
         return;
     }
 
     if (what != NGX_HTTP_BROADCAST_CHAT_HISTORY) {
-        n = ngx_http_broadcast_api_arg(r, "created_from", buf, sizeof(buf));
-        if (n > 0) {
-            if (ngx_http_broadcast_chat_iso(buf, &ms) != 0) {
-                goto bad_time;
-            }
-
-            ngx_http_broadcast_chat_ulid(ms, '0', q->id_from);
-
-        } else if (n == -2) {
-            goto bad_time;
-        }
-
-        n = ngx_http_broadcast_api_arg(r, "created_to", buf, sizeof(buf));
-        if (n > 0) {
-            if (ngx_http_broadcast_chat_iso(buf, &ms) != 0) {
-                goto bad_time;
-            }
-
-            ngx_http_broadcast_chat_ulid(ms, 'Z', q->id_to);
-
-        } else if (n == -2) {
-            goto bad_time;
+        if (ngx_http_broadcast_chat_time_args(r, ctx, q) != 0) {
+            return;
         }
     }
 
@@ -430,64 +536,8 @@ ngx_http_broadcast_chat_prepare(ngx_http_request_t *r,
     }
 
     if (what == NGX_HTTP_BROADCAST_CHAT_MESSAGES) {
-        n = ngx_http_broadcast_api_arg(r, "direction", buf, sizeof(buf));
-        if (n > 0 || n == -2) {
-            if (n < 0 || !ngx_http_broadcast_chat_oneof(buf,
-                                             ngx_http_broadcast_directions))
-            {
-                ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
-                    "invalid_request", "direction must be inbound or "
-                    "outbound");
-                return;
-            }
-
-            ngx_cpystrn((u_char *) q->direction, (u_char *) buf,
-                        sizeof(q->direction));
-        }
-
-        n = ngx_http_broadcast_api_arg(r, "status", buf, sizeof(buf));
-        if (n > 0 || n == -2) {
-            if (n < 0 || !ngx_http_broadcast_chat_oneof(buf,
-                                             ngx_http_broadcast_statuses))
-            {
-                ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
-                    "invalid_request", "status must be one of queued, "
-                    "accepted, sending, sent, delivered, read, failed, "
-                    "undelivered, blocked, canceled, received");
-                return;
-            }
-
-            ngx_cpystrn((u_char *) q->status, (u_char *) buf,
-                        sizeof(q->status));
-        }
-
-        n = ngx_http_broadcast_api_arg(r, "batch_id", buf, sizeof(buf));
-        if (n > 0 || n == -2) {
-            if (n < 0 || !bc_ulid_valid(buf, n)) {
-                ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
-                    "invalid_request", "batch_id must be a batch id "
-                    "(26-character ULID)");
-                return;
-            }
-
-            ngx_cpystrn((u_char *) q->batch_id, (u_char *) buf,
-                        sizeof(q->batch_id));
-        }
+        ngx_http_broadcast_chat_filter_args(r, ctx, q);
     }
-
-    return;
-
-bad_time:
-
-    ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST, "invalid_request",
-        "created_from and created_to must be ISO-8601 times such as "
-        "2026-11-21T10:00:00Z or dates such as 2026-11-21");
-    return;
-
-nomem:
-
-    ngx_http_broadcast_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                 "internal_error", "out of memory");
 }
 
 
@@ -526,36 +576,12 @@ ngx_http_broadcast_chat_where(ngx_http_broadcast_chat_t *q, char *sql,
 }
 
 
-static void
-ngx_http_broadcast_chat_op(ngx_http_broadcast_api_ctx_t *ctx,
-    ngx_http_broadcast_conn_t *conn)
+/* the page's SQL; its length (size or more: it did not fit) */
+static size_t
+ngx_http_broadcast_chat_sql(ngx_http_broadcast_chat_t *q, const char *peer,
+    char *sql, size_t size)
 {
-    ngx_http_broadcast_chat_t *q = ctx->op_data;
-
-    char            *sql, err[256], *peer, *p;
-    size_t           n, size, i;
-    json_t          *list, *item, *channels;
-    long long        total, unread;
-    MYSQL_RES       *res;
-    MYSQL_ROW        row;
-    unsigned long   *lengths;
-
-    size = 4096 + q->nids * 32;
-    sql = malloc(size);
-    list = json_array();
-    peer = NULL;
-
-    if (sql == NULL || list == NULL) {
-        goto nomem;
-    }
-
-    if (conn->mysql == NULL) {
-        conn->mysql = bc_db_connect(&ctx->mcf->mysql, err, sizeof(err));
-
-        if (conn->mysql == NULL) {
-            goto mysql_down;
-        }
-    }
+    size_t  n, i;
 
     switch (q->what) {
 
@@ -575,7 +601,8 @@ ngx_http_broadcast_chat_op(ngx_http_broadcast_api_ctx_t *ctx,
     case NGX_HTTP_BROADCAST_CHAT_USERS:
         n = snprintf(sql, size, "SELECT peer, COUNT(*), "
                      "SUM(direction = 'inbound' AND read_at IS NULL), "
-                     "DATE_FORMAT(MAX(created_at),'%%Y-%%m-%%dT%%H:%%i:%%s.%%fZ'), "
+                     "DATE_FORMAT(MAX(created_at),"
+                     "'%%Y-%%m-%%dT%%H:%%i:%%s.%%fZ'), "
                      "GROUP_CONCAT(DISTINCT channel ORDER BY channel), "
                      "COUNT(*) OVER () FROM messages WHERE peer IS NOT NULL");
         n = ngx_http_broadcast_chat_where(q, sql, n, size);
@@ -585,11 +612,6 @@ ngx_http_broadcast_chat_op(ngx_http_broadcast_api_ctx_t *ctx,
         break;
 
     case NGX_HTTP_BROADCAST_CHAT_HISTORY:
-        peer = bc_db_quote(conn->mysql, q->peer, strlen(q->peer));
-        if (peer == NULL) {
-            goto nomem;
-        }
-
         /* the newest page, shown oldest first */
         n = snprintf(sql, size, "SELECT * FROM (SELECT %s, COUNT(*) OVER (), "
                      "SUM(direction = 'inbound' AND read_at IS NULL) OVER () "
@@ -609,6 +631,185 @@ ngx_http_broadcast_chat_op(ngx_http_broadcast_api_ctx_t *ctx,
                       "%u", (unsigned) q->limit, (unsigned) q->offset);
         break;
     }
+
+    return n;
+}
+
+
+/* one conversation of GET /api/chat/users; *total from its window count */
+static json_t *
+ngx_http_broadcast_chat_user_json(MYSQL_ROW row, unsigned long *lengths,
+    long long *total)
+{
+    char    *p;
+    json_t  *channels;
+
+    channels = json_array();
+
+    for (p = row[4]; p && *p; p = strchr(p, ',') ? strchr(p, ',') + 1
+                                                 : NULL)
+    {
+        json_array_append_new(channels,
+            json_stringn(p, strchr(p, ',') ? (size_t) (strchr(p, ',') - p)
+                                           : strlen(p)));
+    }
+
+    /* microseconds to the API's milliseconds */
+    if (row[3] && lengths[3] == 27) {
+        row[3][23] = 'Z';
+        row[3][24] = '\0';
+    }
+
+    *total = strtoll(row[5], NULL, 10);
+
+    return json_pack("{s:s,s:I,s:I,s:s?,s:o}",
+                     "user_address", row[0],
+                     "total_messages",
+                     (json_int_t) strtoll(row[1], NULL, 10),
+                     "unread_count",
+                     (json_int_t) (row[2] ? strtoll(row[2], NULL, 10) : 0),
+                     "last_message_at", row[3],
+                     "channels", channels);
+}
+
+
+/* the page's rows into list, with the totals; 0 or -1 (nomem) */
+static int
+ngx_http_broadcast_chat_rows(ngx_http_broadcast_chat_t *q, MYSQL_RES *res,
+    json_t *list, long long *total, long long *unread)
+{
+    json_t         *item;
+    MYSQL_ROW       row;
+    unsigned long  *lengths;
+
+    while ((row = mysql_fetch_row(res)) != NULL) {
+        lengths = mysql_fetch_lengths(res);
+
+        if (q->what == NGX_HTTP_BROADCAST_CHAT_USERS) {
+            item = ngx_http_broadcast_chat_user_json(row, lengths, total);
+
+        } else {
+            item = ngx_http_broadcast_message_json(row, lengths);
+            *total = strtoll(row[27] ? row[27] : "0", NULL, 10);
+
+            if (q->what == NGX_HTTP_BROADCAST_CHAT_HISTORY) {
+                *unread = row[28] ? strtoll(row[28], NULL, 10) : 0;
+            }
+        }
+
+        if (item == NULL || json_array_append_new(list, item) != 0) {
+            return -1;
+        }
+    }
+
+    return 0;
+}
+
+
+/*
+ * the totals of an empty page past the first (the window count has no row
+ * to ride on): a query of their own; 0, or -1 (MySQL, err may be set)
+ */
+static int
+ngx_http_broadcast_chat_count(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn, ngx_http_broadcast_chat_t *q,
+    const char *peer, char *sql, size_t size, char *err, size_t errlen,
+    long long *total, long long *unread)
+{
+    size_t      n;
+    MYSQL_RES  *res;
+    MYSQL_ROW   row;
+
+    if (q->what == NGX_HTTP_BROADCAST_CHAT_USERS) {
+        n = snprintf(sql, size, "SELECT COUNT(DISTINCT peer), 0 FROM "
+                     "messages WHERE peer IS NOT NULL");
+    } else if (q->what == NGX_HTTP_BROADCAST_CHAT_HISTORY) {
+        n = snprintf(sql, size, "SELECT COUNT(*), SUM(direction = "
+                     "'inbound' AND read_at IS NULL) FROM messages "
+                     "WHERE peer = %s", peer);
+    } else {
+        n = snprintf(sql, size, "SELECT COUNT(*), 0 FROM messages "
+                     "WHERE 1 = 1");
+    }
+
+    n = ngx_http_broadcast_chat_where(q, sql, n, size);
+
+    if (n >= size
+        || ngx_http_broadcast_mysql_query(conn, ctx->mcf, sql, n, err, errlen)
+           != 0
+        || (res = mysql_store_result(conn->mysql)) == NULL)
+    {
+        return -1;
+    }
+
+    row = mysql_fetch_row(res);
+    *total = (row && row[0]) ? strtoll(row[0], NULL, 10) : 0;
+    *unread = (row && row[1]) ? strtoll(row[1], NULL, 10) : 0;
+    mysql_free_result(res);
+
+    return 0;
+}
+
+
+/* the answer of a listing */
+static json_t *
+ngx_http_broadcast_chat_result(ngx_http_broadcast_chat_t *q, json_t *list,
+    long long total, long long unread)
+{
+    if (q->what == NGX_HTTP_BROADCAST_CHAT_USERS) {
+        return json_pack("{s:O,s:I}", "users", list, "total",
+                         (json_int_t) total);
+    }
+
+    if (q->what == NGX_HTTP_BROADCAST_CHAT_HISTORY) {
+        return json_pack("{s:s,s:O,s:I,s:I}", "address", q->peer,
+                         "messages", list, "total", (json_int_t) total,
+                         "unread_count", (json_int_t) unread);
+    }
+
+    return json_pack("{s:O,s:I}", "messages", list, "total",
+                     (json_int_t) total);
+}
+
+
+static void
+ngx_http_broadcast_chat_op(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn)
+{
+    ngx_http_broadcast_chat_t *q = ctx->op_data;
+
+    int         rc;
+    char       *sql, err[256], *peer;
+    size_t      n, size;
+    json_t     *list;
+    long long   total, unread;
+    MYSQL_RES  *res;
+
+    size = 4096 + q->nids * 32;
+    sql = malloc(size);
+    list = json_array();
+    peer = NULL;
+
+    if (sql == NULL || list == NULL) {
+        goto nomem;
+    }
+
+    if (conn->mysql == NULL) {
+        conn->mysql = bc_db_connect(&ctx->mcf->mysql, err, sizeof(err));
+
+        if (conn->mysql == NULL) {
+            goto mysql_down;
+        }
+    }
+
+    if (q->what == NGX_HTTP_BROADCAST_CHAT_HISTORY) {
+        peer = bc_db_quote(conn->mysql, q->peer, strlen(q->peer));
+        if (peer == NULL) {
+            goto nomem;
+        }
+    }
+
+    n = ngx_http_broadcast_chat_sql(q, peer, sql, size);
 
     if (n >= size) {
         goto nomem;
@@ -636,105 +837,29 @@ ngx_http_broadcast_chat_op(ngx_http_broadcast_api_ctx_t *ctx,
     total = -1;
     unread = 0;
 
-    while ((row = mysql_fetch_row(res)) != NULL) {
-        lengths = mysql_fetch_lengths(res);
-
-        if (q->what == NGX_HTTP_BROADCAST_CHAT_USERS) {
-            channels = json_array();
-
-            for (p = row[4]; p && *p; p = strchr(p, ',') ? strchr(p, ',') + 1
-                                                         : NULL)
-            {
-                json_array_append_new(channels,
-                    json_stringn(p, strchr(p, ',') ? (size_t) (strchr(p, ',')
-                                                               - p)
-                                                   : strlen(p)));
-            }
-
-            /* microseconds to the API's milliseconds */
-            if (row[3] && lengths[3] == 27) {
-                row[3][23] = 'Z';
-                row[3][24] = '\0';
-            }
-
-            item = json_pack("{s:s,s:I,s:I,s:s?,s:o}",
-                             "user_address", row[0],
-                             "total_messages",
-                             (json_int_t) strtoll(row[1], NULL, 10),
-                             "unread_count",
-                             (json_int_t) (row[2] ? strtoll(row[2], NULL, 10)
-                                                  : 0),
-                             "last_message_at", row[3],
-                             "channels", channels);
-            total = strtoll(row[5], NULL, 10);
-
-        } else {
-            item = ngx_http_broadcast_message_json(row, lengths);
-            total = strtoll(row[27] ? row[27] : "0", NULL, 10);
-
-            if (q->what == NGX_HTTP_BROADCAST_CHAT_HISTORY) {
-                unread = row[28] ? strtoll(row[28], NULL, 10) : 0;
-            }
-        }
-
-        if (item == NULL || json_array_append_new(list, item) != 0) {
-            mysql_free_result(res);
-            goto nomem;
-        }
-    }
+    rc = ngx_http_broadcast_chat_rows(q, res, list, &total, &unread);
 
     mysql_free_result(res);
+
+    if (rc != 0) {
+        goto nomem;
+    }
 
     if (total < 0) {
         /* an empty page: the total needs its own (rare) count */
         if (q->offset == 0) {
             total = 0;
 
-        } else {
-            if (q->what == NGX_HTTP_BROADCAST_CHAT_USERS) {
-                n = snprintf(sql, size, "SELECT COUNT(DISTINCT peer), 0 FROM "
-                             "messages WHERE peer IS NOT NULL");
-            } else if (q->what == NGX_HTTP_BROADCAST_CHAT_HISTORY) {
-                n = snprintf(sql, size, "SELECT COUNT(*), SUM(direction = "
-                             "'inbound' AND read_at IS NULL) FROM messages "
-                             "WHERE peer = %s", peer);
-            } else {
-                n = snprintf(sql, size, "SELECT COUNT(*), 0 FROM messages "
-                             "WHERE 1 = 1");
-            }
-
-            n = ngx_http_broadcast_chat_where(q, sql, n, size);
-
-            if (n >= size
-                || ngx_http_broadcast_mysql_query(conn, ctx->mcf, sql, n,
-                                                  err, sizeof(err))
-                   != 0
-                || (res = mysql_store_result(conn->mysql)) == NULL)
-            {
-                goto mysql_down;
-            }
-
-            row = mysql_fetch_row(res);
-            total = (row && row[0]) ? strtoll(row[0], NULL, 10) : 0;
-            unread = (row && row[1]) ? strtoll(row[1], NULL, 10) : 0;
-            mysql_free_result(res);
+        } else if (ngx_http_broadcast_chat_count(ctx, conn, q, peer, sql,
+                                                 size, err, sizeof(err),
+                                                 &total, &unread)
+                   != 0)
+        {
+            goto mysql_down;
         }
     }
 
-    if (q->what == NGX_HTTP_BROADCAST_CHAT_USERS) {
-        ctx->result = json_pack("{s:O,s:I}", "users", list, "total",
-                                (json_int_t) total);
-
-    } else if (q->what == NGX_HTTP_BROADCAST_CHAT_HISTORY) {
-        ctx->result = json_pack("{s:s,s:O,s:I,s:I}", "address", q->peer,
-                                "messages", list, "total",
-                                (json_int_t) total, "unread_count",
-                                (json_int_t) unread);
-
-    } else {
-        ctx->result = json_pack("{s:O,s:I}", "messages", list, "total",
-                                (json_int_t) total);
-    }
+    ctx->result = ngx_http_broadcast_chat_result(q, list, total, unread);
 
     if (ctx->result == NULL) {
         goto nomem;

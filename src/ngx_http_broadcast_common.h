@@ -74,12 +74,13 @@ typedef struct {
     void                           *sendgrid_key;  /* EVP_PKEY */
     time_t                          sendgrid_tolerance;
 
-    /* Meta: webhook verification, template listings */
+    /* Meta: webhook verification, template listings, the sender */
     ngx_str_t                       meta_app_secret;
     ngx_str_t                       meta_verify_token;
     ngx_str_t                       meta_graph_base;
     ngx_str_t                       meta_access_token;
     ngx_str_t                       meta_waba_id;
+    ngx_str_t                       meta_phone_number_id;
 } ngx_http_broadcast_loc_conf_t;
 
 

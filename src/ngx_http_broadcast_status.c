@@ -62,8 +62,9 @@ not_found:
 
 /*
  * thread: the message JSON of a row selected with
- * NGX_HTTP_BROADCAST_LIST_COLUMNS: the issue 2 fields plus subject, peer,
- * payload (parsed), pricing_category and provider_request_id
+ * NGX_HTTP_BROADCAST_LIST_COLUMNS: the fields of bc_db_message_json()
+ * plus subject, peer, payload (parsed), pricing_category and
+ * provider_request_id
  */
 json_t *
 ngx_http_broadcast_message_json(MYSQL_ROW row, unsigned long *lengths)
@@ -176,34 +177,30 @@ ngx_http_broadcast_status_cmp(const void *a, const void *b)
 }
 
 
-static void
-ngx_http_broadcast_status_op(ngx_http_broadcast_api_ctx_t *ctx,
-    ngx_http_broadcast_conn_t *conn)
+/*
+ * the rows MySQL has for the query into list; 1 if MySQL answered, 0 if
+ * not (ctx->detail and backend_err set, the caller decides)
+ */
+static int
+ngx_http_broadcast_status_mysql(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn, ngx_http_broadcast_query_t *q,
+    json_t *list)
 {
-    ngx_http_broadcast_query_t *q = ctx->op_data;
-
-    int           mysql_ok, found, rc;
-    char          sql[1024], err[256], key[160], *quoted;
-    size_t        i, j, n, lens[4];
-    json_t       *msg, *list, **items;
-    MYSQL_RES    *res;
-    MYSQL_ROW     row;
-    redisReply   *reply;
-    const char   *argv[4], *id;
-    unsigned long *lengths;
-
-    list = json_array();
-    if (list == NULL) {
-        goto nomem;
-    }
+    char            sql[1024], err[256], *quoted;
+    size_t          n;
+    json_t         *msg;
+    MYSQL_RES      *res;
+    MYSQL_ROW       row;
+    unsigned long  *lengths;
 
     if (q->what == NGX_HTTP_BROADCAST_STATUS_ID) {
-        n = snprintf(sql, sizeof(sql), "SELECT %s FROM messages WHERE id = '%s'",
-                     BC_DB_MESSAGE_COLUMNS, q->arg);
+        n = snprintf(sql, sizeof(sql), "SELECT %s FROM messages "
+                     "WHERE id = '%s'", BC_DB_MESSAGE_COLUMNS, q->arg);
 
     } else if (q->what == NGX_HTTP_BROADCAST_STATUS_BATCH) {
-        n = snprintf(sql, sizeof(sql), "SELECT %s FROM messages WHERE batch_id = '%s' "
-                     "ORDER BY id", BC_DB_MESSAGE_COLUMNS, q->arg);
+        n = snprintf(sql, sizeof(sql), "SELECT %s FROM messages "
+                     "WHERE batch_id = '%s' ORDER BY id",
+                     BC_DB_MESSAGE_COLUMNS, q->arg);
 
     } else {
         n = 0;
@@ -224,16 +221,12 @@ ngx_http_broadcast_status_op(ngx_http_broadcast_api_ctx_t *ctx,
         }
     }
 
-    mysql_ok = 0;
-
     if (n > 0 && n < sizeof(sql)
         && ngx_http_broadcast_mysql_query(conn, ctx->mcf, sql, n, err,
                                           sizeof(err))
            == 0
         && (res = mysql_store_result(conn->mysql)) != NULL)
     {
-        mysql_ok = 1;
-
         while ((row = mysql_fetch_row(res)) != NULL) {
             lengths = mysql_fetch_lengths(res);
             msg = bc_db_message_json(row, lengths);
@@ -245,54 +238,66 @@ ngx_http_broadcast_status_op(ngx_http_broadcast_api_ctx_t *ctx,
 
         mysql_free_result(res);
 
+        return 1;
+    }
+
+    snprintf(ctx->detail, sizeof(ctx->detail), "%s",
+             n ? err : "cannot connect");
+    ctx->backend_err |= NGX_HTTP_BROADCAST_ERR_MYSQL;
+
+    return 0;
+}
+
+
+/* GET /api/status/<id>: MySQL's row, else the queued job in Redis */
+static void
+ngx_http_broadcast_status_message(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn, ngx_http_broadcast_query_t *q,
+    json_t *list, int mysql_ok)
+{
+    int      rc;
+    json_t  *msg;
+
+    if (json_array_size(list)) {
+        ctx->result = json_incref(json_array_get(list, 0));
+        return;
+    }
+
+    msg = NULL;
+    rc = ngx_http_broadcast_status_redis(ctx, conn, q->arg, &msg);
+
+    if (rc == 1) {
+        ctx->result = msg;
+
+    } else if (!mysql_ok) {
+        ngx_http_broadcast_api_mysql_down(ctx);
+
+    } else if (rc == -1) {
+        ngx_http_broadcast_api_redis_down(ctx);
+
     } else {
-        snprintf(ctx->detail, sizeof(ctx->detail), "%s",
-                 n ? err : "cannot connect");
-        ctx->backend_err |= NGX_HTTP_BROADCAST_ERR_MYSQL;
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_NOT_FOUND, "not_found",
+                                     "no such message");
     }
+}
 
-    if (q->what == NGX_HTTP_BROADCAST_STATUS_TWILIO) {
-        /* provider ids exist only once the sender has recorded the call */
-        if (!mysql_ok) {
-            ngx_http_broadcast_api_mysql_down(ctx);
 
-        } else if (json_array_size(list) == 0) {
-            ngx_http_broadcast_api_error(ctx, NGX_HTTP_NOT_FOUND, "not_found",
-                                         "no message with this Twilio SID");
-        } else {
-            ctx->result = json_incref(json_array_get(list, 0));
-        }
+/*
+ * a batch: adds the messages only Redis knows (bc:batch:<id>, or the one
+ * message a batch of one is named after); 0 to go on, 1 when ctx answers
+ */
+static int
+ngx_http_broadcast_status_batch_redis(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn, ngx_http_broadcast_query_t *q,
+    json_t *list, int mysql_ok)
+{
+    int          found;
+    char         key[160], err[256];
+    size_t       i, j, lens[4];
+    json_t      *msg;
+    redisReply  *reply;
+    const char  *argv[4], *id;
 
-        goto done;
-    }
-
-    if (q->what == NGX_HTTP_BROADCAST_STATUS_ID) {
-        if (json_array_size(list)) {
-            ctx->result = json_incref(json_array_get(list, 0));
-            goto done;
-        }
-
-        msg = NULL;
-        rc = ngx_http_broadcast_status_redis(ctx, conn, q->arg, &msg);
-
-        if (rc == 1) {
-            ctx->result = msg;
-
-        } else if (!mysql_ok) {
-            ngx_http_broadcast_api_mysql_down(ctx);
-
-        } else if (rc == -1) {
-            ngx_http_broadcast_api_redis_down(ctx);
-
-        } else {
-            ngx_http_broadcast_api_error(ctx, NGX_HTTP_NOT_FOUND, "not_found",
-                                         "no such message");
-        }
-
-        goto done;
-    }
-
-    /* batch: add the ids only Redis knows, then order by id */
     snprintf(key, sizeof(key), BC_KEY_BATCH_PREFIX "%s", q->arg);
 
     argv[0] = "LRANGE";
@@ -309,7 +314,7 @@ ngx_http_broadcast_status_op(ngx_http_broadcast_api_ctx_t *ctx,
 
     if (reply == NULL && !mysql_ok) {
         ngx_http_broadcast_api_mysql_down(ctx);
-        goto done;
+        return 1;
     }
 
     if (reply && reply->type == REDIS_REPLY_ARRAY) {
@@ -346,7 +351,7 @@ ngx_http_broadcast_status_op(ngx_http_broadcast_api_ctx_t *ctx,
     }
 
     if (json_array_size(list) == 0) {
-        /* a batch of one message bears its message's id (send.c) */
+        /* a batch of one message bears its message's id (send_accept.c) */
         msg = NULL;
 
         if (ngx_http_broadcast_status_redis(ctx, conn, q->arg, &msg) == 1) {
@@ -361,6 +366,23 @@ ngx_http_broadcast_status_op(ngx_http_broadcast_api_ctx_t *ctx,
         }
     }
 
+    return 0;
+}
+
+
+/* GET /api/status/batch/<id>: every message, ordered by id; 0 or -1 */
+static int
+ngx_http_broadcast_status_batch(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn, ngx_http_broadcast_query_t *q,
+    json_t *list, int mysql_ok)
+{
+    size_t    i, n;
+    json_t  **items;
+
+    if (ngx_http_broadcast_status_batch_redis(ctx, conn, q, list, mysql_ok)) {
+        return 0;
+    }
+
     if (json_array_size(list) == 0) {
         if (!mysql_ok) {
             ngx_http_broadcast_api_mysql_down(ctx);
@@ -370,13 +392,13 @@ ngx_http_broadcast_status_op(ngx_http_broadcast_api_ctx_t *ctx,
                                          "no such batch");
         }
 
-        goto done;
+        return 0;
     }
 
     n = json_array_size(list);
     items = malloc(n * sizeof(json_t *));
     if (items == NULL) {
-        goto nomem;
+        return -1;
     }
 
     for (i = 0; i < n; i++) {
@@ -396,11 +418,46 @@ ngx_http_broadcast_status_op(ngx_http_broadcast_api_ctx_t *ctx,
     ctx->result = json_pack("{s:s,s:O}", "batch_id", q->arg, "messages",
                             list);
 
-    if (ctx->result == NULL) {
+    return ctx->result ? 0 : -1;
+}
+
+
+static void
+ngx_http_broadcast_status_op(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn)
+{
+    ngx_http_broadcast_query_t *q = ctx->op_data;
+
+    int      mysql_ok;
+    json_t  *list;
+
+    list = json_array();
+    if (list == NULL) {
         goto nomem;
     }
 
-done:
+    mysql_ok = ngx_http_broadcast_status_mysql(ctx, conn, q, list);
+
+    if (q->what == NGX_HTTP_BROADCAST_STATUS_TWILIO) {
+        /* provider ids exist only once the sender has recorded the call */
+        if (!mysql_ok) {
+            ngx_http_broadcast_api_mysql_down(ctx);
+
+        } else if (json_array_size(list) == 0) {
+            ngx_http_broadcast_api_error(ctx, NGX_HTTP_NOT_FOUND, "not_found",
+                                         "no message with this Twilio SID");
+        } else {
+            ctx->result = json_incref(json_array_get(list, 0));
+        }
+
+    } else if (q->what == NGX_HTTP_BROADCAST_STATUS_ID) {
+        ngx_http_broadcast_status_message(ctx, conn, q, list, mysql_ok);
+
+    } else if (ngx_http_broadcast_status_batch(ctx, conn, q, list, mysql_ok)
+               != 0)
+    {
+        goto nomem;
+    }
 
     json_decref(list);
     return;

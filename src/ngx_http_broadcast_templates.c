@@ -436,7 +436,8 @@ ngx_http_broadcast_templates_op(ngx_http_broadcast_api_ctx_t *ctx,
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code);
 
     if (rc != CURLE_OK) {
-        snprintf(ctx->detail, sizeof(ctx->detail), "%s", curl_easy_strerror(rc));
+        snprintf(ctx->detail, sizeof(ctx->detail), "%s",
+                 curl_easy_strerror(rc));
         ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_GATEWAY,
             "provider_unavailable", "%s did not answer: %s",
             t->meta ? "Meta" : "Twilio", curl_easy_strerror(rc));

@@ -16,6 +16,7 @@
 
 
 #include "ngx_http_broadcast_webhook.h"
+#include "ngx_http_broadcast_lua.h"
 
 #include <openssl/sha.h>
 
@@ -233,29 +234,12 @@ ngx_http_broadcast_event_metric(ngx_http_broadcast_event_t *ev,
 
 
 /*
- * The script's SHA1 (EVALSHA on the worker's async link), computed once per
- * process; the thread path keeps EVAL, which also loads it after a Redis
- * restart or SCRIPT FLUSH (NOSCRIPT on the link hands over to it).
+ * EVALSHA on the worker's async link; the thread path keeps EVAL, which
+ * also loads it after a Redis restart or SCRIPT FLUSH (NOSCRIPT on the
+ * link hands over to it).
  */
-static char  ngx_http_broadcast_event_lua_sha[41];
-
-
-static void
-ngx_http_broadcast_event_lua_init(void)
-{
-    u_char  md[SHA_DIGEST_LENGTH];
-
-    if (ngx_http_broadcast_event_lua_sha[0]) {
-        return;
-    }
-
-    SHA1((u_char *) ngx_http_broadcast_event_lua,
-         sizeof(ngx_http_broadcast_event_lua) - 1, md);
-
-    ngx_hex_dump((u_char *) ngx_http_broadcast_event_lua_sha, md,
-                 SHA_DIGEST_LENGTH);
-    ngx_http_broadcast_event_lua_sha[40] = '\0';
-}
+static ngx_http_broadcast_lua_t  ngx_http_broadcast_event_script =
+    ngx_http_broadcast_lua_script(ngx_http_broadcast_event_lua);
 
 
 #define NGX_HTTP_BROADCAST_EVENT_STACK_ARGS  32
@@ -281,9 +265,7 @@ ngx_http_broadcast_event_areply(ngx_http_request_t *r, void *data,
         /* 0: seen before, acknowledged and not queued again */
         ev->result = reply->integer == 1 ? 1 : 2;
 
-    } else if (reply->type == REDIS_REPLY_ERROR
-               && ngx_strncmp(reply->str, "NOSCRIPT", 8) == 0)
-    {
+    } else if (ngx_http_broadcast_lua_noscript(reply)) {
         /* nothing ran: the thread path EVALs (and so loads) the script */
         return NGX_DECLINED;
 
@@ -310,8 +292,6 @@ ngx_http_broadcast_event_loop(ngx_http_request_t *r,
     ngx_uint_t    k;
     const char  **argv, *argv_s[NGX_HTTP_BROADCAST_EVENT_STACK_ARGS];
 
-    ngx_http_broadcast_event_lua_init();
-
     argc = 3 + 2 + (int) ev->nwawin + 8;
 
     if (argc <= NGX_HTTP_BROADCAST_EVENT_STACK_ARGS) {
@@ -329,12 +309,10 @@ ngx_http_broadcast_event_loop(ngx_http_request_t *r,
         }
     }
 
-    i = 0;
+    ngx_http_broadcast_lua_evalsha(&ngx_http_broadcast_event_script, argv,
+                                   lens);
+    i = 2;
 
-    argv[i] = "EVALSHA";
-    lens[i++] = 7;
-    argv[i] = ngx_http_broadcast_event_lua_sha;
-    lens[i++] = 40;
     argv[i] = nkeys;
     lens[i++] = ngx_sprintf((u_char *) nkeys, "%ui", 2 + ev->nwawin)
                 - (u_char *) nkeys;
@@ -437,9 +415,9 @@ ngx_http_broadcast_event_run(void *data, ngx_http_broadcast_conn_t *conn)
     snprintf(at, sizeof(at), "%lld", ev->at);
     snprintf(nkeys, sizeof(nkeys), "%d", 2 + (int) ev->nwawin);
 
-    i = 0;
-    argv[i++] = "EVAL";
-    argv[i++] = ngx_http_broadcast_event_lua;
+    ngx_http_broadcast_lua_eval(&ngx_http_broadcast_event_script, argv,
+                                lens);
+    i = 2;
     argv[i++] = nkeys;
     argv[i++] = key;
     argv[i++] = BC_KEY_EVENTS_STREAM;

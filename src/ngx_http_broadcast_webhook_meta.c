@@ -354,6 +354,8 @@ ngx_http_broadcast_meta_merge(ngx_conf_t *cf,
     ngx_conf_merge_str_value(conf->meta_access_token,
                              prev->meta_access_token, "");
     ngx_conf_merge_str_value(conf->meta_waba_id, prev->meta_waba_id, "");
+    ngx_conf_merge_str_value(conf->meta_phone_number_id,
+                             prev->meta_phone_number_id, "");
 
     return NGX_CONF_OK;
 }

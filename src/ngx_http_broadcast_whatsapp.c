@@ -1,16 +1,23 @@
 /*
  * POST /api/send/whatsapp: the sender picks the provider (whatsapp:+E164 is
  * Twilio, meta:<phone-number-id> is the Cloud API), exactly one kind of
- * content is validated into the job's "extra" (docs/DESIGN.md, issue 3),
- * and the batch goes through the common accept path of send.c, which also
- * checks the sender whitelist and the 24-hour window of free-form messages.
+ * content is validated into the job's "extra" (docs/DESIGN.md), and the
+ * batch goes through the common accept path (send_accept.c); the thread
+ * checks the sender whitelist and the 24-hour window of free-form messages
+ * before queueing (send_queue.c).
  */
 
 
 #include "ngx_http_broadcast_api.h"
 
+#include "bc_addr.h"
 #include "bc_phone.h"
 
+
+/* a Meta sender: meta:<phone-number-id> */
+#define NGX_HTTP_BROADCAST_META_PREFIX      "meta:"
+#define NGX_HTTP_BROADCAST_META_PREFIX_LEN                                    \
+    (sizeof(NGX_HTTP_BROADCAST_META_PREFIX) - 1)
 
 #define NGX_HTTP_BROADCAST_WA_MAX_BODY    1600
 #define NGX_HTTP_BROADCAST_WA_MAX_MEDIA   10
@@ -49,6 +56,37 @@ ngx_http_broadcast_wa_url(json_t *v)
 }
 
 
+/*
+ * 1 if from is a number the operator configured: the default sender
+ * (broadcast_whatsapp_from) or meta:<broadcast_meta_phone_number_id>
+ */
+static ngx_uint_t
+ngx_http_broadcast_wa_configured(ngx_http_broadcast_loc_conf_t *lcf,
+    const char *from)
+{
+    size_t      len;
+    ngx_str_t  *pid;
+
+    len = ngx_strlen(from);
+
+    if (len == lcf->whatsapp_from.len
+        && ngx_strncmp(lcf->whatsapp_from.data, from, len) == 0)
+    {
+        return 1;
+    }
+
+    pid = &lcf->meta_phone_number_id;
+
+    return pid->len
+           && len == NGX_HTTP_BROADCAST_META_PREFIX_LEN + pid->len
+           && ngx_strncmp(from, NGX_HTTP_BROADCAST_META_PREFIX,
+                          NGX_HTTP_BROADCAST_META_PREFIX_LEN) == 0
+           && ngx_strncmp(from + NGX_HTTP_BROADCAST_META_PREFIX_LEN,
+                          pid->data, pid->len)
+              == 0;
+}
+
+
 /* Twilio: whatsapp:+E164 for the job, +E164 for the peer */
 static int
 ngx_http_broadcast_wa_twilio_addr(ngx_http_request_t *r, const char *in,
@@ -58,11 +96,9 @@ ngx_http_broadcast_wa_twilio_addr(ngx_http_request_t *r, const char *in,
 
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_broadcast_module);
 
-    if (len > 9 && ngx_strncasecmp((u_char *) in, (u_char *) "whatsapp:", 9)
-                   == 0)
-    {
-        in += 9;
-        len -= 9;
+    if (len > BC_WA_PREFIX_LEN && bc_wa_prefixed(in, len)) {
+        in += BC_WA_PREFIX_LEN;
+        len -= BC_WA_PREFIX_LEN;
     }
 
     if (ngx_http_broadcast_phone(in, len, (char *) lcf->default_country.data,
@@ -72,7 +108,7 @@ ngx_http_broadcast_wa_twilio_addr(ngx_http_request_t *r, const char *in,
         return -1;
     }
 
-    snprintf(to, NGX_HTTP_BROADCAST_ADDR_MAX, "whatsapp:%s", peer);
+    snprintf(to, NGX_HTTP_BROADCAST_ADDR_MAX, BC_WA_PREFIX "%s", peer);
 
     return 0;
 }
@@ -147,13 +183,33 @@ ngx_http_broadcast_wa_meta_template(ngx_http_broadcast_api_ctx_t *ctx,
 }
 
 
+/* Meta's media message types and what each may carry */
+typedef struct {
+    const char  *type;
+    ngx_uint_t   caption;
+    ngx_uint_t   filename;
+} ngx_http_broadcast_wa_media_type_t;
+
+static const ngx_http_broadcast_wa_media_type_t
+    ngx_http_broadcast_wa_media_types[] = {
+    { "image",    1, 0 },
+    { "document", 1, 1 },
+    { "audio",    0, 0 },
+    { "video",    1, 0 },
+    { NULL,       0, 0 }
+};
+
+
 /* the Meta message object of "media"; NULL with ctx's error set */
 static json_t *
 ngx_http_broadcast_wa_meta_media(ngx_http_broadcast_api_ctx_t *ctx,
     json_t *m)
 {
     json_t      *type, *link, *caption, *filename, *obj;
+    ngx_uint_t   i;
     const char  *t;
+
+    const ngx_http_broadcast_wa_media_type_t  *mt;
 
     type = json_object_get(m, "type");
     link = json_object_get(m, "link");
@@ -161,11 +217,16 @@ ngx_http_broadcast_wa_meta_media(ngx_http_broadcast_api_ctx_t *ctx,
     filename = json_object_get(m, "filename");
 
     t = json_string_value(type);
+    mt = NULL;
 
-    if (!json_is_object(m) || t == NULL
-        || (strcmp(t, "image") != 0 && strcmp(t, "document") != 0
-            && strcmp(t, "audio") != 0 && strcmp(t, "video") != 0))
-    {
+    for (i = 0; t && ngx_http_broadcast_wa_media_types[i].type; i++) {
+        if (strcmp(t, ngx_http_broadcast_wa_media_types[i].type) == 0) {
+            mt = &ngx_http_broadcast_wa_media_types[i];
+            break;
+        }
+    }
+
+    if (!json_is_object(m) || mt == NULL) {
         ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
             "invalid_request", "media must be an object with type image, "
             "document, audio or video and a link");
@@ -179,7 +240,7 @@ ngx_http_broadcast_wa_meta_media(ngx_http_broadcast_api_ctx_t *ctx,
     }
 
     if (caption && !json_is_null(caption)
-        && (!json_is_string(caption) || strcmp(t, "audio") == 0
+        && (!json_is_string(caption) || !mt->caption
             || ngx_http_broadcast_utf8_chars(json_string_value(caption),
                                              json_string_length(caption))
                > 1024))
@@ -191,7 +252,7 @@ ngx_http_broadcast_wa_meta_media(ngx_http_broadcast_api_ctx_t *ctx,
     }
 
     if (filename && !json_is_null(filename)
-        && (!json_is_string(filename) || strcmp(t, "document") != 0
+        && (!json_is_string(filename) || !mt->filename
             || json_string_length(filename) == 0
             || json_string_length(filename) > 240))
     {
@@ -225,21 +286,399 @@ ngx_http_broadcast_wa_given(json_t *v)
 }
 
 
+/* the request's content members, as given (NULL when absent) */
+typedef struct {
+    json_t  *body;
+    json_t  *media_urls;
+    json_t  *content_sid;
+    json_t  *content_variables;
+    json_t  *template;
+    json_t  *media;
+} ngx_http_broadcast_wa_content_t;
+
+
+static void
+ngx_http_broadcast_wa_nomem(ngx_http_broadcast_api_ctx_t *ctx)
+{
+    ngx_http_broadcast_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                 "internal_error", "out of memory");
+}
+
+
+/*
+ * the sender (from_address, else broadcast_whatsapp_from), and with it the
+ * provider; 0, or -1 with ctx's error set
+ */
+static int
+ngx_http_broadcast_wa_from(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_loc_conf_t *lcf, json_t *jfrom, char *from)
+{
+    char         e164[BC_PHONE_MAX];
+    size_t       i, len;
+    const char  *s, *reason;
+
+    if (!ngx_http_broadcast_wa_given(jfrom)) {
+        if (lcf->whatsapp_from.len == 0) {
+            ngx_http_broadcast_api_error(ctx, 422, "invalid_request",
+                "no sender: give from_address (no broadcast_whatsapp_from "
+                "default is configured)");
+            return -1;
+        }
+
+        ngx_cpystrn((u_char *) from, lcf->whatsapp_from.data,
+                    ngx_min(NGX_HTTP_BROADCAST_ADDR_MAX,
+                            lcf->whatsapp_from.len + 1));
+        return 0;
+    }
+
+    s = json_string_value(jfrom);
+    len = json_string_length(jfrom);
+
+    if (s == NULL) {
+        goto bad_from;
+    }
+
+    if (len > NGX_HTTP_BROADCAST_META_PREFIX_LEN
+        && ngx_strncmp(s, NGX_HTTP_BROADCAST_META_PREFIX,
+                       NGX_HTTP_BROADCAST_META_PREFIX_LEN) == 0)
+    {
+        if (len > 64) {
+            goto bad_from;
+        }
+
+        for (i = NGX_HTTP_BROADCAST_META_PREFIX_LEN; i < len; i++) {
+            if (s[i] < '0' || s[i] > '9') {
+                goto bad_from;
+            }
+        }
+
+        ngx_memcpy(from, s, len);
+        from[len] = '\0';
+
+        return 0;
+    }
+
+    if (len > BC_WA_PREFIX_LEN && bc_wa_prefixed(s, len)) {
+        s += BC_WA_PREFIX_LEN;
+        len -= BC_WA_PREFIX_LEN;
+    }
+
+    if (len == 0 || s[0] != '+'
+        || ngx_http_broadcast_phone(s, len, "US", e164, &reason) != 0)
+    {
+        goto bad_from;
+    }
+
+    snprintf(from, NGX_HTTP_BROADCAST_ADDR_MAX, BC_WA_PREFIX "%s", e164);
+
+    return 0;
+
+bad_from:
+
+    ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST, "invalid_request",
+        "from_address must be whatsapp:+E164 (Twilio) or "
+        "meta:<phone-number-id> (Meta)");
+    return -1;
+}
+
+
+/* Twilio's content_sid and content_variables into extra; 0 or -1 */
+static int
+ngx_http_broadcast_wa_twilio_template(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_wa_content_t *c, json_t *extra)
+{
+    char        *dump;
+    size_t       i;
+    json_t      *v;
+    const char  *s, *key;
+
+    s = json_string_value(c->content_sid);
+
+    if (s == NULL || json_string_length(c->content_sid) != 34
+        || s[0] != 'H' || s[1] != 'X')
+    {
+        goto bad_csid;
+    }
+
+    for (i = 2; i < 34; i++) {
+        if (!isxdigit((u_char) s[i])) {
+            goto bad_csid;
+        }
+    }
+
+    json_object_set(extra, "content_sid", c->content_sid);
+
+    if (!ngx_http_broadcast_wa_given(c->content_variables)) {
+        return 0;
+    }
+
+    if (!json_is_object(c->content_variables)
+        || json_object_size(c->content_variables)
+           > NGX_HTTP_BROADCAST_WA_MAX_VARS)
+    {
+        goto bad_vars;
+    }
+
+    json_object_foreach(c->content_variables, key, v) {
+        if (!json_is_string(v) || strlen(key) == 0 || strlen(key) > 16) {
+            goto bad_vars;
+        }
+    }
+
+    dump = json_dumps(c->content_variables, JSON_COMPACT);
+    if (dump == NULL) {
+        ngx_http_broadcast_wa_nomem(ctx);
+        return -1;
+    }
+
+    json_object_set_new(extra, "content_variables", json_string(dump));
+    free(dump);
+
+    return 0;
+
+bad_csid:
+
+    ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST, "invalid_request",
+        "content_sid must be HX followed by 32 hex digits");
+    return -1;
+
+bad_vars:
+
+    ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST, "invalid_request",
+        "content_variables must be an object of at most %d string values "
+        "with keys of 1 to 16 characters", NGX_HTTP_BROADCAST_WA_MAX_VARS);
+    return -1;
+}
+
+
+/*
+ * Twilio's content: content_sid (a template), or body and/or media_urls;
+ * the job's extra (pool-owned), or NULL with ctx's error set
+ */
+static json_t *
+ngx_http_broadcast_wa_twilio_extra(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_http_broadcast_wa_content_t *c,
+    ngx_uint_t *freeform)
+{
+    size_t   i, nkinds;
+    json_t  *extra, *v;
+
+    if (ngx_http_broadcast_wa_given(c->template)
+        || ngx_http_broadcast_wa_given(c->media))
+    {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
+            "invalid_request", "template and media are for Meta senders "
+            "(from_address meta:<phone-number-id>); with a Twilio sender "
+            "use content_sid or media_urls");
+        return NULL;
+    }
+
+    nkinds = (ngx_http_broadcast_wa_given(c->content_sid) ? 1 : 0)
+             + ((json_is_string(c->body)
+                 || ngx_http_broadcast_wa_given(c->media_urls)) ? 1 : 0);
+
+    if (nkinds != 1) {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
+            "invalid_request", nkinds ? "give either content_sid (a "
+            "template) or body and/or media_urls, not both"
+            : "give body and/or media_urls, or content_sid (with "
+            "content_variables)");
+        return NULL;
+    }
+
+    extra = json_object();
+    if (extra == NULL) {
+        ngx_http_broadcast_wa_nomem(ctx);
+        return NULL;
+    }
+
+    ngx_http_broadcast_json_pool(r, extra);
+
+    if (ngx_http_broadcast_wa_given(c->content_sid)) {
+        *freeform = 0;
+
+        return ngx_http_broadcast_wa_twilio_template(ctx, c, extra) == 0
+               ? extra : NULL;
+    }
+
+    if (ngx_http_broadcast_wa_given(c->content_variables)) {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
+            "invalid_request", "content_variables requires content_sid");
+        return NULL;
+    }
+
+    if (ngx_http_broadcast_wa_given(c->media_urls)) {
+        if (!json_is_array(c->media_urls)
+            || json_array_size(c->media_urls) == 0
+            || json_array_size(c->media_urls)
+               > NGX_HTTP_BROADCAST_WA_MAX_MEDIA)
+        {
+            goto bad_urls;
+        }
+
+        json_array_foreach(c->media_urls, i, v) {
+            if (!ngx_http_broadcast_wa_url(v)) {
+                goto bad_urls;
+            }
+        }
+
+        json_object_set(extra, "media_urls", c->media_urls);
+    }
+
+    return extra;
+
+bad_urls:
+
+    ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST, "invalid_request",
+        "media_urls must be an array of 1 to %d http(s) URLs",
+        NGX_HTTP_BROADCAST_WA_MAX_MEDIA);
+    return NULL;
+}
+
+
+/*
+ * Meta's content: exactly one of body, template or media, as the Cloud
+ * API's message object; the job's extra (pool-owned), or NULL with ctx's
+ * error set
+ */
+static json_t *
+ngx_http_broadcast_wa_meta_extra(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_http_broadcast_wa_content_t *c,
+    ngx_uint_t *freeform)
+{
+    size_t   nkinds;
+    json_t  *msg, *extra;
+
+    if (ngx_http_broadcast_wa_given(c->content_sid)
+        || ngx_http_broadcast_wa_given(c->content_variables)
+        || ngx_http_broadcast_wa_given(c->media_urls))
+    {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
+            "invalid_request", "content_sid, content_variables and "
+            "media_urls are for Twilio senders; with a Meta sender use "
+            "body, template or media");
+        return NULL;
+    }
+
+    nkinds = (json_is_string(c->body) ? 1 : 0)
+             + (ngx_http_broadcast_wa_given(c->template) ? 1 : 0)
+             + (ngx_http_broadcast_wa_given(c->media) ? 1 : 0);
+
+    if (nkinds != 1) {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
+            "invalid_request", "give exactly one of body, template or "
+            "media (%u given)", (unsigned) nkinds);
+        return NULL;
+    }
+
+    if (json_is_string(c->body)) {
+        msg = json_pack("{s:s,s:{s:O}}", "type", "text", "text", "body",
+                        c->body);
+
+    } else if (ngx_http_broadcast_wa_given(c->template)) {
+        msg = ngx_http_broadcast_wa_meta_template(ctx, c->template);
+        *freeform = 0;
+
+    } else {
+        msg = ngx_http_broadcast_wa_meta_media(ctx, c->media);
+    }
+
+    if (msg == NULL) {
+        if (ctx->code == NULL) {
+            ngx_http_broadcast_wa_nomem(ctx);
+        }
+
+        return NULL;
+    }
+
+    extra = ngx_http_broadcast_json_pool(r,
+                json_pack("{s:o}", "message", msg));
+    if (extra == NULL) {
+        ngx_http_broadcast_wa_nomem(ctx);
+    }
+
+    return extra;
+}
+
+
+/*
+ * what the messages table shows as body: the text, a template's name, the
+ * caption or link of media; 0, or -1 (nomem)
+ */
+static int
+ngx_http_broadcast_wa_text(ngx_http_request_t *r,
+    ngx_http_broadcast_wa_content_t *c, json_t *extra, const char **text,
+    size_t *text_len)
+{
+    char        *buf;
+    size_t       len;
+    json_t      *v;
+    const char  *s;
+
+    if (json_is_string(c->body)) {
+        s = json_string_value(c->body);
+        len = json_string_length(c->body);
+
+    } else if (ngx_http_broadcast_wa_given(c->content_sid)) {
+        /* as the predecessor stored it: "template:<sid> variables:<json>" */
+        v = json_object_get(extra, "content_variables");
+        len = json_string_length(c->content_sid) + 32
+              + json_string_length(v);
+        buf = ngx_pnalloc(r->pool, len);
+        if (buf == NULL) {
+            return -1;
+        }
+
+        len = snprintf(buf, len, "template:%s variables:%s",
+                       json_string_value(c->content_sid),
+                       json_is_string(v) ? json_string_value(v) : "{}");
+        s = buf;
+
+    } else if (ngx_http_broadcast_wa_given(c->template)) {
+        v = json_object_get(json_object_get(
+                json_object_get(extra, "message"), "template"), "name");
+        len = json_string_length(v) + 16;
+        buf = ngx_pnalloc(r->pool, len);
+        if (buf == NULL) {
+            return -1;
+        }
+
+        len = snprintf(buf, len, "template:%s", json_string_value(v));
+        s = buf;
+
+    } else if (ngx_http_broadcast_wa_given(c->media)) {
+        v = json_object_get(c->media, "caption");
+        s = json_is_string(v) ? json_string_value(v)
+                              : json_string_value(json_object_get(c->media,
+                                                                  "link"));
+        len = strlen(s);
+
+    } else {
+        /* media_urls only */
+        s = json_string_value(json_array_get(c->media_urls, 0));
+        len = strlen(s);
+    }
+
+    *text = s;
+    *text_len = len;
+
+    return 0;
+}
+
+
 void
 ngx_http_broadcast_whatsapp_prepare(ngx_http_request_t *r,
     ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body)
 {
-    char                            from[NGX_HTTP_BROADCAST_ADDR_MAX];
-    char                            e164[BC_PHONE_MAX];
-    char                           *text, *dump;
-    size_t                          i, len, nkinds;
-    json_t                         *json, *recipients, *jfrom, *jbody, *media,
-                                   *urls, *csid, *cvars, *tmpl, *extra, *msg,
-                                   *v;
-    ngx_uint_t                      meta, freeform;
-    const char                     *s, *key, *reason;
-    ngx_http_broadcast_batch_t     *b;
-    ngx_http_broadcast_loc_conf_t  *lcf;
+    char                             from[NGX_HTTP_BROADCAST_ADDR_MAX];
+    char                            *dump;
+    size_t                           len;
+    json_t                          *json, *recipients, *extra;
+    ngx_uint_t                       meta, freeform;
+    const char                      *s;
+    ngx_http_broadcast_batch_t      *b;
+    ngx_http_broadcast_loc_conf_t   *lcf;
+    ngx_http_broadcast_wa_content_t  c;
 
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_broadcast_module);
 
@@ -249,85 +688,40 @@ ngx_http_broadcast_whatsapp_prepare(ngx_http_request_t *r,
     }
 
     recipients = json_object_get(json, "recipients");
-    jfrom = json_object_get(json, "from_address");
-    jbody = json_object_get(json, "body");
-    urls = json_object_get(json, "media_urls");
-    csid = json_object_get(json, "content_sid");
-    cvars = json_object_get(json, "content_variables");
-    tmpl = json_object_get(json, "template");
-    media = json_object_get(json, "media");
+    c.body = json_object_get(json, "body");
+    c.media_urls = json_object_get(json, "media_urls");
+    c.content_sid = json_object_get(json, "content_sid");
+    c.content_variables = json_object_get(json, "content_variables");
+    c.template = json_object_get(json, "template");
+    c.media = json_object_get(json, "media");
 
     if (ngx_http_broadcast_send_recipients(r, ctx, recipients) != 0) {
         return;
     }
 
-    /* the sender, and with it the provider */
-
-    if (ngx_http_broadcast_wa_given(jfrom)) {
-        s = json_string_value(jfrom);
-        len = json_string_length(jfrom);
-
-        if (s == NULL) {
-            goto bad_from;
-        }
-
-        if (len > 5 && ngx_strncmp(s, "meta:", 5) == 0) {
-            if (len > 64) {
-                goto bad_from;
-            }
-
-            for (i = 5; i < len; i++) {
-                if (s[i] < '0' || s[i] > '9') {
-                    goto bad_from;
-                }
-            }
-
-            ngx_memcpy(from, s, len);
-            from[len] = '\0';
-
-        } else {
-            if (len > 9
-                && ngx_strncasecmp((u_char *) s, (u_char *) "whatsapp:", 9)
-                   == 0)
-            {
-                s += 9;
-                len -= 9;
-            }
-
-            if (len == 0 || s[0] != '+'
-                || ngx_http_broadcast_phone(s, len, "US", e164, &reason) != 0)
-            {
-                goto bad_from;
-            }
-
-            snprintf(from, sizeof(from), "whatsapp:%s", e164);
-        }
-
-    } else if (lcf->whatsapp_from.len) {
-        ngx_cpystrn((u_char *) from, lcf->whatsapp_from.data,
-                    ngx_min(sizeof(from), lcf->whatsapp_from.len + 1));
-
-    } else {
-        ngx_http_broadcast_api_error(ctx, 422, "invalid_request",
-            "no sender: give from_address (no broadcast_whatsapp_from "
-            "default is configured)");
+    if (ngx_http_broadcast_wa_from(ctx, lcf,
+                                   json_object_get(json, "from_address"),
+                                   from)
+        != 0)
+    {
         return;
     }
 
-    meta = (ngx_strncmp(from, "meta:", 5) == 0);
+    meta = (ngx_strncmp(from, NGX_HTTP_BROADCAST_META_PREFIX,
+                        NGX_HTTP_BROADCAST_META_PREFIX_LEN) == 0);
 
     /* the content: exactly one kind */
 
-    if (ngx_http_broadcast_wa_given(jbody) && !json_is_string(jbody)) {
+    if (ngx_http_broadcast_wa_given(c.body) && !json_is_string(c.body)) {
         ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
             "invalid_request", "body must be a string");
         return;
     }
 
-    if (json_is_string(jbody)
-        && (json_string_length(jbody) == 0
-            || ngx_http_broadcast_utf8_chars(json_string_value(jbody),
-                                             json_string_length(jbody))
+    if (json_is_string(c.body)
+        && (json_string_length(c.body) == 0
+            || ngx_http_broadcast_utf8_chars(json_string_value(c.body),
+                                             json_string_length(c.body))
                > NGX_HTTP_BROADCAST_WA_MAX_BODY))
     {
         ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
@@ -336,203 +730,16 @@ ngx_http_broadcast_whatsapp_prepare(ngx_http_request_t *r,
         return;
     }
 
-    extra = NULL;
-    text = NULL;
     freeform = 1;
 
-    if (!meta) {
-        if (ngx_http_broadcast_wa_given(tmpl)
-            || ngx_http_broadcast_wa_given(media))
-        {
-            ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
-                "invalid_request", "template and media are for Meta senders "
-                "(from_address meta:<phone-number-id>); with a Twilio sender "
-                "use content_sid or media_urls");
-            return;
-        }
-
-        nkinds = (ngx_http_broadcast_wa_given(csid) ? 1 : 0)
-                 + ((json_is_string(jbody) || ngx_http_broadcast_wa_given(urls))
-                    ? 1 : 0);
-
-        if (nkinds != 1) {
-            ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
-                "invalid_request", nkinds ? "give either content_sid (a "
-                "template) or body and/or media_urls, not both"
-                : "give body and/or media_urls, or content_sid (with "
-                "content_variables)");
-            return;
-        }
-
-        extra = json_object();
-        if (extra == NULL) {
-            goto nomem;
-        }
-
-        ngx_http_broadcast_json_pool(r, extra);
-
-        if (ngx_http_broadcast_wa_given(csid)) {
-            s = json_string_value(csid);
-
-            if (s == NULL || json_string_length(csid) != 34
-                || s[0] != 'H' || s[1] != 'X')
-            {
-                goto bad_csid;
-            }
-
-            for (i = 2; i < 34; i++) {
-                if (!isxdigit((u_char) s[i])) {
-                    goto bad_csid;
-                }
-            }
-
-            json_object_set(extra, "content_sid", csid);
-            freeform = 0;
-
-            if (ngx_http_broadcast_wa_given(cvars)) {
-                if (!json_is_object(cvars)
-                    || json_object_size(cvars) > NGX_HTTP_BROADCAST_WA_MAX_VARS)
-                {
-                    goto bad_vars;
-                }
-
-                json_object_foreach(cvars, key, v) {
-                    if (!json_is_string(v) || strlen(key) == 0
-                        || strlen(key) > 16)
-                    {
-                        goto bad_vars;
-                    }
-                }
-
-                dump = json_dumps(cvars, JSON_COMPACT);
-                if (dump == NULL) {
-                    goto nomem;
-                }
-
-                json_object_set_new(extra, "content_variables",
-                                    json_string(dump));
-                free(dump);
-            }
-
-        } else {
-            if (ngx_http_broadcast_wa_given(cvars)) {
-                ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
-                    "invalid_request",
-                    "content_variables requires content_sid");
-                return;
-            }
-
-            if (ngx_http_broadcast_wa_given(urls)) {
-                if (!json_is_array(urls) || json_array_size(urls) == 0
-                    || json_array_size(urls) > NGX_HTTP_BROADCAST_WA_MAX_MEDIA)
-                {
-                    goto bad_urls;
-                }
-
-                json_array_foreach(urls, i, v) {
-                    if (!ngx_http_broadcast_wa_url(v)) {
-                        goto bad_urls;
-                    }
-                }
-
-                json_object_set(extra, "media_urls", urls);
-            }
-        }
-
-    } else {
-        if (ngx_http_broadcast_wa_given(csid)
-            || ngx_http_broadcast_wa_given(cvars)
-            || ngx_http_broadcast_wa_given(urls))
-        {
-            ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
-                "invalid_request", "content_sid, content_variables and "
-                "media_urls are for Twilio senders; with a Meta sender use "
-                "body, template or media");
-            return;
-        }
-
-        nkinds = (json_is_string(jbody) ? 1 : 0)
-                 + (ngx_http_broadcast_wa_given(tmpl) ? 1 : 0)
-                 + (ngx_http_broadcast_wa_given(media) ? 1 : 0);
-
-        if (nkinds != 1) {
-            ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
-                "invalid_request", "give exactly one of body, template or "
-                "media (%u given)", (unsigned) nkinds);
-            return;
-        }
-
-        if (json_is_string(jbody)) {
-            msg = json_pack("{s:s,s:{s:O}}", "type", "text", "text", "body",
-                            jbody);
-
-        } else if (ngx_http_broadcast_wa_given(tmpl)) {
-            msg = ngx_http_broadcast_wa_meta_template(ctx, tmpl);
-            freeform = 0;
-
-        } else {
-            msg = ngx_http_broadcast_wa_meta_media(ctx, media);
-        }
-
-        if (msg == NULL) {
-            if (ctx->code == NULL) {
-                goto nomem;
-            }
-
-            return;
-        }
-
-        extra = ngx_http_broadcast_json_pool(r,
-                    json_pack("{s:o}", "message", msg));
-        if (extra == NULL) {
-            goto nomem;
-        }
+    extra = meta ? ngx_http_broadcast_wa_meta_extra(r, ctx, &c, &freeform)
+                 : ngx_http_broadcast_wa_twilio_extra(r, ctx, &c, &freeform);
+    if (extra == NULL) {
+        return;
     }
 
-    /* what the messages table shows as body */
-
-    if (json_is_string(jbody)) {
-        s = json_string_value(jbody);
-        len = json_string_length(jbody);
-        text = NULL;
-
-    } else if (ngx_http_broadcast_wa_given(csid)) {
-        /* as the predecessor stored it: "template:<sid> variables:<json>" */
-        v = json_object_get(extra, "content_variables");
-        len = json_string_length(csid) + 32 + json_string_length(v);
-        text = ngx_pnalloc(r->pool, len);
-        if (text == NULL) {
-            goto nomem;
-        }
-
-        len = snprintf(text, len, "template:%s variables:%s",
-                       json_string_value(csid),
-                       json_is_string(v) ? json_string_value(v) : "{}");
-        s = text;
-
-    } else if (ngx_http_broadcast_wa_given(tmpl)) {
-        v = json_object_get(json_object_get(
-                json_object_get(extra, "message"), "template"), "name");
-        len = json_string_length(v) + 16;
-        text = ngx_pnalloc(r->pool, len);
-        if (text == NULL) {
-            goto nomem;
-        }
-
-        len = snprintf(text, len, "template:%s", json_string_value(v));
-        s = text;
-
-    } else if (ngx_http_broadcast_wa_given(media)) {
-        v = json_object_get(media, "caption");
-        s = json_is_string(v) ? json_string_value(v)
-                              : json_string_value(json_object_get(media,
-                                                                  "link"));
-        len = strlen(s);
-
-    } else {
-        /* media_urls only */
-        s = json_string_value(json_array_get(urls, 0));
-        len = strlen(s);
+    if (ngx_http_broadcast_wa_text(r, &c, extra, &s, &len) != 0) {
+        goto nomem;
     }
 
     b = ngx_http_broadcast_batch_new(r, ctx, s, len);
@@ -561,11 +768,8 @@ ngx_http_broadcast_whatsapp_prepare(ngx_http_request_t *r,
 
     b->window = freeform;
 
-    /* the configured default is always allowed, others must be listed */
-    if (lcf->whatsapp_from.len != ngx_strlen(from)
-        || ngx_strncmp(lcf->whatsapp_from.data, from, lcf->whatsapp_from.len)
-           != 0)
-    {
+    /* the configured numbers are always allowed, others must be listed */
+    if (!ngx_http_broadcast_wa_configured(lcf, from)) {
         b->sender_set = BC_KEY_SENDERS_WHATSAPP;
     }
 
@@ -576,35 +780,7 @@ ngx_http_broadcast_whatsapp_prepare(ngx_http_request_t *r,
                                    "phone number");
     return;
 
-bad_from:
-
-    ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST, "invalid_request",
-        "from_address must be whatsapp:+E164 (Twilio) or "
-        "meta:<phone-number-id> (Meta)");
-    return;
-
-bad_csid:
-
-    ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST, "invalid_request",
-        "content_sid must be HX followed by 32 hex digits");
-    return;
-
-bad_vars:
-
-    ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST, "invalid_request",
-        "content_variables must be an object of at most %d string values "
-        "with keys of 1 to 16 characters", NGX_HTTP_BROADCAST_WA_MAX_VARS);
-    return;
-
-bad_urls:
-
-    ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST, "invalid_request",
-        "media_urls must be an array of 1 to %d http(s) URLs",
-        NGX_HTTP_BROADCAST_WA_MAX_MEDIA);
-    return;
-
 nomem:
 
-    ngx_http_broadcast_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                 "internal_error", "out of memory");
+    ngx_http_broadcast_wa_nomem(ctx);
 }

@@ -18,13 +18,23 @@ my $from = $t->meta_from;
 sub one_id { my ($r) = @_; my ($m) = @{ $r->{json}{messages} || [] }; $m ? $m->{id} : 'none' }
 my $tpl = { name => 'hello_world', language => { code => 'en_US' } };
 
-# meta:<phone-number-id> is not a configured default: the operator adds it
+# the configured Meta number (broadcast_meta_phone_number_id) is allowed out
+# of the box, like broadcast_whatsapp_from: no whitelist call before this
 my $r = $t->send_whatsapp(key => $key, to => ['+14155550300'], from_address => $from, template => $tpl);
-ok($r->{status} >= 400 && $r->{status} < 500, "meta sender not yet whitelisted: $r->{status}") or diag $r->{content};
-$r = $t->post('/api/whatsapp/senders', token => $t->token, json => { from_address => $from });
-ok($r->{status} == 200 || $r->{status} == 201, "POST /api/whatsapp/senders $from") or diag $r->{content};
+is($r->{status}, 202, "configured meta sender accepted without a whitelist call") or diag $r->{content};
+my $first = one_id($r);
+ok($t->wait_status([$first], qr/^(delivered|read)$/, 60, $key)->{$first}, 'and delivered')
+    or diag explain $t->status_of($first, $key);
+
+# any other phone-number id is not: the operator adds it
+my $other = 'meta:100000000000001';
+$r = $t->send_whatsapp(key => $key, to => ['+14155550300'], from_address => $other, template => $tpl);
+is($r->{status}, 422, "unlisted meta sender refused") or diag $r->{content};
+is(eval { $r->{json}{error}{code} }, 'sender_not_allowed', 'sender_not_allowed') or diag $r->{content};
+$r = $t->post('/api/whatsapp/senders', token => $t->token, json => { from_address => $other });
+ok($r->{status} == 200 || $r->{status} == 201, "POST /api/whatsapp/senders $other") or diag $r->{content};
 is($r->{json}{status}, 'added', 'meta sender added');
-ok(grep({ (ref $_ ? $_->{from_address} // "" : $_) eq $from } @{ $r->{json}{senders} || [] }), 'listed in senders');
+ok(grep({ (ref $_ ? $_->{from_address} // "" : $_) eq $other } @{ $r->{json}{senders} || [] }), 'listed in senders');
 
 # ------------------------------------------------- template -> delivered -> read
 my $A = '+14155550301';
@@ -43,7 +53,8 @@ is($s->{from}, $from, 'from is meta:<phone-number-id>');
 like($s->{provider_message_id} // '', qr/^wamid\./, 'provider_message_id is a wamid');
 ok($s->{read_at}, 'read_at set');
 is($t->mysql_value('SELECT pricing_category FROM messages WHERE id=?', $id), 'utility', 'pricing_category from the status webhook');
-my ($sm) = grep { ($_->{provider} // '') eq 'meta' && ($_->{template} // '') eq 'hello_world' } @{ $t->sim_messages };
+my ($sm) = grep { ($_->{provider} // '') eq 'meta' && ($_->{template} // '') eq 'hello_world'
+                  && ($_->{to} // '') =~ /14155550301$/ } @{ $t->sim_messages };
 ok($sm, 'the simulator got a Meta template message');
 is($sm->{to}, '14155550301', 'Graph API call used the digits only') if $sm;
 

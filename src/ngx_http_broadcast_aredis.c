@@ -1,0 +1,467 @@
+/*
+ * The worker's asynchronous Redis link: a hiredis async context driven by
+ * nginx events (the adapter), the waiters of requests whose single command
+ * is in flight on it, and ngx_http_broadcast_aredis_post(), which sends a
+ * command with the request waiting like a thread task.
+ */
+
+
+#include "ngx_http_broadcast_common.h"
+
+
+/*
+ * The Redis hot path without a thread: one hiredis async context per worker
+ * on nginx events, used only by operations that are a single command. The
+ * context is created lazily and used only once connected; until then (and
+ * whenever Redis is away) callers take the thread path, which reports
+ * errors exactly. A request waits with count++,
+ * a timer answers 503 backend_timeout, and a heap waiter outlives the
+ * request when the reply is late (the pool cleanup detaches it).
+ */
+
+typedef struct {
+    ngx_http_request_t                *r;
+    ngx_pool_cleanup_t                *cln;
+    ngx_http_broadcast_task_conf_t     tc;
+    ngx_http_broadcast_areply_pt       reply;
+    ngx_event_t                        timer;
+} ngx_http_broadcast_waiter_t;
+
+
+static redisAsyncContext  *ngx_http_broadcast_ac;
+static ngx_uint_t          ngx_http_broadcast_ac_ready;
+static ngx_uint_t          ngx_http_broadcast_ac_exiting;
+
+
+static void
+ngx_http_broadcast_ac_read(ngx_event_t *ev)
+{
+    ngx_connection_t  *c = ev->data;
+
+    redisAsyncHandleRead(c->data);
+}
+
+
+static void
+ngx_http_broadcast_ac_write(ngx_event_t *ev)
+{
+    ngx_connection_t  *c = ev->data;
+
+    redisAsyncHandleWrite(c->data);
+}
+
+
+static void
+ngx_http_broadcast_ac_add_read(void *privdata)
+{
+    ngx_connection_t  *c = privdata;
+
+    if (!c->read->active) {
+        (void) ngx_add_event(c->read, NGX_READ_EVENT, NGX_LEVEL_EVENT);
+    }
+}
+
+
+static void
+ngx_http_broadcast_ac_del_read(void *privdata)
+{
+    ngx_connection_t  *c = privdata;
+
+    if (c->read->active) {
+        (void) ngx_del_event(c->read, NGX_READ_EVENT, 0);
+    }
+}
+
+
+static void
+ngx_http_broadcast_ac_add_write(void *privdata)
+{
+    ngx_connection_t  *c = privdata;
+
+    if (!c->write->active) {
+        (void) ngx_add_event(c->write, NGX_WRITE_EVENT, NGX_LEVEL_EVENT);
+    }
+}
+
+
+static void
+ngx_http_broadcast_ac_del_write(void *privdata)
+{
+    ngx_connection_t  *c = privdata;
+
+    if (c->write->active) {
+        (void) ngx_del_event(c->write, NGX_WRITE_EVENT, 0);
+    }
+}
+
+
+/* hiredis calls this before it closes the fd: release c, not the fd */
+static void
+ngx_http_broadcast_ac_cleanup(void *privdata)
+{
+    ngx_connection_t  *c = privdata;
+
+    if (c->read->active) {
+        (void) ngx_del_event(c->read, NGX_READ_EVENT, NGX_CLOSE_EVENT);
+    }
+
+    if (c->write->active) {
+        (void) ngx_del_event(c->write, NGX_WRITE_EVENT, NGX_CLOSE_EVENT);
+    }
+
+    if (c->read->posted) {
+        ngx_delete_posted_event(c->read);
+    }
+
+    if (c->write->posted) {
+        ngx_delete_posted_event(c->write);
+    }
+
+    c->fd = (ngx_socket_t) -1;
+    ngx_free_connection(c);
+}
+
+
+static void
+ngx_http_broadcast_ac_connected(const redisAsyncContext *ac, int status)
+{
+    if (ac != ngx_http_broadcast_ac) {
+        return;
+    }
+
+    if (status != REDIS_OK) {
+        /* hiredis frees the context after this callback */
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "broadcast: Redis async connect: %s", ac->errstr);
+        ngx_http_broadcast_ac = NULL;
+        ngx_http_broadcast_ac_ready = 0;
+        return;
+    }
+
+    ngx_http_broadcast_ac_ready = 1;
+}
+
+
+static void
+ngx_http_broadcast_ac_disconnected(const redisAsyncContext *ac, int status)
+{
+    if (ac == ngx_http_broadcast_ac) {
+        if (status != REDIS_OK && !ngx_http_broadcast_ac_exiting) {
+            ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                          "broadcast: Redis async link lost: %s",
+                          ac->errstr);
+        }
+
+        ngx_http_broadcast_ac = NULL;
+        ngx_http_broadcast_ac_ready = 0;
+    }
+}
+
+
+/* loop: the connected context, or NULL (and a connection attempt begun) */
+static redisAsyncContext *
+ngx_http_broadcast_ac_get(ngx_http_broadcast_main_conf_t *mcf)
+{
+    redisAsyncContext  *ac;
+    ngx_connection_t   *c;
+
+    if (ngx_http_broadcast_ac) {
+        return ngx_http_broadcast_ac_ready ? ngx_http_broadcast_ac : NULL;
+    }
+
+    if (ngx_http_broadcast_ac_exiting) {
+        return NULL;
+    }
+
+    /* an IP literal or a socket path: connect() does not block */
+    ac = mcf->redis.socket[0]
+         ? redisAsyncConnectUnix(mcf->redis.socket)
+         : redisAsyncConnect(mcf->redis.host, (int) mcf->redis.port);
+
+    if (ac == NULL) {
+        return NULL;
+    }
+
+    if (ac->err) {
+        redisAsyncFree(ac);
+        return NULL;
+    }
+
+    c = ngx_get_connection(ac->c.fd, ngx_cycle->log);
+    if (c == NULL) {
+        redisAsyncFree(ac);
+        return NULL;
+    }
+
+    c->data = ac;
+    c->read->handler = ngx_http_broadcast_ac_read;
+    c->write->handler = ngx_http_broadcast_ac_write;
+    c->read->log = ngx_cycle->log;
+    c->write->log = ngx_cycle->log;
+
+    ac->ev.data = c;
+    ac->ev.addRead = ngx_http_broadcast_ac_add_read;
+    ac->ev.delRead = ngx_http_broadcast_ac_del_read;
+    ac->ev.addWrite = ngx_http_broadcast_ac_add_write;
+    ac->ev.delWrite = ngx_http_broadcast_ac_del_write;
+    ac->ev.cleanup = ngx_http_broadcast_ac_cleanup;
+
+    ngx_http_broadcast_ac = ac;
+    ngx_http_broadcast_ac_ready = 0;
+
+    redisAsyncSetConnectCallback(ac, ngx_http_broadcast_ac_connected);
+    redisAsyncSetDisconnectCallback(ac, ngx_http_broadcast_ac_disconnected);
+
+    /* the connect completes on the first write event */
+    ngx_http_broadcast_ac_add_write(c);
+
+    return NULL;
+}
+
+
+void
+ngx_http_broadcast_ac_close(void)
+{
+    ngx_http_broadcast_ac_exiting = 1;
+
+    if (ngx_http_broadcast_ac) {
+        redisAsyncFree(ngx_http_broadcast_ac);
+        ngx_http_broadcast_ac = NULL;
+    }
+}
+
+
+static void
+ngx_http_broadcast_waiter_cleanup(void *data)
+{
+    ngx_http_broadcast_waiter_t  *w = data;
+
+    /* the request is freed before the reply came: detach */
+    w->r = NULL;
+
+    if (w->timer.timer_set) {
+        ngx_del_timer(&w->timer);
+    }
+}
+
+
+static void
+ngx_http_broadcast_waiter_timeout(ngx_event_t *ev)
+{
+    ngx_int_t                     rc;
+    ngx_connection_t             *c;
+    ngx_http_request_t           *r;
+    ngx_http_broadcast_waiter_t  *w;
+
+    w = ev->data;
+    r = w->r;
+    c = r->connection;
+
+    ngx_log_error(NGX_LOG_ERR, c->log, 0,
+                  "broadcast: Redis did not answer within %M ms",
+                  ((ngx_http_broadcast_loc_conf_t *)
+                   ngx_http_get_module_loc_conf(r, ngx_http_broadcast_module))
+                  ->backend_timeout);
+
+    /* the pool cleanup detaches r; the late reply frees the waiter */
+    if (w->tc.timeout) {
+        rc = w->tc.timeout(r, w->tc.data);
+
+    } else {
+        rc = ngx_http_broadcast_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                 "backend_timeout",
+                 "the database did not answer in time and the request may "
+                 "still complete: retry with the same Idempotency-Key so it "
+                 "is not done twice");
+    }
+
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
+}
+
+
+static void
+ngx_http_broadcast_waiter_reply(redisAsyncContext *ac, void *reply,
+    void *privdata)
+{
+    ngx_int_t                     rc;
+    ngx_connection_t             *c;
+    ngx_http_request_t           *r;
+    ngx_http_broadcast_waiter_t  *w;
+
+    w = privdata;
+    r = w->r;
+
+    if (r == NULL || ngx_http_broadcast_ac_exiting) {
+        /* answered by the timer already, or the request is gone */
+        w->tc.free(w->tc.data);
+        ngx_free(w);
+        return;
+    }
+
+    if (w->timer.timer_set) {
+        ngx_del_timer(&w->timer);
+    }
+
+    w->cln->handler = NULL;
+    c = r->connection;
+
+    rc = w->reply(r, w->tc.data, reply);
+
+    if (rc == NGX_DECLINED) {
+        /* the thread path takes over (and frees tc.data) */
+        rc = ngx_http_broadcast_task_post(r, &w->tc);
+
+    } else {
+        w->tc.free(w->tc.data);
+    }
+
+    ngx_free(w);
+
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
+}
+
+
+/*
+ * loop: redisAsyncCommandArgv() without hiredis' sds formatting: the RESP
+ * request is written at once into a per-worker buffer (kept between calls
+ * unless it grew large) and handed over with redisAsyncFormattedCommand().
+ */
+
+#define NGX_HTTP_BROADCAST_AC_BUF_KEEP  65536
+
+static u_char  *ngx_http_broadcast_ac_buf;
+static size_t   ngx_http_broadcast_ac_buf_size;
+
+
+/* "<c><n>\r\n" */
+static u_char *
+ngx_http_broadcast_resp_len(u_char *p, u_char c, size_t n)
+{
+    u_char   tmp[NGX_SIZE_T_LEN], *t;
+
+    *p++ = c;
+
+    t = tmp + NGX_SIZE_T_LEN;
+
+    do {
+        *--t = (u_char) ('0' + n % 10);
+        n /= 10;
+    } while (n);
+
+    p = ngx_cpymem(p, t, tmp + NGX_SIZE_T_LEN - t);
+
+    *p++ = '\r';
+    *p++ = '\n';
+
+    return p;
+}
+
+
+static int
+ngx_http_broadcast_ac_command(redisAsyncContext *ac,
+    ngx_http_broadcast_waiter_t *w, int argc, const char **argv,
+    const size_t *lens)
+{
+    int      i, rc;
+    u_char  *p;
+    size_t   len;
+
+    len = 1 + NGX_INT_T_LEN + 2;
+
+    for (i = 0; i < argc; i++) {
+        len += 1 + NGX_SIZE_T_LEN + 2 + lens[i] + 2;
+    }
+
+    if (len > ngx_http_broadcast_ac_buf_size) {
+        p = ngx_alloc(len, ngx_cycle->log);
+        if (p == NULL) {
+            return REDIS_ERR;
+        }
+
+        ngx_free(ngx_http_broadcast_ac_buf);
+        ngx_http_broadcast_ac_buf = p;
+        ngx_http_broadcast_ac_buf_size = len;
+    }
+
+    p = ngx_http_broadcast_resp_len(ngx_http_broadcast_ac_buf, '*',
+                                    (size_t) argc);
+
+    for (i = 0; i < argc; i++) {
+        p = ngx_http_broadcast_resp_len(p, '$', lens[i]);
+        p = ngx_cpymem(p, argv[i], lens[i]);
+        *p++ = '\r';
+        *p++ = '\n';
+    }
+
+    rc = redisAsyncFormattedCommand(ac, ngx_http_broadcast_waiter_reply, w,
+                                    (char *) ngx_http_broadcast_ac_buf,
+                                    p - ngx_http_broadcast_ac_buf);
+
+    if (ngx_http_broadcast_ac_buf_size > NGX_HTTP_BROADCAST_AC_BUF_KEEP) {
+        ngx_free(ngx_http_broadcast_ac_buf);
+        ngx_http_broadcast_ac_buf = NULL;
+        ngx_http_broadcast_ac_buf_size = 0;
+    }
+
+    return rc;
+}
+
+
+/*
+ * loop: sends one command on the worker's async link. NGX_DECLINED if the
+ * link is not up (the caller takes the thread path and still owns tc),
+ * else NGX_DONE (tc is owned here) or an error status (tc freed).
+ */
+ngx_int_t
+ngx_http_broadcast_aredis_post(ngx_http_request_t *r,
+    ngx_http_broadcast_task_conf_t *tc, ngx_http_broadcast_areply_pt reply,
+    int argc, const char **argv, const size_t *lens)
+{
+    redisAsyncContext               *ac;
+    ngx_pool_cleanup_t              *cln;
+    ngx_http_broadcast_waiter_t     *w;
+    ngx_http_broadcast_loc_conf_t   *lcf;
+    ngx_http_broadcast_main_conf_t  *mcf;
+
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_broadcast_module);
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_broadcast_module);
+
+    ac = ngx_http_broadcast_ac_get(mcf);
+    if (ac == NULL || ac->err) {
+        return NGX_DECLINED;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_DECLINED;
+    }
+
+    w = ngx_calloc(sizeof(ngx_http_broadcast_waiter_t), r->connection->log);
+    if (w == NULL) {
+        return NGX_DECLINED;
+    }
+
+    w->r = r;
+    w->cln = cln;
+    w->tc = *tc;
+    w->reply = reply;
+
+    if (ngx_http_broadcast_ac_command(ac, w, argc, argv, lens) != REDIS_OK) {
+        ngx_free(w);
+        return NGX_DECLINED;
+    }
+
+    cln->handler = ngx_http_broadcast_waiter_cleanup;
+    cln->data = w;
+
+    w->timer.handler = ngx_http_broadcast_waiter_timeout;
+    w->timer.data = w;
+    w->timer.log = r->connection->log;
+    ngx_add_timer(&w->timer, lcf->backend_timeout);
+
+    r->main->count++;
+
+    return NGX_DONE;
+}

@@ -1,0 +1,41 @@
+/*
+ * The send path's internals shared by its files: the accept path and
+ * idempotency (send_accept.c), the queueing MULTI/EXEC and the job JSON
+ * (send_queue.c), the Lua fast path (send_fast.c). The channels' entry
+ * points are in ngx_http_broadcast_api.h.
+ */
+#ifndef _NGX_HTTP_BROADCAST_SEND_H_INCLUDED_
+#define _NGX_HTTP_BROADCAST_SEND_H_INCLUDED_
+
+
+#include "ngx_http_broadcast_api.h"
+
+
+/* send_queue.c: the thread op of every send (checks, MULTI ... EXEC) */
+void ngx_http_broadcast_send_op(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn);
+
+/* send_queue.c: the job JSON of every message; 0 or -1 (nomem) */
+int ngx_http_broadcast_send_jobs(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_batch_t *b, char ***jobs_out, size_t **lens_out);
+
+/* send_queue.c: the 202 body as text, malloc'd; NULL on nomem */
+char *ngx_http_broadcast_send_resp_text(ngx_http_broadcast_batch_t *b,
+    size_t *len);
+
+void ngx_http_broadcast_send_jobs_free(ngx_http_broadcast_batch_t *b,
+    char **jobs);
+
+/* send_fast.c: the thread's fast path (one script); 0: take send_op */
+int ngx_http_broadcast_send_fast(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn);
+
+/* send_accept.c: the idempotency record; 1 to go on, 0: ctx answers */
+int ngx_http_broadcast_send_idem(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn, ngx_http_broadcast_batch_t *b,
+    const char *key);
+void ngx_http_broadcast_send_idem_del(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn, const char *key);
+
+
+#endif /* _NGX_HTTP_BROADCAST_SEND_H_INCLUDED_ */
