@@ -5,7 +5,7 @@
  */
 
 
-#include "ngx_http_broadcast_api.h"
+#include "ngx_http_broadcast_send.h"
 #include "ngx_http_broadcast_provider.h"
 
 #include "bc_addr.h"
@@ -98,8 +98,6 @@ ngx_http_broadcast_email_prepare(ngx_http_request_t *r,
 {
     char                            from[NGX_HTTP_BROADCAST_ADDR_MAX];
     char                            reply[NGX_HTTP_BROADCAST_ADDR_MAX];
-    char                           *dump;
-    size_t                          len;
     json_t                         *json, *recipients, *subject, *text, *html,
                                    *jfrom, *name, *reply_to, *sandbox,
                                    *extra, *shown;
@@ -108,12 +106,11 @@ ngx_http_broadcast_email_prepare(ngx_http_request_t *r,
 
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_broadcast_module);
 
-    json = ngx_http_broadcast_api_parse(r, body, ctx);
+    json = ngx_http_broadcast_send_parse(r, ctx, body, &recipients);
     if (json == NULL) {
         return;
     }
 
-    recipients = json_object_get(json, "recipients");
     subject = json_object_get(json, "subject");
     text = json_object_get(json, "text");
     html = json_object_get(json, "html");
@@ -121,10 +118,6 @@ ngx_http_broadcast_email_prepare(ngx_http_request_t *r,
     name = json_object_get(json, "from_name");
     reply_to = json_object_get(json, "reply_to");
     sandbox = json_object_get(json, "sandbox");
-
-    if (ngx_http_broadcast_send_recipients(r, ctx, recipients) != 0) {
-        return;
-    }
 
     if (!json_is_string(subject) || json_string_length(subject) == 0
         || ngx_http_broadcast_utf8_chars(json_string_value(subject),
@@ -196,32 +189,20 @@ ngx_http_broadcast_email_prepare(ngx_http_request_t *r,
     }
 
     shown = json_string_length(text) ? text : html;
-    len = json_string_length(shown);
 
-    b = ngx_http_broadcast_batch_new(r, ctx, json_string_value(shown), len);
+    b = ngx_http_broadcast_batch_new(r, ctx, json_string_value(shown),
+                                     json_string_length(shown));
     if (b == NULL) {
         return;
     }
 
-    ngx_memcpy(b->channel, "email", sizeof("email"));
-    ngx_cpystrn((u_char *) b->provider,
-                ngx_http_broadcast_sendgrid_provider.name.data,
-                sizeof(b->provider));
-    ngx_cpystrn((u_char *) b->from, (u_char *) from, sizeof(b->from));
-
-    dump = json_dumps(extra, JSON_COMPACT);
-    if (dump == NULL) {
-        goto nomem;
+    if (ngx_http_broadcast_batch_set(r, ctx, b, "email",
+            (const char *) ngx_http_broadcast_sendgrid_provider.name.data,
+            from, extra)
+        != 0)
+    {
+        return;
     }
-
-    b->extra = ngx_alloc(strlen(dump) + 1, r->connection->log);
-    if (b->extra == NULL) {
-        free(dump);
-        goto nomem;
-    }
-
-    ngx_memcpy(b->extra, dump, strlen(dump) + 1);
-    free(dump);
 
     if (lcf->email_from.len != ngx_strlen(from)
         || ngx_strncmp(lcf->email_from.data, from, lcf->email_from.len) != 0)

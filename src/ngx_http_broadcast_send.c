@@ -5,7 +5,7 @@
  */
 
 
-#include "ngx_http_broadcast_api.h"
+#include "ngx_http_broadcast_send.h"
 
 #include "bc_phone.h"
 
@@ -125,19 +125,14 @@ ngx_http_broadcast_send_prepare(ngx_http_request_t *r,
 
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_broadcast_module);
 
-    json = ngx_http_broadcast_api_parse(r, body, ctx);
+    json = ngx_http_broadcast_send_parse(r, ctx, body, &recipients);
     if (json == NULL) {
         return;
     }
 
-    recipients = json_object_get(json, "recipients");
     msg = json_object_get(json, "message");
     from = json_object_get(json, "from_number");
     mss = json_object_get(json, "messaging_service_sid");
-
-    if (ngx_http_broadcast_send_recipients(r, ctx, recipients) != 0) {
-        return;
-    }
 
     if (!json_is_string(msg) || json_string_length(msg) == 0) {
         ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,

@@ -1,8 +1,9 @@
 /*
  * The send path's internals shared by its files: the accept path and
  * idempotency (send_accept.c), the queueing MULTI/EXEC and the job JSON
- * (send_queue.c), the Lua fast path (send_fast.c). The channels' entry
- * points are in ngx_http_broadcast_api.h.
+ * (send_queue.c), the Lua fast path (send_fast.c); and what the channels'
+ * prepare functions (send.c, whatsapp.c, email.c) share. The channels'
+ * entry points are in ngx_http_broadcast_api.h.
  */
 #ifndef _NGX_HTTP_BROADCAST_SEND_H_INCLUDED_
 #define _NGX_HTTP_BROADCAST_SEND_H_INCLUDED_
@@ -10,6 +11,15 @@
 
 #include "ngx_http_broadcast_api.h"
 
+
+/* send_accept.c: the request's JSON and its checked "recipients" */
+json_t *ngx_http_broadcast_send_parse(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body, json_t **recipients);
+/* send_accept.c: channel, provider, sender and extra JSON; 0 or -1 */
+int ngx_http_broadcast_batch_set(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_http_broadcast_batch_t *b,
+    const char *channel, const char *provider, const char *from,
+    json_t *extra);
 
 /* send_queue.c: the thread op of every send (checks, MULTI ... EXEC) */
 void ngx_http_broadcast_send_op(ngx_http_broadcast_api_ctx_t *ctx,

@@ -75,6 +75,31 @@ ngx_http_broadcast_send_recipients(ngx_http_request_t *r,
 }
 
 
+/*
+ * loop: the request's JSON object and its "recipients", checked; NULL with
+ * ctx's error set
+ */
+json_t *
+ngx_http_broadcast_send_parse(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body, json_t **recipients)
+{
+    json_t  *json;
+
+    json = ngx_http_broadcast_api_parse(r, body, ctx);
+    if (json == NULL) {
+        return NULL;
+    }
+
+    *recipients = json_object_get(json, "recipients");
+
+    if (ngx_http_broadcast_send_recipients(r, ctx, *recipients) != 0) {
+        return NULL;
+    }
+
+    return json;
+}
+
+
 /* loop: a batch owned by ctx (freed with it); NULL with ctx's error set */
 ngx_http_broadcast_batch_t *
 ngx_http_broadcast_batch_new(ngx_http_request_t *r,
@@ -107,6 +132,51 @@ nomem:
     ngx_http_broadcast_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
                                  "internal_error", "out of memory");
     return NULL;
+}
+
+
+/*
+ * loop: the batch's channel, provider and sender, and its extra as compact
+ * JSON (heap, freed with the batch); 0, or -1 with ctx's error set
+ */
+int
+ngx_http_broadcast_batch_set(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_http_broadcast_batch_t *b,
+    const char *channel, const char *provider, const char *from,
+    json_t *extra)
+{
+    char    *dump;
+    size_t   len;
+
+    ngx_cpystrn((u_char *) b->channel, (u_char *) channel,
+                sizeof(b->channel));
+    ngx_cpystrn((u_char *) b->provider, (u_char *) provider,
+                sizeof(b->provider));
+    ngx_cpystrn((u_char *) b->from, (u_char *) from, sizeof(b->from));
+
+    dump = json_dumps(extra, JSON_COMPACT);
+    if (dump == NULL) {
+        goto nomem;
+    }
+
+    len = strlen(dump) + 1;
+
+    b->extra = ngx_alloc(len, r->connection->log);
+    if (b->extra == NULL) {
+        free(dump);
+        goto nomem;
+    }
+
+    ngx_memcpy(b->extra, dump, len);
+    free(dump);
+
+    return 0;
+
+nomem:
+
+    ngx_http_broadcast_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                 "internal_error", "out of memory");
+    return -1;
 }
 
 

@@ -8,7 +8,7 @@
  */
 
 
-#include "ngx_http_broadcast_api.h"
+#include "ngx_http_broadcast_send.h"
 
 #include "bc_addr.h"
 #include "bc_phone.h"
@@ -671,7 +671,6 @@ ngx_http_broadcast_whatsapp_prepare(ngx_http_request_t *r,
     ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body)
 {
     char                             from[NGX_HTTP_BROADCAST_ADDR_MAX];
-    char                            *dump;
     size_t                           len;
     json_t                          *json, *recipients, *extra;
     ngx_uint_t                       meta, freeform;
@@ -682,22 +681,17 @@ ngx_http_broadcast_whatsapp_prepare(ngx_http_request_t *r,
 
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_broadcast_module);
 
-    json = ngx_http_broadcast_api_parse(r, body, ctx);
+    json = ngx_http_broadcast_send_parse(r, ctx, body, &recipients);
     if (json == NULL) {
         return;
     }
 
-    recipients = json_object_get(json, "recipients");
     c.body = json_object_get(json, "body");
     c.media_urls = json_object_get(json, "media_urls");
     c.content_sid = json_object_get(json, "content_sid");
     c.content_variables = json_object_get(json, "content_variables");
     c.template = json_object_get(json, "template");
     c.media = json_object_get(json, "media");
-
-    if (ngx_http_broadcast_send_recipients(r, ctx, recipients) != 0) {
-        return;
-    }
 
     if (ngx_http_broadcast_wa_from(ctx, lcf,
                                    json_object_get(json, "from_address"),
@@ -747,24 +741,12 @@ ngx_http_broadcast_whatsapp_prepare(ngx_http_request_t *r,
         return;
     }
 
-    ngx_memcpy(b->channel, "whatsapp", sizeof("whatsapp"));
-    ngx_cpystrn((u_char *) b->provider, (u_char *) (meta ? "meta" : "twilio"),
-                sizeof(b->provider));
-    ngx_cpystrn((u_char *) b->from, (u_char *) from, sizeof(b->from));
-
-    dump = json_dumps(extra, JSON_COMPACT);
-    if (dump == NULL) {
-        goto nomem;
+    if (ngx_http_broadcast_batch_set(r, ctx, b, "whatsapp",
+                                     meta ? "meta" : "twilio", from, extra)
+        != 0)
+    {
+        return;
     }
-
-    b->extra = ngx_alloc(strlen(dump) + 1, r->connection->log);
-    if (b->extra == NULL) {
-        free(dump);
-        goto nomem;
-    }
-
-    ngx_memcpy(b->extra, dump, strlen(dump) + 1);
-    free(dump);
 
     b->window = freeform;
 
