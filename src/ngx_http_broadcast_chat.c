@@ -329,57 +329,116 @@ ngx_http_broadcast_chat_mark_args(ngx_http_request_t *r,
 }
 
 
-/* limit, offset and channel of every listing; 0, or -1 with ctx's error */
+/*
+ * the integer query argument name, min to max, into *out when given; 0, or
+ * -1 with ctx's error set
+ */
 static int
-ngx_http_broadcast_chat_page_args(ngx_http_request_t *r,
-    ngx_http_broadcast_api_ctx_t *ctx, ngx_http_broadcast_chat_t *q)
+ngx_http_broadcast_chat_num_arg(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, const char *name, ngx_int_t min,
+    ngx_int_t max, const char *error, ngx_uint_t *out)
 {
     char       buf[600];
     ssize_t    n;
     ngx_int_t  num;
 
+    n = ngx_http_broadcast_api_arg(r, name, buf, sizeof(buf));
+    if (n == -1) {
+        return 0;
+    }
+
+    num = n > 0 ? ngx_atoi((u_char *) buf, n) : NGX_ERROR;
+
+    if (num < min || num > max) {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
+                                     "invalid_request", "%s", error);
+        return -1;
+    }
+
+    *out = num;
+
+    return 0;
+}
+
+
+/*
+ * the query argument name, one of words (NULL: a ULID), into out when
+ * given and not empty; 0, or -1 with ctx's error set
+ */
+static int
+ngx_http_broadcast_chat_word_arg(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, const char *name, const char **words,
+    const char *error, char *out, size_t size)
+{
+    char     buf[600];
+    ssize_t  n;
+
+    n = ngx_http_broadcast_api_arg(r, name, buf, sizeof(buf));
+    if (n == -1 || n == 0) {
+        return 0;
+    }
+
+    if (n == -2
+        || (words ? !ngx_http_broadcast_chat_oneof(buf, words)
+                  : !bc_ulid_valid(buf, n)))
+    {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
+                                     "invalid_request", "%s", error);
+        return -1;
+    }
+
+    ngx_cpystrn((u_char *) out, (u_char *) buf, size);
+
+    return 0;
+}
+
+
+/* limit, offset and channel of every listing; 0, or -1 with ctx's error */
+static int
+ngx_http_broadcast_chat_page_args(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_http_broadcast_chat_t *q)
+{
     q->limit = (q->what == NGX_HTTP_BROADCAST_CHAT_MESSAGES) ? 100 : 50;
 
-    n = ngx_http_broadcast_api_arg(r, "limit", buf, sizeof(buf));
-    if (n != -1) {
-        num = n > 0 ? ngx_atoi((u_char *) buf, n) : NGX_ERROR;
-
-        if (num < 1 || num > 500) {
-            ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
-                "invalid_request", "limit must be 1 to 500");
-            return -1;
-        }
-
-        q->limit = num;
+    if (ngx_http_broadcast_chat_num_arg(r, ctx, "limit", 1, 500,
+                                        "limit must be 1 to 500", &q->limit)
+        != 0
+        || ngx_http_broadcast_chat_num_arg(r, ctx, "offset", 0, 10000000,
+               "offset must be a non-negative integer", &q->offset)
+           != 0)
+    {
+        return -1;
     }
 
-    n = ngx_http_broadcast_api_arg(r, "offset", buf, sizeof(buf));
-    if (n != -1) {
-        num = n > 0 ? ngx_atoi((u_char *) buf, n) : NGX_ERROR;
+    return ngx_http_broadcast_chat_word_arg(r, ctx, "channel",
+               ngx_http_broadcast_channels,
+               "channel must be sms, whatsapp or email",
+               q->channel, sizeof(q->channel));
+}
 
-        if (num < 0 || num > 10000000) {
-            ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
-                "invalid_request", "offset must be a non-negative integer");
-            return -1;
-        }
 
-        q->offset = num;
-    }
+/*
+ * the time query argument name as the bound of an id range (fill: '0' for
+ * the lowest id of its millisecond, 'Z' for the highest); 0 when absent or
+ * empty, -1 when not a time
+ */
+static int
+ngx_http_broadcast_chat_time_arg(ngx_http_request_t *r, const char *name,
+    char fill, char id[27])
+{
+    char       buf[600];
+    ssize_t    n;
+    long long  ms;
 
-    n = ngx_http_broadcast_api_arg(r, "channel", buf, sizeof(buf));
+    n = ngx_http_broadcast_api_arg(r, name, buf, sizeof(buf));
     if (n > 0) {
-        if (!ngx_http_broadcast_chat_oneof(buf, ngx_http_broadcast_channels)) {
-            ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
-                "invalid_request", "channel must be sms, whatsapp or email");
+        if (ngx_http_broadcast_chat_iso(buf, &ms) != 0) {
             return -1;
         }
 
-        ngx_cpystrn((u_char *) q->channel, (u_char *) buf,
-                    sizeof(q->channel));
+        ngx_http_broadcast_chat_ulid(ms, fill, id);
 
     } else if (n == -2) {
-        ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
-            "invalid_request", "channel must be sms, whatsapp or email");
         return -1;
     }
 
@@ -392,42 +451,19 @@ static int
 ngx_http_broadcast_chat_time_args(ngx_http_request_t *r,
     ngx_http_broadcast_api_ctx_t *ctx, ngx_http_broadcast_chat_t *q)
 {
-    char       buf[600];
-    ssize_t    n;
-    long long  ms;
-
-    n = ngx_http_broadcast_api_arg(r, "created_from", buf, sizeof(buf));
-    if (n > 0) {
-        if (ngx_http_broadcast_chat_iso(buf, &ms) != 0) {
-            goto bad_time;
-        }
-
-        ngx_http_broadcast_chat_ulid(ms, '0', q->id_from);
-
-    } else if (n == -2) {
-        goto bad_time;
-    }
-
-    n = ngx_http_broadcast_api_arg(r, "created_to", buf, sizeof(buf));
-    if (n > 0) {
-        if (ngx_http_broadcast_chat_iso(buf, &ms) != 0) {
-            goto bad_time;
-        }
-
-        ngx_http_broadcast_chat_ulid(ms, 'Z', q->id_to);
-
-    } else if (n == -2) {
-        goto bad_time;
+    if (ngx_http_broadcast_chat_time_arg(r, "created_from", '0', q->id_from)
+        != 0
+        || ngx_http_broadcast_chat_time_arg(r, "created_to", 'Z', q->id_to)
+           != 0)
+    {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
+            "invalid_request", "created_from and created_to must be "
+            "ISO-8601 times such as 2026-11-21T10:00:00Z or dates such as "
+            "2026-11-21");
+        return -1;
     }
 
     return 0;
-
-bad_time:
-
-    ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST, "invalid_request",
-        "created_from and created_to must be ISO-8601 times such as "
-        "2026-11-21T10:00:00Z or dates such as 2026-11-21");
-    return -1;
 }
 
 
@@ -436,52 +472,29 @@ static void
 ngx_http_broadcast_chat_filter_args(ngx_http_request_t *r,
     ngx_http_broadcast_api_ctx_t *ctx, ngx_http_broadcast_chat_t *q)
 {
-    char     buf[600];
-    ssize_t  n;
-
-    n = ngx_http_broadcast_api_arg(r, "direction", buf, sizeof(buf));
-    if (n > 0 || n == -2) {
-        if (n < 0 || !ngx_http_broadcast_chat_oneof(buf,
-                                         ngx_http_broadcast_directions))
-        {
-            ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
-                "invalid_request", "direction must be inbound or "
-                "outbound");
-            return;
-        }
-
-        ngx_cpystrn((u_char *) q->direction, (u_char *) buf,
-                    sizeof(q->direction));
+    if (ngx_http_broadcast_chat_word_arg(r, ctx, "direction",
+            ngx_http_broadcast_directions,
+            "direction must be inbound or outbound",
+            q->direction, sizeof(q->direction))
+        != 0)
+    {
+        return;
     }
 
-    n = ngx_http_broadcast_api_arg(r, "status", buf, sizeof(buf));
-    if (n > 0 || n == -2) {
-        if (n < 0 || !ngx_http_broadcast_chat_oneof(buf,
-                                         ngx_http_broadcast_statuses))
-        {
-            ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
-                "invalid_request", "status must be one of queued, "
-                "accepted, sending, sent, delivered, read, failed, "
-                "undelivered, blocked, canceled, received");
-            return;
-        }
-
-        ngx_cpystrn((u_char *) q->status, (u_char *) buf,
-                    sizeof(q->status));
+    if (ngx_http_broadcast_chat_word_arg(r, ctx, "status",
+            ngx_http_broadcast_statuses,
+            "status must be one of queued, accepted, sending, sent, "
+            "delivered, read, failed, undelivered, blocked, canceled, "
+            "received",
+            q->status, sizeof(q->status))
+        != 0)
+    {
+        return;
     }
 
-    n = ngx_http_broadcast_api_arg(r, "batch_id", buf, sizeof(buf));
-    if (n > 0 || n == -2) {
-        if (n < 0 || !bc_ulid_valid(buf, n)) {
-            ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
-                "invalid_request", "batch_id must be a batch id "
-                "(26-character ULID)");
-            return;
-        }
-
-        ngx_cpystrn((u_char *) q->batch_id, (u_char *) buf,
-                    sizeof(q->batch_id));
-    }
+    (void) ngx_http_broadcast_chat_word_arg(r, ctx, "batch_id", NULL,
+               "batch_id must be a batch id (26-character ULID)",
+               q->batch_id, sizeof(q->batch_id));
 }
 
 
