@@ -204,6 +204,10 @@ void ngx_http_broadcast_chat_prepare(ngx_http_request_t *r,
 /* chat.c: the decoded query argument; length, or -1 absent / too long */
 ssize_t ngx_http_broadcast_api_arg(ngx_http_request_t *r, const char *name,
     char *buf, size_t size);
+/* chat.c: ctx's op and its zeroed op_data; NULL with ctx's error set */
+void *ngx_http_broadcast_api_op_new(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, size_t size,
+    ngx_http_broadcast_op_pt op, ngx_http_broadcast_op_free_pt op_free);
 
 /* status.c: the columns and message JSON of the listings */
 #define NGX_HTTP_BROADCAST_LIST_COLUMNS                                      \

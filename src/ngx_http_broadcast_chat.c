@@ -80,6 +80,32 @@ ngx_http_broadcast_api_arg(ngx_http_request_t *r, const char *name,
 }
 
 
+/*
+ * the operation a request runs after its auth: op with size zeroed bytes
+ * of op_data (heap, freed by op_free with ctx); NULL with ctx's error set
+ */
+void *
+ngx_http_broadcast_api_op_new(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, size_t size,
+    ngx_http_broadcast_op_pt op, ngx_http_broadcast_op_free_pt op_free)
+{
+    void  *data;
+
+    data = ngx_calloc(size, r->connection->log);
+    if (data == NULL) {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                     "internal_error", "out of memory");
+        return NULL;
+    }
+
+    ctx->op = op;
+    ctx->op_data = data;
+    ctx->op_free = op_free;
+
+    return data;
+}
+
+
 /* ISO-8601 (date, or date-time with optional fraction and offset) to ms */
 static int
 ngx_http_broadcast_chat_iso(const char *s, long long *ms)
@@ -506,16 +532,13 @@ ngx_http_broadcast_chat_prepare(ngx_http_request_t *r,
     ssize_t                     n;
     ngx_http_broadcast_chat_t  *q;
 
-    q = ngx_calloc(sizeof(ngx_http_broadcast_chat_t), r->connection->log);
+    q = ngx_http_broadcast_api_op_new(r, ctx,
+                                      sizeof(ngx_http_broadcast_chat_t),
+                                      ngx_http_broadcast_chat_op,
+                                      ngx_http_broadcast_chat_free);
     if (q == NULL) {
-        ngx_http_broadcast_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                     "internal_error", "out of memory");
         return;
     }
-
-    ctx->op = ngx_http_broadcast_chat_op;
-    ctx->op_data = q;
-    ctx->op_free = ngx_http_broadcast_chat_free;
 
     q->what = what;
 

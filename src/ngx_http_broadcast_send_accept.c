@@ -107,14 +107,14 @@ ngx_http_broadcast_batch_new(ngx_http_request_t *r,
 {
     ngx_http_broadcast_batch_t  *b;
 
-    b = ngx_calloc(sizeof(ngx_http_broadcast_batch_t), r->connection->log);
+    b = ngx_http_broadcast_api_op_new(r, ctx,
+                                      sizeof(ngx_http_broadcast_batch_t),
+                                      ngx_http_broadcast_send_op,
+                                      ngx_http_broadcast_send_free);
     if (b == NULL) {
-        goto nomem;
+        return NULL;
     }
 
-    ctx->op = ngx_http_broadcast_send_op;
-    ctx->op_data = b;
-    ctx->op_free = ngx_http_broadcast_send_free;
     ctx->op_fast = ngx_http_broadcast_send_fast;
 
     b->text = ngx_alloc(len + 1, r->connection->log);

@@ -45,16 +45,13 @@ ngx_http_broadcast_senders_prepare(ngx_http_request_t *r,
 
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_broadcast_module);
 
-    sd = ngx_calloc(sizeof(ngx_http_broadcast_senders_t), r->connection->log);
+    sd = ngx_http_broadcast_api_op_new(r, ctx,
+                                       sizeof(ngx_http_broadcast_senders_t),
+                                       ngx_http_broadcast_senders_op,
+                                       ngx_free);
     if (sd == NULL) {
-        ngx_http_broadcast_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                     "internal_error", "out of memory");
         return;
     }
-
-    ctx->op = ngx_http_broadcast_senders_op;
-    ctx->op_data = sd;
-    ctx->op_free = ngx_free;
 
     sd->which = which;
 

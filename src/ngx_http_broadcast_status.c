@@ -36,19 +36,15 @@ ngx_http_broadcast_status_prepare(ngx_http_request_t *r,
         goto not_found;
     }
 
-    q = ngx_calloc(sizeof(ngx_http_broadcast_query_t), r->connection->log);
+    q = ngx_http_broadcast_api_op_new(r, ctx,
+                                      sizeof(ngx_http_broadcast_query_t),
+                                      ngx_http_broadcast_status_op, ngx_free);
     if (q == NULL) {
-        ngx_http_broadcast_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                     "internal_error", "out of memory");
         return;
     }
 
     q->what = what;
     ngx_memcpy(q->arg, arg->data, arg->len);
-
-    ctx->op = ngx_http_broadcast_status_op;
-    ctx->op_data = q;
-    ctx->op_free = ngx_free;
 
     return;
 

@@ -103,14 +103,13 @@ ngx_http_broadcast_templates_prepare(ngx_http_request_t *r,
 
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_broadcast_module);
 
-    t = ngx_calloc(sizeof(ngx_http_broadcast_tpl_t), r->connection->log);
+    t = ngx_http_broadcast_api_op_new(r, ctx,
+                                      sizeof(ngx_http_broadcast_tpl_t),
+                                      ngx_http_broadcast_templates_op,
+                                      ngx_http_broadcast_templates_free);
     if (t == NULL) {
-        goto nomem;
+        return;
     }
-
-    ctx->op = ngx_http_broadcast_templates_op;
-    ctx->op_data = t;
-    ctx->op_free = ngx_http_broadcast_templates_free;
 
     n = ngx_http_broadcast_api_arg(r, "provider", provider, sizeof(provider));
 
