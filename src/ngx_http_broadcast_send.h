@@ -21,6 +21,9 @@ int ngx_http_broadcast_batch_set(ngx_http_request_t *r,
     const char *channel, const char *provider, const char *from,
     json_t *extra);
 
+/* whatsapp.c: meta:<id> or whatsapp:+E164 into out; 0, or -1 if neither */
+int ngx_http_broadcast_wa_sender(const char *s, size_t len, char *out);
+
 /* send_queue.c: the thread op of every send (checks, MULTI ... EXEC) */
 void ngx_http_broadcast_send_op(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn);

@@ -6,10 +6,9 @@
  */
 
 
-#include "ngx_http_broadcast_api.h"
+#include "ngx_http_broadcast_send.h"
 
 #include "bc_addr.h"
-#include "bc_phone.h"
 
 
 #define NGX_HTTP_BROADCAST_SENDERS_LIST  0
@@ -36,10 +35,9 @@ void
 ngx_http_broadcast_senders_prepare(ngx_http_request_t *r,
     ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body, ngx_uint_t which)
 {
-    char                            e164[BC_PHONE_MAX];
-    size_t                          i, len;
+    size_t                          len;
     json_t                         *json, *v, *name;
-    const char                     *s, *field, *reason;
+    const char                     *s, *field;
     ngx_http_broadcast_senders_t   *sd;
     ngx_http_broadcast_loc_conf_t  *lcf;
 
@@ -118,36 +116,9 @@ ngx_http_broadcast_senders_prepare(ngx_http_request_t *r,
     }
 
     /* whatsapp:+E164 (a bare +E164 gets the prefix) or meta:<digits> */
-    if (len > 5 && ngx_strncmp(s, "meta:", 5) == 0) {
-        if (len > 64) {
-            goto invalid;
-        }
-
-        for (i = 5; i < len; i++) {
-            if (s[i] < '0' || s[i] > '9') {
-                goto invalid;
-            }
-        }
-
-        ngx_memcpy(sd->addr, s, len);
-        sd->addr[len] = '\0';
+    if (ngx_http_broadcast_wa_sender(s, len, sd->addr) == 0) {
         return;
     }
-
-    if (len > BC_WA_PREFIX_LEN && bc_wa_prefixed(s, len)) {
-        s += BC_WA_PREFIX_LEN;
-        len -= BC_WA_PREFIX_LEN;
-    }
-
-    if (len == 0 || s[0] != '+'
-        || bc_phone_normalize(s, len, "US", e164, &reason) != 0)
-    {
-        goto invalid;
-    }
-
-    snprintf(sd->addr, sizeof(sd->addr), BC_WA_PREFIX "%s", e164);
-
-    return;
 
 invalid:
 

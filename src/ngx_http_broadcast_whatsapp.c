@@ -306,6 +306,55 @@ ngx_http_broadcast_wa_nomem(ngx_http_broadcast_api_ctx_t *ctx)
 
 
 /*
+ * a WhatsApp sender address: meta:<phone-number-id>, or whatsapp:+E164 (a
+ * bare +E164 gets the prefix), into out (NGX_HTTP_BROADCAST_ADDR_MAX
+ * bytes); 0, or -1 when it is neither
+ */
+int
+ngx_http_broadcast_wa_sender(const char *s, size_t len, char *out)
+{
+    char         e164[BC_PHONE_MAX];
+    size_t       i;
+    const char  *reason;
+
+    if (len > NGX_HTTP_BROADCAST_META_PREFIX_LEN
+        && ngx_strncmp(s, NGX_HTTP_BROADCAST_META_PREFIX,
+                       NGX_HTTP_BROADCAST_META_PREFIX_LEN) == 0)
+    {
+        if (len > 64) {
+            return -1;
+        }
+
+        for (i = NGX_HTTP_BROADCAST_META_PREFIX_LEN; i < len; i++) {
+            if (s[i] < '0' || s[i] > '9') {
+                return -1;
+            }
+        }
+
+        ngx_memcpy(out, s, len);
+        out[len] = '\0';
+
+        return 0;
+    }
+
+    if (len > BC_WA_PREFIX_LEN && bc_wa_prefixed(s, len)) {
+        s += BC_WA_PREFIX_LEN;
+        len -= BC_WA_PREFIX_LEN;
+    }
+
+    if (len == 0 || s[0] != '+'
+        || ngx_http_broadcast_phone(s, len, "US", e164, &reason) != 0)
+    {
+        return -1;
+    }
+
+    snprintf(out, NGX_HTTP_BROADCAST_ADDR_MAX, BC_WA_PREFIX "%s", e164);
+
+    return 0;
+}
+
+
+/*
  * the sender (from_address, else broadcast_whatsapp_from), and with it the
  * provider; 0, or -1 with ctx's error set
  */
@@ -313,9 +362,7 @@ static int
 ngx_http_broadcast_wa_from(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_loc_conf_t *lcf, json_t *jfrom, char *from)
 {
-    char         e164[BC_PHONE_MAX];
-    size_t       i, len;
-    const char  *s, *reason;
+    const char  *s;
 
     if (!ngx_http_broadcast_wa_given(jfrom)) {
         if (lcf->whatsapp_from.len == 0) {
@@ -332,48 +379,13 @@ ngx_http_broadcast_wa_from(ngx_http_broadcast_api_ctx_t *ctx,
     }
 
     s = json_string_value(jfrom);
-    len = json_string_length(jfrom);
 
-    if (s == NULL) {
-        goto bad_from;
-    }
-
-    if (len > NGX_HTTP_BROADCAST_META_PREFIX_LEN
-        && ngx_strncmp(s, NGX_HTTP_BROADCAST_META_PREFIX,
-                       NGX_HTTP_BROADCAST_META_PREFIX_LEN) == 0)
+    if (s != NULL
+        && ngx_http_broadcast_wa_sender(s, json_string_length(jfrom), from)
+           == 0)
     {
-        if (len > 64) {
-            goto bad_from;
-        }
-
-        for (i = NGX_HTTP_BROADCAST_META_PREFIX_LEN; i < len; i++) {
-            if (s[i] < '0' || s[i] > '9') {
-                goto bad_from;
-            }
-        }
-
-        ngx_memcpy(from, s, len);
-        from[len] = '\0';
-
         return 0;
     }
-
-    if (len > BC_WA_PREFIX_LEN && bc_wa_prefixed(s, len)) {
-        s += BC_WA_PREFIX_LEN;
-        len -= BC_WA_PREFIX_LEN;
-    }
-
-    if (len == 0 || s[0] != '+'
-        || ngx_http_broadcast_phone(s, len, "US", e164, &reason) != 0)
-    {
-        goto bad_from;
-    }
-
-    snprintf(from, NGX_HTTP_BROADCAST_ADDR_MAX, BC_WA_PREFIX "%s", e164);
-
-    return 0;
-
-bad_from:
 
     ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST, "invalid_request",
         "from_address must be whatsapp:+E164 (Twilio) or "
