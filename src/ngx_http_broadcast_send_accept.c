@@ -331,13 +331,32 @@ ngx_http_broadcast_send_idem_del(ngx_http_broadcast_api_ctx_t *ctx,
 }
 
 
+/* thread: a command on the idempotency record; NULL: ctx's Redis error */
+static redisReply *
+ngx_http_broadcast_send_idem_cmd(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn, int argc, const char **argv,
+    const size_t *lens)
+{
+    char         err[256];
+    redisReply  *reply;
+
+    reply = ngx_http_broadcast_redis_cmd(conn, ctx->mcf, argc, argv, lens,
+                                         err, sizeof(err));
+    if (reply == NULL) {
+        snprintf(ctx->detail, sizeof(ctx->detail), "%s", err);
+        ngx_http_broadcast_api_redis_down(ctx);
+    }
+
+    return reply;
+}
+
+
 /* thread: 1 to go on, 0 when ctx holds the answer (replay or error) */
 int
 ngx_http_broadcast_send_idem(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn, ngx_http_broadcast_batch_t *b,
     const char *key)
 {
-    char          err[256];
     size_t        lens[6];
     json_t       *stored, *h, *s, *body;
     redisReply   *reply;
@@ -349,11 +368,8 @@ ngx_http_broadcast_send_idem(ngx_http_broadcast_api_ctx_t *ctx,
     lens[0] = 3; lens[1] = strlen(key); lens[2] = 7;
     lens[3] = 2; lens[4] = 2; lens[5] = sizeof(BC_IDEM_TTL) - 1;
 
-    reply = ngx_http_broadcast_redis_cmd(conn, ctx->mcf, 6, argv, lens, err,
-                                         sizeof(err));
+    reply = ngx_http_broadcast_send_idem_cmd(ctx, conn, 6, argv, lens);
     if (reply == NULL) {
-        snprintf(ctx->detail, sizeof(ctx->detail), "%s", err);
-        ngx_http_broadcast_api_redis_down(ctx);
         return 0;
     }
 
@@ -367,11 +383,8 @@ ngx_http_broadcast_send_idem(ngx_http_broadcast_api_ctx_t *ctx,
     argv[0] = "GET";
     lens[0] = 3;
 
-    reply = ngx_http_broadcast_redis_cmd(conn, ctx->mcf, 2, argv, lens, err,
-                                         sizeof(err));
+    reply = ngx_http_broadcast_send_idem_cmd(ctx, conn, 2, argv, lens);
     if (reply == NULL) {
-        snprintf(ctx->detail, sizeof(ctx->detail), "%s", err);
-        ngx_http_broadcast_api_redis_down(ctx);
         return 0;
     }
 

@@ -290,12 +290,29 @@ ngx_http_broadcast_tpl_match(const char *search, json_t *a, json_t *b)
 }
 
 
+/*
+ * thread: Meta's page token towards link ("next", "previous"): the cursor
+ * (a copy) when Meta gives the link, else null
+ */
+static json_t *
+ngx_http_broadcast_tpl_page_token(json_t *paging, const char *link,
+    const char *cursor)
+{
+    json_t  *c;
+
+    c = json_object_get(json_object_get(paging, "cursors"), cursor);
+
+    return json_object_get(paging, link) && json_is_string(c) ? json_copy(c)
+                                                              : json_null();
+}
+
+
 /* thread: the provider's answer in our shape */
 static json_t *
 ngx_http_broadcast_tpl_shape(ngx_http_broadcast_tpl_t *t, json_t *in)
 {
     size_t       i;
-    json_t      *out, *list, *item, *v, *meta, *paging, *cursors, *types;
+    json_t      *out, *list, *item, *v, *meta, *paging, *types;
     const char  *k;
 
     list = json_array();
@@ -324,20 +341,11 @@ ngx_http_broadcast_tpl_shape(ngx_http_broadcast_tpl_t *t, json_t *in)
         }
 
         paging = json_object_get(in, "paging");
-        cursors = json_object_get(paging, "cursors");
 
         json_object_set_new(out, "next_page_token",
-                            json_object_get(paging, "next")
-                            && json_is_string(json_object_get(cursors,
-                                                              "after"))
-                            ? json_copy(json_object_get(cursors, "after"))
-                            : json_null());
+            ngx_http_broadcast_tpl_page_token(paging, "next", "after"));
         json_object_set_new(out, "previous_page_token",
-                            json_object_get(paging, "previous")
-                            && json_is_string(json_object_get(cursors,
-                                                              "before"))
-                            ? json_copy(json_object_get(cursors, "before"))
-                            : json_null());
+            ngx_http_broadcast_tpl_page_token(paging, "previous", "before"));
         return out;
     }
 
