@@ -112,14 +112,38 @@ ngx_http_broadcast_sms_addr(ngx_http_request_t *r, const char *in,
 }
 
 
+/* a Twilio id: the two letters of prefix, then 32 hex digits; 1 or 0 */
+ngx_uint_t
+ngx_http_broadcast_twilio_sid(json_t *v, const char *prefix)
+{
+    size_t       i;
+    const char  *s;
+
+    s = json_string_value(v);
+
+    if (s == NULL || json_string_length(v) != 34
+        || s[0] != prefix[0] || s[1] != prefix[1])
+    {
+        return 0;
+    }
+
+    for (i = 2; i < 34; i++) {
+        if (!isxdigit((u_char) s[i])) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
 /* POST /api/send/sms: the SMS content, then the common accept path */
 void
 ngx_http_broadcast_send_prepare(ngx_http_request_t *r,
     ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body)
 {
-    size_t                          i;
     json_t                         *json, *recipients, *msg, *from, *mss;
-    const char                     *s, *reason;
+    const char                     *reason;
     ngx_http_broadcast_batch_t     *b;
     ngx_http_broadcast_loc_conf_t  *lcf;
 
@@ -174,21 +198,12 @@ ngx_http_broadcast_send_prepare(ngx_http_request_t *r,
     }
 
     if (mss && !json_is_null(mss)) {
-        s = json_string_value(mss);
-
-        if (s == NULL || json_string_length(mss) != 34
-            || s[0] != 'M' || s[1] != 'G')
-        {
+        if (!ngx_http_broadcast_twilio_sid(mss, "MG")) {
             goto bad_mss;
         }
 
-        for (i = 2; i < 34; i++) {
-            if (!isxdigit((u_char) s[i])) {
-                goto bad_mss;
-            }
-        }
-
-        ngx_cpystrn((u_char *) b->mss, (u_char *) s, sizeof(b->mss));
+        ngx_cpystrn((u_char *) b->mss, (u_char *) json_string_value(mss),
+                    sizeof(b->mss));
     }
 
     if (b->from[0] == '\0' && b->mss[0] == '\0') {

@@ -21,6 +21,8 @@ int ngx_http_broadcast_batch_set(ngx_http_request_t *r,
     const char *channel, const char *provider, const char *from,
     json_t *extra);
 
+/* send.c: a Twilio id (MG..., HX...): prefix and 32 hex digits; 1 or 0 */
+ngx_uint_t ngx_http_broadcast_twilio_sid(json_t *v, const char *prefix);
 /* whatsapp.c: meta:<id> or whatsapp:+E164 into out; 0, or -1 if neither */
 int ngx_http_broadcast_wa_sender(const char *s, size_t len, char *out);
 

@@ -400,22 +400,11 @@ ngx_http_broadcast_wa_twilio_template(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_wa_content_t *c, json_t *extra)
 {
     char        *dump;
-    size_t       i;
     json_t      *v;
-    const char  *s, *key;
+    const char  *key;
 
-    s = json_string_value(c->content_sid);
-
-    if (s == NULL || json_string_length(c->content_sid) != 34
-        || s[0] != 'H' || s[1] != 'X')
-    {
+    if (!ngx_http_broadcast_twilio_sid(c->content_sid, "HX")) {
         goto bad_csid;
-    }
-
-    for (i = 2; i < 34; i++) {
-        if (!isxdigit((u_char) s[i])) {
-            goto bad_csid;
-        }
     }
 
     json_object_set(extra, "content_sid", c->content_sid);
