@@ -2,7 +2,9 @@
  * GET/POST/DELETE /api/email/senders and /api/whatsapp/senders: the
  * whitelists live in MySQL (email_senders, whatsapp_senders) with a Redis
  * set mirror (bc:senders:*) that the send path reads; the configured
- * default is listed first, always allowed and cannot be deleted.
+ * senders (broadcast_email_from; broadcast_whatsapp_from and
+ * meta:<broadcast_meta_phone_number_id>) are listed first, always allowed
+ * and cannot be deleted.
  */
 
 
@@ -24,6 +26,8 @@ typedef struct {
     ngx_uint_t   has_name;
     char         def[NGX_HTTP_BROADCAST_ADDR_MAX];       /* the default */
     char         def_name[NGX_HTTP_BROADCAST_ADDR_MAX * 4];
+    /* WhatsApp: meta:<broadcast_meta_phone_number_id>, also configured */
+    char         meta_def[NGX_HTTP_BROADCAST_ADDR_MAX];
 } ngx_http_broadcast_senders_t;
 
 
@@ -65,6 +69,11 @@ ngx_http_broadcast_senders_prepare(ngx_http_request_t *r,
         field = "from_address";
         ngx_cpystrn((u_char *) sd->def, lcf->whatsapp_from.data,
                     ngx_min(sizeof(sd->def), lcf->whatsapp_from.len + 1));
+
+        if (lcf->meta_phone_number_id.len) {
+            ngx_snprintf((u_char *) sd->meta_def, sizeof(sd->meta_def) - 1,
+                         "meta:%V", &lcf->meta_phone_number_id);
+        }
     }
 
     if (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)) {
@@ -129,7 +138,17 @@ invalid:
 }
 
 
-/* thread: the list, default first; NULL with ctx's error set */
+/* the configured senders: always allowed, never stored, never deleted */
+static ngx_uint_t
+ngx_http_broadcast_senders_configured(ngx_http_broadcast_senders_t *sd,
+    const char *addr)
+{
+    return (sd->def[0] && strcmp(addr, sd->def) == 0)
+           || (sd->meta_def[0] && strcmp(addr, sd->meta_def) == 0);
+}
+
+
+/* thread: the list, the configured ones first; NULL with ctx's error set */
 static json_t *
 ngx_http_broadcast_senders_list(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn, ngx_http_broadcast_senders_t *sd)
@@ -167,8 +186,13 @@ ngx_http_broadcast_senders_list(ngx_http_broadcast_api_ctx_t *ctx,
         json_array_append_new(list, item);
     }
 
+    if (list && sd->meta_def[0]) {
+        json_array_append_new(list, json_string(sd->meta_def));
+    }
+
     while (list && (row = mysql_fetch_row(res)) != NULL) {
-        if (row[0] == NULL || strcmp(row[0], sd->def) == 0) {
+        if (row[0] == NULL || ngx_http_broadcast_senders_configured(sd, row[0]))
+        {
             continue;
         }
 
@@ -250,8 +274,7 @@ ngx_http_broadcast_senders_op(ngx_http_broadcast_api_ctx_t *ctx,
         return;
     }
 
-    if (strcmp(sd->addr, sd->def) == 0) {
-        /* the default is always allowed, never stored, never deleted */
+    if (ngx_http_broadcast_senders_configured(sd, sd->addr)) {
         status = sd->action == NGX_HTTP_BROADCAST_SENDERS_ADD ? "exists"
                                                                : "protected";
         goto answer;

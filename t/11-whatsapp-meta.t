@@ -26,6 +26,16 @@ my $first = one_id($r);
 ok($t->wait_status([$first], qr/^(delivered|read)$/, 60, $key)->{$first}, 'and delivered')
     or diag explain $t->status_of($first, $key);
 
+# and it is listed among the senders, can be neither added nor deleted
+$r = $t->get('/api/whatsapp/senders', token => $t->token);
+is($r->{status}, 200, 'GET /api/whatsapp/senders') or diag $r->{content};
+ok(grep({ !ref $_ && $_ eq $from } @{ $r->{json}{senders} || [] }), "configured $from listed")
+    or diag $r->{content};
+$r = $t->post('/api/whatsapp/senders', token => $t->token, json => { from_address => $from });
+is($r->{json}{status}, 'exists', 'configured meta sender: POST answers exists') or diag $r->{content};
+$r = $t->http(DELETE => '/api/whatsapp/senders', token => $t->token, json => { from_address => $from });
+is($r->{json}{status}, 'protected', 'configured meta sender: DELETE answers protected') or diag $r->{content};
+
 # any other phone-number id is not: the operator adds it
 my $other = 'meta:100000000000001';
 $r = $t->send_whatsapp(key => $key, to => ['+14155550300'], from_address => $other, template => $tpl);
