@@ -178,9 +178,9 @@ static ngx_command_t  ngx_http_broadcast_commands[] = {
 
     { ngx_string("broadcast_public_url"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_http_broadcast_twilio_public_url,
+      ngx_http_broadcast_base_url,
       NGX_HTTP_LOC_CONF_OFFSET,
-      0,
+      offsetof(ngx_http_broadcast_loc_conf_t, public_url),
       NULL },
 
     { ngx_string("broadcast_twilio_auth_token_file"),
@@ -790,6 +790,7 @@ ngx_http_broadcast_email_from(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/* broadcast_public_url and the provider API bases: http(s)://, no final / */
 static char *
 ngx_http_broadcast_base_url(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
@@ -817,6 +818,7 @@ ngx_http_broadcast_base_url(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    /* a URL is this base + a path that starts with '/' (Twilio signs one) */
     while (url.len && url.data[url.len - 1] == '/') {
         url.len--;
     }

@@ -81,8 +81,6 @@ ngx_http_broadcast_callback_index(const ngx_http_broadcast_provider_t *p,
 }
 
 /* directives of one provider, in the provider's file */
-char *ngx_http_broadcast_twilio_public_url(ngx_conf_t *cf,
-    ngx_command_t *cmd, void *conf);
 char *ngx_http_broadcast_twilio_account_sid(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 char *ngx_http_broadcast_sendgrid_key(ngx_conf_t *cf, ngx_command_t *cmd,

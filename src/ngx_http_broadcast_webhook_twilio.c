@@ -502,44 +502,6 @@ ngx_http_broadcast_twilio_check(ngx_conf_t *cf,
 }
 
 
-/* broadcast_public_url: the base of the URLs Twilio signs */
-char *
-ngx_http_broadcast_twilio_public_url(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf)
-{
-    ngx_http_broadcast_loc_conf_t *lcf = conf;
-
-    ngx_str_t  *value, url;
-
-    if (lcf->public_url.data) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-    url = value[1];
-
-    if (!((url.len > 7 && ngx_strncasecmp(url.data, (u_char *) "http://", 7)
-           == 0)
-          || (url.len > 8
-              && ngx_strncasecmp(url.data, (u_char *) "https://", 8) == 0)))
-    {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid URL \"%V\" in broadcast_public_url "
-                           "(expected http://host or https://host)", &url);
-        return NGX_CONF_ERROR;
-    }
-
-    /* the signed URL is this base + the request URI, which starts with '/' */
-    while (url.len && url.data[url.len - 1] == '/') {
-        url.len--;
-    }
-
-    lcf->public_url = url;
-
-    return NGX_CONF_OK;
-}
-
-
 /* broadcast_twilio_account_sid AC<32 hex digits> */
 char *
 ngx_http_broadcast_twilio_account_sid(ngx_conf_t *cf, ngx_command_t *cmd,
