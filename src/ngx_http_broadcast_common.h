@@ -144,6 +144,8 @@ extern ngx_module_t  ngx_http_broadcast_module;
 /* task */
 ngx_int_t ngx_http_broadcast_task_post(ngx_http_request_t *r,
     ngx_http_broadcast_task_conf_t *tc);
+void ngx_http_broadcast_task_expired(ngx_http_request_t *r,
+    ngx_http_broadcast_task_conf_t *tc, const char *backend);
 ngx_http_broadcast_conn_t *ngx_http_broadcast_conn(void);
 void ngx_http_broadcast_conn_close_all(void);
 redisReply *ngx_http_broadcast_redis_cmd(ngx_http_broadcast_conn_t *conn,

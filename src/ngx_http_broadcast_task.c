@@ -158,29 +158,41 @@ ngx_http_broadcast_task_done(ngx_event_t *ev)
 static void
 ngx_http_broadcast_task_timeout(ngx_event_t *ev)
 {
-    ngx_int_t                       rc;
     ngx_thread_task_t              *task;
-    ngx_connection_t               *c;
-    ngx_http_request_t             *r;
     ngx_http_broadcast_task_ctx_t  *ctx;
 
     task = ev->data;
     ctx = task->ctx;
-    r = ctx->r;
-    c = r->connection;
 
     ctx->aborted = 1;
     ngx_memory_barrier();
 
+    /* the pool cleanup will detach r from the task when r is freed */
+    ngx_http_broadcast_task_expired(ctx->r, &ctx->tc, "backend");
+}
+
+
+/*
+ * loop: a task's or a Redis reply's timer fired first: logs, answers with
+ * tc->timeout or a 503 and finalizes; the late result is discarded
+ */
+void
+ngx_http_broadcast_task_expired(ngx_http_request_t *r,
+    ngx_http_broadcast_task_conf_t *tc, const char *backend)
+{
+    ngx_int_t          rc;
+    ngx_connection_t  *c;
+
+    c = r->connection;
+
     ngx_log_error(NGX_LOG_ERR, c->log, 0,
-                  "broadcast: backend did not answer within %M ms",
+                  "broadcast: %s did not answer within %M ms", backend,
                   ((ngx_http_broadcast_loc_conf_t *)
                    ngx_http_get_module_loc_conf(r, ngx_http_broadcast_module))
                   ->backend_timeout);
 
-    /* the pool cleanup will detach r from the task when r is freed */
-    if (ctx->tc.timeout) {
-        rc = ctx->tc.timeout(r, ctx->tc.data);
+    if (tc->timeout) {
+        rc = tc->timeout(r, tc->data);
 
     } else {
         rc = ngx_http_broadcast_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
