@@ -70,6 +70,8 @@ ngx_http_broadcast_provider_t *ngx_http_broadcast_provider_by_name(
     ngx_conf_t *cf, ngx_str_t *name);
 char *ngx_http_broadcast_providers_merge(ngx_conf_t *cf,
     ngx_http_broadcast_loc_conf_t *prev, ngx_http_broadcast_loc_conf_t *conf);
+char *ngx_http_broadcast_provider_requires(ngx_conf_t *cf,
+    ngx_http_broadcast_provider_t *provider, const char *directive);
 
 /* the counter of one callback status of provider in channel (loop only) */
 static ngx_inline ngx_uint_t

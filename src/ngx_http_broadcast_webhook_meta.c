@@ -366,17 +366,15 @@ ngx_http_broadcast_meta_check(ngx_conf_t *cf,
     ngx_http_broadcast_loc_conf_t *conf)
 {
     if (conf->meta_app_secret.len == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "broadcast_webhook meta requires "
-                           "\"broadcast_meta_app_secret_file\"");
-        return NGX_CONF_ERROR;
+        return ngx_http_broadcast_provider_requires(cf,
+                   &ngx_http_broadcast_meta_provider,
+                   "broadcast_meta_app_secret_file");
     }
 
     if (conf->meta_verify_token.len == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "broadcast_webhook meta requires "
-                           "\"broadcast_meta_verify_token_file\"");
-        return NGX_CONF_ERROR;
+        return ngx_http_broadcast_provider_requires(cf,
+                   &ngx_http_broadcast_meta_provider,
+                   "broadcast_meta_verify_token_file");
     }
 
     return NGX_CONF_OK;

@@ -440,10 +440,9 @@ ngx_http_broadcast_sendgrid_check(ngx_conf_t *cf,
     ngx_http_broadcast_loc_conf_t *conf)
 {
     if (conf->sendgrid_key == NULL) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "broadcast_webhook sendgrid requires "
-                           "\"broadcast_sendgrid_webhook_key\"");
-        return NGX_CONF_ERROR;
+        return ngx_http_broadcast_provider_requires(cf,
+                   &ngx_http_broadcast_sendgrid_provider,
+                   "broadcast_sendgrid_webhook_key");
     }
 
     return NGX_CONF_OK;

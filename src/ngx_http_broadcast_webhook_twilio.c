@@ -485,17 +485,15 @@ ngx_http_broadcast_twilio_check(ngx_conf_t *cf,
     ngx_http_broadcast_loc_conf_t *conf)
 {
     if (conf->twilio_token.len == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "broadcast_webhook twilio requires "
-                           "\"broadcast_twilio_auth_token_file\"");
-        return NGX_CONF_ERROR;
+        return ngx_http_broadcast_provider_requires(cf,
+                   &ngx_http_broadcast_twilio_provider,
+                   "broadcast_twilio_auth_token_file");
     }
 
     if (conf->public_url.len == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "broadcast_webhook twilio requires "
-                           "\"broadcast_public_url\"");
-        return NGX_CONF_ERROR;
+        return ngx_http_broadcast_provider_requires(cf,
+                   &ngx_http_broadcast_twilio_provider,
+                   "broadcast_public_url");
     }
 
     return NGX_CONF_OK;
