@@ -131,6 +131,33 @@ ngx_http_broadcast_webhook_forbidden(ngx_http_request_t *r,
 }
 
 
+/*
+ * the verified body as JSON of the type the provider sends (JSON_OBJECT or
+ * JSON_ARRAY), or NULL and *rc the 400 that says what was expected
+ */
+json_t *
+ngx_http_broadcast_webhook_json(ngx_http_request_t *r, ngx_str_t *body,
+    json_type type, const char *expected, ngx_int_t *rc)
+{
+    json_t        *root;
+    json_error_t   err;
+
+    root = json_loadb((char *) body->data, body->len, 0, &err);
+
+    if (root != NULL && json_typeof(root) == type) {
+        return root;
+    }
+
+    if (root) {
+        json_decref(root);
+    }
+
+    *rc = ngx_http_broadcast_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                        "invalid_json", expected);
+    return NULL;
+}
+
+
 /* a heap event with a copy of the body; dedupe defaults to sha256(body) */
 ngx_http_broadcast_event_t *
 ngx_http_broadcast_event_create(ngx_http_request_t *r,

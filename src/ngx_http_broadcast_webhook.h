@@ -62,6 +62,8 @@ ngx_int_t ngx_http_broadcast_webhook_read(ngx_http_request_t *r,
     ngx_http_client_body_handler_pt handler);
 ngx_int_t ngx_http_broadcast_webhook_body_get(ngx_http_request_t *r,
     ngx_str_t *body);
+json_t *ngx_http_broadcast_webhook_json(ngx_http_request_t *r,
+    ngx_str_t *body, json_type type, const char *expected, ngx_int_t *rc);
 ngx_int_t ngx_http_broadcast_webhook_forbidden(ngx_http_request_t *r,
     ngx_http_broadcast_provider_t *provider, const char *code,
     const char *message, const char *why);

@@ -167,7 +167,6 @@ ngx_http_broadcast_meta_handle(ngx_http_request_t *r)
     json_t                         *root, *object, *entry, *changes, *e, *c;
     ngx_int_t                       rc;
     ngx_str_t                       body;
-    json_error_t                    err;
     ngx_table_elt_t                *sig;
     ngx_http_broadcast_event_t     *ev;
     ngx_http_broadcast_loc_conf_t  *lcf;
@@ -193,17 +192,11 @@ ngx_http_broadcast_meta_handle(ngx_http_request_t *r)
                    "match", sig ? "signature mismatch" : "no signature");
     }
 
-    root = json_loadb((char *) body.data, body.len, 0, &err);
-
-    if (root == NULL || !json_is_object(root)) {
-        if (root) {
-            json_decref(root);
-        }
-
-        return ngx_http_broadcast_send_error(r, NGX_HTTP_BAD_REQUEST,
-                                             "invalid_json",
-                                             "the body must be a JSON "
-                                             "object");
+    root = ngx_http_broadcast_webhook_json(r, &body, JSON_OBJECT,
+                                           "the body must be a JSON object",
+                                           &rc);
+    if (root == NULL) {
+        return rc;
     }
 
     object = json_object_get(root, "object");

@@ -193,8 +193,8 @@ ngx_http_broadcast_sendgrid_events(ngx_http_request_t *r, ngx_str_t *body)
 {
     size_t                          i;
     json_t                         *root, *e, *name;
+    ngx_int_t                       rc;
     const char                     *s;
-    json_error_t                    err;
     ngx_table_elt_t                *sig, *ts;
     ngx_http_broadcast_event_t     *ev;
     ngx_http_broadcast_loc_conf_t  *lcf;
@@ -232,17 +232,11 @@ ngx_http_broadcast_sendgrid_events(ngx_http_request_t *r, ngx_str_t *body)
                    "signature mismatch");
     }
 
-    root = json_loadb((char *) body->data, body->len, 0, &err);
-
-    if (root == NULL || !json_is_array(root)) {
-        if (root) {
-            json_decref(root);
-        }
-
-        return ngx_http_broadcast_send_error(r, NGX_HTTP_BAD_REQUEST,
-                                             "invalid_json",
-                                             "the body must be a JSON array "
-                                             "of events");
+    root = ngx_http_broadcast_webhook_json(r, body, JSON_ARRAY,
+                                           "the body must be a JSON array "
+                                           "of events", &rc);
+    if (root == NULL) {
+        return rc;
     }
 
     ev = ngx_http_broadcast_event_create(r,
