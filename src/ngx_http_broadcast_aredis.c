@@ -433,12 +433,7 @@ ngx_http_broadcast_aredis_post(ngx_http_request_t *r,
     cln->handler = ngx_http_broadcast_waiter_cleanup;
     cln->data = w;
 
-    w->timer.handler = ngx_http_broadcast_waiter_timeout;
-    w->timer.data = w;
-    w->timer.log = r->connection->log;
-    ngx_add_timer(&w->timer, lcf->backend_timeout);
-
-    r->main->count++;
-
-    return NGX_DONE;
+    return ngx_http_broadcast_wait(r, &w->timer,
+                                   ngx_http_broadcast_waiter_timeout, w,
+                                   lcf->backend_timeout);
 }
