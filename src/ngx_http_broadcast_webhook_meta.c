@@ -262,10 +262,8 @@ ngx_http_broadcast_meta_value(ngx_http_broadcast_event_t *ev, json_t *value)
         v = json_object_get(m, "status");
         s = json_is_string(v) ? json_string_value(v) : "";
 
-        ngx_http_broadcast_event_metric(ev,
-            ngx_http_broadcast_callback_index(
-                &ngx_http_broadcast_meta_provider,
-                NGX_HTTP_BROADCAST_CH_WHATSAPP, (u_char *) s, ngx_strlen(s)));
+        ngx_http_broadcast_event_status(ev, &ngx_http_broadcast_meta_provider,
+                                        NGX_HTTP_BROADCAST_CH_WHATSAPP, s);
     }
 
     messages = json_object_get(value, "messages");
@@ -288,10 +286,9 @@ ngx_http_broadcast_meta_value(ngx_http_broadcast_event_t *ev, json_t *value)
     }
 
     json_array_foreach(messages, i, m) {
-        ngx_http_broadcast_event_metric(ev,
-            ngx_http_broadcast_callback_index(
-                &ngx_http_broadcast_meta_provider,
-                NGX_HTTP_BROADCAST_CH_WHATSAPP, (u_char *) "received", 8));
+        ngx_http_broadcast_event_status(ev, &ngx_http_broadcast_meta_provider,
+                                        NGX_HTTP_BROADCAST_CH_WHATSAPP,
+                                        "received");
 
         v = json_object_get(m, "from");
         wa = json_is_string(v) ? json_string_value(v) : NULL;

@@ -251,10 +251,9 @@ ngx_http_broadcast_sendgrid_events(ngx_http_request_t *r, ngx_str_t *body)
         name = json_object_get(e, "event");
         s = json_is_string(name) ? json_string_value(name) : "";
 
-        ngx_http_broadcast_event_metric(ev,
-            ngx_http_broadcast_callback_index(
-                &ngx_http_broadcast_sendgrid_provider,
-                NGX_HTTP_BROADCAST_CH_EMAIL, (u_char *) s, ngx_strlen(s)));
+        ngx_http_broadcast_event_status(ev,
+                                        &ngx_http_broadcast_sendgrid_provider,
+                                        NGX_HTTP_BROADCAST_CH_EMAIL, s);
     }
 
     json_decref(root);
@@ -292,10 +291,8 @@ ngx_http_broadcast_sendgrid_inbound(ngx_http_request_t *r, ngx_str_t *body)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ngx_http_broadcast_event_metric(ev,
-        ngx_http_broadcast_callback_index(
-            &ngx_http_broadcast_sendgrid_provider,
-            NGX_HTTP_BROADCAST_CH_EMAIL, (u_char *) "received", 8));
+    ngx_http_broadcast_event_status(ev, &ngx_http_broadcast_sendgrid_provider,
+                                    NGX_HTTP_BROADCAST_CH_EMAIL, "received");
 
     ev->reply = NGX_HTTP_BROADCAST_WH_REPLY_EMPTY;
 

@@ -388,10 +388,8 @@ ngx_http_broadcast_twilio_inbound(ngx_http_broadcast_event_t *ev,
         ngx_http_broadcast_sha256_hex(key, ngx_strlen(key), ev->dedup);
     }
 
-    ngx_http_broadcast_event_metric(ev,
-        ngx_http_broadcast_callback_index(&ngx_http_broadcast_twilio_provider,
-                                          rt->channel,
-                                          (u_char *) "received", 8));
+    ngx_http_broadcast_event_status(ev, &ngx_http_broadcast_twilio_provider,
+                                    rt->channel, "received");
 
     if (rt->channel != NGX_HTTP_BROADCAST_CH_WHATSAPP) {
         return NGX_OK;
@@ -445,10 +443,8 @@ ngx_http_broadcast_twilio_status(ngx_http_request_t *r,
         status = "";
     }
 
-    ngx_http_broadcast_event_metric(ev,
-        ngx_http_broadcast_callback_index(&ngx_http_broadcast_twilio_provider,
-                                          rt->channel, (u_char *) status,
-                                          ngx_strlen(status)));
+    ngx_http_broadcast_event_status(ev, &ngx_http_broadcast_twilio_provider,
+                                    rt->channel, status);
 
     if (r->args.len
         && bc_query_get((char *) r->args.data, r->args.len, "mid", mid,
