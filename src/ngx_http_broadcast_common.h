@@ -203,6 +203,7 @@ ngx_int_t ngx_http_broadcast_send_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *code, const char *message);
 ngx_int_t ngx_http_broadcast_send_405(ngx_http_request_t *r,
     const char *allow);
+ngx_int_t ngx_http_broadcast_get_only(ngx_http_request_t *r);
 ngx_int_t ngx_http_broadcast_add_header(ngx_http_request_t *r,
     const char *name, u_char *value, size_t len);
 json_t *ngx_http_broadcast_json_pool(ngx_http_request_t *r, json_t *json);

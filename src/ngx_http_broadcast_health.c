@@ -120,13 +120,9 @@ ngx_http_broadcast_health_handler(ngx_http_request_t *r)
     ngx_http_broadcast_main_conf_t       *mcf;
     ngx_http_broadcast_health_backend_t  *b;
 
-    rc = ngx_http_discard_request_body(r);
-    if (rc != NGX_OK) {
+    rc = ngx_http_broadcast_get_only(r);
+    if (rc != NGX_DECLINED) {
         return rc;
-    }
-
-    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
-        return ngx_http_broadcast_send_405(r, "GET, HEAD");
     }
 
     mcf = ngx_http_get_module_main_conf(r, ngx_http_broadcast_module);

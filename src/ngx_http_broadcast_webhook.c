@@ -69,11 +69,6 @@ ngx_http_broadcast_webhook_read(ngx_http_request_t *r,
     ngx_int_t  rc;
 
     if (r->method != NGX_HTTP_POST) {
-        rc = ngx_http_discard_request_body(r);
-        if (rc != NGX_OK) {
-            return rc;
-        }
-
         return ngx_http_broadcast_send_405(r, "POST");
     }
 

@@ -73,11 +73,6 @@ ngx_http_broadcast_meta_handler(ngx_http_request_t *r)
     }
 
     if (r->method != NGX_HTTP_POST) {
-        rc = ngx_http_discard_request_body(r);
-        if (rc != NGX_OK) {
-            return rc;
-        }
-
         return ngx_http_broadcast_send_405(r, "GET, POST");
     }
 
