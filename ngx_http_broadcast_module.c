@@ -178,9 +178,9 @@ static ngx_command_t  ngx_http_broadcast_commands[] = {
 
     { ngx_string("broadcast_public_url"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_http_broadcast_twilio_public_url,
+      ngx_http_broadcast_base_url,
       NGX_HTTP_LOC_CONF_OFFSET,
-      0,
+      offsetof(ngx_http_broadcast_loc_conf_t, public_url),
       NULL },
 
     { ngx_string("broadcast_twilio_auth_token_file"),
@@ -655,15 +655,51 @@ ngx_http_broadcast_country(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/*
+ * prefix and the E.164 form of a number written as prefix "+...", copied
+ * into field; NGX_DECLINED if it is not such a number
+ */
+static ngx_int_t
+ngx_http_broadcast_conf_number(ngx_conf_t *cf, ngx_str_t *value,
+    const char *prefix, size_t prefix_len, ngx_str_t *field)
+{
+    char         out[BC_PHONE_MAX];
+    u_char      *p;
+    size_t       len;
+    const char  *reason;
+
+    if (value->len < prefix_len + 1
+        || ngx_strncmp(value->data, prefix, prefix_len) != 0
+        || value->data[prefix_len] != '+'
+        || bc_phone_normalize((char *) value->data + prefix_len,
+                              value->len - prefix_len, "US", out, &reason)
+           != 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    len = prefix_len + ngx_strlen(out);
+
+    field->data = ngx_pnalloc(cf->pool, len + 1);
+    if (field->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(field->data, prefix, prefix_len);
+    ngx_cpystrn(p, (u_char *) out, len - prefix_len + 1);
+    field->len = len;
+
+    return NGX_OK;
+}
+
+
 static char *
 ngx_http_broadcast_sms_from(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_broadcast_loc_conf_t *lcf = conf;
 
-    char         out[BC_PHONE_MAX];
-    size_t       len;
-    ngx_str_t   *value;
-    const char  *reason;
+    ngx_int_t   rc;
+    ngx_str_t  *value;
 
     if (lcf->sms_from.data) {
         return "is duplicate";
@@ -671,28 +707,16 @@ ngx_http_broadcast_sms_from(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     value = cf->args->elts;
 
-    if (value[1].len == 0 || value[1].data[0] != '+'
-        || bc_phone_normalize((char *) value[1].data, value[1].len, "US", out,
-                              &reason)
-           != 0)
-    {
+    rc = ngx_http_broadcast_conf_number(cf, &value[1], "", 0,
+                                        &lcf->sms_from);
+
+    if (rc == NGX_DECLINED) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid number \"%V\" in broadcast_sms_from "
                            "(expected E.164, e.g. +15005550006)", &value[1]);
-        return NGX_CONF_ERROR;
     }
 
-    len = ngx_strlen(out);
-
-    lcf->sms_from.data = ngx_pnalloc(cf->pool, len + 1);
-    if (lcf->sms_from.data == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    ngx_cpystrn(lcf->sms_from.data, (u_char *) out, len + 1);
-    lcf->sms_from.len = len;
-
-    return NGX_CONF_OK;
+    return (rc == NGX_OK) ? NGX_CONF_OK : NGX_CONF_ERROR;
 }
 
 
@@ -703,11 +727,9 @@ ngx_http_broadcast_whatsapp_from(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_broadcast_loc_conf_t *lcf = conf;
 
-    char         out[BC_PHONE_MAX];
-    size_t       len;
+    ngx_int_t    rc;
     ngx_str_t   *value;
     ngx_uint_t   i;
-    const char  *reason;
 
     if (lcf->whatsapp_from.data) {
         return "is duplicate";
@@ -727,28 +749,16 @@ ngx_http_broadcast_whatsapp_from(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_OK;
     }
 
-    if (value[1].len < BC_WA_PREFIX_LEN + 1
-        || ngx_strncmp(value[1].data, BC_WA_PREFIX "+", BC_WA_PREFIX_LEN + 1)
-           != 0
-        || bc_phone_normalize((char *) value[1].data + BC_WA_PREFIX_LEN,
-                              value[1].len - BC_WA_PREFIX_LEN, "US", out,
-                              &reason)
-           != 0)
-    {
-        goto invalid;
+    rc = ngx_http_broadcast_conf_number(cf, &value[1], BC_WA_PREFIX,
+                                        BC_WA_PREFIX_LEN, &lcf->whatsapp_from);
+
+    if (rc == NGX_OK) {
+        return NGX_CONF_OK;
     }
 
-    len = BC_WA_PREFIX_LEN + ngx_strlen(out);
-
-    lcf->whatsapp_from.data = ngx_pnalloc(cf->pool, len + 1);
-    if (lcf->whatsapp_from.data == NULL) {
+    if (rc == NGX_ERROR) {
         return NGX_CONF_ERROR;
     }
-
-    ngx_sprintf(lcf->whatsapp_from.data, BC_WA_PREFIX "%s%Z", out);
-    lcf->whatsapp_from.len = len;
-
-    return NGX_CONF_OK;
 
 invalid:
 
@@ -790,6 +800,7 @@ ngx_http_broadcast_email_from(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/* broadcast_public_url and the provider API bases: http(s)://, no final / */
 static char *
 ngx_http_broadcast_base_url(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
@@ -817,6 +828,7 @@ ngx_http_broadcast_base_url(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    /* a URL is this base + a path that starts with '/' (Twilio signs one) */
     while (url.len && url.data[url.len - 1] == '/') {
         url.len--;
     }

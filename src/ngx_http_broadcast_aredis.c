@@ -248,35 +248,12 @@ ngx_http_broadcast_waiter_cleanup(void *data)
 static void
 ngx_http_broadcast_waiter_timeout(ngx_event_t *ev)
 {
-    ngx_int_t                     rc;
-    ngx_connection_t             *c;
-    ngx_http_request_t           *r;
     ngx_http_broadcast_waiter_t  *w;
 
     w = ev->data;
-    r = w->r;
-    c = r->connection;
-
-    ngx_log_error(NGX_LOG_ERR, c->log, 0,
-                  "broadcast: Redis did not answer within %M ms",
-                  ((ngx_http_broadcast_loc_conf_t *)
-                   ngx_http_get_module_loc_conf(r, ngx_http_broadcast_module))
-                  ->backend_timeout);
 
     /* the pool cleanup detaches r; the late reply frees the waiter */
-    if (w->tc.timeout) {
-        rc = w->tc.timeout(r, w->tc.data);
-
-    } else {
-        rc = ngx_http_broadcast_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                 "backend_timeout",
-                 "the database did not answer in time and the request may "
-                 "still complete: retry with the same Idempotency-Key so it "
-                 "is not done twice");
-    }
-
-    ngx_http_finalize_request(r, rc);
-    ngx_http_run_posted_requests(c);
+    ngx_http_broadcast_task_expired(w->r, &w->tc, "Redis");
 }
 
 
@@ -456,12 +433,7 @@ ngx_http_broadcast_aredis_post(ngx_http_request_t *r,
     cln->handler = ngx_http_broadcast_waiter_cleanup;
     cln->data = w;
 
-    w->timer.handler = ngx_http_broadcast_waiter_timeout;
-    w->timer.data = w;
-    w->timer.log = r->connection->log;
-    ngx_add_timer(&w->timer, lcf->backend_timeout);
-
-    r->main->count++;
-
-    return NGX_DONE;
+    return ngx_http_broadcast_wait(r, &w->timer,
+                                   ngx_http_broadcast_waiter_timeout, w,
+                                   lcf->backend_timeout);
 }

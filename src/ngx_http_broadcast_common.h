@@ -107,6 +107,22 @@ typedef struct {
 } ngx_http_broadcast_task_conf_t;
 
 
+/* loop: r waits (count++) for a backend; timer fires if it is too slow */
+static ngx_inline ngx_int_t
+ngx_http_broadcast_wait(ngx_http_request_t *r, ngx_event_t *timer,
+    ngx_event_handler_pt handler, void *data, ngx_msec_t timeout)
+{
+    timer->handler = handler;
+    timer->data = data;
+    timer->log = r->connection->log;
+    ngx_add_timer(timer, timeout);
+
+    r->main->count++;
+
+    return NGX_DONE;
+}
+
+
 /* loop: answers from an async Redis reply (NULL: link lost); NGX_DECLINED
  * hands the request to the thread path with the same task conf */
 typedef ngx_int_t (*ngx_http_broadcast_areply_pt)(ngx_http_request_t *r,
@@ -144,6 +160,13 @@ extern ngx_module_t  ngx_http_broadcast_module;
 /* task */
 ngx_int_t ngx_http_broadcast_task_post(ngx_http_request_t *r,
     ngx_http_broadcast_task_conf_t *tc);
+void ngx_http_broadcast_task_expired(ngx_http_request_t *r,
+    ngx_http_broadcast_task_conf_t *tc, const char *backend);
+ngx_thread_task_t *ngx_http_broadcast_task_alloc(size_t size,
+    void (*handler)(void *data, ngx_log_t *log), ngx_event_handler_pt done,
+    ngx_log_t *log);
+ngx_int_t ngx_http_broadcast_task_run(ngx_http_broadcast_main_conf_t *mcf,
+    ngx_thread_task_t *task, ngx_log_t *log);
 ngx_http_broadcast_conn_t *ngx_http_broadcast_conn(void);
 void ngx_http_broadcast_conn_close_all(void);
 redisReply *ngx_http_broadcast_redis_cmd(ngx_http_broadcast_conn_t *conn,
@@ -180,6 +203,7 @@ ngx_int_t ngx_http_broadcast_send_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *code, const char *message);
 ngx_int_t ngx_http_broadcast_send_405(ngx_http_request_t *r,
     const char *allow);
+ngx_int_t ngx_http_broadcast_get_only(ngx_http_request_t *r);
 ngx_int_t ngx_http_broadcast_add_header(ngx_http_request_t *r,
     const char *name, u_char *value, size_t len);
 json_t *ngx_http_broadcast_json_pool(ngx_http_request_t *r, json_t *json);

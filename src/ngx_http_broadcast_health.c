@@ -120,13 +120,9 @@ ngx_http_broadcast_health_handler(ngx_http_request_t *r)
     ngx_http_broadcast_main_conf_t       *mcf;
     ngx_http_broadcast_health_backend_t  *b;
 
-    rc = ngx_http_discard_request_body(r);
-    if (rc != NGX_OK) {
+    rc = ngx_http_broadcast_get_only(r);
+    if (rc != NGX_DECLINED) {
         return rc;
-    }
-
-    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
-        return ngx_http_broadcast_send_405(r, "GET, HEAD");
     }
 
     mcf = ngx_http_get_module_main_conf(r, ngx_http_broadcast_module);
@@ -178,14 +174,9 @@ ngx_http_broadcast_health_handler(ngx_http_request_t *r)
         return ngx_http_broadcast_health_answer(hr);
     }
 
-    hr->timer.handler = ngx_http_broadcast_health_timeout;
-    hr->timer.data = hr;
-    hr->timer.log = r->connection->log;
-    ngx_add_timer(&hr->timer, hr->deadline);
-
-    r->main->count++;
-
-    return NGX_DONE;
+    return ngx_http_broadcast_wait(r, &hr->timer,
+                                   ngx_http_broadcast_health_timeout, hr,
+                                   hr->deadline);
 }
 
 
@@ -202,27 +193,21 @@ ngx_http_broadcast_health_probe(ngx_http_broadcast_health_backend_t *b,
     }
 
     /* heap: the probe may outlive every request that waited for it */
-    task = ngx_calloc(sizeof(ngx_thread_task_t)
-                      + sizeof(ngx_http_broadcast_health_probe_t), log);
+    task = ngx_http_broadcast_task_alloc(
+               sizeof(ngx_http_broadcast_health_probe_t),
+               ngx_http_broadcast_health_thread,
+               ngx_http_broadcast_health_probed, log);
     if (task == NULL) {
         return NGX_ERROR;
     }
 
-    probe = (ngx_http_broadcast_health_probe_t *) (task + 1);
+    task->event.log = ngx_cycle->log;
+
+    probe = task->ctx;
     probe->backend = b;
     probe->mcf = mcf;
 
-    task->ctx = probe;
-    task->handler = ngx_http_broadcast_health_thread;
-    task->event.data = task;
-    task->event.handler = ngx_http_broadcast_health_probed;
-    task->event.log = ngx_cycle->log;
-
-    if (ngx_thread_task_post(mcf->thread_pool, task) != NGX_OK) {
-        ngx_log_error(NGX_LOG_ERR, log, 0,
-                      "broadcast: thread pool \"%V\" queue is full",
-                      &mcf->thread_pool_name);
-        ngx_free(task);
+    if (ngx_http_broadcast_task_run(mcf, task, log) != NGX_OK) {
         return NGX_ERROR;
     }
 

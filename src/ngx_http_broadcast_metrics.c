@@ -245,13 +245,9 @@ ngx_http_broadcast_metrics_handler(ngx_http_request_t *r)
     ngx_http_broadcast_task_conf_t     tc;
     ngx_http_broadcast_metrics_ctx_t  *ctx;
 
-    rc = ngx_http_discard_request_body(r);
-    if (rc != NGX_OK) {
+    rc = ngx_http_broadcast_get_only(r);
+    if (rc != NGX_DECLINED) {
         return rc;
-    }
-
-    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
-        return ngx_http_broadcast_send_405(r, "GET, HEAD");
     }
 
     ctx = ngx_calloc(sizeof(ngx_http_broadcast_metrics_ctx_t),

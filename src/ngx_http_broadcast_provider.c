@@ -55,6 +55,18 @@ ngx_http_broadcast_provider_by_name(ngx_conf_t *cf, ngx_str_t *name)
 }
 
 
+/* a provider's check: its webhook location lacks the directive */
+char *
+ngx_http_broadcast_provider_requires(ngx_conf_t *cf,
+    ngx_http_broadcast_provider_t *provider, const char *directive)
+{
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "broadcast_webhook %V requires \"%s\"",
+                       &provider->name, directive);
+    return NGX_CONF_ERROR;
+}
+
+
 /* every provider's directives; then what a webhook location requires */
 char *
 ngx_http_broadcast_providers_merge(ngx_conf_t *cf,

@@ -70,6 +70,8 @@ ngx_http_broadcast_provider_t *ngx_http_broadcast_provider_by_name(
     ngx_conf_t *cf, ngx_str_t *name);
 char *ngx_http_broadcast_providers_merge(ngx_conf_t *cf,
     ngx_http_broadcast_loc_conf_t *prev, ngx_http_broadcast_loc_conf_t *conf);
+char *ngx_http_broadcast_provider_requires(ngx_conf_t *cf,
+    ngx_http_broadcast_provider_t *provider, const char *directive);
 
 /* the counter of one callback status of provider in channel (loop only) */
 static ngx_inline ngx_uint_t
@@ -81,8 +83,6 @@ ngx_http_broadcast_callback_index(const ngx_http_broadcast_provider_t *p,
 }
 
 /* directives of one provider, in the provider's file */
-char *ngx_http_broadcast_twilio_public_url(ngx_conf_t *cf,
-    ngx_command_t *cmd, void *conf);
 char *ngx_http_broadcast_twilio_account_sid(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 char *ngx_http_broadcast_sendgrid_key(ngx_conf_t *cf, ngx_command_t *cmd,

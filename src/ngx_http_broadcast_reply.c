@@ -164,9 +164,17 @@ ngx_http_broadcast_send_error(ngx_http_request_t *r, ngx_uint_t status,
 }
 
 
+/* 405 naming the methods allowed; the request body is dropped */
 ngx_int_t
 ngx_http_broadcast_send_405(ngx_http_request_t *r, const char *allow)
 {
+    ngx_int_t  rc;
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
     if (ngx_http_broadcast_add_header(r, "Allow", (u_char *) allow,
                                       ngx_strlen(allow))
         != NGX_OK)
@@ -176,6 +184,25 @@ ngx_http_broadcast_send_405(ngx_http_request_t *r, const char *allow)
 
     return ngx_http_broadcast_send_error(r, NGX_HTTP_NOT_ALLOWED,
                "method_not_allowed", "this method is not allowed here");
+}
+
+
+/*
+ * a GET and HEAD location (/health, /metrics): drops the body; NGX_DECLINED
+ * to go on and answer, else what to return (405 for another method)
+ */
+ngx_int_t
+ngx_http_broadcast_get_only(ngx_http_request_t *r)
+{
+    ngx_int_t  rc;
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return ngx_http_broadcast_send_405(r, "GET, HEAD");
+    }
+
+    rc = ngx_http_discard_request_body(r);
+
+    return (rc == NGX_OK) ? NGX_DECLINED : rc;
 }
 
 

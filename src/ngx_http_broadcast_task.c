@@ -56,32 +56,24 @@ ngx_http_broadcast_task_post(ngx_http_request_t *r,
     }
 
     /* heap, not r->pool: the request may be gone before the thread ends */
-    task = ngx_calloc(sizeof(ngx_thread_task_t)
-                      + sizeof(ngx_http_broadcast_task_ctx_t),
-                      r->connection->log);
+    task = ngx_http_broadcast_task_alloc(sizeof(ngx_http_broadcast_task_ctx_t),
+                                         ngx_http_broadcast_task_thread,
+                                         ngx_http_broadcast_task_done,
+                                         r->connection->log);
     if (task == NULL) {
         tc->free(tc->data);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ctx = (ngx_http_broadcast_task_ctx_t *) (task + 1);
+    ctx = task->ctx;
     ctx->r = r;
     ctx->cln = cln;
     ctx->tc = *tc;
     ctx->mcf = mcf;
 
-    task->ctx = ctx;
-    task->handler = ngx_http_broadcast_task_thread;
-    task->event.data = task;
-    task->event.handler = ngx_http_broadcast_task_done;
-    task->event.log = r->connection->log;
-
-    if (ngx_thread_task_post(mcf->thread_pool, task) != NGX_OK) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "broadcast: thread pool \"%V\" queue is full",
-                      &mcf->thread_pool_name);
+    if (ngx_http_broadcast_task_run(mcf, task, r->connection->log) != NGX_OK)
+    {
         tc->free(tc->data);
-        ngx_free(task);
         return ngx_http_broadcast_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
                    "queue_full", "the server is overloaded, retry later");
     }
@@ -89,14 +81,52 @@ ngx_http_broadcast_task_post(ngx_http_request_t *r,
     cln->handler = ngx_http_broadcast_task_cleanup;
     cln->data = task;
 
-    ctx->timer.handler = ngx_http_broadcast_task_timeout;
-    ctx->timer.data = task;
-    ctx->timer.log = r->connection->log;
-    ngx_add_timer(&ctx->timer, lcf->backend_timeout);
+    return ngx_http_broadcast_wait(r, &ctx->timer,
+                                   ngx_http_broadcast_task_timeout, task,
+                                   lcf->backend_timeout);
+}
 
-    r->main->count++;
 
-    return NGX_DONE;
+/*
+ * loop: a heap thread task with size zeroed bytes of context behind it
+ * (task->ctx): handler runs in a pool thread, then done in the loop
+ */
+ngx_thread_task_t *
+ngx_http_broadcast_task_alloc(size_t size,
+    void (*handler)(void *data, ngx_log_t *log), ngx_event_handler_pt done,
+    ngx_log_t *log)
+{
+    ngx_thread_task_t  *task;
+
+    task = ngx_calloc(sizeof(ngx_thread_task_t) + size, log);
+    if (task == NULL) {
+        return NULL;
+    }
+
+    task->ctx = task + 1;
+    task->handler = handler;
+    task->event.data = task;
+    task->event.handler = done;
+    task->event.log = log;
+
+    return task;
+}
+
+
+/* loop: posts the task to broadcast_thread_pool; a full queue frees it */
+ngx_int_t
+ngx_http_broadcast_task_run(ngx_http_broadcast_main_conf_t *mcf,
+    ngx_thread_task_t *task, ngx_log_t *log)
+{
+    if (ngx_thread_task_post(mcf->thread_pool, task) != NGX_OK) {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "broadcast: thread pool \"%V\" queue is full",
+                      &mcf->thread_pool_name);
+        ngx_free(task);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -158,29 +188,41 @@ ngx_http_broadcast_task_done(ngx_event_t *ev)
 static void
 ngx_http_broadcast_task_timeout(ngx_event_t *ev)
 {
-    ngx_int_t                       rc;
     ngx_thread_task_t              *task;
-    ngx_connection_t               *c;
-    ngx_http_request_t             *r;
     ngx_http_broadcast_task_ctx_t  *ctx;
 
     task = ev->data;
     ctx = task->ctx;
-    r = ctx->r;
-    c = r->connection;
 
     ctx->aborted = 1;
     ngx_memory_barrier();
 
+    /* the pool cleanup will detach r from the task when r is freed */
+    ngx_http_broadcast_task_expired(ctx->r, &ctx->tc, "backend");
+}
+
+
+/*
+ * loop: a task's or a Redis reply's timer fired first: logs, answers with
+ * tc->timeout or a 503 and finalizes; the late result is discarded
+ */
+void
+ngx_http_broadcast_task_expired(ngx_http_request_t *r,
+    ngx_http_broadcast_task_conf_t *tc, const char *backend)
+{
+    ngx_int_t          rc;
+    ngx_connection_t  *c;
+
+    c = r->connection;
+
     ngx_log_error(NGX_LOG_ERR, c->log, 0,
-                  "broadcast: backend did not answer within %M ms",
+                  "broadcast: %s did not answer within %M ms", backend,
                   ((ngx_http_broadcast_loc_conf_t *)
                    ngx_http_get_module_loc_conf(r, ngx_http_broadcast_module))
                   ->backend_timeout);
 
-    /* the pool cleanup will detach r from the task when r is freed */
-    if (ctx->tc.timeout) {
-        rc = ctx->tc.timeout(r, ctx->tc.data);
+    if (tc->timeout) {
+        rc = tc->timeout(r, tc->data);
 
     } else {
         rc = ngx_http_broadcast_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,

@@ -69,11 +69,6 @@ ngx_http_broadcast_webhook_read(ngx_http_request_t *r,
     ngx_int_t  rc;
 
     if (r->method != NGX_HTTP_POST) {
-        rc = ngx_http_discard_request_body(r);
-        if (rc != NGX_OK) {
-            return rc;
-        }
-
         return ngx_http_broadcast_send_405(r, "POST");
     }
 
@@ -128,6 +123,33 @@ ngx_http_broadcast_webhook_forbidden(ngx_http_request_t *r,
 
     return ngx_http_broadcast_send_error(r, NGX_HTTP_FORBIDDEN, code,
                                          message);
+}
+
+
+/*
+ * the verified body as JSON of the type the provider sends (JSON_OBJECT or
+ * JSON_ARRAY), or NULL and *rc the 400 that says what was expected
+ */
+json_t *
+ngx_http_broadcast_webhook_json(ngx_http_request_t *r, ngx_str_t *body,
+    json_type type, const char *expected, ngx_int_t *rc)
+{
+    json_t        *root;
+    json_error_t   err;
+
+    root = json_loadb((char *) body->data, body->len, 0, &err);
+
+    if (root != NULL && json_typeof(root) == type) {
+        return root;
+    }
+
+    if (root) {
+        json_decref(root);
+    }
+
+    *rc = ngx_http_broadcast_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                        "invalid_json", expected);
+    return NULL;
 }
 
 

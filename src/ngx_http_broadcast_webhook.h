@@ -53,6 +53,7 @@ ngx_int_t ngx_http_broadcast_event_wawin(ngx_http_broadcast_event_t *ev,
     size_t peer_len);
 void ngx_http_broadcast_event_metric(ngx_http_broadcast_event_t *ev,
     ngx_uint_t index);
+
 ngx_int_t ngx_http_broadcast_event_post(ngx_http_request_t *r,
     ngx_http_broadcast_event_t *ev);
 void ngx_http_broadcast_event_free(void *data);
@@ -62,9 +63,24 @@ ngx_int_t ngx_http_broadcast_webhook_read(ngx_http_request_t *r,
     ngx_http_client_body_handler_pt handler);
 ngx_int_t ngx_http_broadcast_webhook_body_get(ngx_http_request_t *r,
     ngx_str_t *body);
+json_t *ngx_http_broadcast_webhook_json(ngx_http_request_t *r,
+    ngx_str_t *body, json_type type, const char *expected, ngx_int_t *rc);
 ngx_int_t ngx_http_broadcast_webhook_forbidden(ngx_http_request_t *r,
     ngx_http_broadcast_provider_t *provider, const char *code,
     const char *message, const char *why);
+
+
+/* counts a callback status of provider in channel if the event is new */
+static ngx_inline void
+ngx_http_broadcast_event_status(ngx_http_broadcast_event_t *ev,
+    ngx_http_broadcast_provider_t *provider, ngx_uint_t channel,
+    const char *status)
+{
+    ngx_http_broadcast_event_metric(ev,
+        ngx_http_broadcast_callback_index(provider, channel,
+                                          (const u_char *) status,
+                                          ngx_strlen(status)));
+}
 
 
 #endif /* _NGX_HTTP_BROADCAST_WEBHOOK_H_INCLUDED_ */

@@ -73,11 +73,6 @@ ngx_http_broadcast_meta_handler(ngx_http_request_t *r)
     }
 
     if (r->method != NGX_HTTP_POST) {
-        rc = ngx_http_discard_request_body(r);
-        if (rc != NGX_OK) {
-            return rc;
-        }
-
         return ngx_http_broadcast_send_405(r, "GET, POST");
     }
 
@@ -167,7 +162,6 @@ ngx_http_broadcast_meta_handle(ngx_http_request_t *r)
     json_t                         *root, *object, *entry, *changes, *e, *c;
     ngx_int_t                       rc;
     ngx_str_t                       body;
-    json_error_t                    err;
     ngx_table_elt_t                *sig;
     ngx_http_broadcast_event_t     *ev;
     ngx_http_broadcast_loc_conf_t  *lcf;
@@ -193,17 +187,11 @@ ngx_http_broadcast_meta_handle(ngx_http_request_t *r)
                    "match", sig ? "signature mismatch" : "no signature");
     }
 
-    root = json_loadb((char *) body.data, body.len, 0, &err);
-
-    if (root == NULL || !json_is_object(root)) {
-        if (root) {
-            json_decref(root);
-        }
-
-        return ngx_http_broadcast_send_error(r, NGX_HTTP_BAD_REQUEST,
-                                             "invalid_json",
-                                             "the body must be a JSON "
-                                             "object");
+    root = ngx_http_broadcast_webhook_json(r, &body, JSON_OBJECT,
+                                           "the body must be a JSON object",
+                                           &rc);
+    if (root == NULL) {
+        return rc;
     }
 
     object = json_object_get(root, "object");
@@ -269,10 +257,8 @@ ngx_http_broadcast_meta_value(ngx_http_broadcast_event_t *ev, json_t *value)
         v = json_object_get(m, "status");
         s = json_is_string(v) ? json_string_value(v) : "";
 
-        ngx_http_broadcast_event_metric(ev,
-            ngx_http_broadcast_callback_index(
-                &ngx_http_broadcast_meta_provider,
-                NGX_HTTP_BROADCAST_CH_WHATSAPP, (u_char *) s, ngx_strlen(s)));
+        ngx_http_broadcast_event_status(ev, &ngx_http_broadcast_meta_provider,
+                                        NGX_HTTP_BROADCAST_CH_WHATSAPP, s);
     }
 
     messages = json_object_get(value, "messages");
@@ -295,10 +281,9 @@ ngx_http_broadcast_meta_value(ngx_http_broadcast_event_t *ev, json_t *value)
     }
 
     json_array_foreach(messages, i, m) {
-        ngx_http_broadcast_event_metric(ev,
-            ngx_http_broadcast_callback_index(
-                &ngx_http_broadcast_meta_provider,
-                NGX_HTTP_BROADCAST_CH_WHATSAPP, (u_char *) "received", 8));
+        ngx_http_broadcast_event_status(ev, &ngx_http_broadcast_meta_provider,
+                                        NGX_HTTP_BROADCAST_CH_WHATSAPP,
+                                        "received");
 
         v = json_object_get(m, "from");
         wa = json_is_string(v) ? json_string_value(v) : NULL;
@@ -366,17 +351,15 @@ ngx_http_broadcast_meta_check(ngx_conf_t *cf,
     ngx_http_broadcast_loc_conf_t *conf)
 {
     if (conf->meta_app_secret.len == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "broadcast_webhook meta requires "
-                           "\"broadcast_meta_app_secret_file\"");
-        return NGX_CONF_ERROR;
+        return ngx_http_broadcast_provider_requires(cf,
+                   &ngx_http_broadcast_meta_provider,
+                   "broadcast_meta_app_secret_file");
     }
 
     if (conf->meta_verify_token.len == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "broadcast_webhook meta requires "
-                           "\"broadcast_meta_verify_token_file\"");
-        return NGX_CONF_ERROR;
+        return ngx_http_broadcast_provider_requires(cf,
+                   &ngx_http_broadcast_meta_provider,
+                   "broadcast_meta_verify_token_file");
     }
 
     return NGX_CONF_OK;

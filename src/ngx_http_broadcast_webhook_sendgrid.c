@@ -193,8 +193,8 @@ ngx_http_broadcast_sendgrid_events(ngx_http_request_t *r, ngx_str_t *body)
 {
     size_t                          i;
     json_t                         *root, *e, *name;
+    ngx_int_t                       rc;
     const char                     *s;
-    json_error_t                    err;
     ngx_table_elt_t                *sig, *ts;
     ngx_http_broadcast_event_t     *ev;
     ngx_http_broadcast_loc_conf_t  *lcf;
@@ -232,17 +232,11 @@ ngx_http_broadcast_sendgrid_events(ngx_http_request_t *r, ngx_str_t *body)
                    "signature mismatch");
     }
 
-    root = json_loadb((char *) body->data, body->len, 0, &err);
-
-    if (root == NULL || !json_is_array(root)) {
-        if (root) {
-            json_decref(root);
-        }
-
-        return ngx_http_broadcast_send_error(r, NGX_HTTP_BAD_REQUEST,
-                                             "invalid_json",
-                                             "the body must be a JSON array "
-                                             "of events");
+    root = ngx_http_broadcast_webhook_json(r, body, JSON_ARRAY,
+                                           "the body must be a JSON array "
+                                           "of events", &rc);
+    if (root == NULL) {
+        return rc;
     }
 
     ev = ngx_http_broadcast_event_create(r,
@@ -257,10 +251,9 @@ ngx_http_broadcast_sendgrid_events(ngx_http_request_t *r, ngx_str_t *body)
         name = json_object_get(e, "event");
         s = json_is_string(name) ? json_string_value(name) : "";
 
-        ngx_http_broadcast_event_metric(ev,
-            ngx_http_broadcast_callback_index(
-                &ngx_http_broadcast_sendgrid_provider,
-                NGX_HTTP_BROADCAST_CH_EMAIL, (u_char *) s, ngx_strlen(s)));
+        ngx_http_broadcast_event_status(ev,
+                                        &ngx_http_broadcast_sendgrid_provider,
+                                        NGX_HTTP_BROADCAST_CH_EMAIL, s);
     }
 
     json_decref(root);
@@ -298,10 +291,8 @@ ngx_http_broadcast_sendgrid_inbound(ngx_http_request_t *r, ngx_str_t *body)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ngx_http_broadcast_event_metric(ev,
-        ngx_http_broadcast_callback_index(
-            &ngx_http_broadcast_sendgrid_provider,
-            NGX_HTTP_BROADCAST_CH_EMAIL, (u_char *) "received", 8));
+    ngx_http_broadcast_event_status(ev, &ngx_http_broadcast_sendgrid_provider,
+                                    NGX_HTTP_BROADCAST_CH_EMAIL, "received");
 
     ev->reply = NGX_HTTP_BROADCAST_WH_REPLY_EMPTY;
 
@@ -440,10 +431,9 @@ ngx_http_broadcast_sendgrid_check(ngx_conf_t *cf,
     ngx_http_broadcast_loc_conf_t *conf)
 {
     if (conf->sendgrid_key == NULL) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "broadcast_webhook sendgrid requires "
-                           "\"broadcast_sendgrid_webhook_key\"");
-        return NGX_CONF_ERROR;
+        return ngx_http_broadcast_provider_requires(cf,
+                   &ngx_http_broadcast_sendgrid_provider,
+                   "broadcast_sendgrid_webhook_key");
     }
 
     return NGX_CONF_OK;

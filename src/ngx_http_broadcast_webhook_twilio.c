@@ -388,10 +388,8 @@ ngx_http_broadcast_twilio_inbound(ngx_http_broadcast_event_t *ev,
         ngx_http_broadcast_sha256_hex(key, ngx_strlen(key), ev->dedup);
     }
 
-    ngx_http_broadcast_event_metric(ev,
-        ngx_http_broadcast_callback_index(&ngx_http_broadcast_twilio_provider,
-                                          rt->channel,
-                                          (u_char *) "received", 8));
+    ngx_http_broadcast_event_status(ev, &ngx_http_broadcast_twilio_provider,
+                                    rt->channel, "received");
 
     if (rt->channel != NGX_HTTP_BROADCAST_CH_WHATSAPP) {
         return NGX_OK;
@@ -445,10 +443,8 @@ ngx_http_broadcast_twilio_status(ngx_http_request_t *r,
         status = "";
     }
 
-    ngx_http_broadcast_event_metric(ev,
-        ngx_http_broadcast_callback_index(&ngx_http_broadcast_twilio_provider,
-                                          rt->channel, (u_char *) status,
-                                          ngx_strlen(status)));
+    ngx_http_broadcast_event_status(ev, &ngx_http_broadcast_twilio_provider,
+                                    rt->channel, status);
 
     if (r->args.len
         && bc_query_get((char *) r->args.data, r->args.len, "mid", mid,
@@ -485,56 +481,16 @@ ngx_http_broadcast_twilio_check(ngx_conf_t *cf,
     ngx_http_broadcast_loc_conf_t *conf)
 {
     if (conf->twilio_token.len == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "broadcast_webhook twilio requires "
-                           "\"broadcast_twilio_auth_token_file\"");
-        return NGX_CONF_ERROR;
+        return ngx_http_broadcast_provider_requires(cf,
+                   &ngx_http_broadcast_twilio_provider,
+                   "broadcast_twilio_auth_token_file");
     }
 
     if (conf->public_url.len == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "broadcast_webhook twilio requires "
-                           "\"broadcast_public_url\"");
-        return NGX_CONF_ERROR;
+        return ngx_http_broadcast_provider_requires(cf,
+                   &ngx_http_broadcast_twilio_provider,
+                   "broadcast_public_url");
     }
-
-    return NGX_CONF_OK;
-}
-
-
-/* broadcast_public_url: the base of the URLs Twilio signs */
-char *
-ngx_http_broadcast_twilio_public_url(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf)
-{
-    ngx_http_broadcast_loc_conf_t *lcf = conf;
-
-    ngx_str_t  *value, url;
-
-    if (lcf->public_url.data) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-    url = value[1];
-
-    if (!((url.len > 7 && ngx_strncasecmp(url.data, (u_char *) "http://", 7)
-           == 0)
-          || (url.len > 8
-              && ngx_strncasecmp(url.data, (u_char *) "https://", 8) == 0)))
-    {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid URL \"%V\" in broadcast_public_url "
-                           "(expected http://host or https://host)", &url);
-        return NGX_CONF_ERROR;
-    }
-
-    /* the signed URL is this base + the request URI, which starts with '/' */
-    while (url.len && url.data[url.len - 1] == '/') {
-        url.len--;
-    }
-
-    lcf->public_url = url;
 
     return NGX_CONF_OK;
 }
