@@ -1,5 +1,5 @@
 /*
- * The /api/ router: one table of routes (method, path, scope, operation)
+ * The /api/ router: one table of routes (method, path, scope, handler)
  * compiled by bc_route, body reading, then one thread task that
  * authenticates the credential and runs the route operation, and one
  * completion that answers from what the thread left in the context.
@@ -15,28 +15,12 @@
 #define ngx_http_broadcast_api_nelem(a)  (sizeof(a) / sizeof((a)[0]))
 
 
-/* the operation of a route: whose prepare the router calls, and how */
-enum {
-    NGX_HTTP_BROADCAST_API_LOGIN = 0,
-    NGX_HTTP_BROADCAST_API_LOGOUT,
-    NGX_HTTP_BROADCAST_API_KEYS,
-    NGX_HTTP_BROADCAST_API_REVOKE,
-    NGX_HTTP_BROADCAST_API_SEND_SMS,
-    NGX_HTTP_BROADCAST_API_SEND_WHATSAPP,
-    NGX_HTTP_BROADCAST_API_SEND_EMAIL,
-    NGX_HTTP_BROADCAST_API_STATUS,
-    NGX_HTTP_BROADCAST_API_SENDERS,
-    NGX_HTTP_BROADCAST_API_TEMPLATES,
-    NGX_HTTP_BROADCAST_API_CHAT
-};
-
-
 typedef struct {
     ngx_uint_t                          methods;   /* GET implies HEAD */
     const char                         *pattern;   /* bc_route.h syntax */
     ngx_uint_t                          need;      /* scope for ctx->need */
-    ngx_uint_t                          op;        /* the area to prepare */
-    ngx_uint_t                          what;      /* the operation's variant */
+    ngx_http_broadcast_route_pt         handler;
+    ngx_uint_t                          what;      /* the handler's variant */
 } ngx_http_broadcast_api_route_t;
 
 
@@ -52,9 +36,40 @@ typedef struct {
 } ngx_http_broadcast_api_method_t;
 
 
-static void ngx_http_broadcast_api_prepare(ngx_http_request_t *r,
-    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body,
-    ngx_http_broadcast_req_t *req);
+static void ngx_http_broadcast_api_login(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body, ngx_str_t *id,
+    ngx_uint_t what);
+static void ngx_http_broadcast_api_logout(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body, ngx_str_t *id,
+    ngx_uint_t what);
+static void ngx_http_broadcast_api_keys(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body, ngx_str_t *id,
+    ngx_uint_t what);
+static void ngx_http_broadcast_api_revoke(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body, ngx_str_t *id,
+    ngx_uint_t what);
+static void ngx_http_broadcast_api_send_sms(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body, ngx_str_t *id,
+    ngx_uint_t what);
+static void ngx_http_broadcast_api_send_whatsapp(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body, ngx_str_t *id,
+    ngx_uint_t what);
+static void ngx_http_broadcast_api_send_email(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body, ngx_str_t *id,
+    ngx_uint_t what);
+static void ngx_http_broadcast_api_status(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body, ngx_str_t *id,
+    ngx_uint_t what);
+static void ngx_http_broadcast_api_senders(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body, ngx_str_t *id,
+    ngx_uint_t what);
+static void ngx_http_broadcast_api_templates(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body, ngx_str_t *id,
+    ngx_uint_t what);
+static void ngx_http_broadcast_api_chat(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body, ngx_str_t *id,
+    ngx_uint_t what);
+
 static void ngx_http_broadcast_api_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_broadcast_api_start(ngx_http_request_t *r,
     ngx_http_broadcast_req_t *req);
@@ -67,81 +82,81 @@ static void ngx_http_broadcast_api_free(void *data);
 
 /*
  * Every /api/ route: one row each (rows of one path differ by method). The
- * router sets ctx->need from the row, then calls the row's operation with
- * the {id} segment, if any, and the row's variant.
+ * router sets ctx->need from the row, then calls the handler with the {id}
+ * segment, if any, and the row's variant.
  */
 static const ngx_http_broadcast_api_route_t  ngx_http_broadcast_api_routes[] =
 {
     { NGX_HTTP_POST, "/api/login",
-      NGX_HTTP_BROADCAST_NEED_NONE, NGX_HTTP_BROADCAST_API_LOGIN, 0 },
+      NGX_HTTP_BROADCAST_NEED_NONE, ngx_http_broadcast_api_login, 0 },
 
     { NGX_HTTP_POST, "/api/logout",
-      NGX_HTTP_BROADCAST_NEED_SESSION, NGX_HTTP_BROADCAST_API_LOGOUT, 0 },
+      NGX_HTTP_BROADCAST_NEED_SESSION, ngx_http_broadcast_api_logout, 0 },
 
     { NGX_HTTP_GET|NGX_HTTP_POST, "/api/keys",
-      NGX_HTTP_BROADCAST_NEED_SESSION, NGX_HTTP_BROADCAST_API_KEYS, 0 },
+      NGX_HTTP_BROADCAST_NEED_SESSION, ngx_http_broadcast_api_keys, 0 },
 
     { NGX_HTTP_POST, "/api/keys/{id}/revoke",
-      NGX_HTTP_BROADCAST_NEED_SESSION, NGX_HTTP_BROADCAST_API_REVOKE, 0 },
+      NGX_HTTP_BROADCAST_NEED_SESSION, ngx_http_broadcast_api_revoke, 0 },
 
     { NGX_HTTP_POST, "/api/send/sms",
-      NGX_HTTP_BROADCAST_NEED_SEND, NGX_HTTP_BROADCAST_API_SEND_SMS, 0 },
+      NGX_HTTP_BROADCAST_NEED_SEND, ngx_http_broadcast_api_send_sms, 0 },
 
     { NGX_HTTP_POST, "/api/send/whatsapp",
-      NGX_HTTP_BROADCAST_NEED_SEND, NGX_HTTP_BROADCAST_API_SEND_WHATSAPP, 0 },
+      NGX_HTTP_BROADCAST_NEED_SEND, ngx_http_broadcast_api_send_whatsapp, 0 },
 
     { NGX_HTTP_POST, "/api/send/email",
-      NGX_HTTP_BROADCAST_NEED_SEND, NGX_HTTP_BROADCAST_API_SEND_EMAIL, 0 },
+      NGX_HTTP_BROADCAST_NEED_SEND, ngx_http_broadcast_api_send_email, 0 },
 
     { NGX_HTTP_GET, "/api/status/{message_id}",
-      NGX_HTTP_BROADCAST_NEED_READ, NGX_HTTP_BROADCAST_API_STATUS,
+      NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_api_status,
       NGX_HTTP_BROADCAST_STATUS_ID },
 
     { NGX_HTTP_GET, "/api/status/twilio/{sid}",
-      NGX_HTTP_BROADCAST_NEED_READ, NGX_HTTP_BROADCAST_API_STATUS,
+      NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_api_status,
       NGX_HTTP_BROADCAST_STATUS_TWILIO },
 
     { NGX_HTTP_GET, "/api/batch/{batch_id}",
-      NGX_HTTP_BROADCAST_NEED_READ, NGX_HTTP_BROADCAST_API_STATUS,
+      NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_api_status,
       NGX_HTTP_BROADCAST_STATUS_BATCH },
 
     { NGX_HTTP_GET, "/api/email/senders",
-      NGX_HTTP_BROADCAST_NEED_READ, NGX_HTTP_BROADCAST_API_SENDERS,
+      NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_api_senders,
       NGX_HTTP_BROADCAST_SENDERS_EMAIL },
 
     { NGX_HTTP_POST|NGX_HTTP_DELETE, "/api/email/senders",
-      NGX_HTTP_BROADCAST_NEED_MANAGE, NGX_HTTP_BROADCAST_API_SENDERS,
+      NGX_HTTP_BROADCAST_NEED_MANAGE, ngx_http_broadcast_api_senders,
       NGX_HTTP_BROADCAST_SENDERS_EMAIL },
 
     { NGX_HTTP_GET, "/api/whatsapp/senders",
-      NGX_HTTP_BROADCAST_NEED_READ, NGX_HTTP_BROADCAST_API_SENDERS,
+      NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_api_senders,
       NGX_HTTP_BROADCAST_SENDERS_WHATSAPP },
 
     { NGX_HTTP_POST|NGX_HTTP_DELETE, "/api/whatsapp/senders",
-      NGX_HTTP_BROADCAST_NEED_MANAGE, NGX_HTTP_BROADCAST_API_SENDERS,
+      NGX_HTTP_BROADCAST_NEED_MANAGE, ngx_http_broadcast_api_senders,
       NGX_HTTP_BROADCAST_SENDERS_WHATSAPP },
 
     { NGX_HTTP_GET, "/api/whatsapp/templates",
-      NGX_HTTP_BROADCAST_NEED_READ, NGX_HTTP_BROADCAST_API_TEMPLATES, 0 },
+      NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_api_templates, 0 },
 
     { NGX_HTTP_GET, "/api/chat/users",
-      NGX_HTTP_BROADCAST_NEED_READ, NGX_HTTP_BROADCAST_API_CHAT,
+      NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_api_chat,
       NGX_HTTP_BROADCAST_CHAT_USERS },
 
     { NGX_HTTP_GET, "/api/chat/history",
-      NGX_HTTP_BROADCAST_NEED_READ, NGX_HTTP_BROADCAST_API_CHAT,
+      NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_api_chat,
       NGX_HTTP_BROADCAST_CHAT_HISTORY },
 
     { NGX_HTTP_POST, "/api/chat/mark-read",
-      NGX_HTTP_BROADCAST_NEED_SEND, NGX_HTTP_BROADCAST_API_CHAT,
+      NGX_HTTP_BROADCAST_NEED_SEND, ngx_http_broadcast_api_chat,
       NGX_HTTP_BROADCAST_CHAT_MARK },
 
     { NGX_HTTP_GET, "/api/messages",
-      NGX_HTTP_BROADCAST_NEED_READ, NGX_HTTP_BROADCAST_API_CHAT,
+      NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_api_chat,
       NGX_HTTP_BROADCAST_CHAT_MESSAGES },
 
     { NGX_HTTP_GET, "/api/messages/{message_id}",
-      NGX_HTTP_BROADCAST_NEED_READ, NGX_HTTP_BROADCAST_API_STATUS,
+      NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_api_status,
       NGX_HTTP_BROADCAST_STATUS_ID },
 };
 
@@ -304,69 +319,104 @@ ngx_http_broadcast_api_handler(ngx_http_request_t *r)
 }
 
 
-/*
- * The route's operation: calls its area's prepare with what that takes,
- * the body, the {id} segment (empty when the pattern has none) or the
- * row's variant
- */
+/* the handlers: each calls its area's prepare */
 
 static void
-ngx_http_broadcast_api_prepare(ngx_http_request_t *r,
-    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body,
-    ngx_http_broadcast_req_t *req)
+ngx_http_broadcast_api_login(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body, ngx_str_t *id,
+    ngx_uint_t what)
 {
-    ngx_str_t   *id;
-    ngx_uint_t   what;
+    ngx_http_broadcast_login_prepare(r, ctx, body);
+}
 
-    id = &req->id;
-    what = req->route->what;
 
-    switch (req->route->op) {
+static void
+ngx_http_broadcast_api_logout(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body, ngx_str_t *id,
+    ngx_uint_t what)
+{
+    ngx_http_broadcast_logout_prepare(r, ctx);
+}
 
-    case NGX_HTTP_BROADCAST_API_LOGIN:
-        ngx_http_broadcast_login_prepare(r, ctx, body);
-        break;
 
-    case NGX_HTTP_BROADCAST_API_LOGOUT:
-        ngx_http_broadcast_logout_prepare(r, ctx);
-        break;
+static void
+ngx_http_broadcast_api_keys(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body, ngx_str_t *id,
+    ngx_uint_t what)
+{
+    ngx_http_broadcast_keys_prepare(r, ctx, body, NULL);
+}
 
-    case NGX_HTTP_BROADCAST_API_KEYS:
-        ngx_http_broadcast_keys_prepare(r, ctx, body, NULL);
-        break;
 
-    case NGX_HTTP_BROADCAST_API_REVOKE:
-        ngx_http_broadcast_keys_prepare(r, ctx, body, id);
-        break;
+static void
+ngx_http_broadcast_api_revoke(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body, ngx_str_t *id,
+    ngx_uint_t what)
+{
+    ngx_http_broadcast_keys_prepare(r, ctx, body, id);
+}
 
-    case NGX_HTTP_BROADCAST_API_SEND_SMS:
-        ngx_http_broadcast_send_prepare(r, ctx, body);
-        break;
 
-    case NGX_HTTP_BROADCAST_API_SEND_WHATSAPP:
-        ngx_http_broadcast_whatsapp_prepare(r, ctx, body);
-        break;
+static void
+ngx_http_broadcast_api_send_sms(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body, ngx_str_t *id,
+    ngx_uint_t what)
+{
+    ngx_http_broadcast_send_prepare(r, ctx, body);
+}
 
-    case NGX_HTTP_BROADCAST_API_SEND_EMAIL:
-        ngx_http_broadcast_email_prepare(r, ctx, body);
-        break;
 
-    case NGX_HTTP_BROADCAST_API_STATUS:
-        ngx_http_broadcast_status_prepare(r, ctx, what, id);
-        break;
+static void
+ngx_http_broadcast_api_send_whatsapp(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body, ngx_str_t *id,
+    ngx_uint_t what)
+{
+    ngx_http_broadcast_whatsapp_prepare(r, ctx, body);
+}
 
-    case NGX_HTTP_BROADCAST_API_SENDERS:
-        ngx_http_broadcast_senders_prepare(r, ctx, body, what);
-        break;
 
-    case NGX_HTTP_BROADCAST_API_TEMPLATES:
-        ngx_http_broadcast_templates_prepare(r, ctx);
-        break;
+static void
+ngx_http_broadcast_api_send_email(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body, ngx_str_t *id,
+    ngx_uint_t what)
+{
+    ngx_http_broadcast_email_prepare(r, ctx, body);
+}
 
-    default: /* NGX_HTTP_BROADCAST_API_CHAT */
-        ngx_http_broadcast_chat_prepare(r, ctx, body, what);
-        break;
-    }
+
+static void
+ngx_http_broadcast_api_status(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body, ngx_str_t *id,
+    ngx_uint_t what)
+{
+    ngx_http_broadcast_status_prepare(r, ctx, what, id);
+}
+
+
+static void
+ngx_http_broadcast_api_senders(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body, ngx_str_t *id,
+    ngx_uint_t what)
+{
+    ngx_http_broadcast_senders_prepare(r, ctx, body, what);
+}
+
+
+static void
+ngx_http_broadcast_api_templates(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body, ngx_str_t *id,
+    ngx_uint_t what)
+{
+    ngx_http_broadcast_templates_prepare(r, ctx);
+}
+
+
+static void
+ngx_http_broadcast_api_chat(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body, ngx_str_t *id,
+    ngx_uint_t what)
+{
+    ngx_http_broadcast_chat_prepare(r, ctx, body, what);
 }
 
 
@@ -422,7 +472,7 @@ ngx_http_broadcast_api_start(ngx_http_request_t *r,
     ctx->status = NGX_HTTP_OK;
 
     ctx->need = req->route->need;
-    ngx_http_broadcast_api_prepare(r, ctx, &body, req);
+    req->route->handler(r, ctx, &body, &req->id, req->route->what);
 
     /* no credential at all: no need to ask the backends */
     if (ctx->need != NGX_HTTP_BROADCAST_NEED_NONE

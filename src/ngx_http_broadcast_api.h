@@ -100,6 +100,16 @@ ngx_int_t ngx_http_broadcast_api_answer(ngx_http_request_t *r,
 ngx_int_t ngx_http_broadcast_send_loop(ngx_http_request_t *r,
     ngx_http_broadcast_api_ctx_t *ctx, ngx_http_broadcast_task_conf_t *tc);
 
+/*
+ * A route's handler (a row of the table in api.c): validates in the loop
+ * and sets ctx->op, or sets an error; id is the path's {id} segment (empty
+ * when the pattern has none), what the row's variant of the operation.
+ * ctx->need is already the row's scope.
+ */
+typedef void (*ngx_http_broadcast_route_pt)(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body, ngx_str_t *id,
+    ngx_uint_t what);
+
 /* routes: validate in the loop and set ctx->op, or set an error */
 void ngx_http_broadcast_send_prepare(ngx_http_request_t *r,
     ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body);
