@@ -268,18 +268,20 @@ ngx_http_broadcast_api_handler(ngx_http_request_t *r)
     found = bc_router_find(router, (unsigned) r->method,
                            (const char *) r->uri.data, r->uri.len, &match);
 
-    if (found != BC_ROUTE_FOUND) {
+    if (found == BC_ROUTE_NO_METHOD) {
+        /* drops the body itself */
+        return ngx_http_broadcast_api_405(r, match.allowed);
+    }
+
+    if (found == BC_ROUTE_NO_PATH) {
         rc = ngx_http_discard_request_body(r);
         if (rc != NGX_OK) {
             return rc;
         }
 
-        if (found == BC_ROUTE_NO_PATH) {
-            return ngx_http_broadcast_send_error(r, NGX_HTTP_NOT_FOUND,
-                       "not_found", "no such API endpoint");
-        }
-
-        return ngx_http_broadcast_api_405(r, match.allowed);
+        return ngx_http_broadcast_send_error(r, NGX_HTTP_NOT_FOUND,
+                                             "not_found",
+                                             "no such API endpoint");
     }
 
     req = ngx_pcalloc(r->pool, sizeof(ngx_http_broadcast_req_t));
