@@ -95,8 +95,10 @@ ngx_http_broadcast_admin_new(ngx_http_request_t *r,
 
 void
 ngx_http_broadcast_login_prepare(ngx_http_request_t *r,
-    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body)
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_http_broadcast_api_args_t *args)
 {
+    ngx_str_t  *body = &args->body;
+
     json_t                      *json, *u, *p;
     ngx_http_broadcast_admin_t  *a;
 
@@ -143,7 +145,7 @@ ngx_http_broadcast_login_prepare(ngx_http_request_t *r,
 
 void
 ngx_http_broadcast_logout_prepare(ngx_http_request_t *r,
-    ngx_http_broadcast_api_ctx_t *ctx)
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_http_broadcast_api_args_t *args)
 {
     (void) ngx_http_broadcast_admin_new(r, ctx, NGX_HTTP_BROADCAST_A_LOGOUT);
 }
@@ -151,8 +153,11 @@ ngx_http_broadcast_logout_prepare(ngx_http_request_t *r,
 
 void
 ngx_http_broadcast_keys_prepare(ngx_http_request_t *r,
-    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body, ngx_str_t *id)
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_http_broadcast_api_args_t *args)
 {
+    ngx_str_t  *body = &args->body;
+    ngx_str_t  *id = args->id.len ? &args->id : NULL;
+
     json_t                      *json, *name, *scope, *days;
     ngx_int_t                    n;
     ngx_http_broadcast_admin_t  *a;

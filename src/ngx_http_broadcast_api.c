@@ -20,13 +20,13 @@ typedef struct {
     const char                         *pattern;   /* bc_route.h syntax */
     ngx_uint_t                          need;      /* scope for ctx->need */
     ngx_http_broadcast_route_pt         handler;
-    ngx_uint_t                          what;      /* the handler's variant */
+    ngx_uint_t                          variant;   /* the handler's */
 } ngx_http_broadcast_api_route_t;
 
 
 typedef struct {
     const ngx_http_broadcast_api_route_t  *route;
-    ngx_str_t                              id;     /* the {id} segment */
+    ngx_http_broadcast_api_args_t          args;
 } ngx_http_broadcast_req_t;
 
 
@@ -36,39 +36,6 @@ typedef struct {
 } ngx_http_broadcast_api_method_t;
 
 
-static void ngx_http_broadcast_api_login(ngx_http_request_t *r,
-    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body, ngx_str_t *id,
-    ngx_uint_t what);
-static void ngx_http_broadcast_api_logout(ngx_http_request_t *r,
-    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body, ngx_str_t *id,
-    ngx_uint_t what);
-static void ngx_http_broadcast_api_keys(ngx_http_request_t *r,
-    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body, ngx_str_t *id,
-    ngx_uint_t what);
-static void ngx_http_broadcast_api_revoke(ngx_http_request_t *r,
-    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body, ngx_str_t *id,
-    ngx_uint_t what);
-static void ngx_http_broadcast_api_send_sms(ngx_http_request_t *r,
-    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body, ngx_str_t *id,
-    ngx_uint_t what);
-static void ngx_http_broadcast_api_send_whatsapp(ngx_http_request_t *r,
-    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body, ngx_str_t *id,
-    ngx_uint_t what);
-static void ngx_http_broadcast_api_send_email(ngx_http_request_t *r,
-    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body, ngx_str_t *id,
-    ngx_uint_t what);
-static void ngx_http_broadcast_api_status(ngx_http_request_t *r,
-    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body, ngx_str_t *id,
-    ngx_uint_t what);
-static void ngx_http_broadcast_api_senders(ngx_http_request_t *r,
-    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body, ngx_str_t *id,
-    ngx_uint_t what);
-static void ngx_http_broadcast_api_templates(ngx_http_request_t *r,
-    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body, ngx_str_t *id,
-    ngx_uint_t what);
-static void ngx_http_broadcast_api_chat(ngx_http_request_t *r,
-    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body, ngx_str_t *id,
-    ngx_uint_t what);
 
 static void ngx_http_broadcast_api_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_broadcast_api_start(ngx_http_request_t *r,
@@ -88,75 +55,75 @@ static void ngx_http_broadcast_api_free(void *data);
 static const ngx_http_broadcast_api_route_t  ngx_http_broadcast_api_routes[] =
 {
     { NGX_HTTP_POST, "/api/login",
-      NGX_HTTP_BROADCAST_NEED_NONE, ngx_http_broadcast_api_login, 0 },
+      NGX_HTTP_BROADCAST_NEED_NONE, ngx_http_broadcast_login_prepare, 0 },
 
     { NGX_HTTP_POST, "/api/logout",
-      NGX_HTTP_BROADCAST_NEED_SESSION, ngx_http_broadcast_api_logout, 0 },
+      NGX_HTTP_BROADCAST_NEED_SESSION, ngx_http_broadcast_logout_prepare, 0 },
 
     { NGX_HTTP_GET|NGX_HTTP_POST, "/api/keys",
-      NGX_HTTP_BROADCAST_NEED_SESSION, ngx_http_broadcast_api_keys, 0 },
+      NGX_HTTP_BROADCAST_NEED_SESSION, ngx_http_broadcast_keys_prepare, 0 },
 
     { NGX_HTTP_POST, "/api/keys/{id}/revoke",
-      NGX_HTTP_BROADCAST_NEED_SESSION, ngx_http_broadcast_api_revoke, 0 },
+      NGX_HTTP_BROADCAST_NEED_SESSION, ngx_http_broadcast_keys_prepare, 0 },
 
     { NGX_HTTP_POST, "/api/send/sms",
-      NGX_HTTP_BROADCAST_NEED_SEND, ngx_http_broadcast_api_send_sms, 0 },
+      NGX_HTTP_BROADCAST_NEED_SEND, ngx_http_broadcast_send_prepare, 0 },
 
     { NGX_HTTP_POST, "/api/send/whatsapp",
-      NGX_HTTP_BROADCAST_NEED_SEND, ngx_http_broadcast_api_send_whatsapp, 0 },
+      NGX_HTTP_BROADCAST_NEED_SEND, ngx_http_broadcast_whatsapp_prepare, 0 },
 
     { NGX_HTTP_POST, "/api/send/email",
-      NGX_HTTP_BROADCAST_NEED_SEND, ngx_http_broadcast_api_send_email, 0 },
+      NGX_HTTP_BROADCAST_NEED_SEND, ngx_http_broadcast_email_prepare, 0 },
 
     { NGX_HTTP_GET, "/api/status/{message_id}",
-      NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_api_status,
+      NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_status_prepare,
       NGX_HTTP_BROADCAST_STATUS_ID },
 
     { NGX_HTTP_GET, "/api/status/twilio/{sid}",
-      NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_api_status,
+      NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_status_prepare,
       NGX_HTTP_BROADCAST_STATUS_TWILIO },
 
     { NGX_HTTP_GET, "/api/batch/{batch_id}",
-      NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_api_status,
+      NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_status_prepare,
       NGX_HTTP_BROADCAST_STATUS_BATCH },
 
     { NGX_HTTP_GET, "/api/email/senders",
-      NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_api_senders,
+      NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_senders_prepare,
       NGX_HTTP_BROADCAST_SENDERS_EMAIL },
 
     { NGX_HTTP_POST|NGX_HTTP_DELETE, "/api/email/senders",
-      NGX_HTTP_BROADCAST_NEED_MANAGE, ngx_http_broadcast_api_senders,
+      NGX_HTTP_BROADCAST_NEED_MANAGE, ngx_http_broadcast_senders_prepare,
       NGX_HTTP_BROADCAST_SENDERS_EMAIL },
 
     { NGX_HTTP_GET, "/api/whatsapp/senders",
-      NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_api_senders,
+      NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_senders_prepare,
       NGX_HTTP_BROADCAST_SENDERS_WHATSAPP },
 
     { NGX_HTTP_POST|NGX_HTTP_DELETE, "/api/whatsapp/senders",
-      NGX_HTTP_BROADCAST_NEED_MANAGE, ngx_http_broadcast_api_senders,
+      NGX_HTTP_BROADCAST_NEED_MANAGE, ngx_http_broadcast_senders_prepare,
       NGX_HTTP_BROADCAST_SENDERS_WHATSAPP },
 
     { NGX_HTTP_GET, "/api/whatsapp/templates",
-      NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_api_templates, 0 },
+      NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_templates_prepare, 0 },
 
     { NGX_HTTP_GET, "/api/chat/users",
-      NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_api_chat,
+      NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_chat_prepare,
       NGX_HTTP_BROADCAST_CHAT_USERS },
 
     { NGX_HTTP_GET, "/api/chat/history",
-      NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_api_chat,
+      NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_chat_prepare,
       NGX_HTTP_BROADCAST_CHAT_HISTORY },
 
     { NGX_HTTP_POST, "/api/chat/mark-read",
-      NGX_HTTP_BROADCAST_NEED_SEND, ngx_http_broadcast_api_chat,
+      NGX_HTTP_BROADCAST_NEED_SEND, ngx_http_broadcast_chat_prepare,
       NGX_HTTP_BROADCAST_CHAT_MARK },
 
     { NGX_HTTP_GET, "/api/messages",
-      NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_api_chat,
+      NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_chat_prepare,
       NGX_HTTP_BROADCAST_CHAT_MESSAGES },
 
     { NGX_HTTP_GET, "/api/messages/{message_id}",
-      NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_api_status,
+      NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_status_prepare,
       NGX_HTTP_BROADCAST_STATUS_ID },
 };
 
@@ -290,10 +257,11 @@ ngx_http_broadcast_api_handler(ngx_http_request_t *r)
     }
 
     req->route = match.route->data;
+    req->args.variant = req->route->variant;
 
     if (match.nparams) {
-        req->id.data = (u_char *) match.params[0].data;
-        req->id.len = match.params[0].len;
+        req->args.id.data = (u_char *) match.params[0].data;
+        req->args.id.len = match.params[0].len;
     }
 
     ngx_http_set_ctx(r, req, ngx_http_broadcast_module);
@@ -321,107 +289,6 @@ ngx_http_broadcast_api_handler(ngx_http_request_t *r)
 }
 
 
-/* the handlers: each calls its area's prepare */
-
-static void
-ngx_http_broadcast_api_login(ngx_http_request_t *r,
-    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body, ngx_str_t *id,
-    ngx_uint_t what)
-{
-    ngx_http_broadcast_login_prepare(r, ctx, body);
-}
-
-
-static void
-ngx_http_broadcast_api_logout(ngx_http_request_t *r,
-    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body, ngx_str_t *id,
-    ngx_uint_t what)
-{
-    ngx_http_broadcast_logout_prepare(r, ctx);
-}
-
-
-static void
-ngx_http_broadcast_api_keys(ngx_http_request_t *r,
-    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body, ngx_str_t *id,
-    ngx_uint_t what)
-{
-    ngx_http_broadcast_keys_prepare(r, ctx, body, NULL);
-}
-
-
-static void
-ngx_http_broadcast_api_revoke(ngx_http_request_t *r,
-    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body, ngx_str_t *id,
-    ngx_uint_t what)
-{
-    ngx_http_broadcast_keys_prepare(r, ctx, body, id);
-}
-
-
-static void
-ngx_http_broadcast_api_send_sms(ngx_http_request_t *r,
-    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body, ngx_str_t *id,
-    ngx_uint_t what)
-{
-    ngx_http_broadcast_send_prepare(r, ctx, body);
-}
-
-
-static void
-ngx_http_broadcast_api_send_whatsapp(ngx_http_request_t *r,
-    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body, ngx_str_t *id,
-    ngx_uint_t what)
-{
-    ngx_http_broadcast_whatsapp_prepare(r, ctx, body);
-}
-
-
-static void
-ngx_http_broadcast_api_send_email(ngx_http_request_t *r,
-    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body, ngx_str_t *id,
-    ngx_uint_t what)
-{
-    ngx_http_broadcast_email_prepare(r, ctx, body);
-}
-
-
-static void
-ngx_http_broadcast_api_status(ngx_http_request_t *r,
-    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body, ngx_str_t *id,
-    ngx_uint_t what)
-{
-    ngx_http_broadcast_status_prepare(r, ctx, what, id);
-}
-
-
-static void
-ngx_http_broadcast_api_senders(ngx_http_request_t *r,
-    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body, ngx_str_t *id,
-    ngx_uint_t what)
-{
-    ngx_http_broadcast_senders_prepare(r, ctx, body, what);
-}
-
-
-static void
-ngx_http_broadcast_api_templates(ngx_http_request_t *r,
-    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body, ngx_str_t *id,
-    ngx_uint_t what)
-{
-    ngx_http_broadcast_templates_prepare(r, ctx);
-}
-
-
-static void
-ngx_http_broadcast_api_chat(ngx_http_request_t *r,
-    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body, ngx_str_t *id,
-    ngx_uint_t what)
-{
-    ngx_http_broadcast_chat_prepare(r, ctx, body, what);
-}
-
-
 static void
 ngx_http_broadcast_api_body(ngx_http_request_t *r)
 {
@@ -443,14 +310,13 @@ ngx_http_broadcast_api_start(ngx_http_request_t *r,
 {
     u_char                          msg[64];
     ngx_int_t                       rc;
-    ngx_str_t                       body;
     ngx_http_broadcast_api_ctx_t   *ctx;
     ngx_http_broadcast_task_conf_t  tc;
     ngx_http_broadcast_loc_conf_t  *lcf;
 
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_broadcast_module);
 
-    rc = ngx_http_broadcast_body_get(r, &body);
+    rc = ngx_http_broadcast_body_get(r, &req->args.body);
 
     if (rc == NGX_DECLINED) {
         ngx_snprintf(msg, sizeof(msg), "body exceeds %uz bytes%Z",
@@ -474,7 +340,7 @@ ngx_http_broadcast_api_start(ngx_http_request_t *r,
     ctx->status = NGX_HTTP_OK;
 
     ctx->need = req->route->need;
-    req->route->handler(r, ctx, &body, &req->id, req->route->what);
+    req->route->handler(r, ctx, &req->args);
 
     /* no credential at all: no need to ask the backends */
     if (ctx->need != NGX_HTTP_BROADCAST_NEED_NONE

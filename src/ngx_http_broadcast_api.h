@@ -100,27 +100,35 @@ ngx_int_t ngx_http_broadcast_api_answer(ngx_http_request_t *r,
 ngx_int_t ngx_http_broadcast_send_loop(ngx_http_request_t *r,
     ngx_http_broadcast_api_ctx_t *ctx, ngx_http_broadcast_task_conf_t *tc);
 
+/* what the router hands a route's handler */
+typedef struct {
+    ngx_str_t                    body;     /* empty without one */
+    ngx_str_t                    id;       /* the {id} segment, or empty */
+    ngx_uint_t                   variant;  /* the row's variant */
+} ngx_http_broadcast_api_args_t;
+
 /*
  * A route's handler (a row of the table in api.c): validates in the loop
- * and sets ctx->op, or sets an error; id is the path's {id} segment (empty
- * when the pattern has none), what the row's variant of the operation.
- * ctx->need is already the row's scope.
+ * and sets ctx->op, or sets an error. ctx->need is already the row's scope.
  */
 typedef void (*ngx_http_broadcast_route_pt)(ngx_http_request_t *r,
-    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body, ngx_str_t *id,
-    ngx_uint_t what);
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_http_broadcast_api_args_t *args);
 
-/* routes: validate in the loop and set ctx->op, or set an error */
-void ngx_http_broadcast_send_prepare(ngx_http_request_t *r,
-    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body);
-void ngx_http_broadcast_status_prepare(ngx_http_request_t *r,
-    ngx_http_broadcast_api_ctx_t *ctx, ngx_uint_t what, ngx_str_t *arg);
-void ngx_http_broadcast_login_prepare(ngx_http_request_t *r,
-    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body);
-void ngx_http_broadcast_logout_prepare(ngx_http_request_t *r,
-    ngx_http_broadcast_api_ctx_t *ctx);
-void ngx_http_broadcast_keys_prepare(ngx_http_request_t *r,
-    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body, ngx_str_t *id);
+#define NGX_HTTP_BROADCAST_ROUTE(name)                                        \
+    void ngx_http_broadcast_##name##_prepare(ngx_http_request_t *r,           \
+        ngx_http_broadcast_api_ctx_t *ctx, ngx_http_broadcast_api_args_t *args)
+
+/* the handlers of the routes */
+NGX_HTTP_BROADCAST_ROUTE(send);
+NGX_HTTP_BROADCAST_ROUTE(status);
+NGX_HTTP_BROADCAST_ROUTE(login);
+NGX_HTTP_BROADCAST_ROUTE(logout);
+NGX_HTTP_BROADCAST_ROUTE(keys);
+NGX_HTTP_BROADCAST_ROUTE(whatsapp);
+NGX_HTTP_BROADCAST_ROUTE(email);
+NGX_HTTP_BROADCAST_ROUTE(senders);
+NGX_HTTP_BROADCAST_ROUTE(templates);
+NGX_HTTP_BROADCAST_ROUTE(chat);
 
 
 /*
@@ -180,26 +188,16 @@ int ngx_http_broadcast_phone(const char *in, size_t len, const char *region,
     char *out, const char **reason);
 size_t ngx_http_broadcast_utf8_chars(const char *s, size_t len);
 
-void ngx_http_broadcast_whatsapp_prepare(ngx_http_request_t *r,
-    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body);
-void ngx_http_broadcast_email_prepare(ngx_http_request_t *r,
-    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body);
 
 #define NGX_HTTP_BROADCAST_SENDERS_EMAIL     0
 #define NGX_HTTP_BROADCAST_SENDERS_WHATSAPP  1
 
-void ngx_http_broadcast_senders_prepare(ngx_http_request_t *r,
-    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body, ngx_uint_t which);
-void ngx_http_broadcast_templates_prepare(ngx_http_request_t *r,
-    ngx_http_broadcast_api_ctx_t *ctx);
 
 #define NGX_HTTP_BROADCAST_CHAT_USERS     0
 #define NGX_HTTP_BROADCAST_CHAT_HISTORY   1
 #define NGX_HTTP_BROADCAST_CHAT_MARK      2
 #define NGX_HTTP_BROADCAST_CHAT_MESSAGES  3
 
-void ngx_http_broadcast_chat_prepare(ngx_http_request_t *r,
-    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body, ngx_uint_t what);
 
 /* chat.c: the decoded query argument; length, or -1 absent / too long */
 ssize_t ngx_http_broadcast_api_arg(ngx_http_request_t *r, const char *name,

@@ -526,8 +526,11 @@ ngx_http_broadcast_chat_filter_args(ngx_http_request_t *r,
 
 void
 ngx_http_broadcast_chat_prepare(ngx_http_request_t *r,
-    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body, ngx_uint_t what)
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_http_broadcast_api_args_t *args)
 {
+    ngx_str_t   *body = &args->body;
+    ngx_uint_t   what = args->variant;
+
     char                        buf[600];
     ssize_t                     n;
     ngx_http_broadcast_chat_t  *q;

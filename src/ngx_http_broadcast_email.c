@@ -94,8 +94,10 @@ ngx_http_broadcast_email_sender(ngx_http_broadcast_api_ctx_t *ctx,
 
 void
 ngx_http_broadcast_email_prepare(ngx_http_request_t *r,
-    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body)
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_http_broadcast_api_args_t *args)
 {
+    ngx_str_t  *body = &args->body;
+
     char                            from[NGX_HTTP_BROADCAST_ADDR_MAX];
     char                            reply[NGX_HTTP_BROADCAST_ADDR_MAX];
     json_t                         *json, *recipients, *subject, *text, *html,

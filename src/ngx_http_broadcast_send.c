@@ -140,8 +140,10 @@ ngx_http_broadcast_twilio_sid(json_t *v, const char *prefix)
 /* POST /api/send/sms: the SMS content, then the common accept path */
 void
 ngx_http_broadcast_send_prepare(ngx_http_request_t *r,
-    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body)
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_http_broadcast_api_args_t *args)
 {
+    ngx_str_t  *body = &args->body;
+
     json_t                         *json, *recipients, *msg, *from, *mss;
     const char                     *reason;
     ngx_http_broadcast_batch_t     *b;

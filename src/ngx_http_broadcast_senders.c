@@ -37,8 +37,11 @@ static void ngx_http_broadcast_senders_op(ngx_http_broadcast_api_ctx_t *ctx,
 
 void
 ngx_http_broadcast_senders_prepare(ngx_http_request_t *r,
-    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body, ngx_uint_t which)
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_http_broadcast_api_args_t *args)
 {
+    ngx_str_t   *body = &args->body;
+    ngx_uint_t   which = args->variant;
+
     size_t                          len;
     json_t                         *json, *v, *name;
     const char                     *s, *field;

@@ -23,8 +23,11 @@ static void ngx_http_broadcast_status_op(ngx_http_broadcast_api_ctx_t *ctx,
 
 void
 ngx_http_broadcast_status_prepare(ngx_http_request_t *r,
-    ngx_http_broadcast_api_ctx_t *ctx, ngx_uint_t what, ngx_str_t *arg)
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_http_broadcast_api_args_t *args)
 {
+    ngx_uint_t   what = args->variant;
+    ngx_str_t   *arg = &args->id;
+
     ngx_http_broadcast_query_t  *q;
 
     if (what == NGX_HTTP_BROADCAST_STATUS_TWILIO) {

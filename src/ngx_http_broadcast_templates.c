@@ -93,7 +93,7 @@ ngx_http_broadcast_tpl_escape(char *dst, size_t size, const char *src)
 
 void
 ngx_http_broadcast_templates_prepare(ngx_http_request_t *r,
-    ngx_http_broadcast_api_ctx_t *ctx)
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_http_broadcast_api_args_t *args)
 {
     char                            provider[16], limit[16], tok[1600];
     ssize_t                         n;

@@ -669,8 +669,10 @@ ngx_http_broadcast_wa_text(ngx_http_request_t *r,
 
 void
 ngx_http_broadcast_whatsapp_prepare(ngx_http_request_t *r,
-    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body)
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_http_broadcast_api_args_t *args)
 {
+    ngx_str_t  *body = &args->body;
+
     char                             from[NGX_HTTP_BROADCAST_ADDR_MAX];
     size_t                           len;
     json_t                          *json, *recipients, *extra;
