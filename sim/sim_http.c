@@ -147,6 +147,19 @@ sim_bearer_ok(struct MHD_Connection *c, const char *token)
     return bc_ct_equal(a, strlen(a), token, strlen(token));
 }
 
+const char *
+sim_inbound_url(const char *url, const char *path, char *buf, size_t size)
+{
+    if (url != NULL) {
+        return url;
+    }
+    if (!sim_webhook_base[0]) {
+        return NULL;
+    }
+    snprintf(buf, size, "%s%s", sim_webhook_base, path);
+    return buf;
+}
+
 /* ---- dispatch ---- */
 
 static int

@@ -685,14 +685,11 @@ inbound_email(struct MHD_Connection *c, json_t *root)
     if (from == NULL) {
         return sim_reply_error(c, 400, "from is required");
     }
+    url = sim_inbound_url(url, "/webhooks/sendgrid/inbound", dflt,
+        sizeof(dflt));
     if (url == NULL) {
-        if (!sim_webhook_base[0]) {
-            return sim_reply_error(c, 400, "url (or --webhook-base) is "
-                "required");
-        }
-        snprintf(dflt, sizeof(dflt), "%s/webhooks/sendgrid/inbound",
-            sim_webhook_base);
-        url = dflt;
+        return sim_reply_error(c, 400, "url (or --webhook-base) is "
+            "required");
     }
     if (to == NULL) {
         to = sim_sendgrid_from;

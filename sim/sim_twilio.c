@@ -577,11 +577,8 @@ inbound_sms(struct MHD_Connection *c, json_t *root)
     from = json_string_value(json_object_get(root, "from"));
     to = json_string_value(json_object_get(root, "to"));
     body = json_string_value(json_object_get(root, "body"));
-    if (url == NULL && sim_webhook_base[0]) {
-        snprintf(dflt, sizeof(dflt), "%s/webhooks/twilio/sms/inbound",
-            sim_webhook_base);
-        url = dflt;
-    }
+    url = sim_inbound_url(url, "/webhooks/twilio/sms/inbound", dflt,
+        sizeof(dflt));
     if (url == NULL || from == NULL) {
         return sim_reply_str(c, 400, "{\"error\":\"url (or --webhook-base) "
             "and from are required\"}");

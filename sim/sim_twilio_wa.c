@@ -220,14 +220,11 @@ sim_twilio_inbound_whatsapp(struct MHD_Connection *c, json_t *root)
     if (from == NULL) {
         return sim_reply_error(c, 400, "from is required");
     }
+    url = sim_inbound_url(url, "/webhooks/twilio/whatsapp/inbound", dflt,
+        sizeof(dflt));
     if (url == NULL) {
-        if (!sim_webhook_base[0]) {
-            return sim_reply_error(c, 400, "url (or --webhook-base) is "
-                "required");
-        }
-        snprintf(dflt, sizeof(dflt), "%s/webhooks/twilio/whatsapp/inbound",
-            sim_webhook_base);
-        url = dflt;
+        return sim_reply_error(c, 400, "url (or --webhook-base) is "
+            "required");
     }
     snprintf(f, sizeof(f), "%s%s", sim_wa_prefixed(from) ? "" : BC_WA_PREFIX,
         from);
