@@ -66,6 +66,29 @@ bc_job_dump(const bc_job_t *job)
 
 
 /*
+ * The value of a field: 1 if it is there, 0 if it is missing or null and not
+ * required, -1 (with err) if it is missing and required.
+ */
+static int
+bc_job_field(json_t *obj, const char *key, int required, json_t **v,
+    char *err, size_t errlen)
+{
+    *v = json_object_get(obj, key);
+
+    if (*v != NULL && !json_is_null(*v)) {
+        return 1;
+    }
+
+    if (required) {
+        snprintf(err, errlen, "job: missing \"%s\"", key);
+        return -1;
+    }
+
+    return 0;
+}
+
+
+/*
  * Copies a string field into a fixed buffer. required: a missing field is an
  * error; otherwise it leaves "".
  */
@@ -73,20 +96,15 @@ static int
 bc_job_string(json_t *obj, const char *key, char *out, size_t outlen,
     int required, char *err, size_t errlen)
 {
+    int      rc;
     json_t  *v;
     size_t   len;
 
     out[0] = '\0';
 
-    v = json_object_get(obj, key);
-
-    if (v == NULL || json_is_null(v)) {
-        if (required) {
-            snprintf(err, errlen, "job: missing \"%s\"", key);
-            return -1;
-        }
-
-        return 0;
+    rc = bc_job_field(obj, key, required, &v, err, errlen);
+    if (rc <= 0) {
+        return rc;
     }
 
     if (!json_is_string(v)) {
@@ -110,19 +128,14 @@ static int
 bc_job_integer(json_t *obj, const char *key, long long *out, int required,
     char *err, size_t errlen)
 {
+    int      rc;
     json_t  *v;
 
     *out = 0;
 
-    v = json_object_get(obj, key);
-
-    if (v == NULL || json_is_null(v)) {
-        if (required) {
-            snprintf(err, errlen, "job: missing \"%s\"", key);
-            return -1;
-        }
-
-        return 0;
+    rc = bc_job_field(obj, key, required, &v, err, errlen);
+    if (rc <= 0) {
+        return rc;
     }
 
     if (!json_is_integer(v)) {
