@@ -43,7 +43,6 @@ snd_claim_optouts(snd_t *s, snd_item_t *items)
         return 0;
     }
     res = snd_db_select(s, &q);
-    snd_buf_free(&q);
     if (res == NULL) {
         return -1;
     }
@@ -81,7 +80,6 @@ snd_claim_select(snd_t *s, snd_item_t *items)
     }
     snd_buf_add(&q, ") FOR UPDATE");
     res = snd_db_select(s, &q);
-    snd_buf_free(&q);
     if (res == NULL) {
         return -1;
     }

@@ -163,11 +163,14 @@ snd_db_run(snd_t *s, const snd_buf_t *b)
 }
 
 MYSQL_RES *
-snd_db_select(snd_t *s, const snd_buf_t *b)
+snd_db_select(snd_t *s, snd_buf_t *b)
 {
+    int         rc;
     MYSQL_RES  *res;
 
-    if (snd_db_run(s, b) != 0) {
+    rc = snd_db_run(s, b);
+    snd_buf_free(b);
+    if (rc != 0) {
         return NULL;
     }
     res = mysql_store_result(s->db);
@@ -239,11 +242,11 @@ snd_resolve_candidates(snd_t *s, snd_item_t *items)
     if (n > 0) {
         res = snd_db_select(s, &q);
         if (res == NULL) {
-            snd_buf_free(&q);
             return -1;
         }
+    } else {
+        snd_buf_free(&q);
     }
-    snd_buf_free(&q);
 
     for (it = items; it != NULL; it = it->next) {
         if (it->xfer != SND_XFER_LIST || it->outcome != SND_OUT_NONE) {

@@ -170,7 +170,6 @@ snd_ev_resolve(snd_t *s, snd_ev_t *ev, size_t n, snd_handoff_t *ho)
         return 0;
     }
     res = snd_db_select(s, &q);
-    snd_buf_free(&q);
     if (res == NULL) {
         return -1;
     }

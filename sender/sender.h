@@ -366,9 +366,9 @@ void snd_buf_release(void);
 void snd_buf_cstr(snd_t *s, snd_buf_t *b, const char *v);
 /* runs the statement built in b (-1 if building it ran out of memory) */
 int snd_db_run(snd_t *s, const snd_buf_t *b);
-/* runs the SELECT built in b and stores its result set; NULL on failure
-   (logged, a lost connection dropped) */
-MYSQL_RES *snd_db_select(snd_t *s, const snd_buf_t *b);
+/* runs the SELECT built in b, frees b and stores its result set; NULL on
+   failure (logged, a lost connection dropped) */
+MYSQL_RES *snd_db_select(snd_t *s, snd_buf_t *b);
 void snd_db_rollback(snd_t *s);
 snd_item_t *snd_find(snd_item_t *list, const char *id, size_t len);
 
