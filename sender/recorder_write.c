@@ -225,6 +225,14 @@ snd_opt_str(snd_t *s, snd_buf_t *b, const char *v)
     }
 }
 
+/* the next value of a VALUES row: a comma, then v as snd_opt_str() */
+static void
+snd_opt_next(snd_t *s, snd_buf_t *b, const char *v)
+{
+    snd_buf_add(b, ",");
+    snd_opt_str(s, b, v);
+}
+
 /* the folded effect of a batch's events (and handed results) on one
    message */
 typedef struct {
@@ -372,10 +380,8 @@ snd_ev_optouts(snd_t *s, snd_ev_t *ev, size_t n)
         }
         snd_buf_add(&q, nopt++ ? ",(" : "(");
         snd_buf_str(s, &q, e->opt_addr, strlen(e->opt_addr));
-        snd_buf_add(&q, ",");
-        snd_opt_str(s, &q, e->opt_reason);
-        snd_buf_add(&q, ",");
-        snd_opt_str(s, &q, e->opt_source ? e->opt_source : "webhook");
+        snd_opt_next(s, &q, e->opt_reason);
+        snd_opt_next(s, &q, e->opt_source ? e->opt_source : "webhook");
         snd_buf_add(&q, ",UTC_TIMESTAMP(3))");
     }
     snd_buf_free(&q);
@@ -405,18 +411,12 @@ snd_ev_inbound(snd_t *s, snd_ev_t *ev, size_t n)
         snd_opt_str(s, &q, e->in_channel);
         snd_buf_add(&q, ",'inbound',");
         snd_opt_str(s, &q, e->provider);
-        snd_buf_add(&q, ",");
-        snd_opt_str(s, &q, e->in_to ? e->in_to : "");
-        snd_buf_add(&q, ",");
-        snd_opt_str(s, &q, e->in_from ? e->in_from : "");
-        snd_buf_add(&q, ",");
-        snd_opt_str(s, &q, e->in_peer);
-        snd_buf_add(&q, ",");
-        snd_opt_str(s, &q, e->in_subject);
-        snd_buf_add(&q, ",");
-        snd_opt_str(s, &q, e->in_text);
-        snd_buf_add(&q, ",");
-        snd_opt_str(s, &q, e->in_payload);
+        snd_opt_next(s, &q, e->in_to ? e->in_to : "");
+        snd_opt_next(s, &q, e->in_from ? e->in_from : "");
+        snd_opt_next(s, &q, e->in_peer);
+        snd_opt_next(s, &q, e->in_subject);
+        snd_opt_next(s, &q, e->in_text);
+        snd_opt_next(s, &q, e->in_payload);
         snd_buf_add(&q, ",'received',0,");
         snd_opt_str(s, &q, e->sid);
         snd_buf_add(&q, ",'done',0,FROM_UNIXTIME(%lld.%03lld),"
@@ -485,16 +485,11 @@ snd_ev_audit(snd_t *s, snd_ev_t *ev, size_t n)
         snd_buf_add(&q, naudit++ ? ",('%s'," : "('%s',", ev[i].dedup);
         snd_opt_str(s, &q, ev[i].inbound ? ev[i].in_id
                            : ev[i].msg_id[0] ? ev[i].msg_id : NULL);
-        snd_buf_add(&q, ",");
-        snd_opt_str(s, &q, ev[i].provider[0] ? ev[i].provider : "unknown");
-        snd_buf_add(&q, ",");
-        snd_opt_str(s, &q, ev[i].kind[0] ? ev[i].kind : "unknown");
-        snd_buf_add(&q, ",");
-        snd_opt_str(s, &q, ev[i].sid);
-        snd_buf_add(&q, ",");
-        snd_opt_str(s, &q, ev[i].st);
-        snd_buf_add(&q, ",");
-        snd_opt_str(s, &q, ev[i].ecode);
+        snd_opt_next(s, &q, ev[i].provider[0] ? ev[i].provider : "unknown");
+        snd_opt_next(s, &q, ev[i].kind[0] ? ev[i].kind : "unknown");
+        snd_opt_next(s, &q, ev[i].sid);
+        snd_opt_next(s, &q, ev[i].st);
+        snd_opt_next(s, &q, ev[i].ecode);
         snd_buf_add(&q, ",");
         if (e->ecode != NULL && e->emsg != NULL) {
             snd_buf_str(s, &q, e->emsg, snd_utf8_cut(e->emsg, 255));
