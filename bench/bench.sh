@@ -90,7 +90,7 @@ declare -A RPS NON2XX REQS
 run_wrk() {   # name port script [env...]
     local name=$1 port=$2 script=$3 out
     shift 3
-    out=$(env "$@" wrk -t"$THREADS" -c"$CONNS" -d"$DUR" -s "$BENCH/$script" \
+    out=$(env BENCH_DIR="$BENCH" "$@" wrk -t"$THREADS" -c"$CONNS" -d"$DUR" -s "$BENCH/$script" \
           "http://127.0.0.1:$port/" 2>&1)
     RPS[$name]=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
     REQS[$name]=$(awk '/ requests in / {print $1}' <<<"$out")
