@@ -8,6 +8,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "bc_unit.h"
 #include "bc_addr.h"
 
 
@@ -69,13 +70,7 @@ test_email(void **state)
 }
 
 
-int
-main(void)
-{
-    const struct CMUnitTest  tests[] = {
-        cmocka_unit_test(test_wa_prefix),
-        cmocka_unit_test(test_email),
-    };
-
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+BC_UNIT_MAIN(
+    cmocka_unit_test(test_wa_prefix),
+    cmocka_unit_test(test_email)
+)

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "bc_unit.h"
 #include "bc_db.h"
 
 
@@ -90,13 +91,7 @@ test_conn_error(void **state)
 }
 
 
-int
-main(void)
-{
-    const struct CMUnitTest  tests[] = {
-        cmocka_unit_test(test_message_json),
-        cmocka_unit_test(test_conn_error),
-    };
-
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+BC_UNIT_MAIN(
+    cmocka_unit_test(test_message_json),
+    cmocka_unit_test(test_conn_error)
+)

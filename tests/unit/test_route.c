@@ -11,6 +11,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "bc_unit.h"
 #include "bc_route.h"
 
 
@@ -524,22 +525,16 @@ test_rows_copied(void **state)
 }
 
 
-int
-main(void)
-{
-    const struct CMUnitTest  tests[] = {
-        cmocka_unit_test(test_exact),
-        cmocka_unit_test(test_params),
-        cmocka_unit_test(test_literal_over_param),
-        cmocka_unit_test(test_method_not_allowed),
-        cmocka_unit_test(test_methods_one_path),
-        cmocka_unit_test(test_head_via_get),
-        cmocka_unit_test(test_order_independent),
-        cmocka_unit_test(test_several_params),
-        cmocka_unit_test(test_bad_tables),
-        cmocka_unit_test(test_many_exact),
-        cmocka_unit_test(test_rows_copied),
-    };
-
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+BC_UNIT_MAIN(
+    cmocka_unit_test(test_exact),
+    cmocka_unit_test(test_params),
+    cmocka_unit_test(test_literal_over_param),
+    cmocka_unit_test(test_method_not_allowed),
+    cmocka_unit_test(test_methods_one_path),
+    cmocka_unit_test(test_head_via_get),
+    cmocka_unit_test(test_order_independent),
+    cmocka_unit_test(test_several_params),
+    cmocka_unit_test(test_bad_tables),
+    cmocka_unit_test(test_many_exact),
+    cmocka_unit_test(test_rows_copied)
+)

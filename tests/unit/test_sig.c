@@ -9,6 +9,8 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "bc_unit.h"
+
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
@@ -312,21 +314,15 @@ test_random_token(void **state)
 }
 
 
-int
-main(void)
-{
-    const struct CMUnitTest  tests[] = {
-        cmocka_unit_test(test_sign_vector),
-        cmocka_unit_test(test_sign_keys),
-        cmocka_unit_test(test_sign_duplicates),
-        cmocka_unit_test(test_verify_ports),
-        cmocka_unit_test(test_verify_tampered),
-        cmocka_unit_test(test_verify_json),
-        cmocka_unit_test(test_ct_equal),
-        cmocka_unit_test(test_sha256),
-        cmocka_unit_test(test_base64),
-        cmocka_unit_test(test_random_token),
-    };
-
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+BC_UNIT_MAIN(
+    cmocka_unit_test(test_sign_vector),
+    cmocka_unit_test(test_sign_keys),
+    cmocka_unit_test(test_sign_duplicates),
+    cmocka_unit_test(test_verify_ports),
+    cmocka_unit_test(test_verify_tampered),
+    cmocka_unit_test(test_verify_json),
+    cmocka_unit_test(test_ct_equal),
+    cmocka_unit_test(test_sha256),
+    cmocka_unit_test(test_base64),
+    cmocka_unit_test(test_random_token)
+)

@@ -7,6 +7,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "bc_unit.h"
 #include "bc_status.h"
 
 
@@ -137,17 +138,11 @@ test_tables(void **state)
 }
 
 
-int
-main(void)
-{
-    const struct CMUnitTest  tests[] = {
-        cmocka_unit_test(test_ranks),
-        cmocka_unit_test(test_advances),
-        cmocka_unit_test(test_twilio),
-        cmocka_unit_test(test_meta),
-        cmocka_unit_test(test_sendgrid),
-        cmocka_unit_test(test_tables),
-    };
-
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+BC_UNIT_MAIN(
+    cmocka_unit_test(test_ranks),
+    cmocka_unit_test(test_advances),
+    cmocka_unit_test(test_twilio),
+    cmocka_unit_test(test_meta),
+    cmocka_unit_test(test_sendgrid),
+    cmocka_unit_test(test_tables)
+)
