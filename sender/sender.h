@@ -446,6 +446,9 @@ void snd_provider_done(snd_t *s, snd_item_t *it, CURLcode rc, long status,
     int request_sent);
 /* shared by the providers: backoff or, after max_attempts, failed */
 void snd_retry_or_fail(snd_t *s, snd_item_t *it);
+/* the call never reached the provider: error "connect" with curl's reason,
+   then snd_retry_or_fail() */
+void snd_connect_failed(snd_t *s, snd_item_t *it, CURLcode rc);
 /* the provider's error code, else http_<status>; a message if none */
 void snd_error_fill(snd_item_t *it, long code, long status);
 /* a JSON member as text ("" if absent) */
