@@ -642,6 +642,19 @@ run_event(ev_t *ev)
     }
 }
 
+/* back on the heap at ev->due, after a retry's backoff or for the next
+   callback; -1 (ev still the caller's) if the heap cannot grow */
+static int
+requeue(ev_t *ev)
+{
+    int  rc;
+
+    pthread_mutex_lock(&cb_lock);
+    rc = heap_push(ev);
+    pthread_mutex_unlock(&cb_lock);
+    return rc >= 0 ? 0 : -1;
+}
+
 /* a request finished (or could not be made) */
 static void
 cb_after(ev_t *ev, int ok)
@@ -656,13 +669,9 @@ cb_after(ev_t *ev, int ok)
         ev->attempt++;
         atomic_fetch_add(&st_retried, 1);
         ev->due = sim_now_ms() + backoff;
-        pthread_mutex_lock(&cb_lock);
-        if (heap_push(ev) >= 0) {
-            pthread_mutex_unlock(&cb_lock);
-            return;
+        if (requeue(ev) != 0) {
+            ev_free(ev);
         }
-        pthread_mutex_unlock(&cb_lock);
-        ev_free(ev);
         return;
     }
     if (ev->kind == EV_MSG && ev->msg->status_callback[0]) {
@@ -687,12 +696,8 @@ cb_after(ev_t *ev, int ok)
         ev_t *nx = ev->next;
         ev->next = NULL;
         nx->due = sim_now_ms() + o.callback_delay_ms;
-        pthread_mutex_lock(&cb_lock);
-        if (heap_push(nx) < 0) {
-            pthread_mutex_unlock(&cb_lock);
+        if (requeue(nx) != 0) {
             ev_free(nx);
-        } else {
-            pthread_mutex_unlock(&cb_lock);
         }
     }
     if (ev->kind == EV_MSG && (ev->phase == 0
@@ -709,12 +714,9 @@ cb_after(ev_t *ev, int ok)
         ev->phase++;
         ev->attempt = 0;
         ev->due = sim_now_ms() + o.callback_delay_ms;
-        pthread_mutex_lock(&cb_lock);
-        if (heap_push(ev) >= 0) {
-            pthread_mutex_unlock(&cb_lock);
+        if (requeue(ev) == 0) {
             return;
         }
-        pthread_mutex_unlock(&cb_lock);
     }
     ev_free(ev);
 }
