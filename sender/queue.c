@@ -310,29 +310,45 @@ snd_queue_promote(snd_t *s, long long now)
     freeReplyObject(r);
 }
 
-static void
-snd_queue_reclaim(snd_t *s)
+/* XAUTOCLAIM of the entries idle for reclaim_idle_ms, from start; NULL
+   (the connection dropped) if redis did not answer */
+static redisReply *
+snd_xautoclaim(snd_t *s, const char *stream, const char *group,
+    const char *start, const char *count, int justid)
 {
     char         idle[32];
     const char  *argv[9];
     redisReply  *r;
-    size_t       i;
 
     snprintf(idle, sizeof(idle), "%ld", s->conf.reclaim_idle_ms);
+    argv[0] = "XAUTOCLAIM";
+    argv[1] = stream;
+    argv[2] = group;
+    argv[3] = s->conf.consumer;
+    argv[4] = idle;
+    argv[5] = start;
+    argv[6] = "COUNT";
+    argv[7] = count;
+    argv[8] = "JUSTID";
+    r = redisCommandArgv(s->redis, justid ? 9 : 8, argv, NULL);
+    if (r == NULL) {
+        snd_redis_lost(s, s->redis->errstr);
+    }
+    return r;
+}
+
+static void
+snd_queue_reclaim(snd_t *s)
+{
+    redisReply  *r;
+    size_t       i;
+
     if (s->reclaim_cursor[0] == '\0') {
         strcpy(s->reclaim_cursor, "0-0");
     }
-    argv[0] = "XAUTOCLAIM";
-    argv[1] = BC_KEY_SEND_STREAM;
-    argv[2] = BC_GROUP_SENDERS;
-    argv[3] = s->conf.consumer;
-    argv[4] = idle;
-    argv[5] = s->reclaim_cursor;
-    argv[6] = "COUNT";
-    argv[7] = "100";
-    r = redisCommandArgv(s->redis, 8, argv, NULL);
+    r = snd_xautoclaim(s, BC_KEY_SEND_STREAM, BC_GROUP_SENDERS,
+        s->reclaim_cursor, "100", 0);
     if (r == NULL) {
-        snd_redis_lost(s, s->redis->errstr);
         return;
     }
     if (r->type == REDIS_REPLY_ARRAY && r->elements >= 2
@@ -368,23 +384,11 @@ snd_queue_reclaim(snd_t *s)
 void
 snd_queue_reclaim_events(snd_t *s)
 {
-    char         idle[32];
-    const char  *argv[9];
     redisReply  *r;
 
-    snprintf(idle, sizeof(idle), "%ld", s->conf.reclaim_idle_ms);
-    argv[0] = "XAUTOCLAIM";
-    argv[1] = BC_KEY_EVENTS_STREAM;
-    argv[2] = BC_GROUP_RECORDERS;
-    argv[3] = s->conf.consumer;
-    argv[4] = idle;
-    argv[5] = "0-0";
-    argv[6] = "COUNT";
-    argv[7] = "500";
-    argv[8] = "JUSTID";
-    r = redisCommandArgv(s->redis, 9, argv, NULL);
+    r = snd_xautoclaim(s, BC_KEY_EVENTS_STREAM, BC_GROUP_RECORDERS, "0-0",
+        "500", 1);
     if (r == NULL) {
-        snd_redis_lost(s, s->redis->errstr);
         return;
     }
     if (r->type == REDIS_REPLY_ARRAY && r->elements >= 2
