@@ -280,6 +280,18 @@ snd_redis_lost(snd_t *s, const char *why)
     s->redis_retry_ms = snd_now_ms() + 1000;
 }
 
+redisReply *
+snd_redis_argv(snd_t *s, int argc, const char **argv)
+{
+    redisReply  *r;
+
+    r = redisCommandArgv(s->redis, argc, argv, NULL);
+    if (r == NULL) {
+        snd_redis_lost(s, s->redis->errstr);
+    }
+    return r;
+}
+
 int
 snd_db_ok(snd_t *s)
 {

@@ -68,9 +68,8 @@ snd_queue_trim(snd_t *s, const char *stream)
     const char  *argv[4] = { "EVAL", snd_trim_lua, "1", stream };
     redisReply  *r;
 
-    r = redisCommandArgv(s->redis, 4, argv, NULL);
+    r = snd_redis_argv(s, 4, argv);
     if (r == NULL) {
-        snd_redis_lost(s, s->redis->errstr);
         return;
     }
     if (r->type == REDIS_REPLY_ERROR) {
@@ -238,9 +237,8 @@ snd_xreadgroup(snd_t *s, const char *group, const char *stream, int count,
         argv[argc++] = ">";
     }
 
-    r = redisCommandArgv(s->redis, argc, argv, NULL);
+    r = snd_redis_argv(s, argc, argv);
     if (r == NULL) {
-        snd_redis_lost(s, s->redis->errstr);
         return NULL;
     }
     if (r->type == REDIS_REPLY_ERROR) {
@@ -297,9 +295,8 @@ snd_queue_promote(snd_t *s, long long now)
     argv[4] = BC_KEY_SEND_STREAM;
     argv[5] = nowbuf;
     argv[6] = SND_PROMOTE_BATCH;
-    r = redisCommandArgv(s->redis, 7, argv, NULL);
+    r = snd_redis_argv(s, 7, argv);
     if (r == NULL) {
-        snd_redis_lost(s, s->redis->errstr);
         return;
     }
     if (r->type == REDIS_REPLY_ERROR) {
@@ -318,7 +315,6 @@ snd_xautoclaim(snd_t *s, const char *stream, const char *group,
 {
     char         idle[32];
     const char  *argv[9];
-    redisReply  *r;
 
     snprintf(idle, sizeof(idle), "%ld", s->conf.reclaim_idle_ms);
     argv[0] = "XAUTOCLAIM";
@@ -330,11 +326,7 @@ snd_xautoclaim(snd_t *s, const char *stream, const char *group,
     argv[6] = "COUNT";
     argv[7] = count;
     argv[8] = "JUSTID";
-    r = redisCommandArgv(s->redis, justid ? 9 : 8, argv, NULL);
-    if (r == NULL) {
-        snd_redis_lost(s, s->redis->errstr);
-    }
-    return r;
+    return snd_redis_argv(s, justid ? 9 : 8, argv);
 }
 
 static void

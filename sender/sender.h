@@ -325,6 +325,9 @@ void snd_idset_del(snd_t *s, snd_item_t *it);
 int snd_redis_ok(snd_t *s);
 int snd_db_ok(snd_t *s);
 void snd_redis_lost(snd_t *s, const char *why);
+/* redisCommandArgv on s->redis; NULL (the connection dropped, logged) if
+   redis did not answer */
+redisReply *snd_redis_argv(snd_t *s, int argc, const char **argv);
 void snd_db_lost(snd_t *s, const char *why);
 
 /* ---- queue.c ------------------------------------------------------------ */
