@@ -66,25 +66,31 @@ bc_job_dump(const bc_job_t *job)
 
 
 /*
- * The value of a field: 1 if it is there, 0 if it is missing or null and not
- * required, -1 (with err) if it is missing and required.
+ * The value of a field of JSON type type (named by what, "a string"): 1 if
+ * it is there, 0 if it is missing or null and not required, -1 (with err)
+ * if it is missing and required or of another type.
  */
 static int
-bc_job_field(json_t *obj, const char *key, int required, json_t **v,
-    char *err, size_t errlen)
+bc_job_field(json_t *obj, const char *key, int required, json_type type,
+    const char *what, json_t **v, char *err, size_t errlen)
 {
     *v = json_object_get(obj, key);
 
-    if (*v != NULL && !json_is_null(*v)) {
-        return 1;
+    if (*v == NULL || json_is_null(*v)) {
+        if (required) {
+            snprintf(err, errlen, "job: missing \"%s\"", key);
+            return -1;
+        }
+
+        return 0;
     }
 
-    if (required) {
-        snprintf(err, errlen, "job: missing \"%s\"", key);
+    if (json_typeof(*v) != type) {
+        snprintf(err, errlen, "job: \"%s\" is not %s", key, what);
         return -1;
     }
 
-    return 0;
+    return 1;
 }
 
 
@@ -102,14 +108,10 @@ bc_job_string(json_t *obj, const char *key, char *out, size_t outlen,
 
     out[0] = '\0';
 
-    rc = bc_job_field(obj, key, required, &v, err, errlen);
+    rc = bc_job_field(obj, key, required, JSON_STRING, "a string", &v, err,
+                      errlen);
     if (rc <= 0) {
         return rc;
-    }
-
-    if (!json_is_string(v)) {
-        snprintf(err, errlen, "job: \"%s\" is not a string", key);
-        return -1;
     }
 
     len = json_string_length(v);
@@ -133,14 +135,10 @@ bc_job_integer(json_t *obj, const char *key, long long *out, int required,
 
     *out = 0;
 
-    rc = bc_job_field(obj, key, required, &v, err, errlen);
+    rc = bc_job_field(obj, key, required, JSON_INTEGER, "an integer", &v,
+                      err, errlen);
     if (rc <= 0) {
         return rc;
-    }
-
-    if (!json_is_integer(v)) {
-        snprintf(err, errlen, "job: \"%s\" is not an integer", key);
-        return -1;
     }
 
     *out = (long long) json_integer_value(v);
