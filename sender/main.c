@@ -60,6 +60,26 @@ snd_list_splice(snd_item_t **list, snd_stage_t *st)
     SND_STAGE_INIT(st);
 }
 
+void
+snd_route_items(snd_t *s, snd_item_t *items,
+    int (*where)(snd_t *s, snd_item_t *it, long long now))
+{
+    snd_item_t  *it, *next;
+    snd_stage_t  ack, wait;
+    long long    now;
+
+    now = snd_now_ms();
+    SND_STAGE_INIT(&ack);
+    SND_STAGE_INIT(&wait);
+    for (it = items; it != NULL; it = next) {
+        next = it->next;
+        it->next = NULL;
+        snd_stage_add(where(s, it, now) == SND_ROUTE_WAIT ? &wait : &ack, it);
+    }
+    snd_list_splice(&s->to_ack, &ack);
+    snd_list_splice(&s->wait, &wait);
+}
+
 /* ---- the set of message ids we hold ------------------------------------- */
 
 static unsigned

@@ -317,6 +317,12 @@ snd_stage_add(snd_stage_t *st, snd_item_t *it)
     st->tail = &it->next;
 }
 void snd_list_splice(snd_item_t **list, snd_stage_t *st);
+/* sends each item, in order, to s->to_ack or s->wait as where() says
+   (where() may set its outcome and not_before_ms) */
+#define SND_ROUTE_ACK   0
+#define SND_ROUTE_WAIT  1
+void snd_route_items(snd_t *s, snd_item_t *items,
+    int (*where)(snd_t *s, snd_item_t *it, long long now));
 int snd_idset_has(snd_t *s, const char *id);
 void snd_idset_add(snd_t *s, snd_item_t *it);
 void snd_idset_del(snd_t *s, snd_item_t *it);
