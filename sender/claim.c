@@ -258,12 +258,7 @@ snd_claim_write(snd_t *s, snd_item_t *items)
         }
     }
     snd_buf_add(&q, ")");
-    if (n > 0 && (snd_db_run(s, &q) != 0)) {
-        snd_buf_free(&q);
-        return -1;
-    }
-    snd_buf_free(&q);
-    return 0;
+    return snd_db_run_free(s, &q, n);
 }
 
 /*

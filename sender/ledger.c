@@ -162,6 +162,16 @@ snd_db_run(snd_t *s, const snd_buf_t *b)
     return b->oom ? -1 : snd_db_exec(s, b->p, b->len);
 }
 
+int
+snd_db_run_free(snd_t *s, snd_buf_t *b, int nrows)
+{
+    int  rc;
+
+    rc = nrows > 0 && snd_db_run(s, b) != 0 ? -1 : 0;
+    snd_buf_free(b);
+    return rc;
+}
+
 MYSQL_RES *
 snd_db_select(snd_t *s, snd_buf_t *b)
 {

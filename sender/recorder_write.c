@@ -395,7 +395,7 @@ snd_ev_inbound(snd_t *s, snd_ev_t *ev, size_t n)
 {
     snd_buf_t   q = { 0 };
     size_t      i;
-    int         k = 0, rc = 0;
+    int         k = 0;
 
     snd_buf_add(&q, "INSERT IGNORE INTO messages (id,batch_id,channel,"
         "direction,provider,to_address,from_address,peer,subject,body,"
@@ -422,11 +422,7 @@ snd_ev_inbound(snd_t *s, snd_ev_t *ev, size_t n)
         snd_buf_add(&q, ",'done',0,FROM_UNIXTIME(%lld.%03lld),"
             "UTC_TIMESTAMP(3))", e->at / 1000, e->at % 1000);
     }
-    if (k > 0 && (snd_db_run(s, &q) != 0)) {
-        rc = -1;
-    }
-    snd_buf_free(&q);
-    return rc;
+    return snd_db_run_free(s, &q, k);
 }
 
 /* the fold of message id, added if new (f and links have room for every
@@ -464,7 +460,7 @@ snd_ev_audit(snd_t *s, snd_ev_t *ev, size_t n)
 {
     snd_buf_t  q = { 0 };
     size_t     i;
-    int        rc = 0, naudit = 0;
+    int        naudit = 0;
 
     snd_buf_add(&q, "INSERT IGNORE INTO message_events (dedup_key,message_id,"
         "provider,kind,provider_message_id,status,error_code,error_message,"
@@ -508,11 +504,7 @@ snd_ev_audit(snd_t *s, snd_ev_t *ev, size_t n)
         snd_buf_add(&q, ",FROM_UNIXTIME(%lld.%03lld))", ev[i].at / 1000,
             ev[i].at % 1000);
     }
-    if (naudit > 0 && (snd_db_run(s, &q) != 0)) {
-        rc = -1;
-    }
-    snd_buf_free(&q);
-    return rc;
+    return snd_db_run_free(s, &q, naudit);
 }
 
 /* folds per message: handed results first (a callback's sid, price and

@@ -378,6 +378,9 @@ int snd_db_run(snd_t *s, const snd_buf_t *b);
 /* runs the SELECT built in b, frees b and stores its result set; NULL on
    failure (logged, a lost connection dropped) */
 MYSQL_RES *snd_db_select(snd_t *s, snd_buf_t *b);
+/* runs the statement built in b if it has rows (nrows > 0), then frees b;
+   -1 if it failed */
+int snd_db_run_free(snd_t *s, snd_buf_t *b, int nrows);
 void snd_db_rollback(snd_t *s);
 snd_item_t *snd_find(snd_item_t *list, const char *id, size_t len);
 
