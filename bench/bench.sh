@@ -90,7 +90,7 @@ declare -A RPS NON2XX REQS
 run_wrk() {   # name port script [env...]
     local name=$1 port=$2 script=$3 out
     shift 3
-    out=$(env "$@" wrk -t"$THREADS" -c"$CONNS" -d"$DUR" -s "$BENCH/$script" \
+    out=$(env BENCH_DIR="$BENCH" "$@" wrk -t"$THREADS" -c"$CONNS" -d"$DUR" -s "$BENCH/$script" \
           "http://127.0.0.1:$port/" 2>&1)
     RPS[$name]=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
     REQS[$name]=$(awk '/ requests in / {print $1}' <<<"$out")
@@ -201,38 +201,7 @@ fresh_stack stack2.log
 cb0=$(sim_callbacks_sent)
 E2E_START=$(date +%s.%N)
 # Eight concurrent clients, so the enqueue does not hide the pipeline's rate.
-ACCEPTED=$(perl -MHTTP::Tiny -MJSON::PP -e '
-    my ($port, $key, $n, $clients) = @ARGV;
-    my @pipes;
-    for my $c (0 .. $clients - 1) {
-        pipe(my $r, my $w) or die "pipe: $!";
-        my $pid = fork() // die "fork: $!";
-        if ($pid == 0) {
-            close $r;
-            my $ua = HTTP::Tiny->new(keep_alive => 1, timeout => 30);
-            my $accepted = 0;
-            for (my $sent = $c * 100; $sent < $n; $sent += 100 * $clients) {
-                my @to = map { sprintf q{"+1415555%04d"}, 2000 + $_ } 0 .. 99;
-                my $r = $ua->post("http://127.0.0.1:$port/api/send/sms", { headers => {
-                    "Content-Type" => "application/json", "X-API-Key" => $key },
-                    content => "{\"recipients\":[" . join(",", @to) . "],\"message\":\"e2e $sent\"}" });
-                die "send: $r->{status} $r->{content}\n" unless $r->{status} == 202;
-                # each accepted recipient is one {"id","to","status":"queued"};
-                # a regex, not JSON::PP, whose pure-Perl decoding of 500
-                # responses cost the machine under test seconds of CPU
-                $accepted += () = $r->{content} =~ /"status":"queued"/g;
-            }
-            print $w $accepted;
-            close $w;
-            exit 0;
-        }
-        close $w;
-        push @pipes, $r;
-    }
-    my $accepted = 0;
-    for my $r (@pipes) { local $/; $accepted += <$r> // 0; }
-    1 while wait() > 0;
-    print $accepted;' "$PORT" "$KEY" "$E2E_N" 8)
+ACCEPTED=$(perl "$BENCH/enqueue.pl" "$PORT" "$KEY" "$E2E_N" 8 sms)
 ENQ_END=$(date +%s.%N)
 # Done when every message has its "delivered" row. Counting rows is a full
 # scan (status has no index), so one long-lived poller (drain-wait.pl) first
@@ -265,40 +234,7 @@ E2E_RATE=$(awk -v n="$delivered" -v s="$E2E_SECS" 'BEGIN {printf "%.0f", n / s}'
 echo "== email end to end: $EMAIL_N recipients in requests of 1,000"
 FROM_EMAIL=$(grep -E '^SENDGRID_FROM_EMAIL=' "$BC_VAR/providers.env" | cut -d= -f2-)
 EMAIL_START=$(date +%s.%N)
-EMAIL_ACCEPTED=$(perl -MHTTP::Tiny -MJSON::PP -e '
-    my ($port, $key, $n, $clients, $from) = @ARGV;
-    my @pipes;
-    for my $c (0 .. $clients - 1) {
-        pipe(my $r, my $w) or die "pipe: $!";
-        my $pid = fork() // die "fork: $!";
-        if ($pid == 0) {
-            close $r;
-            my $ua = HTTP::Tiny->new(keep_alive => 1, timeout => 60);
-            my $accepted = 0;
-            for (my $sent = $c * 1000; $sent < $n; $sent += 1000 * $clients) {
-                my $k = $n - $sent < 1000 ? $n - $sent : 1000;
-                my @to = map { sprintf q{"u%06d@bench.example.org"}, $sent + $_ } 0 .. $k - 1;
-                my $r = $ua->post("http://127.0.0.1:$port/api/send/email", { headers => {
-                    "Content-Type" => "application/json", "X-API-Key" => $key },
-                    content => "{\"recipients\":[" . join(",", @to) . "],\"from_email\":\"$from\","
-                             . "\"subject\":\"bench $sent\",\"text\":\"bench mail\"}" });
-                die "send email: $r->{status} $r->{content}\n" unless $r->{status} == 202;
-                # each accepted recipient is one {"id","to","status":"queued"};
-                # a regex, not JSON::PP, whose pure-Perl decoding of 500
-                # responses cost the machine under test seconds of CPU
-                $accepted += () = $r->{content} =~ /"status":"queued"/g;
-            }
-            print $w $accepted;
-            close $w;
-            exit 0;
-        }
-        close $w;
-        push @pipes, $r;
-    }
-    my $accepted = 0;
-    for my $r (@pipes) { local $/; $accepted += <$r> // 0; }
-    1 while wait() > 0;
-    print $accepted;' "$PORT" "$KEY" "$EMAIL_N" 4 "$FROM_EMAIL" || echo 0)
+EMAIL_ACCEPTED=$(perl "$BENCH/enqueue.pl" "$PORT" "$KEY" "$EMAIL_N" 4 email "$FROM_EMAIL" || echo 0)
 EMAIL_ACCEPTED=${EMAIL_ACCEPTED:-0}
 email_delivered=0
 deadline=$(( $(date +%s) + E2E_TIMEOUT ))

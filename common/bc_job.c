@@ -66,21 +66,17 @@ bc_job_dump(const bc_job_t *job)
 
 
 /*
- * Copies a string field into a fixed buffer. required: a missing field is an
- * error; otherwise it leaves "".
+ * The value of a field of JSON type type (named by what, "a string"): 1 if
+ * it is there, 0 if it is missing or null and not required, -1 (with err)
+ * if it is missing and required or of another type.
  */
 static int
-bc_job_string(json_t *obj, const char *key, char *out, size_t outlen,
-    int required, char *err, size_t errlen)
+bc_job_field(json_t *obj, const char *key, int required, json_type type,
+    const char *what, json_t **v, char *err, size_t errlen)
 {
-    json_t  *v;
-    size_t   len;
+    *v = json_object_get(obj, key);
 
-    out[0] = '\0';
-
-    v = json_object_get(obj, key);
-
-    if (v == NULL || json_is_null(v)) {
+    if (*v == NULL || json_is_null(*v)) {
         if (required) {
             snprintf(err, errlen, "job: missing \"%s\"", key);
             return -1;
@@ -89,9 +85,33 @@ bc_job_string(json_t *obj, const char *key, char *out, size_t outlen,
         return 0;
     }
 
-    if (!json_is_string(v)) {
-        snprintf(err, errlen, "job: \"%s\" is not a string", key);
+    if (json_typeof(*v) != type) {
+        snprintf(err, errlen, "job: \"%s\" is not %s", key, what);
         return -1;
+    }
+
+    return 1;
+}
+
+
+/*
+ * Copies a string field into a fixed buffer. required: a missing field is an
+ * error; otherwise it leaves "".
+ */
+static int
+bc_job_string(json_t *obj, const char *key, char *out, size_t outlen,
+    int required, char *err, size_t errlen)
+{
+    int      rc;
+    json_t  *v;
+    size_t   len;
+
+    out[0] = '\0';
+
+    rc = bc_job_field(obj, key, required, JSON_STRING, "a string", &v, err,
+                      errlen);
+    if (rc <= 0) {
+        return rc;
     }
 
     len = json_string_length(v);
@@ -110,24 +130,15 @@ static int
 bc_job_integer(json_t *obj, const char *key, long long *out, int required,
     char *err, size_t errlen)
 {
+    int      rc;
     json_t  *v;
 
     *out = 0;
 
-    v = json_object_get(obj, key);
-
-    if (v == NULL || json_is_null(v)) {
-        if (required) {
-            snprintf(err, errlen, "job: missing \"%s\"", key);
-            return -1;
-        }
-
-        return 0;
-    }
-
-    if (!json_is_integer(v)) {
-        snprintf(err, errlen, "job: \"%s\" is not an integer", key);
-        return -1;
+    rc = bc_job_field(obj, key, required, JSON_INTEGER, "an integer", &v,
+                      err, errlen);
+    if (rc <= 0) {
+        return rc;
     }
 
     *out = (long long) json_integer_value(v);

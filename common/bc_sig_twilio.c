@@ -17,38 +17,41 @@
 #define BC_PORT_EXTRA  8
 
 
+/* bytewise order; a prefix sorts first */
+static int
+bc_bytes_cmp(const char *a, size_t alen, const char *b, size_t blen)
+{
+    int  rc;
+
+    rc = memcmp(a, b, alen < blen ? alen : blen);
+
+    if (rc != 0) {
+        return rc;
+    }
+
+    if (alen != blen) {
+        return alen < blen ? -1 : 1;
+    }
+
+    return 0;
+}
+
+
 static int
 bc_kv_cmp(const void *one, const void *two)
 {
     const bc_kv_t  *a = one;
     const bc_kv_t  *b = two;
-    size_t          n;
     int             rc;
 
-    n = a->name_len < b->name_len ? a->name_len : b->name_len;
-    rc = memcmp(a->name, b->name, n);
+    rc = bc_bytes_cmp(a->name, a->name_len, b->name, b->name_len);
 
     if (rc != 0) {
         return rc;
-    }
-
-    if (a->name_len != b->name_len) {
-        return a->name_len < b->name_len ? -1 : 1;
-    }
-
-    n = a->value_len < b->value_len ? a->value_len : b->value_len;
-    rc = memcmp(a->value, b->value, n);
-
-    if (rc != 0) {
-        return rc;
-    }
-
-    if (a->value_len != b->value_len) {
-        return a->value_len < b->value_len ? -1 : 1;
     }
 
     /* equal pairs concatenate to the same bytes whatever their order */
-    return 0;
+    return bc_bytes_cmp(a->value, a->value_len, b->value, b->value_len);
 }
 
 

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "bc_sig.h"
+#include "fuzz_field.h"
 
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -19,30 +20,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
     "M8kF9mN1flpVKS3GRqe62gw+2fNNRaINXvVpiglSI8eNEc6wEA3F+g=="
 
 static void  *key;
-
-
-static char *
-field(const uint8_t **p, size_t *left, size_t *len)
-{
-    const uint8_t  *end;
-    size_t          n;
-    char           *s;
-
-    end = memchr(*p, 0, *left);
-    n = end ? (size_t) (end - *p) : *left;
-
-    s = malloc(n ? n : 1);
-    if (s == NULL) {
-        return NULL;
-    }
-
-    memcpy(s, *p, n);
-    *len = n;
-    *p += end ? n + 1 : n;
-    *left -= end ? n + 1 : n;
-
-    return s;
-}
 
 
 int

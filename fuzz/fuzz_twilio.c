@@ -9,34 +9,10 @@
 
 #include "bc_form.h"
 #include "bc_sig.h"
+#include "fuzz_field.h"
 
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-
-/* next field up to a NUL (or the end) as an exact-size heap copy */
-static char *
-field(const uint8_t **p, size_t *left, size_t *len)
-{
-    const uint8_t  *end;
-    size_t          n;
-    char           *s;
-
-    end = memchr(*p, 0, *left);
-    n = end ? (size_t) (end - *p) : *left;
-
-    s = malloc(n ? n : 1);
-    if (s == NULL) {
-        return NULL;
-    }
-
-    memcpy(s, *p, n);
-    *len = n;
-    *p += end ? n + 1 : n;
-    *left -= end ? n + 1 : n;
-
-    return s;
-}
 
 
 int

@@ -184,8 +184,7 @@ start_redis() {
 
 stop_redis() {
     local p
-    p=$(pid_of redis) || return 0
-    kill -0 "$p" 2>/dev/null || return 0
+    p=$(pid_to_stop redis) || return 0
     kill -CONT "$p" 2>/dev/null || true
     redis-cli -h 127.0.0.1 -p "$REDIS_PORT" shutdown >/dev/null 2>&1 \
         || kill -TERM "$p" 2>/dev/null || true
@@ -291,11 +290,8 @@ SQL
 
 stop_mysql() {
     local p
-    p=$(pid_of mysql) || return 0
-    kill -0 "$p" 2>/dev/null || return 0
-    kill -TERM "$p" 2>/dev/null || true
-    kill -CONT "$p" 2>/dev/null || true
-    wait_exit mysql "$p" 60
+    p=$(pid_to_stop mysql) || return 0
+    term_wait mysql "$p" 60
 }
 
 # ---------------------------------------------------------------- sim
@@ -405,11 +401,8 @@ placeholder_secrets() {
 
 stop_sim() {
     local p
-    p=$(pid_of sim) || return 0
-    kill -0 "$p" 2>/dev/null || return 0
-    kill -TERM "$p" 2>/dev/null || true
-    kill -CONT "$p" 2>/dev/null || true
-    wait_exit sim "$p" 20
+    p=$(pid_to_stop sim) || return 0
+    term_wait sim "$p" 20
 }
 
 # ---------------------------------------------------------------- configs
@@ -535,8 +528,7 @@ start_nginx() {
 
 stop_nginx() {
     local p
-    p=$(pid_of nginx) || return 0
-    kill -0 "$p" 2>/dev/null || return 0
+    p=$(pid_to_stop nginx) || return 0
     kill -QUIT "$p" 2>/dev/null || true
     if ! wait_exit nginx "$p" 15 quiet; then
         kill -TERM "$p" 2>/dev/null || true
@@ -564,11 +556,8 @@ start_sender() {
 
 stop_sender() {
     local p
-    p=$(pid_of sender) || return 0
-    kill -0 "$p" 2>/dev/null || return 0
-    kill -TERM "$p" 2>/dev/null || true
-    kill -CONT "$p" 2>/dev/null || true
-    if ! wait_exit sender "$p" 20 quiet; then
+    p=$(pid_to_stop sender) || return 0
+    if ! term_wait sender "$p" 20 quiet; then
         kill -KILL "$p" 2>/dev/null || true
         wait_exit sender "$p" 5
     fi
@@ -586,6 +575,19 @@ wait_exit() {   # name pid timeout [quiet]
     done
     say "stopped $1 (pid $2)"
     return 0
+}
+
+pid_to_stop() {   # name: its pid, if kill -0 reaches it (a zombie too)
+    local p
+    p=$(pid_of "$1") || return 1
+    kill -0 "$p" 2>/dev/null || return 1
+    echo "$p"
+}
+
+term_wait() {   # name pid timeout [quiet]: TERM (and CONT, if stopped), wait_exit
+    kill -TERM "$2" 2>/dev/null || true
+    kill -CONT "$2" 2>/dev/null || true
+    wait_exit "$@"
 }
 
 in_list() { local x=$1; shift; local y; for y in "$@"; do [ "$x" = "$y" ] && return 0; done; return 1; }

@@ -43,7 +43,6 @@ snd_claim_optouts(snd_t *s, snd_item_t *items)
         return 0;
     }
     res = snd_db_select(s, &q);
-    snd_buf_free(&q);
     if (res == NULL) {
         return -1;
     }
@@ -81,7 +80,6 @@ snd_claim_select(snd_t *s, snd_item_t *items)
     }
     snd_buf_add(&q, ") FOR UPDATE");
     res = snd_db_select(s, &q);
-    snd_buf_free(&q);
     if (res == NULL) {
         return -1;
     }
@@ -260,12 +258,7 @@ snd_claim_write(snd_t *s, snd_item_t *items)
         }
     }
     snd_buf_add(&q, ")");
-    if (n > 0 && (snd_db_run(s, &q) != 0)) {
-        snd_buf_free(&q);
-        return -1;
-    }
-    snd_buf_free(&q);
-    return 0;
+    return snd_db_run_free(s, &q, n);
 }
 
 /*
@@ -303,12 +296,44 @@ snd_claim_fast(snd_t *s, snd_item_t *items)
     return 0;
 }
 
+/* claimed: acknowledged (blocked, or already past the call), reconciled or
+   sent */
+static int
+snd_claim_route(snd_t *s, snd_item_t *it, long long now)
+{
+    switch (it->claim_state) {
+    case SND_ROW_MISSING:
+    case SND_ROW_PENDING:
+        if (it->blocked) {
+            snd_log(SND_LOG_INFO, "message %s: %s opted out; blocked",
+                it->job.id, it->job.to);
+            it->outcome = SND_OUT_ACK;
+            return SND_ROUTE_ACK;
+        }
+        it->not_before_ms = now;
+        return SND_ROUTE_WAIT;
+    case SND_ROW_CALLING:
+    case SND_ROW_UNKNOWN:
+        if (it->claim_rank > 10) {
+            it->outcome = SND_OUT_ACK;
+            return SND_ROUTE_ACK;
+        }
+        snd_log(SND_LOG_NOTICE, "message %s: found '%s' in the ledger; "
+            "reconciling", it->job.id,
+            it->claim_state == SND_ROW_CALLING ? "calling" : "unknown");
+        snd_item_set_reconcile(s, it, 1);
+        it->not_before_ms = now;
+        return SND_ROUTE_WAIT;
+    default:
+        it->outcome = SND_OUT_ACK;
+        return SND_ROUTE_ACK;
+    }
+}
+
 int
 snd_ledger_claim(snd_t *s)
 {
-    snd_item_t  *items, *it, *next;
-    snd_stage_t  ack, wait;
-    long long    now;
+    snd_item_t  *items, *it;
 
     if (s->claim == NULL) {
         return 0;
@@ -346,48 +371,7 @@ snd_ledger_claim(snd_t *s)
     }
 claimed:
     s->claim = NULL;
-
-    now = snd_now_ms();
-    SND_STAGE_INIT(&ack);
-    SND_STAGE_INIT(&wait);
-    for (it = items; it != NULL; it = next) {
-        next = it->next;
-        it->next = NULL;
-        switch (it->claim_state) {
-        case SND_ROW_MISSING:
-        case SND_ROW_PENDING:
-            if (it->blocked) {
-                snd_log(SND_LOG_INFO, "message %s: %s opted out; blocked",
-                    it->job.id, it->job.to);
-                it->outcome = SND_OUT_ACK;
-                snd_stage_add(&ack, it);
-            } else {
-                it->not_before_ms = now;
-                snd_stage_add(&wait, it);
-            }
-            break;
-        case SND_ROW_CALLING:
-        case SND_ROW_UNKNOWN:
-            if (it->claim_rank > 10) {
-                it->outcome = SND_OUT_ACK;
-                snd_stage_add(&ack, it);
-            } else {
-                snd_log(SND_LOG_NOTICE, "message %s: found '%s' in the "
-                    "ledger; reconciling", it->job.id,
-                    it->claim_state == SND_ROW_CALLING ? "calling"
-                                                       : "unknown");
-                snd_item_set_reconcile(s, it, 1);
-                it->not_before_ms = now;
-                snd_stage_add(&wait, it);
-            }
-            break;
-        default:
-            it->outcome = SND_OUT_ACK;
-            snd_stage_add(&ack, it);
-        }
-    }
-    snd_list_splice(&s->to_ack, &ack);
-    snd_list_splice(&s->wait, &wait);
+    snd_route_items(s, items, snd_claim_route);
     return 0;
 }
 

@@ -72,9 +72,8 @@ snd_events_lag(snd_t *s)
     if (snd_redis_ok(s) != 0) {
         return -1;
     }
-    r = redisCommandArgv(s->redis, 3, argv, NULL);
+    r = snd_redis_argv(s, 3, argv);
     if (r == NULL) {
-        snd_redis_lost(s, s->redis->errstr);
         return -1;
     }
     /* nil when Redis cannot tell (entries deleted in the range) */
@@ -106,9 +105,8 @@ snd_idle_wait(snd_t *s, int block_ms)
     if (snd_redis_ok(s) != 0) {
         return;                 /* the loop sleeps while Redis is down */
     }
-    r = redisCommandArgv(s->redis, 3, xinfo_send, NULL);
+    r = snd_redis_argv(s, 3, xinfo_send);
     if (r == NULL) {
-        snd_redis_lost(s, s->redis->errstr);
         return;
     }
     ok = snd_idle_last_id(r, BC_GROUP_SENDERS, id_send, sizeof(id_send))
@@ -129,9 +127,8 @@ snd_idle_wait(snd_t *s, int block_ms)
     argv[5] = "STREAMS";
     argv[6] = BC_KEY_SEND_STREAM;
     argv[7] = id_send;
-    r = redisCommandArgv(s->redis, 8, argv, NULL);
+    r = snd_redis_argv(s, 8, argv);
     if (r == NULL) {
-        snd_redis_lost(s, s->redis->errstr);
         return;
     }
     freeReplyObject(r);         /* only a wake-up: entries are read later */

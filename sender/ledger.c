@@ -162,12 +162,25 @@ snd_db_run(snd_t *s, const snd_buf_t *b)
     return b->oom ? -1 : snd_db_exec(s, b->p, b->len);
 }
 
-MYSQL_RES *
-snd_db_select(snd_t *s, const snd_buf_t *b)
+int
+snd_db_run_free(snd_t *s, snd_buf_t *b, int nrows)
 {
+    int  rc;
+
+    rc = nrows > 0 && snd_db_run(s, b) != 0 ? -1 : 0;
+    snd_buf_free(b);
+    return rc;
+}
+
+MYSQL_RES *
+snd_db_select(snd_t *s, snd_buf_t *b)
+{
+    int         rc;
     MYSQL_RES  *res;
 
-    if (snd_db_run(s, b) != 0) {
+    rc = snd_db_run(s, b);
+    snd_buf_free(b);
+    if (rc != 0) {
         return NULL;
     }
     res = mysql_store_result(s->db);
@@ -239,11 +252,11 @@ snd_resolve_candidates(snd_t *s, snd_item_t *items)
     if (n > 0) {
         res = snd_db_select(s, &q);
         if (res == NULL) {
-            snd_buf_free(&q);
             return -1;
         }
+    } else {
+        snd_buf_free(&q);
     }
-    snd_buf_free(&q);
 
     for (it = items; it != NULL; it = it->next) {
         if (it->xfer != SND_XFER_LIST || it->outcome != SND_OUT_NONE) {
@@ -547,64 +560,47 @@ snd_ledger_lost(snd_t *s, snd_item_t *items, snd_buf_t *b)
 }
 
 /* committed: each item goes on to be acknowledged, reconciled or sent */
-static void
-snd_ledger_route(snd_t *s, snd_item_t *items)
+static int
+snd_ledger_route(snd_t *s, snd_item_t *it, long long now)
 {
-    snd_item_t  *it, *next;
-    snd_stage_t  ack, wait;
-    long long    now;
-
-    now = snd_now_ms();
-    SND_STAGE_INIT(&ack);
-    SND_STAGE_INIT(&wait);
-    for (it = items; it != NULL; it = next) {
-        next = it->next;
-        it->next = NULL;
-        if (it->xfer == SND_XFER_LIST) {
-            if (it->outcome == SND_OUT_ACCEPTED) {
-                snd_log(SND_LOG_NOTICE, "message %s: reconciled to %s",
-                    it->job.id, it->sid);
-                s->m_found++;
-                snd_stage_add(&ack, it);
-                continue;
-            }
-            if (it->outcome == SND_OUT_UNKNOWN) {
-                /* the list call failed: look again later */
-                snd_item_reset_result(it);
-                it->reconcile = 1;
-                it->not_before_ms = now + SND_RECONCILE_DELAY_MS;
-                snd_stage_add(&wait, it);
-                continue;
-            }
-            snd_log(SND_LOG_NOTICE, "message %s: not at the provider; "
-                "sending", it->job.id);
-            s->m_notfound++;
-            snd_item_reset_result(it);
-            snd_item_set_reconcile(s, it, 0);
-            it->not_before_ms = now;
-            snd_stage_add(&wait, it);
-            continue;
+    if (it->xfer == SND_XFER_LIST) {
+        if (it->outcome == SND_OUT_ACCEPTED) {
+            snd_log(SND_LOG_NOTICE, "message %s: reconciled to %s",
+                it->job.id, it->sid);
+            s->m_found++;
+            return SND_ROUTE_ACK;
         }
         if (it->outcome == SND_OUT_UNKNOWN) {
+            /* the list call failed: look again later */
             snd_item_reset_result(it);
-            snd_item_set_reconcile(s, it, 1);
+            it->reconcile = 1;
             it->not_before_ms = now + SND_RECONCILE_DELAY_MS;
-            snd_stage_add(&wait, it);
-            continue;
+            return SND_ROUTE_WAIT;
         }
-        if (it->lost) {
-            snd_log(SND_LOG_NOTICE, "message %s: %s call of unknown "
-                "outcome: failed unknown_after_crash unless a webhook "
-                "arrived", it->job.id, snd_prov(it)->name);
-        }
-        if (it->outcome == SND_OUT_FAILED) {
-            snd_log(SND_LOG_INFO, "message %s: failed %s: %s", it->job.id,
-                it->error_code, it->error_message);
-        }
-        snd_stage_add(&ack, it);
+        snd_log(SND_LOG_NOTICE, "message %s: not at the provider; "
+            "sending", it->job.id);
+        s->m_notfound++;
+        snd_item_reset_result(it);
+        snd_item_set_reconcile(s, it, 0);
+        it->not_before_ms = now;
+        return SND_ROUTE_WAIT;
     }
-    snd_list_splice(&s->to_ack, &ack);
-    snd_list_splice(&s->wait, &wait);
+    if (it->outcome == SND_OUT_UNKNOWN) {
+        snd_item_reset_result(it);
+        snd_item_set_reconcile(s, it, 1);
+        it->not_before_ms = now + SND_RECONCILE_DELAY_MS;
+        return SND_ROUTE_WAIT;
+    }
+    if (it->lost) {
+        snd_log(SND_LOG_NOTICE, "message %s: %s call of unknown "
+            "outcome: failed unknown_after_crash unless a webhook "
+            "arrived", it->job.id, snd_prov(it)->name);
+    }
+    if (it->outcome == SND_OUT_FAILED) {
+        snd_log(SND_LOG_INFO, "message %s: failed %s: %s", it->job.id,
+            it->error_code, it->error_message);
+    }
+    return SND_ROUTE_ACK;
 }
 
 int
@@ -643,6 +639,6 @@ snd_ledger_commit(snd_t *s)
         return -1;
     }
     s->finished = NULL;
-    snd_ledger_route(s, items);
+    snd_route_items(s, items, snd_ledger_route);
     return 0;
 }

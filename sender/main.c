@@ -60,6 +60,26 @@ snd_list_splice(snd_item_t **list, snd_stage_t *st)
     SND_STAGE_INIT(st);
 }
 
+void
+snd_route_items(snd_t *s, snd_item_t *items,
+    int (*where)(snd_t *s, snd_item_t *it, long long now))
+{
+    snd_item_t  *it, *next;
+    snd_stage_t  ack, wait;
+    long long    now;
+
+    now = snd_now_ms();
+    SND_STAGE_INIT(&ack);
+    SND_STAGE_INIT(&wait);
+    for (it = items; it != NULL; it = next) {
+        next = it->next;
+        it->next = NULL;
+        snd_stage_add(where(s, it, now) == SND_ROUTE_WAIT ? &wait : &ack, it);
+    }
+    snd_list_splice(&s->to_ack, &ack);
+    snd_list_splice(&s->wait, &wait);
+}
+
 /* ---- the set of message ids we hold ------------------------------------- */
 
 static unsigned
@@ -214,27 +234,44 @@ snd_item_free(snd_t *s, snd_item_t *it)
 
 /* ---- connections -------------------------------------------------------- */
 
+/* a connection is tried again at most once a second: 1 if now is the time */
+static int
+snd_reconnect_due(long long *retry_ms)
+{
+    long long  now = snd_now_ms();
+
+    if (now < *retry_ms) {
+        return 0;
+    }
+    *retry_ms = now + 1000;
+    return 1;
+}
+
+/* logs the first failure of a run ("redis unavailable", "mysql connection
+   lost"), not the retries that follow it */
+static void
+snd_down(int *logged, const char *what, const char *why)
+{
+    if (!*logged) {
+        snd_log(SND_LOG_ERR, "%s: %s; retrying every second", what, why);
+        *logged = 1;
+    }
+}
+
 int
 snd_redis_ok(snd_t *s)
 {
-    char       err[256];
-    long long  now;
+    char  err[256];
 
     if (s->redis != NULL) {
         return 0;
     }
-    now = snd_now_ms();
-    if (now < s->redis_retry_ms) {
+    if (!snd_reconnect_due(&s->redis_retry_ms)) {
         return -1;
     }
-    s->redis_retry_ms = now + 1000;
     s->redis = bc_redis_connect(&s->conf.redis, err, sizeof(err));
     if (s->redis == NULL) {
-        if (!s->redis_down_logged) {
-            snd_log(SND_LOG_ERR, "redis unavailable: %s; retrying every "
-                "second", err);
-            s->redis_down_logged = 1;
-        }
+        snd_down(&s->redis_down_logged, "redis unavailable", err);
         return -1;
     }
     if (bc_redis_ensure_groups(s->redis, err, sizeof(err)) != 0) {
@@ -255,11 +292,7 @@ snd_redis_ok(snd_t *s)
 void
 snd_redis_lost(snd_t *s, const char *why)
 {
-    if (!s->redis_down_logged) {
-        snd_log(SND_LOG_ERR, "redis connection lost: %s; retrying every "
-            "second", why);
-        s->redis_down_logged = 1;
-    }
+    snd_down(&s->redis_down_logged, "redis connection lost", why);
     if (s->redis != NULL) {
         redisFree(s->redis);
         s->redis = NULL;
@@ -267,27 +300,32 @@ snd_redis_lost(snd_t *s, const char *why)
     s->redis_retry_ms = snd_now_ms() + 1000;
 }
 
+redisReply *
+snd_redis_argv(snd_t *s, int argc, const char **argv)
+{
+    redisReply  *r;
+
+    r = redisCommandArgv(s->redis, argc, argv, NULL);
+    if (r == NULL) {
+        snd_redis_lost(s, s->redis->errstr);
+    }
+    return r;
+}
+
 int
 snd_db_ok(snd_t *s)
 {
-    char       err[256];
-    long long  now;
+    char  err[256];
 
     if (s->db != NULL) {
         return 0;
     }
-    now = snd_now_ms();
-    if (now < s->db_retry_ms) {
+    if (!snd_reconnect_due(&s->db_retry_ms)) {
         return -1;
     }
-    s->db_retry_ms = now + 1000;
     s->db = bc_db_connect(&s->conf.db, err, sizeof(err));
     if (s->db == NULL) {
-        if (!s->db_down_logged) {
-            snd_log(SND_LOG_ERR, "mysql unavailable: %s; retrying every "
-                "second", err);
-            s->db_down_logged = 1;
-        }
+        snd_down(&s->db_down_logged, "mysql unavailable", err);
         return -1;
     }
     snd_log(SND_LOG_INFO, "mysql connected");
@@ -298,11 +336,7 @@ snd_db_ok(snd_t *s)
 void
 snd_db_lost(snd_t *s, const char *why)
 {
-    if (!s->db_down_logged) {
-        snd_log(SND_LOG_ERR, "mysql connection lost: %s; retrying every "
-            "second", why);
-        s->db_down_logged = 1;
-    }
+    snd_down(&s->db_down_logged, "mysql connection lost", why);
     snd_bulk_close_all(s);
     if (s->db != NULL) {
         mysql_close(s->db);

@@ -172,10 +172,7 @@ snd_meta_done(snd_t *s, snd_item_t *it, CURLcode rc, long status,
     if (rc != CURLE_OK) {
         s->m[it->prov][SND_M_ERROR]++;
         if (!request_sent) {
-            snprintf(it->error_code, sizeof(it->error_code), "connect");
-            snprintf(it->error_message, sizeof(it->error_message), "%s",
-                curl_easy_strerror(rc));
-            snd_retry_or_fail(s, it);
+            snd_connect_failed(s, it, rc);
         } else {
             snd_log(SND_LOG_WARN, "message %s: %s after the request was "
                 "sent; outcome unknown", it->job.id, curl_easy_strerror(rc));

@@ -94,3 +94,12 @@ snd_retry_or_fail(snd_t *s, snd_item_t *it)
     s->m[it->prov][SND_M_RETRY]++;
     s->m_retries[it->prov]++;
 }
+
+void
+snd_connect_failed(snd_t *s, snd_item_t *it, CURLcode rc)
+{
+    snprintf(it->error_code, sizeof(it->error_code), "connect");
+    snprintf(it->error_message, sizeof(it->error_message), "%s",
+        curl_easy_strerror(rc));
+    snd_retry_or_fail(s, it);
+}

@@ -68,9 +68,8 @@ snd_queue_trim(snd_t *s, const char *stream)
     const char  *argv[4] = { "EVAL", snd_trim_lua, "1", stream };
     redisReply  *r;
 
-    r = redisCommandArgv(s->redis, 4, argv, NULL);
+    r = snd_redis_argv(s, 4, argv);
     if (r == NULL) {
-        snd_redis_lost(s, s->redis->errstr);
         return;
     }
     if (r->type == REDIS_REPLY_ERROR) {
@@ -238,9 +237,8 @@ snd_xreadgroup(snd_t *s, const char *group, const char *stream, int count,
         argv[argc++] = ">";
     }
 
-    r = redisCommandArgv(s->redis, argc, argv, NULL);
+    r = snd_redis_argv(s, argc, argv);
     if (r == NULL) {
-        snd_redis_lost(s, s->redis->errstr);
         return NULL;
     }
     if (r->type == REDIS_REPLY_ERROR) {
@@ -297,9 +295,8 @@ snd_queue_promote(snd_t *s, long long now)
     argv[4] = BC_KEY_SEND_STREAM;
     argv[5] = nowbuf;
     argv[6] = SND_PROMOTE_BATCH;
-    r = redisCommandArgv(s->redis, 7, argv, NULL);
+    r = snd_redis_argv(s, 7, argv);
     if (r == NULL) {
-        snd_redis_lost(s, s->redis->errstr);
         return;
     }
     if (r->type == REDIS_REPLY_ERROR) {
@@ -310,29 +307,40 @@ snd_queue_promote(snd_t *s, long long now)
     freeReplyObject(r);
 }
 
-static void
-snd_queue_reclaim(snd_t *s)
+/* XAUTOCLAIM of the entries idle for reclaim_idle_ms, from start; NULL
+   (the connection dropped) if redis did not answer */
+static redisReply *
+snd_xautoclaim(snd_t *s, const char *stream, const char *group,
+    const char *start, const char *count, int justid)
 {
     char         idle[32];
     const char  *argv[9];
+
+    snprintf(idle, sizeof(idle), "%ld", s->conf.reclaim_idle_ms);
+    argv[0] = "XAUTOCLAIM";
+    argv[1] = stream;
+    argv[2] = group;
+    argv[3] = s->conf.consumer;
+    argv[4] = idle;
+    argv[5] = start;
+    argv[6] = "COUNT";
+    argv[7] = count;
+    argv[8] = "JUSTID";
+    return snd_redis_argv(s, justid ? 9 : 8, argv);
+}
+
+static void
+snd_queue_reclaim(snd_t *s)
+{
     redisReply  *r;
     size_t       i;
 
-    snprintf(idle, sizeof(idle), "%ld", s->conf.reclaim_idle_ms);
     if (s->reclaim_cursor[0] == '\0') {
         strcpy(s->reclaim_cursor, "0-0");
     }
-    argv[0] = "XAUTOCLAIM";
-    argv[1] = BC_KEY_SEND_STREAM;
-    argv[2] = BC_GROUP_SENDERS;
-    argv[3] = s->conf.consumer;
-    argv[4] = idle;
-    argv[5] = s->reclaim_cursor;
-    argv[6] = "COUNT";
-    argv[7] = "100";
-    r = redisCommandArgv(s->redis, 8, argv, NULL);
+    r = snd_xautoclaim(s, BC_KEY_SEND_STREAM, BC_GROUP_SENDERS,
+        s->reclaim_cursor, "100", 0);
     if (r == NULL) {
-        snd_redis_lost(s, s->redis->errstr);
         return;
     }
     if (r->type == REDIS_REPLY_ARRAY && r->elements >= 2
@@ -368,23 +376,11 @@ snd_queue_reclaim(snd_t *s)
 void
 snd_queue_reclaim_events(snd_t *s)
 {
-    char         idle[32];
-    const char  *argv[9];
     redisReply  *r;
 
-    snprintf(idle, sizeof(idle), "%ld", s->conf.reclaim_idle_ms);
-    argv[0] = "XAUTOCLAIM";
-    argv[1] = BC_KEY_EVENTS_STREAM;
-    argv[2] = BC_GROUP_RECORDERS;
-    argv[3] = s->conf.consumer;
-    argv[4] = idle;
-    argv[5] = "0-0";
-    argv[6] = "COUNT";
-    argv[7] = "500";
-    argv[8] = "JUSTID";
-    r = redisCommandArgv(s->redis, 9, argv, NULL);
+    r = snd_xautoclaim(s, BC_KEY_EVENTS_STREAM, BC_GROUP_RECORDERS, "0-0",
+        "500", 1);
     if (r == NULL) {
-        snd_redis_lost(s, s->redis->errstr);
         return;
     }
     if (r->type == REDIS_REPLY_ARRAY && r->elements >= 2

@@ -170,7 +170,6 @@ snd_ev_resolve(snd_t *s, snd_ev_t *ev, size_t n, snd_handoff_t *ho)
         return 0;
     }
     res = snd_db_select(s, &q);
-    snd_buf_free(&q);
     if (res == NULL) {
         return -1;
     }
@@ -224,6 +223,14 @@ snd_opt_str(snd_t *s, snd_buf_t *b, const char *v)
     } else {
         snd_buf_str(s, b, v, strlen(v));
     }
+}
+
+/* the next value of a VALUES row: a comma, then v as snd_opt_str() */
+static void
+snd_opt_next(snd_t *s, snd_buf_t *b, const char *v)
+{
+    snd_buf_add(b, ",");
+    snd_opt_str(s, b, v);
 }
 
 /* the folded effect of a batch's events (and handed results) on one
@@ -373,10 +380,8 @@ snd_ev_optouts(snd_t *s, snd_ev_t *ev, size_t n)
         }
         snd_buf_add(&q, nopt++ ? ",(" : "(");
         snd_buf_str(s, &q, e->opt_addr, strlen(e->opt_addr));
-        snd_buf_add(&q, ",");
-        snd_opt_str(s, &q, e->opt_reason);
-        snd_buf_add(&q, ",");
-        snd_opt_str(s, &q, e->opt_source ? e->opt_source : "webhook");
+        snd_opt_next(s, &q, e->opt_reason);
+        snd_opt_next(s, &q, e->opt_source ? e->opt_source : "webhook");
         snd_buf_add(&q, ",UTC_TIMESTAMP(3))");
     }
     snd_buf_free(&q);
@@ -390,7 +395,7 @@ snd_ev_inbound(snd_t *s, snd_ev_t *ev, size_t n)
 {
     snd_buf_t   q = { 0 };
     size_t      i;
-    int         k = 0, rc = 0;
+    int         k = 0;
 
     snd_buf_add(&q, "INSERT IGNORE INTO messages (id,batch_id,channel,"
         "direction,provider,to_address,from_address,peer,subject,body,"
@@ -406,28 +411,18 @@ snd_ev_inbound(snd_t *s, snd_ev_t *ev, size_t n)
         snd_opt_str(s, &q, e->in_channel);
         snd_buf_add(&q, ",'inbound',");
         snd_opt_str(s, &q, e->provider);
-        snd_buf_add(&q, ",");
-        snd_opt_str(s, &q, e->in_to ? e->in_to : "");
-        snd_buf_add(&q, ",");
-        snd_opt_str(s, &q, e->in_from ? e->in_from : "");
-        snd_buf_add(&q, ",");
-        snd_opt_str(s, &q, e->in_peer);
-        snd_buf_add(&q, ",");
-        snd_opt_str(s, &q, e->in_subject);
-        snd_buf_add(&q, ",");
-        snd_opt_str(s, &q, e->in_text);
-        snd_buf_add(&q, ",");
-        snd_opt_str(s, &q, e->in_payload);
+        snd_opt_next(s, &q, e->in_to ? e->in_to : "");
+        snd_opt_next(s, &q, e->in_from ? e->in_from : "");
+        snd_opt_next(s, &q, e->in_peer);
+        snd_opt_next(s, &q, e->in_subject);
+        snd_opt_next(s, &q, e->in_text);
+        snd_opt_next(s, &q, e->in_payload);
         snd_buf_add(&q, ",'received',0,");
         snd_opt_str(s, &q, e->sid);
         snd_buf_add(&q, ",'done',0,FROM_UNIXTIME(%lld.%03lld),"
             "UTC_TIMESTAMP(3))", e->at / 1000, e->at % 1000);
     }
-    if (k > 0 && (snd_db_run(s, &q) != 0)) {
-        rc = -1;
-    }
-    snd_buf_free(&q);
-    return rc;
+    return snd_db_run_free(s, &q, k);
 }
 
 /* the fold of message id, added if new (f and links have room for every
@@ -465,7 +460,7 @@ snd_ev_audit(snd_t *s, snd_ev_t *ev, size_t n)
 {
     snd_buf_t  q = { 0 };
     size_t     i;
-    int        rc = 0, naudit = 0;
+    int        naudit = 0;
 
     snd_buf_add(&q, "INSERT IGNORE INTO message_events (dedup_key,message_id,"
         "provider,kind,provider_message_id,status,error_code,error_message,"
@@ -486,16 +481,11 @@ snd_ev_audit(snd_t *s, snd_ev_t *ev, size_t n)
         snd_buf_add(&q, naudit++ ? ",('%s'," : "('%s',", ev[i].dedup);
         snd_opt_str(s, &q, ev[i].inbound ? ev[i].in_id
                            : ev[i].msg_id[0] ? ev[i].msg_id : NULL);
-        snd_buf_add(&q, ",");
-        snd_opt_str(s, &q, ev[i].provider[0] ? ev[i].provider : "unknown");
-        snd_buf_add(&q, ",");
-        snd_opt_str(s, &q, ev[i].kind[0] ? ev[i].kind : "unknown");
-        snd_buf_add(&q, ",");
-        snd_opt_str(s, &q, ev[i].sid);
-        snd_buf_add(&q, ",");
-        snd_opt_str(s, &q, ev[i].st);
-        snd_buf_add(&q, ",");
-        snd_opt_str(s, &q, ev[i].ecode);
+        snd_opt_next(s, &q, ev[i].provider[0] ? ev[i].provider : "unknown");
+        snd_opt_next(s, &q, ev[i].kind[0] ? ev[i].kind : "unknown");
+        snd_opt_next(s, &q, ev[i].sid);
+        snd_opt_next(s, &q, ev[i].st);
+        snd_opt_next(s, &q, ev[i].ecode);
         snd_buf_add(&q, ",");
         if (e->ecode != NULL && e->emsg != NULL) {
             snd_buf_str(s, &q, e->emsg, snd_utf8_cut(e->emsg, 255));
@@ -514,11 +504,7 @@ snd_ev_audit(snd_t *s, snd_ev_t *ev, size_t n)
         snd_buf_add(&q, ",FROM_UNIXTIME(%lld.%03lld))", ev[i].at / 1000,
             ev[i].at % 1000);
     }
-    if (naudit > 0 && (snd_db_run(s, &q) != 0)) {
-        rc = -1;
-    }
-    snd_buf_free(&q);
-    return rc;
+    return snd_db_run_free(s, &q, naudit);
 }
 
 /* folds per message: handed results first (a callback's sid, price and

@@ -317,6 +317,12 @@ snd_stage_add(snd_stage_t *st, snd_item_t *it)
     st->tail = &it->next;
 }
 void snd_list_splice(snd_item_t **list, snd_stage_t *st);
+/* sends each item, in order, to s->to_ack or s->wait as where() says
+   (where() may set its outcome and not_before_ms) */
+#define SND_ROUTE_ACK   0
+#define SND_ROUTE_WAIT  1
+void snd_route_items(snd_t *s, snd_item_t *items,
+    int (*where)(snd_t *s, snd_item_t *it, long long now));
 int snd_idset_has(snd_t *s, const char *id);
 void snd_idset_add(snd_t *s, snd_item_t *it);
 void snd_idset_del(snd_t *s, snd_item_t *it);
@@ -325,6 +331,9 @@ void snd_idset_del(snd_t *s, snd_item_t *it);
 int snd_redis_ok(snd_t *s);
 int snd_db_ok(snd_t *s);
 void snd_redis_lost(snd_t *s, const char *why);
+/* redisCommandArgv on s->redis; NULL (the connection dropped, logged) if
+   redis did not answer */
+redisReply *snd_redis_argv(snd_t *s, int argc, const char **argv);
 void snd_db_lost(snd_t *s, const char *why);
 
 /* ---- queue.c ------------------------------------------------------------ */
@@ -366,9 +375,12 @@ void snd_buf_release(void);
 void snd_buf_cstr(snd_t *s, snd_buf_t *b, const char *v);
 /* runs the statement built in b (-1 if building it ran out of memory) */
 int snd_db_run(snd_t *s, const snd_buf_t *b);
-/* runs the SELECT built in b and stores its result set; NULL on failure
-   (logged, a lost connection dropped) */
-MYSQL_RES *snd_db_select(snd_t *s, const snd_buf_t *b);
+/* runs the SELECT built in b, frees b and stores its result set; NULL on
+   failure (logged, a lost connection dropped) */
+MYSQL_RES *snd_db_select(snd_t *s, snd_buf_t *b);
+/* runs the statement built in b if it has rows (nrows > 0), then frees b;
+   -1 if it failed */
+int snd_db_run_free(snd_t *s, snd_buf_t *b, int nrows);
 void snd_db_rollback(snd_t *s);
 snd_item_t *snd_find(snd_item_t *list, const char *id, size_t len);
 
@@ -446,6 +458,9 @@ void snd_provider_done(snd_t *s, snd_item_t *it, CURLcode rc, long status,
     int request_sent);
 /* shared by the providers: backoff or, after max_attempts, failed */
 void snd_retry_or_fail(snd_t *s, snd_item_t *it);
+/* the call never reached the provider: error "connect" with curl's reason,
+   then snd_retry_or_fail() */
+void snd_connect_failed(snd_t *s, snd_item_t *it, CURLcode rc);
 /* the provider's error code, else http_<status>; a message if none */
 void snd_error_fill(snd_item_t *it, long code, long status);
 /* a JSON member as text ("" if absent) */

@@ -275,10 +275,7 @@ snd_sendgrid_done(snd_t *s, snd_item_t *it, CURLcode rc, long status,
         s->m[it->prov][SND_M_ERROR]++;
         for (g = it; g != NULL; g = g == it ? it->group : g->next) {
             if (!request_sent) {
-                snprintf(g->error_code, sizeof(g->error_code), "connect");
-                snprintf(g->error_message, sizeof(g->error_message), "%s",
-                    curl_easy_strerror(rc));
-                snd_retry_or_fail(s, g);
+                snd_connect_failed(s, g, rc);
             } else {
                 g->outcome = SND_OUT_UNKNOWN;
             }

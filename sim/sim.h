@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "bc_addr.h"
 #include "bc_form.h"
@@ -96,6 +97,17 @@ void sim_digits_only(const char *in, char *out, size_t outlen);
 /* a curl_slist of the header lines up to the NULL; NULL if out of memory */
 struct curl_slist;
 struct curl_slist *sim_headers(const char *first, ...);
+
+/* kv[(*n)++] = name=value: a form field of a Twilio webhook */
+static inline void
+sim_kv_add(bc_kv_t *kv, size_t *n, const char *name, const char *value)
+{
+    kv[*n].name = name;
+    kv[*n].name_len = strlen(name);
+    kv[*n].value = value;
+    kv[*n].value_len = strlen(value);
+    (*n)++;
+}
 
 /* 1 if addr carries the "whatsapp:" prefix exactly as Twilio writes it */
 static inline int

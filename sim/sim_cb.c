@@ -238,14 +238,21 @@ sim_post_free(sim_post_t *p)
     ev_free(p);
 }
 
-int
-sim_post_schedule(sim_post_t *p, long delay_ms)
+/* schedules ev, or frees it: either way the caller no longer owns it */
+static int
+schedule_or_free(ev_t *ev, long delay_ms)
 {
-    if (schedule(p, delay_ms) != 0) {
-        ev_free(p);
+    if (schedule(ev, delay_ms) != 0) {
+        ev_free(ev);
         return -1;
     }
     return 0;
+}
+
+int
+sim_post_schedule(sim_post_t *p, long delay_ms)
+{
+    return schedule_or_free(p, delay_ms);
 }
 
 int
@@ -257,11 +264,7 @@ sim_cb_schedule_fn(void (*fn)(void), long delay_ms)
         return -1;
     }
     ev->fn = fn;
-    if (schedule(ev, delay_ms) != 0) {
-        ev_free(ev);
-        return -1;
-    }
-    return 0;
+    return schedule_or_free(ev, delay_ms);
 }
 
 static ev_t *
@@ -287,11 +290,7 @@ sim_cb_schedule_message(sim_msg_t *m, long delay_ms)
         return -1;
     }
     ev->msg = m;
-    if (schedule(ev, delay_ms) != 0) {
-        ev_free(ev);
-        return -1;
-    }
-    return 0;
+    return schedule_or_free(ev, delay_ms);
 }
 
 int
@@ -352,11 +351,7 @@ sim_cb_schedule_resume(struct MHD_Connection *conn, long delay_ms)
         return -1;
     }
     ev->conn = conn;
-    if (schedule(ev, delay_ms) != 0) {
-        ev_free(ev);
-        return -1;
-    }
-    return 0;
+    return schedule_or_free(ev, delay_ms);
 }
 
 void
@@ -496,10 +491,7 @@ prepare_status(ev_t *ev, const char *status)
                      wa = strcmp(m->channel, "whatsapp") == 0;
     const char      *from = m->from[0] ? m->from : SIM_DEFAULT_FROM;
 
-#define KV(nm, val) do { \
-        kv[n].name = (nm); kv[n].name_len = strlen(nm); \
-        kv[n].value = (val); kv[n].value_len = strlen(val); n++; \
-    } while (0)
+#define KV(nm, val)  sim_kv_add(kv, &n, nm, val)
 
     KV("AccountSid", sim_account_sid);
     KV("ApiVersion", "2010-04-01");
@@ -650,6 +642,19 @@ run_event(ev_t *ev)
     }
 }
 
+/* back on the heap at ev->due, after a retry's backoff or for the next
+   callback; -1 (ev still the caller's) if the heap cannot grow */
+static int
+requeue(ev_t *ev)
+{
+    int  rc;
+
+    pthread_mutex_lock(&cb_lock);
+    rc = heap_push(ev);
+    pthread_mutex_unlock(&cb_lock);
+    return rc >= 0 ? 0 : -1;
+}
+
 /* a request finished (or could not be made) */
 static void
 cb_after(ev_t *ev, int ok)
@@ -664,13 +669,9 @@ cb_after(ev_t *ev, int ok)
         ev->attempt++;
         atomic_fetch_add(&st_retried, 1);
         ev->due = sim_now_ms() + backoff;
-        pthread_mutex_lock(&cb_lock);
-        if (heap_push(ev) >= 0) {
-            pthread_mutex_unlock(&cb_lock);
-            return;
+        if (requeue(ev) != 0) {
+            ev_free(ev);
         }
-        pthread_mutex_unlock(&cb_lock);
-        ev_free(ev);
         return;
     }
     if (ev->kind == EV_MSG && ev->msg->status_callback[0]) {
@@ -695,12 +696,8 @@ cb_after(ev_t *ev, int ok)
         ev_t *nx = ev->next;
         ev->next = NULL;
         nx->due = sim_now_ms() + o.callback_delay_ms;
-        pthread_mutex_lock(&cb_lock);
-        if (heap_push(nx) < 0) {
-            pthread_mutex_unlock(&cb_lock);
+        if (requeue(nx) != 0) {
             ev_free(nx);
-        } else {
-            pthread_mutex_unlock(&cb_lock);
         }
     }
     if (ev->kind == EV_MSG && (ev->phase == 0
@@ -717,12 +714,9 @@ cb_after(ev_t *ev, int ok)
         ev->phase++;
         ev->attempt = 0;
         ev->due = sim_now_ms() + o.callback_delay_ms;
-        pthread_mutex_lock(&cb_lock);
-        if (heap_push(ev) >= 0) {
-            pthread_mutex_unlock(&cb_lock);
+        if (requeue(ev) == 0) {
             return;
         }
-        pthread_mutex_unlock(&cb_lock);
     }
     ev_free(ev);
 }

@@ -147,6 +147,19 @@ sim_bearer_ok(struct MHD_Connection *c, const char *token)
     return bc_ct_equal(a, strlen(a), token, strlen(token));
 }
 
+const char *
+sim_inbound_url(const char *url, const char *path, char *buf, size_t size)
+{
+    if (url != NULL) {
+        return url;
+    }
+    if (!sim_webhook_base[0]) {
+        return NULL;
+    }
+    snprintf(buf, size, "%s%s", sim_webhook_base, path);
+    return buf;
+}
+
 /* ---- dispatch ---- */
 
 static int
@@ -218,18 +231,10 @@ handler(void *cls, struct MHD_Connection *c, const char *url,
             if (r->len + n > SIM_MAX_BODY) {
                 r->too_big = 1;
             } else {
-                if (r->len + n + 1 > r->cap) {
-                    size_t ncap = r->cap ? r->cap : 512;
-                    char  *np;
-                    while (ncap < r->len + n + 1) {
-                        ncap *= 2;
-                    }
-                    np = realloc(r->body, ncap);
-                    if (np == NULL) {
-                        return MHD_NO;
-                    }
-                    r->body = np;
-                    r->cap = ncap;
+                if (r->len + n + 1 > r->cap
+                    && sim_grow(&r->body, &r->cap, r->len + n + 1, 512) != 0)
+                {
+                    return MHD_NO;
                 }
                 memcpy(r->body + r->len, upload_data, n);
                 r->len += n;

@@ -101,6 +101,11 @@ int sim_reply_error(struct MHD_Connection *c, unsigned status, const char *e);
 /* "Authorization: Bearer <token>" with the expected token (Meta, SendGrid) */
 int sim_bearer_ok(struct MHD_Connection *c, const char *token);
 
+/* where an inbound webhook goes: url if given, else --webhook-base and path
+ * (written to buf); NULL if neither */
+const char *sim_inbound_url(const char *url, const char *path, char *buf,
+    size_t size);
+
 /* the value of a string member, or NULL */
 static inline const char *
 sim_jstr(json_t *o, const char *k)

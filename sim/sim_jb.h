@@ -10,6 +10,26 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* makes *p (capacity *cap) hold at least need bytes, doubling from *cap,
+   or from first while *cap is 0; -1 if out of memory (*p, *cap kept) */
+static inline int
+sim_grow(char **p, size_t *cap, size_t need, size_t first)
+{
+    size_t  ncap = *cap ? *cap : first;
+    char   *np;
+
+    while (ncap < need) {
+        ncap *= 2;
+    }
+    np = realloc(*p, ncap);
+    if (np == NULL) {
+        return -1;
+    }
+    *p = np;
+    *cap = ncap;
+    return 0;
+}
+
 typedef struct {
     char   *p;
     size_t  len, cap;
@@ -22,19 +42,11 @@ jb_raw(jb_t *b, const char *s, size_t n)
     if (b->oom) {
         return;
     }
-    if (b->len + n + 1 > b->cap) {
-        size_t ncap = b->cap ? b->cap : 1024;
-        char  *np;
-        while (ncap < b->len + n + 1) {
-            ncap *= 2;
-        }
-        np = realloc(b->p, ncap);
-        if (np == NULL) {
-            b->oom = 1;
-            return;
-        }
-        b->p = np;
-        b->cap = ncap;
+    if (b->len + n + 1 > b->cap
+        && sim_grow(&b->p, &b->cap, b->len + n + 1, 1024) != 0)
+    {
+        b->oom = 1;
+        return;
     }
     memcpy(b->p + b->len, s, n);
     b->len += n;

@@ -185,30 +185,41 @@ rand_digits(char *out, size_t n)
     return 0;
 }
 
+/* a random token (after prefix) in dst, cut to its size, unless dst was
+   given */
+static int
+token_once(char *dst, size_t size, const char *prefix)
+{
+    char t[100];
+
+    if (dst[0]) {
+        return 0;
+    }
+    if (bc_random_token(prefix, t, sizeof(t)) != 0) {
+        return -1;
+    }
+    snprintf(dst, size, "%s", t);
+    return 0;
+}
+
 /* fills in every credential not given on the command line */
 static int
 gen_creds(void)
 {
-    char t[100];
-
-    if (!sim_meta_access_token[0]) {
-        if (bc_random_token("EAAG", t, sizeof(t)) != 0) {
-            return -1;
-        }
-        snprintf(sim_meta_access_token, sizeof(sim_meta_access_token),
-            "%s", t);
+    if (token_once(sim_meta_access_token, sizeof(sim_meta_access_token),
+            "EAAG") != 0)
+    {
+        return -1;
     }
     if (!sim_meta_app_secret[0]
         && sim_rand_hex(sim_meta_app_secret, 32) != 0)
     {
         return -1;
     }
-    if (!sim_meta_verify_token[0]) {
-        if (bc_random_token("", t, sizeof(t)) != 0) {
-            return -1;
-        }
-        snprintf(sim_meta_verify_token, sizeof(sim_meta_verify_token),
-            "%s", t);
+    if (token_once(sim_meta_verify_token, sizeof(sim_meta_verify_token), "")
+        != 0)
+    {
+        return -1;
     }
     if (!sim_meta_phone_number_id[0]
         && rand_digits(sim_meta_phone_number_id, 15) != 0)

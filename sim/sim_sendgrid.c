@@ -163,19 +163,13 @@ sg_flush(void)
                 continue;
             }
             sl = strlen(s);
-            if (len + sl + 8 > cap) {
-                char *nb;
-                while (len + sl + 8 > cap) {
-                    cap *= 2;
-                }
-                nb = realloc(buf, cap);
-                if (nb == NULL) {
-                    free(buf);
-                    buf = NULL;
-                    free(s);
-                    continue;
-                }
-                buf = nb;
+            if (len + sl + 8 > cap
+                && sim_grow(&buf, &cap, len + sl + 8, cap) != 0)
+            {
+                free(buf);
+                buf = NULL;
+                free(s);
+                continue;
             }
             if (len > 1) {
                 buf[len++] = ',';
@@ -653,18 +647,10 @@ mp_part(char **buf, size_t *len, size_t *cap, const char *name,
     if (*buf == NULL) {
         return;
     }
-    if (*len + need > *cap) {
-        char *nb;
-        while (*len + need > *cap) {
-            *cap *= 2;
-        }
-        nb = realloc(*buf, *cap);
-        if (nb == NULL) {
-            free(*buf);
-            *buf = NULL;
-            return;
-        }
-        *buf = nb;
+    if (*len + need > *cap && sim_grow(buf, cap, *len + need, *cap) != 0) {
+        free(*buf);
+        *buf = NULL;
+        return;
     }
     *len += (size_t) sprintf(*buf + *len, "--xYzZY\r\nContent-Disposition: "
         "form-data; name=\"%s\"\r\n\r\n%s\r\n", name, value);
@@ -685,14 +671,11 @@ inbound_email(struct MHD_Connection *c, json_t *root)
     if (from == NULL) {
         return sim_reply_error(c, 400, "from is required");
     }
+    url = sim_inbound_url(url, "/webhooks/sendgrid/inbound", dflt,
+        sizeof(dflt));
     if (url == NULL) {
-        if (!sim_webhook_base[0]) {
-            return sim_reply_error(c, 400, "url (or --webhook-base) is "
-                "required");
-        }
-        snprintf(dflt, sizeof(dflt), "%s/webhooks/sendgrid/inbound",
-            sim_webhook_base);
-        url = dflt;
+        return sim_reply_error(c, 400, "url (or --webhook-base) is "
+            "required");
     }
     if (to == NULL) {
         to = sim_sendgrid_from;

@@ -546,13 +546,28 @@ route_api(struct MHD_Connection *c, sim_req_t *r, const char *url,
 
 /* ---- POST /sim/inbound, channel sms ---- */
 
+void
+sim_twilio_kv_params(bc_kv_t *kv, size_t *n, size_t cap, json_t *root)
+{
+    json_t      *params, *v;
+    const char  *k;
+
+    params = json_object_get(root, "params");
+    if (json_is_object(params)) {
+        json_object_foreach(params, k, v) {
+            if (json_is_string(v) && *n < cap) {
+                sim_kv_add(kv, n, k, json_string_value(v));
+            }
+        }
+    }
+}
+
 /* POST /sim/inbound {url, from, to, body, params:{...}}: a signed inbound
  * SMS webhook, as Twilio would send it */
 static int
 inbound_sms(struct MHD_Connection *c, json_t *root)
 {
-    json_t      *params, *v;
-    const char  *url, *from, *to, *body, *k;
+    const char  *url, *from, *to, *body;
     char         sid[SIM_SID_LEN + 1], segs[16], resp[128], dflt[600];
     bc_kv_t      kv[64];
     size_t       n = 0;
@@ -562,11 +577,8 @@ inbound_sms(struct MHD_Connection *c, json_t *root)
     from = json_string_value(json_object_get(root, "from"));
     to = json_string_value(json_object_get(root, "to"));
     body = json_string_value(json_object_get(root, "body"));
-    if (url == NULL && sim_webhook_base[0]) {
-        snprintf(dflt, sizeof(dflt), "%s/webhooks/twilio/sms/inbound",
-            sim_webhook_base);
-        url = dflt;
-    }
+    url = sim_inbound_url(url, "/webhooks/twilio/sms/inbound", dflt,
+        sizeof(dflt));
     if (url == NULL || from == NULL) {
         return sim_reply_str(c, 400, "{\"error\":\"url (or --webhook-base) "
             "and from are required\"}");
@@ -581,10 +593,7 @@ inbound_sms(struct MHD_Connection *c, json_t *root)
     sid[1] = 'M';
     sim_id_hex(sid + 2, 32);
     snprintf(segs, sizeof(segs), "%d", sim_segments(body, strlen(body)));
-#define KV(nm, val) do { \
-        kv[n].name = (nm); kv[n].name_len = strlen(nm); \
-        kv[n].value = (val); kv[n].value_len = strlen(val); n++; \
-    } while (0)
+#define KV(nm, val)  sim_kv_add(kv, &n, nm, val)
     KV("AccountSid", sim_account_sid);
     KV("ApiVersion", "2010-04-01");
     KV("Body", body);
@@ -596,15 +605,8 @@ inbound_sms(struct MHD_Connection *c, json_t *root)
     KV("SmsSid", sid);
     KV("SmsStatus", "received");
     KV("To", to);
-    params = json_object_get(root, "params");
-    if (json_is_object(params)) {
-        json_object_foreach(params, k, v) {
-            if (json_is_string(v) && n < 64) {
-                KV(k, json_string_value(v));
-            }
-        }
-    }
 #undef KV
+    sim_twilio_kv_params(kv, &n, sizeof(kv) / sizeof(kv[0]), root);
     rc = sim_cb_schedule_post(url, kv, n, 0);
     if (rc == 0) {
         sim_log("inbound %s from %s to %s scheduled", sid, from, url);

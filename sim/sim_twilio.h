@@ -19,6 +19,9 @@ int sim_twilio_content_check(const char *content_sid, const char *vars,
 int sim_twilio_content_route(struct MHD_Connection *c, sim_req_t *r,
     const char *url, const char *method);
 
+/* adds the string members of root's "params" object to kv, while *n < cap */
+void sim_twilio_kv_params(bc_kv_t *kv, size_t *n, size_t cap, json_t *root);
+
 /* POST /sim/inbound, channel whatsapp */
 int sim_twilio_inbound_whatsapp(struct MHD_Connection *c, json_t *root);
 

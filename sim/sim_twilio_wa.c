@@ -210,8 +210,8 @@ sim_twilio_inbound_whatsapp(struct MHD_Connection *c, json_t *root)
 {
     const char *url = sim_jstr(root, "url"), *from = sim_jstr(root, "from"),
                *to = sim_jstr(root, "to"), *body = sim_jstr(root, "body"),
-               *name = sim_jstr(root, "profile_name"), *k;
-    json_t     *media = json_object_get(root, "media"), *params, *v;
+               *name = sim_jstr(root, "profile_name");
+    json_t     *media = json_object_get(root, "media");
     char        dflt[600], f[80], t[80], waid[32], sid[SIM_SID_LEN + 1],
                 nm[8], mu[10][16], mt[10][24], key[256];
     bc_kv_t     kv[80];
@@ -220,14 +220,11 @@ sim_twilio_inbound_whatsapp(struct MHD_Connection *c, json_t *root)
     if (from == NULL) {
         return sim_reply_error(c, 400, "from is required");
     }
+    url = sim_inbound_url(url, "/webhooks/twilio/whatsapp/inbound", dflt,
+        sizeof(dflt));
     if (url == NULL) {
-        if (!sim_webhook_base[0]) {
-            return sim_reply_error(c, 400, "url (or --webhook-base) is "
-                "required");
-        }
-        snprintf(dflt, sizeof(dflt), "%s/webhooks/twilio/whatsapp/inbound",
-            sim_webhook_base);
-        url = dflt;
+        return sim_reply_error(c, 400, "url (or --webhook-base) is "
+            "required");
     }
     snprintf(f, sizeof(f), "%s%s", sim_wa_prefixed(from) ? "" : BC_WA_PREFIX,
         from);
@@ -250,10 +247,7 @@ sim_twilio_inbound_whatsapp(struct MHD_Connection *c, json_t *root)
     sid[1] = 'M';
     sim_id_hex(sid + 2, 32);
     snprintf(nm, sizeof(nm), "%zu", nmedia);
-#define KV(nm_, val) do { \
-        kv[n].name = (nm_); kv[n].name_len = strlen(nm_); \
-        kv[n].value = (val); kv[n].value_len = strlen(val); n++; \
-    } while (0)
+#define KV(nm_, val)  sim_kv_add(kv, &n, nm_, val)
     KV("AccountSid", sim_account_sid);
     KV("ApiVersion", "2010-04-01");
     KV("Body", body);
@@ -279,15 +273,8 @@ sim_twilio_inbound_whatsapp(struct MHD_Connection *c, json_t *root)
         KV(mu[i], u);
         KV(mt[i], "image/jpeg");
     }
-    params = json_object_get(root, "params");
-    if (json_is_object(params)) {
-        json_object_foreach(params, k, v) {
-            if (json_is_string(v) && n < 80) {
-                KV(k, json_string_value(v));
-            }
-        }
-    }
 #undef KV
+    sim_twilio_kv_params(kv, &n, sizeof(kv) / sizeof(kv[0]), root);
     snprintf(key, sizeof(key), "twilio|%s|%s", t, f);
     sim_window_touch(key, sim_now_ms());
     if (sim_cb_schedule_post(url, kv, n, 0) != 0) {

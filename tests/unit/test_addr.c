@@ -8,6 +8,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "bc_unit.h"
 #include "bc_addr.h"
 
 
@@ -39,7 +40,13 @@ email(const char *s, char *out)
 static void
 test_email(void **state)
 {
-    char  out[BC_EMAIL_MAX + 1], big[300];
+    size_t              i;
+    char                out[BC_EMAIL_MAX + 1], big[300];
+    static const char  *bad[] = {
+        "", "ann", "@example.com", "ann@", "ann@example", "ann@.example.com",
+        "ann@example.com.", "ann@example..com", "ann@b@example.com",
+        "ann lee@example.com", "<ann@example.com>", "ann@exa\"mple.com",
+    };
 
     (void) state;
 
@@ -47,18 +54,9 @@ test_email(void **state)
     assert_string_equal(out, "ann.lee+x@example.com");
     assert_true(email("a@b.co", NULL));
 
-    assert_false(email("", out));
-    assert_false(email("ann", out));
-    assert_false(email("@example.com", out));
-    assert_false(email("ann@", out));
-    assert_false(email("ann@example", out));
-    assert_false(email("ann@.example.com", out));
-    assert_false(email("ann@example.com.", out));
-    assert_false(email("ann@example..com", out));
-    assert_false(email("ann@b@example.com", out));
-    assert_false(email("ann lee@example.com", out));
-    assert_false(email("<ann@example.com>", out));
-    assert_false(email("ann@exa\"mple.com", out));
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_false(email(bad[i], out));
+    }
     assert_false(bc_email_valid("a\0b@example.com", 15, out));
 
     memset(big, 'a', sizeof(big));
@@ -69,13 +67,7 @@ test_email(void **state)
 }
 
 
-int
-main(void)
-{
-    const struct CMUnitTest  tests[] = {
-        cmocka_unit_test(test_wa_prefix),
-        cmocka_unit_test(test_email),
-    };
-
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+BC_UNIT_MAIN(
+    cmocka_unit_test(test_wa_prefix),
+    cmocka_unit_test(test_email)
+)

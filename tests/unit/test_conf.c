@@ -11,23 +11,14 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "bc_unit.h"
 #include "bc_conf.h"
 
 
 static void
 write_temp(char *path, const char *text)
 {
-    int    fd;
-    FILE  *f;
-
-    strcpy(path, "/tmp/bc_conf_test_XXXXXX");
-    fd = mkstemp(path);
-    assert_true(fd >= 0);
-
-    f = fdopen(fd, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
+    bc_unit_write_temp(path, "/tmp/bc_conf_test_XXXXXX", text);
 }
 
 
@@ -125,14 +116,8 @@ test_secret(void **state)
 }
 
 
-int
-main(void)
-{
-    const struct CMUnitTest  tests[] = {
-        cmocka_unit_test(test_load),
-        cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_secret),
-    };
-
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+BC_UNIT_MAIN(
+    cmocka_unit_test(test_load),
+    cmocka_unit_test(test_errors),
+    cmocka_unit_test(test_secret)
+)

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "bc_unit.h"
 #include "bc_db.h"
 
 
@@ -30,6 +31,22 @@ test_message_json(void **state)
     json_t         *j;
     size_t          i;
     char           *text;
+    static const struct {
+        const char  *key;
+        const char  *value;     /* NULL: null */
+    } strings[] = {
+        { "id", "01JD3ZQ6V0X8E4R2K5M7N9P1QS" },
+        { "to", "+14155552671" },
+        { "from", "+15005550006" },
+        { "messaging_service_sid", NULL },
+        { "error_code", NULL },
+        { "price", "-0.00790" },
+        { "created_at", "2026-11-21T18:00:00.123Z" },
+        { "updated_at", "2026-11-21T18:00:01.999Z" },
+        { "sent_at", "2026-11-21T18:00:00.500Z" },
+        { "delivered_at", NULL },
+        { "read_at", NULL },
+    };
 
     (void) state;
 
@@ -41,28 +58,18 @@ test_message_json(void **state)
     assert_non_null(j);
     assert_int_equal(json_object_size(j), NCOLS);
 
-    assert_string_equal(json_string_value(json_object_get(j, "id")),
-                        "01JD3ZQ6V0X8E4R2K5M7N9P1QS");
-    assert_string_equal(json_string_value(json_object_get(j, "to")),
-                        "+14155552671");
-    assert_string_equal(json_string_value(json_object_get(j, "from")),
-                        "+15005550006");
-    assert_true(json_is_null(json_object_get(j, "messaging_service_sid")));
-    assert_true(json_is_null(json_object_get(j, "error_code")));
-    assert_true(json_is_string(json_object_get(j, "price")));
-    assert_string_equal(json_string_value(json_object_get(j, "price")),
-                        "-0.00790");
+    for (i = 0; i < sizeof(strings) / sizeof(strings[0]); i++) {
+        if (strings[i].value != NULL) {
+            assert_string_equal(
+                json_string_value(json_object_get(j, strings[i].key)),
+                strings[i].value);
+        } else {
+            assert_true(json_is_null(json_object_get(j, strings[i].key)));
+        }
+    }
     assert_int_equal(json_integer_value(json_object_get(j, "num_segments")),
                      1);
     assert_int_equal(json_integer_value(json_object_get(j, "attempts")), 2);
-    assert_string_equal(json_string_value(json_object_get(j, "created_at")),
-                        "2026-11-21T18:00:00.123Z");
-    assert_string_equal(json_string_value(json_object_get(j, "updated_at")),
-                        "2026-11-21T18:00:01.999Z");
-    assert_string_equal(json_string_value(json_object_get(j, "sent_at")),
-                        "2026-11-21T18:00:00.500Z");
-    assert_true(json_is_null(json_object_get(j, "delivered_at")));
-    assert_true(json_is_null(json_object_get(j, "read_at")));
 
     text = json_dumps(j, JSON_COMPACT);
     assert_non_null(text);
@@ -90,13 +97,7 @@ test_conn_error(void **state)
 }
 
 
-int
-main(void)
-{
-    const struct CMUnitTest  tests[] = {
-        cmocka_unit_test(test_message_json),
-        cmocka_unit_test(test_conn_error),
-    };
-
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+BC_UNIT_MAIN(
+    cmocka_unit_test(test_message_json),
+    cmocka_unit_test(test_conn_error)
+)

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "bc_unit.h"
 #include "bc_form.h"
 
 
@@ -180,17 +181,11 @@ test_query_get(void **state)
 }
 
 
-int
-main(void)
-{
-    const struct CMUnitTest  tests[] = {
-        cmocka_unit_test(test_parse_basic),
-        cmocka_unit_test(test_parse_edges),
-        cmocka_unit_test(test_parse_malformed),
-        cmocka_unit_test(test_append),
-        cmocka_unit_test(test_url_decode),
-        cmocka_unit_test(test_query_get),
-    };
-
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+BC_UNIT_MAIN(
+    cmocka_unit_test(test_parse_basic),
+    cmocka_unit_test(test_parse_edges),
+    cmocka_unit_test(test_parse_malformed),
+    cmocka_unit_test(test_append),
+    cmocka_unit_test(test_url_decode),
+    cmocka_unit_test(test_query_get)
+)

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <cmocka.h>
 
+#include "bc_unit.h"
 #include "bc_id.h"
 
 
@@ -113,14 +114,8 @@ test_valid(void **state)
 }
 
 
-int
-main(void)
-{
-    const struct CMUnitTest  tests[] = {
-        cmocka_unit_test(test_shape),
-        cmocka_unit_test(test_unique_and_ordered),
-        cmocka_unit_test(test_valid),
-    };
-
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+BC_UNIT_MAIN(
+    cmocka_unit_test(test_shape),
+    cmocka_unit_test(test_unique_and_ordered),
+    cmocka_unit_test(test_valid)
+)

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "bc_unit.h"
 #include "bc_job.h"
 
 
@@ -185,15 +186,9 @@ test_bad(void **state)
 }
 
 
-int
-main(void)
-{
-    const struct CMUnitTest  tests[] = {
-        cmocka_unit_test(test_round_trip),
-        cmocka_unit_test(test_bad),
-        cmocka_unit_test(test_streamed),
-        cmocka_unit_test(test_extra),
-    };
-
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+BC_UNIT_MAIN(
+    cmocka_unit_test(test_round_trip),
+    cmocka_unit_test(test_bad),
+    cmocka_unit_test(test_streamed),
+    cmocka_unit_test(test_extra)
+)

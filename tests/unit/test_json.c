@@ -9,6 +9,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "bc_unit.h"
 #include "bc_json.h"
 
 
@@ -125,15 +126,9 @@ test_rejects(void **state)
 }
 
 
-int
-main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_twilio_answer),
-        cmocka_unit_test(test_numbers_and_kinds),
-        cmocka_unit_test(test_too_long_and_nul),
-        cmocka_unit_test(test_rejects),
-    };
-
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+BC_UNIT_MAIN(
+    cmocka_unit_test(test_twilio_answer),
+    cmocka_unit_test(test_numbers_and_kinds),
+    cmocka_unit_test(test_too_long_and_nul),
+    cmocka_unit_test(test_rejects)
+)

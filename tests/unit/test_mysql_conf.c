@@ -12,23 +12,14 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "bc_unit.h"
 #include "bc_mysql_conf.h"
 
 
 static void
 write_temp(char *path, const char *text)
 {
-    int    fd;
-    FILE  *f;
-
-    strcpy(path, "/tmp/bc_mysql_conf_test_XXXXXX");
-    fd = mkstemp(path);
-    assert_true(fd >= 0);
-
-    f = fdopen(fd, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
+    bc_unit_write_temp(path, "/tmp/bc_mysql_conf_test_XXXXXX", text);
 }
 
 
@@ -201,14 +192,8 @@ test_file(void **state)
 }
 
 
-int
-main(void)
-{
-    const struct CMUnitTest  tests[] = {
-        cmocka_unit_test(test_addr),
-        cmocka_unit_test(test_directive),
-        cmocka_unit_test(test_file),
-    };
-
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+BC_UNIT_MAIN(
+    cmocka_unit_test(test_addr),
+    cmocka_unit_test(test_directive),
+    cmocka_unit_test(test_file)
+)

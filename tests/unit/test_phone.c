@@ -8,6 +8,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "bc_unit.h"
 #include "bc_phone.h"
 
 
@@ -102,14 +103,8 @@ test_region_valid(void **state)
 }
 
 
-int
-main(void)
-{
-    const struct CMUnitTest  tests[] = {
-        cmocka_unit_test(test_valid),
-        cmocka_unit_test(test_invalid),
-        cmocka_unit_test(test_region_valid),
-    };
-
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+BC_UNIT_MAIN(
+    cmocka_unit_test(test_valid),
+    cmocka_unit_test(test_invalid),
+    cmocka_unit_test(test_region_valid)
+)

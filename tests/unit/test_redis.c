@@ -8,6 +8,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "bc_unit.h"
 #include "bc_redis.h"
 
 
@@ -85,13 +86,7 @@ test_connect_refused(void **state)
 }
 
 
-int
-main(void)
-{
-    const struct CMUnitTest  tests[] = {
-        cmocka_unit_test(test_conf_parse),
-        cmocka_unit_test(test_connect_refused),
-    };
-
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+BC_UNIT_MAIN(
+    cmocka_unit_test(test_conf_parse),
+    cmocka_unit_test(test_connect_refused)
+)

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "bc_unit.h"
 #include "bc_route.h"
 
 
@@ -87,11 +88,56 @@ row_of(bc_router_t *router, unsigned method, const char *path)
 }
 
 
+typedef struct {
+    unsigned     method;
+    const char  *path;
+} probe_t;
+
+
+/* each probe finds no path: no row, no methods, no params */
+static void
+expect_no_path(bc_router_t *router, const probe_t *probes, size_t n)
+{
+    size_t            i;
+    bc_route_match_t  m;
+
+    for (i = 0; i < n; i++) {
+        assert_int_equal(find(router, probes[i].method, probes[i].path, &m),
+                         BC_ROUTE_NO_PATH);
+        assert_null(m.route);
+        assert_int_equal(m.allowed, 0);
+        assert_int_equal(m.nparams, 0);
+    }
+}
+
+
+/* method and path find row with one param, the len bytes at path + off */
+static void
+expect_param(bc_router_t *router, unsigned method, const char *path, int row,
+    size_t off, size_t len)
+{
+    bc_route_match_t  m;
+
+    assert_int_equal(find(router, method, path, &m), BC_ROUTE_FOUND);
+    assert_int_equal(*(const int *) m.route->data, row);
+    assert_int_equal(m.nparams, 1);
+    assert_ptr_equal(m.params[0].data, path + off);
+    assert_int_equal(m.params[0].len, len);
+}
+
+
 static void
 test_exact(void **state)
 {
-    bc_router_t       *router;
-    bc_route_match_t   m;
+    bc_router_t             *router;
+    bc_route_match_t         m;
+    static const probe_t     no_paths[] = {
+        { POST, "/api/send/sm" }, { POST, "/api/send/smsx" },
+        { POST, "/api/send/sms/" }, { POST, "/api/send/SMS" },
+        { POST, "/api//send/sms" }, { POST, "api/send/sms" },
+        { POST, "/api/send" }, { POST, "/api" }, { POST, "/" },
+        { POST, "" },
+    };
 
     (void) state;
 
@@ -108,24 +154,7 @@ test_exact(void **state)
     assert_int_equal(row_of(router, GET, "/api/messages"), R_MESSAGES);
 
     /* the path must match in full: no prefixes, case or slash leeway */
-    assert_int_equal(find(router, POST, "/api/send/sm", &m),
-                     BC_ROUTE_NO_PATH);
-    assert_int_equal(find(router, POST, "/api/send/smsx", &m),
-                     BC_ROUTE_NO_PATH);
-    assert_int_equal(find(router, POST, "/api/send/sms/", &m),
-                     BC_ROUTE_NO_PATH);
-    assert_int_equal(find(router, POST, "/api/send/SMS", &m),
-                     BC_ROUTE_NO_PATH);
-    assert_int_equal(find(router, POST, "/api//send/sms", &m),
-                     BC_ROUTE_NO_PATH);
-    assert_int_equal(find(router, POST, "api/send/sms", &m),
-                     BC_ROUTE_NO_PATH);
-    assert_int_equal(find(router, POST, "/api/send", &m), BC_ROUTE_NO_PATH);
-    assert_int_equal(find(router, POST, "/api", &m), BC_ROUTE_NO_PATH);
-    assert_int_equal(find(router, POST, "/", &m), BC_ROUTE_NO_PATH);
-    assert_int_equal(find(router, POST, "", &m), BC_ROUTE_NO_PATH);
-    assert_null(m.route);
-    assert_int_equal(m.allowed, 0);
+    expect_no_path(router, no_paths, sizeof(no_paths) / sizeof(no_paths[0]));
 
     /* the length bounds the path: bytes after it are not looked at */
     assert_int_equal(bc_router_find(router, POST, "/api/send/smsXYZ", 13,
@@ -140,44 +169,24 @@ test_exact(void **state)
 static void
 test_params(void **state)
 {
-    bc_router_t       *router;
-    bc_route_match_t   m;
-    const char        *path;
+    bc_router_t           *router;
+    static const probe_t   no_paths[] = {
+        { POST, "/api/keys//revoke" }, { POST, "/api/keys/4/2/revoke" },
+        { GET, "/api/status/" }, { GET, "/api/status/a/b" },
+        { GET, "/api/messages/x/" }, { POST, "/api/keys/42/revoke/" },
+        { POST, "/api/keys/42" },
+    };
 
     (void) state;
 
     router = router_of(rows, NROWS);
 
-    path = "/api/keys/42/revoke";
-    assert_int_equal(find(router, POST, path, &m), BC_ROUTE_FOUND);
-    assert_int_equal(*(const int *) m.route->data, R_REVOKE);
-    assert_int_equal(m.nparams, 1);
-    assert_ptr_equal(m.params[0].data, path + 10);
-    assert_int_equal(m.params[0].len, 2);
-
-    path = "/api/status/01ARZ3NDEKTSV4RRFFQ69G5FAV";
-    assert_int_equal(find(router, GET, path, &m), BC_ROUTE_FOUND);
-    assert_int_equal(*(const int *) m.route->data, R_STATUS);
-    assert_int_equal(m.nparams, 1);
-    assert_int_equal(m.params[0].len, 26);
-    assert_memory_equal(m.params[0].data, "01ARZ3NDEKTSV4RRFFQ69G5FAV", 26);
+    expect_param(router, POST, "/api/keys/42/revoke", R_REVOKE, 10, 2);
+    expect_param(router, GET, "/api/status/01ARZ3NDEKTSV4RRFFQ69G5FAV",
+                 R_STATUS, 12, 26);
 
     /* one segment: not empty, no '/' */
-    assert_int_equal(find(router, POST, "/api/keys//revoke", &m),
-                     BC_ROUTE_NO_PATH);
-    assert_int_equal(find(router, POST, "/api/keys/4/2/revoke", &m),
-                     BC_ROUTE_NO_PATH);
-    assert_int_equal(find(router, GET, "/api/status/", &m),
-                     BC_ROUTE_NO_PATH);
-    assert_int_equal(find(router, GET, "/api/status/a/b", &m),
-                     BC_ROUTE_NO_PATH);
-    assert_int_equal(m.nparams, 0);
-    assert_int_equal(find(router, GET, "/api/messages/x/", &m),
-                     BC_ROUTE_NO_PATH);
-    assert_int_equal(find(router, POST, "/api/keys/42/revoke/", &m),
-                     BC_ROUTE_NO_PATH);
-    assert_int_equal(find(router, POST, "/api/keys/42", &m),
-                     BC_ROUTE_NO_PATH);
+    expect_no_path(router, no_paths, sizeof(no_paths) / sizeof(no_paths[0]));
 
     bc_router_free(router);
 }
@@ -187,33 +196,22 @@ test_params(void **state)
 static void
 test_literal_over_param(void **state)
 {
-    bc_router_t       *router;
-    bc_route_match_t   m;
-    const char        *path;
+    bc_router_t           *router;
+    static const probe_t   no_paths[] = {
+        { GET, "/api/status/twilio/" }, { GET, "/api/status/twilio/a/b" },
+    };
 
     (void) state;
 
     router = router_of(rows, NROWS);
 
-    path = "/api/status/twilio/SM0123";
-    assert_int_equal(find(router, GET, path, &m), BC_ROUTE_FOUND);
-    assert_int_equal(*(const int *) m.route->data, R_STATUS_TWILIO);
-    assert_int_equal(m.nparams, 1);
-    assert_ptr_equal(m.params[0].data, path + 19);
-    assert_int_equal(m.params[0].len, 6);
+    expect_param(router, GET, "/api/status/twilio/SM0123", R_STATUS_TWILIO,
+                 19, 6);
 
     /* "twilio" alone is an id to /api/status/{id} */
-    path = "/api/status/twilio";
-    assert_int_equal(find(router, GET, path, &m), BC_ROUTE_FOUND);
-    assert_int_equal(*(const int *) m.route->data, R_STATUS);
-    assert_int_equal(m.nparams, 1);
-    assert_ptr_equal(m.params[0].data, path + 12);
-    assert_int_equal(m.params[0].len, 6);
+    expect_param(router, GET, "/api/status/twilio", R_STATUS, 12, 6);
 
-    assert_int_equal(find(router, GET, "/api/status/twilio/", &m),
-                     BC_ROUTE_NO_PATH);
-    assert_int_equal(find(router, GET, "/api/status/twilio/a/b", &m),
-                     BC_ROUTE_NO_PATH);
+    expect_no_path(router, no_paths, sizeof(no_paths) / sizeof(no_paths[0]));
 
     bc_router_free(router);
 }
@@ -319,10 +317,7 @@ test_order_independent(void **state)
     bc_route_t         rev[NROWS];
     bc_router_t       *fwd, *bwd;
     bc_route_match_t   a, b;
-    static const struct {
-        unsigned     method;
-        const char  *path;
-    } probes[] = {
+    static const probe_t  probes[] = {
         { POST, "/api/send/sms" }, { GET, "/api/status/twilio/SM1" },
         { GET, "/api/status/twilio" }, { GET, "/api/status/x" },
         { POST, "/api/keys/7/revoke" }, { GET, "/api/keys" },
@@ -524,22 +519,16 @@ test_rows_copied(void **state)
 }
 
 
-int
-main(void)
-{
-    const struct CMUnitTest  tests[] = {
-        cmocka_unit_test(test_exact),
-        cmocka_unit_test(test_params),
-        cmocka_unit_test(test_literal_over_param),
-        cmocka_unit_test(test_method_not_allowed),
-        cmocka_unit_test(test_methods_one_path),
-        cmocka_unit_test(test_head_via_get),
-        cmocka_unit_test(test_order_independent),
-        cmocka_unit_test(test_several_params),
-        cmocka_unit_test(test_bad_tables),
-        cmocka_unit_test(test_many_exact),
-        cmocka_unit_test(test_rows_copied),
-    };
-
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+BC_UNIT_MAIN(
+    cmocka_unit_test(test_exact),
+    cmocka_unit_test(test_params),
+    cmocka_unit_test(test_literal_over_param),
+    cmocka_unit_test(test_method_not_allowed),
+    cmocka_unit_test(test_methods_one_path),
+    cmocka_unit_test(test_head_via_get),
+    cmocka_unit_test(test_order_independent),
+    cmocka_unit_test(test_several_params),
+    cmocka_unit_test(test_bad_tables),
+    cmocka_unit_test(test_many_exact),
+    cmocka_unit_test(test_rows_copied)
+)

@@ -9,6 +9,8 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "bc_unit.h"
+
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
@@ -139,9 +141,30 @@ test_sign_duplicates(void **state)
 static void
 test_verify_ports(void **state)
 {
+    size_t       i;
     bc_kv_t      p[5];
     char         sig[BC_TWILIO_SIG_LEN + 1];
     const char  *with_port = "https://mycompany.com:443/myapp.php?foo=1&bar=2";
+    static const struct {
+        const char  *url;
+        const char  *sig;
+        int          ok;
+    } ports[] = {
+        /* signed without a port, presented with :443 */
+        { "https://mycompany.com:443/myapp.php?foo=1&bar=2",
+          "RSOYDt4T1cUTdK1PDd93/VVr8B8=", 1 },
+        /* any port is removed: twilio-python test_validation_removes_port_* */
+        { "https://mycompany.com:1234/myapp.php?foo=1&bar=2",
+          "RSOYDt4T1cUTdK1PDd93/VVr8B8=", 1 },
+        { "http://mycompany.com:1234/myapp.php?foo=1&bar=2",
+          "Zmvh+3yNM1Phv2jhDCwEM3q5ebU=", 1 },
+        /* http adds :80 */
+        { "http://mycompany.com/myapp.php?foo=1&bar=2",
+          "0ZXoZLH/DfblKGATFgpif+LLRf4=", 1 },
+        /* but http is not https */
+        { "http://mycompany.com/myapp.php?foo=1&bar=2",
+          "RSOYDt4T1cUTdK1PDd93/VVr8B8=", 0 },
+    };
 
     (void) state;
 
@@ -154,28 +177,11 @@ test_verify_ports(void **state)
                                     p, 5, sig), 0);
     assert_string_equal(sig, "kvajT1Ptam85bY51eRf/AJRuM3w=");
 
-    /* signed without a port, presented with :443 */
-    vector_params(p);
-    assert_true(verify(with_port, p, 5, "RSOYDt4T1cUTdK1PDd93/VVr8B8="));
-
-    /* any port is removed: twilio-python test_validation_removes_port_* */
-    vector_params(p);
-    assert_true(verify("https://mycompany.com:1234/myapp.php?foo=1&bar=2",
-                       p, 5, "RSOYDt4T1cUTdK1PDd93/VVr8B8="));
-
-    vector_params(p);
-    assert_true(verify("http://mycompany.com:1234/myapp.php?foo=1&bar=2",
-                       p, 5, "Zmvh+3yNM1Phv2jhDCwEM3q5ebU="));
-
-    /* http adds :80 */
-    vector_params(p);
-    assert_true(verify("http://mycompany.com/myapp.php?foo=1&bar=2",
-                       p, 5, "0ZXoZLH/DfblKGATFgpif+LLRf4="));
-
-    /* but http is not https */
-    vector_params(p);
-    assert_false(verify("http://mycompany.com/myapp.php?foo=1&bar=2",
-                        p, 5, "RSOYDt4T1cUTdK1PDd93/VVr8B8="));
+    for (i = 0; i < sizeof(ports) / sizeof(ports[0]); i++) {
+        vector_params(p);
+        assert_int_equal(verify(ports[i].url, p, 5, ports[i].sig) != 0,
+                         ports[i].ok);
+    }
 }
 
 
@@ -312,21 +318,15 @@ test_random_token(void **state)
 }
 
 
-int
-main(void)
-{
-    const struct CMUnitTest  tests[] = {
-        cmocka_unit_test(test_sign_vector),
-        cmocka_unit_test(test_sign_keys),
-        cmocka_unit_test(test_sign_duplicates),
-        cmocka_unit_test(test_verify_ports),
-        cmocka_unit_test(test_verify_tampered),
-        cmocka_unit_test(test_verify_json),
-        cmocka_unit_test(test_ct_equal),
-        cmocka_unit_test(test_sha256),
-        cmocka_unit_test(test_base64),
-        cmocka_unit_test(test_random_token),
-    };
-
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+BC_UNIT_MAIN(
+    cmocka_unit_test(test_sign_vector),
+    cmocka_unit_test(test_sign_keys),
+    cmocka_unit_test(test_sign_duplicates),
+    cmocka_unit_test(test_verify_ports),
+    cmocka_unit_test(test_verify_tampered),
+    cmocka_unit_test(test_verify_json),
+    cmocka_unit_test(test_ct_equal),
+    cmocka_unit_test(test_sha256),
+    cmocka_unit_test(test_base64),
+    cmocka_unit_test(test_random_token)
+)

@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <cmocka.h>
 
+#include "bc_unit.h"
 #include "bc_sig.h"
 
 
@@ -469,20 +470,14 @@ test_base64_strict(void **state)
 }
 
 
-int
-main(void)
-{
-    const struct CMUnitTest  tests[] = {
-        cmocka_unit_test(test_base64_strict),
-        cmocka_unit_test(test_sendgrid_vector),
-        cmocka_unit_test(test_sendgrid_tampered),
-        cmocka_unit_test(test_sendgrid_bad_key),
-        cmocka_unit_test(test_sendgrid_round_trip),
-        cmocka_unit_test(test_sendgrid_threads),
-        cmocka_unit_test(test_sendgrid_timestamp),
-        cmocka_unit_test(test_meta_vectors),
-        cmocka_unit_test(test_meta_rejects),
-    };
-
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+BC_UNIT_MAIN(
+    cmocka_unit_test(test_base64_strict),
+    cmocka_unit_test(test_sendgrid_vector),
+    cmocka_unit_test(test_sendgrid_tampered),
+    cmocka_unit_test(test_sendgrid_bad_key),
+    cmocka_unit_test(test_sendgrid_round_trip),
+    cmocka_unit_test(test_sendgrid_threads),
+    cmocka_unit_test(test_sendgrid_timestamp),
+    cmocka_unit_test(test_meta_vectors),
+    cmocka_unit_test(test_meta_rejects)
+)

@@ -7,6 +7,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "bc_unit.h"
 #include "bc_status.h"
 
 
@@ -59,59 +60,77 @@ test_advances(void **state)
 }
 
 
+/* a provider's word and the status it maps to (NULL: none) */
+typedef struct {
+    const char  *in;
+    const char  *want;
+} map_case_t;
+
+
+static void
+expect_map(const char *(*from)(const char *), const map_case_t *cases,
+    size_t n)
+{
+    size_t  i;
+
+    for (i = 0; i < n; i++) {
+        if (cases[i].want != NULL) {
+            assert_string_equal(from(cases[i].in), cases[i].want);
+        } else {
+            assert_null(from(cases[i].in));
+        }
+    }
+}
+
+
 static void
 test_twilio(void **state)
 {
+    static const map_case_t  cases[] = {
+        { "queued", "accepted" }, { "accepted", "accepted" },
+        { "scheduled", "accepted" }, { "sending", "sending" },
+        { "sent", "sent" }, { "delivered", "delivered" }, { "read", "read" },
+        { "failed", "failed" }, { "undelivered", "undelivered" },
+        { "canceled", "canceled" }, { "receiving", NULL },
+        { "received", NULL }, { "bogus", NULL }, { NULL, NULL },
+    };
+
     (void) state;
 
-    assert_string_equal(bc_status_from_twilio("queued"), "accepted");
-    assert_string_equal(bc_status_from_twilio("accepted"), "accepted");
-    assert_string_equal(bc_status_from_twilio("scheduled"), "accepted");
-    assert_string_equal(bc_status_from_twilio("sending"), "sending");
-    assert_string_equal(bc_status_from_twilio("sent"), "sent");
-    assert_string_equal(bc_status_from_twilio("delivered"), "delivered");
-    assert_string_equal(bc_status_from_twilio("read"), "read");
-    assert_string_equal(bc_status_from_twilio("failed"), "failed");
-    assert_string_equal(bc_status_from_twilio("undelivered"),
-                        "undelivered");
-    assert_string_equal(bc_status_from_twilio("canceled"), "canceled");
-    assert_null(bc_status_from_twilio("receiving"));
-    assert_null(bc_status_from_twilio("received"));
-    assert_null(bc_status_from_twilio("bogus"));
-    assert_null(bc_status_from_twilio(NULL));
+    expect_map(bc_status_from_twilio, cases,
+               sizeof(cases) / sizeof(cases[0]));
 }
 
 
 static void
 test_meta(void **state)
 {
+    static const map_case_t  cases[] = {
+        { "sent", "sent" }, { "delivered", "delivered" }, { "read", "read" },
+        { "failed", "failed" }, { "received", NULL }, { "deleted", NULL },
+        { NULL, NULL },
+    };
+
     (void) state;
 
-    assert_string_equal(bc_status_from_meta("sent"), "sent");
-    assert_string_equal(bc_status_from_meta("delivered"), "delivered");
-    assert_string_equal(bc_status_from_meta("read"), "read");
-    assert_string_equal(bc_status_from_meta("failed"), "failed");
-    assert_null(bc_status_from_meta("received"));
-    assert_null(bc_status_from_meta("deleted"));
-    assert_null(bc_status_from_meta(NULL));
+    expect_map(bc_status_from_meta, cases, sizeof(cases) / sizeof(cases[0]));
 }
 
 
 static void
 test_sendgrid(void **state)
 {
+    static const map_case_t  cases[] = {
+        { "processed", "accepted" }, { "delivered", "delivered" },
+        { "open", "read" }, { "click", "read" }, { "bounce", "failed" },
+        { "dropped", "failed" }, { "deferred", NULL }, { "spamreport", NULL },
+        { "Delivered", NULL }, { NULL, NULL },
+    };
+
     (void) state;
 
-    assert_string_equal(bc_status_from_sendgrid("processed"), "accepted");
-    assert_string_equal(bc_status_from_sendgrid("delivered"), "delivered");
-    assert_string_equal(bc_status_from_sendgrid("open"), "read");
-    assert_string_equal(bc_status_from_sendgrid("click"), "read");
-    assert_string_equal(bc_status_from_sendgrid("bounce"), "failed");
-    assert_string_equal(bc_status_from_sendgrid("dropped"), "failed");
-    assert_null(bc_status_from_sendgrid("deferred"));
-    assert_null(bc_status_from_sendgrid("spamreport"));
-    assert_null(bc_status_from_sendgrid("Delivered"));
-    assert_null(bc_status_from_sendgrid(NULL));
+    expect_map(bc_status_from_sendgrid, cases,
+               sizeof(cases) / sizeof(cases[0]));
 }
 
 
@@ -137,17 +156,11 @@ test_tables(void **state)
 }
 
 
-int
-main(void)
-{
-    const struct CMUnitTest  tests[] = {
-        cmocka_unit_test(test_ranks),
-        cmocka_unit_test(test_advances),
-        cmocka_unit_test(test_twilio),
-        cmocka_unit_test(test_meta),
-        cmocka_unit_test(test_sendgrid),
-        cmocka_unit_test(test_tables),
-    };
-
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+BC_UNIT_MAIN(
+    cmocka_unit_test(test_ranks),
+    cmocka_unit_test(test_advances),
+    cmocka_unit_test(test_twilio),
+    cmocka_unit_test(test_meta),
+    cmocka_unit_test(test_sendgrid),
+    cmocka_unit_test(test_tables)
+)

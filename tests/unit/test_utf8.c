@@ -8,6 +8,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "bc_unit.h"
 #include "bc_utf8.h"
 
 
@@ -65,14 +66,8 @@ test_repair(void **state)
 }
 
 
-int
-main(void)
-{
-    const struct CMUnitTest  tests[] = {
-        cmocka_unit_test(test_valid),
-        cmocka_unit_test(test_invalid),
-        cmocka_unit_test(test_repair),
-    };
-
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+BC_UNIT_MAIN(
+    cmocka_unit_test(test_valid),
+    cmocka_unit_test(test_invalid),
+    cmocka_unit_test(test_repair)
+)

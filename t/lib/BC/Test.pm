@@ -354,14 +354,21 @@ sub elapsed { my ($t0) = @_; time - $t0 }
 
 # ------------------------------------------------------------------ backends
 
-sub redis {
-    my ($self, @cmd) = @_;
+# redis-cli's whole output in mode --raw or --no-raw, without its last
+# newline (not chomp: under "local $/" it removes nothing); undef if none
+sub _redis_cli {
+    my ($self, $mode, @cmd) = @_;
     open my $fh, '-|', 'redis-cli', '-h', '127.0.0.1', '-p', $self->{redis_port},
-        '--no-raw', @cmd or die "redis-cli: $!";
+        $mode, @cmd or die "redis-cli: $!";
     my $out = do { local $/; <$fh> };
     close $fh;
-    $out //= '';
-    $out =~ s/\n\z//;      # not chomp: under "local $/" it removes nothing
+    $out =~ s/\n\z// if defined $out;
+    return $out;
+}
+
+sub redis {
+    my ($self, @cmd) = @_;
+    my $out = $self->_redis_cli('--no-raw', @cmd) // '';
     # plain values: strip (integer) / quotes for single-line replies
     if ($out !~ /\n/) {
         $out =~ s/^\(integer\) //;
@@ -373,12 +380,7 @@ sub redis {
 
 sub redis_raw {
     my ($self, @cmd) = @_;
-    open my $fh, '-|', 'redis-cli', '-h', '127.0.0.1', '-p', $self->{redis_port},
-        '--raw', @cmd or die "redis-cli: $!";
-    my $out = do { local $/; <$fh> };
-    close $fh;
-    $out =~ s/\n\z// if defined $out;
-    return $out;
+    return $self->_redis_cli('--raw', @cmd);
 }
 
 # entries ever added to a stream (XINFO STREAM entries-added): what was
