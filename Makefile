@@ -130,7 +130,7 @@ $(BIN)/broadcast-sim: $(SIM_OBJS) $(COMMON_OBJS) $(PHONE_LIB)
 	    $(LDLIBS_ALL) $(MHD_LIBS)
 
 # --- tests ------------------------------------------------------------------
-$(BUILD)/tests/%: tests/unit/%.c $(COMMON_OBJS) $(PHONE_LIB)
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/bc_unit.h $(COMMON_OBJS) $(PHONE_LIB)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(COMMON_OBJS) $(LDLIBS_ALL) -lcmocka
 
@@ -209,12 +209,13 @@ $(FUZZ_DIR)/fuzz_form: fuzz/fuzz_form.c common/bc_form.c $(COMMON_HDRS)
 
 SIG_SRCS     := $(wildcard common/bc_sig*.c) common/bc_form.c
 
-$(FUZZ_DIR)/fuzz_twilio: fuzz/fuzz_twilio.c $(SIG_SRCS) $(COMMON_HDRS)
+$(FUZZ_DIR)/fuzz_twilio: fuzz/fuzz_twilio.c fuzz/fuzz_field.h $(SIG_SRCS) \
+                         $(COMMON_HDRS)
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ fuzz/fuzz_twilio.c $(SIG_SRCS) -lcrypto
 
-$(FUZZ_DIR)/fuzz_sig_providers: fuzz/fuzz_sig_providers.c $(SIG_SRCS) \
-                                $(COMMON_HDRS)
+$(FUZZ_DIR)/fuzz_sig_providers: fuzz/fuzz_sig_providers.c fuzz/fuzz_field.h \
+                                $(SIG_SRCS) $(COMMON_HDRS)
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ fuzz/fuzz_sig_providers.c $(SIG_SRCS) \
 	    -lcrypto
