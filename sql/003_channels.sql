@@ -1,4 +1,4 @@
--- Channels and webhooks (docs/DESIGN.md, issue 3): WhatsApp (Twilio, Meta)
+-- Channels and webhooks (docs/DESIGN.md): WhatsApp (Twilio, Meta)
 -- and email (SendGrid) on the same messages table, inbound rows, senders.
 
 ALTER TABLE messages
