@@ -96,14 +96,20 @@ ngx_http_broadcast_groups_action(ngx_uint_t variant, ngx_uint_t method)
                    : NGX_HTTP_BROADCAST_GROUPS_CREATE;
 
     case NGX_HTTP_BROADCAST_GROUPS_ONE:
-        return get ? NGX_HTTP_BROADCAST_GROUPS_GET
-                   : (method & NGX_HTTP_PATCH) ? NGX_HTTP_BROADCAST_GROUPS_UPDATE
-                                               : NGX_HTTP_BROADCAST_GROUPS_DELETE;
+        if (get) {
+            return NGX_HTTP_BROADCAST_GROUPS_GET;
+        }
+
+        return (method & NGX_HTTP_PATCH) ? NGX_HTTP_BROADCAST_GROUPS_UPDATE
+                                         : NGX_HTTP_BROADCAST_GROUPS_DELETE;
 
     default: /* NGX_HTTP_BROADCAST_GROUPS_MEMBERS_OF */
-        return get ? NGX_HTTP_BROADCAST_GROUPS_MEMBERS
-                   : (method & NGX_HTTP_POST) ? NGX_HTTP_BROADCAST_GROUPS_ADD
-                                              : NGX_HTTP_BROADCAST_GROUPS_REMOVE;
+        if (get) {
+            return NGX_HTTP_BROADCAST_GROUPS_MEMBERS;
+        }
+
+        return (method & NGX_HTTP_POST) ? NGX_HTTP_BROADCAST_GROUPS_ADD
+                                        : NGX_HTTP_BROADCAST_GROUPS_REMOVE;
     }
 }
 
@@ -231,8 +237,8 @@ invalid:
 
     ngx_http_broadcast_api_error(ctx, NGX_HTTP_BROADCAST_GROUPS_422,
         single_line ? "invalid_name" : "invalid_description",
-        single_line ? "%s must be a single-line string of 1 to %uz characters"
-                    : "%s must be a string of at most %uz characters or null",
+        single_line ? "%s must be a single-line string of 1 to %zu characters"
+                    : "%s must be a string of at most %zu characters or null",
         field, max);
     return -1;
 }
@@ -318,7 +324,7 @@ ngx_http_broadcast_groups_ids(ngx_http_request_t *r,
         if (id <= 0) {
             ctx->error_extra = json_pack("{s:I}", "index", (json_int_t) i);
             ngx_http_broadcast_api_error(ctx, NGX_HTTP_BROADCAST_GROUPS_422,
-                "invalid_contact_ids", "contact_ids[%uz] is not a contact id "
+                "invalid_contact_ids", "contact_ids[%zu] is not a contact id "
                 "(a positive integer)", i);
             return -1;
         }
