@@ -39,8 +39,9 @@
 /* the longest id ("9223372036854775807") and its comma */
 #define NGX_HTTP_BROADCAST_GROUPS_ID_LEN    20
 
+/* ISO-8601 UTC with milliseconds, as the message JSON (%f has six digits) */
 #define NGX_HTTP_BROADCAST_GROUPS_TIME(col)                                   \
-    "DATE_FORMAT(" col ",'%Y-%m-%dT%H:%i:%s.%fZ')"
+    "CONCAT(LEFT(DATE_FORMAT(" col ",'%Y-%m-%dT%H:%i:%s.%f'),23),'Z')"
 
 #define NGX_HTTP_BROADCAST_GROUPS_COLUMNS                                     \
     "g.id,g.name,g.description,"                                              \

@@ -54,8 +54,8 @@ like($vip->{id} // '', qr/^\d+$/, 'id is a number');
 is($vip->{name}, 'VIP customers', 'name');
 is($vip->{description}, 'the best ones', 'description');
 is($vip->{member_count}, 0, 'member_count 0');
-like($vip->{created_at} // '', qr/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z$/, 'created_at ISO-8601');
-like($vip->{updated_at} // '', qr/^\d{4}-\d\d-\d\dT/, 'updated_at');
+like($vip->{created_at} // '', qr/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/, 'created_at ISO-8601 with ms');
+like($vip->{updated_at} // '', qr/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/, 'updated_at');
 
 $r = req(POST => '/api/groups', json => { name => 'VIP customers' });
 is_error($r, 409, 'group_exists', 'duplicate name');
