@@ -75,6 +75,7 @@ typedef struct {
     /* add and remove: the ids as given (duplicates included) */
     long long   *ids;
     ngx_uint_t   nids;
+    ssize_t      bad_index;         /* the first element that is no id */
 } ngx_http_broadcast_groups_t;
 
 
@@ -312,6 +313,7 @@ ngx_http_broadcast_groups_ids(ngx_http_request_t *r,
         return -1;
     }
 
+    gd->bad_index = -1;
     gd->ids = ngx_alloc(n * sizeof(long long), r->connection->log);
     if (gd->ids == NULL) {
         ngx_http_broadcast_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
@@ -322,12 +324,13 @@ ngx_http_broadcast_groups_ids(ngx_http_request_t *r,
     json_array_foreach(list, i, v) {
         id = json_is_integer(v) ? json_integer_value(v) : 0;
 
+        /*
+         * reported by the thread, after the auth: an error_extra set here
+         * would also reach a 401 answer
+         */
         if (id <= 0) {
-            ctx->error_extra = json_pack("{s:I}", "index", (json_int_t) i);
-            ngx_http_broadcast_api_error(ctx, NGX_HTTP_BROADCAST_GROUPS_422,
-                "invalid_contact_ids", "contact_ids[%zu] is not a contact id "
-                "(a positive integer)", i);
-            return -1;
+            gd->bad_index = i;
+            return 0;
         }
 
         gd->ids[i] = id;
@@ -881,6 +884,15 @@ ngx_http_broadcast_groups_change(ngx_http_broadcast_api_ctx_t *ctx,
     size_t       size;
     long long    done;
     ngx_uint_t   i, add;
+
+    if (gd->bad_index >= 0) {
+        ctx->error_extra = json_pack("{s:I}", "index",
+                                     (json_int_t) gd->bad_index);
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_BROADCAST_GROUPS_422,
+            "invalid_contact_ids", "contact_ids[%zd] is not a contact id "
+            "(a positive integer)", gd->bad_index);
+        return;
+    }
 
     if (ngx_http_broadcast_groups_exists(ctx, conn, gd) != 1) {
         return;

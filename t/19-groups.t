@@ -172,6 +172,11 @@ is(req(GET => "/api/groups/$vip->{id}", key => $read)->{json}{member_count}, 5, 
 $r = req(POST => "/api/groups/$vip->{id}/members", json => { contact_ids => [$c[0], '2', 3] });
 is_error($r, 422, 'invalid_contact_ids', 'string id');
 is($r->{json}{error}{index}, 1, 'the bad element is named by index');
+$r = req(POST => "/api/groups/$vip->{id}/members", key => undef, json => { contact_ids => [1, 'x'] });
+is_error($r, 401, 'unauthorized', 'a bad id without a credential');
+ok(!exists $r->{json}{error}{index}, 'the 401 tells nothing about the body');
+is_error(req(POST => '/api/groups/999999999/members', json => { contact_ids => [1, 'x'] }), 422,
+    'invalid_contact_ids', 'a bad list is refused before the group is looked up');
 $r = req(POST => "/api/groups/$vip->{id}/members", json => { contact_ids => [1.5] });
 is_error($r, 422, 'invalid_contact_ids', 'fractional id');
 is($r->{json}{error}{index}, 0, 'index 0');
