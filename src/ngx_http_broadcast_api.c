@@ -125,6 +125,31 @@ static const ngx_http_broadcast_api_route_t  ngx_http_broadcast_api_routes[] =
     { NGX_HTTP_GET, "/api/messages/{message_id}",
       NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_status_prepare,
       NGX_HTTP_BROADCAST_STATUS_ID },
+
+    /* contact groups: reads need read, writes manage */
+    { NGX_HTTP_GET, "/api/groups",
+      NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_groups_prepare,
+      NGX_HTTP_BROADCAST_GROUPS_COLLECTION },
+
+    { NGX_HTTP_POST, "/api/groups",
+      NGX_HTTP_BROADCAST_NEED_MANAGE, ngx_http_broadcast_groups_prepare,
+      NGX_HTTP_BROADCAST_GROUPS_COLLECTION },
+
+    { NGX_HTTP_GET, "/api/groups/{id}",
+      NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_groups_prepare,
+      NGX_HTTP_BROADCAST_GROUPS_ONE },
+
+    { NGX_HTTP_PATCH|NGX_HTTP_DELETE, "/api/groups/{id}",
+      NGX_HTTP_BROADCAST_NEED_MANAGE, ngx_http_broadcast_groups_prepare,
+      NGX_HTTP_BROADCAST_GROUPS_ONE },
+
+    { NGX_HTTP_GET, "/api/groups/{id}/members",
+      NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_groups_prepare,
+      NGX_HTTP_BROADCAST_GROUPS_MEMBERS_OF },
+
+    { NGX_HTTP_POST|NGX_HTTP_DELETE, "/api/groups/{id}/members",
+      NGX_HTTP_BROADCAST_NEED_MANAGE, ngx_http_broadcast_groups_prepare,
+      NGX_HTTP_BROADCAST_GROUPS_MEMBERS_OF },
 };
 
 
@@ -266,7 +291,7 @@ ngx_http_broadcast_api_handler(ngx_http_request_t *r)
 
     ngx_http_set_ctx(r, req, ngx_http_broadcast_module);
 
-    if (!(r->method & (NGX_HTTP_POST|NGX_HTTP_DELETE))) {
+    if (!(r->method & (NGX_HTTP_POST|NGX_HTTP_PATCH|NGX_HTTP_DELETE))) {
         rc = ngx_http_discard_request_body(r);
         if (rc != NGX_OK) {
             return rc;

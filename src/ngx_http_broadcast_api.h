@@ -130,6 +130,12 @@ NGX_HTTP_BROADCAST_ROUTE(senders);
 NGX_HTTP_BROADCAST_ROUTE(templates);
 NGX_HTTP_BROADCAST_ROUTE(chat);
 
+/* groups.c: contact groups and their members (variants of the rows) */
+NGX_HTTP_BROADCAST_ROUTE(groups);
+#define NGX_HTTP_BROADCAST_GROUPS_COLLECTION  0   /* /api/groups */
+#define NGX_HTTP_BROADCAST_GROUPS_ONE         1   /* /api/groups/{id} */
+#define NGX_HTTP_BROADCAST_GROUPS_MEMBERS_OF  2   /* .../{id}/members */
+
 
 /*
  * The one accept path of every channel (send_accept.c): each channel
