@@ -125,6 +125,31 @@ static const ngx_http_broadcast_api_route_t  ngx_http_broadcast_api_routes[] =
     { NGX_HTTP_GET, "/api/messages/{message_id}",
       NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_status_prepare,
       NGX_HTTP_BROADCAST_STATUS_ID },
+
+    /* compliance: the lists the sender's claim consults */
+    { NGX_HTTP_GET, "/api/opt-outs",
+      NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_compliance_prepare,
+      NGX_HTTP_BROADCAST_COMPLIANCE_OPT_OUTS },
+
+    { NGX_HTTP_POST, "/api/opt-outs",
+      NGX_HTTP_BROADCAST_NEED_MANAGE, ngx_http_broadcast_compliance_prepare,
+      NGX_HTTP_BROADCAST_COMPLIANCE_OPT_OUTS },
+
+    { NGX_HTTP_DELETE, "/api/opt-outs/{id}",
+      NGX_HTTP_BROADCAST_NEED_MANAGE, ngx_http_broadcast_compliance_prepare,
+      NGX_HTTP_BROADCAST_COMPLIANCE_OPT_OUTS },
+
+    { NGX_HTTP_GET, "/api/blacklist",
+      NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_compliance_prepare,
+      NGX_HTTP_BROADCAST_COMPLIANCE_BLACKLIST },
+
+    { NGX_HTTP_POST, "/api/blacklist",
+      NGX_HTTP_BROADCAST_NEED_MANAGE, ngx_http_broadcast_compliance_prepare,
+      NGX_HTTP_BROADCAST_COMPLIANCE_BLACKLIST },
+
+    { NGX_HTTP_DELETE, "/api/blacklist/{id}",
+      NGX_HTTP_BROADCAST_NEED_MANAGE, ngx_http_broadcast_compliance_prepare,
+      NGX_HTTP_BROADCAST_COMPLIANCE_BLACKLIST },
 };
 
 

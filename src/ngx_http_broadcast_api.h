@@ -129,6 +129,10 @@ NGX_HTTP_BROADCAST_ROUTE(email);
 NGX_HTTP_BROADCAST_ROUTE(senders);
 NGX_HTTP_BROADCAST_ROUTE(templates);
 NGX_HTTP_BROADCAST_ROUTE(chat);
+/* compliance.c: opt-outs and blacklist (variant: which list) */
+NGX_HTTP_BROADCAST_ROUTE(compliance);
+#define NGX_HTTP_BROADCAST_COMPLIANCE_OPT_OUTS   0
+#define NGX_HTTP_BROADCAST_COMPLIANCE_BLACKLIST  1
 
 
 /*
