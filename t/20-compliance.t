@@ -32,6 +32,53 @@ is($t->mysql_value("SELECT COUNT(*) FROM information_schema.statistics WHERE tab
 is($t->mysql_value("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema=DATABASE() "
     . "AND table_name='blacklist'"), 1, 'blacklist table');
 
+# ------------------------------------------------- sql/007 on existing data
+# broadcastctl migrates a database that already holds 001-006 and opt-outs
+# written by today's writers: they keep meaning "every channel", and the
+# writers' INSERT IGNORE (no channel) stays idempotent.
+{
+    my $dbh = $t->dbh;
+    my $db = 'bc_upgrade';
+    my $sqldir = $t->dir . '/upgrade-sql';
+    mkdir $sqldir;
+    my @files = sort glob("$FindBin::Bin/../sql/*.sql");
+    my ($m007) = grep { m{/007_compliance\.sql$} } @files;
+    for my $f (grep { $_ ne $m007 } @files) {
+        (my $base = $f) =~ s{.*/}{};
+        system('cp', $f, "$sqldir/$base") == 0 or die "cp $f";
+    }
+    $dbh->do("DROP DATABASE IF EXISTS $db");
+    $dbh->do("CREATE DATABASE $db CHARACTER SET utf8mb4");
+    $dbh->do("GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, INDEX, DROP, REFERENCES "
+        . "ON $db.* TO 'broadcast_migrate'\@'127.0.0.1'");
+    open my $in, '<', $t->dir . '/migrate.conf' or die "migrate.conf: $!";
+    my $conf = join '', <$in>;
+    close $in;
+    $conf =~ s/^mysql_database\s*=.*$/mysql_database = $db/m or die 'no mysql_database';
+    open my $out, '>', $t->dir . '/upgrade.conf' or die $!;
+    print $out $conf;
+    close $out;
+    my $ctl = "$FindBin::Bin/../build/bin/broadcastctl migrate --config " . $t->dir
+        . "/upgrade.conf --sql-dir $sqldir >>" . $t->dir . '/upgrade.log 2>&1';
+    is(system($ctl), 0, 'migrated to 006');
+    $dbh->do("INSERT INTO $db.opt_outs (address,reason,source,created_at) VALUES "
+        . "('+14155550700','Attempt to send to unsubscribed recipient','twilio_21610',UTC_TIMESTAMP(3)),"
+        . "('bounced\@example.com',NULL,'sendgrid_bounce',UTC_TIMESTAMP(3))");
+    system('cp', $m007, "$sqldir/") == 0 or die 'cp 007';
+    is(system($ctl), 0, 'migrated to 007 with data in opt_outs');
+    is($dbh->selectrow_array("SELECT COUNT(*) FROM $db.opt_outs WHERE channel=''"), 2,
+       "existing opt-outs kept, channel '' (every channel)");
+    is($dbh->do("INSERT IGNORE INTO $db.opt_outs (address,reason,source,created_at) VALUES "
+        . "('+14155550700','again','twilio_21610',UTC_TIMESTAMP(3))") + 0, 0,
+       "a writer's INSERT IGNORE without channel is still a no-op on a duplicate");
+    is($dbh->do("INSERT IGNORE INTO $db.opt_outs (address,channel,source,created_at) VALUES "
+        . "('+14155550700','sms','api',UTC_TIMESTAMP(3))") + 0, 1, 'the same address for one channel is a row of its own');
+    is($dbh->selectrow_array("SELECT COUNT(*) FROM $db.blacklist"), 0, 'blacklist created, empty');
+    is($dbh->selectrow_array("SELECT COUNT(*) FROM $db.schema_migrations WHERE version=7"), 1, '007 recorded');
+    is(system($ctl), 0, 'migrate again: nothing to do');
+    $dbh->do("DROP DATABASE $db");
+}
+
 # ------------------------------------------------- auth and scopes
 is_error($t->get('/api/opt-outs'), 401, 'unauthorized', 'GET opt-outs without a credential');
 is_error($t->post('/api/blacklist', json => { address => '+14155550600' }), 401, 'unauthorized',
