@@ -5,6 +5,9 @@
  * lower-cased e-mail), the form the claim compares, so what is added here
  * matches every channel's recipients (a WhatsApp "whatsapp:+1..." too).
  * Listings page by id (keyset), never by OFFSET.
+ *
+ * The predecessor's /api/sms/opt-outs and /api/sms/blacklist are views of
+ * the same tables in its shapes: SMS only, "phone" for "address".
  */
 
 
@@ -37,6 +40,11 @@ typedef struct {
     const char  *columns;      /* id, channel, address, reason, source, at */
     const char  *insert;       /* INSERT IGNORE ... VALUES ( */
     ngx_uint_t   channels;     /* has channel and source */
+    const char  *field;        /* the address's member in JSON */
+    const char  *scope;        /* the listing's extra WHERE */
+    const char  *channel;      /* POST's fixed channel, or NULL */
+    ngx_uint_t   legacy;       /* the predecessor's shape: phones only,
+                                  "source" accepted, no "channel" */
 } ngx_http_broadcast_compliance_list_t;
 
 
@@ -49,14 +57,34 @@ static const ngx_http_broadcast_compliance_list_t
       NGX_HTTP_BROADCAST_COMPLIANCE_TS("created_at"),
       "INSERT IGNORE INTO opt_outs (address,channel,reason,source,"
       "created_at) VALUES (",
-      1 },
+      1, "address", "", NULL, 0 },
 
     /* NGX_HTTP_BROADCAST_COMPLIANCE_BLACKLIST */
     { "blacklist", "blacklist",
       "id,NULL,address,reason,NULL,"
       NGX_HTTP_BROADCAST_COMPLIANCE_TS("created_at"),
       "INSERT IGNORE INTO blacklist (address,reason,created_at) VALUES (",
-      0 },
+      0, "address", "", NULL, 0 },
+
+    /*
+     * NGX_HTTP_BROADCAST_COMPLIANCE_SMS_OPT_OUTS: the predecessor's opt-outs
+     * were its SMS suppression list, so they list what blocks SMS and add
+     * SMS opt-outs
+     */
+    { "opt_outs", "opt_outs",
+      "id,channel,address,reason,source,"
+      NGX_HTTP_BROADCAST_COMPLIANCE_TS("created_at"),
+      "INSERT IGNORE INTO opt_outs (address,channel,reason,source,"
+      "created_at) VALUES (",
+      1, "phone", " AND channel IN ('','sms') AND address LIKE '+%'", "sms",
+      1 },
+
+    /* NGX_HTTP_BROADCAST_COMPLIANCE_SMS_BLACKLIST */
+    { "blacklist", "blacklist",
+      "id,NULL,address,reason,NULL,"
+      NGX_HTTP_BROADCAST_COMPLIANCE_TS("created_at"),
+      "INSERT IGNORE INTO blacklist (address,reason,created_at) VALUES (",
+      0, "phone", " AND address LIKE '+%'", NULL, 1 },
 };
 
 
@@ -78,11 +106,15 @@ typedef struct {
     char         address[NGX_HTTP_BROADCAST_ADDR_MAX];
     ngx_uint_t   has_reason;
     char         reason[NGX_HTTP_BROADCAST_COMPLIANCE_CHARS * 4 + 1];
+    char         source[33];         /* opt_outs.source is VARCHAR(32) */
 } ngx_http_broadcast_compliance_t;
 
 
 static void ngx_http_broadcast_compliance_op(
     ngx_http_broadcast_api_ctx_t *ctx, ngx_http_broadcast_conn_t *conn);
+static int ngx_http_broadcast_compliance_reason(
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_http_broadcast_compliance_t *cd,
+    json_t *json);
 
 
 /* a positive id of at most 18 digits, or -1 */
@@ -163,7 +195,7 @@ ngx_http_broadcast_compliance_query(ngx_http_request_t *r,
     }
 
     n = ngx_http_broadcast_api_arg(r, "channel", buf, sizeof(buf));
-    if (n > 0 && cd->list->channels) {
+    if (n > 0 && cd->list->channels && !cd->list->legacy) {
         /* "all" lists the opt-outs of every channel (stored as "") */
         if (ngx_strcmp(buf, "all") != 0
             && ngx_http_broadcast_compliance_channel(buf, cd->channel,
@@ -208,7 +240,8 @@ ngx_http_broadcast_compliance_query(ngx_http_request_t *r,
 /* the stored form of an address: +E164 or a lower-cased e-mail */
 static int
 ngx_http_broadcast_compliance_address(ngx_http_request_t *r,
-    ngx_http_broadcast_api_ctx_t *ctx, json_t *v, char *out)
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_http_broadcast_compliance_t *cd,
+    json_t *v, char *out)
 {
     size_t                          len;
     const char                     *s, *reason;
@@ -219,19 +252,19 @@ ngx_http_broadcast_compliance_address(ngx_http_request_t *r,
 
     if (s == NULL) {
         ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
-            "invalid_request", "address is required: a phone number or an "
-            "e-mail address");
+            "invalid_request", "%s is required: a phone number%s",
+            cd->list->field, cd->list->legacy ? "" : " or an e-mail address");
         return -1;
     }
 
     if (len > NGX_HTTP_BROADCAST_COMPLIANCE_CHARS) {
         ngx_http_broadcast_api_error(ctx, NGX_HTTP_BROADCAST_UNPROCESSABLE,
-            "field_too_long", "address is longer than %d bytes",
+            "field_too_long", "%s is longer than %d bytes", cd->list->field,
             NGX_HTTP_BROADCAST_COMPLIANCE_CHARS);
         return -1;
     }
 
-    if (memchr(s, '@', len) != NULL) {
+    if (memchr(s, '@', len) != NULL && !cd->list->legacy) {
         if (bc_email_valid(s, len, out)) {
             return 0;
         }
@@ -260,10 +293,43 @@ ngx_http_broadcast_compliance_address(ngx_http_request_t *r,
     }
 
     ngx_http_broadcast_api_error(ctx, NGX_HTTP_BROADCAST_UNPROCESSABLE,
-        "invalid_address", "address must be a phone number (E.164, or "
-        "national for the default country) or an e-mail address: %s",
-        reason);
+        "invalid_address", "%s must be a phone number (E.164, or national "
+        "for the default country)%s: %s", cd->list->field,
+        cd->list->legacy ? "" : " or an e-mail address", reason);
     return -1;
+}
+
+
+/* the predecessor's optional "source" of an opt-out (default "api") */
+static int
+ngx_http_broadcast_compliance_source(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_compliance_t *cd, json_t *json)
+{
+    size_t       len;
+    json_t      *v;
+    const char  *s;
+
+    v = json_object_get(json, "source");
+
+    if (v == NULL || json_is_null(v)) {
+        return 0;
+    }
+
+    s = json_string_value(v);
+    len = json_string_length(v);
+
+    if (s == NULL || len == 0 || len >= sizeof(cd->source)
+        || strpbrk(s, "\r\n") != NULL || memchr(s, '\0', len) != NULL)
+    {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_BROADCAST_UNPROCESSABLE,
+            "invalid_source", "source must be a single-line string of 1 to "
+            "%d bytes", (int) sizeof(cd->source) - 1);
+        return -1;
+    }
+
+    ngx_memcpy(cd->source, s, len + 1);
+
+    return 0;
 }
 
 
@@ -280,11 +346,24 @@ ngx_http_broadcast_compliance_body(ngx_http_request_t *r,
         return -1;
     }
 
-    if (ngx_http_broadcast_compliance_address(r, ctx,
-            json_object_get(json, "address"), cd->address)
+    if (ngx_http_broadcast_compliance_address(r, ctx, cd,
+            json_object_get(json, cd->list->field), cd->address)
         != 0)
     {
         return -1;
+    }
+
+    if (cd->list->legacy) {
+        if (cd->list->channel) {
+            ngx_cpystrn((u_char *) cd->channel, (u_char *) cd->list->channel,
+                        sizeof(cd->channel));
+        }
+
+        if (ngx_http_broadcast_compliance_source(ctx, cd, json) != 0) {
+            return -1;
+        }
+
+        return ngx_http_broadcast_compliance_reason(ctx, cd, json);
     }
 
     v = json_object_get(json, "channel");
@@ -308,6 +387,17 @@ ngx_http_broadcast_compliance_body(ngx_http_request_t *r,
             return -1;
         }
     }
+
+    return ngx_http_broadcast_compliance_reason(ctx, cd, json);
+}
+
+
+/* the optional "reason"; 0 or -1 with ctx's error */
+static int
+ngx_http_broadcast_compliance_reason(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_compliance_t *cd, json_t *json)
+{
+    json_t  *v;
 
     v = json_object_get(json, "reason");
 
@@ -355,6 +445,7 @@ ngx_http_broadcast_compliance_prepare(ngx_http_request_t *r,
     }
 
     cd->list = &ngx_http_broadcast_compliance_lists[args->variant];
+    ngx_cpystrn((u_char *) cd->source, (u_char *) "api", sizeof(cd->source));
 
     if (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)) {
         cd->action = NGX_HTTP_BROADCAST_COMPLIANCE_LIST;
@@ -389,16 +480,24 @@ ngx_http_broadcast_compliance_row(ngx_http_broadcast_compliance_t *cd,
 
     o = json_pack("{s:I,s:s?,s:s?,s:s?}",
                   "id", (json_int_t) strtoll(row[0], NULL, 10),
-                  "address", row[2], "reason", row[3], "created_at", row[5]);
+                  cd->list->field, row[2], "reason", row[3],
+                  "created_at", row[5]);
 
-    if (o && cd->list->channels
-        && json_object_set_new(o, "channel",
-                               row[1] && row[1][0] ? json_string(row[1])
+    if (o == NULL || !cd->list->channels) {
+        return o;
+    }
+
+    if ((!cd->list->legacy
+         && json_object_set_new(o, "channel",
+                                row[1] && row[1][0] ? json_string(row[1])
+                                                    : json_null())
+            != 0)
+        || json_object_set_new(o, "source", row[4] ? json_string(row[4])
                                                    : json_null())
-           == 0)
+           != 0)
     {
-        json_object_set_new(o, "source", row[4] ? json_string(row[4])
-                                                : json_null());
+        json_decref(o);
+        return NULL;
     }
 
     return o;
@@ -480,9 +579,10 @@ ngx_http_broadcast_compliance_list(ngx_http_broadcast_api_ctx_t *ctx,
     }
 
     /* one row more than asked tells whether there is a next page */
-    n = snprintf(sql, sizeof(sql), "SELECT %s FROM %s WHERE id > %lld%s%s"
+    n = snprintf(sql, sizeof(sql), "SELECT %s FROM %s WHERE id > %lld%s%s%s"
                  "%s%s ORDER BY id LIMIT %u", cd->list->columns,
-                 cd->list->table, cd->cursor, ch ? " AND channel = " : "",
+                 cd->list->table, cd->cursor, cd->list->scope,
+                 ch ? " AND channel = " : "",
                  ch ? ch : "", like ? " AND address LIKE " : "",
                  like ? like : "", (unsigned) cd->limit + 1);
 
@@ -535,30 +635,96 @@ ngx_http_broadcast_compliance_list(ngx_http_broadcast_api_ctx_t *ctx,
 }
 
 
+/*
+ * thread: the row of the address (and channel) into ctx->result: 1, or 0
+ * if there is none, -1 with ctx's error. With "covering", any row that
+ * already blocks the channel (the every-channel one first) will do.
+ */
+static int
+ngx_http_broadcast_compliance_fetch(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn, ngx_http_broadcast_compliance_t *cd,
+    const char *addr, const char *ch, ngx_uint_t covering)
+{
+    int         n, found;
+    char        sql[2048];
+    MYSQL_RES  *res;
+    MYSQL_ROW   row;
+
+    n = snprintf(sql, sizeof(sql),
+                 "SELECT %s FROM %s WHERE address = %s%s%s%s",
+                 cd->list->columns, cd->list->table, addr,
+                 !cd->list->channels ? ""
+                 : covering ? " AND channel IN ('', " : " AND channel = ",
+                 cd->list->channels ? ch : "",
+                 !cd->list->channels ? ""
+                 : covering ? ") ORDER BY channel LIMIT 1" : "");
+
+    if (n <= 0 || (size_t) n >= sizeof(sql)) {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                     "internal_error", "query too long");
+        return -1;
+    }
+
+    res = ngx_http_broadcast_compliance_select(ctx, conn, sql, n);
+    if (res == NULL) {
+        return -1;
+    }
+
+    row = mysql_fetch_row(res);
+    found = (row != NULL);
+
+    if (found) {
+        ctx->result = ngx_http_broadcast_compliance_row(cd, row);
+    }
+
+    mysql_free_result(res);
+
+    if (found && ctx->result == NULL) {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                     "internal_error", "out of memory");
+        return -1;
+    }
+
+    return found;
+}
+
+
 /* thread: INSERT IGNORE, then the row (new: 201, already there: 200) */
 static void
 ngx_http_broadcast_compliance_add(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn, ngx_http_broadcast_compliance_t *cd)
 {
-    int          n;
-    char         sql[4096], err[256], *addr, *reason, *ch;
-    my_ulonglong  added;
-    MYSQL_RES   *res;
-    MYSQL_ROW    row;
+    int            n;
+    char           sql[4096], err[256], *addr, *reason, *ch, *src;
+    my_ulonglong   added;
 
     addr = bc_db_quote(conn->mysql, cd->address, strlen(cd->address));
     reason = cd->has_reason
              ? bc_db_quote(conn->mysql, cd->reason, strlen(cd->reason))
              : NULL;
     ch = bc_db_quote(conn->mysql, cd->channel, strlen(cd->channel));
+    src = bc_db_quote(conn->mysql, cd->source, strlen(cd->source));
 
-    if (addr == NULL || ch == NULL || (cd->has_reason && reason == NULL)) {
+    if (addr == NULL || ch == NULL || src == NULL
+        || (cd->has_reason && reason == NULL))
+    {
         goto nomem;
     }
 
+    /*
+     * the predecessor's opt-outs are idempotent by phone: an every-channel
+     * opt-out of that phone already is its SMS opt-out
+     */
+    if (cd->list->legacy && cd->list->channels
+        && ngx_http_broadcast_compliance_fetch(ctx, conn, cd, addr, ch, 1)
+           != 0)
+    {
+        goto done;
+    }
+
     n = cd->list->channels
-        ? snprintf(sql, sizeof(sql), "%s%s,%s,%s,'api',UTC_TIMESTAMP(3))",
-                   cd->list->insert, addr, ch, reason ? reason : "NULL")
+        ? snprintf(sql, sizeof(sql), "%s%s,%s,%s,%s,UTC_TIMESTAMP(3))",
+                   cd->list->insert, addr, ch, reason ? reason : "NULL", src)
         : snprintf(sql, sizeof(sql), "%s%s,%s,UTC_TIMESTAMP(3))",
                    cd->list->insert, addr, reason ? reason : "NULL");
 
@@ -577,36 +743,17 @@ ngx_http_broadcast_compliance_add(ngx_http_broadcast_api_ctx_t *ctx,
 
     added = mysql_affected_rows(conn->mysql);
 
-    n = snprintf(sql, sizeof(sql), "SELECT %s FROM %s WHERE address = %s%s%s",
-                 cd->list->columns, cd->list->table, addr,
-                 cd->list->channels ? " AND channel = " : "",
-                 cd->list->channels ? ch : "");
+    switch (ngx_http_broadcast_compliance_fetch(ctx, conn, cd, addr, ch, 0)) {
 
-    if (n <= 0 || (size_t) n >= sizeof(sql)) {
-        goto nomem;
-    }
+    case 1:
+        ctx->status = (added == 1) ? NGX_HTTP_CREATED : NGX_HTTP_OK;
+        break;
 
-    res = ngx_http_broadcast_compliance_select(ctx, conn, sql, n);
-    if (res == NULL) {
-        goto done;
-    }
-
-    row = mysql_fetch_row(res);
-
-    if (row == NULL) {
+    case 0:
         /* deleted between the two statements */
         ngx_http_broadcast_api_error(ctx, NGX_HTTP_CONFLICT, "conflict",
             "the entry was deleted while it was being added: retry");
-
-    } else {
-        ctx->result = ngx_http_broadcast_compliance_row(cd, row);
-        ctx->status = (added == 1) ? NGX_HTTP_CREATED : NGX_HTTP_OK;
-    }
-
-    mysql_free_result(res);
-
-    if (row != NULL && ctx->result == NULL) {
-        goto nomem;
+        break;
     }
 
     goto done;
@@ -621,6 +768,7 @@ done:
     free(addr);
     free(reason);
     free(ch);
+    free(src);
 }
 
 

@@ -262,18 +262,64 @@ is_deeply([map { $_->{address} } @{ $r->{json}{blacklist} || [] }], ['spam@examp
 ok(!defined $r->{json}{next_cursor}, 'last page');
 is_error(del('/api/blacklist/424242', key => $manage), 404, 'not_found', 'unknown blacklist id');
 
+# ------------------------------------------------- the predecessor's routes
+# /api/sms/opt-outs and /api/sms/blacklist: its shapes ("phone", SMS only)
+# on the same tables
+is_error($t->get('/api/sms/opt-outs'), 401, 'unauthorized', 'predecessor opt-outs without a credential');
+is_error($t->post('/api/sms/opt-outs', key => $read, json => { phone => '+14155550620' }), 403, 'forbidden',
+    'predecessor opt-outs: read key cannot add');
+$r = $t->post('/api/sms/opt-outs', key => $manage,
+    json => { phone => '(415) 555-0620', reason => 'replied T', source => 'console' });
+is($r->{status}, 201, 'predecessor POST: 201') or diag $r->{content};
+my $l1 = $r->{json} || {};
+is_deeply([sort keys %$l1], [qw(created_at id phone reason source)], 'predecessor item fields');
+is($l1->{phone}, '+14155550620', 'phone normalised');
+is($l1->{source}, 'console', 'its source kept');
+is($t->mysql_value('SELECT channel FROM opt_outs WHERE id=?', $l1->{id}), 'sms', 'stored as an SMS opt-out');
+$r = $t->post('/api/sms/opt-outs', key => $manage, json => { phone => '+14155550620' });
+is($r->{status}, 200, 'idempotent by phone');
+is($r->{json}{id}, $l1->{id}, 'the same row');
+my $every = $t->post('/api/opt-outs', key => $manage, json => { address => '+14155550621' })->{json}{id};
+$r = $t->post('/api/sms/opt-outs', key => $manage, json => { phone => '+14155550621' });
+is($r->{status}, 200, 'a phone opted out of every channel is already opted out of SMS');
+is($r->{json}{id}, $every, 'its every-channel row');
+is($t->mysql_value('SELECT COUNT(*) FROM opt_outs WHERE address=?', '+14155550621'), 1, 'no second row');
+is_error($t->post('/api/sms/opt-outs', key => $manage, json => { phone => 'ann@example.com' }),
+    422, 'invalid_address', 'predecessor opt-outs take phones only');
+is_error($t->post('/api/sms/opt-outs', key => $manage, json => { address => '+14155550620' }),
+    400, 'invalid_request', 'predecessor opt-outs need phone');
+is_error($t->post('/api/sms/opt-outs', key => $manage, json => { phone => '+14155550623', source => 'x' x 33 }),
+    422, 'invalid_source', 'source over 32 bytes');
+$r = $t->get('/api/sms/opt-outs', key => $read);
+is($r->{status}, 200, 'predecessor GET');
+my %sms_listed = map { $_->{phone} => 1 } @{ $r->{json}{opt_outs} || [] };
+ok($sms_listed{'+14155550620'} && $sms_listed{'+14155550621'} && $sms_listed{'+14155550601'},
+   'lists the SMS and every-channel opt-outs of phones');
+ok(!$sms_listed{'+14155550602'}, 'not a WhatsApp-only opt-out');
+ok(!grep({ /@/ } keys %sms_listed), 'not e-mail addresses');
+$r = $t->post('/api/sms/blacklist', key => $manage, json => { phone => '+14155550622', reason => 'fraud' });
+is($r->{status}, 201, 'predecessor blacklist POST') or diag $r->{content};
+is_deeply([sort keys %{ $r->{json} || {} }], [qw(created_at id phone reason)], 'predecessor blacklist item');
+my $lb = $r->{json}{id};
+$r = $t->get('/api/sms/blacklist', key => $read);
+is_deeply([map { $_->{phone} } @{ $r->{json}{blacklist} || [] }], ['+14155550611', '+14155550622'],
+   'predecessor blacklist lists phones only');
+is(del("/api/sms/blacklist/$lb", key => $manage)->{status}, 200, 'predecessor blacklist DELETE');
+is(del("/api/sms/opt-outs/$every", key => $manage)->{status}, 200, 'predecessor opt-out DELETE');
+is_error(del("/api/sms/opt-outs/$every", key => $manage), 404, 'not_found', 'predecessor DELETE twice');
+
 # ------------------------------------------------- enforcement, end to end
 # B blacklisted (above); O opted out of SMS; W opted out of WhatsApp only;
 # C nothing. One request, so the claim checks all four in one batch.
-my ($B, $O, $W, $C) = ('+14155550611', '+14155550612', '+14155550613', '+14155550614');
+my ($B, $O, $W, $C, $L) = ('+14155550611', '+14155550612', '+14155550613', '+14155550614', '+14155550620');
 is($t->post('/api/opt-outs', key => $manage, json => { address => $O, channel => 'sms' })->{status}, 201, 'O opts out of sms');
 my $ow = $t->post('/api/opt-outs', key => $manage, json => { address => $W, channel => 'whatsapp' });
 is($ow->{status}, 201, 'W opts out of whatsapp');
 
-$r = $t->send_sms(key => $send, to => [$B, $O, $W, $C], message => 'compliance run 1');
+$r = $t->send_sms(key => $send, to => [$B, $O, $W, $C, $L], message => 'compliance run 1');
 is($r->{status}, 202, 'send accepted (suppression is the sender\'s)') or diag $r->{content};
 my %id = map { $_->{to} => $_->{id} } @{ $r->{json}{messages} || [] };
-is(scalar keys %id, 4, 'four messages queued');
+is(scalar keys %id, 5, 'five messages queued');
 
 my $st = $t->wait_status([values %id], qr/^(blocked|delivered|failed|undelivered)$/, 60, $send);
 is(($st->{ $id{$B} } || {})->{status}, 'blocked', 'blacklisted: blocked');
@@ -282,6 +328,8 @@ is(($st->{ $id{$O} } || {})->{status}, 'blocked', 'SMS opt-out: blocked');
 is(($st->{ $id{$O} } || {})->{error_code}, 'opted_out', 'SMS opt-out: error_code opted_out');
 is(($st->{ $id{$W} } || {})->{status}, 'delivered', 'a WhatsApp opt-out does not block SMS');
 is(($st->{ $id{$C} } || {})->{status}, 'delivered', 'control delivered');
+is(($st->{ $id{$L} } || {})->{error_code}, 'opted_out', 'an opt-out added on the predecessor route blocks SMS');
+is(sim_to($L), 0, 'the simulator never got it');
 is(sim_to($B), 0, 'the simulator never got the blacklisted number');
 is(sim_to($O), 0, 'the simulator never got the opted-out number');
 is(sim_to($W), 1, 'the simulator got W once');
