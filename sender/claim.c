@@ -7,13 +7,79 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "sender.h"
 
 /* ---- claim -------------------------------------------------------------- */
 
-/* marks it->blocked for rows that may still be sent whose recipient is in
-   opt_outs (rule 5: dropped before any provider call) */
+/*
+ * Why a recipient is dropped before any provider call (rule 5), by
+ * it->blocked: the error_code and error_message its row gets. A higher
+ * value wins when both apply (a blacklisted address is reported as such
+ * even if it also opted out).
+ */
+enum { SND_BLOCK_NONE = 0, SND_BLOCK_OPTED_OUT, SND_BLOCK_BLACKLISTED,
+       SND_BLOCK_N };
+
+static const struct {
+    const char  *code;
+    const char  *message;
+} snd_claim_blocks[SND_BLOCK_N] = {
+    { NULL, NULL },
+    { "opted_out", "recipient opted out" },
+    { "blacklisted", "recipient is blacklisted" },
+};
+
+static int
+snd_claim_open(const snd_item_t *it)
+{
+    return it->claim_state == SND_ROW_MISSING
+           || it->claim_state == SND_ROW_PENDING;
+}
+
+/* appends the quoted peers of the rows that may still be sent; their
+   number */
+static int
+snd_claim_peers(snd_t *s, snd_buf_t *q, snd_item_t *items)
+{
+    snd_item_t  *it;
+    char         peer[256];
+    int          n = 0;
+
+    for (it = items; it != NULL; it = it->next) {
+        if (snd_claim_open(it)) {
+            snd_peer_of(it->job.to, peer, sizeof(peer));
+            snd_buf_add(q, n++ ? "," : "");
+            snd_buf_cstr(s, q, peer);
+        }
+    }
+    return n;
+}
+
+/* the block one suppression row (address, channel; channel NULL for the
+   blacklist) puts on a message of that peer, by the message's channel */
+static int
+snd_claim_block_of(const snd_item_t *it, const char *channel)
+{
+    const char  *ch;
+
+    if (channel == NULL) {
+        return SND_BLOCK_BLACKLISTED;
+    }
+    ch = it->job.channel[0] ? it->job.channel : "sms";
+    return channel[0] == '\0' || strcmp(channel, ch) == 0
+           ? SND_BLOCK_OPTED_OUT : SND_BLOCK_NONE;
+}
+
+/*
+ * Marks it->blocked for rows that may still be sent whose recipient is
+ * blacklisted or opted out of every channel or of the message's channel.
+ * One statement for the whole claim (both tables in one UNION), so the
+ * suppression check costs no extra round trip per message. Addresses are
+ * kept in peer form (+E164, lower-cased e-mail), so a WhatsApp recipient
+ * matches without its whatsapp: prefix.
+ */
 static int
 snd_claim_optouts(snd_t *s, snd_item_t *items)
 {
@@ -21,39 +87,35 @@ snd_claim_optouts(snd_t *s, snd_item_t *items)
     snd_item_t  *it;
     MYSQL_RES   *res;
     MYSQL_ROW    row;
-    int          first = 1;
+    int          block;
 
-    /* opt-outs are kept in peer form (+E164 / lower-cased email): one
-       list for every channel */
-    snd_buf_add(&q, "SELECT address FROM opt_outs WHERE address IN (");
-    for (it = items; it != NULL; it = it->next) {
-        if (it->claim_state == SND_ROW_MISSING
-            || it->claim_state == SND_ROW_PENDING)
-        {
-            char peer[256];
-            snd_peer_of(it->job.to, peer, sizeof(peer));
-            snd_buf_add(&q, first ? "" : ",");
-            snd_buf_cstr(s, &q, peer);
-            first = 0;
-        }
-    }
-    snd_buf_add(&q, ")");
-    if (first) {
+    snd_buf_add(&q, "SELECT address,channel FROM opt_outs WHERE address IN (");
+    if (snd_claim_peers(s, &q, items) == 0) {
         snd_buf_free(&q);
         return 0;
     }
+    snd_buf_add(&q, ") UNION ALL SELECT address,NULL FROM blacklist "
+        "WHERE address IN (");
+    snd_claim_peers(s, &q, items);
+    snd_buf_add(&q, ")");
     res = snd_db_select(s, &q);
     if (res == NULL) {
         return -1;
     }
     while ((row = mysql_fetch_row(res)) != NULL) {
+        if (row[0] == NULL) {
+            continue;
+        }
         for (it = items; it != NULL; it = it->next) {
-            const char *to = bc_wa_strip(it->job.to);
-            if ((it->claim_state == SND_ROW_MISSING
-                 || it->claim_state == SND_ROW_PENDING)
-                && strcmp(to, row[0]) == 0)
+            /* the collation matched case-insensitively: so do we */
+            if (!snd_claim_open(it)
+                || strcasecmp(bc_wa_strip(it->job.to), row[0]) != 0)
             {
-                it->blocked = 1;
+                continue;
+            }
+            block = snd_claim_block_of(it, row[1]);
+            if (block > it->blocked) {
+                it->blocked = block;
             }
         }
     }
@@ -178,8 +240,8 @@ snd_claim_insert(snd_t *s, snd_item_t *items, int ignore, int *inserted)
             snd_bulk_int(b, 12, 100);
             snd_bulk_cstr(b, 13, "done");
             snd_bulk_int(b, 14, j->attempt);
-            snd_bulk_cstr(b, 15, "opted_out");
-            snd_bulk_cstr(b, 16, "recipient opted out");
+            snd_bulk_cstr(b, 15, snd_claim_blocks[it->blocked].code);
+            snd_bulk_cstr(b, 16, snd_claim_blocks[it->blocked].message);
         } else {
             snd_bulk_cstr(b, 11, "queued");
             snd_bulk_int(b, 12, 10);
@@ -214,16 +276,19 @@ snd_claim_write(snd_t *s, snd_item_t *items)
         return -1;
     }
 
-    /* pending -> calling; pending + opted out -> blocked */
-    for (int blocked = 0; blocked <= 1; blocked++) {
+    /* pending -> calling; pending + suppressed -> blocked, one statement
+       per reason */
+    for (int blocked = 0; blocked < SND_BLOCK_N; blocked++) {
         snd_buf_free(&q);
         n = 0;
         if (blocked) {
             snd_buf_add(&q, "UPDATE messages SET status='blocked',"
-                "status_rank=100,send_state='done',error_code='opted_out',"
-                "error_message='recipient opted out',"
-                "updated_at=UTC_TIMESTAMP(3) WHERE status_rank<100 AND "
-                "id IN (");
+                "status_rank=100,send_state='done',error_code=");
+            snd_buf_cstr(s, &q, snd_claim_blocks[blocked].code);
+            snd_buf_add(&q, ",error_message=");
+            snd_buf_cstr(s, &q, snd_claim_blocks[blocked].message);
+            snd_buf_add(&q, ",updated_at=UTC_TIMESTAMP(3) WHERE "
+                "status_rank<100 AND id IN (");
         } else {
             snd_buf_add(&q, "UPDATE messages SET send_state='calling',"
                 "attempts=attempts+1,updated_at=UTC_TIMESTAMP(3) "
@@ -305,8 +370,8 @@ snd_claim_route(snd_t *s, snd_item_t *it, long long now)
     case SND_ROW_MISSING:
     case SND_ROW_PENDING:
         if (it->blocked) {
-            snd_log(SND_LOG_INFO, "message %s: %s opted out; blocked",
-                it->job.id, it->job.to);
+            snd_log(SND_LOG_INFO, "message %s: %s: %s; blocked",
+                it->job.id, it->job.to, snd_claim_blocks[it->blocked].message);
             it->outcome = SND_OUT_ACK;
             return SND_ROUTE_ACK;
         }

@@ -165,7 +165,8 @@ struct snd_item_s {
     /* ledger claim */
     int             claim_state;    /* SND_ROW_* */
     int             claim_rank;
-    int             blocked;        /* recipient in opt_outs */
+    int             blocked;        /* suppressed: opted out or
+                                       blacklisted (claim.c SND_BLOCK_*) */
 };
 
 enum { SND_ROW_MISSING = 0, SND_ROW_PENDING, SND_ROW_CALLING, SND_ROW_DONE,

@@ -150,6 +150,56 @@ static const ngx_http_broadcast_api_route_t  ngx_http_broadcast_api_routes[] =
     { NGX_HTTP_POST|NGX_HTTP_DELETE, "/api/groups/{id}/members",
       NGX_HTTP_BROADCAST_NEED_MANAGE, ngx_http_broadcast_groups_prepare,
       NGX_HTTP_BROADCAST_GROUPS_MEMBERS_OF },
+
+    /* compliance: the lists the sender's claim consults */
+    { NGX_HTTP_GET, "/api/opt-outs",
+      NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_compliance_prepare,
+      NGX_HTTP_BROADCAST_COMPLIANCE_OPT_OUTS },
+
+    { NGX_HTTP_POST, "/api/opt-outs",
+      NGX_HTTP_BROADCAST_NEED_MANAGE, ngx_http_broadcast_compliance_prepare,
+      NGX_HTTP_BROADCAST_COMPLIANCE_OPT_OUTS },
+
+    { NGX_HTTP_DELETE, "/api/opt-outs/{id}",
+      NGX_HTTP_BROADCAST_NEED_MANAGE, ngx_http_broadcast_compliance_prepare,
+      NGX_HTTP_BROADCAST_COMPLIANCE_OPT_OUTS },
+
+    { NGX_HTTP_GET, "/api/blacklist",
+      NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_compliance_prepare,
+      NGX_HTTP_BROADCAST_COMPLIANCE_BLACKLIST },
+
+    { NGX_HTTP_POST, "/api/blacklist",
+      NGX_HTTP_BROADCAST_NEED_MANAGE, ngx_http_broadcast_compliance_prepare,
+      NGX_HTTP_BROADCAST_COMPLIANCE_BLACKLIST },
+
+    { NGX_HTTP_DELETE, "/api/blacklist/{id}",
+      NGX_HTTP_BROADCAST_NEED_MANAGE, ngx_http_broadcast_compliance_prepare,
+      NGX_HTTP_BROADCAST_COMPLIANCE_BLACKLIST },
+
+    /* the predecessor's routes, its shapes, on the same tables */
+    { NGX_HTTP_GET, "/api/sms/opt-outs",
+      NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_compliance_prepare,
+      NGX_HTTP_BROADCAST_COMPLIANCE_SMS_OPT_OUTS },
+
+    { NGX_HTTP_POST, "/api/sms/opt-outs",
+      NGX_HTTP_BROADCAST_NEED_MANAGE, ngx_http_broadcast_compliance_prepare,
+      NGX_HTTP_BROADCAST_COMPLIANCE_SMS_OPT_OUTS },
+
+    { NGX_HTTP_DELETE, "/api/sms/opt-outs/{id}",
+      NGX_HTTP_BROADCAST_NEED_MANAGE, ngx_http_broadcast_compliance_prepare,
+      NGX_HTTP_BROADCAST_COMPLIANCE_SMS_OPT_OUTS },
+
+    { NGX_HTTP_GET, "/api/sms/blacklist",
+      NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_compliance_prepare,
+      NGX_HTTP_BROADCAST_COMPLIANCE_SMS_BLACKLIST },
+
+    { NGX_HTTP_POST, "/api/sms/blacklist",
+      NGX_HTTP_BROADCAST_NEED_MANAGE, ngx_http_broadcast_compliance_prepare,
+      NGX_HTTP_BROADCAST_COMPLIANCE_SMS_BLACKLIST },
+
+    { NGX_HTTP_DELETE, "/api/sms/blacklist/{id}",
+      NGX_HTTP_BROADCAST_NEED_MANAGE, ngx_http_broadcast_compliance_prepare,
+      NGX_HTTP_BROADCAST_COMPLIANCE_SMS_BLACKLIST },
 };
 
 

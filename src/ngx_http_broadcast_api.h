@@ -129,6 +129,12 @@ NGX_HTTP_BROADCAST_ROUTE(email);
 NGX_HTTP_BROADCAST_ROUTE(senders);
 NGX_HTTP_BROADCAST_ROUTE(templates);
 NGX_HTTP_BROADCAST_ROUTE(chat);
+/* compliance.c: opt-outs and blacklist (variant: which list) */
+NGX_HTTP_BROADCAST_ROUTE(compliance);
+#define NGX_HTTP_BROADCAST_COMPLIANCE_OPT_OUTS   0
+#define NGX_HTTP_BROADCAST_COMPLIANCE_BLACKLIST  1
+#define NGX_HTTP_BROADCAST_COMPLIANCE_SMS_OPT_OUTS   2  /* predecessor's */
+#define NGX_HTTP_BROADCAST_COMPLIANCE_SMS_BLACKLIST  3
 
 /* groups.c: contact groups and their members (variants of the rows) */
 NGX_HTTP_BROADCAST_ROUTE(groups);
