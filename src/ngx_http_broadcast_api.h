@@ -129,6 +129,17 @@ NGX_HTTP_BROADCAST_ROUTE(email);
 NGX_HTTP_BROADCAST_ROUTE(senders);
 NGX_HTTP_BROADCAST_ROUTE(templates);
 NGX_HTTP_BROADCAST_ROUTE(chat);
+/* contacts.c: POST /api/contacts, GET/PATCH/DELETE /api/contacts/{id} */
+NGX_HTTP_BROADCAST_ROUTE(contacts);
+/* contacts_list.c: GET /api/contacts and the /api/contacts/tags routes */
+NGX_HTTP_BROADCAST_ROUTE(contacts_list);
+
+#define NGX_HTTP_BROADCAST_CONTACTS_NEW         0
+#define NGX_HTTP_BROADCAST_CONTACTS_ONE         1
+#define NGX_HTTP_BROADCAST_CONTACTS_LIST        2
+#define NGX_HTTP_BROADCAST_CONTACTS_TAGS        3
+#define NGX_HTTP_BROADCAST_CONTACTS_TAG_RENAME  4
+#define NGX_HTTP_BROADCAST_CONTACTS_TAG_DELETE  5
 
 
 /*
