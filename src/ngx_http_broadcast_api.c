@@ -294,7 +294,7 @@ ngx_http_broadcast_api_handler(ngx_http_request_t *r)
 
     ngx_http_set_ctx(r, req, ngx_http_broadcast_module);
 
-    if (!(r->method & (NGX_HTTP_POST|NGX_HTTP_DELETE))) {
+    if (!(r->method & (NGX_HTTP_POST|NGX_HTTP_PATCH|NGX_HTTP_DELETE))) {
         rc = ngx_http_discard_request_body(r);
         if (rc != NGX_OK) {
             return rc;

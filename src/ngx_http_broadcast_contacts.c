@@ -269,6 +269,14 @@ ngx_http_broadcast_contact_tag(const char *in, size_t len, char *out,
         return -1;
     }
 
+    /* every tag must be a path segment of DELETE /api/contacts/tags/{tag} */
+    if (memchr(in, '/', len) != NULL || (len == 1 && in[0] == '.')
+        || (len == 2 && in[0] == '.' && in[1] == '.'))
+    {
+        *why = "a tag must not contain '/' nor be \".\" or \"..\"";
+        return -1;
+    }
+
     ngx_memcpy(out, in, len);
     out[len] = '\0';
 

@@ -59,6 +59,14 @@ ngx_http_broadcast_contact_time(const char *v, unsigned long len)
 }
 
 
+/* a column's text, or null */
+static json_t *
+ngx_http_broadcast_contact_str(const char *v, unsigned long len)
+{
+    return v ? json_stringn(v, len) : json_null();
+}
+
+
 static json_t *
 ngx_http_broadcast_contact_json(MYSQL_ROW row, unsigned long *lengths)
 {
@@ -69,16 +77,21 @@ ngx_http_broadcast_contact_json(MYSQL_ROW row, unsigned long *lengths)
         attrs = json_object();
     }
 
-    return json_pack("{s:I,s:s#?,s:s?,s:s?,s:s#?,s:o,s:o,s:s?,s:s?,s:o,s:o}",
+    return json_pack("{s:I,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}",
                      "id", (json_int_t) strtoll(row[0], NULL, 10),
-                     "name", row[1], (int) lengths[1],
-                     "phone", row[2],
-                     "whatsapp", row[3],
-                     "email", row[4], (int) lengths[4],
+                     "name", ngx_http_broadcast_contact_str(row[1], lengths[1]),
+                     "phone",
+                     ngx_http_broadcast_contact_str(row[2], lengths[2]),
+                     "whatsapp",
+                     ngx_http_broadcast_contact_str(row[3], lengths[3]),
+                     "email",
+                     ngx_http_broadcast_contact_str(row[4], lengths[4]),
                      "tags", json_array(),
                      "attributes", attrs,
-                     "locale", row[6],
-                     "timezone", row[7],
+                     "locale",
+                     ngx_http_broadcast_contact_str(row[6], lengths[6]),
+                     "timezone",
+                     ngx_http_broadcast_contact_str(row[7], lengths[7]),
                      "created_at",
                      ngx_http_broadcast_contact_time(row[8], lengths[8]),
                      "updated_at",
