@@ -144,6 +144,12 @@ ngx_http_broadcast_cfield_name(ngx_http_broadcast_contact_t *ct, json_t *v,
 
     ngx_http_broadcast_contact_trim(&s, &len);
 
+    /* only spaces: no name, as "" */
+    if (len == 0) {
+        ct->nulls |= NGX_HTTP_BROADCAST_CF_NAME;
+        return 0;
+    }
+
     if (len >= size || ngx_http_broadcast_utf8_chars(s, len)
                        > NGX_HTTP_BROADCAST_CONTACT_NAME_MAX)
     {

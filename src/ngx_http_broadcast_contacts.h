@@ -92,12 +92,17 @@ void ngx_http_broadcast_contact_op(ngx_http_broadcast_api_ctx_t *ctx,
     "DATE_FORMAT(c.updated_at,'%Y-%m-%dT%H:%i:%s.%fZ')"
 
 
-/* a growing SQL text; failed is set once memory ran out */
+/*
+ * A growing SQL text; failed is set once memory ran out. tx: a statement
+ * of an open transaction, never retried on a new connection (it would run
+ * there in autocommit, half of the transaction lost without an error).
+ */
 typedef struct {
     char        *data;
     size_t       len;
     size_t       cap;
     ngx_uint_t   failed;
+    ngx_uint_t   tx;
 } ngx_http_broadcast_sql_t;
 
 

@@ -111,7 +111,7 @@ ngx_http_broadcast_contacts_tags(ngx_http_broadcast_api_ctx_t *ctx,
     MYSQL_RES                 *res;
     MYSQL_ROW                  row;
     unsigned long             *lengths;
-    ngx_http_broadcast_sql_t   sql = { NULL, 0, 0, 0 };
+    ngx_http_broadcast_sql_t   sql = { NULL, 0, 0, 0, 0 };
 
     n = json_array_size(list);
     if (n == 0) {
@@ -542,7 +542,7 @@ ngx_http_broadcast_clist_list(ngx_http_broadcast_api_ctx_t *ctx,
     char                       next[32];
     json_t                    *list;
     long long                  total;
-    ngx_http_broadcast_sql_t   sql = { NULL, 0, 0, 0 };
+    ngx_http_broadcast_sql_t   sql = { NULL, 0, 0, 0, 0 };
 
     /* connected first: the filters quote with the connection's charset */
     ngx_http_broadcast_sql_cat(&sql, "SELECT 1");
@@ -600,7 +600,7 @@ ngx_http_broadcast_clist_tags(ngx_http_broadcast_api_ctx_t *ctx,
     MYSQL_RES                 *res;
     MYSQL_ROW                  row;
     unsigned long             *lengths;
-    ngx_http_broadcast_sql_t   sql = { NULL, 0, 0, 0 };
+    ngx_http_broadcast_sql_t   sql = { NULL, 0, 0, 0, 0 };
 
     /* the (tag, contact_id) key: an index scan, no table rows */
     ngx_http_broadcast_sql_cat(&sql, "SELECT tag, COUNT(*) AS n FROM "
@@ -636,12 +636,24 @@ ngx_http_broadcast_clist_tags(ngx_http_broadcast_api_ctx_t *ctx,
 
 
 /*
- * thread: from_tag becomes to_tag in one transaction. A contact with both
- * keeps one: INSERT IGNORE, then DELETE (an UPDATE would fail on the key).
- * "tag <> to" keeps a rename that only changes case ("vip" to "VIP", one
- * tag for the collation) from deleting what it inserted: that one is an
- * UPDATE of the spelling.
+ * The statements of a rename, each given (to, from) quoted: a contact with
+ * both tags keeps one (INSERT IGNORE, then DELETE: an UPDATE would fail on
+ * the primary key). "tag <> to" keeps a rename that only changes case
+ * ("vip" to "VIP", one tag for the collation) from deleting what it
+ * inserted: that one is the UPDATE of the spelling, which matches nothing
+ * once the DELETE has run for two different tags.
  */
+static const char  *ngx_http_broadcast_clist_rename_sql[] = {
+    "INSERT IGNORE INTO contact_tags (contact_id, tag) "
+    "SELECT contact_id, %1$s FROM contact_tags "
+    "WHERE tag = %2$s AND tag <> %1$s",
+    "DELETE FROM contact_tags WHERE tag = %2$s AND tag <> %1$s",
+    "UPDATE contact_tags SET tag = %1$s WHERE tag = %2$s",
+    "COMMIT"
+};
+
+
+/* thread: from_tag becomes to_tag in one transaction */
 static void
 ngx_http_broadcast_clist_rename(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn, ngx_http_broadcast_clist_t *cl)
@@ -651,13 +663,15 @@ ngx_http_broadcast_clist_rename(ngx_http_broadcast_api_ctx_t *ctx,
     char                      *q;
     ngx_uint_t                 i;
     long long                  updated;
-    ngx_http_broadcast_sql_t   sql = { NULL, 0, 0, 0 };
+    ngx_http_broadcast_sql_t   sql = { NULL, 0, 0, 0, 0 };
 
     ngx_http_broadcast_sql_cat(&sql, "START TRANSACTION");
     if (ngx_http_broadcast_contacts_exec(ctx, conn, &sql) != 0) {
         free(sql.data);
         return;
     }
+
+    sql.tx = 1;
 
     q = bc_db_quote(conn->mysql, cl->tag, strlen(cl->tag));
     ngx_cpystrn((u_char *) from, (u_char *) (q ? q : "''"), sizeof(from));
@@ -666,41 +680,22 @@ ngx_http_broadcast_clist_rename(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_cpystrn((u_char *) to, (u_char *) (q ? q : "''"), sizeof(to));
     free(q);
 
+    /* the contacts that have from_tag: the answer's "updated" */
     sql.len = 0;
     ngx_http_broadcast_sql_cat(&sql, "SELECT COUNT(*) FROM contact_tags "
                                "WHERE tag = %s FOR UPDATE", from);
     updated = ngx_http_broadcast_clist_count(ctx, conn, &sql);
 
+    for (i = 0; updated >= 0
+                && i < sizeof(ngx_http_broadcast_clist_rename_sql)
+                       / sizeof(ngx_http_broadcast_clist_rename_sql[0]); i++)
     {
-        const char  *steps[] = {
-            "INSERT IGNORE INTO contact_tags (contact_id, tag) "
-            "SELECT contact_id, %s FROM contact_tags "
-            "WHERE tag = %s AND tag <> %s",
-            "DELETE FROM contact_tags WHERE tag = %s AND tag <> %s",
-            "UPDATE contact_tags SET tag = %s WHERE tag = %s",
-            "COMMIT"
-        };
+        sql.len = 0;
+        ngx_http_broadcast_sql_cat(&sql, ngx_http_broadcast_clist_rename_sql[i],
+                                   to, from);
 
-        for (i = 0; updated >= 0 && i < 4; i++) {
-            sql.len = 0;
-
-            if (i == 0) {
-                ngx_http_broadcast_sql_cat(&sql, steps[i], to, from, to);
-
-            } else if (i == 1) {
-                ngx_http_broadcast_sql_cat(&sql, steps[i], from, to);
-
-            } else if (i == 2) {
-                /* the spelling of to_tag everywhere (and a case rename) */
-                ngx_http_broadcast_sql_cat(&sql, steps[i], to, to);
-
-            } else {
-                ngx_http_broadcast_sql_cat(&sql, "%s", steps[i]);
-            }
-
-            if (ngx_http_broadcast_contacts_exec(ctx, conn, &sql) != 0) {
-                updated = -1;
-            }
+        if (ngx_http_broadcast_contacts_exec(ctx, conn, &sql) != 0) {
+            updated = -1;
         }
     }
 
@@ -724,7 +719,7 @@ ngx_http_broadcast_clist_untag(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn, ngx_http_broadcast_clist_t *cl)
 {
     int                        rc;
-    ngx_http_broadcast_sql_t   sql = { NULL, 0, 0, 0 };
+    ngx_http_broadcast_sql_t   sql = { NULL, 0, 0, 0, 0 };
 
     /* connected first: the quoting uses the connection */
     ngx_http_broadcast_sql_cat(&sql, "SELECT 1");

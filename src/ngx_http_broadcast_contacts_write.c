@@ -95,6 +95,19 @@ ngx_http_broadcast_contacts_exec(ngx_http_broadcast_api_ctx_t *ctx,
         return -1;
     }
 
+    if (sql->tx) {
+        if (conn->mysql == NULL
+            || mysql_real_query(conn->mysql, sql->data, sql->len) != 0)
+        {
+            snprintf(ctx->detail, sizeof(ctx->detail), "%s",
+                     conn->mysql ? mysql_error(conn->mysql) : "no connection");
+            ngx_http_broadcast_api_mysql_down(ctx);
+            return -1;
+        }
+
+        return 0;
+    }
+
     if (ngx_http_broadcast_mysql_query(conn, ctx->mcf, sql->data, sql->len,
                                        err, sizeof(err))
         != 0)
@@ -126,7 +139,7 @@ ngx_http_broadcast_contact_get(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn, long long id)
 {
     json_t                    *list;
-    ngx_http_broadcast_sql_t   sql = { NULL, 0, 0, 0 };
+    ngx_http_broadcast_sql_t   sql = { NULL, 0, 0, 0, 0 };
 
     ngx_http_broadcast_sql_cat(&sql, "SELECT %s FROM contacts c "
                                "WHERE c.id = %lld",
@@ -164,7 +177,7 @@ ngx_http_broadcast_contact_holder(ngx_http_broadcast_api_ctx_t *ctx,
     MYSQL_RES                          *res;
     MYSQL_ROW                           row;
     ngx_uint_t                          i, n;
-    ngx_http_broadcast_sql_t            sql = { NULL, 0, 0, 0 };
+    ngx_http_broadcast_sql_t            sql = { NULL, 0, 0, 0, 1 };
     const ngx_http_broadcast_cfield_t  *f;
 
     ngx_http_broadcast_sql_cat(&sql, "SELECT id FROM contacts WHERE id <> "
@@ -269,7 +282,7 @@ ngx_http_broadcast_contact_check(ngx_http_broadcast_api_ctx_t *ctx,
     MYSQL_RES                 *res;
     MYSQL_ROW                  row;
     ngx_uint_t                 i, has;
-    ngx_http_broadcast_sql_t   sql = { NULL, 0, 0, 0 };
+    ngx_http_broadcast_sql_t   sql = { NULL, 0, 0, 0, 1 };
 
     static const ngx_uint_t  bits[] = { NGX_HTTP_BROADCAST_CF_PHONE,
         NGX_HTTP_BROADCAST_CF_WHATSAPP, NGX_HTTP_BROADCAST_CF_EMAIL };
@@ -327,7 +340,7 @@ ngx_http_broadcast_contact_tags_set(ngx_http_broadcast_api_ctx_t *ctx,
 {
     int                        rc;
     ngx_uint_t                 i;
-    ngx_http_broadcast_sql_t   sql = { NULL, 0, 0, 0 };
+    ngx_http_broadcast_sql_t   sql = { NULL, 0, 0, 0, 1 };
 
     if (ct->action == NGX_HTTP_BROADCAST_CONTACT_PATCH) {
         ngx_http_broadcast_sql_cat(&sql, "DELETE FROM contact_tags "
@@ -373,7 +386,7 @@ ngx_http_broadcast_contact_write(ngx_http_broadcast_api_ctx_t *ctx,
     int                        rc;
     char                       err[256];
     long long                  holder;
-    ngx_http_broadcast_sql_t   sql = { NULL, 0, 0, 0 };
+    ngx_http_broadcast_sql_t   sql = { NULL, 0, 0, 0, 0 };
 
     ngx_http_broadcast_sql_cat(&sql, "START TRANSACTION");
     if (ngx_http_broadcast_contacts_exec(ctx, conn, &sql) != 0) {
@@ -382,6 +395,7 @@ ngx_http_broadcast_contact_write(ngx_http_broadcast_api_ctx_t *ctx,
     }
 
     sql.len = 0;
+    sql.tx = 1;
 
     if (ct->action == NGX_HTTP_BROADCAST_CONTACT_PATCH
         && ngx_http_broadcast_contact_check(ctx, conn, ct) != 0)
@@ -468,7 +482,7 @@ ngx_http_broadcast_contact_delete(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn, long long id)
 {
     int                        rc;
-    ngx_http_broadcast_sql_t   sql = { NULL, 0, 0, 0 };
+    ngx_http_broadcast_sql_t   sql = { NULL, 0, 0, 0, 0 };
 
     /* its tags and group memberships go by ON DELETE CASCADE */
     ngx_http_broadcast_sql_cat(&sql, "DELETE FROM contacts WHERE id = %lld",

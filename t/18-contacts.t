@@ -49,6 +49,7 @@ is($r->{status}, 201, 'email alone is enough');
 my $only = $r->{json}{id};
 is($r->{json}{phone}, undef, 'absent phone is null');
 is($r->{json}{name}, undef, 'absent name is null');
+is(create({ email => 'blank@example.com', name => '   ' })->{json}{name}, undef, 'a name of spaces is no name');
 is_deeply($r->{json}{tags}, [], 'no tags: []');
 
 is_error(create({ name => 'Nobody' }), 422, 'no_address', 'no address');
