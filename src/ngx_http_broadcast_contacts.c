@@ -403,16 +403,9 @@ ngx_http_broadcast_contact_fields(ngx_http_request_t *r,
     const char                         *why;
     const ngx_http_broadcast_cfield_t  *f;
 
+    /* an object, freed with the request's pool */
     json = ngx_http_broadcast_api_parse(r, body, ctx);
     if (json == NULL) {
-        return -1;
-    }
-
-    if (!json_is_object(json)) {
-        json_decref(json);
-        ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
-                                     "invalid_request",
-                                     "the body must be a JSON object");
         return -1;
     }
 
@@ -439,14 +432,11 @@ ngx_http_broadcast_contact_fields(ngx_http_request_t *r,
                      f->size, &why)
             != 0)
         {
-            json_decref(json);
             ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
                                          "invalid_request", "%s", why);
             return -1;
         }
     }
-
-    json_decref(json);
 
     if (ct->action == NGX_HTTP_BROADCAST_CONTACT_PATCH && ct->set == 0) {
         ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,

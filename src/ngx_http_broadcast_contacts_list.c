@@ -359,6 +359,7 @@ ngx_http_broadcast_contacts_list_prepare(ngx_http_request_t *r,
         return;
     }
 
+    /* freed with the request's pool */
     json = ngx_http_broadcast_api_parse(r, &args->body, ctx);
     if (json == NULL) {
         return;
@@ -384,12 +385,10 @@ ngx_http_broadcast_contacts_list_prepare(ngx_http_request_t *r,
         goto invalid;
     }
 
-    json_decref(json);
     return;
 
 invalid:
 
-    json_decref(json);
     ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST, "invalid_request",
                                  "%s", why);
 }

@@ -6,6 +6,8 @@ use strict;
 use warnings;
 use utf8;
 use Encode qw(encode_utf8);
+use HTTP::Tiny;
+use POSIX ();
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
@@ -65,6 +67,43 @@ is_error($r, 409, 'contact_exists', 'email held (case differs)');
 is($r->{json}{error}{existing_id}, $ada, 'existing_id for the email');
 is($t->mysql_value('SELECT COUNT(*) FROM contacts'), $before, 'no row written by the refused creates');
 
+# concurrent creates of one address: one wins, the others get 409 with its id
+{
+    my $phone = '+14155550777';
+    my @kids;
+    for my $i (1 .. 6) {
+        pipe(my $rd, my $wr) or die "pipe: $!";
+        my $pid = fork // die "fork: $!";
+        if (!$pid) {
+            close $rd;
+            my $res = $t->post('/api/contacts', key => $manage, ua => HTTP::Tiny->new(timeout => 30),
+                               json => { phone => $phone, name => "racer $i" });
+            my $e = $res->{json} && $res->{json}{error} ? $res->{json}{error}{existing_id} // '' : '';
+            print $wr join(' ', $res->{status}, $res->{json}{id} // '', $e), "\n";
+            close $wr;
+            POSIX::_exit(0);
+        }
+        close $wr;
+        push @kids, [$pid, $rd];
+    }
+    my @res;
+    for my $k (@kids) {
+        my $fh = $k->[1];
+        my $line = <$fh> // '';
+        chomp $line;
+        push @res, [split / /, $line, -1];
+        waitpid $k->[0], 0;
+    }
+    my @won = grep { $_->[0] eq '201' } @res;
+    my @lost = grep { $_->[0] eq '409' } @res;
+    is(scalar @won, 1, 'one concurrent create wins') or diag explain \@res;
+    is(scalar @lost, 5, 'the others get 409') or diag explain \@res;
+    my $winner = @won ? $won[0][1] : -1;
+    is(scalar(grep { $_->[2] eq $winner } @lost), scalar @lost, 'each 409 names the winner');
+    is($t->mysql_value('SELECT COUNT(*) FROM contacts WHERE phone = ?', $phone), 1, 'one row for the address');
+    del("/api/contacts/$winner");
+}
+
 # ------------------------------------------------------------ validation
 my @bad = (
     [{ phone => 'not a phone' },                          'invalid phone'],
@@ -122,6 +161,9 @@ is_deeply([sort @{ $r->{json}{tags} }], ['VIP', 'newsletter'], 'its tags');
 is_error($t->get('/api/contacts/999999999', key => $read), 404, 'not_found', 'unknown id');
 is_error($t->get('/api/contacts/abc', key => $read), 404, 'not_found', 'non-numeric id');
 is_error($t->get("/api/contacts/1%27%20OR%201=1", key => $read), 404, 'not_found', 'injection in the id');
+is_error($t->get('/api/contacts/0', key => $read), 404, 'not_found', 'id 0');
+is_error($t->get('/api/contacts/99999999999999999999999', key => $read), 404, 'not_found', 'id beyond BIGINT');
+is_error($t->get('/api/contacts/-1', key => $read), 404, 'not_found', 'negative id');
 
 # ------------------------------------------------------------ auth and scopes
 is_error($t->get("/api/contacts/$ada"), 401, 'unauthorized', 'GET without a credential');
