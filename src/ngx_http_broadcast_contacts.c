@@ -9,6 +9,8 @@
 
 #include "ngx_http_broadcast_contacts.h"
 
+#include "bc_utf8.h"
+
 
 static int ngx_http_broadcast_cfield_name(ngx_http_broadcast_contact_t *ct,
     json_t *v, char *out, size_t size, const char **why);
@@ -104,6 +106,12 @@ ngx_http_broadcast_contact_tag(const char *in, size_t len, char *out,
         || len >= NGX_HTTP_BROADCAST_TAG_SIZE)
     {
         *why = "a tag must have 1 to 64 characters (after trimming spaces)";
+        return -1;
+    }
+
+    /* a query argument or a path segment is not checked by jansson */
+    if (bc_utf8_valid(in, len) != len) {
+        *why = "a tag must be UTF-8 text";
         return -1;
     }
 

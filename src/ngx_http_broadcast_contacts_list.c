@@ -12,6 +12,8 @@
 
 #include "ngx_http_broadcast_contacts.h"
 
+#include "bc_utf8.h"
+
 
 #define NGX_HTTP_BROADCAST_CONTACTS_LIMIT      50
 #define NGX_HTTP_BROADCAST_CONTACTS_LIMIT_MAX  500
@@ -298,6 +300,12 @@ ngx_http_broadcast_clist_args(ngx_http_request_t *r,
     n = ngx_http_broadcast_api_arg(r, "search", buf, sizeof(buf));
     if (n == -2 || n > NGX_HTTP_BROADCAST_CONTACTS_SEARCH) {
         why = "search must have at most 256 bytes";
+        goto invalid;
+    }
+
+    /* a broken character would fail the statement in strict mode */
+    if (n > 0 && bc_utf8_valid(buf, n) != (size_t) n) {
+        why = "search must be UTF-8 text";
         goto invalid;
     }
 

@@ -286,6 +286,8 @@ is_error(list({ limit => 'x' }), 400, 'invalid_request', 'limit not a number');
 is_error(list({ cursor => "1' OR 1=1" }), 400, 'invalid_request', 'cursor not ours');
 is_error(list({ group_id => 'abc' }), 400, 'invalid_request', 'group_id not a number');
 is_error(list({ search => 'x' x 300 }), 400, 'invalid_request', 'over-long search');
+is_error($t->get('/api/contacts?search=%FF%FE', key => $read), 400, 'invalid_request', 'search of invalid UTF-8');
+is_error($t->get('/api/contacts?tag=%FF', key => $read), 400, 'invalid_request', 'tag filter of invalid UTF-8');
 is(list({ limit => 500 })->{status}, 200, 'limit 500');
 
 # ------------------------------------------------------------ delete
@@ -341,6 +343,7 @@ $r = del('/api/contacts/tags/' . uri_escape('Even'));
 is($r->{json}{removed}, 6, 'removed counts the contacts');
 is($t->mysql_value(q{SELECT COUNT(*) FROM contact_tags WHERE tag = 'even'}), 0, 'rows gone');
 is(del('/api/contacts/tags/nothing-here')->{json}{removed}, 0, 'unknown tag removes nothing');
+is_error(del('/api/contacts/tags/%FF'), 404, 'not_found', 'tag of invalid UTF-8 in the path');
 $r = del('/api/contacts/tags/' . uri_escape(encode_utf8('é' x 64)));
 is($r->{json}{removed}, 1, 'UTF-8 tag in the path');
 
