@@ -261,8 +261,9 @@ ngx_http_broadcast_clist_args(ngx_http_request_t *r,
 
     cl->limit = NGX_HTTP_BROADCAST_CONTACTS_LIMIT;
 
+    /* an empty argument (a form's blank field) is an absent one */
     n = ngx_http_broadcast_api_arg(r, "limit", buf, sizeof(buf));
-    if (n != -1) {
+    if (n != -1 && n != 0) {
         if (ngx_http_broadcast_clist_number(buf, n, &v) != 0
             || v > NGX_HTTP_BROADCAST_CONTACTS_LIMIT_MAX)
         {

@@ -280,6 +280,9 @@ is($r->{json}{total}, 2, 'group filter total');
 $r = list({ group_id => $gid, tag => 'even', search => 'Page 06' });
 is_deeply([map { $_->{id} } @{ $r->{json}{contacts} }], [$ids[5]], 'filters combine');
 
+$r = $t->get('/api/contacts?search=&tag=&group_id=&limit=&cursor=', key => $read);
+is($r->{status}, 200, 'empty arguments are absent ones') or diag $r->{content};
+is(scalar @{ $r->{json}{contacts} || [] }, $r->{json}{total}, 'the whole (small) list');
 is_error(list({ limit => 0 }), 400, 'invalid_request', 'limit 0');
 is_error(list({ limit => 501 }), 400, 'invalid_request', 'limit 501');
 is_error(list({ limit => 'x' }), 400, 'invalid_request', 'limit not a number');
