@@ -81,7 +81,8 @@ ngx_http_broadcast_contact_json(MYSQL_ROW row, unsigned long *lengths)
 
     return json_pack("{s:I,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}",
                      "id", (json_int_t) strtoll(row[0], NULL, 10),
-                     "name", ngx_http_broadcast_contact_str(row[1], lengths[1]),
+                     "name",
+                     ngx_http_broadcast_contact_str(row[1], lengths[1]),
                      "phone",
                      ngx_http_broadcast_contact_str(row[2], lengths[2]),
                      "whatsapp",
@@ -553,13 +554,10 @@ ngx_http_broadcast_clist_list(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_sql_t   sql = { NULL, 0, 0, 0, 0 };
 
     /* connected first: the filters quote with the connection's charset */
-    ngx_http_broadcast_sql_cat(&sql, "SELECT 1");
-    if (ngx_http_broadcast_clist_count(ctx, conn, &sql) < 0) {
-        free(sql.data);
+    if (ngx_http_broadcast_contacts_connect(ctx, conn) != 0) {
         return;
     }
 
-    sql.len = 0;
     ngx_http_broadcast_sql_cat(&sql, "SELECT COUNT(*)");
     ngx_http_broadcast_clist_count_from(conn, cl, &sql);
 
@@ -699,7 +697,8 @@ ngx_http_broadcast_clist_rename(ngx_http_broadcast_api_ctx_t *ctx,
                        / sizeof(ngx_http_broadcast_clist_rename_sql[0]); i++)
     {
         sql.len = 0;
-        ngx_http_broadcast_sql_cat(&sql, ngx_http_broadcast_clist_rename_sql[i],
+        ngx_http_broadcast_sql_cat(&sql,
+                                   ngx_http_broadcast_clist_rename_sql[i],
                                    to, from);
 
         if (ngx_http_broadcast_contacts_exec(ctx, conn, &sql) != 0) {
@@ -730,13 +729,10 @@ ngx_http_broadcast_clist_untag(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_sql_t   sql = { NULL, 0, 0, 0, 0 };
 
     /* connected first: the quoting uses the connection */
-    ngx_http_broadcast_sql_cat(&sql, "SELECT 1");
-    if (ngx_http_broadcast_clist_count(ctx, conn, &sql) < 0) {
-        free(sql.data);
+    if (ngx_http_broadcast_contacts_connect(ctx, conn) != 0) {
         return;
     }
 
-    sql.len = 0;
     ngx_http_broadcast_sql_cat(&sql, "DELETE FROM contact_tags WHERE tag = ");
     ngx_http_broadcast_sql_str(&sql, conn->mysql, cl->tag, strlen(cl->tag));
 
