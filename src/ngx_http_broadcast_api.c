@@ -200,6 +200,34 @@ static const ngx_http_broadcast_api_route_t  ngx_http_broadcast_api_routes[] =
     { NGX_HTTP_DELETE, "/api/sms/blacklist/{id}",
       NGX_HTTP_BROADCAST_NEED_MANAGE, ngx_http_broadcast_compliance_prepare,
       NGX_HTTP_BROADCAST_COMPLIANCE_SMS_BLACKLIST },
+
+    { NGX_HTTP_POST, "/api/contacts",
+      NGX_HTTP_BROADCAST_NEED_MANAGE, ngx_http_broadcast_contacts_prepare,
+      NGX_HTTP_BROADCAST_CONTACTS_NEW },
+
+    { NGX_HTTP_GET, "/api/contacts",
+      NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_contacts_list_prepare,
+      NGX_HTTP_BROADCAST_CONTACTS_LIST },
+
+    { NGX_HTTP_GET, "/api/contacts/{id}",
+      NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_contacts_prepare,
+      NGX_HTTP_BROADCAST_CONTACTS_ONE },
+
+    { NGX_HTTP_PATCH|NGX_HTTP_DELETE, "/api/contacts/{id}",
+      NGX_HTTP_BROADCAST_NEED_MANAGE, ngx_http_broadcast_contacts_prepare,
+      NGX_HTTP_BROADCAST_CONTACTS_ONE },
+
+    { NGX_HTTP_GET, "/api/contacts/tags",
+      NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_contacts_list_prepare,
+      NGX_HTTP_BROADCAST_CONTACTS_TAGS },
+
+    { NGX_HTTP_POST, "/api/contacts/tags/rename",
+      NGX_HTTP_BROADCAST_NEED_MANAGE, ngx_http_broadcast_contacts_list_prepare,
+      NGX_HTTP_BROADCAST_CONTACTS_TAG_RENAME },
+
+    { NGX_HTTP_DELETE, "/api/contacts/tags/{tag}",
+      NGX_HTTP_BROADCAST_NEED_MANAGE, ngx_http_broadcast_contacts_list_prepare,
+      NGX_HTTP_BROADCAST_CONTACTS_TAG_DELETE },
 };
 
 

@@ -142,6 +142,18 @@ NGX_HTTP_BROADCAST_ROUTE(groups);
 #define NGX_HTTP_BROADCAST_GROUPS_ONE         1   /* /api/groups/{id} */
 #define NGX_HTTP_BROADCAST_GROUPS_MEMBERS_OF  2   /* .../{id}/members */
 
+/* contacts.c: POST /api/contacts, GET/PATCH/DELETE /api/contacts/{id} */
+NGX_HTTP_BROADCAST_ROUTE(contacts);
+/* contacts_list.c: GET /api/contacts and the /api/contacts/tags routes */
+NGX_HTTP_BROADCAST_ROUTE(contacts_list);
+
+#define NGX_HTTP_BROADCAST_CONTACTS_NEW         0
+#define NGX_HTTP_BROADCAST_CONTACTS_ONE         1
+#define NGX_HTTP_BROADCAST_CONTACTS_LIST        2
+#define NGX_HTTP_BROADCAST_CONTACTS_TAGS        3
+#define NGX_HTTP_BROADCAST_CONTACTS_TAG_RENAME  4
+#define NGX_HTTP_BROADCAST_CONTACTS_TAG_DELETE  5
+
 
 /*
  * The one accept path of every channel (send_accept.c): each channel
