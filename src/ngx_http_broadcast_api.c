@@ -228,6 +228,15 @@ static const ngx_http_broadcast_api_route_t  ngx_http_broadcast_api_routes[] =
     { NGX_HTTP_DELETE, "/api/contacts/tags/{tag}",
       NGX_HTTP_BROADCAST_NEED_MANAGE, ngx_http_broadcast_contacts_list_prepare,
       NGX_HTTP_BROADCAST_CONTACTS_TAG_DELETE },
+
+    /* reporting: computed in SQL from messages and message_events */
+    { NGX_HTTP_GET, "/api/stats",
+      NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_stats_prepare,
+      NGX_HTTP_BROADCAST_STATS_MESSAGES },
+
+    { NGX_HTTP_GET, "/api/webhook-events",
+      NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_stats_prepare,
+      NGX_HTTP_BROADCAST_STATS_EVENTS },
 };
 
 

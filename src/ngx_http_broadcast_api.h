@@ -154,6 +154,11 @@ NGX_HTTP_BROADCAST_ROUTE(contacts_list);
 #define NGX_HTTP_BROADCAST_CONTACTS_TAG_RENAME  4
 #define NGX_HTTP_BROADCAST_CONTACTS_TAG_DELETE  5
 
+/* stats.c: GET /api/stats and GET /api/webhook-events */
+NGX_HTTP_BROADCAST_ROUTE(stats);
+#define NGX_HTTP_BROADCAST_STATS_MESSAGES  0
+#define NGX_HTTP_BROADCAST_STATS_EVENTS    1
+
 
 /*
  * The one accept path of every channel (send_accept.c): each channel

@@ -1,0 +1,736 @@
+/*
+ * Reporting, computed in SQL from the rows the sender and recorder write:
+ *   GET /api/stats            outbound messages by status, cost, by day
+ *   GET /api/webhook-events   the audit rows of message_events, newest
+ *                             first, keyset-paged on their id
+ * Message ids are ULIDs, so from/to become an id range on the primary key
+ * (docs/DESIGN.md, "Listings never need a time index"): no time index is
+ * written on the hot path for the sake of a report.
+ */
+
+
+#include "ngx_http_broadcast_api.h"
+#include "ngx_http_broadcast_provider.h"
+
+#include "bc_id.h"
+#include "bc_utf8.h"
+
+#include <time.h>
+
+
+#define NGX_HTTP_BROADCAST_EVENTS_LIMIT      50
+#define NGX_HTTP_BROADCAST_EVENTS_LIMIT_MAX  200
+#define NGX_HTTP_BROADCAST_STATS_UNITS       16     /* price units kept */
+
+
+typedef struct {
+    ngx_uint_t   variant;
+    /* stats */
+    char         channel[16];                  /* empty: every channel */
+    char         batch_id[BC_ULID_LEN + 1];    /* empty: every batch */
+    char         id_from[BC_ULID_LEN + 1];     /* empty: no bound */
+    char         id_to[BC_ULID_LEN + 1];
+    /* webhook events */
+    char         provider[16];                 /* empty: every provider */
+    ngx_uint_t   limit;
+    long long    cursor;                       /* 0: the newest page */
+} ngx_http_broadcast_stats_t;
+
+
+/* the counters of one day (and of the whole range) */
+typedef struct {
+    long long    total;
+    long long    delivered;                    /* delivered or read */
+    long long    failed;                       /* failed or undelivered */
+} ngx_http_broadcast_stats_day_t;
+
+
+static void ngx_http_broadcast_stats_op(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn);
+static void ngx_http_broadcast_events_op(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn);
+
+
+/*
+ * ISO-8601 date or date-time (optional seconds, fraction and offset) to
+ * ms; *date_only is set for a bare date. The grammar chat.c's
+ * created_from/created_to take.
+ */
+static int
+ngx_http_broadcast_stats_iso(const char *s, long long *ms,
+    ngx_uint_t *date_only)
+{
+    int          y, mo, d, h, mi, sec, frac, fd, sign, oh, om, n;
+    struct tm    tm;
+    const char  *p;
+
+    h = mi = sec = frac = fd = sign = oh = om = 0;
+
+    if (sscanf(s, "%4d-%2d-%2d%n", &y, &mo, &d, &n) != 3 || n != 10) {
+        return -1;
+    }
+
+    p = s + 10;
+    *date_only = (*p == '\0');
+
+    if (*p == 'T' || *p == 't' || *p == ' ') {
+        if (sscanf(p + 1, "%2d:%2d%n", &h, &mi, &n) != 2 || n != 5) {
+            return -1;
+        }
+
+        p += 6;
+
+        if (*p == ':') {
+            if (sscanf(p + 1, "%2d%n", &sec, &n) != 1 || n != 2) {
+                return -1;
+            }
+
+            p += 3;
+
+            if (*p == '.' || *p == ',') {
+                for (p++; *p >= '0' && *p <= '9'; p++) {
+                    if (fd < 3) {
+                        frac = frac * 10 + (*p - '0');
+                        fd++;
+                    }
+                }
+
+                if (fd == 0) {
+                    return -1;
+                }
+
+                for ( /* void */ ; fd < 3; fd++) {
+                    frac *= 10;
+                }
+            }
+        }
+
+        if (*p == 'Z' || *p == 'z') {
+            p++;
+
+        } else if (*p == '+' || *p == '-') {
+            sign = (*p == '-') ? -1 : 1;
+
+            if (sscanf(p + 1, "%2d:%2d%n", &oh, &om, &n) == 2 && n == 5) {
+                p += 6;
+
+            } else if (sscanf(p + 1, "%2d%2d%n", &oh, &om, &n) == 2 && n == 4)
+            {
+                p += 5;
+
+            } else {
+                return -1;
+            }
+        }
+    }
+
+    if (*p != '\0' || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23
+        || mi > 59 || sec > 60 || oh > 23 || om > 59 || y < 1970)
+    {
+        return -1;
+    }
+
+    ngx_memzero(&tm, sizeof(struct tm));
+    tm.tm_year = y - 1900;
+    tm.tm_mon = mo - 1;
+    tm.tm_mday = d;
+    tm.tm_hour = h;
+    tm.tm_min = mi;
+    tm.tm_sec = sec;
+
+    *ms = ((long long) timegm(&tm) - sign * (oh * 3600 + om * 60)) * 1000
+          + frac;
+
+    return *ms >= 0 && *ms < (1LL << 48) ? 0 : -1;
+}
+
+
+/*
+ * the query argument name as a bound of the id range: the ULID of its
+ * millisecond with the lowest ('0') or highest ('Z') random part; a bare
+ * date as "to" is the whole day (its last millisecond). 0 when absent or
+ * empty, -1 when not a time.
+ */
+static int
+ngx_http_broadcast_stats_time(ngx_http_request_t *r, const char *name,
+    char fill, char id[BC_ULID_LEN + 1])
+{
+    static const char  b32[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+    int         i;
+    char        buf[64];
+    ssize_t     n;
+    long long   ms;
+    ngx_uint_t  date_only;
+
+    n = ngx_http_broadcast_api_arg(r, name, buf, sizeof(buf));
+    if (n == -1 || n == 0) {
+        return 0;
+    }
+
+    if (n < 0 || ngx_http_broadcast_stats_iso(buf, &ms, &date_only) != 0) {
+        return -1;
+    }
+
+    if (date_only && fill == 'Z') {
+        ms += 86400000 - 1;
+    }
+
+    if (ms >= (1LL << 48)) {
+        return -1;
+    }
+
+    for (i = 9; i >= 0; i--) {
+        id[i] = b32[ms & 31];
+        ms >>= 5;
+    }
+
+    for (i = 10; i < BC_ULID_LEN; i++) {
+        id[i] = fill;
+    }
+
+    id[BC_ULID_LEN] = '\0';
+
+    return 0;
+}
+
+
+/* the query argument name, one of words, into out; 0, or -1 if not one */
+static int
+ngx_http_broadcast_stats_word(ngx_http_request_t *r, const char *name,
+    const char **words, char *out, size_t size)
+{
+    char      buf[32];
+    ssize_t   n;
+
+    n = ngx_http_broadcast_api_arg(r, name, buf, sizeof(buf));
+    if (n == -1 || n == 0) {
+        return 0;
+    }
+
+    for ( /* void */ ; n > 0 && *words; words++) {
+        if (ngx_strcmp(buf, *words) == 0) {
+            ngx_cpystrn((u_char *) out, (u_char *) buf, size);
+            return 0;
+        }
+    }
+
+    return -1;
+}
+
+
+/* GET /api/stats: channel, from, to, batch_id; 0, or -1 with ctx's error */
+static int
+ngx_http_broadcast_stats_args(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_http_broadcast_stats_t *st)
+{
+    ssize_t  n;
+
+    if (ngx_http_broadcast_stats_word(r, "channel",
+                                      ngx_http_broadcast_channel_names,
+                                      st->channel, sizeof(st->channel))
+        != 0)
+    {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
+            "invalid_request", "channel must be sms, whatsapp or email");
+        return -1;
+    }
+
+    if (ngx_http_broadcast_stats_time(r, "from", '0', st->id_from) != 0
+        || ngx_http_broadcast_stats_time(r, "to", 'Z', st->id_to) != 0)
+    {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
+            "invalid_request", "from and to must be ISO-8601 times such as "
+            "2026-11-21T10:00:00Z or dates such as 2026-11-21 (a date as "
+            "\"to\" includes that whole day, UTC)");
+        return -1;
+    }
+
+    if (st->id_from[0] && st->id_to[0]
+        && ngx_strcmp(st->id_from, st->id_to) > 0)
+    {
+        ngx_http_broadcast_api_error(ctx, 422 /* nginx names no 422 */,
+            "invalid_range", "from must not be later than to");
+        return -1;
+    }
+
+    /* a batch id is a ULID: validated here, so it reaches SQL as ASCII */
+    n = ngx_http_broadcast_api_arg(r, "batch_id", st->batch_id,
+                                   sizeof(st->batch_id));
+    if (n == -2 || (n > 0 && !bc_ulid_valid(st->batch_id, n))) {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
+            "invalid_request", "batch_id must be a batch id (a 26-character "
+            "ULID) as POST /api/send/* returned it");
+        return -1;
+    }
+
+    if (n <= 0) {
+        st->batch_id[0] = '\0';
+    }
+
+    return 0;
+}
+
+
+/* GET /api/webhook-events: provider, limit, cursor; 0, or -1 with error */
+static int
+ngx_http_broadcast_events_args(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_http_broadcast_stats_t *st)
+{
+    char                            buf[32];
+    const char                     *names[8];
+    ssize_t                         n;
+    ngx_int_t                       num;
+    ngx_uint_t                      i;
+    ngx_http_broadcast_provider_t **pp;
+
+    /* the providers the module knows are the ones events can come from */
+    for (i = 0, pp = ngx_http_broadcast_providers; *pp && i < 7; pp++, i++) {
+        names[i] = (const char *) (*pp)->name.data;
+    }
+
+    names[i] = NULL;
+
+    if (ngx_http_broadcast_stats_word(r, "provider", names, st->provider,
+                                      sizeof(st->provider))
+        != 0)
+    {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
+            "invalid_request", "provider must be twilio, sendgrid or meta");
+        return -1;
+    }
+
+    st->limit = NGX_HTTP_BROADCAST_EVENTS_LIMIT;
+
+    n = ngx_http_broadcast_api_arg(r, "limit", buf, sizeof(buf));
+    if (n != -1) {
+        num = n > 0 ? ngx_atoi((u_char *) buf, n) : NGX_ERROR;
+
+        if (num < 1 || num > NGX_HTTP_BROADCAST_EVENTS_LIMIT_MAX) {
+            ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
+                "invalid_request", "limit must be 1 to %d",
+                NGX_HTTP_BROADCAST_EVENTS_LIMIT_MAX);
+            return -1;
+        }
+
+        st->limit = num;
+    }
+
+    n = ngx_http_broadcast_api_arg(r, "cursor", buf, sizeof(buf));
+    if (n == -1 || n == 0) {
+        return 0;
+    }
+
+    num = n > 0 ? ngx_atoi((u_char *) buf, n) : NGX_ERROR;
+
+    if (num <= 0) {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
+            "invalid_request", "cursor must be the next_cursor of the "
+            "previous page");
+        return -1;
+    }
+
+    st->cursor = num;
+
+    return 0;
+}
+
+
+NGX_HTTP_BROADCAST_ROUTE(stats)
+{
+    ngx_http_broadcast_stats_t  *st;
+
+    st = ngx_http_broadcast_api_op_new(r, ctx,
+             sizeof(ngx_http_broadcast_stats_t),
+             args->variant == NGX_HTTP_BROADCAST_STATS_EVENTS
+             ? ngx_http_broadcast_events_op : ngx_http_broadcast_stats_op,
+             ngx_free);
+    if (st == NULL) {
+        return;
+    }
+
+    st->variant = args->variant;
+
+    if (args->variant == NGX_HTTP_BROADCAST_STATS_EVENTS) {
+        (void) ngx_http_broadcast_events_args(r, ctx, st);
+        return;
+    }
+
+    (void) ngx_http_broadcast_stats_args(r, ctx, st);
+}
+
+
+/* thread: the result of one SELECT; NULL with ctx's error set */
+static MYSQL_RES *
+ngx_http_broadcast_stats_select(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn, const char *sql, size_t n)
+{
+    char        err[256];
+    MYSQL_RES  *res;
+
+    if (ngx_http_broadcast_mysql_query(conn, ctx->mcf, sql, n, err,
+                                       sizeof(err))
+        != 0)
+    {
+        snprintf(ctx->detail, sizeof(ctx->detail), "%s", err);
+        ngx_http_broadcast_api_mysql_down(ctx);
+        return NULL;
+    }
+
+    res = mysql_store_result(conn->mysql);
+    if (res == NULL) {
+        snprintf(ctx->detail, sizeof(ctx->detail), "%s",
+                 mysql_error(conn->mysql));
+        ngx_http_broadcast_api_mysql_down(ctx);
+    }
+
+    return res;
+}
+
+
+/*
+ * the WHERE of the stats queries. Every value in it was validated in the
+ * loop: the channel is one of a fixed list, ids and bounds are ULIDs
+ * (Crockford base32), so none needs quoting beyond the quotes around it.
+ */
+static int
+ngx_http_broadcast_stats_where(ngx_http_broadcast_stats_t *st, char *buf,
+    size_t size)
+{
+    int  n;
+
+    n = snprintf(buf, size, "direction = 'outbound'%s%s%s%s%s%s%s%s%s%s%s%s",
+                 st->channel[0] ? " AND channel = '" : "", st->channel,
+                 st->channel[0] ? "'" : "",
+                 st->batch_id[0] ? " AND batch_id = '" : "", st->batch_id,
+                 st->batch_id[0] ? "'" : "",
+                 st->id_from[0] ? " AND id >= '" : "", st->id_from,
+                 st->id_from[0] ? "'" : "",
+                 st->id_to[0] ? " AND id <= '" : "", st->id_to,
+                 st->id_to[0] ? "'" : "");
+
+    return (n > 0 && (size_t) n < size) ? n : -1;
+}
+
+
+/* thread: by_status, by_day and the totals from one GROUP BY day, status */
+static json_t *
+ngx_http_broadcast_stats_counts(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn, const char *where,
+    ngx_http_broadcast_stats_day_t *all, json_t *by_status)
+{
+    int                              n;
+    char                             sql[1024], day[16];
+    json_t                          *by_day, *cur;
+    long long                        count, prev;
+    MYSQL_RES                       *res;
+    MYSQL_ROW                        row;
+    ngx_http_broadcast_stats_day_t   d;
+
+    n = snprintf(sql, sizeof(sql), "SELECT DATE_FORMAT(created_at, "
+                 "'%%Y-%%m-%%d'), status, COUNT(*) FROM messages WHERE %s "
+                 "GROUP BY 1, 2 ORDER BY 1, 2", where);
+
+    if (n <= 0 || (size_t) n >= sizeof(sql)) {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                     "internal_error", "query too long");
+        return NULL;
+    }
+
+    res = ngx_http_broadcast_stats_select(ctx, conn, sql, n);
+    if (res == NULL) {
+        return NULL;
+    }
+
+    by_day = json_array();
+    day[0] = '\0';
+    ngx_memzero(&d, sizeof(d));
+
+    /* rows come ordered by day: a day's object is done when the day changes */
+    for ( ;; ) {
+        row = by_day ? mysql_fetch_row(res) : NULL;
+
+        if (day[0] && (row == NULL || row[0] == NULL || strcmp(row[0], day)))
+        {
+            cur = json_pack("{s:s,s:I,s:I,s:I}", "day", day, "total",
+                            (json_int_t) d.total, "delivered",
+                            (json_int_t) d.delivered, "failed",
+                            (json_int_t) d.failed);
+
+            if (cur == NULL || json_array_append_new(by_day, cur) != 0) {
+                json_decref(by_day);
+                by_day = NULL;
+                break;
+            }
+
+            day[0] = '\0';
+            ngx_memzero(&d, sizeof(d));
+        }
+
+        if (row == NULL) {
+            break;
+        }
+
+        if (row[0] == NULL || row[1] == NULL || row[2] == NULL) {
+            continue;
+        }
+
+        ngx_cpystrn((u_char *) day, (u_char *) row[0], sizeof(day));
+        count = strtoll(row[2], NULL, 10);
+
+        d.total += count;
+        all->total += count;
+
+        if (strcmp(row[1], "delivered") == 0 || strcmp(row[1], "read") == 0) {
+            d.delivered += count;
+            all->delivered += count;
+
+        } else if (strcmp(row[1], "failed") == 0
+                   || strcmp(row[1], "undelivered") == 0)
+        {
+            d.failed += count;
+            all->failed += count;
+        }
+
+        prev = json_integer_value(json_object_get(by_status, row[1]));
+        json_object_set_new(by_status, row[1], json_integer(prev + count));
+    }
+
+    mysql_free_result(res);
+
+    if (by_day == NULL) {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                     "internal_error", "out of memory");
+    }
+
+    return by_day;
+}
+
+
+/* thread: the sum of price per price_unit, exact (DECIMAL) as strings */
+static json_t *
+ngx_http_broadcast_stats_cost(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn, const char *where)
+{
+    int          n;
+    char         sql[1024];
+    json_t      *cost, *item;
+    MYSQL_RES   *res;
+    MYSQL_ROW    row;
+    ngx_uint_t   units;
+
+    n = snprintf(sql, sizeof(sql), "SELECT price_unit, SUM(price) FROM "
+                 "messages WHERE %s AND price IS NOT NULL GROUP BY 1 "
+                 "ORDER BY 1 LIMIT %d", where,
+                 NGX_HTTP_BROADCAST_STATS_UNITS);
+
+    if (n <= 0 || (size_t) n >= sizeof(sql)) {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                     "internal_error", "query too long");
+        return NULL;
+    }
+
+    res = ngx_http_broadcast_stats_select(ctx, conn, sql, n);
+    if (res == NULL) {
+        return NULL;
+    }
+
+    cost = json_array();
+    units = 0;
+
+    while (cost && (row = mysql_fetch_row(res)) != NULL
+           && units++ < NGX_HTTP_BROADCAST_STATS_UNITS)
+    {
+        /* a provider's unit is its bytes: repaired so jansson takes it */
+        if (row[0]) {
+            bc_utf8_repair(row[0], strlen(row[0]));
+        }
+
+        item = json_pack("{s:s,s:s?}", "amount", row[1] ? row[1] : "0",
+                         "unit", row[0]);
+
+        if (item == NULL || json_array_append_new(cost, item) != 0) {
+            json_decref(cost);
+            cost = NULL;
+        }
+    }
+
+    mysql_free_result(res);
+
+    if (cost == NULL) {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                     "internal_error", "out of memory");
+    }
+
+    return cost;
+}
+
+
+static void
+ngx_http_broadcast_stats_op(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn)
+{
+    ngx_http_broadcast_stats_t *st = ctx->op_data;
+
+    char                             where[512];
+    json_t                          *by_status, *by_day, *cost, *rate;
+    long long                        known;
+    ngx_http_broadcast_stats_day_t   all;
+
+    if (ngx_http_broadcast_stats_where(st, where, sizeof(where)) < 0) {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                     "internal_error", "query too long");
+        return;
+    }
+
+    ngx_memzero(&all, sizeof(all));
+
+    by_status = json_object();
+    if (by_status == NULL) {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                     "internal_error", "out of memory");
+        return;
+    }
+
+    by_day = ngx_http_broadcast_stats_counts(ctx, conn, where, &all,
+                                             by_status);
+    if (by_day == NULL) {
+        json_decref(by_status);
+        return;
+    }
+
+    cost = ngx_http_broadcast_stats_cost(ctx, conn, where);
+    if (cost == NULL) {
+        json_decref(by_status);
+        json_decref(by_day);
+        return;
+    }
+
+    /*
+     * delivered (or read) among the messages whose outcome is known:
+     * delivered, read, failed, undelivered. In-flight messages and those
+     * never offered to a carrier (blocked, canceled) do not count.
+     */
+    known = all.delivered + all.failed;
+    rate = known ? json_real((double) all.delivered / known) : json_null();
+
+    ctx->result = json_pack("{s:I,s:o,s:o,s:o,s:o}", "total",
+                            (json_int_t) all.total, "by_status", by_status,
+                            "delivery_rate", rate, "cost", cost, "by_day",
+                            by_day);
+}
+
+
+/* a text column as a JSON string (repaired if a provider's bytes are not
+   UTF-8), or null */
+static json_t *
+ngx_http_broadcast_events_str(char *s, unsigned long len)
+{
+    if (s == NULL) {
+        return json_null();
+    }
+
+    bc_utf8_repair(s, len);
+
+    return json_stringn(s, len);
+}
+
+
+/* the columns of one audit row, in the order of the SELECT */
+static const char  *ngx_http_broadcast_events_columns[] = {
+    "id", "provider", "kind", "message_id", "dedup_key",
+    "provider_message_id", "status", "error_code", "error_message",
+    "price", "price_unit", "num_segments", "payload", "created_at", NULL
+};
+
+
+static void
+ngx_http_broadcast_events_op(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn)
+{
+    ngx_http_broadcast_stats_t *st = ctx->op_data;
+
+    int             n;
+    char            sql[1024], cursor[32];
+    json_t         *list, *item, *v;
+    ngx_uint_t      rows, i;
+    MYSQL_RES      *res;
+    MYSQL_ROW       row;
+    unsigned long  *lens;
+
+    /* newest first; the provider is one of the module's table, no quoting */
+    n = snprintf(sql, sizeof(sql), "SELECT id, provider, kind, message_id, "
+                 "dedup_key, provider_message_id, status, error_code, "
+                 "error_message, price, price_unit, num_segments, payload, "
+                 "CONCAT(LEFT(DATE_FORMAT(received_at, "
+                 "'%%Y-%%m-%%dT%%H:%%i:%%s.%%f'), 23), 'Z') "
+                 "FROM message_events WHERE 1%s%lld%s%s%s ORDER BY id DESC "
+                 "LIMIT %u", st->cursor ? " AND id < " : " AND id > ",
+                 st->cursor, st->provider[0] ? " AND provider = '" : "",
+                 st->provider, st->provider[0] ? "'" : "",
+                 (unsigned) st->limit + 1);
+
+    if (n <= 0 || (size_t) n >= sizeof(sql)) {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                     "internal_error", "query too long");
+        return;
+    }
+
+    res = ngx_http_broadcast_stats_select(ctx, conn, sql, n);
+    if (res == NULL) {
+        return;
+    }
+
+    list = json_array();
+    rows = 0;
+    cursor[0] = '\0';
+
+    while (list && (row = mysql_fetch_row(res)) != NULL) {
+        /* one row more than asked tells whether there is a next page */
+        if (++rows > st->limit) {
+            break;
+        }
+
+        lens = mysql_fetch_lengths(res);
+        item = json_object();
+
+        for (i = 0; item && ngx_http_broadcast_events_columns[i]; i++) {
+            /* id and num_segments are numbers, the rest text or null */
+            if (i == 0 || i == 11) {
+                v = row[i] ? json_integer(strtoll(row[i], NULL, 10))
+                           : json_null();
+
+            } else {
+                v = ngx_http_broadcast_events_str(row[i], lens[i]);
+            }
+
+            if (v == NULL || json_object_set_new(item,
+                                 ngx_http_broadcast_events_columns[i], v)
+                             != 0)
+            {
+                json_decref(item);
+                item = NULL;
+            }
+        }
+
+        if (item == NULL || json_array_append_new(list, item) != 0) {
+            json_decref(list);
+            list = NULL;
+            break;
+        }
+
+        ngx_cpystrn((u_char *) cursor, (u_char *) row[0], sizeof(cursor));
+    }
+
+    mysql_free_result(res);
+
+    if (list == NULL) {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                     "internal_error", "out of memory");
+        return;
+    }
+
+    /* the cursor is a string: opaque to clients, whatever it holds later */
+    ctx->result = json_pack("{s:o,s:s?}", "events", list, "next_cursor",
+                            rows > st->limit ? cursor : NULL);
+}
