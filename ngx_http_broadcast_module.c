@@ -164,10 +164,10 @@ static ngx_command_t  ngx_http_broadcast_commands[] = {
       NULL },
 
 
-    /* webhooks: the location, broadcast_webhook <provider> */
+    /* webhooks: the location, broadcast_webhook <provider> [<kind>] */
 
     { ngx_string("broadcast_webhook"),
-      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
       ngx_http_broadcast_handler_set,
       NGX_HTTP_LOC_CONF_OFFSET,
       NGX_HTTP_BROADCAST_WEBHOOK,
@@ -422,6 +422,7 @@ ngx_http_broadcast_create_loc_conf(ngx_conf_t *cf)
      *
      *     lcf->kind = NGX_HTTP_BROADCAST_NONE;
      *     lcf->webhook_provider = NULL;
+     *     lcf->webhook_kind = 0;
      *     lcf->public_url = { 0, NULL };
      *     lcf->twilio_token = { 0, NULL };
      *     lcf->twilio_account_sid = { 0, NULL };
@@ -616,6 +617,22 @@ ngx_http_broadcast_handler_set(ngx_conf_t *cf, ngx_command_t *cmd,
                                                                     &value[1]);
         if (lcf->webhook_provider == NULL) {
             return NGX_CONF_ERROR;
+        }
+
+        /* a kind: the location answers that one whatever its path */
+        if (cf->args->nelts == 3) {
+            if (lcf->webhook_provider->kind == NULL) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "broadcast_webhook %V takes no kind",
+                                   &value[1]);
+                return NGX_CONF_ERROR;
+            }
+
+            if (lcf->webhook_provider->kind(cf, lcf, &value[2])
+                != NGX_CONF_OK)
+            {
+                return NGX_CONF_ERROR;
+            }
         }
 
         clcf->handler = lcf->webhook_provider->handler;

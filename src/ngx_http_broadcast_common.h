@@ -63,6 +63,9 @@ typedef struct {
 
     /* webhooks: the provider of a broadcast_webhook location */
     ngx_http_broadcast_provider_t  *webhook_provider;
+    /* broadcast_webhook <provider> <kind>: 1 + the provider's row of that
+       kind; 0: the provider picks by the path (its suffix) */
+    ngx_uint_t                      webhook_kind;
 
     /* Twilio: signatures (the URL they sign), account, template listings */
     ngx_str_t                       public_url;

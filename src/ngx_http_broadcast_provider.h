@@ -30,6 +30,8 @@ typedef char *(*ngx_http_broadcast_merge_pt)(ngx_conf_t *cf,
     ngx_http_broadcast_loc_conf_t *prev, ngx_http_broadcast_loc_conf_t *conf);
 typedef char *(*ngx_http_broadcast_check_pt)(ngx_conf_t *cf,
     ngx_http_broadcast_loc_conf_t *conf);
+typedef char *(*ngx_http_broadcast_kind_pt)(ngx_conf_t *cf,
+    ngx_http_broadcast_loc_conf_t *conf, ngx_str_t *kind);
 
 
 struct ngx_http_broadcast_provider_s {
@@ -42,6 +44,9 @@ struct ngx_http_broadcast_provider_s {
     ngx_http_broadcast_merge_pt      merge;
     /* what a "broadcast_webhook <name>" location requires */
     ngx_http_broadcast_check_pt      check;
+    /* "broadcast_webhook <name> <kind>": sets conf->webhook_kind; NULL if
+       the provider's locations take no kind */
+    ngx_http_broadcast_kind_pt       kind;
 
     /* callback metric labels: the status table, then "other" */
     const bc_status_map_t           *statuses;

@@ -51,6 +51,7 @@ ngx_http_broadcast_provider_t  ngx_http_broadcast_meta_provider = {
     ngx_http_broadcast_meta_handler,
     ngx_http_broadcast_meta_merge,
     ngx_http_broadcast_meta_check,
+    NULL,
     bc_status_meta,
     NGX_HTTP_BROADCAST_CH(NGX_HTTP_BROADCAST_CH_WHATSAPP),
     ngx_http_broadcast_meta_kinds,

@@ -62,6 +62,7 @@ ngx_http_broadcast_provider_t  ngx_http_broadcast_sendgrid_provider = {
     ngx_http_broadcast_sendgrid_handler,
     ngx_http_broadcast_sendgrid_merge,
     ngx_http_broadcast_sendgrid_check,
+    NULL,
     bc_status_sendgrid,
     NGX_HTTP_BROADCAST_CH(NGX_HTTP_BROADCAST_CH_EMAIL),
     ngx_http_broadcast_sendgrid_kinds,

@@ -9,6 +9,12 @@
  *   .../whatsapp/inbound   kind whatsapp_inbound, opens bc:wawin:<To>:<From>
  *   .../call               call status: metrics only, nothing queued
  *
+ * "broadcast_webhook twilio <kind>" (a row's name: sms_status, ...) makes a
+ * location answer that row whatever its path, so callback URLs configured
+ * at Twilio by an earlier console (e.g. /webhooks/message) need one
+ * location each instead of a new URL; the signature still covers the URL
+ * as received.
+ *
  * Also the Twilio directives (public URL, account SID) and their merge
  * and check.
  */
@@ -35,6 +41,7 @@
 
 
 typedef struct {
+    ngx_str_t                        name;       /* its kind in the conf */
     ngx_str_t                        suffix;
     ngx_uint_t                       what;       /* NGX_HTTP_BROADCAST_TW_* */
     ngx_uint_t                       kind;       /* status and inbound */
@@ -70,6 +77,8 @@ static char *ngx_http_broadcast_twilio_merge(ngx_conf_t *cf,
     ngx_http_broadcast_loc_conf_t *prev, ngx_http_broadcast_loc_conf_t *conf);
 static char *ngx_http_broadcast_twilio_check(ngx_conf_t *cf,
     ngx_http_broadcast_loc_conf_t *conf);
+static char *ngx_http_broadcast_twilio_kind(ngx_conf_t *cf,
+    ngx_http_broadcast_loc_conf_t *conf, ngx_str_t *kind);
 
 
 static ngx_str_t  ngx_http_broadcast_xml_type = ngx_string("text/xml");
@@ -80,16 +89,21 @@ static ngx_str_t  ngx_http_broadcast_xml_type = ngx_string("text/xml");
  * order of the rows does not matter
  */
 static ngx_http_broadcast_tw_route_t  ngx_http_broadcast_tw_routes[] = {
-    { ngx_string("/whatsapp/inbound"), NGX_HTTP_BROADCAST_TW_INBOUND,
-      NGX_HTTP_BROADCAST_TW_KIND_WA_INBOUND, NGX_HTTP_BROADCAST_CH_WHATSAPP },
-    { ngx_string("/sms/inbound"), NGX_HTTP_BROADCAST_TW_INBOUND,
-      NGX_HTTP_BROADCAST_TW_KIND_SMS_INBOUND, NGX_HTTP_BROADCAST_CH_SMS },
-    { ngx_string("/sms/status"), NGX_HTTP_BROADCAST_TW_STATUS,
-      NGX_HTTP_BROADCAST_TW_KIND_SMS_STATUS, NGX_HTTP_BROADCAST_CH_SMS },
-    { ngx_string("/whatsapp"), NGX_HTTP_BROADCAST_TW_STATUS,
-      NGX_HTTP_BROADCAST_TW_KIND_WA_STATUS, NGX_HTTP_BROADCAST_CH_WHATSAPP },
-    { ngx_string("/call"), NGX_HTTP_BROADCAST_TW_CALL, 0, 0 },
-    { ngx_null_string, 0, 0, 0 }
+    { ngx_string("whatsapp_inbound"), ngx_string("/whatsapp/inbound"),
+      NGX_HTTP_BROADCAST_TW_INBOUND, NGX_HTTP_BROADCAST_TW_KIND_WA_INBOUND,
+      NGX_HTTP_BROADCAST_CH_WHATSAPP },
+    { ngx_string("sms_inbound"), ngx_string("/sms/inbound"),
+      NGX_HTTP_BROADCAST_TW_INBOUND, NGX_HTTP_BROADCAST_TW_KIND_SMS_INBOUND,
+      NGX_HTTP_BROADCAST_CH_SMS },
+    { ngx_string("sms_status"), ngx_string("/sms/status"),
+      NGX_HTTP_BROADCAST_TW_STATUS, NGX_HTTP_BROADCAST_TW_KIND_SMS_STATUS,
+      NGX_HTTP_BROADCAST_CH_SMS },
+    { ngx_string("whatsapp_status"), ngx_string("/whatsapp"),
+      NGX_HTTP_BROADCAST_TW_STATUS, NGX_HTTP_BROADCAST_TW_KIND_WA_STATUS,
+      NGX_HTTP_BROADCAST_CH_WHATSAPP },
+    { ngx_string("call"), ngx_string("/call"), NGX_HTTP_BROADCAST_TW_CALL,
+      0, 0 },
+    { ngx_null_string, ngx_null_string, 0, 0, 0 }
 };
 
 
@@ -104,6 +118,7 @@ ngx_http_broadcast_provider_t  ngx_http_broadcast_twilio_provider = {
     ngx_http_broadcast_twilio_handler,
     ngx_http_broadcast_twilio_merge,
     ngx_http_broadcast_twilio_check,
+    ngx_http_broadcast_twilio_kind,
     bc_status_twilio,
     NGX_HTTP_BROADCAST_CH(NGX_HTTP_BROADCAST_CH_SMS)
     | NGX_HTTP_BROADCAST_CH(NGX_HTTP_BROADCAST_CH_WHATSAPP),
@@ -116,6 +131,13 @@ static ngx_http_broadcast_tw_route_t *
 ngx_http_broadcast_twilio_route(ngx_http_request_t *r)
 {
     ngx_http_broadcast_tw_route_t  *rt;
+    ngx_http_broadcast_loc_conf_t  *lcf;
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_broadcast_module);
+
+    if (lcf->webhook_kind) {
+        return &ngx_http_broadcast_tw_routes[lcf->webhook_kind - 1];
+    }
 
     for (rt = ngx_http_broadcast_tw_routes; rt->suffix.len; rt++) {
         if (r->uri.len >= rt->suffix.len
@@ -493,6 +515,40 @@ ngx_http_broadcast_twilio_check(ngx_conf_t *cf,
     }
 
     return NGX_CONF_OK;
+}
+
+
+/* broadcast_webhook twilio <kind>: one row of the route table by name */
+static char *
+ngx_http_broadcast_twilio_kind(ngx_conf_t *cf,
+    ngx_http_broadcast_loc_conf_t *conf, ngx_str_t *kind)
+{
+    u_char                         names[256], *p, *last;
+    ngx_http_broadcast_tw_route_t  *rt;
+
+    for (rt = ngx_http_broadcast_tw_routes; rt->name.len; rt++) {
+        if (rt->name.len == kind->len
+            && ngx_strncmp(rt->name.data, kind->data, kind->len) == 0)
+        {
+            conf->webhook_kind = rt - ngx_http_broadcast_tw_routes + 1;
+            return NGX_CONF_OK;
+        }
+    }
+
+    p = names;
+    last = names + sizeof(names);
+
+    for (rt = ngx_http_broadcast_tw_routes; rt->name.len; rt++) {
+        p = ngx_slprintf(p, last, "%s%V",
+                         rt == ngx_http_broadcast_tw_routes ? "" : ", ",
+                         &rt->name);
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "unknown kind \"%V\" in broadcast_webhook twilio "
+                       "(valid: %*s)", kind, (size_t) (p - names), names);
+
+    return NGX_CONF_ERROR;
 }
 
 
