@@ -237,6 +237,10 @@ static const ngx_http_broadcast_api_route_t  ngx_http_broadcast_api_routes[] =
     { NGX_HTTP_GET, "/api/webhook-events",
       NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_stats_prepare,
       NGX_HTTP_BROADCAST_STATS_EVENTS },
+
+    { NGX_HTTP_GET, "/api/sms/stats",
+      NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_stats_prepare,
+      NGX_HTTP_BROADCAST_STATS_SMS },
 };
 
 

@@ -158,6 +158,7 @@ NGX_HTTP_BROADCAST_ROUTE(contacts_list);
 NGX_HTTP_BROADCAST_ROUTE(stats);
 #define NGX_HTTP_BROADCAST_STATS_MESSAGES  0
 #define NGX_HTTP_BROADCAST_STATS_EVENTS    1
+#define NGX_HTTP_BROADCAST_STATS_SMS       2   /* the predecessor's shape */
 
 
 /*

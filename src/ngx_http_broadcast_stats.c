@@ -3,6 +3,7 @@
  *   GET /api/stats            outbound messages by status, cost, by day
  *   GET /api/webhook-events   the audit rows of message_events, newest
  *                             first, keyset-paged on their id
+ *   GET /api/sms/stats        the predecessor's shape of the SMS counts
  * Message ids are ULIDs, so from/to become an id range on the primary key
  * (docs/DESIGN.md, "Listings never need a time index"): no time index is
  * written on the hot path for the sake of a report.
@@ -22,11 +23,15 @@
 #define NGX_HTTP_BROADCAST_EVENTS_LIMIT_MAX  200
 #define NGX_HTTP_BROADCAST_STATS_UNITS       16     /* price units kept */
 
+/* nginx names no 422 */
+#define NGX_HTTP_BROADCAST_STATS_UNPROCESSABLE  422
+
 
 typedef struct {
     ngx_uint_t   variant;
     /* stats */
     char         channel[16];                  /* empty: every channel */
+    ngx_uint_t   inbound;                      /* count inbound rows too */
     char         batch_id[BC_ULID_LEN + 1];    /* empty: every batch */
     char         id_from[BC_ULID_LEN + 1];     /* empty: no bound */
     char         id_to[BC_ULID_LEN + 1];
@@ -224,9 +229,29 @@ static int
 ngx_http_broadcast_stats_args(ngx_http_request_t *r,
     ngx_http_broadcast_api_ctx_t *ctx, ngx_http_broadcast_stats_t *st)
 {
-    ssize_t  n;
+    char         buf[64];
+    ssize_t      n;
+    ngx_uint_t   sms;
+    const char  *from, *to;
 
-    if (ngx_http_broadcast_stats_word(r, "channel",
+    sms = (st->variant == NGX_HTTP_BROADCAST_STATS_SMS);
+
+    if (sms) {
+        /* its SMS rows both ways: "received" counts inbound texts */
+        ngx_cpystrn((u_char *) st->channel, (u_char *) "sms",
+                    sizeof(st->channel));
+        st->inbound = 1;
+
+        /* no campaigns yet: an unfiltered answer would be wrong numbers */
+        n = ngx_http_broadcast_api_arg(r, "campaign_id", buf, sizeof(buf));
+        if (n != -1 && n != 0) {
+            ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
+                "invalid_request", "campaign_id is not supported yet (no "
+                "campaigns are kept); filter by batch_id or a time range");
+            return -1;
+        }
+
+    } else if (ngx_http_broadcast_stats_word(r, "channel",
                                       ngx_http_broadcast_channel_names,
                                       st->channel, sizeof(st->channel))
         != 0)
@@ -236,21 +261,26 @@ ngx_http_broadcast_stats_args(ngx_http_request_t *r,
         return -1;
     }
 
-    if (ngx_http_broadcast_stats_time(r, "from", '0', st->id_from) != 0
-        || ngx_http_broadcast_stats_time(r, "to", 'Z', st->id_to) != 0)
+    /* the predecessor's console sent created_from/created_to */
+    from = sms ? "created_from" : "from";
+    to = sms ? "created_to" : "to";
+
+    if (ngx_http_broadcast_stats_time(r, from, '0', st->id_from) != 0
+        || ngx_http_broadcast_stats_time(r, to, 'Z', st->id_to) != 0)
     {
         ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
-            "invalid_request", "from and to must be ISO-8601 times such as "
+            "invalid_request", "%s and %s must be ISO-8601 times such as "
             "2026-11-21T10:00:00Z or dates such as 2026-11-21 (a date as "
-            "\"to\" includes that whole day, UTC)");
+            "\"%s\" includes that whole day, UTC)", from, to, to);
         return -1;
     }
 
     if (st->id_from[0] && st->id_to[0]
         && ngx_strcmp(st->id_from, st->id_to) > 0)
     {
-        ngx_http_broadcast_api_error(ctx, 422 /* nginx names no 422 */,
-            "invalid_range", "from must not be later than to");
+        ngx_http_broadcast_api_error(ctx,
+            NGX_HTTP_BROADCAST_STATS_UNPROCESSABLE, "invalid_range",
+            "%s must not be later than %s", from, to);
         return -1;
     }
 
@@ -399,7 +429,8 @@ ngx_http_broadcast_stats_where(ngx_http_broadcast_stats_t *st, char *buf,
 {
     int  n;
 
-    n = snprintf(buf, size, "direction = 'outbound'%s%s%s%s%s%s%s%s%s%s%s%s",
+    n = snprintf(buf, size, "%s%s%s%s%s%s%s%s%s%s%s%s%s",
+                 st->inbound ? "1" : "direction = 'outbound'",
                  st->channel[0] ? " AND channel = '" : "", st->channel,
                  st->channel[0] ? "'" : "",
                  st->batch_id[0] ? " AND batch_id = '" : "", st->batch_id,
@@ -566,6 +597,75 @@ ngx_http_broadcast_stats_cost(ngx_http_broadcast_api_ctx_t *ctx,
 }
 
 
+/* the counts GET /api/sms/stats names, zero when none */
+static const char  *ngx_http_broadcast_stats_sms_keys[] = {
+    "delivered", "failed", "undelivered", "queued", "sent", "received",
+    "blocked", NULL
+};
+
+
+/*
+ * thread: the predecessor's shape: {total, <status>: n, ..., cost,
+ * price_unit}. Its cost was a number: the exact DECIMAL sum goes into the
+ * text as a number literal (a binary double would print as -0.0299999...).
+ * With several units, the first (alphabetical) is named; /api/stats
+ * lists them all.
+ */
+static void
+ngx_http_broadcast_stats_sms(ngx_http_broadcast_api_ctx_t *ctx,
+    long long total, json_t *by_status, json_t *cost)
+{
+    char         *text, *out;
+    size_t        len;
+    json_t       *res, *first, *unit;
+    const char   *amount, *p, **k;
+
+    res = json_pack("{s:I}", "total", (json_int_t) total);
+
+    for (k = ngx_http_broadcast_stats_sms_keys; res && *k; k++) {
+        json_object_set_new(res, *k, json_integer(json_integer_value(
+                                         json_object_get(by_status, *k))));
+    }
+
+    first = json_array_get(cost, 0);
+    amount = json_string_value(json_object_get(first, "amount"));
+
+    for (p = amount; p && *p; p++) {
+        if (!isdigit((u_char) *p) && *p != '-' && *p != '.') {
+            amount = NULL;
+        }
+    }
+
+    unit = json_object_get(first, "unit");
+
+    if (res) {
+        json_object_set_new(res, "price_unit",
+                            unit ? json_incref(unit) : json_null());
+    }
+
+    text = res ? json_dumps(res, JSON_COMPACT) : NULL;
+    json_decref(res);
+
+    len = text ? strlen(text) : 0;
+    out = len ? malloc(len + 64) : NULL;
+
+    if (out == NULL) {
+        free(text);
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                     "internal_error", "out of memory");
+        return;
+    }
+
+    /* "...}" becomes "...,"cost":<amount>}" */
+    snprintf(out, len + 64, "%.*s,\"cost\":%s}", (int) (len - 1), text,
+             amount && *amount ? amount : "0");
+    free(text);
+
+    ctx->result_text = out;
+    ctx->result_len = strlen(out);
+}
+
+
 static void
 ngx_http_broadcast_stats_op(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn)
@@ -611,6 +711,14 @@ ngx_http_broadcast_stats_op(ngx_http_broadcast_api_ctx_t *ctx,
      * delivered, read, failed, undelivered. In-flight messages and those
      * never offered to a carrier (blocked, canceled) do not count.
      */
+    if (st->variant == NGX_HTTP_BROADCAST_STATS_SMS) {
+        ngx_http_broadcast_stats_sms(ctx, all.total, by_status, cost);
+        json_decref(by_status);
+        json_decref(by_day);
+        json_decref(cost);
+        return;
+    }
+
     known = all.delivered + all.failed;
     rate = known ? json_real((double) all.delivered / known) : json_null();
 
@@ -637,10 +745,20 @@ ngx_http_broadcast_events_str(char *s, unsigned long len)
 
 
 /* the columns of one audit row, in the order of the SELECT */
-static const char  *ngx_http_broadcast_events_columns[] = {
-    "id", "provider", "kind", "message_id", "dedup_key",
-    "provider_message_id", "status", "error_code", "error_message",
-    "price", "price_unit", "num_segments", "payload", "created_at", NULL
+typedef struct {
+    const char  *name;
+    ngx_uint_t   number;      /* a JSON number; otherwise text (or null) */
+} ngx_http_broadcast_events_col_t;
+
+static const ngx_http_broadcast_events_col_t
+    ngx_http_broadcast_events_columns[] =
+{
+    { "id", 1 }, { "provider", 0 }, { "kind", 0 }, { "message_id", 0 },
+    { "dedup_key", 0 }, { "provider_message_id", 0 }, { "status", 0 },
+    { "error_code", 0 }, { "error_message", 0 },
+    { "price", 0 },                   /* DECIMAL: a string, as /api/status */
+    { "price_unit", 0 }, { "num_segments", 1 }, { "payload", 0 },
+    { "created_at", 0 }, { NULL, 0 }
 };
 
 
@@ -694,9 +812,8 @@ ngx_http_broadcast_events_op(ngx_http_broadcast_api_ctx_t *ctx,
         lens = mysql_fetch_lengths(res);
         item = json_object();
 
-        for (i = 0; item && ngx_http_broadcast_events_columns[i]; i++) {
-            /* id and num_segments are numbers, the rest text or null */
-            if (i == 0 || i == 11) {
+        for (i = 0; item && ngx_http_broadcast_events_columns[i].name; i++) {
+            if (ngx_http_broadcast_events_columns[i].number) {
                 v = row[i] ? json_integer(strtoll(row[i], NULL, 10))
                            : json_null();
 
@@ -705,7 +822,7 @@ ngx_http_broadcast_events_op(ngx_http_broadcast_api_ctx_t *ctx,
             }
 
             if (v == NULL || json_object_set_new(item,
-                                 ngx_http_broadcast_events_columns[i], v)
+                                 ngx_http_broadcast_events_columns[i].name, v)
                              != 0)
             {
                 json_decref(item);

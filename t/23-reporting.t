@@ -167,6 +167,34 @@ sub cost_of {
     is($t->mysql_value('SELECT COUNT(*) FROM messages'), 11, 'stats: nothing written by the checks');
 }
 
+# ------------------------------------------------- GET /api/sms/stats
+# the predecessor's shape, on the same rows: SMS both ways ("received"
+# counts inbound texts), its created_from/created_to honoured
+{
+    my $r = $t->get("/api/sms/stats?batch_id=$B1", key => $read);
+    is($r->{status}, 200, 'sms/stats: 200') or diag $r->{content};
+    my $j = $r->{json} // {};
+    is_deeply({ map { $_ => $j->{$_} } grep { $_ ne 'cost' } keys %$j },
+              { total => 7, delivered => 3, failed => 1, undelivered => 1, queued => 1, sent => 0,
+                received => 0, blocked => 1, price_unit => 'USD' }, 'sms/stats batch_id: its counts')
+        or diag explain $j;
+    like($r->{content}, qr/"cost":-0\.0225/, 'sms/stats: cost is a JSON number, the exact sum');
+    $j = $t->get('/api/sms/stats?created_from=2020-03-01&created_to=2020-03-03', key => $read)->{json} // {};
+    is($j->{total}, 9, 'sms/stats range: eight SMS sent and one received');
+    is($j->{received}, 1, 'sms/stats range: received counts the inbound text');
+    is($j->{delivered}, 4, 'sms/stats range: delivered');
+    ok(close_to($j->{cost}, -0.03), 'sms/stats range: cost');
+    $j = $t->get('/api/sms/stats?created_from=2019-01-01&created_to=2019-01-02', key => $read)->{json} // {};
+    is_deeply($j, { total => 0, delivered => 0, failed => 0, undelivered => 0, queued => 0, sent => 0,
+                    received => 0, blocked => 0, cost => 0, price_unit => undef }, 'sms/stats: empty range')
+        or diag explain $j;
+    is_error($t->get('/api/sms/stats?campaign_id=3', key => $read), 400, 'invalid_request',
+             'sms/stats campaign_id (no campaigns yet)');
+    is_error($t->get('/api/sms/stats?created_from=soon', key => $read), 400, 'invalid_request',
+             'sms/stats created_from not a time');
+    is_error($t->get('/api/sms/stats'), 401, 'unauthorized', 'sms/stats without a credential');
+}
+
 # ------------------------------------------------- broadcast_webhook twilio <kind>
 # seed 002's status URL: a signed callback for one of our messages is
 # recorded (its error keeps the raw body in message_events)
