@@ -150,7 +150,7 @@ ASAN_MODULE_SO := $(ASAN_NGX_BUILD)/ngx_http_broadcast_module.so
 ASAN_CFLAGS    := -fsanitize=address,undefined -fno-omit-frame-pointer \
                   -fno-sanitize-recover=undefined
 
-$(ASAN_NGX_BUILD)/Makefile: config $(PHONE_LIB)
+$(ASAN_NGX_BUILD)/Makefile: config $(PHONE_LIB) $(SRC_LIST)
 	@mkdir -p $(ASAN_NGX_BUILD)
 	cd $(NGX_SRC) && . ./conf_flags && ./configure \
 	  --with-cc-opt="$$(dpkg-buildflags --get CFLAGS) -fPIC $$(dpkg-buildflags --get CPPFLAGS) $(ASAN_CFLAGS)" \
