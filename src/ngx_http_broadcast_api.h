@@ -154,6 +154,13 @@ NGX_HTTP_BROADCAST_ROUTE(contacts_list);
 #define NGX_HTTP_BROADCAST_CONTACTS_TAG_RENAME  4
 #define NGX_HTTP_BROADCAST_CONTACTS_TAG_DELETE  5
 
+/* msgtpl*.c: message templates, GET/POST /api/templates, .../{id} and
+   .../{id}/preview (the variants of the rows) */
+NGX_HTTP_BROADCAST_ROUTE(msgtpl);
+#define NGX_HTTP_BROADCAST_MSGTPL_COLLECTION  0   /* /api/templates */
+#define NGX_HTTP_BROADCAST_MSGTPL_ONE         1   /* /api/templates/{id} */
+#define NGX_HTTP_BROADCAST_MSGTPL_PREVIEW_OF  2   /* .../{id}/preview */
+
 
 /*
  * The one accept path of every channel (send_accept.c): each channel
