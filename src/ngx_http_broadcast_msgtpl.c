@@ -34,8 +34,9 @@ const char  *ngx_http_broadcast_msgtpl_keys[] = {
 /*
  * The limits of each field. A body's limit is the channel's: Twilio takes
  * at most 1,600 characters of SMS, WhatsApp 4,096 of free-form text; an
- * e-mail's text and HTML parts are bounded in bytes (1 MiB), which keeps
- * one row and one rendered preview small.
+ * e-mail's text and HTML parts are bounded in bytes (512 KiB each, so
+ * both fit one request under broadcast_max_body's default of 1 MiB; mail
+ * clients clip far smaller messages anyway).
  */
 typedef struct {
     ngx_uint_t   channels;      /* where the field may be given */
@@ -50,8 +51,8 @@ static const ngx_http_broadcast_msgtpl_limit_t
     { NGX_HTTP_BROADCAST_MSGTPL_ANY, { 128, 128, 128 }, 512 },
     { NGX_HTTP_BROADCAST_MSGTPL_ANY, { 35, 35, 35 }, 35 },
     { NGX_HTTP_BROADCAST_MSGTPL_EMAIL, { 0, 0, 998 }, 998 * 4 },
-    { NGX_HTTP_BROADCAST_MSGTPL_ANY, { 1600, 4096, 0 }, 1048576 },
-    { NGX_HTTP_BROADCAST_MSGTPL_EMAIL, { 0, 0, 0 }, 1048576 },
+    { NGX_HTTP_BROADCAST_MSGTPL_ANY, { 1600, 4096, 0 }, 524288 },
+    { NGX_HTTP_BROADCAST_MSGTPL_EMAIL, { 0, 0, 0 }, 524288 },
     { NGX_HTTP_BROADCAST_MSGTPL_WA, { 34, 34, 34 }, 34 },
     { NGX_HTTP_BROADCAST_MSGTPL_WA, { 512, 512, 512 }, 512 },
 };
