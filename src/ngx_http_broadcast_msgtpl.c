@@ -9,8 +9,6 @@
 
 #include "ngx_http_broadcast_msgtpl.h"
 
-#include "bc_utf8.h"
-
 
 static void ngx_http_broadcast_msgtpl_free(void *data);
 
