@@ -241,6 +241,27 @@ static const ngx_http_broadcast_api_route_t  ngx_http_broadcast_api_routes[] =
     { NGX_HTTP_GET, "/api/sms/stats",
       NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_stats_prepare,
       NGX_HTTP_BROADCAST_STATS_SMS },
+
+    /* message templates (msgtpl*.c): reads and preview need read */
+    { NGX_HTTP_GET, "/api/templates",
+      NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_msgtpl_prepare,
+      NGX_HTTP_BROADCAST_MSGTPL_COLLECTION },
+
+    { NGX_HTTP_POST, "/api/templates",
+      NGX_HTTP_BROADCAST_NEED_MANAGE, ngx_http_broadcast_msgtpl_prepare,
+      NGX_HTTP_BROADCAST_MSGTPL_COLLECTION },
+
+    { NGX_HTTP_GET, "/api/templates/{id}",
+      NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_msgtpl_prepare,
+      NGX_HTTP_BROADCAST_MSGTPL_ONE },
+
+    { NGX_HTTP_PATCH|NGX_HTTP_DELETE, "/api/templates/{id}",
+      NGX_HTTP_BROADCAST_NEED_MANAGE, ngx_http_broadcast_msgtpl_prepare,
+      NGX_HTTP_BROADCAST_MSGTPL_ONE },
+
+    { NGX_HTTP_POST, "/api/templates/{id}/preview",
+      NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_msgtpl_prepare,
+      NGX_HTTP_BROADCAST_MSGTPL_PREVIEW_OF },
 };
 
 

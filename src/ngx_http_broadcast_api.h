@@ -160,6 +160,13 @@ NGX_HTTP_BROADCAST_ROUTE(stats);
 #define NGX_HTTP_BROADCAST_STATS_EVENTS    1
 #define NGX_HTTP_BROADCAST_STATS_SMS       2   /* the predecessor's shape */
 
+/* msgtpl*.c: message templates, GET/POST /api/templates, .../{id} and
+   .../{id}/preview (the variants of the rows) */
+NGX_HTTP_BROADCAST_ROUTE(msgtpl);
+#define NGX_HTTP_BROADCAST_MSGTPL_COLLECTION  0   /* /api/templates */
+#define NGX_HTTP_BROADCAST_MSGTPL_ONE         1   /* /api/templates/{id} */
+#define NGX_HTTP_BROADCAST_MSGTPL_PREVIEW_OF  2   /* .../{id}/preview */
+
 
 /*
  * The one accept path of every channel (send_accept.c): each channel
