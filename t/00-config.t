@@ -13,10 +13,7 @@ use BC::Test qw(:all);
 my $repo = $BC::Test::REPO;
 my $so = ($ENV{BC_BUILD} // "$repo/build") . "/nginx/ngx_http_broadcast_module.so";
 my $nginx_bin = $ENV{BC_NGINX_BINARY} // '/usr/sbin/nginx';
-my $nginx = $nginx_bin;
-# a sanitized module (make asan) runs in stock nginx with its runtime preloaded
-$nginx = "env LD_PRELOAD='$ENV{BC_NGINX_PRELOAD}' ASAN_OPTIONS=detect_leaks=0 $nginx_bin"
-    if $ENV{BC_NGINX_PRELOAD};
+my $nginx = nginx_command();
 ok(-f $so, 'module built');
 
 # same ABI signature as the stock binary

@@ -251,7 +251,7 @@ my $in_sid = 'SM' . hex32();
     open my $fh, '<', "$dir/conf/nginx.conf" or die "nginx.conf: $!";
     my $conf = do { local $/; <$fh> };
     close $fh;
-    my $nginx = $ENV{BC_NGINX_BINARY} // '/usr/sbin/nginx';
+    my $nginx = nginx_command();
     for my $case (['broadcast_webhook twilio pigeon;', qr/unknown kind "pigeon".*sms_status, .*call/,
                    'an unknown kind'],
                   ['broadcast_webhook sendgrid sms_status;', qr/broadcast_webhook sendgrid takes no kind/,

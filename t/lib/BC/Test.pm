@@ -32,7 +32,7 @@ use Cwd qw(abs_path);
 
 our @EXPORT_OK = qw(wait_until twilio_sign free_port json_encode json_decode
                     form_encode elapsed meta_sign sendgrid_sign error_code
-                    rejection is_error hex32 uri_escape);
+                    rejection is_error hex32 uri_escape nginx_command);
 our %EXPORT_TAGS = (all => \@EXPORT_OK);
 
 our $REPO = abs_path(dirname(__FILE__) . '/../../..');
@@ -67,6 +67,14 @@ sub is_error {
 
 # 32 random lower-case hex digits (the tail of a Twilio sid, a unique tag)
 sub hex32 { join '', map { sprintf '%x', int rand 16 } 1 .. 32 }
+
+# the nginx binary as a shell command; a sanitized module (make asan) runs
+# in stock nginx with its runtime preloaded
+sub nginx_command {
+    my $bin = $ENV{BC_NGINX_BINARY} // '/usr/sbin/nginx';
+    return $bin unless $ENV{BC_NGINX_PRELOAD};
+    return "env LD_PRELOAD='$ENV{BC_NGINX_PRELOAD}' ASAN_OPTIONS=detect_leaks=0 $bin";
+}
 
 # the per-recipient rejection of $to in a send response (202 or 4xx):
 # its error code (or message), matched on the digits of the address
