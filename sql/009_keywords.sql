@@ -5,7 +5,10 @@
 -- address.
 --
 -- channel NULL: every channel. match_type regex: PCRE2, checked by the API
--- when written, run by the sender with a match limit.
+-- when written, run by the sender with a match limit. One rule per keyword,
+-- match type and channel (case-insensitively, as rules match): channel_key
+-- stands for channel in the UNIQUE key, which would admit any number of
+-- NULLs.
 CREATE TABLE keyword_rules (
     id             BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
     keyword        VARCHAR(255) NOT NULL,
@@ -15,5 +18,8 @@ CREATE TABLE keyword_rules (
     enabled        TINYINT(1) NOT NULL DEFAULT 1,
     created_at     DATETIME(3) NOT NULL,
     updated_at     DATETIME(3) NOT NULL,
+    channel_key    VARCHAR(16) CHARACTER SET ascii
+                       AS (IFNULL(channel, '')) STORED,
+    UNIQUE KEY uq_keyword_rules (keyword, match_type, channel_key),
     KEY ix_keyword_rules_enabled (enabled, id)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;

@@ -154,6 +154,10 @@ NGX_HTTP_BROADCAST_ROUTE(contacts_list);
 #define NGX_HTTP_BROADCAST_CONTACTS_TAG_RENAME  4
 #define NGX_HTTP_BROADCAST_CONTACTS_TAG_DELETE  5
 
+/* keyword_rules.c: GET/POST /api/keyword-rules, GET/PATCH/DELETE
+   /api/keyword-rules/{id}: the inbound auto-reply rules */
+NGX_HTTP_BROADCAST_ROUTE(keyword_rules);
+
 
 /*
  * The one accept path of every channel (send_accept.c): each channel
