@@ -139,7 +139,7 @@ snd_kw_classify(snd_t *s, snd_ev_t *ev, size_t n)
     }
 }
 
-/* ---- the rules ------------------------------------------------------------ */
+/* ---- the rules ----------------------------------------------------------- */
 
 static void
 snd_kw_rules_free(snd_kw_rules_t *rs)
@@ -255,7 +255,7 @@ snd_kw_rule_match(snd_kw_rules_t *rs, snd_kw_rule_t *k, const snd_ev_t *e,
     return 0;
 }
 
-/* ---- the reply ------------------------------------------------------------ */
+/* ---- the reply ----------------------------------------------------------- */
 
 /* 1 if the address may not get an automatic reply on the channel (or it
    cannot be told now) */

@@ -386,7 +386,7 @@ ngx_http_broadcast_keyword_rules_prepare(ngx_http_request_t *r,
 }
 
 
-/* ---- thread --------------------------------------------------------------- */
+/* ---- thread -------------------------------------------------------------- */
 
 
 /* one row of NGX_HTTP_BROADCAST_KR_COLUMNS as JSON */
