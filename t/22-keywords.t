@@ -247,6 +247,16 @@ is(req(PATCH => "/api/keyword-rules/$hours->{id}", json => { enabled => JSON::PP
 inbound('whatsapp', $E, 'HOURS');
 ok(wait_until(sub { sim_to("whatsapp:$E", 'Open 9-18') >= 1 }, 30, 0.1), 'enabled: answered (any channel)');
 
+# Meta: the reply goes to the digits, from our phone-number-id
+my $M = '+14155550724';
+(my $mdigits = $M) =~ s/\D//g;
+my $min = $t->sim_inbound(channel => 'meta', from => $M, body => 'Hours');
+ok(wait_until(sub { $t->inbound_count($min->{id}) >= 1 }, 30, 0.1), 'Meta inbound stored');
+ok(wait_until(sub { sim_to($mdigits, 'Open 9-18') >= 1 }, 30, 0.1), 'Meta inbound answered through the Graph API')
+    or diag explain $t->sim_messages;
+is($t->mysql_value(q{SELECT from_address FROM messages WHERE direction='outbound' AND to_address=?}, $M),
+   $t->meta_from, 'from meta:<phone-number-id>');
+
 # ------------------------------------------------- never to the blocked
 my $B = '+14155550731';
 is(req(POST => '/api/blacklist', json => { address => $B })->{status}, 201, 'blacklist B');
