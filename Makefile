@@ -18,7 +18,8 @@ MODULE_SO    := $(NGX_BUILD)/ngx_http_broadcast_module.so
 PHONE_LIB    := $(BUILD)/libbcphone.a
 BIN          := $(BUILD)/bin
 
-PKGS         := libcurl hiredis jansson yajl libmariadb libcrypto libargon2
+PKGS         := libcurl hiredis jansson yajl libmariadb libcrypto libargon2 \
+                libpcre2-8
 PKG_CFLAGS    = $(shell pkg-config --cflags $(PKGS) libmicrohttpd)
 PKG_LIBS      = $(shell pkg-config --libs $(PKGS))
 MHD_LIBS      = $(shell pkg-config --libs libmicrohttpd)

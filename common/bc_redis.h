@@ -19,6 +19,9 @@
 #define BC_KEY_CRED_PREFIX    "bc:cred:"
 #define BC_KEY_SENDER_METRICS "bc:metrics:sender"
 #define BC_KEY_LOGIN_PREFIX   "bc:login:"
+/* a keyword auto-reply sent: <rule id or help>:<channel>:<peer>, EX the
+   sender's keyword_reply_window_s */
+#define BC_KEY_KWREPLY_PREFIX "bc:kwreply:"
 
 #define BC_MSG_TTL_S     604800
 #define BC_DEDUP_TTL_S   172800

@@ -8,7 +8,7 @@ PKGS=(
     nginx nginx-dev
     libhiredis-dev libjansson-dev libyajl-dev libcurl4-openssl-dev libssl-dev
     libmariadb-dev libargon2-dev libmicrohttpd-dev libphonenumber-dev
-    libjemalloc-dev
+    libjemalloc-dev libpcre2-dev
     libcmocka-dev
     redis-server redis-tools mariadb-server mariadb-client
     curl jq wrk valgrind openssl

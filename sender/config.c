@@ -82,6 +82,14 @@ static const snd_conf_str_t  snd_conf_strs[] = {
       SND_CONF_FIELD(meta_graph_base), 1 },
     { "sendgrid_api_base", "https://api.sendgrid.com",
       SND_CONF_FIELD(sendgrid_api_base), 1 },
+    /* the predecessor's Chinese market's words too: 退订, TD, T */
+    { "opt_out_keywords", "STOP,STOPALL,UNSUBSCRIBE,CANCEL,END,QUIT,OPTOUT,"
+      "\xe9\x80\x80\xe8\xae\xa2,TD,T", SND_CONF_FIELD(opt_out_keywords), 0 },
+    { "opt_in_keywords", "START,YES,UNSTOP", SND_CONF_FIELD(opt_in_keywords),
+      0 },
+    { "help_keywords", "HELP,INFO", SND_CONF_FIELD(help_keywords), 0 },
+    { "help_text", "Reply STOP to unsubscribe, START to subscribe again.",
+      SND_CONF_FIELD(help_text), 0 },
 };
 
 /* the integer settings, within [min, max] */
@@ -105,6 +113,8 @@ static const snd_conf_num_t  snd_conf_nums[] = {
       SND_CONF_FIELD(request_timeout_ms) },
     { "sendgrid_batch_max", "1000", 1, 1000,
       SND_CONF_FIELD(sendgrid_batch_max) },
+    { "keyword_reply_window_s", "600", 1, 2592000,
+      SND_CONF_FIELD(keyword_reply_window_s) },
 };
 
 /* messages per second, >= 0 */

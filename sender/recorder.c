@@ -201,6 +201,7 @@ snd_recorder_turn(snd_t *s)
         snprintf(s->ev_cursor, sizeof(s->ev_cursor), "%s", ev[last].id);
     }
 
+    snd_kw_classify(s, ev, n);
     if (snd_db_exec(s, "START TRANSACTION", 17) != 0) {
         goto done;
     }
@@ -217,6 +218,9 @@ snd_recorder_turn(snd_t *s)
         goto done;
     }
     committed = 1;
+    /* after the commit: the opt-outs of this turn are visible to the
+       replies' check; a turn read again finds the reply's Redis key set */
+    snd_kw_reply(s, ev, n);
     for (a = ho; a != NULL; a = a->next) {
         nho++;
     }

@@ -41,6 +41,8 @@ typedef struct {
     /* opt-out list change: addr (peer form) in / out */
     const char  *opt_addr, *opt_source, *opt_reason;
     int          opt_in;           /* 1: START, delete the opt-out */
+    const char  *opt_channel;      /* NULL: every channel ('') */
+    int          kw;               /* SND_KW_*: the inbound text's class */
 
     /* an inbound message row */
     int          inbound;
@@ -122,5 +124,16 @@ int snd_ev_resolve(snd_t *s, snd_ev_t *ev, size_t n, snd_handoff_t *ho);
 /* writes the turn (see recorder_write.c) */
 int snd_ev_write(snd_t *s, snd_ev_t *ev, size_t n, snd_handoff_t **ho,
     snd_handoff_t **keep, int hold);
+
+/* ---- keywords.c --------------------------------------------------------- */
+
+enum { SND_KW_NONE = 0, SND_KW_OPT_OUT, SND_KW_OPT_IN, SND_KW_HELP };
+
+/* before the turn is written: classifies inbound SMS/WhatsApp texts, and
+   sets the opt-out change of STOP/START words */
+void snd_kw_classify(snd_t *s, snd_ev_t *ev, size_t n);
+/* after it was written: HELP and keyword-rule auto-replies, queued on the
+   send stream */
+void snd_kw_reply(snd_t *s, snd_ev_t *ev, size_t n);
 
 #endif /* SENDER_RECORDER_H */

@@ -364,9 +364,16 @@ snd_ev_optouts(snd_t *s, snd_ev_t *ev, size_t n)
             break;
         }
         if (e->opt_in) {
+            /* a channel's START also lifts the all-channel opt-out (a
+               Twilio STOP writes one): else it would still block */
             q.len = 0;
             snd_buf_add(&q, "DELETE FROM opt_outs WHERE address=");
             snd_buf_str(s, &q, e->opt_addr, strlen(e->opt_addr));
+            if (e->opt_channel != NULL) {
+                snd_buf_add(&q, " AND channel IN ('',");
+                snd_buf_cstr(s, &q, e->opt_channel);
+                snd_buf_add(&q, ")");
+            }
             if (snd_db_run(s, &q) != 0) {
                 snd_buf_free(&q);
                 return -1;
@@ -375,11 +382,12 @@ snd_ev_optouts(snd_t *s, snd_ev_t *ev, size_t n)
         }
         if (nopt == 0) {
             q.len = 0;
-            snd_buf_add(&q, "INSERT IGNORE INTO opt_outs (address,reason,"
-                "source,created_at) VALUES ");
+            snd_buf_add(&q, "INSERT IGNORE INTO opt_outs (address,channel,"
+                "reason,source,created_at) VALUES ");
         }
         snd_buf_add(&q, nopt++ ? ",(" : "(");
         snd_buf_str(s, &q, e->opt_addr, strlen(e->opt_addr));
+        snd_opt_next(s, &q, e->opt_channel ? e->opt_channel : "");
         snd_opt_next(s, &q, e->opt_reason);
         snd_opt_next(s, &q, e->opt_source ? e->opt_source : "webhook");
         snd_buf_add(&q, ",UTC_TIMESTAMP(3))");

@@ -74,6 +74,14 @@ typedef struct {
     char             sendgrid_api_base[512];
     char            *sendgrid_api_key;       /* owned, NULL: no SendGrid */
     int              sendgrid_batch_max;     /* personalizations per call */
+    /* inbound keywords (keywords.c): comma-separated lists, whole-message
+       matches; fixed arrays so the recorder's copy of the conf owns them */
+    char             opt_out_keywords[512];
+    char             opt_in_keywords[256];
+    char             help_keywords[256];
+    char             help_text[1024];
+    int              keyword_reply_window_s; /* one reply per address per
+                                                rule per window */
 } snd_conf_t;
 
 int snd_conf_load(snd_conf_t *conf, const char *path);

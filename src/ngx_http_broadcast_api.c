@@ -262,6 +262,23 @@ static const ngx_http_broadcast_api_route_t  ngx_http_broadcast_api_routes[] =
     { NGX_HTTP_POST, "/api/templates/{id}/preview",
       NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_msgtpl_prepare,
       NGX_HTTP_BROADCAST_MSGTPL_PREVIEW_OF },
+
+    /* keyword auto-reply rules, run by the sender's recorder */
+    { NGX_HTTP_GET, "/api/keyword-rules",
+      NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_keyword_rules_prepare,
+      0 },
+
+    { NGX_HTTP_POST, "/api/keyword-rules",
+      NGX_HTTP_BROADCAST_NEED_MANAGE, ngx_http_broadcast_keyword_rules_prepare,
+      0 },
+
+    { NGX_HTTP_GET, "/api/keyword-rules/{id}",
+      NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_keyword_rules_prepare,
+      0 },
+
+    { NGX_HTTP_PATCH|NGX_HTTP_DELETE, "/api/keyword-rules/{id}",
+      NGX_HTTP_BROADCAST_NEED_MANAGE, ngx_http_broadcast_keyword_rules_prepare,
+      0 },
 };
 
 

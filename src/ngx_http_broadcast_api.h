@@ -167,6 +167,10 @@ NGX_HTTP_BROADCAST_ROUTE(msgtpl);
 #define NGX_HTTP_BROADCAST_MSGTPL_ONE         1   /* /api/templates/{id} */
 #define NGX_HTTP_BROADCAST_MSGTPL_PREVIEW_OF  2   /* .../{id}/preview */
 
+/* keyword_rules.c: GET/POST /api/keyword-rules, GET/PATCH/DELETE
+   /api/keyword-rules/{id}: the inbound auto-reply rules */
+NGX_HTTP_BROADCAST_ROUTE(keyword_rules);
+
 
 /*
  * The one accept path of every channel (send_accept.c): each channel
