@@ -203,10 +203,15 @@ mysql_alive() { mysql_admin -N -e 'SELECT 1'; }
 start_mysql() {
     local user_opt=()
     is_root && user_opt=(--user=root)
+    # a tmpdir of its own: a server starting up deletes the "#sql" files it
+    # finds in its tmpdir, and in a shared /tmp those can be another
+    # instance's (mariadb-install-db then fails with 1051 tmp_user_sys)
+    mkdir -p "$MYSQL_DIR/tmp"
     if [ ! -d "$MYSQL_DIR/data/mysql" ]; then
         rm -rf "$MYSQL_DIR/data"
         say "mysql   : initialising $MYSQL_DIR/data"
         mariadb-install-db --no-defaults --datadir="$MYSQL_DIR/data" \
+            --tmpdir="$MYSQL_DIR/tmp" \
             "${user_opt[@]}" --auth-root-authentication-method=socket \
             --auth-root-socket-user="$(id -un)" --skip-test-db \
             > "$LOG/mysql-install.log" 2>&1 \
@@ -228,6 +233,7 @@ start_mysql() {
     #    performance_schema instrumentation.
     # shellcheck disable=SC2086
     setsid mariadbd --no-defaults --datadir="$MYSQL_DIR/data" \
+        --tmpdir="$MYSQL_DIR/tmp" \
         --socket="$MYSQL_SOCK" --port="$MYSQL_PORT" --bind-address=127.0.0.1 \
         "${user_opt[@]}" --pid-file="$RUN/mysqld.pid" \
         --log-error="$LOG/mysqld.log" --skip-log-bin --skip-name-resolve \

@@ -58,6 +58,9 @@ async function inbound(body) {
         await page.click('#key-form button');
         await page.waitForSelector('#new-key:not(.hidden)');
         seen.new_key = await page.textContent('#new-key');
+        /* the list reloads after the key is shown: wait for that reload */
+        await page.waitForFunction(() => /from-console/.test(document.querySelector('#keys-table').textContent))
+            .catch(() => {});
         seen.keys_table = await page.textContent('#keys-table');
 
         /* SMS through the form, then the batch lookup shows it delivered */
