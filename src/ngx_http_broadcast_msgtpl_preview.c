@@ -277,7 +277,22 @@ done:
 #define NGX_HTTP_BROADCAST_MSGTPL_SMS_MAX  1600    /* as send.c */
 
 
-/* thread: 422 invalid_template; always 0 (ctx answers) */
+/* a template rendered for a send: subject, body, html (malloc'd) */
+typedef struct {
+    char    *s[3];
+    size_t   len[3];
+} ngx_http_broadcast_msgtpl_out_t;
+
+typedef int (*ngx_http_broadcast_msgtpl_send_pt)(
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_http_broadcast_batch_t *b,
+    ngx_str_t *v, ngx_http_broadcast_msgtpl_out_t *o);
+
+#define NGX_HTTP_BROADCAST_MSGTPL_OUT_SUBJECT  0
+#define NGX_HTTP_BROADCAST_MSGTPL_OUT_BODY     1
+#define NGX_HTTP_BROADCAST_MSGTPL_OUT_HTML     2
+
+
+/* thread: a 422 naming the template; always 0 (ctx answers) */
 static int
 ngx_http_broadcast_msgtpl_refuse(ngx_http_broadcast_api_ctx_t *ctx,
     const char *code, const char *why, long long id)
@@ -288,49 +303,44 @@ ngx_http_broadcast_msgtpl_refuse(ngx_http_broadcast_api_ctx_t *ctx,
 }
 
 
-/* thread: s rendered from vals, malloc'd, NULL-safe for a NULL column */
-static char *
-ngx_http_broadcast_msgtpl_send_fill(ngx_str_t *s, json_t *vals,
-    json_t *missing, size_t *len)
-{
-    char  *out;
-
-    if (ngx_http_broadcast_msgtpl_render(s->data ? (char *) s->data : "",
-                                         s->len, vals, missing, &out, len)
-        != 0)
-    {
-        return NULL;
-    }
-
-    return out;
-}
-
-
-/* thread: an e-mail's subject, text and html into b's extra; 0 or -1 */
+/* thread: b's text: len bytes of s and, if any, "\n" + footer; 0 or -1 */
 static int
-ngx_http_broadcast_msgtpl_send_email(ngx_http_broadcast_batch_t *b,
-    const char *subject, const char *text, const char *html)
+ngx_http_broadcast_msgtpl_set_text(ngx_http_broadcast_batch_t *b,
+    const char *s, size_t len)
 {
-    char          *dump;
-    json_t        *extra;
-    json_error_t   jerr;
+    char    *text;
+    size_t   flen;
 
-    extra = json_loads(b->extra ? b->extra : "{}", 0, &jerr);
-    if (extra == NULL) {
+    flen = b->tpl_footer ? 1 + b->tpl_footer->len : 0;
+
+    text = malloc(len + flen + 1);
+    if (text == NULL) {
         return -1;
     }
 
-    json_object_set_new(extra, "subject", json_string(subject));
+    ngx_memcpy(text, s, len);
 
-    if (text[0]) {
-        json_object_set_new(extra, "text", json_string(text));
+    if (flen) {
+        text[len] = '\n';
+        ngx_memcpy(text + len + 1, b->tpl_footer->data, flen - 1);
     }
 
-    if (html && html[0]) {
-        json_object_set_new(extra, "html", json_string(html));
-    }
+    text[len + flen] = '\0';
+    free(b->text);
+    b->text = text;
 
-    dump = json_dumps(extra, JSON_COMPACT);
+    return 0;
+}
+
+
+/* thread: b's extra replaced by the compact JSON of extra; 0 or -1 */
+static int
+ngx_http_broadcast_msgtpl_set_extra(ngx_http_broadcast_batch_t *b,
+    json_t *extra)
+{
+    char  *dump;
+
+    dump = extra ? json_dumps(extra, JSON_COMPACT) : NULL;
     json_decref(extra);
 
     if (dump == NULL) {
@@ -344,6 +354,295 @@ ngx_http_broadcast_msgtpl_send_email(ngx_http_broadcast_batch_t *b,
 }
 
 
+/* thread, SMS: the body with the opt-out footer, at most 1600 chars */
+static int
+ngx_http_broadcast_msgtpl_send_sms(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_batch_t *b, ngx_str_t *v,
+    ngx_http_broadcast_msgtpl_out_t *o)
+{
+    size_t  n;
+
+    if (o->len[NGX_HTTP_BROADCAST_MSGTPL_OUT_BODY] == 0) {
+        return ngx_http_broadcast_msgtpl_refuse(ctx, "invalid_template",
+                   "renders an empty message", b->tpl_id);
+    }
+
+    if (ngx_http_broadcast_msgtpl_set_text(b,
+            o->s[NGX_HTTP_BROADCAST_MSGTPL_OUT_BODY],
+            o->len[NGX_HTTP_BROADCAST_MSGTPL_OUT_BODY])
+        != 0)
+    {
+        return -1;
+    }
+
+    n = ngx_http_broadcast_utf8_chars(b->text, strlen(b->text));
+
+    if (n > NGX_HTTP_BROADCAST_MSGTPL_SMS_MAX) {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_BROADCAST_MSGTPL_422,
+            "message_too_long", "template %lld renders %zu characters%s; "
+            "an SMS is at most %d", b->tpl_id, n,
+            b->tpl_footer ? " with the opt-out footer" : "",
+            NGX_HTTP_BROADCAST_MSGTPL_SMS_MAX);
+        return 0;
+    }
+
+    return 1;
+}
+
+
+/* thread, e-mail: subject, text and html into extra (as email.c does) */
+static int
+ngx_http_broadcast_msgtpl_send_email(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_batch_t *b, ngx_str_t *v,
+    ngx_http_broadcast_msgtpl_out_t *o)
+{
+    ngx_uint_t     shown;
+    json_t        *extra;
+    json_error_t   jerr;
+
+    if (o->len[NGX_HTTP_BROADCAST_MSGTPL_OUT_SUBJECT] == 0
+        || (o->len[NGX_HTTP_BROADCAST_MSGTPL_OUT_BODY] == 0
+            && o->len[NGX_HTTP_BROADCAST_MSGTPL_OUT_HTML] == 0))
+    {
+        return ngx_http_broadcast_msgtpl_refuse(ctx, "invalid_template",
+                   "renders an e-mail without a subject or content",
+                   b->tpl_id);
+    }
+
+    extra = json_loads(b->extra ? b->extra : "{}", 0, &jerr);
+    if (extra == NULL) {
+        return -1;
+    }
+
+    json_object_set_new(extra, "subject",
+        json_string(o->s[NGX_HTTP_BROADCAST_MSGTPL_OUT_SUBJECT]));
+
+    if (o->len[NGX_HTTP_BROADCAST_MSGTPL_OUT_BODY]) {
+        json_object_set_new(extra, "text",
+            json_string(o->s[NGX_HTTP_BROADCAST_MSGTPL_OUT_BODY]));
+    }
+
+    if (o->len[NGX_HTTP_BROADCAST_MSGTPL_OUT_HTML]) {
+        json_object_set_new(extra, "html",
+            json_string(o->s[NGX_HTTP_BROADCAST_MSGTPL_OUT_HTML]));
+    }
+
+    /* the text shown in the messages table: the text, else the html */
+    shown = o->len[NGX_HTTP_BROADCAST_MSGTPL_OUT_BODY]
+            ? NGX_HTTP_BROADCAST_MSGTPL_OUT_BODY
+            : NGX_HTTP_BROADCAST_MSGTPL_OUT_HTML;
+
+    if (ngx_http_broadcast_msgtpl_set_extra(b, extra) != 0
+        || ngx_http_broadcast_msgtpl_set_text(b, o->s[shown], o->len[shown])
+           != 0)
+    {
+        return -1;
+    }
+
+    return 1;
+}
+
+
+/*
+ * the variables as Meta's body parameters: "1".."n" positionally, other
+ * names as named parameters (parameter_name); NULL when out of memory
+ */
+static json_t *
+ngx_http_broadcast_msgtpl_meta_params(json_t *vars)
+{
+    char         num[24];
+    size_t       i, n;
+    json_t      *params, *v;
+    const char  *key;
+
+    params = json_array();
+    if (params == NULL) {
+        return NULL;
+    }
+
+    n = json_object_size(vars);
+
+    for (i = 1; i <= n; i++) {
+        snprintf(num, sizeof(num), "%zu", i);
+        if (json_object_get(vars, num) == NULL) {
+            break;
+        }
+    }
+
+    if (i > n) {
+        for (i = 1; i <= n; i++) {
+            snprintf(num, sizeof(num), "%zu", i);
+            json_array_append_new(params, json_pack("{s:s,s:O}", "type",
+                                  "text", "text", json_object_get(vars, num)));
+        }
+
+        return params;
+    }
+
+    json_object_foreach(vars, key, v) {
+        json_array_append_new(params, json_pack("{s:s,s:s,s:O}", "type",
+                              "text", "parameter_name", key, "text", v));
+    }
+
+    return params;
+}
+
+
+/*
+ * thread, WhatsApp: a text template as a free-form body (inside the 24 h
+ * window), or the provider template it references with the variables as
+ * its parameters (Twilio content_sid; Meta name + language)
+ */
+static int
+ngx_http_broadcast_msgtpl_send_wa(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_batch_t *b, ngx_str_t *v,
+    ngx_http_broadcast_msgtpl_out_t *o)
+{
+    char        *vars, text[600];
+    json_t      *extra, *tpl;
+    ngx_uint_t   meta;
+
+    meta = (ngx_strcmp(b->provider, "meta") == 0);
+    extra = NULL;
+    vars = NULL;
+
+    if (v[NGX_HTTP_BROADCAST_MSGTPL_SID].data) {
+        if (meta) {
+            return ngx_http_broadcast_msgtpl_refuse(ctx, "invalid_template",
+                       "is a Twilio content template: send it from a "
+                       "Twilio sender", b->tpl_id);
+        }
+
+        vars = json_dumps(b->tpl_vars, JSON_COMPACT);
+        extra = vars ? json_pack("{s:s%,s:s}", "content_sid",
+                                 v[NGX_HTTP_BROADCAST_MSGTPL_SID].data,
+                                 v[NGX_HTTP_BROADCAST_MSGTPL_SID].len,
+                                 "content_variables", vars)
+                     : NULL;
+        snprintf(text, sizeof(text), "template:%.*s variables:%.500s",
+                 (int) v[NGX_HTTP_BROADCAST_MSGTPL_SID].len,
+                 (char *) v[NGX_HTTP_BROADCAST_MSGTPL_SID].data,
+                 vars ? vars : "{}");
+        free(vars);
+        b->window = 0;
+
+    } else if (v[NGX_HTTP_BROADCAST_MSGTPL_PNAME].data) {
+        if (!meta) {
+            return ngx_http_broadcast_msgtpl_refuse(ctx, "invalid_template",
+                       "is a Meta template: send it from a Meta sender "
+                       "(meta:<phone-number-id>)", b->tpl_id);
+        }
+
+        tpl = json_pack("{s:s%,s:{s:s%}}", "name",
+                        v[NGX_HTTP_BROADCAST_MSGTPL_PNAME].data,
+                        v[NGX_HTTP_BROADCAST_MSGTPL_PNAME].len, "language",
+                        "code", v[NGX_HTTP_BROADCAST_MSGTPL_LANGUAGE].data,
+                        v[NGX_HTTP_BROADCAST_MSGTPL_LANGUAGE].len);
+
+        if (tpl && json_object_size(b->tpl_vars)) {
+            json_object_set_new(tpl, "components",
+                json_pack("[{s:s,s:o}]", "type", "body", "parameters",
+                          ngx_http_broadcast_msgtpl_meta_params(
+                              b->tpl_vars)));
+        }
+
+        extra = tpl ? json_pack("{s:{s:s,s:o}}", "message", "type",
+                                "template", "template", tpl)
+                    : NULL;
+        snprintf(text, sizeof(text), "template:%.*s",
+                 (int) v[NGX_HTTP_BROADCAST_MSGTPL_PNAME].len,
+                 (char *) v[NGX_HTTP_BROADCAST_MSGTPL_PNAME].data);
+        b->window = 0;
+
+    } else {
+        if (o->len[NGX_HTTP_BROADCAST_MSGTPL_OUT_BODY] == 0) {
+            return ngx_http_broadcast_msgtpl_refuse(ctx, "invalid_template",
+                       "renders an empty message", b->tpl_id);
+        }
+
+        extra = meta ? json_pack("{s:{s:s,s:{s:s}}}", "message", "type",
+                                 "text", "text", "body",
+                                 o->s[NGX_HTTP_BROADCAST_MSGTPL_OUT_BODY])
+                     : json_object();
+        b->window = 1;
+
+        return (ngx_http_broadcast_msgtpl_set_extra(b, extra) != 0
+                || ngx_http_broadcast_msgtpl_set_text(b,
+                       o->s[NGX_HTTP_BROADCAST_MSGTPL_OUT_BODY],
+                       o->len[NGX_HTTP_BROADCAST_MSGTPL_OUT_BODY])
+                   != 0)
+               ? -1 : 1;
+    }
+
+    return (ngx_http_broadcast_msgtpl_set_extra(b, extra) != 0
+            || ngx_http_broadcast_msgtpl_set_text(b, text, strlen(text)) != 0)
+           ? -1 : 1;
+}
+
+
+/* by the index of ngx_http_broadcast_msgtpl_channels */
+static ngx_http_broadcast_msgtpl_send_pt  ngx_http_broadcast_msgtpl_senders[] = {
+    ngx_http_broadcast_msgtpl_send_sms,
+    ngx_http_broadcast_msgtpl_send_wa,
+    ngx_http_broadcast_msgtpl_send_email
+};
+
+
+/*
+ * thread: subject, body and html filled from b's variables; 1, or 0 with
+ * ctx's answer (422 missing_variables naming them), or -1 (nomem)
+ */
+static int
+ngx_http_broadcast_msgtpl_send_render(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_batch_t *b, ngx_str_t *v,
+    ngx_http_broadcast_msgtpl_out_t *o)
+{
+    static const ngx_uint_t  col[3] = {
+        NGX_HTTP_BROADCAST_MSGTPL_SUBJECT,
+        NGX_HTTP_BROADCAST_MSGTPL_BODY,
+        NGX_HTTP_BROADCAST_MSGTPL_HTML
+    };
+
+    int         rc;
+    json_t     *missing;
+    ngx_str_t  *s;
+    ngx_uint_t  i;
+
+    missing = json_array();
+    if (missing == NULL) {
+        return -1;
+    }
+
+    /* in the order of the variables: subject, body, html */
+    for (i = 0; i < 3; i++) {
+        s = &v[col[i]];
+
+        if (ngx_http_broadcast_msgtpl_render(s->data ? (char *) s->data : "",
+                                             s->len, b->tpl_vars, missing,
+                                             &o->s[i], &o->len[i])
+            != 0)
+        {
+            json_decref(missing);
+            return -1;
+        }
+    }
+
+    rc = 1;
+
+    if (json_array_size(missing)) {
+        ctx->error_extra = json_pack("{s:O}", "missing", missing);
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_BROADCAST_MSGTPL_422,
+            "missing_variables", "template %lld needs a value for each of "
+            "\"missing\" in template_variables", b->tpl_id);
+        rc = 0;
+    }
+
+    json_decref(missing);
+
+    return rc;
+}
+
+
 /*
  * thread: the template of a send, checked against its channel and
  * rendered with the request's variables (contacts do not fill a send);
@@ -353,23 +652,19 @@ int
 ngx_http_broadcast_msgtpl_send(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn, ngx_http_broadcast_batch_t *b)
 {
-    int         rc, ok;
-    char       *subject, *body, *html, *text;
-    size_t      len, slen, hlen, flen;
-    json_t     *missing;
-    ngx_str_t   v[NGX_HTTP_BROADCAST_MSGTPL_NFIELDS];
-    MYSQL_RES  *res;
+    int                              rc;
+    ngx_int_t                        ch;
+    ngx_str_t                        v[NGX_HTTP_BROADCAST_MSGTPL_NFIELDS];
+    ngx_uint_t                       i;
+    MYSQL_RES                       *res;
+    ngx_http_broadcast_msgtpl_out_t  o;
 
     if (ngx_http_broadcast_contacts_connect(ctx, conn) != 0) {
         return 0;
     }
 
+    ngx_memzero(&o, sizeof(o));
     res = NULL;
-    subject = NULL;
-    body = NULL;
-    html = NULL;
-    missing = NULL;
-    ok = 0;
 
     rc = ngx_http_broadcast_msgtpl_fetch(ctx, conn, b->tpl_id, "", &res, v);
 
@@ -379,145 +674,47 @@ ngx_http_broadcast_msgtpl_send(ngx_http_broadcast_api_ctx_t *ctx,
     }
 
     if (rc <= 0) {
+        rc = 0;
         goto done;
     }
 
-    if (v[NGX_HTTP_BROADCAST_MSGTPL_CHANNEL].len != ngx_strlen(b->channel)
-        || ngx_strncmp(v[NGX_HTTP_BROADCAST_MSGTPL_CHANNEL].data, b->channel,
-                       ngx_strlen(b->channel)) != 0)
+    ch = ngx_http_broadcast_msgtpl_channel(
+             (char *) v[NGX_HTTP_BROADCAST_MSGTPL_CHANNEL].data,
+             v[NGX_HTTP_BROADCAST_MSGTPL_CHANNEL].len);
+
+    if (ch < 0 || ngx_strcmp(ngx_http_broadcast_msgtpl_channels[ch],
+                             b->channel) != 0)
     {
         ngx_http_broadcast_api_error(ctx, NGX_HTTP_BROADCAST_MSGTPL_422,
             "invalid_template", "template %lld is a %.*s template; this "
             "request sends %s", b->tpl_id,
             (int) v[NGX_HTTP_BROADCAST_MSGTPL_CHANNEL].len,
             (char *) v[NGX_HTTP_BROADCAST_MSGTPL_CHANNEL].data, b->channel);
+        rc = 0;
         goto done;
     }
 
-    if (v[NGX_HTTP_BROADCAST_MSGTPL_SID].data
-        || v[NGX_HTTP_BROADCAST_MSGTPL_PNAME].data)
-    {
-        ngx_http_broadcast_msgtpl_refuse(ctx, "invalid_template",
-            "references a provider template, which this version cannot "
-            "send by template_id yet: send it with content_sid or template",
-            b->tpl_id);
-        goto done;
+    rc = ngx_http_broadcast_msgtpl_send_render(ctx, b, v, &o);
+
+    if (rc == 1) {
+        rc = ngx_http_broadcast_msgtpl_senders[ch](ctx, b, v, &o);
     }
 
-    missing = json_array();
-    if (missing == NULL) {
-        goto nomem;
+    if (rc < 0) {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                     "internal_error", "out of memory");
+        rc = 0;
     }
-
-    /* in the order of the variables: subject, body, html */
-    slen = 0;
-    hlen = 0;
-
-    subject = ngx_http_broadcast_msgtpl_send_fill(
-                  &v[NGX_HTTP_BROADCAST_MSGTPL_SUBJECT], b->tpl_vars,
-                  missing, &slen);
-    body = ngx_http_broadcast_msgtpl_send_fill(
-               &v[NGX_HTTP_BROADCAST_MSGTPL_BODY], b->tpl_vars, missing,
-               &len);
-    html = ngx_http_broadcast_msgtpl_send_fill(
-               &v[NGX_HTTP_BROADCAST_MSGTPL_HTML], b->tpl_vars, missing,
-               &hlen);
-
-    if (subject == NULL || body == NULL || html == NULL) {
-        goto nomem;
-    }
-
-    if (json_array_size(missing)) {
-        ctx->error_extra = json_pack("{s:O}", "missing", missing);
-        ngx_http_broadcast_api_error(ctx, NGX_HTTP_BROADCAST_MSGTPL_422,
-            "missing_variables", "template %lld needs a value for each of "
-            "\"missing\" in template_variables", b->tpl_id);
-        goto done;
-    }
-
-    if (ngx_strcmp(b->channel, "email") == 0) {
-        if (slen == 0 || (len == 0 && hlen == 0)) {
-            ngx_http_broadcast_msgtpl_refuse(ctx, "invalid_template",
-                "renders an e-mail without a subject or content",
-                b->tpl_id);
-            goto done;
-        }
-
-        if (ngx_http_broadcast_msgtpl_send_email(b, subject, body,
-                                                 hlen ? html : NULL)
-            != 0)
-        {
-            goto nomem;
-        }
-    }
-
-    if (len == 0) {
-        if (ngx_strcmp(b->channel, "email") != 0) {
-            ngx_http_broadcast_msgtpl_refuse(ctx, "invalid_template",
-                                             "renders an empty message",
-                                             b->tpl_id);
-            goto done;
-        }
-
-        /* as email.c: the text shown is the html when there is no text */
-        text = html;
-        html = body;
-        body = text;
-        len = hlen;
-    }
-
-    /* the SMS opt-out footer: "\n" and the configured text */
-    flen = b->tpl_footer ? 1 + b->tpl_footer->len : 0;
-
-    text = malloc(len + flen + 1);
-    if (text == NULL) {
-        goto nomem;
-    }
-
-    ngx_memcpy(text, body, len);
-
-    if (flen) {
-        text[len] = '\n';
-        ngx_memcpy(text + len + 1, b->tpl_footer->data, flen - 1);
-    }
-
-    text[len + flen] = '\0';
-    free(b->text);
-    b->text = text;
-
-    if (ngx_strcmp(b->channel, "sms") == 0
-        && ngx_http_broadcast_utf8_chars(text, len + flen)
-           > NGX_HTTP_BROADCAST_MSGTPL_SMS_MAX)
-    {
-        ngx_http_broadcast_api_error(ctx, NGX_HTTP_BROADCAST_MSGTPL_422,
-            "message_too_long", "template %lld renders %zu characters; an "
-            "SMS is at most %d", b->tpl_id,
-            ngx_http_broadcast_utf8_chars(text, len + flen),
-            NGX_HTTP_BROADCAST_MSGTPL_SMS_MAX);
-        goto done;
-    }
-
-    ok = 1;
-    goto done;
-
-nomem:
-
-    ngx_http_broadcast_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                 "internal_error", "out of memory");
 
 done:
 
-    free(subject);
-    free(body);
-    free(html);
-
-    if (missing) {
-        json_decref(missing);
+    for (i = 0; i < 3; i++) {
+        free(o.s[i]);
     }
 
     if (res) {
         mysql_free_result(res);
     }
 
-    return ok;
+    return rc;
 }
