@@ -128,6 +128,56 @@ is_error($r, 422, 'invalid_template', 'an SMS template on /api/send/email');
 $r = email({ recipients => [$mto], template_id => $mail_id, subject => 'x' });
 is_error($r, 400, 'invalid_request', 'subject and template_id');
 
+# ------------------------------------------------------------ WhatsApp
+sub wa { $t->post('/api/send/whatsapp', key => $send, json => $_[0]) }
+my $wa_from = $t->whatsapp_from;
+my $HX = 'HXcb6b0828c05d7af4d37391699c9c2ea3';    # the simulator's order_update
+my $hx_id = template({ channel => 'whatsapp', name => 'order', content_sid => $HX });
+my $meta_id = template({ channel => 'whatsapp', name => 'hello', provider_name => 'hello_world',
+                         language => 'en_US' });
+
+# a text template is free text: it needs the 24 h window
+my $U = '+14155550711';
+$r = wa({ recipients => [$U], template_id => $wa_id, template_variables => { name => 'Una' } });
+like(BC::Test::rejection($r, $U) // $r->{content}, qr/outside_24h_window/, 'text template outside the window refused');
+my $in = $t->sim_inbound(channel => 'whatsapp', from => $U, body => 'hello');
+ok(wait_until(sub { defined $t->redis('GET', "bc:wawin:$wa_from:$U") }, 30, 0.1), 'window opened by an inbound message');
+$r = wa({ recipients => [$U], template_id => $wa_id, template_variables => { name => 'Una' } });
+is($r->{status}, 202, 'WhatsApp text template inside the window 202') or diag $r->{content};
+$m = delivered_body("whatsapp:$U");
+is($m && $m->{body}, 'Hi Una', 'the simulator got the rendered WhatsApp text');
+
+# a Twilio content template: no window, the variables are its ContentVariables
+my $V = '+14155550712';
+$r = wa({ recipients => [$V], template_id => $hx_id, template_variables => { 1 => 'Ann', 2 => '12345' } });
+is($r->{status}, 202, 'content_sid template 202') or diag $r->{content};
+$m = delivered_body("whatsapp:$V");
+is($m && $m->{content_sid}, $HX, 'the simulator got the ContentSid');
+my $cid = $r->{json}{messages}[0]{id} // '';
+my $pj;
+ok(wait_until(sub { $pj = json_decode($t->mysql_value('SELECT payload FROM messages WHERE id=?', $cid) // '') }, 30, 0.1),
+   'payload stored');
+is_deeply(json_decode(($pj || {})->{content_variables} // 'null'), { 1 => 'Ann', 2 => '12345' },
+          'content_variables are the template_variables');
+
+# a Meta template: name + language, the variables as body parameters
+my $W = '+14155550713';
+$r = wa({ recipients => [$W], from_address => $t->meta_from, template_id => $meta_id });
+is($r->{status}, 202, 'Meta template 202') or diag $r->{content};
+ok(wait_until(sub { grep { ($_->{provider} // '') eq 'meta' && ($_->{template} // '') eq 'hello_world'
+                           && ($_->{to} // '') =~ /14155550713$/ } @{ $t->sim_messages } }, 60, 0.1),
+   'the simulator got the Meta template hello_world');
+$r = wa({ recipients => [$W], from_address => $t->meta_from, template_id => $hx_id });
+is_error($r, 422, 'invalid_template', 'a Twilio content template from a Meta sender');
+$r = wa({ recipients => [$W], template_id => $meta_id });
+is_error($r, 422, 'invalid_template', 'a Meta template from a Twilio sender');
+$r = wa({ recipients => [$W], template_id => $sms_id });
+is_error($r, 422, 'invalid_template', 'an SMS template on /api/send/whatsapp');
+$r = wa({ recipients => [$W], template_id => $wa_id });
+is_error($r, 422, 'missing_variables', 'WhatsApp text template without its variable');
+$r = wa({ recipients => [$W], template_id => $wa_id, body => 'x' });
+is_error($r, 400, 'invalid_request', 'body and template_id');
+
 # ------------------------------------------------------------ opt-out footer
 $r = $t->send_sms(key => $send, to => '+14155550704', message => 'sale', append_opt_out => JSON::PP::true());
 is_error($r, 422, 'opt_out_text_not_configured', 'append_opt_out without broadcast_sms_opt_out_text');
