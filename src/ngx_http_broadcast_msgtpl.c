@@ -799,10 +799,11 @@ ngx_http_broadcast_msgtpl_free(void *data)
 
 
 /*
- * POST /api/send/{sms,email}: "template_id" and "template_variables" (an object of
- * strings or numbers, as in a preview). Only the shapes are checked here:
- * the template itself is in MySQL, so the thread loads and renders it, and
- * the request leaves the Lua fast path (which cannot read MySQL).
+ * POST /api/send/sms, whatsapp, email: "template_id" and
+ * "template_variables" (an object of strings or numbers, as in a
+ * preview). Only the shapes are checked here: the template itself is in
+ * MySQL, so the thread loads and renders it, and the request leaves the
+ * Lua fast path (which cannot read MySQL).
  */
 int
 ngx_http_broadcast_msgtpl_send_args(ngx_http_request_t *r,

@@ -5,6 +5,10 @@
  * normalised, so they win over a stray attribute of the same name), then
  * the request's "variables". SMS and WhatsApp text is counted as carriers
  * bill it (common/bc_segments.c).
+ *
+ * Also the thread side of a send by template_id (POST /api/send/*): the
+ * template checked against the channel, rendered from the request's
+ * variables only, and written into the batch's text and extra.
  */
 
 
@@ -581,7 +585,9 @@ ngx_http_broadcast_msgtpl_send_wa(ngx_http_broadcast_api_ctx_t *ctx,
 
 
 /* by the index of ngx_http_broadcast_msgtpl_channels */
-static ngx_http_broadcast_msgtpl_send_pt  ngx_http_broadcast_msgtpl_senders[] = {
+static ngx_http_broadcast_msgtpl_send_pt
+    ngx_http_broadcast_msgtpl_senders[] =
+{
     ngx_http_broadcast_msgtpl_send_sms,
     ngx_http_broadcast_msgtpl_send_wa,
     ngx_http_broadcast_msgtpl_send_email
