@@ -6,9 +6,10 @@
  * the request's "variables". SMS and WhatsApp text is counted as carriers
  * bill it (common/bc_segments.c).
  *
- * Also the thread side of a send by template_id (POST /api/send/*): the
- * template checked against the channel, rendered from the request's
- * variables only, and written into the batch's text and extra.
+ * Also the thread side of a send by template_id (POST /api/send/sms,
+ * whatsapp, email): the template checked against the channel, rendered
+ * from the request's variables only, and written into the batch's text
+ * and extra.
  */
 
 
