@@ -167,6 +167,28 @@ is($r->{status}, 202, 'Meta template 202') or diag $r->{content};
 ok(wait_until(sub { grep { ($_->{provider} // '') eq 'meta' && ($_->{template} // '') eq 'hello_world'
                            && ($_->{to} // '') =~ /14155550713$/ } @{ $t->sim_messages } }, 60, 0.1),
    'the simulator got the Meta template hello_world');
+sub payload_of {
+    my ($r) = @_;
+    my $id = $r->{json}{messages}[0]{id} // '';
+    my $p;
+    wait_until(sub { $p = json_decode($t->mysql_value('SELECT payload FROM messages WHERE id=?', $id) // '') }, 30, 0.1);
+    return $p || {};
+}
+$r = wa({ recipients => [$W], from_address => $t->meta_from, template_id => $meta_id,
+          template_variables => { 2 => 'second', 1 => 'first' } });
+is($r->{status}, 202, 'Meta template with numbered variables 202') or diag $r->{content};
+my $tp = payload_of($r)->{message}{template} || {};
+is_deeply($tp->{language}, { code => 'en_US' }, 'payload: the template language');
+is_deeply($tp->{components}, [{ type => 'body', parameters => [
+              { type => 'text', text => 'first' }, { type => 'text', text => 'second' }] }],
+          'payload: "1".."n" as positional body parameters, in number order');
+$r = wa({ recipients => [$W], from_address => $t->meta_from, template_id => $meta_id,
+          template_variables => { name => 'Ann' } });
+is($r->{status}, 202, 'Meta template with a named variable 202') or diag $r->{content};
+$tp = payload_of($r)->{message}{template} || {};
+is_deeply($tp->{components}, [{ type => 'body', parameters => [
+              { type => 'text', parameter_name => 'name', text => 'Ann' }] }],
+          'payload: other names as named parameters');
 $r = wa({ recipients => [$W], from_address => $t->meta_from, template_id => $hx_id });
 is_error($r, 422, 'invalid_template', 'a Twilio content template from a Meta sender');
 $r = wa({ recipients => [$W], template_id => $meta_id });
