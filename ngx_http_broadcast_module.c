@@ -163,6 +163,14 @@ static ngx_command_t  ngx_http_broadcast_commands[] = {
       offsetof(ngx_http_broadcast_loc_conf_t, email_from_name),
       NULL },
 
+    /* the footer "append_opt_out": true adds to an SMS body */
+    { ngx_string("broadcast_sms_opt_out_text"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_broadcast_loc_conf_t, sms_opt_out_text),
+      NULL },
+
 
     /* webhooks: the location, broadcast_webhook <provider> [<kind>] */
 
@@ -459,6 +467,8 @@ ngx_http_broadcast_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_str_value(conf->sms_from, prev->sms_from, "");
     ngx_conf_merge_str_value(conf->whatsapp_from, prev->whatsapp_from, "");
     ngx_conf_merge_str_value(conf->email_from, prev->email_from, "");
+    ngx_conf_merge_str_value(conf->sms_opt_out_text, prev->sms_opt_out_text,
+                             "");
     ngx_conf_merge_str_value(conf->email_from_name, prev->email_from_name,
                              "");
 

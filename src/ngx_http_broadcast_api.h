@@ -207,6 +207,11 @@ typedef struct {
     ngx_uint_t                   n;
     ngx_http_broadcast_out_t    *msgs;            /* malloc'd */
     json_t                      *rejected;
+
+    /* a template send: the thread renders it into text/extra (msgtpl) */
+    long long                    tpl_id;          /* 0: none */
+    json_t                      *tpl_vars;        /* owned, or NULL */
+    ngx_str_t                   *tpl_footer;      /* SMS opt-out or NULL */
 } ngx_http_broadcast_batch_t;
 
 #define BC_KEY_WAWIN_PREFIX      "bc:wawin:"

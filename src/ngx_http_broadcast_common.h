@@ -60,6 +60,7 @@ typedef struct {
     ngx_str_t                       whatsapp_from;
     ngx_str_t                       email_from;
     ngx_str_t                       email_from_name;
+    ngx_str_t                       sms_opt_out_text;
 
     /* webhooks: the provider of a broadcast_webhook location */
     ngx_http_broadcast_provider_t  *webhook_provider;

@@ -92,6 +92,40 @@ ngx_http_broadcast_email_sender(ngx_http_broadcast_api_ctx_t *ctx,
 }
 
 
+/* subject, text and html of a send without a template; 0 or -1 */
+static int
+ngx_http_broadcast_email_content(ngx_http_broadcast_api_ctx_t *ctx,
+    json_t *subject, json_t *text, json_t *html)
+{
+    if (!json_is_string(subject) || json_string_length(subject) == 0
+        || ngx_http_broadcast_utf8_chars(json_string_value(subject),
+                                         json_string_length(subject))
+           > NGX_HTTP_BROADCAST_SUBJECT_MAX)
+    {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
+            "invalid_request", "subject must be a string of 1 to %d "
+            "characters", NGX_HTTP_BROADCAST_SUBJECT_MAX);
+        return -1;
+    }
+
+    if ((ngx_http_broadcast_email_given(text) && !json_is_string(text))
+        || (ngx_http_broadcast_email_given(html) && !json_is_string(html)))
+    {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
+            "invalid_request", "text and html must be strings");
+        return -1;
+    }
+
+    if (json_string_length(text) == 0 && json_string_length(html) == 0) {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
+            "invalid_request", "give text and/or html (non-empty)");
+        return -1;
+    }
+
+    return 0;
+}
+
+
 void
 ngx_http_broadcast_email_prepare(ngx_http_request_t *r,
     ngx_http_broadcast_api_ctx_t *ctx, ngx_http_broadcast_api_args_t *args)
@@ -102,7 +136,7 @@ ngx_http_broadcast_email_prepare(ngx_http_request_t *r,
     char                            reply[NGX_HTTP_BROADCAST_ADDR_MAX];
     json_t                         *json, *recipients, *subject, *text, *html,
                                    *jfrom, *name, *reply_to, *sandbox,
-                                   *extra, *shown;
+                                   *extra, *shown, *tpl;
     ngx_http_broadcast_batch_t     *b;
     ngx_http_broadcast_loc_conf_t  *lcf;
 
@@ -120,29 +154,22 @@ ngx_http_broadcast_email_prepare(ngx_http_request_t *r,
     name = json_object_get(json, "from_name");
     reply_to = json_object_get(json, "reply_to");
     sandbox = json_object_get(json, "sandbox");
+    tpl = json_object_get(json, "template_id");
 
-    if (!json_is_string(subject) || json_string_length(subject) == 0
-        || ngx_http_broadcast_utf8_chars(json_string_value(subject),
-                                         json_string_length(subject))
-           > NGX_HTTP_BROADCAST_SUBJECT_MAX)
+    if (ngx_http_broadcast_email_given(tpl)) {
+        if (ngx_http_broadcast_email_given(subject)
+            || ngx_http_broadcast_email_given(text)
+            || ngx_http_broadcast_email_given(html))
+        {
+            ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
+                "invalid_request", "give subject/text/html or template_id, "
+                "not both");
+            return;
+        }
+
+    } else if (ngx_http_broadcast_email_content(ctx, subject, text, html)
+               != 0)
     {
-        ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
-            "invalid_request", "subject must be a string of 1 to %d "
-            "characters", NGX_HTTP_BROADCAST_SUBJECT_MAX);
-        return;
-    }
-
-    if ((ngx_http_broadcast_email_given(text) && !json_is_string(text))
-        || (ngx_http_broadcast_email_given(html) && !json_is_string(html)))
-    {
-        ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
-            "invalid_request", "text and html must be strings");
-        return;
-    }
-
-    if (json_string_length(text) == 0 && json_string_length(html) == 0) {
-        ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
-            "invalid_request", "give text and/or html (non-empty)");
         return;
     }
 
@@ -161,9 +188,12 @@ ngx_http_broadcast_email_prepare(ngx_http_request_t *r,
     }
 
     extra = ngx_http_broadcast_json_pool(r,
-                json_pack("{s:O,s:b}", "subject", subject, "sandbox",
-                          json_is_true(sandbox)));
+                json_pack("{s:b}", "sandbox", json_is_true(sandbox)));
     if (extra == NULL) {
+        goto nomem;
+    }
+
+    if (subject && json_object_set(extra, "subject", subject) != 0) {
         goto nomem;
     }
 
@@ -192,9 +222,17 @@ ngx_http_broadcast_email_prepare(ngx_http_request_t *r,
 
     shown = json_string_length(text) ? text : html;
 
-    b = ngx_http_broadcast_batch_new(r, ctx, json_string_value(shown),
+    b = ngx_http_broadcast_batch_new(r, ctx,
+                                     ngx_http_broadcast_email_given(tpl)
+                                     ? "" : json_string_value(shown),
                                      json_string_length(shown));
     if (b == NULL) {
+        return;
+    }
+
+    if (ngx_http_broadcast_email_given(tpl)
+        && ngx_http_broadcast_msgtpl_send_args(r, ctx, json, b) != 0)
+    {
         return;
     }
 

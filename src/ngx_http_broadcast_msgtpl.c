@@ -8,6 +8,7 @@
 
 
 #include "ngx_http_broadcast_msgtpl.h"
+#include "ngx_http_broadcast_send.h"
 
 
 static void ngx_http_broadcast_msgtpl_free(void *data);
@@ -794,4 +795,74 @@ ngx_http_broadcast_msgtpl_free(void *data)
     }
 
     ngx_free(t);
+}
+
+
+/*
+ * POST /api/send/sms, whatsapp, email: "template_id" and
+ * "template_variables" (an object of strings or numbers, as in a
+ * preview). Only the shapes are checked here: the template itself is in
+ * MySQL, so the thread loads and renders it, and the request leaves the
+ * Lua fast path (which cannot read MySQL).
+ */
+int
+ngx_http_broadcast_msgtpl_send_args(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, json_t *json,
+    ngx_http_broadcast_batch_t *b)
+{
+    json_t      *id, *vars, *v, *text;
+    const char  *key;
+
+    id = json_object_get(json, "template_id");
+    vars = json_object_get(json, "template_variables");
+
+    if (!json_is_integer(id) || json_integer_value(id) <= 0) {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
+            "invalid_request", "template_id must be a template's id (a "
+            "positive integer)");
+        return -1;
+    }
+
+    if (vars && !json_is_null(vars) && !json_is_object(vars)) {
+        goto invalid;
+    }
+
+    b->tpl_vars = json_object();
+    if (b->tpl_vars == NULL) {
+        goto nomem;
+    }
+
+    json_object_foreach(vars, key, v) {
+        if (strlen(key) > NGX_HTTP_BROADCAST_MSGTPL_VAR_MAX) {
+            goto invalid;
+        }
+
+        text = ngx_http_broadcast_msgtpl_text(v);
+        if (text == NULL) {
+            goto invalid;
+        }
+
+        if (json_object_set_new(b->tpl_vars, key, text) != 0) {
+            goto nomem;
+        }
+    }
+
+    b->tpl_id = json_integer_value(id);
+    ctx->op_fast = NULL;
+
+    return 0;
+
+invalid:
+
+    ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST, "invalid_request",
+        "template_variables must be an object of strings or numbers with "
+        "names of at most %d characters, such as {\"first_name\":\"Ada\"}",
+        NGX_HTTP_BROADCAST_MSGTPL_VAR_MAX);
+    return -1;
+
+nomem:
+
+    ngx_http_broadcast_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                 "internal_error", "out of memory");
+    return -1;
 }

@@ -2,7 +2,8 @@
  * Message templates (sql/008_templates.sql), shared by the three files of
  * the area: msgtpl.c (the loop: requests checked, placeholders found and
  * filled), msgtpl_db.c (the thread: the table's rows) and
- * msgtpl_preview.c (the thread: a template rendered for a contact).
+ * msgtpl_preview.c (the thread: a template rendered for a contact or
+ * for a send by template_id, declared in send.h).
  * Not the provider's template listing: that is templates.c.
  */
 

@@ -137,6 +137,106 @@ ngx_http_broadcast_twilio_sid(json_t *v, const char *prefix)
 }
 
 
+/*
+ * loop: the SMS text of a request: "message" and, when "append_opt_out" is
+ * true, "\n" and the configured footer; or, with "template_id", an empty
+ * text the thread renders (msgtpl_preview.c). A batch, or NULL with ctx's
+ * error set.
+ */
+static ngx_http_broadcast_batch_t *
+ngx_http_broadcast_sms_content(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, json_t *json)
+{
+    u_char                         *p;
+    size_t                          len;
+    json_t                         *msg, *tpl, *opt;
+    ngx_str_t                      *footer;
+    ngx_http_broadcast_batch_t     *b;
+    ngx_http_broadcast_loc_conf_t  *lcf;
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_broadcast_module);
+
+    msg = json_object_get(json, "message");
+    tpl = json_object_get(json, "template_id");
+    opt = json_object_get(json, "append_opt_out");
+
+    footer = NULL;
+
+    if (opt && !json_is_null(opt)) {
+        if (!json_is_boolean(opt)) {
+            ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
+                "invalid_request", "append_opt_out must be true or false");
+            return NULL;
+        }
+
+        if (json_is_true(opt)) {
+            if (lcf->sms_opt_out_text.len == 0) {
+                ngx_http_broadcast_api_error(ctx, 422,
+                    "opt_out_text_not_configured", "append_opt_out needs "
+                    "broadcast_sms_opt_out_text, which is not configured");
+                return NULL;
+            }
+
+            footer = &lcf->sms_opt_out_text;
+        }
+    }
+
+    if (tpl && !json_is_null(tpl)) {
+        if (msg && !json_is_null(msg)) {
+            ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
+                "invalid_request", "give message or template_id, not both");
+            return NULL;
+        }
+
+        b = ngx_http_broadcast_batch_new(r, ctx, "", 0);
+        if (b == NULL
+            || ngx_http_broadcast_msgtpl_send_args(r, ctx, json, b) != 0)
+        {
+            return NULL;
+        }
+
+        b->tpl_footer = footer;
+
+        return b;
+    }
+
+    if (!json_is_string(msg) || json_string_length(msg) == 0) {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
+            "invalid_request", "message must be a non-empty string");
+        return NULL;
+    }
+
+    p = (u_char *) json_string_value(msg);
+    len = json_string_length(msg);
+
+    if (footer) {
+        p = ngx_pnalloc(r->pool, len + 1 + footer->len);
+        if (p == NULL) {
+            ngx_http_broadcast_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                         "internal_error", "out of memory");
+            return NULL;
+        }
+
+        ngx_memcpy(p, json_string_value(msg), len);
+        p[len++] = '\n';
+        ngx_memcpy(p + len, footer->data, footer->len);
+        len += footer->len;
+    }
+
+    if (ngx_http_broadcast_utf8_chars((char *) p, len)
+        > NGX_HTTP_BROADCAST_SMS_MAX_CHARS)
+    {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
+            "invalid_request", "message must be at most %d characters%s",
+            NGX_HTTP_BROADCAST_SMS_MAX_CHARS,
+            footer ? " with the opt-out footer" : "");
+        return NULL;
+    }
+
+    return ngx_http_broadcast_batch_new(r, ctx, (char *) p, len);
+}
+
+
 /* POST /api/send/sms: the SMS content, then the common accept path */
 void
 ngx_http_broadcast_send_prepare(ngx_http_request_t *r,
@@ -144,7 +244,7 @@ ngx_http_broadcast_send_prepare(ngx_http_request_t *r,
 {
     ngx_str_t  *body = &args->body;
 
-    json_t                         *json, *recipients, *msg, *from, *mss;
+    json_t                         *json, *recipients, *from, *mss;
     const char                     *reason;
     ngx_http_broadcast_batch_t     *b;
     ngx_http_broadcast_loc_conf_t  *lcf;
@@ -156,28 +256,10 @@ ngx_http_broadcast_send_prepare(ngx_http_request_t *r,
         return;
     }
 
-    msg = json_object_get(json, "message");
     from = json_object_get(json, "from_number");
     mss = json_object_get(json, "messaging_service_sid");
 
-    if (!json_is_string(msg) || json_string_length(msg) == 0) {
-        ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
-            "invalid_request", "message must be a non-empty string");
-        return;
-    }
-
-    if (ngx_http_broadcast_utf8_chars(json_string_value(msg),
-                                      json_string_length(msg))
-        > NGX_HTTP_BROADCAST_SMS_MAX_CHARS)
-    {
-        ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
-            "invalid_request", "message must be at most %d characters",
-            NGX_HTTP_BROADCAST_SMS_MAX_CHARS);
-        return;
-    }
-
-    b = ngx_http_broadcast_batch_new(r, ctx, json_string_value(msg),
-                                     json_string_length(msg));
+    b = ngx_http_broadcast_sms_content(r, ctx, json);
     if (b == NULL) {
         return;
     }

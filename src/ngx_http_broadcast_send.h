@@ -52,5 +52,17 @@ int ngx_http_broadcast_send_idem(ngx_http_broadcast_api_ctx_t *ctx,
 void ngx_http_broadcast_send_idem_del(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn, const char *key);
 
+/*
+ * msgtpl.c, loop: a send's "template_id" and "template_variables" onto b
+ * (the request then takes the thread path); 0, or -1 with ctx's error set
+ */
+int ngx_http_broadcast_msgtpl_send_args(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, json_t *json,
+    ngx_http_broadcast_batch_t *b);
+/* msgtpl_preview.c, thread: b's template rendered into its text and
+   extra; 1 to go on, 0 when ctx holds the answer */
+int ngx_http_broadcast_msgtpl_send(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn, ngx_http_broadcast_batch_t *b);
+
 
 #endif /* _NGX_HTTP_BROADCAST_SEND_H_INCLUDED_ */

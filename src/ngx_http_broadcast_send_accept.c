@@ -301,6 +301,10 @@ ngx_http_broadcast_send_free(void *data)
         json_decref(b->rejected);
     }
 
+    if (b->tpl_vars) {
+        json_decref(b->tpl_vars);
+    }
+
     ngx_free(b->text);
     ngx_free(b->extra);
     ngx_free(b->msgs);

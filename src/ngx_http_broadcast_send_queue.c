@@ -294,6 +294,15 @@ ngx_http_broadcast_send_op(ngx_http_broadcast_api_ctx_t *ctx,
     jobs = NULL;
     resp = NULL;
 
+    /* after the idempotency record, so that a replay answers as before */
+    if (b->tpl_id && !ngx_http_broadcast_msgtpl_send(ctx, conn, b)) {
+        if (idem_key[0]) {
+            ngx_http_broadcast_send_idem_del(ctx, conn, idem_key);
+        }
+
+        return;
+    }
+
     if ((b->sender_set || b->window)
         && !ngx_http_broadcast_send_check(ctx, conn, b))
     {

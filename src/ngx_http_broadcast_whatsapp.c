@@ -667,6 +667,65 @@ ngx_http_broadcast_wa_text(ngx_http_request_t *r,
 }
 
 
+/*
+ * loop: a send by template_id: no content of its own; the thread renders
+ * the template into the text and extra (msgtpl_preview.c) and decides the
+ * 24 h window (a text template needs it, a provider template does not)
+ */
+static void
+ngx_http_broadcast_wa_by_template(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body, json_t *json,
+    json_t *recipients, const char *from, ngx_uint_t meta)
+{
+    static const char  *content[] = {
+        "body", "media_urls", "content_sid", "content_variables", "template",
+        "media", NULL
+    };
+
+    json_t                         *extra;
+    ngx_uint_t                      i;
+    ngx_http_broadcast_batch_t     *b;
+    ngx_http_broadcast_loc_conf_t  *lcf;
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_broadcast_module);
+
+    for (i = 0; content[i]; i++) {
+        if (ngx_http_broadcast_wa_given(json_object_get(json, content[i]))) {
+            ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
+                "invalid_request", "give %s or template_id, not both",
+                content[i]);
+            return;
+        }
+    }
+
+    extra = ngx_http_broadcast_json_pool(r, json_object());
+    if (extra == NULL) {
+        ngx_http_broadcast_wa_nomem(ctx);
+        return;
+    }
+
+    b = ngx_http_broadcast_batch_new(r, ctx, "", 0);
+    if (b == NULL
+        || ngx_http_broadcast_batch_set(r, ctx, b, "whatsapp",
+                                        meta ? "meta" : "twilio", from, extra)
+           != 0
+        || ngx_http_broadcast_msgtpl_send_args(r, ctx, json, b) != 0)
+    {
+        return;
+    }
+
+    if (!ngx_http_broadcast_wa_configured(lcf, from)) {
+        b->sender_set = BC_KEY_SENDERS_WHATSAPP;
+    }
+
+    ngx_http_broadcast_send_accept(r, ctx, body, b, recipients,
+                                   meta ? ngx_http_broadcast_wa_meta_addr
+                                        : ngx_http_broadcast_wa_twilio_addr,
+                                   "none of the recipients is a valid "
+                                   "phone number");
+}
+
+
 void
 ngx_http_broadcast_whatsapp_prepare(ngx_http_request_t *r,
     ngx_http_broadcast_api_ctx_t *ctx, ngx_http_broadcast_api_args_t *args)
@@ -706,6 +765,12 @@ ngx_http_broadcast_whatsapp_prepare(ngx_http_request_t *r,
 
     meta = (ngx_strncmp(from, NGX_HTTP_BROADCAST_META_PREFIX,
                         NGX_HTTP_BROADCAST_META_PREFIX_LEN) == 0);
+
+    if (ngx_http_broadcast_wa_given(json_object_get(json, "template_id"))) {
+        ngx_http_broadcast_wa_by_template(r, ctx, body, json, recipients,
+                                          from, meta);
+        return;
+    }
 
     /* the content: exactly one kind */
 
