@@ -279,6 +279,140 @@ static const ngx_http_broadcast_api_route_t  ngx_http_broadcast_api_routes[] =
     { NGX_HTTP_PATCH|NGX_HTTP_DELETE, "/api/keyword-rules/{id}",
       NGX_HTTP_BROADCAST_NEED_MANAGE, ngx_http_broadcast_keyword_rules_prepare,
       0 },
+
+    /* the predecessor console's customers, SMS contacts and groups,
+       templates and keyword rules, in its shapes (compat*.c) */
+    { NGX_HTTP_GET, "/api/customers",
+      NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_compat_prepare,
+      NGX_HTTP_BROADCAST_COMPAT_CUSTOMERS },
+
+    { NGX_HTTP_POST, "/api/customers",
+      NGX_HTTP_BROADCAST_NEED_MANAGE, ngx_http_broadcast_compat_prepare,
+      NGX_HTTP_BROADCAST_COMPAT_CUSTOMER_NEW },
+
+    { NGX_HTTP_GET, "/api/customers/{id}",
+      NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_compat_prepare,
+      NGX_HTTP_BROADCAST_COMPAT_CUSTOMER_ONE },
+
+    { NGX_HTTP_PATCH|NGX_HTTP_DELETE, "/api/customers/{id}",
+      NGX_HTTP_BROADCAST_NEED_MANAGE, ngx_http_broadcast_compat_prepare,
+      NGX_HTTP_BROADCAST_COMPAT_CUSTOMER_ONE },
+
+    { NGX_HTTP_GET, "/api/customers/tags",
+      NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_compat_prepare,
+      NGX_HTTP_BROADCAST_COMPAT_CUSTOMER_TAGS },
+
+    { NGX_HTTP_POST, "/api/customers/tags/rename",
+      NGX_HTTP_BROADCAST_NEED_MANAGE, ngx_http_broadcast_compat_prepare,
+      NGX_HTTP_BROADCAST_COMPAT_TAG_RENAME },
+
+    { NGX_HTTP_DELETE, "/api/customers/tags/{tag}",
+      NGX_HTTP_BROADCAST_NEED_MANAGE, ngx_http_broadcast_compat_prepare,
+      NGX_HTTP_BROADCAST_COMPAT_TAG_DELETE },
+
+    { NGX_HTTP_GET, "/api/customers/groups",
+      NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_compat_prepare,
+      NGX_HTTP_BROADCAST_COMPAT_CGROUPS },
+
+    { NGX_HTTP_POST, "/api/customers/groups",
+      NGX_HTTP_BROADCAST_NEED_MANAGE, ngx_http_broadcast_compat_prepare,
+      NGX_HTTP_BROADCAST_COMPAT_CGROUPS },
+
+    { NGX_HTTP_GET, "/api/customers/groups/{id}",
+      NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_compat_prepare,
+      NGX_HTTP_BROADCAST_COMPAT_CGROUP_ONE },
+
+    { NGX_HTTP_PATCH|NGX_HTTP_DELETE, "/api/customers/groups/{id}",
+      NGX_HTTP_BROADCAST_NEED_MANAGE, ngx_http_broadcast_compat_prepare,
+      NGX_HTTP_BROADCAST_COMPAT_CGROUP_ONE },
+
+    { NGX_HTTP_GET, "/api/customers/groups/{id}/members",
+      NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_compat_prepare,
+      NGX_HTTP_BROADCAST_COMPAT_CGROUP_MEMBERS },
+
+    { NGX_HTTP_POST|NGX_HTTP_DELETE, "/api/customers/groups/{id}/members",
+      NGX_HTTP_BROADCAST_NEED_MANAGE, ngx_http_broadcast_compat_prepare,
+      NGX_HTTP_BROADCAST_COMPAT_CGROUP_MEMBERS },
+
+    { NGX_HTTP_GET, "/api/sms/contacts",
+      NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_compat_prepare,
+      NGX_HTTP_BROADCAST_COMPAT_SMS_CONTACTS },
+
+    { NGX_HTTP_POST, "/api/sms/contacts",
+      NGX_HTTP_BROADCAST_NEED_MANAGE, ngx_http_broadcast_compat_prepare,
+      NGX_HTTP_BROADCAST_COMPAT_SMS_CONTACT_NEW },
+
+    { NGX_HTTP_GET, "/api/sms/groups",
+      NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_compat_prepare,
+      NGX_HTTP_BROADCAST_COMPAT_SMS_GROUPS },
+
+    { NGX_HTTP_POST, "/api/sms/groups",
+      NGX_HTTP_BROADCAST_NEED_MANAGE, ngx_http_broadcast_compat_prepare,
+      NGX_HTTP_BROADCAST_COMPAT_SMS_GROUPS },
+
+    { NGX_HTTP_GET, "/api/message-templates",
+      NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_compat_prepare,
+      NGX_HTTP_BROADCAST_COMPAT_MTPL },
+
+    { NGX_HTTP_POST, "/api/message-templates",
+      NGX_HTTP_BROADCAST_NEED_MANAGE, ngx_http_broadcast_compat_prepare,
+      NGX_HTTP_BROADCAST_COMPAT_MTPL },
+
+    { NGX_HTTP_GET, "/api/message-templates/{id}",
+      NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_compat_prepare,
+      NGX_HTTP_BROADCAST_COMPAT_MTPL_ONE },
+
+    { NGX_HTTP_PATCH|NGX_HTTP_DELETE, "/api/message-templates/{id}",
+      NGX_HTTP_BROADCAST_NEED_MANAGE, ngx_http_broadcast_compat_prepare,
+      NGX_HTTP_BROADCAST_COMPAT_MTPL_ONE },
+
+    { NGX_HTTP_GET, "/api/sms/templates",
+      NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_compat_prepare,
+      NGX_HTTP_BROADCAST_COMPAT_SMSTPL },
+
+    { NGX_HTTP_POST, "/api/sms/templates",
+      NGX_HTTP_BROADCAST_NEED_MANAGE, ngx_http_broadcast_compat_prepare,
+      NGX_HTTP_BROADCAST_COMPAT_SMSTPL },
+
+    { NGX_HTTP_GET, "/api/sms/templates/{id}",
+      NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_compat_prepare,
+      NGX_HTTP_BROADCAST_COMPAT_SMSTPL_ONE },
+
+    { NGX_HTTP_PATCH|NGX_HTTP_DELETE, "/api/sms/templates/{id}",
+      NGX_HTTP_BROADCAST_NEED_MANAGE, ngx_http_broadcast_compat_prepare,
+      NGX_HTTP_BROADCAST_COMPAT_SMSTPL_ONE },
+
+    { NGX_HTTP_GET, "/api/sms/keyword-rules",
+      NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_compat_prepare,
+      NGX_HTTP_BROADCAST_COMPAT_RULES },
+
+    { NGX_HTTP_POST, "/api/sms/keyword-rules",
+      NGX_HTTP_BROADCAST_NEED_MANAGE, ngx_http_broadcast_compat_prepare,
+      NGX_HTTP_BROADCAST_COMPAT_RULES },
+
+    { NGX_HTTP_GET, "/api/sms/keyword-rules/{id}",
+      NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_compat_prepare,
+      NGX_HTTP_BROADCAST_COMPAT_RULE_ONE },
+
+    { NGX_HTTP_PATCH|NGX_HTTP_DELETE, "/api/sms/keyword-rules/{id}",
+      NGX_HTTP_BROADCAST_NEED_MANAGE, ngx_http_broadcast_compat_prepare,
+      NGX_HTTP_BROADCAST_COMPAT_RULE_ONE },
+
+    { NGX_HTTP_GET, "/api/sms/keywords",
+      NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_compat_prepare,
+      NGX_HTTP_BROADCAST_COMPAT_RULES },
+
+    { NGX_HTTP_POST, "/api/sms/keywords",
+      NGX_HTTP_BROADCAST_NEED_MANAGE, ngx_http_broadcast_compat_prepare,
+      NGX_HTTP_BROADCAST_COMPAT_RULES },
+
+    { NGX_HTTP_GET, "/api/sms/keywords/{id}",
+      NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_compat_prepare,
+      NGX_HTTP_BROADCAST_COMPAT_RULE_ONE },
+
+    { NGX_HTTP_PATCH|NGX_HTTP_DELETE, "/api/sms/keywords/{id}",
+      NGX_HTTP_BROADCAST_NEED_MANAGE, ngx_http_broadcast_compat_prepare,
+      NGX_HTTP_BROADCAST_COMPAT_RULE_ONE },
 };
 
 

@@ -1,0 +1,396 @@
+/*
+ * The predecessor console's routes for customers, its customer groups,
+ * SMS contacts, message and SMS templates and keyword rules: a row of the
+ * table below per route names our route that does the work and the
+ * translations in and out (compat_shapes.c).
+ */
+
+#include "ngx_http_broadcast_compat.h"
+
+
+/* what the thread needs to run our operation and reshape its answer */
+typedef struct {
+    ngx_http_broadcast_op_pt           op;
+    void                              *data;
+    ngx_http_broadcast_op_free_pt      free;
+    ngx_http_broadcast_compat_out_pt   out;
+} ngx_http_broadcast_compat_t;
+
+
+/* the predecessor paged with offset: only the first page maps onto ours */
+static const ngx_http_broadcast_compat_arg_t
+    ngx_http_broadcast_compat_customer_args[] =
+{
+    { "search", "search", 0 },
+    { "tag", "tag", 0 },
+    { "group_id", "group_id", 0 },
+    { "limit", "limit", 0 },
+    { "cursor", "cursor", 0 },
+    /* no such columns here: refused rather than silently ignored */
+    { "id", NULL, 0 },
+    { "has_marketed", NULL, 0 },
+    { "country", NULL, 0 },
+    { "country_code", NULL, 0 },
+    { NULL, NULL, 0 }
+};
+
+static const ngx_http_broadcast_compat_arg_t
+    ngx_http_broadcast_compat_smscontact_args[] =
+{
+    { "search", "search", 0 },
+    { "tag", "tag", 0 },
+    { "limit", "limit", 0 },
+    { "cursor", "cursor", 0 },
+    { NULL, NULL, 0 }
+};
+
+static const ngx_http_broadcast_compat_arg_t
+    ngx_http_broadcast_compat_page_args[] =
+{
+    { "limit", "limit", 0 },
+    { "cursor", "cursor", 0 },
+    { NULL, NULL, 0 }
+};
+
+static const ngx_http_broadcast_compat_arg_t
+    ngx_http_broadcast_compat_mtpl_args[] =
+{
+    { "channel", "channel", 1 },
+    { "limit", "limit", 0 },
+    { "cursor", "cursor", 0 },
+    { NULL, NULL, 0 }
+};
+
+static const ngx_http_broadcast_compat_arg_t
+    ngx_http_broadcast_compat_smstpl_args[] =
+{
+    { "limit", "limit", 0 },
+    { "cursor", "cursor", 0 },
+    { NULL, NULL, 0 }
+};
+
+
+/* indexed by NGX_HTTP_BROADCAST_COMPAT_* (api.h) */
+static const ngx_http_broadcast_compat_map_t
+    ngx_http_broadcast_compat_maps[] =
+{
+    /* CUSTOMERS */
+    { ngx_http_broadcast_contacts_list_prepare,
+      NGX_HTTP_BROADCAST_CONTACTS_LIST,
+      ngx_http_broadcast_compat_customer_args, NULL,
+      ngx_http_broadcast_compat_customers_out },
+
+    /* CUSTOMER_NEW */
+    { ngx_http_broadcast_contacts_prepare, NGX_HTTP_BROADCAST_CONTACTS_NEW,
+      NULL, ngx_http_broadcast_compat_customer_in,
+      ngx_http_broadcast_compat_customer_out },
+
+    /* CUSTOMER_ONE */
+    { ngx_http_broadcast_contacts_prepare, NGX_HTTP_BROADCAST_CONTACTS_ONE,
+      NULL, ngx_http_broadcast_compat_customer_in,
+      ngx_http_broadcast_compat_customer_out },
+
+    /* CUSTOMER_TAGS: the same shape */
+    { ngx_http_broadcast_contacts_list_prepare,
+      NGX_HTTP_BROADCAST_CONTACTS_TAGS, NULL, NULL, NULL },
+
+    /* CUSTOMER_TAG_RENAME */
+    { ngx_http_broadcast_contacts_list_prepare,
+      NGX_HTTP_BROADCAST_CONTACTS_TAG_RENAME, NULL, NULL,
+      ngx_http_broadcast_compat_status_out },
+
+    /* CUSTOMER_TAG_DELETE */
+    { ngx_http_broadcast_contacts_list_prepare,
+      NGX_HTTP_BROADCAST_CONTACTS_TAG_DELETE, NULL, NULL,
+      ngx_http_broadcast_compat_status_out },
+
+    /* CGROUPS: groups have the same shape */
+    { ngx_http_broadcast_groups_prepare, NGX_HTTP_BROADCAST_GROUPS_COLLECTION,
+      ngx_http_broadcast_compat_page_args, NULL, NULL },
+
+    /* CGROUP_ONE */
+    { ngx_http_broadcast_groups_prepare, NGX_HTTP_BROADCAST_GROUPS_ONE,
+      NULL, NULL, NULL },
+
+    /* CGROUP_MEMBERS */
+    { ngx_http_broadcast_groups_prepare, NGX_HTTP_BROADCAST_GROUPS_MEMBERS_OF,
+      ngx_http_broadcast_compat_page_args,
+      ngx_http_broadcast_compat_members_in,
+      ngx_http_broadcast_compat_members_out },
+
+    /* SMS_CONTACTS (GET) */
+    { ngx_http_broadcast_contacts_list_prepare,
+      NGX_HTTP_BROADCAST_CONTACTS_LIST,
+      ngx_http_broadcast_compat_smscontact_args, NULL,
+      ngx_http_broadcast_compat_smscontacts_out },
+
+    /* SMS_CONTACT_NEW (POST) */
+    { ngx_http_broadcast_contacts_prepare, NGX_HTTP_BROADCAST_CONTACTS_NEW,
+      NULL, ngx_http_broadcast_compat_smscontact_in,
+      ngx_http_broadcast_compat_smscontacts_out },
+
+    /* SMS_GROUPS */
+    { ngx_http_broadcast_groups_prepare, NGX_HTTP_BROADCAST_GROUPS_COLLECTION,
+      ngx_http_broadcast_compat_page_args, NULL, NULL },
+
+    /* MTPL */
+    { ngx_http_broadcast_msgtpl_prepare, NGX_HTTP_BROADCAST_MSGTPL_COLLECTION,
+      ngx_http_broadcast_compat_mtpl_args, ngx_http_broadcast_compat_mtpl_in,
+      ngx_http_broadcast_compat_mtpl_out },
+
+    /* MTPL_ONE */
+    { ngx_http_broadcast_msgtpl_prepare, NGX_HTTP_BROADCAST_MSGTPL_ONE,
+      NULL, ngx_http_broadcast_compat_mtpl_in,
+      ngx_http_broadcast_compat_mtpl_out },
+
+    /* SMSTPL */
+    { ngx_http_broadcast_msgtpl_prepare, NGX_HTTP_BROADCAST_MSGTPL_COLLECTION,
+      ngx_http_broadcast_compat_smstpl_args,
+      ngx_http_broadcast_compat_smstpl_in,
+      ngx_http_broadcast_compat_smstpl_out },
+
+    /* SMSTPL_ONE */
+    { ngx_http_broadcast_msgtpl_prepare, NGX_HTTP_BROADCAST_MSGTPL_ONE,
+      NULL, ngx_http_broadcast_compat_smstpl_in,
+      ngx_http_broadcast_compat_smstpl_out },
+
+    /* RULES */
+    { ngx_http_broadcast_keyword_rules_prepare, 0,
+      ngx_http_broadcast_compat_page_args, ngx_http_broadcast_compat_rule_in,
+      ngx_http_broadcast_compat_rules_out },
+
+    /* RULE_ONE */
+    { ngx_http_broadcast_keyword_rules_prepare, 0,
+      NULL, ngx_http_broadcast_compat_rule_in,
+      ngx_http_broadcast_compat_rules_out },
+};
+
+
+static void ngx_http_broadcast_compat_op(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn);
+static void ngx_http_broadcast_compat_free(void *data);
+
+
+/*
+ * loop: r->args rebuilt from the predecessor's arguments under our names
+ * (raw, still URL-encoded: they are decoded once, by our route); the SMS
+ * template list also gets channel=sms. 0, or -1 + ctx's error
+ */
+static int
+ngx_http_broadcast_compat_args(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx,
+    const ngx_http_broadcast_compat_arg_t *map, ngx_uint_t sms)
+{
+    u_char     *p, *q;
+    size_t      len;
+    ngx_str_t   value;
+    ngx_uint_t  i;
+
+    /* offset paging is not served: the first page is offset 0 */
+    if (ngx_http_arg(r, (u_char *) "offset", 6, &value) == NGX_OK
+        && value.len > 0
+        && !(value.len == 1 && value.data[0] == '0'))
+    {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
+            "invalid_request", "offset paging is not served: pass the "
+            "previous page's next_cursor as cursor (offset may only be 0)");
+        return -1;
+    }
+
+    len = r->args.len + sizeof("&channel=sms");
+
+    for (i = 0; map[i].from; i++) {
+        len += ngx_strlen(map[i].from) + 2;
+    }
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                     "internal_error", "out of memory");
+        return -1;
+    }
+
+    q = p;
+
+    for (i = 0; map[i].from; i++) {
+        if (ngx_http_arg(r, (u_char *) map[i].from, ngx_strlen(map[i].from),
+                         &value)
+            != NGX_OK || value.len == 0)
+        {
+            continue;
+        }
+
+        if (map[i].to == NULL) {
+            ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
+                "invalid_request", "the filter %s is not served here (no "
+                "such field); drop it", map[i].from);
+            return -1;
+        }
+
+        if (q != p) {
+            *q++ = '&';
+        }
+
+        q = ngx_cpymem(q, map[i].to, ngx_strlen(map[i].to));
+        *q++ = '=';
+
+        if (map[i].lower) {
+            ngx_strlow(q, value.data, value.len);
+            q += value.len;
+
+        } else {
+            q = ngx_cpymem(q, value.data, value.len);
+        }
+    }
+
+    if (sms) {
+        if (q != p) {
+            *q++ = '&';
+        }
+
+        q = ngx_cpymem(q, "channel=sms", sizeof("channel=sms") - 1);
+    }
+
+    r->args.data = p;
+    r->args.len = q - p;
+
+    return 0;
+}
+
+
+/* loop: our body, as text in the pool, from the predecessor's; 0 or -1 */
+static int
+ngx_http_broadcast_compat_body(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx,
+    const ngx_http_broadcast_compat_map_t *m, ngx_str_t *body)
+{
+    char    *text;
+    json_t  *in, *ours;
+
+    in = ngx_http_broadcast_api_parse(r, body, ctx);
+    if (in == NULL) {
+        return -1;
+    }
+
+    ours = m->in(ctx, in, r->method);
+    json_decref(in);
+
+    if (ours == NULL) {
+        return -1;
+    }
+
+    text = json_dumps(ours, JSON_COMPACT);
+    json_decref(ours);
+
+    if (text == NULL) {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                     "internal_error", "out of memory");
+        return -1;
+    }
+
+    body->len = ngx_strlen(text);
+    body->data = ngx_pnalloc(r->pool, body->len + 1);
+
+    if (body->data == NULL) {
+        free(text);
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                     "internal_error", "out of memory");
+        return -1;
+    }
+
+    ngx_memcpy(body->data, text, body->len + 1);
+    free(text);
+
+    return 0;
+}
+
+
+NGX_HTTP_BROADCAST_ROUTE(compat)
+{
+    ngx_http_broadcast_compat_t            *w;
+    ngx_http_broadcast_api_args_t           ours;
+    const ngx_http_broadcast_compat_map_t  *m;
+
+    m = &ngx_http_broadcast_compat_maps[args->variant];
+
+    ours.body = args->body;
+    ours.id = args->id;
+    ours.variant = m->variant;
+
+    if (m->args && r->method == NGX_HTTP_GET
+        && ngx_http_broadcast_compat_args(r, ctx, m->args,
+               args->variant == NGX_HTTP_BROADCAST_COMPAT_SMSTPL) != 0)
+    {
+        return;
+    }
+
+    if (m->in && ours.body.len > 0
+        && ngx_http_broadcast_compat_body(r, ctx, m, &ours.body) != 0)
+    {
+        return;
+    }
+
+    m->target(r, ctx, &ours);
+
+    if (ctx->code != NULL || ctx->op == NULL || m->out == NULL) {
+        return;
+    }
+
+    w = ngx_calloc(sizeof(ngx_http_broadcast_compat_t), r->connection->log);
+    if (w == NULL) {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                     "internal_error", "out of memory");
+        return;
+    }
+
+    w->op = ctx->op;
+    w->data = ctx->op_data;
+    w->free = ctx->op_free;
+    w->out = m->out;
+
+    ctx->op = ngx_http_broadcast_compat_op;
+    ctx->op_data = w;
+    ctx->op_free = ngx_http_broadcast_compat_free;
+}
+
+
+/* thread: our operation on its own data, then the answer reshaped */
+static void
+ngx_http_broadcast_compat_op(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn)
+{
+    json_t                       *theirs;
+    ngx_http_broadcast_compat_t  *w = ctx->op_data;
+
+    ctx->op_data = w->data;
+    w->op(ctx, conn);
+    ctx->op_data = w;
+
+    if (ctx->code != NULL || ctx->result == NULL) {
+        return;
+    }
+
+    theirs = w->out(ctx->result);
+
+    if (theirs == NULL) {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                     "internal_error", "out of memory");
+        return;
+    }
+
+    json_decref(ctx->result);
+    ctx->result = theirs;
+}
+
+
+static void
+ngx_http_broadcast_compat_free(void *data)
+{
+    ngx_http_broadcast_compat_t  *w = data;
+
+    if (w->free && w->data) {
+        w->free(w->data);
+    }
+
+    ngx_free(w);
+}
