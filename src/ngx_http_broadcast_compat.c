@@ -6,6 +6,7 @@
  */
 
 #include "ngx_http_broadcast_compat.h"
+#include "ngx_http_broadcast_contacts.h"
 
 
 /* what the thread needs to run our operation and reshape its answer */
@@ -14,6 +15,7 @@ typedef struct {
     void                              *data;
     ngx_http_broadcast_op_free_pt      free;
     ngx_http_broadcast_compat_out_pt   out;
+    ngx_uint_t                         upsert;
 } ngx_http_broadcast_compat_t;
 
 
@@ -78,91 +80,91 @@ static const ngx_http_broadcast_compat_map_t
     { ngx_http_broadcast_contacts_list_prepare,
       NGX_HTTP_BROADCAST_CONTACTS_LIST,
       ngx_http_broadcast_compat_customer_args, NULL,
-      ngx_http_broadcast_compat_customers_out },
+      ngx_http_broadcast_compat_customers_out, 0 },
 
     /* CUSTOMER_NEW */
     { ngx_http_broadcast_contacts_prepare, NGX_HTTP_BROADCAST_CONTACTS_NEW,
       NULL, ngx_http_broadcast_compat_customer_in,
-      ngx_http_broadcast_compat_customer_out },
+      ngx_http_broadcast_compat_customer_out, 0 },
 
     /* CUSTOMER_ONE */
     { ngx_http_broadcast_contacts_prepare, NGX_HTTP_BROADCAST_CONTACTS_ONE,
       NULL, ngx_http_broadcast_compat_customer_in,
-      ngx_http_broadcast_compat_customer_out },
+      ngx_http_broadcast_compat_customer_out, 0 },
 
     /* CUSTOMER_TAGS: the same shape */
     { ngx_http_broadcast_contacts_list_prepare,
-      NGX_HTTP_BROADCAST_CONTACTS_TAGS, NULL, NULL, NULL },
+      NGX_HTTP_BROADCAST_CONTACTS_TAGS, NULL, NULL, NULL, 0 },
 
     /* CUSTOMER_TAG_RENAME */
     { ngx_http_broadcast_contacts_list_prepare,
       NGX_HTTP_BROADCAST_CONTACTS_TAG_RENAME, NULL, NULL,
-      ngx_http_broadcast_compat_status_out },
+      ngx_http_broadcast_compat_status_out, 0 },
 
     /* CUSTOMER_TAG_DELETE */
     { ngx_http_broadcast_contacts_list_prepare,
       NGX_HTTP_BROADCAST_CONTACTS_TAG_DELETE, NULL, NULL,
-      ngx_http_broadcast_compat_status_out },
+      ngx_http_broadcast_compat_status_out, 0 },
 
     /* CGROUPS: groups have the same shape */
     { ngx_http_broadcast_groups_prepare, NGX_HTTP_BROADCAST_GROUPS_COLLECTION,
-      ngx_http_broadcast_compat_page_args, NULL, NULL },
+      ngx_http_broadcast_compat_page_args, NULL, NULL, 0 },
 
     /* CGROUP_ONE */
     { ngx_http_broadcast_groups_prepare, NGX_HTTP_BROADCAST_GROUPS_ONE,
-      NULL, NULL, NULL },
+      NULL, NULL, NULL, 0 },
 
     /* CGROUP_MEMBERS */
     { ngx_http_broadcast_groups_prepare, NGX_HTTP_BROADCAST_GROUPS_MEMBERS_OF,
       ngx_http_broadcast_compat_page_args,
       ngx_http_broadcast_compat_members_in,
-      ngx_http_broadcast_compat_members_out },
+      ngx_http_broadcast_compat_members_out, 0 },
 
     /* SMS_CONTACTS (GET) */
     { ngx_http_broadcast_contacts_list_prepare,
       NGX_HTTP_BROADCAST_CONTACTS_LIST,
       ngx_http_broadcast_compat_smscontact_args, NULL,
-      ngx_http_broadcast_compat_smscontacts_out },
+      ngx_http_broadcast_compat_smscontacts_out, 0 },
 
-    /* SMS_CONTACT_NEW (POST) */
+    /* SMS_CONTACT_NEW (POST): the predecessor's upsert by phone */
     { ngx_http_broadcast_contacts_prepare, NGX_HTTP_BROADCAST_CONTACTS_NEW,
       NULL, ngx_http_broadcast_compat_smscontact_in,
-      ngx_http_broadcast_compat_smscontacts_out },
+      ngx_http_broadcast_compat_smscontacts_out, 1 },
 
     /* SMS_GROUPS */
     { ngx_http_broadcast_groups_prepare, NGX_HTTP_BROADCAST_GROUPS_COLLECTION,
-      ngx_http_broadcast_compat_page_args, NULL, NULL },
+      ngx_http_broadcast_compat_page_args, NULL, NULL, 0 },
 
     /* MTPL */
     { ngx_http_broadcast_msgtpl_prepare, NGX_HTTP_BROADCAST_MSGTPL_COLLECTION,
       ngx_http_broadcast_compat_mtpl_args, ngx_http_broadcast_compat_mtpl_in,
-      ngx_http_broadcast_compat_mtpl_out },
+      ngx_http_broadcast_compat_mtpl_out, 0 },
 
     /* MTPL_ONE */
     { ngx_http_broadcast_msgtpl_prepare, NGX_HTTP_BROADCAST_MSGTPL_ONE,
       NULL, ngx_http_broadcast_compat_mtpl_in,
-      ngx_http_broadcast_compat_mtpl_out },
+      ngx_http_broadcast_compat_mtpl_out, 0 },
 
     /* SMSTPL */
     { ngx_http_broadcast_msgtpl_prepare, NGX_HTTP_BROADCAST_MSGTPL_COLLECTION,
       ngx_http_broadcast_compat_smstpl_args,
       ngx_http_broadcast_compat_smstpl_in,
-      ngx_http_broadcast_compat_smstpl_out },
+      ngx_http_broadcast_compat_smstpl_out, 0 },
 
     /* SMSTPL_ONE */
     { ngx_http_broadcast_msgtpl_prepare, NGX_HTTP_BROADCAST_MSGTPL_ONE,
       NULL, ngx_http_broadcast_compat_smstpl_in,
-      ngx_http_broadcast_compat_smstpl_out },
+      ngx_http_broadcast_compat_smstpl_out, 0 },
 
     /* RULES */
     { ngx_http_broadcast_keyword_rules_prepare, 0,
       ngx_http_broadcast_compat_page_args, ngx_http_broadcast_compat_rule_in,
-      ngx_http_broadcast_compat_rules_out },
+      ngx_http_broadcast_compat_rules_out, 0 },
 
     /* RULE_ONE */
     { ngx_http_broadcast_keyword_rules_prepare, 0,
       NULL, ngx_http_broadcast_compat_rule_in,
-      ngx_http_broadcast_compat_rules_out },
+      ngx_http_broadcast_compat_rules_out, 0 },
 };
 
 
@@ -347,10 +349,46 @@ NGX_HTTP_BROADCAST_ROUTE(compat)
     w->data = ctx->op_data;
     w->free = ctx->op_free;
     w->out = m->out;
+    w->upsert = m->upsert;
 
     ctx->op = ngx_http_broadcast_compat_op;
     ctx->op_data = w;
     ctx->op_free = ngx_http_broadcast_compat_free;
+}
+
+
+/*
+ * thread: a create refused because another contact holds the phone becomes
+ * a PATCH of that contact with the same fields (the body only has phone,
+ * name and tags: the phone is the holder's own). Our create's look-up and
+ * UNIQUE keys decide who holds it, so concurrent upserts cannot duplicate
+ */
+static void
+ngx_http_broadcast_compat_upsert(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn, ngx_http_broadcast_compat_t *w)
+{
+    json_t                        *id;
+    ngx_http_broadcast_contact_t  *ct = w->data;
+
+    if (ctx->code == NULL || ngx_strcmp(ctx->code, "contact_exists") != 0) {
+        return;
+    }
+
+    id = json_object_get(ctx->error_extra, "existing_id");
+    if (!json_is_integer(id)) {
+        return;
+    }
+
+    ct->action = NGX_HTTP_BROADCAST_CONTACT_PATCH;
+    ct->id = (long long) json_integer_value(id);
+
+    json_decref(ctx->error_extra);
+    ctx->error_extra = NULL;
+    ctx->code = NULL;
+    ctx->message[0] = '\0';
+    ctx->status = NGX_HTTP_OK;
+
+    w->op(ctx, conn);
 }
 
 
@@ -364,6 +402,11 @@ ngx_http_broadcast_compat_op(ngx_http_broadcast_api_ctx_t *ctx,
 
     ctx->op_data = w->data;
     w->op(ctx, conn);
+
+    if (w->upsert) {
+        ngx_http_broadcast_compat_upsert(ctx, conn, w);
+    }
+
     ctx->op_data = w;
 
     if (ctx->code != NULL || ctx->result == NULL) {

@@ -33,6 +33,9 @@ typedef struct {
     const ngx_http_broadcast_compat_arg_t  *args;  /* NULL: none passed */
     ngx_http_broadcast_compat_in_pt    in;     /* NULL: body as it is */
     ngx_http_broadcast_compat_out_pt   out;    /* NULL: answer as it is */
+    ngx_uint_t                         upsert; /* a create that changes the
+                                                  contact holding the
+                                                  address instead of 409 */
 } ngx_http_broadcast_compat_map_t;
 
 
