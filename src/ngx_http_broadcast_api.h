@@ -174,6 +174,10 @@ NGX_HTTP_BROADCAST_ROUTE(keyword_rules);
 /* compat*.c: the predecessor console's routes in its shapes, on ours
    (the variant indexes the table of compat.c) */
 NGX_HTTP_BROADCAST_ROUTE(compat);
+/* a row of the route table for them (33 rows: two lines each) */
+#define NGX_HTTP_BROADCAST_COMPAT_ROUTE(methods, pattern, need, variant)     \
+    { methods, pattern, NGX_HTTP_BROADCAST_NEED_##need,                      \
+      ngx_http_broadcast_compat_prepare, NGX_HTTP_BROADCAST_COMPAT_##variant }
 #define NGX_HTTP_BROADCAST_COMPAT_CUSTOMERS        0
 #define NGX_HTTP_BROADCAST_COMPAT_CUSTOMER_NEW     1
 #define NGX_HTTP_BROADCAST_COMPAT_CUSTOMER_ONE     2

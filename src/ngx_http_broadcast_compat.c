@@ -274,8 +274,8 @@ ngx_http_broadcast_compat_body(ngx_http_request_t *r,
         return -1;
     }
 
+    /* in is the pool's (freed with the request), ours is ours */
     ours = m->in(ctx, in, r->method);
-    json_decref(in);
 
     if (ours == NULL) {
         return -1;
@@ -319,7 +319,7 @@ NGX_HTTP_BROADCAST_ROUTE(compat)
     ours.id = args->id;
     ours.variant = m->variant;
 
-    if (m->args && r->method == NGX_HTTP_GET
+    if (m->args && (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))
         && ngx_http_broadcast_compat_args(r, ctx, m->args,
                args->variant == NGX_HTTP_BROADCAST_COMPAT_SMSTPL) != 0)
     {
