@@ -23,52 +23,52 @@ typedef struct {
 static const ngx_http_broadcast_compat_arg_t
     ngx_http_broadcast_compat_customer_args[] =
 {
-    { "search", "search", 0 },
-    { "tag", "tag", 0 },
-    { "group_id", "group_id", 0 },
-    { "limit", "limit", 0 },
-    { "cursor", "cursor", 0 },
+    { "search", "search", 0, NULL },
+    { "tag", "tag", 0, NULL },
+    { "group_id", "group_id", 0, NULL },
+    { "limit", "limit", 0, "100" },
+    { "cursor", "cursor", 0, NULL },
     /* no such columns here: refused rather than silently ignored */
-    { "id", NULL, 0 },
-    { "has_marketed", NULL, 0 },
-    { "country", NULL, 0 },
-    { "country_code", NULL, 0 },
-    { NULL, NULL, 0 }
+    { "id", NULL, 0, NULL },
+    { "has_marketed", NULL, 0, NULL },
+    { "country", NULL, 0, NULL },
+    { "country_code", NULL, 0, NULL },
+    { NULL, NULL, 0, NULL }
 };
 
 static const ngx_http_broadcast_compat_arg_t
     ngx_http_broadcast_compat_smscontact_args[] =
 {
-    { "search", "search", 0 },
-    { "tag", "tag", 0 },
-    { "limit", "limit", 0 },
-    { "cursor", "cursor", 0 },
-    { NULL, NULL, 0 }
+    { "search", "search", 0, NULL },
+    { "tag", "tag", 0, NULL },
+    { "limit", "limit", 0, NULL },
+    { "cursor", "cursor", 0, NULL },
+    { NULL, NULL, 0, NULL }
 };
 
 static const ngx_http_broadcast_compat_arg_t
     ngx_http_broadcast_compat_page_args[] =
 {
-    { "limit", "limit", 0 },
-    { "cursor", "cursor", 0 },
-    { NULL, NULL, 0 }
+    { "limit", "limit", 0, NULL },
+    { "cursor", "cursor", 0, NULL },
+    { NULL, NULL, 0, NULL }
 };
 
 static const ngx_http_broadcast_compat_arg_t
     ngx_http_broadcast_compat_mtpl_args[] =
 {
-    { "channel", "channel", 1 },
-    { "limit", "limit", 0 },
-    { "cursor", "cursor", 0 },
-    { NULL, NULL, 0 }
+    { "channel", "channel", 1, NULL },
+    { "limit", "limit", 0, NULL },
+    { "cursor", "cursor", 0, NULL },
+    { NULL, NULL, 0, NULL }
 };
 
 static const ngx_http_broadcast_compat_arg_t
     ngx_http_broadcast_compat_smstpl_args[] =
 {
-    { "limit", "limit", 0 },
-    { "cursor", "cursor", 0 },
-    { NULL, NULL, 0 }
+    { "limit", "limit", 0, NULL },
+    { "cursor", "cursor", 0, NULL },
+    { NULL, NULL, 0, NULL }
 };
 
 
@@ -202,7 +202,8 @@ ngx_http_broadcast_compat_args(ngx_http_request_t *r,
     len = r->args.len + sizeof("&channel=sms");
 
     for (i = 0; map[i].from; i++) {
-        len += ngx_strlen(map[i].from) + 2;
+        len += ngx_strlen(map[i].from) + 2
+               + (map[i].dflt ? ngx_strlen(map[i].dflt) : 0);
     }
 
     p = ngx_pnalloc(r->pool, len);
@@ -219,7 +220,12 @@ ngx_http_broadcast_compat_args(ngx_http_request_t *r,
                          &value)
             != NGX_OK || value.len == 0)
         {
-            continue;
+            if (map[i].dflt == NULL) {
+                continue;
+            }
+
+            value.data = (u_char *) map[i].dflt;
+            value.len = ngx_strlen(map[i].dflt);
         }
 
         if (map[i].to == NULL) {

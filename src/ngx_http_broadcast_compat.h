@@ -25,6 +25,8 @@ typedef struct {
     const char                        *from;
     const char                        *to;     /* NULL: refused if set */
     ngx_uint_t                         lower;  /* lower-cased (channel) */
+    const char                        *dflt;   /* when absent: the
+                                                  predecessor's default */
 } ngx_http_broadcast_compat_arg_t;
 
 typedef struct {
