@@ -171,6 +171,32 @@ NGX_HTTP_BROADCAST_ROUTE(msgtpl);
    /api/keyword-rules/{id}: the inbound auto-reply rules */
 NGX_HTTP_BROADCAST_ROUTE(keyword_rules);
 
+/* compat*.c: the predecessor console's routes in its shapes, on ours
+   (the variant indexes the table of compat.c) */
+NGX_HTTP_BROADCAST_ROUTE(compat);
+/* a row of the route table for them (33 rows: two lines each) */
+#define NGX_HTTP_BROADCAST_COMPAT_ROUTE(methods, pattern, need, variant)     \
+    { methods, pattern, NGX_HTTP_BROADCAST_NEED_##need,                      \
+      ngx_http_broadcast_compat_prepare, NGX_HTTP_BROADCAST_COMPAT_##variant }
+#define NGX_HTTP_BROADCAST_COMPAT_CUSTOMERS        0
+#define NGX_HTTP_BROADCAST_COMPAT_CUSTOMER_NEW     1
+#define NGX_HTTP_BROADCAST_COMPAT_CUSTOMER_ONE     2
+#define NGX_HTTP_BROADCAST_COMPAT_CUSTOMER_TAGS    3
+#define NGX_HTTP_BROADCAST_COMPAT_TAG_RENAME       4
+#define NGX_HTTP_BROADCAST_COMPAT_TAG_DELETE       5
+#define NGX_HTTP_BROADCAST_COMPAT_CGROUPS          6
+#define NGX_HTTP_BROADCAST_COMPAT_CGROUP_ONE       7
+#define NGX_HTTP_BROADCAST_COMPAT_CGROUP_MEMBERS   8
+#define NGX_HTTP_BROADCAST_COMPAT_SMS_CONTACTS     9
+#define NGX_HTTP_BROADCAST_COMPAT_SMS_CONTACT_NEW  10
+#define NGX_HTTP_BROADCAST_COMPAT_SMS_GROUPS       11
+#define NGX_HTTP_BROADCAST_COMPAT_MTPL             12
+#define NGX_HTTP_BROADCAST_COMPAT_MTPL_ONE         13
+#define NGX_HTTP_BROADCAST_COMPAT_SMSTPL           14
+#define NGX_HTTP_BROADCAST_COMPAT_SMSTPL_ONE       15
+#define NGX_HTTP_BROADCAST_COMPAT_RULES            16
+#define NGX_HTTP_BROADCAST_COMPAT_RULE_ONE         17
+
 
 /*
  * The one accept path of every channel (send_accept.c): each channel
