@@ -279,6 +279,15 @@ static const ngx_http_broadcast_api_route_t  ngx_http_broadcast_api_routes[] =
     { NGX_HTTP_PATCH|NGX_HTTP_DELETE, "/api/keyword-rules/{id}",
       NGX_HTTP_BROADCAST_NEED_MANAGE, ngx_http_broadcast_keyword_rules_prepare,
       0 },
+
+    /* CSV import of contacts (csv*.c): the body goes to a file */
+    { NGX_HTTP_POST, "/api/contacts/import",
+      NGX_HTTP_BROADCAST_NEED_MANAGE, ngx_http_broadcast_csv_prepare,
+      NGX_HTTP_BROADCAST_CSV_IMPORT },
+
+    { NGX_HTTP_GET, "/api/contacts/imports/{id}",
+      NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_csv_prepare,
+      NGX_HTTP_BROADCAST_CSV_IMPORTS },
 };
 
 
@@ -429,7 +438,14 @@ ngx_http_broadcast_api_handler(ngx_http_request_t *r)
         return ngx_http_broadcast_api_start(r, req);
     }
 
-    rc = ngx_http_broadcast_body_check(r);
+    /* a CSV import has its own limit and its body goes to a file */
+    if (req->route->handler == ngx_http_broadcast_csv_prepare) {
+        rc = ngx_http_broadcast_csv_body(r);
+
+    } else {
+        rc = ngx_http_broadcast_body_check(r);
+    }
+
     if (rc != NGX_DECLINED) {
         return rc;
     }
@@ -470,7 +486,9 @@ ngx_http_broadcast_api_start(ngx_http_request_t *r,
 
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_broadcast_module);
 
-    rc = ngx_http_broadcast_body_get(r, &req->args.body);
+    /* a body kept in a file is the route's to read, not gathered here */
+    rc = r->request_body_in_file_only
+         ? NGX_OK : ngx_http_broadcast_body_get(r, &req->args.body);
 
     if (rc == NGX_DECLINED) {
         ngx_snprintf(msg, sizeof(msg), "body exceeds %uz bytes%Z",

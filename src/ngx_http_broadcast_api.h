@@ -171,6 +171,14 @@ NGX_HTTP_BROADCAST_ROUTE(msgtpl);
    /api/keyword-rules/{id}: the inbound auto-reply rules */
 NGX_HTTP_BROADCAST_ROUTE(keyword_rules);
 
+/* csv*.c: POST /api/contacts/import (the body kept on disk, parsed by a
+   pool-thread job after the 202), GET /api/contacts/imports/{id} */
+NGX_HTTP_BROADCAST_ROUTE(csv);
+#define NGX_HTTP_BROADCAST_CSV_IMPORT   0
+#define NGX_HTTP_BROADCAST_CSV_IMPORTS  1
+/* loop, before the import's body is read: its own limit, to a file */
+ngx_int_t ngx_http_broadcast_csv_body(ngx_http_request_t *r);
+
 
 /*
  * The one accept path of every channel (send_accept.c): each channel
