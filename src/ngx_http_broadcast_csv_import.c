@@ -487,7 +487,10 @@ ngx_http_broadcast_csv_upsert(ngx_http_broadcast_csv_state_t *st,
         "attributes = COALESCE(VALUES(attributes), attributes), "
         "locale = COALESCE(VALUES(locale), locale), "
         "timezone = COALESCE(VALUES(timezone), timezone), "
-        "updated_at = NOW(3)");
+        /* a row always changes (a later row of the same statement finds
+           updated_at already NOW(3)): each update affects 2, countable */
+        "updated_at = IF(updated_at >= NOW(3), "
+        "updated_at + INTERVAL 1000 MICROSECOND, NOW(3))");
 }
 
 

@@ -1,0 +1,181 @@
+#!/usr/bin/perl
+# CSV import of contacts: POST /api/contacts/import (a file with a BOM,
+# CRLF, quotes, an embedded newline, Chinese headers, duplicate and bad
+# rows), the status of GET /api/contacts/imports/{id} polled until done,
+# the contacts, tags and group memberships written, a re-import updating
+# rather than duplicating; scopes, 404, 413, hostile values.
+use strict;
+use warnings;
+use utf8;
+use Encode qw(encode_utf8);
+use IO::Socket::INET;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Test::More;
+use BC::Test qw(:all);
+
+my $t = BC::Test->new;
+my $manage = $t->create_key('manage');
+my $read = $t->create_key('read');
+my $send = $t->create_key('send');
+
+sub import_csv {
+    my ($csv, $query, %o) = @_;
+    $t->post('/api/contacts/import' . ($query ? "?$query" : ''), key => exists $o{key} ? $o{key} : $manage,
+             body => $csv, headers => { 'Content-Type' => $o{type} // 'text/csv' });
+}
+
+sub import_status { $t->get("/api/contacts/imports/$_[0]", key => $read) }
+
+# the final status of an import, polled
+sub finished {
+    my ($id) = @_;
+    my $st;
+    wait_until(sub {
+        my $r = import_status($id);
+        $st = $r->{json};
+        $st && $st->{status} && $st->{status} ne 'running';
+    }, 30) or diag explain $st;
+    return $st || {};
+}
+
+sub contact_by {
+    my ($col, $v) = @_;
+    my $id = $t->mysql_value("SELECT id FROM contacts WHERE $col = ?", $v) or return undef;
+    return $t->get("/api/contacts/$id", key => $read)->{json};
+}
+
+my $r = $t->post('/api/groups', key => $manage, json => { name => 'csv-imported' });
+is($r->{status}, 201, 'group for the import') or diag $r->{content};
+my $gid = $r->{json}{id};
+
+# ------------------------------------------------------------ a tricky file
+# BOM, CRLF, Chinese headers (姓名, 手机号, 邮箱, 标签), a quoted name with a
+# comma, a quoted note with an embedded newline and doubled quotes, an
+# unknown column (note) into attributes, a duplicate of row 2, bad rows.
+my @lines = (
+    '姓名,手机号,邮箱,标签,WhatsApp,Locale,timezone,note',
+    '"Lovelace, Ada",+14155550100,Ada@Example.COM,vip;newsletter,,en-GB,Europe/London,plain',
+    'Grace Hopper,(415) 555-0101,,vip,whatsapp:+14155550102,,,"two' . "\r\n" . 'lines, ""quoted"""',
+    '张三,+8613800138000,zhang@example.cn,客户,,zh-CN,Asia/Shanghai,',
+    '"Lovelace, Ada",+14155550100,ada@example.com,vip,,,,dup',
+    'No Address,,,,,,,',
+    'Bad Phone,not-a-phone,,,,,,',
+    "Robert'); DROP TABLE contacts;--,,bobby\@example.com,<script>alert(1),,,,\"<b>x</b>\"",
+    '');
+my $csv = "\xEF\xBB\xBF" . encode_utf8(join("\r\n", @lines));
+
+$r = import_csv($csv, "group_id=$gid&tags=imported,batch-1");
+is($r->{status}, 202, 'import accepted: 202') or diag $r->{content};
+my $iid = $r->{json}{import_id};
+like($iid // '', qr/^\d+$/, 'import_id is a number');
+
+my $st = finished($iid);
+is($st->{status}, 'done', 'import done');
+is($st->{id}, $iid, 'status names its id');
+is($st->{rows}, 7, 'seven data rows (the header is not one; the embedded newline does not split a row)');
+is($st->{created}, 4, 'four contacts created');
+is($st->{updated}, 1, 'the duplicate row updated the first, not a new contact');
+is($st->{rejected}, 2, 'two rows rejected');
+is_deeply([map { $_->{line} } @{ $st->{errors} || [] }], [7, 8], 'rejections name their lines')
+    or diag explain $st->{errors};
+like($st->{errors}[0]{error} // '', qr/no phone, whatsapp or email/, 'why: no address');
+like($st->{errors}[1]{error} // '', qr/phone/, 'why: a bad phone');
+
+my $ada = contact_by(phone => '+14155550100');
+ok($ada, 'contact by normalised phone');
+is($ada->{name}, 'Lovelace, Ada', 'quoted name with a comma');
+is($ada->{email}, 'ada@example.com', 'e-mail lower-cased');
+is($ada->{locale}, 'en-GB', 'locale kept by the duplicate row (empty cells keep values)');
+is($ada->{timezone}, 'Europe/London', 'timezone');
+is_deeply($ada->{attributes}, { note => 'dup' }, 'other columns go to attributes (the later row wins)');
+is_deeply([sort @{ $ada->{tags} }], [sort qw(vip newsletter imported batch-1)],
+    'tags from the cell (split on ;) and from ?tags=');
+is($t->mysql_value('SELECT COUNT(*) FROM contacts WHERE phone = ?', '+14155550100'), 1, 'one contact for the duplicate');
+
+my $grace = contact_by(phone => '+14155550101');
+is($grace->{whatsapp}, '+14155550102', 'whatsapp: prefix dropped');
+is($grace->{attributes}{note}, "two\r\nlines, \"quoted\"", 'embedded newline and doubled quotes in a quoted cell');
+
+my $zhang = contact_by(email => 'zhang@example.cn');
+is($zhang->{name}, '张三', 'UTF-8 name');
+is($zhang->{phone}, '+8613800138000', 'Chinese number');
+ok((grep { $_ eq '客户' } @{ $zhang->{tags} }), 'Chinese tag');
+
+my $bobby = contact_by(email => 'bobby@example.com');
+is($bobby->{name}, "Robert'); DROP TABLE contacts;--", 'SQL metacharacters stored as text');
+ok((grep { $_ eq '<script>alert(1)' } @{ $bobby->{tags} }), 'markup kept as text in a tag');
+is($t->mysql_value('SELECT COUNT(*) FROM contact_group_members WHERE group_id = ?', $gid), 4,
+    'every imported contact joined the group');
+is($t->mysql_value('SELECT COUNT(*) FROM imports WHERE id = ?', $iid), 1, 'the imports row');
+
+# ------------------------------------------------------------ re-import
+my $count = $t->mysql_value('SELECT COUNT(*) FROM contacts');
+$r = import_csv($csv, "group_id=$gid&tags=imported,batch-1");
+is($r->{status}, 202, 're-import accepted');
+$st = finished($r->{json}{import_id});
+is($st->{status}, 'done', 're-import done');
+is($st->{created}, 0, 're-import creates nothing');
+is($st->{updated}, 5, 're-import updates every valid row');
+is($t->mysql_value('SELECT COUNT(*) FROM contacts'), $count, 'no duplicate contacts');
+is($t->mysql_value('SELECT COUNT(*) FROM contact_group_members WHERE group_id = ?', $gid), 4, 'no duplicate memberships');
+
+# addresses of one row held by two contacts: only that row refused
+$r = import_csv("phone,email\n+14155550101,zhang\@example.cn\n+14155550199,new\@example.com\n");
+$st = finished($r->{json}{import_id});
+is($st->{status}, 'done', 'colliding row: import still done');
+is($st->{created}, 1, 'the other row of the batch created');
+is($st->{rejected}, 1, 'the row whose addresses belong to two contacts rejected');
+is($st->{errors}[0]{line}, 2, 'with its line');
+
+# a header without any address column: the import fails with a reason
+$r = import_csv("name,city\nAda,London\n");
+$st = finished($r->{json}{import_id});
+is($st->{status}, 'failed', 'no address column: failed');
+like($st->{message} // '', qr/no phone/, 'failed import says why');
+
+# invalid UTF-8 in a cell: that row refused
+$r = import_csv("email,name\nu8\@example.com,\xff\xfe\n");
+$st = finished($r->{json}{import_id});
+is($st->{rejected}, 1, 'invalid UTF-8 cell: row rejected');
+like($st->{errors}[0]{error} // '', qr/UTF-8/, 'says UTF-8');
+
+# an over-long cell
+$r = import_csv("email,name\nlong\@example.com," . ('n' x 300) . "\n");
+$st = finished($r->{json}{import_id});
+is($st->{rejected}, 1, 'name over 255 characters: row rejected');
+
+# ------------------------------------------------------------ refusals
+is_error(import_csv($csv, '', key => undef), 401, 'unauthorized', 'import without a credential');
+is_error(import_csv($csv, '', key => $read), 403, 'forbidden', 'import with a read key');
+is_error(import_csv($csv, '', key => $send), 403, 'forbidden', 'import with a send key');
+is_error($t->get("/api/contacts/imports/$iid"), 401, 'unauthorized', 'status without a credential');
+is_error($t->get('/api/contacts/imports/999999', key => $read), 404, 'not_found', 'unknown import');
+is_error($t->get('/api/contacts/imports/abc', key => $read), 404, 'not_found', 'malformed import id');
+is_error(import_csv($csv, 'group_id=999999'), 422, 'group_not_found', 'unknown group');
+is_error(import_csv($csv, 'group_id=x%27%20OR%201'), 422, 'invalid_group_id', 'malformed group_id');
+is_error(import_csv($csv, 'tags=a/b'), 422, 'invalid_tags', "tag with '/'");
+is_error(import_csv($csv, 'tags=' . ('t' x 65)), 422, 'invalid_tags', 'tag over 64 characters');
+is_error(import_csv('', ''), 400, 'empty_file', 'empty body');
+is_error(import_csv($csv, '', type => 'application/json'), 415, 'unsupported_media_type', 'JSON content type');
+
+# over 100 MB by Content-Length: the module's JSON 413 before any byte is read
+{
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $t->port, Timeout => 10)
+        or die "connect: $!";
+    print $s "POST /api/contacts/import HTTP/1.1\r\nHost: x\r\nX-API-Key: $manage\r\n"
+           . "Content-Type: text/csv\r\nContent-Length: 104857601\r\nConnection: close\r\n\r\n";
+    local $/;
+    my $resp = <$s> // '';
+    like($resp, qr{^HTTP/1\.1 413}, 'over 100 MB: 413');
+    like($resp, qr/"body_too_large"/, '413 with the stable code');
+}
+my $max = $t->mysql_value('SELECT MAX(id) FROM imports');
+is($t->mysql_value("SELECT COUNT(*) FROM imports WHERE status = 'running'"), 0, 'no import left running');
+
+# the imported files are not left behind in the body temp directory
+my @left = grep { /\.import$/ } glob($t->dir . '/*/*/*'), glob($t->dir . '/*/*'), glob($t->dir . '/*/*/*/*');
+is(scalar @left, 0, 'import files deleted when done') or diag "@left";
+ok($max, 'imports recorded');
+
+$t->done;
