@@ -288,6 +288,10 @@ static const ngx_http_broadcast_api_route_t  ngx_http_broadcast_api_routes[] =
     { NGX_HTTP_GET, "/api/contacts/imports/{id}",
       NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_csv_prepare,
       NGX_HTTP_BROADCAST_CSV_IMPORTS },
+
+    { NGX_HTTP_GET, "/api/contacts/export",
+      NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_csv_prepare,
+      NGX_HTTP_BROADCAST_CSV_EXPORT },
 };
 
 
@@ -650,6 +654,10 @@ ngx_http_broadcast_api_done(ngx_http_request_t *r, void *data)
     /* the loop's hints for the async fast path (checked in Redis anyway) */
     if (ctx->need != NGX_HTTP_BROADCAST_NEED_NONE && ctx->cred_id != 0) {
         ngx_http_broadcast_auth_remember(ctx);
+    }
+
+    if (ctx->answer) {
+        return ctx->answer(r, ctx);
     }
 
     if (ctx->result == NULL && ctx->result_text == NULL) {

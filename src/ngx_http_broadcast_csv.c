@@ -227,6 +227,11 @@ ngx_http_broadcast_csv_prepare(ngx_http_request_t *r,
 {
     ngx_http_broadcast_csv_op_t  *op;
 
+    if (args->variant == NGX_HTTP_BROADCAST_CSV_EXPORT) {
+        ngx_http_broadcast_csv_export_prepare(r, ctx);
+        return;
+    }
+
     if (args->variant == NGX_HTTP_BROADCAST_CSV_IMPORT) {
         op = ngx_http_broadcast_api_op_new(r, ctx,
                  sizeof(ngx_http_broadcast_csv_op_t),

@@ -38,4 +38,9 @@ void ngx_http_broadcast_import_run(ngx_http_broadcast_import_job_t *job,
     ngx_http_broadcast_conn_t *conn);
 
 
+/* csv_export.c: GET /api/contacts/export in the loop (ctx's op or error) */
+void ngx_http_broadcast_csv_export_prepare(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx);
+
+
 #endif /* _NGX_HTTP_BROADCAST_CSV_H_INCLUDED_ */

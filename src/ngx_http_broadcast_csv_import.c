@@ -21,7 +21,8 @@
 
 enum {
     BC_COL_ATTR = 0, BC_COL_NAME, BC_COL_PHONE, BC_COL_WHATSAPP,
-    BC_COL_EMAIL, BC_COL_TAGS, BC_COL_LOCALE, BC_COL_TIMEZONE, BC_COL_SKIP
+    BC_COL_EMAIL, BC_COL_TAGS, BC_COL_LOCALE, BC_COL_TIMEZONE, BC_COL_ATTRS,
+    BC_COL_SKIP
 };
 
 
@@ -39,6 +40,8 @@ static const ngx_http_broadcast_csv_syn_t  ngx_http_broadcast_csv_syns[] = {
     { "whatsapp", BC_COL_WHATSAPP },
     { "tags", BC_COL_TAGS },          { "标签", BC_COL_TAGS },
     { "locale", BC_COL_LOCALE },      { "timezone", BC_COL_TIMEZONE },
+    /* the export's: all attributes as one JSON object */
+    { "attributes", BC_COL_ATTRS },
     { NULL, 0 }
 };
 
@@ -205,6 +208,26 @@ ngx_http_broadcast_csv_tags(json_t *tags, const char *s, size_t len)
 }
 
 
+/* the attributes cell of an export: its keys merged into attrs */
+static const char *
+ngx_http_broadcast_csv_attrs(json_t *attrs, const char *s, size_t len)
+{
+    json_t  *obj;
+
+    obj = json_loadb(s, len, JSON_REJECT_DUPLICATES, NULL);
+
+    if (!json_is_object(obj)) {
+        json_decref(obj);
+        return "attributes must be a JSON object";
+    }
+
+    json_object_update(attrs, obj);
+    json_decref(obj);
+
+    return NULL;
+}
+
+
 /* one cell into the row; NULL, or why the row is refused */
 static const char *
 ngx_http_broadcast_csv_cell(ngx_http_broadcast_csv_state_t *st,
@@ -285,6 +308,9 @@ ngx_http_broadcast_csv_cell(ngx_http_broadcast_csv_state_t *st,
     case BC_COL_ATTR:
         json_object_set_new(attrs, st->names[i], json_stringn(s, len));
         return NULL;
+
+    case BC_COL_ATTRS:
+        return ngx_http_broadcast_csv_attrs(attrs, s, len);
 
     default:
         return NULL;
