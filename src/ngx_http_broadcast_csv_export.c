@@ -60,7 +60,8 @@ ngx_http_broadcast_csv_export_prepare(ngx_http_request_t *r,
 
     clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
     ngx_cpystrn((u_char *) ex->dir, clcf->client_body_temp_path->name.data,
-                ngx_min(sizeof(ex->dir), clcf->client_body_temp_path->name.len + 1));
+                ngx_min(sizeof(ex->dir),
+                        clcf->client_body_temp_path->name.len + 1));
 
     n = ngx_http_broadcast_api_arg(r, "group_id", buf, sizeof(buf));
 

@@ -197,7 +197,8 @@ ngx_http_broadcast_csv_tags(json_t *tags, const char *s, size_t len)
     while (s < end) {
         for (p = s; p < end && *p != ';' && *p != ','; p++) { /* void */ }
 
-        if (p > s && json_array_size(tags) < NGX_HTTP_BROADCAST_CONTACT_TAGS_MAX
+        if (p > s
+            && json_array_size(tags) < NGX_HTTP_BROADCAST_CONTACT_TAGS_MAX
             && ngx_http_broadcast_contact_tag(s, p - s, tag, &why) == 0)
         {
             json_array_append_new(tags, json_string(tag));
