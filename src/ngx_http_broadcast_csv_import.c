@@ -70,6 +70,7 @@ typedef struct {
     ngx_uint_t                        too_long;
     long long                         line;        /* physical, 1-based */
     long long                         record_line;
+    int                               last_end;    /* cb2's last c */
 
     /* the header */
     ngx_uint_t                        header_done;
@@ -186,10 +187,11 @@ ngx_http_broadcast_csv_header(ngx_http_broadcast_csv_state_t *st)
 }
 
 
-static void
+/* a tags cell into tags; NULL, or why the row is refused */
+static const char *
 ngx_http_broadcast_csv_tags(json_t *tags, const char *s, size_t len)
 {
-    const char  *p, *end, *why;
+    const char  *p, *q, *end, *why;
     char         tag[NGX_HTTP_BROADCAST_TAG_SIZE];
 
     end = s + len;
@@ -197,15 +199,26 @@ ngx_http_broadcast_csv_tags(json_t *tags, const char *s, size_t len)
     while (s < end) {
         for (p = s; p < end && *p != ';' && *p != ','; p++) { /* void */ }
 
-        if (p > s
-            && json_array_size(tags) < NGX_HTTP_BROADCAST_CONTACT_TAGS_MAX
-            && ngx_http_broadcast_contact_tag(s, p - s, tag, &why) == 0)
-        {
+        /* "a; ;b" or a trailing ';': no tag there, not a bad one */
+        for (q = s; q < p && (*q == ' ' || *q == '\t'); q++) { /* void */ }
+
+        if (q < p) {
+            if (ngx_http_broadcast_contact_tag(s, p - s, tag, &why) != 0) {
+                return why;
+            }
+
+            if (json_array_size(tags) == NGX_HTTP_BROADCAST_CONTACT_TAGS_MAX)
+            {
+                return "a contact has at most 100 tags";
+            }
+
             json_array_append_new(tags, json_string(tag));
         }
 
         s = p + 1;
     }
+
+    return NULL;
 }
 
 
@@ -288,8 +301,7 @@ ngx_http_broadcast_csv_cell(ngx_http_broadcast_csv_state_t *st,
         return NULL;
 
     case BC_COL_TAGS:
-        ngx_http_broadcast_csv_tags(row->tags, s, len);
-        return NULL;
+        return ngx_http_broadcast_csv_tags(row->tags, s, len);
 
     case BC_COL_LOCALE:
     case BC_COL_TIMEZONE:
@@ -406,16 +418,24 @@ ngx_http_broadcast_csv_field(void *data, size_t len, void *state)
 }
 
 
-/* libcsv: the end of a record */
+/*
+ * libcsv: the end of a record, or (CSV_REPALL_NL) of an empty line: every
+ * unquoted CR and LF is reported, so lines are counted right across blank
+ * lines; the LF of a CRLF is no line of its own
+ */
 static void
 ngx_http_broadcast_csv_end(int c, void *state)
 {
     ngx_http_broadcast_csv_state_t *st = state;
 
-    ngx_uint_t  i;
+    ngx_uint_t  i, crlf;
+
+    crlf = (c == '\n' && st->last_end == '\r');
+    st->last_end = c;
 
     if (st->nfields == 0) {
-        st->record_line = st->line;
+        st->line += !crlf;
+        return;
     }
 
     if (st->failed) {
@@ -759,7 +779,7 @@ ngx_http_broadcast_csv_parse(ngx_http_broadcast_csv_state_t *st, int fd)
     ngx_uint_t         first;
     struct csv_parser  parser;
 
-    if (csv_init(&parser, CSV_APPEND_NULL) != 0) {
+    if (csv_init(&parser, CSV_APPEND_NULL|CSV_REPALL_NL) != 0) {
         snprintf(st->message, sizeof(st->message), "out of memory");
         return -1;
     }

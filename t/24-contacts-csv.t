@@ -59,6 +59,7 @@ my @lines = (
     'Grace Hopper,(415) 555-0101,,vip,whatsapp:+14155550102,,,"two' . "\r\n" . 'lines, ""quoted"""',
     '张三,+8613800138000,zhang@example.cn,客户,,zh-CN,Asia/Shanghai,',
     '"Lovelace, Ada",+14155550100,ada@example.com,vip,,,,dup',
+    '',
     'No Address,,,,,,,',
     'Bad Phone,not-a-phone,,,,,,',
     "Robert'); DROP TABLE contacts;--,,bobby\@example.com,<script>alert(1),,,,\"<b>x</b>\"",
@@ -77,7 +78,8 @@ is($st->{rows}, 7, 'seven data rows (the header is not one; the embedded newline
 is($st->{created}, 4, 'four contacts created');
 is($st->{updated}, 1, 'the duplicate row updated the first, not a new contact');
 is($st->{rejected}, 2, 'two rows rejected');
-is_deeply([map { $_->{line} } @{ $st->{errors} || [] }], [7, 8], 'rejections name their lines')
+is_deeply([map { $_->{line} } @{ $st->{errors} || [] }], [8, 9],
+    'rejections name their lines (an embedded newline and a blank line counted)')
     or diag explain $st->{errors};
 like($st->{errors}[0]{error} // '', qr/no phone, whatsapp or email/, 'why: no address');
 like($st->{errors}[1]{error} // '', qr/phone/, 'why: a bad phone');
@@ -139,6 +141,13 @@ $r = import_csv("email,name\nu8\@example.com,\xff\xfe\n");
 $st = finished($r->{json}{import_id});
 is($st->{rejected}, 1, 'invalid UTF-8 cell: row rejected');
 like($st->{errors}[0]{error} // '', qr/UTF-8/, 'says UTF-8');
+
+# tags: a bad one refuses the row, empty pieces are no tags
+$r = import_csv("email,tags\nt1\@example.com,a/b\nt2\@example.com,\"x; ;y;\"\n");
+$st = finished($r->{json}{import_id});
+is($st->{rejected}, 1, 'a tag with / refuses its row');
+like($st->{errors}[0]{error} // '', qr{'/'}, 'says why');
+is_deeply([sort @{ contact_by(email => 't2@example.com')->{tags} || [] }], ['x', 'y'], 'empty pieces skipped');
 
 # an over-long cell
 $r = import_csv("email,name\nlong\@example.com," . ('n' x 300) . "\n");
