@@ -9,7 +9,7 @@ PKGS=(
     libhiredis-dev libjansson-dev libyajl-dev libcurl4-openssl-dev libssl-dev
     libmariadb-dev libargon2-dev libmicrohttpd-dev libphonenumber-dev
     libjemalloc-dev libpcre2-dev
-    libcmocka-dev
+    libcmocka-dev libcsv-dev
     redis-server redis-tools mariadb-server mariadb-client
     curl jq wrk valgrind openssl
     libdbd-mariadb-perl liburi-perl

@@ -348,6 +348,19 @@ static const ngx_http_broadcast_api_route_t  ngx_http_broadcast_api_routes[] =
         "/api/sms/keywords/{id}", READ, RULE_ONE),
     NGX_HTTP_BROADCAST_COMPAT_ROUTE(NGX_HTTP_PATCH|NGX_HTTP_DELETE,
         "/api/sms/keywords/{id}", MANAGE, RULE_ONE),
+
+    /* CSV import of contacts (csv*.c): the body goes to a file */
+    { NGX_HTTP_POST, "/api/contacts/import",
+      NGX_HTTP_BROADCAST_NEED_MANAGE, ngx_http_broadcast_csv_prepare,
+      NGX_HTTP_BROADCAST_CSV_IMPORT },
+
+    { NGX_HTTP_GET, "/api/contacts/imports/{id}",
+      NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_csv_prepare,
+      NGX_HTTP_BROADCAST_CSV_IMPORTS },
+
+    { NGX_HTTP_GET, "/api/contacts/export",
+      NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_csv_prepare,
+      NGX_HTTP_BROADCAST_CSV_EXPORT },
 };
 
 
@@ -498,7 +511,14 @@ ngx_http_broadcast_api_handler(ngx_http_request_t *r)
         return ngx_http_broadcast_api_start(r, req);
     }
 
-    rc = ngx_http_broadcast_body_check(r);
+    /* a CSV import has its own limit and its body goes to a file */
+    if (req->route->handler == ngx_http_broadcast_csv_prepare) {
+        rc = ngx_http_broadcast_csv_body(r);
+
+    } else {
+        rc = ngx_http_broadcast_body_check(r);
+    }
+
     if (rc != NGX_DECLINED) {
         return rc;
     }
@@ -539,7 +559,9 @@ ngx_http_broadcast_api_start(ngx_http_request_t *r,
 
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_broadcast_module);
 
-    rc = ngx_http_broadcast_body_get(r, &req->args.body);
+    /* a body kept in a file is the route's to read, not gathered here */
+    rc = r->request_body_in_file_only
+         ? NGX_OK : ngx_http_broadcast_body_get(r, &req->args.body);
 
     if (rc == NGX_DECLINED) {
         ngx_snprintf(msg, sizeof(msg), "body exceeds %uz bytes%Z",
@@ -701,6 +723,10 @@ ngx_http_broadcast_api_done(ngx_http_request_t *r, void *data)
     /* the loop's hints for the async fast path (checked in Redis anyway) */
     if (ctx->need != NGX_HTTP_BROADCAST_NEED_NONE && ctx->cred_id != 0) {
         ngx_http_broadcast_auth_remember(ctx);
+    }
+
+    if (ctx->answer) {
+        return ctx->answer(r, ctx);
     }
 
     if (ctx->result == NULL && ctx->result_text == NULL) {

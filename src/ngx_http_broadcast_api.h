@@ -77,6 +77,9 @@ struct ngx_http_broadcast_api_ctx_s {
                                                        text (malloc'd),
                                                        instead of result */
     size_t                           result_len;
+    /* success answered by the route itself in the loop (a file) */
+    ngx_int_t                      (*answer)(ngx_http_request_t *r,
+                                       ngx_http_broadcast_api_ctx_t *ctx);
 };
 
 
@@ -196,6 +199,16 @@ NGX_HTTP_BROADCAST_ROUTE(compat);
 #define NGX_HTTP_BROADCAST_COMPAT_SMSTPL_ONE       15
 #define NGX_HTTP_BROADCAST_COMPAT_RULES            16
 #define NGX_HTTP_BROADCAST_COMPAT_RULE_ONE         17
+
+/* csv*.c: POST /api/contacts/import (the body kept on disk, parsed by a
+   pool-thread job after the 202), GET /api/contacts/imports/{id},
+   GET /api/contacts/export (written to a file by the thread, sent from it) */
+NGX_HTTP_BROADCAST_ROUTE(csv);
+#define NGX_HTTP_BROADCAST_CSV_IMPORT   0
+#define NGX_HTTP_BROADCAST_CSV_IMPORTS  1
+#define NGX_HTTP_BROADCAST_CSV_EXPORT   2
+/* loop, before the import's body is read: its own limit, to a file */
+ngx_int_t ngx_http_broadcast_csv_body(ngx_http_request_t *r);
 
 
 /*

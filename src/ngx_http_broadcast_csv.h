@@ -1,0 +1,46 @@
+/*
+ * CSV import of contacts: csv.c (the routes, in the loop and the API
+ * thread) hands a job to csv_import.c (the parser, in a pool thread of its
+ * own, after the 202 was answered). The job owns copies of everything: the
+ * request is gone by the time it runs.
+ */
+
+#ifndef _NGX_HTTP_BROADCAST_CSV_H_INCLUDED_
+#define _NGX_HTTP_BROADCAST_CSV_H_INCLUDED_
+
+
+#include "ngx_http_broadcast_contacts.h"
+
+
+/* the import's own body limit (nginx's client_max_body_size must be above
+   it in the location, see conf.example) */
+#define NGX_HTTP_BROADCAST_IMPORT_MAX_BODY  (100 * 1024 * 1024)
+
+/* ?tags= of an import: at most this many */
+#define NGX_HTTP_BROADCAST_IMPORT_TAGS_MAX  16
+
+
+typedef struct {
+    ngx_http_broadcast_main_conf_t  *mcf;
+    long long                        import_id;
+    long long                        group_id;     /* 0: none */
+    char                             path[NGX_MAX_PATH];  /* our link */
+    char                             country[8];
+    ngx_uint_t                       ntags;
+    char                             tags[NGX_HTTP_BROADCAST_IMPORT_TAGS_MAX]
+                                         [NGX_HTTP_BROADCAST_TAG_SIZE];
+} ngx_http_broadcast_import_job_t;
+
+
+/* pool thread: parses job->path into contacts, updates the imports row,
+   deletes the file */
+void ngx_http_broadcast_import_run(ngx_http_broadcast_import_job_t *job,
+    ngx_http_broadcast_conn_t *conn);
+
+
+/* csv_export.c: GET /api/contacts/export in the loop (ctx's op or error) */
+void ngx_http_broadcast_csv_export_prepare(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx);
+
+
+#endif /* _NGX_HTTP_BROADCAST_CSV_H_INCLUDED_ */
