@@ -248,6 +248,24 @@ void *ngx_http_broadcast_api_op_new(ngx_http_request_t *r,
     ngx_http_broadcast_api_ctx_t *ctx, size_t size,
     ngx_http_broadcast_op_pt op, ngx_http_broadcast_op_free_pt op_free);
 
+/* sql.c: the SQL plumbing of the CRUD areas */
+/* a positive decimal id of at most 18 digits (fits a BIGINT), or -1 */
+long long ngx_http_broadcast_sql_id(const u_char *p, size_t len);
+/* the "cursor" argument of a listing into *cursor (kept when absent);
+   0, or -1 with ctx's 400 set */
+int ngx_http_broadcast_sql_cursor(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, long long *cursor);
+/* thread: conn's MySQL connection, made when needed; 0, or -1 with ctx's
+   mysql_unavailable set */
+int ngx_http_broadcast_sql_connect(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn);
+/* thread: the result set of the query just run; NULL with ctx's error */
+MYSQL_RES *ngx_http_broadcast_sql_store(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn);
+/* thread: runs one SELECT, its result set; NULL with ctx's error */
+MYSQL_RES *ngx_http_broadcast_sql_select(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn, const char *sql, size_t n);
+
 /* status.c: the columns and message JSON of the listings */
 #define NGX_HTTP_BROADCAST_LIST_COLUMNS                                      \
     BC_DB_MESSAGE_COLUMNS ",subject,peer,payload,pricing_category,"         \

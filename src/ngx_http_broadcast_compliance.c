@@ -117,22 +117,6 @@ static int ngx_http_broadcast_compliance_reason(
     json_t *json);
 
 
-/* a positive id of at most 18 digits, or -1 */
-static long long
-ngx_http_broadcast_compliance_id(const u_char *p, size_t len)
-{
-    ngx_int_t  n;
-
-    if (len == 0 || len > 18 || p[0] == '0') {
-        return -1;
-    }
-
-    n = ngx_atoof((u_char *) p, len);
-
-    return n > 0 ? (long long) n : -1;
-}
-
-
 /* 0 when s is one of the channels (copied into out), -1 otherwise */
 static int
 ngx_http_broadcast_compliance_channel(const char *s, char *out, size_t size)
@@ -176,21 +160,7 @@ ngx_http_broadcast_compliance_query(ngx_http_request_t *r,
         }
     }
 
-    n = ngx_http_broadcast_api_arg(r, "cursor", buf, sizeof(buf));
-    if (n > 0) {
-        cd->cursor = ngx_http_broadcast_compliance_id((u_char *) buf, n);
-
-        if (cd->cursor < 0) {
-            ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
-                "invalid_request", "cursor must be the next_cursor of the "
-                "previous page");
-            return -1;
-        }
-
-    } else if (n == -2) {
-        ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
-            "invalid_request", "cursor must be the next_cursor of the "
-            "previous page");
+    if (ngx_http_broadcast_sql_cursor(r, ctx, &cd->cursor) != 0) {
         return -1;
     }
 
@@ -455,7 +425,7 @@ ngx_http_broadcast_compliance_prepare(ngx_http_request_t *r,
 
     if (r->method & NGX_HTTP_DELETE) {
         cd->action = NGX_HTTP_BROADCAST_COMPLIANCE_DEL;
-        cd->id = ngx_http_broadcast_compliance_id(args->id.data,
+        cd->id = ngx_http_broadcast_sql_id(args->id.data,
                                                   args->id.len);
         if (cd->id < 0) {
             ngx_http_broadcast_api_error(ctx, NGX_HTTP_NOT_FOUND,
@@ -501,34 +471,6 @@ ngx_http_broadcast_compliance_row(ngx_http_broadcast_compliance_t *cd,
     }
 
     return o;
-}
-
-
-/* thread: runs sql and returns its result set, NULL with ctx's error */
-static MYSQL_RES *
-ngx_http_broadcast_compliance_select(ngx_http_broadcast_api_ctx_t *ctx,
-    ngx_http_broadcast_conn_t *conn, const char *sql, size_t n)
-{
-    char        err[256];
-    MYSQL_RES  *res;
-
-    if (ngx_http_broadcast_mysql_query(conn, ctx->mcf, sql, n, err,
-                                       sizeof(err))
-        != 0)
-    {
-        snprintf(ctx->detail, sizeof(ctx->detail), "%s", err);
-        ngx_http_broadcast_api_mysql_down(ctx);
-        return NULL;
-    }
-
-    res = mysql_store_result(conn->mysql);
-    if (res == NULL) {
-        snprintf(ctx->detail, sizeof(ctx->detail), "%s",
-                 mysql_error(conn->mysql));
-        ngx_http_broadcast_api_mysql_down(ctx);
-    }
-
-    return res;
 }
 
 
@@ -595,7 +537,7 @@ ngx_http_broadcast_compliance_list(ngx_http_broadcast_api_ctx_t *ctx,
         return;
     }
 
-    res = ngx_http_broadcast_compliance_select(ctx, conn, sql, n);
+    res = ngx_http_broadcast_sql_select(ctx, conn, sql, n);
     if (res == NULL) {
         return;
     }
@@ -665,7 +607,7 @@ ngx_http_broadcast_compliance_fetch(ngx_http_broadcast_api_ctx_t *ctx,
         return -1;
     }
 
-    res = ngx_http_broadcast_compliance_select(ctx, conn, sql, n);
+    res = ngx_http_broadcast_sql_select(ctx, conn, sql, n);
     if (res == NULL) {
         return -1;
     }
@@ -781,14 +723,8 @@ ngx_http_broadcast_compliance_op(ngx_http_broadcast_api_ctx_t *ctx,
     int   n;
     char  sql[256], err[256];
 
-    if (conn->mysql == NULL) {
-        conn->mysql = bc_db_connect(&ctx->mcf->mysql, err, sizeof(err));
-
-        if (conn->mysql == NULL) {
-            snprintf(ctx->detail, sizeof(ctx->detail), "%s", err);
-            ngx_http_broadcast_api_mysql_down(ctx);
-            return;
-        }
+    if (ngx_http_broadcast_sql_connect(ctx, conn) != 0) {
+        return;
     }
 
     switch (cd->action) {

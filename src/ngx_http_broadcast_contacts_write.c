@@ -84,28 +84,6 @@ ngx_http_broadcast_sql_str(ngx_http_broadcast_sql_t *s, MYSQL *m,
 
 
 int
-ngx_http_broadcast_contacts_connect(ngx_http_broadcast_api_ctx_t *ctx,
-    ngx_http_broadcast_conn_t *conn)
-{
-    char  err[256];
-
-    if (conn->mysql) {
-        return 0;
-    }
-
-    conn->mysql = bc_db_connect(&ctx->mcf->mysql, err, sizeof(err));
-
-    if (conn->mysql == NULL) {
-        snprintf(ctx->detail, sizeof(ctx->detail), "%s", err);
-        ngx_http_broadcast_api_mysql_down(ctx);
-        return -1;
-    }
-
-    return 0;
-}
-
-
-int
 ngx_http_broadcast_contacts_exec(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn, ngx_http_broadcast_sql_t *sql)
 {

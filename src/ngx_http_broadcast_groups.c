@@ -116,22 +116,6 @@ ngx_http_broadcast_groups_action(ngx_uint_t variant, ngx_uint_t method)
 }
 
 
-/* a positive decimal id of at most 18 digits (fits a BIGINT), or -1 */
-static long long
-ngx_http_broadcast_groups_id(const u_char *p, size_t len)
-{
-    off_t  n;
-
-    if (len == 0 || len > 18 || p[0] == '0') {
-        return -1;
-    }
-
-    n = ngx_atoof((u_char *) p, len);
-
-    return n > 0 ? (long long) n : -1;
-}
-
-
 static void
 ngx_http_broadcast_groups_free(void *data)
 {
@@ -168,21 +152,7 @@ ngx_http_broadcast_groups_page(ngx_http_request_t *r,
         gd->limit = limit;
     }
 
-    n = ngx_http_broadcast_api_arg(r, "cursor", buf, sizeof(buf));
-    if (n > 0) {
-        gd->cursor = ngx_http_broadcast_groups_id((u_char *) buf, n);
-
-        if (gd->cursor < 0) {
-            ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
-                "invalid_request", "cursor must be the next_cursor of the "
-                "previous page");
-            return -1;
-        }
-
-    } else if (n == -2) {
-        ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
-            "invalid_request", "cursor must be the next_cursor of the "
-            "previous page");
+    if (ngx_http_broadcast_sql_cursor(r, ctx, &gd->cursor) != 0) {
         return -1;
     }
 
@@ -360,7 +330,7 @@ ngx_http_broadcast_groups_prepare(ngx_http_request_t *r,
     gd->action = ngx_http_broadcast_groups_action(args->variant, r->method);
 
     if (args->variant != NGX_HTTP_BROADCAST_GROUPS_COLLECTION) {
-        gd->id = ngx_http_broadcast_groups_id(args->id.data, args->id.len);
+        gd->id = ngx_http_broadcast_sql_id(args->id.data, args->id.len);
 
         /* not an id: no such group (reported after the auth, as usual) */
         if (gd->id < 0) {
@@ -436,8 +406,6 @@ static MYSQL_RES *
 ngx_http_broadcast_groups_select(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn, const char *sql, size_t len)
 {
-    MYSQL_RES  *res;
-
     if (ngx_http_broadcast_groups_exec(ctx, conn, sql, len) != 0) {
         if (ctx->code == NULL) {
             ngx_http_broadcast_api_mysql_down(ctx);
@@ -446,14 +414,7 @@ ngx_http_broadcast_groups_select(ngx_http_broadcast_api_ctx_t *ctx,
         return NULL;
     }
 
-    res = mysql_store_result(conn->mysql);
-    if (res == NULL) {
-        snprintf(ctx->detail, sizeof(ctx->detail), "%s",
-                 mysql_error(conn->mysql));
-        ngx_http_broadcast_api_mysql_down(ctx);
-    }
-
-    return res;
+    return ngx_http_broadcast_sql_store(ctx, conn);
 }
 
 
@@ -753,7 +714,7 @@ ngx_http_broadcast_groups_write(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn, ngx_http_broadcast_groups_t *gd)
 {
     int      n, rc;
-    char    *qname, *qdesc, err[256];
+    char    *qname, *qdesc;
     json_t  *group;
     /* both fields quoted: up to 2 * 4 bytes a character, plus the rest */
     char     sql[(NGX_HTTP_BROADCAST_GROUPS_NAME_MAX
@@ -766,14 +727,8 @@ ngx_http_broadcast_groups_write(ngx_http_broadcast_api_ctx_t *ctx,
     }
 
     /* bc_db_quote() needs the connection (its character set) */
-    if (conn->mysql == NULL) {
-        conn->mysql = bc_db_connect(&ctx->mcf->mysql, err, sizeof(err));
-
-        if (conn->mysql == NULL) {
-            snprintf(ctx->detail, sizeof(ctx->detail), "%s", err);
-            ngx_http_broadcast_api_mysql_down(ctx);
-            return;
-        }
+    if (ngx_http_broadcast_sql_connect(ctx, conn) != 0) {
+        return;
     }
 
     qname = gd->has_name ? bc_db_quote(conn->mysql, gd->name,

@@ -87,22 +87,6 @@ static void ngx_http_broadcast_kr_op(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn);
 
 
-/* a positive id of at most 18 digits, or -1 */
-static long long
-ngx_http_broadcast_kr_id(const u_char *p, size_t len)
-{
-    ngx_int_t  n;
-
-    if (len == 0 || len > 18 || p[0] == '0') {
-        return -1;
-    }
-
-    n = ngx_atoof((u_char *) p, len);
-
-    return n > 0 ? (long long) n : -1;
-}
-
-
 static int
 ngx_http_broadcast_kr_one_of(const char **list, const char *s)
 {
@@ -328,15 +312,7 @@ ngx_http_broadcast_kr_query(ngx_http_request_t *r,
         }
     }
 
-    n = ngx_http_broadcast_api_arg(r, "cursor", buf, sizeof(buf));
-    if (n > 0) {
-        kr->cursor = ngx_http_broadcast_kr_id((u_char *) buf, n);
-    }
-
-    if (n == -2 || kr->cursor < 0) {
-        ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
-            "invalid_request", "cursor must be the next_cursor of the "
-            "previous page");
+    if (ngx_http_broadcast_sql_cursor(r, ctx, &kr->cursor) != 0) {
         return -1;
     }
 
@@ -372,7 +348,7 @@ ngx_http_broadcast_keyword_rules_prepare(ngx_http_request_t *r,
                  : (r->method & NGX_HTTP_PATCH) ? NGX_HTTP_BROADCAST_KR_PATCH
                  : NGX_HTTP_BROADCAST_KR_GET;
 
-    kr->id = ngx_http_broadcast_kr_id(args->id.data, args->id.len);
+    kr->id = ngx_http_broadcast_sql_id(args->id.data, args->id.len);
     if (kr->id < 0) {
         ngx_http_broadcast_api_error(ctx, NGX_HTTP_NOT_FOUND, "not_found",
             "no keyword rule with id \"%.*s\"",
@@ -459,11 +435,8 @@ ngx_http_broadcast_kr_select(ngx_http_broadcast_api_ctx_t *ctx,
         return -1;
     }
 
-    res = mysql_store_result(conn->mysql);
+    res = ngx_http_broadcast_sql_store(ctx, conn);
     if (res == NULL) {
-        snprintf(ctx->detail, sizeof(ctx->detail), "%s",
-                 mysql_error(conn->mysql));
-        ngx_http_broadcast_api_mysql_down(ctx);
         return -1;
     }
 
@@ -633,16 +606,10 @@ ngx_http_broadcast_kr_op(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_kr_t *kr = ctx->op_data;
 
     int   n;
-    char  sql[128], err[256];
+    char  sql[128];
 
-    if (conn->mysql == NULL) {
-        conn->mysql = bc_db_connect(&ctx->mcf->mysql, err, sizeof(err));
-
-        if (conn->mysql == NULL) {
-            snprintf(ctx->detail, sizeof(ctx->detail), "%s", err);
-            ngx_http_broadcast_api_mysql_down(ctx);
-            return;
-        }
+    if (ngx_http_broadcast_sql_connect(ctx, conn) != 0) {
+        return;
     }
 
     switch (kr->action) {

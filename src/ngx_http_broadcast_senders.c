@@ -283,14 +283,8 @@ ngx_http_broadcast_senders_op(ngx_http_broadcast_api_ctx_t *ctx,
         goto answer;
     }
 
-    if (conn->mysql == NULL) {
-        conn->mysql = bc_db_connect(&ctx->mcf->mysql, err, sizeof(err));
-
-        if (conn->mysql == NULL) {
-            snprintf(ctx->detail, sizeof(ctx->detail), "%s", err);
-            ngx_http_broadcast_api_mysql_down(ctx);
-            return;
-        }
+    if (ngx_http_broadcast_sql_connect(ctx, conn) != 0) {
+        return;
     }
 
     qaddr = bc_db_quote(conn->mysql, sd->addr, strlen(sd->addr));

@@ -390,34 +390,6 @@ NGX_HTTP_BROADCAST_ROUTE(stats)
 }
 
 
-/* thread: the result of one SELECT; NULL with ctx's error set */
-static MYSQL_RES *
-ngx_http_broadcast_stats_select(ngx_http_broadcast_api_ctx_t *ctx,
-    ngx_http_broadcast_conn_t *conn, const char *sql, size_t n)
-{
-    char        err[256];
-    MYSQL_RES  *res;
-
-    if (ngx_http_broadcast_mysql_query(conn, ctx->mcf, sql, n, err,
-                                       sizeof(err))
-        != 0)
-    {
-        snprintf(ctx->detail, sizeof(ctx->detail), "%s", err);
-        ngx_http_broadcast_api_mysql_down(ctx);
-        return NULL;
-    }
-
-    res = mysql_store_result(conn->mysql);
-    if (res == NULL) {
-        snprintf(ctx->detail, sizeof(ctx->detail), "%s",
-                 mysql_error(conn->mysql));
-        ngx_http_broadcast_api_mysql_down(ctx);
-    }
-
-    return res;
-}
-
-
 /*
  * the WHERE of the stats queries. Every value in it was validated in the
  * loop: the channel is one of a fixed list, ids and bounds are ULIDs
@@ -468,7 +440,7 @@ ngx_http_broadcast_stats_counts(ngx_http_broadcast_api_ctx_t *ctx,
         return NULL;
     }
 
-    res = ngx_http_broadcast_stats_select(ctx, conn, sql, n);
+    res = ngx_http_broadcast_sql_select(ctx, conn, sql, n);
     if (res == NULL) {
         return NULL;
     }
@@ -561,7 +533,7 @@ ngx_http_broadcast_stats_cost(ngx_http_broadcast_api_ctx_t *ctx,
         return NULL;
     }
 
-    res = ngx_http_broadcast_stats_select(ctx, conn, sql, n);
+    res = ngx_http_broadcast_sql_select(ctx, conn, sql, n);
     if (res == NULL) {
         return NULL;
     }
@@ -794,7 +766,7 @@ ngx_http_broadcast_events_op(ngx_http_broadcast_api_ctx_t *ctx,
         return;
     }
 
-    res = ngx_http_broadcast_stats_select(ctx, conn, sql, n);
+    res = ngx_http_broadcast_sql_select(ctx, conn, sql, n);
     if (res == NULL) {
         return;
     }
