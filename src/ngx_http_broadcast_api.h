@@ -255,6 +255,13 @@ long long ngx_http_broadcast_sql_id(const u_char *p, size_t len);
    0, or -1 with ctx's 400 set */
 int ngx_http_broadcast_sql_cursor(ngx_http_request_t *r,
     ngx_http_broadcast_api_ctx_t *ctx, long long *cursor);
+/* the ISO-8601 date or date-time s as a bound of an id range: the ULID
+   (27 bytes with the NUL) of its millisecond with the lowest (fill '0')
+   or highest ('Z') random part; 0, or -1 when not a time */
+#define NGX_HTTP_BROADCAST_TIME_DAY          1   /* a date as 'Z': its end */
+#define NGX_HTTP_BROADCAST_TIME_DATE_OFFSET  2   /* a date takes an offset */
+int ngx_http_broadcast_sql_time(const char *s, ngx_uint_t flags, char fill,
+    char *id);
 /* thread: conn's MySQL connection, made when needed; 0, or -1 with ctx's
    mysql_unavailable set */
 int ngx_http_broadcast_sql_connect(ngx_http_broadcast_api_ctx_t *ctx,

@@ -1,12 +1,16 @@
 /*
  * The SQL plumbing the CRUD areas (contacts, groups, compliance, keyword
  * rules, stats, senders, chat, auth) share: the positive BIGINT {id} and
- * the keyset cursor of a listing, the connection made when needed and a
- * SELECT's result set, each answering 503 mysql_unavailable on failure.
+ * the keyset cursor of a listing, the time bounds of an id range, the
+ * connection made when needed and a SELECT's result set, each answering
+ * 503 mysql_unavailable on failure.
  */
 
 
 #include "ngx_http_broadcast_api.h"
+#include "bc_id.h"
+
+#include <time.h>
 
 
 long long
@@ -102,4 +106,139 @@ ngx_http_broadcast_sql_select(ngx_http_broadcast_api_ctx_t *ctx,
     }
 
     return ngx_http_broadcast_sql_store(ctx, conn);
+}
+
+
+/*
+ * ISO-8601 date or date-time (optional seconds, fraction and offset) to
+ * ms; *date_only is set for a bare date, which takes an offset only with
+ * NGX_HTTP_BROADCAST_TIME_DATE_OFFSET in flags
+ */
+static int
+ngx_http_broadcast_sql_iso(const char *s, ngx_uint_t flags, long long *ms,
+    ngx_uint_t *date_only)
+{
+    int          y, mo, d, h, mi, sec, frac, fd, sign, oh, om, n;
+    struct tm    tm;
+    const char  *p;
+
+    h = mi = sec = frac = fd = sign = oh = om = 0;
+
+    if (sscanf(s, "%4d-%2d-%2d%n", &y, &mo, &d, &n) != 3 || n != 10) {
+        return -1;
+    }
+
+    p = s + 10;
+    *date_only = (*p == '\0');
+
+    if (*p == 'T' || *p == 't' || *p == ' ') {
+        if (sscanf(p + 1, "%2d:%2d%n", &h, &mi, &n) != 2 || n != 5) {
+            return -1;
+        }
+
+        p += 6;
+
+        if (*p == ':') {
+            if (sscanf(p + 1, "%2d%n", &sec, &n) != 1 || n != 2) {
+                return -1;
+            }
+
+            p += 3;
+
+            if (*p == '.' || *p == ',') {
+                for (p++; *p >= '0' && *p <= '9'; p++) {
+                    if (fd < 3) {
+                        frac = frac * 10 + (*p - '0');
+                        fd++;
+                    }
+                }
+
+                if (fd == 0) {
+                    return -1;
+                }
+
+                for ( /* void */ ; fd < 3; fd++) {
+                    frac *= 10;
+                }
+            }
+        }
+
+    } else if (!(flags & NGX_HTTP_BROADCAST_TIME_DATE_OFFSET)) {
+        goto check;
+    }
+
+    if (*p == 'Z' || *p == 'z') {
+        p++;
+
+    } else if (*p == '+' || *p == '-') {
+        sign = (*p == '-') ? -1 : 1;
+
+        if (sscanf(p + 1, "%2d:%2d%n", &oh, &om, &n) == 2 && n == 5) {
+            p += 6;
+
+        } else if (sscanf(p + 1, "%2d%2d%n", &oh, &om, &n) == 2 && n == 4) {
+            p += 5;
+
+        } else {
+            return -1;
+        }
+    }
+
+check:
+
+    if (*p != '\0' || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23
+        || mi > 59 || sec > 60 || oh > 23 || om > 59 || y < 1970)
+    {
+        return -1;
+    }
+
+    ngx_memzero(&tm, sizeof(struct tm));
+    tm.tm_year = y - 1900;
+    tm.tm_mon = mo - 1;
+    tm.tm_mday = d;
+    tm.tm_hour = h;
+    tm.tm_min = mi;
+    tm.tm_sec = sec;
+
+    *ms = ((long long) timegm(&tm) - sign * (oh * 3600 + om * 60)) * 1000
+          + frac;
+
+    return *ms >= 0 && *ms < (1LL << 48) ? 0 : -1;
+}
+
+
+int
+ngx_http_broadcast_sql_time(const char *s, ngx_uint_t flags, char fill,
+    char *id)
+{
+    static const char  b32[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+    int         i;
+    long long   ms;
+    ngx_uint_t  date_only;
+
+    if (ngx_http_broadcast_sql_iso(s, flags, &ms, &date_only) != 0) {
+        return -1;
+    }
+
+    if (date_only && fill == 'Z' && (flags & NGX_HTTP_BROADCAST_TIME_DAY)) {
+        ms += 86400000 - 1;
+    }
+
+    if (ms >= (1LL << 48)) {
+        return -1;
+    }
+
+    for (i = 9; i >= 0; i--) {
+        id[i] = b32[ms & 31];
+        ms >>= 5;
+    }
+
+    for (i = 10; i < BC_ULID_LEN; i++) {
+        id[i] = fill;
+    }
+
+    id[BC_ULID_LEN] = '\0';
+
+    return 0;
 }

@@ -16,7 +16,6 @@
 #include "bc_id.h"
 #include "bc_utf8.h"
 
-#include <time.h>
 
 
 #define NGX_HTTP_BROADCAST_EVENTS_LIMIT      50
@@ -57,100 +56,6 @@ static void ngx_http_broadcast_events_op(ngx_http_broadcast_api_ctx_t *ctx,
 
 
 /*
- * ISO-8601 date or date-time (optional seconds, fraction and offset) to
- * ms; *date_only is set for a bare date. The grammar chat.c's
- * created_from/created_to take.
- */
-static int
-ngx_http_broadcast_stats_iso(const char *s, long long *ms,
-    ngx_uint_t *date_only)
-{
-    int          y, mo, d, h, mi, sec, frac, fd, sign, oh, om, n;
-    struct tm    tm;
-    const char  *p;
-
-    h = mi = sec = frac = fd = sign = oh = om = 0;
-
-    if (sscanf(s, "%4d-%2d-%2d%n", &y, &mo, &d, &n) != 3 || n != 10) {
-        return -1;
-    }
-
-    p = s + 10;
-    *date_only = (*p == '\0');
-
-    if (*p == 'T' || *p == 't' || *p == ' ') {
-        if (sscanf(p + 1, "%2d:%2d%n", &h, &mi, &n) != 2 || n != 5) {
-            return -1;
-        }
-
-        p += 6;
-
-        if (*p == ':') {
-            if (sscanf(p + 1, "%2d%n", &sec, &n) != 1 || n != 2) {
-                return -1;
-            }
-
-            p += 3;
-
-            if (*p == '.' || *p == ',') {
-                for (p++; *p >= '0' && *p <= '9'; p++) {
-                    if (fd < 3) {
-                        frac = frac * 10 + (*p - '0');
-                        fd++;
-                    }
-                }
-
-                if (fd == 0) {
-                    return -1;
-                }
-
-                for ( /* void */ ; fd < 3; fd++) {
-                    frac *= 10;
-                }
-            }
-        }
-
-        if (*p == 'Z' || *p == 'z') {
-            p++;
-
-        } else if (*p == '+' || *p == '-') {
-            sign = (*p == '-') ? -1 : 1;
-
-            if (sscanf(p + 1, "%2d:%2d%n", &oh, &om, &n) == 2 && n == 5) {
-                p += 6;
-
-            } else if (sscanf(p + 1, "%2d%2d%n", &oh, &om, &n) == 2 && n == 4)
-            {
-                p += 5;
-
-            } else {
-                return -1;
-            }
-        }
-    }
-
-    if (*p != '\0' || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23
-        || mi > 59 || sec > 60 || oh > 23 || om > 59 || y < 1970)
-    {
-        return -1;
-    }
-
-    ngx_memzero(&tm, sizeof(struct tm));
-    tm.tm_year = y - 1900;
-    tm.tm_mon = mo - 1;
-    tm.tm_mday = d;
-    tm.tm_hour = h;
-    tm.tm_min = mi;
-    tm.tm_sec = sec;
-
-    *ms = ((long long) timegm(&tm) - sign * (oh * 3600 + om * 60)) * 1000
-          + frac;
-
-    return *ms >= 0 && *ms < (1LL << 48) ? 0 : -1;
-}
-
-
-/*
  * the query argument name as a bound of the id range: the ULID of its
  * millisecond with the lowest ('0') or highest ('Z') random part; a bare
  * date as "to" is the whole day (its last millisecond). 0 when absent or
@@ -160,43 +65,20 @@ static int
 ngx_http_broadcast_stats_time(ngx_http_request_t *r, const char *name,
     char fill, char id[BC_ULID_LEN + 1])
 {
-    static const char  b32[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
-
-    int         i;
-    char        buf[64];
-    ssize_t     n;
-    long long   ms;
-    ngx_uint_t  date_only;
+    char     buf[64];
+    ssize_t  n;
 
     n = ngx_http_broadcast_api_arg(r, name, buf, sizeof(buf));
     if (n == -1 || n == 0) {
         return 0;
     }
 
-    if (n < 0 || ngx_http_broadcast_stats_iso(buf, &ms, &date_only) != 0) {
+    if (n < 0) {
         return -1;
     }
 
-    if (date_only && fill == 'Z') {
-        ms += 86400000 - 1;
-    }
-
-    if (ms >= (1LL << 48)) {
-        return -1;
-    }
-
-    for (i = 9; i >= 0; i--) {
-        id[i] = b32[ms & 31];
-        ms >>= 5;
-    }
-
-    for (i = 10; i < BC_ULID_LEN; i++) {
-        id[i] = fill;
-    }
-
-    id[BC_ULID_LEN] = '\0';
-
-    return 0;
+    return ngx_http_broadcast_sql_time(buf, NGX_HTTP_BROADCAST_TIME_DAY, fill,
+                                       id);
 }
 
 
