@@ -107,7 +107,6 @@ static int
 ngx_http_broadcast_contacts_tags(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn, json_t *list)
 {
-    int                        rc;
     size_t                     i, n;
     json_t                    *c;
     long long                  id;
@@ -131,16 +130,10 @@ ngx_http_broadcast_contacts_tags(ngx_http_broadcast_api_ctx_t *ctx,
 
     ngx_http_broadcast_sql_cat(&sql, ") ORDER BY contact_id, tag");
 
-    rc = ngx_http_broadcast_contacts_exec(ctx, conn, &sql);
+    res = ngx_http_broadcast_contacts_select(ctx, conn, &sql);
     free(sql.data);
 
-    if (rc != 0) {
-        return -1;
-    }
-
-    res = mysql_store_result(conn->mysql);
     if (res == NULL) {
-        ngx_http_broadcast_api_mysql_down(ctx);
         return -1;
     }
 
@@ -185,13 +178,8 @@ ngx_http_broadcast_contacts_fetch(ngx_http_broadcast_api_ctx_t *ctx,
     MYSQL_RES  *res;
     MYSQL_ROW   row;
 
-    if (ngx_http_broadcast_contacts_exec(ctx, conn, sql) != 0) {
-        return NULL;
-    }
-
-    res = mysql_store_result(conn->mysql);
+    res = ngx_http_broadcast_contacts_select(ctx, conn, sql);
     if (res == NULL) {
-        ngx_http_broadcast_api_mysql_down(ctx);
         return NULL;
     }
 
@@ -526,13 +514,8 @@ ngx_http_broadcast_clist_count(ngx_http_broadcast_api_ctx_t *ctx,
     MYSQL_RES  *res;
     MYSQL_ROW   row;
 
-    if (ngx_http_broadcast_contacts_exec(ctx, conn, sql) != 0) {
-        return -1;
-    }
-
-    res = mysql_store_result(conn->mysql);
+    res = ngx_http_broadcast_contacts_select(ctx, conn, sql);
     if (res == NULL) {
-        ngx_http_broadcast_api_mysql_down(ctx);
         return -1;
     }
 
@@ -601,7 +584,6 @@ static void
 ngx_http_broadcast_clist_tags(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn)
 {
-    int                        rc;
     json_t                    *tags;
     MYSQL_RES                 *res;
     MYSQL_ROW                  row;
@@ -612,16 +594,10 @@ ngx_http_broadcast_clist_tags(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_sql_cat(&sql, "SELECT tag, COUNT(*) AS n FROM "
                                "contact_tags GROUP BY tag "
                                "ORDER BY n DESC, tag");
-    rc = ngx_http_broadcast_contacts_exec(ctx, conn, &sql);
+    res = ngx_http_broadcast_contacts_select(ctx, conn, &sql);
     free(sql.data);
 
-    if (rc != 0) {
-        return;
-    }
-
-    res = mysql_store_result(conn->mysql);
     if (res == NULL) {
-        ngx_http_broadcast_api_mysql_down(ctx);
         return;
     }
 

@@ -121,6 +121,18 @@ ngx_http_broadcast_contacts_exec(ngx_http_broadcast_api_ctx_t *ctx,
 }
 
 
+MYSQL_RES *
+ngx_http_broadcast_contacts_select(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn, ngx_http_broadcast_sql_t *sql)
+{
+    if (ngx_http_broadcast_contacts_exec(ctx, conn, sql) != 0) {
+        return NULL;
+    }
+
+    return ngx_http_broadcast_sql_store(ctx, conn);
+}
+
+
 /* --------------------------------------------------------- the thread */
 
 
@@ -204,16 +216,10 @@ ngx_http_broadcast_contact_holder(ngx_http_broadcast_api_ctx_t *ctx,
 
     ngx_http_broadcast_sql_cat(&sql, ") LIMIT 1");
 
-    if (ngx_http_broadcast_contacts_exec(ctx, conn, &sql) != 0) {
-        free(sql.data);
-        return -1;
-    }
-
+    res = ngx_http_broadcast_contacts_select(ctx, conn, &sql);
     free(sql.data);
 
-    res = mysql_store_result(conn->mysql);
     if (res == NULL) {
-        ngx_http_broadcast_api_mysql_down(ctx);
         return -1;
     }
 
@@ -291,16 +297,10 @@ ngx_http_broadcast_contact_check(ngx_http_broadcast_api_ctx_t *ctx,
                                "NOT NULL, email IS NOT NULL FROM contacts "
                                "WHERE id = %lld FOR UPDATE", ct->id);
 
-    if (ngx_http_broadcast_contacts_exec(ctx, conn, &sql) != 0) {
-        free(sql.data);
-        return -1;
-    }
-
+    res = ngx_http_broadcast_contacts_select(ctx, conn, &sql);
     free(sql.data);
 
-    res = mysql_store_result(conn->mysql);
     if (res == NULL) {
-        ngx_http_broadcast_api_mysql_down(ctx);
         return -1;
     }
 
