@@ -272,6 +272,10 @@ MYSQL_RES *ngx_http_broadcast_sql_store(ngx_http_broadcast_api_ctx_t *ctx,
 /* thread: runs one SELECT, its result set; NULL with ctx's error */
 MYSQL_RES *ngx_http_broadcast_sql_select(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn, const char *sql, size_t n);
+/* thread: the same for a SELECT snprintf() printed (n) into sql[size];
+   one cut short answers 500 internal_error */
+MYSQL_RES *ngx_http_broadcast_sql_printed(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn, const char *sql, int n, size_t size);
 
 /* status.c: the columns and message JSON of the listings */
 #define NGX_HTTP_BROADCAST_LIST_COLUMNS                                      \

@@ -531,13 +531,7 @@ ngx_http_broadcast_compliance_list(ngx_http_broadcast_api_ctx_t *ctx,
     free(like);
     free(ch);
 
-    if (n <= 0 || (size_t) n >= sizeof(sql)) {
-        ngx_http_broadcast_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                     "internal_error", "query too long");
-        return;
-    }
-
-    res = ngx_http_broadcast_sql_select(ctx, conn, sql, n);
+    res = ngx_http_broadcast_sql_printed(ctx, conn, sql, n, sizeof(sql));
     if (res == NULL) {
         return;
     }
@@ -601,13 +595,7 @@ ngx_http_broadcast_compliance_fetch(ngx_http_broadcast_api_ctx_t *ctx,
                  !cd->list->channels ? ""
                  : covering ? ") ORDER BY channel LIMIT 1" : "");
 
-    if (n <= 0 || (size_t) n >= sizeof(sql)) {
-        ngx_http_broadcast_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                     "internal_error", "query too long");
-        return -1;
-    }
-
-    res = ngx_http_broadcast_sql_select(ctx, conn, sql, n);
+    res = ngx_http_broadcast_sql_printed(ctx, conn, sql, n, sizeof(sql));
     if (res == NULL) {
         return -1;
     }

@@ -109,6 +109,20 @@ ngx_http_broadcast_sql_select(ngx_http_broadcast_api_ctx_t *ctx,
 }
 
 
+MYSQL_RES *
+ngx_http_broadcast_sql_printed(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn, const char *sql, int n, size_t size)
+{
+    if (n <= 0 || (size_t) n >= size) {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                     "internal_error", "query too long");
+        return NULL;
+    }
+
+    return ngx_http_broadcast_sql_select(ctx, conn, sql, n);
+}
+
+
 /*
  * ISO-8601 date or date-time (optional seconds, fraction and offset) to
  * ms; *date_only is set for a bare date, which takes an offset only with

@@ -316,13 +316,7 @@ ngx_http_broadcast_stats_counts(ngx_http_broadcast_api_ctx_t *ctx,
                  "'%%Y-%%m-%%d'), status, COUNT(*) FROM messages WHERE %s "
                  "GROUP BY 1, 2 ORDER BY 1, 2", where);
 
-    if (n <= 0 || (size_t) n >= sizeof(sql)) {
-        ngx_http_broadcast_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                     "internal_error", "query too long");
-        return NULL;
-    }
-
-    res = ngx_http_broadcast_sql_select(ctx, conn, sql, n);
+    res = ngx_http_broadcast_sql_printed(ctx, conn, sql, n, sizeof(sql));
     if (res == NULL) {
         return NULL;
     }
@@ -409,13 +403,7 @@ ngx_http_broadcast_stats_cost(ngx_http_broadcast_api_ctx_t *ctx,
                  "ORDER BY 1 LIMIT %d", where,
                  NGX_HTTP_BROADCAST_STATS_UNITS);
 
-    if (n <= 0 || (size_t) n >= sizeof(sql)) {
-        ngx_http_broadcast_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                     "internal_error", "query too long");
-        return NULL;
-    }
-
-    res = ngx_http_broadcast_sql_select(ctx, conn, sql, n);
+    res = ngx_http_broadcast_sql_printed(ctx, conn, sql, n, sizeof(sql));
     if (res == NULL) {
         return NULL;
     }
@@ -642,13 +630,7 @@ ngx_http_broadcast_events_op(ngx_http_broadcast_api_ctx_t *ctx,
                  st->provider, st->provider[0] ? "'" : "",
                  (unsigned) st->limit + 1);
 
-    if (n <= 0 || (size_t) n >= sizeof(sql)) {
-        ngx_http_broadcast_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                     "internal_error", "query too long");
-        return;
-    }
-
-    res = ngx_http_broadcast_sql_select(ctx, conn, sql, n);
+    res = ngx_http_broadcast_sql_printed(ctx, conn, sql, n, sizeof(sql));
     if (res == NULL) {
         return;
     }
