@@ -255,6 +255,16 @@ long long ngx_http_broadcast_sql_id(const u_char *p, size_t len);
    0, or -1 with ctx's 400 set */
 int ngx_http_broadcast_sql_cursor(ngx_http_request_t *r,
     ngx_http_broadcast_api_ctx_t *ctx, long long *cursor);
+/* thread: one row of a listing as JSON (data: the caller's) */
+typedef json_t *(*ngx_http_broadcast_sql_row_pt)(void *data, MYSQL_ROW row,
+    unsigned long *lengths);
+/* thread: the rows of res (freed), at most limit of them, as a JSON array
+   by row_json; a row more (the SELECT asks limit + 1) tells that another
+   page follows: next is then the id (row[0]) of the page's last row, else
+   "". NULL with ctx's 500 set */
+json_t *ngx_http_broadcast_sql_page(ngx_http_broadcast_api_ctx_t *ctx,
+    MYSQL_RES *res, ngx_uint_t limit, ngx_http_broadcast_sql_row_pt row_json,
+    void *data, char *next, size_t size);
 /* the ISO-8601 date or date-time s as a bound of an id range: the ULID
    (27 bytes with the NUL) of its millisecond with the lowest (fill '0')
    or highest ('Z') random part; 0, or -1 when not a time */

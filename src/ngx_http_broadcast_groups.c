@@ -427,7 +427,8 @@ ngx_http_broadcast_groups_str(const char *s)
 
 /* the group JSON of a row selected with NGX_HTTP_BROADCAST_GROUPS_COLUMNS */
 static json_t *
-ngx_http_broadcast_groups_json(MYSQL_ROW row)
+ngx_http_broadcast_groups_json(void *data, MYSQL_ROW row,
+    unsigned long *lengths)
 {
     return json_pack("{s:I,s:o,s:o,s:I,s:o,s:o}",
                      "id", (json_int_t) strtoll(row[0], NULL, 10),
@@ -458,7 +459,8 @@ ngx_http_broadcast_groups_json_col(const char *s, unsigned long len)
 
 /* the contact JSON of a row of NGX_HTTP_BROADCAST_GROUPS_CONTACT_COLUMNS */
 static json_t *
-ngx_http_broadcast_groups_contact(MYSQL_ROW row, unsigned long *lengths)
+ngx_http_broadcast_groups_contact(void *data, MYSQL_ROW row,
+    unsigned long *lengths)
 {
     json_t  *tags;
 
@@ -507,7 +509,7 @@ ngx_http_broadcast_groups_one(ngx_http_broadcast_api_ctx_t *ctx,
     }
 
     row = mysql_fetch_row(res);
-    group = row ? ngx_http_broadcast_groups_json(row) : NULL;
+    group = row ? ngx_http_broadcast_groups_json(NULL, row, NULL) : NULL;
     mysql_free_result(res);
 
     if (row == NULL) {
@@ -530,12 +532,10 @@ static void
 ngx_http_broadcast_groups_list(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn, ngx_http_broadcast_groups_t *gd)
 {
-    int          n;
-    char         sql[1024], next[NGX_HTTP_BROADCAST_GROUPS_ID_LEN + 1];
-    json_t      *list;
-    ngx_uint_t   count;
-    MYSQL_RES   *res;
-    MYSQL_ROW    row;
+    int         n;
+    char        sql[1024], next[NGX_HTTP_BROADCAST_GROUPS_ID_LEN + 1];
+    json_t     *list;
+    MYSQL_RES  *res;
 
     /* one row more than the page tells whether another page follows */
     n = snprintf(sql, sizeof(sql), "SELECT %s FROM contact_groups g "
@@ -548,25 +548,15 @@ ngx_http_broadcast_groups_list(ngx_http_broadcast_api_ctx_t *ctx,
         return;
     }
 
-    list = json_array();
-    next[0] = '\0';
-    count = 0;
-
-    while (list && (row = mysql_fetch_row(res)) != NULL) {
-        if (count++ == gd->limit) {
-            break;
-        }
-
-        snprintf(next, sizeof(next), "%s", row[0]);
-        json_array_append_new(list, ngx_http_broadcast_groups_json(row));
+    list = ngx_http_broadcast_sql_page(ctx, res, gd->limit,
+                                       ngx_http_broadcast_groups_json, NULL,
+                                       next, sizeof(next));
+    if (list == NULL) {
+        return;
     }
 
-    mysql_free_result(res);
-
-    ctx->result = list ? json_pack("{s:o,s:o}", "groups", list, "next_cursor",
-                                   count > gd->limit ? json_string(next)
-                                                     : json_null())
-                       : NULL;
+    ctx->result = json_pack("{s:o,s:s?}", "groups", list, "next_cursor",
+                            next[0] ? next : NULL);
 }
 
 
@@ -623,14 +613,11 @@ static void
 ngx_http_broadcast_groups_members(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn, ngx_http_broadcast_groups_t *gd)
 {
-    int             n;
-    char            sql[1024], next[NGX_HTTP_BROADCAST_GROUPS_ID_LEN + 1];
-    json_t         *list;
-    long long       total;
-    ngx_uint_t      count;
-    MYSQL_RES      *res;
-    MYSQL_ROW       row;
-    unsigned long  *lengths;
+    int         n;
+    char        sql[1024], next[NGX_HTTP_BROADCAST_GROUPS_ID_LEN + 1];
+    json_t     *list;
+    long long   total;
+    MYSQL_RES  *res;
 
     if (ngx_http_broadcast_groups_exists(ctx, conn, gd) != 1) {
         return;
@@ -656,30 +643,17 @@ ngx_http_broadcast_groups_members(ngx_http_broadcast_api_ctx_t *ctx,
         return;
     }
 
-    list = json_array();
-    next[0] = '\0';
-    count = 0;
-
-    while (list && (row = mysql_fetch_row(res)) != NULL) {
-        if (count++ == gd->limit) {
-            break;
-        }
-
-        lengths = mysql_fetch_lengths(res);
-        snprintf(next, sizeof(next), "%s", row[0]);
-        json_array_append_new(list,
-                              ngx_http_broadcast_groups_contact(row, lengths));
+    list = ngx_http_broadcast_sql_page(ctx, res, gd->limit,
+                                       ngx_http_broadcast_groups_contact, NULL,
+                                       next, sizeof(next));
+    if (list == NULL) {
+        return;
     }
 
-    mysql_free_result(res);
-
-    ctx->result = list ? json_pack("{s:I,s:o,s:o,s:I}", "group_id",
-                                   (json_int_t) gd->id, "members", list,
-                                   "next_cursor",
-                                   count > gd->limit ? json_string(next)
-                                                     : json_null(),
-                                   "total", (json_int_t) total)
-                       : NULL;
+    ctx->result = json_pack("{s:I,s:o,s:s?,s:I}", "group_id",
+                            (json_int_t) gd->id, "members", list,
+                            "next_cursor", next[0] ? next : NULL,
+                            "total", (json_int_t) total);
 }
 
 

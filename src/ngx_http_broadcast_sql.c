@@ -123,6 +123,50 @@ ngx_http_broadcast_sql_printed(ngx_http_broadcast_api_ctx_t *ctx,
 }
 
 
+json_t *
+ngx_http_broadcast_sql_page(ngx_http_broadcast_api_ctx_t *ctx,
+    MYSQL_RES *res, ngx_uint_t limit, ngx_http_broadcast_sql_row_pt row_json,
+    void *data, char *next, size_t size)
+{
+    json_t      *list, *item;
+    MYSQL_ROW    row;
+    ngx_uint_t   rows;
+
+    list = json_array();
+    rows = 0;
+    next[0] = '\0';
+
+    while (list && (row = mysql_fetch_row(res)) != NULL) {
+        if (++rows > limit) {
+            break;
+        }
+
+        item = row_json(data, row, mysql_fetch_lengths(res));
+        if (item == NULL || json_array_append_new(list, item) != 0) {
+            json_decref(list);
+            list = NULL;
+            break;
+        }
+
+        ngx_cpystrn((u_char *) next, (u_char *) row[0], size);
+    }
+
+    mysql_free_result(res);
+
+    if (list == NULL) {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                     "internal_error", "out of memory");
+        return NULL;
+    }
+
+    if (rows <= limit) {
+        next[0] = '\0';
+    }
+
+    return list;
+}
+
+
 /*
  * ISO-8601 date or date-time (optional seconds, fraction and offset) to
  * ms; *date_only is set for a bare date, which takes an offset only with
