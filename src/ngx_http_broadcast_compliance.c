@@ -443,9 +443,11 @@ ngx_http_broadcast_compliance_prepare(ngx_http_request_t *r,
 
 /* one row of either list as JSON (the blacklist has no channel/source) */
 static json_t *
-ngx_http_broadcast_compliance_row(ngx_http_broadcast_compliance_t *cd,
-    MYSQL_ROW row)
+ngx_http_broadcast_compliance_row(void *data, MYSQL_ROW row,
+    unsigned long *lengths)
 {
+    ngx_http_broadcast_compliance_t *cd = data;
+
     json_t  *o;
 
     o = json_pack("{s:I,s:s?,s:s?,s:s?}",
@@ -499,12 +501,10 @@ static void
 ngx_http_broadcast_compliance_list(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn, ngx_http_broadcast_compliance_t *cd)
 {
-    int          n;
-    char         sql[2048], *like, *ch;
-    json_t      *list, *item;
-    ngx_uint_t   rows;
-    MYSQL_RES   *res;
-    MYSQL_ROW    row;
+    int         n;
+    char        sql[2048], *like, *ch;
+    json_t     *list;
+    MYSQL_RES  *res;
 
     like = cd->search[0]
            ? ngx_http_broadcast_compliance_like(conn->mysql, cd->search)
@@ -536,38 +536,16 @@ ngx_http_broadcast_compliance_list(ngx_http_broadcast_api_ctx_t *ctx,
         return;
     }
 
-    list = json_array();
-    rows = 0;
-    cd->cursor = 0;
-
-    while (list && (row = mysql_fetch_row(res)) != NULL) {
-        if (++rows > cd->limit) {
-            break;
-        }
-
-        item = ngx_http_broadcast_compliance_row(cd, row);
-        if (item == NULL || json_array_append_new(list, item) != 0) {
-            json_decref(list);
-            list = NULL;
-            break;
-        }
-
-        cd->cursor = strtoll(row[0], NULL, 10);
-    }
-
-    mysql_free_result(res);
-
+    /* the cursor is a string: opaque to clients, whatever it holds later */
+    list = ngx_http_broadcast_sql_page(ctx, res, cd->limit,
+                                       ngx_http_broadcast_compliance_row, cd,
+                                       sql, sizeof(sql));
     if (list == NULL) {
-        ngx_http_broadcast_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                     "internal_error", "out of memory");
         return;
     }
 
-    /* the cursor is a string: opaque to clients, whatever it holds later */
-    snprintf(sql, sizeof(sql), "%lld", cd->cursor);
-
     ctx->result = json_pack("{s:o,s:s?}", cd->list->key, list,
-                            "next_cursor", rows > cd->limit ? sql : NULL);
+                            "next_cursor", sql[0] ? sql : NULL);
 }
 
 
@@ -604,7 +582,7 @@ ngx_http_broadcast_compliance_fetch(ngx_http_broadcast_api_ctx_t *ctx,
     found = (row != NULL);
 
     if (found) {
-        ctx->result = ngx_http_broadcast_compliance_row(cd, row);
+        ctx->result = ngx_http_broadcast_compliance_row(cd, row, NULL);
     }
 
     mysql_free_result(res);

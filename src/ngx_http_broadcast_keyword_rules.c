@@ -367,7 +367,7 @@ ngx_http_broadcast_keyword_rules_prepare(ngx_http_request_t *r,
 
 /* one row of NGX_HTTP_BROADCAST_KR_COLUMNS as JSON */
 static json_t *
-ngx_http_broadcast_kr_row(MYSQL_ROW row)
+ngx_http_broadcast_kr_row(void *data, MYSQL_ROW row, unsigned long *lengths)
 {
     return json_pack("{s:I,s:s,s:s,s:s?,s:s,s:b,s:s,s:s}",
                      "id", (json_int_t) strtoll(row[0], NULL, 10),
@@ -415,12 +415,10 @@ ngx_http_broadcast_kr_select(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn, ngx_http_broadcast_kr_t *kr,
     ngx_uint_t one)
 {
-    int          n;
-    char         sql[1024];
-    json_t      *list, *item;
-    MYSQL_RES   *res;
-    MYSQL_ROW    row;
-    ngx_uint_t   rows;
+    int         n;
+    char        sql[1024];
+    json_t     *list;
+    MYSQL_RES  *res;
 
     /* the columns are an argument: their DATE_FORMAT has '%' in it */
     n = one ? snprintf(sql, sizeof(sql), "SELECT %s FROM keyword_rules "
@@ -440,36 +438,15 @@ ngx_http_broadcast_kr_select(ngx_http_broadcast_api_ctx_t *ctx,
         return -1;
     }
 
-    list = json_array();
-    rows = 0;
-    kr->cursor = 0;
-
-    /* one row more than asked tells whether there is a next page */
-    while (list && (row = mysql_fetch_row(res)) != NULL) {
-        if (++rows > kr->limit) {
-            break;
-        }
-
-        item = ngx_http_broadcast_kr_row(row);
-        if (item == NULL || json_array_append_new(list, item) != 0) {
-            json_decref(list);
-            list = NULL;
-            break;
-        }
-
-        kr->cursor = strtoll(row[0], NULL, 10);
-    }
-
-    mysql_free_result(res);
-
+    list = ngx_http_broadcast_sql_page(ctx, res, kr->limit,
+                                       ngx_http_broadcast_kr_row, NULL,
+                                       sql, sizeof(sql));
     if (list == NULL) {
-        ngx_http_broadcast_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                     "internal_error", "out of memory");
         return -1;
     }
 
     if (one) {
-        if (rows == 0) {
+        if (json_array_size(list) == 0) {
             json_decref(list);
             ngx_http_broadcast_api_error(ctx, NGX_HTTP_NOT_FOUND, "not_found",
                 "no keyword rule with id %lld", kr->id);
@@ -481,9 +458,8 @@ ngx_http_broadcast_kr_select(ngx_http_broadcast_api_ctx_t *ctx,
         return 1;
     }
 
-    snprintf(sql, sizeof(sql), "%lld", kr->cursor);
     ctx->result = json_pack("{s:o,s:s?}", "keyword_rules", list,
-                            "next_cursor", rows > kr->limit ? sql : NULL);
+                            "next_cursor", sql[0] ? sql : NULL);
     return 1;
 }
 
