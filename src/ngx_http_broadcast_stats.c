@@ -604,19 +604,48 @@ static const ngx_http_broadcast_events_col_t
 };
 
 
+/* one audit row as JSON */
+static json_t *
+ngx_http_broadcast_events_row(void *data, MYSQL_ROW row,
+    unsigned long *lens)
+{
+    json_t      *item, *v;
+    ngx_uint_t   i;
+
+    item = json_object();
+
+    for (i = 0; item && ngx_http_broadcast_events_columns[i].name; i++) {
+        if (ngx_http_broadcast_events_columns[i].number) {
+            v = row[i] ? json_integer(strtoll(row[i], NULL, 10))
+                       : json_null();
+
+        } else {
+            v = ngx_http_broadcast_events_str(row[i], lens[i]);
+        }
+
+        if (v == NULL || json_object_set_new(item,
+                             ngx_http_broadcast_events_columns[i].name, v)
+                         != 0)
+        {
+            json_decref(item);
+            item = NULL;
+        }
+    }
+
+    return item;
+}
+
+
 static void
 ngx_http_broadcast_events_op(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn)
 {
     ngx_http_broadcast_stats_t *st = ctx->op_data;
 
-    int             n;
-    char            sql[1024], cursor[32];
-    json_t         *list, *item, *v;
-    ngx_uint_t      rows, i;
-    MYSQL_RES      *res;
-    MYSQL_ROW       row;
-    unsigned long  *lens;
+    int         n;
+    char        sql[1024], cursor[32];
+    json_t     *list;
+    MYSQL_RES  *res;
 
     /* newest first; the provider is one of the module's table, no quoting */
     n = snprintf(sql, sizeof(sql), "SELECT id, provider, kind, message_id, "
@@ -635,55 +664,14 @@ ngx_http_broadcast_events_op(ngx_http_broadcast_api_ctx_t *ctx,
         return;
     }
 
-    list = json_array();
-    rows = 0;
-    cursor[0] = '\0';
-
-    while (list && (row = mysql_fetch_row(res)) != NULL) {
-        /* one row more than asked tells whether there is a next page */
-        if (++rows > st->limit) {
-            break;
-        }
-
-        lens = mysql_fetch_lengths(res);
-        item = json_object();
-
-        for (i = 0; item && ngx_http_broadcast_events_columns[i].name; i++) {
-            if (ngx_http_broadcast_events_columns[i].number) {
-                v = row[i] ? json_integer(strtoll(row[i], NULL, 10))
-                           : json_null();
-
-            } else {
-                v = ngx_http_broadcast_events_str(row[i], lens[i]);
-            }
-
-            if (v == NULL || json_object_set_new(item,
-                                 ngx_http_broadcast_events_columns[i].name, v)
-                             != 0)
-            {
-                json_decref(item);
-                item = NULL;
-            }
-        }
-
-        if (item == NULL || json_array_append_new(list, item) != 0) {
-            json_decref(list);
-            list = NULL;
-            break;
-        }
-
-        ngx_cpystrn((u_char *) cursor, (u_char *) row[0], sizeof(cursor));
-    }
-
-    mysql_free_result(res);
-
+    /* the cursor is a string: opaque to clients, whatever it holds later */
+    list = ngx_http_broadcast_sql_page(ctx, res, st->limit,
+                                       ngx_http_broadcast_events_row, NULL,
+                                       cursor, sizeof(cursor));
     if (list == NULL) {
-        ngx_http_broadcast_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                     "internal_error", "out of memory");
         return;
     }
 
-    /* the cursor is a string: opaque to clients, whatever it holds later */
     ctx->result = json_pack("{s:o,s:s?}", "events", list, "next_cursor",
-                            rows > st->limit ? cursor : NULL);
+                            cursor[0] ? cursor : NULL);
 }
