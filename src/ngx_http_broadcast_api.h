@@ -272,6 +272,11 @@ json_t *ngx_http_broadcast_sql_page(ngx_http_broadcast_api_ctx_t *ctx,
 #define NGX_HTTP_BROADCAST_TIME_DATE_OFFSET  2   /* a date takes an offset */
 int ngx_http_broadcast_sql_time(const char *s, ngx_uint_t flags, char fill,
     char *id);
+/* the "limit" (1 to max, at most 4 digits; *limit kept when absent) and
+   "cursor" arguments of a listing; 0, or -1 with ctx's 400 set */
+int ngx_http_broadcast_sql_keyset(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_uint_t *limit, ngx_uint_t max,
+    long long *cursor);
 /* thread: conn's MySQL connection, made when needed; 0, or -1 with ctx's
    mysql_unavailable set */
 int ngx_http_broadcast_sql_connect(ngx_http_broadcast_api_ctx_t *ctx,

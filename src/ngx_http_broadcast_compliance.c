@@ -144,23 +144,11 @@ ngx_http_broadcast_compliance_query(ngx_http_request_t *r,
 
     cd->limit = NGX_HTTP_BROADCAST_COMPLIANCE_LIMIT;
 
-    n = ngx_http_broadcast_api_arg(r, "limit", buf, sizeof(buf));
-    if (n != -1) {
-        cd->limit = n > 0 && n <= 4
-                    ? (ngx_uint_t) ngx_atoi((u_char *) buf, n) : 0;
-
-        if (cd->limit == 0
-            || cd->limit > NGX_HTTP_BROADCAST_COMPLIANCE_MAX
-            || (ngx_int_t) cd->limit == NGX_ERROR)
-        {
-            ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
-                "invalid_request", "limit must be a number from 1 to %d",
-                NGX_HTTP_BROADCAST_COMPLIANCE_MAX);
-            return -1;
-        }
-    }
-
-    if (ngx_http_broadcast_sql_cursor(r, ctx, &cd->cursor) != 0) {
+    if (ngx_http_broadcast_sql_keyset(r, ctx, &cd->limit,
+                                      NGX_HTTP_BROADCAST_COMPLIANCE_MAX,
+                                      &cd->cursor)
+        != 0)
+    {
         return -1;
     }
 

@@ -292,31 +292,11 @@ static int
 ngx_http_broadcast_kr_query(ngx_http_request_t *r,
     ngx_http_broadcast_api_ctx_t *ctx, ngx_http_broadcast_kr_t *kr)
 {
-    char     buf[64];
-    ssize_t  n;
-
     kr->limit = NGX_HTTP_BROADCAST_KR_LIMIT;
 
-    n = ngx_http_broadcast_api_arg(r, "limit", buf, sizeof(buf));
-    if (n != -1) {
-        kr->limit = n > 0 && n <= 4
-                    ? (ngx_uint_t) ngx_atoi((u_char *) buf, n) : 0;
-
-        if (kr->limit == 0 || kr->limit > NGX_HTTP_BROADCAST_KR_MAX
-            || (ngx_int_t) kr->limit == NGX_ERROR)
-        {
-            ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
-                "invalid_request", "limit must be a number from 1 to %d",
-                NGX_HTTP_BROADCAST_KR_MAX);
-            return -1;
-        }
-    }
-
-    if (ngx_http_broadcast_sql_cursor(r, ctx, &kr->cursor) != 0) {
-        return -1;
-    }
-
-    return 0;
+    return ngx_http_broadcast_sql_keyset(r, ctx, &kr->limit,
+                                         NGX_HTTP_BROADCAST_KR_MAX,
+                                         &kr->cursor);
 }
 
 

@@ -52,6 +52,31 @@ ngx_http_broadcast_sql_cursor(ngx_http_request_t *r,
 
 
 int
+ngx_http_broadcast_sql_keyset(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_uint_t *limit, ngx_uint_t max,
+    long long *cursor)
+{
+    char     buf[64];
+    ssize_t  n;
+
+    n = ngx_http_broadcast_api_arg(r, "limit", buf, sizeof(buf));
+    if (n != -1) {
+        *limit = n > 0 && n <= 4 ? (ngx_uint_t) ngx_atoi((u_char *) buf, n)
+                                 : 0;
+
+        if (*limit == 0 || *limit > max || (ngx_int_t) *limit == NGX_ERROR) {
+            ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
+                "invalid_request", "limit must be a number from 1 to %d",
+                (int) max);
+            return -1;
+        }
+    }
+
+    return ngx_http_broadcast_sql_cursor(r, ctx, cursor);
+}
+
+
+int
 ngx_http_broadcast_sql_connect(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn)
 {
