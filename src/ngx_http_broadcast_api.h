@@ -277,6 +277,8 @@ int ngx_http_broadcast_sql_time(const char *s, ngx_uint_t flags, char fill,
 int ngx_http_broadcast_sql_keyset(ngx_http_request_t *r,
     ngx_http_broadcast_api_ctx_t *ctx, ngx_uint_t *limit, ngx_uint_t max,
     long long *cursor);
+/* 1 when s is one of values (a NULL-ended list: an ENUM column's), else 0 */
+ngx_uint_t ngx_http_broadcast_sql_enum(const char **values, const char *s);
 /* thread: conn's MySQL connection, made when needed; 0, or -1 with ctx's
    mysql_unavailable set */
 int ngx_http_broadcast_sql_connect(ngx_http_broadcast_api_ctx_t *ctx,

@@ -153,19 +153,6 @@ ngx_http_broadcast_chat_peer(ngx_http_request_t *r, const char *in,
 }
 
 
-static int
-ngx_http_broadcast_chat_oneof(const char *s, const char **list)
-{
-    for ( /* void */ ; *list; list++) {
-        if (strcmp(s, *list) == 0) {
-            return 1;
-        }
-    }
-
-    return 0;
-}
-
-
 static const char  *ngx_http_broadcast_channels[] = {
     "sms", "whatsapp", "email", NULL
 };
@@ -293,7 +280,7 @@ ngx_http_broadcast_chat_word_arg(ngx_http_request_t *r,
     }
 
     if (n == -2
-        || (words ? !ngx_http_broadcast_chat_oneof(buf, words)
+        || (words ? !ngx_http_broadcast_sql_enum(words, buf)
                   : !bc_ulid_valid(buf, n)))
     {
         ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,

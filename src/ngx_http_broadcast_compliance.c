@@ -121,16 +121,15 @@ static int ngx_http_broadcast_compliance_reason(
 static int
 ngx_http_broadcast_compliance_channel(const char *s, char *out, size_t size)
 {
-    ngx_uint_t  i;
-
-    for (i = 0; ngx_http_broadcast_compliance_channels[i]; i++) {
-        if (ngx_strcmp(s, ngx_http_broadcast_compliance_channels[i]) == 0) {
-            ngx_cpystrn((u_char *) out, (u_char *) s, size);
-            return 0;
-        }
+    if (!ngx_http_broadcast_sql_enum(ngx_http_broadcast_compliance_channels,
+                                     s))
+    {
+        return -1;
     }
 
-    return -1;
+    ngx_cpystrn((u_char *) out, (u_char *) s, size);
+
+    return 0;
 }
 
 

@@ -87,21 +87,6 @@ static void ngx_http_broadcast_kr_op(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn);
 
 
-static int
-ngx_http_broadcast_kr_one_of(const char **list, const char *s)
-{
-    ngx_uint_t  i;
-
-    for (i = 0; list[i]; i++) {
-        if (ngx_strcmp(s, list[i]) == 0) {
-            return 1;
-        }
-    }
-
-    return 0;
-}
-
-
 /*
  * 0 if the pattern compiles as the sender compiles it (caseless, UTF),
  * else -1 with a 422 that says where and why
@@ -206,7 +191,7 @@ ngx_http_broadcast_kr_body(ngx_http_request_t *r,
         s = json_string_value(v);
 
         if (s == NULL
-            || !ngx_http_broadcast_kr_one_of(ngx_http_broadcast_kr_matches, s))
+            || !ngx_http_broadcast_sql_enum(ngx_http_broadcast_kr_matches, s))
         {
             ngx_http_broadcast_api_error(ctx, NGX_HTTP_BROADCAST_UNPROCESSABLE,
                 "invalid_match_type", "match_type must be \"exact\", "
@@ -224,7 +209,7 @@ ngx_http_broadcast_kr_body(ngx_http_request_t *r,
 
         if (!json_is_null(v)
             && (s == NULL
-                || !ngx_http_broadcast_kr_one_of(
+                || !ngx_http_broadcast_sql_enum(
                         ngx_http_broadcast_kr_channels, s)))
         {
             ngx_http_broadcast_api_error(ctx, NGX_HTTP_BROADCAST_UNPROCESSABLE,

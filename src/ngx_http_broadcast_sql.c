@@ -76,6 +76,19 @@ ngx_http_broadcast_sql_keyset(ngx_http_request_t *r,
 }
 
 
+ngx_uint_t
+ngx_http_broadcast_sql_enum(const char **values, const char *s)
+{
+    for ( /* void */ ; *values; values++) {
+        if (ngx_strcmp(s, *values) == 0) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
 int
 ngx_http_broadcast_sql_connect(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn)

@@ -95,14 +95,13 @@ ngx_http_broadcast_stats_word(ngx_http_request_t *r, const char *name,
         return 0;
     }
 
-    for ( /* void */ ; n > 0 && *words; words++) {
-        if (ngx_strcmp(buf, *words) == 0) {
-            ngx_cpystrn((u_char *) out, (u_char *) buf, size);
-            return 0;
-        }
+    if (n < 0 || !ngx_http_broadcast_sql_enum(words, buf)) {
+        return -1;
     }
 
-    return -1;
+    ngx_cpystrn((u_char *) out, (u_char *) buf, size);
+
+    return 0;
 }
 
 
