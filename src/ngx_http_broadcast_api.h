@@ -265,6 +265,10 @@ typedef json_t *(*ngx_http_broadcast_sql_row_pt)(void *data, MYSQL_ROW row,
 json_t *ngx_http_broadcast_sql_page(ngx_http_broadcast_api_ctx_t *ctx,
     MYSQL_RES *res, ngx_uint_t limit, ngx_http_broadcast_sql_row_pt row_json,
     void *data, char *next, size_t size);
+/* thread: the look-up of one row by id: the first of list (released) as
+   ctx->result, 1; or 0 with 404 not_found "no <what> with id <id>" set */
+int ngx_http_broadcast_sql_one(ngx_http_broadcast_api_ctx_t *ctx,
+    json_t *list, const char *what, long long id);
 /* the ISO-8601 date or date-time s as a bound of an id range: the ULID
    (27 bytes with the NUL) of its millisecond with the lowest (fill '0')
    or highest ('Z') random part; 0, or -1 when not a time */

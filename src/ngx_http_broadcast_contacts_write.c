@@ -160,19 +160,9 @@ ngx_http_broadcast_contact_get(ngx_http_broadcast_api_ctx_t *ctx,
     list = ngx_http_broadcast_contacts_fetch(ctx, conn, &sql);
     free(sql.data);
 
-    if (list == NULL) {
-        return;
+    if (list != NULL) {
+        (void) ngx_http_broadcast_sql_one(ctx, list, "contact", id);
     }
-
-    if (json_array_size(list) == 0) {
-        json_decref(list);
-        ngx_http_broadcast_api_error(ctx, NGX_HTTP_NOT_FOUND, "not_found",
-                                     "no contact with id %lld", id);
-        return;
-    }
-
-    ctx->result = json_incref(json_array_get(list, 0));
-    json_decref(list);
 }
 
 

@@ -411,16 +411,7 @@ ngx_http_broadcast_kr_select(ngx_http_broadcast_api_ctx_t *ctx,
     }
 
     if (one) {
-        if (json_array_size(list) == 0) {
-            json_decref(list);
-            ngx_http_broadcast_api_error(ctx, NGX_HTTP_NOT_FOUND, "not_found",
-                "no keyword rule with id %lld", kr->id);
-            return 0;
-        }
-
-        ctx->result = json_incref(json_array_get(list, 0));
-        json_decref(list);
-        return 1;
+        return ngx_http_broadcast_sql_one(ctx, list, "keyword rule", kr->id);
     }
 
     ctx->result = json_pack("{s:o,s:s?}", "keyword_rules", list,

@@ -205,6 +205,24 @@ ngx_http_broadcast_sql_page(ngx_http_broadcast_api_ctx_t *ctx,
 }
 
 
+int
+ngx_http_broadcast_sql_one(ngx_http_broadcast_api_ctx_t *ctx, json_t *list,
+    const char *what, long long id)
+{
+    if (json_array_size(list) == 0) {
+        json_decref(list);
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_NOT_FOUND, "not_found",
+                                     "no %s with id %lld", what, id);
+        return 0;
+    }
+
+    ctx->result = json_incref(json_array_get(list, 0));
+    json_decref(list);
+
+    return 1;
+}
+
+
 /*
  * ISO-8601 date or date-time (optional seconds, fraction and offset) to
  * ms; *date_only is set for a bare date, which takes an offset only with
