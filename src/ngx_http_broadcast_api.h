@@ -269,6 +269,10 @@ json_t *ngx_http_broadcast_sql_page(ngx_http_broadcast_api_ctx_t *ctx,
    ctx->result, 1; or 0 with 404 not_found "no <what> with id <id>" set */
 int ngx_http_broadcast_sql_one(ngx_http_broadcast_api_ctx_t *ctx,
     json_t *list, const char *what, long long id);
+/* thread: the answer to a DELETE by id just run: {"deleted":true,"id"},
+   or 404 not_found "no <what> with id <id>" when no row went */
+void ngx_http_broadcast_sql_deleted(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn, const char *what, long long id);
 /* the ISO-8601 date or date-time s as a bound of an id range: the ULID
    (27 bytes with the NUL) of its millisecond with the lowest (fill '0')
    or highest ('Z') random part; 0, or -1 when not a time */

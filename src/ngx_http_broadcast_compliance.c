@@ -674,7 +674,7 @@ ngx_http_broadcast_compliance_op(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_compliance_t *cd = ctx->op_data;
 
     int   n;
-    char  sql[256], err[256];
+    char  sql[256], err[256], what[64];
 
     if (ngx_http_broadcast_sql_connect(ctx, conn) != 0) {
         return;
@@ -703,13 +703,6 @@ ngx_http_broadcast_compliance_op(ngx_http_broadcast_api_ctx_t *ctx,
         return;
     }
 
-    if (mysql_affected_rows(conn->mysql) == 0) {
-        ngx_http_broadcast_api_error(ctx, NGX_HTTP_NOT_FOUND, "not_found",
-                                     "no %s entry with id %lld",
-                                     cd->list->key, cd->id);
-        return;
-    }
-
-    ctx->result = json_pack("{s:b,s:I}", "deleted", 1, "id",
-                            (json_int_t) cd->id);
+    snprintf(what, sizeof(what), "%s entry", cd->list->key);
+    ngx_http_broadcast_sql_deleted(ctx, conn, what, cd->id);
 }

@@ -480,17 +480,9 @@ ngx_http_broadcast_contact_delete(ngx_http_broadcast_api_ctx_t *ctx,
     rc = ngx_http_broadcast_contacts_exec(ctx, conn, &sql);
     free(sql.data);
 
-    if (rc != 0) {
-        return;
+    if (rc == 0) {
+        ngx_http_broadcast_sql_deleted(ctx, conn, "contact", id);
     }
-
-    if (mysql_affected_rows(conn->mysql) == 0) {
-        ngx_http_broadcast_api_error(ctx, NGX_HTTP_NOT_FOUND, "not_found",
-                                     "no contact with id %lld", id);
-        return;
-    }
-
-    ctx->result = json_pack("{s:b,s:I}", "deleted", 1, "id", (json_int_t) id);
 }
 
 

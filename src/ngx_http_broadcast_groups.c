@@ -788,14 +788,7 @@ ngx_http_broadcast_groups_delete(ngx_http_broadcast_api_ctx_t *ctx,
         return;
     }
 
-    if (mysql_affected_rows(conn->mysql) == 0) {
-        ngx_http_broadcast_api_error(ctx, NGX_HTTP_NOT_FOUND, "not_found",
-                                     "no group with id %lld", gd->id);
-        return;
-    }
-
-    ctx->result = json_pack("{s:b,s:I}", "deleted", 1, "id",
-                            (json_int_t) gd->id);
+    ngx_http_broadcast_sql_deleted(ctx, conn, "group", gd->id);
 }
 
 

@@ -564,16 +564,7 @@ ngx_http_broadcast_kr_op(ngx_http_broadcast_api_ctx_t *ctx,
     n = snprintf(sql, sizeof(sql), "DELETE FROM keyword_rules WHERE id = %lld",
                  kr->id);
 
-    if (ngx_http_broadcast_kr_query_sql(ctx, conn, sql, n) != 0) {
-        return;
+    if (ngx_http_broadcast_kr_query_sql(ctx, conn, sql, n) == 0) {
+        ngx_http_broadcast_sql_deleted(ctx, conn, "keyword rule", kr->id);
     }
-
-    if (mysql_affected_rows(conn->mysql) == 0) {
-        ngx_http_broadcast_api_error(ctx, NGX_HTTP_NOT_FOUND, "not_found",
-                                     "no keyword rule with id %lld", kr->id);
-        return;
-    }
-
-    ctx->result = json_pack("{s:b,s:I}", "deleted", 1, "id",
-                            (json_int_t) kr->id);
 }

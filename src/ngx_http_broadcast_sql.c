@@ -223,6 +223,20 @@ ngx_http_broadcast_sql_one(ngx_http_broadcast_api_ctx_t *ctx, json_t *list,
 }
 
 
+void
+ngx_http_broadcast_sql_deleted(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn, const char *what, long long id)
+{
+    if (mysql_affected_rows(conn->mysql) == 0) {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_NOT_FOUND, "not_found",
+                                     "no %s with id %lld", what, id);
+        return;
+    }
+
+    ctx->result = json_pack("{s:b,s:I}", "deleted", 1, "id", (json_int_t) id);
+}
+
+
 /*
  * ISO-8601 date or date-time (optional seconds, fraction and offset) to
  * ms; *date_only is set for a bare date, which takes an offset only with
