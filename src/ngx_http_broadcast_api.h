@@ -292,6 +292,60 @@ void *ngx_http_broadcast_api_op_new(ngx_http_request_t *r,
     ngx_http_broadcast_api_ctx_t *ctx, size_t size,
     ngx_http_broadcast_op_pt op, ngx_http_broadcast_op_free_pt op_free);
 
+/* sql.c: the SQL plumbing of the CRUD areas */
+/* a positive decimal id of at most 18 digits (fits a BIGINT), or -1 */
+long long ngx_http_broadcast_sql_id(const u_char *p, size_t len);
+/* the "cursor" argument of a listing into *cursor (kept when absent);
+   0, or -1 with ctx's 400 set */
+int ngx_http_broadcast_sql_cursor(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, long long *cursor);
+/* thread: one row of a listing as JSON (data: the caller's) */
+typedef json_t *(*ngx_http_broadcast_sql_row_pt)(void *data, MYSQL_ROW row,
+    unsigned long *lengths);
+/* thread: the rows of res (freed), at most limit of them, as a JSON array
+   by row_json; a row more (the SELECT asks limit + 1) tells that another
+   page follows: next is then the id (row[0]) of the page's last row, else
+   "". NULL with ctx's 500 set */
+json_t *ngx_http_broadcast_sql_page(ngx_http_broadcast_api_ctx_t *ctx,
+    MYSQL_RES *res, ngx_uint_t limit, ngx_http_broadcast_sql_row_pt row_json,
+    void *data, char *next, size_t size);
+/* thread: the look-up of one row by id: the first of list (released) as
+   ctx->result, 1; or 0 with 404 not_found "no <what> with id <id>" set */
+int ngx_http_broadcast_sql_one(ngx_http_broadcast_api_ctx_t *ctx,
+    json_t *list, const char *what, long long id);
+/* thread: the answer to a DELETE by id just run: {"deleted":true,"id"},
+   or 404 not_found "no <what> with id <id>" when no row went */
+void ngx_http_broadcast_sql_deleted(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn, const char *what, long long id);
+/* the ISO-8601 date or date-time s as a bound of an id range: the ULID
+   (27 bytes with the NUL) of its millisecond with the lowest (fill '0')
+   or highest ('Z') random part; 0, or -1 when not a time */
+#define NGX_HTTP_BROADCAST_TIME_DAY          1   /* a date as 'Z': its end */
+#define NGX_HTTP_BROADCAST_TIME_DATE_OFFSET  2   /* a date takes an offset */
+int ngx_http_broadcast_sql_time(const char *s, ngx_uint_t flags, char fill,
+    char *id);
+/* the "limit" (1 to max, at most 4 digits; *limit kept when absent) and
+   "cursor" arguments of a listing; 0, or -1 with ctx's 400 set */
+int ngx_http_broadcast_sql_keyset(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_uint_t *limit, ngx_uint_t max,
+    long long *cursor);
+/* 1 when s is one of values (a NULL-ended list: an ENUM column's), else 0 */
+ngx_uint_t ngx_http_broadcast_sql_enum(const char **values, const char *s);
+/* thread: conn's MySQL connection, made when needed; 0, or -1 with ctx's
+   mysql_unavailable set */
+int ngx_http_broadcast_sql_connect(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn);
+/* thread: the result set of the query just run; NULL with ctx's error */
+MYSQL_RES *ngx_http_broadcast_sql_store(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn);
+/* thread: runs one SELECT, its result set; NULL with ctx's error */
+MYSQL_RES *ngx_http_broadcast_sql_select(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn, const char *sql, size_t n);
+/* thread: the same for a SELECT snprintf() printed (n) into sql[size];
+   one cut short answers 500 internal_error */
+MYSQL_RES *ngx_http_broadcast_sql_printed(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn, const char *sql, int n, size_t size);
+
 /* status.c: the columns and message JSON of the listings */
 #define NGX_HTTP_BROADCAST_LIST_COLUMNS                                      \
     BC_DB_MESSAGE_COLUMNS ",subject,peer,payload,pricing_category,"         \

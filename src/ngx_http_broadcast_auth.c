@@ -236,20 +236,8 @@ ngx_http_broadcast_auth_lookup(ngx_http_broadcast_api_ctx_t *ctx,
             " AND u.disabled_at IS NULL", ctx->cred_hash);
     }
 
-    if (ngx_http_broadcast_mysql_query(conn, ctx->mcf, sql, n, err,
-                                       sizeof(err))
-        != 0)
-    {
-        snprintf(ctx->detail, sizeof(ctx->detail), "%s", err);
-        ngx_http_broadcast_api_mysql_down(ctx);
-        return -1;
-    }
-
-    res = mysql_store_result(conn->mysql);
+    res = ngx_http_broadcast_sql_select(ctx, conn, sql, n);
     if (res == NULL) {
-        snprintf(ctx->detail, sizeof(ctx->detail), "%s",
-                 mysql_error(conn->mysql));
-        ngx_http_broadcast_api_mysql_down(ctx);
         return -1;
     }
 

@@ -15,7 +15,6 @@
 #include "bc_id.h"
 #include "bc_phone.h"
 
-#include <time.h>
 
 
 #define NGX_HTTP_BROADCAST_MARK_MAX  1000
@@ -106,117 +105,6 @@ ngx_http_broadcast_api_op_new(ngx_http_request_t *r,
 }
 
 
-/* ISO-8601 (date, or date-time with optional fraction and offset) to ms */
-static int
-ngx_http_broadcast_chat_iso(const char *s, long long *ms)
-{
-    int         y, mo, d, h, mi, sec, frac, fd, sign, oh, om, n;
-    struct tm   tm;
-    const char *p;
-
-    h = mi = sec = frac = 0;
-    fd = 0;
-
-    if (sscanf(s, "%4d-%2d-%2d%n", &y, &mo, &d, &n) != 3 || n != 10) {
-        return -1;
-    }
-
-    p = s + 10;
-
-    if (*p == 'T' || *p == 't' || *p == ' ') {
-        if (sscanf(p + 1, "%2d:%2d%n", &h, &mi, &n) != 2 || n != 5) {
-            return -1;
-        }
-
-        p += 6;
-
-        if (*p == ':') {
-            if (sscanf(p + 1, "%2d%n", &sec, &n) != 1 || n != 2) {
-                return -1;
-            }
-
-            p += 3;
-
-            if (*p == '.' || *p == ',') {
-                for (p++; *p >= '0' && *p <= '9'; p++) {
-                    if (fd < 3) {
-                        frac = frac * 10 + (*p - '0');
-                        fd++;
-                    }
-                }
-
-                if (fd == 0) {
-                    return -1;
-                }
-
-                for ( /* void */ ; fd < 3; fd++) {
-                    frac *= 10;
-                }
-            }
-        }
-    }
-
-    sign = 0;
-    oh = om = 0;
-
-    if (*p == 'Z' || *p == 'z') {
-        p++;
-
-    } else if (*p == '+' || *p == '-') {
-        sign = (*p == '-') ? -1 : 1;
-
-        if (sscanf(p + 1, "%2d:%2d%n", &oh, &om, &n) == 2 && n == 5) {
-            p += 6;
-
-        } else if (sscanf(p + 1, "%2d%2d%n", &oh, &om, &n) == 2 && n == 4) {
-            p += 5;
-
-        } else {
-            return -1;
-        }
-    }
-
-    if (*p != '\0' || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23
-        || mi > 59 || sec > 60 || oh > 23 || om > 59 || y < 1970)
-    {
-        return -1;
-    }
-
-    ngx_memzero(&tm, sizeof(struct tm));
-    tm.tm_year = y - 1900;
-    tm.tm_mon = mo - 1;
-    tm.tm_mday = d;
-    tm.tm_hour = h;
-    tm.tm_min = mi;
-    tm.tm_sec = sec;
-
-    *ms = ((long long) timegm(&tm) - sign * (oh * 3600 + om * 60)) * 1000
-          + frac;
-
-    return *ms >= 0 && *ms < (1LL << 48) ? 0 : -1;
-}
-
-
-/* the ULID of ms with the lowest (fill '0') or highest (fill 'Z') random */
-static void
-ngx_http_broadcast_chat_ulid(long long ms, char fill, char out[27])
-{
-    static const char  b32[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
-    int                i;
-
-    for (i = 9; i >= 0; i--) {
-        out[i] = b32[ms & 31];
-        ms >>= 5;
-    }
-
-    for (i = 10; i < 26; i++) {
-        out[i] = fill;
-    }
-
-    out[26] = '\0';
-}
-
-
 /* an address in its peer form: +E164 for phones, lower-cased for email */
 static int
 ngx_http_broadcast_chat_peer(ngx_http_request_t *r, const char *in,
@@ -260,19 +148,6 @@ ngx_http_broadcast_chat_peer(ngx_http_request_t *r, const char *in,
     }
 
     ngx_cpystrn((u_char *) out, (u_char *) e164, NGX_HTTP_BROADCAST_ADDR_MAX);
-
-    return 0;
-}
-
-
-static int
-ngx_http_broadcast_chat_oneof(const char *s, const char **list)
-{
-    for ( /* void */ ; *list; list++) {
-        if (strcmp(s, *list) == 0) {
-            return 1;
-        }
-    }
 
     return 0;
 }
@@ -405,7 +280,7 @@ ngx_http_broadcast_chat_word_arg(ngx_http_request_t *r,
     }
 
     if (n == -2
-        || (words ? !ngx_http_broadcast_chat_oneof(buf, words)
+        || (words ? !ngx_http_broadcast_sql_enum(words, buf)
                   : !bc_ulid_valid(buf, n)))
     {
         ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
@@ -452,17 +327,14 @@ static int
 ngx_http_broadcast_chat_time_arg(ngx_http_request_t *r, const char *name,
     char fill, char id[27])
 {
-    char       buf[600];
-    ssize_t    n;
-    long long  ms;
+    char     buf[600];
+    ssize_t  n;
 
     n = ngx_http_broadcast_api_arg(r, name, buf, sizeof(buf));
     if (n > 0) {
-        if (ngx_http_broadcast_chat_iso(buf, &ms) != 0) {
-            return -1;
-        }
-
-        ngx_http_broadcast_chat_ulid(ms, fill, id);
+        return ngx_http_broadcast_sql_time(buf,
+                                           NGX_HTTP_BROADCAST_TIME_DATE_OFFSET,
+                                           fill, id);
 
     } else if (n == -2) {
         return -1;

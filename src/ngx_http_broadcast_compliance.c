@@ -117,36 +117,19 @@ static int ngx_http_broadcast_compliance_reason(
     json_t *json);
 
 
-/* a positive id of at most 18 digits, or -1 */
-static long long
-ngx_http_broadcast_compliance_id(const u_char *p, size_t len)
-{
-    ngx_int_t  n;
-
-    if (len == 0 || len > 18 || p[0] == '0') {
-        return -1;
-    }
-
-    n = ngx_atoof((u_char *) p, len);
-
-    return n > 0 ? (long long) n : -1;
-}
-
-
 /* 0 when s is one of the channels (copied into out), -1 otherwise */
 static int
 ngx_http_broadcast_compliance_channel(const char *s, char *out, size_t size)
 {
-    ngx_uint_t  i;
-
-    for (i = 0; ngx_http_broadcast_compliance_channels[i]; i++) {
-        if (ngx_strcmp(s, ngx_http_broadcast_compliance_channels[i]) == 0) {
-            ngx_cpystrn((u_char *) out, (u_char *) s, size);
-            return 0;
-        }
+    if (!ngx_http_broadcast_sql_enum(ngx_http_broadcast_compliance_channels,
+                                     s))
+    {
+        return -1;
     }
 
-    return -1;
+    ngx_cpystrn((u_char *) out, (u_char *) s, size);
+
+    return 0;
 }
 
 
@@ -160,37 +143,11 @@ ngx_http_broadcast_compliance_query(ngx_http_request_t *r,
 
     cd->limit = NGX_HTTP_BROADCAST_COMPLIANCE_LIMIT;
 
-    n = ngx_http_broadcast_api_arg(r, "limit", buf, sizeof(buf));
-    if (n != -1) {
-        cd->limit = n > 0 && n <= 4
-                    ? (ngx_uint_t) ngx_atoi((u_char *) buf, n) : 0;
-
-        if (cd->limit == 0
-            || cd->limit > NGX_HTTP_BROADCAST_COMPLIANCE_MAX
-            || (ngx_int_t) cd->limit == NGX_ERROR)
-        {
-            ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
-                "invalid_request", "limit must be a number from 1 to %d",
-                NGX_HTTP_BROADCAST_COMPLIANCE_MAX);
-            return -1;
-        }
-    }
-
-    n = ngx_http_broadcast_api_arg(r, "cursor", buf, sizeof(buf));
-    if (n > 0) {
-        cd->cursor = ngx_http_broadcast_compliance_id((u_char *) buf, n);
-
-        if (cd->cursor < 0) {
-            ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
-                "invalid_request", "cursor must be the next_cursor of the "
-                "previous page");
-            return -1;
-        }
-
-    } else if (n == -2) {
-        ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
-            "invalid_request", "cursor must be the next_cursor of the "
-            "previous page");
+    if (ngx_http_broadcast_sql_keyset(r, ctx, &cd->limit,
+                                      NGX_HTTP_BROADCAST_COMPLIANCE_MAX,
+                                      &cd->cursor)
+        != 0)
+    {
         return -1;
     }
 
@@ -455,7 +412,7 @@ ngx_http_broadcast_compliance_prepare(ngx_http_request_t *r,
 
     if (r->method & NGX_HTTP_DELETE) {
         cd->action = NGX_HTTP_BROADCAST_COMPLIANCE_DEL;
-        cd->id = ngx_http_broadcast_compliance_id(args->id.data,
+        cd->id = ngx_http_broadcast_sql_id(args->id.data,
                                                   args->id.len);
         if (cd->id < 0) {
             ngx_http_broadcast_api_error(ctx, NGX_HTTP_NOT_FOUND,
@@ -473,9 +430,11 @@ ngx_http_broadcast_compliance_prepare(ngx_http_request_t *r,
 
 /* one row of either list as JSON (the blacklist has no channel/source) */
 static json_t *
-ngx_http_broadcast_compliance_row(ngx_http_broadcast_compliance_t *cd,
-    MYSQL_ROW row)
+ngx_http_broadcast_compliance_row(void *data, MYSQL_ROW row,
+    unsigned long *lengths)
 {
+    ngx_http_broadcast_compliance_t *cd = data;
+
     json_t  *o;
 
     o = json_pack("{s:I,s:s?,s:s?,s:s?}",
@@ -504,34 +463,6 @@ ngx_http_broadcast_compliance_row(ngx_http_broadcast_compliance_t *cd,
 }
 
 
-/* thread: runs sql and returns its result set, NULL with ctx's error */
-static MYSQL_RES *
-ngx_http_broadcast_compliance_select(ngx_http_broadcast_api_ctx_t *ctx,
-    ngx_http_broadcast_conn_t *conn, const char *sql, size_t n)
-{
-    char        err[256];
-    MYSQL_RES  *res;
-
-    if (ngx_http_broadcast_mysql_query(conn, ctx->mcf, sql, n, err,
-                                       sizeof(err))
-        != 0)
-    {
-        snprintf(ctx->detail, sizeof(ctx->detail), "%s", err);
-        ngx_http_broadcast_api_mysql_down(ctx);
-        return NULL;
-    }
-
-    res = mysql_store_result(conn->mysql);
-    if (res == NULL) {
-        snprintf(ctx->detail, sizeof(ctx->detail), "%s",
-                 mysql_error(conn->mysql));
-        ngx_http_broadcast_api_mysql_down(ctx);
-    }
-
-    return res;
-}
-
-
 /* the LIKE pattern of an address prefix: its wildcards escaped, then % */
 static char *
 ngx_http_broadcast_compliance_like(MYSQL *m, const char *s)
@@ -557,12 +488,10 @@ static void
 ngx_http_broadcast_compliance_list(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn, ngx_http_broadcast_compliance_t *cd)
 {
-    int          n;
-    char         sql[2048], *like, *ch;
-    json_t      *list, *item;
-    ngx_uint_t   rows;
-    MYSQL_RES   *res;
-    MYSQL_ROW    row;
+    int         n;
+    char        sql[2048], *like, *ch;
+    json_t     *list;
+    MYSQL_RES  *res;
 
     like = cd->search[0]
            ? ngx_http_broadcast_compliance_like(conn->mysql, cd->search)
@@ -589,49 +518,21 @@ ngx_http_broadcast_compliance_list(ngx_http_broadcast_api_ctx_t *ctx,
     free(like);
     free(ch);
 
-    if (n <= 0 || (size_t) n >= sizeof(sql)) {
-        ngx_http_broadcast_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                     "internal_error", "query too long");
-        return;
-    }
-
-    res = ngx_http_broadcast_compliance_select(ctx, conn, sql, n);
+    res = ngx_http_broadcast_sql_printed(ctx, conn, sql, n, sizeof(sql));
     if (res == NULL) {
         return;
     }
 
-    list = json_array();
-    rows = 0;
-    cd->cursor = 0;
-
-    while (list && (row = mysql_fetch_row(res)) != NULL) {
-        if (++rows > cd->limit) {
-            break;
-        }
-
-        item = ngx_http_broadcast_compliance_row(cd, row);
-        if (item == NULL || json_array_append_new(list, item) != 0) {
-            json_decref(list);
-            list = NULL;
-            break;
-        }
-
-        cd->cursor = strtoll(row[0], NULL, 10);
-    }
-
-    mysql_free_result(res);
-
+    /* the cursor is a string: opaque to clients, whatever it holds later */
+    list = ngx_http_broadcast_sql_page(ctx, res, cd->limit,
+                                       ngx_http_broadcast_compliance_row, cd,
+                                       sql, sizeof(sql));
     if (list == NULL) {
-        ngx_http_broadcast_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                     "internal_error", "out of memory");
         return;
     }
 
-    /* the cursor is a string: opaque to clients, whatever it holds later */
-    snprintf(sql, sizeof(sql), "%lld", cd->cursor);
-
     ctx->result = json_pack("{s:o,s:s?}", cd->list->key, list,
-                            "next_cursor", rows > cd->limit ? sql : NULL);
+                            "next_cursor", sql[0] ? sql : NULL);
 }
 
 
@@ -659,13 +560,7 @@ ngx_http_broadcast_compliance_fetch(ngx_http_broadcast_api_ctx_t *ctx,
                  !cd->list->channels ? ""
                  : covering ? ") ORDER BY channel LIMIT 1" : "");
 
-    if (n <= 0 || (size_t) n >= sizeof(sql)) {
-        ngx_http_broadcast_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                     "internal_error", "query too long");
-        return -1;
-    }
-
-    res = ngx_http_broadcast_compliance_select(ctx, conn, sql, n);
+    res = ngx_http_broadcast_sql_printed(ctx, conn, sql, n, sizeof(sql));
     if (res == NULL) {
         return -1;
     }
@@ -674,7 +569,7 @@ ngx_http_broadcast_compliance_fetch(ngx_http_broadcast_api_ctx_t *ctx,
     found = (row != NULL);
 
     if (found) {
-        ctx->result = ngx_http_broadcast_compliance_row(cd, row);
+        ctx->result = ngx_http_broadcast_compliance_row(cd, row, NULL);
     }
 
     mysql_free_result(res);
@@ -779,16 +674,10 @@ ngx_http_broadcast_compliance_op(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_compliance_t *cd = ctx->op_data;
 
     int   n;
-    char  sql[256], err[256];
+    char  sql[256], err[256], what[64];
 
-    if (conn->mysql == NULL) {
-        conn->mysql = bc_db_connect(&ctx->mcf->mysql, err, sizeof(err));
-
-        if (conn->mysql == NULL) {
-            snprintf(ctx->detail, sizeof(ctx->detail), "%s", err);
-            ngx_http_broadcast_api_mysql_down(ctx);
-            return;
-        }
+    if (ngx_http_broadcast_sql_connect(ctx, conn) != 0) {
+        return;
     }
 
     switch (cd->action) {
@@ -814,13 +703,6 @@ ngx_http_broadcast_compliance_op(ngx_http_broadcast_api_ctx_t *ctx,
         return;
     }
 
-    if (mysql_affected_rows(conn->mysql) == 0) {
-        ngx_http_broadcast_api_error(ctx, NGX_HTTP_NOT_FOUND, "not_found",
-                                     "no %s entry with id %lld",
-                                     cd->list->key, cd->id);
-        return;
-    }
-
-    ctx->result = json_pack("{s:b,s:I}", "deleted", 1, "id",
-                            (json_int_t) cd->id);
+    snprintf(what, sizeof(what), "%s entry", cd->list->key);
+    ngx_http_broadcast_sql_deleted(ctx, conn, what, cd->id);
 }

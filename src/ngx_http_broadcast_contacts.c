@@ -466,30 +466,6 @@ ngx_http_broadcast_contact_fields(ngx_http_request_t *r,
 }
 
 
-/* loop: a positive decimal id; 0, or -1 when it cannot be one */
-static int
-ngx_http_broadcast_contact_id(ngx_str_t *s, long long *id)
-{
-    size_t  i;
-
-    if (s->len == 0 || s->len > 18 || s->data[0] == '0') {
-        return -1;
-    }
-
-    *id = 0;
-
-    for (i = 0; i < s->len; i++) {
-        if (s->data[i] < '0' || s->data[i] > '9') {
-            return -1;
-        }
-
-        *id = *id * 10 + (s->data[i] - '0');
-    }
-
-    return 0;
-}
-
-
 void
 ngx_http_broadcast_contacts_prepare(ngx_http_request_t *r,
     ngx_http_broadcast_api_ctx_t *ctx, ngx_http_broadcast_api_args_t *args)
@@ -516,7 +492,9 @@ ngx_http_broadcast_contacts_prepare(ngx_http_request_t *r,
         return;
     }
 
-    if (ngx_http_broadcast_contact_id(&args->id, &ct->id) != 0) {
+    ct->id = ngx_http_broadcast_sql_id(args->id.data, args->id.len);
+
+    if (ct->id < 0) {
         ngx_http_broadcast_api_error(ctx, NGX_HTTP_NOT_FOUND, "not_found",
                                      "no contact with this id");
         return;

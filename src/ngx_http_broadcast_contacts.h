@@ -117,13 +117,17 @@ void ngx_http_broadcast_sql_str(ngx_http_broadcast_sql_t *s, MYSQL *m,
 int ngx_http_broadcast_contact_tag(const char *in, size_t len, char *out,
     const char **why);
 
-/* thread: a MySQL connection, to quote with before the first query */
-int ngx_http_broadcast_contacts_connect(ngx_http_broadcast_api_ctx_t *ctx,
-    ngx_http_broadcast_conn_t *conn);
+/* thread: a MySQL connection, to quote with before the first query (the
+   old name of sql.c's ngx_http_broadcast_sql_connect, msgtpl*.c use it) */
+#define ngx_http_broadcast_contacts_connect  ngx_http_broadcast_sql_connect
 
 /* thread: runs sql; 0, or -1 with ctx's error set (MySQL down) */
 int ngx_http_broadcast_contacts_exec(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn, ngx_http_broadcast_sql_t *sql);
+/* thread: runs sql, its result set; NULL with ctx's error set */
+MYSQL_RES *ngx_http_broadcast_contacts_select(
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_http_broadcast_conn_t *conn,
+    ngx_http_broadcast_sql_t *sql);
 
 /*
  * thread: the contacts sql selects (NGX_HTTP_BROADCAST_CONTACT_COLUMNS,

@@ -107,7 +107,6 @@ static int
 ngx_http_broadcast_contacts_tags(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn, json_t *list)
 {
-    int                        rc;
     size_t                     i, n;
     json_t                    *c;
     long long                  id;
@@ -131,16 +130,10 @@ ngx_http_broadcast_contacts_tags(ngx_http_broadcast_api_ctx_t *ctx,
 
     ngx_http_broadcast_sql_cat(&sql, ") ORDER BY contact_id, tag");
 
-    rc = ngx_http_broadcast_contacts_exec(ctx, conn, &sql);
+    res = ngx_http_broadcast_contacts_select(ctx, conn, &sql);
     free(sql.data);
 
-    if (rc != 0) {
-        return -1;
-    }
-
-    res = mysql_store_result(conn->mysql);
     if (res == NULL) {
-        ngx_http_broadcast_api_mysql_down(ctx);
         return -1;
     }
 
@@ -185,13 +178,8 @@ ngx_http_broadcast_contacts_fetch(ngx_http_broadcast_api_ctx_t *ctx,
     MYSQL_RES  *res;
     MYSQL_ROW   row;
 
-    if (ngx_http_broadcast_contacts_exec(ctx, conn, sql) != 0) {
-        return NULL;
-    }
-
-    res = mysql_store_result(conn->mysql);
+    res = ngx_http_broadcast_contacts_select(ctx, conn, sql);
     if (res == NULL) {
-        ngx_http_broadcast_api_mysql_down(ctx);
         return NULL;
     }
 
@@ -226,30 +214,6 @@ ngx_http_broadcast_contacts_fetch(ngx_http_broadcast_api_ctx_t *ctx,
 /* ----------------------------------------------------------- the loop */
 
 
-/* a positive decimal number of at most 18 digits; 0 or -1 */
-static int
-ngx_http_broadcast_clist_number(const char *s, ssize_t len, long long *out)
-{
-    ssize_t  i;
-
-    if (len <= 0 || len > 18 || s[0] == '0') {
-        return -1;
-    }
-
-    *out = 0;
-
-    for (i = 0; i < len; i++) {
-        if (s[i] < '0' || s[i] > '9') {
-            return -1;
-        }
-
-        *out = *out * 10 + (s[i] - '0');
-    }
-
-    return 0;
-}
-
-
 /* loop: the query arguments of GET /api/contacts; 0 or -1 + ctx's error */
 static int
 ngx_http_broadcast_clist_args(ngx_http_request_t *r,
@@ -265,9 +229,9 @@ ngx_http_broadcast_clist_args(ngx_http_request_t *r,
     /* an empty argument (a form's blank field) is an absent one */
     n = ngx_http_broadcast_api_arg(r, "limit", buf, sizeof(buf));
     if (n != -1 && n != 0) {
-        if (ngx_http_broadcast_clist_number(buf, n, &v) != 0
-            || v > NGX_HTTP_BROADCAST_CONTACTS_LIMIT_MAX)
-        {
+        v = n > 0 ? ngx_http_broadcast_sql_id((u_char *) buf, n) : -1;
+
+        if (v < 0 || v > NGX_HTTP_BROADCAST_CONTACTS_LIMIT_MAX) {
             why = "limit must be a number from 1 to 500";
             goto invalid;
         }
@@ -276,13 +240,16 @@ ngx_http_broadcast_clist_args(ngx_http_request_t *r,
     }
 
     n = ngx_http_broadcast_api_arg(r, "cursor", buf, sizeof(buf));
-    if (n > 0 && ngx_http_broadcast_clist_number(buf, n, &cl->cursor) != 0) {
+    if (n > 0
+        && (cl->cursor = ngx_http_broadcast_sql_id((u_char *) buf, n)) < 0)
+    {
         why = "cursor must be a next_cursor this API returned";
         goto invalid;
     }
 
     n = ngx_http_broadcast_api_arg(r, "group_id", buf, sizeof(buf));
-    if (n > 0 && ngx_http_broadcast_clist_number(buf, n, &cl->group_id) != 0)
+    if (n > 0
+        && (cl->group_id = ngx_http_broadcast_sql_id((u_char *) buf, n)) < 0)
     {
         why = "group_id must be a group's id";
         goto invalid;
@@ -526,13 +493,8 @@ ngx_http_broadcast_clist_count(ngx_http_broadcast_api_ctx_t *ctx,
     MYSQL_RES  *res;
     MYSQL_ROW   row;
 
-    if (ngx_http_broadcast_contacts_exec(ctx, conn, sql) != 0) {
-        return -1;
-    }
-
-    res = mysql_store_result(conn->mysql);
+    res = ngx_http_broadcast_contacts_select(ctx, conn, sql);
     if (res == NULL) {
-        ngx_http_broadcast_api_mysql_down(ctx);
         return -1;
     }
 
@@ -601,7 +563,6 @@ static void
 ngx_http_broadcast_clist_tags(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn)
 {
-    int                        rc;
     json_t                    *tags;
     MYSQL_RES                 *res;
     MYSQL_ROW                  row;
@@ -612,16 +573,10 @@ ngx_http_broadcast_clist_tags(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_sql_cat(&sql, "SELECT tag, COUNT(*) AS n FROM "
                                "contact_tags GROUP BY tag "
                                "ORDER BY n DESC, tag");
-    rc = ngx_http_broadcast_contacts_exec(ctx, conn, &sql);
+    res = ngx_http_broadcast_contacts_select(ctx, conn, &sql);
     free(sql.data);
 
-    if (rc != 0) {
-        return;
-    }
-
-    res = mysql_store_result(conn->mysql);
     if (res == NULL) {
-        ngx_http_broadcast_api_mysql_down(ctx);
         return;
     }
 

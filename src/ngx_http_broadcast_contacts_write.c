@@ -84,28 +84,6 @@ ngx_http_broadcast_sql_str(ngx_http_broadcast_sql_t *s, MYSQL *m,
 
 
 int
-ngx_http_broadcast_contacts_connect(ngx_http_broadcast_api_ctx_t *ctx,
-    ngx_http_broadcast_conn_t *conn)
-{
-    char  err[256];
-
-    if (conn->mysql) {
-        return 0;
-    }
-
-    conn->mysql = bc_db_connect(&ctx->mcf->mysql, err, sizeof(err));
-
-    if (conn->mysql == NULL) {
-        snprintf(ctx->detail, sizeof(ctx->detail), "%s", err);
-        ngx_http_broadcast_api_mysql_down(ctx);
-        return -1;
-    }
-
-    return 0;
-}
-
-
-int
 ngx_http_broadcast_contacts_exec(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn, ngx_http_broadcast_sql_t *sql)
 {
@@ -143,6 +121,18 @@ ngx_http_broadcast_contacts_exec(ngx_http_broadcast_api_ctx_t *ctx,
 }
 
 
+MYSQL_RES *
+ngx_http_broadcast_contacts_select(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn, ngx_http_broadcast_sql_t *sql)
+{
+    if (ngx_http_broadcast_contacts_exec(ctx, conn, sql) != 0) {
+        return NULL;
+    }
+
+    return ngx_http_broadcast_sql_store(ctx, conn);
+}
+
+
 /* --------------------------------------------------------- the thread */
 
 
@@ -170,19 +160,9 @@ ngx_http_broadcast_contact_get(ngx_http_broadcast_api_ctx_t *ctx,
     list = ngx_http_broadcast_contacts_fetch(ctx, conn, &sql);
     free(sql.data);
 
-    if (list == NULL) {
-        return;
+    if (list != NULL) {
+        (void) ngx_http_broadcast_sql_one(ctx, list, "contact", id);
     }
-
-    if (json_array_size(list) == 0) {
-        json_decref(list);
-        ngx_http_broadcast_api_error(ctx, NGX_HTTP_NOT_FOUND, "not_found",
-                                     "no contact with id %lld", id);
-        return;
-    }
-
-    ctx->result = json_incref(json_array_get(list, 0));
-    json_decref(list);
 }
 
 
@@ -226,16 +206,10 @@ ngx_http_broadcast_contact_holder(ngx_http_broadcast_api_ctx_t *ctx,
 
     ngx_http_broadcast_sql_cat(&sql, ") LIMIT 1");
 
-    if (ngx_http_broadcast_contacts_exec(ctx, conn, &sql) != 0) {
-        free(sql.data);
-        return -1;
-    }
-
+    res = ngx_http_broadcast_contacts_select(ctx, conn, &sql);
     free(sql.data);
 
-    res = mysql_store_result(conn->mysql);
     if (res == NULL) {
-        ngx_http_broadcast_api_mysql_down(ctx);
         return -1;
     }
 
@@ -313,16 +287,10 @@ ngx_http_broadcast_contact_check(ngx_http_broadcast_api_ctx_t *ctx,
                                "NOT NULL, email IS NOT NULL FROM contacts "
                                "WHERE id = %lld FOR UPDATE", ct->id);
 
-    if (ngx_http_broadcast_contacts_exec(ctx, conn, &sql) != 0) {
-        free(sql.data);
-        return -1;
-    }
-
+    res = ngx_http_broadcast_contacts_select(ctx, conn, &sql);
     free(sql.data);
 
-    res = mysql_store_result(conn->mysql);
     if (res == NULL) {
-        ngx_http_broadcast_api_mysql_down(ctx);
         return -1;
     }
 
@@ -512,17 +480,9 @@ ngx_http_broadcast_contact_delete(ngx_http_broadcast_api_ctx_t *ctx,
     rc = ngx_http_broadcast_contacts_exec(ctx, conn, &sql);
     free(sql.data);
 
-    if (rc != 0) {
-        return;
+    if (rc == 0) {
+        ngx_http_broadcast_sql_deleted(ctx, conn, "contact", id);
     }
-
-    if (mysql_affected_rows(conn->mysql) == 0) {
-        ngx_http_broadcast_api_error(ctx, NGX_HTTP_NOT_FOUND, "not_found",
-                                     "no contact with id %lld", id);
-        return;
-    }
-
-    ctx->result = json_pack("{s:b,s:I}", "deleted", 1, "id", (json_int_t) id);
 }
 
 

@@ -116,22 +116,6 @@ ngx_http_broadcast_groups_action(ngx_uint_t variant, ngx_uint_t method)
 }
 
 
-/* a positive decimal id of at most 18 digits (fits a BIGINT), or -1 */
-static long long
-ngx_http_broadcast_groups_id(const u_char *p, size_t len)
-{
-    off_t  n;
-
-    if (len == 0 || len > 18 || p[0] == '0') {
-        return -1;
-    }
-
-    n = ngx_atoof((u_char *) p, len);
-
-    return n > 0 ? (long long) n : -1;
-}
-
-
 static void
 ngx_http_broadcast_groups_free(void *data)
 {
@@ -168,21 +152,7 @@ ngx_http_broadcast_groups_page(ngx_http_request_t *r,
         gd->limit = limit;
     }
 
-    n = ngx_http_broadcast_api_arg(r, "cursor", buf, sizeof(buf));
-    if (n > 0) {
-        gd->cursor = ngx_http_broadcast_groups_id((u_char *) buf, n);
-
-        if (gd->cursor < 0) {
-            ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
-                "invalid_request", "cursor must be the next_cursor of the "
-                "previous page");
-            return -1;
-        }
-
-    } else if (n == -2) {
-        ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
-            "invalid_request", "cursor must be the next_cursor of the "
-            "previous page");
+    if (ngx_http_broadcast_sql_cursor(r, ctx, &gd->cursor) != 0) {
         return -1;
     }
 
@@ -360,7 +330,7 @@ ngx_http_broadcast_groups_prepare(ngx_http_request_t *r,
     gd->action = ngx_http_broadcast_groups_action(args->variant, r->method);
 
     if (args->variant != NGX_HTTP_BROADCAST_GROUPS_COLLECTION) {
-        gd->id = ngx_http_broadcast_groups_id(args->id.data, args->id.len);
+        gd->id = ngx_http_broadcast_sql_id(args->id.data, args->id.len);
 
         /* not an id: no such group (reported after the auth, as usual) */
         if (gd->id < 0) {
@@ -436,8 +406,6 @@ static MYSQL_RES *
 ngx_http_broadcast_groups_select(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn, const char *sql, size_t len)
 {
-    MYSQL_RES  *res;
-
     if (ngx_http_broadcast_groups_exec(ctx, conn, sql, len) != 0) {
         if (ctx->code == NULL) {
             ngx_http_broadcast_api_mysql_down(ctx);
@@ -446,14 +414,7 @@ ngx_http_broadcast_groups_select(ngx_http_broadcast_api_ctx_t *ctx,
         return NULL;
     }
 
-    res = mysql_store_result(conn->mysql);
-    if (res == NULL) {
-        snprintf(ctx->detail, sizeof(ctx->detail), "%s",
-                 mysql_error(conn->mysql));
-        ngx_http_broadcast_api_mysql_down(ctx);
-    }
-
-    return res;
+    return ngx_http_broadcast_sql_store(ctx, conn);
 }
 
 
@@ -466,7 +427,8 @@ ngx_http_broadcast_groups_str(const char *s)
 
 /* the group JSON of a row selected with NGX_HTTP_BROADCAST_GROUPS_COLUMNS */
 static json_t *
-ngx_http_broadcast_groups_json(MYSQL_ROW row)
+ngx_http_broadcast_groups_json(void *data, MYSQL_ROW row,
+    unsigned long *lengths)
 {
     return json_pack("{s:I,s:o,s:o,s:I,s:o,s:o}",
                      "id", (json_int_t) strtoll(row[0], NULL, 10),
@@ -497,7 +459,8 @@ ngx_http_broadcast_groups_json_col(const char *s, unsigned long len)
 
 /* the contact JSON of a row of NGX_HTTP_BROADCAST_GROUPS_CONTACT_COLUMNS */
 static json_t *
-ngx_http_broadcast_groups_contact(MYSQL_ROW row, unsigned long *lengths)
+ngx_http_broadcast_groups_contact(void *data, MYSQL_ROW row,
+    unsigned long *lengths)
 {
     json_t  *tags;
 
@@ -546,7 +509,7 @@ ngx_http_broadcast_groups_one(ngx_http_broadcast_api_ctx_t *ctx,
     }
 
     row = mysql_fetch_row(res);
-    group = row ? ngx_http_broadcast_groups_json(row) : NULL;
+    group = row ? ngx_http_broadcast_groups_json(NULL, row, NULL) : NULL;
     mysql_free_result(res);
 
     if (row == NULL) {
@@ -569,12 +532,10 @@ static void
 ngx_http_broadcast_groups_list(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn, ngx_http_broadcast_groups_t *gd)
 {
-    int          n;
-    char         sql[1024], next[NGX_HTTP_BROADCAST_GROUPS_ID_LEN + 1];
-    json_t      *list;
-    ngx_uint_t   count;
-    MYSQL_RES   *res;
-    MYSQL_ROW    row;
+    int         n;
+    char        sql[1024], next[NGX_HTTP_BROADCAST_GROUPS_ID_LEN + 1];
+    json_t     *list;
+    MYSQL_RES  *res;
 
     /* one row more than the page tells whether another page follows */
     n = snprintf(sql, sizeof(sql), "SELECT %s FROM contact_groups g "
@@ -587,25 +548,15 @@ ngx_http_broadcast_groups_list(ngx_http_broadcast_api_ctx_t *ctx,
         return;
     }
 
-    list = json_array();
-    next[0] = '\0';
-    count = 0;
-
-    while (list && (row = mysql_fetch_row(res)) != NULL) {
-        if (count++ == gd->limit) {
-            break;
-        }
-
-        snprintf(next, sizeof(next), "%s", row[0]);
-        json_array_append_new(list, ngx_http_broadcast_groups_json(row));
+    list = ngx_http_broadcast_sql_page(ctx, res, gd->limit,
+                                       ngx_http_broadcast_groups_json, NULL,
+                                       next, sizeof(next));
+    if (list == NULL) {
+        return;
     }
 
-    mysql_free_result(res);
-
-    ctx->result = list ? json_pack("{s:o,s:o}", "groups", list, "next_cursor",
-                                   count > gd->limit ? json_string(next)
-                                                     : json_null())
-                       : NULL;
+    ctx->result = json_pack("{s:o,s:s?}", "groups", list, "next_cursor",
+                            next[0] ? next : NULL);
 }
 
 
@@ -662,14 +613,11 @@ static void
 ngx_http_broadcast_groups_members(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn, ngx_http_broadcast_groups_t *gd)
 {
-    int             n;
-    char            sql[1024], next[NGX_HTTP_BROADCAST_GROUPS_ID_LEN + 1];
-    json_t         *list;
-    long long       total;
-    ngx_uint_t      count;
-    MYSQL_RES      *res;
-    MYSQL_ROW       row;
-    unsigned long  *lengths;
+    int         n;
+    char        sql[1024], next[NGX_HTTP_BROADCAST_GROUPS_ID_LEN + 1];
+    json_t     *list;
+    long long   total;
+    MYSQL_RES  *res;
 
     if (ngx_http_broadcast_groups_exists(ctx, conn, gd) != 1) {
         return;
@@ -695,30 +643,17 @@ ngx_http_broadcast_groups_members(ngx_http_broadcast_api_ctx_t *ctx,
         return;
     }
 
-    list = json_array();
-    next[0] = '\0';
-    count = 0;
-
-    while (list && (row = mysql_fetch_row(res)) != NULL) {
-        if (count++ == gd->limit) {
-            break;
-        }
-
-        lengths = mysql_fetch_lengths(res);
-        snprintf(next, sizeof(next), "%s", row[0]);
-        json_array_append_new(list,
-                              ngx_http_broadcast_groups_contact(row, lengths));
+    list = ngx_http_broadcast_sql_page(ctx, res, gd->limit,
+                                       ngx_http_broadcast_groups_contact, NULL,
+                                       next, sizeof(next));
+    if (list == NULL) {
+        return;
     }
 
-    mysql_free_result(res);
-
-    ctx->result = list ? json_pack("{s:I,s:o,s:o,s:I}", "group_id",
-                                   (json_int_t) gd->id, "members", list,
-                                   "next_cursor",
-                                   count > gd->limit ? json_string(next)
-                                                     : json_null(),
-                                   "total", (json_int_t) total)
-                       : NULL;
+    ctx->result = json_pack("{s:I,s:o,s:s?,s:I}", "group_id",
+                            (json_int_t) gd->id, "members", list,
+                            "next_cursor", next[0] ? next : NULL,
+                            "total", (json_int_t) total);
 }
 
 
@@ -753,7 +688,7 @@ ngx_http_broadcast_groups_write(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn, ngx_http_broadcast_groups_t *gd)
 {
     int      n, rc;
-    char    *qname, *qdesc, err[256];
+    char    *qname, *qdesc;
     json_t  *group;
     /* both fields quoted: up to 2 * 4 bytes a character, plus the rest */
     char     sql[(NGX_HTTP_BROADCAST_GROUPS_NAME_MAX
@@ -766,14 +701,8 @@ ngx_http_broadcast_groups_write(ngx_http_broadcast_api_ctx_t *ctx,
     }
 
     /* bc_db_quote() needs the connection (its character set) */
-    if (conn->mysql == NULL) {
-        conn->mysql = bc_db_connect(&ctx->mcf->mysql, err, sizeof(err));
-
-        if (conn->mysql == NULL) {
-            snprintf(ctx->detail, sizeof(ctx->detail), "%s", err);
-            ngx_http_broadcast_api_mysql_down(ctx);
-            return;
-        }
+    if (ngx_http_broadcast_sql_connect(ctx, conn) != 0) {
+        return;
     }
 
     qname = gd->has_name ? bc_db_quote(conn->mysql, gd->name,
@@ -859,14 +788,7 @@ ngx_http_broadcast_groups_delete(ngx_http_broadcast_api_ctx_t *ctx,
         return;
     }
 
-    if (mysql_affected_rows(conn->mysql) == 0) {
-        ngx_http_broadcast_api_error(ctx, NGX_HTTP_NOT_FOUND, "not_found",
-                                     "no group with id %lld", gd->id);
-        return;
-    }
-
-    ctx->result = json_pack("{s:b,s:I}", "deleted", 1, "id",
-                            (json_int_t) gd->id);
+    ngx_http_broadcast_sql_deleted(ctx, conn, "group", gd->id);
 }
 
 

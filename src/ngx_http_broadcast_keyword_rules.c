@@ -87,37 +87,6 @@ static void ngx_http_broadcast_kr_op(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn);
 
 
-/* a positive id of at most 18 digits, or -1 */
-static long long
-ngx_http_broadcast_kr_id(const u_char *p, size_t len)
-{
-    ngx_int_t  n;
-
-    if (len == 0 || len > 18 || p[0] == '0') {
-        return -1;
-    }
-
-    n = ngx_atoof((u_char *) p, len);
-
-    return n > 0 ? (long long) n : -1;
-}
-
-
-static int
-ngx_http_broadcast_kr_one_of(const char **list, const char *s)
-{
-    ngx_uint_t  i;
-
-    for (i = 0; list[i]; i++) {
-        if (ngx_strcmp(s, list[i]) == 0) {
-            return 1;
-        }
-    }
-
-    return 0;
-}
-
-
 /*
  * 0 if the pattern compiles as the sender compiles it (caseless, UTF),
  * else -1 with a 422 that says where and why
@@ -222,7 +191,7 @@ ngx_http_broadcast_kr_body(ngx_http_request_t *r,
         s = json_string_value(v);
 
         if (s == NULL
-            || !ngx_http_broadcast_kr_one_of(ngx_http_broadcast_kr_matches, s))
+            || !ngx_http_broadcast_sql_enum(ngx_http_broadcast_kr_matches, s))
         {
             ngx_http_broadcast_api_error(ctx, NGX_HTTP_BROADCAST_UNPROCESSABLE,
                 "invalid_match_type", "match_type must be \"exact\", "
@@ -240,7 +209,7 @@ ngx_http_broadcast_kr_body(ngx_http_request_t *r,
 
         if (!json_is_null(v)
             && (s == NULL
-                || !ngx_http_broadcast_kr_one_of(
+                || !ngx_http_broadcast_sql_enum(
                         ngx_http_broadcast_kr_channels, s)))
         {
             ngx_http_broadcast_api_error(ctx, NGX_HTTP_BROADCAST_UNPROCESSABLE,
@@ -308,39 +277,11 @@ static int
 ngx_http_broadcast_kr_query(ngx_http_request_t *r,
     ngx_http_broadcast_api_ctx_t *ctx, ngx_http_broadcast_kr_t *kr)
 {
-    char     buf[64];
-    ssize_t  n;
-
     kr->limit = NGX_HTTP_BROADCAST_KR_LIMIT;
 
-    n = ngx_http_broadcast_api_arg(r, "limit", buf, sizeof(buf));
-    if (n != -1) {
-        kr->limit = n > 0 && n <= 4
-                    ? (ngx_uint_t) ngx_atoi((u_char *) buf, n) : 0;
-
-        if (kr->limit == 0 || kr->limit > NGX_HTTP_BROADCAST_KR_MAX
-            || (ngx_int_t) kr->limit == NGX_ERROR)
-        {
-            ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
-                "invalid_request", "limit must be a number from 1 to %d",
-                NGX_HTTP_BROADCAST_KR_MAX);
-            return -1;
-        }
-    }
-
-    n = ngx_http_broadcast_api_arg(r, "cursor", buf, sizeof(buf));
-    if (n > 0) {
-        kr->cursor = ngx_http_broadcast_kr_id((u_char *) buf, n);
-    }
-
-    if (n == -2 || kr->cursor < 0) {
-        ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
-            "invalid_request", "cursor must be the next_cursor of the "
-            "previous page");
-        return -1;
-    }
-
-    return 0;
+    return ngx_http_broadcast_sql_keyset(r, ctx, &kr->limit,
+                                         NGX_HTTP_BROADCAST_KR_MAX,
+                                         &kr->cursor);
 }
 
 
@@ -372,7 +313,7 @@ ngx_http_broadcast_keyword_rules_prepare(ngx_http_request_t *r,
                  : (r->method & NGX_HTTP_PATCH) ? NGX_HTTP_BROADCAST_KR_PATCH
                  : NGX_HTTP_BROADCAST_KR_GET;
 
-    kr->id = ngx_http_broadcast_kr_id(args->id.data, args->id.len);
+    kr->id = ngx_http_broadcast_sql_id(args->id.data, args->id.len);
     if (kr->id < 0) {
         ngx_http_broadcast_api_error(ctx, NGX_HTTP_NOT_FOUND, "not_found",
             "no keyword rule with id \"%.*s\"",
@@ -391,7 +332,7 @@ ngx_http_broadcast_keyword_rules_prepare(ngx_http_request_t *r,
 
 /* one row of NGX_HTTP_BROADCAST_KR_COLUMNS as JSON */
 static json_t *
-ngx_http_broadcast_kr_row(MYSQL_ROW row)
+ngx_http_broadcast_kr_row(void *data, MYSQL_ROW row, unsigned long *lengths)
 {
     return json_pack("{s:I,s:s,s:s,s:s?,s:s,s:b,s:s,s:s}",
                      "id", (json_int_t) strtoll(row[0], NULL, 10),
@@ -439,12 +380,10 @@ ngx_http_broadcast_kr_select(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn, ngx_http_broadcast_kr_t *kr,
     ngx_uint_t one)
 {
-    int          n;
-    char         sql[1024];
-    json_t      *list, *item;
-    MYSQL_RES   *res;
-    MYSQL_ROW    row;
-    ngx_uint_t   rows;
+    int         n;
+    char        sql[1024];
+    json_t     *list;
+    MYSQL_RES  *res;
 
     /* the columns are an argument: their DATE_FORMAT has '%' in it */
     n = one ? snprintf(sql, sizeof(sql), "SELECT %s FROM keyword_rules "
@@ -459,58 +398,24 @@ ngx_http_broadcast_kr_select(ngx_http_broadcast_api_ctx_t *ctx,
         return -1;
     }
 
-    res = mysql_store_result(conn->mysql);
+    res = ngx_http_broadcast_sql_store(ctx, conn);
     if (res == NULL) {
-        snprintf(ctx->detail, sizeof(ctx->detail), "%s",
-                 mysql_error(conn->mysql));
-        ngx_http_broadcast_api_mysql_down(ctx);
         return -1;
     }
 
-    list = json_array();
-    rows = 0;
-    kr->cursor = 0;
-
-    /* one row more than asked tells whether there is a next page */
-    while (list && (row = mysql_fetch_row(res)) != NULL) {
-        if (++rows > kr->limit) {
-            break;
-        }
-
-        item = ngx_http_broadcast_kr_row(row);
-        if (item == NULL || json_array_append_new(list, item) != 0) {
-            json_decref(list);
-            list = NULL;
-            break;
-        }
-
-        kr->cursor = strtoll(row[0], NULL, 10);
-    }
-
-    mysql_free_result(res);
-
+    list = ngx_http_broadcast_sql_page(ctx, res, kr->limit,
+                                       ngx_http_broadcast_kr_row, NULL,
+                                       sql, sizeof(sql));
     if (list == NULL) {
-        ngx_http_broadcast_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                     "internal_error", "out of memory");
         return -1;
     }
 
     if (one) {
-        if (rows == 0) {
-            json_decref(list);
-            ngx_http_broadcast_api_error(ctx, NGX_HTTP_NOT_FOUND, "not_found",
-                "no keyword rule with id %lld", kr->id);
-            return 0;
-        }
-
-        ctx->result = json_incref(json_array_get(list, 0));
-        json_decref(list);
-        return 1;
+        return ngx_http_broadcast_sql_one(ctx, list, "keyword rule", kr->id);
     }
 
-    snprintf(sql, sizeof(sql), "%lld", kr->cursor);
     ctx->result = json_pack("{s:o,s:s?}", "keyword_rules", list,
-                            "next_cursor", rows > kr->limit ? sql : NULL);
+                            "next_cursor", sql[0] ? sql : NULL);
     return 1;
 }
 
@@ -633,16 +538,10 @@ ngx_http_broadcast_kr_op(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_kr_t *kr = ctx->op_data;
 
     int   n;
-    char  sql[128], err[256];
+    char  sql[128];
 
-    if (conn->mysql == NULL) {
-        conn->mysql = bc_db_connect(&ctx->mcf->mysql, err, sizeof(err));
-
-        if (conn->mysql == NULL) {
-            snprintf(ctx->detail, sizeof(ctx->detail), "%s", err);
-            ngx_http_broadcast_api_mysql_down(ctx);
-            return;
-        }
+    if (ngx_http_broadcast_sql_connect(ctx, conn) != 0) {
+        return;
     }
 
     switch (kr->action) {
@@ -665,16 +564,7 @@ ngx_http_broadcast_kr_op(ngx_http_broadcast_api_ctx_t *ctx,
     n = snprintf(sql, sizeof(sql), "DELETE FROM keyword_rules WHERE id = %lld",
                  kr->id);
 
-    if (ngx_http_broadcast_kr_query_sql(ctx, conn, sql, n) != 0) {
-        return;
+    if (ngx_http_broadcast_kr_query_sql(ctx, conn, sql, n) == 0) {
+        ngx_http_broadcast_sql_deleted(ctx, conn, "keyword rule", kr->id);
     }
-
-    if (mysql_affected_rows(conn->mysql) == 0) {
-        ngx_http_broadcast_api_error(ctx, NGX_HTTP_NOT_FOUND, "not_found",
-                                     "no keyword rule with id %lld", kr->id);
-        return;
-    }
-
-    ctx->result = json_pack("{s:b,s:I}", "deleted", 1, "id",
-                            (json_int_t) kr->id);
 }

@@ -157,7 +157,6 @@ ngx_http_broadcast_senders_list(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn, ngx_http_broadcast_senders_t *sd)
 {
     int          email;
-    char         err[256];
     const char  *sql;
     json_t      *list, *item;
     MYSQL_RES   *res;
@@ -169,13 +168,8 @@ ngx_http_broadcast_senders_list(ngx_http_broadcast_api_ctx_t *ctx,
                 : "SELECT from_address, NULL FROM whatsapp_senders "
                   "ORDER BY from_address";
 
-    if (ngx_http_broadcast_mysql_query(conn, ctx->mcf, sql, strlen(sql), err,
-                                       sizeof(err))
-        != 0
-        || (res = mysql_store_result(conn->mysql)) == NULL)
-    {
-        snprintf(ctx->detail, sizeof(ctx->detail), "%s", err);
-        ngx_http_broadcast_api_mysql_down(ctx);
+    res = ngx_http_broadcast_sql_select(ctx, conn, sql, strlen(sql));
+    if (res == NULL) {
         return NULL;
     }
 
@@ -283,14 +277,8 @@ ngx_http_broadcast_senders_op(ngx_http_broadcast_api_ctx_t *ctx,
         goto answer;
     }
 
-    if (conn->mysql == NULL) {
-        conn->mysql = bc_db_connect(&ctx->mcf->mysql, err, sizeof(err));
-
-        if (conn->mysql == NULL) {
-            snprintf(ctx->detail, sizeof(ctx->detail), "%s", err);
-            ngx_http_broadcast_api_mysql_down(ctx);
-            return;
-        }
+    if (ngx_http_broadcast_sql_connect(ctx, conn) != 0) {
+        return;
     }
 
     qaddr = bc_db_quote(conn->mysql, sd->addr, strlen(sd->addr));

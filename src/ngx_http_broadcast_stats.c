@@ -16,7 +16,6 @@
 #include "bc_id.h"
 #include "bc_utf8.h"
 
-#include <time.h>
 
 
 #define NGX_HTTP_BROADCAST_EVENTS_LIMIT      50
@@ -57,100 +56,6 @@ static void ngx_http_broadcast_events_op(ngx_http_broadcast_api_ctx_t *ctx,
 
 
 /*
- * ISO-8601 date or date-time (optional seconds, fraction and offset) to
- * ms; *date_only is set for a bare date. The grammar chat.c's
- * created_from/created_to take.
- */
-static int
-ngx_http_broadcast_stats_iso(const char *s, long long *ms,
-    ngx_uint_t *date_only)
-{
-    int          y, mo, d, h, mi, sec, frac, fd, sign, oh, om, n;
-    struct tm    tm;
-    const char  *p;
-
-    h = mi = sec = frac = fd = sign = oh = om = 0;
-
-    if (sscanf(s, "%4d-%2d-%2d%n", &y, &mo, &d, &n) != 3 || n != 10) {
-        return -1;
-    }
-
-    p = s + 10;
-    *date_only = (*p == '\0');
-
-    if (*p == 'T' || *p == 't' || *p == ' ') {
-        if (sscanf(p + 1, "%2d:%2d%n", &h, &mi, &n) != 2 || n != 5) {
-            return -1;
-        }
-
-        p += 6;
-
-        if (*p == ':') {
-            if (sscanf(p + 1, "%2d%n", &sec, &n) != 1 || n != 2) {
-                return -1;
-            }
-
-            p += 3;
-
-            if (*p == '.' || *p == ',') {
-                for (p++; *p >= '0' && *p <= '9'; p++) {
-                    if (fd < 3) {
-                        frac = frac * 10 + (*p - '0');
-                        fd++;
-                    }
-                }
-
-                if (fd == 0) {
-                    return -1;
-                }
-
-                for ( /* void */ ; fd < 3; fd++) {
-                    frac *= 10;
-                }
-            }
-        }
-
-        if (*p == 'Z' || *p == 'z') {
-            p++;
-
-        } else if (*p == '+' || *p == '-') {
-            sign = (*p == '-') ? -1 : 1;
-
-            if (sscanf(p + 1, "%2d:%2d%n", &oh, &om, &n) == 2 && n == 5) {
-                p += 6;
-
-            } else if (sscanf(p + 1, "%2d%2d%n", &oh, &om, &n) == 2 && n == 4)
-            {
-                p += 5;
-
-            } else {
-                return -1;
-            }
-        }
-    }
-
-    if (*p != '\0' || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23
-        || mi > 59 || sec > 60 || oh > 23 || om > 59 || y < 1970)
-    {
-        return -1;
-    }
-
-    ngx_memzero(&tm, sizeof(struct tm));
-    tm.tm_year = y - 1900;
-    tm.tm_mon = mo - 1;
-    tm.tm_mday = d;
-    tm.tm_hour = h;
-    tm.tm_min = mi;
-    tm.tm_sec = sec;
-
-    *ms = ((long long) timegm(&tm) - sign * (oh * 3600 + om * 60)) * 1000
-          + frac;
-
-    return *ms >= 0 && *ms < (1LL << 48) ? 0 : -1;
-}
-
-
-/*
  * the query argument name as a bound of the id range: the ULID of its
  * millisecond with the lowest ('0') or highest ('Z') random part; a bare
  * date as "to" is the whole day (its last millisecond). 0 when absent or
@@ -160,43 +65,20 @@ static int
 ngx_http_broadcast_stats_time(ngx_http_request_t *r, const char *name,
     char fill, char id[BC_ULID_LEN + 1])
 {
-    static const char  b32[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
-
-    int         i;
-    char        buf[64];
-    ssize_t     n;
-    long long   ms;
-    ngx_uint_t  date_only;
+    char     buf[64];
+    ssize_t  n;
 
     n = ngx_http_broadcast_api_arg(r, name, buf, sizeof(buf));
     if (n == -1 || n == 0) {
         return 0;
     }
 
-    if (n < 0 || ngx_http_broadcast_stats_iso(buf, &ms, &date_only) != 0) {
+    if (n < 0) {
         return -1;
     }
 
-    if (date_only && fill == 'Z') {
-        ms += 86400000 - 1;
-    }
-
-    if (ms >= (1LL << 48)) {
-        return -1;
-    }
-
-    for (i = 9; i >= 0; i--) {
-        id[i] = b32[ms & 31];
-        ms >>= 5;
-    }
-
-    for (i = 10; i < BC_ULID_LEN; i++) {
-        id[i] = fill;
-    }
-
-    id[BC_ULID_LEN] = '\0';
-
-    return 0;
+    return ngx_http_broadcast_sql_time(buf, NGX_HTTP_BROADCAST_TIME_DAY, fill,
+                                       id);
 }
 
 
@@ -213,14 +95,13 @@ ngx_http_broadcast_stats_word(ngx_http_request_t *r, const char *name,
         return 0;
     }
 
-    for ( /* void */ ; n > 0 && *words; words++) {
-        if (ngx_strcmp(buf, *words) == 0) {
-            ngx_cpystrn((u_char *) out, (u_char *) buf, size);
-            return 0;
-        }
+    if (n < 0 || !ngx_http_broadcast_sql_enum(words, buf)) {
+        return -1;
     }
 
-    return -1;
+    ngx_cpystrn((u_char *) out, (u_char *) buf, size);
+
+    return 0;
 }
 
 
@@ -390,34 +271,6 @@ NGX_HTTP_BROADCAST_ROUTE(stats)
 }
 
 
-/* thread: the result of one SELECT; NULL with ctx's error set */
-static MYSQL_RES *
-ngx_http_broadcast_stats_select(ngx_http_broadcast_api_ctx_t *ctx,
-    ngx_http_broadcast_conn_t *conn, const char *sql, size_t n)
-{
-    char        err[256];
-    MYSQL_RES  *res;
-
-    if (ngx_http_broadcast_mysql_query(conn, ctx->mcf, sql, n, err,
-                                       sizeof(err))
-        != 0)
-    {
-        snprintf(ctx->detail, sizeof(ctx->detail), "%s", err);
-        ngx_http_broadcast_api_mysql_down(ctx);
-        return NULL;
-    }
-
-    res = mysql_store_result(conn->mysql);
-    if (res == NULL) {
-        snprintf(ctx->detail, sizeof(ctx->detail), "%s",
-                 mysql_error(conn->mysql));
-        ngx_http_broadcast_api_mysql_down(ctx);
-    }
-
-    return res;
-}
-
-
 /*
  * the WHERE of the stats queries. Every value in it was validated in the
  * loop: the channel is one of a fixed list, ids and bounds are ULIDs
@@ -462,13 +315,7 @@ ngx_http_broadcast_stats_counts(ngx_http_broadcast_api_ctx_t *ctx,
                  "'%%Y-%%m-%%d'), status, COUNT(*) FROM messages WHERE %s "
                  "GROUP BY 1, 2 ORDER BY 1, 2", where);
 
-    if (n <= 0 || (size_t) n >= sizeof(sql)) {
-        ngx_http_broadcast_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                     "internal_error", "query too long");
-        return NULL;
-    }
-
-    res = ngx_http_broadcast_stats_select(ctx, conn, sql, n);
+    res = ngx_http_broadcast_sql_printed(ctx, conn, sql, n, sizeof(sql));
     if (res == NULL) {
         return NULL;
     }
@@ -555,13 +402,7 @@ ngx_http_broadcast_stats_cost(ngx_http_broadcast_api_ctx_t *ctx,
                  "ORDER BY 1 LIMIT %d", where,
                  NGX_HTTP_BROADCAST_STATS_UNITS);
 
-    if (n <= 0 || (size_t) n >= sizeof(sql)) {
-        ngx_http_broadcast_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                     "internal_error", "query too long");
-        return NULL;
-    }
-
-    res = ngx_http_broadcast_stats_select(ctx, conn, sql, n);
+    res = ngx_http_broadcast_sql_printed(ctx, conn, sql, n, sizeof(sql));
     if (res == NULL) {
         return NULL;
     }
@@ -762,19 +603,48 @@ static const ngx_http_broadcast_events_col_t
 };
 
 
+/* one audit row as JSON */
+static json_t *
+ngx_http_broadcast_events_row(void *data, MYSQL_ROW row,
+    unsigned long *lens)
+{
+    json_t      *item, *v;
+    ngx_uint_t   i;
+
+    item = json_object();
+
+    for (i = 0; item && ngx_http_broadcast_events_columns[i].name; i++) {
+        if (ngx_http_broadcast_events_columns[i].number) {
+            v = row[i] ? json_integer(strtoll(row[i], NULL, 10))
+                       : json_null();
+
+        } else {
+            v = ngx_http_broadcast_events_str(row[i], lens[i]);
+        }
+
+        if (v == NULL || json_object_set_new(item,
+                             ngx_http_broadcast_events_columns[i].name, v)
+                         != 0)
+        {
+            json_decref(item);
+            item = NULL;
+        }
+    }
+
+    return item;
+}
+
+
 static void
 ngx_http_broadcast_events_op(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn)
 {
     ngx_http_broadcast_stats_t *st = ctx->op_data;
 
-    int             n;
-    char            sql[1024], cursor[32];
-    json_t         *list, *item, *v;
-    ngx_uint_t      rows, i;
-    MYSQL_RES      *res;
-    MYSQL_ROW       row;
-    unsigned long  *lens;
+    int         n;
+    char        sql[1024], cursor[32];
+    json_t     *list;
+    MYSQL_RES  *res;
 
     /* newest first; the provider is one of the module's table, no quoting */
     n = snprintf(sql, sizeof(sql), "SELECT id, provider, kind, message_id, "
@@ -788,66 +658,19 @@ ngx_http_broadcast_events_op(ngx_http_broadcast_api_ctx_t *ctx,
                  st->provider, st->provider[0] ? "'" : "",
                  (unsigned) st->limit + 1);
 
-    if (n <= 0 || (size_t) n >= sizeof(sql)) {
-        ngx_http_broadcast_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                     "internal_error", "query too long");
-        return;
-    }
-
-    res = ngx_http_broadcast_stats_select(ctx, conn, sql, n);
+    res = ngx_http_broadcast_sql_printed(ctx, conn, sql, n, sizeof(sql));
     if (res == NULL) {
         return;
     }
 
-    list = json_array();
-    rows = 0;
-    cursor[0] = '\0';
-
-    while (list && (row = mysql_fetch_row(res)) != NULL) {
-        /* one row more than asked tells whether there is a next page */
-        if (++rows > st->limit) {
-            break;
-        }
-
-        lens = mysql_fetch_lengths(res);
-        item = json_object();
-
-        for (i = 0; item && ngx_http_broadcast_events_columns[i].name; i++) {
-            if (ngx_http_broadcast_events_columns[i].number) {
-                v = row[i] ? json_integer(strtoll(row[i], NULL, 10))
-                           : json_null();
-
-            } else {
-                v = ngx_http_broadcast_events_str(row[i], lens[i]);
-            }
-
-            if (v == NULL || json_object_set_new(item,
-                                 ngx_http_broadcast_events_columns[i].name, v)
-                             != 0)
-            {
-                json_decref(item);
-                item = NULL;
-            }
-        }
-
-        if (item == NULL || json_array_append_new(list, item) != 0) {
-            json_decref(list);
-            list = NULL;
-            break;
-        }
-
-        ngx_cpystrn((u_char *) cursor, (u_char *) row[0], sizeof(cursor));
-    }
-
-    mysql_free_result(res);
-
+    /* the cursor is a string: opaque to clients, whatever it holds later */
+    list = ngx_http_broadcast_sql_page(ctx, res, st->limit,
+                                       ngx_http_broadcast_events_row, NULL,
+                                       cursor, sizeof(cursor));
     if (list == NULL) {
-        ngx_http_broadcast_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                     "internal_error", "out of memory");
         return;
     }
 
-    /* the cursor is a string: opaque to clients, whatever it holds later */
     ctx->result = json_pack("{s:o,s:s?}", "events", list, "next_cursor",
-                            rows > st->limit ? cursor : NULL);
+                            cursor[0] ? cursor : NULL);
 }

@@ -1,0 +1,372 @@
+/*
+ * The SQL plumbing the CRUD areas (contacts, groups, compliance, keyword
+ * rules, stats, senders, chat, auth) share: the positive BIGINT {id} and
+ * the keyset cursor of a listing, the time bounds of an id range, the
+ * connection made when needed and a SELECT's result set, each answering
+ * 503 mysql_unavailable on failure.
+ */
+
+
+#include "ngx_http_broadcast_api.h"
+#include "bc_id.h"
+
+#include <time.h>
+
+
+long long
+ngx_http_broadcast_sql_id(const u_char *p, size_t len)
+{
+    off_t  n;
+
+    if (len == 0 || len > 18 || p[0] == '0') {
+        return -1;
+    }
+
+    n = ngx_atoof((u_char *) p, len);
+
+    return n > 0 ? (long long) n : -1;
+}
+
+
+int
+ngx_http_broadcast_sql_cursor(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, long long *cursor)
+{
+    char     buf[32];
+    ssize_t  n;
+
+    n = ngx_http_broadcast_api_arg(r, "cursor", buf, sizeof(buf));
+    if (n > 0) {
+        *cursor = ngx_http_broadcast_sql_id((u_char *) buf, n);
+    }
+
+    if (n == -2 || *cursor < 0) {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
+            "invalid_request", "cursor must be the next_cursor of the "
+            "previous page");
+        return -1;
+    }
+
+    return 0;
+}
+
+
+int
+ngx_http_broadcast_sql_keyset(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_uint_t *limit, ngx_uint_t max,
+    long long *cursor)
+{
+    char     buf[64];
+    ssize_t  n;
+
+    n = ngx_http_broadcast_api_arg(r, "limit", buf, sizeof(buf));
+    if (n != -1) {
+        *limit = n > 0 && n <= 4 ? (ngx_uint_t) ngx_atoi((u_char *) buf, n)
+                                 : 0;
+
+        if (*limit == 0 || *limit > max || (ngx_int_t) *limit == NGX_ERROR) {
+            ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
+                "invalid_request", "limit must be a number from 1 to %d",
+                (int) max);
+            return -1;
+        }
+    }
+
+    return ngx_http_broadcast_sql_cursor(r, ctx, cursor);
+}
+
+
+ngx_uint_t
+ngx_http_broadcast_sql_enum(const char **values, const char *s)
+{
+    for ( /* void */ ; *values; values++) {
+        if (ngx_strcmp(s, *values) == 0) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+int
+ngx_http_broadcast_sql_connect(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn)
+{
+    char  err[256];
+
+    if (conn->mysql) {
+        return 0;
+    }
+
+    conn->mysql = bc_db_connect(&ctx->mcf->mysql, err, sizeof(err));
+
+    if (conn->mysql == NULL) {
+        snprintf(ctx->detail, sizeof(ctx->detail), "%s", err);
+        ngx_http_broadcast_api_mysql_down(ctx);
+        return -1;
+    }
+
+    return 0;
+}
+
+
+MYSQL_RES *
+ngx_http_broadcast_sql_store(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn)
+{
+    MYSQL_RES  *res;
+
+    res = mysql_store_result(conn->mysql);
+    if (res == NULL) {
+        snprintf(ctx->detail, sizeof(ctx->detail), "%s",
+                 mysql_error(conn->mysql));
+        ngx_http_broadcast_api_mysql_down(ctx);
+    }
+
+    return res;
+}
+
+
+MYSQL_RES *
+ngx_http_broadcast_sql_select(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn, const char *sql, size_t n)
+{
+    char  err[256];
+
+    if (ngx_http_broadcast_mysql_query(conn, ctx->mcf, sql, n, err,
+                                       sizeof(err))
+        != 0)
+    {
+        snprintf(ctx->detail, sizeof(ctx->detail), "%s", err);
+        ngx_http_broadcast_api_mysql_down(ctx);
+        return NULL;
+    }
+
+    return ngx_http_broadcast_sql_store(ctx, conn);
+}
+
+
+MYSQL_RES *
+ngx_http_broadcast_sql_printed(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn, const char *sql, int n, size_t size)
+{
+    if (n <= 0 || (size_t) n >= size) {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                     "internal_error", "query too long");
+        return NULL;
+    }
+
+    return ngx_http_broadcast_sql_select(ctx, conn, sql, n);
+}
+
+
+json_t *
+ngx_http_broadcast_sql_page(ngx_http_broadcast_api_ctx_t *ctx,
+    MYSQL_RES *res, ngx_uint_t limit, ngx_http_broadcast_sql_row_pt row_json,
+    void *data, char *next, size_t size)
+{
+    json_t      *list, *item;
+    MYSQL_ROW    row;
+    ngx_uint_t   rows;
+
+    list = json_array();
+    rows = 0;
+    next[0] = '\0';
+
+    while (list && (row = mysql_fetch_row(res)) != NULL) {
+        if (++rows > limit) {
+            break;
+        }
+
+        item = row_json(data, row, mysql_fetch_lengths(res));
+        if (item == NULL || json_array_append_new(list, item) != 0) {
+            json_decref(list);
+            list = NULL;
+            break;
+        }
+
+        ngx_cpystrn((u_char *) next, (u_char *) row[0], size);
+    }
+
+    mysql_free_result(res);
+
+    if (list == NULL) {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                     "internal_error", "out of memory");
+        return NULL;
+    }
+
+    if (rows <= limit) {
+        next[0] = '\0';
+    }
+
+    return list;
+}
+
+
+int
+ngx_http_broadcast_sql_one(ngx_http_broadcast_api_ctx_t *ctx, json_t *list,
+    const char *what, long long id)
+{
+    if (json_array_size(list) == 0) {
+        json_decref(list);
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_NOT_FOUND, "not_found",
+                                     "no %s with id %lld", what, id);
+        return 0;
+    }
+
+    ctx->result = json_incref(json_array_get(list, 0));
+    json_decref(list);
+
+    return 1;
+}
+
+
+void
+ngx_http_broadcast_sql_deleted(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn, const char *what, long long id)
+{
+    if (mysql_affected_rows(conn->mysql) == 0) {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_NOT_FOUND, "not_found",
+                                     "no %s with id %lld", what, id);
+        return;
+    }
+
+    ctx->result = json_pack("{s:b,s:I}", "deleted", 1, "id", (json_int_t) id);
+}
+
+
+/*
+ * ISO-8601 date or date-time (optional seconds, fraction and offset) to
+ * ms; *date_only is set for a bare date, which takes an offset only with
+ * NGX_HTTP_BROADCAST_TIME_DATE_OFFSET in flags
+ */
+static int
+ngx_http_broadcast_sql_iso(const char *s, ngx_uint_t flags, long long *ms,
+    ngx_uint_t *date_only)
+{
+    int          y, mo, d, h, mi, sec, frac, fd, sign, oh, om, n;
+    struct tm    tm;
+    const char  *p;
+
+    h = mi = sec = frac = fd = sign = oh = om = 0;
+
+    if (sscanf(s, "%4d-%2d-%2d%n", &y, &mo, &d, &n) != 3 || n != 10) {
+        return -1;
+    }
+
+    p = s + 10;
+    *date_only = (*p == '\0');
+
+    if (*p == 'T' || *p == 't' || *p == ' ') {
+        if (sscanf(p + 1, "%2d:%2d%n", &h, &mi, &n) != 2 || n != 5) {
+            return -1;
+        }
+
+        p += 6;
+
+        if (*p == ':') {
+            if (sscanf(p + 1, "%2d%n", &sec, &n) != 1 || n != 2) {
+                return -1;
+            }
+
+            p += 3;
+
+            if (*p == '.' || *p == ',') {
+                for (p++; *p >= '0' && *p <= '9'; p++) {
+                    if (fd < 3) {
+                        frac = frac * 10 + (*p - '0');
+                        fd++;
+                    }
+                }
+
+                if (fd == 0) {
+                    return -1;
+                }
+
+                for ( /* void */ ; fd < 3; fd++) {
+                    frac *= 10;
+                }
+            }
+        }
+
+    } else if (!(flags & NGX_HTTP_BROADCAST_TIME_DATE_OFFSET)) {
+        goto check;
+    }
+
+    if (*p == 'Z' || *p == 'z') {
+        p++;
+
+    } else if (*p == '+' || *p == '-') {
+        sign = (*p == '-') ? -1 : 1;
+
+        if (sscanf(p + 1, "%2d:%2d%n", &oh, &om, &n) == 2 && n == 5) {
+            p += 6;
+
+        } else if (sscanf(p + 1, "%2d%2d%n", &oh, &om, &n) == 2 && n == 4) {
+            p += 5;
+
+        } else {
+            return -1;
+        }
+    }
+
+check:
+
+    if (*p != '\0' || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23
+        || mi > 59 || sec > 60 || oh > 23 || om > 59 || y < 1970)
+    {
+        return -1;
+    }
+
+    ngx_memzero(&tm, sizeof(struct tm));
+    tm.tm_year = y - 1900;
+    tm.tm_mon = mo - 1;
+    tm.tm_mday = d;
+    tm.tm_hour = h;
+    tm.tm_min = mi;
+    tm.tm_sec = sec;
+
+    *ms = ((long long) timegm(&tm) - sign * (oh * 3600 + om * 60)) * 1000
+          + frac;
+
+    return *ms >= 0 && *ms < (1LL << 48) ? 0 : -1;
+}
+
+
+int
+ngx_http_broadcast_sql_time(const char *s, ngx_uint_t flags, char fill,
+    char *id)
+{
+    static const char  b32[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+    int         i;
+    long long   ms;
+    ngx_uint_t  date_only;
+
+    if (ngx_http_broadcast_sql_iso(s, flags, &ms, &date_only) != 0) {
+        return -1;
+    }
+
+    if (date_only && fill == 'Z' && (flags & NGX_HTTP_BROADCAST_TIME_DAY)) {
+        ms += 86400000 - 1;
+    }
+
+    if (ms >= (1LL << 48)) {
+        return -1;
+    }
+
+    for (i = 9; i >= 0; i--) {
+        id[i] = b32[ms & 31];
+        ms >>= 5;
+    }
+
+    for (i = 10; i < BC_ULID_LEN; i++) {
+        id[i] = fill;
+    }
+
+    id[BC_ULID_LEN] = '\0';
+
+    return 0;
+}
