@@ -70,7 +70,8 @@ ngx_http_broadcast_contact_str(const char *v, unsigned long len)
 
 
 static json_t *
-ngx_http_broadcast_contact_json(MYSQL_ROW row, unsigned long *lengths)
+ngx_http_broadcast_contact_json(void *data, MYSQL_ROW row,
+    unsigned long *lengths)
 {
     json_t  *attrs;
 
@@ -174,31 +175,17 @@ json_t *
 ngx_http_broadcast_contacts_fetch(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn, ngx_http_broadcast_sql_t *sql)
 {
-    json_t     *list, *c;
+    json_t     *list;
     MYSQL_RES  *res;
-    MYSQL_ROW   row;
 
     res = ngx_http_broadcast_contacts_select(ctx, conn, sql);
     if (res == NULL) {
         return NULL;
     }
 
-    list = json_array();
-
-    while (list && (row = mysql_fetch_row(res)) != NULL) {
-        c = ngx_http_broadcast_contact_json(row, mysql_fetch_lengths(res));
-
-        if (c == NULL || json_array_append_new(list, c) != 0) {
-            json_decref(list);
-            list = NULL;
-        }
-    }
-
-    mysql_free_result(res);
-
+    list = ngx_http_broadcast_sql_rows(ctx, res,
+                                       ngx_http_broadcast_contact_json, NULL);
     if (list == NULL) {
-        ngx_http_broadcast_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                     "internal_error", "out of memory");
         return NULL;
     }
 
