@@ -104,7 +104,6 @@ ngx_http_broadcast_msgtpl_fetch(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn, long long id, const char *lock,
     MYSQL_RES **res, ngx_str_t *v)
 {
-    int                        rc;
     MYSQL_ROW                  row;
     ngx_http_broadcast_sql_t   sql = { NULL, 0, 0, 0, 0 };
 
@@ -114,16 +113,10 @@ ngx_http_broadcast_msgtpl_fetch(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_sql_cat(&sql, "SELECT %s FROM message_templates "
                                "WHERE id = %lld%s",
                                NGX_HTTP_BROADCAST_MSGTPL_COLUMNS, id, lock);
-    rc = ngx_http_broadcast_contacts_exec(ctx, conn, &sql);
+    *res = ngx_http_broadcast_contacts_select(ctx, conn, &sql);
     free(sql.data);
 
-    if (rc != 0) {
-        return -1;
-    }
-
-    *res = mysql_store_result(conn->mysql);
     if (*res == NULL) {
-        ngx_http_broadcast_api_mysql_down(ctx);
         return -1;
     }
 
@@ -220,16 +213,10 @@ ngx_http_broadcast_msgtpl_holder(ngx_http_broadcast_api_ctx_t *ctx,
         (char *) v[NGX_HTTP_BROADCAST_MSGTPL_NAME].data,
         v[NGX_HTTP_BROADCAST_MSGTPL_NAME].len);
 
-    if (ngx_http_broadcast_contacts_exec(ctx, conn, &sql) != 0) {
-        free(sql.data);
-        return -1;
-    }
-
+    res = ngx_http_broadcast_contacts_select(ctx, conn, &sql);
     free(sql.data);
 
-    res = mysql_store_result(conn->mysql);
     if (res == NULL) {
-        ngx_http_broadcast_api_mysql_down(ctx);
         return -1;
     }
 
