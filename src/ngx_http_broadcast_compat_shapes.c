@@ -157,6 +157,43 @@ ngx_http_broadcast_compat_list(json_t *ours, const char *key, const char *to,
 }
 
 
+/* thread: an answer of ours, a listing (ours[key]) or one item or a
+   deletion, in the predecessor's shape */
+static json_t *
+ngx_http_broadcast_compat_out(json_t *ours, const char *key, const char *to,
+    json_t *(*item)(json_t *))
+{
+    if (json_object_get(ours, "deleted")) {
+        return json_incref(ours);
+    }
+
+    if (json_object_get(ours, key)) {
+        return ngx_http_broadcast_compat_list(ours, key, to, item);
+    }
+
+    return item(ours);
+}
+
+
+/* thread: a body of the predecessor's SMS-only API by fields; a new one
+   (POST) is for the channel "sms" */
+static json_t *
+ngx_http_broadcast_compat_sms_in(ngx_http_broadcast_api_ctx_t *ctx,
+    json_t *in, ngx_uint_t method,
+    const ngx_http_broadcast_compat_rename_t *fields)
+{
+    json_t  *out;
+
+    out = ngx_http_broadcast_compat_rename(ctx, in, fields);
+
+    if (out != NULL && method == NGX_HTTP_POST) {
+        json_object_set_new(out, "channel", json_string("sms"));
+    }
+
+    return out;
+}
+
+
 json_t *
 ngx_http_broadcast_compat_customer_in(ngx_http_broadcast_api_ctx_t *ctx,
     json_t *in, ngx_uint_t method)
@@ -392,16 +429,8 @@ ngx_http_broadcast_compat_mtpl_item(json_t *t)
 json_t *
 ngx_http_broadcast_compat_mtpl_out(json_t *ours)
 {
-    if (json_object_get(ours, "deleted")) {
-        return json_incref(ours);
-    }
-
-    if (json_object_get(ours, "templates")) {
-        return ngx_http_broadcast_compat_list(ours, "templates", "templates",
-                   ngx_http_broadcast_compat_mtpl_item);
-    }
-
-    return ngx_http_broadcast_compat_mtpl_item(ours);
+    return ngx_http_broadcast_compat_out(ours, "templates", "templates",
+                                         ngx_http_broadcast_compat_mtpl_item);
 }
 
 
@@ -409,16 +438,8 @@ json_t *
 ngx_http_broadcast_compat_smstpl_in(ngx_http_broadcast_api_ctx_t *ctx,
     json_t *in, ngx_uint_t method)
 {
-    json_t  *out;
-
-    out = ngx_http_broadcast_compat_rename(ctx, in,
-              ngx_http_broadcast_compat_smstpl_fields);
-
-    if (out != NULL && method == NGX_HTTP_POST) {
-        json_object_set_new(out, "channel", json_string("sms"));
-    }
-
-    return out;
+    return ngx_http_broadcast_compat_sms_in(ctx, in, method,
+               ngx_http_broadcast_compat_smstpl_fields);
 }
 
 
@@ -439,16 +460,8 @@ ngx_http_broadcast_compat_smstpl_item(json_t *t)
 json_t *
 ngx_http_broadcast_compat_smstpl_out(json_t *ours)
 {
-    if (json_object_get(ours, "deleted")) {
-        return json_incref(ours);
-    }
-
-    if (json_object_get(ours, "templates")) {
-        return ngx_http_broadcast_compat_list(ours, "templates", "templates",
-                   ngx_http_broadcast_compat_smstpl_item);
-    }
-
-    return ngx_http_broadcast_compat_smstpl_item(ours);
+    return ngx_http_broadcast_compat_out(ours, "templates", "templates",
+                                         ngx_http_broadcast_compat_smstpl_item);
 }
 
 
@@ -456,17 +469,9 @@ json_t *
 ngx_http_broadcast_compat_rule_in(ngx_http_broadcast_api_ctx_t *ctx,
     json_t *in, ngx_uint_t method)
 {
-    json_t  *out;
-
-    out = ngx_http_broadcast_compat_rename(ctx, in,
-              ngx_http_broadcast_compat_rule_fields);
-
     /* the predecessor's rules answered inbound SMS only */
-    if (out != NULL && method == NGX_HTTP_POST) {
-        json_object_set_new(out, "channel", json_string("sms"));
-    }
-
-    return out;
+    return ngx_http_broadcast_compat_sms_in(ctx, in, method,
+               ngx_http_broadcast_compat_rule_fields);
 }
 
 
