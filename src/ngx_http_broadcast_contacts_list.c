@@ -476,20 +476,8 @@ static long long
 ngx_http_broadcast_clist_count(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn, ngx_http_broadcast_sql_t *sql)
 {
-    long long   n;
-    MYSQL_RES  *res;
-    MYSQL_ROW   row;
-
-    res = ngx_http_broadcast_contacts_select(ctx, conn, sql);
-    if (res == NULL) {
-        return -1;
-    }
-
-    row = mysql_fetch_row(res);
-    n = (row && row[0]) ? strtoll(row[0], NULL, 10) : 0;
-    mysql_free_result(res);
-
-    return n;
+    return ngx_http_broadcast_sql_number(
+               ngx_http_broadcast_contacts_select(ctx, conn, sql));
 }
 
 

@@ -198,9 +198,7 @@ static long long
 ngx_http_broadcast_msgtpl_holder(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn, ngx_str_t *v)
 {
-    long long                  id;
     MYSQL_RES                 *res;
-    MYSQL_ROW                  row;
     ngx_http_broadcast_sql_t   sql = { NULL, 0, 0, 0, 0 };
 
     ngx_http_broadcast_sql_cat(&sql, "SELECT id FROM message_templates "
@@ -216,15 +214,7 @@ ngx_http_broadcast_msgtpl_holder(ngx_http_broadcast_api_ctx_t *ctx,
     res = ngx_http_broadcast_contacts_select(ctx, conn, &sql);
     free(sql.data);
 
-    if (res == NULL) {
-        return -1;
-    }
-
-    row = mysql_fetch_row(res);
-    id = (row && row[0]) ? strtoll(row[0], NULL, 10) : 0;
-    mysql_free_result(res);
-
-    return id;
+    return ngx_http_broadcast_sql_number(res);
 }
 
 

@@ -234,6 +234,24 @@ ngx_http_broadcast_sql_rows(ngx_http_broadcast_api_ctx_t *ctx,
 }
 
 
+long long
+ngx_http_broadcast_sql_number(MYSQL_RES *res)
+{
+    long long  n;
+    MYSQL_ROW  row;
+
+    if (res == NULL) {
+        return -1;
+    }
+
+    row = mysql_fetch_row(res);
+    n = (row && row[0]) ? strtoll(row[0], NULL, 10) : 0;
+    mysql_free_result(res);
+
+    return n;
+}
+
+
 int
 ngx_http_broadcast_sql_one(ngx_http_broadcast_api_ctx_t *ctx, json_t *list,
     const char *what, long long id)
