@@ -136,6 +136,9 @@ MYSQL_RES *ngx_http_broadcast_contacts_select(
  */
 json_t *ngx_http_broadcast_contacts_fetch(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn, ngx_http_broadcast_sql_t *sql);
+/* thread: the same for the contact id: an array of it, or empty */
+json_t *ngx_http_broadcast_contacts_by_id(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn, long long id);
 
 
 #endif /* _NGX_HTTP_BROADCAST_CONTACTS_H_INCLUDED_ */

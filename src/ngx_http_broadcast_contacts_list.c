@@ -198,6 +198,23 @@ ngx_http_broadcast_contacts_fetch(ngx_http_broadcast_api_ctx_t *ctx,
 }
 
 
+json_t *
+ngx_http_broadcast_contacts_by_id(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn, long long id)
+{
+    json_t                    *list;
+    ngx_http_broadcast_sql_t   sql = { NULL, 0, 0, 0, 0 };
+
+    ngx_http_broadcast_sql_cat(&sql, "SELECT %s FROM contacts c "
+                               "WHERE c.id = %lld",
+                               NGX_HTTP_BROADCAST_CONTACT_COLUMNS, id);
+    list = ngx_http_broadcast_contacts_fetch(ctx, conn, &sql);
+    free(sql.data);
+
+    return list;
+}
+
+
 /* ----------------------------------------------------------- the loop */
 
 
