@@ -443,17 +443,43 @@ ngx_http_broadcast_compat_smstpl_in(ngx_http_broadcast_api_ctx_t *ctx,
 }
 
 
+/*
+ * thread: the fields (a NULL-ended list) of ours, each there, and the
+ * predecessor's "disabled_at" (null: ours has none); NULL when one lacks
+ */
+static json_t *
+ngx_http_broadcast_compat_pick(json_t *ours, const char **fields)
+{
+    json_t  *o, *v;
+
+    o = json_object();
+
+    for ( /* void */ ; o && *fields; fields++) {
+        v = json_object_get(ours, *fields);
+
+        if (v == NULL || json_object_set(o, *fields, v) != 0) {
+            json_decref(o);
+            return NULL;
+        }
+    }
+
+    if (o && json_object_set_new(o, "disabled_at", json_null()) != 0) {
+        json_decref(o);
+        return NULL;
+    }
+
+    return o;
+}
+
+
 static json_t *
 ngx_http_broadcast_compat_smstpl_item(json_t *t)
 {
-    return json_pack("{s:O,s:O,s:O,s:O,s:O,s:O,s:n}",
-                     "id", json_object_get(t, "id"),
-                     "name", json_object_get(t, "name"),
-                     "body", json_object_get(t, "body"),
-                     "variables", json_object_get(t, "variables"),
-                     "created_at", json_object_get(t, "created_at"),
-                     "updated_at", json_object_get(t, "updated_at"),
-                     "disabled_at");
+    static const char  *fields[] = {
+        "id", "name", "body", "variables", "created_at", "updated_at", NULL
+    };
+
+    return ngx_http_broadcast_compat_pick(t, fields);
 }
 
 
@@ -508,14 +534,11 @@ ngx_http_broadcast_compat_smscontact_in(ngx_http_broadcast_api_ctx_t *ctx,
 static json_t *
 ngx_http_broadcast_compat_smscontact_item(json_t *c)
 {
-    return json_pack("{s:O,s:O,s:O,s:O,s:O,s:O,s:n}",
-                     "id", json_object_get(c, "id"),
-                     "phone", json_object_get(c, "phone"),
-                     "name", json_object_get(c, "name"),
-                     "tags", json_object_get(c, "tags"),
-                     "created_at", json_object_get(c, "created_at"),
-                     "updated_at", json_object_get(c, "updated_at"),
-                     "disabled_at");
+    static const char  *fields[] = {
+        "id", "phone", "name", "tags", "created_at", "updated_at", NULL
+    };
+
+    return ngx_http_broadcast_compat_pick(c, fields);
 }
 
 
