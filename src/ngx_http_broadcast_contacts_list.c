@@ -618,13 +618,9 @@ ngx_http_broadcast_clist_rename(ngx_http_broadcast_api_ctx_t *ctx,
     long long                  updated;
     ngx_http_broadcast_sql_t   sql = { NULL, 0, 0, 0, 0 };
 
-    ngx_http_broadcast_sql_cat(&sql, "START TRANSACTION");
-    if (ngx_http_broadcast_contacts_exec(ctx, conn, &sql) != 0) {
-        free(sql.data);
+    if (ngx_http_broadcast_contacts_begin(ctx, conn, &sql) != 0) {
         return;
     }
-
-    sql.tx = 1;
 
     q = bc_db_quote(conn->mysql, cl->tag, strlen(cl->tag));
     ngx_cpystrn((u_char *) from, (u_char *) (q ? q : "''"), sizeof(from));

@@ -121,6 +121,25 @@ ngx_http_broadcast_contacts_exec(ngx_http_broadcast_api_ctx_t *ctx,
 }
 
 
+int
+ngx_http_broadcast_contacts_begin(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn, ngx_http_broadcast_sql_t *sql)
+{
+    ngx_http_broadcast_sql_cat(sql, "START TRANSACTION");
+
+    if (ngx_http_broadcast_contacts_exec(ctx, conn, sql) != 0) {
+        free(sql->data);
+        sql->data = NULL;
+        return -1;
+    }
+
+    sql->len = 0;
+    sql->tx = 1;
+
+    return 0;
+}
+
+
 MYSQL_RES *
 ngx_http_broadcast_contacts_select(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn, ngx_http_broadcast_sql_t *sql)
@@ -362,14 +381,9 @@ ngx_http_broadcast_contact_write(ngx_http_broadcast_api_ctx_t *ctx,
     long long                  holder;
     ngx_http_broadcast_sql_t   sql = { NULL, 0, 0, 0, 0 };
 
-    ngx_http_broadcast_sql_cat(&sql, "START TRANSACTION");
-    if (ngx_http_broadcast_contacts_exec(ctx, conn, &sql) != 0) {
-        free(sql.data);
+    if (ngx_http_broadcast_contacts_begin(ctx, conn, &sql) != 0) {
         return;
     }
-
-    sql.len = 0;
-    sql.tx = 1;
 
     if (ct->action == NGX_HTTP_BROADCAST_CONTACT_PATCH
         && ngx_http_broadcast_contact_check(ctx, conn, ct) != 0)

@@ -359,13 +359,11 @@ ngx_http_broadcast_msgtpl_patch(ngx_http_broadcast_api_ctx_t *ctx,
     const char                *code;
     ngx_http_broadcast_sql_t   sql = { NULL, 0, 0, 0, 0 };
 
-    ngx_http_broadcast_sql_cat(&sql, "START TRANSACTION");
-    rc = ngx_http_broadcast_contacts_exec(ctx, conn, &sql);
-    free(sql.data);
-
-    if (rc != 0) {
+    if (ngx_http_broadcast_contacts_begin(ctx, conn, &sql) != 0) {
         return;
     }
+
+    free(sql.data);
 
     res = NULL;
     rc = ngx_http_broadcast_msgtpl_fetch(ctx, conn, t->id, " FOR UPDATE",
