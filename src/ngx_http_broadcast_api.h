@@ -309,6 +309,13 @@ typedef json_t *(*ngx_http_broadcast_sql_row_pt)(void *data, MYSQL_ROW row,
 json_t *ngx_http_broadcast_sql_page(ngx_http_broadcast_api_ctx_t *ctx,
     MYSQL_RES *res, ngx_uint_t limit, ngx_http_broadcast_sql_row_pt row_json,
     void *data, char *next, size_t size);
+/* thread: all the rows of res (freed) as a JSON array by row_json; NULL
+   with ctx's 500 set */
+json_t *ngx_http_broadcast_sql_rows(ngx_http_broadcast_api_ctx_t *ctx,
+    MYSQL_RES *res, ngx_http_broadcast_sql_row_pt row_json, void *data);
+/* thread: the number in the first column of res's first row (res freed),
+   0 when no row; -1 when res is NULL (a failed SELECT: ctx's error set) */
+long long ngx_http_broadcast_sql_number(MYSQL_RES *res);
 /* thread: the look-up of one row by id: the first of list (released) as
    ctx->result, 1; or 0 with 404 not_found "no <what> with id <id>" set */
 int ngx_http_broadcast_sql_one(ngx_http_broadcast_api_ctx_t *ctx,

@@ -157,6 +157,43 @@ ngx_http_broadcast_compat_list(json_t *ours, const char *key, const char *to,
 }
 
 
+/* thread: an answer of ours, a listing (ours[key]) or one item or a
+   deletion, in the predecessor's shape */
+static json_t *
+ngx_http_broadcast_compat_out(json_t *ours, const char *key, const char *to,
+    json_t *(*item)(json_t *))
+{
+    if (json_object_get(ours, "deleted")) {
+        return json_incref(ours);
+    }
+
+    if (json_object_get(ours, key)) {
+        return ngx_http_broadcast_compat_list(ours, key, to, item);
+    }
+
+    return item(ours);
+}
+
+
+/* thread: a body of the predecessor's SMS-only API by fields; a new one
+   (POST) is for the channel "sms" */
+static json_t *
+ngx_http_broadcast_compat_sms_in(ngx_http_broadcast_api_ctx_t *ctx,
+    json_t *in, ngx_uint_t method,
+    const ngx_http_broadcast_compat_rename_t *fields)
+{
+    json_t  *out;
+
+    out = ngx_http_broadcast_compat_rename(ctx, in, fields);
+
+    if (out != NULL && method == NGX_HTTP_POST) {
+        json_object_set_new(out, "channel", json_string("sms"));
+    }
+
+    return out;
+}
+
+
 json_t *
 ngx_http_broadcast_compat_customer_in(ngx_http_broadcast_api_ctx_t *ctx,
     json_t *in, ngx_uint_t method)
@@ -392,16 +429,8 @@ ngx_http_broadcast_compat_mtpl_item(json_t *t)
 json_t *
 ngx_http_broadcast_compat_mtpl_out(json_t *ours)
 {
-    if (json_object_get(ours, "deleted")) {
-        return json_incref(ours);
-    }
-
-    if (json_object_get(ours, "templates")) {
-        return ngx_http_broadcast_compat_list(ours, "templates", "templates",
-                   ngx_http_broadcast_compat_mtpl_item);
-    }
-
-    return ngx_http_broadcast_compat_mtpl_item(ours);
+    return ngx_http_broadcast_compat_out(ours, "templates", "templates",
+                                         ngx_http_broadcast_compat_mtpl_item);
 }
 
 
@@ -409,46 +438,56 @@ json_t *
 ngx_http_broadcast_compat_smstpl_in(ngx_http_broadcast_api_ctx_t *ctx,
     json_t *in, ngx_uint_t method)
 {
-    json_t  *out;
+    return ngx_http_broadcast_compat_sms_in(ctx, in, method,
+               ngx_http_broadcast_compat_smstpl_fields);
+}
 
-    out = ngx_http_broadcast_compat_rename(ctx, in,
-              ngx_http_broadcast_compat_smstpl_fields);
 
-    if (out != NULL && method == NGX_HTTP_POST) {
-        json_object_set_new(out, "channel", json_string("sms"));
+/*
+ * thread: the fields (a NULL-ended list) of ours, each there, and the
+ * predecessor's "disabled_at" (null: ours has none); NULL when one lacks
+ */
+static json_t *
+ngx_http_broadcast_compat_pick(json_t *ours, const char **fields)
+{
+    json_t  *o, *v;
+
+    o = json_object();
+
+    for ( /* void */ ; o && *fields; fields++) {
+        v = json_object_get(ours, *fields);
+
+        if (v == NULL || json_object_set(o, *fields, v) != 0) {
+            json_decref(o);
+            return NULL;
+        }
     }
 
-    return out;
+    if (o && json_object_set_new(o, "disabled_at", json_null()) != 0) {
+        json_decref(o);
+        return NULL;
+    }
+
+    return o;
 }
 
 
 static json_t *
 ngx_http_broadcast_compat_smstpl_item(json_t *t)
 {
-    return json_pack("{s:O,s:O,s:O,s:O,s:O,s:O,s:n}",
-                     "id", json_object_get(t, "id"),
-                     "name", json_object_get(t, "name"),
-                     "body", json_object_get(t, "body"),
-                     "variables", json_object_get(t, "variables"),
-                     "created_at", json_object_get(t, "created_at"),
-                     "updated_at", json_object_get(t, "updated_at"),
-                     "disabled_at");
+    static const char  *fields[] = {
+        "id", "name", "body", "variables", "created_at", "updated_at", NULL
+    };
+
+    return ngx_http_broadcast_compat_pick(t, fields);
 }
 
 
 json_t *
 ngx_http_broadcast_compat_smstpl_out(json_t *ours)
 {
-    if (json_object_get(ours, "deleted")) {
-        return json_incref(ours);
-    }
-
-    if (json_object_get(ours, "templates")) {
-        return ngx_http_broadcast_compat_list(ours, "templates", "templates",
-                   ngx_http_broadcast_compat_smstpl_item);
-    }
-
-    return ngx_http_broadcast_compat_smstpl_item(ours);
+    return ngx_http_broadcast_compat_out(ours, "templates", "templates",
+                                         ngx_http_broadcast_compat_smstpl_item);
 }
 
 
@@ -456,17 +495,9 @@ json_t *
 ngx_http_broadcast_compat_rule_in(ngx_http_broadcast_api_ctx_t *ctx,
     json_t *in, ngx_uint_t method)
 {
-    json_t  *out;
-
-    out = ngx_http_broadcast_compat_rename(ctx, in,
-              ngx_http_broadcast_compat_rule_fields);
-
     /* the predecessor's rules answered inbound SMS only */
-    if (out != NULL && method == NGX_HTTP_POST) {
-        json_object_set_new(out, "channel", json_string("sms"));
-    }
-
-    return out;
+    return ngx_http_broadcast_compat_sms_in(ctx, in, method,
+               ngx_http_broadcast_compat_rule_fields);
 }
 
 
@@ -503,14 +534,11 @@ ngx_http_broadcast_compat_smscontact_in(ngx_http_broadcast_api_ctx_t *ctx,
 static json_t *
 ngx_http_broadcast_compat_smscontact_item(json_t *c)
 {
-    return json_pack("{s:O,s:O,s:O,s:O,s:O,s:O,s:n}",
-                     "id", json_object_get(c, "id"),
-                     "phone", json_object_get(c, "phone"),
-                     "name", json_object_get(c, "name"),
-                     "tags", json_object_get(c, "tags"),
-                     "created_at", json_object_get(c, "created_at"),
-                     "updated_at", json_object_get(c, "updated_at"),
-                     "disabled_at");
+    static const char  *fields[] = {
+        "id", "phone", "name", "tags", "created_at", "updated_at", NULL
+    };
+
+    return ngx_http_broadcast_compat_pick(c, fields);
 }
 
 

@@ -228,10 +228,14 @@ invalid:
 }
 
 
-/* BCP 47 by shape: a 2-8 letter language, then subtags of 1-8 alnum */
+/*
+ * v, split at sep, each segment's characters passing ok() and each
+ * segment passing end(), copied into out[size]; 0, or -1 when not so
+ */
 static int
-ngx_http_broadcast_cfield_locale(ngx_http_broadcast_contact_t *ct, json_t *v,
-    char *out, size_t size, const char **why)
+ngx_http_broadcast_cfield_segments(json_t *v, char *out, size_t size,
+    char sep, ngx_uint_t (*ok)(u_char c, size_t sub, size_t n),
+    ngx_uint_t (*end)(size_t sub, size_t n))
 {
     size_t       len, i, n, sub;
     const char  *s;
@@ -240,16 +244,16 @@ ngx_http_broadcast_cfield_locale(ngx_http_broadcast_contact_t *ct, json_t *v,
     len = json_string_length(v);
 
     if (s == NULL || len == 0 || len >= size) {
-        goto invalid;
+        return -1;
     }
 
     n = 0;
     sub = 0;
 
     for (i = 0; i <= len; i++) {
-        if (i == len || s[i] == '-') {
-            if (n == 0 || n > 8 || (sub == 0 && n < 2)) {
-                goto invalid;
+        if (i == len || s[i] == sep) {
+            if (!end(sub, n)) {
+                return -1;
             }
 
             sub++;
@@ -257,10 +261,8 @@ ngx_http_broadcast_cfield_locale(ngx_http_broadcast_contact_t *ct, json_t *v,
             continue;
         }
 
-        if (!(isalpha((u_char) s[i])
-              || (sub > 0 && isdigit((u_char) s[i]))))
-        {
-            goto invalid;
+        if (!ok((u_char) s[i], sub, n)) {
+            return -1;
         }
 
         n++;
@@ -270,8 +272,35 @@ ngx_http_broadcast_cfield_locale(ngx_http_broadcast_contact_t *ct, json_t *v,
     out[len] = '\0';
 
     return 0;
+}
 
-invalid:
+
+/* BCP 47 by shape: a 2-8 letter language, then subtags of 1-8 alnum */
+static ngx_uint_t
+ngx_http_broadcast_cfield_locale_ok(u_char c, size_t sub, size_t n)
+{
+    return isalpha(c) || (sub > 0 && isdigit(c));
+}
+
+
+static ngx_uint_t
+ngx_http_broadcast_cfield_locale_end(size_t sub, size_t n)
+{
+    return !(n == 0 || n > 8 || (sub == 0 && n < 2));
+}
+
+
+static int
+ngx_http_broadcast_cfield_locale(ngx_http_broadcast_contact_t *ct, json_t *v,
+    char *out, size_t size, const char **why)
+{
+    if (ngx_http_broadcast_cfield_segments(v, out, size, '-',
+            ngx_http_broadcast_cfield_locale_ok,
+            ngx_http_broadcast_cfield_locale_end)
+        == 0)
+    {
+        return 0;
+    }
 
     *why = "locale must be a BCP 47 language tag such as \"en\" or "
            "\"pt-BR\" (at most 35 characters)";
@@ -279,48 +308,39 @@ invalid:
 }
 
 
-/* IANA by shape: "UTC", or Area/Location with letters, digits, _ + - */
+/*
+ * IANA by shape: "UTC", or Area/Location with letters, digits, _ + -,
+ * starting with a letter
+ */
+static ngx_uint_t
+ngx_http_broadcast_cfield_tz_ok(u_char c, size_t sub, size_t n)
+{
+    if (sub == 0 && n == 0) {
+        return isalpha(c) != 0;
+    }
+
+    return isalnum(c) || c == '_' || c == '+' || c == '-';
+}
+
+
+static ngx_uint_t
+ngx_http_broadcast_cfield_tz_end(size_t sub, size_t n)
+{
+    return n != 0;
+}
+
+
 static int
 ngx_http_broadcast_cfield_tz(ngx_http_broadcast_contact_t *ct, json_t *v,
     char *out, size_t size, const char **why)
 {
-    size_t       len, i, n;
-    const char  *s;
-
-    s = json_string_value(v);
-    len = json_string_length(v);
-
-    if (s == NULL || len == 0 || len >= size || !isalpha((u_char) s[0])) {
-        goto invalid;
+    if (ngx_http_broadcast_cfield_segments(v, out, size, '/',
+            ngx_http_broadcast_cfield_tz_ok,
+            ngx_http_broadcast_cfield_tz_end)
+        == 0)
+    {
+        return 0;
     }
-
-    n = 0;
-
-    for (i = 0; i <= len; i++) {
-        if (i == len || s[i] == '/') {
-            if (n == 0) {
-                goto invalid;
-            }
-
-            n = 0;
-            continue;
-        }
-
-        if (!(isalnum((u_char) s[i]) || s[i] == '_' || s[i] == '+'
-              || s[i] == '-'))
-        {
-            goto invalid;
-        }
-
-        n++;
-    }
-
-    ngx_memcpy(out, s, len);
-    out[len] = '\0';
-
-    return 0;
-
-invalid:
 
     *why = "timezone must be an IANA time zone such as \"Europe/Berlin\" "
            "or \"UTC\" (at most 64 characters)";

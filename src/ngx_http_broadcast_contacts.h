@@ -124,6 +124,10 @@ int ngx_http_broadcast_contact_tag(const char *in, size_t len, char *out,
 /* thread: runs sql; 0, or -1 with ctx's error set (MySQL down) */
 int ngx_http_broadcast_contacts_exec(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn, ngx_http_broadcast_sql_t *sql);
+/* thread: START TRANSACTION, then sql (emptied) runs in it (tx); 0, or -1
+   with ctx's error set and sql's text freed */
+int ngx_http_broadcast_contacts_begin(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn, ngx_http_broadcast_sql_t *sql);
 /* thread: runs sql, its result set; NULL with ctx's error set */
 MYSQL_RES *ngx_http_broadcast_contacts_select(
     ngx_http_broadcast_api_ctx_t *ctx, ngx_http_broadcast_conn_t *conn,
@@ -136,6 +140,9 @@ MYSQL_RES *ngx_http_broadcast_contacts_select(
  */
 json_t *ngx_http_broadcast_contacts_fetch(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn, ngx_http_broadcast_sql_t *sql);
+/* thread: the same for the contact id: an array of it, or empty */
+json_t *ngx_http_broadcast_contacts_by_id(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn, long long id);
 
 
 #endif /* _NGX_HTTP_BROADCAST_CONTACTS_H_INCLUDED_ */

@@ -70,7 +70,8 @@ ngx_http_broadcast_contact_str(const char *v, unsigned long len)
 
 
 static json_t *
-ngx_http_broadcast_contact_json(MYSQL_ROW row, unsigned long *lengths)
+ngx_http_broadcast_contact_json(void *data, MYSQL_ROW row,
+    unsigned long *lengths)
 {
     json_t  *attrs;
 
@@ -174,31 +175,17 @@ json_t *
 ngx_http_broadcast_contacts_fetch(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn, ngx_http_broadcast_sql_t *sql)
 {
-    json_t     *list, *c;
+    json_t     *list;
     MYSQL_RES  *res;
-    MYSQL_ROW   row;
 
     res = ngx_http_broadcast_contacts_select(ctx, conn, sql);
     if (res == NULL) {
         return NULL;
     }
 
-    list = json_array();
-
-    while (list && (row = mysql_fetch_row(res)) != NULL) {
-        c = ngx_http_broadcast_contact_json(row, mysql_fetch_lengths(res));
-
-        if (c == NULL || json_array_append_new(list, c) != 0) {
-            json_decref(list);
-            list = NULL;
-        }
-    }
-
-    mysql_free_result(res);
-
+    list = ngx_http_broadcast_sql_rows(ctx, res,
+                                       ngx_http_broadcast_contact_json, NULL);
     if (list == NULL) {
-        ngx_http_broadcast_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                     "internal_error", "out of memory");
         return NULL;
     }
 
@@ -206,6 +193,23 @@ ngx_http_broadcast_contacts_fetch(ngx_http_broadcast_api_ctx_t *ctx,
         json_decref(list);
         return NULL;
     }
+
+    return list;
+}
+
+
+json_t *
+ngx_http_broadcast_contacts_by_id(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn, long long id)
+{
+    json_t                    *list;
+    ngx_http_broadcast_sql_t   sql = { NULL, 0, 0, 0, 0 };
+
+    ngx_http_broadcast_sql_cat(&sql, "SELECT %s FROM contacts c "
+                               "WHERE c.id = %lld",
+                               NGX_HTTP_BROADCAST_CONTACT_COLUMNS, id);
+    list = ngx_http_broadcast_contacts_fetch(ctx, conn, &sql);
+    free(sql.data);
 
     return list;
 }
@@ -489,20 +493,8 @@ static long long
 ngx_http_broadcast_clist_count(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn, ngx_http_broadcast_sql_t *sql)
 {
-    long long   n;
-    MYSQL_RES  *res;
-    MYSQL_ROW   row;
-
-    res = ngx_http_broadcast_contacts_select(ctx, conn, sql);
-    if (res == NULL) {
-        return -1;
-    }
-
-    row = mysql_fetch_row(res);
-    n = (row && row[0]) ? strtoll(row[0], NULL, 10) : 0;
-    mysql_free_result(res);
-
-    return n;
+    return ngx_http_broadcast_sql_number(
+               ngx_http_broadcast_contacts_select(ctx, conn, sql));
 }
 
 
@@ -626,13 +618,9 @@ ngx_http_broadcast_clist_rename(ngx_http_broadcast_api_ctx_t *ctx,
     long long                  updated;
     ngx_http_broadcast_sql_t   sql = { NULL, 0, 0, 0, 0 };
 
-    ngx_http_broadcast_sql_cat(&sql, "START TRANSACTION");
-    if (ngx_http_broadcast_contacts_exec(ctx, conn, &sql) != 0) {
-        free(sql.data);
+    if (ngx_http_broadcast_contacts_begin(ctx, conn, &sql) != 0) {
         return;
     }
-
-    sql.tx = 1;
 
     q = bc_db_quote(conn->mysql, cl->tag, strlen(cl->tag));
     ngx_cpystrn((u_char *) from, (u_char *) (q ? q : "''"), sizeof(from));

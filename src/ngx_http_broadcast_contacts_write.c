@@ -121,6 +121,25 @@ ngx_http_broadcast_contacts_exec(ngx_http_broadcast_api_ctx_t *ctx,
 }
 
 
+int
+ngx_http_broadcast_contacts_begin(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn, ngx_http_broadcast_sql_t *sql)
+{
+    ngx_http_broadcast_sql_cat(sql, "START TRANSACTION");
+
+    if (ngx_http_broadcast_contacts_exec(ctx, conn, sql) != 0) {
+        free(sql->data);
+        sql->data = NULL;
+        return -1;
+    }
+
+    sql->len = 0;
+    sql->tx = 1;
+
+    return 0;
+}
+
+
 MYSQL_RES *
 ngx_http_broadcast_contacts_select(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn, ngx_http_broadcast_sql_t *sql)
@@ -150,15 +169,9 @@ static void
 ngx_http_broadcast_contact_get(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn, long long id)
 {
-    json_t                    *list;
-    ngx_http_broadcast_sql_t   sql = { NULL, 0, 0, 0, 0 };
+    json_t  *list;
 
-    ngx_http_broadcast_sql_cat(&sql, "SELECT %s FROM contacts c "
-                               "WHERE c.id = %lld",
-                               NGX_HTTP_BROADCAST_CONTACT_COLUMNS, id);
-
-    list = ngx_http_broadcast_contacts_fetch(ctx, conn, &sql);
-    free(sql.data);
+    list = ngx_http_broadcast_contacts_by_id(ctx, conn, id);
 
     if (list != NULL) {
         (void) ngx_http_broadcast_sql_one(ctx, list, "contact", id);
@@ -175,9 +188,7 @@ ngx_http_broadcast_contact_holder(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn, ngx_http_broadcast_contact_t *ct)
 {
     char                               *v;
-    long long                           id;
     MYSQL_RES                          *res;
-    MYSQL_ROW                           row;
     ngx_uint_t                          i, n;
     ngx_http_broadcast_sql_t            sql = { NULL, 0, 0, 0, 1 };
     const ngx_http_broadcast_cfield_t  *f;
@@ -209,15 +220,7 @@ ngx_http_broadcast_contact_holder(ngx_http_broadcast_api_ctx_t *ctx,
     res = ngx_http_broadcast_contacts_select(ctx, conn, &sql);
     free(sql.data);
 
-    if (res == NULL) {
-        return -1;
-    }
-
-    row = mysql_fetch_row(res);
-    id = (row && row[0]) ? strtoll(row[0], NULL, 10) : 0;
-    mysql_free_result(res);
-
-    return id;
+    return ngx_http_broadcast_sql_number(res);
 }
 
 
@@ -378,14 +381,9 @@ ngx_http_broadcast_contact_write(ngx_http_broadcast_api_ctx_t *ctx,
     long long                  holder;
     ngx_http_broadcast_sql_t   sql = { NULL, 0, 0, 0, 0 };
 
-    ngx_http_broadcast_sql_cat(&sql, "START TRANSACTION");
-    if (ngx_http_broadcast_contacts_exec(ctx, conn, &sql) != 0) {
-        free(sql.data);
+    if (ngx_http_broadcast_contacts_begin(ctx, conn, &sql) != 0) {
         return;
     }
-
-    sql.len = 0;
-    sql.tx = 1;
 
     if (ct->action == NGX_HTTP_BROADCAST_CONTACT_PATCH
         && ngx_http_broadcast_contact_check(ctx, conn, ct) != 0)

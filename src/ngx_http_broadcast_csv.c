@@ -280,16 +280,10 @@ ngx_http_broadcast_csv_group(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_sql_cat(&sql, "SELECT 1 FROM contact_groups "
                                "WHERE id = %lld", id);
 
-    if (ngx_http_broadcast_contacts_exec(ctx, conn, &sql) != 0) {
-        free(sql.data);
-        return -1;
-    }
-
+    res = ngx_http_broadcast_contacts_select(ctx, conn, &sql);
     free(sql.data);
 
-    res = mysql_store_result(conn->mysql);
     if (res == NULL) {
-        ngx_http_broadcast_api_mysql_down(ctx);
         return -1;
     }
 
@@ -391,16 +385,10 @@ ngx_http_broadcast_csv_status_op(ngx_http_broadcast_api_ctx_t *ctx,
                                "updated, rejected, errors, message FROM "
                                "imports WHERE id = %lld", op->job.import_id);
 
-    if (ngx_http_broadcast_contacts_exec(ctx, conn, &sql) != 0) {
-        free(sql.data);
-        return;
-    }
-
+    res = ngx_http_broadcast_contacts_select(ctx, conn, &sql);
     free(sql.data);
 
-    res = mysql_store_result(conn->mysql);
     if (res == NULL) {
-        ngx_http_broadcast_api_mysql_down(ctx);
         return;
     }
 

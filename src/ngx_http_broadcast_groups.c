@@ -565,20 +565,8 @@ static long long
 ngx_http_broadcast_groups_number(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn, const char *sql, size_t len)
 {
-    long long   v;
-    MYSQL_RES  *res;
-    MYSQL_ROW   row;
-
-    res = ngx_http_broadcast_groups_select(ctx, conn, sql, len);
-    if (res == NULL) {
-        return -1;
-    }
-
-    row = mysql_fetch_row(res);
-    v = (row && row[0]) ? strtoll(row[0], NULL, 10) : 0;
-    mysql_free_result(res);
-
-    return v;
+    return ngx_http_broadcast_sql_number(
+               ngx_http_broadcast_groups_select(ctx, conn, sql, len));
 }
 
 

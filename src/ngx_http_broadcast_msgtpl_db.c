@@ -39,7 +39,8 @@ ngx_http_broadcast_msgtpl_str(ngx_str_t *s)
 
 /* the template's JSON from a row, with the variables its text uses */
 static json_t *
-ngx_http_broadcast_msgtpl_json(MYSQL_ROW row, unsigned long *lengths)
+ngx_http_broadcast_msgtpl_json(void *data, MYSQL_ROW row,
+    unsigned long *lengths)
 {
     json_t      *t, *vars;
     ngx_str_t    v[NGX_HTTP_BROADCAST_MSGTPL_NFIELDS];
@@ -86,39 +87,15 @@ static json_t *
 ngx_http_broadcast_msgtpl_select(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn, ngx_http_broadcast_sql_t *sql)
 {
-    json_t     *list, *t;
     MYSQL_RES  *res;
-    MYSQL_ROW   row;
 
-    if (ngx_http_broadcast_contacts_exec(ctx, conn, sql) != 0) {
-        return NULL;
-    }
-
-    res = mysql_store_result(conn->mysql);
+    res = ngx_http_broadcast_contacts_select(ctx, conn, sql);
     if (res == NULL) {
-        ngx_http_broadcast_api_mysql_down(ctx);
         return NULL;
     }
 
-    list = json_array();
-
-    while (list && (row = mysql_fetch_row(res)) != NULL) {
-        t = ngx_http_broadcast_msgtpl_json(row, mysql_fetch_lengths(res));
-
-        if (t == NULL || json_array_append_new(list, t) != 0) {
-            json_decref(list);
-            list = NULL;
-        }
-    }
-
-    mysql_free_result(res);
-
-    if (list == NULL) {
-        ngx_http_broadcast_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                     "internal_error", "out of memory");
-    }
-
-    return list;
+    return ngx_http_broadcast_sql_rows(ctx, res,
+                                       ngx_http_broadcast_msgtpl_json, NULL);
 }
 
 
@@ -127,7 +104,6 @@ ngx_http_broadcast_msgtpl_fetch(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn, long long id, const char *lock,
     MYSQL_RES **res, ngx_str_t *v)
 {
-    int                        rc;
     MYSQL_ROW                  row;
     ngx_http_broadcast_sql_t   sql = { NULL, 0, 0, 0, 0 };
 
@@ -137,16 +113,10 @@ ngx_http_broadcast_msgtpl_fetch(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_sql_cat(&sql, "SELECT %s FROM message_templates "
                                "WHERE id = %lld%s",
                                NGX_HTTP_BROADCAST_MSGTPL_COLUMNS, id, lock);
-    rc = ngx_http_broadcast_contacts_exec(ctx, conn, &sql);
+    *res = ngx_http_broadcast_contacts_select(ctx, conn, &sql);
     free(sql.data);
 
-    if (rc != 0) {
-        return -1;
-    }
-
-    *res = mysql_store_result(conn->mysql);
     if (*res == NULL) {
-        ngx_http_broadcast_api_mysql_down(ctx);
         return -1;
     }
 
@@ -174,19 +144,9 @@ ngx_http_broadcast_msgtpl_get(ngx_http_broadcast_api_ctx_t *ctx,
     list = ngx_http_broadcast_msgtpl_select(ctx, conn, &sql);
     free(sql.data);
 
-    if (list == NULL) {
-        return;
+    if (list != NULL) {
+        (void) ngx_http_broadcast_sql_one(ctx, list, "template", id);
     }
-
-    if (json_array_size(list) == 0) {
-        json_decref(list);
-        ngx_http_broadcast_api_error(ctx, NGX_HTTP_NOT_FOUND, "not_found",
-                                     "no template with id %lld", id);
-        return;
-    }
-
-    ctx->result = json_incref(json_array_get(list, 0));
-    json_decref(list);
 }
 
 
@@ -238,9 +198,7 @@ static long long
 ngx_http_broadcast_msgtpl_holder(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn, ngx_str_t *v)
 {
-    long long                  id;
     MYSQL_RES                 *res;
-    MYSQL_ROW                  row;
     ngx_http_broadcast_sql_t   sql = { NULL, 0, 0, 0, 0 };
 
     ngx_http_broadcast_sql_cat(&sql, "SELECT id FROM message_templates "
@@ -253,24 +211,10 @@ ngx_http_broadcast_msgtpl_holder(ngx_http_broadcast_api_ctx_t *ctx,
         (char *) v[NGX_HTTP_BROADCAST_MSGTPL_NAME].data,
         v[NGX_HTTP_BROADCAST_MSGTPL_NAME].len);
 
-    if (ngx_http_broadcast_contacts_exec(ctx, conn, &sql) != 0) {
-        free(sql.data);
-        return -1;
-    }
-
+    res = ngx_http_broadcast_contacts_select(ctx, conn, &sql);
     free(sql.data);
 
-    res = mysql_store_result(conn->mysql);
-    if (res == NULL) {
-        ngx_http_broadcast_api_mysql_down(ctx);
-        return -1;
-    }
-
-    row = mysql_fetch_row(res);
-    id = (row && row[0]) ? strtoll(row[0], NULL, 10) : 0;
-    mysql_free_result(res);
-
-    return id;
+    return ngx_http_broadcast_sql_number(res);
 }
 
 
@@ -415,13 +359,11 @@ ngx_http_broadcast_msgtpl_patch(ngx_http_broadcast_api_ctx_t *ctx,
     const char                *code;
     ngx_http_broadcast_sql_t   sql = { NULL, 0, 0, 0, 0 };
 
-    ngx_http_broadcast_sql_cat(&sql, "START TRANSACTION");
-    rc = ngx_http_broadcast_contacts_exec(ctx, conn, &sql);
-    free(sql.data);
-
-    if (rc != 0) {
+    if (ngx_http_broadcast_contacts_begin(ctx, conn, &sql) != 0) {
         return;
     }
+
+    free(sql.data);
 
     res = NULL;
     rc = ngx_http_broadcast_msgtpl_fetch(ctx, conn, t->id, " FOR UPDATE",

@@ -62,16 +62,11 @@ static int
 ngx_http_broadcast_msgtpl_contact(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn, long long id, json_t *vals)
 {
-    json_t                    *list, *c, *v, *text;
-    ngx_uint_t                 i;
-    const char                *key;
-    ngx_http_broadcast_sql_t   sql = { NULL, 0, 0, 0, 0 };
+    json_t      *list, *c, *v, *text;
+    ngx_uint_t   i;
+    const char  *key;
 
-    ngx_http_broadcast_sql_cat(&sql, "SELECT %s FROM contacts c "
-                               "WHERE c.id = %lld",
-                               NGX_HTTP_BROADCAST_CONTACT_COLUMNS, id);
-    list = ngx_http_broadcast_contacts_fetch(ctx, conn, &sql);
-    free(sql.data);
+    list = ngx_http_broadcast_contacts_by_id(ctx, conn, id);
 
     if (list == NULL) {
         return -1;

@@ -205,6 +205,53 @@ ngx_http_broadcast_sql_page(ngx_http_broadcast_api_ctx_t *ctx,
 }
 
 
+json_t *
+ngx_http_broadcast_sql_rows(ngx_http_broadcast_api_ctx_t *ctx,
+    MYSQL_RES *res, ngx_http_broadcast_sql_row_pt row_json, void *data)
+{
+    json_t     *list, *item;
+    MYSQL_ROW   row;
+
+    list = json_array();
+
+    while (list && (row = mysql_fetch_row(res)) != NULL) {
+        item = row_json(data, row, mysql_fetch_lengths(res));
+
+        if (item == NULL || json_array_append_new(list, item) != 0) {
+            json_decref(list);
+            list = NULL;
+        }
+    }
+
+    mysql_free_result(res);
+
+    if (list == NULL) {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                     "internal_error", "out of memory");
+    }
+
+    return list;
+}
+
+
+long long
+ngx_http_broadcast_sql_number(MYSQL_RES *res)
+{
+    long long  n;
+    MYSQL_ROW  row;
+
+    if (res == NULL) {
+        return -1;
+    }
+
+    row = mysql_fetch_row(res);
+    n = (row && row[0]) ? strtoll(row[0], NULL, 10) : 0;
+    mysql_free_result(res);
+
+    return n;
+}
+
+
 int
 ngx_http_broadcast_sql_one(ngx_http_broadcast_api_ctx_t *ctx, json_t *list,
     const char *what, long long id)
