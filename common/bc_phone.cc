@@ -55,7 +55,10 @@ bc_invalid_reason(const PhoneNumberUtil *util, const PhoneNumber &pn)
     case PhoneNumberUtil::INVALID_LENGTH:
         return "number has the wrong length for its country";
     default:
-        return "not a valid phone number";
+        /* well-formed and of a possible length, but outside every range
+           its country's numbering plan assigns (+1 999..., +44 7000...) */
+        return "not a valid phone number: it has the form of an E.164 "
+               "number but is not in its country's numbering plan";
     }
 }
 

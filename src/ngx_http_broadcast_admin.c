@@ -10,6 +10,7 @@
 #include <argon2.h>
 
 #include "bc_sig.h"
+#include "bc_password.h"
 
 
 #define NGX_HTTP_BROADCAST_TS(c)                                              \
@@ -40,6 +41,8 @@ typedef struct {
 /* failed logins from one address lock it out for the key's lifetime */
 #define NGX_HTTP_BROADCAST_LOGIN_TTL        "900"
 #define NGX_HTTP_BROADCAST_LOGIN_MAX_FAILS  10
+#define NGX_HTTP_BROADCAST_USERNAME_MAX     64     /* bytes, as the column */
+#define NGX_HTTP_BROADCAST_PASSWORD_MAX     1024   /* bytes */
 
 #define NGX_HTTP_BROADCAST_A_LOGIN   1
 #define NGX_HTTP_BROADCAST_A_LOGOUT  2
@@ -111,12 +114,21 @@ ngx_http_broadcast_login_prepare(ngx_http_request_t *r,
     p = json_object_get(json, "password");
 
     if (!json_is_string(u) || json_string_length(u) == 0
-        || json_string_length(u) > 64 || !json_is_string(p)
-        || json_string_length(p) == 0 || json_string_length(p) > 1024)
+        || !json_is_string(p) || json_string_length(p) == 0)
     {
         ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
             "invalid_request", "username and password must be non-empty "
             "strings");
+        return;
+    }
+
+    if (json_string_length(u) > NGX_HTTP_BROADCAST_USERNAME_MAX
+        || json_string_length(p) > NGX_HTTP_BROADCAST_PASSWORD_MAX)
+    {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
+            "invalid_request", "username or password too long: at most %d "
+            "and %d bytes", NGX_HTTP_BROADCAST_USERNAME_MAX,
+            NGX_HTTP_BROADCAST_PASSWORD_MAX);
         return;
     }
 
@@ -380,9 +392,11 @@ ngx_http_broadcast_login(ngx_http_broadcast_api_ctx_t *ctx,
 
     if (row && row[0] && row[1]) {
         uid = strtoll(row[0], NULL, 10);
-        ok = argon2id_verify(row[1], a->password, a->password_len)
-             == ARGON2_OK;
     }
+
+    /* an unknown user is checked against a dummy hash of the same cost */
+    ok = bc_password_verify(uid ? row[1] : NULL, a->password,
+                            a->password_len);
 
     mysql_free_result(res);
 

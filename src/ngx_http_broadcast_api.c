@@ -8,6 +8,7 @@
 
 #include "ngx_http_broadcast_api.h"
 #include "bc_route.h"
+#include "bc_media.h"
 
 #include <stdarg.h>
 
@@ -564,7 +565,7 @@ ngx_http_broadcast_api_start(ngx_http_request_t *r,
          ? NGX_OK : ngx_http_broadcast_body_get(r, &req->args.body);
 
     if (rc == NGX_DECLINED) {
-        ngx_snprintf(msg, sizeof(msg), "body exceeds %uz bytes%Z",
+        ngx_snprintf(msg, sizeof(msg), "the body is too large: more than %uz bytes%Z",
                      lcf->max_body);
         return ngx_http_broadcast_send_error(r,
                    NGX_HTTP_REQUEST_ENTITY_TOO_LARGE, "body_too_large",
@@ -834,18 +835,18 @@ ngx_http_broadcast_api_parse(ngx_http_request_t *r, ngx_str_t *body,
     ngx_str_t     *ct;
     json_error_t   jerr;
 
-    if (r->headers_in.content_type) {
-        ct = &r->headers_in.content_type->value;
+    /* a body without a Content-Type is refused too: the type is part of
+       the contract, and a form or text post must not pass for JSON */
+    ct = r->headers_in.content_type ? &r->headers_in.content_type->value
+                                    : NULL;
 
-        if (ct->len < 16
-            || ngx_strncasecmp(ct->data, (u_char *) "application/json", 16)
-               != 0)
-        {
-            ngx_http_broadcast_api_error(ctx,
-                NGX_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type",
-                "send the body as Content-Type: application/json");
-            return NULL;
-        }
+    if (ct == NULL
+        || !bc_media_type_is((char *) ct->data, ct->len, "application/json"))
+    {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the body as Content-Type: application/json");
+        return NULL;
     }
 
     if (body->len == 0) {

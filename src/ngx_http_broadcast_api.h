@@ -272,6 +272,7 @@ void ngx_http_broadcast_send_accept(ngx_http_request_t *r,
 int ngx_http_broadcast_phone(const char *in, size_t len, const char *region,
     char *out, const char **reason);
 size_t ngx_http_broadcast_utf8_chars(const char *s, size_t len);
+ngx_int_t ngx_http_broadcast_single_line(json_t *v, size_t min, size_t max);
 
 
 #define NGX_HTTP_BROADCAST_SENDERS_EMAIL     0

@@ -25,7 +25,7 @@ ngx_http_broadcast_body_check(ngx_http_request_t *r)
                       "broadcast: body of %O bytes exceeds %uz",
                       r->headers_in.content_length_n, lcf->max_body);
 
-        ngx_snprintf(msg, sizeof(msg), "body exceeds %uz bytes%Z",
+        ngx_snprintf(msg, sizeof(msg), "the body is too large: more than %uz bytes%Z",
                      lcf->max_body);
 
         /* nginx would otherwise try to read what we refuse */

@@ -66,11 +66,8 @@ ngx_http_broadcast_email_sender(ngx_http_broadcast_api_ctx_t *ctx,
     }
 
     if (ngx_http_broadcast_email_given(name)
-        && (!json_is_string(name)
-            || ngx_http_broadcast_utf8_chars(json_string_value(name),
-                                             json_string_length(name))
-               > NGX_HTTP_BROADCAST_FROM_NAME_MAX
-            || strpbrk(json_string_value(name), "\r\n") != NULL))
+        && !ngx_http_broadcast_single_line(name, 0,
+                                           NGX_HTTP_BROADCAST_FROM_NAME_MAX))
     {
         ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
             "invalid_request", "from_name must be a single-line string of "
@@ -97,14 +94,12 @@ static int
 ngx_http_broadcast_email_content(ngx_http_broadcast_api_ctx_t *ctx,
     json_t *subject, json_t *text, json_t *html)
 {
-    if (!json_is_string(subject) || json_string_length(subject) == 0
-        || ngx_http_broadcast_utf8_chars(json_string_value(subject),
-                                         json_string_length(subject))
-           > NGX_HTTP_BROADCAST_SUBJECT_MAX)
+    if (!ngx_http_broadcast_single_line(subject, 1,
+                                        NGX_HTTP_BROADCAST_SUBJECT_MAX))
     {
         ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
-            "invalid_request", "subject must be a string of 1 to %d "
-            "characters", NGX_HTTP_BROADCAST_SUBJECT_MAX);
+            "invalid_request", "subject must be a single-line string of 1 "
+            "to %d characters", NGX_HTTP_BROADCAST_SUBJECT_MAX);
         return -1;
     }
 

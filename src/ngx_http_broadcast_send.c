@@ -31,6 +31,30 @@ ngx_http_broadcast_utf8_chars(const char *s, size_t len)
 
 
 /*
+ * The rule of every value that becomes one line of a message header (an
+ * e-mail's subject, a sender's display name): a string of min..max
+ * characters without CR or LF, which would start another header line.
+ */
+ngx_int_t
+ngx_http_broadcast_single_line(json_t *v, size_t min, size_t max)
+{
+    const char  *s;
+    size_t       len, chars;
+
+    if (!json_is_string(v)) {
+        return 0;
+    }
+
+    s = json_string_value(v);
+    len = json_string_length(v);
+    chars = ngx_http_broadcast_utf8_chars(s, len);
+
+    return chars >= min && chars <= max && memchr(s, '\r', len) == NULL
+           && memchr(s, '\n', len) == NULL;
+}
+
+
+/*
  * loop only (one per worker, no locking): recently normalised numbers.
  * bc_phone_normalize is a pure function of (input, region) and costs a
  * libphonenumber parse with ICU regexes; senders repeat recipients, so the

@@ -22,6 +22,7 @@
 #include "ngx_http_broadcast_webhook.h"
 
 #include "bc_sig.h"
+#include "bc_media.h"
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -276,10 +277,7 @@ ngx_http_broadcast_sendgrid_inbound(ngx_http_request_t *r, ngx_str_t *body)
         ct = r->headers_in.content_type->value;
     }
 
-    if (ct.len < 19
-        || ngx_strncasecmp(ct.data, (u_char *) "multipart/form-data", 19)
-           != 0)
-    {
+    if (!bc_media_type_is((char *) ct.data, ct.len, "multipart/form-data")) {
         return ngx_http_broadcast_send_error(r,
                    NGX_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type",
                    "Inbound Parse posts multipart/form-data");

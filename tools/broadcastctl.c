@@ -21,12 +21,8 @@
 #include "bc_conf.h"
 #include "bc_db.h"
 #include "bc_mysql_conf.h"
+#include "bc_password.h"
 
-#define CTL_ARGON2_T       3
-#define CTL_ARGON2_M       65536
-#define CTL_ARGON2_P       1
-#define CTL_ARGON2_SALT    16
-#define CTL_ARGON2_HASH    32
 #define CTL_MAX_PASSWORD   1024
 
 static void
@@ -352,27 +348,12 @@ done:
 static char *
 hash_password(const char *pw, size_t len)
 {
-    unsigned char  salt[CTL_ARGON2_SALT];
-    size_t         enclen;
-    char          *enc;
-    int            rc;
+    const char  *why;
+    char        *enc;
 
-    if (RAND_bytes(salt, sizeof(salt)) != 1) {
-        fprintf(stderr, "broadcastctl: RAND_bytes failed\n");
-        return NULL;
-    }
-    enclen = argon2_encodedlen(CTL_ARGON2_T, CTL_ARGON2_M, CTL_ARGON2_P,
-        CTL_ARGON2_SALT, CTL_ARGON2_HASH, Argon2_id);
-    enc = malloc(enclen);
+    enc = bc_password_hash(pw, len, &why);
     if (enc == NULL) {
-        return NULL;
-    }
-    rc = argon2id_hash_encoded(CTL_ARGON2_T, CTL_ARGON2_M, CTL_ARGON2_P,
-        pw, len, salt, sizeof(salt), CTL_ARGON2_HASH, enc, enclen);
-    if (rc != ARGON2_OK) {
-        fprintf(stderr, "broadcastctl: argon2: %s\n", argon2_error_message(rc));
-        free(enc);
-        return NULL;
+        fprintf(stderr, "broadcastctl: argon2: %s\n", why);
     }
     return enc;
 }

@@ -71,7 +71,12 @@ test_invalid(void **state)
 
     assert_string_equal(bad("12", "US"), "number is too short");
     assert_string_equal(bad("abc", "US"), "not a number: no digits");
-    assert_string_equal(bad("+1 555 0100", "US"), "not a valid phone number");
+    assert_string_equal(bad("+1 555 0100", "US"),
+        "not a valid phone number: it has the form of an E.164 number but "
+        "is not in its country's numbering plan");
+    assert_string_equal(bad("+19999999999", "US"),
+        "not a valid phone number: it has the form of an E.164 number but "
+        "is not in its country's numbering plan");
     bad("(415) 555-2671", NULL);
     assert_string_equal(bad("+1 415 555 2671 1234 5678 9012", "US"),
                         "number is too long");

@@ -272,6 +272,7 @@ sub http {
         $body = $o{body};
         $h{'Content-Type'} //= 'application/json';
     }
+    delete $h{'Content-Type'} if $o{no_content_type};
     $h{'X-API-Key'} = $o{key} if defined $o{key};
     $h{'Authorization'} = "Bearer $o{token}" if defined $o{token};
     my $url = $path =~ m{^https?://} ? $path : $self->base_url . $path;

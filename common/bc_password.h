@@ -1,0 +1,28 @@
+/*
+ * Admin passwords: argon2id, one set of parameters for every program that
+ * hashes (broadcastctl) or verifies (the module's login).
+ */
+#ifndef BC_PASSWORD_H
+#define BC_PASSWORD_H
+
+#include <stddef.h>
+
+#define BC_ARGON2_T     3          /* passes */
+#define BC_ARGON2_M     65536      /* KiB */
+#define BC_ARGON2_P     1          /* lanes */
+#define BC_ARGON2_SALT  16
+#define BC_ARGON2_HASH  32
+
+/* the encoded hash of pw (malloc'd, caller frees), NULL on failure with
+   *why set to a static sentence */
+char *bc_password_hash(const char *pw, size_t len, const char **why);
+
+/*
+ * 1 if pw matches the encoded hash. With hash NULL (no such user) it
+ * verifies against a dummy hash of the same cost and returns 0, so an
+ * unknown username costs as much time as a wrong password and cannot be
+ * told apart by timing. Thread-safe.
+ */
+int bc_password_verify(const char *hash, const char *pw, size_t len);
+
+#endif /* BC_PASSWORD_H */

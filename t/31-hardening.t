@@ -1,0 +1,94 @@
+#!/usr/bin/perl
+# Hardening of what exists: findings of a review, each checked here.
+# Media types are matched exactly; a header line (an e-mail's subject, a
+# sender name) is one line; a number of E.164 form outside its country's
+# numbering plan is called that; an over-long password is "too long"; an
+# unknown username costs as much time as a wrong password.
+use strict;
+use warnings;
+use utf8;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Test::More;
+use Time::HiRes qw(time);
+use BC::Test qw(:all);
+
+my $t = BC::Test->new;
+my $send = $t->create_key('send');
+my $sms = { recipients => ['+14155550801'], message => 'hi' };
+
+# ------------------------------------------------------------ media types
+my $r = $t->post('/api/send/sms', key => $send, body => json_encode($sms),
+                 no_content_type => 1);
+is_error($r, 415, 'unsupported_media_type', 'a JSON body without Content-Type');
+for my $ct ('application/jsonx', 'application/json-patch+json', 'text/json',
+            'application/x-www-form-urlencoded', 'application/json x') {
+    $r = $t->post('/api/send/sms', key => $send, body => json_encode($sms),
+                  headers => { 'Content-Type' => $ct });
+    is_error($r, 415, 'unsupported_media_type', "Content-Type: $ct");
+}
+for my $ct ('application/json', 'Application/JSON; charset=utf-8',
+            'application/json;charset=UTF-8') {
+    $r = $t->post('/api/send/sms', key => $send, body => json_encode($sms),
+                  headers => { 'Content-Type' => $ct });
+    is($r->{status}, 202, "Content-Type: $ct is JSON") or diag $r->{content};
+}
+
+# ------------------------------------------------------------ one line
+for my $subject ("Hello\r\nBcc: victim\@example.com", "two\nlines", "cr\rhere") {
+    $r = $t->post('/api/send/email', key => $send,
+                  json => { recipients => ['ann@example.com'],
+                            subject => $subject, text => 'x' });
+    is_error($r, 400, 'invalid_request', 'a subject with CR or LF');
+    like($r->{json}{error}{message} // '', qr/single-line/, 'the message says single-line');
+}
+$r = $t->post('/api/send/email', key => $send,
+              json => { recipients => ['ann@example.com'], subject => 'ok',
+                        text => 'x', from_name => "Ann\r\nX-Evil: 1" });
+is_error($r, 400, 'invalid_request', 'a from_name with CR/LF: the same rule');
+$r = $t->post('/api/send/email', key => $send,
+              json => { recipients => ['ann@example.com'],
+                        subject => 'Grüße ☃', text => 'x' });
+is($r->{status}, 202, 'a one-line UTF-8 subject is fine') or diag $r->{content};
+
+# ------------------------------------------------------------ numbers
+$r = $t->post('/api/send/sms', key => $send,
+              json => { recipients => ['+19999999999'], message => 'x' });
+is_error($r, 422, 'no_valid_recipients', '+19999999999 is refused');
+my ($rej) = @{ $r->{json}{error}{rejected} // $r->{json}{rejected} // [] };
+my $why = $rej ? json_encode($rej) : $r->{content};
+like($why, qr/form of an E\.164 number but is not in its country's numbering plan/,
+     'the reason says the form is right but the number is not assigned');
+
+# ------------------------------------------------------------ passwords
+my ($user, $pass) = $t->admin_credentials;
+$r = $t->post('/api/login', json => { username => $user, password => 'x' x 1025 });
+is_error($r, 400, 'invalid_request', 'a password over 1,024 bytes');
+like($r->{json}{error}{message} // '', qr/too long/, 'called too long, not empty');
+# a 1 MB one is over the body limit: refused as too large, still not "empty"
+$r = $t->post('/api/login', json => { username => $user, password => 'x' x (1024 * 1024) });
+ok($r->{status} == 413 || $r->{status} == 400, "a 1 MB password refused ($r->{status})");
+like($r->{json}{error}{message} // '', qr/too (long|large)/, 'as too long or too large');
+$r = $t->post('/api/login', json => { username => $user, password => '' });
+like($r->{json}{error}{message} // '', qr/non-empty/, 'an empty one is called empty');
+
+# an unknown username takes as long as a wrong password (argon2 both ways)
+sub login_time {
+    my ($u) = @_;
+    my $t0 = time;
+    my $res = $t->post('/api/login', json => { username => $u, password => 'wrong-password' });
+    die "login: $res->{status}" unless $res->{status} == 401;
+    return time - $t0;
+}
+my (@known, @unknown);
+for (1 .. 3) {
+    push @known, login_time($user);
+    push @unknown, login_time("nobody$_");
+}
+my ($k) = sort { $a <=> $b } @known;
+my ($u) = sort { $a <=> $b } @unknown;
+cmp_ok($u, '>', $k * 0.5, sprintf('unknown user %.0f ms vs wrong password %.0f ms: not told apart by time',
+                                  $u * 1000, $k * 1000));
+cmp_ok($k, '>', 0.02, 'and the wrong password did cost a real hash');
+
+$t->done;
