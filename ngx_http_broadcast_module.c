@@ -54,7 +54,8 @@ static ngx_http_handler_pt  ngx_http_broadcast_kind_handlers[] = {
     ngx_http_broadcast_api_handler,        /* NGX_HTTP_BROADCAST_API */
     NULL,                                  /* NGX_HTTP_BROADCAST_WEBHOOK */
     ngx_http_broadcast_metrics_handler,    /* NGX_HTTP_BROADCAST_METRICS */
-    ngx_http_broadcast_health_handler      /* NGX_HTTP_BROADCAST_HEALTH */
+    ngx_http_broadcast_health_handler,     /* NGX_HTTP_BROADCAST_HEALTH */
+    ngx_http_broadcast_error_page_handler  /* NGX_HTTP_BROADCAST_ERROR_PAGE */
 };
 
 
@@ -274,7 +275,7 @@ static ngx_command_t  ngx_http_broadcast_commands[] = {
       offsetof(ngx_http_broadcast_loc_conf_t, meta_phone_number_id),
       NULL },
 
-    /* operations: metrics, health */
+    /* operations: metrics, health, JSON error pages */
 
     { ngx_string("broadcast_metrics"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
@@ -288,6 +289,13 @@ static ngx_command_t  ngx_http_broadcast_commands[] = {
       ngx_http_broadcast_handler_set,
       NGX_HTTP_LOC_CONF_OFFSET,
       NGX_HTTP_BROADCAST_HEALTH,
+      NULL },
+
+    { ngx_string("broadcast_error_page"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_broadcast_handler_set,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      NGX_HTTP_BROADCAST_ERROR_PAGE,
       NULL },
 
       ngx_null_command

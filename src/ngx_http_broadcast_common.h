@@ -26,6 +26,7 @@
 #define NGX_HTTP_BROADCAST_WEBHOOK   2
 #define NGX_HTTP_BROADCAST_METRICS   3
 #define NGX_HTTP_BROADCAST_HEALTH    4
+#define NGX_HTTP_BROADCAST_ERROR_PAGE  5
 
 /* one provider's description (ngx_http_broadcast_provider.h) */
 typedef struct ngx_http_broadcast_provider_s  ngx_http_broadcast_provider_t;
@@ -218,6 +219,7 @@ ngx_int_t ngx_http_broadcast_metrics_zone(ngx_conf_t *cf,
     ngx_http_broadcast_main_conf_t *mcf);
 void ngx_http_broadcast_metric_call(const u_char *status, size_t len);
 ngx_int_t ngx_http_broadcast_metrics_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_broadcast_error_page_handler(ngx_http_request_t *r);
 
 /* handlers */
 ngx_int_t ngx_http_broadcast_api_handler(ngx_http_request_t *r);

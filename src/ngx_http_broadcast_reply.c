@@ -62,6 +62,15 @@ ngx_http_broadcast_send(ngx_http_request_t *r, ngx_uint_t status,
         }
     }
 
+    /* every answer is data, never to be sniffed into HTML (the Meta
+       challenge echoes a caller's text) */
+    if (ngx_http_broadcast_add_header(r, "X-Content-Type-Options",
+                                      (u_char *) "nosniff", 7)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
     r->headers_out.status = status;
     r->headers_out.content_type = *type;
     r->headers_out.content_type_len = type->len;

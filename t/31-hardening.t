@@ -60,6 +60,41 @@ my $why = $rej ? json_encode($rej) : $r->{content};
 like($why, qr/form of an E\.164 number but is not in its country's numbering plan/,
      'the reason says the form is right but the number is not assigned');
 
+# ------------------------------------------------------------ nginx's own errors are JSON
+sub json_error {
+    my ($r, $status, $code, $what) = @_;
+    is($r->{status}, $status, "$what: HTTP $status");
+    like($r->{headers}{'content-type'} // '', qr{^application/json}, "$what: JSON, not an HTML page");
+    is($r->{json} && $r->{json}{error}{code}, $code, "$what: error.code $code");
+    ok($r->{json} && length($r->{json}{error}{message} // ''), "$what: a message");
+}
+json_error($t->post('/api/send/sms', key => $send, body => 'x' x (3 * 1024 * 1024)),
+           413, 'body_too_large', 'a body over client_max_body_size');
+json_error($t->get('/API/status/x', key => $send), 404, 'not_found', '/API/ (routes are case-sensitive)');
+json_error($t->get('/no-such-page.html'), 404, 'not_found', 'a console file that does not exist');
+json_error($t->get('/api/status/a%00b', key => $send), 400, 'bad_request', 'a %00 in the path');
+json_error($t->get('/api/stats', key => $send, headers => { 'X-Big' => 'y' x 20000 }),
+           400, 'bad_request', 'a header over large_client_header_buffers');
+json_error($t->get('/broadcast-error'), 404, 'not_found', 'the error location itself is internal');
+
+# ------------------------------------------------------------ security headers
+$r = $t->get('/');
+is($r->{status}, 200, 'the console');
+my $csp = $r->{headers}{'content-security-policy'} // '';
+like($csp, qr/default-src 'none'/, 'a strict Content-Security-Policy');
+like($csp, qr/script-src 'self'(;|$)/, 'scripts from the console only, no inline');
+like($csp, qr/frame-ancestors 'none'/, 'not framable (CSP)');
+is($r->{headers}{'x-frame-options'}, 'DENY', 'not framable (X-Frame-Options)');
+is($r->{headers}{'x-content-type-options'}, 'nosniff', 'nosniff on the console');
+is($r->{headers}{'referrer-policy'}, 'no-referrer', 'Referrer-Policy');
+$r = $t->get('/api/stats', key => $send);
+is($r->{headers}{'x-content-type-options'}, 'nosniff', 'nosniff on API answers');
+$r = $t->get('/webhooks/meta?hub.mode=subscribe&hub.verify_token=' . uri_escape($t->meta_verify_token)
+             . '&hub.challenge=%3Cscript%3Ealert(1)%3C%2Fscript%3E');
+is($r->{status}, 200, 'the Meta challenge echo');
+is($r->{headers}{'x-content-type-options'}, 'nosniff', 'nosniff on the echo of a caller\'s text');
+like($r->{headers}{'content-type'} // '', qr{^text/plain}, 'as text/plain');
+
 # ------------------------------------------------------------ passwords
 my ($user, $pass) = $t->admin_credentials;
 $r = $t->post('/api/login', json => { username => $user, password => 'x' x 1025 });
