@@ -18,7 +18,7 @@ static const bc_status_rank_t  bc_status_ranks[] = {
     { "accepted",    BC_RANK_ACCEPTED },
     { "sending",     30 },
     { "sent",        40 },
-    { "delivered",   50 },
+    { "delivered",   BC_RANK_DELIVERED },
     { "read",        60 },
     { "failed",      BC_RANK_TERMINAL },
     { "undelivered", BC_RANK_TERMINAL },
@@ -151,11 +151,19 @@ bc_status_advances(const char *cur, const char *next)
 
     /* no current status (a new row) accepts any known status */
     cur_rank = bc_status_rank(cur);
-    if (cur_rank >= BC_RANK_TERMINAL) {
+
+    return bc_status_rank_advances(cur_rank < 0 ? 0 : cur_rank, next_rank);
+}
+
+
+int
+bc_status_rank_advances(int cur, int next)
+{
+    if (next <= 0 || cur >= BC_RANK_TERMINAL || next <= cur) {
         return 0;
     }
 
-    return next_rank > cur_rank;
+    return next < BC_RANK_TERMINAL || cur < BC_RANK_DELIVERED;
 }
 
 

@@ -12,7 +12,23 @@
 #define BC_RANK_QUEUED    10
 /* the provider has the message: a status at or above this came from it */
 #define BC_RANK_ACCEPTED  20
+/* the provider confirmed delivery: no later failure report undoes it */
+#define BC_RANK_DELIVERED 50
 #define BC_RANK_TERMINAL  100
+
+/*
+ * The forward-only rule, once for C and once for SQL over two rank
+ * expressions (the recorder's and the ledger's upserts). A status replaces
+ * a lower one, nothing replaces a terminal one, and a failure
+ * (failed, undelivered, ...) does not replace delivered or read: Twilio
+ * and Meta report no failure after a delivery, and a late one (an e-mail's
+ * asynchronous bounce) is kept as an event with its error while the
+ * message stays delivered. Times follow the status: a message whose status
+ * is a failure never shows a delivered or read time.
+ */
+#define BC_STATUS_ADVANCES_SQL(cur, next)                                     \
+    "(" next ">0 AND " cur "<" next " AND " cur "<100 AND (" next "<100 OR "  \
+    cur "<50))"
 
 /*
  * One provider value and our status for it; ours is NULL for values that
@@ -44,8 +60,11 @@ const char *bc_status_map(const bc_status_map_t *map, const char *value);
 /* rank of one of our statuses, -1 if unknown */
 int bc_status_rank(const char *status);
 
-/* 1 if next may replace cur: cur not terminal and rank(next) > rank(cur) */
+/* 1 if next may replace cur (the rule above) */
 int bc_status_advances(const char *cur, const char *next);
+
+/* the same rule over ranks; cur 0 = no status yet */
+int bc_status_rank_advances(int cur, int next);
 
 /* 1 if status says the provider has taken the message */
 int bc_status_provider_has(const char *status);

@@ -447,6 +447,9 @@ snd_ledger_hand_off(snd_t *s)
     }
 }
 
+#define SND_LEDGER_ADV                                                        \
+    BC_STATUS_ADVANCES_SQL("status_rank", "VALUES(status_rank)")
+
 /*
  * One multi-row upsert of the results: O(n), forward-only in SQL. ON
  * DUPLICATE KEY assignments run left to right, so status_rank comes last.
@@ -481,8 +484,7 @@ snd_ledger_results(snd_t *s, snd_item_t *items, snd_buf_t *b)
     }
     snd_buf_add(b, " ON DUPLICATE KEY UPDATE "
         "send_state=VALUES(send_state),"
-        "status=IF(VALUES(status_rank)>0 AND status_rank<"
-        "VALUES(status_rank) AND status_rank<100,VALUES(status),status),"
+        "status=IF(" SND_LEDGER_ADV ",VALUES(status),status),"
         "provider_message_id=COALESCE(provider_message_id,"
         "VALUES(provider_message_id)),"
         "provider_request_id=COALESCE(VALUES(provider_request_id),"
@@ -500,8 +502,7 @@ snd_ledger_results(snd_t *s, snd_item_t *items, snd_buf_t *b)
         "status_rank<=10,VALUES(error_message),"
         "COALESCE(VALUES(error_message),error_message)),"
         "updated_at=VALUES(updated_at),"
-        "status_rank=IF(VALUES(status_rank)>0 AND status_rank<"
-        "VALUES(status_rank) AND status_rank<100,VALUES(status_rank),"
+        "status_rank=IF(" SND_LEDGER_ADV ",VALUES(status_rank),"
         "status_rank)");
     return snd_db_run(s, b) != 0 ? -1 : 0;
 }

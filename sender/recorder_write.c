@@ -264,8 +264,7 @@ snd_ev_update(snd_t *s, snd_fold_t *f, size_t nf)
     snd_bulk_t  *b;
     size_t       j;
 
-#define SND_EV_ADV "VALUES(status_rank)>0 AND status_rank<VALUES(status_rank)" \
-                   " AND status_rank<100"
+#define SND_EV_ADV BC_STATUS_ADVANCES_SQL("status_rank", "VALUES(status_rank)")
 #define SND_EV_CLEAR "VALUES(send_state)='done' AND status_rank<=10" \
                      " AND VALUES(status_rank) BETWEEN 20 AND 99"
     b = snd_bulk_begin(s, SND_BULK_UPSERT, "INSERT INTO messages (id,"
@@ -283,8 +282,13 @@ snd_ev_update(snd_t *s, snd_fold_t *f, size_t nf)
         "price_unit=COALESCE(VALUES(price_unit),price_unit),"
         "num_segments=COALESCE(VALUES(num_segments),num_segments),"
         "sent_at=COALESCE(sent_at,VALUES(sent_at)),"
-        "delivered_at=COALESCE(delivered_at,VALUES(delivered_at)),"
-        "read_at=COALESCE(read_at,VALUES(read_at)),"
+        /* times follow the status: none on a message that failed (the
+           row's or this event's failure; status_rank is assigned last) */
+        "delivered_at=IF(status_rank>=100 OR (VALUES(status_rank)>=100 AND "
+        SND_EV_ADV "),delivered_at,COALESCE(delivered_at,"
+        "VALUES(delivered_at))),"
+        "read_at=IF(status_rank>=100 OR (VALUES(status_rank)>=100 AND "
+        SND_EV_ADV "),read_at,COALESCE(read_at,VALUES(read_at))),"
         "pricing_category=COALESCE(VALUES(pricing_category),"
         "pricing_category),"
         "updated_at=VALUES(updated_at),"
@@ -547,7 +551,7 @@ snd_ev_fold(snd_fold_t *f, size_t *nf, snd_chain_t *c, snd_ev_t *ev,
         j = snd_fold_of(f, nf, c, e->msg_id);
         f[j].has_event = 1;
         r = bc_status_rank(e->ours);
-        if (r > f[j].rank && f[j].rank < BC_RANK_TERMINAL) {
+        if (bc_status_rank_advances(f[j].rank, r)) {
             f[j].status = e->ours;
             f[j].rank = r;
             if (e->ecode != NULL) {

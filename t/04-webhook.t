@@ -103,6 +103,20 @@ is(status($C), 'failed', 'failed is terminal');
 is(($t->status_of($id{$C}, $key) || {})->{error_code}, '30003', 'error code stored');
 is($t->mysql_value(q{SELECT COUNT(*) FROM message_events WHERE message_id = ? AND error_code = '30003' AND payload LIKE '%ErrorCode=30003%'}, $id{$C}),
    1, 'the failure is kept as an audit row with its raw body');
+# times follow the status: a failed message shows no delivery or read time
+is(cb($C, 'read')->{status}, 200, 'later "read" for C 200');
+$t->barrier;
+is($t->mysql_value('SELECT CONCAT(status, ":", delivered_at IS NULL, read_at IS NULL) FROM messages WHERE id = ?', $id{$C}),
+   'failed:11', 'failed C has neither delivered_at nor read_at after late "delivered" and "read"');
+
+# --- a failure after a confirmed delivery does not undo it: the message
+# stays delivered, the late report is kept as an audit row with its error
+is(cb($B, 'undelivered', ErrorCode => '30005')->{status}, 200, 'late "undelivered" for delivered B 200');
+$t->barrier;
+is(status($B), 'delivered', 'B stays delivered after a late failure report');
+is($t->mysql_value(q{SELECT COUNT(*) FROM message_events WHERE message_id = ? AND error_code = '30005'}, $id{$B}),
+   1, 'the late failure is kept as an audit row with its code');
+ok($t->mysql_value('SELECT delivered_at IS NOT NULL FROM messages WHERE id = ?', $id{$B}), 'B keeps its delivered_at');
 
 # --- a signed callback with a price and a segment count the columns cannot
 # hold (DECIMAL(12,5), INT): recorded without them, with its audit row, and

@@ -50,6 +50,15 @@ test_advances(void **state)
 
     /* terminal is final, even for another terminal */
     assert_false(bc_status_advances("failed", "delivered"));
+    /* a failure after a confirmed delivery does not undo it */
+    assert_false(bc_status_advances("delivered", "failed"));
+    assert_false(bc_status_advances("delivered", "undelivered"));
+    assert_false(bc_status_advances("read", "failed"));
+    assert_true(bc_status_advances("sent", "undelivered"));
+    assert_true(bc_status_advances("accepted", "blocked"));
+    assert_true(bc_status_rank_advances(0, 100));
+    assert_false(bc_status_rank_advances(50, 100));
+    assert_true(bc_status_rank_advances(40, 100));
     assert_false(bc_status_advances("undelivered", "failed"));
     assert_false(bc_status_advances("canceled", "read"));
     assert_false(bc_status_advances("blocked", "sent"));
