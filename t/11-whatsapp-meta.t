@@ -112,7 +112,7 @@ unlike($r->{content} // '', qr/1158201444/, 'challenge not echoed on 403');
 
 # ------------------------------------------------- POST signatures, replay, order
 $t->sim_config(callback_delay_ms => 3600000);   # our own statuses from here
-my @to = ('+14155550311', '+14155550312', '+14155550313');
+my @to = ('+14155550311', '+14155550312', '+14155550313', '+14155550314');
 my (%mid, %wamid);
 for my $x (@to) {
     $r = $t->send_whatsapp(key => $key, to => [$x], from_address => $from, template => $tpl);
@@ -126,12 +126,12 @@ ok(wait_until(sub {
         $wamid{$x} = $st->{provider_message_id} if ($st->{provider_message_id} // '') =~ /^wamid\./;
     }
     keys %wamid == @to;
-}, 60, 0.1), 'three wamids');
+}, 60, 0.1), 'four wamids');
 sub st { $t->message_status($mid{$_[0]}, $key) }
 sub nev { $t->event_count($mid{$_[0]}) }
 sub body_for { my ($x, $st, $ts) = @_; (my $w = $x) =~ s/\D//g;
     json_encode($t->meta_status_body($wamid{$x}, $st, $w, timestamp => '' . ($ts // int time))) }
-my ($X, $Y, $Z) = @to;
+my ($X, $Y, $Z, $W) = @to;
 
 my $queued0 = $t->stream_added;
 my $body = body_for($X, 'delivered');
@@ -173,8 +173,20 @@ is(st($Y), 'read', 'out of order: Y stays read');
     my $b = json_encode($t->meta_status_body($wamid{$X}, 'failed', $w,
         errors => [{ code => 131026, title => 'Message undeliverable' }]));
     is($t->meta_post($b)->{status}, 200, 'failed status 200');
-    ok(wait_until(sub { st($X) eq 'failed' }, 30, 0.1), 'X failed (failed outranks delivered)');
-    my $j = $t->status_of($mid{$X}, $key) || {};
+    # X was delivered: a late failure does not undo a confirmed delivery;
+    # it is kept as an audit event with Meta's error
+    ok(wait_until(sub { $t->mysql_value(q{SELECT COUNT(*) FROM message_events WHERE message_id = ? AND error_code = '131026'}, $mid{$X}) },
+                  30, 0.1), 'the late failure is recorded as an event with errors[0].code');
+    is($t->mysql_value(q{SELECT error_message FROM message_events WHERE message_id = ? AND error_code = '131026'}, $mid{$X}),
+       'Message undeliverable', 'and errors[0].title');
+    is(st($X), 'delivered', 'X stays delivered');
+    # a message that was only sent does fail
+    (my $ww = $W) =~ s/\D//g;
+    my $b2 = json_encode($t->meta_status_body($wamid{$W}, 'failed', $ww,
+        errors => [{ code => 131026, title => 'Message undeliverable' }]));
+    is($t->meta_post($b2)->{status}, 200, 'failed status for a sent message 200');
+    ok(wait_until(sub { st($W) eq 'failed' }, 30, 0.1), 'W failed (failed outranks sent)');
+    my $j = $t->status_of($mid{$W}, $key) || {};
     is($j->{error_code}, '131026', 'error_code from errors[0].code');
     like($j->{error_message} // '', qr/undeliverable/i, 'error_message from errors[0].title');
 }
