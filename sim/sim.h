@@ -193,6 +193,9 @@ extern char  sim_meta_verify_token[128];
 extern char  sim_meta_phone_number_id[32];
 extern char  sim_meta_display_phone[32];
 extern char  sim_meta_waba_id[32];
+
+/* sim_meta_tpl.c: the Meta template catalogue */
+const char *sim_meta_tpl_category(const char *name, const char *lang);
 extern char  sim_sendgrid_api_key[160];
 extern char  sim_sg_pub[256];
 extern char  sim_sg_priv[512];

@@ -121,4 +121,8 @@ int sim_ctl_route(struct MHD_Connection *c, sim_req_t *r, const char *url,
 int sim_twilio_error(struct MHD_Connection *c, sim_req_t *r, unsigned status,
     int code, const char *message);
 
+/* sim_meta_tpl.c: GET /{version}/{waba-id}/message_templates */
+int sim_meta_templates(struct MHD_Connection *c, sim_req_t *r,
+    const char *version);
+
 #endif /* SIM_HTTP_H */

@@ -68,18 +68,6 @@ make_wamid(const char *wa_id, char *out, size_t outlen)
     snprintf(out, outlen, "wamid.%s", b64);
 }
 
-static const char *
-meta_tpl_category(const char *name, const char *lang)
-{
-    if (strcmp(name, "hello_world") == 0 && strcmp(lang, "en_US") == 0) {
-        return "utility";
-    }
-    if (strcmp(name, "sim_marketing") == 0 && strcmp(lang, "en_US") == 0) {
-        return "marketing";
-    }
-    return NULL;
-}
-
 /* the webhook envelope around one value object */
 static json_t *
 meta_envelope(json_t *value)
@@ -255,7 +243,7 @@ meta_check_message(struct MHD_Connection *c, sim_req_t *r, json_t *j,
                 "required.", NULL);
             return -1;
         }
-        *category = meta_tpl_category(*tname, lang);
+        *category = sim_meta_tpl_category(*tname, lang);
         if (*category == NULL) {
             snprintf(det, sizeof(det), "template name (%.100s) does not "
                 "exist in %.20s", *tname, lang);
@@ -448,6 +436,17 @@ meta_route(struct MHD_Connection *c, sim_req_t *r, const char *url,
             "Invalid OAuth access token - Cannot parse access token", NULL);
     }
     slash = strchr(pid, '/');
+    if (slash != NULL && strcmp(slash, "/message_templates") == 0
+        && (size_t) (slash - pid) == strlen(sim_meta_waba_id)
+        && strncmp(pid, sim_meta_waba_id, (size_t) (slash - pid)) == 0
+        && strcmp(method, "GET") == 0)
+    {
+        char ver[16];
+
+        snprintf(ver, sizeof(ver), "%.*s", (int) (pid - 1 - (url + 1)),
+            url + 1);
+        return sim_meta_templates(c, r, ver);
+    }
     if (slash == NULL || strcmp(slash, "/messages") != 0
         || (size_t) (slash - pid) >= sizeof(id))
     {
