@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 
 #include "bc_redis.h"
@@ -130,6 +132,24 @@ bc_redis_connect(const bc_redis_conf_t *conf, char *err, size_t errlen)
 }
 
 
+int
+bc_redis_alive(const redisContext *c)
+{
+    char     b;
+    ssize_t  n;
+
+    if (c == NULL || c->err || c->fd < 0) {
+        return 0;
+    }
+
+    /* an idle connection has nothing to read: EAGAIN. EOF (0) or an error
+       means the server closed it; unread bytes mean it is out of step */
+    n = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+
+    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+
 redisReply *
 bc_redis_cmd(redisContext **c, const bc_redis_conf_t *conf,
     int argc, const char **argv, const size_t *argvlen, char *err,
@@ -140,8 +160,9 @@ bc_redis_cmd(redisContext **c, const bc_redis_conf_t *conf,
 
     for (attempt = 0; attempt < 2; attempt++) {
 
-        /* a context with an error is unusable in hiredis: start fresh */
-        if (*c != NULL && (*c)->err) {
+        /* a context with an error is unusable in hiredis, and one the
+           server closed (a restart) would fail this command: start fresh */
+        if (*c != NULL && !bc_redis_alive(*c)) {
             redisFree(*c);
             *c = NULL;
         }

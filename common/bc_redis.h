@@ -51,6 +51,15 @@ redisContext *bc_redis_connect(const bc_redis_conf_t *conf, char *err,
     size_t errlen);
 
 /*
+ * 1 if an idle connection is still usable: no error recorded, and the
+ * server has not closed it (a restarted Redis closes every connection; a
+ * peek at the socket sees that without a round trip). A dead one must be
+ * replaced before a command that must not be sent twice (MULTI/EXEC, a
+ * script) is written to it: after a failed read nobody knows whether it ran.
+ */
+int bc_redis_alive(const redisContext *c);
+
+/*
  * Runs one command (argv form). On a connection error, reconnects once
  * (replacing *c, which may be NULL on entry) and retries. Returns the reply
  * (caller frees with freeReplyObject) or NULL with err set.

@@ -32,6 +32,31 @@ static redisAsyncContext  *ngx_http_broadcast_ac;
 static ngx_uint_t          ngx_http_broadcast_ac_ready;
 static ngx_uint_t          ngx_http_broadcast_ac_exiting;
 
+/*
+ * After a failed connect or a lost link the next attempt waits, doubling
+ * from 100 ms to 5 s, so a Redis that is down is not hammered with a
+ * connect per request; requests meanwhile take the thread path. A
+ * successful connect resets it.
+ */
+#define NGX_HTTP_BROADCAST_AC_BACKOFF_MIN  100
+#define NGX_HTTP_BROADCAST_AC_BACKOFF_MAX  5000
+
+static ngx_msec_t           ngx_http_broadcast_ac_backoff;
+static ngx_msec_t           ngx_http_broadcast_ac_retry_at;
+
+
+static void
+ngx_http_broadcast_ac_failed(void)
+{
+    ngx_http_broadcast_ac_backoff = ngx_http_broadcast_ac_backoff
+        ? ngx_min(ngx_http_broadcast_ac_backoff * 2,
+                  NGX_HTTP_BROADCAST_AC_BACKOFF_MAX)
+        : NGX_HTTP_BROADCAST_AC_BACKOFF_MIN;
+
+    ngx_http_broadcast_ac_retry_at = ngx_current_msec
+                                     + ngx_http_broadcast_ac_backoff;
+}
+
 
 static void
 ngx_http_broadcast_ac_read(ngx_event_t *ev)
@@ -135,10 +160,12 @@ ngx_http_broadcast_ac_connected(const redisAsyncContext *ac, int status)
                       "broadcast: Redis async connect: %s", ac->errstr);
         ngx_http_broadcast_ac = NULL;
         ngx_http_broadcast_ac_ready = 0;
+        ngx_http_broadcast_ac_failed();
         return;
     }
 
     ngx_http_broadcast_ac_ready = 1;
+    ngx_http_broadcast_ac_backoff = 0;
 }
 
 
@@ -154,6 +181,10 @@ ngx_http_broadcast_ac_disconnected(const redisAsyncContext *ac, int status)
 
         ngx_http_broadcast_ac = NULL;
         ngx_http_broadcast_ac_ready = 0;
+
+        if (status != REDIS_OK) {
+            ngx_http_broadcast_ac_failed();
+        }
     }
 }
 
@@ -169,7 +200,11 @@ ngx_http_broadcast_ac_get(ngx_http_broadcast_main_conf_t *mcf)
         return ngx_http_broadcast_ac_ready ? ngx_http_broadcast_ac : NULL;
     }
 
-    if (ngx_http_broadcast_ac_exiting) {
+    if (ngx_http_broadcast_ac_exiting
+        || (ngx_http_broadcast_ac_backoff
+            && (ngx_msec_int_t) (ngx_current_msec
+                                 - ngx_http_broadcast_ac_retry_at) < 0))
+    {
         return NULL;
     }
 
@@ -184,6 +219,7 @@ ngx_http_broadcast_ac_get(ngx_http_broadcast_main_conf_t *mcf)
 
     if (ac->err) {
         redisAsyncFree(ac);
+        ngx_http_broadcast_ac_failed();
         return NULL;
     }
 

@@ -361,7 +361,7 @@ ngx_http_broadcast_redis_ready(ngx_http_broadcast_conn_t *conn,
         return -1;
     }
 
-    if (conn->redis && !conn->redis->err) {
+    if (bc_redis_alive(conn->redis)) {
         return 0;
     }
 

@@ -100,4 +100,49 @@ ok(wait_until(sub { $t->message_status($after, $key) eq 'delivered' }, 60, 0.2),
 is(scalar(grep { $_->{to} eq '+14155552683' } @{ $t->sim_messages }), 0, 'nothing half-accepted during the Redis outage');
 ok($t->alive('sender'), 'sender survived the Redis outage');
 
+# ---------------------------------------------------------------- Redis restart
+# Every pool thread keeps its own Redis connection; after a restart each of
+# them is stale. Warm many of them with concurrent thread-path requests
+# (an Idempotency-Key sends through the pool), restart Redis, then count
+# the failures of the requests that follow: at most one may fail.
+sub burst {
+    my ($tag, $children, $each) = @_;
+    pipe(my $rd2, my $wr2) or die "pipe: $!";
+    my @kids;
+    for my $c (1 .. $children) {
+        my $k = fork // die "fork: $!";
+        if ($k == 0) {
+            close $rd2;
+            my $ua = HTTP::Tiny->new(timeout => 30);
+            for my $i (1 .. $each) {
+                my $path = $i % 3 == 0 ? '/api/stats' : '/api/send/sms';
+                my %h = ('X-API-Key' => $key, 'Content-Type' => 'application/json');
+                $h{'Idempotency-Key'} = "$tag-$c-$i" if $i % 3 == 1;
+                my $res = $i % 3 == 0
+                    ? $ua->get($t->base_url . $path, { headers => \%h })
+                    : $ua->post($t->base_url . $path, { headers => \%h,
+                        content => '{"recipients":["+1415555' . (2700 + $c) . '"],"message":"' . "$tag $c $i" . '"}' });
+                print $wr2 "$res->{status}\n";
+            }
+            close $wr2;
+            _exit(0);
+        }
+        push @kids, $k;
+    }
+    close $wr2;
+    my %st;
+    while (my $l = <$rd2>) { chomp $l; $st{$l}++ }
+    waitpid($_, 0) for @kids;
+    return \%st;
+}
+my $warm = burst('warm', 32, 6);
+is(join(',', sort keys %$warm), '200,202', 'warm-up: every request answered') or diag explain $warm;
+is($t->stop('redis'), 0, 'Redis stopped for a restart');
+is($t->start('redis'), 0, 'and started again');
+my $after_restart = burst('after', 32, 6);
+my $failed = 0;
+$failed += $after_restart->{$_} for grep { $_ >= 500 } keys %$after_restart;
+cmp_ok($failed, '<=', 1, "after a Redis restart at most one request fails ($failed of 192)")
+    or diag explain $after_restart;
+
 $t->done;
