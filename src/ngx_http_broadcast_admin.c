@@ -39,8 +39,6 @@ typedef struct {
 
 
 /* failed logins from one address lock it out for the key's lifetime */
-#define NGX_HTTP_BROADCAST_LOGIN_TTL        "900"
-#define NGX_HTTP_BROADCAST_LOGIN_MAX_FAILS  10
 #define NGX_HTTP_BROADCAST_USERNAME_MAX     64     /* bytes, as the column */
 #define NGX_HTTP_BROADCAST_PASSWORD_MAX     1024   /* bytes */
 
@@ -342,24 +340,17 @@ ngx_http_broadcast_login(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn, ngx_http_broadcast_admin_t *a)
 {
     int          ok;
-    char         key[128], sql[512], token[64], hash[65], exp[32];
+    char         sql[512], token[64], hash[65], exp[32];
     char         cookie[256], *quoted;
-    long long    fails, uid, ttl;
+    long long    uid, ttl;
     MYSQL_RES   *res;
     MYSQL_ROW    row;
-    const char  *argv[4];
 
     ttl = (long long) ctx->mcf->session_ttl;
 
-    snprintf(key, sizeof(key), BC_KEY_LOGIN_PREFIX "%s", a->ip);
-    argv[0] = "GET";
-    argv[1] = key;
-    ngx_http_broadcast_redis_simple(ctx, conn, 2, argv, &fails);
-
-    if (fails > NGX_HTTP_BROADCAST_LOGIN_MAX_FAILS) {
-        ngx_http_broadcast_api_error(ctx, NGX_HTTP_TOO_MANY_REQUESTS,
-            "too_many_attempts", "too many failed logins from this address; "
-            "wait 15 minutes");
+    if (ngx_http_broadcast_login_limit_check(ctx, conn, a->ip, a->username)
+        != NGX_OK)
+    {
         return;
     }
 
@@ -401,14 +392,7 @@ ngx_http_broadcast_login(ngx_http_broadcast_api_ctx_t *ctx,
     mysql_free_result(res);
 
     if (!ok) {
-        argv[0] = "INCR";
-        ngx_http_broadcast_redis_simple(ctx, conn, 2, argv, &fails);
-
-        if (fails == 1) {
-            argv[0] = "EXPIRE";
-            argv[2] = NGX_HTTP_BROADCAST_LOGIN_TTL;
-            ngx_http_broadcast_redis_simple(ctx, conn, 3, argv, NULL);
-        }
+        ngx_http_broadcast_login_limit_failed(ctx, conn, a->ip, a->username);
 
         /* the same answer for an unknown user and a wrong password */
         ngx_http_broadcast_api_error(ctx, NGX_HTTP_UNAUTHORIZED,
@@ -434,6 +418,8 @@ ngx_http_broadcast_login(ngx_http_broadcast_api_ctx_t *ctx,
     if (ngx_http_broadcast_admin_sql(ctx, conn, sql, NULL) != 0) {
         return;
     }
+
+    ngx_http_broadcast_login_limit_passed(ctx, conn, a->ip, a->username);
 
     ngx_http_broadcast_iso_ms(((long long) time(NULL) + ttl) * 1000, exp);
 

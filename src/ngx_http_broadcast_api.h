@@ -86,6 +86,15 @@ struct ngx_http_broadcast_api_ctx_s {
 void ngx_http_broadcast_api_error(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_uint_t status, const char *code, const char *fmt, ...);
 void ngx_http_broadcast_api_redis_down(ngx_http_broadcast_api_ctx_t *ctx);
+
+/* ngx_http_broadcast_login_limit.c: the failed-login limiter (thread) */
+ngx_int_t ngx_http_broadcast_login_limit_check(
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_http_broadcast_conn_t *conn,
+    const char *ip, const char *username);
+void ngx_http_broadcast_login_limit_failed(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn, const char *ip, const char *username);
+void ngx_http_broadcast_login_limit_passed(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn, const char *ip, const char *username);
 void ngx_http_broadcast_api_mysql_down(ngx_http_broadcast_api_ctx_t *ctx);
 json_t *ngx_http_broadcast_api_parse(ngx_http_request_t *r, ngx_str_t *body,
     ngx_http_broadcast_api_ctx_t *ctx);

@@ -11,6 +11,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
 use Time::HiRes qw(time);
+use HTTP::Tiny;
 use BC::Test qw(:all);
 
 my $t = BC::Test->new;
@@ -125,5 +126,29 @@ my ($u) = sort { $a <=> $b } @unknown;
 cmp_ok($u, '>', $k * 0.5, sprintf('unknown user %.0f ms vs wrong password %.0f ms: not told apart by time',
                                   $u * 1000, $k * 1000));
 cmp_ok($k, '>', 0.02, 'and the wrong password did cost a real hash');
+
+# ------------------------------------------------------------ login limiter
+# keyed on username and address: an attacker at one address locks out only
+# that pair; X-Forwarded-For from an untrusted client is not believed
+my $ua_a = HTTP::Tiny->new(local_address => '127.0.0.4', timeout => 30);
+my $ua_b = HTTP::Tiny->new(local_address => '127.0.0.5', timeout => 30);
+sub login_from {
+    my ($ua, $u, $p, %h) = @_;
+    return $t->post('/api/login', ua => $ua, headers => \%h, json => { username => $u, password => $p });
+}
+my @codes = map { login_from($ua_a, $user, "guess$_", 'X-Forwarded-For' => "10.9.9.$_")->{status} } 1 .. 10;
+is(join(',', @codes), join(',', (401) x 10), 'ten wrong passwords from one address: 401 each');
+$r = login_from($ua_a, $user, $pass, 'X-Forwarded-For' => '10.1.1.1');
+is_error($r, 429, 'too_many_attempts', 'then even the right password from that address waits');
+like($r->{json}{error}{message} // '', qr/this username from this address/, 'the message says why');
+is(login_from($ua_b, $user, $pass)->{status}, 200, 'the right password from another address still works');
+is(login_from($ua_a, 'someone-else', 'x')->{status}, 401, 'another username from the locked address is not locked');
+
+# without Redis the limiter cannot count: logins fail closed
+is($t->stop('redis'), 0, 'Redis stopped');
+$r = login_from($ua_b, $user, $pass);
+is_error($r, 503, 'redis_unavailable', 'a login while Redis is down: 503, not an unlimited guess');
+is($t->start('redis'), 0, 'Redis started again');
+ok(wait_until(sub { login_from($ua_b, $user, $pass)->{status} == 200 }, 30, 0.2), 'logins work again');
 
 $t->done;
