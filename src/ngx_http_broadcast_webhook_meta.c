@@ -28,6 +28,7 @@
 
 static ngx_int_t ngx_http_broadcast_meta_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_broadcast_meta_verify(ngx_http_request_t *r);
+static void ngx_http_broadcast_meta_hide_query(ngx_http_request_t *r);
 static void ngx_http_broadcast_meta_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_broadcast_meta_handle(ngx_http_request_t *r);
 static ngx_int_t ngx_http_broadcast_meta_value(ngx_http_broadcast_event_t *ev,
@@ -81,6 +82,46 @@ ngx_http_broadcast_meta_handler(ngx_http_request_t *r)
 }
 
 
+/*
+ * The handshake's query carries the verify token, and nginx appends the
+ * request line to every error-log line of a request (ours and its own,
+ * e.g. a client that closed early). The request line becomes the method,
+ * the path and the protocol; the arguments stay in r->args for the check.
+ */
+static void
+ngx_http_broadcast_meta_hide_query(ngx_http_request_t *r)
+{
+    u_char  *q, *end, *p, *line;
+    size_t   head, tail;
+
+    end = r->request_line.data + r->request_line.len;
+
+    q = ngx_strlchr(r->request_line.data, end, '?');
+    if (q == NULL) {
+        return;
+    }
+
+    /* the protocol follows the last space of the line, if there is one */
+    for (p = end; p > q && p[-1] != ' '; p--) { /* void */ }
+
+    head = q - r->request_line.data;
+    tail = p > q ? (size_t) (end - (p - 1)) : 0;
+
+    /* a copy: r->args still points into the original line */
+    line = ngx_pnalloc(r->pool, head + tail);
+    if (line == NULL) {
+        r->request_line.len = head;
+        return;
+    }
+
+    ngx_memcpy(line, r->request_line.data, head);
+    ngx_memcpy(line + head, p - 1, tail);
+
+    r->request_line.data = line;
+    r->request_line.len = head + tail;
+}
+
+
 /* the subscription handshake: answers hub.challenge exactly */
 static ngx_int_t
 ngx_http_broadcast_meta_verify(ngx_http_request_t *r)
@@ -94,6 +135,8 @@ ngx_http_broadcast_meta_verify(ngx_http_request_t *r)
     ngx_http_broadcast_loc_conf_t  *lcf;
 
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_broadcast_module);
+
+    ngx_http_broadcast_meta_hide_query(r);
 
     if (bc_query_get((char *) r->args.data, r->args.len, "hub.mode", mode,
                      sizeof(mode))

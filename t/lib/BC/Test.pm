@@ -281,7 +281,49 @@ sub http {
         { headers => \%h, defined $body ? (content => $body) : () });
     $res->{json} = json_decode($res->{content})
         if defined $res->{content} && length $res->{content};
+    # credentials handed out, for the check that no log holds one
+    if (ref $res->{json} eq 'HASH') {
+        for my $f (qw(api_key token)) {
+            my $v = $res->{json}{$f};
+            $self->{handed_out}{$v} = 1 if defined $v && !ref $v && length $v >= 16;
+        }
+    }
     return $res;
+}
+
+# every secret of the stack: the files in secrets/ (provider tokens, keys,
+# database passwords, the admin password) and the credentials handed out
+sub secrets {
+    my ($self) = @_;
+    my @s = keys %{ $self->{handed_out} || {} };
+    for my $f (glob "$self->{dir}/secrets/*") {
+        open my $fh, '<', $f or next;
+        my $v = <$fh> // '';
+        chomp $v;
+        push @s, $v if length $v >= 8;
+    }
+    return @s;
+}
+
+# no log of ours (nginx's, the sender's, the tools', the backends') holds a
+# secret; the simulator's log is the providers' side and is left out
+sub check_logs_for_secrets {
+    my ($self) = @_;
+    my @secrets = $self->secrets;
+    my @logs = grep { !m{/sim\.log$} } (glob("$self->{dir}/nginx/logs/*.log"),
+                                         glob("$self->{dir}/log/*.log"));
+    my @leaks;
+    for my $f (@logs) {
+        open my $fh, '<', $f or next;
+        local $/;
+        my $c = <$fh> // '';
+        for my $v (@secrets) {
+            push @leaks, sprintf('%s holds %s...', $f, substr($v, 0, 6))
+                if index($c, $v) >= 0;
+        }
+    }
+    Test::More::ok(!@leaks, sprintf('no secret (%d) in any log (%d files)', scalar @secrets, scalar @logs))
+        or Test::More::diag(join "\n", @leaks);
 }
 
 sub get  { my ($self, $p, %o) = @_; $self->http(GET => $p, %o) }
@@ -736,6 +778,7 @@ sub teardown {
     my @bad = grep { /\[(alert|crit|emerg)\]/ } split /\n/, $log;
     Test::More::ok(!@bad, 'nginx error.log has no [alert], [crit] or [emerg]')
         or Test::More::diag(join "\n", @bad[0 .. ($#bad < 19 ? $#bad : 19)]);
+    $self->check_logs_for_secrets;
     my $passing = !$died && Test::More->builder->is_passing;
     $self->dump_logs unless $passing;
     return if $ENV{TEST_LEAVE};
