@@ -163,8 +163,8 @@ ngx_http_broadcast_camp_ids(ngx_http_broadcast_api_ctx_t *ctx, json_t *list,
 invalid:
 
     ngx_http_broadcast_api_error(ctx, NGX_HTTP_BROADCAST_CAMP_422,
-        "invalid_request", "%s must be an array of at most %ui ids "
-        "(positive integers)", field, max);
+        "invalid_request", "%s must be an array of at most %u ids "
+        "(positive integers)", field, (unsigned) max);
     return -1;
 }
 
@@ -191,7 +191,7 @@ ngx_http_broadcast_camp_tags(ngx_http_broadcast_api_ctx_t *ctx, json_t *list)
                != 0)
         {
             ngx_http_broadcast_api_error(ctx, NGX_HTTP_BROADCAST_CAMP_422,
-                "invalid_request", "audience.tags[%uz] is not a tag: a "
+                "invalid_request", "audience.tags[%zu] is not a tag: a "
                 "string of 1 to 64 characters", i);
             return -1;
         }
@@ -641,7 +641,7 @@ ngx_http_broadcast_camp_variants(ngx_http_request_t *r,
                > NGX_HTTP_BROADCAST_CAMP_VNAME_MAX)
         {
             ngx_http_broadcast_api_error(ctx, NGX_HTTP_BROADCAST_CAMP_422,
-                "invalid_request", "variants[%uz].name must be a string of "
+                "invalid_request", "variants[%zu].name must be a string of "
                 "1 to 64 characters", i);
             return -1;
         }
@@ -652,7 +652,7 @@ ngx_http_broadcast_camp_variants(ngx_http_request_t *r,
             if (ngx_strcmp(cp->variants[j].name, v->name) == 0) {
                 ngx_http_broadcast_api_error(ctx,
                     NGX_HTTP_BROADCAST_CAMP_422, "invalid_request",
-                    "variants[%uz].name \"%s\" is taken by variants[%uz]: "
+                    "variants[%zu].name \"%s\" is taken by variants[%zu]: "
                     "names must be unique", i, v->name, j);
                 return -1;
             }
@@ -662,7 +662,7 @@ ngx_http_broadcast_camp_variants(ngx_http_request_t *r,
             || json_integer_value(weight) > 1000000)
         {
             ngx_http_broadcast_api_error(ctx, NGX_HTTP_BROADCAST_CAMP_422,
-                "invalid_request", "variants[%uz].weight must be a positive "
+                "invalid_request", "variants[%zu].weight must be a positive "
                 "integer (at most 1000000)", i);
             return -1;
         }
@@ -673,14 +673,14 @@ ngx_http_broadcast_camp_variants(ngx_http_request_t *r,
             == ngx_http_broadcast_camp_given(json_object_get(x, "content")))
         {
             ngx_http_broadcast_api_error(ctx, NGX_HTTP_BROADCAST_CAMP_422,
-                "invalid_request", "variants[%uz] needs template_id or "
+                "invalid_request", "variants[%zu] needs template_id or "
                 "content (one of them)", i);
             return -1;
         }
 
         if (tpl && (!json_is_integer(tpl) || json_integer_value(tpl) <= 0)) {
             ngx_http_broadcast_api_error(ctx, NGX_HTTP_BROADCAST_CAMP_422,
-                "invalid_request", "variants[%uz].template_id must be a "
+                "invalid_request", "variants[%zu].template_id must be a "
                 "template's id", i);
             return -1;
         }

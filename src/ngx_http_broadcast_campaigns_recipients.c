@@ -438,7 +438,7 @@ ngx_http_broadcast_camp_dup_args(ngx_http_request_t *r,
                != 0)
         {
             ngx_http_broadcast_api_error(ctx, NGX_HTTP_BROADCAST_CAMP_422,
-                "invalid_request", "addresses[%uz] is not a phone number or "
+                "invalid_request", "addresses[%zu] is not a phone number or "
                 "an e-mail address", i);
             return -1;
         }

@@ -327,8 +327,8 @@ ngx_http_broadcast_camp_variant_rows(ngx_http_broadcast_conn_t *conn,
 
     for (i = 0; i < cp->nvariants; i++) {
         v = &cp->variants[i];
-        ngx_http_broadcast_sql_cat(sql, "%s(%lld,%ui,", i ? "," : "", cp->id,
-                                   i);
+        ngx_http_broadcast_sql_cat(sql, "%s(%lld,%u,", i ? "," : "", cp->id,
+                                   (unsigned) i);
         ngx_http_broadcast_camp_lit(sql, conn->mysql, v->name);
         ngx_http_broadcast_sql_cat(sql, ",%d,", (int) v->weight);
         ngx_http_broadcast_sql_cat(sql, v->template_id ? "%lld," : "NULL,",
