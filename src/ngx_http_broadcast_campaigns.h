@@ -1,10 +1,11 @@
 /*
  * Campaigns (sql/011_campaigns.sql, DESIGN.md "Campaigns"): what the
- * module's four files of the area share.
+ * module's files of the area share.
  *
  *   campaigns.c             the routes' entry, POST/PATCH checked in the
- *                           loop (content through the send handlers), the
- *                           protos built and written in the thread
+ *                           loop (content through the send handlers)
+ *   campaigns_audience.c    the audience's checks (loop)
+ *   campaigns_write.c       the protos built and written (thread)
  *   campaigns_list.c        the campaign JSON, listing, one with its stats
  *   campaigns_state.c       start/pause/resume/cancel/schedule, DELETE
  *   campaigns_recipients.c  recipients, retry-failed, check-duplicates,
@@ -107,10 +108,24 @@ typedef struct {
 /* campaigns.c, thread: POST and PATCH */
 void ngx_http_broadcast_camp_write(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn, ngx_http_broadcast_camp_t *cp);
-/* campaigns.c: an array of at most max positive ids; its size, or -1
-   with ctx's 422 naming field */
+/* campaigns.c: a 422 invalid_request "<field> <rule>"; always -1 */
+int ngx_http_broadcast_camp_invalid(ngx_http_broadcast_api_ctx_t *ctx,
+    const char *field, const char *rule);
+
+static ngx_inline ngx_uint_t
+ngx_http_broadcast_camp_given(json_t *v)
+{
+    return v != NULL && !json_is_null(v);
+}
+
+/* campaigns_audience.c: an array of at most max positive ids; its size,
+   or -1 with ctx's 422 naming field */
 ngx_int_t ngx_http_broadcast_camp_ids(ngx_http_broadcast_api_ctx_t *ctx,
     json_t *list, const char *field, ngx_uint_t max);
+/* campaigns_audience.c: "audience" into cp; 0, or -1 with ctx's 422 */
+int ngx_http_broadcast_camp_audience(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, json_t *a,
+    ngx_http_broadcast_camp_t *cp);
 /* campaigns.c: checks of "schedule_at" into cp; 0 or -1 with ctx's 422 */
 int ngx_http_broadcast_camp_schedule(ngx_http_broadcast_api_ctx_t *ctx,
     json_t *v, ngx_http_broadcast_camp_t *cp);
@@ -128,9 +143,6 @@ int ngx_http_broadcast_camp_status(ngx_http_broadcast_api_ctx_t *ctx,
 /* a 409 invalid_transition naming the status of campaign id */
 void ngx_http_broadcast_camp_refused(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn, long long id, const char *what);
-/* one statement; 0 or -1 with ctx's error set */
-int ngx_http_broadcast_camp_exec(ngx_http_broadcast_api_ctx_t *ctx,
-    ngx_http_broadcast_conn_t *conn, const char *sql, size_t len);
 
 /* campaigns_state.c, thread: the transitions and DELETE */
 void ngx_http_broadcast_camp_move(ngx_http_broadcast_api_ctx_t *ctx,

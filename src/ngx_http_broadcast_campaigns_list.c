@@ -72,25 +72,6 @@ typedef struct {
 } ngx_http_broadcast_camp_count_t;
 
 
-int
-ngx_http_broadcast_camp_exec(ngx_http_broadcast_api_ctx_t *ctx,
-    ngx_http_broadcast_conn_t *conn, const char *sql, size_t len)
-{
-    char  err[256];
-
-    if (ngx_http_broadcast_mysql_query(conn, ctx->mcf, sql, len, err,
-                                       sizeof(err))
-        != 0)
-    {
-        snprintf(ctx->detail, sizeof(ctx->detail), "%s", err);
-        ngx_http_broadcast_api_mysql_down(ctx);
-        return -1;
-    }
-
-    return 0;
-}
-
-
 static json_t *
 ngx_http_broadcast_camp_str(const char *s)
 {
@@ -227,7 +208,7 @@ ngx_http_broadcast_camp_count(ngx_http_broadcast_camp_count_t *c,
     json_t      *v;
     ngx_uint_t   i;
 
-    n = strtoll(row[5], NULL, 10);
+    n = strtoll(row[4], NULL, 10);
     c->n[NGX_HTTP_BROADCAST_CAMP_N_AUDIENCE] += n;
 
     if (ngx_strcmp(row[1], "skipped") == 0) {
@@ -369,7 +350,7 @@ ngx_http_broadcast_camp_stats(ngx_http_broadcast_api_ctx_t *ctx,
                                           NGX_HTTP_BROADCAST_CAMP_VARIANTS_MAX];
 
     n = snprintf(sql, sizeof(sql), "SELECT r.variant, r.state, "
-                 "COALESCE(r.skip_reason,'other'), COALESCE(m.status,''), '', "
+                 "COALESCE(r.skip_reason,'other'), COALESCE(m.status,''), "
                  "COUNT(*) FROM campaign_recipients r LEFT JOIN messages m "
                  "ON m.id=r.message_id WHERE r.campaign_id=%lld "
                  "GROUP BY 1,2,3,4", id);

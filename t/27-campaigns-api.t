@@ -303,6 +303,14 @@ like(proto($c1->{id})->{body}, qr/^Hi \{\{name\}\}, sale!/, 'proto unchanged wit
 $r = req(PATCH => "/api/campaigns/$c1->{id}", json => { channel => 'sms', content => { message => 'New {{name}}' } });
 is($r->{status}, 200, 'patch content 200') or diag $r->{content};
 is(proto($c1->{id})->{body}, 'New {{name}}', 'patched content rebuilds the proto');
+$r = req(PATCH => "/api/campaigns/$c1->{id}", json => { channel => 'sms', template_id => $sms_tpl });
+is($r->{status}, 200, 'patch to a template 200') or diag $r->{content};
+is($r->{json}{template_id}, $sms_tpl, 'its template_id');
+ok($r->{json}{never_repeat_template}, 'never-repeat follows the template');
+is(proto($c1->{id})->{body}, 'Hi {{name}}, {{offer}} today', 'the template proto');
+$r = req(PATCH => "/api/campaigns/$c1->{id}", json => { channel => 'sms', content => { message => 'New {{name}}' },
+                                                        never_repeat_template => JSON::PP::false() });
+ok(!$r->{json}{never_repeat_template} && !defined $r->{json}{template_id}, 'back to content');
 is_error(req(PATCH => "/api/campaigns/$c1->{id}", json => { content => { message => 'x' } }), 422,
     'invalid_request', 'content without channel');
 is_error(req(PATCH => "/api/campaigns/$c1->{id}", key => $read, json => { name => 'x' }), 403, 'forbidden',
