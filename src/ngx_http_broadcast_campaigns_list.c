@@ -360,7 +360,9 @@ ngx_http_broadcast_camp_stats(ngx_http_broadcast_api_ctx_t *ctx,
         return NULL;
     }
 
-    nv = json_array_size(variants);
+    /* the API writes at most 10 variants: any more are not counted */
+    nv = ngx_min(json_array_size(variants),
+                 NGX_HTTP_BROADCAST_CAMP_VARIANTS_MAX);
     ngx_memzero(&all, sizeof(all));
     ngx_memzero(per, sizeof(per));
     all.skipped = json_object();
@@ -389,6 +391,10 @@ ngx_http_broadcast_camp_stats(ngx_http_broadcast_api_ctx_t *ctx,
                                                                    crow)));
 
     json_array_foreach(variants, i, v) {
+        if (i >= nv) {
+            break;
+        }
+
         v = json_pack("{s:O,s:O}", "name", json_object_get(v, "name"),
                       "weight", json_object_get(v, "weight"));
         ngx_http_broadcast_camp_counters_json(v, &per[i]);

@@ -337,7 +337,10 @@ ngx_http_broadcast_camp_retry(ngx_http_broadcast_api_ctx_t *ctx,
 failed:
 
     free(sql.data);
-    (void) mysql_query(conn->mysql, "ROLLBACK");
+
+    if (conn->mysql) {
+        (void) mysql_query(conn->mysql, "ROLLBACK");
+    }
 }
 
 

@@ -143,7 +143,10 @@ ngx_http_broadcast_camp_move(ngx_http_broadcast_api_ctx_t *ctx,
 failed:
 
     free(sql.data);
-    (void) mysql_query(conn->mysql, "ROLLBACK");
+
+    if (conn->mysql) {
+        (void) mysql_query(conn->mysql, "ROLLBACK");
+    }
 }
 
 
@@ -202,5 +205,8 @@ ngx_http_broadcast_camp_delete(ngx_http_broadcast_api_ctx_t *ctx,
 failed:
 
     free(sql.data);
-    (void) mysql_query(conn->mysql, "ROLLBACK");
+
+    if (conn->mysql) {
+        (void) mysql_query(conn->mysql, "ROLLBACK");
+    }
 }

@@ -474,5 +474,8 @@ ngx_http_broadcast_camp_write(ngx_http_broadcast_api_ctx_t *ctx,
 failed:
 
     free(sql.data);
-    (void) mysql_query(conn->mysql, "ROLLBACK");
+
+    if (conn->mysql) {
+        (void) mysql_query(conn->mysql, "ROLLBACK");
+    }
 }
