@@ -279,7 +279,8 @@ bad_vars:
 /*
  * one variant's content run through its channel's send handler with
  * proto_only: the batch it leaves is taken into v. field names the
- * content in errors. 0, or -1 with ctx's 422 naming field.
+ * content (or the template_id) in errors. 0, or -1 with ctx's 422 naming
+ * field.
  */
 static int
 ngx_http_broadcast_camp_batch(ngx_http_request_t *r,
@@ -291,6 +292,11 @@ ngx_http_broadcast_camp_batch(ngx_http_request_t *r,
     json_t                        *req, *x;
     const char                    *key, *fkey;
     ngx_http_broadcast_api_args_t  args;
+
+    if (content && !json_is_object(content)) {
+        return ngx_http_broadcast_camp_invalid(ctx, field,
+                                               "must be an object");
+    }
 
     req = ngx_http_broadcast_json_pool(r, content ? json_deep_copy(content)
                                                   : json_object());
@@ -364,8 +370,8 @@ ngx_http_broadcast_camp_batch(ngx_http_request_t *r,
         }
 
         ngx_memcpy(msg, ctx->message, sizeof(msg));
-        snprintf(ctx->message, sizeof(ctx->message), "%s: %.400s",
-                 v->template_id ? "template_id" : field, msg);
+        snprintf(ctx->message, sizeof(ctx->message), "%s: %.400s", field,
+                 msg);
         return -1;
     }
 
@@ -462,7 +468,8 @@ ngx_http_broadcast_camp_variants(ngx_http_request_t *r,
         }
 
         v->template_id = tpl ? json_integer_value(tpl) : 0;
-        snprintf(field, sizeof(field), "variants[%u].content", (unsigned) i);
+        snprintf(field, sizeof(field), "variants[%u].%s", (unsigned) i,
+                 v->template_id ? "template_id" : "content");
 
         if (ngx_http_broadcast_camp_batch(r, ctx, cp, ch,
                 json_object_get(x, "content"), json_object_get(json, "from"),
@@ -540,14 +547,10 @@ ngx_http_broadcast_camp_sending(ngx_http_request_t *r,
     cp->variants[0].template_id = tpl ? json_integer_value(tpl) : 0;
     cp->template_id = cp->variants[0].template_id;
 
-    if (content && !json_is_object(content)) {
-        return ngx_http_broadcast_camp_invalid(ctx, "content",
-                   "must be an object");
-    }
-
     return ngx_http_broadcast_camp_batch(r, ctx, cp, ch, content,
                                          json_object_get(json, "from"),
-                                         &cp->variants[0], "content");
+                                         &cp->variants[0],
+                                         tpl ? "template_id" : "content");
 }
 
 

@@ -93,9 +93,9 @@ typedef struct {
     ngx_int_t     rate;
     char          schedule_at[80];   /* DATETIME text, "" for null */
 
-    ngx_uint_t                          nvariants;
-    ngx_http_broadcast_camp_variant_t   variants[
-                                            NGX_HTTP_BROADCAST_CAMP_VARIANTS_MAX];
+    ngx_uint_t    nvariants;
+    ngx_http_broadcast_camp_variant_t
+                  variants[NGX_HTTP_BROADCAST_CAMP_VARIANTS_MAX];
 
     /* audience and check-duplicates: ids the thread looks up */
     long long    *group_ids;         /* malloc'd */

@@ -218,6 +218,14 @@ for my $bad ([[{ name => 'A', weight => 0, content => { message => 'x' } }], 'we
         "variants: $bad->[1]");
 }
 
+$r = create({ name => 'x', channel => 'sms', %aud, variants => [{ name => 'A', weight => 1, content => 'hi' }] });
+is_error($r, 422, 'invalid_request', 'variant content not an object');
+like($r->{json}{error}{message} // '', qr/^variants\[0\]\.content /, 'the message names the variant');
+is_error(create({ name => 'x', channel => 'sms', %aud, variants => [
+    { name => 'A', weight => 1, content => { message => 'x' } }, { name => 'B', weight => 1, template_id => 999999 }] }),
+    422, 'unknown_template', 'a variant of an unknown template');
+is($t->mysql_value('SELECT COUNT(*) FROM campaigns WHERE name=?', 'x'), 0, 'refused creates stored nothing');
+
 # ------------------------------------------------------------ 422s
 is_error(create({ name => 'x', channel => 'fax', %aud, content => { message => 'x' } }), 422,
     'invalid_request', 'bad channel');
