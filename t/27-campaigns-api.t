@@ -340,7 +340,10 @@ refused(move($m, 'pause'), 'draft', 'pause a draft');
 refused(move($m, 'resume'), 'draft', 'resume a draft');
 is_error(req(POST => "/api/campaigns/$m/start", key => undef), 401, 'unauthorized', 'start without a credential');
 is_error(req(POST => "/api/campaigns/$m/start", key => $read), 403, 'forbidden', 'start with a read key');
-is_error(move(999999, 'start'), 404, 'not_found', 'start an unknown id');
+is_error(move(999999, $_), 404, 'not_found', "$_ an unknown id") for qw(start pause resume cancel);
+is_error(move(999999, 'schedule', { schedule_at => '2031-01-01T00:00:00Z' }), 404, 'not_found',
+    'schedule an unknown id');
+is_error(req(POST => '/api/campaigns/999999/retry-failed'), 404, 'not_found', 'retry an unknown id');
 $r = move($m, 'schedule', { schedule_at => '2031-05-06T07:08:09Z' });
 is($r->{status}, 200, 'schedule a draft') or diag $r->{content};
 is($r->{json}{status}, 'scheduled', 'scheduled');
@@ -357,6 +360,8 @@ refused(req(PATCH => "/api/campaigns/$m", json => { name => 'x' }), 'running', '
 refused(req(DELETE => "/api/campaigns/$m"), 'running', 'delete a running campaign');
 is(move($m, 'pause')->{json}{status}, 'paused', 'pause');
 refused(move($m, 'pause'), 'paused', 'pause a paused campaign');
+refused(move($m, 'start'), 'paused', 'start a paused campaign (resume it)');
+refused(move($m, 'schedule', { schedule_at => '2031-01-01T00:00:00Z' }), 'paused', 'schedule a paused campaign');
 is(req(PATCH => "/api/campaigns/$m", json => { name => 'paused edit' })->{status}, 200, 'a paused campaign can be patched');
 is(move($m, 'resume')->{json}{status}, 'running', 'resume');
 
@@ -490,6 +495,13 @@ is(scalar @{ $r->{json}{already_sent} || [] }, 1, 'by template name, e-mail norm
 is_error(req(POST => '/api/campaigns/check-duplicates', key => $read,
              json => { template_name => 'nope', addresses => ['+14155559001'] }), 422, 'unknown_template',
     'unknown template name');
+template({ channel => 'sms', name => 'news', body => 'sms news' });
+is_error(req(POST => '/api/campaigns/check-duplicates', key => $read,
+             json => { template_name => 'news', addresses => ['+14155559001'] }), 422, 'invalid_request',
+    'a template name of two channels');
+$r = req(POST => '/api/campaigns/check-duplicates', key => $read,
+         json => { template_name => 'news', channel => 'email', addresses => ['had@example.com'] });
+is(scalar @{ $r->{json}{already_sent} || [] }, 1, 'the name and channel pick one') or diag $r->{content};
 is_error(req(POST => '/api/campaigns/check-duplicates', key => $read, json => { template_id => 0 + $mail_tpl }), 422,
     'invalid_request', 'nothing to check');
 is_error(req(POST => '/api/campaigns/check-duplicates', key => $read,
