@@ -55,6 +55,9 @@ struct ngx_http_broadcast_api_ctx_s {
     ngx_http_broadcast_op_free_pt    op_free;
     /* optional: auth and operation in one Redis round trip */
     ngx_http_broadcast_op_fast_pt    op_fast;
+    /* a campaign's content run through a channel's send handler: no
+       recipients wanted, the batch is left in op_data (campaigns.c) */
+    ngx_uint_t                       proto_only;
 
     /* result: thread -> loop */
     ngx_uint_t                       status;
@@ -208,6 +211,26 @@ NGX_HTTP_BROADCAST_ROUTE(compat);
 #define NGX_HTTP_BROADCAST_COMPAT_SMSTPL_ONE       15
 #define NGX_HTTP_BROADCAST_COMPAT_RULES            16
 #define NGX_HTTP_BROADCAST_COMPAT_RULE_ONE         17
+
+/* campaigns*.c: /api/campaigns..., /api/templates/{id}/history (the
+   variants of the rows; campaigns.c maps them and the method to actions) */
+NGX_HTTP_BROADCAST_ROUTE(campaigns);
+/* a row of the route table for them */
+#define NGX_HTTP_BROADCAST_CAMPAIGN_ROUTE(methods, pattern, need, variant)   \
+    { methods, pattern, NGX_HTTP_BROADCAST_NEED_##need,                      \
+      ngx_http_broadcast_campaigns_prepare,                                  \
+      NGX_HTTP_BROADCAST_CAMPAIGNS_##variant }
+#define NGX_HTTP_BROADCAST_CAMPAIGNS_COLLECTION  0   /* /api/campaigns */
+#define NGX_HTTP_BROADCAST_CAMPAIGNS_ONE         1   /* .../{id} */
+#define NGX_HTTP_BROADCAST_CAMPAIGNS_START       2   /* .../{id}/start */
+#define NGX_HTTP_BROADCAST_CAMPAIGNS_PAUSE       3
+#define NGX_HTTP_BROADCAST_CAMPAIGNS_RESUME      4
+#define NGX_HTTP_BROADCAST_CAMPAIGNS_CANCEL      5
+#define NGX_HTTP_BROADCAST_CAMPAIGNS_SCHEDULE    6
+#define NGX_HTTP_BROADCAST_CAMPAIGNS_RECIPIENTS  7
+#define NGX_HTTP_BROADCAST_CAMPAIGNS_RETRY       8   /* .../retry-failed */
+#define NGX_HTTP_BROADCAST_CAMPAIGNS_DUPLICATES  9   /* check-duplicates */
+#define NGX_HTTP_BROADCAST_CAMPAIGNS_HISTORY     10  /* templates/{id}/... */
 
 /* csv*.c: POST /api/contacts/import (the body kept on disk, parsed by a
    pool-thread job after the 202), GET /api/contacts/imports/{id},

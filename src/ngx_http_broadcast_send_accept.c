@@ -92,7 +92,10 @@ ngx_http_broadcast_send_parse(ngx_http_request_t *r,
 
     *recipients = json_object_get(json, "recipients");
 
-    if (ngx_http_broadcast_send_recipients(r, ctx, *recipients) != 0) {
+    /* a campaign's content has no recipients: the dispatcher adds them */
+    if (!ctx->proto_only
+        && ngx_http_broadcast_send_recipients(r, ctx, *recipients) != 0)
+    {
         return NULL;
     }
 
@@ -197,6 +200,11 @@ ngx_http_broadcast_send_accept(ngx_http_request_t *r,
     const char                *s, *reason;
     ngx_table_elt_t           *idem;
     ngx_http_broadcast_out_t  *m;
+
+    /* a campaign's content: the batch is what the caller wanted */
+    if (ctx->proto_only) {
+        return;
+    }
 
     idem = ngx_http_broadcast_header_in(r, "Idempotency-Key");
 

@@ -1,0 +1,515 @@
+/*
+ * Campaigns: the campaign JSON, GET /api/campaigns (keyset, newest first)
+ * and GET /api/campaigns/{id} with its live stats: the recipient rows
+ * grouped by variant, state, skip reason and their message's current
+ * status (LEFT JOIN messages by id), counted into buckets here, and the
+ * cost summed per price unit.
+ */
+
+
+#include "ngx_http_broadcast_campaigns.h"
+
+
+#define NGX_HTTP_BROADCAST_CAMP_COLUMNS                                       \
+    "c.id,c.name,c.channel,c.status,c.error,c.batch_id,c.template_id,"        \
+    "c.never_repeat_template,c.audience,c.rate_per_second,c.quiet_hours,"     \
+    NGX_HTTP_BROADCAST_CAMP_TIME("c.schedule_at") ",c.template_variables,"   \
+    "(SELECT JSON_ARRAYAGG(JSON_OBJECT('name',v.name,'weight',v.weight,"      \
+    "'template_id',v.template_id) ORDER BY v.idx) FROM campaign_variants v "  \
+    "WHERE v.campaign_id=c.id),"                                              \
+    NGX_HTTP_BROADCAST_CAMP_TIME("c.created_at") ","                          \
+    NGX_HTTP_BROADCAST_CAMP_TIME("c.updated_at") ","                          \
+    NGX_HTTP_BROADCAST_CAMP_TIME("c.started_at") ","                          \
+    NGX_HTTP_BROADCAST_CAMP_TIME("c.completed_at") ","                        \
+    "c.audience_limit,c.recipients,c.fanout_done"
+
+
+/* the counters of the stats, in their JSON order */
+enum {
+    NGX_HTTP_BROADCAST_CAMP_N_AUDIENCE = 0,
+    NGX_HTTP_BROADCAST_CAMP_N_ELIGIBLE,
+    NGX_HTTP_BROADCAST_CAMP_N_PENDING,
+    NGX_HTTP_BROADCAST_CAMP_N_QUEUED,
+    NGX_HTTP_BROADCAST_CAMP_N_SENT,
+    NGX_HTTP_BROADCAST_CAMP_N_DELIVERED,
+    NGX_HTTP_BROADCAST_CAMP_N_READ,
+    NGX_HTTP_BROADCAST_CAMP_N_FAILED,
+    NGX_HTTP_BROADCAST_CAMP_N_UNDELIVERED,
+    NGX_HTTP_BROADCAST_CAMP_N_BLOCKED,
+    NGX_HTTP_BROADCAST_CAMP_N_CANCELLED,
+    NGX_HTTP_BROADCAST_CAMP_N_FINISHED,     /* not shown: progress */
+    NGX_HTTP_BROADCAST_CAMP_N
+};
+
+static const char  *ngx_http_broadcast_camp_counters[] = {
+    "audience", "eligible", "pending", "queued", "sent", "delivered", "read",
+    "failed", "undelivered", "blocked", "cancelled", NULL
+};
+
+/* a message's current status: its bucket, and whether it is finished */
+static const struct {
+    const char  *status;
+    ngx_uint_t   bucket;
+    ngx_uint_t   finished;
+} ngx_http_broadcast_camp_buckets[] = {
+    { "queued", NGX_HTTP_BROADCAST_CAMP_N_QUEUED, 0 },
+    { "accepted", NGX_HTTP_BROADCAST_CAMP_N_QUEUED, 0 },
+    { "sending", NGX_HTTP_BROADCAST_CAMP_N_QUEUED, 0 },
+    { "sent", NGX_HTTP_BROADCAST_CAMP_N_SENT, 1 },
+    { "delivered", NGX_HTTP_BROADCAST_CAMP_N_DELIVERED, 1 },
+    { "read", NGX_HTTP_BROADCAST_CAMP_N_READ, 1 },
+    { "failed", NGX_HTTP_BROADCAST_CAMP_N_FAILED, 1 },
+    { "canceled", NGX_HTTP_BROADCAST_CAMP_N_FAILED, 1 },
+    { "undelivered", NGX_HTTP_BROADCAST_CAMP_N_UNDELIVERED, 1 },
+    { "blocked", NGX_HTTP_BROADCAST_CAMP_N_BLOCKED, 1 },
+    { NULL, 0, 0 }
+};
+
+
+typedef struct {
+    long long    n[NGX_HTTP_BROADCAST_CAMP_N];
+    json_t      *skipped;
+} ngx_http_broadcast_camp_count_t;
+
+
+static json_t *
+ngx_http_broadcast_camp_str(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
+
+
+static json_t *
+ngx_http_broadcast_camp_num(const char *s)
+{
+    return s ? json_integer(strtoll(s, NULL, 10)) : json_null();
+}
+
+
+/* a JSON column, or null if absent or unreadable */
+static json_t *
+ngx_http_broadcast_camp_json_col(const char *s, unsigned long len)
+{
+    json_t  *v;
+
+    if (s == NULL) {
+        return json_null();
+    }
+
+    v = json_loadb(s, len, JSON_DECODE_ANY, NULL);
+
+    return v ? v : json_null();
+}
+
+
+/* the campaign JSON of a row of NGX_HTTP_BROADCAST_CAMP_COLUMNS */
+static json_t *
+ngx_http_broadcast_camp_json(void *data, MYSQL_ROW row,
+    unsigned long *lengths)
+{
+    json_t  *c, *variants;
+
+    variants = ngx_http_broadcast_camp_json_col(row[13], lengths[13]);
+    if (json_is_null(variants)) {
+        json_decref(variants);
+        variants = json_array();
+    }
+
+    c = json_pack("{s:I,s:o,s:o,s:o,s:o,s:o,s:o,s:b,s:o,s:o,s:o,s:o,s:o,"
+                  "s:o}",
+                  "id", (json_int_t) strtoll(row[0], NULL, 10),
+                  "name", ngx_http_broadcast_camp_str(row[1]),
+                  "channel", ngx_http_broadcast_camp_str(row[2]),
+                  "status", ngx_http_broadcast_camp_str(row[3]),
+                  "error", ngx_http_broadcast_camp_str(row[4]),
+                  "batch_id", ngx_http_broadcast_camp_str(row[5]),
+                  "template_id", ngx_http_broadcast_camp_num(row[6]),
+                  "never_repeat_template", row[7] && row[7][0] == '1',
+                  "audience",
+                  ngx_http_broadcast_camp_json_col(row[8], lengths[8]),
+                  "rate_per_second", ngx_http_broadcast_camp_num(row[9]),
+                  "quiet_hours",
+                  ngx_http_broadcast_camp_json_col(row[10], lengths[10]),
+                  "schedule_at", ngx_http_broadcast_camp_str(row[11]),
+                  "template_variables",
+                  ngx_http_broadcast_camp_json_col(row[12], lengths[12]),
+                  "variants", variants);
+
+    if (c == NULL) {
+        return NULL;
+    }
+
+    json_object_set_new(c, "created_at", ngx_http_broadcast_camp_str(row[14]));
+    json_object_set_new(c, "updated_at", ngx_http_broadcast_camp_str(row[15]));
+    json_object_set_new(c, "started_at", ngx_http_broadcast_camp_str(row[16]));
+    json_object_set_new(c, "completed_at",
+                        ngx_http_broadcast_camp_str(row[17]));
+
+    return c;
+}
+
+
+/* thread: GET /api/campaigns, newest first, by status */
+void
+ngx_http_broadcast_camp_list(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn, ngx_http_broadcast_camp_t *cp)
+{
+    int         n;
+    char        next[32], where[96], sql[4096];
+    json_t     *list;
+    MYSQL_RES  *res;
+
+    static const char  *statuses[] = {
+        "draft", "scheduled", "running", "paused", "completed", "cancelled",
+        "failed", NULL
+    };
+
+    if (cp->status[0] && !ngx_http_broadcast_sql_enum(statuses, cp->status)) {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
+            "invalid_request", "status must be one of draft, scheduled, "
+            "running, paused, completed, cancelled, failed");
+        return;
+    }
+
+    /* the status is one of the list above: nothing to escape */
+    snprintf(where, sizeof(where), "%s%s%s",
+             cp->status[0] ? " AND c.status='" : "", cp->status,
+             cp->status[0] ? "'" : "");
+
+    n = snprintf(sql, sizeof(sql), "SELECT %s FROM campaigns c WHERE "
+                 "c.id<%lld%s ORDER BY c.id DESC LIMIT %u",
+                 NGX_HTTP_BROADCAST_CAMP_COLUMNS,
+                 cp->cursor ? cp->cursor : LLONG_MAX, where,
+                 (unsigned) cp->limit + 1);
+
+    res = ngx_http_broadcast_sql_printed(ctx, conn, sql, n, sizeof(sql));
+    if (res == NULL) {
+        return;
+    }
+
+    list = ngx_http_broadcast_sql_page(ctx, res, cp->limit,
+                                       ngx_http_broadcast_camp_json, NULL,
+                                       next, sizeof(next));
+    if (list == NULL) {
+        return;
+    }
+
+    ctx->result = json_pack("{s:o,s:s?}", "campaigns", list, "next_cursor",
+                            next[0] ? next : NULL);
+}
+
+
+/* a row of the stats' GROUP BY into the counters of c */
+static void
+ngx_http_broadcast_camp_count(ngx_http_broadcast_camp_count_t *c,
+    MYSQL_ROW row)
+{
+    long long    n;
+    json_t      *v;
+    ngx_uint_t   i;
+
+    n = strtoll(row[4], NULL, 10);
+    c->n[NGX_HTTP_BROADCAST_CAMP_N_AUDIENCE] += n;
+
+    if (ngx_strcmp(row[1], "skipped") == 0) {
+        v = json_object_get(c->skipped, row[2]);
+        json_object_set_new(c->skipped, row[2],
+                            json_integer(n + (v ? json_integer_value(v)
+                                                : 0)));
+        c->n[NGX_HTTP_BROADCAST_CAMP_N_FINISHED] += n;
+        return;
+    }
+
+    c->n[NGX_HTTP_BROADCAST_CAMP_N_ELIGIBLE] += n;
+
+    if (ngx_strcmp(row[1], "pending") == 0) {
+        c->n[NGX_HTTP_BROADCAST_CAMP_N_PENDING] += n;
+        return;
+    }
+
+    if (ngx_strcmp(row[1], "cancelled") == 0) {
+        c->n[NGX_HTTP_BROADCAST_CAMP_N_CANCELLED] += n;
+        c->n[NGX_HTTP_BROADCAST_CAMP_N_FINISHED] += n;
+        return;
+    }
+
+    /* queued: in the stream until its message row tells more */
+    for (i = 0; ngx_http_broadcast_camp_buckets[i].status; i++) {
+        if (ngx_strcmp(row[3], ngx_http_broadcast_camp_buckets[i].status)
+            == 0)
+        {
+            c->n[ngx_http_broadcast_camp_buckets[i].bucket] += n;
+
+            if (ngx_http_broadcast_camp_buckets[i].finished) {
+                c->n[NGX_HTTP_BROADCAST_CAMP_N_FINISHED] += n;
+            }
+
+            return;
+        }
+    }
+
+    c->n[NGX_HTTP_BROADCAST_CAMP_N_QUEUED] += n;
+}
+
+
+/* the counters as JSON members of o */
+static void
+ngx_http_broadcast_camp_counters_json(json_t *o,
+    ngx_http_broadcast_camp_count_t *c)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; ngx_http_broadcast_camp_counters[i]; i++) {
+        json_object_set_new(o, ngx_http_broadcast_camp_counters[i],
+                            json_integer(c->n[i]));
+    }
+
+    json_object_set(o, "skipped", c->skipped);
+}
+
+
+/* thread: the cost per price unit (exact DECIMAL sums as strings) */
+static json_t *
+ngx_http_broadcast_camp_cost(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn, long long id)
+{
+    int         n;
+    char        sql[512];
+    json_t     *cost;
+    MYSQL_RES  *res;
+    MYSQL_ROW   row;
+
+    n = snprintf(sql, sizeof(sql), "SELECT m.price_unit, SUM(m.price) FROM "
+                 "campaign_recipients r JOIN messages m ON m.id=r.message_id "
+                 "WHERE r.campaign_id=%lld AND m.price IS NOT NULL "
+                 "GROUP BY 1 ORDER BY 1", id);
+
+    res = ngx_http_broadcast_sql_printed(ctx, conn, sql, n, sizeof(sql));
+    if (res == NULL) {
+        return NULL;
+    }
+
+    cost = json_array();
+
+    while (cost && (row = mysql_fetch_row(res)) != NULL) {
+        json_array_append_new(cost, json_pack("{s:s,s:o}", "amount",
+                              row[1] ? row[1] : "0", "unit",
+                              ngx_http_broadcast_camp_str(row[0])));
+    }
+
+    mysql_free_result(res);
+
+    return cost;
+}
+
+
+/* progress: finished / (all recipients once the fan-out is done; else the
+   limit plus the skipped, or the rows so far), never 1 before the end */
+static double
+ngx_http_broadcast_camp_progress(ngx_http_broadcast_camp_count_t *all,
+    MYSQL_ROW row)
+{
+    double     total, done;
+    long long  limit;
+
+    done = all->n[NGX_HTTP_BROADCAST_CAMP_N_FINISHED];
+    total = all->n[NGX_HTTP_BROADCAST_CAMP_N_AUDIENCE];
+
+    if (row[20] && row[20][0] == '1') {
+        return total > 0 ? done / total : 1.0;
+    }
+
+    limit = row[18] ? strtoll(row[18], NULL, 10) : 0;
+
+    if (limit) {
+        total = limit + all->n[NGX_HTTP_BROADCAST_CAMP_N_AUDIENCE]
+                - all->n[NGX_HTTP_BROADCAST_CAMP_N_ELIGIBLE];
+    }
+
+    if (total <= 0) {
+        return 0.0;
+    }
+
+    return done / total < 0.99 ? done / total : 0.99;
+}
+
+
+/* thread: the stats of the campaign of row; NULL with ctx's error set */
+static json_t *
+ngx_http_broadcast_camp_stats(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn, long long id, MYSQL_ROW crow,
+    json_t *variants)
+{
+    int                               n;
+    char                              sql[1024];
+    json_t                           *stats, *v;
+    size_t                            i, nv;
+    MYSQL_RES                        *res;
+    MYSQL_ROW                         row;
+    ngx_http_broadcast_camp_count_t   all, per[
+                                          NGX_HTTP_BROADCAST_CAMP_VARIANTS_MAX];
+
+    n = snprintf(sql, sizeof(sql), "SELECT r.variant, r.state, "
+                 "COALESCE(r.skip_reason,'other'), COALESCE(m.status,''), "
+                 "COUNT(*) FROM campaign_recipients r LEFT JOIN messages m "
+                 "ON m.id=r.message_id WHERE r.campaign_id=%lld "
+                 "GROUP BY 1,2,3,4", id);
+
+    res = ngx_http_broadcast_sql_printed(ctx, conn, sql, n, sizeof(sql));
+    if (res == NULL) {
+        return NULL;
+    }
+
+    /* the API writes at most 10 variants: any more are not counted */
+    nv = ngx_min(json_array_size(variants),
+                 NGX_HTTP_BROADCAST_CAMP_VARIANTS_MAX);
+    ngx_memzero(&all, sizeof(all));
+    ngx_memzero(per, sizeof(per));
+    all.skipped = json_object();
+
+    for (i = 0; i < nv; i++) {
+        per[i].skipped = json_object();
+    }
+
+    while ((row = mysql_fetch_row(res)) != NULL) {
+        ngx_http_broadcast_camp_count(&all, row);
+
+        i = strtoul(row[0], NULL, 10);
+        if (i < nv) {
+            ngx_http_broadcast_camp_count(&per[i], row);
+        }
+    }
+
+    mysql_free_result(res);
+
+    stats = json_object();
+    ngx_http_broadcast_camp_counters_json(stats, &all);
+    json_object_set_new(stats, "cost",
+                        ngx_http_broadcast_camp_cost(ctx, conn, id));
+    json_object_set_new(stats, "progress",
+                        json_real(ngx_http_broadcast_camp_progress(&all,
+                                                                   crow)));
+
+    json_array_foreach(variants, i, v) {
+        if (i >= nv) {
+            break;
+        }
+
+        v = json_pack("{s:O,s:O}", "name", json_object_get(v, "name"),
+                      "weight", json_object_get(v, "weight"));
+        ngx_http_broadcast_camp_counters_json(v, &per[i]);
+        json_decref(per[i].skipped);
+        json_array_set_new(variants, i, v);
+    }
+
+    json_decref(all.skipped);
+    json_object_set(stats, "variants", variants);
+
+    if (ctx->code) {
+        json_decref(stats);
+        return NULL;
+    }
+
+    return stats;
+}
+
+
+json_t *
+ngx_http_broadcast_camp_one(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn, long long id, ngx_uint_t stats)
+{
+    int         n;
+    char        sql[4096];
+    json_t     *c, *s, *variants;
+    MYSQL_RES  *res;
+    MYSQL_ROW   row;
+
+    n = snprintf(sql, sizeof(sql), "SELECT %s FROM campaigns c WHERE "
+                 "c.id=%lld", NGX_HTTP_BROADCAST_CAMP_COLUMNS, id);
+
+    res = ngx_http_broadcast_sql_printed(ctx, conn, sql, n, sizeof(sql));
+    if (res == NULL) {
+        return NULL;
+    }
+
+    row = mysql_fetch_row(res);
+
+    if (row == NULL) {
+        mysql_free_result(res);
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_NOT_FOUND, "not_found",
+                                     "no campaign with id %lld", id);
+        return NULL;
+    }
+
+    c = ngx_http_broadcast_camp_json(NULL, row, mysql_fetch_lengths(res));
+
+    if (c && stats) {
+        variants = json_deep_copy(json_object_get(c, "variants"));
+        s = ngx_http_broadcast_camp_stats(ctx, conn, id, row, variants);
+        json_decref(variants);
+
+        if (s == NULL) {
+            json_decref(c);
+            c = NULL;
+
+        } else {
+            json_object_set_new(c, "stats", s);
+        }
+    }
+
+    mysql_free_result(res);
+
+    return c;
+}
+
+
+int
+ngx_http_broadcast_camp_status(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn, long long id, char *out, size_t size)
+{
+    int         n;
+    char        sql[128];
+    MYSQL_RES  *res;
+    MYSQL_ROW   row;
+
+    n = snprintf(sql, sizeof(sql), "SELECT status FROM campaigns WHERE "
+                 "id=%lld", id);
+
+    res = ngx_http_broadcast_sql_printed(ctx, conn, sql, n, sizeof(sql));
+    if (res == NULL) {
+        return -1;
+    }
+
+    row = mysql_fetch_row(res);
+    if (row) {
+        ngx_cpystrn((u_char *) out, (u_char *) row[0], size);
+    }
+
+    mysql_free_result(res);
+
+    if (row == NULL) {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_NOT_FOUND, "not_found",
+                                     "no campaign with id %lld", id);
+        return 0;
+    }
+
+    return 1;
+}
+
+
+void
+ngx_http_broadcast_camp_refused(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn, long long id, const char *what)
+{
+    char  status[32];
+
+    if (ngx_http_broadcast_camp_status(ctx, conn, id, status, sizeof(status))
+        != 1)
+    {
+        return;
+    }
+
+    ctx->error_extra = json_pack("{s:s}", "status", status);
+    ngx_http_broadcast_api_error(ctx, NGX_HTTP_CONFLICT,
+        "invalid_transition", "campaign %lld is %s: %s", id, status, what);
+}
