@@ -214,7 +214,7 @@ static ngx_command_t  ngx_http_broadcast_commands[] = {
       NULL },
 
 
-    /* SendGrid: Event Webhook verification */
+    /* SendGrid: Event Webhook verification, Inbound Parse credentials */
 
     { ngx_string("broadcast_sendgrid_webhook_key"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -228,6 +228,13 @@ static ngx_command_t  ngx_http_broadcast_commands[] = {
       ngx_conf_set_sec_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_broadcast_loc_conf_t, sendgrid_tolerance),
+      NULL },
+
+    { ngx_string("broadcast_sendgrid_inbound_auth_file"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_broadcast_secret_file,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_broadcast_loc_conf_t, sendgrid_inbound_auth),
       NULL },
 
 

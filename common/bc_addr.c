@@ -73,3 +73,30 @@ bc_email_valid(const char *s, size_t len, char *out)
 
     return 1;
 }
+
+
+int
+bc_email_mailbox(const char *s, size_t len, char *out)
+{
+    const char  *lt, *gt, *end = s + len;
+
+    /* the last '<' opens the address; a display name may hold '<' quoted */
+    for (lt = end; lt > s && lt[-1] != '<'; lt--) { /* void */ }
+
+    if (lt > s) {
+        gt = memchr(lt, '>', (size_t) (end - lt));
+        return gt != NULL && bc_email_valid(lt, (size_t) (gt - lt), out);
+    }
+
+    while (s < end && (*s == ' ' || *s == '\t')) {
+        s++;
+    }
+
+    while (end > s && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r'
+                       || end[-1] == '\n'))
+    {
+        end--;
+    }
+
+    return bc_email_valid(s, (size_t) (end - s), out);
+}

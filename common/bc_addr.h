@@ -28,4 +28,12 @@ const char *bc_wa_strip(const char *addr);
  */
 int bc_email_valid(const char *s, size_t len, char *out);
 
+/*
+ * The address of a mailbox as mail headers write it: "Ann <ann@example.com>"
+ * (the last <...>) or a bare address, surrounding blanks ignored. 1 and
+ * the lower-cased address in out (BC_EMAIL_MAX + 1 bytes) if it is one
+ * bc_email_valid() takes, else 0.
+ */
+int bc_email_mailbox(const char *s, size_t len, char *out);
+
 #endif /* BC_ADDR_H */

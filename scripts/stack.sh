@@ -313,7 +313,8 @@ SIM_ENV_KEYS=(TWILIO_ACCOUNT_SID TWILIO_AUTH_TOKEN TWILIO_SMS_FROM SIM_URL
     TWILIO_WHATSAPP_FROM META_ACCESS_TOKEN META_APP_SECRET META_VERIFY_TOKEN
     META_PHONE_NUMBER_ID META_DISPLAY_PHONE_NUMBER META_WABA_ID
     META_API_VERSION SENDGRID_API_KEY SENDGRID_FROM_EMAIL
-    SENDGRID_WEBHOOK_PUBLIC_KEY SENDGRID_WEBHOOK_PRIVATE_KEY)
+    SENDGRID_WEBHOOK_PUBLIC_KEY SENDGRID_WEBHOOK_PRIVATE_KEY
+    SENDGRID_INBOUND_AUTH)
 
 start_sim() {
     need_bin "$BIN/broadcast-sim"
@@ -332,7 +333,8 @@ start_sim() {
                meta-display-phone-number:META_DISPLAY_PHONE_NUMBER \
                meta-waba-id:META_WABA_ID \
                sendgrid-api-key:SENDGRID_API_KEY \
-               sendgrid-from-email:SENDGRID_FROM_EMAIL; do
+               sendgrid-from-email:SENDGRID_FROM_EMAIL \
+               sendgrid-inbound-auth:SENDGRID_INBOUND_AUTH; do
         key=${opt#*:}
         v=$(env_get "$pe" "$key")
         [ -n "$v" ] && creds+=("--${opt%%:*}" "$v")
@@ -388,10 +390,11 @@ write_provider_secrets() {
     local pe=$BC_VAR/providers.env f k v
     for f in twilio_auth_token:TWILIO_AUTH_TOKEN meta_app_secret:META_APP_SECRET \
              meta_verify_token:META_VERIFY_TOKEN meta_access_token:META_ACCESS_TOKEN \
-             sendgrid_api_key:SENDGRID_API_KEY; do
+             sendgrid_api_key:SENDGRID_API_KEY \
+             sendgrid_inbound_auth:SENDGRID_INBOUND_AUTH; do
         k=${f#*:}
         v=$(env_get "$pe" "$k")
-        [ -n "$v" ] || v=unset
+        [ -n "$v" ] || v=unset:unset
         write_secret "$SECRETS/${f%%:*}" "$v"
     done
 }
@@ -399,9 +402,10 @@ write_provider_secrets() {
 # placeholders so that nginx -t finds every file before the simulator ran
 placeholder_secrets() {
     local f
+    # (user:password for the Inbound Parse credentials)
     for f in twilio_auth_token meta_app_secret meta_verify_token \
-             meta_access_token sendgrid_api_key; do
-        [ -s "$SECRETS/$f" ] || write_secret "$SECRETS/$f" "unset"
+             meta_access_token sendgrid_api_key sendgrid_inbound_auth; do
+        [ -s "$SECRETS/$f" ] || write_secret "$SECRETS/$f" "unset:unset"
     done
 }
 

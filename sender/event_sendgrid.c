@@ -7,6 +7,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "bc_addr.h"
+#include "bc_multipart.h"
 #include "bc_sig.h"
 #include "bc_status.h"
 #include "recorder.h"
@@ -90,114 +92,39 @@ snd_ev_sendgrid_events(snd_evs_t *v, snd_ev_t *proto)
     return n;
 }
 
-/* the value of one multipart/form-data field, malloc'd, or NULL */
-static char *
-snd_mp_field(const char *body, size_t len, const char *boundary,
-    const char *name)
-{
-    char        delim[256], pat[128];
-    size_t      dl, i;
-    const char *p, *end = body + len, *h, *v, *ve;
-
-    dl = (size_t) snprintf(delim, sizeof(delim), "--%s", boundary);
-    snprintf(pat, sizeof(pat), "name=\"%s\"", name);
-    for (p = memmem(body, len, delim, dl); p != NULL; ) {
-        h = p + dl;
-        if (end - h >= 2 && h[0] == '-' && h[1] == '-') {
-            return NULL;                           /* closing delimiter */
-        }
-        v = memmem(h, (size_t) (end - h), "\r\n\r\n", 4);
-        if (v == NULL) {
-            return NULL;
-        }
-        v += 4;
-        ve = memmem(v, (size_t) (end - v), delim, dl);
-        if (ve == NULL) {
-            ve = end;
-        }
-        /* name="x" in this part's headers, not a prefix of another name */
-        for (i = 0; h + i + strlen(pat) <= v; i++) {
-            if (memcmp(h + i, pat, strlen(pat)) == 0
-                && (h[i - 1] == ' ' || h[i - 1] == ';'))
-            {
-                const char *e2 = ve;
-                if (e2 - v >= 2 && e2[-2] == '\r' && e2[-1] == '\n') {
-                    e2 -= 2;
-                }
-                return strndup(v, (size_t) (e2 - v));
-            }
-        }
-        p = ve < end ? ve : NULL;
-    }
-    return NULL;
-}
-
-/* "Name <a@b>" or "a@b" -> lower-cased a@b (malloc'd) */
+/* "Name <a@b>" or "a@b" -> lower-cased a@b (malloc'd), NULL if not an
+   address (the module refused such a from; an envelope may still hold one) */
 static char *
 snd_email_addr(const char *s)
 {
-    const char *lt, *gt;
-    char       *a;
+    char  out[BC_EMAIL_MAX + 1];
 
-    if (s == NULL) {
+    if (s == NULL || !bc_email_mailbox(s, strlen(s), out)) {
         return NULL;
     }
-    lt = strrchr(s, '<');
-    gt = lt ? strchr(lt, '>') : NULL;
-    if (lt != NULL && gt != NULL) {
-        a = strndup(lt + 1, (size_t) (gt - lt - 1));
-    } else {
-        while (*s == ' ' || *s == '\t') {
-            s++;
-        }
-        a = strdup(s);
-        if (a != NULL) {
-            size_t n = strlen(a);
-            while (n > 0 && (a[n - 1] == ' ' || a[n - 1] == '\t'
-                             || a[n - 1] == '\r' || a[n - 1] == '\n'))
-            {
-                a[--n] = '\0';
-            }
-        }
-    }
-    snd_lower(a);
-    return a;
+    return strdup(out);
 }
 
 void
 snd_ev_sendgrid_inbound(snd_ev_t *e, const char *ct)
 {
-    char        boundary[200], *f[7], *msgid = NULL, *peer = NULL,
+    char        boundary[BC_MP_BOUNDARY_MAX + 1], *f[7], *msgid = NULL, *peer = NULL,
                *to = NULL;
-    const char *b;
     static const char *const names[7] = { "from", "to", "subject", "text",
                                           "html", "envelope", "headers" };
     json_t     *env, *p;
     json_error_t jerr;
     int         i;
 
-    boundary[0] = '\0';
-    b = ct != NULL ? strcasestr(ct, "boundary=") : NULL;
-    if (b != NULL) {
-        size_t n;
-        b += 9;
-        if (*b == '"') {
-            b++;
-            n = strcspn(b, "\"");
-        } else {
-            n = strcspn(b, "; \t\r\n");
-        }
-        if (n < sizeof(boundary)) {
-            memcpy(boundary, b, n);
-            boundary[n] = '\0';
-        }
+    if (ct == NULL || bc_mp_boundary(ct, strlen(ct), boundary) != 0) {
+        boundary[0] = '\0';
     }
     if (boundary[0] == '\0') {
         snd_ev_dedup_body(e);
         return;
     }
     for (i = 0; i < 7; i++) {
-        f[i] = snd_mp_field(e->body, e->body_len, boundary, names[i]);
+        f[i] = bc_mp_field(e->body, e->body_len, boundary, names[i]);
         snd_ev_keep(e, f[i]);
     }
     /* Message-ID header, else the body's hash */

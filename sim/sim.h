@@ -197,6 +197,7 @@ extern char  sim_meta_waba_id[32];
 /* sim_meta_tpl.c: the Meta template catalogue */
 const char *sim_meta_tpl_category(const char *name, const char *lang);
 extern char  sim_sendgrid_api_key[160];
+extern char  sim_sendgrid_inbound_auth[160];   /* user:password of the Parse URL */
 extern char  sim_sg_pub[256];
 extern char  sim_sg_priv[512];
 extern void *sim_sg_key;              /* EVP_PKEY of sim_sg_priv */

@@ -34,6 +34,7 @@ char  sim_meta_phone_number_id[32];
 char  sim_meta_display_phone[32];
 char  sim_meta_waba_id[32];
 char  sim_sendgrid_api_key[160];
+char  sim_sendgrid_inbound_auth[160];
 char  sim_sg_pub[256];
 char  sim_sg_priv[512];
 void *sim_sg_key;
@@ -91,6 +92,7 @@ usage(FILE *f)
         "         [--meta-verify-token T] [--meta-phone-number-id N]\n"
         "         [--meta-display-phone-number N] [--meta-waba-id N]\n"
         "         [--sendgrid-api-key K] [--sendgrid-webhook-public-key B64]\n"
+        "         [--sendgrid-inbound-auth USER:PASSWORD]\n"
         "         [--sendgrid-webhook-private-key B64]\n"
         "         [--twilio-whatsapp-from whatsapp:+E164]\n"
         "         [--sendgrid-from-email ADDR]\n");
@@ -246,6 +248,14 @@ gen_creds(void)
         snprintf(sim_sendgrid_api_key, sizeof(sim_sendgrid_api_key),
             "SG.%s.%s", a, b);
     }
+    if (!sim_sendgrid_inbound_auth[0]) {
+        char a[48];
+        if (bc_random_token("", a, sizeof(a)) != 0) {
+            return -1;
+        }
+        snprintf(sim_sendgrid_inbound_auth, sizeof(sim_sendgrid_inbound_auth),
+            "parse:%s", a);
+    }
     if (!sim_sg_priv[0]) {
         if (bc_sendgrid_keypair_generate(sim_sg_pub, sizeof(sim_sg_pub),
                 sim_sg_priv, sizeof(sim_sg_priv)) != 0)
@@ -341,6 +351,7 @@ static const cli_opt_t cli_table[] = {
     CLI_BUF("meta-display-phone-number", OPT_DIGITS, sim_meta_display_phone),
     CLI_BUF("meta-waba-id", OPT_DIGITS, sim_meta_waba_id),
     CLI_BUF("sendgrid-api-key", OPT_STR, sim_sendgrid_api_key),
+    CLI_BUF("sendgrid-inbound-auth", OPT_STR, sim_sendgrid_inbound_auth),
     CLI_BUF("sendgrid-webhook-public-key", OPT_STR, sim_sg_pub),
     CLI_BUF("sendgrid-webhook-private-key", OPT_STR, sim_sg_priv),
     CLI_BUF("twilio-whatsapp-from", OPT_WA_FROM, sim_whatsapp_from),
@@ -561,11 +572,13 @@ main(int argc, char **argv)
         "META_PHONE_NUMBER_ID=%s\nMETA_DISPLAY_PHONE_NUMBER=%s\n"
         "META_WABA_ID=%s\nMETA_API_VERSION=v21.0\n"
         "SENDGRID_API_KEY=%s\nSENDGRID_FROM_EMAIL=%s\n"
-        "SENDGRID_WEBHOOK_PUBLIC_KEY=%s\nSENDGRID_WEBHOOK_PRIVATE_KEY=%s\n",
+        "SENDGRID_WEBHOOK_PUBLIC_KEY=%s\nSENDGRID_WEBHOOK_PRIVATE_KEY=%s\n"
+        "SENDGRID_INBOUND_AUTH=%s\n",
         sim_account_sid, sim_auth_token, sim_base_url, sim_whatsapp_from,
         sim_meta_access_token, sim_meta_app_secret, sim_meta_verify_token,
         sim_meta_phone_number_id, sim_meta_display_phone, sim_meta_waba_id,
-        sim_sendgrid_api_key, sim_sendgrid_from, sim_sg_pub, sim_sg_priv);
+        sim_sendgrid_api_key, sim_sendgrid_from, sim_sg_pub, sim_sg_priv,
+        sim_sendgrid_inbound_auth);
     if (write_file(path, buf, 0600) != 0) {
         sim_log("cannot write %s: %s", path, strerror(errno));
         goto out_http;

@@ -662,7 +662,8 @@ inbound_email(struct MHD_Connection *c, json_t *root)
     const char *url = sim_jstr(root, "url"), *from = sim_jstr(root, "from"),
                *to = sim_jstr(root, "to"), *subject = sim_jstr(root, "subject"),
                *text = sim_jstr(root, "body"), *html = sim_jstr(root, "html");
-    char        dflt[600], *buf, *env, *headers, mid[40], hl[64];
+    char        dflt[600], *buf, *env, *headers, mid[40], hl[64], ah[300];
+    const char *auth;
     size_t      len = 0, cap = 4096, hlen;
     json_t     *e;
     struct curl_slist *l;
@@ -739,9 +740,22 @@ inbound_email(struct MHD_Connection *c, json_t *root)
     memcpy(buf + len, "--xYzZY--\r\n", 11);
     len += 11;
     snprintf(hl, sizeof(hl), "X-Sim-Inbound: %s", mid);
+    /* the credentials of the Parse URL as basic auth, as SendGrid sends
+       them; "auth" in the request overrides them ("" sends none) */
+    auth = sim_jstr(root, "auth");
+    if (auth == NULL) {
+        auth = sim_sendgrid_inbound_auth;
+    }
+    ah[0] = '\0';
+    if (auth[0]) {
+        char b64[256];
+        bc_base64_encode((const unsigned char *) auth, strlen(auth), b64,
+            sizeof(b64));
+        snprintf(ah, sizeof(ah), "Authorization: Basic %s", b64);
+    }
     l = sim_headers("Content-Type: multipart/form-data; boundary=xYzZY",
         "User-Agent: Sendlib/1.0 inbound.sendgrid.net", "Expect:", hl,
-        (char *) NULL);
+        ah[0] ? ah : (char *) NULL, (char *) NULL);
     if (l == NULL) {
         free(buf);
         return sim_reply_error(c, 500, "out of memory");

@@ -78,6 +78,10 @@ typedef struct {
     /* SendGrid: Event Webhook verification */
     void                           *sendgrid_key;  /* EVP_PKEY */
     time_t                          sendgrid_tolerance;
+    /* Inbound Parse: "user:password" (file), and the Authorization value
+       it makes ("Basic " + base64), computed at merge */
+    ngx_str_t                       sendgrid_inbound_auth;
+    ngx_str_t                       sendgrid_inbound_basic;
 
     /* Meta: webhook verification, template listings, the sender */
     ngx_str_t                       meta_app_secret;

@@ -23,6 +23,8 @@
 
 #include "bc_sig.h"
 #include "bc_media.h"
+#include "bc_multipart.h"
+#include "bc_addr.h"
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -266,11 +268,102 @@ ngx_http_broadcast_sendgrid_events(ngx_http_request_t *r, ngx_str_t *body)
 }
 
 
+/*
+ * Inbound Parse is not signed; SendGrid sends the credentials of the Parse
+ * URL (https://user:password@host/...) as HTTP basic auth, compared here in
+ * constant time. A wrong or missing one is 401 with a challenge, which
+ * clients that wait for one answer with the credentials.
+ */
+static ngx_int_t
+ngx_http_broadcast_sendgrid_inbound_auth(ngx_http_request_t *r,
+    ngx_http_broadcast_loc_conf_t *lcf)
+{
+    ngx_table_elt_t  *h;
+
+    if (lcf->sendgrid_inbound_basic.len == 0) {
+        return NGX_DECLINED;
+    }
+
+    h = r->headers_in.authorization;
+
+    if (h != NULL
+        && bc_ct_equal(h->value.data, h->value.len,
+                       lcf->sendgrid_inbound_basic.data,
+                       lcf->sendgrid_inbound_basic.len))
+    {
+        return NGX_DECLINED;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "broadcast: rejected SendGrid Inbound Parse \"%V\": %s",
+                  &r->uri, h ? "wrong credentials" : "no credentials");
+
+    ngx_http_broadcast_metric_add(
+        ngx_http_broadcast_sendgrid_provider.sigfail, 1);
+
+    if (ngx_http_broadcast_add_header(r, "WWW-Authenticate",
+            (u_char *) "Basic realm=\"SendGrid Inbound Parse\"", 36)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_broadcast_send_error(r, NGX_HTTP_UNAUTHORIZED,
+               "unauthorized", "Inbound Parse needs the credentials of its "
+               "URL (broadcast_sendgrid_inbound_auth_file)");
+}
+
+
+/* a complete multipart body whose "from" is a mailbox (NGX_DECLINED);
+   otherwise the 400 answered */
+static ngx_int_t
+ngx_http_broadcast_sendgrid_inbound_check(ngx_http_request_t *r,
+    ngx_str_t *ct, ngx_str_t *body)
+{
+    char   boundary[BC_MP_BOUNDARY_MAX + 1], addr[BC_EMAIL_MAX + 1], *from;
+    int    ok;
+
+    if (bc_mp_boundary((char *) ct->data, ct->len, boundary) != 0) {
+        return ngx_http_broadcast_send_error(r, NGX_HTTP_BAD_REQUEST,
+                   "malformed_multipart", "the multipart Content-Type has "
+                   "no valid boundary");
+    }
+
+    if (!bc_mp_complete((char *) body->data, body->len, boundary)) {
+        return ngx_http_broadcast_send_error(r, NGX_HTTP_BAD_REQUEST,
+                   "malformed_multipart", "the multipart body is truncated "
+                   "or malformed (no closing boundary)");
+    }
+
+    from = bc_mp_field((char *) body->data, body->len, boundary, "from");
+    ok = from != NULL && bc_email_mailbox(from, strlen(from), addr);
+    free(from);
+
+    if (!ok) {
+        return ngx_http_broadcast_send_error(r, NGX_HTTP_BAD_REQUEST,
+                   "invalid_from", "the mail's \"from\" field is missing or "
+                   "holds no e-mail address");
+    }
+
+    return NGX_DECLINED;
+}
+
+
 static ngx_int_t
 ngx_http_broadcast_sendgrid_inbound(ngx_http_request_t *r, ngx_str_t *body)
 {
-    ngx_str_t                    ct;
-    ngx_http_broadcast_event_t  *ev;
+    ngx_int_t                       rc;
+    ngx_str_t                       ct;
+    ngx_http_broadcast_event_t     *ev;
+    ngx_http_broadcast_loc_conf_t  *lcf;
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_broadcast_module);
+
+    /* each check answers a refusal itself, NGX_DECLINED lets it pass */
+    rc = ngx_http_broadcast_sendgrid_inbound_auth(r, lcf);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
 
     ngx_str_null(&ct);
     if (r->headers_in.content_type) {
@@ -281,6 +374,11 @@ ngx_http_broadcast_sendgrid_inbound(ngx_http_request_t *r, ngx_str_t *body)
         return ngx_http_broadcast_send_error(r,
                    NGX_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type",
                    "Inbound Parse posts multipart/form-data");
+    }
+
+    rc = ngx_http_broadcast_sendgrid_inbound_check(r, &ct, body);
+    if (rc != NGX_DECLINED) {
+        return rc;
     }
 
     ev = ngx_http_broadcast_event_create(r,
@@ -417,9 +515,46 @@ static char *
 ngx_http_broadcast_sendgrid_merge(ngx_conf_t *cf,
     ngx_http_broadcast_loc_conf_t *prev, ngx_http_broadcast_loc_conf_t *conf)
 {
+    ngx_str_t  raw;
+
     ngx_conf_merge_ptr_value(conf->sendgrid_key, prev->sendgrid_key, NULL);
     ngx_conf_merge_sec_value(conf->sendgrid_tolerance,
                              prev->sendgrid_tolerance, 300);
+    ngx_conf_merge_str_value(conf->sendgrid_inbound_auth,
+                             prev->sendgrid_inbound_auth, "");
+
+    raw = conf->sendgrid_inbound_auth;
+
+    if (raw.len == 0 || conf->sendgrid_inbound_basic.len) {
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_strlchr(raw.data, raw.data + raw.len, ':') == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "broadcast_sendgrid_inbound_auth_file must hold "
+                           "\"user:password\", the credentials of the "
+                           "Inbound Parse URL");
+        return NGX_CONF_ERROR;
+    }
+
+    /* the header SendGrid sends for https://user:password@host/... */
+    conf->sendgrid_inbound_basic.data = ngx_pnalloc(cf->pool,
+                                            6 + ngx_base64_encoded_length(
+                                                    raw.len));
+    if (conf->sendgrid_inbound_basic.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memcpy(conf->sendgrid_inbound_basic.data, "Basic ", 6);
+    conf->sendgrid_inbound_basic.len = 6;
+
+    {
+        ngx_str_t  b64;
+
+        b64.data = conf->sendgrid_inbound_basic.data + 6;
+        ngx_encode_base64(&b64, &raw);
+        conf->sendgrid_inbound_basic.len += b64.len;
+    }
 
     return NGX_CONF_OK;
 }

@@ -127,7 +127,30 @@ ok(wait_until(sub {
         $mp .= "--$boundary\r\nContent-Disposition: form-data; name=\"$k\"\r\n\r\n$v\r\n";
     }
     $mp .= "--$boundary--\r\n";
-    my %h = ('Content-Type' => "multipart/form-data; boundary=$boundary");
+    require MIME::Base64;
+    my $basic = 'Basic ' . MIME::Base64::encode_base64($t->cred('SENDGRID_INBOUND_AUTH'), '');
+    my %h = ('Content-Type' => "multipart/form-data; boundary=$boundary", Authorization => $basic);
+    my $inbound0 = $t->stream_added;
+
+    # Inbound Parse's credentials (the Parse URL's user:password)
+    my $r = $t->post('/webhooks/sendgrid/inbound', body => $mp,
+                     headers => { 'Content-Type' => $h{'Content-Type'} });
+    is_error($r, 401, 'unauthorized', 'Inbound Parse without credentials');
+    like($r->{headers}{'www-authenticate'} // '', qr/^Basic realm=/, 'with a Basic challenge');
+    $r = $t->post('/webhooks/sendgrid/inbound', body => $mp,
+                  headers => { %h, Authorization => 'Basic ' . MIME::Base64::encode_base64('parse:wrong', '') });
+    is_error($r, 401, 'unauthorized', 'wrong credentials');
+    # malformed bodies: a truncated upload, no boundary, a from that is no address
+    $r = $t->post('/webhooks/sendgrid/inbound', body => substr($mp, 0, length($mp) - 20), headers => \%h);
+    is_error($r, 400, 'malformed_multipart', 'a truncated multipart body');
+    $r = $t->post('/webhooks/sendgrid/inbound', body => $mp,
+                  headers => { %h, 'Content-Type' => 'multipart/form-data' });
+    is_error($r, 400, 'malformed_multipart', 'no boundary');
+    (my $bad = $mp) =~ s/Eve <eve\@example\.org>\r\n--/Eve (no address)\r\n--/;
+    $r = $t->post('/webhooks/sendgrid/inbound', body => $bad, headers => \%h);
+    is_error($r, 400, 'invalid_from', 'a from that holds no address');
+    is($t->stream_added, $inbound0, 'nothing refused was queued');
+
     is($t->post('/webhooks/sendgrid/inbound', body => $mp, headers => \%h)->{status}, 200, 'Inbound Parse 200');
     is($t->post('/webhooks/sendgrid/inbound', body => $mp, headers => \%h)->{status}, 200, 'same Inbound Parse again 200');
     $t->barrier;
