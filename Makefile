@@ -201,12 +201,18 @@ FUZZ_DIR     := $(BUILD)/fuzz
 FUZZ_CFLAGS   = $(CSTD) $(WARN) -O1 -g -fno-omit-frame-pointer \
                 -fsanitize=fuzzer,address,undefined \
                 -fno-sanitize-recover=undefined -Icommon $(PKG_CFLAGS)
-FUZZ_NAMES   := form twilio job phone sig_providers
+FUZZ_NAMES   := form twilio job phone sig_providers multipart
 FUZZ_BINS    := $(FUZZ_NAMES:%=$(FUZZ_DIR)/fuzz_%)
 
 $(FUZZ_DIR)/fuzz_form: fuzz/fuzz_form.c common/bc_form.c $(COMMON_HDRS)
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ fuzz/fuzz_form.c common/bc_form.c
+
+MP_SRCS      := common/bc_multipart.c common/bc_addr.c common/bc_media.c
+
+$(FUZZ_DIR)/fuzz_multipart: fuzz/fuzz_multipart.c $(MP_SRCS) $(COMMON_HDRS)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ fuzz/fuzz_multipart.c $(MP_SRCS)
 
 SIG_SRCS     := $(wildcard common/bc_sig*.c) common/bc_form.c
 
