@@ -194,3 +194,39 @@ bc_phone_region_valid(const char *region)
         return 0;
     }
 }
+
+
+extern "C" int
+bc_phone_region(const char *e164, char out[3])
+{
+    const PhoneNumberUtil  *util;
+    PhoneNumber             pn;
+    std::string             region;
+
+    out[0] = '\0';
+
+    if (e164 == NULL || e164[0] != '+') {
+        return -1;
+    }
+
+    try {
+        util = PhoneNumberUtil::GetInstance();
+
+        if (util->Parse(e164, "ZZ", &pn) != PhoneNumberUtil::NO_PARSING_ERROR)
+        {
+            return -1;
+        }
+
+        util->GetRegionCodeForNumber(pn, &region);
+
+        if (region.size() != 2 || region == "ZZ") {
+            return -1;
+        }
+
+        memcpy(out, region.c_str(), 3);
+        return 0;
+
+    } catch (...) {
+        return -1;
+    }
+}

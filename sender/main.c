@@ -663,8 +663,20 @@ main(int argc, char **argv)
         goto http;
     }
 
+    if (snd_campaign_start(s) != 0) {
+        snd_stop = 1;
+        snd_recorder_join(s);
+        if (s->conf.pidfile[0] != '\0') {
+            unlink(s->conf.pidfile);
+        }
+        rc = 1;
+        goto http;
+    }
+
     snd_run(s);
-    snd_stop = 1;               /* the recorder finishes its turn */
+    snd_stop = 1;               /* the recorder and the dispatcher finish
+                                   their turns */
+    snd_campaign_join(s);
     snd_recorder_join(s);
 
     if (s->inflight > 0 || s->finished != NULL || s->to_ack != NULL

@@ -82,6 +82,13 @@ typedef struct {
     char             help_text[1024];
     int              keyword_reply_window_s; /* one reply per address per
                                                 rule per window */
+    /* the campaign dispatcher (campaign*.c) */
+    int              campaigns;              /* 1: run its thread */
+    int              campaign_batch;         /* rows per fan-out / queue
+                                                transaction */
+    long             campaign_lease_ms;
+    long             campaign_stream_max_lag; /* queue only while the send
+                                                 group's lag is under it */
 } snd_conf_t;
 
 int snd_conf_load(snd_conf_t *conf, const char *path);
@@ -296,6 +303,11 @@ struct snd_s {
     int                ev_block_ms;   /* recorder: XREADGROUP BLOCK, 0 none */
     long long          next_ev_reclaim_ms;
 
+    /* the campaign dispatcher's thread (campaign.c), its state owned by
+       the thread */
+    void              *camp;
+    pthread_t          camp_thread;
+
     /* the handoff queue (in the recorder's snd_t): the send loop pushes,
        the recorder takes a turn's worth and reports the generation it
        has committed; all under ho_lock */
@@ -491,6 +503,14 @@ void snd_recorder_join(snd_t *s);
 int snd_handoff_push(snd_t *s, snd_item_t *it);
 /* send loop: moves the handed items the recorder has written to to_ack */
 void snd_handoff_settle(snd_t *s);
+
+/* ---- campaign.c: the dispatcher thread --------------------------------- */
+
+/* starts the dispatcher on its own connections unless campaigns = off;
+   0 / -1 */
+int snd_campaign_start(snd_t *s);
+/* after snd_stop: waits for the thread to finish its turn */
+void snd_campaign_join(snd_t *s);
 
 /* ---- ratelimit.c -------------------------------------------------------- */
 
