@@ -21,6 +21,7 @@ typedef struct {
     char         peer[256];
     char         message_id[BC_ULID_LEN + 1];
     const char  *skip;              /* NULL: eligible */
+    int          missing;           /* a variable has no value */
 } snd_fan_t;
 
 /* ---- the audience ------------------------------------------------------- */
@@ -166,10 +167,9 @@ snd_fan_suppressed(snd_disp_t *d, snd_camp_t *c, snd_fan_t *f, int n)
         snd_buf_free(&in);
         return in.oom ? -1 : 0;
     }
-    snd_buf_add(&q, "SELECT address,channel FROM opt_outs WHERE channel IN "
-        "('',");
+    snd_buf_add(&q, "SELECT address,0 FROM opt_outs WHERE channel IN ('',");
     snd_buf_cstr(d->s, &q, c->channel);
-    snd_buf_add(&q, ") AND address IN (%.*s) UNION ALL SELECT address,NULL "
+    snd_buf_add(&q, ") AND address IN (%.*s) UNION ALL SELECT address,1 "
         "FROM blacklist WHERE address IN (%.*s)", (int) in.len, in.p,
         (int) in.len, in.p);
     snd_buf_free(&in);
@@ -183,7 +183,7 @@ snd_fan_suppressed(snd_disp_t *d, snd_camp_t *c, snd_fan_t *f, int n)
                 continue;
             }
             /* blacklisted wins, as in the claim */
-            if (row[1] == NULL) {
+            if (row[1] != NULL && strcmp(row[1], "1") == 0) {
                 f[i].skip = "blacklisted";
             } else if (f[i].skip == NULL) {
                 f[i].skip = "opted_out";
@@ -326,9 +326,8 @@ snd_fan_read(snd_disp_t *d, snd_camp_t *c, MYSQL_RES *res, snd_fan_t *f,
             if (rendered < 0) {
                 return -1;
             }
-            if (rendered == 0) {
-                f[n].skip = "missing_variables";
-            }
+            /* the suppression lists and the window come first */
+            f[n].missing = rendered == 0;
         }
         n++;
     }
@@ -447,6 +446,11 @@ snd_camp_fanout(snd_disp_t *d, snd_camp_t *c)
     {
         free(f);
         return -1;
+    }
+    for (i = 0; i < n; i++) {
+        if (f[i].skip == NULL && f[i].missing) {
+            f[i].skip = "missing_variables";
+        }
     }
     if (c->limit >= 0) {
         /* the batch ends with the contact that fills the limit (the
