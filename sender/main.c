@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bc_phone.h"
 #include "sender.h"
 
 volatile sig_atomic_t snd_stop;
@@ -709,6 +710,7 @@ libs:
     }
     mysql_library_end();
     curl_global_cleanup();
+    bc_phone_shutdown();        /* the dispatcher's audience filter */
 done:
     free(s->idset);
     snd_conf_free(&s->conf);
