@@ -389,10 +389,12 @@ snd_claim_camp_verdict(const snd_item_t *it, MYSQL_ROW row)
     {
         return SND_CAMP_STALE;
     }
+    /* the current entry of a campaign that is not running: paused (or
+       any other state) puts the row back to 'pending', so no row stays
+       'queued' without an entry that can send it */
     return strcmp(row[3], "running") == 0 ? SND_CAMP_SEND
-         : strcmp(row[3], "paused") == 0 ? SND_CAMP_PAUSED
          : strcmp(row[3], "cancelled") == 0 ? SND_CAMP_CANCELLED
-         : SND_CAMP_STALE;
+         : SND_CAMP_PAUSED;
 }
 
 /* the rows of paused or cancelled campaigns' dropped jobs: their new
@@ -487,8 +489,8 @@ snd_claim_campaigns(snd_t *s)
         dropped = it->next;
         snd_log(SND_LOG_INFO, "message %s: campaign %lld %s; not sent",
             it->job.id, it->job.campaign_id,
-            it->claim_state == SND_CAMP_PAUSED ? "paused"
-            : it->claim_state == SND_CAMP_CANCELLED ? "cancelled"
+            it->claim_state == SND_CAMP_PAUSED ? "is not running"
+            : it->claim_state == SND_CAMP_CANCELLED ? "is cancelled"
             : "entry is stale");
         /* a stale entry's bc:msg key may be a newer entry's: kept */
         it->dup = it->claim_state == SND_CAMP_STALE;

@@ -148,6 +148,33 @@ is($t->mysql_value(q{SELECT COUNT(*) FROM messages m JOIN campaign_recipients r
     ON r.message_id=m.id WHERE r.campaign_id=? AND m.batch_id=?}, $c1, $row->{batch_id}),
     6, 'every message carries the campaign batch_id');
 
+# ------------------------------------------------------------ audience: union and filter
+# the union of tags, group_ids and contact_ids, narrowed by attributes,
+# locale and the country of the phone number; the filtered-out get no row
+sub uk { sprintf '+4474001234%02d', $_[0] }    # GB (+447911123… is Guernsey)
+my %f;
+$f{1} = contact(name => 'F1', phone => uk(1), locale => 'fr', attributes => { plan => 'gold' }, tags => ['fa']);
+$f{2} = contact(name => 'F2', phone => uk(2), locale => 'fr', attributes => { plan => 'silver' }, tags => ['fa']);
+$f{3} = contact(name => 'F3', phone => phone(201), locale => 'fr', attributes => { plan => 'gold' });
+$f{4} = contact(name => 'F4', phone => uk(4), locale => 'fr', attributes => { plan => 'gold' });
+$f{5} = contact(name => 'F5', phone => uk(5), locale => 'fr', attributes => { plan => 'gold' });
+$f{6} = contact(name => 'F6', phone => uk(6), locale => 'fr', attributes => { plan => 'gold' });
+$f{7} = contact(name => 'F7', phone => uk(7), locale => 'en', attributes => { plan => 'gold' }, tags => ['fa']);
+my $g = $t->post('/api/groups', key => $manage, json => { name => 'campaign group' });
+is($g->{status}, 201, 'group created') or diag $g->{content};
+my $gr = $t->post("/api/groups/$g->{json}{id}/members", key => $manage, json => { contact_ids => [$f{3}, $f{4}] });
+is($gr->{status}, 200, 'members added') or diag $gr->{content};
+my $cf_id = insert_campaign(body => 'F {{name}}', audience => {
+    tags => ['fa'], group_ids => [0 + $g->{json}{id}], contact_ids => [0 + $f{5}],
+    filter => { attributes => { plan => 'gold' }, locale => 'fr', country => 'GB' } });
+ok(wait_done($cf_id), 'the filtered campaign completed');
+is_deeply([map { $_->{contact_id} } @{ $t->mysql(
+    'SELECT contact_id FROM campaign_recipients WHERE campaign_id=? ORDER BY contact_id', $cf_id) }],
+    [$f{1}, $f{4}, $f{5}], 'rows only for the audience members the filter keeps');
+exactly_once([uk(1), uk(4), uk(5)], 'union and filter', sub { $_[1] =~ /^F F[145]$/ });
+$by = sim_by_to();
+ok(!grep({ $by->{ uk($_) } } 2, 6, 7) && !$by->{ phone(201) }, 'the others got nothing');
+
 # ------------------------------------------------------------ never repeat + limit
 my @nr = map { phone(100 + $_) } 1 .. 6;
 contact(name => "NR$_", phone => $nr[$_ - 1], tags => ['nr']) for 1 .. 6;
@@ -216,6 +243,46 @@ ok($t->kill9('sender'), 'sender SIGKILLed mid-campaign');
 is($t->start('sender'), 0, 'sender restarted');
 ok(wait_done($ck, 90), 'the campaign completed after the restart');
 exactly_once(\@k, 'SIGKILL and restart', sub { $_[1] =~ /^K K\d+$/ });
+
+# ------------------------------------------------------------ takeover
+# a dead sender's expired lease: rows it queued in MySQL but never XADDed
+# (no messages row, no bc:msg) are queued again; a row whose entry is in
+# the stream is sent from that entry, not queued twice; a stale entry
+# (an older queue_seq) is dropped
+my @tk = map { phone(3500 + $_) } 1 .. 5;
+my @tkc = map { contact(name => "T$_", phone => $tk[$_ - 1]) } 1 .. 5;
+my $ct = insert_campaign(audience => { contact_ids => \@tkc }, body => 'T {{name}}', status => 'draft');
+my $tk_batch = campaign($ct)->{batch_id};
+my %tk_mid;
+for my $i (0 .. 4) {
+    $tk_mid{$i} = ulid();
+    $t->dbh->do(q{INSERT INTO campaign_recipients (campaign_id, step, contact_id, variant,
+        address, message_id, state, queue_seq, created_at, updated_at)
+        VALUES (?, 0, ?, 0, ?, ?, 'queued', 1, UTC_TIMESTAMP(3), UTC_TIMESTAMP(3))},
+        undef, $ct, $tkc[$i], $tk[$i], $tk_mid{$i});
+}
+sub tk_job {
+    my ($i, $seq) = @_;
+    return json_encode({ id => $tk_mid{$i}, batch_id => $tk_batch, channel => 'sms',
+        provider => 'twilio', to => $tk[$i], from => $t->sms_from,
+        messaging_service_sid => '', body => 'T T' . ($i + 1), api_key_id => 0,
+        created_ms => int(time * 1000), attempt => 0, campaign_id => 0 + $ct,
+        queue_seq => $seq });
+}
+# the dead sender holds the lease for 3 more seconds; row 4's entry made it
+# to the stream (with bc:msg), row 5 has only a stale entry of an earlier seq
+$t->dbh->do(q{UPDATE campaigns SET status='running', fanout_done=1, lease_owner='sender-dead',
+    lease_until=UTC_TIMESTAMP(3) + INTERVAL 3 SECOND WHERE id=?}, undef, $ct);
+$t->redis('SET', "bc:msg:$tk_mid{3}", tk_job(3, 1), 'EX', '600');
+$t->redis('XADD', 'bc:stream:send', '*', 'job', tk_job(3, 1));
+$t->redis('XADD', 'bc:stream:send', '*', 'job', tk_job(4, 0));
+ok(wait_done($ct, 60), 'a campaign with an expired lease is taken over and completed');
+is(campaign($ct)->{status}, 'completed', 'completed');
+exactly_once(\@tk, 'takeover', sub { $_[1] =~ /^T T\d$/ });
+is($t->mysql_value(q{SELECT queue_seq FROM campaign_recipients WHERE message_id=?}, $tk_mid{3}), 1,
+   'the row whose entry was in the stream was not queued again');
+is($t->mysql_value(q{SELECT queue_seq FROM campaign_recipients WHERE message_id=?}, $tk_mid{0}), 2,
+   'a row that never reached the stream was queued again (next seq)');
 
 # ------------------------------------------------------------ scheduled
 my $sp = phone(4001);
