@@ -273,34 +273,50 @@ snd_camp_leases(snd_disp_t *d)
 
 /* ---- step 5: complete ---------------------------------------------------- */
 
+/* the first column of the first row of the SELECT in q (freed); -1 error */
+static long long
+snd_camp_count(snd_disp_t *d, snd_buf_t *q)
+{
+    MYSQL_RES  *res;
+    MYSQL_ROW   row;
+    long long   n;
+
+    res = snd_db_select(d->s, q);
+    if (res == NULL) {
+        return -1;
+    }
+    row = mysql_fetch_row(res);
+    n = row != NULL && row[0] != NULL ? atoll(row[0]) : -1;
+    mysql_free_result(res);
+    return n;
+}
+
 /* fan-out done, no row pending, every queued row's message done in the
-   ledger: completed (and the lease given back) */
+   ledger: completed (and the lease given back). The join over the queued
+   rows runs only once nothing is pending (the cheap count first). */
 static int
 snd_camp_complete(snd_disp_t *d, snd_camp_t *c)
 {
     snd_buf_t   q = { 0 };
-    MYSQL_RES  *res;
-    MYSQL_ROW   row;
     long long   open, now = snd_now_ms();
 
     if (!c->fanout_done || now < c->next_complete_ms) {
         return 0;
     }
     c->next_complete_ms = now + SND_CAMP_COMPLETE_MS;
-    snd_buf_add(&q, "SELECT (SELECT COUNT(*) FROM campaign_recipients WHERE "
-        "campaign_id=%lld AND state='pending')+(SELECT COUNT(*) FROM "
-        "campaign_recipients r LEFT JOIN messages m ON m.id=r.message_id "
-        "WHERE r.campaign_id=%lld AND r.state='queued' AND "
-        "(m.send_state IS NULL OR m.send_state<>'done'))", c->id, c->id);
-    res = snd_db_select(d->s, &q);
-    if (res == NULL) {
-        return -1;
+    snd_buf_add(&q, "SELECT COUNT(*) FROM campaign_recipients WHERE "
+        "campaign_id=%lld AND state='pending'", c->id);
+    open = snd_camp_count(d, &q);
+    if (open != 0) {
+        return open < 0 ? -1 : 0;
     }
-    row = mysql_fetch_row(res);
-    open = row != NULL && row[0] != NULL ? atoll(row[0]) : 1;
-    mysql_free_result(res);
-    if (open > 0) {
-        return 0;
+    snd_buf_add(&q, "SELECT COUNT(*) FROM campaign_recipients r LEFT JOIN "
+        "messages m ON m.id=r.message_id WHERE r.campaign_id=%lld AND "
+        "r.state='queued' AND (m.send_state IS NULL OR "
+        "m.send_state<>'done')", c->id);
+    open = snd_camp_count(d, &q);
+    if (open != 0) {
+        return open < 0 ? -1 : 0;
     }
     snd_buf_add(&q, "UPDATE campaigns SET status='completed',"
         "completed_at=UTC_TIMESTAMP(3),updated_at=UTC_TIMESTAMP(3),"

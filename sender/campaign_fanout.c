@@ -195,33 +195,44 @@ snd_fan_suppressed(snd_disp_t *d, snd_camp_t *c, snd_fan_t *f, int n)
 }
 
 /* free-form WhatsApp to a peer whose 24-hour window is closed, as the
-   module's send checks it (bc:wawin:<from>:<peer>) */
+   module's send checks it (bc:wawin:<from>:<peer>): one pipelined EXISTS
+   per such recipient */
 static int
 snd_fan_windows(snd_disp_t *d, snd_camp_t *c, snd_fan_t *f, int n)
 {
-    redisReply  *r;
-    char         key[600];
-    const char  *argv[2];
-    int          i;
+    redisContext  *rc = d->s->redis;
+    redisReply    *r;
+    char           key[600];
+    const char    *argv[2];
+    int            i, sent = 0, failed = 0;
 
     for (i = 0; i < n; i++) {
+        if (f[i].skip == NULL && c->variants[f[i].variant].free_form) {
+            snprintf(key, sizeof(key), "bc:wawin:%s:%s",
+                     c->variants[f[i].variant].from, f[i].peer);
+            argv[0] = "EXISTS";
+            argv[1] = key;
+            redisAppendCommandArgv(rc, 2, argv, NULL);
+            sent++;
+        }
+    }
+    for (i = 0; i < n && sent > 0; i++) {
         if (f[i].skip != NULL || !c->variants[f[i].variant].free_form) {
             continue;
         }
-        snprintf(key, sizeof(key), "bc:wawin:%s:%s",
-                 c->variants[f[i].variant].from, f[i].peer);
-        argv[0] = "EXISTS";
-        argv[1] = key;
-        r = snd_redis_argv(d->s, 2, argv);
-        if (r == NULL) {
+        sent--;
+        if (redisGetReply(rc, (void **) &r) != REDIS_OK) {
+            snd_redis_lost(d->s, rc->errstr);
             return -1;
         }
-        if (r->type == REDIS_REPLY_INTEGER && r->integer == 0) {
+        if (r->type != REDIS_REPLY_INTEGER) {
+            failed = 1;
+        } else if (r->integer == 0) {
             f[i].skip = "outside_24h_window";
         }
         freeReplyObject(r);
     }
-    return 0;
+    return failed ? -1 : 0;
 }
 
 /* never_repeat_template: the rows this campaign inserted first are its
