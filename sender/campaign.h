@@ -64,7 +64,8 @@ int snd_camp_fail(snd_disp_t *d, snd_camp_t *c, const char *why);
    and still ours and running: 1, 0 lost (rolled back), -1 error */
 int snd_camp_lock(snd_disp_t *d, snd_camp_t *c, long long *cursor);
 
-/* campaign_render.c */
+/* campaign_render.c: the campaign's variants; 0 loaded, 1 the campaign
+   failed (its protos cannot be used; marked failed), -1 error */
 int snd_camp_variants_load(snd_disp_t *d, snd_camp_t *c);
 void snd_camp_variants_free(snd_camp_t *c);
 /* the variant of a contact: deterministic by weight */

@@ -1,17 +1,19 @@
 /*
  * broadcast-sender: shared types of the daemon's modules.
  *
- * Two threads. The send loop (main.c): read jobs (queue.c) -> claim them in
+ * Three threads. The send loop (main.c): read jobs (queue.c) -> claim them in
  * the MySQL ledger (claim.c) -> call the provider (its description in
  * provider.c: twilio.c, meta.c, sendgrid.c, over http.c) -> commit results
  * (ledger.c) -> XACK + DEL (queue.c). The recorder thread (recorder.c)
  * records webhook events from bc:stream:events (parsed by event*.c,
- * written by recorder_write.c; recorder.h). The two share
- * nothing mutable but snd_stop: each has its own snd_t (the recorder's is a
- * copy of the configuration without the provider secrets), its own Redis
- * and MySQL connections, and frees what it allocates. The send stream and
- * the events stream are independent (the ledger and the status upsert are
- * both forward-only), so their MySQL work overlaps.
+ * written by recorder_write.c; recorder.h). The campaign dispatcher
+ * (campaign*.c, campaign.h) turns running campaigns into recipient rows and
+ * queued jobs. They share nothing mutable but snd_stop: each has its own
+ * snd_t (the others' are copies of the configuration without the provider
+ * secrets), its own Redis and MySQL connections, and frees what it
+ * allocates. The send stream and the events stream are independent (the
+ * ledger and the status upsert are both forward-only), so their MySQL work
+ * overlaps.
  */
 #ifndef SENDER_H
 #define SENDER_H
