@@ -50,7 +50,7 @@ CSTD         := -std=c11 -D_GNU_SOURCE
 WARN         := -Wall -Wextra -Werror
 CFLAGS       ?= -O2 -g
 ALL_CFLAGS    = $(CSTD) $(WARN) $(CFLAGS) $(SAN_FLAGS) -Icommon $(PKG_CFLAGS)
-LDLIBS_ALL    = $(PHONE_LIB) -lphonenumber -lstdc++ $(PKG_LIBS) -lpthread -lm
+LDLIBS_ALL    = $(PHONE_LIB) -lphonenumber -lprotobuf -licuuc -lstdc++ $(PKG_LIBS) -lpthread -lm
 
 COMMON_SRCS  := $(wildcard common/bc_*.c)
 COMMON_HDRS  := $(wildcard common/bc_*.h)

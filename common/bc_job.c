@@ -30,6 +30,18 @@ bc_job_to_json(const bc_job_t *job)
                     "attempt", job->attempt,
                     "status", "queued");
 
+    /* written only for a campaign's job: every other job keeps its
+       shape (and the module's Lua fast path its bytes) */
+    if (obj != NULL && job->campaign_id != 0
+        && (json_object_set_new(obj, "campaign_id",
+                                json_integer(job->campaign_id)) != 0
+            || json_object_set_new(obj, "queue_seq",
+                                   json_integer(job->queue_seq)) != 0))
+    {
+        json_decref(obj);
+        return NULL;
+    }
+
     if (obj != NULL && job->extra != NULL) {
         extra = json_loads(job->extra, JSON_REJECT_DUPLICATES, NULL);
 
@@ -174,13 +186,14 @@ enum {
     BC_JOB_F_ID, BC_JOB_F_BATCH, BC_JOB_F_CHANNEL, BC_JOB_F_PROVIDER,
     BC_JOB_F_TO, BC_JOB_F_FROM, BC_JOB_F_MSS, BC_JOB_F_BODY,
     BC_JOB_F_KEY, BC_JOB_F_CREATED, BC_JOB_F_ATTEMPT, BC_JOB_F_EXTRA,
+    BC_JOB_F_CAMPAIGN, BC_JOB_F_SEQ,
     BC_JOB_F_OTHER
 };
 
 static const char *const  bc_job_names[] = {
     "id", "batch_id", "channel", "provider", "to", "from",
     "messaging_service_sid", "body", "api_key_id", "created_ms", "attempt",
-    "extra"
+    "extra", "campaign_id", "queue_seq"
 };
 
 
@@ -263,6 +276,8 @@ bc_job_on_integer(void *ctx, long long v)
     case BC_JOB_F_KEY:      w->job->api_key_id = v; return 1;
     case BC_JOB_F_CREATED:  w->job->created_ms = v; return 1;
     case BC_JOB_F_ATTEMPT:  w->attempt = v; return 1;
+    case BC_JOB_F_CAMPAIGN: w->job->campaign_id = v; return 1;
+    case BC_JOB_F_SEQ:      w->job->queue_seq = v; return 1;
     case BC_JOB_F_OTHER:    return 1;
     default:                return bc_job_decline(w);
     }
@@ -484,7 +499,11 @@ bc_job_parse(const char *json, size_t len, bc_job_t *job, char *err,
                           errlen)
         || bc_job_integer(obj, "created_ms", &job->created_ms, 0, err,
                           errlen)
-        || bc_job_integer(obj, "attempt", &attempt, 0, err, errlen))
+        || bc_job_integer(obj, "attempt", &attempt, 0, err, errlen)
+        || bc_job_integer(obj, "campaign_id", &job->campaign_id, 0, err,
+                          errlen)
+        || bc_job_integer(obj, "queue_seq", &job->queue_seq, 0, err,
+                          errlen))
     {
         goto failed;
     }

@@ -21,6 +21,9 @@ typedef struct {
     long long   api_key_id;         /* 0 if none */
     long long   created_ms;
     int         attempt;
+    long long   campaign_id;        /* 0: not a campaign's (then neither
+                                       field is written) */
+    long long   queue_seq;          /* the recipient row's fencing token */
 } bc_job_t;
 
 /* the JSON of docs/DESIGN.md ("status":"queued" included); NULL on OOM */

@@ -7,6 +7,8 @@
 #include <cstring>
 #include <string>
 
+#include <google/protobuf/stubs/common.h>
+#include <unicode/uclean.h>
 #include <phonenumbers/phonenumber.pb.h>
 #include <phonenumbers/phonenumberutil.h>
 
@@ -16,6 +18,19 @@ extern "C" {
 
 using i18n::phonenumbers::PhoneNumber;
 using i18n::phonenumbers::PhoneNumberUtil;
+
+/* libphonenumber's util is a leaky singleton: set once it exists, so
+   bc_phone_shutdown() frees it only then */
+static bool  bc_phone_util_made;
+
+static PhoneNumberUtil *
+bc_phone_util(void)
+{
+    PhoneNumberUtil  *util = PhoneNumberUtil::GetInstance();
+
+    bc_phone_util_made = true;
+    return util;
+}
 
 
 static const char  bc_whatsapp_prefix[] = "whatsapp:";
@@ -67,7 +82,7 @@ static int
 bc_phone_normalize_cc(const char *in, size_t len, const char *default_region,
     char out[BC_PHONE_MAX], const char **reason)
 {
-    const PhoneNumberUtil  *util = PhoneNumberUtil::GetInstance();
+    const PhoneNumberUtil  *util = bc_phone_util();
     PhoneNumber             pn;
     std::string             number, region, e164;
     size_t                  i, plen;
@@ -190,10 +205,58 @@ bc_phone_region_valid(const char *region)
             r[i] = (char) toupper((unsigned char) r[i]);
         }
 
-        return PhoneNumberUtil::GetInstance()->GetCountryCodeForRegion(r)
+        return bc_phone_util()->GetCountryCodeForRegion(r)
                != 0;
 
     } catch (...) {
         return 0;
     }
+}
+
+
+extern "C" int
+bc_phone_region(const char *e164, char out[3])
+{
+    const PhoneNumberUtil  *util;
+    PhoneNumber             pn;
+    std::string             region;
+
+    out[0] = '\0';
+
+    if (e164 == NULL || e164[0] != '+') {
+        return -1;
+    }
+
+    try {
+        util = bc_phone_util();
+
+        if (util->Parse(e164, "ZZ", &pn) != PhoneNumberUtil::NO_PARSING_ERROR)
+        {
+            return -1;
+        }
+
+        util->GetRegionCodeForNumber(pn, &region);
+
+        if (region.size() != 2 || region == "ZZ") {
+            return -1;
+        }
+
+        memcpy(out, region.c_str(), 3);
+        return 0;
+
+    } catch (...) {
+        return -1;
+    }
+}
+
+
+extern "C" void
+bc_phone_shutdown(void)
+{
+    if (bc_phone_util_made) {
+        delete PhoneNumberUtil::GetInstance();
+        bc_phone_util_made = false;
+    }
+    google::protobuf::ShutdownProtobufLibrary();
+    u_cleanup();                /* ICU's caches behind its regexps */
 }

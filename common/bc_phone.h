@@ -21,4 +21,14 @@ int bc_phone_normalize(const char *in, size_t len, const char *default_region,
 /* 1 if region is a region libphonenumber knows, for config validation */
 int bc_phone_region_valid(const char *region);
 
+/* the ISO 3166 region ("US") of an +E164 number into out; 0, or -1 when
+   it belongs to no single region (the audience filter's "country") */
+int bc_phone_region(const char *e164, char out[3]);
+
+/* at exit of a program that used the functions above: frees what
+   libphonenumber (its util singleton), protobuf and ICU keep for the
+   process's lifetime (a daemon checked by valgrind must end with nothing
+   in use); nothing here may be called after it */
+void bc_phone_shutdown(void);
+
 #endif /* BC_PHONE_H */

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # make valgrind: the sender under valgrind's memcheck on a private stack.
-# 250 SMS go through send, callbacks and recording; 30 more are accepted
+# 250 SMS go through send, callbacks and recording, 20 more through a
+# campaign (the dispatcher thread); 30 more are accepted
 # with the simulator's callbacks held back, so SIGTERM finds results still
 # waiting for the recorder. Passes when valgrind reports no error, nothing
 # in use at exit and the sender exits 0 with every message recorded.
@@ -75,13 +76,31 @@ done
 wait_count "SELECT COUNT(*) FROM messages WHERE status='delivered'" 250 300
 echo "   250 messages delivered"
 
+# a campaign through the dispatcher thread: fan-out with a filter (the
+# country through libphonenumber), a skip, rendering, queueing, completion
+from=$(sed -n 's/^TWILIO_SMS_FROM=//p' "$BC_VAR/providers.env")
+vals=$(for i in $(seq 1 20); do
+    printf "('vg %d','+1415557%04d','{\\\"plan\\\":\\\"gold\\\"}',UTC_TIMESTAMP(3),UTC_TIMESTAMP(3))\n" "$i" "$i"
+done | paste -sd,)
+mysql_q "INSERT INTO contacts (name,phone,attributes,created_at,updated_at) VALUES $vals,
+         ('vg none',NULL,'{\"plan\":\"gold\"}',UTC_TIMESTAMP(3),UTC_TIMESTAMP(3))"
+mysql_q "INSERT INTO campaigns (name,channel,status,batch_id,audience,rate_per_second,created_at,updated_at)
+         VALUES ('vg','sms','running','01JVALGR1ND0000000000000AA',
+         '{\"all\":true,\"filter\":{\"country\":\"US\",\"attributes\":{\"plan\":\"gold\"}}}',0,
+         UTC_TIMESTAMP(3),UTC_TIMESTAMP(3));
+         INSERT INTO campaign_variants (campaign_id,idx,name,weight,proto) VALUES (LAST_INSERT_ID(),0,'default',1,
+         '{\"channel\":\"sms\",\"provider\":\"twilio\",\"from\":\"$from\",\"body\":\"Hi {{name}} {{plan}}\",\"extra\":null}')"
+wait_count "SELECT COUNT(*) FROM campaigns WHERE name='vg' AND status='completed'" 1 300
+wait_count "SELECT COUNT(*) FROM messages WHERE status='delivered'" 270 300
+echo "   a campaign of 20 completed"
+
 # results the recorder still holds (no callbacks come) when SIGTERM arrives
 curl -sS -X POST "http://127.0.0.1:$SIM_PORT/sim/config" -d '{"callback_delay_ms":3600000}' >/dev/null
 to=$(seq -f '"+1415556%04g"' 2000 2029 | paste -sd,)
 api POST /api/send/sms -H "X-API-Key: $KEY" \
     -d "{\"recipients\":[$to],\"message\":\"valgrind quiet\"}" | grep -q '"queued"' \
     || fail "the last send was not accepted"
-wait_count "SELECT COUNT(*) FROM messages WHERE send_state='done' AND provider_message_id IS NOT NULL" 280 300
+wait_count "SELECT COUNT(*) FROM messages WHERE send_state='done' AND provider_message_id IS NOT NULL" 300 300
 
 kill -TERM "$VG_PID"
 rc=0
@@ -93,4 +112,4 @@ grep -q "ERROR SUMMARY: 0 errors" "$DIR/valgrind.log" || fail "memcheck reported
 grep -q "in use at exit: 0 bytes in 0 blocks" "$DIR/valgrind.log" || fail "memory still in use at exit"
 pending=$(mysql_q "SELECT COUNT(*) FROM messages WHERE send_state<>'done'")
 [ "$pending" -eq 0 ] || fail "$pending messages were not recorded before exit"
-echo "valgrind-sender: ok (0 errors, 0 bytes in use at exit, 280 messages recorded)"
+echo "valgrind-sender: ok (0 errors, 0 bytes in use at exit, 300 messages recorded)"

@@ -361,6 +361,146 @@ snd_claim_fast(snd_t *s, snd_item_t *items)
     return 0;
 }
 
+/* ---- campaign jobs ------------------------------------------------------ */
+
+/*
+ * What a campaign job's recipient row and campaign say (docs/DESIGN.md
+ * "Campaigns", the claim): a job whose message has no ledger row yet is
+ * sent only while its row is 'queued' with the job's queue_seq and the
+ * campaign 'running'. Paused: the row goes back to 'pending' (resume
+ * queues it again under the same message id); cancelled: the row is
+ * 'cancelled'; anything else is a stale or duplicated entry. The dropped
+ * entries are acknowledged and nothing is recorded in messages.
+ */
+enum { SND_CAMP_SEND = 0, SND_CAMP_PAUSED, SND_CAMP_CANCELLED,
+       SND_CAMP_STALE };
+
+static int
+snd_claim_camp_verdict(const snd_item_t *it, MYSQL_ROW row)
+{
+    if (row == NULL) {
+        return SND_CAMP_STALE;              /* no such recipient */
+    }
+    if (row[4] != NULL && strcmp(row[4], "1") == 0) {
+        return SND_CAMP_SEND;               /* the ledger decides */
+    }
+    if (strcmp(row[1], "queued") != 0
+        || atoll(row[2]) != it->job.queue_seq)
+    {
+        return SND_CAMP_STALE;
+    }
+    /* the current entry of a campaign that is not running: paused (or
+       any other state) puts the row back to 'pending', so no row stays
+       'queued' without an entry that can send it */
+    return strcmp(row[3], "running") == 0 ? SND_CAMP_SEND
+         : strcmp(row[3], "cancelled") == 0 ? SND_CAMP_CANCELLED
+         : SND_CAMP_PAUSED;
+}
+
+/* the rows of paused or cancelled campaigns' dropped jobs: their new
+   state, only if still the one the verdict saw */
+static int
+snd_claim_camp_rows(snd_t *s, snd_item_t *dropped, int verdict)
+{
+    snd_buf_t    q = { 0 };
+    snd_item_t  *it;
+    int          n = 0;
+
+    snd_buf_add(&q, "UPDATE campaign_recipients SET state='%s',"
+        "updated_at=UTC_TIMESTAMP(3) WHERE state='queued' AND (",
+        verdict == SND_CAMP_PAUSED ? "pending" : "cancelled");
+    for (it = dropped; it != NULL; it = it->next) {
+        if (it->claim_state == verdict) {
+            snd_buf_add(&q, "%s(message_id=", n++ ? " OR " : "");
+            snd_buf_cstr(s, &q, it->job.id);
+            snd_buf_add(&q, " AND queue_seq=%lld)", it->job.queue_seq);
+        }
+    }
+    snd_buf_add(&q, ")");
+    return snd_db_run_free(s, &q, n);
+}
+
+/* one SELECT for the claim's campaign jobs; the dropped ones leave
+   s->claim for to_ack. Nothing (no query) when no job is a campaign's. */
+static int
+snd_claim_campaigns(snd_t *s)
+{
+    snd_buf_t     q = { 0 };
+    snd_item_t  **p, *it, *dropped = NULL;
+    snd_stage_t   ack;
+    MYSQL_RES    *res;
+    MYSQL_ROW     row;
+    int           n = 0, verdict;
+
+    for (it = s->claim; it != NULL; it = it->next) {
+        if (it->job.campaign_id != 0) {
+            snd_buf_add(&q, n++ ? "," : "SELECT r.message_id,r.state,"
+                "r.queue_seq,c.status,m.id IS NOT NULL FROM "
+                "campaign_recipients r JOIN campaigns c ON "
+                "c.id=r.campaign_id LEFT JOIN messages m ON "
+                "m.id=r.message_id WHERE r.message_id IN (");
+            snd_buf_cstr(s, &q, it->job.id);
+        }
+    }
+    if (n == 0) {
+        return 0;
+    }
+    snd_buf_add(&q, ")");
+    res = snd_db_select(s, &q);
+    if (res == NULL) {
+        return -1;
+    }
+    SND_STAGE_INIT(&ack);
+    p = &s->claim;
+    while ((it = *p) != NULL) {
+        if (it->job.campaign_id == 0) {
+            p = &it->next;
+            continue;
+        }
+        mysql_data_seek(res, 0);
+        while ((row = mysql_fetch_row(res)) != NULL
+               && strcmp(row[0], it->job.id) != 0)
+        {
+            /* void */
+        }
+        verdict = snd_claim_camp_verdict(it, row);
+        if (verdict == SND_CAMP_SEND) {
+            p = &it->next;
+            continue;
+        }
+        *p = it->next;
+        it->claim_state = verdict;
+        it->next = dropped;
+        dropped = it;
+    }
+    mysql_free_result(res);
+    if (snd_claim_camp_rows(s, dropped, SND_CAMP_PAUSED) != 0
+        || snd_claim_camp_rows(s, dropped, SND_CAMP_CANCELLED) != 0)
+    {
+        /* back to the claim list: decided again next turn */
+        while ((it = dropped) != NULL) {
+            dropped = it->next;
+            it->next = s->claim;
+            s->claim = it;
+        }
+        return -1;
+    }
+    while ((it = dropped) != NULL) {
+        dropped = it->next;
+        snd_log(SND_LOG_INFO, "message %s: campaign %lld %s; not sent",
+            it->job.id, it->job.campaign_id,
+            it->claim_state == SND_CAMP_PAUSED ? "is not running"
+            : it->claim_state == SND_CAMP_CANCELLED ? "is cancelled"
+            : "entry is stale");
+        /* a stale entry's bc:msg key may be a newer entry's: kept */
+        it->dup = it->claim_state == SND_CAMP_STALE;
+        it->outcome = SND_OUT_ACK;
+        snd_stage_add(&ack, it);
+    }
+    snd_list_splice(&s->to_ack, &ack);
+    return 0;
+}
+
 /* claimed: acknowledged (blocked, or already past the call), reconciled or
    sent */
 static int
@@ -403,8 +543,11 @@ snd_ledger_claim(snd_t *s)
     if (s->claim == NULL) {
         return 0;
     }
-    if (snd_db_ok(s) != 0) {
+    if (snd_db_ok(s) != 0 || snd_claim_campaigns(s) != 0) {
         return -1;
+    }
+    if (s->claim == NULL) {
+        return 0;
     }
     items = s->claim;
     for (it = items; it != NULL; it = it->next) {

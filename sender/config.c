@@ -115,6 +115,14 @@ static const snd_conf_num_t  snd_conf_nums[] = {
       SND_CONF_FIELD(sendgrid_batch_max) },
     { "keyword_reply_window_s", "600", 1, 2592000,
       SND_CONF_FIELD(keyword_reply_window_s) },
+    /* the campaign dispatcher: rows per transaction, its lease, and the
+       send stream's backlog it keeps under (seconds of work, not the
+       audience) */
+    { "campaign_batch", "1000", 1, 10000, SND_CONF_FIELD(campaign_batch) },
+    { "campaign_lease_ms", "10000", 1000, 600000,
+      SND_CONF_FIELD(campaign_lease_ms) },
+    { "campaign_stream_max_lag", "2000", 1, 1000000,
+      SND_CONF_FIELD(campaign_stream_max_lag) },
 };
 
 /* messages per second, >= 0 */
@@ -293,6 +301,13 @@ snd_conf_load(snd_conf_t *conf, const char *path)
     if (snd_conf_numbers(conf, &cf) != 0) {
         goto done;
     }
+    v = bc_conf_get(&cf, "campaigns", "on");
+    if (strcmp(v, "on") != 0 && strcmp(v, "off") != 0) {
+        snd_log(SND_LOG_ERR, "config: campaigns = \"%s\": expected on or "
+            "off", v);
+        goto done;
+    }
+    conf->campaigns = strcmp(v, "on") == 0;
     rc = 0;
 
 done:

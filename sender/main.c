@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bc_phone.h"
 #include "sender.h"
 
 volatile sig_atomic_t snd_stop;
@@ -663,8 +664,20 @@ main(int argc, char **argv)
         goto http;
     }
 
+    if (snd_campaign_start(s) != 0) {
+        snd_stop = 1;
+        snd_recorder_join(s);
+        if (s->conf.pidfile[0] != '\0') {
+            unlink(s->conf.pidfile);
+        }
+        rc = 1;
+        goto http;
+    }
+
     snd_run(s);
-    snd_stop = 1;               /* the recorder finishes its turn */
+    snd_stop = 1;               /* the recorder and the dispatcher finish
+                                   their turns */
+    snd_campaign_join(s);
     snd_recorder_join(s);
 
     if (s->inflight > 0 || s->finished != NULL || s->to_ack != NULL
@@ -697,6 +710,7 @@ libs:
     }
     mysql_library_end();
     curl_global_cleanup();
+    bc_phone_shutdown();        /* the dispatcher's audience filter */
 done:
     free(s->idset);
     snd_conf_free(&s->conf);

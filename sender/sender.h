@@ -1,17 +1,19 @@
 /*
  * broadcast-sender: shared types of the daemon's modules.
  *
- * Two threads. The send loop (main.c): read jobs (queue.c) -> claim them in
+ * Three threads. The send loop (main.c): read jobs (queue.c) -> claim them in
  * the MySQL ledger (claim.c) -> call the provider (its description in
  * provider.c: twilio.c, meta.c, sendgrid.c, over http.c) -> commit results
  * (ledger.c) -> XACK + DEL (queue.c). The recorder thread (recorder.c)
  * records webhook events from bc:stream:events (parsed by event*.c,
- * written by recorder_write.c; recorder.h). The two share
- * nothing mutable but snd_stop: each has its own snd_t (the recorder's is a
- * copy of the configuration without the provider secrets), its own Redis
- * and MySQL connections, and frees what it allocates. The send stream and
- * the events stream are independent (the ledger and the status upsert are
- * both forward-only), so their MySQL work overlaps.
+ * written by recorder_write.c; recorder.h). The campaign dispatcher
+ * (campaign*.c, campaign.h) turns running campaigns into recipient rows and
+ * queued jobs. They share nothing mutable but snd_stop: each has its own
+ * snd_t (the others' are copies of the configuration without the provider
+ * secrets), its own Redis and MySQL connections, and frees what it
+ * allocates. The send stream and the events stream are independent (the
+ * ledger and the status upsert are both forward-only), so their MySQL work
+ * overlaps.
  */
 #ifndef SENDER_H
 #define SENDER_H
@@ -82,6 +84,13 @@ typedef struct {
     char             help_text[1024];
     int              keyword_reply_window_s; /* one reply per address per
                                                 rule per window */
+    /* the campaign dispatcher (campaign*.c) */
+    int              campaigns;              /* 1: run its thread */
+    int              campaign_batch;         /* rows per fan-out / queue
+                                                transaction */
+    long             campaign_lease_ms;
+    long             campaign_stream_max_lag; /* queue only while the send
+                                                 group's lag is under it */
 } snd_conf_t;
 
 int snd_conf_load(snd_conf_t *conf, const char *path);
@@ -296,6 +305,11 @@ struct snd_s {
     int                ev_block_ms;   /* recorder: XREADGROUP BLOCK, 0 none */
     long long          next_ev_reclaim_ms;
 
+    /* the campaign dispatcher's thread (campaign.c), its state owned by
+       the thread */
+    void              *camp;
+    pthread_t          camp_thread;
+
     /* the handoff queue (in the recorder's snd_t): the send loop pushes,
        the recorder takes a turn's worth and reports the generation it
        has committed; all under ho_lock */
@@ -491,6 +505,14 @@ void snd_recorder_join(snd_t *s);
 int snd_handoff_push(snd_t *s, snd_item_t *it);
 /* send loop: moves the handed items the recorder has written to to_ack */
 void snd_handoff_settle(snd_t *s);
+
+/* ---- campaign.c: the dispatcher thread --------------------------------- */
+
+/* starts the dispatcher on its own connections unless campaigns = off;
+   0 / -1 */
+int snd_campaign_start(snd_t *s);
+/* after snd_stop: waits for the thread to finish its turn */
+void snd_campaign_join(snd_t *s);
 
 /* ---- ratelimit.c -------------------------------------------------------- */
 

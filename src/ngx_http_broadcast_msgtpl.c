@@ -2,13 +2,15 @@
  * Message templates: GET/POST /api/templates, GET/PATCH/DELETE
  * /api/templates/{id}, POST /api/templates/{id}/preview. This file is the
  * event loop's part: requests are checked and copied here, the SQL runs in
- * the thread (msgtpl_db.c, msgtpl_preview.c). The placeholder scanner and
- * the house rules of a template are pure functions both sides use.
+ * the thread (msgtpl_db.c, msgtpl_preview.c). The house rules of a
+ * template are pure functions both sides use; the placeholder scanner and
+ * renderer are common/bc_template.c (shared with the sender).
  */
 
 
 #include "ngx_http_broadcast_msgtpl.h"
 #include "ngx_http_broadcast_send.h"
+#include "bc_template.h"
 
 
 static void ngx_http_broadcast_msgtpl_free(void *data);
@@ -242,105 +244,39 @@ ngx_http_broadcast_msgtpl_check(ngx_str_t *v, const char **code, char *why,
 /* ------------------------------------------------------ placeholders */
 
 
-#define ngx_http_broadcast_msgtpl_ws(c)  ((c) == ' ' || (c) == '\t')
-
-#define ngx_http_broadcast_msgtpl_namec(c)                                    \
-    (isalnum((u_char) (c)) || (c) == '_' || (c) == '.')
-
-
+/* the scanner and the renderer live once in common/bc_template.c, shared
+   with the sender's campaign dispatcher */
 int
 ngx_http_broadcast_msgtpl_next(const char *s, size_t len, size_t from,
     size_t *start, size_t *end, size_t *name, size_t *nlen)
 {
-    size_t  i, j, n;
-
-    for (i = from; i + 1 < len; i++) {
-        if (s[i] != '{' || s[i + 1] != '{') {
-            continue;
-        }
-
-        for (j = i + 2; j < len && ngx_http_broadcast_msgtpl_ws(s[j]); j++) {
-            /* void */
-        }
-
-        for (n = j; j < len && ngx_http_broadcast_msgtpl_namec(s[j]); j++) {
-            /* void */
-        }
-
-        *nlen = j - n;
-
-        for ( /* void */ ; j < len && ngx_http_broadcast_msgtpl_ws(s[j]);
-             j++)
-        {
-            /* void */
-        }
-
-        /* anything else between the braces is text, not a placeholder */
-        if (*nlen == 0 || *nlen > NGX_HTTP_BROADCAST_MSGTPL_VAR_MAX
-            || j + 1 >= len || s[j] != '}' || s[j + 1] != '}')
-        {
-            continue;
-        }
-
-        *start = i;
-        *end = j + 2;
-        *name = n;
-
-        return 1;
-    }
-
-    return 0;
-}
-
-
-/* appends s's new variable names to list, seen holding those found */
-static int
-ngx_http_broadcast_msgtpl_names(ngx_str_t *s, json_t *list, json_t *seen)
-{
-    char    name[NGX_HTTP_BROADCAST_MSGTPL_VAR_MAX + 1];
-    size_t  at, start, end, n, nlen;
-
-    at = 0;
-
-    while (s->data
-           && ngx_http_broadcast_msgtpl_next((char *) s->data, s->len, at,
-                                             &start, &end, &n, &nlen))
-    {
-        at = end;
-        ngx_memcpy(name, s->data + n, nlen);
-        name[nlen] = '\0';
-
-        if (json_object_get(seen, name)) {
-            continue;
-        }
-
-        if (json_object_set_new(seen, name, json_true()) != 0
-            || json_array_append_new(list, json_string(name)) != 0)
-        {
-            return -1;
-        }
-    }
-
-    return 0;
+    return bc_template_next(s, len, from, start, end, name, nlen);
 }
 
 
 json_t *
 ngx_http_broadcast_msgtpl_variables(ngx_str_t *v)
 {
-    json_t  *list, *seen;
+    ngx_str_t  *s;
+    json_t     *list, *seen;
+    ngx_uint_t  i;
+    static const ngx_uint_t  fields[] = {
+        NGX_HTTP_BROADCAST_MSGTPL_SUBJECT, NGX_HTTP_BROADCAST_MSGTPL_BODY,
+        NGX_HTTP_BROADCAST_MSGTPL_HTML
+    };
 
     list = json_array();
     seen = json_object();
 
-    if (list == NULL || seen == NULL
-        || ngx_http_broadcast_msgtpl_names(
-               &v[NGX_HTTP_BROADCAST_MSGTPL_SUBJECT], list, seen) != 0
-        || ngx_http_broadcast_msgtpl_names(
-               &v[NGX_HTTP_BROADCAST_MSGTPL_BODY], list, seen) != 0
-        || ngx_http_broadcast_msgtpl_names(
-               &v[NGX_HTTP_BROADCAST_MSGTPL_HTML], list, seen) != 0)
-    {
+    for (i = 0; list != NULL && seen != NULL && i < 3; i++) {
+        s = &v[fields[i]];
+
+        if (bc_template_names((char *) s->data, s->len, list, seen) != 0) {
+            break;
+        }
+    }
+
+    if (list == NULL || seen == NULL || i < 3) {
         json_decref(list);
         list = NULL;
     }
@@ -351,114 +287,11 @@ ngx_http_broadcast_msgtpl_variables(ngx_str_t *v)
 }
 
 
-/* appends n bytes to the growing buffer; 0 or -1 */
-static int
-ngx_http_broadcast_msgtpl_put(char **buf, size_t *len, size_t *cap,
-    const char *s, size_t n)
-{
-    char    *p;
-    size_t   c;
-
-    if (*len + n + 1 > *cap) {
-        c = ngx_max(*cap * 2, *len + n + 256);
-        p = realloc(*buf, c);
-
-        if (p == NULL) {
-            return -1;
-        }
-
-        *buf = p;
-        *cap = c;
-    }
-
-    ngx_memcpy(*buf + *len, s, n);
-    *len += n;
-    (*buf)[*len] = '\0';
-
-    return 0;
-}
-
-
-static int
-ngx_http_broadcast_msgtpl_missing(json_t *missing, const char *name)
-{
-    size_t   i;
-    json_t  *m;
-
-    json_array_foreach(missing, i, m) {
-        if (strcmp(json_string_value(m), name) == 0) {
-            return 0;
-        }
-    }
-
-    return json_array_append_new(missing, json_string(name));
-}
-
-
 int
 ngx_http_broadcast_msgtpl_render(const char *s, size_t len, json_t *vals,
     json_t *missing, char **out, size_t *outlen)
 {
-    char        name[NGX_HTTP_BROADCAST_MSGTPL_VAR_MAX + 1];
-    size_t      at, start, end, n, nlen, cap;
-    json_t     *v;
-    const char  *text;
-    size_t       tlen;
-
-    *out = NULL;
-    *outlen = 0;
-    cap = 0;
-    at = 0;
-
-    if (ngx_http_broadcast_msgtpl_put(out, outlen, &cap, "", 0) != 0) {
-        return -1;
-    }
-
-    while (ngx_http_broadcast_msgtpl_next(s, len, at, &start, &end, &n,
-                                          &nlen))
-    {
-        ngx_memcpy(name, s + n, nlen);
-        name[nlen] = '\0';
-
-        v = json_object_get(vals, name);
-
-        if (v) {
-            text = json_string_value(v);
-            tlen = json_string_length(v);
-
-        } else {
-            /* kept as written, so the preview shows where the gap is */
-            text = s + start;
-            tlen = end - start;
-
-            if (ngx_http_broadcast_msgtpl_missing(missing, name) != 0) {
-                goto failed;
-            }
-        }
-
-        if (ngx_http_broadcast_msgtpl_put(out, outlen, &cap, s + at,
-                                          start - at) != 0
-            || ngx_http_broadcast_msgtpl_put(out, outlen, &cap, text, tlen)
-               != 0)
-        {
-            goto failed;
-        }
-
-        at = end;
-    }
-
-    if (ngx_http_broadcast_msgtpl_put(out, outlen, &cap, s + at, len - at)
-        == 0)
-    {
-        return 0;
-    }
-
-failed:
-
-    free(*out);
-    *out = NULL;
-
-    return -1;
+    return bc_template_render(s, len, vals, missing, out, outlen);
 }
 
 

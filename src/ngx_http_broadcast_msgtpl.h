@@ -12,6 +12,7 @@
 
 
 #include "ngx_http_broadcast_api.h"
+#include "bc_template.h"
 
 
 /* what a request does (the variant and the method decide it) */
@@ -44,7 +45,7 @@
 
 #define NGX_HTTP_BROADCAST_MSGTPL_LIMIT      100    /* default page */
 #define NGX_HTTP_BROADCAST_MSGTPL_LIMIT_MAX  500
-#define NGX_HTTP_BROADCAST_MSGTPL_VAR_MAX    64     /* a variable's name */
+#define NGX_HTTP_BROADCAST_MSGTPL_VAR_MAX    BC_TEMPLATE_VAR_MAX
 
 /* nginx has no name for 422 */
 #define NGX_HTTP_BROADCAST_MSGTPL_422        422
@@ -85,22 +86,14 @@ extern const char  *ngx_http_broadcast_msgtpl_keys[];
 int ngx_http_broadcast_msgtpl_check(ngx_str_t *v, const char **code,
     char *why, size_t size);
 
-/*
- * the next {{ name }} placeholder of s at or after from: 1 with the
- * placeholder at s[*start..*end) and its name at s[*name..*name + *nlen),
- * or 0 when there is none
- */
+/* the next {{ name }} placeholder (bc_template_next()) */
 int ngx_http_broadcast_msgtpl_next(const char *s, size_t len, size_t from,
     size_t *start, size_t *end, size_t *name, size_t *nlen);
 
 /* the distinct variables of subject, body and html, in order; or NULL */
 json_t *ngx_http_broadcast_msgtpl_variables(ngx_str_t *v);
 
-/*
- * s with its placeholders filled from vals (an object of strings); a name
- * without a value stays as written and is appended once to missing. A
- * malloc'd string in *out, or -1 when out of memory.
- */
+/* s with its placeholders filled from vals (bc_template_render()) */
 int ngx_http_broadcast_msgtpl_render(const char *s, size_t len,
     json_t *vals, json_t *missing, char **out, size_t *outlen);
 

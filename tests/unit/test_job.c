@@ -47,6 +47,9 @@ test_round_trip(void **state)
     assert_non_null(strstr(text, "\"created_ms\":1763745600123"));
     assert_non_null(strstr(text, "\"messaging_service_sid\":\"\""));
     assert_null(strchr(text, '\n'));
+    /* not a campaign's job: the campaign fields are not written */
+    assert_null(strstr(text, "campaign_id"));
+    assert_null(strstr(text, "queue_seq"));
 
     assert_int_equal(bc_job_parse(text, strlen(text), &back, err,
                                   sizeof(err)), 0);
@@ -65,6 +68,47 @@ test_round_trip(void **state)
     bc_job_free(&back);
     bc_job_free(&job);
     free(text);
+}
+
+
+/* a campaign's job carries its campaign and fencing token, through both
+   parsers (the streamed one without extra, the tree with it) */
+static void
+test_campaign(void **state)
+{
+    bc_job_t     job, back;
+    char        *text;
+    const char  *bad;
+    char         err[128];
+    int          with_extra;
+
+    (void) state;
+
+    for (with_extra = 0; with_extra < 2; with_extra++) {
+        fill(&job);
+        job.campaign_id = 42;
+        job.queue_seq = 3;
+        if (with_extra) {
+            job.extra = strdup("{\"subject\":\"s\"}");
+        }
+        text = bc_job_dump(&job);
+        assert_non_null(text);
+        assert_non_null(strstr(text, "\"campaign_id\":42"));
+        assert_non_null(strstr(text, "\"queue_seq\":3"));
+        assert_int_equal(bc_job_parse(text, strlen(text), &back, err,
+                                      sizeof(err)), 0);
+        assert_true(back.campaign_id == 42);
+        assert_true(back.queue_seq == 3);
+        assert_int_equal(back.attempt, 2);
+        bc_job_free(&back);
+        bc_job_free(&job);
+        free(text);
+    }
+
+    bad = "{\"id\":\"a\",\"channel\":\"sms\",\"provider\":\"twilio\","
+          "\"to\":\"+1\",\"body\":\"x\",\"campaign_id\":\"7\"}";
+    assert_int_not_equal(bc_job_parse(bad, strlen(bad), &back, err,
+                                      sizeof(err)), 0);
 }
 
 
@@ -190,5 +234,6 @@ BC_UNIT_MAIN(
     cmocka_unit_test(test_round_trip),
     cmocka_unit_test(test_bad),
     cmocka_unit_test(test_streamed),
-    cmocka_unit_test(test_extra)
+    cmocka_unit_test(test_extra),
+    cmocka_unit_test(test_campaign)
 )

@@ -108,8 +108,31 @@ test_region_valid(void **state)
 }
 
 
+/* the audience filter's "country": the region an +E164 number belongs to */
+static void
+test_region_of(void **state)
+{
+    char  r[3];
+
+    (void) state;
+
+    assert_int_equal(bc_phone_region("+14155552671", r), 0);
+    assert_string_equal(r, "US");
+    assert_int_equal(bc_phone_region("+442071838750", r), 0);
+    assert_string_equal(r, "GB");
+    assert_int_equal(bc_phone_region("+8613800138000", r), 0);
+    assert_string_equal(r, "CN");
+    /* no leading +, nothing, or a non-geographic number: no region */
+    assert_int_equal(bc_phone_region("14155552671", r), -1);
+    assert_string_equal(r, "");
+    assert_int_equal(bc_phone_region(NULL, r), -1);
+    assert_int_equal(bc_phone_region("+80012345678", r), -1);
+}
+
+
 BC_UNIT_MAIN(
     cmocka_unit_test(test_valid),
     cmocka_unit_test(test_invalid),
-    cmocka_unit_test(test_region_valid)
+    cmocka_unit_test(test_region_valid),
+    cmocka_unit_test(test_region_of)
 )

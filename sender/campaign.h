@@ -1,0 +1,97 @@
+/*
+ * The campaign dispatcher (docs/DESIGN.md "Campaigns"): a thread of the
+ * sender with its own snd_t (a copy of the configuration without the
+ * provider secrets) and its own MySQL and Redis connections, like the
+ * recorder. Each turn: scheduled campaigns that are due start; the leases
+ * of running campaigns are taken or renewed (campaign.c); the audience is
+ * fanned out into recipient rows (campaign_fanout.c); pending rows are
+ * rendered and queued to the send stream (campaign_queue.c, rendering in
+ * campaign_render.c); finished campaigns complete (campaign.c).
+ */
+#ifndef SENDER_CAMPAIGN_H
+#define SENDER_CAMPAIGN_H
+
+#include "sender.h"
+
+/* a variant's proto (campaign_variants.proto), parsed */
+typedef struct {
+    int          weight;
+    char         channel[16];
+    char         provider[16];
+    char         from[256];
+    char         mss[64];
+    json_t      *body;             /* a JSON string, owned */
+    json_t      *extra;            /* an object, or NULL; owned */
+    int          free_form;        /* WhatsApp without a template: needs
+                                      the customer's 24-hour window */
+} snd_camp_variant_t;
+
+/* a campaign this dispatcher holds the lease of */
+typedef struct {
+    long long            id;
+    int                  seen;          /* still held this turn */
+    char                 channel[16];
+    char                 batch_id[27];
+    long long            template_id;   /* 0: none */
+    int                  never_repeat;
+    json_t              *audience;      /* owned */
+    long long            limit;         /* -1: no audience_limit */
+    json_t              *tvars;         /* template_variables, owned */
+    int                  rate;          /* per second, 0 unlimited */
+    long long            cursor;        /* fanout_cursor as last read */
+    int                  fanout_done;
+    long long            eligible;
+    snd_camp_variant_t  *variants;      /* owned */
+    int                  nvariants;
+    long long            total_weight;
+    double               tokens;        /* rate pacing */
+    long long            tokens_ms;
+    long long            next_complete_ms;
+} snd_camp_t;
+
+typedef struct {
+    snd_t       *s;                     /* own connections */
+    snd_camp_t  *camps;
+    int          ncamps;
+    int          busy;                  /* work remained last turn */
+} snd_disp_t;
+
+#define SND_CAMP_FANOUT_BATCH  1000
+
+/* campaign.c */
+int snd_camp_fail(snd_disp_t *d, snd_camp_t *c, const char *why);
+/* the campaign row locked (SELECT ... FOR UPDATE, inside a transaction)
+   and still ours and running: 1, 0 lost (rolled back), -1 error */
+int snd_camp_lock(snd_disp_t *d, snd_camp_t *c, long long *cursor);
+
+/* campaign_render.c: the campaign's variants; 0 loaded, 1 the campaign
+   failed (its protos cannot be used; marked failed), -1 error */
+int snd_camp_variants_load(snd_disp_t *d, snd_camp_t *c);
+void snd_camp_variants_free(snd_camp_t *c);
+/* the variant of a contact: deterministic by weight */
+int snd_camp_pick(const snd_camp_t *c, long long contact_id);
+/* the variables of a contact (columns id.. as read by the queries:
+   name, phone, whatsapp, email, attributes, locale), weakest first, then
+   the campaign's; a new object or NULL */
+json_t *snd_camp_vars(const snd_camp_t *c, MYSQL_ROW row);
+/* the address of a contact for the variant ("" none) into out */
+void snd_camp_address(const snd_camp_variant_t *v, MYSQL_ROW row,
+    char *out, size_t outlen);
+/* renders the variant for vars into job (body, extra owned); 1 rendered,
+   0 a variable is missing, -1 out of memory */
+int snd_camp_render(const snd_camp_variant_t *v, json_t *vars,
+    bc_job_t *job);
+
+/* the contact columns every campaign query reads, in that order */
+#define SND_CAMP_CONTACT_COLS                                                 \
+    "c.name,c.phone,c.whatsapp,c.email,c.attributes,c.locale"
+
+/* campaign_fanout.c: one batch of the audience; 1 work remains, 0 done,
+   -1 error */
+int snd_camp_fanout(snd_disp_t *d, snd_camp_t *c);
+
+/* campaign_queue.c: pending rows to the stream; 1 work remains, 0 none,
+   -1 error */
+int snd_camp_queue(snd_disp_t *d, snd_camp_t *c);
+
+#endif /* SENDER_CAMPAIGN_H */

@@ -1,0 +1,288 @@
+/*
+ * Step 4 of the dispatcher (docs/DESIGN.md "Campaigns"): pending recipient
+ * rows are rendered and queued, paced by the campaign's rate_per_second
+ * and kept to seconds of work in the send stream. The rows become
+ * 'queued' with queue_seq+1 in one transaction under the campaign row's
+ * lock; after the commit one MULTI XADDs their jobs and SETs bc:msg:<id>,
+ * exactly as the module queues a send.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "campaign.h"
+
+/* one row being queued: its job JSON (NULL: skipped at render) */
+typedef struct {
+    long long   row_id;
+    char        message_id[27];
+    char       *dump;
+} snd_cq_t;
+
+/* entries of the send stream the senders group has not been given yet
+   (XINFO GROUPS "lag", Redis 7; the stream's length if Redis cannot tell);
+   -1 unknown */
+static long long
+snd_cq_lag(snd_t *s)
+{
+    const char  *argv[3] = { "XINFO", "GROUPS", BC_KEY_SEND_STREAM };
+    redisReply  *r, *g, *k, *v;
+    long long    lag = -1;
+    size_t       i, j;
+
+    r = snd_redis_argv(s, 3, argv);
+    if (r == NULL) {
+        return -1;
+    }
+    for (i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
+        g = r->element[i];
+        if (g->type != REDIS_REPLY_ARRAY) {
+            continue;
+        }
+        int ours = 0;
+        long long found = -2;
+        for (j = 0; j + 1 < g->elements; j += 2) {
+            k = g->element[j];
+            v = g->element[j + 1];
+            if (k->type != REDIS_REPLY_STRING && k->type != REDIS_REPLY_STATUS)
+            {
+                continue;
+            }
+            if (strcmp(k->str, "name") == 0 && v->str != NULL) {
+                ours = strcmp(v->str, BC_GROUP_SENDERS) == 0;
+            } else if (strcmp(k->str, "lag") == 0) {
+                found = v->type == REDIS_REPLY_INTEGER ? v->integer : -2;
+            }
+        }
+        if (ours) {
+            lag = found;
+        }
+    }
+    freeReplyObject(r);
+    if (lag == -2) {
+        const char  *xlen[2] = { "XLEN", BC_KEY_SEND_STREAM };
+
+        r = snd_redis_argv(s, 2, xlen);
+        if (r == NULL) {
+            return -1;
+        }
+        lag = r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+        freeReplyObject(r);
+    }
+    return lag;
+}
+
+/* how many rows may be queued now: the batch, the campaign's tokens, the
+   stream's headroom */
+static int
+snd_cq_allowance(snd_disp_t *d, snd_camp_t *c)
+{
+    long long  now = snd_now_ms(), lag;
+    int        n = d->s->conf.campaign_batch;
+
+    if (c->rate > 0) {
+        /* at most a second's worth of tokens saved up */
+        c->tokens += (double) c->rate * (double) (now - c->tokens_ms) / 1000;
+        if (c->tokens > c->rate) {
+            c->tokens = c->rate;
+        }
+        c->tokens_ms = now;
+        if (c->tokens < n) {
+            n = (int) c->tokens;
+        }
+    }
+    if (n <= 0) {
+        return 0;
+    }
+    lag = snd_cq_lag(d->s);
+    if (lag < 0) {
+        return -1;
+    }
+    if (lag >= d->s->conf.campaign_stream_max_lag) {
+        return 0;
+    }
+    if (d->s->conf.campaign_stream_max_lag - lag < n) {
+        n = (int) (d->s->conf.campaign_stream_max_lag - lag);
+    }
+    return n;
+}
+
+/* the job of one pending row (r: id, contact_id, variant, address,
+   message_id, queue_seq, then the contact's columns) */
+static int
+snd_cq_job(snd_camp_t *c, MYSQL_ROW r, snd_cq_t *q)
+{
+    bc_job_t   job;
+    json_t    *vars;
+    int        v, rc;
+
+    memset(&job, 0, sizeof(job));
+    q->row_id = atoll(r[0]);
+    snprintf(q->message_id, sizeof(q->message_id), "%s", r[4]);
+    q->dump = NULL;
+    v = atoi(r[2]);
+    if (v < 0 || v >= c->nvariants || r[3] == NULL) {
+        return 0;
+    }
+    vars = snd_camp_vars(c, r + 6);
+    if (vars == NULL) {
+        return -1;
+    }
+    rc = snd_camp_render(&c->variants[v], vars, &job);
+    json_decref(vars);
+    if (rc <= 0) {
+        return rc;
+    }
+    snprintf(job.id, sizeof(job.id), "%s", r[4]);
+    snprintf(job.batch_id, sizeof(job.batch_id), "%s", c->batch_id);
+    snprintf(job.to, sizeof(job.to), "%s", r[3]);
+    job.created_ms = snd_now_ms();
+    job.campaign_id = c->id;
+    job.queue_seq = atoll(r[5]) + 1;
+    q->dump = bc_job_dump(&job);
+    bc_job_free(&job);
+    return q->dump != NULL ? 1 : -1;
+}
+
+/* the rows' new states: queued (with the next seq) or skipped */
+static int
+snd_cq_mark(snd_disp_t *d, snd_cq_t *q, int n)
+{
+    snd_buf_t  b = { 0 };
+    int        i, k, queued;
+
+    for (queued = 1; queued >= 0; queued--) {
+        if (queued) {
+            snd_buf_add(&b, "UPDATE campaign_recipients SET state='queued',"
+                "queue_seq=queue_seq+1,updated_at=UTC_TIMESTAMP(3) WHERE "
+                "id IN (");
+        } else {
+            snd_buf_add(&b, "UPDATE campaign_recipients SET state='skipped',"
+                "skip_reason='missing_variables',updated_at="
+                "UTC_TIMESTAMP(3) WHERE id IN (");
+        }
+        for (i = 0, k = 0; i < n; i++) {
+            if ((q[i].dump != NULL) == queued) {
+                snd_buf_add(&b, "%s%lld", k++ ? "," : "", q[i].row_id);
+            }
+        }
+        snd_buf_add(&b, ")");
+        if (snd_db_run_free(d->s, &b, k) != 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* one MULTI: XADD and SET bc:msg:<id> of every job; 0 or -1 */
+static int
+snd_cq_push(snd_disp_t *d, snd_cq_t *q, int n)
+{
+    redisContext  *rc = d->s->redis;
+    redisReply    *r;
+    const char    *argv[5];
+    char           key[64];
+    int            i, sent = 0, ok = 0;
+
+    argv[0] = "MULTI";
+    redisAppendCommandArgv(rc, 1, argv, NULL);
+    sent++;
+    for (i = 0; i < n; i++) {
+        if (q[i].dump == NULL) {
+            continue;
+        }
+        argv[0] = "XADD"; argv[1] = BC_KEY_SEND_STREAM; argv[2] = "*";
+        argv[3] = "job"; argv[4] = q[i].dump;
+        redisAppendCommandArgv(rc, 5, argv, NULL);
+        snprintf(key, sizeof(key), BC_KEY_MSG_PREFIX "%s", q[i].message_id);
+        argv[0] = "SET"; argv[1] = key; argv[2] = q[i].dump; argv[3] = "EX";
+        argv[4] = BC_MSG_TTL;
+        redisAppendCommandArgv(rc, 5, argv, NULL);
+        sent += 2;
+    }
+    argv[0] = "EXEC";
+    redisAppendCommandArgv(rc, 1, argv, NULL);
+    sent++;
+    for (i = 0; i < sent; i++) {
+        if (redisGetReply(rc, (void **) &r) != REDIS_OK) {
+            snd_redis_lost(d->s, rc->errstr);
+            return -1;
+        }
+        if (i == sent - 1) {
+            ok = r->type == REDIS_REPLY_ARRAY;
+        }
+        freeReplyObject(r);
+    }
+    return ok ? 0 : -1;
+}
+
+int
+snd_camp_queue(snd_disp_t *d, snd_camp_t *c)
+{
+    snd_buf_t   b = { 0 };
+    MYSQL_RES  *res;
+    MYSQL_ROW   row;
+    snd_cq_t   *q;
+    int         want, n = 0, queued = 0, i, rc = -1;
+
+    want = snd_cq_allowance(d, c);
+    if (want <= 0) {
+        return want;
+    }
+    if (snd_camp_lock(d, c, NULL) <= 0) {
+        return c->seen ? -1 : 0;
+    }
+    snd_buf_add(&b, "SELECT r.id,r.contact_id,r.variant,r.address,"
+        "r.message_id,r.queue_seq," SND_CAMP_CONTACT_COLS " FROM "
+        "campaign_recipients r LEFT JOIN contacts c ON c.id=r.contact_id "
+        "WHERE r.campaign_id=%lld AND r.state='pending' AND (r.not_before "
+        "IS NULL OR r.not_before<=UTC_TIMESTAMP(3)) ORDER BY r.id LIMIT %d",
+        c->id, want);
+    res = snd_db_select(d->s, &b);
+    if (res == NULL) {
+        snd_db_rollback(d->s);
+        return -1;
+    }
+    q = calloc(mysql_num_rows(res) + 1, sizeof(*q));
+    while (q != NULL && (row = mysql_fetch_row(res)) != NULL) {
+        if (snd_cq_job(c, row, &q[n]) < 0) {
+            break;
+        }
+        queued += q[n++].dump != NULL;
+    }
+    if (q == NULL || row != NULL) {
+        goto done;
+    }
+    if (n == 0) {
+        snd_db_exec(d->s, "COMMIT", 6);
+        rc = 0;
+        goto done;
+    }
+    if (snd_cq_mark(d, q, n) != 0 || snd_db_exec(d->s, "COMMIT", 6) != 0) {
+        goto done;
+    }
+    if (queued > 0 && snd_cq_push(d, q, n) != 0) {
+        /* queued in MySQL, maybe not in the stream: let the lease go
+           round, whose takeover puts such rows back to pending */
+        snd_log(SND_LOG_ERR, "campaign %lld: queuing %d jobs failed; "
+            "recovering", c->id, queued);
+        c->seen = 0;
+        rc = -1;
+        goto freed;
+    }
+    c->tokens -= queued;
+    snd_log(SND_LOG_DEBUG, "campaign %lld: queued %d", c->id, queued);
+    rc = n == want ? 1 : 0;
+    goto freed;
+done:
+    if (rc < 0) {
+        snd_db_rollback(d->s);
+    }
+freed:
+    mysql_free_result(res);
+    for (i = 0; q != NULL && i < n; i++) {
+        free(q[i].dump);
+    }
+    free(q);
+    return rc;
+}
