@@ -12,10 +12,6 @@
 #include "ngx_http_broadcast_contacts.h"
 
 
-/* the import's own body limit (nginx's client_max_body_size must be above
-   it in the location, see conf.example) */
-#define NGX_HTTP_BROADCAST_IMPORT_MAX_BODY  (100 * 1024 * 1024)
-
 /* ?tags= of an import: at most this many */
 #define NGX_HTTP_BROADCAST_IMPORT_TAGS_MAX  16
 

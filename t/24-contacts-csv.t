@@ -3,7 +3,9 @@
 # CRLF, quotes, an embedded newline, Chinese headers, duplicate and bad
 # rows), the status of GET /api/contacts/imports/{id} polled until done,
 # the contacts, tags and group memberships written, a re-import updating
-# rather than duplicating; scopes, 404, 413, hostile values.
+# rather than duplicating; scopes, 404, 413, hostile values; the export
+# streamed (chunked, longer than broadcast_backend_timeout, a slow reader)
+# and broadcast_import_max_body.
 use strict;
 use warnings;
 use utf8;
@@ -229,6 +231,96 @@ is_error(import_csv($csv, '', type => 'application/json'), 415, 'unsupported_med
     like($resp, qr{^HTTP/1\.1 413}, 'over 100 MB: 413');
     like($resp, qr/"body_too_large"/, '413 with the stable code');
 }
+
+# ------------------------------------------------------------ streaming
+# a location whose broadcast_backend_timeout is far below what the whole
+# export takes, and an import limit of 1 KB: nginx reloaded with both
+{
+    my $conf = $t->dir . '/nginx/conf/nginx.conf';
+    open my $fh, '<', $conf or die "$conf: $!";
+    my $text = do { local $/; <$fh> };
+    close $fh;
+    $text =~ s/^(\s*)(location = \/api\/contacts\/import \{)/$1location = \/api\/contacts\/export {\n$1    broadcast_backend_timeout 250ms;\n$1    broadcast_api;\n$1}\n\n$1$2/m
+        or die "no import location in $conf";
+    $text =~ s/broadcast_import_max_body 100m;/broadcast_import_max_body 1k;/ or die 'no broadcast_import_max_body';
+    open $fh, '>', $conf or die "$conf: $!";
+    print $fh $text;
+    close $fh;
+    $t->signal(HUP => 'nginx');
+}
+my $kb2 = "email\n" . join('', map { "limit$_\@example.org\n" } 1 .. 100);
+ok(wait_until(sub { import_csv($kb2)->{status} == 413 }, 30, 0.2), 'after the reload broadcast_import_max_body 1k applies');
+is_error(import_csv($kb2), 413, 'body_too_large', 'import over broadcast_import_max_body: 413');
+like(import_csv($kb2)->{json}{error}{message} // '', qr/1024 bytes.*broadcast_import_max_body/, 'the 413 names the limit');
+$r = import_csv("email\nunder-limit\@example.org\n");
+is($r->{status}, 202, 'an import under the limit is accepted');
+is(finished($r->{json}{import_id})->{created}, 1, 'and done');
+{
+    # a chunked body has no Content-Length: refused once it is on disk
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $t->port, Timeout => 10)
+        or die "connect: $!";
+    print $s "POST /api/contacts/import HTTP/1.1\r\nHost: x\r\nX-API-Key: $manage\r\n"
+           . "Content-Type: text/csv\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+           . sprintf("%x\r\n%s\r\n0\r\n\r\n", length $kb2, $kb2);
+    local $/;
+    my $resp = <$s> // '';
+    like($resp, qr{^HTTP/1\.1 413}, 'chunked import over the limit: 413');
+    like($resp, qr/"body_too_large"/, 'with the stable code');
+}
+
+# 150,000 contacts tagged "stream": 30 keyset pages, several page tasks
+my $nstream = 150000;
+$t->dbh->do(q{INSERT INTO contacts (name, email, attributes, created_at, updated_at)
+              SELECT CONCAT('Stream ', seq), CONCAT('s', seq, '@stream.example'),
+                     CONCAT('{"n":"', seq, '"}'), NOW(3), NOW(3) FROM seq_1_to_150000});
+$t->dbh->do(q{INSERT INTO contact_tags (contact_id, tag)
+              SELECT id, 'stream' FROM contacts WHERE email LIKE 's%@stream.example'});
+{
+    my $t0 = time;
+    $r = export_csv('tag=stream');
+    my $took = elapsed($t0);
+    is($r->{status}, 200, 'export longer than broadcast_backend_timeout: 200') or diag substr($r->{content} // '', 0, 300);
+    is(lc($r->{headers}{'transfer-encoding'} // ''), 'chunked', 'sent chunked, as it is read');
+    my @l = data_lines($r->{content} // '');
+    is(scalar @l, $nstream, 'every contact of the tag, across pages and tasks');
+    is(scalar(keys %{{ map { $_ => 1 } @l }}), $nstream, 'none twice');
+    like($l[-1] // '', qr/^"Stream 150000",,,"s150000\@stream.example","stream",,,"\{""n"":""150000""\}"$/, 'the last one whole');
+    diag sprintf 'streamed %d rows in %.2fs', $nstream, $took;
+}
+
+# a slow reader (reads of 64 KB at most every 10 ms, ~7 MB in all): the
+# stream waits for the socket, well past broadcast_backend_timeout (250ms)
+{
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $t->port, Timeout => 30)
+        or die "connect: $!";
+    print $s "GET /api/contacts/export?tag=stream HTTP/1.0\r\nHost: x\r\nX-API-Key: $read\r\n\r\n";
+    my ($resp, $buf) = ('', '');
+    my $t0 = time;
+    while (sysread($s, $buf, 65536)) {
+        $resp .= $buf;
+        select(undef, undef, undef, 0.01);
+    }
+    my $took = elapsed($t0);
+    my ($head, $body) = split /\r\n\r\n/, $resp, 2;
+    like($head // '', qr{^HTTP/1\.1 200}, 'slow reader: 200');
+    cmp_ok($took, '>', 0.25, 'the export took longer than broadcast_backend_timeout');
+    my @l = data_lines($body // '');
+    is(scalar @l, $nstream, 'slow reader: every row');
+    like($l[-1] // '', qr/"s150000\@stream.example"/, 'slow reader: to the last row');
+}
+{
+    # a client that goes away mid-export leaves nothing behind
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $t->port, Timeout => 10)
+        or die "connect: $!";
+    print $s "GET /api/contacts/export HTTP/1.1\r\nHost: x\r\nX-API-Key: $read\r\n\r\n";
+    my $buf;
+    sysread($s, $buf, 1024);
+    like($buf // '', qr{^HTTP/1\.1 200}, 'an export started');
+    close $s;
+    ok(wait_until(sub { $t->get('/health')->{status} == 200 && export_csv('tag=vip')->{status} == 200 }, 10),
+       'the worker serves on after a client left mid-export');
+}
+
 my $max = $t->mysql_value('SELECT MAX(id) FROM imports');
 is($t->mysql_value("SELECT COUNT(*) FROM imports WHERE status = 'running'"), 0, 'no import left running');
 
