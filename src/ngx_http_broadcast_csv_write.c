@@ -1,0 +1,419 @@
+/*
+ * The CSV import's batches into MySQL (csv_import.c parses): one
+ * transaction per batch, the rows as one multi-row upsert by normalised
+ * address, their ids in one lookup, tags and memberships as multi-row
+ * inserts, and the imports row's counters in the same commit.
+ */
+
+
+#include "ngx_http_broadcast_csv_import.h"
+
+
+static int
+ngx_http_broadcast_csv_exec(ngx_http_broadcast_csv_state_t *st,
+    ngx_http_broadcast_sql_t *sql)
+{
+    MYSQL  *m = st->conn->mysql;
+
+    if (sql->failed) {
+        snprintf(st->message, sizeof(st->message), "out of memory");
+        return -1;
+    }
+
+    /* a statement of an open transaction: never reconnected and retried */
+    if (mysql_real_query(m, sql->data, sql->len) != 0) {
+        snprintf(st->message, sizeof(st->message), "MySQL: %s",
+                 mysql_error(m));
+        return -1;
+    }
+
+    return 0;
+}
+
+
+static void
+ngx_http_broadcast_csv_val(ngx_http_broadcast_sql_t *sql, MYSQL *m,
+    const char *v)
+{
+    ngx_http_broadcast_sql_str(sql, m, v[0] ? v : NULL, strlen(v));
+}
+
+
+/* rows [from, to) as one INSERT ... ON DUPLICATE KEY UPDATE */
+static void
+ngx_http_broadcast_csv_upsert(ngx_http_broadcast_csv_state_t *st,
+    ngx_http_broadcast_sql_t *sql, ngx_uint_t from, ngx_uint_t to)
+{
+    MYSQL                         *m = st->conn->mysql;
+    ngx_uint_t                     i;
+    ngx_http_broadcast_csv_row_t  *row;
+
+    ngx_http_broadcast_sql_cat(sql, "INSERT INTO contacts (name, phone, "
+        "whatsapp, email, attributes, locale, timezone, created_at, "
+        "updated_at) VALUES ");
+
+    for (i = from; i < to; i++) {
+        row = &st->batch[i];
+        ngx_http_broadcast_sql_cat(sql, i > from ? ",(" : "(");
+        ngx_http_broadcast_csv_val(sql, m, row->name);
+        ngx_http_broadcast_sql_cat(sql, ",");
+        ngx_http_broadcast_csv_val(sql, m, row->phone);
+        ngx_http_broadcast_sql_cat(sql, ",");
+        ngx_http_broadcast_csv_val(sql, m, row->whatsapp);
+        ngx_http_broadcast_sql_cat(sql, ",");
+        ngx_http_broadcast_csv_val(sql, m, row->email);
+        ngx_http_broadcast_sql_cat(sql, ",");
+        ngx_http_broadcast_csv_val(sql, m, row->attrs ? row->attrs : "");
+        ngx_http_broadcast_sql_cat(sql, ",");
+        ngx_http_broadcast_csv_val(sql, m, row->locale);
+        ngx_http_broadcast_sql_cat(sql, ",");
+        ngx_http_broadcast_csv_val(sql, m, row->timezone);
+        ngx_http_broadcast_sql_cat(sql, ",NOW(3),NOW(3))");
+    }
+
+    /* an empty cell keeps what the contact had: a re-import of a
+       narrower file does not wipe columns */
+    ngx_http_broadcast_sql_cat(sql, " ON DUPLICATE KEY UPDATE "
+        "name = COALESCE(VALUES(name), name), "
+        "phone = COALESCE(VALUES(phone), phone), "
+        "whatsapp = COALESCE(VALUES(whatsapp), whatsapp), "
+        "email = COALESCE(VALUES(email), email), "
+        "attributes = COALESCE(VALUES(attributes), attributes), "
+        "locale = COALESCE(VALUES(locale), locale), "
+        "timezone = COALESCE(VALUES(timezone), timezone), "
+        /* a row always changes (a later row of the same statement finds
+           updated_at already NOW(3)): each update affects 2, countable */
+        "updated_at = IF(updated_at >= NOW(3), "
+        "updated_at + INTERVAL 1000 MICROSECOND, NOW(3))");
+}
+
+
+/* the first address of a row: the one it is upserted and found by */
+static const char *
+ngx_http_broadcast_csv_key(ngx_http_broadcast_csv_row_t *row, char *kind)
+{
+    *kind = row->phone[0] ? 'p' : row->whatsapp[0] ? 'w' : 'e';
+
+    return row->phone[0] ? row->phone
+                         : row->whatsapp[0] ? row->whatsapp : row->email;
+}
+
+
+/* " col IN (...)" of the rows' first addresses of that kind; 0: none */
+static ngx_uint_t
+ngx_http_broadcast_csv_in(ngx_http_broadcast_csv_state_t *st,
+    ngx_http_broadcast_sql_t *sql, ngx_uint_t from, ngx_uint_t to, char kind,
+    const char *col, ngx_uint_t or)
+{
+    char         k;
+    const char  *v;
+    ngx_uint_t   i, n;
+
+    n = 0;
+
+    for (i = from; i < to; i++) {
+        v = ngx_http_broadcast_csv_key(&st->batch[i], &k);
+
+        if (k != kind) {
+            continue;
+        }
+
+        ngx_http_broadcast_sql_cat(sql, n++ ? "," : (or ? " OR %s IN ("
+                                                        : " %s IN ("), col);
+        ngx_http_broadcast_sql_str(sql, st->conn->mysql, v, strlen(v));
+    }
+
+    if (n) {
+        ngx_http_broadcast_sql_cat(sql, ")");
+    }
+
+    return n;
+}
+
+
+/*
+ * the ids of rows [from, to), by their first addresses, in one statement
+ * (one index lookup each), so that their tags and memberships are plain
+ * multi-row inserts rather than a subquery per row; 0, or -1
+ */
+static int
+ngx_http_broadcast_csv_ids(ngx_http_broadcast_csv_state_t *st,
+    ngx_uint_t from, ngx_uint_t to)
+{
+    int                            rc;
+    char                           k, key[BC_EMAIL_MAX + 4];
+    json_t                        *ids;
+    MYSQL_ROW                      r;
+    MYSQL_RES                     *res;
+    ngx_uint_t                     i, n;
+    const char                    *v;
+    ngx_http_broadcast_sql_t       sql = { 0 };
+
+    static const char  kinds[] = "pwe";
+
+    ngx_http_broadcast_sql_cat(&sql, "SELECT id, phone, whatsapp, email "
+                               "FROM contacts WHERE");
+    n = ngx_http_broadcast_csv_in(st, &sql, from, to, 'p', "phone", 0);
+    n += ngx_http_broadcast_csv_in(st, &sql, from, to, 'w', "whatsapp", n);
+    (void) ngx_http_broadcast_csv_in(st, &sql, from, to, 'e', "email", n);
+
+    rc = ngx_http_broadcast_csv_exec(st, &sql);
+    free(sql.data);
+
+    if (rc != 0) {
+        return -1;
+    }
+
+    res = mysql_store_result(st->conn->mysql);
+    ids = json_object();
+
+    if (res == NULL || ids == NULL) {
+        snprintf(st->message, sizeof(st->message), "MySQL: %s",
+                 mysql_error(st->conn->mysql));
+        mysql_free_result(res);
+        json_decref(ids);
+        return -1;
+    }
+
+    while ((r = mysql_fetch_row(res)) != NULL) {
+        for (i = 0; i < 3; i++) {
+            if (r[i + 1] != NULL) {
+                snprintf(key, sizeof(key), "%c%s", kinds[i], r[i + 1]);
+                json_object_set_new(ids, key,
+                    json_integer(strtoll(r[0], NULL, 10)));
+            }
+        }
+    }
+
+    mysql_free_result(res);
+
+    for (i = from; i < to; i++) {
+        v = ngx_http_broadcast_csv_key(&st->batch[i], &k);
+        snprintf(key, sizeof(key), "%c%s", k, v);
+        st->batch[i].id = json_integer_value(json_object_get(ids, key));
+    }
+
+    json_decref(ids);
+
+    return 0;
+}
+
+
+/* tags and group membership of rows [from, to): INSERT IGNORE (kept) */
+static int
+ngx_http_broadcast_csv_links(ngx_http_broadcast_csv_state_t *st,
+    ngx_uint_t from, ngx_uint_t to)
+{
+    int                            rc;
+    MYSQL                         *m = st->conn->mysql;
+    size_t                         t;
+    json_t                        *tag;
+    ngx_uint_t                     i, n;
+    ngx_http_broadcast_sql_t       sql = { 0 };
+    ngx_http_broadcast_csv_row_t  *row;
+
+    if (ngx_http_broadcast_csv_ids(st, from, to) != 0) {
+        return -1;
+    }
+
+    n = 0;
+    ngx_http_broadcast_sql_cat(&sql, "INSERT IGNORE INTO contact_tags "
+                               "(contact_id, tag) VALUES ");
+
+    for (i = from; i < to; i++) {
+        row = &st->batch[i];
+
+        if (row->id == 0) {
+            continue;
+        }
+
+        json_array_foreach(row->tags, t, tag) {
+            ngx_http_broadcast_sql_cat(&sql, n++ ? ",(%lld," : "(%lld,",
+                                       row->id);
+            ngx_http_broadcast_sql_str(&sql, m, json_string_value(tag),
+                                       json_string_length(tag));
+            ngx_http_broadcast_sql_cat(&sql, ")");
+        }
+    }
+
+    rc = n ? ngx_http_broadcast_csv_exec(st, &sql) : 0;
+    free(sql.data);
+
+    if (rc != 0 || st->job->group_id == 0) {
+        return rc;
+    }
+
+    ngx_memzero(&sql, sizeof(sql));
+    ngx_http_broadcast_sql_cat(&sql, "INSERT IGNORE INTO "
+                               "contact_group_members (group_id, "
+                               "contact_id, created_at) VALUES ");
+
+    for (i = from, n = 0; i < to; i++) {
+        if (st->batch[i].id) {
+            ngx_http_broadcast_sql_cat(&sql, "%s(%lld,%lld,NOW(3))",
+                                       n++ ? "," : "", st->job->group_id,
+                                       st->batch[i].id);
+        }
+    }
+
+    rc = n ? ngx_http_broadcast_csv_exec(st, &sql) : 0;
+    free(sql.data);
+
+    return rc;
+}
+
+
+/*
+ * rows [from, to) upserted and linked, counted as created or updated
+ * (an insert affects 1 row, an update 2); 0, 1 if a row's addresses
+ * belong to two contacts (1062), -1 on another error
+ */
+static int
+ngx_http_broadcast_csv_write(ngx_http_broadcast_csv_state_t *st,
+    ngx_uint_t from, ngx_uint_t to)
+{
+    int                        rc;
+    long long                  affected, n;
+    ngx_http_broadcast_sql_t   sql = { 0 };
+
+    ngx_http_broadcast_csv_upsert(st, &sql, from, to);
+    rc = ngx_http_broadcast_csv_exec(st, &sql);
+    free(sql.data);
+
+    if (rc != 0) {
+        return mysql_errno(st->conn->mysql) == 1062 ? 1 : -1;
+    }
+
+    n = to - from;
+    affected = (long long) mysql_affected_rows(st->conn->mysql);
+    st->updated += affected - n;
+    st->created += 2 * n - affected;
+
+    return ngx_http_broadcast_csv_links(st, from, to);
+}
+
+
+int
+ngx_http_broadcast_csv_progress(ngx_http_broadcast_csv_state_t *st,
+    const char *status)
+{
+    int                        rc;
+    char                      *errors;
+    ngx_http_broadcast_sql_t   sql = { 0 };
+
+    errors = json_dumps(st->errors, JSON_COMPACT);
+
+    ngx_http_broadcast_sql_cat(&sql, "UPDATE imports SET status = '%s', "
+        "`rows` = %lld, created = %lld, updated = %lld, rejected = %lld, "
+        "errors = ", status, st->rows, st->created, st->updated,
+        st->rejected);
+    ngx_http_broadcast_sql_str(&sql, st->conn->mysql, errors,
+                               errors ? strlen(errors) : 0);
+    ngx_http_broadcast_sql_cat(&sql, ", message = ");
+    ngx_http_broadcast_sql_str(&sql, st->conn->mysql,
+                               st->message[0] ? st->message : NULL,
+                               strlen(st->message));
+    ngx_http_broadcast_sql_cat(&sql, ", updated_at = NOW(3) WHERE id = %lld",
+                               st->job->import_id);
+
+    rc = ngx_http_broadcast_csv_exec(st, &sql);
+
+    free(sql.data);
+    free(errors);
+
+    return rc;
+}
+
+
+void
+ngx_http_broadcast_csv_free_batch(ngx_http_broadcast_csv_state_t *st)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < st->nbatch; i++) {
+        free(st->batch[i].attrs);
+        json_decref(st->batch[i].tags);
+    }
+
+    st->nbatch = 0;
+}
+
+
+/*
+ * One transaction: the batch in one statement; if two rows or a row and
+ * two contacts collide on addresses (1062), the batch again row by row,
+ * refusing only the rows that collide. The counters in the same commit.
+ */
+void
+ngx_http_broadcast_csv_flush(ngx_http_broadcast_csv_state_t *st)
+{
+    int                        rc;
+    MYSQL                     *m = st->conn->mysql;
+    ngx_uint_t                 i;
+    long long                  created, updated, line;
+    ngx_http_broadcast_sql_t   begin = { (char *) "BEGIN", 5, 6, 0, 1 };
+    ngx_http_broadcast_sql_t   rollback = { (char *) "ROLLBACK", 8, 9, 0, 1 };
+    ngx_http_broadcast_sql_t   commit = { (char *) "COMMIT", 6, 7, 0, 1 };
+
+    if (st->failed) {
+        ngx_http_broadcast_csv_free_batch(st);
+        return;
+    }
+
+    created = st->created;
+    updated = st->updated;
+
+    if (ngx_http_broadcast_csv_exec(st, &begin) != 0) {
+        goto failed;
+    }
+
+    rc = st->nbatch ? ngx_http_broadcast_csv_write(st, 0, st->nbatch) : 0;
+
+    if (rc == 1) {
+        st->created = created;
+        st->updated = updated;
+
+        if (ngx_http_broadcast_csv_exec(st, &rollback) != 0
+            || ngx_http_broadcast_csv_exec(st, &begin) != 0)
+        {
+            goto failed;
+        }
+
+        line = st->record_line;
+
+        for (i = 0; i < st->nbatch; i++) {
+            rc = ngx_http_broadcast_csv_write(st, i, i + 1);
+
+            if (rc == 1) {
+                /* counted as a row already: only the rejection */
+                st->rows--;
+                st->record_line = st->batch[i].line;
+                ngx_http_broadcast_csv_reject(st, "its addresses belong to "
+                                              "different contacts");
+            }
+
+            if (rc < 0) {
+                goto failed;
+            }
+        }
+
+        st->record_line = line;
+        st->message[0] = '\0';
+        rc = 0;
+    }
+
+    if (rc != 0 || ngx_http_broadcast_csv_progress(st, "running") != 0
+        || ngx_http_broadcast_csv_exec(st, &commit) != 0)
+    {
+        goto failed;
+    }
+
+    ngx_http_broadcast_csv_free_batch(st);
+    return;
+
+failed:
+
+    (void) mysql_rollback(m);
+    st->failed = 1;
+    ngx_http_broadcast_csv_free_batch(st);
+}
