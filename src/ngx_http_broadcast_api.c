@@ -361,6 +361,15 @@ static const ngx_http_broadcast_api_route_t  ngx_http_broadcast_api_routes[] =
     { NGX_HTTP_GET, "/api/contacts/export",
       NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_csv_prepare,
       NGX_HTTP_BROADCAST_CSV_EXPORT },
+
+    /* the predecessor's SMS contacts file: the same import and export */
+    { NGX_HTTP_POST, "/api/sms/contacts/import",
+      NGX_HTTP_BROADCAST_NEED_MANAGE, ngx_http_broadcast_csv_prepare,
+      NGX_HTTP_BROADCAST_CSV_SMS_IMPORT },
+
+    { NGX_HTTP_GET, "/api/sms/contacts/export",
+      NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_csv_prepare,
+      NGX_HTTP_BROADCAST_CSV_SMS_EXPORT },
 };
 
 

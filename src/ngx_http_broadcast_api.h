@@ -207,6 +207,10 @@ NGX_HTTP_BROADCAST_ROUTE(csv);
 #define NGX_HTTP_BROADCAST_CSV_IMPORT   0
 #define NGX_HTTP_BROADCAST_CSV_IMPORTS  1
 #define NGX_HTTP_BROADCAST_CSV_EXPORT   2
+/* the predecessor's aliases: POST /api/sms/contacts/import (also reads a
+   headerless phone,name,tags file), GET /api/sms/contacts/export */
+#define NGX_HTTP_BROADCAST_CSV_SMS_IMPORT  3
+#define NGX_HTTP_BROADCAST_CSV_SMS_EXPORT  4
 /* loop, before the import's body is read: its own limit, to a file */
 ngx_int_t ngx_http_broadcast_csv_body(ngx_http_request_t *r);
 

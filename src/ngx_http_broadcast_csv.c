@@ -2,7 +2,9 @@
  * CSV import routes: POST /api/contacts/import (the body spilled to a temp
  * file by nginx, linked to a path of the import's own, an imports row,
  * 202 at once, the parse posted to the thread pool as a job of its own)
- * and GET /api/contacts/imports/{id} (the row's counters and errors).
+ * and GET /api/contacts/imports/{id} (the row's counters and errors); the
+ * predecessor's POST /api/sms/contacts/import is the same import (also
+ * reading a headerless phone,name,tags file), answered the same way.
  * Tables: sql/010_imports.sql.
  */
 
@@ -257,18 +259,25 @@ ngx_http_broadcast_csv_prepare(ngx_http_request_t *r,
 {
     ngx_http_broadcast_csv_op_t  *op;
 
-    if (args->variant == NGX_HTTP_BROADCAST_CSV_EXPORT) {
-        ngx_http_broadcast_csv_export_prepare(r, ctx);
+    if (args->variant == NGX_HTTP_BROADCAST_CSV_EXPORT
+        || args->variant == NGX_HTTP_BROADCAST_CSV_SMS_EXPORT)
+    {
+        ngx_http_broadcast_csv_export_prepare(r, ctx,
+            args->variant == NGX_HTTP_BROADCAST_CSV_SMS_EXPORT);
         return;
     }
 
-    if (args->variant == NGX_HTTP_BROADCAST_CSV_IMPORT) {
+    if (args->variant == NGX_HTTP_BROADCAST_CSV_IMPORT
+        || args->variant == NGX_HTTP_BROADCAST_CSV_SMS_IMPORT)
+    {
         op = ngx_http_broadcast_api_op_new(r, ctx,
                  sizeof(ngx_http_broadcast_csv_op_t),
                  ngx_http_broadcast_csv_import_op,
                  ngx_http_broadcast_csv_free);
         if (op != NULL) {
             op->job.mcf = ctx->mcf;
+            op->job.by_position =
+                (args->variant == NGX_HTTP_BROADCAST_CSV_SMS_IMPORT);
             ngx_http_broadcast_csv_import(r, ctx, op);
         }
 

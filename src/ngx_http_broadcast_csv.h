@@ -22,6 +22,9 @@ typedef struct {
     long long                        group_id;     /* 0: none */
     char                             path[NGX_MAX_PATH];  /* our link */
     char                             country[8];
+    /* the predecessor's route: a file whose line 1 names no address
+       column is read as phone,name,tags by position, with no header */
+    ngx_uint_t                       by_position;
     ngx_uint_t                       ntags;
     char                             tags[NGX_HTTP_BROADCAST_IMPORT_TAGS_MAX]
                                          [NGX_HTTP_BROADCAST_TAG_SIZE];
@@ -34,9 +37,10 @@ void ngx_http_broadcast_import_run(ngx_http_broadcast_import_job_t *job,
     ngx_http_broadcast_conn_t *conn);
 
 
-/* csv_export.c: GET /api/contacts/export in the loop (ctx's op or error) */
+/* csv_export.c: GET /api/contacts/export in the loop (ctx's op or error);
+   sms: the predecessor's GET /api/sms/contacts/export (phone,name,tags) */
 void ngx_http_broadcast_csv_export_prepare(ngx_http_request_t *r,
-    ngx_http_broadcast_api_ctx_t *ctx);
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_uint_t sms);
 
 
 #endif /* _NGX_HTTP_BROADCAST_CSV_H_INCLUDED_ */

@@ -26,6 +26,11 @@
 
 #define NGX_HTTP_BROADCAST_EXPORT_NONE   -1
 
+/* a contact's tags in one cell: one index range of contact_tags each */
+#define NGX_HTTP_BROADCAST_EXPORT_TAGS                                        \
+    "(SELECT GROUP_CONCAT(t.tag ORDER BY t.tag SEPARATOR ';') "              \
+    "FROM contact_tags t WHERE t.contact_id = c.id)"
+
 
 typedef struct {
     char                            *data;     /* malloc'd */
@@ -39,6 +44,7 @@ typedef struct {
     ngx_http_broadcast_main_conf_t  *mcf;
     char                             tag[NGX_HTTP_BROADCAST_TAG_SIZE];
     long long                        group_id;
+    ngx_uint_t                       sms;      /* the predecessor's file */
 
     /* written by a task, read by the loop when the task is done */
     long long                        last;     /* the keyset: last id */
@@ -63,14 +69,29 @@ static void ngx_http_broadcast_csv_export_pump(
 static void ngx_http_broadcast_csv_export_free(void *data);
 
 
-/* the columns the import reads */
-static const char  ngx_http_broadcast_export_header[] =
-    "name,phone,whatsapp,email,tags,locale,timezone,attributes\r\n";
+/* the columns the import reads, and those of the predecessor's SMS
+   contacts file (GET /api/sms/contacts/export: contacts with a phone) */
+static const ngx_str_t  ngx_http_broadcast_export_header[] = {
+    ngx_string("name,phone,whatsapp,email,tags,locale,timezone,"
+               "attributes\r\n"),
+    ngx_string("phone,name,tags\r\n")
+};
+
+static const char  *ngx_http_broadcast_export_columns[] = {
+    "c.name, c.phone, c.whatsapp, c.email, " NGX_HTTP_BROADCAST_EXPORT_TAGS
+    ", c.locale, c.timezone, c.attributes",
+    "c.phone, c.name, " NGX_HTTP_BROADCAST_EXPORT_TAGS
+};
+
+static const ngx_str_t  ngx_http_broadcast_export_file[] = {
+    ngx_string("attachment; filename=\"contacts.csv\""),
+    ngx_string("attachment; filename=\"sms_contacts.csv\"")
+};
 
 
 void
 ngx_http_broadcast_csv_export_prepare(ngx_http_request_t *r,
-    ngx_http_broadcast_api_ctx_t *ctx)
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_uint_t sms)
 {
     char                          buf[32];
     size_t                        i;
@@ -87,6 +108,7 @@ ngx_http_broadcast_csv_export_prepare(ngx_http_request_t *r,
     }
 
     ex->mcf = ctx->mcf;
+    ex->sms = sms;
     ex->page_ctx.mcf = ctx->mcf;
     ex->filling = NGX_HTTP_BROADCAST_EXPORT_NONE;
     ex->ready = NGX_HTTP_BROADCAST_EXPORT_NONE;
@@ -188,17 +210,16 @@ ngx_http_broadcast_export_page(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_export_buf_t *b)
 {
     ngx_int_t                  n;
-    ngx_uint_t                 i, oom;
+    ngx_uint_t                 i, ncols, oom;
     MYSQL_ROW                  row;
     MYSQL_RES                 *res;
     unsigned long             *lens;
     ngx_http_broadcast_sql_t   sql = { 0 };
 
-    /* the tag list of each row is one index range scan of contact_tags */
-    ngx_http_broadcast_sql_cat(&sql, "SELECT c.id, c.name, c.phone, "
-        "c.whatsapp, c.email, (SELECT GROUP_CONCAT(t.tag ORDER BY t.tag "
-        "SEPARATOR ';') FROM contact_tags t WHERE t.contact_id = c.id), "
-        "c.locale, c.timezone, c.attributes FROM contacts c");
+    ncols = ex->sms ? 3 : 8;
+
+    ngx_http_broadcast_sql_cat(&sql, "SELECT c.id, %s FROM contacts c",
+                               ngx_http_broadcast_export_columns[ex->sms]);
 
     if (ex->tag[0]) {
         ngx_http_broadcast_sql_cat(&sql, " JOIN contact_tags ft ON "
@@ -213,8 +234,9 @@ ngx_http_broadcast_export_page(ngx_http_broadcast_api_ctx_t *ctx,
                                    "%lld", ex->group_id);
     }
 
-    ngx_http_broadcast_sql_cat(&sql, " WHERE c.id > %lld ORDER BY c.id "
+    ngx_http_broadcast_sql_cat(&sql, " WHERE c.id > %lld%s ORDER BY c.id "
                                "LIMIT %d", ex->last,
+                               ex->sms ? " AND c.phone IS NOT NULL" : "",
                                NGX_HTTP_BROADCAST_EXPORT_PAGE);
 
     if (ngx_http_broadcast_contacts_exec(ctx, conn, &sql) != 0) {
@@ -239,8 +261,9 @@ ngx_http_broadcast_export_page(ngx_http_broadcast_api_ctx_t *ctx,
         lens = mysql_fetch_lengths(res);
         ex->last = strtoll(row[0], NULL, 10);
 
-        for (i = 1; i <= 8 && !oom; i++) {
-            oom = ngx_http_broadcast_export_cell(b, row[i], lens[i], i == 8);
+        for (i = 1; i <= ncols && !oom; i++) {
+            oom = ngx_http_broadcast_export_cell(b, row[i], lens[i],
+                                                 i == ncols);
         }
 
         n++;
@@ -316,20 +339,20 @@ static void
 ngx_http_broadcast_csv_export_op(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn)
 {
-    size_t                            len;
+    const ngx_str_t                  *header;
     ngx_http_broadcast_export_t      *ex = ctx->op_data;
     ngx_http_broadcast_export_buf_t  *b = &ex->buf[0];
 
-    len = sizeof(ngx_http_broadcast_export_header) - 1;
+    header = &ngx_http_broadcast_export_header[ex->sms];
 
-    if (ngx_http_broadcast_export_room(b, len) != 0) {
+    if (ngx_http_broadcast_export_room(b, header->len) != 0) {
         ngx_http_broadcast_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
                                      "internal_error", "out of memory");
         return;
     }
 
-    ngx_memcpy(b->data, ngx_http_broadcast_export_header, len);
-    b->len = len;
+    ngx_memcpy(b->data, header->data, header->len);
+    b->len = header->len;
 
     if (ngx_http_broadcast_export_fill(ctx, conn, ex, b, 1) != 0) {
         return;
@@ -607,7 +630,8 @@ ngx_http_broadcast_csv_export_send(ngx_http_request_t *r,
     ngx_http_set_ctx(r, ex, ngx_http_broadcast_module);
 
     if (ngx_http_broadcast_add_header(r, "Content-Disposition",
-            (u_char *) "attachment; filename=\"contacts.csv\"", 35)
+            ngx_http_broadcast_export_file[ex->sms].data,
+            ngx_http_broadcast_export_file[ex->sms].len)
         != NGX_OK
         || ngx_http_broadcast_add_header(r, "Cache-Control",
                                          (u_char *) "no-store", 8)

@@ -50,6 +50,12 @@ ngx_http_broadcast_csv_reject(ngx_http_broadcast_csv_state_t *st,
 }
 
 
+/* the columns of a headerless file of the predecessor's SMS contacts */
+static const int  ngx_http_broadcast_csv_positions[] = {
+    BC_COL_PHONE, BC_COL_NAME, BC_COL_TAGS
+};
+
+
 /* 1 if s has a control character (a name must be one line) */
 static int
 ngx_http_broadcast_csv_ctl(const char *s, size_t len)
@@ -122,11 +128,26 @@ ngx_http_broadcast_csv_header(ngx_http_broadcast_csv_state_t *st)
         }
     }
 
-    if (!addr) {
+    if (addr) {
+        return;
+    }
+
+    if (!st->job->by_position) {
         st->failed = 1;
         snprintf(st->message, sizeof(st->message), "the header (line 1) "
                  "names no phone, mobile, whatsapp or email column");
+        return;
     }
+
+    /* the predecessor's SMS contacts file without a header: phone, name,
+       tags by position, and line 1 is a row */
+    for (i = 0; i < st->nfields; i++) {
+        free(st->names[i]);
+        st->names[i] = NULL;
+        st->cols[i] = i < 3 ? ngx_http_broadcast_csv_positions[i] : BC_COL_SKIP;
+    }
+
+    st->headerless = 1;
 }
 
 
@@ -387,6 +408,10 @@ ngx_http_broadcast_csv_end(int c, void *state)
     } else if (!st->header_done) {
         st->header_done = 1;
         ngx_http_broadcast_csv_header(st);
+
+        if (st->headerless) {
+            ngx_http_broadcast_csv_record(st);
+        }
 
     } else {
         ngx_http_broadcast_csv_record(st);

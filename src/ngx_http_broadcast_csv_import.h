@@ -51,6 +51,7 @@ typedef struct {
 
     /* the header */
     ngx_uint_t                        header_done;
+    ngx_uint_t                        headerless;  /* line 1 was a row */
     ngx_uint_t                        ncols;
     int                               cols[NGX_HTTP_BROADCAST_IMPORT_COLS];
     char                             *names[NGX_HTTP_BROADCAST_IMPORT_COLS];

@@ -5,7 +5,8 @@
 # the contacts, tags and group memberships written, a re-import updating
 # rather than duplicating; scopes, 404, 413, hostile values; the export
 # streamed (chunked, longer than broadcast_backend_timeout, a slow reader)
-# and broadcast_import_max_body.
+# and broadcast_import_max_body; the predecessor's SMS contacts import
+# (headerless by position) and export.
 use strict;
 use warnings;
 use utf8;
@@ -204,6 +205,63 @@ is(export_csv()->{content}, $full, 'export -> import -> export is identical');
     my @l = data_lines($r->{content});
     is(scalar @l, 12001, 'export pages through all 12,001 (keyset, 5,000 a page)');
     is(scalar(keys %{{ map { $_ => 1 } @l }}), 12001, 'no contact twice across pages');
+}
+
+# ------------------------------------------------------------ predecessor
+# POST /api/sms/contacts/import: its headers (English or Chinese), or none
+# (phone,name,tags by position); asynchronous like ours
+sub sms_import {
+    my ($csv, %o) = @_;
+    $t->post('/api/sms/contacts/import', key => $o{key} // $manage, body => $csv,
+             headers => { 'Content-Type' => 'text/csv' });
+}
+$r = sms_import(encode_utf8("手机号,姓名,标签\n+14155550311,李四,老客户;vip\n"));
+is($r->{status}, 202, 'predecessor import: 202') or diag $r->{content};
+$st = finished($r->{json}{import_id});
+is_deeply([@$st{qw(status created rejected)}], ['done', 1, 0], 'Chinese header: one contact');
+my $li = contact_by(phone => '+14155550311');
+is($li->{name}, '李四', 'its name');
+is_deeply([sort @{ $li->{tags} }], [sort('老客户', 'vip')], 'its tags');
+
+$r = sms_import("phone,name,tags\n+14155550312,Pat Header,sms\n");
+$st = finished($r->{json}{import_id});
+is($st->{created}, 1, 'English header phone,name,tags');
+
+$r = sms_import("+14155550313,Headless One,a;b\r\n(415) 555-0314,Headless Two,\r\nnot-a-phone,Bad,\r\n");
+$st = finished($r->{json}{import_id});
+is($st->{status}, 'done', 'headerless file: done');
+is($st->{rows}, 3, 'line 1 is a row, not a header');
+is($st->{created}, 2, 'two created by position');
+is($st->{rejected}, 1, 'the bad phone rejected');
+is($st->{errors}[0]{line}, 3, 'with its line');
+is(contact_by(phone => '+14155550313')->{name}, 'Headless One', 'column 2 is the name');
+is_deeply([sort @{ contact_by(phone => '+14155550313')->{tags} }], ['a', 'b'], 'column 3 the tags');
+is(contact_by(phone => '+14155550314')->{name}, 'Headless Two', 'a national number by position');
+
+# ours still wants a header naming an address
+$r = import_csv("+14155550315,No Header,x\n");
+$st = finished($r->{json}{import_id});
+is($st->{status}, 'failed', 'POST /api/contacts/import of a headerless file: failed');
+is_error(sms_import("phone\n+14155550316\n", key => $read), 403, 'forbidden', 'predecessor import with a read key');
+
+# GET /api/sms/contacts/export: phone,name,tags of the contacts with a phone
+$r = $t->get('/api/sms/contacts/export', key => $read);
+is($r->{status}, 200, 'predecessor export: 200');
+like($r->{headers}{'content-disposition'} // '', qr/filename="sms_contacts\.csv"/, 'as sms_contacts.csv');
+my @sms = split /\r\n/, $r->{content} // '';
+is(shift(@sms), 'phone,name,tags', 'its columns');
+is(scalar @sms, $t->mysql_value('SELECT COUNT(*) FROM contacts WHERE phone IS NOT NULL'), 'one line per contact with a phone');
+ok((grep { $_ eq '"+14155550313","Headless One","a;b"' } @sms), 'a contact: phone, name, tags joined by ;');
+ok(!(grep { /bobby/ } @sms), 'a contact without a phone is not in it');
+is_error($t->get('/api/sms/contacts/export'), 401, 'unauthorized', 'predecessor export without a credential');
+
+# the predecessor's file imports back through its own route unchanged
+{
+    my $before = $r->{content};
+    $r = sms_import($before);
+    $st = finished($r->{json}{import_id});
+    is_deeply([@$st{qw(status created rejected)}], ['done', 0, 0], 'its export re-imported: nothing new, nothing refused');
+    is($t->get('/api/sms/contacts/export', key => $read)->{content}, $before, 'and exported the same');
 }
 
 # ------------------------------------------------------------ refusals
