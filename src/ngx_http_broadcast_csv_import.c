@@ -36,17 +36,29 @@ static const ngx_http_broadcast_csv_syn_t  ngx_http_broadcast_csv_syns[] = {
 
 
 void
-ngx_http_broadcast_csv_reject(ngx_http_broadcast_csv_state_t *st,
-    const char *why)
+ngx_http_broadcast_csv_count(ngx_http_broadcast_csv_state_t *st)
 {
+    pthread_mutex_lock(&st->mu);
     st->rows++;
+    pthread_mutex_unlock(&st->mu);
+}
+
+
+void
+ngx_http_broadcast_csv_reject(ngx_http_broadcast_csv_state_t *st,
+    long long line, const char *why, ngx_uint_t counted)
+{
+    pthread_mutex_lock(&st->mu);
+
+    st->rows += !counted;
     st->rejected++;
 
     if (json_array_size(st->errors) < NGX_HTTP_BROADCAST_IMPORT_ERRORS) {
         json_array_append_new(st->errors,
-            json_pack("{s:I,s:s}", "line", (json_int_t) st->record_line,
-                      "error", why));
+            json_pack("{s:I,s:s}", "line", (json_int_t) line, "error", why));
     }
+
+    pthread_mutex_unlock(&st->mu);
 }
 
 
@@ -307,7 +319,8 @@ ngx_http_broadcast_csv_record(ngx_http_broadcast_csv_state_t *st)
     ngx_memzero(row, sizeof(ngx_http_broadcast_csv_row_t));
 
     if (st->too_long) {
-        ngx_http_broadcast_csv_reject(st, "a cell is over 65536 bytes");
+        ngx_http_broadcast_csv_reject(st, st->record_line,
+                                      "a cell is over 65536 bytes", 0);
         return;
     }
 
@@ -328,7 +341,7 @@ ngx_http_broadcast_csv_record(ngx_http_broadcast_csv_state_t *st)
     if (why != NULL) {
         json_decref(attrs);
         json_decref(row->tags);
-        ngx_http_broadcast_csv_reject(st, why);
+        ngx_http_broadcast_csv_reject(st, st->record_line, why, 0);
         return;
     }
 
@@ -342,10 +355,10 @@ ngx_http_broadcast_csv_record(ngx_http_broadcast_csv_state_t *st)
 
     json_decref(attrs);
 
-    st->rows++;
+    ngx_http_broadcast_csv_count(st);
 
     if (++st->nbatch == NGX_HTTP_BROADCAST_IMPORT_BATCH) {
-        ngx_http_broadcast_csv_flush(st);
+        ngx_http_broadcast_csv_hand_over(st);
     }
 }
 
@@ -516,6 +529,9 @@ ngx_http_broadcast_import_run(ngx_http_broadcast_import_job_t *job,
     st->conn = conn;
     st->line = 1;
     st->errors = json_array();
+    st->batch = st->batches[0];
+    pthread_mutex_init(&st->mu, NULL);
+    pthread_cond_init(&st->cv, NULL);
 
     if (conn->mysql == NULL) {
         conn->mysql = bc_db_connect(&job->mcf->mysql, err, sizeof(err));
@@ -533,6 +549,8 @@ ngx_http_broadcast_import_run(ngx_http_broadcast_import_job_t *job,
         }
     }
 
+    ngx_http_broadcast_csv_writer_start(st);
+
     if (fd == -1) {
         snprintf(st->message, sizeof(st->message), "the uploaded file is "
                  "gone: %s", strerror(errno));
@@ -547,10 +565,7 @@ ngx_http_broadcast_import_run(ngx_http_broadcast_import_job_t *job,
         st->failed = 1;
     }
 
-    ngx_http_broadcast_csv_flush(st);
-
-    (void) ngx_http_broadcast_csv_progress(st, st->failed ? "failed"
-                                                          : "done");
+    ngx_http_broadcast_csv_finish(st);
 
 done:
 
@@ -567,8 +582,10 @@ done:
             free(st->names[i]);
         }
 
-        ngx_http_broadcast_csv_free_batch(st);
+        ngx_http_broadcast_csv_free_rows(st->batch, st->nbatch);
         json_decref(st->errors);
+        pthread_cond_destroy(&st->cv);
+        pthread_mutex_destroy(&st->mu);
         free(st);
     }
 }

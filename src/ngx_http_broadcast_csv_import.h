@@ -9,6 +9,8 @@
 
 #include "ngx_http_broadcast_csv.h"
 
+#include <pthread.h>
+
 
 #define NGX_HTTP_BROADCAST_IMPORT_BATCH      1000
 #define NGX_HTTP_BROADCAST_IMPORT_ERRORS     1000
@@ -56,26 +58,52 @@ typedef struct {
     int                               cols[NGX_HTTP_BROADCAST_IMPORT_COLS];
     char                             *names[NGX_HTTP_BROADCAST_IMPORT_COLS];
 
-    /* the batch */
-    ngx_http_broadcast_csv_row_t      batch[NGX_HTTP_BROADCAST_IMPORT_BATCH];
+    /* the batch the parse fills: one of two, the writer has the other */
+    ngx_http_broadcast_csv_row_t     *batch;
     ngx_uint_t                        nbatch;
-
-    long long                         rows, created, updated, rejected;
-    json_t                           *errors;
-    ngx_uint_t                        failed;
+    ngx_http_broadcast_csv_row_t      batches[2]
+                                          [NGX_HTTP_BROADCAST_IMPORT_BATCH];
+    ngx_uint_t                        fill;        /* batch's index */
+    ngx_uint_t                        failed;      /* the parse's */
     char                              message[256];
+
+    /*
+     * The writer (csv_write.c): a thread of the import's own writes one
+     * batch into MySQL while the parse fills the next, on the task's
+     * connection (the parse never uses it). It owns wbatch while busy.
+     */
+    pthread_t                         writer;
+    pthread_mutex_t                   mu;
+    pthread_cond_t                    cv;
+    ngx_uint_t                        writer_started;
+    ngx_uint_t                        busy;        /* under mu */
+    ngx_uint_t                        stop;        /* under mu */
+    ngx_uint_t                        wfailed;     /* under mu */
+    ngx_http_broadcast_csv_row_t     *wbatch;
+    ngx_uint_t                        nwbatch;
+    long long                         created, updated;   /* writer's */
+    char                              wmessage[256];      /* writer's */
+
+    /* both threads count rows and refusals: under mu */
+    long long                         rows, rejected;
+    json_t                           *errors;
 } ngx_http_broadcast_csv_state_t;
 
 
-/* csv_write.c: the batch in one transaction with the counters */
-void ngx_http_broadcast_csv_flush(ngx_http_broadcast_csv_state_t *st);
-/* the imports row's counters, errors and message; 0 or -1 */
-int ngx_http_broadcast_csv_progress(ngx_http_broadcast_csv_state_t *st,
-    const char *status);
-void ngx_http_broadcast_csv_free_batch(ngx_http_broadcast_csv_state_t *st);
-/* csv_import.c: a row refused, counted with its line and why */
+/* csv_write.c, the parse's side: the writer started (or not: then each
+   batch is written in the parse's thread), a full batch handed over, and
+   at the end the writer stopped and the last batch and counters written */
+void ngx_http_broadcast_csv_writer_start(ngx_http_broadcast_csv_state_t *st);
+void ngx_http_broadcast_csv_hand_over(ngx_http_broadcast_csv_state_t *st);
+void ngx_http_broadcast_csv_finish(ngx_http_broadcast_csv_state_t *st);
+void ngx_http_broadcast_csv_free_rows(ngx_http_broadcast_csv_row_t *rows,
+    ngx_uint_t n);
+
+/* a row counted (parse), or refused with its line and why; counted: it
+   was counted as a row already (the writer's refusals) */
+void ngx_http_broadcast_csv_count(ngx_http_broadcast_csv_state_t *st);
 void ngx_http_broadcast_csv_reject(ngx_http_broadcast_csv_state_t *st,
-    const char *why);
+    long long line, const char *why, ngx_uint_t counted);
 
 
 #endif /* _NGX_HTTP_BROADCAST_CSV_IMPORT_H_INCLUDED_ */

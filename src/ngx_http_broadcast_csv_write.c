@@ -2,7 +2,11 @@
  * The CSV import's batches into MySQL (csv_import.c parses): one
  * transaction per batch, the rows as one multi-row upsert by normalised
  * address, their ids in one lookup, tags and memberships as multi-row
- * inserts, and the imports row's counters in the same commit.
+ * inserts, and the imports row's counters in the same commit. A writer
+ * thread of the import's own does this for one batch while the parse
+ * fills the next: the two halves cost about the same CPU (libphonenumber
+ * on one side, the server's upserts on the other), so the import takes
+ * about the longer of them rather than their sum.
  */
 
 
@@ -16,13 +20,13 @@ ngx_http_broadcast_csv_exec(ngx_http_broadcast_csv_state_t *st,
     MYSQL  *m = st->conn->mysql;
 
     if (sql->failed) {
-        snprintf(st->message, sizeof(st->message), "out of memory");
+        snprintf(st->wmessage, sizeof(st->wmessage), "out of memory");
         return -1;
     }
 
     /* a statement of an open transaction: never reconnected and retried */
     if (mysql_real_query(m, sql->data, sql->len) != 0) {
-        snprintf(st->message, sizeof(st->message), "MySQL: %s",
+        snprintf(st->wmessage, sizeof(st->wmessage), "MySQL: %s",
                  mysql_error(m));
         return -1;
     }
@@ -53,7 +57,7 @@ ngx_http_broadcast_csv_upsert(ngx_http_broadcast_csv_state_t *st,
         "updated_at) VALUES ");
 
     for (i = from; i < to; i++) {
-        row = &st->batch[i];
+        row = &st->wbatch[i];
         ngx_http_broadcast_sql_cat(sql, i > from ? ",(" : "(");
         ngx_http_broadcast_csv_val(sql, m, row->name);
         ngx_http_broadcast_sql_cat(sql, ",");
@@ -112,7 +116,7 @@ ngx_http_broadcast_csv_in(ngx_http_broadcast_csv_state_t *st,
     n = 0;
 
     for (i = from; i < to; i++) {
-        v = ngx_http_broadcast_csv_key(&st->batch[i], &k);
+        v = ngx_http_broadcast_csv_key(&st->wbatch[i], &k);
 
         if (k != kind) {
             continue;
@@ -168,7 +172,7 @@ ngx_http_broadcast_csv_ids(ngx_http_broadcast_csv_state_t *st,
     ids = json_object();
 
     if (res == NULL || ids == NULL) {
-        snprintf(st->message, sizeof(st->message), "MySQL: %s",
+        snprintf(st->wmessage, sizeof(st->wmessage), "MySQL: %s",
                  mysql_error(st->conn->mysql));
         mysql_free_result(res);
         json_decref(ids);
@@ -188,9 +192,9 @@ ngx_http_broadcast_csv_ids(ngx_http_broadcast_csv_state_t *st,
     mysql_free_result(res);
 
     for (i = from; i < to; i++) {
-        v = ngx_http_broadcast_csv_key(&st->batch[i], &k);
+        v = ngx_http_broadcast_csv_key(&st->wbatch[i], &k);
         snprintf(key, sizeof(key), "%c%s", k, v);
-        st->batch[i].id = json_integer_value(json_object_get(ids, key));
+        st->wbatch[i].id = json_integer_value(json_object_get(ids, key));
     }
 
     json_decref(ids);
@@ -221,7 +225,7 @@ ngx_http_broadcast_csv_links(ngx_http_broadcast_csv_state_t *st,
                                "(contact_id, tag) VALUES ");
 
     for (i = from; i < to; i++) {
-        row = &st->batch[i];
+        row = &st->wbatch[i];
 
         if (row->id == 0) {
             continue;
@@ -249,10 +253,10 @@ ngx_http_broadcast_csv_links(ngx_http_broadcast_csv_state_t *st,
                                "contact_id, created_at) VALUES ");
 
     for (i = from, n = 0; i < to; i++) {
-        if (st->batch[i].id) {
+        if (st->wbatch[i].id) {
             ngx_http_broadcast_sql_cat(&sql, "%s(%lld,%lld,NOW(3))",
                                        n++ ? "," : "", st->job->group_id,
-                                       st->batch[i].id);
+                                       st->wbatch[i].id);
         }
     }
 
@@ -293,26 +297,30 @@ ngx_http_broadcast_csv_write(ngx_http_broadcast_csv_state_t *st,
 }
 
 
-int
+/* the imports row: status, counters, errors and message (NULL: none) */
+static int
 ngx_http_broadcast_csv_progress(ngx_http_broadcast_csv_state_t *st,
-    const char *status)
+    const char *status, const char *message)
 {
     int                        rc;
     char                      *errors;
+    long long                  rows, rejected;
     ngx_http_broadcast_sql_t   sql = { 0 };
 
+    pthread_mutex_lock(&st->mu);
     errors = json_dumps(st->errors, JSON_COMPACT);
+    rows = st->rows;
+    rejected = st->rejected;
+    pthread_mutex_unlock(&st->mu);
 
     ngx_http_broadcast_sql_cat(&sql, "UPDATE imports SET status = '%s', "
         "`rows` = %lld, created = %lld, updated = %lld, rejected = %lld, "
-        "errors = ", status, st->rows, st->created, st->updated,
-        st->rejected);
+        "errors = ", status, rows, st->created, st->updated, rejected);
     ngx_http_broadcast_sql_str(&sql, st->conn->mysql, errors,
                                errors ? strlen(errors) : 0);
     ngx_http_broadcast_sql_cat(&sql, ", message = ");
-    ngx_http_broadcast_sql_str(&sql, st->conn->mysql,
-                               st->message[0] ? st->message : NULL,
-                               strlen(st->message));
+    ngx_http_broadcast_sql_str(&sql, st->conn->mysql, message,
+                               message ? strlen(message) : 0);
     ngx_http_broadcast_sql_cat(&sql, ", updated_at = NOW(3) WHERE id = %lld",
                                st->job->import_id);
 
@@ -326,38 +334,39 @@ ngx_http_broadcast_csv_progress(ngx_http_broadcast_csv_state_t *st,
 
 
 void
-ngx_http_broadcast_csv_free_batch(ngx_http_broadcast_csv_state_t *st)
+ngx_http_broadcast_csv_free_rows(ngx_http_broadcast_csv_row_t *rows,
+    ngx_uint_t n)
 {
     ngx_uint_t  i;
 
-    for (i = 0; i < st->nbatch; i++) {
-        free(st->batch[i].attrs);
-        json_decref(st->batch[i].tags);
+    for (i = 0; i < n; i++) {
+        free(rows[i].attrs);
+        json_decref(rows[i].tags);
     }
-
-    st->nbatch = 0;
 }
 
 
 /*
- * One transaction: the batch in one statement; if two rows or a row and
- * two contacts collide on addresses (1062), the batch again row by row,
- * refusing only the rows that collide. The counters in the same commit.
+ * One transaction: the writer's batch in one statement; if two rows or a
+ * row and two contacts collide on addresses (1062), the batch again row by
+ * row, refusing only the rows that collide. The counters in the same
+ * commit. After a failure, later batches are dropped.
  */
-void
+static void
 ngx_http_broadcast_csv_flush(ngx_http_broadcast_csv_state_t *st)
 {
     int                        rc;
     MYSQL                     *m = st->conn->mysql;
-    ngx_uint_t                 i;
-    long long                  created, updated, line;
+    ngx_uint_t                 i, n;
+    long long                  created, updated;
     ngx_http_broadcast_sql_t   begin = { (char *) "BEGIN", 5, 6, 0, 1 };
     ngx_http_broadcast_sql_t   rollback = { (char *) "ROLLBACK", 8, 9, 0, 1 };
     ngx_http_broadcast_sql_t   commit = { (char *) "COMMIT", 6, 7, 0, 1 };
 
-    if (st->failed) {
-        ngx_http_broadcast_csv_free_batch(st);
-        return;
+    n = st->nwbatch;
+
+    if (st->wfailed || n == 0) {
+        goto done;
     }
 
     created = st->created;
@@ -367,7 +376,7 @@ ngx_http_broadcast_csv_flush(ngx_http_broadcast_csv_state_t *st)
         goto failed;
     }
 
-    rc = st->nbatch ? ngx_http_broadcast_csv_write(st, 0, st->nbatch) : 0;
+    rc = ngx_http_broadcast_csv_write(st, 0, n);
 
     if (rc == 1) {
         st->created = created;
@@ -379,17 +388,12 @@ ngx_http_broadcast_csv_flush(ngx_http_broadcast_csv_state_t *st)
             goto failed;
         }
 
-        line = st->record_line;
-
-        for (i = 0; i < st->nbatch; i++) {
+        for (i = 0; i < n; i++) {
             rc = ngx_http_broadcast_csv_write(st, i, i + 1);
 
             if (rc == 1) {
-                /* counted as a row already: only the rejection */
-                st->rows--;
-                st->record_line = st->batch[i].line;
-                ngx_http_broadcast_csv_reject(st, "its addresses belong to "
-                                              "different contacts");
+                ngx_http_broadcast_csv_reject(st, st->wbatch[i].line,
+                    "its addresses belong to different contacts", 1);
             }
 
             if (rc < 0) {
@@ -397,23 +401,159 @@ ngx_http_broadcast_csv_flush(ngx_http_broadcast_csv_state_t *st)
             }
         }
 
-        st->record_line = line;
-        st->message[0] = '\0';
+        st->wmessage[0] = '\0';
         rc = 0;
     }
 
-    if (rc != 0 || ngx_http_broadcast_csv_progress(st, "running") != 0
+    if (rc != 0 || ngx_http_broadcast_csv_progress(st, "running", NULL) != 0
         || ngx_http_broadcast_csv_exec(st, &commit) != 0)
     {
         goto failed;
     }
 
-    ngx_http_broadcast_csv_free_batch(st);
-    return;
+    goto done;
 
 failed:
 
     (void) mysql_rollback(m);
-    st->failed = 1;
-    ngx_http_broadcast_csv_free_batch(st);
+
+    pthread_mutex_lock(&st->mu);
+    st->wfailed = 1;
+    pthread_mutex_unlock(&st->mu);
+
+done:
+
+    ngx_http_broadcast_csv_free_rows(st->wbatch, n);
+    st->nwbatch = 0;
+}
+
+
+/* ------------------------------------------------------------ the writer */
+
+
+static void *
+ngx_http_broadcast_csv_writer(void *data)
+{
+    ngx_http_broadcast_csv_state_t *st = data;
+
+    (void) mysql_thread_init();
+
+    pthread_mutex_lock(&st->mu);
+
+    for ( ;; ) {
+        while (!st->busy && !st->stop) {
+            pthread_cond_wait(&st->cv, &st->mu);
+        }
+
+        if (!st->busy) {
+            break;
+        }
+
+        pthread_mutex_unlock(&st->mu);
+        ngx_http_broadcast_csv_flush(st);
+        pthread_mutex_lock(&st->mu);
+
+        st->busy = 0;
+        pthread_cond_broadcast(&st->cv);
+    }
+
+    pthread_mutex_unlock(&st->mu);
+
+    mysql_thread_end();
+
+    return NULL;
+}
+
+
+/* the parse's thread: without a writer, batches are written inline */
+void
+ngx_http_broadcast_csv_writer_start(ngx_http_broadcast_csv_state_t *st)
+{
+    st->writer_started = (pthread_create(&st->writer, NULL,
+                                         ngx_http_broadcast_csv_writer, st)
+                          == 0);
+}
+
+
+/* the parse's thread: waits for the writer to be idle (then wbatch is
+   free and its failure, if any, is known); under mu on return */
+static void
+ngx_http_broadcast_csv_writer_idle(ngx_http_broadcast_csv_state_t *st)
+{
+    pthread_mutex_lock(&st->mu);
+
+    while (st->busy) {
+        pthread_cond_wait(&st->cv, &st->mu);
+    }
+
+    if (st->wfailed && !st->failed) {
+        st->failed = 1;
+        ngx_memcpy(st->message, st->wmessage, sizeof(st->message));
+    }
+}
+
+
+void
+ngx_http_broadcast_csv_hand_over(ngx_http_broadcast_csv_state_t *st)
+{
+    if (!st->writer_started) {
+        st->wbatch = st->batch;
+        st->nwbatch = st->nbatch;
+        ngx_http_broadcast_csv_flush(st);
+        st->nbatch = 0;
+
+        st->failed |= st->wfailed;
+        if (st->wfailed) {
+            ngx_memcpy(st->message, st->wmessage, sizeof(st->message));
+        }
+
+        return;
+    }
+
+    ngx_http_broadcast_csv_writer_idle(st);
+
+    if (st->failed) {
+        pthread_mutex_unlock(&st->mu);
+        ngx_http_broadcast_csv_free_rows(st->batch, st->nbatch);
+        st->nbatch = 0;
+        return;
+    }
+
+    st->wbatch = st->batch;
+    st->nwbatch = st->nbatch;
+    st->busy = 1;
+    pthread_cond_broadcast(&st->cv);
+    pthread_mutex_unlock(&st->mu);
+
+    st->fill ^= 1;
+    st->batch = st->batches[st->fill];
+    st->nbatch = 0;
+}
+
+
+/* the parse's thread, at the end: the writer stopped, the last batch
+   written here, the final status */
+void
+ngx_http_broadcast_csv_finish(ngx_http_broadcast_csv_state_t *st)
+{
+    if (st->writer_started) {
+        ngx_http_broadcast_csv_writer_idle(st);
+        st->stop = 1;
+        pthread_cond_broadcast(&st->cv);
+        pthread_mutex_unlock(&st->mu);
+
+        (void) pthread_join(st->writer, NULL);
+        st->writer_started = 0;
+    }
+
+    if (!st->failed) {
+        ngx_http_broadcast_csv_hand_over(st);
+    }
+
+    ngx_http_broadcast_csv_free_rows(st->batch, st->nbatch);
+    st->nbatch = 0;
+
+    (void) ngx_http_broadcast_csv_progress(st, st->failed ? "failed" : "done",
+                                           st->message[0] ? st->message
+                                                          : NULL);
 }
