@@ -310,7 +310,7 @@ ok() { awk -v v="$1" -v t="$2" 'BEGIN { print (v + 0 >= t) ? "ok" : "MISSED" }';
 row() { printf '%-38s %14s %10s %10s %8s\n' "$@"; }
 echo
 row benchmark rate ratio target result
-row "baseline (proxy), mean of ${#BASELINES[@]}" "${RPS[baseline]} req/s" 1.00 - -
+[ "${#BASELINES[@]}" -gt 0 ] && row "baseline (proxy), mean of ${#BASELINES[@]}" "${RPS[baseline]} req/s" 1.00 - -
 if part api; then
     BULK_RCPT=$(awk -v r="${RPS[bulk]:-0}" 'BEGIN {printf "%.0f", r * 100}')
     SG_EVENTS_RATE=$(awk -v r="${RPS[sendgrid]:-0}" -v e="$SG_EVENTS" 'BEGIN {printf "%.0f", r * e}')
@@ -342,11 +342,13 @@ fi
 if part e2e; then
     echo "email: $EMAIL_ACCEPTED accepted; mail/send calls and the largest: ${EMAIL_CALLS:-?} (at most 1000 per call)"
 fi
-echo -n "baseline runs: $BASE_RANGE req/s; each ratio is against the mean of the runs just before and after it ("
-for n in send callbacks sendgrid meta send_run callbacks_run; do
-    [ -n "${RPS[$n]:-}" ] && echo -n "$n $(base_of "$n") "
-done
-echo ")"
+if [ "${#BASELINES[@]}" -gt 0 ]; then
+    echo -n "baseline runs: $BASE_RANGE req/s; each ratio is against the mean of the runs just before and after it ("
+    for n in send callbacks sendgrid meta send_run callbacks_run; do
+        [ -n "${RPS[$n]:-}" ] && echo -n "$n $(base_of "$n") "
+    done
+    echo ")"
+fi
 if part e2e; then
     echo "enqueue of $E2E_N messages took ${ENQ_SECS}s"
 fi

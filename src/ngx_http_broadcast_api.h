@@ -202,7 +202,8 @@ NGX_HTTP_BROADCAST_ROUTE(compat);
 
 /* csv*.c: POST /api/contacts/import (the body kept on disk, parsed by a
    pool-thread job after the 202), GET /api/contacts/imports/{id},
-   GET /api/contacts/export (written to a file by the thread, sent from it) */
+   GET /api/contacts/export (streamed: page tasks fill buffers the loop
+   sends chunked) */
 NGX_HTTP_BROADCAST_ROUTE(csv);
 #define NGX_HTTP_BROADCAST_CSV_IMPORT   0
 #define NGX_HTTP_BROADCAST_CSV_IMPORTS  1
