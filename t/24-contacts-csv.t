@@ -183,6 +183,11 @@ is($r->{content}, "name,phone,whatsapp,email,tags,locale,timezone,attributes\r\n
 is_error(export_csv('tag=a/b'), 422, 'invalid_tag', 'export: bad tag');
 is_error(export_csv('group_id=1%20OR%201=1'), 422, 'invalid_group_id', 'export: bad group_id');
 is_error($t->get('/api/contacts/export'), 401, 'unauthorized', 'export without a credential');
+$r = $t->http(HEAD => '/api/contacts/export', key => $read);
+is($r->{status}, 200, 'HEAD export: 200');
+like($r->{headers}{'content-type'} // '', qr{^text/csv}, 'HEAD export: its type');
+is($r->{content} // '', '', 'HEAD export: no body');
+is($t->get('/api/contacts/export?tag=vip', key => $read)->{status}, 200, 'the connection serves on after a HEAD');
 
 # round trip: everything deleted, the export imported, the same export
 $t->dbh->do('DELETE FROM contacts');
