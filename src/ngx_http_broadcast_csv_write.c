@@ -1,8 +1,7 @@
 /*
  * The CSV import's batches into MySQL (csv_import.c parses): one
  * transaction per batch, the rows as one multi-row upsert by normalised
- * address, their ids in one lookup, tags and memberships as multi-row
- * inserts, and the imports row's counters in the same commit. A writer
+ * address returning their ids, tags and memberships as multi-row inserts, and the imports row's counters in the same commit. A writer
  * thread of the import's own does this for one batch while the parse
  * fills the next: the two halves cost about the same CPU (libphonenumber
  * on one side, the server's upserts on the other), so the import takes
@@ -88,118 +87,11 @@ ngx_http_broadcast_csv_upsert(ngx_http_broadcast_csv_state_t *st,
         /* a row always changes (a later row of the same statement finds
            updated_at already NOW(3)): each update affects 2, countable */
         "updated_at = IF(updated_at >= NOW(3), "
-        "updated_at + INTERVAL 1000 MICROSECOND, NOW(3))");
-}
-
-
-/* the first address of a row: the one it is upserted and found by */
-static const char *
-ngx_http_broadcast_csv_key(ngx_http_broadcast_csv_row_t *row, char *kind)
-{
-    *kind = row->phone[0] ? 'p' : row->whatsapp[0] ? 'w' : 'e';
-
-    return row->phone[0] ? row->phone
-                         : row->whatsapp[0] ? row->whatsapp : row->email;
-}
-
-
-/* " col IN (...)" of the rows' first addresses of that kind; 0: none */
-static ngx_uint_t
-ngx_http_broadcast_csv_in(ngx_http_broadcast_csv_state_t *st,
-    ngx_http_broadcast_sql_t *sql, ngx_uint_t from, ngx_uint_t to, char kind,
-    const char *col, ngx_uint_t or)
-{
-    char         k;
-    const char  *v;
-    ngx_uint_t   i, n;
-
-    n = 0;
-
-    for (i = from; i < to; i++) {
-        v = ngx_http_broadcast_csv_key(&st->wbatch[i], &k);
-
-        if (k != kind) {
-            continue;
-        }
-
-        ngx_http_broadcast_sql_cat(sql, n++ ? "," : (or ? " OR %s IN ("
-                                                        : " %s IN ("), col);
-        ngx_http_broadcast_sql_str(sql, st->conn->mysql, v, strlen(v));
-    }
-
-    if (n) {
-        ngx_http_broadcast_sql_cat(sql, ")");
-    }
-
-    return n;
-}
-
-
-/*
- * the ids of rows [from, to), by their first addresses, in one statement
- * (one index lookup each), so that their tags and memberships are plain
- * multi-row inserts rather than a subquery per row; 0, or -1
- */
-static int
-ngx_http_broadcast_csv_ids(ngx_http_broadcast_csv_state_t *st,
-    ngx_uint_t from, ngx_uint_t to)
-{
-    int                            rc;
-    char                           k, key[BC_EMAIL_MAX + 4];
-    json_t                        *ids;
-    MYSQL_ROW                      r;
-    MYSQL_RES                     *res;
-    ngx_uint_t                     i, n;
-    const char                    *v;
-    ngx_http_broadcast_sql_t       sql = { 0 };
-
-    static const char  kinds[] = "pwe";
-
-    ngx_http_broadcast_sql_cat(&sql, "SELECT id, phone, whatsapp, email "
-                               "FROM contacts WHERE");
-    n = ngx_http_broadcast_csv_in(st, &sql, from, to, 'p', "phone", 0);
-    n += ngx_http_broadcast_csv_in(st, &sql, from, to, 'w', "whatsapp", n);
-    (void) ngx_http_broadcast_csv_in(st, &sql, from, to, 'e', "email", n);
-
-    rc = ngx_http_broadcast_csv_exec(st, &sql);
-    free(sql.data);
-
-    if (rc != 0) {
-        return -1;
-    }
-
-    res = mysql_store_result(st->conn->mysql);
-    ids = json_object();
-
-    if (res == NULL || ids == NULL) {
-        snprintf(st->wmessage, sizeof(st->wmessage), "MySQL: %s",
-                 mysql_error(st->conn->mysql));
-        mysql_free_result(res);
-        json_decref(ids);
-        return -1;
-    }
-
-    while ((r = mysql_fetch_row(res)) != NULL) {
-        for (i = 0; i < 3; i++) {
-            if (r[i + 1] != NULL) {
-                snprintf(key, sizeof(key), "%c%s", kinds[i], r[i + 1]);
-                json_object_set_new(ids, key,
-                    json_integer(strtoll(r[0], NULL, 10)));
-            }
-        }
-    }
-
-    mysql_free_result(res);
-
-    for (i = from; i < to; i++) {
-        v = ngx_http_broadcast_csv_key(&st->wbatch[i], &k);
-        snprintf(key, sizeof(key), "%c%s", k, v);
-        st->wbatch[i].id = json_integer_value(json_object_get(ids, key));
-    }
-
-    json_decref(ids);
-
-    return 0;
+        "updated_at + INTERVAL 1000 MICROSECOND, NOW(3))"
+        /* a row for each of the statement's, in their order: the contact
+           and whether it was created (an update always moves updated_at
+           off created_at, see above) */
+        " RETURNING id, created_at = updated_at");
 }
 
 
@@ -215,10 +107,6 @@ ngx_http_broadcast_csv_links(ngx_http_broadcast_csv_state_t *st,
     ngx_uint_t                     i, n;
     ngx_http_broadcast_sql_t       sql = { 0 };
     ngx_http_broadcast_csv_row_t  *row;
-
-    if (ngx_http_broadcast_csv_ids(st, from, to) != 0) {
-        return -1;
-    }
 
     n = 0;
     ngx_http_broadcast_sql_cat(&sql, "INSERT IGNORE INTO contact_tags "
@@ -268,16 +156,19 @@ ngx_http_broadcast_csv_links(ngx_http_broadcast_csv_state_t *st,
 
 
 /*
- * rows [from, to) upserted and linked, counted as created or updated
- * (an insert affects 1 row, an update 2); 0, 1 if a row's addresses
- * belong to two contacts (1062), -1 on another error
+ * rows [from, to) upserted, their ids and whether each was created from
+ * the upsert's RETURNING (no look-up of the batch afterwards), and linked;
+ * 0, 1 if a row's addresses belong to two contacts (1062), -1 on another
+ * error
  */
 static int
 ngx_http_broadcast_csv_write(ngx_http_broadcast_csv_state_t *st,
     ngx_uint_t from, ngx_uint_t to)
 {
     int                        rc;
-    long long                  affected, n;
+    MYSQL_ROW                  r;
+    MYSQL_RES                 *res;
+    ngx_uint_t                 i;
     ngx_http_broadcast_sql_t   sql = { 0 };
 
     ngx_http_broadcast_csv_upsert(st, &sql, from, to);
@@ -288,10 +179,40 @@ ngx_http_broadcast_csv_write(ngx_http_broadcast_csv_state_t *st,
         return mysql_errno(st->conn->mysql) == 1062 ? 1 : -1;
     }
 
-    n = to - from;
-    affected = (long long) mysql_affected_rows(st->conn->mysql);
-    st->updated += affected - n;
-    st->created += 2 * n - affected;
+    res = mysql_use_result(st->conn->mysql);
+    if (res == NULL && mysql_errno(st->conn->mysql) == 1062) {
+        return 1;
+    }
+
+    if (res == NULL) {
+        snprintf(st->wmessage, sizeof(st->wmessage), "MySQL: %s",
+                 mysql_error(st->conn->mysql));
+        return -1;
+    }
+
+    for (i = from; (r = mysql_fetch_row(res)) != NULL; i++) {
+        if (i < to) {
+            st->wbatch[i].id = strtoll(r[0], NULL, 10);
+            st->created += (r[1][0] == '1');
+            st->updated += (r[1][0] != '1');
+        }
+    }
+
+    /* a collision may come after the first rows of the result */
+    if (mysql_errno(st->conn->mysql) == 1062) {
+        mysql_free_result(res);
+        return 1;
+    }
+
+    if (mysql_errno(st->conn->mysql) || i != to) {
+        snprintf(st->wmessage, sizeof(st->wmessage), "MySQL: %s",
+                 mysql_errno(st->conn->mysql) ? mysql_error(st->conn->mysql)
+                 : "the upsert returned another number of rows");
+        mysql_free_result(res);
+        return -1;
+    }
+
+    mysql_free_result(res);
 
     return ngx_http_broadcast_csv_links(st, from, to);
 }
