@@ -115,6 +115,14 @@ static ngx_command_t  ngx_http_broadcast_commands[] = {
       offsetof(ngx_http_broadcast_loc_conf_t, max_body),
       NULL },
 
+    /* a CSV import's body (POST /api/contacts/import): a file on disk */
+    { ngx_string("broadcast_import_max_body"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_off_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_broadcast_loc_conf_t, import_max_body),
+      NULL },
+
     { ngx_string("broadcast_session_ttl"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_sec_slot,
@@ -456,6 +464,7 @@ ngx_http_broadcast_create_loc_conf(ngx_conf_t *cf)
     lcf->backend_timeout = NGX_CONF_UNSET_MSEC;
     lcf->max_recipients = NGX_CONF_UNSET_UINT;
     lcf->max_body = NGX_CONF_UNSET_SIZE;
+    lcf->import_max_body = NGX_CONF_UNSET;
     lcf->cookie_secure = NGX_CONF_UNSET;
     lcf->sendgrid_key = NGX_CONF_UNSET_PTR;
     lcf->sendgrid_tolerance = NGX_CONF_UNSET;
@@ -476,6 +485,8 @@ ngx_http_broadcast_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_uint_value(conf->max_recipients, prev->max_recipients,
                               1000);
     ngx_conf_merge_size_value(conf->max_body, prev->max_body, 1024 * 1024);
+    ngx_conf_merge_off_value(conf->import_max_body, prev->import_max_body,
+                             100 * 1024 * 1024);
     ngx_conf_merge_value(conf->cookie_secure, prev->cookie_secure, 1);
     ngx_conf_merge_str_value(conf->default_country, prev->default_country,
                              "US");

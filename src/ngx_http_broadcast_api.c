@@ -390,6 +390,14 @@ static const ngx_http_broadcast_api_route_t  ngx_http_broadcast_api_routes[] =
         "/api/campaigns/check-duplicates", READ, DUPLICATES),
     NGX_HTTP_BROADCAST_CAMPAIGN_ROUTE(NGX_HTTP_GET,
         "/api/templates/{id}/history", READ, HISTORY),
+    /* the predecessor's SMS contacts file: the same import and export */
+    { NGX_HTTP_POST, "/api/sms/contacts/import",
+      NGX_HTTP_BROADCAST_NEED_MANAGE, ngx_http_broadcast_csv_prepare,
+      NGX_HTTP_BROADCAST_CSV_SMS_IMPORT },
+
+    { NGX_HTTP_GET, "/api/sms/contacts/export",
+      NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_csv_prepare,
+      NGX_HTTP_BROADCAST_CSV_SMS_EXPORT },
 };
 
 

@@ -234,11 +234,16 @@ NGX_HTTP_BROADCAST_ROUTE(campaigns);
 
 /* csv*.c: POST /api/contacts/import (the body kept on disk, parsed by a
    pool-thread job after the 202), GET /api/contacts/imports/{id},
-   GET /api/contacts/export (written to a file by the thread, sent from it) */
+   GET /api/contacts/export (streamed: page tasks fill buffers the loop
+   sends chunked) */
 NGX_HTTP_BROADCAST_ROUTE(csv);
 #define NGX_HTTP_BROADCAST_CSV_IMPORT   0
 #define NGX_HTTP_BROADCAST_CSV_IMPORTS  1
 #define NGX_HTTP_BROADCAST_CSV_EXPORT   2
+/* the predecessor's aliases: POST /api/sms/contacts/import (also reads a
+   headerless phone,name,tags file), GET /api/sms/contacts/export */
+#define NGX_HTTP_BROADCAST_CSV_SMS_IMPORT  3
+#define NGX_HTTP_BROADCAST_CSV_SMS_EXPORT  4
 /* loop, before the import's body is read: its own limit, to a file */
 ngx_int_t ngx_http_broadcast_csv_body(ngx_http_request_t *r);
 

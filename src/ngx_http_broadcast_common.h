@@ -55,6 +55,7 @@ typedef struct {
     /* API: limits, session cookie, default senders */
     ngx_uint_t                      max_recipients;
     size_t                          max_body;
+    off_t                           import_max_body;  /* a CSV import's */
     ngx_flag_t                      cookie_secure;
     ngx_str_t                       default_country;
     ngx_str_t                       sms_from;

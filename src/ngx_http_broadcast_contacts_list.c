@@ -378,15 +378,11 @@ invalid:
 /* --------------------------------------------------------- the thread */
 
 
-/* thread: FROM ... WHERE of the listing's filters (without the cursor) */
+/* thread: FROM contacts c and the joins of the tag and group filters */
 static void
-ngx_http_broadcast_clist_from(ngx_http_broadcast_conn_t *conn,
+ngx_http_broadcast_clist_joins(ngx_http_broadcast_conn_t *conn,
     ngx_http_broadcast_clist_t *cl, ngx_http_broadcast_sql_t *sql)
 {
-    char        like[NGX_HTTP_BROADCAST_CONTACTS_SEARCH * 2 + 8];
-    size_t      i, n;
-    ngx_uint_t  phone;
-
     ngx_http_broadcast_sql_cat(sql, " FROM contacts c");
 
     if (cl->has_tag) {
@@ -401,14 +397,21 @@ ngx_http_broadcast_clist_from(ngx_http_broadcast_conn_t *conn,
                                    "g.contact_id = c.id AND g.group_id = "
                                    "%lld", cl->group_id);
     }
+}
 
-    ngx_http_broadcast_sql_cat(sql, " WHERE 1 = 1");
 
-    if (!cl->has_search) {
-        return;
-    }
+/*
+ * the search's LIKE patterns: like for the name and e-mail, number for the
+ * ASCII address columns ("+" first), only if the search can prefix a
+ * number (else number[0] is NUL); the user's % _ \ match themselves
+ */
+static void
+ngx_http_broadcast_clist_likes(ngx_http_broadcast_clist_t *cl, char *like,
+    char *number)
+{
+    size_t      i, n;
+    ngx_uint_t  phone;
 
-    /* the user's % _ \ match themselves; then the prefix's own % */
     n = 0;
     phone = 1;
 
@@ -431,26 +434,91 @@ ngx_http_broadcast_clist_from(ngx_http_broadcast_conn_t *conn,
     like[n++] = '%';
     like[n] = '\0';
 
-    ngx_http_broadcast_sql_cat(sql, " AND (c.name LIKE ");
-    ngx_http_broadcast_sql_str(sql, conn->mysql, like, n);
-    ngx_http_broadcast_sql_cat(sql, " OR c.email LIKE ");
-    ngx_http_broadcast_sql_str(sql, conn->mysql, like, n);
+    number[0] = '\0';
+
+    if (phone) {
+        ngx_snprintf((u_char *) number, n + 2, "%s%s%Z",
+                     like[0] == '+' ? "" : "+", like);
+    }
+}
+
+
+static const char  *ngx_http_broadcast_clist_search_cols[] = {
+    "c.name", "c.email", "c.phone", "c.whatsapp", NULL
+};
+
+
+/* thread: FROM ... WHERE of the listing's filters (without the cursor) */
+static void
+ngx_http_broadcast_clist_from(ngx_http_broadcast_conn_t *conn,
+    ngx_http_broadcast_clist_t *cl, ngx_http_broadcast_sql_t *sql)
+{
+    char         like[NGX_HTTP_BROADCAST_CONTACTS_SEARCH * 2 + 8];
+    char         number[NGX_HTTP_BROADCAST_CONTACTS_SEARCH * 2 + 8];
+    const char  *v;
+    ngx_uint_t   i;
+
+    ngx_http_broadcast_clist_joins(conn, cl, sql);
+    ngx_http_broadcast_sql_cat(sql, " WHERE 1 = 1");
+
+    if (!cl->has_search) {
+        return;
+    }
+
+    ngx_http_broadcast_clist_likes(cl, like, number);
 
     /* the ASCII address columns only for what can prefix a number */
-    if (phone) {
-        if (like[0] != '+') {
-            ngx_memmove(like + 1, like, n + 1);
-            like[0] = '+';
-            n++;
+    for (i = 0; ngx_http_broadcast_clist_search_cols[i]; i++) {
+        v = (i < 2) ? like : number;
+
+        if (v[0] == '\0') {
+            break;
         }
 
-        ngx_http_broadcast_sql_cat(sql, " OR c.phone LIKE ");
-        ngx_http_broadcast_sql_str(sql, conn->mysql, like, n);
-        ngx_http_broadcast_sql_cat(sql, " OR c.whatsapp LIKE ");
-        ngx_http_broadcast_sql_str(sql, conn->mysql, like, n);
+        ngx_http_broadcast_sql_cat(sql, i ? " OR %s LIKE " : " AND (%s LIKE ",
+                                   ngx_http_broadcast_clist_search_cols[i]);
+        ngx_http_broadcast_sql_str(sql, conn->mysql, v, strlen(v));
     }
 
     ngx_http_broadcast_sql_cat(sql, ")");
+}
+
+
+/*
+ * thread: FROM ... WHERE of a search's total: a UNION of one prefix range
+ * per column, each read in its own index alone (the index holds the id),
+ * where the OR of the listing makes MariaDB fetch every matching row to
+ * re-check it: half the time for a prefix shared by 1% of a million.
+ */
+static void
+ngx_http_broadcast_clist_search_count_from(ngx_http_broadcast_conn_t *conn,
+    ngx_http_broadcast_clist_t *cl, ngx_http_broadcast_sql_t *sql)
+{
+    char         like[NGX_HTTP_BROADCAST_CONTACTS_SEARCH * 2 + 8];
+    char         number[NGX_HTTP_BROADCAST_CONTACTS_SEARCH * 2 + 8];
+    const char  *v;
+    ngx_uint_t   i;
+
+    ngx_http_broadcast_clist_likes(cl, like, number);
+
+    ngx_http_broadcast_sql_cat(sql, " FROM (");
+
+    for (i = 0; ngx_http_broadcast_clist_search_cols[i]; i++) {
+        v = (i < 2) ? like : number;
+
+        if (v[0] == '\0') {
+            break;
+        }
+
+        ngx_http_broadcast_sql_cat(sql, i ? " UNION SELECT c.id"
+                                          : "SELECT c.id");
+        ngx_http_broadcast_clist_joins(conn, cl, sql);
+        ngx_http_broadcast_sql_cat(sql, " WHERE %s LIKE ",
+                                   ngx_http_broadcast_clist_search_cols[i]);
+        ngx_http_broadcast_sql_str(sql, conn->mysql, v, strlen(v));
+    }
+
+    ngx_http_broadcast_sql_cat(sql, ") u");
 }
 
 
@@ -464,7 +532,12 @@ static void
 ngx_http_broadcast_clist_count_from(ngx_http_broadcast_conn_t *conn,
     ngx_http_broadcast_clist_t *cl, ngx_http_broadcast_sql_t *sql)
 {
-    if (cl->has_search || (!cl->has_tag && cl->group_id == 0)) {
+    if (cl->has_search) {
+        ngx_http_broadcast_clist_search_count_from(conn, cl, sql);
+        return;
+    }
+
+    if (!cl->has_tag && cl->group_id == 0) {
         ngx_http_broadcast_clist_from(conn, cl, sql);
         return;
     }

@@ -2,7 +2,9 @@
  * CSV import routes: POST /api/contacts/import (the body spilled to a temp
  * file by nginx, linked to a path of the import's own, an imports row,
  * 202 at once, the parse posted to the thread pool as a job of its own)
- * and GET /api/contacts/imports/{id} (the row's counters and errors).
+ * and GET /api/contacts/imports/{id} (the row's counters and errors); the
+ * predecessor's POST /api/sms/contacts/import is the same import (also
+ * reading a headerless phone,name,tags file), answered the same way.
  * Tables: sql/010_imports.sql.
  */
 
@@ -15,6 +17,7 @@ typedef struct {
     char                              temp[NGX_MAX_PATH];  /* nginx's */
     char                              tags_arg[2048];
     ngx_uint_t                        ready;   /* row and link made: post */
+    ngx_uint_t                        posted;  /* tried, by the answer */
     ngx_uint_t                        status;  /* GET: the id asked */
 } ngx_http_broadcast_csv_op_t;
 
@@ -26,6 +29,24 @@ static void ngx_http_broadcast_csv_status_op(
 static void ngx_http_broadcast_csv_free(void *data);
 static void ngx_http_broadcast_csv_job_thread(void *data, ngx_log_t *log);
 static void ngx_http_broadcast_csv_job_done(ngx_event_t *ev);
+static ngx_int_t ngx_http_broadcast_csv_import_answer(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx);
+
+
+/* loop: 413 with broadcast_import_max_body in the message */
+static ngx_int_t
+ngx_http_broadcast_csv_too_large(ngx_http_request_t *r,
+    ngx_http_broadcast_loc_conf_t *lcf)
+{
+    u_char  msg[160];
+
+    ngx_snprintf(msg, sizeof(msg), "a CSV import is at most %O bytes "
+                 "(broadcast_import_max_body): split the file%Z",
+                 lcf->import_max_body);
+
+    return ngx_http_broadcast_send_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                         "body_too_large", (char *) msg);
+}
 
 
 /*
@@ -36,13 +57,13 @@ static void ngx_http_broadcast_csv_job_done(ngx_event_t *ev);
 ngx_int_t
 ngx_http_broadcast_csv_body(ngx_http_request_t *r)
 {
-    if (r->headers_in.content_length_n > NGX_HTTP_BROADCAST_IMPORT_MAX_BODY)
-    {
+    ngx_http_broadcast_loc_conf_t  *lcf;
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_broadcast_module);
+
+    if (r->headers_in.content_length_n > lcf->import_max_body) {
         r->keepalive = 0;
-        return ngx_http_broadcast_send_error(r,
-                   NGX_HTTP_REQUEST_ENTITY_TOO_LARGE, "body_too_large",
-                   "a CSV import is at most 104857600 bytes (100 MB): "
-                   "split the file");
+        return ngx_http_broadcast_csv_too_large(r, lcf);
     }
 
     r->request_body_in_file_only = 1;
@@ -210,6 +231,17 @@ ngx_http_broadcast_csv_import(ngx_http_request_t *r,
         return;
     }
 
+    /* a chunked body had no Content-Length to refuse it by */
+    if (tf->file.offset > lcf->import_max_body) {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                     "body_too_large", "a CSV import is at "
+                                     "most %lld bytes "
+                                     "(broadcast_import_max_body): split "
+                                     "the file",
+                                     (long long) lcf->import_max_body);
+        return;
+    }
+
     /* nginx's name, NUL-terminated by ngx_create_temp_file */
     ngx_memcpy(op->temp, tf->file.name.data, tf->file.name.len);
     op->temp[tf->file.name.len] = '\0';
@@ -227,18 +259,25 @@ ngx_http_broadcast_csv_prepare(ngx_http_request_t *r,
 {
     ngx_http_broadcast_csv_op_t  *op;
 
-    if (args->variant == NGX_HTTP_BROADCAST_CSV_EXPORT) {
-        ngx_http_broadcast_csv_export_prepare(r, ctx);
+    if (args->variant == NGX_HTTP_BROADCAST_CSV_EXPORT
+        || args->variant == NGX_HTTP_BROADCAST_CSV_SMS_EXPORT)
+    {
+        ngx_http_broadcast_csv_export_prepare(r, ctx,
+            args->variant == NGX_HTTP_BROADCAST_CSV_SMS_EXPORT);
         return;
     }
 
-    if (args->variant == NGX_HTTP_BROADCAST_CSV_IMPORT) {
+    if (args->variant == NGX_HTTP_BROADCAST_CSV_IMPORT
+        || args->variant == NGX_HTTP_BROADCAST_CSV_SMS_IMPORT)
+    {
         op = ngx_http_broadcast_api_op_new(r, ctx,
                  sizeof(ngx_http_broadcast_csv_op_t),
                  ngx_http_broadcast_csv_import_op,
                  ngx_http_broadcast_csv_free);
         if (op != NULL) {
             op->job.mcf = ctx->mcf;
+            op->job.by_position =
+                (args->variant == NGX_HTTP_BROADCAST_CSV_SMS_IMPORT);
             ngx_http_broadcast_csv_import(r, ctx, op);
         }
 
@@ -362,6 +401,7 @@ ngx_http_broadcast_csv_import_op(ngx_http_broadcast_api_ctx_t *ctx,
     op->ready = 1;
 
     ctx->status = NGX_HTTP_ACCEPTED;
+    ctx->answer = ngx_http_broadcast_csv_import_answer;
     ctx->result = json_pack("{s:I}", "import_id",
                             (json_int_t) op->job.import_id);
     if (ctx->result == NULL) {
@@ -434,37 +474,157 @@ ngx_http_broadcast_csv_status_op(ngx_http_broadcast_api_ctx_t *ctx,
 
 
 /*
- * Runs in the loop when the API request is done with its op (answered or
- * not: a timeout does not undo the row): an import that was recorded gets
- * its parse posted as a task with no request, owning a copy of the job.
+ * An import recorded as "running" whose parse could not be posted (the
+ * pool's queue is full, or out of memory) is marked "failed" by a small
+ * task of its own; while the queue stays full, that task is posted again
+ * every 250 ms, so the row never stays "running" (only a worker's exit
+ * in that window can leave it so).
+ */
+typedef struct {
+    ngx_event_t                       timer;
+    ngx_http_broadcast_main_conf_t   *mcf;
+    long long                         import_id;
+} ngx_http_broadcast_csv_failing_t;
+
+
+static void
+ngx_http_broadcast_csv_fail_thread(void *data, ngx_log_t *log)
+{
+    char                               err[256];
+    ngx_http_broadcast_sql_t           sql = { 0 };
+    ngx_http_broadcast_csv_failing_t  *f = *(void **) data;
+
+    ngx_http_broadcast_sql_cat(&sql, "UPDATE imports SET status = 'failed',"
+        " message = 'the server was too busy to start this import: upload "
+        "the file again', updated_at = NOW(3) WHERE id = %lld AND status = "
+        "'running'", f->import_id);
+
+    if (!sql.failed) {
+        (void) ngx_http_broadcast_mysql_query(ngx_http_broadcast_conn(),
+                                              f->mcf, sql.data, sql.len, err,
+                                              sizeof(err));
+    }
+
+    free(sql.data);
+}
+
+
+static void
+ngx_http_broadcast_csv_fail_done(ngx_event_t *ev)
+{
+    ngx_thread_task_t  *task = ev->data;
+
+    ngx_free(*(void **) task->ctx);
+    ngx_free(task);
+}
+
+
+static void
+ngx_http_broadcast_csv_fail_post(ngx_event_t *ev)
+{
+    ngx_thread_task_t                 *task;
+    ngx_http_broadcast_csv_failing_t  *f = ev->data;
+
+    task = ngx_http_broadcast_task_alloc(sizeof(void *),
+                                         ngx_http_broadcast_csv_fail_thread,
+                                         ngx_http_broadcast_csv_fail_done,
+                                         ngx_cycle->log);
+    if (task != NULL) {
+        *(void **) task->ctx = f;
+
+        if (ngx_http_broadcast_task_run(f->mcf, task, ngx_cycle->log)
+            == NGX_OK)
+        {
+            return;
+        }
+    }
+
+    ngx_add_timer(&f->timer, 250);
+}
+
+
+/* loop: the parse posted as a task with no request, owning a copy of the
+   job; NGX_ERROR: it could not be, and the row is being marked failed */
+static ngx_int_t
+ngx_http_broadcast_csv_post_job(ngx_http_broadcast_csv_op_t *op)
+{
+    ngx_thread_task_t                 *task;
+    ngx_http_broadcast_csv_failing_t  *f;
+
+    op->posted = 1;
+
+    task = ngx_http_broadcast_task_alloc(
+               sizeof(ngx_http_broadcast_import_job_t),
+               ngx_http_broadcast_csv_job_thread,
+               ngx_http_broadcast_csv_job_done, ngx_cycle->log);
+
+    if (task != NULL) {
+        ngx_memcpy(task->ctx, &op->job,
+                   sizeof(ngx_http_broadcast_import_job_t));
+
+        /* a full queue frees the task */
+        if (ngx_http_broadcast_task_run(op->job.mcf, task, ngx_cycle->log)
+            == NGX_OK)
+        {
+            return NGX_OK;
+        }
+    }
+
+    (void) unlink(op->job.path);
+
+    ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                  "broadcast: contacts import %L could not be started: "
+                  "marked failed", op->job.import_id);
+
+    f = ngx_calloc(sizeof(ngx_http_broadcast_csv_failing_t), ngx_cycle->log);
+    if (f == NULL) {
+        return NGX_ERROR;
+    }
+
+    f->mcf = op->job.mcf;
+    f->import_id = op->job.import_id;
+    f->timer.handler = ngx_http_broadcast_csv_fail_post;
+    f->timer.data = f;
+    f->timer.log = ngx_cycle->log;
+    /* a worker's exit does not wait for it */
+    f->timer.cancelable = 1;
+
+    ngx_http_broadcast_csv_fail_post(&f->timer);
+
+    return NGX_ERROR;
+}
+
+
+/* loop, the answer to a recorded import: 202 once its parse is posted */
+static ngx_int_t
+ngx_http_broadcast_csv_import_answer(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx)
+{
+    ngx_http_broadcast_csv_op_t  *op = ctx->op_data;
+
+    if (ngx_http_broadcast_csv_post_job(op) != NGX_OK) {
+        return ngx_http_broadcast_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                   "queue_full", "the server is too busy to start the "
+                   "import (it is recorded as failed): upload the file "
+                   "again later");
+    }
+
+    return ngx_http_broadcast_send_json(r, ctx->status, ctx->result);
+}
+
+
+/*
+ * Runs in the loop when the API request is done with its op: an import
+ * that was recorded but never answered (a backend timeout does not undo
+ * the row) gets its parse posted now.
  */
 static void
 ngx_http_broadcast_csv_free(void *data)
 {
-    ngx_thread_task_t            *task;
     ngx_http_broadcast_csv_op_t  *op = data;
 
-    if (op->ready) {
-        task = ngx_http_broadcast_task_alloc(
-                   sizeof(ngx_http_broadcast_import_job_t),
-                   ngx_http_broadcast_csv_job_thread,
-                   ngx_http_broadcast_csv_job_done, ngx_cycle->log);
-
-        if (task == NULL) {
-            (void) unlink(op->job.path);
-
-        } else {
-            ngx_memcpy(task->ctx, &op->job,
-                       sizeof(ngx_http_broadcast_import_job_t));
-
-            /* a full queue frees the task; the row stays "running" */
-            if (ngx_http_broadcast_task_run(op->job.mcf, task,
-                                            ngx_cycle->log)
-                != NGX_OK)
-            {
-                (void) unlink(op->job.path);
-            }
-        }
+    if (op->ready && !op->posted) {
+        (void) ngx_http_broadcast_csv_post_job(op);
     }
 
     ngx_free(op);

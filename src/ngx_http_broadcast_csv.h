@@ -12,10 +12,6 @@
 #include "ngx_http_broadcast_contacts.h"
 
 
-/* the import's own body limit (nginx's client_max_body_size must be above
-   it in the location, see conf.example) */
-#define NGX_HTTP_BROADCAST_IMPORT_MAX_BODY  (100 * 1024 * 1024)
-
 /* ?tags= of an import: at most this many */
 #define NGX_HTTP_BROADCAST_IMPORT_TAGS_MAX  16
 
@@ -26,6 +22,9 @@ typedef struct {
     long long                        group_id;     /* 0: none */
     char                             path[NGX_MAX_PATH];  /* our link */
     char                             country[8];
+    /* the predecessor's route: a file whose line 1 names no address
+       column is read as phone,name,tags by position, with no header */
+    ngx_uint_t                       by_position;
     ngx_uint_t                       ntags;
     char                             tags[NGX_HTTP_BROADCAST_IMPORT_TAGS_MAX]
                                          [NGX_HTTP_BROADCAST_TAG_SIZE];
@@ -38,9 +37,10 @@ void ngx_http_broadcast_import_run(ngx_http_broadcast_import_job_t *job,
     ngx_http_broadcast_conn_t *conn);
 
 
-/* csv_export.c: GET /api/contacts/export in the loop (ctx's op or error) */
+/* csv_export.c: GET /api/contacts/export in the loop (ctx's op or error);
+   sms: the predecessor's GET /api/sms/contacts/export (phone,name,tags) */
 void ngx_http_broadcast_csv_export_prepare(ngx_http_request_t *r,
-    ngx_http_broadcast_api_ctx_t *ctx);
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_uint_t sms);
 
 
 #endif /* _NGX_HTTP_BROADCAST_CSV_H_INCLUDED_ */

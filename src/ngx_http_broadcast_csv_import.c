@@ -7,23 +7,11 @@
  */
 
 
-#include "ngx_http_broadcast_csv.h"
+#include "ngx_http_broadcast_csv_import.h"
 
 #include "bc_utf8.h"
 
 #include <csv.h>
-
-
-#define NGX_HTTP_BROADCAST_IMPORT_BATCH      1000
-#define NGX_HTTP_BROADCAST_IMPORT_ERRORS     1000
-#define NGX_HTTP_BROADCAST_IMPORT_COLS       256
-#define NGX_HTTP_BROADCAST_IMPORT_FIELD_MAX  65536
-
-enum {
-    BC_COL_ATTR = 0, BC_COL_NAME, BC_COL_PHONE, BC_COL_WHATSAPP,
-    BC_COL_EMAIL, BC_COL_TAGS, BC_COL_LOCALE, BC_COL_TIMEZONE, BC_COL_ATTRS,
-    BC_COL_SKIP
-};
 
 
 typedef struct {
@@ -46,65 +34,38 @@ static const ngx_http_broadcast_csv_syn_t  ngx_http_broadcast_csv_syns[] = {
 };
 
 
-typedef struct {
-    char         name[NGX_HTTP_BROADCAST_CONTACT_NAME_MAX * 4 + 1];
-    char         phone[BC_PHONE_MAX];
-    char         whatsapp[BC_PHONE_MAX];
-    char         email[BC_EMAIL_MAX + 1];
-    char         locale[36];
-    char         timezone[65];
-    char        *attrs;                    /* malloc'd JSON or NULL */
-    json_t      *tags;                     /* array of strings */
-    long long    line;
-} ngx_http_broadcast_csv_row_t;
 
-
-typedef struct {
-    ngx_http_broadcast_import_job_t  *job;
-    ngx_http_broadcast_conn_t        *conn;
-
-    /* the record being read */
-    char                             *fields[NGX_HTTP_BROADCAST_IMPORT_COLS];
-    size_t                            lens[NGX_HTTP_BROADCAST_IMPORT_COLS];
-    ngx_uint_t                        nfields;
-    ngx_uint_t                        too_long;
-    long long                         line;        /* physical, 1-based */
-    long long                         record_line;
-    int                               last_end;    /* cb2's last c */
-
-    /* the header */
-    ngx_uint_t                        header_done;
-    ngx_uint_t                        ncols;
-    int                               cols[NGX_HTTP_BROADCAST_IMPORT_COLS];
-    char                             *names[NGX_HTTP_BROADCAST_IMPORT_COLS];
-
-    /* the batch */
-    ngx_http_broadcast_csv_row_t      batch[NGX_HTTP_BROADCAST_IMPORT_BATCH];
-    ngx_uint_t                        nbatch;
-
-    long long                         rows, created, updated, rejected;
-    json_t                           *errors;
-    ngx_uint_t                        failed;
-    char                              message[256];
-} ngx_http_broadcast_csv_state_t;
-
-
-static void ngx_http_broadcast_csv_flush(ngx_http_broadcast_csv_state_t *st);
-
-
-static void
-ngx_http_broadcast_csv_reject(ngx_http_broadcast_csv_state_t *st,
-    const char *why)
+void
+ngx_http_broadcast_csv_count(ngx_http_broadcast_csv_state_t *st)
 {
+    pthread_mutex_lock(&st->mu);
     st->rows++;
+    pthread_mutex_unlock(&st->mu);
+}
+
+
+void
+ngx_http_broadcast_csv_reject(ngx_http_broadcast_csv_state_t *st,
+    long long line, const char *why, ngx_uint_t counted)
+{
+    pthread_mutex_lock(&st->mu);
+
+    st->rows += !counted;
     st->rejected++;
 
     if (json_array_size(st->errors) < NGX_HTTP_BROADCAST_IMPORT_ERRORS) {
         json_array_append_new(st->errors,
-            json_pack("{s:I,s:s}", "line", (json_int_t) st->record_line,
-                      "error", why));
+            json_pack("{s:I,s:s}", "line", (json_int_t) line, "error", why));
     }
+
+    pthread_mutex_unlock(&st->mu);
 }
+
+
+/* the columns of a headerless file of the predecessor's SMS contacts */
+static const int  ngx_http_broadcast_csv_positions[] = {
+    BC_COL_PHONE, BC_COL_NAME, BC_COL_TAGS
+};
 
 
 /* 1 if s has a control character (a name must be one line) */
@@ -179,11 +140,26 @@ ngx_http_broadcast_csv_header(ngx_http_broadcast_csv_state_t *st)
         }
     }
 
-    if (!addr) {
+    if (addr) {
+        return;
+    }
+
+    if (!st->job->by_position) {
         st->failed = 1;
         snprintf(st->message, sizeof(st->message), "the header (line 1) "
                  "names no phone, mobile, whatsapp or email column");
+        return;
     }
+
+    /* the predecessor's SMS contacts file without a header: phone, name,
+       tags by position, and line 1 is a row */
+    for (i = 0; i < st->nfields; i++) {
+        free(st->names[i]);
+        st->names[i] = NULL;
+        st->cols[i] = i < 3 ? ngx_http_broadcast_csv_positions[i] : BC_COL_SKIP;
+    }
+
+    st->headerless = 1;
 }
 
 
@@ -343,7 +319,8 @@ ngx_http_broadcast_csv_record(ngx_http_broadcast_csv_state_t *st)
     ngx_memzero(row, sizeof(ngx_http_broadcast_csv_row_t));
 
     if (st->too_long) {
-        ngx_http_broadcast_csv_reject(st, "a cell is over 65536 bytes");
+        ngx_http_broadcast_csv_reject(st, st->record_line,
+                                      "a cell is over 65536 bytes", 0);
         return;
     }
 
@@ -364,7 +341,7 @@ ngx_http_broadcast_csv_record(ngx_http_broadcast_csv_state_t *st)
     if (why != NULL) {
         json_decref(attrs);
         json_decref(row->tags);
-        ngx_http_broadcast_csv_reject(st, why);
+        ngx_http_broadcast_csv_reject(st, st->record_line, why, 0);
         return;
     }
 
@@ -378,10 +355,10 @@ ngx_http_broadcast_csv_record(ngx_http_broadcast_csv_state_t *st)
 
     json_decref(attrs);
 
-    st->rows++;
+    ngx_http_broadcast_csv_count(st);
 
     if (++st->nbatch == NGX_HTTP_BROADCAST_IMPORT_BATCH) {
-        ngx_http_broadcast_csv_flush(st);
+        ngx_http_broadcast_csv_hand_over(st);
     }
 }
 
@@ -445,6 +422,10 @@ ngx_http_broadcast_csv_end(int c, void *state)
         st->header_done = 1;
         ngx_http_broadcast_csv_header(st);
 
+        if (st->headerless) {
+            ngx_http_broadcast_csv_record(st);
+        }
+
     } else {
         ngx_http_broadcast_csv_record(st);
     }
@@ -456,315 +437,6 @@ ngx_http_broadcast_csv_end(int c, void *state)
     st->nfields = 0;
     st->too_long = 0;
     st->line++;
-}
-
-
-/* ------------------------------------------------------------------ SQL */
-
-
-static int
-ngx_http_broadcast_csv_exec(ngx_http_broadcast_csv_state_t *st,
-    ngx_http_broadcast_sql_t *sql)
-{
-    MYSQL  *m = st->conn->mysql;
-
-    if (sql->failed) {
-        snprintf(st->message, sizeof(st->message), "out of memory");
-        return -1;
-    }
-
-    /* a statement of an open transaction: never reconnected and retried */
-    if (mysql_real_query(m, sql->data, sql->len) != 0) {
-        snprintf(st->message, sizeof(st->message), "MySQL: %s",
-                 mysql_error(m));
-        return -1;
-    }
-
-    return 0;
-}
-
-
-static void
-ngx_http_broadcast_csv_val(ngx_http_broadcast_sql_t *sql, MYSQL *m,
-    const char *v)
-{
-    ngx_http_broadcast_sql_str(sql, m, v[0] ? v : NULL, strlen(v));
-}
-
-
-/* rows [from, to) as one INSERT ... ON DUPLICATE KEY UPDATE */
-static void
-ngx_http_broadcast_csv_upsert(ngx_http_broadcast_csv_state_t *st,
-    ngx_http_broadcast_sql_t *sql, ngx_uint_t from, ngx_uint_t to)
-{
-    MYSQL                         *m = st->conn->mysql;
-    ngx_uint_t                     i;
-    ngx_http_broadcast_csv_row_t  *row;
-
-    ngx_http_broadcast_sql_cat(sql, "INSERT INTO contacts (name, phone, "
-        "whatsapp, email, attributes, locale, timezone, created_at, "
-        "updated_at) VALUES ");
-
-    for (i = from; i < to; i++) {
-        row = &st->batch[i];
-        ngx_http_broadcast_sql_cat(sql, i > from ? ",(" : "(");
-        ngx_http_broadcast_csv_val(sql, m, row->name);
-        ngx_http_broadcast_sql_cat(sql, ",");
-        ngx_http_broadcast_csv_val(sql, m, row->phone);
-        ngx_http_broadcast_sql_cat(sql, ",");
-        ngx_http_broadcast_csv_val(sql, m, row->whatsapp);
-        ngx_http_broadcast_sql_cat(sql, ",");
-        ngx_http_broadcast_csv_val(sql, m, row->email);
-        ngx_http_broadcast_sql_cat(sql, ",");
-        ngx_http_broadcast_csv_val(sql, m, row->attrs ? row->attrs : "");
-        ngx_http_broadcast_sql_cat(sql, ",");
-        ngx_http_broadcast_csv_val(sql, m, row->locale);
-        ngx_http_broadcast_sql_cat(sql, ",");
-        ngx_http_broadcast_csv_val(sql, m, row->timezone);
-        ngx_http_broadcast_sql_cat(sql, ",NOW(3),NOW(3))");
-    }
-
-    /* an empty cell keeps what the contact had: a re-import of a
-       narrower file does not wipe columns */
-    ngx_http_broadcast_sql_cat(sql, " ON DUPLICATE KEY UPDATE "
-        "name = COALESCE(VALUES(name), name), "
-        "phone = COALESCE(VALUES(phone), phone), "
-        "whatsapp = COALESCE(VALUES(whatsapp), whatsapp), "
-        "email = COALESCE(VALUES(email), email), "
-        "attributes = COALESCE(VALUES(attributes), attributes), "
-        "locale = COALESCE(VALUES(locale), locale), "
-        "timezone = COALESCE(VALUES(timezone), timezone), "
-        /* a row always changes (a later row of the same statement finds
-           updated_at already NOW(3)): each update affects 2, countable */
-        "updated_at = IF(updated_at >= NOW(3), "
-        "updated_at + INTERVAL 1000 MICROSECOND, NOW(3))");
-}
-
-
-/* the contact a row was upserted as, by its first address */
-static void
-ngx_http_broadcast_csv_where(ngx_http_broadcast_sql_t *sql, MYSQL *m,
-    ngx_http_broadcast_csv_row_t *row)
-{
-    const char  *col, *v;
-
-    col = row->phone[0] ? "phone" : row->whatsapp[0] ? "whatsapp" : "email";
-    v = row->phone[0] ? row->phone
-                      : row->whatsapp[0] ? row->whatsapp : row->email;
-
-    ngx_http_broadcast_sql_cat(sql, " FROM contacts WHERE %s = ", col);
-    ngx_http_broadcast_sql_str(sql, m, v, strlen(v));
-}
-
-
-/* tags and group membership of rows [from, to): INSERT IGNORE (kept) */
-static int
-ngx_http_broadcast_csv_links(ngx_http_broadcast_csv_state_t *st,
-    ngx_uint_t from, ngx_uint_t to)
-{
-    int                            rc;
-    MYSQL                         *m = st->conn->mysql;
-    size_t                         t;
-    json_t                        *tag;
-    ngx_uint_t                     i, n;
-    ngx_http_broadcast_sql_t       sql = { 0 };
-    ngx_http_broadcast_csv_row_t  *row;
-
-    n = 0;
-    ngx_http_broadcast_sql_cat(&sql, "INSERT IGNORE INTO contact_tags "
-                               "(contact_id, tag) ");
-
-    for (i = from; i < to; i++) {
-        row = &st->batch[i];
-
-        json_array_foreach(row->tags, t, tag) {
-            ngx_http_broadcast_sql_cat(&sql, n++ ? " UNION ALL SELECT id, "
-                                                 : "SELECT id, ");
-            ngx_http_broadcast_sql_str(&sql, m, json_string_value(tag),
-                                       json_string_length(tag));
-            ngx_http_broadcast_csv_where(&sql, m, row);
-        }
-    }
-
-    rc = n ? ngx_http_broadcast_csv_exec(st, &sql) : 0;
-    free(sql.data);
-
-    if (rc != 0 || st->job->group_id == 0) {
-        return rc;
-    }
-
-    ngx_memzero(&sql, sizeof(sql));
-    ngx_http_broadcast_sql_cat(&sql, "INSERT IGNORE INTO "
-                               "contact_group_members (group_id, "
-                               "contact_id, created_at) ");
-
-    for (i = from; i < to; i++) {
-        ngx_http_broadcast_sql_cat(&sql, "%sSELECT %lld, id, NOW(3)",
-                                   i > from ? " UNION ALL " : "",
-                                   st->job->group_id);
-        ngx_http_broadcast_csv_where(&sql, m, &st->batch[i]);
-    }
-
-    rc = ngx_http_broadcast_csv_exec(st, &sql);
-    free(sql.data);
-
-    return rc;
-}
-
-
-/*
- * rows [from, to) upserted and linked, counted as created or updated
- * (an insert affects 1 row, an update 2); 0, 1 if a row's addresses
- * belong to two contacts (1062), -1 on another error
- */
-static int
-ngx_http_broadcast_csv_write(ngx_http_broadcast_csv_state_t *st,
-    ngx_uint_t from, ngx_uint_t to)
-{
-    int                        rc;
-    long long                  affected, n;
-    ngx_http_broadcast_sql_t   sql = { 0 };
-
-    ngx_http_broadcast_csv_upsert(st, &sql, from, to);
-    rc = ngx_http_broadcast_csv_exec(st, &sql);
-    free(sql.data);
-
-    if (rc != 0) {
-        return mysql_errno(st->conn->mysql) == 1062 ? 1 : -1;
-    }
-
-    n = to - from;
-    affected = (long long) mysql_affected_rows(st->conn->mysql);
-    st->updated += affected - n;
-    st->created += 2 * n - affected;
-
-    return ngx_http_broadcast_csv_links(st, from, to);
-}
-
-
-static int
-ngx_http_broadcast_csv_progress(ngx_http_broadcast_csv_state_t *st,
-    const char *status)
-{
-    int                        rc;
-    char                      *errors;
-    ngx_http_broadcast_sql_t   sql = { 0 };
-
-    errors = json_dumps(st->errors, JSON_COMPACT);
-
-    ngx_http_broadcast_sql_cat(&sql, "UPDATE imports SET status = '%s', "
-        "`rows` = %lld, created = %lld, updated = %lld, rejected = %lld, "
-        "errors = ", status, st->rows, st->created, st->updated,
-        st->rejected);
-    ngx_http_broadcast_sql_str(&sql, st->conn->mysql, errors,
-                               errors ? strlen(errors) : 0);
-    ngx_http_broadcast_sql_cat(&sql, ", message = ");
-    ngx_http_broadcast_sql_str(&sql, st->conn->mysql,
-                               st->message[0] ? st->message : NULL,
-                               strlen(st->message));
-    ngx_http_broadcast_sql_cat(&sql, ", updated_at = NOW(3) WHERE id = %lld",
-                               st->job->import_id);
-
-    rc = ngx_http_broadcast_csv_exec(st, &sql);
-
-    free(sql.data);
-    free(errors);
-
-    return rc;
-}
-
-
-static void
-ngx_http_broadcast_csv_free_batch(ngx_http_broadcast_csv_state_t *st)
-{
-    ngx_uint_t  i;
-
-    for (i = 0; i < st->nbatch; i++) {
-        free(st->batch[i].attrs);
-        json_decref(st->batch[i].tags);
-    }
-
-    st->nbatch = 0;
-}
-
-
-/*
- * One transaction: the batch in one statement; if two rows or a row and
- * two contacts collide on addresses (1062), the batch again row by row,
- * refusing only the rows that collide. The counters in the same commit.
- */
-static void
-ngx_http_broadcast_csv_flush(ngx_http_broadcast_csv_state_t *st)
-{
-    int                        rc;
-    MYSQL                     *m = st->conn->mysql;
-    ngx_uint_t                 i;
-    long long                  created, updated, line;
-    ngx_http_broadcast_sql_t   begin = { (char *) "BEGIN", 5, 6, 0, 1 };
-    ngx_http_broadcast_sql_t   rollback = { (char *) "ROLLBACK", 8, 9, 0, 1 };
-    ngx_http_broadcast_sql_t   commit = { (char *) "COMMIT", 6, 7, 0, 1 };
-
-    if (st->failed) {
-        ngx_http_broadcast_csv_free_batch(st);
-        return;
-    }
-
-    created = st->created;
-    updated = st->updated;
-
-    if (ngx_http_broadcast_csv_exec(st, &begin) != 0) {
-        goto failed;
-    }
-
-    rc = st->nbatch ? ngx_http_broadcast_csv_write(st, 0, st->nbatch) : 0;
-
-    if (rc == 1) {
-        st->created = created;
-        st->updated = updated;
-
-        if (ngx_http_broadcast_csv_exec(st, &rollback) != 0
-            || ngx_http_broadcast_csv_exec(st, &begin) != 0)
-        {
-            goto failed;
-        }
-
-        line = st->record_line;
-
-        for (i = 0; i < st->nbatch; i++) {
-            rc = ngx_http_broadcast_csv_write(st, i, i + 1);
-
-            if (rc == 1) {
-                /* counted as a row already: only the rejection */
-                st->rows--;
-                st->record_line = st->batch[i].line;
-                ngx_http_broadcast_csv_reject(st, "its addresses belong to "
-                                              "different contacts");
-            }
-
-            if (rc < 0) {
-                goto failed;
-            }
-        }
-
-        st->record_line = line;
-        st->message[0] = '\0';
-        rc = 0;
-    }
-
-    if (rc != 0 || ngx_http_broadcast_csv_progress(st, "running") != 0
-        || ngx_http_broadcast_csv_exec(st, &commit) != 0)
-    {
-        goto failed;
-    }
-
-    ngx_http_broadcast_csv_free_batch(st);
-    return;
-
-failed:
-
-    (void) mysql_rollback(m);
-    st->failed = 1;
-    ngx_http_broadcast_csv_free_batch(st);
 }
 
 
@@ -857,6 +529,9 @@ ngx_http_broadcast_import_run(ngx_http_broadcast_import_job_t *job,
     st->conn = conn;
     st->line = 1;
     st->errors = json_array();
+    st->batch = st->batches[0];
+    pthread_mutex_init(&st->mu, NULL);
+    pthread_cond_init(&st->cv, NULL);
 
     if (conn->mysql == NULL) {
         conn->mysql = bc_db_connect(&job->mcf->mysql, err, sizeof(err));
@@ -874,6 +549,8 @@ ngx_http_broadcast_import_run(ngx_http_broadcast_import_job_t *job,
         }
     }
 
+    ngx_http_broadcast_csv_writer_start(st);
+
     if (fd == -1) {
         snprintf(st->message, sizeof(st->message), "the uploaded file is "
                  "gone: %s", strerror(errno));
@@ -888,10 +565,7 @@ ngx_http_broadcast_import_run(ngx_http_broadcast_import_job_t *job,
         st->failed = 1;
     }
 
-    ngx_http_broadcast_csv_flush(st);
-
-    (void) ngx_http_broadcast_csv_progress(st, st->failed ? "failed"
-                                                          : "done");
+    ngx_http_broadcast_csv_finish(st);
 
 done:
 
@@ -908,8 +582,10 @@ done:
             free(st->names[i]);
         }
 
-        ngx_http_broadcast_csv_free_batch(st);
+        ngx_http_broadcast_csv_free_rows(st->batch, st->nbatch);
         json_decref(st->errors);
+        pthread_cond_destroy(&st->cv);
+        pthread_mutex_destroy(&st->mu);
         free(st);
     }
 }

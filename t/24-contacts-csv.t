@@ -3,7 +3,10 @@
 # CRLF, quotes, an embedded newline, Chinese headers, duplicate and bad
 # rows), the status of GET /api/contacts/imports/{id} polled until done,
 # the contacts, tags and group memberships written, a re-import updating
-# rather than duplicating; scopes, 404, 413, hostile values.
+# rather than duplicating; scopes, 404, 413, hostile values; the export
+# streamed (chunked, longer than broadcast_backend_timeout, a slow reader)
+# and broadcast_import_max_body; the predecessor's SMS contacts import
+# (headerless by position) and export.
 use strict;
 use warnings;
 use utf8;
@@ -180,6 +183,11 @@ is($r->{content}, "name,phone,whatsapp,email,tags,locale,timezone,attributes\r\n
 is_error(export_csv('tag=a/b'), 422, 'invalid_tag', 'export: bad tag');
 is_error(export_csv('group_id=1%20OR%201=1'), 422, 'invalid_group_id', 'export: bad group_id');
 is_error($t->get('/api/contacts/export'), 401, 'unauthorized', 'export without a credential');
+$r = $t->http(HEAD => '/api/contacts/export', key => $read);
+is($r->{status}, 200, 'HEAD export: 200');
+like($r->{headers}{'content-type'} // '', qr{^text/csv}, 'HEAD export: its type');
+is($r->{content} // '', '', 'HEAD export: no body');
+is($t->get('/api/contacts/export?tag=vip', key => $read)->{status}, 200, 'the connection serves on after a HEAD');
 
 # round trip: everything deleted, the export imported, the same export
 $t->dbh->do('DELETE FROM contacts');
@@ -202,6 +210,63 @@ is(export_csv()->{content}, $full, 'export -> import -> export is identical');
     my @l = data_lines($r->{content});
     is(scalar @l, 12001, 'export pages through all 12,001 (keyset, 5,000 a page)');
     is(scalar(keys %{{ map { $_ => 1 } @l }}), 12001, 'no contact twice across pages');
+}
+
+# ------------------------------------------------------------ predecessor
+# POST /api/sms/contacts/import: its headers (English or Chinese), or none
+# (phone,name,tags by position); asynchronous like ours
+sub sms_import {
+    my ($csv, %o) = @_;
+    $t->post('/api/sms/contacts/import', key => $o{key} // $manage, body => $csv,
+             headers => { 'Content-Type' => 'text/csv' });
+}
+$r = sms_import(encode_utf8("手机号,姓名,标签\n+14155550311,李四,老客户;vip\n"));
+is($r->{status}, 202, 'predecessor import: 202') or diag $r->{content};
+$st = finished($r->{json}{import_id});
+is_deeply([@$st{qw(status created rejected)}], ['done', 1, 0], 'Chinese header: one contact');
+my $li = contact_by(phone => '+14155550311');
+is($li->{name}, '李四', 'its name');
+is_deeply([sort @{ $li->{tags} }], [sort('老客户', 'vip')], 'its tags');
+
+$r = sms_import("phone,name,tags\n+14155550312,Pat Header,sms\n");
+$st = finished($r->{json}{import_id});
+is($st->{created}, 1, 'English header phone,name,tags');
+
+$r = sms_import("+14155550313,Headless One,a;b\r\n(415) 555-0314,Headless Two,\r\nnot-a-phone,Bad,\r\n");
+$st = finished($r->{json}{import_id});
+is($st->{status}, 'done', 'headerless file: done');
+is($st->{rows}, 3, 'line 1 is a row, not a header');
+is($st->{created}, 2, 'two created by position');
+is($st->{rejected}, 1, 'the bad phone rejected');
+is($st->{errors}[0]{line}, 3, 'with its line');
+is(contact_by(phone => '+14155550313')->{name}, 'Headless One', 'column 2 is the name');
+is_deeply([sort @{ contact_by(phone => '+14155550313')->{tags} }], ['a', 'b'], 'column 3 the tags');
+is(contact_by(phone => '+14155550314')->{name}, 'Headless Two', 'a national number by position');
+
+# ours still wants a header naming an address
+$r = import_csv("+14155550315,No Header,x\n");
+$st = finished($r->{json}{import_id});
+is($st->{status}, 'failed', 'POST /api/contacts/import of a headerless file: failed');
+is_error(sms_import("phone\n+14155550316\n", key => $read), 403, 'forbidden', 'predecessor import with a read key');
+
+# GET /api/sms/contacts/export: phone,name,tags of the contacts with a phone
+$r = $t->get('/api/sms/contacts/export', key => $read);
+is($r->{status}, 200, 'predecessor export: 200');
+like($r->{headers}{'content-disposition'} // '', qr/filename="sms_contacts\.csv"/, 'as sms_contacts.csv');
+my @sms = split /\r\n/, $r->{content} // '';
+is(shift(@sms), 'phone,name,tags', 'its columns');
+is(scalar @sms, $t->mysql_value('SELECT COUNT(*) FROM contacts WHERE phone IS NOT NULL'), 'one line per contact with a phone');
+ok((grep { $_ eq '"+14155550313","Headless One","a;b"' } @sms), 'a contact: phone, name, tags joined by ;');
+ok(!(grep { /bobby/ } @sms), 'a contact without a phone is not in it');
+is_error($t->get('/api/sms/contacts/export'), 401, 'unauthorized', 'predecessor export without a credential');
+
+# the predecessor's file imports back through its own route unchanged
+{
+    my $before = $r->{content};
+    $r = sms_import($before);
+    $st = finished($r->{json}{import_id});
+    is_deeply([@$st{qw(status created rejected)}], ['done', 0, 0], 'its export re-imported: nothing new, nothing refused');
+    is($t->get('/api/sms/contacts/export', key => $read)->{content}, $before, 'and exported the same');
 }
 
 # ------------------------------------------------------------ refusals
@@ -229,6 +294,96 @@ is_error(import_csv($csv, '', type => 'application/json'), 415, 'unsupported_med
     like($resp, qr{^HTTP/1\.1 413}, 'over 100 MB: 413');
     like($resp, qr/"body_too_large"/, '413 with the stable code');
 }
+
+# ------------------------------------------------------------ streaming
+# a location whose broadcast_backend_timeout is far below what the whole
+# export takes, and an import limit of 1 KB: nginx reloaded with both
+{
+    my $conf = $t->dir . '/nginx/conf/nginx.conf';
+    open my $fh, '<', $conf or die "$conf: $!";
+    my $text = do { local $/; <$fh> };
+    close $fh;
+    $text =~ s/^(\s*)(location = \/api\/contacts\/import \{)/$1location = \/api\/contacts\/export {\n$1    broadcast_backend_timeout 250ms;\n$1    broadcast_api;\n$1}\n\n$1$2/m
+        or die "no import location in $conf";
+    $text =~ s/broadcast_import_max_body 100m;/broadcast_import_max_body 1k;/ or die 'no broadcast_import_max_body';
+    open $fh, '>', $conf or die "$conf: $!";
+    print $fh $text;
+    close $fh;
+    $t->signal(HUP => 'nginx');
+}
+my $kb2 = "email\n" . join('', map { "limit$_\@example.org\n" } 1 .. 100);
+ok(wait_until(sub { import_csv($kb2)->{status} == 413 }, 30, 0.2), 'after the reload broadcast_import_max_body 1k applies');
+is_error(import_csv($kb2), 413, 'body_too_large', 'import over broadcast_import_max_body: 413');
+like(import_csv($kb2)->{json}{error}{message} // '', qr/1024 bytes.*broadcast_import_max_body/, 'the 413 names the limit');
+$r = import_csv("email\nunder-limit\@example.org\n");
+is($r->{status}, 202, 'an import under the limit is accepted');
+is(finished($r->{json}{import_id})->{created}, 1, 'and done');
+{
+    # a chunked body has no Content-Length: refused once it is on disk
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $t->port, Timeout => 10)
+        or die "connect: $!";
+    print $s "POST /api/contacts/import HTTP/1.1\r\nHost: x\r\nX-API-Key: $manage\r\n"
+           . "Content-Type: text/csv\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+           . sprintf("%x\r\n%s\r\n0\r\n\r\n", length $kb2, $kb2);
+    local $/;
+    my $resp = <$s> // '';
+    like($resp, qr{^HTTP/1\.1 413}, 'chunked import over the limit: 413');
+    like($resp, qr/"body_too_large"/, 'with the stable code');
+}
+
+# 150,000 contacts tagged "stream": 30 keyset pages, several page tasks
+my $nstream = 150000;
+$t->dbh->do(q{INSERT INTO contacts (name, email, attributes, created_at, updated_at)
+              SELECT CONCAT('Stream ', seq), CONCAT('s', seq, '@stream.example'),
+                     CONCAT('{"n":"', seq, '"}'), NOW(3), NOW(3) FROM seq_1_to_150000});
+$t->dbh->do(q{INSERT INTO contact_tags (contact_id, tag)
+              SELECT id, 'stream' FROM contacts WHERE email LIKE 's%@stream.example'});
+{
+    my $t0 = time;
+    $r = export_csv('tag=stream');
+    my $took = elapsed($t0);
+    is($r->{status}, 200, 'export longer than broadcast_backend_timeout: 200') or diag substr($r->{content} // '', 0, 300);
+    is(lc($r->{headers}{'transfer-encoding'} // ''), 'chunked', 'sent chunked, as it is read');
+    my @l = data_lines($r->{content} // '');
+    is(scalar @l, $nstream, 'every contact of the tag, across pages and tasks');
+    is(scalar(keys %{{ map { $_ => 1 } @l }}), $nstream, 'none twice');
+    like($l[-1] // '', qr/^"Stream 150000",,,"s150000\@stream.example","stream",,,"\{""n"":""150000""\}"$/, 'the last one whole');
+    diag sprintf 'streamed %d rows in %.2fs', $nstream, $took;
+}
+
+# a slow reader (reads of 64 KB at most every 10 ms, ~7 MB in all): the
+# stream waits for the socket, well past broadcast_backend_timeout (250ms)
+{
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $t->port, Timeout => 30)
+        or die "connect: $!";
+    print $s "GET /api/contacts/export?tag=stream HTTP/1.0\r\nHost: x\r\nX-API-Key: $read\r\n\r\n";
+    my ($resp, $buf) = ('', '');
+    my $t0 = time;
+    while (sysread($s, $buf, 65536)) {
+        $resp .= $buf;
+        select(undef, undef, undef, 0.01);
+    }
+    my $took = elapsed($t0);
+    my ($head, $body) = split /\r\n\r\n/, $resp, 2;
+    like($head // '', qr{^HTTP/1\.1 200}, 'slow reader: 200');
+    cmp_ok($took, '>', 0.25, 'the export took longer than broadcast_backend_timeout');
+    my @l = data_lines($body // '');
+    is(scalar @l, $nstream, 'slow reader: every row');
+    like($l[-1] // '', qr/"s150000\@stream.example"/, 'slow reader: to the last row');
+}
+{
+    # a client that goes away mid-export leaves nothing behind
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $t->port, Timeout => 10)
+        or die "connect: $!";
+    print $s "GET /api/contacts/export HTTP/1.1\r\nHost: x\r\nX-API-Key: $read\r\n\r\n";
+    my $buf;
+    sysread($s, $buf, 1024);
+    like($buf // '', qr{^HTTP/1\.1 200}, 'an export started');
+    close $s;
+    ok(wait_until(sub { $t->get('/health')->{status} == 200 && export_csv('tag=vip')->{status} == 200 }, 10),
+       'the worker serves on after a client left mid-export');
+}
+
 my $max = $t->mysql_value('SELECT MAX(id) FROM imports');
 is($t->mysql_value("SELECT COUNT(*) FROM imports WHERE status = 'running'"), 0, 'no import left running');
 

@@ -1,7 +1,7 @@
 /*
  * broadcastctl: operator tool.
  *
- *   broadcastctl migrate --config FILE [--sql-dir DIR]
+ *   broadcastctl migrate --config FILE [--sql-dir DIR] [--to N]
  *   broadcastctl bootstrap-admin --config FILE --username U --password-file F
  *   broadcastctl hash-password            (password on stdin)
  */
@@ -29,7 +29,8 @@ static void
 usage(void)
 {
     fprintf(stderr,
-        "usage: broadcastctl migrate --config FILE [--sql-dir DIR]\n"
+        "usage: broadcastctl migrate --config FILE [--sql-dir DIR] "
+        "[--to N]\n"
         "       broadcastctl bootstrap-admin --config FILE --username U "
         "--password-file F\n"
         "       broadcastctl hash-password   (reads the password on stdin)\n");
@@ -227,6 +228,9 @@ cmd_migrate(int argc, char **argv)
 {
     const char    *config = opt(argc, argv, "--config");
     const char    *dir = opt(argc, argv, "--sql-dir");
+    const char    *to_arg = opt(argc, argv, "--to");
+    char          *to_end;
+    long           to = -1;     /* --to N: the migrations up to N only */
     bc_db_conf_t   db;
     MYSQL         *m;
     DIR           *d;
@@ -241,6 +245,14 @@ cmd_migrate(int argc, char **argv)
     }
     if (dir == NULL) {
         dir = "./sql";
+    }
+    if (to_arg != NULL) {
+        to = strtol(to_arg, &to_end, 10);
+        if (to_arg[0] == '\0' || *to_end != '\0' || to < 0) {
+            fprintf(stderr, "broadcastctl: --to wants a migration's "
+                "number (e.g. --to 10)\n");
+            return 2;
+        }
     }
 
     d = opendir(dir);
@@ -261,7 +273,7 @@ cmd_migrate(int argc, char **argv)
             continue;
         }
         v = strtol(nm, &endp, 10);
-        if (*endp != '_') {
+        if (*endp != '_' || (to >= 0 && v > to)) {
             continue;
         }
         nf = realloc(files, (nfiles + 1) * sizeof(*files));
