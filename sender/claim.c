@@ -492,8 +492,13 @@ snd_claim_campaigns(snd_t *s)
             it->claim_state == SND_CAMP_PAUSED ? "is not running"
             : it->claim_state == SND_CAMP_CANCELLED ? "is cancelled"
             : "entry is stale");
-        /* a stale entry's bc:msg key may be a newer entry's: kept */
-        it->dup = it->claim_state == SND_CAMP_STALE;
+        /* a stale entry's bc:msg key may be a newer entry's: kept. "dup"
+           also tells snd_item_free the item is not in the id set, so it
+           leaves the set here (it was added when it was read) */
+        if (it->claim_state == SND_CAMP_STALE) {
+            snd_idset_del(s, it);
+            it->dup = 1;
+        }
         it->outcome = SND_OUT_ACK;
         snd_stage_add(&ack, it);
     }
