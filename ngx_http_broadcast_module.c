@@ -64,7 +64,7 @@ static ngx_command_t  ngx_http_broadcast_commands[] = {
     /* backends: Redis, MariaDB, the thread pool that talks to them */
 
     { ngx_string("broadcast_redis"),
-      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE123,
       ngx_http_broadcast_redis,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
@@ -508,7 +508,10 @@ ngx_http_broadcast_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_broadcast_main_conf_t *mcf = conf;
 
-    ngx_str_t  *value;
+    char         err[256];
+    u_char      *eq;
+    ngx_str_t   *value, s;
+    ngx_uint_t   i;
 
     if (mcf->redis_spec.data) {
         return "is duplicate";
@@ -524,6 +527,37 @@ ngx_http_broadcast_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                            "invalid Redis address \"%V\" in broadcast_redis "
                            "(expected <ip>:<port> or unix:<path>)", &value[1]);
         return NGX_CONF_ERROR;
+    }
+
+    /* user=NAME password_file=PATH: Redis 6+ ACL authentication */
+    for (i = 2; i < cf->args->nelts; i++) {
+        eq = ngx_strlchr(value[i].data, value[i].data + value[i].len, '=');
+        if (eq == NULL) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\" in broadcast_redis "
+                               "(user=NAME password_file=PATH)", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        s.data = eq + 1;
+        s.len = value[i].data + value[i].len - s.data;
+
+        if (s.len > 0 && eq - value[i].data == 13
+            && ngx_strncmp(value[i].data, "password_file", 13) == 0
+            && ngx_conf_full_name(cf->cycle, &s, 1) != NGX_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
+
+        if (bc_redis_conf_set(&mcf->redis, (char *) value[i].data,
+                              eq - value[i].data, (char *) s.data, s.len,
+                              err, sizeof(err))
+            != 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "broadcast_redis: %s", err);
+            return NGX_CONF_ERROR;
+        }
     }
 
     mcf->redis_spec = value[1];

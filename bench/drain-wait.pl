@@ -41,8 +41,16 @@ sub resp_read {    # one RESP value from $redis; arrays as array refs
 }
 
 sub events_drained {
-    $redis //= IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $redis_port)
-        or die "redis: $!\n";
+    unless ($redis) {
+        $redis = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $redis_port)
+            or die "redis: $!\n";
+        # the stack's Redis has ACL users: the admin's password, if any
+        if (defined $ENV{BC_VAR} && open my $fh, '<', "$ENV{BC_VAR}/secrets/redis_admin.password") {
+            chomp(my $pw = <$fh> // '');
+            printf $redis "*3\r\n\$4\r\nAUTH\r\n\$5\r\nadmin\r\n\$%d\r\n%s\r\n", length $pw, $pw;
+            resp_read();
+        }
+    }
     print $redis "*3\r\n\$5\r\nXINFO\r\n\$6\r\nGROUPS\r\n\$16\r\nbc:stream:events\r\n";
     my $groups = resp_read();
     return 0 unless ref $groups eq 'ARRAY' && @$groups;

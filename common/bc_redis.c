@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 
+#include "bc_conf.h"
 #include "bc_redis.h"
 
 
@@ -89,6 +90,117 @@ bc_redis_conf_parse(bc_redis_conf_t *conf, const char *spec, size_t len)
 }
 
 
+int
+bc_redis_conf_set(bc_redis_conf_t *conf, const char *name, size_t name_len,
+    const char *value, size_t len, char *err, size_t errlen)
+{
+    char  *secret, path[1024];
+
+    if (name_len == 4 && strncmp(name, "user", 4) == 0) {
+        if (len == 0 || len >= sizeof(conf->user)) {
+            snprintf(err, errlen, "the Redis user must be 1 to %zu "
+                     "characters", sizeof(conf->user) - 1);
+            return -1;
+        }
+        memcpy(conf->user, value, len);
+        conf->user[len] = '\0';
+        return 0;
+    }
+
+    if (name_len == 13 && strncmp(name, "password_file", 13) == 0) {
+        if (len == 0 || len >= sizeof(path)) {
+            snprintf(err, errlen, "the Redis password_file path is empty "
+                     "or too long");
+            return -1;
+        }
+        memcpy(path, value, len);
+        path[len] = '\0';
+
+        secret = bc_read_secret_file(path, err, errlen);
+        if (secret == NULL) {
+            return -1;
+        }
+
+        len = strlen(secret);
+        if (len == 0 || len >= sizeof(conf->password)) {
+            snprintf(err, errlen, "the Redis password in \"%s\" is empty "
+                     "or longer than %zu bytes", path,
+                     sizeof(conf->password) - 1);
+            explicit_bzero(secret, len);
+            free(secret);
+            return -1;
+        }
+
+        memcpy(conf->password, secret, len + 1);
+        explicit_bzero(secret, len);
+        free(secret);
+        return 0;
+    }
+
+    snprintf(err, errlen, "unknown Redis setting \"%.*s\" (user, "
+             "password_file)", (int) (name_len < 40 ? name_len : 40), name);
+    return -1;
+}
+
+
+int
+bc_redis_auth_argv(const bc_redis_conf_t *conf, const char **argv,
+    size_t *argvlen)
+{
+    int  n = 0;
+
+    if (conf->password[0] == '\0') {
+        return 0;
+    }
+
+    argv[n] = "AUTH";
+    argvlen[n++] = 4;
+
+    if (conf->user[0]) {
+        argv[n] = conf->user;
+        argvlen[n++] = strlen(conf->user);
+    }
+
+    argv[n] = conf->password;
+    argvlen[n++] = strlen(conf->password);
+
+    return n;
+}
+
+
+/* AUTH on a fresh connection; 0, or -1 with err (never the password) */
+static int
+bc_redis_auth(redisContext *c, const bc_redis_conf_t *conf, char *err,
+    size_t errlen)
+{
+    int          argc, rc;
+    size_t       lens[3];
+    const char  *argv[3];
+    redisReply  *reply;
+
+    argc = bc_redis_auth_argv(conf, argv, lens);
+    if (argc == 0) {
+        return 0;
+    }
+
+    reply = redisCommandArgv(c, argc, argv, lens);
+    if (reply == NULL) {
+        snprintf(err, errlen, "redis AUTH: %s", c->errstr);
+        return -1;
+    }
+
+    rc = 0;
+    if (reply->type == REDIS_REPLY_ERROR) {
+        snprintf(err, errlen, "redis AUTH as \"%s\": %s",
+                 conf->user[0] ? conf->user : "default", reply->str);
+        rc = -1;
+    }
+
+    freeReplyObject(reply);
+    return rc;
+}
+
+
 redisContext *
 bc_redis_connect(const bc_redis_conf_t *conf, char *err, size_t errlen)
 {
@@ -124,6 +236,11 @@ bc_redis_connect(const bc_redis_conf_t *conf, char *err, size_t errlen)
     if (redisSetTimeout(c, tv) != REDIS_OK) {
         snprintf(err, errlen, "redis: cannot set the timeout: %s",
                  c->errstr);
+        redisFree(c);
+        return NULL;
+    }
+
+    if (bc_redis_auth(c, conf, err, errlen) != 0) {
         redisFree(c);
         return NULL;
     }

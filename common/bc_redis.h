@@ -41,12 +41,32 @@ typedef struct {
     unsigned  port;
     char      socket[256];
     unsigned  timeout_ms;   /* connect and command timeout */
+    /* Redis 6+ ACL user and its password (from a file); an empty user
+       with a password authenticates as "default" (requirepass) */
+    char      user[64];
+    char      password[256];
 } bc_redis_conf_t;
 
 /* parses "ip:port" or "unix:/path"; returns 0, -1 if malformed */
 int bc_redis_conf_parse(bc_redis_conf_t *conf, const char *spec, size_t len);
 
-/* connects with the timeouts; NULL + err on failure */
+/*
+ * One authentication setting by name (name_len bytes): "user", or
+ * "password_file" (a complete path; the file's first line is the
+ * password). 0, or -1 with err (a sentence without the secret).
+ */
+int bc_redis_conf_set(bc_redis_conf_t *conf, const char *name,
+    size_t name_len, const char *value, size_t len, char *err,
+    size_t errlen);
+
+/*
+ * The AUTH command for conf, or 0 if it names no password: argc and the
+ * argv/argvlen the caller passes to hiredis (they point into conf).
+ */
+int bc_redis_auth_argv(const bc_redis_conf_t *conf, const char **argv,
+    size_t *argvlen);
+
+/* connects with the timeouts and authenticates; NULL + err on failure */
 redisContext *bc_redis_connect(const bc_redis_conf_t *conf, char *err,
     size_t errlen);
 

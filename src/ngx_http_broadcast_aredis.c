@@ -189,10 +189,34 @@ ngx_http_broadcast_ac_disconnected(const redisAsyncContext *ac, int status)
 }
 
 
+/* a refused AUTH: the link is useless, drop it and retry later */
+static void
+ngx_http_broadcast_ac_authed(redisAsyncContext *ac, void *r, void *data)
+{
+    redisReply  *reply = r;
+
+    if (reply != NULL && reply->type != REDIS_REPLY_ERROR) {
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                  "broadcast: Redis AUTH failed on the async link: %s",
+                  reply ? reply->str : ac->errstr);
+
+    if (ac == ngx_http_broadcast_ac) {
+        ngx_http_broadcast_ac_failed();
+        redisAsyncDisconnect(ac);
+    }
+}
+
+
 /* loop: the connected context, or NULL (and a connection attempt begun) */
 static redisAsyncContext *
 ngx_http_broadcast_ac_get(ngx_http_broadcast_main_conf_t *mcf)
 {
+    int                 argc;
+    size_t              lens[3];
+    const char         *argv[3];
     redisAsyncContext  *ac;
     ngx_connection_t   *c;
 
@@ -247,6 +271,21 @@ ngx_http_broadcast_ac_get(ngx_http_broadcast_main_conf_t *mcf)
 
     redisAsyncSetConnectCallback(ac, ngx_http_broadcast_ac_connected);
     redisAsyncSetDisconnectCallback(ac, ngx_http_broadcast_ac_disconnected);
+
+    /* AUTH goes first in the pipeline: every script after it runs as the
+       configured ACL user */
+    argc = bc_redis_auth_argv(&mcf->redis, argv, lens);
+
+    if (argc
+        && redisAsyncCommandArgv(ac, ngx_http_broadcast_ac_authed, NULL, argc,
+                                 argv, lens)
+           != REDIS_OK)
+    {
+        ngx_http_broadcast_ac = NULL;
+        redisAsyncFree(ac);
+        ngx_http_broadcast_ac_failed();
+        return NULL;
+    }
 
     /* the connect completes on the first write event */
     ngx_http_broadcast_ac_add_write(c);

@@ -60,7 +60,8 @@ open my $fh, '<', "$dir/nginx/conf/nginx.conf" or die $!;
 my $conf = do { local $/; <$fh> };
 close $fh;
 like($conf, qr/(?m)^load_module \Q$so\E;/m, 'rendered: load_module points at the build');
-like($conf, qr/(?m)^\s*broadcast_redis 127\.0\.0\.1:$env{REDIS_PORT};/m, 'rendered: redis port');
+like($conf, qr/(?m)^\s*broadcast_redis 127\.0\.0\.1:$env{REDIS_PORT} user=broadcast password_file=\Q$dir\E\/secrets\/redis\.password;/m,
+     'rendered: redis port, ACL user and password file');
 like($conf, qr/(?m)^\s*listen 127\.0\.0\.1:$env{PORT};/m, 'rendered: listen port');
 unlike($conf, qr{/etc/broadcast/|sms\.example\.com|/var/lib/nginx/}, 'no deployment paths left');
 ($rc, $out) = nginx_t($conf, 'good');

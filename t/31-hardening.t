@@ -127,6 +127,24 @@ cmp_ok($u, '>', $k * 0.5, sprintf('unknown user %.0f ms vs wrong password %.0f m
                                   $u * 1000, $k * 1000));
 cmp_ok($k, '>', 0.02, 'and the wrong password did cost a real hash');
 
+# ------------------------------------------------------------ Redis ACL
+# whoever can write to Redis can queue messages: no anonymous access, and
+# the product's own user may only run its command groups on bc:* keys
+my $anon = $t->redis_as([undef, undef], 'XADD', 'bc:stream:send', '*', 'job', '{}') // '';
+like($anon, qr/NOAUTH|NOPERM|WRONGPASS/, 'an unauthenticated client cannot queue a job');
+my $bc = ['broadcast', $t->secret('redis.password')];
+unlike($t->redis_as(['broadcast', 'wrong-password'], 'PING') // '', qr/PONG/, 'a wrong password is refused');
+is($t->redis_as($bc, 'PING'), 'PONG', "the product's user connects");
+ok(defined $t->redis_as($bc, 'XLEN', 'bc:stream:send') && $t->redis_as($bc, 'XLEN', 'bc:stream:send') =~ /^\d+$/,
+   'and reads its stream');
+for my $cmd (['FLUSHALL'], ['CONFIG', 'GET', 'requirepass'], ['KEYS', '*'], ['ACL', 'LIST'],
+             ['SHUTDOWN', 'NOSAVE'], ['SET', 'not-ours', 'x']) {
+    like($t->redis_as($bc, @$cmd) // '', qr/NOPERM/, "the product's user may not run @$cmd[0 .. ($#$cmd < 1 ? $#$cmd : 1)]");
+}
+ok($t->alive('redis'), 'Redis is still up');
+my $acl = do { local $/; open my $fh, '<', $t->dir . '/redis/users.acl' or die; <$fh> };
+unlike($acl, qr/\Q${\ $t->secret('redis.password')}\E/, 'the ACL file holds no password, only its SHA-256');
+
 # ------------------------------------------------------------ login limiter
 # keyed on username and address: an attacker at one address locks out only
 # that pair; X-Forwarded-For from an untrusted client is not believed

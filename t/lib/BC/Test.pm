@@ -291,6 +291,22 @@ sub http {
     return $res;
 }
 
+# the first line of a file in the stack's secrets/, or undef
+sub secret {
+    my ($self, $name) = @_;
+    open my $fh, '<', "$self->{dir}/secrets/$name" or return undef;
+    my $v = <$fh>;
+    chomp $v if defined $v;
+    return $v;
+}
+
+# redis-cli as another ACL user: $t->redis_as([$user, $password], @cmd),
+# [undef, undef] for an unauthenticated client; the raw output
+sub redis_as {
+    my ($self, $who, @cmd) = @_;
+    return $self->_redis_cli('--raw', $who, @cmd);
+}
+
 # every secret of the stack: the files in secrets/ (provider tokens, keys,
 # database passwords, the admin password) and the credentials handed out
 sub secrets {
@@ -409,7 +425,14 @@ sub elapsed { my ($t0) = @_; time - $t0 }
 # newline (not chomp: under "local $/" it removes nothing); undef if none
 sub _redis_cli {
     my ($self, $mode, @cmd) = @_;
-    open my $fh, '-|', 'redis-cli', '-h', '127.0.0.1', '-p', $self->{redis_port},
+    # as the stack's admin ACL user (the product's user may not do all the
+    # tests need); a user => [name, password] option picks another one
+    my ($user, $pass) = ('admin', $self->secret('redis_admin.password'));
+    ($user, $pass) = @{ shift @cmd } if ref $cmd[0] eq 'ARRAY';
+    local $ENV{REDISCLI_AUTH} = $pass if defined $pass;
+    open my $fh, '-|', 'redis-cli', '--no-auth-warning',
+        (defined $user ? ('--user', $user) : ()),
+        '-h', '127.0.0.1', '-p', $self->{redis_port},
         $mode, @cmd or die "redis-cli: $!";
     my $out = do { local $/; <$fh> };
     close $fh;
