@@ -87,6 +87,37 @@ ngx_http_broadcast_cc_status_in(const char *s)
 }
 
 
+static ngx_uint_t
+ngx_http_broadcast_cc_digits(const char *s)
+{
+    size_t  i;
+
+    for (i = 0; s[i]; i++) {
+        if (s[i] < '0' || s[i] > '9') {
+            return 0;
+        }
+    }
+
+    return i > 0;
+}
+
+
+/* a status word: lower-case letters and '_' only */
+static ngx_uint_t
+ngx_http_broadcast_cc_word(const char *s)
+{
+    size_t  i;
+
+    for (i = 0; s[i]; i++) {
+        if (!(s[i] >= 'a' && s[i] <= 'z') && s[i] != '_') {
+            return 0;
+        }
+    }
+
+    return i > 0;
+}
+
+
 /* loop: r->args as our listing reads them; 0, or -1 with ctx's error */
 static int
 ngx_http_broadcast_cc_args(ngx_http_request_t *r,
@@ -94,6 +125,7 @@ ngx_http_broadcast_cc_args(ngx_http_request_t *r,
 {
     u_char      *p;
     char         status[32], limit[8], cursor[24];
+    ssize_t      n;
     const char  *ours;
 
     if (ngx_http_broadcast_api_arg(r, "offset", limit, sizeof(limit)) > 0
@@ -107,10 +139,25 @@ ngx_http_broadcast_cc_args(ngx_http_request_t *r,
 
     ours = NULL;
 
-    if (ngx_http_broadcast_api_arg(r, "status", status, sizeof(status)) > 0) {
-        ours = ngx_http_broadcast_cc_status_in(status);
+    if (ngx_http_broadcast_api_arg(r, "step_id", limit, sizeof(limit)) != -1
+        || ngx_http_broadcast_api_arg(r, "customer_id", limit, sizeof(limit))
+           != -1)
+    {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
+            "invalid_request", "step_id and customer_id are not served as "
+            "filters: filter by status, or read the page");
+        return -1;
+    }
 
-        if (ours == NULL || what != NGX_HTTP_BROADCAST_CC_LIST) {
+    if (ngx_http_broadcast_api_arg(r, "status", status, sizeof(status))
+        != -1)
+    {
+        /* the recipients' status is ours (a state or a message status) */
+        ours = (what == NGX_HTTP_BROADCAST_CC_LIST)
+               ? ngx_http_broadcast_cc_status_in(status)
+               : ngx_http_broadcast_cc_word(status) ? status : NULL;
+
+        if (ours == NULL) {
             ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
                 "invalid_request", "status must be one of draft, scheduled, "
                 "running, paused, completed, failed, canceled");
@@ -118,14 +165,27 @@ ngx_http_broadcast_cc_args(ngx_http_request_t *r,
         }
     }
 
-    if (ngx_http_broadcast_api_arg(r, "limit", limit, sizeof(limit)) <= 0) {
+    n = ngx_http_broadcast_api_arg(r, "limit", limit, sizeof(limit));
+    if (n == -1) {
         ngx_cpystrn((u_char *) limit, (u_char *) "100", sizeof(limit));
+
+    } else if (n < 0) {
+        limit[0] = '\0';
     }
 
-    if (ngx_http_broadcast_api_arg(r, "cursor", cursor, sizeof(cursor))
-        <= 0)
+    n = ngx_http_broadcast_api_arg(r, "cursor", cursor, sizeof(cursor));
+    if (n < 0) {
+        ngx_cpystrn((u_char *) cursor, (u_char *) (n == -1 ? "" : "x"),
+                    sizeof(cursor));
+    }
+
+    /* they go into our query as they are: nothing but what they may be */
+    if (!ngx_http_broadcast_cc_digits(limit)
+        || (cursor[0] && !ngx_http_broadcast_cc_digits(cursor)))
     {
-        cursor[0] = '\0';
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
+            "invalid_request", "limit and cursor must be positive integers");
+        return -1;
     }
 
     p = ngx_pnalloc(r->pool, 128);
@@ -717,6 +777,12 @@ ngx_http_broadcast_cc_mkt_in(ngx_http_request_t *r,
                 ? ": use .../start and .../stop" : "");
             return -1;
         }
+    }
+
+    if (json_is_true(json_object_get(in, "run_immediately"))) {
+        return ngx_http_broadcast_cc_unsupported(ctx, "run_immediately",
+                   "create it, then POST .../start (the predecessor "
+                   "ignored it and kept a DRAFT)");
     }
 
     if ((v = json_object_get(in, "name"))) {

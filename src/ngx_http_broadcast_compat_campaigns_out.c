@@ -184,11 +184,22 @@ ngx_http_broadcast_cc_contacts(ngx_http_broadcast_api_ctx_t *ctx,
     mysql_free_result(res);
 
     a = json_loads(cp->audience, 0, NULL);
-    if (ids == NULL || a == NULL
-        || json_object_set_new(a, "contact_ids", ids) != 0)
+    if (ids == NULL || a == NULL) {
+        json_decref(ids);
+        json_decref(a);
+        return -1;
+    }
+
+    /* none found (a write lost?): the stand-in stays, nobody is sent to */
+    if (json_array_size(ids) > 0
+        && json_object_set_new(a, "contact_ids", ids) != 0)
     {
         json_decref(a);
         return -1;
+    }
+
+    if (json_array_size(ids) == 0) {
+        json_decref(ids);
     }
 
     text = json_dumps(a, JSON_COMPACT|JSON_SORT_KEYS);
