@@ -67,6 +67,8 @@ is(scalar @{ ok_json(sms_get('?status=canceled'), 200, 'canceled (its spelling)'
    'none canceled');
 is_error(sms_get('?status=bogus'), 400, 'invalid_request', 'unknown status');
 is_error(sms_get('?offset=20'), 400, 'invalid_request', 'offset paging');
+is_error(sms_get('?limit=abc'), 400, 'invalid_request', 'limit not a number');
+is_error(sms_get('?cursor=1%26status%3Ddraft'), 400, 'invalid_request', 'a cursor smuggling an argument');
 is(ok_json(sms_get("/$id"), 200, 'GET /api/sms/campaigns/{id}')->{name}, 'Spring', 'name');
 
 $c = ok_json(req(PATCH => "/api/sms/campaigns/$id", key => $send, json => { name => 'Spring 2' }), 200, 'PATCH');
@@ -179,6 +181,11 @@ like($r->{json}{error}{message}, qr/steps\[1\]/, 'naming it');
 is_error(mkt(POST => '', { name => 'p', customer_ids => [$cids[0]], filter_rules => { has_marketed => 0 },
                            steps => [{ order_no => 1, channel => 'SMS', content => 'x' }] }),
          422, 'not_supported', 'a filter our audience has no field for');
+is_error(mkt(POST => '', { name => 'p', customer_ids => [$cids[0]], run_immediately => JSON::PP::true(),
+                           steps => [{ order_no => 1, channel => 'SMS', content => 'x' }] }),
+         422, 'not_supported', 'run_immediately');
+is_error(mkt(POST => '', { name => 'p', steps => [{ order_no => 1, channel => 'SMS', content => 'x' }] }),
+         422, 'audience_required', 'no customers and no filter is nobody, not everyone');
 my $mk = ok_json(mkt(POST => '', { name => 'plan', customer_ids => [@cids[0, 1]], type => 'GENERAL',
                                    steps => [{ order_no => 1, channel => 'SMS', content => 'Plan for {{name}}' }] }),
                  201, 'POST /api/marketing/campaigns');
@@ -206,6 +213,9 @@ is(scalar @$ex, 2, 'one execution per customer');
 is_deeply([sort { $a <=> $b } map { $_->{customer_id} } @$ex], [sort { $a <=> $b } @cids[0, 1]], 'their customers');
 is($ex->[0]{channel}, 'sms', 'channel');
 is($ex->[0]{step_id}, 1, 'step_id');
+is_error(mkt(GET => "/$mid/executions?step_id=1"), 400, 'invalid_request', 'a filter not served');
+is(scalar @{ ok_json(mkt(GET => "/$mid/executions?status=failed"), 200, 'executions by status')->{executions} || [1] }, 0,
+   'none failed');
 my $pr = ok_json(mkt(GET => "/$mid/customers/progress"), 200, 'GET .../customers/progress')->{customers} || [];
 is(scalar @$pr, 2, 'progress per customer');
 is($pr->[0]{paused}, JSON::PP::false(), 'not paused');
