@@ -64,4 +64,57 @@ json_t *ngx_http_broadcast_compat_smscontact_in(
 json_t *ngx_http_broadcast_compat_smscontacts_out(json_t *ours);
 
 
+/*
+ * compat_campaigns*.c: the predecessor's SMS, e-mail and "smart
+ * marketing" campaigns on our campaigns (campaigns*.c). A row's variant is
+ * the kind times 16 plus the route's operation.
+ */
+NGX_HTTP_BROADCAST_ROUTE(compat_campaigns);
+
+#define NGX_HTTP_BROADCAST_CC_SMS          0
+#define NGX_HTTP_BROADCAST_CC_EMAIL        1
+#define NGX_HTTP_BROADCAST_CC_MKT          2
+
+#define NGX_HTTP_BROADCAST_CC_LIST         0   /* GET list, POST create */
+#define NGX_HTTP_BROADCAST_CC_ONE          1   /* GET, PATCH, DELETE */
+#define NGX_HTTP_BROADCAST_CC_START        2
+#define NGX_HTTP_BROADCAST_CC_PAUSE        3
+#define NGX_HTTP_BROADCAST_CC_RESUME       4
+#define NGX_HTTP_BROADCAST_CC_CANCEL       5
+#define NGX_HTTP_BROADCAST_CC_SCHEDULE     6
+#define NGX_HTTP_BROADCAST_CC_STATS        7
+#define NGX_HTTP_BROADCAST_CC_FLOW         8
+#define NGX_HTTP_BROADCAST_CC_STOP         9
+#define NGX_HTTP_BROADCAST_CC_STEPS        10
+#define NGX_HTTP_BROADCAST_CC_STEPS_BATCH  11
+#define NGX_HTTP_BROADCAST_CC_EXECUTIONS   12
+#define NGX_HTTP_BROADCAST_CC_PROGRESS     13
+#define NGX_HTTP_BROADCAST_CC_CUSTOMER     14  /* per-customer pause/resume */
+
+#define NGX_HTTP_BROADCAST_COMPAT_CAMP_ROUTE(methods, pattern, need, kind, op) \
+    { methods, pattern, NGX_HTTP_BROADCAST_NEED_##need,                      \
+      ngx_http_broadcast_compat_campaigns_prepare,                           \
+      NGX_HTTP_BROADCAST_CC_##kind * 16 + NGX_HTTP_BROADCAST_CC_##op }
+
+
+/* what the thread needs around our campaigns operation */
+typedef struct {
+    ngx_http_broadcast_op_pt           op;
+    void                              *data;
+    ngx_http_broadcast_op_free_pt      free;
+    ngx_uint_t                         kind;
+    ngx_uint_t                         what;     /* NGX_HTTP_BROADCAST_CC_* */
+    ngx_uint_t                         method;
+    long long                          id;       /* the {id}, 0: none */
+    json_t                            *addrs;    /* recipients to upsert as
+                                                    contacts, or NULL */
+    ngx_str_t                          footer;   /* the SMS opt-out text */
+    char                               channel[16];  /* the {id}'s (thread) */
+} ngx_http_broadcast_cc_t;
+
+/* compat_campaigns_out.c, thread: the wrapped operation */
+void ngx_http_broadcast_cc_op(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn);
+
+
 #endif /* _NGX_HTTP_BROADCAST_COMPAT_H_INCLUDED_ */
