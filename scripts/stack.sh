@@ -25,6 +25,9 @@
 #   BC_NGINX_NO_SMS_FROM=1  render nginx.conf without broadcast_sms_from
 #   BC_MAX_RECIPIENTS    broadcast_max_recipients (default: conf.example's)
 #   BC_SENDGRID_BATCH_MAX  sender.conf sendgrid_batch_max (default 1000)
+#   BC_RUN_USER  started as root: the unprivileged user every process runs
+#                as (default "broadcast", created if missing); only the
+#                nginx master stays root. Ignored when not started as root.
 #
 # Nothing is written outside BC_VAR. Starting again is harmless: only
 # components that are not running (pid file + kill -0) are started, so a
@@ -75,6 +78,65 @@ warn() { printf 'stack: %s\n' "$*" >&2; }
 die()  { warn "$*"; exit 1; }
 
 is_root() { [ "$(id -u)" -eq 0 ]; }
+
+# Started as root, nothing of the stack runs as root but the nginx master
+# (it reads the secrets and could bind a low port): the workers, the sender,
+# Redis, MariaDB and the simulator run as RUN_USER. Not root: as ourselves.
+RUN_USER=
+if is_root; then
+    RUN_USER=${BC_RUN_USER:-broadcast}
+fi
+
+ensure_run_user() {
+    [ -n "$RUN_USER" ] || return 0
+    RUN_AS=(setpriv --reuid="$RUN_USER" --regid="$RUN_USER" --init-groups --)
+    id -u "$RUN_USER" >/dev/null 2>&1 && return 0
+    useradd --system --no-create-home --home-dir /nonexistent \
+        --shell /usr/sbin/nologin "$RUN_USER" 2>/dev/null \
+        || id -u "$RUN_USER" >/dev/null 2>&1 \
+        || die "cannot create the unprivileged user $RUN_USER"
+}
+
+# the prefix that runs an external command as RUN_USER (for setsid)
+RUN_AS=()
+
+# runs a command as RUN_USER (or as we are)
+as_run_user() {
+    if [ -n "$RUN_USER" ]; then
+        setpriv --reuid="$RUN_USER" --regid="$RUN_USER" --init-groups -- "$@"
+    else
+        "$@"
+    fi
+}
+
+# RUN_USER must reach BC_VAR and the console's files: each directory on
+# the way needs the search bit for others. A checkout under /root lacks it;
+# then only that bit is added (nothing becomes listable or readable).
+ensure_reachable() {
+    [ -n "$RUN_USER" ] || return 0
+    local d
+    for d in "$BC_VAR" "$REPO/html"; do
+        "${RUN_AS[@]}" test -x "$d" && continue
+        while [ "$d" != / ]; do
+            d=$(dirname "$d")
+            if [ "$(( $(stat -c '%a' "$d") % 10 & 1 ))" -eq 0 ]; then
+                warn "adding o+x to $d so that $RUN_USER can reach $BC_VAR"
+                chmod o+x "$d"
+            fi
+        done
+    done
+}
+
+# what RUN_USER's processes write or read: theirs
+own_runtime() {
+    [ -n "$RUN_USER" ] || return 0
+    # logs the servers open themselves, so a root shell's redirection
+    # must not create them first
+    touch "$LOG"/{mysqld,redis,sender,sim}.log
+    chown -R "$RUN_USER:" "$RUN" "$LOG" "$SECRETS" "$SIM_DIR" "$BC_VAR/redis" \
+        "$MYSQL_DIR" "$NGX_PREFIX/tmp"
+    [ ! -e "$BC_VAR/sender.conf" ] || chown "$RUN_USER:" "$BC_VAR/sender.conf"
+}
 
 pidfile_of() {
     case $1 in
@@ -159,6 +221,9 @@ prepare_dirs() {
     chmod 700 "$SECRETS"
     # nginx workers (nobody/www-data when not root) must be able to traverse
     chmod 755 "$BC_VAR" "$NGX_PREFIX"
+    ensure_run_user
+    ensure_reachable
+    own_runtime
 }
 
 # ---------------------------------------------------------------- redis
@@ -197,7 +262,8 @@ start_redis() {
     # snapshot preamble: on a busy two-core host each rewrite took CPU from
     # the pipeline. The cost is disk space and a longer AOF replay at
     # startup, not durability.
-    redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --daemonize yes \
+    own_runtime
+    as_run_user redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --daemonize yes \
         --pidfile "$RUN/redis.pid" --dir "$BC_VAR/redis" \
         --logfile "$LOG/redis.log" --appendonly yes --appendfsync everysec \
         --save '' --protected-mode yes --aclfile "$BC_VAR/redis/users.acl" \
@@ -228,11 +294,13 @@ mysql_alive() { mysql_admin -N -e 'SELECT 1'; }
 
 start_mysql() {
     local user_opt=()
-    is_root && user_opt=(--user=root)
+    # mariadbd started as root switches to this user itself
+    [ -n "$RUN_USER" ] && user_opt=(--user="$RUN_USER")
     # a tmpdir of its own: a server starting up deletes the "#sql" files it
     # finds in its tmpdir, and in a shared /tmp those can be another
     # instance's (mariadb-install-db then fails with 1051 tmp_user_sys)
     mkdir -p "$MYSQL_DIR/tmp"
+    own_runtime
     if [ ! -d "$MYSQL_DIR/data/mysql" ]; then
         rm -rf "$MYSQL_DIR/data"
         say "mysql   : initialising $MYSQL_DIR/data"
@@ -377,7 +445,8 @@ start_sim() {
                  --meta-webhook-url "$PUBLIC_URL/webhooks/meta"
                  --sendgrid-webhook-url "$PUBLIC_URL/webhooks/sendgrid")
     # shellcheck disable=SC2086
-    setsid "$BIN/broadcast-sim" --port "$SIM_PORT" --state-dir "$SIM_DIR" \
+    own_runtime
+    setsid "${RUN_AS[@]}" "$BIN/broadcast-sim" --port "$SIM_PORT" --state-dir "$SIM_DIR" \
         "${creds[@]}" "${hooks[@]}" ${BC_SIM_ARGS:-} < /dev/null >> "$LOG/sim.log" 2>&1 &
     local spid=$!
     local deadline=$(( $(date +%s) + 30 ))
@@ -505,7 +574,8 @@ render_nginx_conf() {
     [ -n "$sim_url" ] || sim_url=http://127.0.0.1:$SIM_PORT
     [ -n "$api_version" ] || api_version=v21.0
     placeholder_secrets
-    if is_root; then user_line='user root;'; else user_line=''; fi
+    # the master stays root; its workers run unprivileged
+    if [ -n "$RUN_USER" ]; then user_line="user $RUN_USER;"; else user_line=''; fi
     access="logs/access.log"
     [ "${BC_NGINX_ACCESS_LOG:-}" = off ] && access=off
     local extra=()
@@ -580,7 +650,8 @@ start_sender() {
     need_bin "$BIN/broadcast-sender"
     write_sender_conf
     rm -f "$RUN/sender.pid"
-    setsid "$BIN/broadcast-sender" --config "$BC_VAR/sender.conf" \
+    own_runtime
+    setsid "${RUN_AS[@]}" "$BIN/broadcast-sender" --config "$BC_VAR/sender.conf" \
         < /dev/null >> "$LOG/sender.log" 2>&1 &
     local spid=$!
     echo "$spid" > "$RUN/sender.pid"

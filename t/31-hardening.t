@@ -127,6 +127,26 @@ cmp_ok($u, '>', $k * 0.5, sprintf('unknown user %.0f ms vs wrong password %.0f m
                                   $u * 1000, $k * 1000));
 cmp_ok($k, '>', 0.02, 'and the wrong password did cost a real hash');
 
+# ------------------------------------------------------------ least privilege
+# started as root, only nginx's master keeps root: its workers, Redis,
+# MariaDB, the sender and the simulator run as an unprivileged user
+sub uid_of { my ($pid) = @_; open my $fh, '<', "/proc/$pid/status" or return undef;
+             while (<$fh>) { return $1 if /^Uid:\s+(\d+)/ } undef }
+sub children_of { my ($ppid) = @_; my @k;
+    for my $st (glob '/proc/[0-9]*/stat') {
+        open my $fh, '<', $st or next; my $l = <$fh> // next;
+        push @k, $1 if $l =~ /^(\d+) \(.*\) \S (\d+)/ && $2 == $ppid;
+    } @k }
+my $want = $< == 0 ? 'unprivileged' : 'the invoking user';
+for my $c (qw(redis mysql sender sim)) {
+    my $uid = uid_of($t->pid($c));
+    ok(defined $uid && ($< == 0 ? $uid != 0 : $uid == $<), "$c runs as $want (uid " . ($uid // '?') . ')');
+}
+my @workers = children_of($t->pid('nginx'));
+ok(@workers >= 1, 'nginx has workers');
+ok(!grep({ my $u = uid_of($_); !defined $u || ($< == 0 ? $u == 0 : $u != $<) } @workers),
+   "every nginx worker runs as $want");
+
 # ------------------------------------------------------------ Redis ACL
 # whoever can write to Redis can queue messages: no anonymous access, and
 # the product's own user may only run its command groups on bc:* keys
