@@ -302,40 +302,6 @@ ngx_http_broadcast_admin_sql(ngx_http_broadcast_api_ctx_t *ctx,
 
 
 static void
-ngx_http_broadcast_redis_simple(ngx_http_broadcast_api_ctx_t *ctx,
-    ngx_http_broadcast_conn_t *conn, int argc, const char **argv,
-    long long *integer)
-{
-    int          i;
-    char         err[256];
-    size_t       lens[4];
-    redisReply  *reply;
-
-    for (i = 0; i < argc; i++) {
-        lens[i] = strlen(argv[i]);
-    }
-
-    reply = ngx_http_broadcast_redis_cmd(conn, ctx->mcf, argc, argv, lens,
-                                         err, sizeof(err));
-    if (reply == NULL) {
-        if (integer) {
-            *integer = -1;
-        }
-
-        return;
-    }
-
-    if (integer) {
-        *integer = reply->type == REDIS_REPLY_INTEGER ? reply->integer
-                 : (reply->type == REDIS_REPLY_STRING
-                    ? strtoll(reply->str, NULL, 10) : 0);
-    }
-
-    freeReplyObject(reply);
-}
-
-
-static void
 ngx_http_broadcast_login(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn, ngx_http_broadcast_admin_t *a)
 {
@@ -455,7 +421,7 @@ ngx_http_broadcast_logout(ngx_http_broadcast_api_ctx_t *ctx,
     snprintf(key, sizeof(key), BC_KEY_CRED_PREFIX "%s", ctx->cred_hash);
     argv[0] = "DEL";
     argv[1] = key;
-    ngx_http_broadcast_redis_simple(ctx, conn, 2, argv, NULL);
+    (void) ngx_http_broadcast_redis_integer(conn, ctx->mcf, 2, argv);
 
     ctx->set_cookie = strdup("bc_session=; HttpOnly; SameSite=Strict; "
                              "Path=/; Max-Age=0");
@@ -616,7 +582,7 @@ ngx_http_broadcast_admin_op(ngx_http_broadcast_api_ctx_t *ctx,
         snprintf(key, sizeof(key), BC_KEY_CRED_PREFIX "%s", row[9]);
         argv[0] = "DEL";
         argv[1] = key;
-        ngx_http_broadcast_redis_simple(ctx, conn, 2, argv, NULL);
+        (void) ngx_http_broadcast_redis_integer(conn, ctx->mcf, 2, argv);
     }
 
     mysql_free_result(res);

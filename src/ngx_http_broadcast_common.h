@@ -182,6 +182,8 @@ void ngx_http_broadcast_conn_close_all(void);
 redisReply *ngx_http_broadcast_redis_cmd(ngx_http_broadcast_conn_t *conn,
     ngx_http_broadcast_main_conf_t *mcf, int argc, const char **argv,
     const size_t *lens, char *err, size_t errlen);
+long long ngx_http_broadcast_redis_integer(ngx_http_broadcast_conn_t *conn,
+    ngx_http_broadcast_main_conf_t *mcf, int argc, const char **argv);
 int ngx_http_broadcast_mysql_query(ngx_http_broadcast_conn_t *conn,
     ngx_http_broadcast_main_conf_t *mcf, const char *sql, size_t len,
     char *err, size_t errlen);

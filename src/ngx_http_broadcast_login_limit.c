@@ -44,36 +44,6 @@ ngx_http_broadcast_login_keys(ngx_http_broadcast_login_keys_t *k,
 }
 
 
-/* one command; its integer (a missing key reads 0), or -1 if Redis failed */
-static long long
-ngx_http_broadcast_login_redis(ngx_http_broadcast_api_ctx_t *ctx,
-    ngx_http_broadcast_conn_t *conn, int argc, const char **argv)
-{
-    int          i;
-    char         err[256];
-    size_t       lens[4];
-    long long    v;
-    redisReply  *reply;
-
-    for (i = 0; i < argc; i++) {
-        lens[i] = strlen(argv[i]);
-    }
-
-    reply = ngx_http_broadcast_redis_cmd(conn, ctx->mcf, argc, argv, lens,
-                                         err, sizeof(err));
-    if (reply == NULL) {
-        return -1;
-    }
-
-    v = reply->type == REDIS_REPLY_INTEGER ? reply->integer
-        : (reply->type == REDIS_REPLY_STRING ? strtoll(reply->str, NULL, 10)
-                                             : 0);
-    freeReplyObject(reply);
-
-    return v;
-}
-
-
 ngx_int_t
 ngx_http_broadcast_login_limit_check(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn, const char *ip, const char *username)
@@ -86,9 +56,9 @@ ngx_http_broadcast_login_limit_check(ngx_http_broadcast_api_ctx_t *ctx,
 
     argv[0] = "GET";
     argv[1] = k.pair;
-    pair = ngx_http_broadcast_login_redis(ctx, conn, 2, argv);
+    pair = ngx_http_broadcast_redis_integer(conn, ctx->mcf, 2, argv);
     argv[1] = k.address;
-    address = pair < 0 ? -1 : ngx_http_broadcast_login_redis(ctx, conn, 2,
+    address = pair < 0 ? -1 : ngx_http_broadcast_redis_integer(conn, ctx->mcf, 2,
                                                              argv);
 
     if (pair < 0 || address < 0) {
@@ -129,13 +99,13 @@ ngx_http_broadcast_login_limit_failed(ngx_http_broadcast_api_ctx_t *ctx,
     for (i = 0; i < 2; i++) {
         argv[0] = "INCR";
         argv[1] = keys[i];
-        (void) ngx_http_broadcast_login_redis(ctx, conn, 2, argv);
+        (void) ngx_http_broadcast_redis_integer(conn, ctx->mcf, 2, argv);
 
         /* the window starts at the first failure and is never extended */
         argv[0] = "EXPIRE";
         argv[2] = NGX_HTTP_BROADCAST_LOGIN_TTL;
         argv[3] = "NX";
-        (void) ngx_http_broadcast_login_redis(ctx, conn, 4, argv);
+        (void) ngx_http_broadcast_redis_integer(conn, ctx->mcf, 4, argv);
     }
 }
 
@@ -151,5 +121,5 @@ ngx_http_broadcast_login_limit_passed(ngx_http_broadcast_api_ctx_t *ctx,
 
     argv[0] = "DEL";
     argv[1] = k.pair;
-    (void) ngx_http_broadcast_login_redis(ctx, conn, 2, argv);
+    (void) ngx_http_broadcast_redis_integer(conn, ctx->mcf, 2, argv);
 }

@@ -347,6 +347,41 @@ ngx_http_broadcast_redis_cmd(ngx_http_broadcast_conn_t *conn,
 }
 
 
+/* thread side: one command of NUL-terminated arguments and its integer (a
+   missing key or a non-number reads 0), or -1 if Redis failed */
+long long
+ngx_http_broadcast_redis_integer(ngx_http_broadcast_conn_t *conn,
+    ngx_http_broadcast_main_conf_t *mcf, int argc, const char **argv)
+{
+    int          i;
+    char         err[256];
+    size_t       lens[8];
+    long long    v;
+    redisReply  *reply;
+
+    if (argc > 8) {
+        return -1;
+    }
+
+    for (i = 0; i < argc; i++) {
+        lens[i] = strlen(argv[i]);
+    }
+
+    reply = ngx_http_broadcast_redis_cmd(conn, mcf, argc, argv, lens, err,
+                                         sizeof(err));
+    if (reply == NULL) {
+        return -1;
+    }
+
+    v = reply->type == REDIS_REPLY_INTEGER ? reply->integer
+        : (reply->type == REDIS_REPLY_STRING ? strtoll(reply->str, NULL, 10)
+                                             : 0);
+    freeReplyObject(reply);
+
+    return v;
+}
+
+
 /* thread side: makes sure a live connection exists (for pipelines) */
 int
 ngx_http_broadcast_redis_ready(ngx_http_broadcast_conn_t *conn,
