@@ -576,7 +576,7 @@ render_nginx_conf() {
     placeholder_secrets
     # the master stays root; its workers run unprivileged
     if [ -n "$RUN_USER" ]; then user_line="user $RUN_USER;"; else user_line=''; fi
-    access="logs/access.log"
+    access="logs/access.log broadcast"
     [ "${BC_NGINX_ACCESS_LOG:-}" = off ] && access=off
     local extra=()
     [ -n "$wa_from" ] && extra+=(-e "s|^\( *broadcast_whatsapp_from\) [^;]*;|\1 $wa_from;|")
@@ -590,6 +590,7 @@ render_nginx_conf() {
         -e "s|/usr/lib/nginx/modules/ngx_http_broadcast_module.so|$MODULE_SO|" \
         -e "s|/run/nginx-broadcast.pid|logs/nginx.pid|" \
         -e "s|/var/log/nginx/broadcast-error.log|logs/error.log|" \
+        -e "s|/var/log/nginx/broadcast-access.log broadcast;|$access;|" \
         -e "s|/var/log/nginx/broadcast-access.log|$access|" \
         -e "s|/var/lib/nginx/broadcast/|tmp/|g" \
         -e "s|127.0.0.1:6379|127.0.0.1:$REDIS_PORT|" \

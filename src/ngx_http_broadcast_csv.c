@@ -11,6 +11,8 @@
 
 #include "ngx_http_broadcast_csv.h"
 
+#include "bc_media.h"
+
 
 typedef struct {
     ngx_http_broadcast_import_job_t   job;
@@ -176,17 +178,15 @@ ngx_http_broadcast_csv_type_ok(ngx_http_request_t *r)
         "text/csv", "application/csv", "text/plain", NULL
     };
 
+    /* the type is part of the contract, as for JSON bodies: none is 415 */
     if (r->headers_in.content_type == NULL) {
-        return 1;
+        return 0;
     }
 
     ct = &r->headers_in.content_type->value;
 
     for (i = 0; types[i]; i++) {
-        if (ct->len >= ngx_strlen(types[i])
-            && ngx_strncasecmp(ct->data, (u_char *) types[i],
-                               ngx_strlen(types[i])) == 0)
-        {
+        if (bc_media_type_is((char *) ct->data, ct->len, types[i])) {
             return 1;
         }
     }

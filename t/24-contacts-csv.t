@@ -282,6 +282,10 @@ is_error(import_csv($csv, 'tags=a/b'), 422, 'invalid_tags', "tag with '/'");
 is_error(import_csv($csv, 'tags=' . ('t' x 65)), 422, 'invalid_tags', 'tag over 64 characters');
 is_error(import_csv('', ''), 400, 'empty_file', 'empty body');
 is_error(import_csv($csv, '', type => 'application/json'), 415, 'unsupported_media_type', 'JSON content type');
+is_error(import_csv($csv, '', type => 'text/csvx'), 415, 'unsupported_media_type', 'a look-alike type');
+is_error($t->post('/api/contacts/import', key => $manage, body => $csv, no_content_type => 1),
+         415, 'unsupported_media_type', 'no Content-Type at all');
+is(import_csv($csv, '', type => 'text/csv; charset=utf-8')->{status}, 202, 'text/csv with a charset is fine');
 
 # over 100 MB by Content-Length: the module's JSON 413 before any byte is read
 {
