@@ -167,7 +167,23 @@ snd_camp_recover(snd_disp_t *d, snd_camp_t *c)
 #define SND_CAMP_COLS                                                         \
     "id,channel,batch_id,IFNULL(template_id,0),never_repeat_template,"       \
     "audience,IFNULL(audience_limit,-1),template_variables,rate_per_second,"  \
-    "fanout_cursor,fanout_done,eligible"
+    "fanout_cursor,fanout_done,eligible,quiet_hours"
+
+/* quiet_hours {"start":"HH:MM","end":"HH:MM"} (the module checked it);
+   anything else is no window */
+static void
+snd_camp_quiet_hours(snd_camp_t *c, const char *text)
+{
+    json_t  *q = text != NULL ? json_loads(text, 0, NULL) : NULL;
+
+    c->quiet_start = bc_tz_hhmm(json_string_value(json_object_get(q,
+                                                                  "start")));
+    c->quiet_end = bc_tz_hhmm(json_string_value(json_object_get(q, "end")));
+    if (c->quiet_start < 0 || c->quiet_end < 0) {
+        c->quiet_start = c->quiet_end = -1;
+    }
+    json_decref(q);
+}
 
 /* a campaign row we hold: new ones are set up (variants, recovery) */
 static int
@@ -195,6 +211,7 @@ snd_camp_hold(snd_disp_t *d, MYSQL_ROW row)
         c->limit = atoll(row[6]);
         c->tvars = row[7] != NULL ? json_loads(row[7], 0, NULL) : NULL;
         c->rate = atoi(row[8]);
+        snd_camp_quiet_hours(c, row[12]);
         c->tokens_ms = snd_now_ms();
         c->tokens = c->rate > 0 ? 1 : 0;
         d->ncamps++;
@@ -410,6 +427,7 @@ snd_camp_main(void *arg)
     }
     free(d->camps);
     d->camps = NULL;
+    snd_camp_zones_free(d);
     if (d->s->redis != NULL) {
         redisFree(d->s->redis);
         d->s->redis = NULL;

@@ -12,6 +12,7 @@
 #define SENDER_CAMPAIGN_H
 
 #include "sender.h"
+#include "bc_tz.h"
 
 /* a variant's proto (campaign_variants.proto), parsed */
 typedef struct {
@@ -47,13 +48,23 @@ typedef struct {
     double               tokens;        /* rate pacing */
     long long            tokens_ms;
     long long            next_complete_ms;
+    int                  quiet_start;   /* minutes; -1: no quiet hours */
+    int                  quiet_end;
 } snd_camp_t;
+
+/* a time zone the dispatcher has read (NULL tz: not a zone: UTC) */
+typedef struct {
+    char        name[65];
+    bc_tz_t    *tz;
+} snd_camp_zone_t;
 
 typedef struct {
     snd_t       *s;                     /* own connections */
     snd_camp_t  *camps;
     int          ncamps;
     int          busy;                  /* work remained last turn */
+    snd_camp_zone_t  *zones;            /* read once per process */
+    int               nzones;
 } snd_disp_t;
 
 #define SND_CAMP_FANOUT_BATCH  1000
@@ -84,7 +95,15 @@ int snd_camp_render(const snd_camp_variant_t *v, json_t *vars,
 
 /* the contact columns every campaign query reads, in that order */
 #define SND_CAMP_CONTACT_COLS                                                 \
-    "c.name,c.phone,c.whatsapp,c.email,c.attributes,c.locale"
+    "c.name,c.phone,c.whatsapp,c.email,c.attributes,c.locale,c.timezone"
+#define SND_CAMP_CONTACT_TIMEZONE  6
+
+/* campaign_render.c: quiet hours: 1 with the UTC time (seconds) the
+   contact's window ends in *until when its local time is inside it, else
+   0; a contact without a zone, or one the tz database lacks, is in UTC */
+int snd_camp_quiet(snd_disp_t *d, const snd_camp_t *c, const char *zone,
+    long long now_s, long long *until);
+void snd_camp_zones_free(snd_disp_t *d);
 
 /* campaign_fanout.c: one batch of the audience; 1 work remains, 0 done,
    -1 error */

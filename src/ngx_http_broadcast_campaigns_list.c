@@ -222,6 +222,16 @@ ngx_http_broadcast_camp_count(ngx_http_broadcast_camp_count_t *c,
 
     c->n[NGX_HTTP_BROADCAST_CAMP_N_ELIGIBLE] += n;
 
+    /* pending until its quiet hours end: eligible, shown with the skips
+       while it waits, queued when the window ends */
+    if (ngx_strcmp(row[1], "deferred") == 0) {
+        v = json_object_get(c->skipped, "quiet_hours_deferred");
+        json_object_set_new(c->skipped, "quiet_hours_deferred",
+                            json_integer(n + (v ? json_integer_value(v)
+                                                : 0)));
+        return;
+    }
+
     if (ngx_strcmp(row[1], "pending") == 0) {
         c->n[NGX_HTTP_BROADCAST_CAMP_N_PENDING] += n;
         return;
@@ -349,7 +359,9 @@ ngx_http_broadcast_camp_stats(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_camp_count_t   all, per[
                                           NGX_HTTP_BROADCAST_CAMP_VARIANTS_MAX];
 
-    n = snprintf(sql, sizeof(sql), "SELECT r.variant, r.state, "
+    n = snprintf(sql, sizeof(sql), "SELECT r.variant, "
+                 "IF(r.state='pending' AND r.not_before>UTC_TIMESTAMP(3), "
+                 "'deferred', r.state), "
                  "COALESCE(r.skip_reason,'other'), COALESCE(m.status,''), "
                  "COUNT(*) FROM campaign_recipients r LEFT JOIN messages m "
                  "ON m.id=r.message_id WHERE r.campaign_id=%lld "
