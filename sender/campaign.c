@@ -21,6 +21,7 @@ snd_camp_clear(snd_camp_t *c)
     json_decref(c->audience);
     json_decref(c->tvars);
     snd_camp_variants_free(c);
+    snd_camp_steps_free(c);
     memset(c, 0, sizeof(*c));
 }
 
@@ -217,6 +218,9 @@ snd_camp_hold(snd_disp_t *d, MYSQL_ROW row)
         d->ncamps++;
         snd_log(SND_LOG_INFO, "campaign %lld: lease taken", id);
         rc = snd_camp_variants_load(d, c);
+        if (rc == 0) {
+            rc = snd_camp_steps_load(d, c);
+        }
         if (rc == 0 && !json_is_object(c->audience)) {
             rc = snd_camp_fail(d, c, "the audience is not a JSON object")
                  == 0 ? 1 : -1;
@@ -332,6 +336,10 @@ snd_camp_complete(snd_disp_t *d, snd_camp_t *c)
         "r.state='queued' AND (m.send_state IS NULL OR "
         "m.send_state<>'done')", c->id);
     open = snd_camp_count(d, &q);
+    if (open == 0) {
+        /* a later step still to decide for a recipient */
+        open = snd_camp_steps_undecided(d, c);
+    }
     if (open != 0) {
         return open < 0 ? -1 : 0;
     }
@@ -372,6 +380,10 @@ snd_camp_turn(snd_disp_t *d)
         more = 0;
         if (!c->fanout_done) {
             rc = snd_camp_fanout(d, c);
+            more |= rc > 0;
+        }
+        if (rc >= 0 && c->seen && c->nsteps > 0) {
+            rc = snd_camp_steps_advance(d, c);
             more |= rc > 0;
         }
         if (rc >= 0 && c->seen) {

@@ -22,7 +22,7 @@ typedef struct {
 } snd_cq_t;
 
 /* the columns of a pending row before the contact's (snd_cq_job) */
-#define SND_CQ_ROW_COLS  6
+#define SND_CQ_ROW_COLS  7
 
 /* entries of the send stream the senders group has not been given yet
    (XINFO GROUPS "lag", Redis 7; the stream's length if Redis cannot tell);
@@ -113,13 +113,14 @@ snd_cq_allowance(snd_disp_t *d, snd_camp_t *c)
 }
 
 /* the job of one pending row (r: id, contact_id, variant, address,
-   message_id, queue_seq, then the contact's columns) */
+   message_id, queue_seq, step, then the contact's columns) */
 static int
 snd_cq_job(snd_disp_t *d, snd_camp_t *c, MYSQL_ROW r, snd_cq_t *q)
 {
-    bc_job_t   job;
-    json_t    *vars;
-    int        v, rc;
+    bc_job_t                   job;
+    json_t                    *vars;
+    int                        v, step, rc;
+    const snd_camp_variant_t  *what;
 
     memset(&job, 0, sizeof(job));
     q->row_id = atoll(r[0]);
@@ -127,9 +128,14 @@ snd_cq_job(snd_disp_t *d, snd_camp_t *c, MYSQL_ROW r, snd_cq_t *q)
     q->dump = NULL;
     q->not_before = 0;
     v = atoi(r[2]);
-    if (v < 0 || v >= c->nvariants || r[3] == NULL) {
+    step = atoi(r[6]);
+    if (v < 0 || v >= c->nvariants || step < 0 || step > c->nsteps
+        || r[3] == NULL)
+    {
         return 0;
     }
+    /* step 0 sends the recipient's variant, a later step its own */
+    what = step == 0 ? &c->variants[v] : &c->steps[step - 1].v;
     /* decided when the row is due, not at the fan-out: a row paced by
        the rate may become due inside the window */
     if (snd_camp_quiet(d, c, r[SND_CQ_ROW_COLS + SND_CAMP_CONTACT_TIMEZONE],
@@ -141,7 +147,7 @@ snd_cq_job(snd_disp_t *d, snd_camp_t *c, MYSQL_ROW r, snd_cq_t *q)
     if (vars == NULL) {
         return -1;
     }
-    rc = snd_camp_render(&c->variants[v], vars, &job);
+    rc = snd_camp_render(what, vars, &job);
     json_decref(vars);
     if (rc <= 0) {
         return rc;
@@ -277,7 +283,7 @@ snd_camp_queue(snd_disp_t *d, snd_camp_t *c)
         return c->seen ? -1 : 0;
     }
     snd_buf_add(&b, "SELECT r.id,r.contact_id,r.variant,r.address,"
-        "r.message_id,r.queue_seq," SND_CAMP_CONTACT_COLS " FROM "
+        "r.message_id,r.queue_seq,r.step," SND_CAMP_CONTACT_COLS " FROM "
         "campaign_recipients r LEFT JOIN contacts c ON c.id=r.contact_id "
         "WHERE r.campaign_id=%lld AND r.state='pending' AND (r.not_before "
         "IS NULL OR r.not_before<=UTC_TIMESTAMP(3)) ORDER BY r.id LIMIT %d",

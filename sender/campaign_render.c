@@ -52,8 +52,7 @@ snd_camp_copy(json_t *o, const char *key, char *out, size_t outlen,
     return 0;
 }
 
-/* one proto into v; 0, or -1 with why */
-static int
+int
 snd_camp_proto(snd_camp_variant_t *v, const char *text, char *why,
     size_t whylen)
 {
