@@ -72,6 +72,8 @@ ngx_http_broadcast_camp_free(void *data)
         free(cp->variants[i].proto);
     }
 
+    ngx_http_broadcast_camp_steps_free(cp);
+
     free(cp->name);
     free(cp->audience);
     free(cp->vars);
@@ -379,6 +381,33 @@ ngx_http_broadcast_camp_batch(ngx_http_request_t *r,
 }
 
 
+int
+ngx_http_broadcast_camp_content(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_http_broadcast_camp_t *cp,
+    const char *channel, json_t *content, json_t *from,
+    ngx_http_broadcast_camp_variant_t *v, const char *field)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < sizeof(ngx_http_broadcast_camp_channels)
+                    / sizeof(ngx_http_broadcast_camp_channels[0]); i++)
+    {
+        if (ngx_strcmp(channel, ngx_http_broadcast_camp_channels[i].channel)
+            == 0)
+        {
+            return ngx_http_broadcast_camp_batch(r, ctx, cp,
+                       &ngx_http_broadcast_camp_channels[i], content, from,
+                       v, field);
+        }
+    }
+
+    ngx_http_broadcast_api_error(ctx, NGX_HTTP_BROADCAST_CAMP_422,
+        "invalid_request", "%s: the channel must be sms, whatsapp or email",
+        field);
+    return -1;
+}
+
+
 /* "variants": 1 to 10 of {name, weight, template_id | content}; 0, -1 */
 static int
 ngx_http_broadcast_camp_variants(ngx_http_request_t *r,
@@ -566,7 +595,7 @@ ngx_http_broadcast_camp_fields(ngx_http_request_t *r,
     static const char  *keys[] = {
         "name", "channel", "from", "audience", "template_id", "content",
         "template_variables", "variants", "schedule_at", "rate_per_second",
-        "never_repeat_template", "quiet_hours", NULL
+        "never_repeat_template", "quiet_hours", "steps", NULL
     };
     static const char  *sending[] = {
         "channel", "from", "template_id", "content", "variants", NULL
@@ -616,6 +645,12 @@ ngx_http_broadcast_camp_fields(ngx_http_request_t *r,
 
     if (cp->has_sending
         && ngx_http_broadcast_camp_sending(r, ctx, json, cp) != 0)
+    {
+        goto failed;
+    }
+
+    if (json_object_get(json, "steps")
+        && ngx_http_broadcast_camp_steps(r, ctx, json, cp) != 0)
     {
         goto failed;
     }
