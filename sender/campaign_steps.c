@@ -1,12 +1,13 @@
 /*
  * The steps after a campaign's first message (docs/DESIGN.md "Campaigns",
  * Steps; sql/012_campaign_steps.sql). Step k of a recipient follows its
- * row of step k-1 once that row's message was sent (or ended failed) and
- * the step's delay has passed since: the row of step k is written then,
- * 'pending' when the condition holds on the previous message (and none of
- * the fan-out's skip reasons applies), else 'skipped' condition_not_met,
- * in one transaction under the campaign row's lock with INSERT IGNORE on
- * the UNIQUE (campaign, step, contact): a step is decided and sent once.
+ * row of step k-1 once that row's message was handed to the provider (or
+ * refused) and the step's delay has passed since: the row of step k is
+ * written then, 'pending' when the condition holds on the previous message
+ * (and none of the fan-out's skip reasons applies), else 'skipped'
+ * condition_not_met, in one transaction under the campaign row's lock
+ * with INSERT IGNORE on the UNIQUE (campaign, step, contact): a step is
+ * decided and sent once.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -119,9 +120,12 @@ snd_camp_steps_load(snd_disp_t *d, snd_camp_t *c)
 }
 
 /*
- * The rows of step k-1 whose message is settled and whose delay has
- * passed, with no row of step k yet: contact id, variant, whether the
- * condition holds, then the contact's columns.
+ * The rows of step k-1 whose message the provider call is done with
+ * (send_state 'done': accepted or refused) and whose delay has passed
+ * since it was sent (sent_at; a provider that reports no "sent", as
+ * SendGrid, or a refusal: when the ledger row was written, at the claim),
+ * with no row of step k yet: contact id, variant, whether the condition
+ * holds, then the contact's columns.
  */
 static MYSQL_RES *
 snd_camp_steps_due(snd_disp_t *d, snd_camp_t *c, int k)
@@ -135,9 +139,8 @@ snd_camp_steps_due(snd_disp_t *d, snd_camp_t *c, int k)
         "n.step=%d AND n.contact_id=p.contact_id "
         "LEFT JOIN contacts c ON c.id=p.contact_id "
         "WHERE p.campaign_id=%lld AND p.step=%d AND p.state='queued' AND "
-        "n.id IS NULL AND (m.sent_at IS NOT NULL OR m.status IN ('failed',"
-        "'undelivered','blocked','canceled')) AND "
-        "COALESCE(m.sent_at,m.updated_at)+INTERVAL %lld SECOND<="
+        "n.id IS NULL AND m.send_state='done' AND "
+        "COALESCE(m.sent_at,m.created_at)+INTERVAL %lld SECOND<="
         "UTC_TIMESTAMP(3) ORDER BY p.contact_id LIMIT %d",
         snd_step_conditions[st->condition].holds, k, c->id, k - 1,
         st->delay_s, d->s->conf.campaign_batch);

@@ -4,7 +4,11 @@
 # inside the window to the window's end, counted as
 # skipped.quiet_hours_deferred while it waits and sent when the window
 # ends; a contact value with '"' and '\' inside Twilio's content_variables
-# is JSON-escaped (the message goes out, its ContentVariables parse).
+# is JSON-escaped (the message goes out, its ContentVariables parse);
+# multi-step campaigns: WhatsApp first, then SMS to whoever did not read it
+# within the delay; e-mail, then a follow-up to whoever did not open it
+# (SendGrid "open" is read), each step written once per recipient, stats
+# per step; steps are checked like the main content.
 use strict;
 use warnings;
 use utf8;
@@ -111,6 +115,98 @@ ok(wait_until(sub { ($r = recipient($cv->{id}, $wa))->{status} =~ /^(delivered|r
 my $payload = json_decode($r->{payload} // '') || {};
 my $vars = json_decode($payload->{content_variables} // '');
 is_deeply($vars, { 1 => $hostile, 2 => '10' }, 'content_variables is valid JSON with the name intact');
+
+# ------------------------------------------------------------ steps: checks
+sub is_422 {
+    my ($body, $like, $what) = @_;
+    my $r = $t->post('/api/campaigns', key => $send, json => $body);
+    is($r->{status}, 422, "$what: 422") or diag $r->{content};
+    like(error_code($r) // '', qr/^invalid_request$/, "$what: invalid_request");
+    like((($r->{json} || {})->{error} || {})->{message} // '', $like, "$what: names the field");
+}
+my %base = (name => 'bad', channel => 'sms', content => { message => 'x' }, audience => { contact_ids => [$utc] });
+is_422({ %base, steps => [{ channel => 'sms', content => { message => 'y' } }] },
+       qr/steps\[0\].*delay/, 'a step without a delay');
+is_422({ %base, steps => [{ channel => 'sms', content => { message => 'y' }, delay_minutes => 1, condition => 'maybe' }] },
+       qr/steps\[0\]\.condition/, 'an unknown condition');
+is_422({ %base, steps => [{ channel => 'fax', content => { message => 'y' }, delay_minutes => 1 }] },
+       qr/steps\[0\]/, 'an unknown channel');
+is_422({ %base, steps => [{ channel => 'email', content => { message => 'y' }, delay_minutes => 1 }] },
+       qr/steps\[0\]\.content\.message/, "a key of another channel's content");
+is_422({ %base, steps => [{ channel => 'email', content => { subject => 's' }, delay_minutes => 1 }] },
+       qr/^steps\[0\]\.content: /, "the e-mail send handler's own rule");
+
+# ------------------------------------------------------------ steps: WhatsApp, then SMS if not read
+$t->sim_config(whatsapp_read => JSON::PP::false());
+my $rd = contact(name => 'Reader', phone => phone(20), whatsapp => phone(20));
+my $un = contact(name => 'Unread', phone => phone(21), whatsapp => phone(21));
+my $ws = campaign({ name => 'wa then sms', channel => 'whatsapp', from => $t->whatsapp_from,
+                    content => { content_sid => $HX, content_variables => { 1 => '{{name}}', 2 => '10' } },
+                    audience => { contact_ids => [$rd, $un] },
+                    steps => [{ channel => 'sms', content => { message => 'Did you see it, {{name}}?' },
+                                delay_seconds => 6, condition => 'not_read' }] });
+is_deeply([map { [$_->{step}, $_->{channel}, $_->{condition}, $_->{delay_seconds}] } @{ $ws->{steps} || [] }],
+          [[1, 'sms', 'not_read', 6]], 'the campaign shows its step');
+ok_json(act($ws->{id}, 'start'), 200, 'start the two-step campaign');
+my $rrow;
+ok(wait_until(sub { ($rrow = recipient($ws->{id}, $rd))->{status} && $rrow->{status} eq 'delivered' }, 30, 0.1),
+   "the reader's WhatsApp delivered") or diag explain $rrow;
+my $psid = $t->mysql_value('SELECT provider_message_id FROM messages WHERE id=?', $rrow->{message_id});
+my $rcb = $t->twilio_post("/webhooks/twilio/whatsapp?mid=$rrow->{message_id}",
+    { AccountSid => $t->account_sid, ApiVersion => '2010-04-01', ChannelPrefix => 'whatsapp',
+      From => $t->whatsapp_from, To => 'whatsapp:' . phone(20), MessageSid => $psid, SmsSid => $psid,
+      MessageStatus => 'read', SmsStatus => 'read', StructuredMessage => 'false' });
+is($rcb->{status}, 200, 'the reader reads it (status callback)');
+ok(wait_until(sub { (recipient($ws->{id}, $rd)->{status} // '') eq 'read' }, 10, 0.1), 'read recorded');
+ok(wait_status($ws->{id}, 'completed', 60), 'the two-step campaign completes');
+my $n = received();
+is($n->{ phone(21) }, 1, 'the one who did not read got the SMS');
+ok(!$n->{ phone(20) }, 'the reader got no SMS');
+my $s1 = recipient($ws->{id}, $un, 1);
+is($s1->{state}, 'queued', 'step 1 row of the unread recipient queued');
+my $gap = $t->mysql_value(q{SELECT TIMESTAMPDIFF(MICROSECOND, p.sent_at, s.created_at) / 1e6
+    FROM campaign_recipients r0 JOIN messages p ON p.id = r0.message_id
+    JOIN campaign_recipients r1 ON r1.campaign_id = r0.campaign_id AND r1.contact_id = r0.contact_id AND r1.step = 1
+    JOIN messages s ON s.id = r1.message_id WHERE r0.campaign_id = ? AND r0.contact_id = ? AND r0.step = 0},
+    $ws->{id}, $un);
+ok(defined $gap && $gap >= 6, "the SMS went out after the delay (${\($gap // 'none')} s after the WhatsApp)");
+is(recipient($ws->{id}, $rd, 1)->{skip_reason}, 'condition_not_met', "the reader's step 1 is skipped condition_not_met");
+is($t->mysql_value('SELECT COUNT(*) FROM campaign_recipients WHERE campaign_id=?', $ws->{id}), 4,
+   'one row per step and recipient');
+$st = get_campaign($ws->{id})->{stats} || {};
+is($st->{audience}, 2, 'top-level stats count the first message');
+is($st->{read}, 1, 'one read');
+my $ss = ($st->{steps} || [])->[0] || {};
+is($ss->{channel}, 'sms', 'stats.steps[0] is the SMS step');
+is($ss->{audience}, 2, 'stats.steps[0].audience: both decided');
+is_deeply($ss->{skipped}, { condition_not_met => 1 }, 'stats.steps[0].skipped: the reader');
+is(($ss->{delivered} // 0) + ($ss->{sent} // 0) + ($ss->{queued} // 0), 1, 'stats.steps[0]: one SMS');
+
+# ------------------------------------------------------------ steps: e-mail, follow-up if not opened
+my $op = contact(name => 'Opener', email => 'opener@example.com');
+my $no = contact(name => 'Closed', email => 'closed@example.com');
+my $em = campaign({ name => 'mail then mail', channel => 'email', from => $t->email_from,
+                    content => { subject => 'News for {{name}}', text => 'Hello {{name}}' },
+                    audience => { contact_ids => [$op, $no] },
+                    steps => [{ channel => 'email', content => { subject => 'Did you miss it, {{name}}?', text => 'Again' },
+                                delay_seconds => 5, condition => 'not_read' }] });
+ok_json(act($em->{id}, 'start'), 200, 'start the e-mail campaign');
+my $orow;
+ok(wait_until(sub { ($orow = recipient($em->{id}, $op))->{status} && $orow->{status} =~ /^(sent|delivered)$/ }, 30, 0.1),
+   "the opener's e-mail sent") or diag explain $orow;
+my $mrow = $t->mysql('SELECT * FROM messages WHERE id=?', $orow->{message_id})->[0];
+my $sg = $t->sendgrid_post([{ email => $mrow->{to_address}, event => 'open', sg_event_id => 'steps-open-1',
+    sg_message_id => $mrow->{provider_message_id}, bc_message_id => $mrow->{id},
+    bc_batch_id => $mrow->{batch_id}, timestamp => int time }]);
+ok($sg->{status} >= 200 && $sg->{status} < 300, 'SendGrid "open" for the opener') or diag $sg->{content};
+ok(wait_until(sub { (recipient($em->{id}, $op)->{status} // '') eq 'read' }, 10, 0.1), 'open is read');
+ok(wait_status($em->{id}, 'completed', 60), 'the e-mail campaign completes');
+is(recipient($em->{id}, $no, 1)->{state}, 'queued', 'the one who did not open got the follow-up');
+is(recipient($em->{id}, $op, 1)->{skip_reason}, 'condition_not_met', 'the opener did not');
+my $subjects = $t->mysql(q{SELECT m.to_address, m.payload FROM campaign_recipients r JOIN messages m ON m.id = r.message_id
+                           WHERE r.campaign_id = ? AND r.step = 1}, $em->{id});
+is(scalar @$subjects, 1, 'one follow-up message');
+like($subjects->[0]{payload} // '', qr/Did you miss it, Closed\?/, 'rendered for its recipient');
 
 # ------------------------------------------------------------ quiet hours end
 ok(wait_until(sub { received()->{ phone(1) } }, $end_local - int($syd_local) + 30, 0.2),
