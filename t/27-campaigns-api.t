@@ -3,7 +3,9 @@
 # checks and the stored protos per channel, listing and one campaign with
 # its stats, the state transitions and their 409s, recipients, retry of
 # failures, check-duplicates and a template's history. No dispatcher runs
-# in this test: recipient and message rows are written with SQL.
+# in this test (the sender is stopped with SIGSTOP, or it would complete
+# the campaigns whose states are checked here): recipient and message rows
+# are written with SQL.
 use strict;
 use warnings;
 use utf8;
@@ -15,6 +17,7 @@ use JSON::PP;
 use BC::Test qw(:all);
 
 my $t = BC::Test->new;
+$t->signal(STOP => 'sender');
 my $manage = $t->create_key('manage');
 my $send = $t->create_key('send');
 my $read = $t->create_key('read');
@@ -537,4 +540,5 @@ is_error(req(DELETE => "/api/campaigns/$c2->{id}", key => $read), 403, 'forbidde
 is($t->mysql_value('SELECT COUNT(*) FROM campaign_variants WHERE campaign_id=?', $later), 0,
     'its variants went with it');
 
+$t->signal(CONT => 'sender');
 $t->done;
