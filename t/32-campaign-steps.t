@@ -208,10 +208,41 @@ my $subjects = $t->mysql(q{SELECT m.to_address, m.payload FROM campaign_recipien
 is(scalar @$subjects, 1, 'one follow-up message');
 like($subjects->[0]{payload} // '', qr/Did you miss it, Closed\?/, 'rendered for its recipient');
 
+# ------------------------------------------------------------ steps: SMS, a reminder if no reply; PATCH
+my $rp = contact(name => 'Replier', phone => phone(30));
+my $si = contact(name => 'Silent', phone => phone(31));
+my $sr = campaign({ name => 'sms then reminder', channel => 'sms', content => { message => 'Coming, {{name}}?' },
+                    audience => { contact_ids => [$rp, $si] },
+                    steps => [{ channel => 'email', content => { subject => 's', text => 't' }, delay_minutes => 5 }] });
+is(scalar @{ $sr->{steps} }, 1, 'created with a step');
+my $pr = $t->http(PATCH => "/api/campaigns/$sr->{id}", key => $send,
+               json => { steps => [{ channel => 'sms', content => { message => 'Reminder, {{name}}' },
+                                     delay_seconds => 5, condition => 'not_replied' }] });
+is($pr->{status}, 200, 'PATCH replaces the steps') or diag $pr->{content};
+is_deeply([map { [$_->{channel}, $_->{condition}, $_->{delay_seconds}] } @{ ($pr->{json} || {})->{steps} || [] }],
+          [['sms', 'not_replied', 5]], 'the new step');
+ok_json(act($sr->{id}, 'start'), 200, 'start the reminder campaign');
+ok(wait_until(sub { my $n = received(); $n->{ phone(30) } && $n->{ phone(31) } }, 30, 0.1), 'both got the first SMS');
+ok(wait_until(sub { (recipient($sr->{id}, $rp)->{status} // '') =~ /^(sent|delivered)$/ }, 30, 0.1), 'sent');
+my $in_sid = 'SM' . hex32();
+is($t->twilio_post('/webhooks/twilio/sms/inbound', $t->inbound_sms_params(phone(30), 'yes!', $in_sid))->{status},
+   200, 'the replier answers');
+ok(wait_status($sr->{id}, 'completed', 60), 'the reminder campaign completes');
+my $bodies = {};
+push @{ $bodies->{ $_->{to} // '' } }, $_->{body} for @{ $t->sim_messages };
+is_deeply($bodies->{ phone(31) }, ['Coming, Silent?', 'Reminder, Silent'], 'the silent one got the reminder');
+is_deeply($bodies->{ phone(30) }, ['Coming, Replier?'], 'the replier did not');
+my $dr = $t->http(PATCH => "/api/campaigns/$sr->{id}", key => $send, json => { steps => undef });
+is($dr->{status}, 409, 'a completed campaign cannot be patched');
+
 # ------------------------------------------------------------ quiet hours end
 ok(wait_until(sub { received()->{ phone(1) } }, $end_local - int($syd_local) + 30, 0.2),
    'the deferred recipient is sent when its window ends');
-ok(time >= $expected_until - 1, 'and not before');
+my $sent_at = $t->mysql_value(q{SELECT TIMESTAMPDIFF(MICROSECOND, '1970-01-01', m.created_at) / 1e6
+    FROM campaign_recipients r JOIN messages m ON m.id = r.message_id WHERE r.campaign_id = ? AND r.contact_id = ?},
+    $q->{id}, $syd);
+ok(defined $sent_at && $sent_at >= $expected_until, 'and not before the window ended')
+    or diag "claimed at $sent_at, window ended at $expected_until";
 ok(wait_status($q->{id}, 'completed', 30), 'the quiet-hours campaign completes');
 is(received()->{ phone(1) }, 1, 'exactly once');
 $st = get_campaign($q->{id})->{stats} || {};
