@@ -462,6 +462,18 @@ ngx_http_broadcast_camp_write(ngx_http_broadcast_api_ctx_t *ctx,
         }
     }
 
+    /* new quiet hours: rows deferred by the old ones are due again (the
+       dispatcher decides each row's window when it is due) */
+    if (cp->has_quiet && cp->action != NGX_HTTP_BROADCAST_CAMP_CREATE) {
+        ngx_http_broadcast_sql_cat(&sql, "UPDATE campaign_recipients SET "
+                                   "not_before=NULL WHERE campaign_id=%lld "
+                                   "AND state='pending' AND not_before IS "
+                                   "NOT NULL", cp->id);
+        if (ngx_http_broadcast_camp_tx(ctx, conn, &sql) != 0) {
+            goto failed;
+        }
+    }
+
     /* steps given replace the campaign's (none: [] or null) */
     if (cp->has_steps && cp->action != NGX_HTTP_BROADCAST_CAMP_CREATE) {
         ngx_http_broadcast_sql_cat(&sql, "DELETE FROM campaign_steps WHERE "

@@ -116,6 +116,22 @@ my $payload = json_decode($r->{payload} // '') || {};
 my $vars = json_decode($payload->{content_variables} // '');
 is_deeply($vars, { 1 => $hostile, 2 => '10' }, 'content_variables is valid JSON with the name intact');
 
+# ------------------------------------------------------------ quiet hours changed
+# a window ending in an hour; paused, patched away, resumed: sent at once
+my $syd2 = contact(name => 'Syd2', phone => phone(4), timezone => 'Australia/Sydney');
+my $syd2_local = local_epoch('Australia/Sydney', time);
+my $q2 = campaign({ name => 'quiet 2', channel => 'sms', content => { message => 'Later {{name}}' },
+                    audience => { contact_ids => [$syd2] },
+                    quiet_hours => { start => hhmm($syd2_local - 3600), end => hhmm($syd2_local + 3600) } });
+ok_json(act($q2->{id}, 'start'), 200, 'start the one-hour quiet campaign');
+ok(wait_until(sub { defined recipient($q2->{id}, $syd2)->{nb} }, 30, 0.1), 'deferred by an hour');
+ok_json(act($q2->{id}, 'pause'), 200, 'pause it');
+my $pq = $t->http(PATCH => "/api/campaigns/$q2->{id}", key => $send, json => { quiet_hours => undef });
+is($pq->{status}, 200, 'quiet_hours removed') or diag $pq->{content};
+ok(!defined recipient($q2->{id}, $syd2)->{nb}, 'the deferral is lifted with them');
+ok_json(act($q2->{id}, 'resume'), 200, 'resume');
+ok(wait_until(sub { received()->{ phone(4) } }, 30, 0.1), 'sent without waiting for the old window');
+
 # ------------------------------------------------------------ steps: checks
 sub is_422 {
     my ($body, $like, $what) = @_;
