@@ -344,8 +344,8 @@ bc_tz_parse(bc_tz_t *tz, const unsigned char *p, size_t len)
     return 0;
 }
 
-static int
-bc_tz_name_safe(const char *name)
+int
+bc_tz_name_ok(const char *name)
 {
     const char  *p;
 
@@ -374,7 +374,7 @@ bc_tz_load(const char *name)
     FILE           *f;
     bc_tz_t        *tz;
 
-    if (!bc_tz_name_safe(name)) {
+    if (!bc_tz_name_ok(name)) {
         return NULL;
     }
     snprintf(path, sizeof(path), BC_TZ_DIR "/%s", name);

@@ -19,6 +19,11 @@ typedef struct bc_tz_s  bc_tz_t;
 bc_tz_t *bc_tz_load(const char *name);
 void bc_tz_free(bc_tz_t *tz);
 
+/* 1 when name has the shape of a zone name (letters, digits, '/', '_',
+   '-', '+'; no "..", no leading '/'; at most 64 bytes), else 0: no file
+   is looked at */
+int bc_tz_name_ok(const char *name);
+
 /* the zone's offset from UTC in seconds (east positive) at UTC time t */
 long bc_tz_offset(const bc_tz_t *tz, int64_t t);
 

@@ -168,10 +168,10 @@ snd_camp_recover(snd_disp_t *d, snd_camp_t *c)
 #define SND_CAMP_COLS                                                         \
     "id,channel,batch_id,IFNULL(template_id,0),never_repeat_template,"       \
     "audience,IFNULL(audience_limit,-1),template_variables,rate_per_second,"  \
-    "fanout_cursor,fanout_done,eligible,quiet_hours"
+    "fanout_cursor,fanout_done,eligible,quiet_hours,revision"
 
-/* quiet_hours {"start":"HH:MM","end":"HH:MM"} (the module checked it);
-   anything else is no window */
+/* quiet_hours {"start":"HH:MM","end":"HH:MM","timezone"?} (the module
+   checked it); anything else is no window */
 static void
 snd_camp_quiet_hours(snd_camp_t *c, const char *text)
 {
@@ -183,6 +183,9 @@ snd_camp_quiet_hours(snd_camp_t *c, const char *text)
     if (c->quiet_start < 0 || c->quiet_end < 0) {
         c->quiet_start = c->quiet_end = -1;
     }
+    snprintf(c->quiet_zone, sizeof(c->quiet_zone), "%s",
+             json_string_value(json_object_get(q, "timezone")) != NULL
+             ? json_string_value(json_object_get(q, "timezone")) : "");
     json_decref(q);
 }
 
@@ -195,6 +198,14 @@ snd_camp_hold(snd_disp_t *d, MYSQL_ROW row)
     int          rc;
 
     c = snd_camp_find(d, id);
+    if (c != NULL && c->revision != atoll(row[13])) {
+        /* patched since it was set up (paused, patched and resumed
+           between two turns): set up again from the row */
+        snd_log(SND_LOG_INFO, "campaign %lld: changed; reading it again", id);
+        snd_camp_clear(c);
+        *c = d->camps[--d->ncamps];
+        c = NULL;
+    }
     if (c == NULL) {
         camps = realloc(d->camps, (d->ncamps + 1) * sizeof(*camps));
         if (camps == NULL) {
@@ -204,6 +215,7 @@ snd_camp_hold(snd_disp_t *d, MYSQL_ROW row)
         c = &d->camps[d->ncamps];
         memset(c, 0, sizeof(*c));
         c->id = id;
+        c->revision = atoll(row[13]);
         snprintf(c->channel, sizeof(c->channel), "%s", row[1]);
         snprintf(c->batch_id, sizeof(c->batch_id), "%s", row[2]);
         c->template_id = atoll(row[3]);

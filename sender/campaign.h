@@ -41,6 +41,7 @@ typedef struct {
 /* a campaign this dispatcher holds the lease of */
 typedef struct {
     long long            id;
+    long long            revision;      /* campaigns.revision as set up */
     int                  seen;          /* still held this turn */
     char                 channel[16];
     char                 batch_id[27];
@@ -64,6 +65,7 @@ typedef struct {
     long long            next_steps_ms;
     int                  quiet_start;   /* minutes; -1: no quiet hours */
     int                  quiet_end;
+    char                 quiet_zone[65];  /* of contacts without one */
 } snd_camp_t;
 
 /* a time zone the dispatcher has read (NULL tz: not a zone: UTC) */
@@ -114,7 +116,8 @@ int snd_camp_render(const snd_camp_variant_t *v, json_t *vars,
 
 /* campaign_render.c: quiet hours: 1 with the UTC time (seconds) the
    contact's window ends in *until when its local time is inside it, else
-   0; a contact without a zone, or one the tz database lacks, is in UTC */
+   0; a contact without a zone is in the quiet_hours' "timezone", else in
+   UTC, as is one whose zone the tz database lacks */
 int snd_camp_quiet(snd_disp_t *d, const snd_camp_t *c, const char *zone,
     long long now_s, long long *until);
 void snd_camp_zones_free(snd_disp_t *d);

@@ -364,6 +364,9 @@ snd_camp_quiet(snd_disp_t *d, const snd_camp_t *c, const char *zone,
 {
     int64_t  end;
 
+    if (zone == NULL || zone[0] == '\0') {
+        zone = c->quiet_zone;
+    }
     if (c->quiet_start < 0
         || !bc_tz_quiet(snd_camp_zone(d, zone), now_s, c->quiet_start,
                         c->quiet_end, &end))

@@ -22,3 +22,12 @@ CREATE TABLE campaign_steps (
 -- the dispatcher looks for a step's rows whose next step is not written
 ALTER TABLE campaign_recipients
     ADD KEY idx_campaign_recipients_step (campaign_id, step, state, contact_id);
+
+-- quiet_hours may name the zone of contacts without one:
+-- {"start":"21:00","end":"08:00","timezone":"America/Argentina/Buenos_Aires"}
+ALTER TABLE campaigns MODIFY quiet_hours VARCHAR(160) NULL;
+
+-- bumped by each PATCH: a dispatcher that holds the campaign (a pause, a
+-- PATCH and a resume may fall between two of its turns) sets it up again
+-- from the row (variants, steps, quiet hours, rate, variables)
+ALTER TABLE campaigns ADD COLUMN revision INT NOT NULL DEFAULT 0;

@@ -14,6 +14,7 @@
 
 #include "ngx_http_broadcast_campaigns.h"
 #include "ngx_http_broadcast_msgtpl.h"
+#include "bc_tz.h"
 
 
 typedef struct {
@@ -221,13 +222,25 @@ ngx_http_broadcast_camp_settings(ngx_http_broadcast_api_ctx_t *ctx,
         cp->has_quiet = 1;
 
         if (!json_is_null(v)) {
-            if (!json_is_object(v) || json_object_size(v) != 2
+            x = json_object_get(v, "timezone");
+
+            if (!json_is_object(v)
+                || json_object_size(v) != 2 + (x != NULL)
                 || !ngx_http_broadcast_camp_hhmm(json_object_get(v, "start"))
-                || !ngx_http_broadcast_camp_hhmm(json_object_get(v, "end")))
+                || !ngx_http_broadcast_camp_hhmm(json_object_get(v, "end"))
+                || (x && (!json_is_string(x)
+                          || !bc_tz_name_ok(json_string_value(x)))))
             {
                 return ngx_http_broadcast_camp_invalid(ctx, "quiet_hours",
                            "must be {\"start\":\"HH:MM\",\"end\":\"HH:MM\"} "
-                           "or null");
+                           "with an optional \"timezone\" (IANA, for "
+                           "contacts without one), or null");
+            }
+
+            if (x) {
+                ngx_cpystrn((u_char *) cp->quiet_tz,
+                            (u_char *) json_string_value(x),
+                            sizeof(cp->quiet_tz));
             }
 
             cp->quiet = ngx_http_broadcast_camp_dump(v);

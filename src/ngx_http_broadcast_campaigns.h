@@ -100,6 +100,7 @@ typedef struct {
     long long     audience_limit;    /* 0: none */
     char         *vars;              /* malloc'd JSON object or NULL */
     char         *quiet;             /* malloc'd JSON or NULL */
+    char          quiet_tz[65];      /* its timezone, "" none */
     char          channel[16];
     long long     template_id;       /* the campaign's, 0: none */
     ngx_int_t     never_repeat;

@@ -9,6 +9,7 @@
 
 #include "ngx_http_broadcast_campaigns.h"
 #include "ngx_http_broadcast_msgtpl.h"
+#include "bc_tz.h"
 
 
 /* a statement of the open transaction: never retried elsewhere */
@@ -265,8 +266,10 @@ ngx_http_broadcast_camp_update(ngx_http_broadcast_conn_t *conn,
 {
     MYSQL  *m = conn->mysql;
 
+    /* the revision tells a dispatcher holding it to read it again */
     ngx_http_broadcast_sql_cat(sql, "UPDATE campaigns SET "
-                               "updated_at=UTC_TIMESTAMP(3)");
+                               "updated_at=UTC_TIMESTAMP(3),"
+                               "revision=revision+1");
 
     if (cp->has_name) {
         ngx_http_broadcast_sql_cat(sql, ",name=");
@@ -409,6 +412,21 @@ ngx_http_broadcast_camp_write(ngx_http_broadcast_api_ctx_t *ctx,
 
     if (ngx_http_broadcast_sql_connect(ctx, conn) != 0) {
         return;
+    }
+
+    /* the zone is read here, in the thread: a file of the tz database */
+    if (cp->quiet_tz[0]) {
+        bc_tz_t  *tz = bc_tz_load(cp->quiet_tz);
+
+        if (tz == NULL) {
+            ngx_http_broadcast_api_error(ctx, NGX_HTTP_BROADCAST_CAMP_422,
+                "invalid_request", "quiet_hours.timezone \"%s\" is not in "
+                "this server's time zone database (" BC_TZ_DIR "): use an "
+                "IANA name such as \"Europe/Berlin\"", cp->quiet_tz);
+            return;
+        }
+
+        bc_tz_free(tz);
     }
 
     rc = ngx_http_broadcast_camp_protos(ctx, conn, cp);

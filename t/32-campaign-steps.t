@@ -118,19 +118,36 @@ is_deeply($vars, { 1 => $hostile, 2 => '10' }, 'content_variables is valid JSON 
 
 # ------------------------------------------------------------ quiet hours changed
 # a window ending in an hour; paused, patched away, resumed: sent at once
+# (quiet_hours' own timezone places the contact without one)
 my $syd2 = contact(name => 'Syd2', phone => phone(4), timezone => 'Australia/Sydney');
+my $notz = contact(name => 'NoTz', phone => phone(5));
 my $syd2_local = local_epoch('Australia/Sydney', time);
+my %q2h = (start => hhmm($syd2_local - 3600), end => hhmm($syd2_local + 3600));
+for my $bad ('Mars/Olympus_Mons', '../etc/passwd', 7) {
+    my $r = $t->post('/api/campaigns', key => $send, json => { name => 'q', channel => 'sms',
+        content => { message => 'x' }, audience => { contact_ids => [$notz] },
+        quiet_hours => { %q2h, timezone => $bad } });
+    is($r->{status}, 422, "quiet_hours.timezone $bad: 422") or diag $r->{content};
+    like((($r->{json} || {})->{error} || {})->{message} // '', qr/^quiet_hours/, '... naming quiet_hours');
+}
 my $q2 = campaign({ name => 'quiet 2', channel => 'sms', content => { message => 'Later {{name}}' },
-                    audience => { contact_ids => [$syd2] },
-                    quiet_hours => { start => hhmm($syd2_local - 3600), end => hhmm($syd2_local + 3600) } });
+                    audience => { contact_ids => [$syd2, $notz] },
+                    quiet_hours => { %q2h, timezone => 'Australia/Sydney' } });
+is($q2->{quiet_hours}{timezone}, 'Australia/Sydney', 'quiet_hours keeps its timezone');
 ok_json(act($q2->{id}, 'start'), 200, 'start the one-hour quiet campaign');
 ok(wait_until(sub { defined recipient($q2->{id}, $syd2)->{nb} }, 30, 0.1), 'deferred by an hour');
+my $nb2 = recipient($q2->{id}, $notz)->{nb};
+ok(defined $nb2 && abs($nb2 - recipient($q2->{id}, $syd2)->{nb}) <= 1,
+   "a contact without a zone is deferred in quiet_hours' timezone");
 ok_json(act($q2->{id}, 'pause'), 200, 'pause it');
 my $pq = $t->http(PATCH => "/api/campaigns/$q2->{id}", key => $send, json => { quiet_hours => undef });
 is($pq->{status}, 200, 'quiet_hours removed') or diag $pq->{content};
 ok(!defined recipient($q2->{id}, $syd2)->{nb}, 'the deferral is lifted with them');
 ok_json(act($q2->{id}, 'resume'), 200, 'resume');
-ok(wait_until(sub { received()->{ phone(4) } }, 30, 0.1), 'sent without waiting for the old window');
+ok(wait_until(sub { received()->{ phone(4) } && received()->{ phone(5) } }, 30, 0.1),
+   'sent without waiting for the old window')
+    or diag explain [$t->mysql('SELECT * FROM campaign_recipients WHERE campaign_id=?', $q2->{id}),
+                     get_campaign($q2->{id})];
 
 # ------------------------------------------------------------ steps: checks
 sub is_422 {
