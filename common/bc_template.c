@@ -164,6 +164,59 @@ failed:
 }
 
 
+/* members whose string value is JSON text (Twilio's content_variables):
+   a value pasted into it raw would break it at its first '"' or '\\' */
+static const char  *bc_template_json_text_keys[] = {
+    "content_variables", NULL
+};
+
+static int
+bc_template_json_text_key(const char *key)
+{
+    size_t  i;
+
+    for (i = 0; bc_template_json_text_keys[i] != NULL; i++) {
+        if (strcmp(key, bc_template_json_text_keys[i]) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* a string of JSON text: parsed, each string inside it rendered, written
+   back compact, so every value is JSON-escaped; a string that is not JSON
+   is rendered as text */
+static json_t *
+bc_template_render_json_text(json_t *v, json_t *vals, json_t *missing)
+{
+    json_t  *parsed, *rendered, *r;
+    char    *text;
+
+    if (!json_is_string(v)) {
+        return bc_template_render_json(v, vals, missing);
+    }
+    parsed = json_loadb(json_string_value(v), json_string_length(v),
+                        JSON_DECODE_ANY, NULL);
+    if (parsed == NULL) {
+        return bc_template_render_json(v, vals, missing);
+    }
+    rendered = bc_template_render_json(parsed, vals, missing);
+    json_decref(parsed);
+    if (rendered == NULL) {
+        return NULL;
+    }
+    text = json_dumps(rendered, JSON_COMPACT | JSON_PRESERVE_ORDER
+                                | JSON_ENCODE_ANY);
+    json_decref(rendered);
+    if (text == NULL) {
+        return NULL;
+    }
+    r = json_string_nocheck(text);
+    free(text);
+    return r;
+}
+
+
 json_t *
 bc_template_render_json(json_t *v, json_t *vals, json_t *missing)
 {
@@ -188,7 +241,9 @@ bc_template_render_json(json_t *v, json_t *vals, json_t *missing)
             return NULL;
         }
         json_object_foreach(v, key, item) {
-            r = bc_template_render_json(item, vals, missing);
+            r = bc_template_json_text_key(key)
+                ? bc_template_render_json_text(item, vals, missing)
+                : bc_template_render_json(item, vals, missing);
             if (r == NULL || json_object_set_new(copy, key, r) != 0)
             {
                 json_decref(copy);

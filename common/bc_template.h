@@ -41,7 +41,9 @@ int bc_template_render(const char *s, size_t len, json_t *vals,
 /*
  * A deep copy of v with every string inside it (object members' values and
  * array elements, recursively; not the member names) rendered as above; a
- * new reference, or NULL when out of memory.
+ * new reference, or NULL when out of memory. A member whose string is JSON
+ * text (content_variables) is parsed, rendered inside and re-serialised,
+ * so a value with '"' or '\\' stays valid JSON there.
  */
 json_t *bc_template_render_json(json_t *v, json_t *vals, json_t *missing);
 

@@ -21,6 +21,7 @@ snd_camp_clear(snd_camp_t *c)
     json_decref(c->audience);
     json_decref(c->tvars);
     snd_camp_variants_free(c);
+    snd_camp_steps_free(c);
     memset(c, 0, sizeof(*c));
 }
 
@@ -167,7 +168,26 @@ snd_camp_recover(snd_disp_t *d, snd_camp_t *c)
 #define SND_CAMP_COLS                                                         \
     "id,channel,batch_id,IFNULL(template_id,0),never_repeat_template,"       \
     "audience,IFNULL(audience_limit,-1),template_variables,rate_per_second,"  \
-    "fanout_cursor,fanout_done,eligible"
+    "fanout_cursor,fanout_done,eligible,quiet_hours,revision"
+
+/* quiet_hours {"start":"HH:MM","end":"HH:MM","timezone"?} (the module
+   checked it); anything else is no window */
+static void
+snd_camp_quiet_hours(snd_camp_t *c, const char *text)
+{
+    json_t  *q = text != NULL ? json_loads(text, 0, NULL) : NULL;
+
+    c->quiet_start = bc_tz_hhmm(json_string_value(json_object_get(q,
+                                                                  "start")));
+    c->quiet_end = bc_tz_hhmm(json_string_value(json_object_get(q, "end")));
+    if (c->quiet_start < 0 || c->quiet_end < 0) {
+        c->quiet_start = c->quiet_end = -1;
+    }
+    snprintf(c->quiet_zone, sizeof(c->quiet_zone), "%s",
+             json_string_value(json_object_get(q, "timezone")) != NULL
+             ? json_string_value(json_object_get(q, "timezone")) : "");
+    json_decref(q);
+}
 
 /* a campaign row we hold: new ones are set up (variants, recovery) */
 static int
@@ -178,6 +198,14 @@ snd_camp_hold(snd_disp_t *d, MYSQL_ROW row)
     int          rc;
 
     c = snd_camp_find(d, id);
+    if (c != NULL && c->revision != atoll(row[13])) {
+        /* patched since it was set up (paused, patched and resumed
+           between two turns): set up again from the row */
+        snd_log(SND_LOG_INFO, "campaign %lld: changed; reading it again", id);
+        snd_camp_clear(c);
+        *c = d->camps[--d->ncamps];
+        c = NULL;
+    }
     if (c == NULL) {
         camps = realloc(d->camps, (d->ncamps + 1) * sizeof(*camps));
         if (camps == NULL) {
@@ -187,6 +215,7 @@ snd_camp_hold(snd_disp_t *d, MYSQL_ROW row)
         c = &d->camps[d->ncamps];
         memset(c, 0, sizeof(*c));
         c->id = id;
+        c->revision = atoll(row[13]);
         snprintf(c->channel, sizeof(c->channel), "%s", row[1]);
         snprintf(c->batch_id, sizeof(c->batch_id), "%s", row[2]);
         c->template_id = atoll(row[3]);
@@ -195,11 +224,15 @@ snd_camp_hold(snd_disp_t *d, MYSQL_ROW row)
         c->limit = atoll(row[6]);
         c->tvars = row[7] != NULL ? json_loads(row[7], 0, NULL) : NULL;
         c->rate = atoi(row[8]);
+        snd_camp_quiet_hours(c, row[12]);
         c->tokens_ms = snd_now_ms();
         c->tokens = c->rate > 0 ? 1 : 0;
         d->ncamps++;
         snd_log(SND_LOG_INFO, "campaign %lld: lease taken", id);
         rc = snd_camp_variants_load(d, c);
+        if (rc == 0) {
+            rc = snd_camp_steps_load(d, c);
+        }
         if (rc == 0 && !json_is_object(c->audience)) {
             rc = snd_camp_fail(d, c, "the audience is not a JSON object")
                  == 0 ? 1 : -1;
@@ -315,6 +348,10 @@ snd_camp_complete(snd_disp_t *d, snd_camp_t *c)
         "r.state='queued' AND (m.send_state IS NULL OR "
         "m.send_state<>'done')", c->id);
     open = snd_camp_count(d, &q);
+    if (open == 0) {
+        /* a later step still to decide for a recipient */
+        open = snd_camp_steps_undecided(d, c);
+    }
     if (open != 0) {
         return open < 0 ? -1 : 0;
     }
@@ -355,6 +392,10 @@ snd_camp_turn(snd_disp_t *d)
         more = 0;
         if (!c->fanout_done) {
             rc = snd_camp_fanout(d, c);
+            more |= rc > 0;
+        }
+        if (rc >= 0 && c->seen && c->nsteps > 0) {
+            rc = snd_camp_steps_advance(d, c);
             more |= rc > 0;
         }
         if (rc >= 0 && c->seen) {
@@ -410,6 +451,7 @@ snd_camp_main(void *arg)
     }
     free(d->camps);
     d->camps = NULL;
+    snd_camp_zones_free(d);
     if (d->s->redis != NULL) {
         redisFree(d->s->redis);
         d->s->redis = NULL;

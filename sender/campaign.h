@@ -12,6 +12,8 @@
 #define SENDER_CAMPAIGN_H
 
 #include "sender.h"
+#include "bc_id.h"
+#include "bc_tz.h"
 
 /* a variant's proto (campaign_variants.proto), parsed */
 typedef struct {
@@ -26,9 +28,20 @@ typedef struct {
                                       the customer's 24-hour window */
 } snd_camp_variant_t;
 
+/* a later step (campaign_steps): what it sends, when, on which condition */
+enum { SND_STEP_ALWAYS = 0, SND_STEP_NOT_DELIVERED, SND_STEP_NOT_READ,
+       SND_STEP_NOT_REPLIED };
+
+typedef struct {
+    snd_camp_variant_t   v;
+    long long            delay_s;       /* after the previous step's send */
+    int                  condition;
+} snd_camp_step_t;
+
 /* a campaign this dispatcher holds the lease of */
 typedef struct {
     long long            id;
+    long long            revision;      /* campaigns.revision as set up */
     int                  seen;          /* still held this turn */
     char                 channel[16];
     char                 batch_id[27];
@@ -47,13 +60,27 @@ typedef struct {
     double               tokens;        /* rate pacing */
     long long            tokens_ms;
     long long            next_complete_ms;
+    snd_camp_step_t     *steps;         /* 1..nsteps at [0..), owned */
+    int                  nsteps;
+    long long            next_steps_ms;
+    int                  quiet_start;   /* minutes; -1: no quiet hours */
+    int                  quiet_end;
+    char                 quiet_zone[65];  /* of contacts without one */
 } snd_camp_t;
+
+/* a time zone the dispatcher has read (NULL tz: not a zone: UTC) */
+typedef struct {
+    char        name[65];
+    bc_tz_t    *tz;
+} snd_camp_zone_t;
 
 typedef struct {
     snd_t       *s;                     /* own connections */
     snd_camp_t  *camps;
     int          ncamps;
     int          busy;                  /* work remained last turn */
+    snd_camp_zone_t  *zones;            /* read once per process */
+    int               nzones;
 } snd_disp_t;
 
 #define SND_CAMP_FANOUT_BATCH  1000
@@ -84,11 +111,55 @@ int snd_camp_render(const snd_camp_variant_t *v, json_t *vars,
 
 /* the contact columns every campaign query reads, in that order */
 #define SND_CAMP_CONTACT_COLS                                                 \
-    "c.name,c.phone,c.whatsapp,c.email,c.attributes,c.locale"
+    "c.name,c.phone,c.whatsapp,c.email,c.attributes,c.locale,c.timezone"
+#define SND_CAMP_CONTACT_TIMEZONE  6
+
+/* campaign_render.c: quiet hours: 1 with the UTC time (seconds) the
+   contact's window ends in *until when its local time is inside it, else
+   0; a contact without a zone is in the quiet_hours' "timezone", else in
+   UTC, as is one whose zone the tz database lacks */
+int snd_camp_quiet(snd_disp_t *d, const snd_camp_t *c, const char *zone,
+    long long now_s, long long *until);
+void snd_camp_zones_free(snd_disp_t *d);
 
 /* campaign_fanout.c: one batch of the audience; 1 work remains, 0 done,
    -1 error */
 int snd_camp_fanout(snd_disp_t *d, snd_camp_t *c);
+
+/* a recipient row being written (the fan-out's, a later step's) */
+typedef struct {
+    long long                  contact_id;
+    int                        variant;
+    const snd_camp_variant_t  *v;       /* what it sends */
+    char                       address[256];
+    char                       peer[256];
+    char                       message_id[BC_ULID_LEN + 1];
+    const char                *skip;    /* NULL: eligible */
+    int                        missing; /* a variable has no value */
+} snd_fan_t;
+
+/* f for the contact columns cols and v: address, message id, no_address,
+   whether a variable is missing; 0 or -1 */
+int snd_fan_prepare(snd_camp_t *c, const snd_camp_variant_t *v,
+    MYSQL_ROW cols, snd_fan_t *f);
+/* the skip reasons that need a query (opted out for channel, blacklisted,
+   outside the 24-hour window), then missing_variables; 0 or -1 */
+int snd_fan_checks(snd_disp_t *d, const char *channel, snd_fan_t *f, int n);
+/* INSERT IGNORE of the rows of step; inside the caller's transaction */
+int snd_fan_rows(snd_disp_t *d, snd_camp_t *c, int step, snd_fan_t *f,
+    int n);
+
+/* campaign_steps.c: the steps after the first (DESIGN.md "Campaigns",
+   Steps). load: 0, 1 the campaign failed, -1 error; advance: the rows
+   of the next steps that are due, 1 work remains, 0 none, -1 error;
+   undecided: queued rows whose next step is not written yet, or -1 */
+int snd_camp_steps_load(snd_disp_t *d, snd_camp_t *c);
+void snd_camp_steps_free(snd_camp_t *c);
+int snd_camp_steps_advance(snd_disp_t *d, snd_camp_t *c);
+long long snd_camp_steps_undecided(snd_disp_t *d, snd_camp_t *c);
+/* campaign_render.c: one proto's text into v; 0, or -1 with why */
+int snd_camp_proto(snd_camp_variant_t *v, const char *text, char *why,
+    size_t whylen);
 
 /* campaign_queue.c: pending rows to the stream; 1 work remains, 0 none,
    -1 error */

@@ -13,16 +13,6 @@
 #include "bc_phone.h"
 #include "campaign.h"
 
-/* one contact of the batch that is in the audience */
-typedef struct {
-    long long    contact_id;
-    int          variant;
-    char         address[256];
-    char         peer[256];
-    char         message_id[BC_ULID_LEN + 1];
-    const char  *skip;              /* NULL: eligible */
-    int          missing;           /* a variable has no value */
-} snd_fan_t;
 
 /* ---- the audience ------------------------------------------------------- */
 
@@ -150,7 +140,7 @@ snd_fan_match(json_t *filter, MYSQL_ROW row)
 
 /* opted out (channel '' or the campaign's) or blacklisted, by peer */
 static int
-snd_fan_suppressed(snd_disp_t *d, snd_camp_t *c, snd_fan_t *f, int n)
+snd_fan_suppressed(snd_disp_t *d, const char *channel, snd_fan_t *f, int n)
 {
     snd_buf_t    q = { 0 }, in = { 0 };
     MYSQL_RES   *res;
@@ -168,7 +158,7 @@ snd_fan_suppressed(snd_disp_t *d, snd_camp_t *c, snd_fan_t *f, int n)
         return in.oom ? -1 : 0;
     }
     snd_buf_add(&q, "SELECT address,0 FROM opt_outs WHERE channel IN ('',");
-    snd_buf_cstr(d->s, &q, c->channel);
+    snd_buf_cstr(d->s, &q, channel);
     snd_buf_add(&q, ") AND address IN (%.*s) UNION ALL SELECT address,1 "
         "FROM blacklist WHERE address IN (%.*s)", (int) in.len, in.p,
         (int) in.len, in.p);
@@ -198,7 +188,7 @@ snd_fan_suppressed(snd_disp_t *d, snd_camp_t *c, snd_fan_t *f, int n)
    module's send checks it (bc:wawin:<from>:<peer>): one pipelined EXISTS
    per such recipient */
 static int
-snd_fan_windows(snd_disp_t *d, snd_camp_t *c, snd_fan_t *f, int n)
+snd_fan_windows(snd_disp_t *d, snd_fan_t *f, int n)
 {
     redisContext  *rc = d->s->redis;
     redisReply    *r;
@@ -207,9 +197,9 @@ snd_fan_windows(snd_disp_t *d, snd_camp_t *c, snd_fan_t *f, int n)
     int            i, sent = 0, failed = 0;
 
     for (i = 0; i < n; i++) {
-        if (f[i].skip == NULL && c->variants[f[i].variant].free_form) {
-            snprintf(key, sizeof(key), "bc:wawin:%s:%s",
-                     c->variants[f[i].variant].from, f[i].peer);
+        if (f[i].skip == NULL && f[i].v->free_form) {
+            snprintf(key, sizeof(key), "bc:wawin:%s:%s", f[i].v->from,
+                     f[i].peer);
             argv[0] = "EXISTS";
             argv[1] = key;
             redisAppendCommandArgv(rc, 2, argv, NULL);
@@ -217,7 +207,7 @@ snd_fan_windows(snd_disp_t *d, snd_camp_t *c, snd_fan_t *f, int n)
         }
     }
     for (i = 0; i < n && sent > 0; i++) {
-        if (f[i].skip != NULL || !c->variants[f[i].variant].free_form) {
+        if (f[i].skip != NULL || !f[i].v->free_form) {
             continue;
         }
         sent--;
@@ -297,17 +287,64 @@ snd_fan_never_repeat(snd_disp_t *d, snd_camp_t *c, snd_fan_t *f, int n)
 
 /* ---- the batch ---------------------------------------------------------- */
 
+int
+snd_fan_prepare(snd_camp_t *c, const snd_camp_variant_t *v, MYSQL_ROW cols,
+    snd_fan_t *f)
+{
+    json_t    *vars;
+    bc_job_t   job;
+    int        rendered;
+
+    f->v = v;
+    snd_camp_address(v, cols, f->address, sizeof(f->address));
+    snprintf(f->peer, sizeof(f->peer), "%s", bc_wa_strip(f->address));
+    if (bc_ulid(f->message_id) != 0) {
+        return -1;
+    }
+    if (f->address[0] == '\0') {
+        f->skip = "no_address";
+        return 0;
+    }
+    /* decided here so the skip is counted when the row is written; the
+       queue renders again */
+    vars = snd_camp_vars(c, cols);
+    memset(&job, 0, sizeof(job));
+    rendered = vars != NULL ? snd_camp_render(v, vars, &job) : -1;
+    json_decref(vars);
+    bc_job_free(&job);
+    if (rendered < 0) {
+        return -1;
+    }
+    /* the suppression lists and the window come first */
+    f->missing = rendered == 0;
+    return 0;
+}
+
+int
+snd_fan_checks(snd_disp_t *d, const char *channel, snd_fan_t *f, int n)
+{
+    int  i;
+
+    if (snd_fan_suppressed(d, channel, f, n) != 0
+        || snd_fan_windows(d, f, n) != 0)
+    {
+        return -1;
+    }
+    for (i = 0; i < n; i++) {
+        if (f[i].skip == NULL && f[i].missing) {
+            f[i].skip = "missing_variables";
+        }
+    }
+    return 0;
+}
+
 /* the contacts of res in the audience, with variant, address, message id
    and the skip reasons known without a query; their number */
 static int
-snd_fan_read(snd_disp_t *d, snd_camp_t *c, MYSQL_RES *res, snd_fan_t *f,
-    long long *last)
+snd_fan_read(snd_camp_t *c, MYSQL_RES *res, snd_fan_t *f, long long *last)
 {
-    MYSQL_ROW             row;
-    json_t               *vars;
-    bc_job_t              job;
-    snd_camp_variant_t   *v;
-    int                   n = 0, rendered;
+    MYSQL_ROW  row;
+    int        n = 0;
 
     while ((row = mysql_fetch_row(res)) != NULL) {
         *last = atoll(row[0]);
@@ -317,39 +354,18 @@ snd_fan_read(snd_disp_t *d, snd_camp_t *c, MYSQL_RES *res, snd_fan_t *f,
         memset(&f[n], 0, sizeof(f[n]));
         f[n].contact_id = *last;
         f[n].variant = snd_camp_pick(c, *last);
-        v = &c->variants[f[n].variant];
-        snd_camp_address(v, row + 1, f[n].address, sizeof(f[n].address));
-        snprintf(f[n].peer, sizeof(f[n].peer), "%s",
-                 bc_wa_strip(f[n].address));
-        if (bc_ulid(f[n].message_id) != 0) {
+        if (snd_fan_prepare(c, &c->variants[f[n].variant], row + 1, &f[n])
+            != 0)
+        {
             return -1;
-        }
-        if (f[n].address[0] == '\0') {
-            f[n].skip = "no_address";
-        } else {
-            /* decided here so the skip is counted by the fan-out; the
-               queue renders again */
-            vars = snd_camp_vars(c, row + 1);
-            memset(&job, 0, sizeof(job));
-            rendered = vars != NULL ? snd_camp_render(v, vars, &job) : -1;
-            json_decref(vars);
-            bc_job_free(&job);
-            if (rendered < 0) {
-                return -1;
-            }
-            /* the suppression lists and the window come first */
-            f[n].missing = rendered == 0;
         }
         n++;
     }
-    (void) d;
     return n;
 }
 
-/* the recipient rows, the cursor and the counters; under the lock */
-static int
-snd_fan_write(snd_disp_t *d, snd_camp_t *c, snd_fan_t *f, int n,
-    long long cursor, int done, long long eligible)
+int
+snd_fan_rows(snd_disp_t *d, snd_camp_t *c, int step, snd_fan_t *f, int n)
 {
     snd_buf_t  q = { 0 };
     int        i;
@@ -358,7 +374,7 @@ snd_fan_write(snd_disp_t *d, snd_camp_t *c, snd_fan_t *f, int n,
         "step,contact_id,variant,address,message_id,state,skip_reason,"
         "created_at,updated_at) VALUES ");
     for (i = 0; i < n; i++) {
-        snd_buf_add(&q, "%s(%lld,0,%lld,%d,", i ? "," : "", c->id,
+        snd_buf_add(&q, "%s(%lld,%d,%lld,%d,", i ? "," : "", c->id, step,
             f[i].contact_id, f[i].variant);
         if (f[i].address[0] != '\0') {
             snd_buf_cstr(d->s, &q, f[i].address);
@@ -374,7 +390,17 @@ snd_fan_write(snd_disp_t *d, snd_camp_t *c, snd_fan_t *f, int n,
         }
         snd_buf_add(&q, ",UTC_TIMESTAMP(3),UTC_TIMESTAMP(3))");
     }
-    if (snd_db_run_free(d->s, &q, n) != 0) {
+    return snd_db_run_free(d->s, &q, n);
+}
+
+/* the recipient rows, the cursor and the counters; under the lock */
+static int
+snd_fan_write(snd_disp_t *d, snd_camp_t *c, snd_fan_t *f, int n,
+    long long cursor, int done, long long eligible)
+{
+    snd_buf_t  q = { 0 };
+
+    if (snd_fan_rows(d, c, 0, f, n) != 0) {
         return -1;
     }
     snd_buf_add(&q, "UPDATE campaigns SET fanout_cursor=%lld,"
@@ -450,18 +476,11 @@ snd_camp_fanout(snd_disp_t *d, snd_camp_t *c)
         mysql_free_result(res);
         return -1;
     }
-    n = snd_fan_read(d, c, res, f, &last);
+    n = snd_fan_read(c, res, f, &last);
     mysql_free_result(res);
-    if (n < 0 || snd_fan_suppressed(d, c, f, n) != 0
-        || snd_fan_windows(d, c, f, n) != 0)
-    {
+    if (n < 0 || snd_fan_checks(d, c->channel, f, n) != 0) {
         free(f);
         return -1;
-    }
-    for (i = 0; i < n; i++) {
-        if (f[i].skip == NULL && f[i].missing) {
-            f[i].skip = "missing_variables";
-        }
     }
     if (c->limit >= 0) {
         /* the batch ends with the contact that fills the limit (the

@@ -12,12 +12,17 @@
 
 #include "campaign.h"
 
-/* one row being queued: its job JSON (NULL: skipped at render) */
+/* one row being queued: its job JSON (NULL: skipped at render, or
+   deferred by quiet hours when not_before is set) */
 typedef struct {
     long long   row_id;
     char        message_id[27];
     char       *dump;
+    long long   not_before;     /* seconds since the epoch, UTC; 0 none */
 } snd_cq_t;
+
+/* the columns of a pending row before the contact's (snd_cq_job) */
+#define SND_CQ_ROW_COLS  7
 
 /* entries of the send stream the senders group has not been given yet
    (XINFO GROUPS "lag", Redis 7; the stream's length if Redis cannot tell);
@@ -108,27 +113,41 @@ snd_cq_allowance(snd_disp_t *d, snd_camp_t *c)
 }
 
 /* the job of one pending row (r: id, contact_id, variant, address,
-   message_id, queue_seq, then the contact's columns) */
+   message_id, queue_seq, step, then the contact's columns) */
 static int
-snd_cq_job(snd_camp_t *c, MYSQL_ROW r, snd_cq_t *q)
+snd_cq_job(snd_disp_t *d, snd_camp_t *c, MYSQL_ROW r, snd_cq_t *q)
 {
-    bc_job_t   job;
-    json_t    *vars;
-    int        v, rc;
+    bc_job_t                   job;
+    json_t                    *vars;
+    int                        v, step, rc;
+    const snd_camp_variant_t  *what;
 
     memset(&job, 0, sizeof(job));
     q->row_id = atoll(r[0]);
     snprintf(q->message_id, sizeof(q->message_id), "%s", r[4]);
     q->dump = NULL;
+    q->not_before = 0;
     v = atoi(r[2]);
-    if (v < 0 || v >= c->nvariants || r[3] == NULL) {
+    step = atoi(r[6]);
+    if (v < 0 || v >= c->nvariants || step < 0 || step > c->nsteps
+        || r[3] == NULL)
+    {
         return 0;
     }
-    vars = snd_camp_vars(c, r + 6);
+    /* step 0 sends the recipient's variant, a later step its own */
+    what = step == 0 ? &c->variants[v] : &c->steps[step - 1].v;
+    /* decided when the row is due, not at the fan-out: a row paced by
+       the rate may become due inside the window */
+    if (snd_camp_quiet(d, c, r[SND_CQ_ROW_COLS + SND_CAMP_CONTACT_TIMEZONE],
+                       snd_now_ms() / 1000, &q->not_before))
+    {
+        return 0;
+    }
+    vars = snd_camp_vars(c, r + SND_CQ_ROW_COLS);
     if (vars == NULL) {
         return -1;
     }
-    rc = snd_camp_render(&c->variants[v], vars, &job);
+    rc = snd_camp_render(what, vars, &job);
     json_decref(vars);
     if (rc <= 0) {
         return rc;
@@ -144,12 +163,43 @@ snd_cq_job(snd_camp_t *c, MYSQL_ROW r, snd_cq_t *q)
     return q->dump != NULL ? 1 : -1;
 }
 
-/* the rows' new states: queued (with the next seq) or skipped */
+/* rows in their quiet hours: not_before, one CASE for the batch (as
+   DATETIME arithmetic, whatever the session's time_zone) */
+static int
+snd_cq_defer(snd_disp_t *d, snd_cq_t *q, int n)
+{
+    snd_buf_t  b = { 0 };
+    int        i, k = 0;
+
+    snd_buf_add(&b, "UPDATE campaign_recipients SET not_before=CASE id");
+    for (i = 0; i < n; i++) {
+        if (q[i].not_before > 0) {
+            snd_buf_add(&b, " WHEN %lld THEN TIMESTAMP'1970-01-01 00:00:00'"
+                "+INTERVAL %lld SECOND", q[i].row_id, q[i].not_before);
+            k++;
+        }
+    }
+    snd_buf_add(&b, " END,updated_at=UTC_TIMESTAMP(3) WHERE id IN (");
+    for (i = 0, k = 0; i < n; i++) {
+        if (q[i].not_before > 0) {
+            snd_buf_add(&b, "%s%lld", k++ ? "," : "", q[i].row_id);
+        }
+    }
+    snd_buf_add(&b, ")");
+    return snd_db_run_free(d->s, &b, k);
+}
+
+/* the rows' new states: queued (with the next seq), skipped, or deferred
+   by quiet hours (still pending) */
 static int
 snd_cq_mark(snd_disp_t *d, snd_cq_t *q, int n)
 {
     snd_buf_t  b = { 0 };
     int        i, k, queued;
+
+    if (snd_cq_defer(d, q, n) != 0) {
+        return -1;
+    }
 
     for (queued = 1; queued >= 0; queued--) {
         if (queued) {
@@ -162,7 +212,7 @@ snd_cq_mark(snd_disp_t *d, snd_cq_t *q, int n)
                 "UTC_TIMESTAMP(3) WHERE id IN (");
         }
         for (i = 0, k = 0; i < n; i++) {
-            if ((q[i].dump != NULL) == queued) {
+            if (q[i].not_before == 0 && (q[i].dump != NULL) == queued) {
                 snd_buf_add(&b, "%s%lld", k++ ? "," : "", q[i].row_id);
             }
         }
@@ -233,7 +283,7 @@ snd_camp_queue(snd_disp_t *d, snd_camp_t *c)
         return c->seen ? -1 : 0;
     }
     snd_buf_add(&b, "SELECT r.id,r.contact_id,r.variant,r.address,"
-        "r.message_id,r.queue_seq," SND_CAMP_CONTACT_COLS " FROM "
+        "r.message_id,r.queue_seq,r.step," SND_CAMP_CONTACT_COLS " FROM "
         "campaign_recipients r LEFT JOIN contacts c ON c.id=r.contact_id "
         "WHERE r.campaign_id=%lld AND r.state='pending' AND (r.not_before "
         "IS NULL OR r.not_before<=UTC_TIMESTAMP(3)) ORDER BY r.id LIMIT %d",
@@ -245,7 +295,7 @@ snd_camp_queue(snd_disp_t *d, snd_camp_t *c)
     }
     q = calloc(mysql_num_rows(res) + 1, sizeof(*q));
     while (q != NULL && (row = mysql_fetch_row(res)) != NULL) {
-        if (snd_cq_job(c, row, &q[n]) < 0) {
+        if (snd_cq_job(d, c, row, &q[n]) < 0) {
             break;
         }
         queued += q[n++].dump != NULL;

@@ -12,7 +12,7 @@
 #include "campaign.h"
 
 enum { SND_CC_NAME = 0, SND_CC_PHONE, SND_CC_WHATSAPP, SND_CC_EMAIL,
-       SND_CC_ATTRIBUTES, SND_CC_LOCALE };
+       SND_CC_ATTRIBUTES, SND_CC_LOCALE, SND_CC_TIMEZONE };
 
 /* WhatsApp free-form text needs the customer's 24-hour window; a Twilio
    Content template (content_sid) or a Meta template does not */
@@ -52,8 +52,7 @@ snd_camp_copy(json_t *o, const char *key, char *out, size_t outlen,
     return 0;
 }
 
-/* one proto into v; 0, or -1 with why */
-static int
+int
 snd_camp_proto(snd_camp_variant_t *v, const char *text, char *why,
     size_t whylen)
 {
@@ -325,4 +324,68 @@ done:
     json_decref(body);
     json_decref(extra);
     return rc;
+}
+
+/* the zone of name, read once per process (an unknown name is cached as
+   UTC, so it is not read again each turn) */
+static const bc_tz_t *
+snd_camp_zone(snd_disp_t *d, const char *name)
+{
+    snd_camp_zone_t  *z;
+    int               i;
+
+    if (name == NULL || name[0] == '\0' || strlen(name) >= sizeof(z->name))
+    {
+        return NULL;
+    }
+    for (i = 0; i < d->nzones; i++) {
+        if (strcmp(d->zones[i].name, name) == 0) {
+            return d->zones[i].tz;
+        }
+    }
+    z = realloc(d->zones, (d->nzones + 1) * sizeof(*z));
+    if (z == NULL) {
+        return NULL;
+    }
+    d->zones = z;
+    z = &d->zones[d->nzones++];
+    strcpy(z->name, name);
+    z->tz = bc_tz_load(name);
+    if (z->tz == NULL) {
+        snd_log(SND_LOG_WARN, "time zone \"%s\" is not in " BC_TZ_DIR
+            "; quiet hours use UTC for it", name);
+    }
+    return z->tz;
+}
+
+int
+snd_camp_quiet(snd_disp_t *d, const snd_camp_t *c, const char *zone,
+    long long now_s, long long *until)
+{
+    int64_t  end;
+
+    if (zone == NULL || zone[0] == '\0') {
+        zone = c->quiet_zone;
+    }
+    if (c->quiet_start < 0
+        || !bc_tz_quiet(snd_camp_zone(d, zone), now_s, c->quiet_start,
+                        c->quiet_end, &end))
+    {
+        return 0;
+    }
+    *until = end;
+    return 1;
+}
+
+void
+snd_camp_zones_free(snd_disp_t *d)
+{
+    int  i;
+
+    for (i = 0; i < d->nzones; i++) {
+        bc_tz_free(d->zones[i].tz);
+    }
+    free(d->zones);
+    d->zones = NULL;
+    d->nzones = 0;
 }

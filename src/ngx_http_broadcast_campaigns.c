@@ -14,6 +14,7 @@
 
 #include "ngx_http_broadcast_campaigns.h"
 #include "ngx_http_broadcast_msgtpl.h"
+#include "bc_tz.h"
 
 
 typedef struct {
@@ -71,6 +72,8 @@ ngx_http_broadcast_camp_free(void *data)
 
         free(cp->variants[i].proto);
     }
+
+    ngx_http_broadcast_camp_steps_free(cp);
 
     free(cp->name);
     free(cp->audience);
@@ -219,13 +222,25 @@ ngx_http_broadcast_camp_settings(ngx_http_broadcast_api_ctx_t *ctx,
         cp->has_quiet = 1;
 
         if (!json_is_null(v)) {
-            if (!json_is_object(v) || json_object_size(v) != 2
+            x = json_object_get(v, "timezone");
+
+            if (!json_is_object(v)
+                || json_object_size(v) != 2 + (x != NULL)
                 || !ngx_http_broadcast_camp_hhmm(json_object_get(v, "start"))
-                || !ngx_http_broadcast_camp_hhmm(json_object_get(v, "end")))
+                || !ngx_http_broadcast_camp_hhmm(json_object_get(v, "end"))
+                || (x && (!json_is_string(x)
+                          || !bc_tz_name_ok(json_string_value(x)))))
             {
                 return ngx_http_broadcast_camp_invalid(ctx, "quiet_hours",
                            "must be {\"start\":\"HH:MM\",\"end\":\"HH:MM\"} "
-                           "or null");
+                           "with an optional \"timezone\" (IANA, for "
+                           "contacts without one), or null");
+            }
+
+            if (x) {
+                ngx_cpystrn((u_char *) cp->quiet_tz,
+                            (u_char *) json_string_value(x),
+                            sizeof(cp->quiet_tz));
             }
 
             cp->quiet = ngx_http_broadcast_camp_dump(v);
@@ -376,6 +391,33 @@ ngx_http_broadcast_camp_batch(ngx_http_request_t *r,
     }
 
     return v->b ? 0 : -1;
+}
+
+
+int
+ngx_http_broadcast_camp_content(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_http_broadcast_camp_t *cp,
+    const char *channel, json_t *content, json_t *from,
+    ngx_http_broadcast_camp_variant_t *v, const char *field)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < sizeof(ngx_http_broadcast_camp_channels)
+                    / sizeof(ngx_http_broadcast_camp_channels[0]); i++)
+    {
+        if (ngx_strcmp(channel, ngx_http_broadcast_camp_channels[i].channel)
+            == 0)
+        {
+            return ngx_http_broadcast_camp_batch(r, ctx, cp,
+                       &ngx_http_broadcast_camp_channels[i], content, from,
+                       v, field);
+        }
+    }
+
+    ngx_http_broadcast_api_error(ctx, NGX_HTTP_BROADCAST_CAMP_422,
+        "invalid_request", "%s: the channel must be sms, whatsapp or email",
+        field);
+    return -1;
 }
 
 
@@ -566,7 +608,7 @@ ngx_http_broadcast_camp_fields(ngx_http_request_t *r,
     static const char  *keys[] = {
         "name", "channel", "from", "audience", "template_id", "content",
         "template_variables", "variants", "schedule_at", "rate_per_second",
-        "never_repeat_template", "quiet_hours", NULL
+        "never_repeat_template", "quiet_hours", "steps", NULL
     };
     static const char  *sending[] = {
         "channel", "from", "template_id", "content", "variants", NULL
@@ -616,6 +658,12 @@ ngx_http_broadcast_camp_fields(ngx_http_request_t *r,
 
     if (cp->has_sending
         && ngx_http_broadcast_camp_sending(r, ctx, json, cp) != 0)
+    {
+        goto failed;
+    }
+
+    if (json_object_get(json, "steps")
+        && ngx_http_broadcast_camp_steps(r, ctx, json, cp) != 0)
     {
         goto failed;
     }

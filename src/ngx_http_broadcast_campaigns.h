@@ -42,6 +42,8 @@
 #define NGX_HTTP_BROADCAST_CAMP_VARIANTS_MAX  10
 #define NGX_HTTP_BROADCAST_CAMP_VNAME_MAX     64    /* characters */
 #define NGX_HTTP_BROADCAST_CAMP_IDS_MAX       10000
+#define NGX_HTTP_BROADCAST_CAMP_STEPS_MAX     5     /* after the first */
+#define NGX_HTTP_BROADCAST_CAMP_DELAY_MAX     (30 * 86400)  /* seconds */
 #define NGX_HTTP_BROADCAST_CAMP_LIMIT         50    /* default page */
 #define NGX_HTTP_BROADCAST_CAMP_LIMIT_MAX     500
 
@@ -63,6 +65,16 @@ typedef struct {
 } ngx_http_broadcast_camp_variant_t;
 
 
+/* a later step (sql/012_campaign_steps.sql): its content as a variant's,
+   on its own channel, after a delay, on a condition */
+typedef struct {
+    ngx_http_broadcast_camp_variant_t  v;
+    char                               channel[16];
+    long long                          delay;         /* seconds */
+    const char                        *condition;     /* static */
+} ngx_http_broadcast_camp_step_t;
+
+
 typedef struct {
     ngx_uint_t    action;
     long long     id;
@@ -82,11 +94,13 @@ typedef struct {
     ngx_uint_t    has_quiet;
     ngx_uint_t    has_schedule;
     ngx_uint_t    has_never;
+    ngx_uint_t    has_steps;
     char         *name;              /* malloc'd */
     char         *audience;          /* malloc'd JSON */
     long long     audience_limit;    /* 0: none */
     char         *vars;              /* malloc'd JSON object or NULL */
     char         *quiet;             /* malloc'd JSON or NULL */
+    char          quiet_tz[65];      /* its timezone, "" none */
     char          channel[16];
     long long     template_id;       /* the campaign's, 0: none */
     ngx_int_t     never_repeat;
@@ -96,6 +110,10 @@ typedef struct {
     ngx_uint_t    nvariants;
     ngx_http_broadcast_camp_variant_t
                   variants[NGX_HTTP_BROADCAST_CAMP_VARIANTS_MAX];
+
+    ngx_uint_t    nsteps;
+    ngx_http_broadcast_camp_step_t
+                  steps[NGX_HTTP_BROADCAST_CAMP_STEPS_MAX];
 
     /* audience and check-duplicates: ids the thread looks up */
     long long    *group_ids;         /* malloc'd */
@@ -117,6 +135,33 @@ ngx_http_broadcast_camp_given(json_t *v)
 {
     return v != NULL && !json_is_null(v);
 }
+
+/* campaigns.c: content (or v->template_id) of channel through that
+   channel's send handler into v's batch; 0, or -1 with ctx's 422 naming
+   field */
+int ngx_http_broadcast_camp_content(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_http_broadcast_camp_t *cp,
+    const char *channel, json_t *content, json_t *from,
+    ngx_http_broadcast_camp_variant_t *v, const char *field);
+/* campaigns_write.c, thread: v's batch into v->proto (a template rendered
+   into it, the sender checked when check_sender); 1, 0 with ctx's
+   answer, -1 out of memory */
+int ngx_http_broadcast_camp_proto(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn, ngx_http_broadcast_camp_t *cp,
+    ngx_http_broadcast_camp_variant_t *v, ngx_uint_t check_sender);
+
+/* campaigns_steps.c: "steps" of POST/PATCH into cp (loop); 0 or -1 with
+   ctx's 422 */
+int ngx_http_broadcast_camp_steps(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, json_t *json,
+    ngx_http_broadcast_camp_t *cp);
+/* thread: the steps' protos; 1, 0 with ctx's answer, -1 */
+int ngx_http_broadcast_camp_steps_protos(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn, ngx_http_broadcast_camp_t *cp);
+/* thread: the INSERT of the steps' rows into sql (nothing without steps) */
+void ngx_http_broadcast_camp_step_rows(ngx_http_broadcast_conn_t *conn,
+    ngx_http_broadcast_camp_t *cp, ngx_http_broadcast_sql_t *sql);
+void ngx_http_broadcast_camp_steps_free(ngx_http_broadcast_camp_t *cp);
 
 /* campaigns_audience.c: an array of at most max positive ids; its size,
    or -1 with ctx's 422 naming field */

@@ -21,7 +21,11 @@
     NGX_HTTP_BROADCAST_CAMP_TIME("c.updated_at") ","                          \
     NGX_HTTP_BROADCAST_CAMP_TIME("c.started_at") ","                          \
     NGX_HTTP_BROADCAST_CAMP_TIME("c.completed_at") ","                        \
-    "c.audience_limit,c.recipients,c.fanout_done"
+    "c.audience_limit,c.recipients,c.fanout_done,"                            \
+    "(SELECT JSON_ARRAYAGG(JSON_OBJECT('step',s.idx,'channel',s.channel,"     \
+    "'template_id',s.template_id,'delay_seconds',s.delay_seconds,"            \
+    "'condition',s.step_condition) ORDER BY s.idx) FROM campaign_steps s "    \
+    "WHERE s.campaign_id=c.id)"
 
 
 /* the counters of the stats, in their JSON order */
@@ -107,12 +111,18 @@ static json_t *
 ngx_http_broadcast_camp_json(void *data, MYSQL_ROW row,
     unsigned long *lengths)
 {
-    json_t  *c, *variants;
+    json_t  *c, *variants, *steps;
 
     variants = ngx_http_broadcast_camp_json_col(row[13], lengths[13]);
     if (json_is_null(variants)) {
         json_decref(variants);
         variants = json_array();
+    }
+
+    steps = ngx_http_broadcast_camp_json_col(row[21], lengths[21]);
+    if (json_is_null(steps)) {
+        json_decref(steps);
+        steps = json_array();
     }
 
     c = json_pack("{s:I,s:o,s:o,s:o,s:o,s:o,s:o,s:b,s:o,s:o,s:o,s:o,s:o,"
@@ -136,9 +146,11 @@ ngx_http_broadcast_camp_json(void *data, MYSQL_ROW row,
                   "variants", variants);
 
     if (c == NULL) {
+        json_decref(steps);
         return NULL;
     }
 
+    json_object_set_new(c, "steps", steps);
     json_object_set_new(c, "created_at", ngx_http_broadcast_camp_str(row[14]));
     json_object_set_new(c, "updated_at", ngx_http_broadcast_camp_str(row[15]));
     json_object_set_new(c, "started_at", ngx_http_broadcast_camp_str(row[16]));
@@ -221,6 +233,16 @@ ngx_http_broadcast_camp_count(ngx_http_broadcast_camp_count_t *c,
     }
 
     c->n[NGX_HTTP_BROADCAST_CAMP_N_ELIGIBLE] += n;
+
+    /* pending until its quiet hours end: eligible, shown with the skips
+       while it waits, queued when the window ends */
+    if (ngx_strcmp(row[1], "deferred") == 0) {
+        v = json_object_get(c->skipped, "quiet_hours_deferred");
+        json_object_set_new(c->skipped, "quiet_hours_deferred",
+                            json_integer(n + (v ? json_integer_value(v)
+                                                : 0)));
+        return;
+    }
 
     if (ngx_strcmp(row[1], "pending") == 0) {
         c->n[NGX_HTTP_BROADCAST_CAMP_N_PENDING] += n;
@@ -338,22 +360,25 @@ ngx_http_broadcast_camp_progress(ngx_http_broadcast_camp_count_t *all,
 static json_t *
 ngx_http_broadcast_camp_stats(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn, long long id, MYSQL_ROW crow,
-    json_t *variants)
+    json_t *variants, json_t *steps)
 {
     int                               n;
     char                              sql[1024];
     json_t                           *stats, *v;
-    size_t                            i, nv;
+    size_t                            i, nv, ns, step;
     MYSQL_RES                        *res;
     MYSQL_ROW                         row;
     ngx_http_broadcast_camp_count_t   all, per[
-                                          NGX_HTTP_BROADCAST_CAMP_VARIANTS_MAX];
+                                          NGX_HTTP_BROADCAST_CAMP_VARIANTS_MAX],
+                                      later[NGX_HTTP_BROADCAST_CAMP_STEPS_MAX];
 
-    n = snprintf(sql, sizeof(sql), "SELECT r.variant, r.state, "
+    n = snprintf(sql, sizeof(sql), "SELECT r.variant, "
+                 "IF(r.state='pending' AND r.not_before>UTC_TIMESTAMP(3), "
+                 "'deferred', r.state), "
                  "COALESCE(r.skip_reason,'other'), COALESCE(m.status,''), "
-                 "COUNT(*) FROM campaign_recipients r LEFT JOIN messages m "
-                 "ON m.id=r.message_id WHERE r.campaign_id=%lld "
-                 "GROUP BY 1,2,3,4", id);
+                 "COUNT(*), r.step FROM campaign_recipients r LEFT JOIN "
+                 "messages m ON m.id=r.message_id WHERE r.campaign_id=%lld "
+                 "GROUP BY 1,2,3,4,6", id);
 
     res = ngx_http_broadcast_sql_printed(ctx, conn, sql, n, sizeof(sql));
     if (res == NULL) {
@@ -371,7 +396,26 @@ ngx_http_broadcast_camp_stats(ngx_http_broadcast_api_ctx_t *ctx,
         per[i].skipped = json_object();
     }
 
+    /* the campaign's own message (step 0) is counted at the top and per
+       variant, each later step by itself */
+    ns = ngx_min(json_array_size(steps), NGX_HTTP_BROADCAST_CAMP_STEPS_MAX);
+    ngx_memzero(later, sizeof(later));
+
+    for (i = 0; i < ns; i++) {
+        later[i].skipped = json_object();
+    }
+
     while ((row = mysql_fetch_row(res)) != NULL) {
+        step = strtoul(row[5], NULL, 10);
+
+        if (step > 0) {
+            if (step <= ns) {
+                ngx_http_broadcast_camp_count(&later[step - 1], row);
+            }
+
+            continue;
+        }
+
         ngx_http_broadcast_camp_count(&all, row);
 
         i = strtoul(row[0], NULL, 10);
@@ -405,6 +449,22 @@ ngx_http_broadcast_camp_stats(ngx_http_broadcast_api_ctx_t *ctx,
     json_decref(all.skipped);
     json_object_set(stats, "variants", variants);
 
+    json_array_foreach(steps, i, v) {
+        if (i >= ns) {
+            break;
+        }
+
+        v = json_deep_copy(v);
+        if (v) {
+            ngx_http_broadcast_camp_counters_json(v, &later[i]);
+            json_array_set_new(steps, i, v);
+        }
+
+        json_decref(later[i].skipped);
+    }
+
+    json_object_set(stats, "steps", steps);
+
     if (ctx->code) {
         json_decref(stats);
         return NULL;
@@ -420,7 +480,7 @@ ngx_http_broadcast_camp_one(ngx_http_broadcast_api_ctx_t *ctx,
 {
     int         n;
     char        sql[4096];
-    json_t     *c, *s, *variants;
+    json_t     *c, *s, *variants, *steps;
     MYSQL_RES  *res;
     MYSQL_ROW   row;
 
@@ -445,8 +505,11 @@ ngx_http_broadcast_camp_one(ngx_http_broadcast_api_ctx_t *ctx,
 
     if (c && stats) {
         variants = json_deep_copy(json_object_get(c, "variants"));
-        s = ngx_http_broadcast_camp_stats(ctx, conn, id, row, variants);
+        steps = json_deep_copy(json_object_get(c, "steps"));
+        s = ngx_http_broadcast_camp_stats(ctx, conn, id, row, variants,
+                                          steps);
         json_decref(variants);
+        json_decref(steps);
 
         if (s == NULL) {
             json_decref(c);

@@ -9,6 +9,7 @@
 
 #include "ngx_http_broadcast_campaigns.h"
 #include "ngx_http_broadcast_msgtpl.h"
+#include "bc_tz.h"
 
 
 /* a statement of the open transaction: never retried elsewhere */
@@ -126,54 +127,63 @@ ngx_http_broadcast_camp_sender(ngx_http_broadcast_api_ctx_t *ctx,
 }
 
 
-/* thread: each variant's proto (DESIGN.md "Campaigns"); 1, or 0 */
+int
+ngx_http_broadcast_camp_proto(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn, ngx_http_broadcast_camp_t *cp,
+    ngx_http_broadcast_camp_variant_t *v, ngx_uint_t check_sender)
+{
+    json_t                      *proto, *extra;
+    ngx_http_broadcast_batch_t  *b = v->b;
+
+    if (v->template_id
+        && ngx_http_broadcast_camp_template(ctx, conn, cp, v) != 1)
+    {
+        return 0;
+    }
+
+    if (check_sender && b->sender_set
+        && !ngx_http_broadcast_camp_sender(ctx, conn, b))
+    {
+        return 0;
+    }
+
+    extra = b->extra ? json_loads(b->extra, 0, NULL) : NULL;
+
+    proto = json_pack("{s:s,s:s,s:s,s:s,s:s,s:o}", "channel", b->channel,
+                      "provider", b->provider, "from", b->from,
+                      "messaging_service_sid", b->mss, "body", b->text,
+                      "extra", extra && json_object_size(extra)
+                               ? extra : json_null());
+
+    if (extra && json_object_size(extra) == 0) {
+        json_decref(extra);
+    }
+
+    v->proto = proto ? json_dumps(proto, JSON_COMPACT) : NULL;
+    json_decref(proto);
+
+    return v->proto ? 1 : -1;
+}
+
+
+/* thread: each variant's proto (DESIGN.md "Campaigns"); 1, 0 or -1 */
 static int
 ngx_http_broadcast_camp_protos(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn, ngx_http_broadcast_camp_t *cp)
 {
-    json_t                             *proto, *extra;
-    ngx_uint_t                          i;
-    ngx_http_broadcast_batch_t         *b;
-    ngx_http_broadcast_camp_variant_t  *v;
+    int         rc;
+    ngx_uint_t  i;
 
     for (i = 0; i < cp->nvariants; i++) {
-        v = &cp->variants[i];
-        b = v->b;
-
-        if (v->template_id
-            && ngx_http_broadcast_camp_template(ctx, conn, cp, v) != 1)
-        {
-            return 0;
-        }
-
         /* one sender for every variant: checked once */
-        if (i == 0 && b->sender_set
-            && !ngx_http_broadcast_camp_sender(ctx, conn, b))
-        {
-            return 0;
-        }
-
-        extra = b->extra ? json_loads(b->extra, 0, NULL) : NULL;
-
-        proto = json_pack("{s:s,s:s,s:s,s:s,s:s,s:o}", "channel", b->channel,
-                          "provider", b->provider, "from", b->from,
-                          "messaging_service_sid", b->mss, "body", b->text,
-                          "extra", extra && json_object_size(extra)
-                                   ? extra : json_null());
-
-        if (extra && json_object_size(extra) == 0) {
-            json_decref(extra);
-        }
-
-        v->proto = proto ? json_dumps(proto, JSON_COMPACT) : NULL;
-        json_decref(proto);
-
-        if (v->proto == NULL) {
-            return -1;
+        rc = ngx_http_broadcast_camp_proto(ctx, conn, cp, &cp->variants[i],
+                                           i == 0);
+        if (rc != 1) {
+            return rc;
         }
     }
 
-    return 1;
+    return ngx_http_broadcast_camp_steps_protos(ctx, conn, cp);
 }
 
 
@@ -256,8 +266,10 @@ ngx_http_broadcast_camp_update(ngx_http_broadcast_conn_t *conn,
 {
     MYSQL  *m = conn->mysql;
 
+    /* the revision tells a dispatcher holding it to read it again */
     ngx_http_broadcast_sql_cat(sql, "UPDATE campaigns SET "
-                               "updated_at=UTC_TIMESTAMP(3)");
+                               "updated_at=UTC_TIMESTAMP(3),"
+                               "revision=revision+1");
 
     if (cp->has_name) {
         ngx_http_broadcast_sql_cat(sql, ",name=");
@@ -402,6 +414,21 @@ ngx_http_broadcast_camp_write(ngx_http_broadcast_api_ctx_t *ctx,
         return;
     }
 
+    /* the zone is read here, in the thread: a file of the tz database */
+    if (cp->quiet_tz[0]) {
+        bc_tz_t  *tz = bc_tz_load(cp->quiet_tz);
+
+        if (tz == NULL) {
+            ngx_http_broadcast_api_error(ctx, NGX_HTTP_BROADCAST_CAMP_422,
+                "invalid_request", "quiet_hours.timezone \"%s\" is not in "
+                "this server's time zone database (" BC_TZ_DIR "): use an "
+                "IANA name such as \"Europe/Berlin\"", cp->quiet_tz);
+            return;
+        }
+
+        bc_tz_free(tz);
+    }
+
     rc = ngx_http_broadcast_camp_protos(ctx, conn, cp);
     if (rc != 1) {
         if (rc < 0) {
@@ -448,6 +475,34 @@ ngx_http_broadcast_camp_write(ngx_http_broadcast_api_ctx_t *ctx,
 
     if (cp->has_sending) {
         ngx_http_broadcast_camp_variant_rows(conn, cp, &sql);
+        if (ngx_http_broadcast_camp_tx(ctx, conn, &sql) != 0) {
+            goto failed;
+        }
+    }
+
+    /* new quiet hours: rows deferred by the old ones are due again (the
+       dispatcher decides each row's window when it is due) */
+    if (cp->has_quiet && cp->action != NGX_HTTP_BROADCAST_CAMP_CREATE) {
+        ngx_http_broadcast_sql_cat(&sql, "UPDATE campaign_recipients SET "
+                                   "not_before=NULL WHERE campaign_id=%lld "
+                                   "AND state='pending' AND not_before IS "
+                                   "NOT NULL", cp->id);
+        if (ngx_http_broadcast_camp_tx(ctx, conn, &sql) != 0) {
+            goto failed;
+        }
+    }
+
+    /* steps given replace the campaign's (none: [] or null) */
+    if (cp->has_steps && cp->action != NGX_HTTP_BROADCAST_CAMP_CREATE) {
+        ngx_http_broadcast_sql_cat(&sql, "DELETE FROM campaign_steps WHERE "
+                                   "campaign_id=%lld", cp->id);
+        if (ngx_http_broadcast_camp_tx(ctx, conn, &sql) != 0) {
+            goto failed;
+        }
+    }
+
+    if (cp->nsteps) {
+        ngx_http_broadcast_camp_step_rows(conn, cp, &sql);
         if (ngx_http_broadcast_camp_tx(ctx, conn, &sql) != 0) {
             goto failed;
         }

@@ -3,7 +3,9 @@
 # checks and the stored protos per channel, listing and one campaign with
 # its stats, the state transitions and their 409s, recipients, retry of
 # failures, check-duplicates and a template's history. No dispatcher runs
-# in this test: recipient and message rows are written with SQL.
+# in this test (the sender runs without it, BC_CAMPAIGNS=off, or it would
+# complete the campaigns whose states are checked here): recipient and message rows
+# are written with SQL.
 use strict;
 use warnings;
 use utf8;

@@ -149,10 +149,46 @@ test_render_json(void **state)
 }
 
 
+/* content_variables is JSON text: a value with '"' or '\\' is escaped
+   inside it, so it still parses; missing names are still reported */
+static void
+test_render_json_text(void **state)
+{
+    json_t       *vals, *in, *out, *cv, *missing;
+    const char   *text;
+
+    (void) state;
+    vals = json_pack("{s:s}", "name", "Ann \"Al\" \\ O'Neil\n");
+    missing = json_array();
+    in = json_pack("{s:s,s:s}", "content_sid", "HX{{name}}",
+                   "content_variables", "{\"1\":\"{{name}}\",\"2\":\"{{x}}\"}");
+    out = bc_template_render_json(in, vals, missing);
+    assert_non_null(out);
+    text = json_string_value(json_object_get(out, "content_variables"));
+    assert_non_null(text);
+    cv = json_loads(text, 0, NULL);
+    assert_non_null(cv);
+    assert_string_equal(json_string_value(json_object_get(cv, "1")),
+                        "Ann \"Al\" \\ O'Neil\n");
+    assert_string_equal(json_string_value(json_object_get(cv, "2")),
+                        "{{x}}");
+    assert_int_equal(json_array_size(missing), 1);
+    /* other strings stay text */
+    assert_string_equal(json_string_value(json_object_get(out,
+                        "content_sid")), "HXAnn \"Al\" \\ O'Neil\n");
+    json_decref(cv);
+    json_decref(in);
+    json_decref(out);
+    json_decref(vals);
+    json_decref(missing);
+}
+
+
 BC_UNIT_MAIN(
     cmocka_unit_test(test_next),
     cmocka_unit_test(test_long_name),
     cmocka_unit_test(test_render),
     cmocka_unit_test(test_names),
-    cmocka_unit_test(test_render_json)
+    cmocka_unit_test(test_render_json),
+    cmocka_unit_test(test_render_json_text)
 )
