@@ -1,7 +1,11 @@
 /*
  * Outbound pacing, per key in one table:
- *  - a token bucket per sender address (rate_per_sender messages/s), so
- *    that the backlog stays in our queue rather than the provider's;
+ *  - a lane per provider sender (Twilio segments/s, Meta messages/s,
+ *    SendGrid calls/s), whose tokens come from a bucket in Redis shared by
+ *    every sender process (ratelimit_redis.c), so that the backlog stays
+ *    in our queue rather than the provider's; a local bucket while Redis
+ *    is unreachable. The claim takes in only half a second of a lane's
+ *    rate at a time (snd_rate_gate), the rest stays parked unclaimed;
  *  - provider throttles. A provider that answers "slow down" (Twilio 429,
  *    20429, 63017, 21611; Meta 429, 130429, 4, 80007; SendGrid 429) says it
  *    of a sender or of the account, not of one message: every message for
@@ -33,11 +37,14 @@ struct snd_bucket_s {
     long long      denied_until_ms;   /* Redis said: no token before */
     double         waiting;           /* cost of claimed items not yet
                                          given a token (snd_rate_gate) */
+    unsigned       gate_pass;         /* the gate's pass that last saw it */
+    int            gate_open;         /* in that pass: it takes items */
     char           key[];
 };
 
 struct snd_rate_s {
     snd_bucket_t  *table[SND_RATE_BUCKETS];
+    unsigned       gate_pass;
     snd_rate_redis_t  redis;
 };
 
@@ -53,8 +60,10 @@ struct snd_rate_s {
    message's cost), so a fast lane is not one round trip per message */
 #define SND_RATE_CHUNK_S        0.02
 /* the claim lets through at most this much of a lane's rate: a paused
-   campaign's rows already claimed wait no longer than that for tokens */
-#define SND_RATE_AHEAD_S        0.5
+   campaign's rows already claimed wait no longer than that for tokens
+   (twice that with two senders on the lane); and takes more only once
+   half of it is gone, so a slow lane is not one claim per message */
+#define SND_RATE_AHEAD_S        0.25
 
 static unsigned
 snd_rate_hash(const char *k)
@@ -230,14 +239,20 @@ snd_rate_release(snd_item_t *it)
 }
 
 /* 1 if it may be claimed now: its lane (if paced) has less than
-   SND_RATE_AHEAD_S of its rate claimed and waiting for tokens */
+   SND_RATE_AHEAD_S of its rate claimed and waiting for tokens, and had at
+   most half of that when this pass of the gate first saw it */
 static int
-snd_rate_admit(snd_t *s, snd_item_t *it, long long now)
+snd_rate_admit(snd_t *s, snd_item_t *it, unsigned pass, long long now)
 {
     snd_bucket_t  *b;
-    double         rate, ahead;
+    double         rate, ahead, cost;
 
-    if (!it->parsed || snd_prov(it)->batches) {
+    if (!it->parsed || it->rate_lane != NULL) {
+        return 1;               /* not a job, or admitted already (a claim
+                                   that failed is tried again) */
+    }
+    it->prov = snd_prov_of(&it->job);       /* the claim sets it too */
+    if (snd_prov(it)->batches) {
         /* a batching provider's item is not one call's cost */
         return 1;
     }
@@ -250,18 +265,24 @@ snd_rate_admit(snd_t *s, snd_item_t *it, long long now)
         return 1;
     }
     ahead = rate * SND_RATE_AHEAD_S;
-    if (b->waiting > 0 && b->waiting + snd_rate_cost(it) > ahead) {
+    if (b->gate_pass != pass) {
+        b->gate_pass = pass;
+        b->gate_open = b->waiting <= ahead / 2;
+    }
+    cost = snd_rate_cost(it);
+    if (b->waiting > 0 && (!b->gate_open || b->waiting + cost > ahead)) {
+        b->gate_open = 0;       /* the lane keeps its order */
         return 0;
     }
-    it->rate_cost = snd_rate_cost(it);
+    it->rate_cost = cost;
     it->rate_lane = b;
-    b->waiting += it->rate_cost;
+    b->waiting += cost;
     return 1;
 }
 
 /*
- * Before the claim: items of a paced lane that already has half a second
- * of its rate claimed and waiting stay unclaimed on s->parked (still
+ * Before the claim: items of a paced lane that already has a quarter of a
+ * second of its rate claimed and waiting stay unclaimed on s->parked (still
  * ours in the stream: snd_rate_touch keeps them from looking idle), in
  * the order read. Parked items go first, so a lane keeps its order; while
  * any is parked the loop reads nothing new. A campaign's row is checked
@@ -272,11 +293,17 @@ snd_rate_gate(snd_t *s)
 {
     snd_item_t  *it, *next, *all;
     snd_stage_t  claim, park;
+    snd_rate_t  *rs;
     long long    now = snd_now_ms();
 
     if (s->parked == NULL && s->claim == NULL) {
         return;
     }
+    rs = snd_rate_state(s);
+    if (rs == NULL) {
+        return;                 /* no memory: everything is claimed */
+    }
+    rs->gate_pass++;
     SND_STAGE_INIT(&claim);
     SND_STAGE_INIT(&park);
     all = s->parked;
@@ -290,7 +317,8 @@ snd_rate_gate(snd_t *s)
     s->claim = NULL;
     for (it = all; it != NULL; it = next) {
         next = it->next;
-        snd_stage_add(snd_rate_admit(s, it, now) ? &claim : &park, it);
+        snd_stage_add(snd_rate_admit(s, it, rs->gate_pass, now)
+                      ? &claim : &park, it);
     }
     s->claim = claim.head;
     s->parked = park.head;

@@ -33,8 +33,10 @@ sub sender_conf {
     close $in;
     my $file = $t->dir . "/sender-$name.conf";
     open my $out, '>', $file or die "$file: $!";
+    # one dispatcher is enough (the pause below)
     print $out @lines, "consumer = $name\n", "rate_per_sender = $SEGMENT_RATE\n",
-        "meta_rate_per_sender = $META_RATE\n", "campaigns = off\n";
+        "meta_rate_per_sender = $META_RATE\n",
+        'campaigns = ' . ($name eq 'rate-a' ? 'on' : 'off') . "\n";
     close $out;
     chmod 0600, $file;
     return $file;
@@ -148,6 +150,38 @@ ok(abs($one - 1 / $SEGMENT_RATE) <= 0.1 / $SEGMENT_RATE,
 my $ratio = $one > 0 ? $two / $one : 0;
 ok($ratio >= 1.8 && $ratio <= 2.2,
    sprintf('2-segment SMS take %.2f times as long each', $ratio));
+
+# ------------------------------------------------------------ pause on a paced lane
+# The dispatcher queues a whole campaign at once (no campaign rate), but the
+# senders claim only a quarter of a second of the lane's rate each: a pause
+# stops the rest within a second instead of after every claimed message.
+my $manage = $t->create_key('manage');
+my @pr = map { sprintf '+1415558%04d', $_ } 1 .. 40;
+for my $i (0 .. $#pr) {
+    my $r = $t->post('/api/contacts', key => $manage,
+        json => { name => "P$i", phone => $pr[$i], tags => ['paced'] });
+    $r->{status} == 201 or diag "contact: $r->{status} $r->{content}";
+}
+my $c = $t->post('/api/campaigns', key => $manage, json => { name => 'paced', channel => 'sms',
+    content => { message => 'paced {{name}}' }, audience => { tags => ['paced'] } });
+is($c->{status}, 201, 'campaign created') or diag $c->{content};
+my $cid = $c->{json}{id} // 0;
+my %is_pr = map { $_ => 1 } @pr;
+sub pr_sent { [grep { $is_pr{ $_->{to} // '' } } @{ $t->sim_messages }] }
+is($t->post("/api/campaigns/$cid/start", key => $manage)->{status}, 200, 'started');
+ok(wait_until(sub { @{ pr_sent() } >= 8 }, 30, 0.05), 'the campaign is sending');
+is($t->post("/api/campaigns/$cid/pause", key => $manage)->{status}, 200, 'paused');
+my $paused_ms = time * 1000;
+sleep 2.5;    # watching for sends that should not happen
+my $late = grep { $_->{created_ms} > $paused_ms + 1000 } @{ pr_sent() };
+is($late, 0, 'no message reached the simulator more than 1 s after the pause');
+my $n_paused = @{ pr_sent() };
+ok($n_paused < 30, "the pause held back the rest ($n_paused of 40 sent)");
+is($t->post("/api/campaigns/$cid/resume", key => $manage)->{status}, 200, 'resumed');
+ok(wait_until(sub { @{ pr_sent() } >= 40 }, 60, 0.1), 'the resumed campaign sent the rest');
+my %once;
+$once{ $_->{to} }++ for @{ pr_sent() };
+is(scalar(grep { ($once{$_} // 0) != 1 } @pr), 0, 'every recipient exactly once');
 
 stop_senders();
 $t->done;
