@@ -70,7 +70,9 @@ campaign_bench() {
     local t0 t1 gid gid2 tpl tpl2 cid cid2 pid cb0 i body
     BC_BUILD_DIR=${BC_BUILD:-$REPO/build}
     echo "== campaign: $CAMP_N contacts, fan-out, $CAMP_E2E_N end to end, shared Meta rate (fresh stack)"
-    fresh_stack stack-campaign.log
+    # the access log on: few requests here, and stack.sh's "off" currently
+    # renders "access_log off broadcast;", which nginx refuses
+    fresh_stack stack-campaign.log BC_NGINX_ACCESS_LOG=on
     stack stop sender >/dev/null
     CAMP_KEY=$(api POST /api/keys -H "Authorization: Bearer $TOKEN" \
                -d '{"name":"bench-campaign","scope":"manage"}' | json_field api_key)
