@@ -114,6 +114,7 @@ campaign_bench() {
     camp_sender_start bench-1 "campaign_batch = ${BENCH_CAMPAIGN_BATCH:-1000}"
     pid=${CAMP_SENDERS[0]}
     cid=$(camp_create fanout "$tpl" "$gid" 1)
+    [ -n "$cid" ] || { echo "bench: the fan-out campaign was not created" >&2; return 1; }
     t0=$(camp_now)
     api POST "/api/campaigns/$cid/start" -H "X-API-Key: $CAMP_KEY" > /dev/null
     camp_wait_sql "SELECT fanout_done FROM campaigns WHERE id = $cid" 1 600 \
@@ -123,12 +124,15 @@ campaign_bench() {
     CAMP_ROWS=$(mysql_q "SELECT COUNT(*) FROM campaign_recipients WHERE campaign_id = $cid")
     CAMP_HWM_MB=$(awk '/^VmHWM/ { printf "%.1f", $2 / 1024 }' "/proc/$pid/status")
     CAMP_FANOUT_RATE=$(awk -v n="$CAMP_ROWS" -v s="$CAMP_FANOUT_SECS" 'BEGIN { printf "%.0f", (s > 0) ? n / s : 0 }')
-    api POST "/api/campaigns/$cid/cancel" -H "X-API-Key: $CAMP_KEY" > /dev/null
+    # paused, not cancelled: a cancel gives back ~1,000,000 template_sends
+    # rows in one transaction, longer than broadcast_backend_timeout (3 s)
+    api POST "/api/campaigns/$cid/pause" -H "X-API-Key: $CAMP_KEY" > /dev/null
     echo "  fan-out: $CAMP_ROWS rows in ${CAMP_FANOUT_SECS}s (baseline ${CAMP_BASE_SECS}s), sender VmHWM ${CAMP_HWM_MB} MB"
 
     # ---- end to end
     cb0=$(sim_callbacks_sent)
     cid2=$(camp_create e2e "$tpl2" "$gid2" 0)
+    [ -n "$cid2" ] || { echo "bench: the e2e campaign was not created" >&2; return 1; }
     t0=$(camp_now)
     api POST "/api/campaigns/$cid2/start" -H "X-API-Key: $CAMP_KEY" > /dev/null
     # cheaply until the simulator has sent every callback, then exactly
