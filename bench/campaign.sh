@@ -26,7 +26,7 @@ CAMP_N=${BENCH_CAMPAIGN:-1000000}
 CAMP_E2E_N=${BENCH_CAMPAIGN_E2E:-100000}
 CAMP_RATE=${BENCH_RATE:-80}
 CAMP_RATE_SECS=${BENCH_RATE_SECONDS:-20}
-# BENCH_CAMPAIGN_BATCH: the fan-out sender's campaign_batch (1000)
+# BENCH_CAMPAIGN_BATCH: the fan-out sender's campaign_batch (its default)
 CAMP_SENDERS=()
 
 camp_now() { date +%s.%N; }
@@ -111,7 +111,7 @@ campaign_bench() {
           -d '{"channel":"sms","name":"bench-e2e","body":"Hello {{name}} in {{city}}"}' | json_field id)
 
     # ---- fan-out
-    camp_sender_start bench-1 "campaign_batch = ${BENCH_CAMPAIGN_BATCH:-1000}"
+    camp_sender_start bench-1 ${BENCH_CAMPAIGN_BATCH:+"campaign_batch = $BENCH_CAMPAIGN_BATCH"}
     pid=${CAMP_SENDERS[0]}
     cid=$(camp_create fanout "$tpl" "$gid" 1)
     [ -n "$cid" ] || { echo "bench: the fan-out campaign was not created" >&2; return 1; }

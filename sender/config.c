@@ -118,7 +118,7 @@ static const snd_conf_num_t  snd_conf_nums[] = {
     /* the campaign dispatcher: rows per transaction, its lease, and the
        send stream's backlog it keeps under (seconds of work, not the
        audience) */
-    { "campaign_batch", "1000", 1, 10000, SND_CONF_FIELD(campaign_batch) },
+    { "campaign_batch", "5000", 1, 10000, SND_CONF_FIELD(campaign_batch) },
     { "campaign_lease_ms", "10000", 1000, 600000,
       SND_CONF_FIELD(campaign_lease_ms) },
     { "campaign_stream_max_lag", "2000", 1, 1000000,
