@@ -24,9 +24,15 @@
 #              export of BENCH_AUDIENCE contacts (rows/s against LOAD DATA
 #              and the mariadb client's dump), contact search p50/p99
 #              against the module's statements through DBI
+#   campaign   campaigns at scale (bench/campaign.sh): the fan-out of a
+#              BENCH_CAMPAIGN-contact campaign (1,000,000; seconds and the
+#              sender's peak RSS), a BENCH_CAMPAIGN_E2E-recipient SMS
+#              campaign end to end (100,000; msgs/s), and two senders
+#              holding one Meta number to BENCH_RATE/s (80) for
+#              BENCH_RATE_SECONDS (20)
 #
-# Environment: BENCH_PARTS (which of "api e2e run audience" to measure;
-# all), BENCH_AUDIENCE (1000000 contacts), BENCH_AUDIENCE_SEARCHES (200),
+# Environment: BENCH_PARTS (which of "api e2e run audience campaign" to
+# measure; all), BENCH_AUDIENCE (1000000 contacts), BENCH_AUDIENCE_SEARCHES (200),
 # BENCH_DURATION (10s), BENCH_CONNECTIONS (64), BENCH_THREADS
 # (2), BENCH_E2E (50000 messages), BENCH_E2E_TIMEOUT (300 s),
 # BENCH_SG_BODIES (4000 signed batches), BENCH_SG_EVENTS (10 per batch),
@@ -46,7 +52,7 @@ SG_BODIES=${BENCH_SG_BODIES:-4000}
 SG_EVENTS=${BENCH_SG_EVENTS:-10}
 META_N=${BENCH_META:-50000}
 EMAIL_N=${BENCH_EMAIL:-20000}
-PARTS=" ${BENCH_PARTS:-api e2e run audience} "
+PARTS=" ${BENCH_PARTS:-api e2e run audience campaign} "
 part() { [[ $PARTS == *" $1 "* ]]; }
 
 command -v wrk >/dev/null || { echo "bench: wrk not installed (make deps)" >&2; exit 1; }
@@ -65,6 +71,7 @@ UP_PORT=$(free_port)
 while [ "$UP_PORT" = "$BASE_PORT" ]; do UP_PORT=$(free_port); done
 
 cleanup() {
+    declare -F camp_senders_stop > /dev/null && camp_senders_stop
     bash "$REPO/scripts/stack.sh" stop >/dev/null 2>&1 || true
     if [ -s "$DIR/baseline/logs/nginx.pid" ]; then
         kill -QUIT "$(cat "$DIR/baseline/logs/nginx.pid")" 2>/dev/null || true
@@ -292,6 +299,12 @@ if part audience; then
     audience_bench
 fi
 
+# ------------------------------------------------------------ campaigns
+. "$BENCH/campaign.sh"
+if part campaign; then
+    campaign_bench
+fi
+
 # ------------------------------------------------------------ report
 # the baseline runs around each measured run (see above)
 declare -A BEFORE=([send]=baseline0 [callbacks]=baseline1 [sendgrid]=baseline2 [meta]=baseline3
@@ -328,6 +341,9 @@ fi
 if part audience; then
     audience_report
 fi
+if part campaign; then
+    campaign_report
+fi
 if part e2e; then
     row "end to end ($delivered msgs, ${E2E_SECS}s)" "$E2E_RATE msg/s" - ">= 5000" "$(ok "$E2E_RATE" 5000)"
     row "email e2e ($email_delivered rcpt, ${EMAIL_SECS}s)" "$EMAIL_RATE rcpt/s" - - -
@@ -349,6 +365,9 @@ if [ "${#BASELINES[@]}" -gt 0 ]; then
     done
     echo ")"
 fi
+if part campaign; then
+    campaign_notes
+fi
 if part e2e; then
     echo "enqueue of $E2E_N messages took ${ENQ_SECS}s"
 fi
@@ -358,10 +377,11 @@ fi
 echo "$(nproc) cores, wrk -t$THREADS -c$CONNS -d$DUR, loopback"
 
 if [ "${BENCH_STRICT:-}" = 1 ]; then
-    part api || part e2e || part audience || exit 0
+    part api || part e2e || part audience || part campaign || exit 0
     for r in $(part api && echo "$(ok "$(ratio send)" 0.5)" "$(ok "$(ratio callbacks)" 0.5)") \
              $(part e2e && ok "$E2E_RATE" 5000) \
-             $(part audience && audience_report | awk '{ print $NF }' | grep -v -- '^-$'); do
+             $(part audience && audience_report | awk '{ print $NF }' | grep -v -- '^-$') \
+             $(part campaign && campaign_report | awk '{ print $NF }' | grep -v -- '^-$'); do
         [ "$r" = ok ] || exit 1
     done
 fi

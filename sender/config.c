@@ -118,24 +118,28 @@ static const snd_conf_num_t  snd_conf_nums[] = {
     /* the campaign dispatcher: rows per transaction, its lease, and the
        send stream's backlog it keeps under (seconds of work, not the
        audience) */
-    { "campaign_batch", "1000", 1, 10000, SND_CONF_FIELD(campaign_batch) },
+    { "campaign_batch", "5000", 1, 10000, SND_CONF_FIELD(campaign_batch) },
     { "campaign_lease_ms", "10000", 1000, 600000,
       SND_CONF_FIELD(campaign_lease_ms) },
     { "campaign_stream_max_lag", "2000", 1, 1000000,
       SND_CONF_FIELD(campaign_stream_max_lag) },
 };
 
-/* messages per second, >= 0 */
+/* tokens per second, 0 (unlimited) .. max */
 typedef struct {
     const char  *key;
     const char  *def;
+    double       max;
     size_t       offset;
 } snd_conf_rate_t;
 
 static const snd_conf_rate_t  snd_conf_rates[] = {
-    { "meta_rate_per_sender", "80",
+    /* Meta's throughput per phone number: 80 by default, up to 1,000 */
+    { "meta_rate_per_sender", "80", 1000,
       offsetof(snd_conf_t, meta_rate_per_sender) },
-    { "rate_per_sender", "0", offsetof(snd_conf_t, rate_per_sender) },
+    /* Twilio segments/s per sender (its MPS) */
+    { "rate_per_sender", "0", 1e6, offsetof(snd_conf_t, rate_per_sender) },
+    { "sendgrid_rate", "0", 1e6, offsetof(snd_conf_t, sendgrid_rate) },
 };
 
 /* the provider secrets: a file each */
@@ -209,7 +213,7 @@ snd_conf_numbers(snd_conf_t *conf, const bc_conf_t *cf)
         rt = &snd_conf_rates[i];
         v = bc_conf_get(cf, rt->key, rt->def);
         d = strtod(v, &end);
-        if (*v == '\0' || *end != '\0' || d < 0) {
+        if (*v == '\0' || *end != '\0' || d < 0 || d > rt->max) {
             snd_log(SND_LOG_ERR, "config: bad %s \"%s\"", rt->key, v);
             return -1;
         }

@@ -224,6 +224,7 @@ snd_item_free(snd_t *s, snd_item_t *it)
     }
     snd_item_reset_result(it);
     snd_item_set_reconcile(s, it, 0);
+    snd_rate_release(it);
     curl_slist_free_all(it->hdrs);
     free(it->post);
     free(it->resp);
@@ -379,8 +380,6 @@ snd_start_due(snd_t *s)
             continue;
         }
         if (!it->reconcile) {
-            const snd_provider_t  *prov = snd_prov(it);
-            double                 rate;
             long long              until = snd_throttle_until(s, it, now);
             if (until > 0) {
                 /* the provider asked this sender (account) to slow down */
@@ -391,11 +390,7 @@ snd_start_due(snd_t *s)
                 p = &it->next;
                 continue;
             }
-            rate = prov->rate != NULL ? prov->rate(&s->conf) : 0;
-            if (rate > 0
-                && !snd_rate_take(s, prov->sender_key(it), rate, now,
-                                  &wait_ms))
-            {
+            if (!snd_rate_take(s, it, now, &wait_ms)) {
                 it->not_before_ms = now + wait_ms;
                 if (next < 0 || wait_ms < next) {
                     next = wait_ms;
@@ -511,6 +506,9 @@ snd_run(snd_t *s)
             got = 0;
             /* handed results wait for the recorder's turn, not for us */
             room = s->hold_max - (s->held - s->nhanded);
+            if (s->parked != NULL) {
+                room = 0;       /* a paced lane has its fill (ratelimit.c) */
+            }
             if (room > SND_CLAIM_MAX) {
                 room = SND_CLAIM_MAX;
             }
@@ -522,7 +520,9 @@ snd_run(snd_t *s)
             if (s->claim != NULL) {
                 snd_pump(s);
             }
+            snd_rate_gate(s);
             snd_ledger_claim(s);
+            snd_rate_touch(s, snd_now_ms());
         }
 
         next_start = snd_stop ? -1 : snd_start_due(s);
@@ -693,6 +693,7 @@ main(int argc, char **argv)
 
 http:
     snd_free_list(s, &s->claim);
+    snd_free_list(s, &s->parked);
     snd_free_list(s, &s->wait);
     snd_free_list(s, &s->finished);
     snd_free_list(s, &s->to_ack);

@@ -76,6 +76,7 @@ typedef struct {
     char             sendgrid_api_base[512];
     char            *sendgrid_api_key;       /* owned, NULL: no SendGrid */
     int              sendgrid_batch_max;     /* personalizations per call */
+    double           sendgrid_rate;          /* mail/send calls/s, account */
     /* inbound keywords (keywords.c): comma-separated lists, whole-message
        matches; fixed arrays so the recorder's copy of the conf owns them */
     char             opt_out_keywords[512];
@@ -184,6 +185,11 @@ struct snd_item_s {
     int             claim_rank;
     int             blocked;        /* suppressed: opted out or
                                        blacklisted (claim.c SND_BLOCK_*) */
+
+    /* pacing (ratelimit.c): the lane it was admitted to the claim for and
+       its cost there, until it has a token */
+    struct snd_bucket_s *rate_lane;
+    double          rate_cost;
 };
 
 enum { SND_ROW_MISSING = 0, SND_ROW_PENDING, SND_ROW_CALLING, SND_ROW_DONE,
@@ -261,6 +267,10 @@ struct snd_s {
 
     /* items */
     snd_item_t        *claim;        /* read, not yet in the ledger */
+    snd_item_t        *parked;       /* read, held back from the claim:
+                                        their lane has enough waiting
+                                        (ratelimit.c snd_rate_gate) */
+    long long          touch_ms;     /* next XCLAIM of held entries */
     snd_item_t        *wait;         /* claimed, waiting to start */
     snd_item_t        *finished;     /* result known, not committed */
     snd_item_t        *to_ack;       /* committed, not acked */
@@ -290,7 +300,7 @@ struct snd_s {
     int               *pool_prov;    /* the provider pool[i] is set up for */
     int                npool;
 
-    /* rate limiting */
+    /* rate limiting (ratelimit.c: snd_rate_t) */
     void              *buckets;
 
     /* bulk.c: statements prepared on db, closed with it */
@@ -461,8 +471,13 @@ typedef struct {
     /* what the provider paces and throttles: a sender address, or "" for
        the whole account */
     const char *(*sender_key)(const snd_item_t *it);
-    /* messages per second per sender key (0 unlimited); NULL: unlimited */
+    /* tokens per second per sender key (0 unlimited); NULL: unlimited */
     double      (*rate)(const snd_conf_t *conf);
+    /* the tokens one message takes (Twilio: an SMS's segments); NULL: 1 */
+    int         (*cost)(const snd_item_t *it);
+    /* one call carries many items (SendGrid): the rate counts calls and
+       the claim is not held back per item */
+    int           batches;
     /* its webhooks name our message id, so a plain accepted result can be
        handed to the recorder before the row holds the provider's id
        (docs/DESIGN.md "Handoff") */
@@ -514,12 +529,31 @@ int snd_campaign_start(snd_t *s);
 /* after snd_stop: waits for the thread to finish its turn */
 void snd_campaign_join(snd_t *s);
 
-/* ---- ratelimit.c -------------------------------------------------------- */
+/* ---- ratelimit.c, ratelimit_redis.c ----------------------------------- */
 
-/* 1 if a token for from is available now (and takes it); else sets *wait */
-int snd_rate_take(snd_t *s, const char *from, double rate, long long now,
+typedef struct {
+    char  sha[48];                  /* the script's SHA1, "" not loaded */
+} snd_rate_redis_t;
+
+typedef struct snd_rate_s  snd_rate_t;
+
+/* 1 if it's lane has its tokens now (and takes them: the shared bucket in
+   Redis, a local one while Redis is down); else sets *wait_ms */
+int snd_rate_take(snd_t *s, snd_item_t *it, long long now,
     long long *wait_ms);
+/* it leaves the loop before its token: its lane stops counting it */
+void snd_rate_release(snd_item_t *it);
+/* before the claim: s->claim less what waits on s->parked (and parked
+   items whose lane has room again, first) */
+void snd_rate_gate(snd_t *s);
 void snd_rate_free(snd_t *s);
+/* ratelimit_redis.c: the lane's shared bucket; 0 (granted is 0 or at
+   least need, wait_ms when 0) or -1 (no Redis) */
+int snd_rate_redis_take(snd_t *s, snd_rate_redis_t *r, const char *lane,
+    double rate, double need, double want, double *granted,
+    long long *wait_ms);
+/* keeps the stream entries of parked and waiting items ours */
+void snd_rate_touch(snd_t *s, long long now);
 /* provider throttles (ratelimit.c): until when calls for it's key wait (0:
    none); a throttle answer (until_ms <= now: an adaptive pause); a pause
    the provider announced; a success, which ends a run of throttles */

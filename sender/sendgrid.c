@@ -365,6 +365,13 @@ snd_sg_sender_key(const snd_item_t *it)
     return "";
 }
 
+/* mail/send calls per second for the account (0 unlimited) */
+static double
+snd_sg_rate(const snd_conf_t *conf)
+{
+    return conf->sendgrid_rate;
+}
+
 const snd_provider_t  snd_provider_sendgrid = {
     .name = "sendgrid",
     .send = snd_sendgrid_send,
@@ -373,6 +380,7 @@ const snd_provider_t  snd_provider_sendgrid = {
     .http_setup = snd_sg_http_setup,
     .reads_headers = 1,
     .sender_key = snd_sg_sender_key,
-    .rate = NULL,
+    .rate = snd_sg_rate,
+    .batches = 1,
     .callbacks_name_our_id = 0,
 };

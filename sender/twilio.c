@@ -12,6 +12,7 @@
 #include "bc_form.h"
 #include "bc_json.h"
 #include "bc_status.h"
+#include "bc_segments.h"
 #include "sender.h"
 
 static int
@@ -485,6 +486,22 @@ snd_twilio_rate(const snd_conf_t *conf)
     return conf->rate_per_sender;
 }
 
+/* Twilio's MPS counts segments: a 2-part SMS takes two of the sender's
+   tokens (a WhatsApp message is one) */
+static int
+snd_twilio_cost(const snd_item_t *it)
+{
+    bc_segments_t  seg;
+
+    if (strcmp(it->job.channel, "sms") != 0 || it->job.body == NULL
+        || bc_segments_count(it->job.body, strlen(it->job.body), &seg) != 0
+        || seg.segments < 1)
+    {
+        return 1;
+    }
+    return seg.segments > 1000 ? 1000 : (int) seg.segments;
+}
+
 const snd_provider_t  snd_provider_twilio = {
     .name = "twilio",
     .send = snd_twilio_send,
@@ -494,5 +511,6 @@ const snd_provider_t  snd_provider_twilio = {
     .reads_headers = 0,
     .sender_key = snd_twilio_sender_key,
     .rate = snd_twilio_rate,
+    .cost = snd_twilio_cost,
     .callbacks_name_our_id = 1,
 };
