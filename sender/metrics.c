@@ -11,6 +11,17 @@
 #include "bc_metrics.h"
 
 
+/* the labels of provider_calls:<provider>:<outcome>, by SND_M_* */
+static const char *const  snd_outcomes[SND_M_N] = { "accepted", "failed",
+                                                    "retry", "error" };
+
+/* reconciled:<outcome>: found, notfound, unknown_after_crash */
+static const char *const  snd_reconciled[3] = {
+    "reconciled:found", "reconciled:notfound",
+    "reconciled:unknown_after_crash"
+};
+
+
 /* a provider API call took seconds: the cumulative buckets it falls in */
 void
 snd_metrics_latency(snd_t *s, int prov, double seconds)
@@ -103,6 +114,38 @@ snd_metrics_append_latency(snd_t *s, int p, int *n)
 }
 
 
+/* once per process: every counter field at 0 unless it exists, so each
+ * series is served (and can be alerted on) before its first event */
+static void
+snd_metrics_append_zeros(snd_t *s, int *n)
+{
+    char                      f[64];
+    int                       p, k;
+
+    for (p = 0; p < SND_PROV_N; p++) {
+        for (k = 0; k <= SND_M_N + 1; k++) {
+            if (k < SND_M_N) {
+                snprintf(f, sizeof(f), "provider_calls:%s:%s",
+                         snd_providers[p]->name, snd_outcomes[k]);
+            } else {
+                snprintf(f, sizeof(f), "%s:%s",
+                         k == SND_M_N ? "retries" : "throttles",
+                         snd_providers[p]->name);
+            }
+            const char *argv[4] = { "HSETNX", BC_KEY_SENDER_METRICS, f, "0" };
+            redisAppendCommandArgv(s->redis, 4, argv, NULL);
+            (*n)++;
+        }
+    }
+    for (k = 0; k < 3; k++) {
+        const char *argv[4] = { "HSETNX", BC_KEY_SENDER_METRICS,
+                                snd_reconciled[k], "0" };
+        redisAppendCommandArgv(s->redis, 4, argv, NULL);
+        (*n)++;
+    }
+}
+
+
 /*
  * Appends one command per counter that moved (and zeroes it); *n counts
  * the replies to read. A lost connection loses this turn's counts only.
@@ -110,8 +153,6 @@ snd_metrics_append_latency(snd_t *s, int p, int *n)
 void
 snd_metrics_append(snd_t *s, int *n)
 {
-    static const char *const  oc[SND_M_N] = { "accepted", "failed", "retry",
-                                               "error" };
     char                      f[64], now[32];
     int                       p, k;
     long long                 ms = snd_now_ms();
@@ -119,7 +160,7 @@ snd_metrics_append(snd_t *s, int *n)
     for (p = 0; p < SND_PROV_N; p++) {
         for (k = 0; k < SND_M_N; k++) {
             snprintf(f, sizeof(f), "provider_calls:%s:%s",
-                     snd_providers[p]->name, oc[k]);
+                     snd_providers[p]->name, snd_outcomes[k]);
             snd_metric(s, f, &s->m[p][k], n);
         }
         snprintf(f, sizeof(f), "retries:%s", snd_providers[p]->name);
@@ -128,10 +169,13 @@ snd_metrics_append(snd_t *s, int *n)
         snd_metric(s, f, &s->m_throttles[p], n);
         snd_metrics_append_latency(s, p, n);
     }
-    snd_metric(s, "reconciled:found", &s->m_found, n);
-    snd_metric(s, "reconciled:notfound", &s->m_notfound, n);
-    snd_metric(s, "reconciled:unknown_after_crash", &s->m_lost, n);
+    snd_metric(s, snd_reconciled[0], &s->m_found, n);
+    snd_metric(s, snd_reconciled[1], &s->m_notfound, n);
+    snd_metric(s, snd_reconciled[2], &s->m_lost, n);
 
+    if (s->next_heartbeat_ms == 0) {
+        snd_metrics_append_zeros(s, n);
+    }
     if (ms >= s->next_heartbeat_ms) {
         snprintf(now, sizeof(now), "%lld", (long long) time(NULL));
         const char *argv[4] = { "HSET", BC_KEY_SENDER_METRICS,
