@@ -186,7 +186,7 @@ ngx_http_broadcast_metrics_handler(ngx_http_request_t *r)
     }
 
     ctx->mcf = ngx_http_get_module_main_conf(r, ngx_http_broadcast_module);
-    ngx_http_broadcast_metrics_twilio_want(ctx);
+    ngx_http_broadcast_metrics_mysql_want(ctx);
 
     tc.run = ngx_http_broadcast_metrics_run;
     tc.done = ngx_http_broadcast_metrics_done;
@@ -435,13 +435,14 @@ ngx_http_broadcast_metrics_run(void *data, ngx_http_broadcast_conn_t *conn)
 
     ngx_http_broadcast_metrics_redis_run(ctx, conn);
     ngx_http_broadcast_metrics_twilio_run(ctx, conn);
+    ngx_http_broadcast_metrics_mysql_run(ctx, conn);
 }
 
 
 static ngx_int_t
 ngx_http_broadcast_metrics_done(ngx_http_request_t *r, void *data)
 {
-    ngx_http_broadcast_metrics_twilio_done(data);
+    ngx_http_broadcast_metrics_mysql_done(data);
 
     return ngx_http_broadcast_metrics_render(r, data);
 }
@@ -620,6 +621,7 @@ ngx_http_broadcast_metrics_render(ngx_http_request_t *r,
 
     p = ngx_http_broadcast_metrics_webhooks(p);
     p = ngx_http_broadcast_metrics_twilio(p, ctx);
+    p = ngx_http_broadcast_metrics_mysql(p);
 
     p = ngx_sprintf(p,
         "# HELP broadcast_redis_up Whether Redis answered this scrape.\n"

@@ -1,7 +1,8 @@
 /*
  * /metrics internals shared by metrics.c (zone, handler, queues),
- * metrics_twilio.c (the predecessor exporter's names), metrics_sender.c
- * (the sender's hash) and webhook_calls.c (Twilio call callbacks).
+ * metrics_twilio.c (the predecessor exporter's names), metrics_mysql.c
+ * (gauges counted in MySQL), metrics_sender.c (the sender's hash) and
+ * webhook_calls.c (Twilio call callbacks).
  */
 
 #ifndef _NGX_HTTP_BROADCAST_METRICS_H_INCLUDED_
@@ -29,6 +30,16 @@
 #define NGX_HTTP_BROADCAST_GAUGE_CACHE_S   30
 
 
+/* metrics_mysql.c: counted in a thread, cached in the worker */
+typedef struct {
+    long long                        msg[NGX_HTTP_BROADCAST_MSG_STATUS_N];
+    ngx_uint_t                       msg_ok;
+    long long                        campaigns_running;
+    long long                        recipients_pending;
+    ngx_uint_t                       campaigns_ok;
+} ngx_http_broadcast_mysql_gauges_t;
+
+
 typedef struct {
     ngx_http_broadcast_main_conf_t  *mcf;
     int                              redis_up;
@@ -39,10 +50,9 @@ typedef struct {
     long long                        age_events_ms;
     redisReply                      *sender;         /* HGETALL, or NULL */
 
-    /* twilio_message_status_gauge: the loop asks, the thread answers */
-    ngx_uint_t                       msg_want;
-    ngx_uint_t                       msg_ok;
-    long long                        msg[NGX_HTTP_BROADCAST_MSG_STATUS_N];
+    /* the gauges from MySQL: the loop asks, the thread answers */
+    ngx_uint_t                       mysql_want;
+    ngx_http_broadcast_mysql_gauges_t  mysql;
 
     ngx_uint_t                       call_ok;
     long long                        call[NGX_HTTP_BROADCAST_CALL_N];
@@ -61,14 +71,19 @@ void ngx_http_broadcast_metrics_errcodes(ngx_slab_pool_t *shpool,
 ngx_uint_t ngx_http_broadcast_call_index(const u_char *s, size_t len);
 void ngx_http_broadcast_metric_twilio_failed(ngx_http_broadcast_event_t *ev,
     const char *status, const char *code);
-void ngx_http_broadcast_metrics_twilio_want(
-    ngx_http_broadcast_metrics_ctx_t *ctx);
 void ngx_http_broadcast_metrics_twilio_run(
     ngx_http_broadcast_metrics_ctx_t *ctx, ngx_http_broadcast_conn_t *conn);
-void ngx_http_broadcast_metrics_twilio_done(
-    ngx_http_broadcast_metrics_ctx_t *ctx);
 u_char *ngx_http_broadcast_metrics_twilio(u_char *p,
     ngx_http_broadcast_metrics_ctx_t *ctx);
+
+/* metrics_mysql.c */
+void ngx_http_broadcast_metrics_mysql_want(
+    ngx_http_broadcast_metrics_ctx_t *ctx);
+void ngx_http_broadcast_metrics_mysql_run(
+    ngx_http_broadcast_metrics_ctx_t *ctx, ngx_http_broadcast_conn_t *conn);
+void ngx_http_broadcast_metrics_mysql_done(
+    ngx_http_broadcast_metrics_ctx_t *ctx);
+u_char *ngx_http_broadcast_metrics_mysql(u_char *p);
 
 /* metrics_sender.c */
 size_t ngx_http_broadcast_metrics_sender_size(redisReply *sender);

@@ -6,11 +6,9 @@
  * twilio_calls_completed_total, twilio_calls_failed_total. Unlike the
  * exporter, every count is of verified, deduplicated callbacks.
  *
- * The gauges: twilio_message_status_gauge is the Twilio messages created
- * in the last day by their current status (MySQL, off the event loop,
- * cached per worker); twilio_call_status_gauge is the calls whose latest
- * callback in the last day had that status (Redis sorted sets written by
- * webhook_calls.c).
+ * twilio_call_status_gauge is the calls whose latest callback in the last
+ * day had that status (Redis sorted sets written by webhook_calls.c);
+ * twilio_message_status_gauge comes from MySQL (metrics_mysql.c).
  */
 
 
@@ -30,12 +28,6 @@ static const char  *ngx_http_broadcast_call_failed[] = {
 
 #define NGX_HTTP_BROADCAST_CALL_FAILED_N  3
 
-/* our message statuses (common/bc_status.c), "other" last */
-static const char  *ngx_http_broadcast_msg_status[] = {
-    "queued", "accepted", "sending", "sent", "delivered", "read",
-    "undelivered", "failed", "canceled", "other", NULL
-};
-
 /* counter indices, laid out once at configuration */
 static ngx_uint_t  ngx_http_broadcast_m_calls;
 static ngx_uint_t  ngx_http_broadcast_m_completed;
@@ -46,13 +38,6 @@ static ngx_uint_t  ngx_http_broadcast_m_errcode;
  * byte set once the label is written (readers take no lock) */
 static ngx_slab_pool_t  *ngx_http_broadcast_errcode_pool;
 static u_char           *ngx_http_broadcast_errcode_labels;
-
-/* this worker's twilio_message_status_gauge */
-static time_t      ngx_http_broadcast_msg_at;
-static ngx_uint_t  ngx_http_broadcast_msg_have;
-static long long   ngx_http_broadcast_msg_cache[
-                       NGX_HTTP_BROADCAST_MSG_STATUS_N];
-
 
 /* the call and error code counters from index i; returns the next free */
 ngx_uint_t
@@ -211,66 +196,9 @@ ngx_http_broadcast_metric_call(const u_char *status, size_t len)
 }
 
 
-/* loop: does this scrape refresh the message gauge? */
-void
-ngx_http_broadcast_metrics_twilio_want(ngx_http_broadcast_metrics_ctx_t *ctx)
-{
-    ctx->msg_want = ctx->mcf->mysql_set
-                    && (!ngx_http_broadcast_msg_have
-                        || ngx_time() - ngx_http_broadcast_msg_at
-                           >= NGX_HTTP_BROADCAST_GAUGE_CACHE_S);
-}
-
-
-/* thread: the Twilio messages of the last day by status */
-static void
-ngx_http_broadcast_metrics_msg_run(ngx_http_broadcast_metrics_ctx_t *ctx,
-    ngx_http_broadcast_conn_t *conn)
-{
-    char             err[256];
-    size_t           i;
-    MYSQL_ROW        row;
-    MYSQL_RES       *res;
-    static const char  sql[] =
-        "SELECT status, COUNT(*) FROM messages WHERE provider = 'twilio' "
-        "AND created_at >= UTC_TIMESTAMP(3) - INTERVAL "
-        BC_STR(NGX_HTTP_BROADCAST_GAUGE_WINDOW_S) " SECOND GROUP BY status";
-
-    if (ngx_http_broadcast_mysql_query(conn, ctx->mcf, sql, sizeof(sql) - 1,
-                                       err, sizeof(err))
-        != 0)
-    {
-        return;
-    }
-
-    res = mysql_store_result(conn->mysql);
-    if (res == NULL) {
-        return;
-    }
-
-    while ((row = mysql_fetch_row(res)) != NULL) {
-        if (row[0] == NULL || row[1] == NULL) {
-            continue;
-        }
-
-        for (i = 0; i + 1 < NGX_HTTP_BROADCAST_MSG_STATUS_N; i++) {
-            if (strcmp(row[0], ngx_http_broadcast_msg_status[i]) == 0) {
-                break;
-            }
-        }
-
-        ctx->msg[i] += strtoll(row[1], NULL, 10);
-    }
-
-    mysql_free_result(res);
-
-    ctx->msg_ok = 1;
-}
-
-
 /* thread: ZCOUNT of every call status set since a day ago, one EVAL */
-static void
-ngx_http_broadcast_metrics_call_run(ngx_http_broadcast_metrics_ctx_t *ctx,
+void
+ngx_http_broadcast_metrics_twilio_run(ngx_http_broadcast_metrics_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn)
 {
     char         err[256], keys[NGX_HTTP_BROADCAST_CALL_N][48], since[32];
@@ -284,6 +212,10 @@ ngx_http_broadcast_metrics_call_run(ngx_http_broadcast_metrics_ctx_t *ctx,
         "  out[i] = redis.call('ZCOUNT', KEYS[i], ARGV[1], '+inf')\n"
         "end\n"
         "return out\n";
+
+    if (!ctx->redis_up) {
+        return;
+    }
 
     argv[0] = "EVAL";
     argv[1] = lua;
@@ -322,32 +254,6 @@ ngx_http_broadcast_metrics_call_run(ngx_http_broadcast_metrics_ctx_t *ctx,
     }
 
     freeReplyObject(reply);
-}
-
-
-void
-ngx_http_broadcast_metrics_twilio_run(ngx_http_broadcast_metrics_ctx_t *ctx,
-    ngx_http_broadcast_conn_t *conn)
-{
-    if (ctx->redis_up) {
-        ngx_http_broadcast_metrics_call_run(ctx, conn);
-    }
-
-    if (ctx->msg_want) {
-        ngx_http_broadcast_metrics_msg_run(ctx, conn);
-    }
-}
-
-
-/* loop: keeps a fresh message gauge for the next scrapes */
-void
-ngx_http_broadcast_metrics_twilio_done(ngx_http_broadcast_metrics_ctx_t *ctx)
-{
-    if (ctx->msg_want && ctx->msg_ok) {
-        ngx_memcpy(ngx_http_broadcast_msg_cache, ctx->msg, sizeof(ctx->msg));
-        ngx_http_broadcast_msg_at = ngx_time();
-        ngx_http_broadcast_msg_have = 1;
-    }
 }
 
 
@@ -418,21 +324,6 @@ ngx_http_broadcast_metrics_twilio_messages(u_char *p)
         p = ngx_sprintf(p, "twilio_messages_failed_total{error_code=\"%s\"} "
                         "%uA\n", l, ngx_http_broadcast_metric_get(
                                         ngx_http_broadcast_m_errcode + k));
-    }
-
-    if (!ngx_http_broadcast_msg_have) {
-        return p;
-    }
-
-    p = ngx_sprintf(p,
-        "# HELP twilio_message_status_gauge Twilio messages created in the "
-        "last day, by current status (refreshed every 30 s).\n"
-        "# TYPE twilio_message_status_gauge gauge\n");
-
-    for (i = 0; i < NGX_HTTP_BROADCAST_MSG_STATUS_N; i++) {
-        p = ngx_sprintf(p, "twilio_message_status_gauge{status=\"%s\"} %L\n",
-                        ngx_http_broadcast_msg_status[i],
-                        ngx_http_broadcast_msg_cache[i]);
     }
 
     return p;

@@ -136,6 +136,9 @@ is(mv('twilio_call_status_gauge', qr/status="ringing"/), 1, 'call status gauge: 
 is(mv('twilio_call_status_gauge', qr/status="in-progress"/), 0, 'call status gauge: the connected call moved on');
 is(mv('twilio_call_status_gauge', qr/status="$_"/), 1, "call status gauge: $_ 1")
     for qw(completed failed busy no-answer);
+is(mv('broadcast_campaigns_running'), $t->mysql_value(q{SELECT COUNT(*) FROM campaigns WHERE status = 'running'}),
+   'broadcast_campaigns_running = MySQL');
+is(mv('broadcast_campaign_recipients_pending'), 0, 'broadcast_campaign_recipients_pending 0: no campaign');
 is(mv('broadcast_signature_failures_total', qr/provider="twilio"/), 1, 'the forged callback counted as a signature failure');
 
 # ------------------------------------------------------------ the sender's metrics
