@@ -19,6 +19,10 @@
 #define BC_KEY_CRED_PREFIX    "bc:cred:"
 #define BC_KEY_SENDER_METRICS "bc:metrics:sender"
 #define BC_KEY_LOGIN_PREFIX   "bc:login:"
+/* Twilio calls (module): bc:call:<CallSid> its latest CallStatus, EX a
+   day; bc:calls:<CallStatus> a sorted set of CallSids by time */
+#define BC_KEY_CALL_PREFIX    "bc:call:"
+#define BC_KEY_CALLS_PREFIX   "bc:calls:"
 /* a keyword auto-reply sent: <rule id or help>:<channel>:<peer>, EX the
    sender's keyword_reply_window_s */
 #define BC_KEY_KWREPLY_PREFIX "bc:kwreply:"

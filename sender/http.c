@@ -193,7 +193,7 @@ snd_http_run(snd_t *s, int timeout_ms,
         CURL        *e = msg->easy_handle;
         CURLcode     rc = msg->data.result;
         long         status = 0, reqsize = 0;
-        double       connect_time = 0;
+        double       connect_time = 0, total_time = 0;
         int          sent;
 
         if (msg->msg != CURLMSG_DONE) {
@@ -203,6 +203,7 @@ snd_http_run(snd_t *s, int timeout_ms,
         curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
         curl_easy_getinfo(e, CURLINFO_REQUEST_SIZE, &reqsize);
         curl_easy_getinfo(e, CURLINFO_CONNECT_TIME, &connect_time);
+        curl_easy_getinfo(e, CURLINFO_TOTAL_TIME, &total_time);
 
         /* was the request (possibly) seen by the server? */
         sent = 1;
@@ -227,6 +228,10 @@ snd_http_run(snd_t *s, int timeout_ms,
         s->pool[s->npool++] = e;
         s->inflight--;
         it->easy = NULL;
+        if (sent) {
+            /* a call that reached the provider, answered or timed out */
+            snd_metrics_latency(s, it->prov, total_time);
+        }
         done(s, it, rc, status, sent);
     }
 }

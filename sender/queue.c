@@ -423,38 +423,6 @@ snd_queue_maintain(snd_t *s)
     return 0;
 }
 
-static void
-snd_metric(snd_t *s, const char *field, long long *v, int *n)
-{
-    char  buf[32];
-
-    if (*v == 0) {
-        return;
-    }
-    snprintf(buf, sizeof(buf), "%lld", *v);
-    const char *argv[4] = { "HINCRBY", BC_KEY_SENDER_METRICS, field, buf };
-    redisAppendCommandArgv(s->redis, 4, argv, NULL);
-    (*n)++;
-}
-
-static int
-snd_metrics_pending(snd_t *s)
-{
-    int  p, k;
-
-    for (p = 0; p < SND_PROV_N; p++) {
-        for (k = 0; k < SND_M_N; k++) {
-            if (s->m[p][k] != 0) {
-                return 1;
-            }
-        }
-        if (s->m_retries[p] != 0) {
-            return 1;
-        }
-    }
-    return s->m_found + s->m_notfound + s->m_lost != 0;
-}
-
 /*
  * MULTI; one XACK of every entry; one DEL of every finished job's bc:msg
  * key; one ZADD of every retry; EXEC. One command per kind instead of one
@@ -527,7 +495,7 @@ int
 snd_queue_flush_acks(snd_t *s)
 {
     snd_item_t  *it;
-    int          n = 0, i, ok = 1, nexec, p, k;
+    int          n = 0, i, ok = 1, nexec;
     redisReply  *r;
 
     if (s->to_ack == NULL && !snd_metrics_pending(s)) {
@@ -557,23 +525,7 @@ snd_queue_flush_acks(snd_t *s)
 
     /* metrics ride along; lost only with the connection */
     nexec = n;           /* replies up to EXEC, then nmetrics metrics */
-    for (p = 0; p < SND_PROV_N; p++) {
-        static const char *const oc[SND_M_N] = { "accepted", "failed",
-                                                 "retry", "error" };
-        char f[64];
-        for (k = 0; k < SND_M_N; k++) {
-            snprintf(f, sizeof(f), "provider_calls:%s:%s",
-                snd_providers[p]->name, oc[k]);
-            snd_metric(s, f, &s->m[p][k], &n);
-        }
-        snprintf(f, sizeof(f), "retries:%s", snd_providers[p]->name);
-        snd_metric(s, f, &s->m_retries[p], &n);
-        snprintf(f, sizeof(f), "throttles:%s", snd_providers[p]->name);
-        snd_metric(s, f, &s->m_throttles[p], &n);
-    }
-    snd_metric(s, "reconciled:found", &s->m_found, &n);
-    snd_metric(s, "reconciled:notfound", &s->m_notfound, &n);
-    snd_metric(s, "reconciled:unknown_after_crash", &s->m_lost, &n);
+    snd_metrics_append(s, &n);
 
     for (i = 0; i < n; i++) {
         void *rp = NULL;
@@ -593,9 +545,6 @@ snd_queue_flush_acks(snd_t *s)
         }
         freeReplyObject(r);
     }
-    memset(s->m, 0, sizeof(s->m));
-    memset(s->m_retries, 0, sizeof(s->m_retries));
-    s->m_found = s->m_notfound = s->m_lost = 0;
     if (!ok) {
         return -1;             /* keep to_ack; try again next turn */
     }

@@ -30,6 +30,7 @@
 
 #include "bc_addr.h"
 #include "bc_db.h"
+#include "bc_metrics.h"
 #include "bc_job.h"
 #include "bc_redis.h"
 
@@ -292,6 +293,10 @@ struct snd_s {
     long long          m_retries[SND_PROV_N];
     long long          m_throttles[SND_PROV_N];
     long long          m_found, m_notfound, m_lost;
+    long long          m_lat[SND_PROV_N][BC_LATENCY_N]; /* cumulative */
+    long long          m_lat_count[SND_PROV_N];
+    double             m_lat_sum[SND_PROV_N];
+    long long          next_heartbeat_ms;
     int                nreconcile;     /* held items with reconcile set */
 
     /* http.c */
@@ -376,6 +381,11 @@ redisReply *snd_xreadgroup(snd_t *s, const char *group, const char *stream,
     int count, int block_ms, int pending_done, char *cursor);
 int snd_queue_maintain(snd_t *s);
 int snd_queue_flush_acks(snd_t *s);
+
+/* metrics.c: the sender's counters into bc:metrics:sender */
+void snd_metrics_latency(snd_t *s, int prov, double seconds);
+int snd_metrics_pending(snd_t *s);
+void snd_metrics_append(snd_t *s, int *n);
 /* recorder thread: XAUTOCLAIM dead recorders' events */
 void snd_queue_reclaim_events(snd_t *s);
 

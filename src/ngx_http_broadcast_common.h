@@ -158,7 +158,7 @@ enum {
 
 /* the webhook counters (callbacks, signature failures, events, calls):
  * metrics.c lays out at most this many slots after M_CALLBACK0 */
-#define NGX_HTTP_BROADCAST_M_NCALLBACKS  96
+#define NGX_HTTP_BROADCAST_M_NCALLBACKS  128
 #define NGX_HTTP_BROADCAST_M_N                                               \
     (NGX_HTTP_BROADCAST_M_CALLBACK0 + NGX_HTTP_BROADCAST_M_NCALLBACKS)
 #define NGX_HTTP_BROADCAST_M_LINE        128

@@ -5,20 +5,10 @@
  */
 
 
-#include "ngx_http_broadcast_provider.h"
+#include "ngx_http_broadcast_metrics.h"
 
 
 #define NGX_HTTP_BROADCAST_SHM_SIZE  (64 * 1024)
-
-
-typedef struct {
-    ngx_http_broadcast_main_conf_t  *mcf;
-    int                              redis_up;
-    long long                        depth_send;
-    long long                        depth_events;
-    long long                        depth_retry;
-    redisReply                      *sender;     /* HGETALL, or NULL */
-} ngx_http_broadcast_metrics_ctx_t;
 
 
 static ngx_int_t ngx_http_broadcast_metrics_init_zone(ngx_shm_zone_t *zone,
@@ -41,34 +31,10 @@ static ngx_atomic_t  *ngx_http_broadcast_counters;
  * at configuration (ngx_http_broadcast_metrics_layout) in this order: the
  * callbacks by channel and, within a channel, by provider (each label list
  * is the provider's status table and "other"); the signature failures and
- * the event kinds by provider; Twilio call statuses, calls completed,
- * calls failed by reason. Inbound messages count as status "received".
+ * the event kinds by provider; then metrics_twilio.c's: Twilio call
+ * statuses, calls completed, calls failed by reason, messages failed by
+ * error code. Inbound messages count as status "received".
  */
-
-/* Twilio CallStatus values */
-static const char  *ngx_http_broadcast_call_status[] = {
-    "queued", "initiated", "ringing", "in-progress", "completed", "busy",
-    "no-answer", "canceled", "failed", "other", NULL
-};
-
-#define NGX_HTTP_BROADCAST_CALL_N                                             \
-    (sizeof(ngx_http_broadcast_call_status)                                   \
-     / sizeof(ngx_http_broadcast_call_status[0]) - 1)
-
-/* twilio_calls_failed_total{reason}: the CallStatus of a failed call */
-static const char  *ngx_http_broadcast_call_failed[] = {
-    "failed", "busy", "no-answer", NULL
-};
-
-#define NGX_HTTP_BROADCAST_CALL_FAILED_N                                      \
-    (sizeof(ngx_http_broadcast_call_failed)                                   \
-     / sizeof(ngx_http_broadcast_call_failed[0]) - 1)
-
-/* the counter indices of the Twilio call metrics */
-static ngx_uint_t  ngx_http_broadcast_m_calls;
-static ngx_uint_t  ngx_http_broadcast_m_completed;
-static ngx_uint_t  ngx_http_broadcast_m_failed;
-
 
 /* sets every provider's counter indices; NGX_ERROR if they do not fit */
 static ngx_int_t
@@ -106,12 +72,7 @@ ngx_http_broadcast_metrics_layout(ngx_conf_t *cf)
         }
     }
 
-    ngx_http_broadcast_m_calls = i;
-    ngx_http_broadcast_m_completed = i + NGX_HTTP_BROADCAST_CALL_N;
-    ngx_http_broadcast_m_failed = ngx_http_broadcast_m_completed + 1;
-
-    if (ngx_http_broadcast_m_failed + NGX_HTTP_BROADCAST_CALL_FAILED_N
-        > NGX_HTTP_BROADCAST_M_N)
+    if (ngx_http_broadcast_metrics_twilio_layout(i) > NGX_HTTP_BROADCAST_M_N)
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "the webhook counters need more than "
@@ -157,17 +118,24 @@ ngx_http_broadcast_metrics_init_zone(ngx_shm_zone_t *zone, void *data)
     /* counters survive reloads: the old zone keeps its data */
     if (shpool->data) {
         ngx_http_broadcast_counters = (ngx_atomic_t *) shpool->data;
-        return NGX_OK;
+
+    } else {
+        /* the counters, then the error code labels (metrics_twilio.c) */
+        ngx_http_broadcast_counters = ngx_slab_calloc(shpool,
+                                          NGX_HTTP_BROADCAST_M_N
+                                          * NGX_HTTP_BROADCAST_M_LINE
+                                          + NGX_HTTP_BROADCAST_ERRCODE_N
+                                            * NGX_HTTP_BROADCAST_ERRCODE_LEN);
+        if (ngx_http_broadcast_counters == NULL) {
+            return NGX_ERROR;
+        }
+
+        shpool->data = (void *) ngx_http_broadcast_counters;
     }
 
-    ngx_http_broadcast_counters = ngx_slab_calloc(shpool,
-                                      NGX_HTTP_BROADCAST_M_N
-                                      * NGX_HTTP_BROADCAST_M_LINE);
-    if (ngx_http_broadcast_counters == NULL) {
-        return NGX_ERROR;
-    }
-
-    shpool->data = (void *) ngx_http_broadcast_counters;
+    ngx_http_broadcast_metrics_errcodes(shpool,
+        (u_char *) ngx_http_broadcast_counters
+        + NGX_HTTP_BROADCAST_M_N * NGX_HTTP_BROADCAST_M_LINE);
 
     return NGX_OK;
 }
@@ -192,49 +160,10 @@ ngx_http_broadcast_metric_add(ngx_uint_t i, ngx_atomic_int_t n)
 }
 
 
-/* index of a label in a NULL-terminated list whose last label is "other" */
-static ngx_uint_t
-ngx_http_broadcast_label_index(const char **list, const u_char *s, size_t len)
+ngx_atomic_uint_t
+ngx_http_broadcast_metric_get(ngx_uint_t i)
 {
-    ngx_uint_t  i;
-
-    for (i = 0; list[i + 1]; i++) {
-        if (ngx_strlen(list[i]) == len
-            && ngx_strncmp(list[i], s, len) == 0)
-        {
-            break;
-        }
-    }
-
-    return i;
-}
-
-
-/* a verified Twilio call status callback (metrics only) */
-void
-ngx_http_broadcast_metric_call(const u_char *status, size_t len)
-{
-    ngx_uint_t  i;
-
-    i = ngx_http_broadcast_label_index(ngx_http_broadcast_call_status,
-                                       status, len);
-
-    ngx_http_broadcast_metric_add(ngx_http_broadcast_m_calls + i, 1);
-
-    if (len == 9 && ngx_strncmp(status, "completed", 9) == 0) {
-        ngx_http_broadcast_metric_add(ngx_http_broadcast_m_completed, 1);
-        return;
-    }
-
-    for (i = 0; ngx_http_broadcast_call_failed[i]; i++) {
-        if (ngx_strlen(ngx_http_broadcast_call_failed[i]) == len
-            && ngx_strncmp(ngx_http_broadcast_call_failed[i], status, len)
-               == 0)
-        {
-            ngx_http_broadcast_metric_add(ngx_http_broadcast_m_failed + i, 1);
-            return;
-        }
-    }
+    return (ngx_atomic_uint_t) *ngx_http_broadcast_counter(i);
 }
 
 
@@ -257,6 +186,7 @@ ngx_http_broadcast_metrics_handler(ngx_http_request_t *r)
     }
 
     ctx->mcf = ngx_http_get_module_main_conf(r, ngx_http_broadcast_module);
+    ngx_http_broadcast_metrics_mysql_want(ctx);
 
     tc.run = ngx_http_broadcast_metrics_run;
     tc.done = ngx_http_broadcast_metrics_done;
@@ -269,11 +199,12 @@ ngx_http_broadcast_metrics_handler(ngx_http_request_t *r)
 }
 
 
-/* thread: lag + pending of the group on a stream, -1 if unknown */
+/* thread: lag + pending of the group on a stream, -1 if unknown; last
+ * gets the group's last-delivered-id ("" if none) */
 static long long
 ngx_http_broadcast_stream_depth(ngx_http_broadcast_conn_t *conn,
     ngx_http_broadcast_main_conf_t *mcf, const char *stream,
-    const char *group, int *ok)
+    const char *group, int *ok, char *last, size_t last_len)
 {
     char         err[256];
     size_t       i, j, lens[4];
@@ -290,6 +221,7 @@ ngx_http_broadcast_stream_depth(ngx_http_broadcast_conn_t *conn,
     }
 
     depth = 0;
+    last[0] = '\0';
 
     reply = ngx_http_broadcast_redis_cmd(conn, mcf, 3, argv, lens, err,
                                          sizeof(err));
@@ -325,6 +257,12 @@ ngx_http_broadcast_stream_depth(ngx_http_broadcast_conn_t *conn,
                 break;
             }
 
+            if (strcmp(k->str, "last-delivered-id") == 0
+                && v->type == REDIS_REPLY_STRING)
+            {
+                ngx_cpystrn((u_char *) last, (u_char *) v->str, last_len);
+            }
+
             if ((strcmp(k->str, "pending") == 0 || strcmp(k->str, "lag") == 0)
                 && v->type == REDIS_REPLY_INTEGER)
             {
@@ -339,13 +277,101 @@ ngx_http_broadcast_stream_depth(ngx_http_broadcast_conn_t *conn,
 }
 
 
-static void
-ngx_http_broadcast_metrics_run(void *data, ngx_http_broadcast_conn_t *conn)
+/* the milliseconds of a stream entry id, -1 if there is none */
+static long long
+ngx_http_broadcast_stream_id_ms(redisReply *id)
 {
-    ngx_http_broadcast_metrics_ctx_t *ctx = data;
+    if (id == NULL || id->type != REDIS_REPLY_STRING) {
+        return -1;
+    }
 
+    return strtoll(id->str, NULL, 10);
+}
+
+
+/*
+ * thread: the age in ms of the oldest entry of a stream not acknowledged
+ * by the group: the oldest pending one (read, not finished) or else the
+ * first one after last-delivered-id (not read yet); 0 when there is none
+ */
+static long long
+ngx_http_broadcast_stream_age(ngx_http_broadcast_conn_t *conn,
+    ngx_http_broadcast_main_conf_t *mcf, const char *stream,
+    const char *group, const char *last)
+{
+    char         err[256], from[64];
+    size_t       i, lens[6];
+    long long    oldest, ms;
+    redisReply  *reply;
+    const char  *argv[6];
+
+    oldest = -1;
+
+    argv[0] = "XPENDING";
+    argv[1] = stream;
+    argv[2] = group;
+
+    for (i = 0; i < 3; i++) {
+        lens[i] = strlen(argv[i]);
+    }
+
+    reply = ngx_http_broadcast_redis_cmd(conn, mcf, 3, argv, lens, err,
+                                         sizeof(err));
+    if (reply) {
+        if (reply->type == REDIS_REPLY_ARRAY && reply->elements >= 2) {
+            oldest = ngx_http_broadcast_stream_id_ms(reply->element[1]);
+        }
+
+        freeReplyObject(reply);
+    }
+
+    snprintf(from, sizeof(from), "(%s", last[0] ? last : "0-0");
+
+    argv[0] = "XRANGE";
+    argv[2] = from;
+    argv[3] = "+";
+    argv[4] = "COUNT";
+    argv[5] = "1";
+
+    for (i = 0; i < 6; i++) {
+        lens[i] = strlen(argv[i]);
+    }
+
+    reply = ngx_http_broadcast_redis_cmd(conn, mcf, 6, argv, lens, err,
+                                         sizeof(err));
+    if (reply) {
+        if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 1
+            && reply->element[0]->type == REDIS_REPLY_ARRAY
+            && reply->element[0]->elements >= 1)
+        {
+            ms = ngx_http_broadcast_stream_id_ms(
+                     reply->element[0]->element[0]);
+
+            if (ms >= 0 && (oldest < 0 || ms < oldest)) {
+                oldest = ms;
+            }
+        }
+
+        freeReplyObject(reply);
+    }
+
+    if (oldest < 0) {
+        return 0;
+    }
+
+    ms = (long long) time(NULL) * 1000;
+
+    return ms > oldest ? ms - oldest : 0;
+}
+
+
+/* thread: queue depths and ages, the sender's hash; redis_up if all came */
+static void
+ngx_http_broadcast_metrics_redis_run(ngx_http_broadcast_metrics_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn)
+{
     int          ok;
-    char         err[256];
+    char         err[256], last[64];
     size_t       lens[2];
     redisReply  *reply;
     const char  *argv[2];
@@ -353,16 +379,24 @@ ngx_http_broadcast_metrics_run(void *data, ngx_http_broadcast_conn_t *conn)
     ok = 1;
 
     ctx->depth_send = ngx_http_broadcast_stream_depth(conn, ctx->mcf,
-                          BC_KEY_SEND_STREAM, BC_GROUP_SENDERS, &ok);
+                          BC_KEY_SEND_STREAM, BC_GROUP_SENDERS, &ok,
+                          last, sizeof(last));
     if (!ok) {
         return;
     }
 
+    ctx->age_send_ms = ngx_http_broadcast_stream_age(conn, ctx->mcf,
+                           BC_KEY_SEND_STREAM, BC_GROUP_SENDERS, last);
+
     ctx->depth_events = ngx_http_broadcast_stream_depth(conn, ctx->mcf,
-                            BC_KEY_EVENTS_STREAM, BC_GROUP_RECORDERS, &ok);
+                            BC_KEY_EVENTS_STREAM, BC_GROUP_RECORDERS, &ok,
+                            last, sizeof(last));
     if (!ok) {
         return;
     }
+
+    ctx->age_events_ms = ngx_http_broadcast_stream_age(conn, ctx->mcf,
+                             BC_KEY_EVENTS_STREAM, BC_GROUP_RECORDERS, last);
 
     argv[0] = "ZCARD";
     argv[1] = BC_KEY_RETRY;
@@ -394,9 +428,22 @@ ngx_http_broadcast_metrics_run(void *data, ngx_http_broadcast_conn_t *conn)
 }
 
 
+static void
+ngx_http_broadcast_metrics_run(void *data, ngx_http_broadcast_conn_t *conn)
+{
+    ngx_http_broadcast_metrics_ctx_t *ctx = data;
+
+    ngx_http_broadcast_metrics_redis_run(ctx, conn);
+    ngx_http_broadcast_metrics_twilio_run(ctx, conn);
+    ngx_http_broadcast_metrics_mysql_run(ctx, conn);
+}
+
+
 static ngx_int_t
 ngx_http_broadcast_metrics_done(ngx_http_request_t *r, void *data)
 {
+    ngx_http_broadcast_metrics_mysql_done(data);
+
     return ngx_http_broadcast_metrics_render(r, data);
 }
 
@@ -476,40 +523,6 @@ ngx_http_broadcast_metrics_callbacks(u_char *p)
 }
 
 
-/* the predecessor of broadcast_callbacks_total: Twilio's, all channels */
-static u_char *
-ngx_http_broadcast_metrics_twilio_messages(u_char *p)
-{
-    ngx_uint_t                      ch, i, n;
-    ngx_atomic_uint_t               sum;
-    ngx_http_broadcast_provider_t  *tw;
-
-    tw = &ngx_http_broadcast_twilio_provider;
-
-    p = ngx_sprintf(p,
-        "# HELP twilio_message_callback_total Twilio message status "
-        "callbacks, SMS and WhatsApp (predecessor name).\n"
-        "# TYPE twilio_message_callback_total counter\n");
-
-    n = bc_status_map_size(tw->statuses) + 1;
-
-    for (i = 0; i < n; i++) {
-        sum = 0;
-
-        for (ch = 0; ch < NGX_HTTP_BROADCAST_CH_N; ch++) {
-            if (tw->channels & NGX_HTTP_BROADCAST_CH(ch)) {
-                sum += ngx_http_broadcast_c(tw->cb_base[ch] + i);
-            }
-        }
-
-        p = ngx_sprintf(p, "twilio_message_callback_total{status=\"%s\"} "
-                        "%uA\n", ngx_http_broadcast_status_label(tw, i), sum);
-    }
-
-    return p;
-}
-
-
 /* the webhook counters; at most NGX_HTTP_BROADCAST_M_NCALLBACKS * 160 */
 static u_char *
 ngx_http_broadcast_metrics_webhooks(u_char *p)
@@ -518,7 +531,6 @@ ngx_http_broadcast_metrics_webhooks(u_char *p)
     ngx_http_broadcast_provider_t  **pp;
 
     p = ngx_http_broadcast_metrics_callbacks(p);
-    p = ngx_http_broadcast_metrics_twilio_messages(p);
 
     p = ngx_sprintf(p,
         "# HELP broadcast_webhook_events_total Webhook events queued to "
@@ -534,122 +546,6 @@ ngx_http_broadcast_metrics_webhooks(u_char *p)
         }
     }
 
-    p = ngx_sprintf(p,
-        "# HELP twilio_call_callback_total Verified Twilio call status "
-        "callbacks by CallStatus.\n"
-        "# TYPE twilio_call_callback_total counter\n");
-
-    for (i = 0; i < NGX_HTTP_BROADCAST_CALL_N; i++) {
-        p = ngx_sprintf(p, "twilio_call_callback_total{status=\"%s\"} "
-                        "%uA\n", ngx_http_broadcast_call_status[i],
-                        ngx_http_broadcast_c(ngx_http_broadcast_m_calls + i));
-    }
-
-    p = ngx_sprintf(p,
-        "# HELP twilio_calls_completed_total Twilio calls that completed.\n"
-        "# TYPE twilio_calls_completed_total counter\n"
-        "twilio_calls_completed_total %uA\n"
-        "# HELP twilio_calls_failed_total Twilio calls that did not connect, "
-        "by CallStatus.\n"
-        "# TYPE twilio_calls_failed_total counter\n",
-        ngx_http_broadcast_c(ngx_http_broadcast_m_completed));
-
-    for (i = 0; i < NGX_HTTP_BROADCAST_CALL_FAILED_N; i++) {
-        p = ngx_sprintf(p, "twilio_calls_failed_total{reason=\"%s\"} "
-                        "%uA\n", ngx_http_broadcast_call_failed[i],
-                        ngx_http_broadcast_c(ngx_http_broadcast_m_failed + i));
-    }
-
-    return p;
-}
-
-
-/*
- * The sender's counters (HGETALL bc:metrics:sender): a field is
- * <prefix><label>[:<label2>] (docs/DESIGN.md), its metric is the row's.
- */
-typedef struct {
-    ngx_str_t     prefix;
-    const char   *metric;
-    const char   *help;
-    const char   *label;
-    const char   *label2;     /* the part after a second ':', or NULL */
-} ngx_http_broadcast_sender_metric_t;
-
-
-static ngx_http_broadcast_sender_metric_t  ngx_http_broadcast_sender_metrics[] =
-{
-    { ngx_string("provider_calls:"), "broadcast_provider_calls_total",
-      "Provider API calls by outcome (sender).", "provider", "outcome" },
-    { ngx_string("retries:"), "broadcast_provider_retries_total",
-      "Provider calls retried (sender).", "provider", NULL },
-    { ngx_string("throttles:"), "broadcast_provider_throttles_total",
-      "Provider answers that paused a sender or account (sender).",
-      "provider", NULL },
-    { ngx_string("reconciled:"), "broadcast_reconciled_total",
-      "Messages reconciled after a crash (sender).", "outcome", NULL },
-    { ngx_null_string, NULL, NULL, NULL, NULL }
-};
-
-
-static u_char *
-ngx_http_broadcast_metrics_sender(u_char *p, redisReply *sender)
-{
-    size_t                               i;
-    u_char                              *name, *end, *label, *colon;
-    redisReply                          *k, *v;
-    ngx_http_broadcast_sender_metric_t  *m;
-
-    for (m = ngx_http_broadcast_sender_metrics; m->metric; m++) {
-        p = ngx_sprintf(p, "# HELP %s %s\n# TYPE %s counter\n",
-                        m->metric, m->help, m->metric);
-    }
-
-    for (i = 0; i + 1 < sender->elements; i += 2) {
-        k = sender->element[i];
-        v = sender->element[i + 1];
-
-        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING
-            || ngx_strlchr((u_char *) k->str, (u_char *) k->str + k->len,
-                           '"'))
-        {
-            continue;
-        }
-
-        name = (u_char *) k->str;
-        end = name + k->len;
-
-        for (m = ngx_http_broadcast_sender_metrics; m->metric; m++) {
-            if (k->len >= m->prefix.len
-                && ngx_strncmp(name, m->prefix.data, m->prefix.len) == 0)
-            {
-                break;
-            }
-        }
-
-        if (m->metric == NULL) {
-            continue;
-        }
-
-        label = name + m->prefix.len;
-
-        if (m->label2 == NULL) {
-            p = ngx_sprintf(p, "%s{%s=\"%*s\"} %*s\n", m->metric, m->label,
-                            (size_t) (end - label), label, v->len, v->str);
-            continue;
-        }
-
-        colon = ngx_strlchr(label, end, ':');
-        if (colon == NULL) {
-            continue;
-        }
-
-        p = ngx_sprintf(p, "%s{%s=\"%*s\",%s=\"%*s\"} %*s\n", m->metric,
-                        m->label, (size_t) (colon - label), label, m->label2,
-                        (size_t) (end - colon - 1), colon + 1, v->len,
-                        v->str);
-    }
-
     return p;
 }
 
@@ -658,7 +554,7 @@ static ngx_int_t
 ngx_http_broadcast_metrics_render(ngx_http_request_t *r,
     ngx_http_broadcast_metrics_ctx_t *ctx)
 {
-    size_t                           size, i;
+    size_t                           size;
     u_char                          *p, *start;
     ngx_str_t                        type = ngx_string("text/plain; "
                                                        "version=0.0.4");
@@ -668,13 +564,8 @@ ngx_http_broadcast_metrics_render(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    size = 8192 + NGX_HTTP_BROADCAST_M_NCALLBACKS * 256;
-
-    if (ctx->sender && ctx->sender->type == REDIS_REPLY_ARRAY) {
-        for (i = 0; i < ctx->sender->elements; i++) {
-            size += ctx->sender->element[i]->len + 128;
-        }
-    }
+    size = 16384 + NGX_HTTP_BROADCAST_M_NCALLBACKS * 256
+           + ngx_http_broadcast_metrics_sender_size(ctx->sender);
 
     start = ngx_pnalloc(r->pool, size);
     if (start == NULL) {
@@ -729,6 +620,8 @@ ngx_http_broadcast_metrics_render(ngx_http_request_t *r,
         ngx_http_broadcast_c(NGX_HTTP_BROADCAST_M_ERR_MYSQL));
 
     p = ngx_http_broadcast_metrics_webhooks(p);
+    p = ngx_http_broadcast_metrics_twilio(p, ctx);
+    p = ngx_http_broadcast_metrics_mysql(p);
 
     p = ngx_sprintf(p,
         "# HELP broadcast_redis_up Whether Redis answered this scrape.\n"
@@ -741,11 +634,19 @@ ngx_http_broadcast_metrics_render(ngx_http_request_t *r,
             "# TYPE broadcast_queue_depth gauge\n"
             "broadcast_queue_depth{queue=\"send\"} %L\n"
             "broadcast_queue_depth{queue=\"events\"} %L\n"
-            "broadcast_queue_depth{queue=\"retry\"} %L\n",
-            ctx->depth_send, ctx->depth_events, ctx->depth_retry);
+            "broadcast_queue_depth{queue=\"retry\"} %L\n"
+            "# HELP broadcast_queue_oldest_age_seconds Age of the oldest "
+            "entry not yet finished (0: none).\n"
+            "# TYPE broadcast_queue_oldest_age_seconds gauge\n"
+            "broadcast_queue_oldest_age_seconds{queue=\"send\"} %L.%03L\n"
+            "broadcast_queue_oldest_age_seconds{queue=\"events\"} "
+            "%L.%03L\n",
+            ctx->depth_send, ctx->depth_events, ctx->depth_retry,
+            ctx->age_send_ms / 1000, ctx->age_send_ms % 1000,
+            ctx->age_events_ms / 1000, ctx->age_events_ms % 1000);
     }
 
-    /* the sender's own counters, field names as in docs/DESIGN.md */
+    /* the sender's own metrics, field names as in docs/DESIGN.md */
     if (ctx->sender && ctx->sender->type == REDIS_REPLY_ARRAY) {
         p = ngx_http_broadcast_metrics_sender(p, ctx->sender);
     }

@@ -20,7 +20,7 @@
  */
 
 
-#include "ngx_http_broadcast_webhook.h"
+#include "ngx_http_broadcast_metrics.h"
 
 #include "bc_addr.h"
 #include "bc_form.h"
@@ -80,8 +80,6 @@ static char *ngx_http_broadcast_twilio_check(ngx_conf_t *cf,
 static char *ngx_http_broadcast_twilio_kind(ngx_conf_t *cf,
     ngx_http_broadcast_loc_conf_t *conf, ngx_str_t *kind);
 
-
-static ngx_str_t  ngx_http_broadcast_xml_type = ngx_string("text/xml");
 
 /*
  * Matched by the end of the URI, so the location may have any prefix
@@ -221,7 +219,7 @@ ngx_http_broadcast_twilio_handle(ngx_http_request_t *r)
 {
     ngx_int_t                        rc;
     ngx_str_t                        body;
-    const char                      *status, *account, *why;
+    const char                      *account, *why;
     ngx_http_broadcast_event_t      *ev;
     ngx_http_broadcast_tw_route_t   *rt;
     ngx_http_broadcast_loc_conf_t   *lcf;
@@ -264,16 +262,9 @@ ngx_http_broadcast_twilio_handle(ngx_http_request_t *r)
 
     if (rt->what == NGX_HTTP_BROADCAST_TW_CALL) {
         /* call status callbacks: counted, nothing queued */
-        status = ngx_http_broadcast_tw_get(&pr, "CallStatus");
-        if (status == NULL) {
-            status = "";
-        }
-
-        ngx_http_broadcast_metric_call((u_char *) status, ngx_strlen(status));
-
-        rc = ngx_http_broadcast_send(r, NGX_HTTP_OK,
-                                     &ngx_http_broadcast_xml_type,
-                                     (u_char *) "<Response/>", 11);
+        rc = ngx_http_broadcast_twilio_call(r,
+                 ngx_http_broadcast_tw_get(&pr, "CallSid"),
+                 ngx_http_broadcast_tw_get(&pr, "CallStatus"));
         goto done;
     }
 
@@ -467,6 +458,7 @@ ngx_http_broadcast_twilio_status(ngx_http_request_t *r,
 
     ngx_http_broadcast_event_status(ev, &ngx_http_broadcast_twilio_provider,
                                     rt->channel, status);
+    ngx_http_broadcast_metric_twilio_failed(ev, status, code);
 
     if (r->args.len
         && bc_query_get((char *) r->args.data, r->args.len, "mid", mid,

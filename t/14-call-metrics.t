@@ -72,7 +72,7 @@ is(mv('twilio_call_callback_total', qr/status="busy"/, $text), 1, 'twilio_call_c
 is(mv('twilio_calls_completed_total', undef, $text), $c0{done} + 2, 'twilio_calls_completed_total +2');
 my $f = mv('twilio_calls_failed_total', undef, $text) - $c0{fail};
 ok($f >= 1 && $f <= 3, "twilio_calls_failed_total grew by $f (failed, and no-answer/busy if counted as failures)");
-ok(mv('twilio_calls_failed_total', qr/reason="failed"/, $text) >= 1, 'twilio_calls_failed_total{reason="failed"}');
+ok(mv('twilio_calls_failed_total', qr/disconnect_reason="failed"/, $text) >= 1, 'twilio_calls_failed_total{disconnect_reason="failed"}');
 like($text, qr/^# TYPE twilio_call_callback_total counter/m, 'TYPE line for twilio_call_callback_total');
 like($text, qr/^# TYPE twilio_calls_completed_total counter/m, 'TYPE line for twilio_calls_completed_total');
 like($text, qr/^# TYPE twilio_calls_failed_total counter/m, 'TYPE line for twilio_calls_failed_total');
