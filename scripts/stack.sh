@@ -248,7 +248,7 @@ write_redis_acl() {
     ( umask 077
       {
         echo "user default off"
-        echo "user broadcast on #$(sha256_of "$SECRETS/redis.password") ~bc:* resetchannels -@all +@read +@write +@string +@hash +@list +@set +@sortedset +@stream +@keyspace +@transaction +@scripting +@connection -@dangerous"
+        echo "user broadcast on #$(sha256_of "$SECRETS/redis.password") ~bc:* resetchannels -@all +@read +@write +@string +@hash +@list +@set +@sortedset +@stream +@keyspace +@transaction +@scripting +@connection +time -@dangerous"
         echo "user admin on #$(sha256_of "$SECRETS/redis_admin.password") ~* &* +@all"
       } > "$BC_VAR/redis/users.acl" )
 }
