@@ -228,7 +228,7 @@ prepare_dirs() {
 
 # ---------------------------------------------------------------- redis
 # Redis is a trust boundary: whoever can XADD to the send stream sends
-# messages. So the default user is off; "broadcast" (module, sender) may
+# messages. So nobody gets in without a password; "broadcast" (module, sender) may
 # run only the command groups the product uses on bc:* keys, nothing
 # @dangerous (CONFIG, KEYS, FLUSHALL, SHUTDOWN, ...); "admin" (this script,
 # the tests, an operator) may do anything. Passwords are generated once
@@ -247,7 +247,11 @@ write_redis_acl() {
     secret_once "$SECRETS/redis_admin.password"
     ( umask 077
       {
-        echo "user default off"
+        # "default" needs a password but keeps every right: Redis 7.0
+        # replays the AOF as the default user and re-checks a MULTI/EXEC's
+        # rights at EXEC, so a restricted default user would drop every
+        # queued transaction on restart
+        echo "user default on #$(sha256_of "$SECRETS/redis_admin.password") ~* &* +@all"
         echo "user broadcast on #$(sha256_of "$SECRETS/redis.password") ~bc:* resetchannels -@all +@read +@write +@string +@hash +@list +@set +@sortedset +@stream +@keyspace +@transaction +@scripting +@connection +time -@dangerous"
         echo "user admin on #$(sha256_of "$SECRETS/redis_admin.password") ~* &* +@all"
       } > "$BC_VAR/redis/users.acl" )
