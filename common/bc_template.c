@@ -3,6 +3,7 @@
  * the module and the sender, so a preview shows what a campaign sends.
  */
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -267,5 +268,30 @@ bc_template_render_json(json_t *v, json_t *vals, json_t *missing)
         return copy;
     default:
         return json_deep_copy(v);
+    }
+}
+
+
+json_t *
+bc_template_text(json_t *v)
+{
+    char  num[64];
+
+    switch (json_typeof(v)) {
+    case JSON_STRING:
+        return json_incref(v);
+    case JSON_INTEGER:
+        snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT,
+                 json_integer_value(v));
+        return json_string(num);
+    case JSON_REAL:
+        snprintf(num, sizeof(num), "%.15g", json_real_value(v));
+        return json_string(num);
+    case JSON_TRUE:
+        return json_string("true");
+    case JSON_FALSE:
+        return json_string("false");
+    default:
+        return NULL;
     }
 }

@@ -47,4 +47,12 @@ int bc_template_render(const char *s, size_t len, json_t *vals,
  */
 json_t *bc_template_render_json(json_t *v, json_t *vals, json_t *missing);
 
+/*
+ * A value of a variable as text, the rule of contacts' attributes and of
+ * template_variables: strings as they are, numbers written out (%.15g for
+ * reals), booleans as "true"/"false"; NULL for null, objects and arrays.
+ * A new reference (or a new string).
+ */
+json_t *bc_template_text(json_t *v);
+
 #endif /* BC_TEMPLATE_H */

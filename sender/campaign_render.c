@@ -180,31 +180,6 @@ snd_camp_pick(const snd_camp_t *c, long long contact_id)
     return c->nvariants - 1;
 }
 
-/* a variable's value as text: strings, numbers and booleans; NULL other */
-static json_t *
-snd_camp_text(json_t *v)
-{
-    char  num[64];
-
-    switch (json_typeof(v)) {
-    case JSON_STRING:
-        return json_incref(v);
-    case JSON_INTEGER:
-        snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT,
-                 json_integer_value(v));
-        return json_string(num);
-    case JSON_REAL:
-        snprintf(num, sizeof(num), "%.15g", json_real_value(v));
-        return json_string(num);
-    case JSON_TRUE:
-        return json_string("true");
-    case JSON_FALSE:
-        return json_string("false");
-    default:
-        return NULL;
-    }
-}
-
 static int
 snd_camp_vars_add(json_t *vars, json_t *from)
 {
@@ -212,7 +187,7 @@ snd_camp_vars_add(json_t *vars, json_t *from)
     json_t      *v, *t;
 
     json_object_foreach(from, key, v) {
-        t = snd_camp_text(v);
+        t = bc_template_text(v);
         if (t != NULL && json_object_set_new(vars, key, t) != 0) {
             return -1;
         }

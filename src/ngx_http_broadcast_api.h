@@ -347,6 +347,9 @@ typedef json_t *(*ngx_http_broadcast_sql_row_pt)(void *data, MYSQL_ROW row,
 json_t *ngx_http_broadcast_sql_page(ngx_http_broadcast_api_ctx_t *ctx,
     MYSQL_RES *res, ngx_uint_t limit, ngx_http_broadcast_sql_row_pt row_json,
     void *data, char *next, size_t size);
+int ngx_http_broadcast_sql_page_result(ngx_http_broadcast_api_ctx_t *ctx,
+    MYSQL_RES *res, ngx_uint_t limit, ngx_http_broadcast_sql_row_pt row_json,
+    void *data, const char *key);
 /* thread: all the rows of res (freed) as a JSON array by row_json; NULL
    with ctx's 500 set */
 json_t *ngx_http_broadcast_sql_rows(ngx_http_broadcast_api_ctx_t *ctx,

@@ -124,6 +124,10 @@ typedef struct {
 
 
 /* campaigns.c, thread: POST and PATCH */
+int ngx_http_broadcast_camp_lock_in(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn, ngx_http_broadcast_camp_t *cp,
+    ngx_http_broadcast_sql_t *sql, const char **allowed, const char *who,
+    const char *what);
 void ngx_http_broadcast_camp_write(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn, ngx_http_broadcast_camp_t *cp);
 /* campaigns.c: a 422 invalid_request "<field> <rule>"; always -1 */

@@ -167,8 +167,7 @@ ngx_http_broadcast_camp_list(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn, ngx_http_broadcast_camp_t *cp)
 {
     int         n;
-    char        next[32], where[96], sql[4096];
-    json_t     *list;
+    char        where[96], sql[4096];
     MYSQL_RES  *res;
 
     static const char  *statuses[] = {
@@ -199,15 +198,8 @@ ngx_http_broadcast_camp_list(ngx_http_broadcast_api_ctx_t *ctx,
         return;
     }
 
-    list = ngx_http_broadcast_sql_page(ctx, res, cp->limit,
-                                       ngx_http_broadcast_camp_json, NULL,
-                                       next, sizeof(next));
-    if (list == NULL) {
-        return;
-    }
-
-    ctx->result = json_pack("{s:o,s:s?}", "campaigns", list, "next_cursor",
-                            next[0] ? next : NULL);
+    (void) ngx_http_broadcast_sql_page_result(ctx, res, cp->limit,
+               ngx_http_broadcast_camp_json, NULL, "campaigns");
 }
 
 

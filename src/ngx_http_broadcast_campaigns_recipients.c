@@ -70,8 +70,7 @@ void
 ngx_http_broadcast_camp_recipients(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn, ngx_http_broadcast_camp_t *cp)
 {
-    char                      next[32], status[32];
-    json_t                   *list;
+    char                      status[32];
     MYSQL_RES                *res;
     ngx_http_broadcast_sql_t  sql = { NULL, 0, 0, 0, 0 };
 
@@ -129,15 +128,8 @@ ngx_http_broadcast_camp_recipients(ngx_http_broadcast_api_ctx_t *ctx,
         return;
     }
 
-    list = ngx_http_broadcast_sql_page(ctx, res, cp->limit,
-                                       ngx_http_broadcast_camp_recipient,
-                                       NULL, next, sizeof(next));
-    if (list == NULL) {
-        return;
-    }
-
-    ctx->result = json_pack("{s:o,s:s?}", "recipients", list, "next_cursor",
-                            next[0] ? next : NULL);
+    (void) ngx_http_broadcast_sql_page_result(ctx, res, cp->limit,
+               ngx_http_broadcast_camp_recipient, NULL, "recipients");
 }
 
 
@@ -211,43 +203,13 @@ ngx_http_broadcast_camp_retryable(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn, ngx_http_broadcast_camp_t *cp,
     ngx_http_broadcast_sql_t *sql)
 {
-    char        status[32];
-    MYSQL_RES  *res;
-    MYSQL_ROW   row;
+    static const char  *retryable[] = {
+        "running", "paused", "completed", NULL
+    };
 
-    ngx_http_broadcast_sql_cat(sql, "SELECT status FROM campaigns WHERE "
-                               "id=%lld FOR UPDATE", cp->id);
-    res = ngx_http_broadcast_contacts_select(ctx, conn, sql);
-    sql->len = 0;
-
-    if (res == NULL) {
-        return 0;
-    }
-
-    row = mysql_fetch_row(res);
-    ngx_cpystrn((u_char *) status, (u_char *) (row ? row[0] : ""),
-                sizeof(status));
-    mysql_free_result(res);
-
-    if (row == NULL) {
-        ngx_http_broadcast_api_error(ctx, NGX_HTTP_NOT_FOUND, "not_found",
-                                     "no campaign with id %lld", cp->id);
-        return 0;
-    }
-
-    if (ngx_strcmp(status, "running") == 0
-        || ngx_strcmp(status, "paused") == 0
-        || ngx_strcmp(status, "completed") == 0)
-    {
-        return 1;
-    }
-
-    ctx->error_extra = json_pack("{s:s}", "status", status);
-    ngx_http_broadcast_api_error(ctx, NGX_HTTP_CONFLICT,
-        "invalid_transition", "campaign %lld is %s: only a running, paused "
-        "or completed campaign retries its failures", cp->id, status);
-
-    return 0;
+    return ngx_http_broadcast_camp_lock_in(ctx, conn, cp, sql, retryable,
+               "a running, paused or completed campaign",
+               "retries its failures");
 }
 
 
@@ -645,8 +607,6 @@ void
 ngx_http_broadcast_camp_history(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn, ngx_http_broadcast_camp_t *cp)
 {
-    char                      next[32];
-    json_t                   *list;
     long long                 n;
     MYSQL_RES                *res;
     ngx_http_broadcast_sql_t  sql = { NULL, 0, 0, 0, 0 };
@@ -687,13 +647,6 @@ ngx_http_broadcast_camp_history(ngx_http_broadcast_api_ctx_t *ctx,
         return;
     }
 
-    list = ngx_http_broadcast_sql_page(ctx, res, cp->limit,
-                                       ngx_http_broadcast_camp_history_row,
-                                       NULL, next, sizeof(next));
-    if (list == NULL) {
-        return;
-    }
-
-    ctx->result = json_pack("{s:o,s:s?}", "history", list, "next_cursor",
-                            next[0] ? next : NULL);
+    (void) ngx_http_broadcast_sql_page_result(ctx, res, cp->limit,
+               ngx_http_broadcast_camp_history_row, NULL, "history");
 }

@@ -352,19 +352,21 @@ ngx_http_broadcast_camp_variant_rows(ngx_http_broadcast_conn_t *conn,
 
 
 /*
- * thread, in the transaction of a PATCH: the campaign locked; 1 when it
- * may change (draft, scheduled, paused), else 0 with 404 or 409 set
+ * thread, in a transaction: the campaign row locked (FOR UPDATE); 1 when
+ * its status is one of allowed (NULL-terminated), else 0 with 404, or 409
+ * invalid_transition naming the status and "only <who> <what>"
  */
-static int
-ngx_http_broadcast_camp_editable(ngx_http_broadcast_api_ctx_t *ctx,
+int
+ngx_http_broadcast_camp_lock_in(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn, ngx_http_broadcast_camp_t *cp,
-    ngx_http_broadcast_sql_t *sql)
+    ngx_http_broadcast_sql_t *sql, const char **allowed, const char *who,
+    const char *what)
 {
-    char        status[32];
-    MYSQL_RES  *res;
-    MYSQL_ROW   row;
+    char         status[32];
+    ngx_uint_t   i;
+    MYSQL_RES   *res;
+    MYSQL_ROW    row;
 
-    sql->tx = 1;
     ngx_http_broadcast_sql_cat(sql, "SELECT status FROM campaigns WHERE "
                                "id=%lld FOR UPDATE", cp->id);
     res = ngx_http_broadcast_contacts_select(ctx, conn, sql);
@@ -385,19 +387,33 @@ ngx_http_broadcast_camp_editable(ngx_http_broadcast_api_ctx_t *ctx,
         return 0;
     }
 
-    if (ngx_strcmp(status, "draft") == 0
-        || ngx_strcmp(status, "scheduled") == 0
-        || ngx_strcmp(status, "paused") == 0)
-    {
-        return 1;
+    for (i = 0; allowed[i]; i++) {
+        if (ngx_strcmp(status, allowed[i]) == 0) {
+            return 1;
+        }
     }
 
     ctx->error_extra = json_pack("{s:s}", "status", status);
     ngx_http_broadcast_api_error(ctx, NGX_HTTP_CONFLICT,
-        "invalid_transition", "campaign %lld is %s: only a draft, scheduled "
-        "or paused campaign can be changed", cp->id, status);
+        "invalid_transition", "campaign %lld is %s: only %s %s", cp->id,
+        status, who, what);
 
     return 0;
+}
+
+
+/* thread, in the transaction of a PATCH: 1 when the campaign may change */
+static int
+ngx_http_broadcast_camp_editable(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn, ngx_http_broadcast_camp_t *cp,
+    ngx_http_broadcast_sql_t *sql)
+{
+    static const char  *editable[] = { "draft", "scheduled", "paused", NULL };
+
+    sql->tx = 1;
+
+    return ngx_http_broadcast_camp_lock_in(ctx, conn, cp, sql, editable,
+               "a draft, scheduled or paused campaign", "can be changed");
 }
 
 

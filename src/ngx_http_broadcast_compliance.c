@@ -490,7 +490,6 @@ ngx_http_broadcast_compliance_list(ngx_http_broadcast_api_ctx_t *ctx,
 {
     int         n;
     char        sql[2048], *like, *ch;
-    json_t     *list;
     MYSQL_RES  *res;
 
     like = cd->search[0]
@@ -524,15 +523,8 @@ ngx_http_broadcast_compliance_list(ngx_http_broadcast_api_ctx_t *ctx,
     }
 
     /* the cursor is a string: opaque to clients, whatever it holds later */
-    list = ngx_http_broadcast_sql_page(ctx, res, cd->limit,
-                                       ngx_http_broadcast_compliance_row, cd,
-                                       sql, sizeof(sql));
-    if (list == NULL) {
-        return;
-    }
-
-    ctx->result = json_pack("{s:o,s:s?}", cd->list->key, list,
-                            "next_cursor", sql[0] ? sql : NULL);
+    (void) ngx_http_broadcast_sql_page_result(ctx, res, cd->limit,
+               ngx_http_broadcast_compliance_row, cd, cd->list->key);
 }
 
 

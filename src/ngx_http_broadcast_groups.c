@@ -533,8 +533,7 @@ ngx_http_broadcast_groups_list(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn, ngx_http_broadcast_groups_t *gd)
 {
     int         n;
-    char        sql[1024], next[NGX_HTTP_BROADCAST_GROUPS_ID_LEN + 1];
-    json_t     *list;
+    char        sql[1024];
     MYSQL_RES  *res;
 
     /* one row more than the page tells whether another page follows */
@@ -548,15 +547,8 @@ ngx_http_broadcast_groups_list(ngx_http_broadcast_api_ctx_t *ctx,
         return;
     }
 
-    list = ngx_http_broadcast_sql_page(ctx, res, gd->limit,
-                                       ngx_http_broadcast_groups_json, NULL,
-                                       next, sizeof(next));
-    if (list == NULL) {
-        return;
-    }
-
-    ctx->result = json_pack("{s:o,s:s?}", "groups", list, "next_cursor",
-                            next[0] ? next : NULL);
+    (void) ngx_http_broadcast_sql_page_result(ctx, res, gd->limit,
+               ngx_http_broadcast_groups_json, NULL, "groups");
 }
 
 

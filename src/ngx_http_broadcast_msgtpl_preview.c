@@ -25,38 +25,6 @@ static const char  *ngx_http_broadcast_msgtpl_contact_keys[] = {
 };
 
 
-/* an attribute's value as text; NULL for null, objects and arrays */
-static json_t *
-ngx_http_broadcast_msgtpl_attr(json_t *v)
-{
-    char  buf[64];
-
-    switch (json_typeof(v)) {
-
-    case JSON_STRING:
-        return json_incref(v);
-
-    case JSON_INTEGER:
-        snprintf(buf, sizeof(buf), "%" JSON_INTEGER_FORMAT,
-                 json_integer_value(v));
-        return json_string(buf);
-
-    case JSON_REAL:
-        snprintf(buf, sizeof(buf), "%.15g", json_real_value(v));
-        return json_string(buf);
-
-    case JSON_TRUE:
-        return json_string("true");
-
-    case JSON_FALSE:
-        return json_string("false");
-
-    default:
-        return NULL;
-    }
-}
-
-
 /* thread: the contact's values into vals; 0 or -1 with ctx's error set */
 static int
 ngx_http_broadcast_msgtpl_contact(ngx_http_broadcast_api_ctx_t *ctx,
@@ -83,7 +51,7 @@ ngx_http_broadcast_msgtpl_contact(ngx_http_broadcast_api_ctx_t *ctx,
     }
 
     json_object_foreach(json_object_get(c, "attributes"), key, v) {
-        text = ngx_http_broadcast_msgtpl_attr(v);
+        text = bc_template_text(v);
 
         if (text) {
             (void) json_object_set_new(vals, key, text);

@@ -417,3 +417,29 @@ ngx_http_broadcast_sql_time(const char *s, ngx_uint_t flags, char fill,
 
     return 0;
 }
+
+
+/*
+ * thread: a page of res (limit rows, one more read to know there is a
+ * next) as ctx->result {"<key>":[...],"next_cursor"}; 0, or -1 with ctx's
+ * error set
+ */
+int
+ngx_http_broadcast_sql_page_result(ngx_http_broadcast_api_ctx_t *ctx,
+    MYSQL_RES *res, ngx_uint_t limit, ngx_http_broadcast_sql_row_pt row_json,
+    void *data, const char *key)
+{
+    char     next[512];    /* a cursor may be an address (compliance) */
+    json_t  *list;
+
+    list = ngx_http_broadcast_sql_page(ctx, res, limit, row_json, data, next,
+                                       sizeof(next));
+    if (list == NULL) {
+        return -1;
+    }
+
+    ctx->result = json_pack("{s:o,s:s?}", key, list, "next_cursor",
+                            next[0] ? next : NULL);
+
+    return ctx->result ? 0 : -1;
+}

@@ -642,8 +642,7 @@ ngx_http_broadcast_events_op(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_stats_t *st = ctx->op_data;
 
     int         n;
-    char        sql[1024], cursor[32];
-    json_t     *list;
+    char        sql[1024];
     MYSQL_RES  *res;
 
     /* newest first; the provider is one of the module's table, no quoting */
@@ -664,13 +663,6 @@ ngx_http_broadcast_events_op(ngx_http_broadcast_api_ctx_t *ctx,
     }
 
     /* the cursor is a string: opaque to clients, whatever it holds later */
-    list = ngx_http_broadcast_sql_page(ctx, res, st->limit,
-                                       ngx_http_broadcast_events_row, NULL,
-                                       cursor, sizeof(cursor));
-    if (list == NULL) {
-        return;
-    }
-
-    ctx->result = json_pack("{s:o,s:s?}", "events", list, "next_cursor",
-                            cursor[0] ? cursor : NULL);
+    (void) ngx_http_broadcast_sql_page_result(ctx, res, st->limit,
+               ngx_http_broadcast_events_row, NULL, "events");
 }
