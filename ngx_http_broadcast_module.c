@@ -503,6 +503,34 @@ ngx_http_broadcast_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 }
 
 
+/*
+ * one name=value parameter of broadcast_redis or broadcast_mysql: *eq at
+ * the '=', *v the value, a password_file made a full path. NGX_OK,
+ * NGX_DECLINED (no '='), or NGX_ERROR
+ */
+static ngx_int_t
+ngx_http_broadcast_conf_param(ngx_conf_t *cf, ngx_str_t *param, u_char **eq,
+    ngx_str_t *v)
+{
+    *eq = ngx_strlchr(param->data, param->data + param->len, '=');
+    if (*eq == NULL) {
+        return NGX_DECLINED;
+    }
+
+    v->data = *eq + 1;
+    v->len = param->data + param->len - v->data;
+
+    if (v->len > 0 && *eq - param->data == 13
+        && ngx_strncmp(param->data, "password_file", 13) == 0
+        && ngx_conf_full_name(cf->cycle, v, 1) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
 static char *
 ngx_http_broadcast_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
@@ -510,6 +538,7 @@ ngx_http_broadcast_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     char         err[256];
     u_char      *eq;
+    ngx_int_t    rc;
     ngx_str_t   *value, s;
     ngx_uint_t   i;
 
@@ -531,21 +560,16 @@ ngx_http_broadcast_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     /* user=NAME password_file=PATH: Redis 6+ ACL authentication */
     for (i = 2; i < cf->args->nelts; i++) {
-        eq = ngx_strlchr(value[i].data, value[i].data + value[i].len, '=');
-        if (eq == NULL) {
+        rc = ngx_http_broadcast_conf_param(cf, &value[i], &eq, &s);
+
+        if (rc == NGX_DECLINED) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "invalid parameter \"%V\" in broadcast_redis "
                                "(user=NAME password_file=PATH)", &value[i]);
             return NGX_CONF_ERROR;
         }
 
-        s.data = eq + 1;
-        s.len = value[i].data + value[i].len - s.data;
-
-        if (s.len > 0 && eq - value[i].data == 13
-            && ngx_strncmp(value[i].data, "password_file", 13) == 0
-            && ngx_conf_full_name(cf->cycle, &s, 1) != NGX_OK)
-        {
+        if (rc != NGX_OK) {
             return NGX_CONF_ERROR;
         }
 
@@ -592,18 +616,13 @@ ngx_http_broadcast_mysql(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     for (i = 2; i < cf->args->nelts; i++) {
 
-        eq = ngx_strlchr(value[i].data, value[i].data + value[i].len, '=');
-        if (eq == NULL) {
+        rc = ngx_http_broadcast_conf_param(cf, &value[i], &eq, &s);
+
+        if (rc == NGX_DECLINED) {
             goto invalid_param;
         }
 
-        s.data = eq + 1;
-        s.len = value[i].data + value[i].len - s.data;
-
-        if (s.len > 0 && eq - value[i].data == 13
-            && ngx_strncmp(value[i].data, "password_file", 13) == 0
-            && ngx_conf_full_name(cf->cycle, &s, 1) != NGX_OK)
-        {
+        if (rc != NGX_OK) {
             return NGX_CONF_ERROR;
         }
 
