@@ -124,6 +124,7 @@ typedef struct {
 
 
 /* campaigns.c, thread: POST and PATCH */
+json_t *ngx_http_broadcast_camp_str(const char *s);
 int ngx_http_broadcast_camp_lock_in(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn, ngx_http_broadcast_camp_t *cp,
     ngx_http_broadcast_sql_t *sql, const char **allowed, const char *who,

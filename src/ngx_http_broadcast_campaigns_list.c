@@ -76,7 +76,8 @@ typedef struct {
 } ngx_http_broadcast_camp_count_t;
 
 
-static json_t *
+/* a nullable column as a JSON string or null */
+json_t *
 ngx_http_broadcast_camp_str(const char *s)
 {
     return s ? json_string(s) : json_null();

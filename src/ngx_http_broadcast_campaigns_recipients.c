@@ -39,11 +39,6 @@ static const char  *ngx_http_broadcast_camp_msg_statuses[] = {
 };
 
 
-static json_t *
-ngx_http_broadcast_camp_s(const char *s)
-{
-    return s ? json_string(s) : json_null();
-}
 
 
 static json_t *
@@ -53,15 +48,15 @@ ngx_http_broadcast_camp_recipient(void *data, MYSQL_ROW row,
     return json_pack("{s:I,s:I,s:o,s:o,s:I,s:o,s:o,s:o,s:o,s:o,s:o}",
                      "id", (json_int_t) strtoll(row[0], NULL, 10),
                      "contact_id", (json_int_t) strtoll(row[1], NULL, 10),
-                     "address", ngx_http_broadcast_camp_s(row[2]),
-                     "variant", ngx_http_broadcast_camp_s(row[3]),
+                     "address", ngx_http_broadcast_camp_str(row[2]),
+                     "variant", ngx_http_broadcast_camp_str(row[3]),
                      "step", (json_int_t) strtoll(row[4], NULL, 10),
-                     "message_id", ngx_http_broadcast_camp_s(row[5]),
-                     "state", ngx_http_broadcast_camp_s(row[6]),
-                     "skip_reason", ngx_http_broadcast_camp_s(row[7]),
-                     "status", ngx_http_broadcast_camp_s(row[8]),
-                     "error_code", ngx_http_broadcast_camp_s(row[9]),
-                     "error_message", ngx_http_broadcast_camp_s(row[10]));
+                     "message_id", ngx_http_broadcast_camp_str(row[5]),
+                     "state", ngx_http_broadcast_camp_str(row[6]),
+                     "skip_reason", ngx_http_broadcast_camp_str(row[7]),
+                     "status", ngx_http_broadcast_camp_str(row[8]),
+                     "error_code", ngx_http_broadcast_camp_str(row[9]),
+                     "error_message", ngx_http_broadcast_camp_str(row[10]));
 }
 
 
@@ -592,13 +587,13 @@ ngx_http_broadcast_camp_history_row(void *data, MYSQL_ROW row,
 {
     return json_pack("{s:I,s:o,s:I,s:o,s:o,s:o,s:o,s:o}",
                      "contact_id", (json_int_t) strtoll(row[0], NULL, 10),
-                     "address", ngx_http_broadcast_camp_s(row[1]),
+                     "address", ngx_http_broadcast_camp_str(row[1]),
                      "campaign_id", (json_int_t) strtoll(row[2], NULL, 10),
-                     "campaign_name", ngx_http_broadcast_camp_s(row[3]),
-                     "message_id", ngx_http_broadcast_camp_s(row[4]),
-                     "status", ngx_http_broadcast_camp_s(row[5]),
-                     "sent_at", ngx_http_broadcast_camp_s(row[6]),
-                     "created_at", ngx_http_broadcast_camp_s(row[7]));
+                     "campaign_name", ngx_http_broadcast_camp_str(row[3]),
+                     "message_id", ngx_http_broadcast_camp_str(row[4]),
+                     "status", ngx_http_broadcast_camp_str(row[5]),
+                     "sent_at", ngx_http_broadcast_camp_str(row[6]),
+                     "created_at", ngx_http_broadcast_camp_str(row[7]));
 }
 
 
