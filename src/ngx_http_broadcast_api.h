@@ -18,6 +18,8 @@
 #define NGX_HTTP_BROADCAST_NEED_SEND     2
 #define NGX_HTTP_BROADCAST_NEED_MANAGE   3
 #define NGX_HTTP_BROADCAST_NEED_SESSION  4
+/* an administrator: a session of an admin user (no API key qualifies) */
+#define NGX_HTTP_BROADCAST_NEED_ADMIN    5
 
 #define NGX_HTTP_BROADCAST_CRED_KEY      1
 #define NGX_HTTP_BROADCAST_CRED_SESSION  2

@@ -321,7 +321,9 @@ ngx_http_broadcast_auth_resolve(ngx_http_broadcast_api_ctx_t *ctx,
         }
     }
 
-    if (ctx->need == NGX_HTTP_BROADCAST_NEED_SESSION) {
+    if (ctx->need == NGX_HTTP_BROADCAST_NEED_SESSION
+        || ctx->need == NGX_HTTP_BROADCAST_NEED_ADMIN)
+    {
         if (ctx->cred_kind != NGX_HTTP_BROADCAST_CRED_SESSION) {
             ngx_http_broadcast_api_error(ctx, NGX_HTTP_FORBIDDEN, "forbidden",
                 "this endpoint requires an admin session, not an API key");
