@@ -1,0 +1,2 @@
+/* The api page: being written. */
+'use strict';

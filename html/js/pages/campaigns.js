@@ -1,0 +1,2 @@
+/* The campaigns page: being written. */
+'use strict';

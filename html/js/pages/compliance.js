@@ -1,0 +1,2 @@
+/* The compliance page: being written. */
+'use strict';

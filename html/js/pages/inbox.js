@@ -1,0 +1,2 @@
+/* The inbox page: being written. */
+'use strict';

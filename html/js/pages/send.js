@@ -1,0 +1,2 @@
+/* The send page: being written. */
+'use strict';

@@ -1,0 +1,2 @@
+/* The settings page: being written. */
+'use strict';

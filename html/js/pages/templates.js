@@ -1,0 +1,2 @@
+/* The templates page: being written. */
+'use strict';

@@ -1,0 +1,3 @@
+/* Loaded last (defer keeps order): every page has registered itself. */
+'use strict';
+BC.start();
