@@ -389,6 +389,8 @@ static const ngx_http_broadcast_api_route_t  ngx_http_broadcast_api_routes[] =
         "/api/campaigns/{id}/retry-failed", SEND, RETRY),
     NGX_HTTP_BROADCAST_CAMPAIGN_ROUTE(NGX_HTTP_POST,
         "/api/campaigns/check-duplicates", READ, DUPLICATES),
+    NGX_HTTP_BROADCAST_CAMPAIGN_ROUTE(NGX_HTTP_POST,
+        "/api/campaigns/estimate", READ, ESTIMATE),
     NGX_HTTP_BROADCAST_CAMPAIGN_ROUTE(NGX_HTTP_GET,
         "/api/templates/{id}/history", READ, HISTORY),
     /* the predecessor's SMS, e-mail and marketing campaigns on ours

@@ -233,6 +233,7 @@ NGX_HTTP_BROADCAST_ROUTE(campaigns);
 #define NGX_HTTP_BROADCAST_CAMPAIGNS_RETRY       8   /* .../retry-failed */
 #define NGX_HTTP_BROADCAST_CAMPAIGNS_DUPLICATES  9   /* check-duplicates */
 #define NGX_HTTP_BROADCAST_CAMPAIGNS_HISTORY     10  /* templates/{id}/... */
+#define NGX_HTTP_BROADCAST_CAMPAIGNS_ESTIMATE    11  /* .../estimate */
 
 /* csv*.c: POST /api/contacts/import (the body kept on disk, parsed by a
    pool-thread job after the 202), GET /api/contacts/imports/{id},

@@ -52,6 +52,7 @@ static const ngx_uint_t  ngx_http_broadcast_camp_actions[][2] = {
     { 0, NGX_HTTP_BROADCAST_CAMP_RETRY },
     { 0, NGX_HTTP_BROADCAST_CAMP_DUPLICATES },
     { NGX_HTTP_BROADCAST_CAMP_HISTORY, 0 },
+    { 0, NGX_HTTP_BROADCAST_CAMP_ESTIMATE },
 };
 
 
@@ -684,7 +685,7 @@ failed:
 }
 
 
-/* the body of POST .../schedule and .../check-duplicates */
+/* the body of POST .../schedule, .../check-duplicates and .../estimate */
 static void
 ngx_http_broadcast_camp_body(ngx_http_request_t *r,
     ngx_http_broadcast_api_ctx_t *ctx, ngx_str_t *body,
@@ -699,6 +700,11 @@ ngx_http_broadcast_camp_body(ngx_http_request_t *r,
 
     if (cp->action == NGX_HTTP_BROADCAST_CAMP_DUPLICATES) {
         (void) ngx_http_broadcast_camp_dup_args(r, ctx, json, cp);
+        return;
+    }
+
+    if (cp->action == NGX_HTTP_BROADCAST_CAMP_ESTIMATE) {
+        (void) ngx_http_broadcast_camp_estimate_args(r, ctx, json, cp);
         return;
     }
 
@@ -781,6 +787,7 @@ ngx_http_broadcast_campaigns_prepare(ngx_http_request_t *r,
 
     case NGX_HTTP_BROADCAST_CAMP_SCHEDULE:
     case NGX_HTTP_BROADCAST_CAMP_DUPLICATES:
+    case NGX_HTTP_BROADCAST_CAMP_ESTIMATE:
         ngx_http_broadcast_camp_body(r, ctx, &args->body, cp);
         return;
 
@@ -834,6 +841,10 @@ ngx_http_broadcast_camp_op(ngx_http_broadcast_api_ctx_t *ctx,
 
     case NGX_HTTP_BROADCAST_CAMP_HISTORY:
         ngx_http_broadcast_camp_history(ctx, conn, cp);
+        break;
+
+    case NGX_HTTP_BROADCAST_CAMP_ESTIMATE:
+        ngx_http_broadcast_camp_estimate(ctx, conn, cp);
         break;
 
     default:

@@ -36,6 +36,7 @@
 #define NGX_HTTP_BROADCAST_CAMP_RETRY       11
 #define NGX_HTTP_BROADCAST_CAMP_DUPLICATES  12
 #define NGX_HTTP_BROADCAST_CAMP_HISTORY     13
+#define NGX_HTTP_BROADCAST_CAMP_ESTIMATE    14
 
 #define NGX_HTTP_BROADCAST_CAMP_422           422
 #define NGX_HTTP_BROADCAST_CAMP_NAME_MAX      255   /* characters */
@@ -201,6 +202,13 @@ void ngx_http_broadcast_camp_delete(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn, ngx_http_broadcast_camp_t *cp);
 
 /* campaigns_recipients.c */
+/* campaigns_audience.c: POST /api/campaigns/estimate, the loop's body
+   check and the thread's count of the eligible recipients */
+int ngx_http_broadcast_camp_estimate_args(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, json_t *json,
+    ngx_http_broadcast_camp_t *cp);
+void ngx_http_broadcast_camp_estimate(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn, ngx_http_broadcast_camp_t *cp);
 int ngx_http_broadcast_camp_dup_args(ngx_http_request_t *r,
     ngx_http_broadcast_api_ctx_t *ctx, json_t *json,
     ngx_http_broadcast_camp_t *cp);

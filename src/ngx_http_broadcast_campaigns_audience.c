@@ -224,3 +224,285 @@ ngx_http_broadcast_camp_audience(ngx_http_request_t *r,
 
     return cp->audience ? 0 : -1;
 }
+
+
+/* ---- POST /api/campaigns/estimate ---------------------------------------- */
+
+
+/* loop: {"channel","audience","template_id"?,"never_repeat_template"?}; 0, -1 */
+int
+ngx_http_broadcast_camp_estimate_args(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, json_t *json,
+    ngx_http_broadcast_camp_t *cp)
+{
+    json_t       *tpl, *never;
+    const char   *ch;
+
+    static const char  *channels[] = { "sms", "whatsapp", "email", NULL };
+
+    ch = json_string_value(json_object_get(json, "channel"));
+    if (ch == NULL || !ngx_http_broadcast_sql_enum(channels, ch)) {
+        return ngx_http_broadcast_camp_invalid(ctx, "channel",
+                                               "must be sms, whatsapp or email");
+    }
+
+    ngx_cpystrn((u_char *) cp->channel, (u_char *) ch, sizeof(cp->channel));
+
+    tpl = json_object_get(json, "template_id");
+    if (ngx_http_broadcast_camp_given(tpl)
+        && (!json_is_integer(tpl) || json_integer_value(tpl) <= 0))
+    {
+        return ngx_http_broadcast_camp_invalid(ctx, "template_id",
+                                               "must be a template's id");
+    }
+
+    cp->template_id = json_is_integer(tpl) ? json_integer_value(tpl) : 0;
+
+    never = json_object_get(json, "never_repeat_template");
+    if (never && !json_is_boolean(never)) {
+        return ngx_http_broadcast_camp_invalid(ctx, "never_repeat_template",
+                                               "must be true or false");
+    }
+
+    /* the campaign's default: never twice when a template is given */
+    cp->never_repeat = cp->template_id && !json_is_false(never);
+
+    return ngx_http_broadcast_camp_audience(r, ctx,
+                                            json_object_get(json, "audience"),
+                                            cp);
+}
+
+
+/* appends ",v" for each integer (ints) or string of the array; the count */
+static int
+ngx_http_broadcast_camp_est_list(ngx_http_broadcast_sql_t *sql, MYSQL *m,
+    json_t *arr, int ints)
+{
+    size_t   i;
+    json_t  *v;
+    int      n = 0;
+
+    json_array_foreach(arr, i, v) {
+        ngx_http_broadcast_sql_cat(sql, n++ ? "," : "");
+
+        if (ints) {
+            ngx_http_broadcast_sql_cat(sql, "%lld",
+                                       (long long) json_integer_value(v));
+        } else {
+            ngx_http_broadcast_sql_str(sql, m, json_string_value(v),
+                                       json_string_length(v));
+        }
+    }
+
+    return n;
+}
+
+
+/*
+ * The WHERE of the audience as the dispatcher's fan-out reads it
+ * (sender/campaign_fanout.c): the union of group_ids, tags and contact_ids
+ * (or every contact), narrowed by filter.locale and filter.attributes
+ * (equal as JSON values); filter.country is the caller's, in C.
+ */
+static void
+ngx_http_broadcast_camp_est_where(ngx_http_broadcast_sql_t *sql, MYSQL *m,
+    json_t *a)
+{
+    int          n = 0;
+    char        *path, *value;
+    json_t      *filter, *v, *k;
+    const char  *key, *s;
+
+    ngx_http_broadcast_sql_cat(sql, " WHERE (");
+
+    if (json_is_true(json_object_get(a, "all"))) {
+        ngx_http_broadcast_sql_cat(sql, "1");
+        n = 1;
+    }
+
+    if (!n && json_array_size(json_object_get(a, "group_ids"))) {
+        ngx_http_broadcast_sql_cat(sql, "c.id IN (SELECT contact_id FROM "
+                                   "contact_group_members WHERE group_id IN (");
+        ngx_http_broadcast_camp_est_list(sql, m,
+                                         json_object_get(a, "group_ids"), 1);
+        ngx_http_broadcast_sql_cat(sql, "))");
+        n++;
+    }
+
+    if (!json_is_true(json_object_get(a, "all"))
+        && json_array_size(json_object_get(a, "tags")))
+    {
+        ngx_http_broadcast_sql_cat(sql, "%sc.id IN (SELECT contact_id FROM "
+                                   "contact_tags WHERE tag IN (",
+                                   n ? " OR " : "");
+        ngx_http_broadcast_camp_est_list(sql, m, json_object_get(a, "tags"),
+                                         0);
+        ngx_http_broadcast_sql_cat(sql, "))");
+        n++;
+    }
+
+    if (!json_is_true(json_object_get(a, "all"))
+        && json_array_size(json_object_get(a, "contact_ids")))
+    {
+        ngx_http_broadcast_sql_cat(sql, "%sc.id IN (", n ? " OR " : "");
+        ngx_http_broadcast_camp_est_list(sql, m,
+                                         json_object_get(a, "contact_ids"), 1);
+        ngx_http_broadcast_sql_cat(sql, ")");
+    }
+
+    ngx_http_broadcast_sql_cat(sql, ")");
+
+    filter = json_object_get(a, "filter");
+    s = json_string_value(json_object_get(filter, "locale"));
+
+    if (s != NULL) {
+        ngx_http_broadcast_sql_cat(sql, " AND c.locale=");
+        ngx_http_broadcast_sql_str(sql, m, s, strlen(s));
+    }
+
+    json_object_foreach(json_object_get(filter, "attributes"), key, v) {
+        k = json_string(key);
+        path = k ? json_dumps(k, JSON_ENCODE_ANY) : NULL;
+        value = json_dumps(v, JSON_ENCODE_ANY);
+        json_decref(k);
+
+        if (path == NULL || value == NULL) {
+            sql->failed = 1;
+        } else {
+            /* BINARY: jansson's json_equal is case-sensitive */
+            ngx_http_broadcast_sql_cat(sql, " AND BINARY JSON_EXTRACT("
+                                       "c.attributes,CONCAT('$.',");
+            ngx_http_broadcast_sql_str(sql, m, path, strlen(path));
+            ngx_http_broadcast_sql_cat(sql, "))=BINARY JSON_EXTRACT(");
+            ngx_http_broadcast_sql_str(sql, m, value, strlen(value));
+            ngx_http_broadcast_sql_cat(sql, ",'$')");
+        }
+
+        free(path);
+        free(value);
+    }
+}
+
+
+/*
+ * The estimate's query: one row per audience contact with its peer (the
+ * channel's address, WhatsApp falling back to the phone, as
+ * snd_camp_address), then whether that peer is blacklisted, opted out
+ * (everywhere or on the channel), and whether the contact had the
+ * template; the skip order is the fan-out's (no address, blacklisted,
+ * opted out, already sent).
+ */
+static void
+ngx_http_broadcast_camp_est_sql(ngx_http_broadcast_sql_t *sql, MYSQL *m,
+    ngx_http_broadcast_camp_t *cp, json_t *a, int rows)
+{
+    const char  *peer;
+
+    peer = ngx_strcmp(cp->channel, "email") == 0 ? "NULLIF(c.email,'')"
+           : ngx_strcmp(cp->channel, "whatsapp") == 0
+             ? "COALESCE(NULLIF(c.whatsapp,''),NULLIF(c.phone,''))"
+             : "NULLIF(c.phone,'')";
+
+    /* a filter.country is matched in C, row by row; else one row of sums */
+    ngx_http_broadcast_sql_cat(sql, rows
+        ? "SELECT x.peer IS NULL,x.peer IS NOT NULL AND x.bl,"
+          "x.peer IS NOT NULL AND NOT x.bl AND x.oo,"
+          "x.peer IS NOT NULL AND NOT x.bl AND NOT x.oo AND x.ts,"
+          "x.phone,x.whatsapp,1"
+        : "SELECT SUM(x.peer IS NULL),SUM(x.peer IS NOT NULL AND x.bl),"
+          "SUM(x.peer IS NOT NULL AND NOT x.bl AND x.oo),"
+          "SUM(x.peer IS NOT NULL AND NOT x.bl AND NOT x.oo AND x.ts),"
+          "NULL,NULL,COUNT(*)");
+    ngx_http_broadcast_sql_cat(sql, " FROM (SELECT p.peer,p.phone,p.whatsapp,"
+        "EXISTS(SELECT 1 FROM blacklist b WHERE b.address=p.peer) bl,"
+        "EXISTS(SELECT 1 FROM opt_outs o WHERE o.address=p.peer AND "
+        "o.channel IN ('','%s')) oo,", cp->channel);
+
+    if (cp->never_repeat) {
+        ngx_http_broadcast_sql_cat(sql, "EXISTS(SELECT 1 FROM template_sends "
+            "t WHERE t.template_id=%lld AND t.contact_id=p.id) ts",
+            cp->template_id);
+    } else {
+        ngx_http_broadcast_sql_cat(sql, "0 ts");
+    }
+
+    ngx_http_broadcast_sql_cat(sql, " FROM (SELECT c.id,%s peer,c.phone,"
+                               "c.whatsapp FROM contacts c", peer);
+    ngx_http_broadcast_camp_est_where(sql, m, a);
+    ngx_http_broadcast_sql_cat(sql, ") p) x");
+}
+
+
+/* thread: POST /api/campaigns/estimate */
+void
+ngx_http_broadcast_camp_estimate(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn, ngx_http_broadcast_camp_t *cp)
+{
+    char                       region[3];
+    json_t                    *a, *limit;
+    MYSQL_RES                 *res;
+    MYSQL_ROW                  row;
+    long long                  n[4] = { 0, 0, 0, 0 }, audience = 0, eligible;
+    const char                *country, *number;
+    ngx_uint_t                 i;
+    ngx_http_broadcast_sql_t   sql = { 0 };
+
+    a = json_loads(cp->audience, 0, NULL);
+    if (a == NULL || ngx_http_broadcast_sql_connect(ctx, conn) != 0) {
+        json_decref(a);
+        return;
+    }
+
+    country = json_string_value(json_object_get(json_object_get(a, "filter"),
+                                                "country"));
+
+    ngx_http_broadcast_camp_est_sql(&sql, conn->mysql, cp, a,
+                                    country != NULL);
+    res = ngx_http_broadcast_contacts_select(ctx, conn, &sql);
+    free(sql.data);
+
+    while (res && (row = mysql_fetch_row(res)) != NULL) {
+        if (country != NULL) {
+            /* the fan-out's rule: the region of the phone, else WhatsApp */
+            number = row[4] != NULL ? row[4] : row[5];
+            if (bc_phone_region(number, region) != 0
+                || strcasecmp(country, region) != 0)
+            {
+                continue;
+            }
+        }
+
+        /* a row per contact (each flag 0 or 1), or the sums */
+        audience += row[6] ? strtoll(row[6], NULL, 10) : 0;
+
+        for (i = 0; i < 4; i++) {
+            n[i] += row[i] ? strtoll(row[i], NULL, 10) : 0;
+        }
+    }
+
+    if (res) {
+        mysql_free_result(res);
+    }
+
+    limit = json_object_get(a, "limit");
+    eligible = audience - n[0] - n[1] - n[2] - n[3];
+
+    if (json_is_integer(limit) && json_integer_value(limit) < eligible) {
+        eligible = json_integer_value(limit);
+    }
+
+    json_decref(a);
+
+    if (res == NULL) {
+        return;
+    }
+
+    ctx->result = json_pack("{s:I,s:I,s:{s:I,s:I,s:I,s:I}}",
+                            "audience", (json_int_t) audience,
+                            "eligible", (json_int_t) eligible,
+                            "skipped",
+                            "no_address", (json_int_t) n[0],
+                            "blacklisted", (json_int_t) n[1],
+                            "opted_out", (json_int_t) n[2],
+                            "already_sent_template", (json_int_t) n[3]);
+}

@@ -1,0 +1,166 @@
+#!/usr/bin/perl
+# The console's templates, campaigns and inbox pages in Debian's Chromium
+# (t/browser/console-campaigns.js), after POST /api/campaigns/estimate on
+# its own: the live count of the wizard skips as the dispatcher does.
+use strict;
+use warnings;
+use utf8;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Test::More;
+use Encode qw(decode_utf8);
+use BC::Test qw(:all);
+
+my $t = BC::Test->new;
+my ($user, $pass) = $t->admin_credentials;
+my $manage = $t->create_key('manage');
+my $read = $t->create_key('read');
+
+my $HOSTILE_NAME = '<img src=x onerror=window.__xss=1>';
+
+sub api {
+    my ($method, $path, $json, $key) = @_;
+    my $r = $t->http($method => $path, key => $key // $manage, defined $json ? (json => $json) : ());
+    die "$method $path: $r->{status} $r->{content}" unless $r->{status} =~ /^20/;
+    return $r->{json};
+}
+
+# ~30 contacts in one group: one opted out of SMS, one blacklisted, five in Oslo
+my @ids;
+for my $i (0 .. 29) {
+    push @ids, api(POST => '/api/contacts', {
+        name => $i == 0 ? $HOSTILE_NAME : "Member $i",
+        phone => sprintf('+1415555%04d', 100 + $i),
+        $i >= 10 && $i < 15 ? (attributes => { city => 'Oslo' }) : (),
+    })->{id};
+}
+my $group = api(POST => '/api/groups', { name => 'wizard thirty' })->{id};
+api(POST => "/api/groups/$group/members", { contact_ids => \@ids });
+api(POST => '/api/opt-outs', { address => '+14155550101', channel => 'sms' });
+api(POST => '/api/blacklist', { address => '+14155550102' });
+
+# ---- POST /api/campaigns/estimate ----------------------------------------
+
+sub estimate {
+    my ($body, $key) = @_;
+    return $t->http(POST => '/api/campaigns/estimate', key => $key // $read, json => $body);
+}
+
+my $r = estimate({ channel => 'sms', audience => { group_ids => [$group] } });
+is($r->{status}, 200, 'a read key may estimate');
+is_deeply($r->{json}, { audience => 30, eligible => 28,
+    skipped => { no_address => 0, opted_out => 1, blacklisted => 1, already_sent_template => 0 } },
+    'SMS: the opted-out and the blacklisted member are not eligible');
+
+$r = estimate({ channel => 'whatsapp', audience => { group_ids => [$group] } });
+is($r->{json}{eligible}, 29, 'WhatsApp (its address falls back to the phone): an SMS opt-out does not apply');
+is($r->{json}{skipped}{blacklisted}, 1, 'the blacklist applies to every channel');
+
+$r = estimate({ channel => 'email', audience => { group_ids => [$group] } });
+is_deeply([ @{ $r->{json} }{qw(audience eligible)}, $r->{json}{skipped}{no_address} ], [30, 0, 30],
+          'e-mail: nobody has an address');
+
+$r = estimate({ channel => 'sms', audience => { group_ids => [$group], limit => 10 } });
+is($r->{json}{eligible}, 10, 'limit caps the eligible count');
+
+$r = estimate({ channel => 'sms', audience => { group_ids => [$group],
+                                                 filter => { attributes => { city => 'Oslo' } } } });
+is($r->{json}{audience}, 5, 'filter.attributes narrows by equal JSON values');
+$r = estimate({ channel => 'sms', audience => { group_ids => [$group],
+                                                 filter => { attributes => { city => 'oslo' } } } });
+is($r->{json}{audience}, 0, 'attribute values compare case-sensitively, as the dispatcher does');
+
+$r = estimate({ channel => 'sms', audience => { contact_ids => [@ids[0 .. 4]], filter => { country => 'US' } } });
+is_deeply([ @{ $r->{json} }{qw(audience eligible)} ], [5, 3], 'filter.country: the region of the phone');
+$r = estimate({ channel => 'sms', audience => { group_ids => [$group], filter => { country => 'GB' } } });
+is($r->{json}{audience}, 0, 'no member has a British number');
+
+my $tpl = api(POST => '/api/templates', { channel => 'sms', name => 'estimate probe', body => 'Hi {{name}}' })->{id};
+$t->dbh->do('INSERT INTO template_sends (template_id, contact_id, campaign_id, message_id, created_at) '
+          . "VALUES (?,?,0,'01JESTIMATEPROBE0000000000',UTC_TIMESTAMP(3))", undef, $tpl, $ids[5]);
+$r = estimate({ channel => 'sms', template_id => $tpl, audience => { group_ids => [$group] } });
+is_deeply([ $r->{json}{eligible}, $r->{json}{skipped}{already_sent_template} ], [27, 1],
+          'never_repeat_template (the default with a template): who had it is skipped');
+$r = estimate({ channel => 'sms', template_id => $tpl, never_repeat_template => JSON::PP::false(),
+                audience => { group_ids => [$group] } });
+is($r->{json}{eligible}, 28, 'never_repeat_template false counts them');
+$t->dbh->do('DELETE FROM template_sends WHERE template_id=?', undef, $tpl);
+
+$r = estimate({ channel => 'sms', audience => { all => JSON::PP::true() } });
+is($r->{json}{audience}, 30, 'all: every contact');
+is_error(estimate({ channel => 'sms', audience => {} }), 422, 'audience_required', 'an audience is required');
+is_error(estimate({ channel => 'fax', audience => { group_ids => [$group] } }), 422, 'invalid_request',
+         'an unknown channel is refused');
+is_error(estimate({ channel => 'sms', audience => { group_ids => ['x'] } }), 422, 'invalid_request',
+         'group ids are checked as for a campaign');
+is($t->http(POST => '/api/campaigns/estimate', json => { channel => 'sms' })->{status}, 401,
+   'no key, no estimate');
+
+# ---- the pages in the browser --------------------------------------------
+
+my $fixture = json_encode({ group_id => $group, hostile_contact_id => $ids[0],
+                            hostile_name => $HOSTILE_NAME });
+my $out = `node $FindBin::Bin/browser/console-campaigns.js @{[ $t->base_url ]} $user $pass @{[ $t->sim_url ]} '$fixture' 2>&1`;
+my $seen = json_decode((split /\n/, $out)[-1] // '') || {};
+is_deeply($seen->{errors}, [], 'no page errors, every step completed') or diag $out;
+
+# templates
+is_deeply($seen->{tpl_vars}, ['name', 'code'], 'the editor detects the variables as they are typed');
+is_deeply($seen->{seg_gsm}, { encoding => 'GSM-7', segments => 2, characters => 170 },
+          'a GSM text of 170 characters: GSM-7, 2 segments');
+is_deeply($seen->{seg_gsm_ext}, { encoding => 'GSM-7', segments => 2, characters => 160 },
+          'the euro sign takes two septets: 160 characters are 2 segments');
+is_deeply($seen->{seg_ucs2}, { encoding => 'UCS-2', segments => 2, characters => 71 },
+          'a Chinese text of 71 characters: UCS-2, 2 segments');
+is_deeply($seen->{seg_ucs2_one}, { encoding => 'UCS-2', segments => 1, characters => 70 },
+          '70 Chinese characters: 1 segment');
+ok($seen->{tpl_id}, 'the template is created in the editor');
+is_deeply($seen->{preview_api}, $seen->{preview_js}, "the page's counter agrees with the API's preview count");
+like(decode_utf8($seen->{preview_body} // ''), qr/\Q$HOSTILE_NAME\E/, 'the preview for a contact shows its name as text');
+ok($seen->{history_shown}, 'the send history is shown after the campaign');
+
+# the wizard and the first campaign
+is($seen->{wizard_eligible}, 28, 'the wizard counts 28 eligible (an opted-out and a blacklisted member left out)');
+like($seen->{review_cost} // '', qr/\d+\.\d{4} USD/, 'the review shows an estimated cost');
+like($seen->{review_duration} // '', qr/\d/, 'and an estimated duration');
+is($seen->{camp1_progress}, 100, 'the progress bar reaches 100% as the simulator delivers');
+ok(scalar(grep { $_ > 0 && $_ < 100 } @{ $seen->{camp1_samples} || [] }) || $seen->{camp1_fast},
+   'the page updated itself on the way (no reload)');
+ok($seen->{camp1_no_reload}, 'the campaign page was never reloaded');
+like($seen->{camp1_status} // '', qr/Completed/, 'the campaign is shown completed');
+ok(!$seen->{camp1_retry}, 'no retry-failed button without failures');
+
+# the slow one: pause, resume, failures
+like($seen->{camp2_running} // '', qr/Running/, 'the slow campaign runs');
+like($seen->{camp2_paused} // '', qr/Paused/, 'pause is shown');
+ok($seen->{camp2_retry}, 'the retry-failed button appears once messages failed');
+like($seen->{camp2_resumed} // '', qr/Running/, 'resume is shown');
+like($seen->{camp2_cancelled} // '', qr/Cancelled/, 'cancel is shown');
+
+# inbox
+is($seen->{unread_badge}, '1', 'an inbound WhatsApp is an unread conversation');
+like(decode_utf8($seen->{bubble} // ''), qr/\Q<img src=x onerror=window.__xss=1>\E/, 'its hostile body is shown as text');
+ok($seen->{badge_cleared}, 'opening it marks it read');
+like($seen->{reply_bubble} // '', qr/Thanks, we got it/, 'a reply inside the window is sent and appears');
+
+# safety, language, speed
+ok(!$seen->{xss}, 'window.__xss stays undefined on every page');
+like(decode_utf8($seen->{zh_nav} // ''), qr/模板.*群发活动.*收件箱/, 'the navigation in Chinese');
+like(decode_utf8($seen->{zh_campaigns} // ''), qr/新建活动/, 'the campaigns page in Chinese');
+like(decode_utf8($seen->{zh_templates} // ''), qr/新建模板/, 'the templates page in Chinese');
+like(decode_utf8($seen->{zh_inbox} // ''), qr/收件箱/, 'the inbox in Chinese');
+for my $p (qw(templates campaigns campaign inbox)) {
+    my $ms = $seen->{paint}{$p};
+    ok(defined $ms && $ms < 300, "first paint of $p under 300 ms from loopback") or diag "$p: " . ($ms // 'none');
+}
+for my $s (qw(templates template-editor campaigns wizard-basics wizard-audience wizard-content
+              wizard-delivery wizard-review campaign inbox)) {
+    ok(-s "$FindBin::Bin/tmp/screenshots/$s.png", "screenshot $s.png");
+}
+
+# what the API says of the first campaign
+my $c = api(GET => "/api/campaigns/$seen->{camp1_id}", undef, $read);
+is($c->{stats}{eligible}, 28, 'the dispatcher agreed: 28 eligible');
+is($c->{stats}{skipped}{opted_out} + $c->{stats}{skipped}{blacklisted}, 2, 'and 2 skipped');
+
+$t->done;
