@@ -40,18 +40,25 @@ async function sim(pathname, body) {
 
         /* a fresh load of a page: the time from navigation start to its first rows */
         async function paint(name, hash, ready) {
-            await page.goto('about:blank');
-            await page.goto(base + '/' + hash, { waitUntil: 'commit' });
+            await page.goto(base + '/' + hash);
+            await page.reload({ waitUntil: 'commit' });
             const ms = await page.waitForFunction((sel) => (document.querySelector(sel)
                 ? performance.now() : null), ready, { polling: 'raf' });
             seen.paint[name] = Math.round(await ms.jsonValue());
+            seen.paint_detail = seen.paint_detail || {};
+            seen.paint_detail[name] = await page.evaluate(() => {
+                const n = performance.getEntriesByType('navigation')[0];
+                const r = performance.getEntriesByType('resource').map((e) =>
+                    `${e.name.replace(/^.*\//, '')}:${Math.round(e.startTime)}-${Math.round(e.responseEnd)}`);
+                return { response: Math.round(n.responseEnd), dcl: Math.round(n.domContentLoadedEventEnd), r };
+            });
         }
 
         await page.goto(base + '/');
         await page.fill('input[name=username]', user);
         await page.fill('input[name=password]', password);
         await page.click('#login-form button');
-        await page.waitForSelector('#app-view:not(.hidden)');
+        await page.waitForSelector('#nav a');
 
         /* ---- templates: the editor ---- */
         await paint('templates', '#/templates', '#tpl-list table');
@@ -63,7 +70,8 @@ async function sim(pathname, body) {
             const d = document.querySelector('#tpl-segments').dataset;
             return { encoding: d.encoding, segments: Number(d.segments), characters: Number(d.characters) };
         });
-        await page.fill('#tpl-body', 'Hi {{ name }}, your code is {{code}}. ' + 'x'.repeat(170 - 37));
+        const gsm = 'Hi {{ name }}, your code is {{code}}. ';
+        await page.fill('#tpl-body', gsm + 'x'.repeat(170 - gsm.length));
         seen.tpl_vars = await page.$$eval('#tpl-vars .badge', (els) => els.map((e) => e.textContent));
         seen.seg_gsm = await counter();
         await page.fill('#tpl-body', '€' + 'a'.repeat(159));
