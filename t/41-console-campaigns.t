@@ -97,6 +97,16 @@ is($t->http(POST => '/api/campaigns/estimate', json => { channel => 'sms' })->{s
 
 # ---- the pages in the browser --------------------------------------------
 
+# a customer who wrote two days ago (its WhatsApp window closed), and an
+# approved WhatsApp template to answer with
+$t->dbh->do(q{INSERT INTO messages (id, batch_id, channel, direction, provider, to_address,
+    from_address, peer, body, status, status_rank, send_state, created_at, updated_at)
+    VALUES ('01JAAAAAAAAAA0000000000001', '01JAAAAAAAAAA0000000000001', 'whatsapp', 'inbound',
+    'twilio', ?, 'whatsapp:+14155550150', '+14155550150', 'An old question', 'received', 50,
+    'done', UTC_TIMESTAMP(3) - INTERVAL 2 DAY, UTC_TIMESTAMP(3) - INTERVAL 2 DAY)}, undef, $t->whatsapp_from);
+api(POST => '/api/templates', { channel => 'whatsapp', name => 'welcome back', language => 'en',
+                                content_sid => 'HX' . ('ab' x 16) });
+
 my $fixture = json_encode({ group_id => $group, hostile_contact_id => $ids[0],
                             hostile_name => $HOSTILE_NAME });
 my $out = `node $FindBin::Bin/browser/console-campaigns.js @{[ $t->base_url ]} $user $pass @{[ $t->sim_url ]} '$fixture' 2>&1`;
@@ -141,6 +151,10 @@ is($seen->{unread_badge}, '1', 'an inbound WhatsApp is an unread conversation');
 like($seen->{bubble} // '', qr/\Q<img src=x onerror=window.__xss=1>\E/, 'its hostile body is shown as text');
 ok($seen->{badge_cleared}, 'opening it marks it read');
 like($seen->{reply_bubble} // '', qr/Thanks, we got it/, 'a reply inside the window is sent and appears');
+ok($seen->{closed_picker}, 'outside the 24 h window the reply box is a template picker');
+ok($seen->{closed_no_text}, 'and there is no free-text box');
+unlike($seen->{closed_reply} // 'error: none', qr/^error:/, 'the approved template is sent from it and appears')
+    or diag $seen->{closed_reply};
 
 # safety, language, speed
 ok(!$seen->{xss}, 'window.__xss stays undefined on every page');

@@ -221,6 +221,21 @@ async function sim(pathname, body) {
         await shot('inbox');
         await xss();
 
+        /* a customer who wrote two days ago: only a template */
+        await page.locator('#inbox-users li', { hasText: '+14155550150' }).click();
+        await page.waitForSelector('#inbox-template option:nth-child(2)', { state: 'attached' });
+        seen.closed_picker = true;
+        seen.closed_no_text = !(await page.isVisible('#inbox-text'));
+        await shot('inbox-window-closed');
+        await page.selectOption('#inbox-template', { label: 'welcome back' });
+        await page.click('#inbox-template-send');
+        await page.waitForFunction(() => document.querySelector('.bubble.outbound')
+            || document.querySelector('#inbox-reply-error').textContent);
+        seen.closed_reply = await page.evaluate(() => {
+            const b = document.querySelector('.bubble.outbound');
+            return b ? b.textContent : 'error: ' + document.querySelector('#inbox-reply-error').textContent;
+        });
+
         /* ---- 中文 ---- */
         await page.selectOption('#lang', 'zh');
         await page.waitForSelector('#inbox-users li');

@@ -153,8 +153,8 @@
                 h('span', { class: 'hint' }, BC.t('channel.' + c.channel)),
                 h('span', { class: 'hint' }, c.rate_per_second
                     ? BC.t('camp.rate_n', { n: c.rate_per_second }) : BC.t('camp.rate_none')),
-                c.schedule_at && h('span', { class: 'hint' }, BC.t('camp.scheduled_for',
-                                                                   { at: BC.fmt.date(c.schedule_at) })));
+                c.schedule_at ? h('span', { class: 'hint' }, BC.t('camp.scheduled_for',
+                                                                  { at: BC.fmt.date(c.schedule_at) })) : '');
             drawMoves(c);
             const p = Math.round(1000 * (s.progress || 0)) / 10;
             bar.value = p;
@@ -214,9 +214,9 @@
                     { label: 'camp.address', value: (x) => x.address || '' },
                     { label: 'camp.variant', value: (x) => x.variant },
                     { label: 'camp.step', value: (x) => x.step },
-                    { label: 'camp.state', value: (x) => x.state },
+                    { label: 'camp.state', value: (x) => BC.t('camp.rs.' + x.state) },
                     { label: 'camp.status', value: (x) => x.status
-                        ? h('span', { class: 'status ' + x.status }, x.status)
+                        ? h('span', { class: 'status ' + x.status }, BC.t('camp.rs.' + x.status))
                         : (x.skip_reason ? BC.t('camp.skip.' + x.skip_reason) : '') },
                     { label: 'camp.error', value: (x) => [x.error_code, x.error_message].filter(Boolean).join(' ') },
                 ], rows, { empty: 'camp.no_recipients' }));
@@ -297,9 +297,12 @@
                 outside_24h_window: ['outside the 24 h window', '超出 24 小时窗口'],
                 condition_not_met: ['condition not met', '条件未满足'],
                 quiet_hours_deferred: ['waiting for quiet hours', '等待免打扰结束'] },
+        /* recipient states and message statuses */
         rs: { pending: ['pending', '待处理'], queued: ['queued', '排队中'], skipped: ['skipped', '已跳过'],
               cancelled: ['cancelled', '已取消'], sent: ['sent', '已发送'], delivered: ['delivered', '已送达'],
-              read: ['read', '已读'], failed: ['failed', '失败'], undelivered: ['undelivered', '未送达'] },
+              read: ['read', '已读'], failed: ['failed', '失败'], undelivered: ['undelivered', '未送达'],
+              accepted: ['accepted', '已接受'], sending: ['sending', '发送中'], blocked: ['blocked', '已拦截'],
+              canceled: ['canceled', '已取消'], received: ['received', '已接收'] },
     };
     for (const [group, list] of Object.entries(words)) {
         for (const [k, [e, z]] of Object.entries(list)) {

@@ -15,7 +15,9 @@
     let open = null;          /* {address, channel} of the open conversation */
 
     function bubble(m) {
-        const text = m.subject ? `${m.subject}\n${m.body || ''}` : (m.body || '');
+        /* a template send may store no text of its own */
+        const body = m.body || (m.direction === 'outbound' ? BC.t('inbox.template_msg') : '');
+        const text = m.subject ? `${m.subject}\n${body}` : body;
         return h('div', { class: 'bubble ' + (m.direction === 'inbound' ? 'inbound' : 'outbound'),
                           dataset: { id: m.id } },
                  text,
@@ -183,14 +185,14 @@
             'inbox.empty': 'No conversations yet.', 'inbox.messages': '{n} messages',
             'inbox.write': 'Write a reply…', 'inbox.send': 'Send', 'inbox.re': 'Re:',
             'inbox.window_closed': 'The customer has not written in the last 24 hours: WhatsApp allows only an approved template.',
-            'inbox.send_template': 'Send template',
+            'inbox.send_template': 'Send template', 'inbox.template_msg': '(a template message)',
         },
         zh: {
             'nav.inbox': '收件箱', 'inbox.pick': '请选择一个会话。',
             'inbox.empty': '暂无会话。', 'inbox.messages': '{n} 条消息',
             'inbox.write': '输入回复…', 'inbox.send': '发送', 'inbox.re': '回复：',
             'inbox.window_closed': '客户在过去 24 小时内没有发消息：WhatsApp 只允许发送已批准的模板。',
-            'inbox.send_template': '发送模板',
+            'inbox.send_template': '发送模板', 'inbox.template_msg': '（模板消息）',
         },
     });
 })();
