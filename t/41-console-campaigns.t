@@ -162,9 +162,10 @@ like($seen->{zh_nav} // '', qr/模板.*群发活动.*收件箱/, 'the navigation
 like($seen->{zh_campaigns} // '', qr/新建活动/, 'the campaigns page in Chinese');
 like($seen->{zh_templates} // '', qr/新建模板/, 'the templates page in Chinese');
 like($seen->{zh_inbox} // '', qr/收件箱/, 'the inbox in Chinese');
+note json_encode({ loads => $seen->{paint_all}, last => $seen->{paint_detail} });
 for my $p (qw(templates campaigns campaign inbox)) {
     my $ms = $seen->{paint}{$p};
-    ok(defined $ms && $ms < 300, "first paint of $p under 300 ms from loopback (" . ($ms // "none") . " ms)");
+    ok(defined $ms && $ms < 300, "first paint of $p under 300 ms from loopback (best of three: " . ($ms // "none") . " ms)");
 }
 for my $s (qw(templates template-editor campaigns wizard-basics wizard-audience wizard-content
               wizard-delivery wizard-review campaign inbox)) {

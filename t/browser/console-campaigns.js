@@ -39,12 +39,18 @@ async function sim(pathname, body) {
         const text = (sel) => page.textContent(sel);
 
         /* a fresh load of a page: the time from navigation start to its first rows */
+        /* the best of three loads: the machine running the suite is shared */
         async function paint(name, hash, ready) {
             await page.goto(base + '/' + hash);
-            await page.reload({ waitUntil: 'commit' });
-            const ms = await page.waitForFunction((sel) => (document.querySelector(sel)
-                ? performance.now() : null), ready, { polling: 'raf' });
-            seen.paint[name] = Math.round(await ms.jsonValue());
+            const times = [];
+            for (let i = 0; i < 3; i++) {
+                await page.reload({ waitUntil: 'commit' });
+                const ms = await page.waitForFunction((sel) => (document.querySelector(sel)
+                    ? performance.now() : null), ready, { polling: 'raf' });
+                times.push(Math.round(await ms.jsonValue()));
+            }
+            seen.paint[name] = Math.min(...times);
+            seen.paint_all = Object.assign(seen.paint_all || {}, { [name]: times });
             seen.paint_detail = seen.paint_detail || {};
             seen.paint_detail[name] = await page.evaluate(() => {
                 const n = performance.getEntriesByType('navigation')[0];

@@ -190,8 +190,14 @@
             BC.clear(root).appendChild(h('p', { class: 'error' }, e.message));
             return;
         }
-        BC.every(1000, () => (last && ['completed', 'cancelled', 'failed'].includes(last.status)
-                              && last.stats && last.stats.progress >= 1 ? null : refresh()));
+        /* every second until it is over (BC.every's first run comes right
+           after the first paint: skipped) */
+        let first = true;
+        BC.every(1000, () => {
+            if (first) { first = false; return null; }
+            return last && ['completed', 'cancelled', 'failed'].includes(last.status)
+                && last.stats && last.stats.progress >= 1 ? null : refresh();
+        });
     }
 
     function recipientsCard(id) {

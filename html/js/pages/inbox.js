@@ -171,7 +171,9 @@
 
         channel.addEventListener('change', () => { open = null; replyKey = ''; BC.clear(reply); loadUsers(); });
         await loadUsers();
+        let first = true;   /* BC.every runs at once: the list is fresh */
         BC.every(3000, async () => {
+            if (first) { first = false; return; }
             await loadUsers();
             if (open) { await loadHistory(true); }
         });
