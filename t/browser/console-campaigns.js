@@ -69,6 +69,13 @@ async function sim(pathname, body) {
         /* ---- templates: the editor ---- */
         await paint('templates', '#/templates', '#tpl-list table');
         await shot('templates');
+        await page.click('#wa-load');
+        await page.waitForSelector('#wa-templates table');
+        seen.wa_twilio = await text('#wa-templates');
+        await page.selectOption('#wa-provider', 'meta');
+        await page.click('#wa-load');
+        await page.waitForSelector('#wa-templates[data-provider=meta]');
+        seen.wa_meta = await text('#wa-templates');
         await page.click('#tpl-new');
         await page.waitForSelector('#tpl-body');
         await page.fill('#tpl-form input[name=name]', 'Spring <b>promo</b>');

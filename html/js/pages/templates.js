@@ -134,6 +134,7 @@
             try {
                 const r = await BC.api('GET', '/api/whatsapp/templates?' + q);
                 token = r.next_page_token || '';
+                out.dataset.provider = provider.value;
                 BC.clear(out).appendChild(BC.table([
                     { label: 'tpl.name', value: (t) => t.name || t.friendly_name || '' },
                     { label: 'tpl.id', value: (t) => t.id || t.sid || '' },
@@ -145,6 +146,7 @@
                                                   onclick: () => load(true) }, BC.t('common.more')));
                 }
             } catch (e) {
+                out.dataset.provider = provider.value;
                 BC.clear(out).appendChild(h('p', { class: 'error' }, e.message));
             }
         }
