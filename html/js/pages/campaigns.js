@@ -57,8 +57,8 @@
                 { label: 'camp.name', value: (c) => c.name },
                 { label: 'camp.channel', value: (c) => BC.t('channel.' + c.channel) },
                 { label: 'camp.status', value: (c) => statusBadge(c.status) },
-                { label: 'camp.progress', value: (c) => progress[c.id] !== undefined
-                    ? progressBar(progress[c.id]) : '' },
+                { label: 'camp.progress', value: (c) => (progress[c.id] !== undefined
+                    ? progressBar(progress[c.id]) : (c.status === 'completed' ? progressBar(1) : '')) },
                 { label: 'camp.created', value: (c) => BC.fmt.date(c.created_at) },
             ], rows, { empty: 'camp.empty', onrow: (c, tr) => {
                 tr.classList.add('clickable');

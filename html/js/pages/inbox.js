@@ -13,6 +13,8 @@
     const h = BC.h;
     const DAY_MS = 24 * 3600 * 1000;
     let open = null;          /* {address, channel} of the open conversation */
+    let replyKey = '';        /* what the reply box was drawn for */
+    const ui = {};            /* the page's elements */
 
     function bubble(m) {
         /* a template send may store no text of its own */
@@ -25,151 +27,152 @@
                    `${BC.t('channel.' + m.channel)} · ${m.status || ''} · ${BC.fmt.date(m.created_at)}`));
     }
 
-    async function render(root) {
-        open = null;
-        const channel = h('select', { id: 'inbox-channel' }, h('option', { value: '' }, BC.t('tpl.all_channels')),
-            ['sms', 'whatsapp', 'email'].map((c) => h('option', { value: c }, BC.t('channel.' + c))));
-        const users = h('ul', { id: 'inbox-users', class: 'convs' }, h('li', { class: 'hint' }, BC.t('common.loading')));
-        const head = h('div', { id: 'inbox-head', class: 'row' });
-        const history = h('div', { id: 'inbox-history', class: 'history' },
-                          h('p', { class: 'hint' }, BC.t('inbox.pick')));
-        const reply = h('div', { id: 'inbox-reply' });
-        root.appendChild(h('section', { class: 'card' },
-            h('div', { class: 'row' }, h('h2', { class: 'grow' }, BC.t('nav.inbox')), channel,
-              h('button', { type: 'button', class: 'secondary', id: 'inbox-refresh', onclick: () => loadUsers() },
-                BC.t('common.refresh'))),
-            h('div', { class: 'chat' }, users, h('div', null, head, history, reply))));
+    async function loadUsers() {
+        const q = new URLSearchParams({ limit: 50 });
+        if (ui.channel.value) { q.set('channel', ui.channel.value); }
+        try {
+            const r = await BC.api('GET', '/api/chat/users?' + q);
+            BC.clear(ui.users).append(...(r.users.length ? r.users.map((u) => h('li', {
+                class: open && open.address === u.user_address ? 'active' : '',
+                dataset: { address: u.user_address }, onclick: () => openConversation(u),
+            }, h('span', { class: 'who' }, u.user_address),
+               u.unread_count ? h('span', { class: 'badge accent' }, String(u.unread_count)) : null,
+               h('span', { class: 'meta' }, `${(u.channels || []).map((c) => BC.t('channel.' + c)).join(', ')}`
+                 + ` · ${BC.t('inbox.messages', { n: u.total_messages })} · ${BC.fmt.date(u.last_message_at)}`)))
+                : [h('li', { class: 'hint' }, BC.t('inbox.empty'))]));
+        } catch (e) {
+            BC.clear(ui.users).appendChild(h('li', { class: 'error' }, e.message));
+        }
+    }
 
-        async function loadUsers() {
-            const q = new URLSearchParams({ limit: 50 });
-            if (channel.value) { q.set('channel', channel.value); }
-            try {
-                const r = await BC.api('GET', '/api/chat/users?' + q);
-                BC.clear(users).append(...(r.users.length ? r.users.map((u) => h('li', {
-                    class: open && open.address === u.user_address ? 'active' : '',
-                    dataset: { address: u.user_address }, onclick: () => openConversation(u),
-                }, h('span', { class: 'who' }, u.user_address),
-                   u.unread_count ? h('span', { class: 'badge accent' }, String(u.unread_count)) : null,
-                   h('span', { class: 'meta' }, `${(u.channels || []).map((c) => BC.t('channel.' + c)).join(', ')}`
-                     + ` · ${BC.t('inbox.messages', { n: u.total_messages })} · ${BC.fmt.date(u.last_message_at)}`)))
-                    : [h('li', { class: 'hint' }, BC.t('inbox.empty'))]));
-            } catch (e) {
-                BC.clear(users).appendChild(h('li', { class: 'error' }, e.message));
+    async function openConversation(u) {
+        open = { address: u.user_address, channel: ui.channel.value || (u.channels || [])[0] || 'sms' };
+        BC.clear(ui.head).append(h('h3', null, u.user_address));
+        await loadHistory(true);
+        loadUsers();
+    }
+
+    async function loadHistory(markRead) {
+        if (!open) { return; }
+        const q = new URLSearchParams({ address: open.address, limit: 100 });
+        if (ui.channel.value) { q.set('channel', ui.channel.value); }
+        try {
+            const r = await BC.api('GET', '/api/chat/history?' + q);
+            /* the newest 100: the API pages oldest first */
+            let msgs = r.messages;
+            if (r.total > msgs.length) {
+                q.set('offset', r.total - 100);
+                msgs = (await BC.api('GET', '/api/chat/history?' + q)).messages;
             }
-        }
-
-        async function openConversation(u) {
-            open = { address: u.user_address, channel: channel.value || (u.channels || [])[0] || 'sms' };
-            BC.clear(head).append(h('h3', null, u.user_address));
-            await loadHistory(true);
-            loadUsers();
-        }
-
-        async function loadHistory(markRead) {
-            if (!open) { return; }
-            const q = new URLSearchParams({ address: open.address, limit: 100 });
-            if (channel.value) { q.set('channel', channel.value); }
-            try {
-                const r = await BC.api('GET', '/api/chat/history?' + q);
-                /* the newest 100: the API pages oldest first */
-                let msgs = r.messages;
-                if (r.total > msgs.length) {
-                    q.set('offset', r.total - 100);
-                    msgs = (await BC.api('GET', '/api/chat/history?' + q)).messages;
-                }
-                const atEnd = history.scrollTop + history.clientHeight >= history.scrollHeight - 4;
-                BC.clear(history).append(...(msgs.length ? msgs.map(bubble)
-                    : [h('p', { class: 'hint' }, BC.t('common.none'))]));
-                if (markRead || atEnd) { history.scrollTop = history.scrollHeight; }
-                const last = msgs[msgs.length - 1];
-                const lastIn = [...msgs].reverse().find((m) => m.direction === 'inbound');
-                open.channel = (lastIn || last || open).channel;
-                open.from = lastIn ? lastIn.to : '';
-                open.windowOpen = !!lastIn
-                    && Date.now() - new Date(lastIn.created_at).getTime() < DAY_MS;
-                drawReply();
-                const unread = msgs.filter((m) => m.direction === 'inbound' && !m.read_at).map((m) => m.id);
-                if (markRead && unread.length && BC.can('send')) {
-                    await BC.api('POST', '/api/chat/mark-read', { message_ids: unread });
-                }
-            } catch (e) { BC.fail(e); }
-        }
-
-        let replyKey = '';
-        function drawReply() {
-            const key = `${open.address}/${open.channel}/${open.windowOpen}`;
-            if (key === replyKey) { return; }
-            replyKey = key;
-            BC.clear(reply);
-            if (!BC.can('send')) { return; }
-            const error = h('p', { class: 'error', id: 'inbox-reply-error' });
-            if (open.channel === 'whatsapp' && !open.windowOpen) {
-                reply.append(h('p', { class: 'hint' }, BC.t('inbox.window_closed')), templatePicker(error), error);
-                return;
+            const atEnd = ui.history.scrollTop + ui.history.clientHeight >= ui.history.scrollHeight - 4;
+            BC.clear(ui.history).append(...(msgs.length ? msgs.map(bubble)
+                : [h('p', { class: 'hint' }, BC.t('common.none'))]));
+            if (markRead || atEnd) { ui.history.scrollTop = ui.history.scrollHeight; }
+            const last = msgs[msgs.length - 1];
+            const lastIn = [...msgs].reverse().find((m) => m.direction === 'inbound');
+            open.channel = (lastIn || last || open).channel;
+            open.from = lastIn ? lastIn.to : '';
+            open.windowOpen = !!lastIn
+                && Date.now() - new Date(lastIn.created_at).getTime() < DAY_MS;
+            drawReply();
+            const unread = msgs.filter((m) => m.direction === 'inbound' && !m.read_at).map((m) => m.id);
+            if (markRead && unread.length && BC.can('send')) {
+                await BC.api('POST', '/api/chat/mark-read', { message_ids: unread });
             }
-            const subject = h('input', { id: 'inbox-subject', placeholder: BC.t('tpl.subject') });
-            const text = h('textarea', { id: 'inbox-text', rows: 3, placeholder: BC.t('inbox.write') });
-            const send = h('button', { type: 'submit', id: 'inbox-send' }, BC.t('inbox.send'));
-            reply.append(h('form', { onsubmit: async (ev) => {
-                ev.preventDefault();
-                if (!text.value.trim()) { return; }
-                send.disabled = true;
-                const body = open.channel === 'sms' ? { message: text.value }
-                    : open.channel === 'whatsapp' ? { body: text.value }
-                        : { subject: subject.value || BC.t('inbox.re'), text: text.value };
-                if (await sendReply(body, error)) { text.value = ''; }
-                send.disabled = false;
-            } }, open.channel === 'email' ? subject : null, text, h('div', { class: 'row' }, send)), error);
-        }
+        } catch (e) { BC.fail(e); }
+    }
 
-        /* WhatsApp outside the window: our approved WhatsApp templates */
-        function templatePicker(error) {
-            const pick = h('select', { id: 'inbox-template' }, h('option', { value: '' }, BC.t('wiz.pick_template')));
-            const vars = h('input', { id: 'inbox-template-vars', placeholder: 'name=Ada' });
-            BC.api('GET', '/api/templates?channel=whatsapp&limit=500').then((r) => {
-                for (const t of r.templates.filter((x) => x.content_sid || x.provider_name)) {
-                    pick.appendChild(h('option', { value: t.id }, t.name));
-                }
-            }).catch(BC.fail);
-            return h('form', { id: 'inbox-template-form', onsubmit: async (ev) => {
-                ev.preventDefault();
-                if (!pick.value) { return; }
-                const body = { template_id: Number(pick.value) };
-                const v = BC.parsePairs(vars.value);
-                if (Object.keys(v).length) { body.template_variables = v; }
-                await sendReply(body, error);
-            } }, h('div', { class: 'row' }, pick, vars,
-                   h('button', { type: 'submit', id: 'inbox-template-send' }, BC.t('inbox.send_template'))));
+    function drawReply() {
+        const key = `${open.address}/${open.channel}/${open.windowOpen}`;
+        if (key === replyKey) { return; }
+        replyKey = key;
+        BC.clear(ui.reply);
+        if (!BC.can('send')) { return; }
+        const error = h('p', { class: 'error', id: 'inbox-reply-error' });
+        if (open.channel === 'whatsapp' && !open.windowOpen) {
+            ui.reply.append(h('p', { class: 'hint' }, BC.t('inbox.window_closed')), templatePicker(error), error);
+            return;
         }
+        const subject = h('input', { id: 'inbox-subject', placeholder: BC.t('tpl.subject') });
+        const text = h('textarea', { id: 'inbox-text', rows: 3, placeholder: BC.t('inbox.write') });
+        const send = h('button', { type: 'submit', id: 'inbox-send' }, BC.t('inbox.send'));
+        ui.reply.append(h('form', { onsubmit: async (ev) => {
+            ev.preventDefault();
+            if (!text.value.trim()) { return; }
+            send.disabled = true;
+            const body = open.channel === 'sms' ? { message: text.value }
+                : open.channel === 'whatsapp' ? { body: text.value }
+                    : { subject: subject.value || BC.t('inbox.re'), text: text.value };
+            if (await sendReply(body, error)) { text.value = ''; }
+            send.disabled = false;
+        } }, open.channel === 'email' ? subject : null, text, h('div', { class: 'row' }, send)), error);
+    }
 
-        /* the send API of the channel; a per-recipient refusal is shown */
-        async function sendReply(body, error) {
-            error.textContent = '';
-            const fromKey = { sms: 'from_number', whatsapp: 'from_address', email: 'from_email' }[open.channel];
-            body.recipients = [open.address];
-            if (open.from && open.channel !== 'email') { body[fromKey] = open.from; }
-            try {
-                const r = await BC.api('POST', '/api/send/' + open.channel, body);
-                if (r.rejected && r.rejected.length) {
-                    error.textContent = r.rejected[0].error;
-                    if (/outside_24h_window/.test(r.rejected[0].error)) {
-                        open.windowOpen = false;
-                        drawReply();
-                        reply.querySelector('#inbox-reply-error').textContent = r.rejected[0].error;
-                    }
-                    return false;
+    /* WhatsApp outside the window: our approved WhatsApp templates */
+    function templatePicker(error) {
+        const pick = h('select', { id: 'inbox-template' }, h('option', { value: '' }, BC.t('wiz.pick_template')));
+        const vars = h('input', { id: 'inbox-template-vars', placeholder: 'name=Ada' });
+        BC.api('GET', '/api/templates?channel=whatsapp&limit=500').then((r) => {
+            for (const t of r.templates.filter((x) => x.content_sid || x.provider_name)) {
+                pick.appendChild(h('option', { value: t.id }, t.name));
+            }
+        }).catch(BC.fail);
+        return h('form', { id: 'inbox-template-form', onsubmit: async (ev) => {
+            ev.preventDefault();
+            if (!pick.value) { return; }
+            const body = { template_id: Number(pick.value) };
+            const v = BC.parsePairs(vars.value);
+            if (Object.keys(v).length) { body.template_variables = v; }
+            await sendReply(body, error);
+        } }, h('div', { class: 'row' }, pick, vars,
+               h('button', { type: 'submit', id: 'inbox-template-send' }, BC.t('inbox.send_template'))));
+    }
+
+    /* the send API of the channel; a per-recipient refusal is shown */
+    async function sendReply(body, error) {
+        error.textContent = '';
+        const fromKey = { sms: 'from_number', whatsapp: 'from_address', email: 'from_email' }[open.channel];
+        body.recipients = [open.address];
+        if (open.from && open.channel !== 'email') { body[fromKey] = open.from; }
+        try {
+            const r = await BC.api('POST', '/api/send/' + open.channel, body);
+            if (r.rejected && r.rejected.length) {
+                error.textContent = r.rejected[0].error;
+                if (/outside_24h_window/.test(r.rejected[0].error)) {
+                    open.windowOpen = false;
+                    drawReply();
+                    ui.reply.querySelector('#inbox-reply-error').textContent = r.rejected[0].error;
                 }
-                await loadHistory(false);
-                history.scrollTop = history.scrollHeight;
-                return true;
-            } catch (e) {
-                error.textContent = e.message;
-                BC.fail(e);
                 return false;
             }
+            await loadHistory(false);
+            ui.history.scrollTop = ui.history.scrollHeight;
+            return true;
+        } catch (e) {
+            error.textContent = e.message;
+            BC.fail(e);
+            return false;
         }
+    }
 
-        channel.addEventListener('change', () => { open = null; replyKey = ''; BC.clear(reply); loadUsers(); });
+
+    async function render(root) {
+        open = null;
+        replyKey = '';
+        ui.channel = h('select', { id: 'inbox-channel' }, h('option', { value: '' }, BC.t('tpl.all_channels')),
+            ['sms', 'whatsapp', 'email'].map((c) => h('option', { value: c }, BC.t('channel.' + c))));
+        ui.users = h('ul', { id: 'inbox-users', class: 'convs' }, h('li', { class: 'hint' }, BC.t('common.loading')));
+        ui.head = h('div', { id: 'inbox-head', class: 'row' });
+        ui.history = h('div', { id: 'inbox-history', class: 'history' },
+                          h('p', { class: 'hint' }, BC.t('inbox.pick')));
+        ui.reply = h('div', { id: 'inbox-reply' });
+        root.appendChild(h('section', { class: 'card' },
+            h('div', { class: 'row' }, h('h2', { class: 'grow' }, BC.t('nav.inbox')), ui.channel,
+              h('button', { type: 'button', class: 'secondary', id: 'inbox-refresh', onclick: () => loadUsers() },
+                BC.t('common.refresh'))),
+            h('div', { class: 'chat' }, ui.users, h('div', null, ui.head, ui.history, ui.reply))));
+
+        ui.channel.addEventListener('change', () => { open = null; replyKey = ''; BC.clear(ui.reply); loadUsers(); });
         await loadUsers();
         let first = true;   /* BC.every runs at once: the list is fresh */
         BC.every(3000, async () => {
