@@ -148,6 +148,15 @@ ok($seen->{camp2_retry}, 'the retry-failed button appears once messages failed')
 like($seen->{camp2_resumed} // '', qr/Running/, 'resume is shown');
 like($seen->{camp2_cancelled} // '', qr/Cancelled/, 'cancel is shown');
 
+# variants, a step, a start time
+ok($seen->{ab_start_hidden}, 'with a start time the review offers no immediate start');
+like($seen->{ab_create_label} // '', qr/scheduled/i, 'but a scheduled creation');
+like($seen->{ab_status} // '', qr/Scheduled/, 'the campaign is created scheduled');
+is_deeply($seen->{ab_variants}, ['A:3', 'B:1'], 'the A/B variants with their weights');
+like($seen->{ab_steps} // '', qr/1\s*SMS\s*1800 s\s*if not delivered/, 'the follow-up step: 30 minutes, if not delivered');
+is_deeply($seen->{ab_moves}, ['camp-start', 'camp-cancel'], 'a scheduled campaign may be started or cancelled');
+like($seen->{ab_cancelled} // '', qr/Cancelled/, 'and is cancelled from its page');
+
 # inbox
 is($seen->{unread_badge}, '1', 'an inbound WhatsApp is an unread conversation');
 like($seen->{bubble} // '', qr/\Q<img src=x onerror=window.__xss=1>\E/, 'its hostile body is shown as text');

@@ -211,6 +211,42 @@ async function sim(pathname, body) {
         seen.camp2_cancelled = await text('#camp-status');
         await sim('/sim/config', { undelivered_ratio: 0 });
 
+        /* ---- A/B variants, a follow-up, quiet hours and a start time: created scheduled ---- */
+        await page.goto(base + '/#/campaigns/new');
+        await page.waitForSelector('#wiz-name');
+        await page.fill('#wiz-name', 'A/B later');
+        await page.click('#wiz-next');
+        await page.check(`input[name=group][value="${fixture.group_id}"]`);
+        await page.click('#wiz-next');
+        await page.fill('#wiz-message', 'Variant A for {{name}}');
+        await page.fill('#wiz-vweight', '3');
+        await page.click('#wiz-add-variant');
+        await page.fill('#wiz-v1-message', 'Variant B for {{name}}');
+        await page.click('#wiz-next');
+        await page.click('#wiz-add-step');
+        await page.fill('.step-message', 'Did you see it, {{name}}?');
+        await page.fill('.step-delay', '30');
+        await page.selectOption('.step-condition', 'not_delivered');
+        await page.fill('#wiz-schedule', '2030-01-01T09:00');
+        await page.fill('#wiz-quiet-start', '21:00');
+        await page.fill('#wiz-quiet-end', '08:00');
+        await page.click('#wiz-next');
+        await page.waitForSelector('#wiz-review-cost');
+        seen.ab_start_hidden = !(await page.isVisible('#wiz-create-start'));
+        seen.ab_create_label = await text('#wiz-create');
+        await page.click('#wiz-create');
+        await page.waitForFunction(() => /^#\/campaigns\/\d+$/.test(location.hash));
+        await status('Scheduled');
+        seen.ab_status = await text('#camp-status');
+        await page.waitForSelector('#camp-variants tbody tr:nth-child(2)');
+        seen.ab_variants = await page.$$eval('#camp-variants tbody tr', (rows) =>
+            rows.map((r) => [...r.children].slice(0, 2).map((td) => td.textContent).join(':')));
+        seen.ab_steps = await text('#camp-steps tbody');
+        seen.ab_moves = await page.$$eval('#camp-moves button', (bs) => bs.map((b) => b.id));
+        await page.click('#camp-cancel');
+        await status('Cancelled');
+        seen.ab_cancelled = await text('#camp-status');
+
         /* ---- inbox ---- */
         await sim('/sim/inbound', { channel: 'whatsapp', from: '+14155550143',
                                     body: 'Hello from WhatsApp <img src=x onerror=window.__xss=1>' });
