@@ -107,7 +107,7 @@ $t->dbh->do(q{INSERT INTO messages (id, batch_id, channel, direction, provider, 
 api(POST => '/api/templates', { channel => 'whatsapp', name => 'welcome back', language => 'en',
                                 content_sid => 'HXcb6b0828c05d7af4d37391699c9c2ea3' });
 
-my $fixture = json_encode({ group_id => $group, hostile_contact_id => $ids[0],
+my $fixture = json_encode({ group_id => $group, hostile_contact_id => $ids[0], send_key => scalar $t->create_key('send'),
                             hostile_name => $HOSTILE_NAME });
 my $out = `node $FindBin::Bin/browser/console-campaigns.js @{[ $t->base_url ]} $user $pass @{[ $t->sim_url ]} '$fixture' 2>&1`;
 my $seen = json_decode((split /\n/, $out)[-1] // '') || {};
@@ -146,6 +146,8 @@ like($seen->{camp2_running} // '', qr/Running/, 'the slow campaign runs');
 like($seen->{camp2_paused} // '', qr/Paused/, 'pause is shown');
 ok($seen->{camp2_retry}, 'the retry-failed button appears once messages failed');
 like($seen->{camp2_resumed} // '', qr/Running/, 'resume is shown');
+is($seen->{camp2_paused_elsewhere}, 200, 'paused through the API meanwhile');
+like($seen->{camp2_conflict} // '', qr/is paused/, "the page's stale pause shows the API's 409 message");
 like($seen->{camp2_cancelled} // '', qr/Cancelled/, 'cancel is shown');
 
 # variants, a step, a start time

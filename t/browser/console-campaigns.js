@@ -206,6 +206,21 @@ async function sim(pathname, body) {
         await page.click('#camp-resume');
         await status('Running');
         seen.camp2_resumed = await text('#camp-status');
+
+        /* paused elsewhere while the page still shows it running: the API's 409 is shown */
+        const camp2 = (await page.evaluate(() => location.hash)).split('/')[2];
+        const hold = (route) => (route.request().method() === 'GET'
+            ? new Promise((r) => setTimeout(r, 3000)).then(() => route.continue().catch(() => {}))
+            : route.continue());
+        await page.route(`**/api/campaigns/${camp2}`, hold);
+        const other = await fetch(`${base}/api/campaigns/${camp2}/pause`,
+                                  { method: 'POST', headers: { 'X-API-Key': fixture.send_key } });
+        seen.camp2_paused_elsewhere = other.status;
+        await page.click('#camp-pause');
+        await page.waitForFunction(() => document.querySelector('#camp-error').textContent);
+        seen.camp2_conflict = await text('#camp-error');
+        await page.unroute(`**/api/campaigns/${camp2}`, hold);
+        await status('Paused');
         await page.click('#camp-cancel');
         await status('Cancelled');
         seen.camp2_cancelled = await text('#camp-status');
