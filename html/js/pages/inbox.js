@@ -28,10 +28,14 @@
     }
 
     async function loadUsers() {
-        const q = new URLSearchParams({ limit: 50 });
+        const q = new URLSearchParams({ limit: ui.limit });
         if (ui.channel.value) { q.set('channel', ui.channel.value); }
         try {
             const r = await BC.api('GET', '/api/chat/users?' + q);
+            const more = r.total > r.users.length
+                ? h('li', { class: 'more' }, h('button', { type: 'button', class: 'link', id: 'inbox-more',
+                    onclick: (ev) => { ev.stopPropagation(); ui.limit += 50; loadUsers(); } },
+                    BC.t('common.more'))) : '';
             BC.clear(ui.users).append(...(r.users.length ? r.users.map((u) => h('li', {
                 class: open && open.address === u.user_address ? 'active' : '',
                 dataset: { address: u.user_address }, onclick: () => openConversation(u),
@@ -39,7 +43,7 @@
                u.unread_count ? h('span', { class: 'badge accent' }, String(u.unread_count)) : null,
                h('span', { class: 'meta' }, `${(u.channels || []).map((c) => BC.t('channel.' + c)).join(', ')}`
                  + ` · ${BC.t('inbox.messages', { n: u.total_messages })} · ${BC.fmt.date(u.last_message_at)}`)))
-                : [h('li', { class: 'hint' }, BC.t('inbox.empty'))]));
+                : [h('li', { class: 'hint' }, BC.t('inbox.empty'))]), more);
         } catch (e) {
             BC.clear(ui.users).appendChild(h('li', { class: 'error' }, e.message));
         }
@@ -159,6 +163,7 @@
     async function render(root) {
         open = null;
         replyKey = '';
+        ui.limit = 50;   /* conversations shown; "Load more" adds a page */
         ui.channel = h('select', { id: 'inbox-channel' }, h('option', { value: '' }, BC.t('tpl.all_channels')),
             ['sms', 'whatsapp', 'email'].map((c) => h('option', { value: c }, BC.t('channel.' + c))));
         ui.users = h('ul', { id: 'inbox-users', class: 'convs' }, h('li', { class: 'hint' }, BC.t('common.loading')));
