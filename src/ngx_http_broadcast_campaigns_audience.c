@@ -444,7 +444,7 @@ ngx_http_broadcast_camp_estimate(ngx_http_broadcast_api_ctx_t *ctx,
     MYSQL_ROW                  row;
     long long                  n[4] = { 0, 0, 0, 0 }, audience = 0, eligible;
     const char                *country, *number;
-    ngx_uint_t                 i;
+    ngx_uint_t                 i, ok;
     ngx_http_broadcast_sql_t   sql = { 0 };
 
     a = json_loads(cp->audience, 0, NULL);
@@ -458,8 +458,17 @@ ngx_http_broadcast_camp_estimate(ngx_http_broadcast_api_ctx_t *ctx,
 
     ngx_http_broadcast_camp_est_sql(&sql, conn->mysql, cp, a,
                                     country != NULL);
-    res = ngx_http_broadcast_contacts_select(ctx, conn, &sql);
+
+    /* row by row (filter.country) the result is streamed: an audience of
+       millions is not held in the thread's memory */
+    res = NULL;
+    if (ngx_http_broadcast_contacts_exec(ctx, conn, &sql) == 0) {
+        res = country ? mysql_use_result(conn->mysql)
+                      : ngx_http_broadcast_sql_store(ctx, conn);
+    }
+
     free(sql.data);
+    ok = res != NULL;
 
     while (res && (row = mysql_fetch_row(res)) != NULL) {
         if (country != NULL) {
@@ -480,6 +489,11 @@ ngx_http_broadcast_camp_estimate(ngx_http_broadcast_api_ctx_t *ctx,
         }
     }
 
+    /* a streamed result ends early on a lost connection: not a count */
+    if (res && mysql_errno(conn->mysql) != 0) {
+        ok = 0;
+    }
+
     if (res) {
         mysql_free_result(res);
     }
@@ -493,7 +507,13 @@ ngx_http_broadcast_camp_estimate(ngx_http_broadcast_api_ctx_t *ctx,
 
     json_decref(a);
 
-    if (res == NULL) {
+    if (!ok) {
+        if (ctx->code == NULL) {
+            snprintf(ctx->detail, sizeof(ctx->detail), "%s",
+                     mysql_error(conn->mysql));
+            ngx_http_broadcast_api_mysql_down(ctx);
+        }
+
         return;
     }
 
