@@ -411,7 +411,11 @@ snd_camp_turn(snd_disp_t *d)
         }
     }
     snd_camp_sweep(d);
-    return busy;
+    rc = snd_camp_cancel_sweep(d);
+    if (rc < 0) {
+        return -1;
+    }
+    return busy | rc;
 }
 
 static void

@@ -165,4 +165,8 @@ int snd_camp_proto(snd_camp_variant_t *v, const char *text, char *why,
    -1 error */
 int snd_camp_queue(snd_disp_t *d, snd_camp_t *c);
 
+/* campaign_cancel.c: the pending recipients of cancelled campaigns, in
+   batches; 1 if more is left, 0 none, -1 error */
+int snd_camp_cancel_sweep(snd_disp_t *d);
+
 #endif /* SENDER_CAMPAIGN_H */
