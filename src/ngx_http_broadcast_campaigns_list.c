@@ -25,7 +25,8 @@
     "(SELECT JSON_ARRAYAGG(JSON_OBJECT('step',s.idx,'channel',s.channel,"     \
     "'template_id',s.template_id,'delay_seconds',s.delay_seconds,"            \
     "'condition',s.step_condition) ORDER BY s.idx) FROM campaign_steps s "    \
-    "WHERE s.campaign_id=c.id)"
+    "WHERE s.campaign_id=c.id),c.hold_reason,c.hold_message,"                 \
+    NGX_HTTP_BROADCAST_CAMP_TIME("c.hold_until")
 
 
 /* the counters of the stats, in their JSON order */
@@ -157,6 +158,13 @@ ngx_http_broadcast_camp_json(void *data, MYSQL_ROW row,
     json_object_set_new(c, "started_at", ngx_http_broadcast_camp_str(row[16]));
     json_object_set_new(c, "completed_at",
                         ngx_http_broadcast_camp_str(row[17]));
+
+    /* why a running campaign is not sending for now (the dispatcher's) */
+    json_object_set_new(c, "hold", row[22] == NULL ? json_null()
+        : json_pack("{s:o,s:o,s:o}",
+                    "reason", ngx_http_broadcast_camp_str(row[22]),
+                    "message", ngx_http_broadcast_camp_str(row[23]),
+                    "until", ngx_http_broadcast_camp_str(row[24])));
 
     return c;
 }
