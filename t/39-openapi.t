@@ -3,8 +3,9 @@
 # GET /api/openapi.json: it parses, it documents exactly the route table
 # of src/ngx_http_broadcast_api.c (BC::Routes) with its need levels, every
 # operation is complete (operationId, summary, tags, an Error 4xx), every
-# $ref resolves, every path parameter is declared, and the response
-# schemas of a few GET routes hold for real answers of a running stack.
+# $ref resolves, every path parameter is declared, and the documented
+# schemas and error codes hold for real answers of a running stack (most
+# GET routes, a few creates and errors).
 use strict;
 use warnings;
 use FindBin;
@@ -275,16 +276,18 @@ sub check {
     return @p;
 }
 
-# a real answer of $path against the document's schema of that response
+# a real answer of "$method $path" against the document's schema of its
+# status there; $want: the status it must have
 sub answers_as_documented {
-    my ($path, $res, $name) = @_;
+    my ($method, $path, $res, $want, $name) = @_;
     my ($template) = grep { my $re = $_; $re =~ s/\{[^}]+\}/[^\/]+/g; $path =~ m{^$re$} }
                      sort keys %{ $doc->{paths} };
-    my $op = $template && $doc->{paths}{$template}{get};
+    is($res->{status}, $want, "$name: HTTP $want") or diag $res->{content};
+    my $op = $template && $doc->{paths}{$template}{ lc $method };
     my $doc_res = $op && resolve($op->{responses}{ $res->{status} });
     my $schema = $doc_res && $doc_res->{content}{'application/json'}{schema};
-    ok($schema, "$name: HTTP $res->{status} is documented for GET " . ($template // $path))
-        or return diag $res->{content};
+    ok($schema, "$name: HTTP $res->{status} is documented for $method " . ($template // $path))
+        or return;
     my $value = eval { $PLAIN->decode($res->{content}) };
     is_deeply([check($schema, $value, 'answer')], [], "$name: the answer holds the documented schema");
     if ($res->{status} >= 400) {
@@ -298,27 +301,55 @@ my $manage = $t->create_key('manage');
 my $c = $t->post('/api/contacts', key => $manage, json => {
     name => 'Ada', phone => '+14155550100', email => 'ada@example.com',
     tags => ['vip'], attributes => { city => 'Oslo' }, timezone => 'Europe/Oslo' });
-is($c->{status}, 201, 'a contact to list') or diag $c->{content};
+my $cid = $c->{json}{id} // 0;
 my $g = $t->post('/api/groups', key => $manage, json => { name => 'openapi' });
-is($g->{status}, 201, 'a group to list') or diag $g->{content};
 my $gid = $g->{json}{id} // 0;
-$t->post("/api/groups/$gid/members", key => $manage, json => { contact_ids => [$c->{json}{id} // 0] });
+$t->post("/api/groups/$gid/members", key => $manage, json => { contact_ids => [$cid] });
 my $tpl = $t->post('/api/templates', key => $manage, json => {
-    channel => 'email', name => 'hello', subject => 'Hi {{name}}', body => 'Hello {{name}}' });
-is($tpl->{status}, 201, 'a template to list') or diag $tpl->{content};
+    channel => 'sms', name => 'hello', body => 'Hello {{name}}' });
+my $tid = $tpl->{json}{id} // 0;
+my $camp = $t->post('/api/campaigns', key => $manage, json => {
+    name => 'openapi', channel => 'sms', template_id => $tid, audience => { group_ids => [$gid] } });
+my $campid = $camp->{json}{id} // 0;
+$t->post('/api/opt-outs', key => $manage, json => { address => '+14155550111', channel => 'sms' });
+$t->post('/api/blacklist', key => $manage, json => { address => '+14155550112' });
+$t->post('/api/keyword-rules', key => $manage, json => { keyword => 'hours', response_text => '9-5' });
+my $sent = $t->post('/api/send/sms', key => $manage, json => { recipients => ['+14155550113'], message => 'hi' });
+my $mid = $sent->{json}{messages}[0]{id} // 'none';
 
-for my $path ('/api/contacts', "/api/contacts/" . ($c->{json}{id} // 0), '/api/groups',
-              "/api/groups/$gid/members", '/api/templates', '/api/contacts/tags', '/api/campaigns')
+for my $path ('/api/contacts', "/api/contacts/$cid", '/api/groups', "/api/groups/$gid",
+              "/api/groups/$gid/members", '/api/templates', "/api/templates/$tid", '/api/contacts/tags',
+              '/api/campaigns', "/api/campaigns/$campid", "/api/campaigns/$campid/recipients",
+              "/api/templates/$tid/history", '/api/opt-outs', '/api/blacklist', '/api/keyword-rules',
+              "/api/status/$mid", "/api/messages/$mid", "/api/batch/$mid", '/api/messages',
+              '/api/chat/users', '/api/stats', '/api/webhook-events', '/api/email/senders',
+              '/api/whatsapp/senders', '/api/customers', "/api/customers/$cid", '/api/customers/tags',
+              '/api/customers/groups', "/api/customers/groups/$gid/members", '/api/sms/contacts',
+              '/api/sms/groups', '/api/message-templates', '/api/sms/templates', '/api/sms/keyword-rules',
+              '/api/sms/opt-outs', '/api/sms/blacklist', '/api/sms/stats', '/api/sms/campaigns',
+              "/api/sms/campaigns/$campid", "/api/sms/campaigns/$campid/stats", '/api/email/campaigns',
+              '/api/marketing/campaigns', "/api/marketing/campaigns/$campid",
+              "/api/marketing/campaigns/$campid/steps", "/api/marketing/campaigns/$campid/executions",
+              "/api/marketing/campaigns/$campid/customers/progress")
 {
-    answers_as_documented($path, $t->get($path, key => $manage), "GET $path");
+    answers_as_documented(GET => $path, $t->get($path, key => $manage), 200, "GET $path");
 }
-answers_as_documented('/api/keys', $t->get('/api/keys', token => $t->token), 'GET /api/keys');
-answers_as_documented('/health', $t->get('/health'), 'GET /health');
+answers_as_documented(GET => '/api/keys', $t->get('/api/keys', token => $t->token), 200, 'GET /api/keys');
+answers_as_documented(GET => '/health', $t->get('/health'), 200, 'GET /health');
+answers_as_documented(POST => '/api/contacts', $c, 201, 'POST /api/contacts');
+answers_as_documented(POST => '/api/groups', $g, 201, 'POST /api/groups');
+answers_as_documented(POST => '/api/templates', $tpl, 201, 'POST /api/templates');
+answers_as_documented(POST => '/api/campaigns', $camp, 201, 'POST /api/campaigns');
+answers_as_documented(POST => '/api/send/sms', $sent, 202, 'POST /api/send/sms');
 
 # errors: the codes the document names for them
-answers_as_documented('/api/groups/999999', $t->get('/api/groups/999999', key => $manage),
+answers_as_documented(GET => '/api/groups/999999', $t->get('/api/groups/999999', key => $manage), 404,
     'an unknown group');
-answers_as_documented('/api/contacts', $t->get('/api/contacts'), 'no credential');
-answers_as_documented('/api/groups', $t->get('/api/groups?limit=0', key => $manage), 'a bad limit');
+answers_as_documented(GET => '/api/contacts', $t->get('/api/contacts'), 401, 'no credential');
+answers_as_documented(GET => '/api/groups', $t->get('/api/groups?limit=0', key => $manage), 400, 'a bad limit');
+answers_as_documented(POST => '/api/groups', $t->post('/api/groups', key => $manage, json => { name => 'openapi' }),
+    409, 'a taken group name');
+answers_as_documented(POST => '/api/campaigns/{id}/pause', $t->post("/api/campaigns/$campid/pause", key => $manage),
+    409, 'pausing a draft');
 
 $t->done;
