@@ -36,6 +36,11 @@
       'api.noBody': 'no body',
       'api.servedBy': 'Served by nginx',
       'api.deep': '… (nested deeper)',
+      'api.oneOf': 'one of',
+      'api.length': 'length',
+      'api.items': 'items',
+      'api.pattern': 'pattern',
+      'api.default': 'default',
       'api.need.none': 'no credential',
       'api.need.read': 'key scope read',
       'api.need.send': 'key scope send',
@@ -69,6 +74,11 @@
       'api.noBody': '无响应体',
       'api.servedBy': '由 nginx 直接提供',
       'api.deep': '…（更深的嵌套）',
+      'api.oneOf': '取值之一',
+      'api.length': '长度',
+      'api.items': '项数',
+      'api.pattern': '格式',
+      'api.default': '默认',
       'api.need.none': '无需凭据',
       'api.need.read': '密钥权限 read',
       'api.need.send': '密钥权限 send',
@@ -134,11 +144,16 @@
   /* limits and choices of a schema, as one short line */
   function constraints(s) {
     var parts = [];
-    if (s.enum) parts.push('one of: ' + s.enum.map(function (v) { return JSON.stringify(v); }).join(', '));
-    [['minimum', '≥ '], ['maximum', '≤ '], ['minLength', 'length ≥ '], ['maxLength', 'length ≤ '],
-     ['minItems', 'items ≥ '], ['maxItems', 'items ≤ '], ['pattern', 'pattern '],
-     ['default', 'default ']].forEach(function (c) {
-      if (s[c[0]] !== undefined) parts.push(c[1] + (c[0] === 'default' ? JSON.stringify(s[c[0]]) : s[c[0]]));
+    if (s.enum) {
+      parts.push(BC.t('api.oneOf') + ': ' + s.enum.map(function (v) { return JSON.stringify(v); }).join(', '));
+    }
+    [['minimum', '', '≥'], ['maximum', '', '≤'], ['minLength', 'api.length', '≥'],
+     ['maxLength', 'api.length', '≤'], ['minItems', 'api.items', '≥'], ['maxItems', 'api.items', '≤'],
+     ['pattern', 'api.pattern', ''], ['default', 'api.default', '']].forEach(function (c) {
+      var v = s[c[0]];
+      if (v === undefined) return;
+      parts.push([c[1] ? BC.t(c[1]) : '', c[2], c[0] === 'default' ? JSON.stringify(v) : v]
+        .filter(function (x) { return x !== ''; }).join(' '));
     });
     return parts.join('; ');
   }
@@ -195,7 +210,7 @@
         hasMembers(m.schema) ? schemaTree(m.schema, depth + 1, path) : null);
     });
     if (alternatives) {
-      items.push(h('li', {}, 'one of: ' + alternatives.map(typeText).join(' | ')));
+      items.push(h('li', {}, BC.t('api.oneOf') + ': ' + alternatives.map(typeText).join(' | ')));
     }
     return h('ul', { class: 'api-schema' }, items);
   }
@@ -243,7 +258,7 @@
   }
 
   /* the inside of an operation, built on its first opening */
-  function operationBody(path, op, pathItem) {
+  function operationBody(op, pathItem) {
     var params = (pathItem.parameters || []).concat(op.parameters || []).map(resolve);
     var body = op.requestBody ? resolve(op.requestBody) : null;
     var bodyTypes = body ? Object.keys(body.content || {}) : [];
@@ -271,7 +286,7 @@
     el.addEventListener('toggle', function () {
       if (el.open && !el.dataset.built) {
         el.dataset.built = '1';
-        el.appendChild(operationBody(path, op, pathItem));
+        el.appendChild(operationBody(op, pathItem));
       }
     });
     el.dataset.search = [method, path, op.summary, op.operationId, need]
