@@ -248,12 +248,14 @@
       var codes = r['x-error-codes'] || [];
       return h('li', {},
         h('span', { class: 'api-status api-status-' + status.charAt(0) }, status), ' ',
-        type ? h('code', {}, type) : h('span', { class: 'hint' }, BC.t('api.noBody')), ' ',
+        type ? h('code', {}, type + (codes.length ? ' Error' : '')) : h('span', { class: 'hint' }, BC.t('api.noBody')), ' ',
         codes.length ? null : (r.description || ''),
         codes.length ? h('div', {}, BC.t('api.errorCodes') + ': ',
           codes.map(function (c, i) { return [i ? ', ' : '', h('code', {}, c)]; })
             .reduce(function (a, b) { return a.concat(b); }, [])) : null,
-        type && content[type].schema ? schemaBlock(content[type].schema, BC.t('api.schema')) : null);
+        /* every error answers the one Error schema: named, not expanded */
+        type && content[type].schema && !codes.length
+          ? schemaBlock(content[type].schema, BC.t('api.schema')) : null);
     }));
   }
 
