@@ -59,6 +59,10 @@ ok($r->{content} eq $file, 'the served document is html/openapi.json');
 my $again = $t->get('/api/openapi.json', headers => { 'If-None-Match' => $r->{headers}{etag} // '' });
 is($again->{status}, 304, 'revalidation with the ETag: 304');
 
+my $gz = $t->get('/api/openapi.json', headers => { 'Accept-Encoding' => 'gzip' });
+is($gz->{headers}{'content-encoding'}, 'gzip', 'compressed when the client accepts gzip');
+ok(length($gz->{content} // '') < length($file) / 4, 'to less than a quarter');
+
 my $console = $t->get('/openapi.json');
 is($console->{status}, 200, 'the console location still serves html/ (/openapi.json)');
 ok(($console->{content} // '') eq $file, 'the same bytes under the console');
