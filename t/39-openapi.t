@@ -117,6 +117,107 @@ my @broken = grep { !defined deref($_->[0]) } @refs;
 ok(@refs > 100, scalar(@refs) . ' references');
 is_deeply([map { "$_->[1] -> $_->[0]" } @broken], [], 'every $ref resolves');
 
+# ------------------------------------------------------------ structure
+# Debian 12 packages no OpenAPI validator: the object rules of the 3.1
+# specification that a hand edit can break, checked here (allowed fields,
+# required ones, a parameter's schema, status keys, schema keywords).
+my %FIELDS = (
+    operation => [qw(tags summary description externalDocs operationId parameters
+                     requestBody responses callbacks deprecated security servers)],
+    parameter => [qw(name in description required deprecated allowEmptyValue schema
+                     content style explode allowReserved example examples)],
+    body      => [qw(description content required)],
+    response  => [qw(description headers content links)],
+    media     => [qw(schema encoding example examples)],
+    reference => [qw($ref summary description)],
+);
+my %JSON_TYPES = map { $_ => 1 } qw(null boolean object array number string integer);
+
+sub unknown_fields {
+    my ($node, $kind, $where) = @_;
+    return ("$where: not an object") unless ref $node eq 'HASH';
+    $kind = 'reference' if exists $node->{'$ref'};
+    my %ok = map { $_ => 1 } @{ $FIELDS{$kind} };
+    return map { "$where: unknown field $_" } grep { !$ok{$_} && !/^x-/ } sort keys %$node;
+}
+
+# schema keywords a typo breaks: type names, required lists, nested shapes
+sub schema_problems {
+    my ($s, $where) = @_;
+    return () if !ref $s || ref $s ne 'HASH';
+    my @p;
+    for my $t (ref $s->{type} ? @{ $s->{type} } : defined $s->{type} ? ($s->{type}) : ()) {
+        push @p, "$where: type $t" unless $JSON_TYPES{$t};
+    }
+    push @p, "$where: required is not a list of names"
+        if exists $s->{required} && (ref $s->{required} ne 'ARRAY' || grep { ref } @{ $s->{required} });
+    push @p, schema_problems($s->{properties}{$_}, "$where.$_") for sort keys %{ $s->{properties} || {} };
+    push @p, schema_problems($s->{items}, "$where\[]") if ref $s->{items};
+    push @p, schema_problems($s->{additionalProperties}, "$where\{}") if ref $s->{additionalProperties};
+    for my $k (qw(allOf oneOf anyOf)) {
+        push @p, schema_problems($s->{$k}[$_], "$where/$k/$_") for 0 .. $#{ $s->{$k} || [] };
+    }
+    return @p;
+}
+
+sub content_problems {
+    my ($content, $where) = @_;
+    return map { (unknown_fields($content->{$_}, 'media', "$where $_"),
+                  schema_problems($content->{$_}{schema}, "$where $_")) } sort keys %{ $content || {} };
+}
+
+sub response_problems {
+    my ($r, $where) = @_;
+    my @p = unknown_fields($r, 'response', $where);
+    return @p if exists $r->{'$ref'};
+    push @p, "$where: no description" unless defined $r->{description};
+    return (@p, content_problems($r->{content}, $where));
+}
+
+my @structure;
+for my $path (sort keys %{ $doc->{paths} }) {
+    push @structure, "$path: a path starts with /" unless $path =~ m{^/};
+    for my $m (grep { $doc->{paths}{$path}{$_} } @METHODS) {
+        my $op = $doc->{paths}{$path}{$m};
+        my $w = uc($m) . " $path";
+        push @structure, unknown_fields($op, 'operation', $w);
+        for my $p (@{ $op->{parameters} || [] }) {
+            my $pw = "$w parameter " . ($p->{name} // '?');
+            push @structure, unknown_fields($p, 'parameter', $pw);
+            push @structure, "$pw: in " . ($p->{in} // 'missing')
+                unless ($p->{in} // '') =~ /^(query|header|path|cookie)$/;
+            push @structure, "$pw: needs a schema or a content, not both"
+                unless exists($p->{schema}) xor exists($p->{content});
+            push @structure, schema_problems($p->{schema}, $pw);
+        }
+        if (my $b = $op->{requestBody}) {
+            push @structure, unknown_fields($b, 'body', "$w body");
+            push @structure, "$w body: no content" unless ref $b->{content} eq 'HASH';
+            push @structure, content_problems($b->{content}, "$w body");
+        }
+        for my $status (sort keys %{ $op->{responses} || {} }) {
+            push @structure, "$w: response key $status"
+                unless $status =~ /^(default|[1-5](\d\d|XX)|x-.*)$/;
+            push @structure, response_problems($op->{responses}{$status}, "$w $status");
+        }
+    }
+}
+for my $kind (sort keys %{ $doc->{components} }) {
+    push @structure, "components/$kind/$_: name" for grep { !/^[a-zA-Z0-9._-]+$/ } keys %{ $doc->{components}{$kind} };
+}
+push @structure, response_problems($doc->{components}{responses}{$_}, "components/responses/$_")
+    for sort keys %{ $doc->{components}{responses} || {} };
+push @structure, schema_problems($doc->{components}{schemas}{$_}, $_)
+    for sort keys %{ $doc->{components}{schemas} || {} };
+for my $name (sort keys %{ $doc->{components}{securitySchemes} || {} }) {
+    my $s = $doc->{components}{securitySchemes}{$name};
+    my $ok = ($s->{type} // '') eq 'http' ? defined $s->{scheme}
+           : ($s->{type} // '') eq 'apiKey' ? defined $s->{name} && ($s->{in} // '') =~ /^(query|header|cookie)$/
+           : 0;
+    push @structure, "security scheme $name" unless $ok;
+}
+is_deeply(\@structure, [], 'the objects follow the OpenAPI 3.1 rules (fields, parameters, responses, schemas)');
+
 # ------------------------------------------------------------ route table
 my %table;
 for my $route (api_routes()) {
