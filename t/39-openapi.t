@@ -416,9 +416,22 @@ my $tid = $tpl->{json}{id} // 0;
 my $camp = $t->post('/api/campaigns', key => $manage, json => {
     name => 'openapi', channel => 'sms', template_id => $tid, audience => { group_ids => [$gid] } });
 my $campid = $camp->{json}{id} // 0;
-$t->post('/api/opt-outs', key => $manage, json => { address => '+14155550111', channel => 'sms' });
-$t->post('/api/blacklist', key => $manage, json => { address => '+14155550112' });
-$t->post('/api/keyword-rules', key => $manage, json => { keyword => 'hours', response_text => '9-5' });
+my %wrote = (
+    'POST /api/opt-outs' => [201, $t->post('/api/opt-outs', key => $manage,
+                                  json => { address => '+14155550111', channel => 'sms' })],
+    'POST /api/blacklist' => [201, $t->post('/api/blacklist', key => $manage,
+                                   json => { address => '+14155550112' })],
+    'POST /api/keyword-rules' => [201, $t->post('/api/keyword-rules', key => $manage,
+                                       json => { keyword => 'hours', response_text => '9-5' })],
+    'POST /api/customers' => [201, $t->post('/api/customers', key => $manage,
+                                   json => { name => 'Bo', mobile => '+14155550114', tags => ['x'] })],
+    'POST /api/sms/contacts' => [201, $t->post('/api/sms/contacts', key => $manage,
+                                      json => { phone => '+14155550115', name => 'Cy' })],
+    'POST /api/sms/templates' => [201, $t->post('/api/sms/templates', key => $manage,
+                                       json => { name => 'old', body => 'Hi {{name}}' })],
+    'POST /api/keys' => [200, $t->post('/api/keys', token => $t->token,
+                              json => { name => 'openapi', scope => 'read' })],
+);
 my $sent = $t->post('/api/send/sms', key => $manage, json => { recipients => ['+14155550113'], message => 'hi' });
 my $mid = $sent->{json}{messages}[0]{id} // 'none';
 
@@ -446,6 +459,19 @@ answers_as_documented(POST => '/api/groups', $g, 201, 'POST /api/groups');
 answers_as_documented(POST => '/api/templates', $tpl, 201, 'POST /api/templates');
 answers_as_documented(POST => '/api/campaigns', $camp, 201, 'POST /api/campaigns');
 answers_as_documented(POST => '/api/send/sms', $sent, 202, 'POST /api/send/sms');
+for my $k (sort keys %wrote) {
+    my ($method, $path) = split / /, $k;
+    answers_as_documented($method => $path, $wrote{$k}[1], $wrote{$k}[0], $k);
+}
+my $rule = $wrote{'POST /api/keyword-rules'}[1]{json}{id} // 0;
+answers_as_documented(PATCH => "/api/groups/$gid", $t->http(PATCH => "/api/groups/$gid", key => $manage,
+    json => { description => 'documented' }), 200, 'PATCH /api/groups/{id}');
+answers_as_documented(POST => "/api/templates/$tid/preview", $t->post("/api/templates/$tid/preview",
+    key => $manage, json => { contact_id => $cid }), 200, 'POST /api/templates/{id}/preview');
+answers_as_documented(POST => '/api/campaigns/check-duplicates', $t->post('/api/campaigns/check-duplicates',
+    key => $manage, json => { template_id => $tid, contact_ids => [$cid] }), 200, 'check-duplicates');
+answers_as_documented(DELETE => "/api/keyword-rules/$rule", $t->http(DELETE => "/api/keyword-rules/$rule",
+    key => $manage), 200, 'DELETE /api/keyword-rules/{id}');
 
 # errors: the codes the document names for them
 answers_as_documented(GET => '/api/groups/999999', $t->get('/api/groups/999999', key => $manage), 404,
