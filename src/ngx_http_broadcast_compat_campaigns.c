@@ -569,32 +569,53 @@ ngx_http_broadcast_cc_email_in(ngx_http_request_t *r,
 }
 
 
-/* a marketing step: its channel, template or content into our body */
+/*
+ * a marketing step: its channel, template or content into out (our body
+ * for the first step, one of our "steps" for a later one: its delay_days
+ * after the previous step, condition always)
+ */
 static int
 ngx_http_broadcast_cc_step(ngx_http_broadcast_api_ctx_t *ctx, json_t *step,
-    json_t *out, const char *field)
+    json_t *out, const char *field, ngx_uint_t first)
 {
     char         f[64], channel[16];
     json_t      *v, *content, *body;
     const char  *s;
+    json_int_t   days;
 
     if (!json_is_object(step)) {
         return ngx_http_broadcast_cc_invalid(ctx, field, "must be an object");
     }
 
     v = json_object_get(step, "order_no");
-    if (v && !json_is_null(v) && json_integer_value(v) != 1) {
+    if (first && v && !json_is_null(v) && json_integer_value(v) != 1) {
         snprintf(f, sizeof(f), "%s.order_no %lld", field,
                  (long long) json_integer_value(v));
-        return ngx_http_broadcast_cc_unsupported(ctx, f, "our campaigns "
-                   "send their first step only yet (order_no 1)");
+        return ngx_http_broadcast_cc_unsupported(ctx, f, "a later step "
+                   "changes the plan: POST the whole plan to "
+                   ".../steps/batch");
     }
 
     v = json_object_get(step, "delay_days");
-    if (v && !json_is_null(v) && json_integer_value(v) != 0) {
+    days = json_is_integer(v) ? json_integer_value(v) : 0;
+
+    if (v && !json_is_null(v)
+        && (!json_is_integer(v) || days < 0
+            || days * 86400 > NGX_HTTP_BROADCAST_CAMP_DELAY_MAX
+            || (first && days != 0)))
+    {
         snprintf(f, sizeof(f), "%s.delay_days", field);
-        return ngx_http_broadcast_cc_unsupported(ctx, f, "the first step "
-                   "starts with the campaign (schedule_time)");
+        if (first && json_is_integer(v) && days > 0) {
+            return ngx_http_broadcast_cc_unsupported(ctx, f, "the first "
+                       "step starts with the campaign (schedule_time)");
+        }
+        return ngx_http_broadcast_cc_invalid(ctx, f, "must be a whole "
+                                             "number of days, 0 to 30");
+    }
+
+    if (!first) {
+        json_object_set_new(out, "delay_minutes", json_integer(days * 1440));
+        json_object_set_new(out, "condition", json_string("always"));
     }
 
     v = json_object_get(step, "filter_rules");
@@ -659,24 +680,96 @@ ngx_http_broadcast_cc_step(ngx_http_broadcast_api_ctx_t *ctx, json_t *step,
 }
 
 
-/* steps[]: the first maps onto our campaign, the others are refused */
+/* the order_no of a step (0 when absent or not a number) */
+static json_int_t
+ngx_http_broadcast_cc_order(json_t *step)
+{
+    return json_integer_value(json_object_get(step, "order_no"));
+}
+
+
+/*
+ * steps[], the whole plan: the lowest order_no is our campaign's own
+ * message, each later one (by order_no) one of our steps, after the
+ * previous step by its delay_days
+ */
 static int
 ngx_http_broadcast_cc_steps(ngx_http_broadcast_api_ctx_t *ctx, json_t *steps,
     json_t *out)
 {
+    char         field[24];
+    size_t       i, j, n;
+    json_t      *ours, *st, *sorted;
+    json_int_t   a, b;
+
     if (!json_is_array(steps) || json_array_size(steps) == 0) {
         return ngx_http_broadcast_cc_invalid(ctx, "steps", "must be an "
-                   "array with the campaign's first step (order_no 1): "
+                   "array with the campaign's steps (order_no 1 first): "
                    "ours are created with what they send");
     }
 
-    if (json_array_size(steps) > 1) {
-        return ngx_http_broadcast_cc_unsupported(ctx, "steps[1]", "our "
-                   "campaigns send one step yet: give the first step only");
+    n = json_array_size(steps);
+
+    if (n > NGX_HTTP_BROADCAST_CAMP_STEPS_MAX + 1) {
+        return ngx_http_broadcast_cc_invalid(ctx, "steps", "at most 6 "
+                   "steps: the first and 5 more");
     }
 
-    return ngx_http_broadcast_cc_step(ctx, json_array_get(steps, 0), out,
-                                      "steps[0]");
+    /* by order_no (insertion sort: a handful of steps); a repeated one
+       is refused as the predecessor did */
+    sorted = json_copy(steps);
+    if (sorted == NULL) {
+        return -1;
+    }
+
+    for (i = 1; i < n; i++) {
+        for (j = i; j > 0; j--) {
+            a = ngx_http_broadcast_cc_order(json_array_get(sorted, j - 1));
+            b = ngx_http_broadcast_cc_order(json_array_get(sorted, j));
+            if (a == b) {
+                json_decref(sorted);
+                ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
+                    "invalid_request", "steps: order_no %lld is given "
+                    "twice", (long long) a);
+                return -1;
+            }
+            if (a < b) {
+                break;
+            }
+            st = json_incref(json_array_get(sorted, j));
+            json_array_set(sorted, j, json_array_get(sorted, j - 1));
+            json_array_set_new(sorted, j - 1, st);
+        }
+    }
+
+    if (ngx_http_broadcast_cc_step(ctx, json_array_get(sorted, 0), out,
+                                   "steps[0]", 1)
+        != 0)
+    {
+        json_decref(sorted);
+        return -1;
+    }
+
+    ours = json_array();
+    json_object_set_new(out, "steps", ours);
+
+    for (i = 1; i < n; i++) {
+        st = json_object();
+        json_array_append_new(ours, st);
+        snprintf(field, sizeof(field), "steps[%zu]", i);
+
+        if (ngx_http_broadcast_cc_step(ctx, json_array_get(sorted, i), st,
+                                       field, 0)
+            != 0)
+        {
+            json_decref(sorted);
+            return -1;
+        }
+    }
+
+    json_decref(sorted);
+
+    return 0;
 }
 
 
@@ -761,7 +854,7 @@ ngx_http_broadcast_cc_mkt_in(ngx_http_request_t *r,
     };
 
     if (w->what == NGX_HTTP_BROADCAST_CC_STEPS) {
-        return ngx_http_broadcast_cc_step(ctx, in, out, "step");
+        return ngx_http_broadcast_cc_step(ctx, in, out, "step", 1);
     }
 
     if (w->what == NGX_HTTP_BROADCAST_CC_STEPS_BATCH) {
