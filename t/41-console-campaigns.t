@@ -129,6 +129,9 @@ like($seen->{preview_body} // '', qr/\Q$HOSTILE_NAME\E/, 'the preview for a cont
 ok($seen->{history_shown}, 'the send history is shown after the campaign');
 like($seen->{wa_twilio} // '', qr/order_update/, "the Twilio Content templates are browsable");
 like($seen->{wa_meta} // '', qr/Status.*\w/, "and Meta's") or diag $seen->{wa_meta};
+is_deeply($seen->{meta_prefill}, { channel => 'whatsapp', provider_name => 'hello_world', language => 'en_US' },
+          "a Meta template opens the editor prefilled");
+ok($seen->{meta_saved}, 'and is saved as a template of ours');
 
 # the wizard and the first campaign
 is($seen->{wizard_eligible}, 28, 'the wizard counts 28 eligible (an opted-out and a blacklisted member left out)');

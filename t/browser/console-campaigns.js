@@ -76,6 +76,17 @@ async function sim(pathname, body) {
         await page.click('#wa-load');
         await page.waitForSelector('#wa-templates[data-provider=meta]');
         seen.wa_meta = await text('#wa-templates');
+        /* one of Meta's becomes a template of ours */
+        await page.click('#wa-templates tbody tr.clickable');
+        await page.waitForSelector('#tpl-form');
+        seen.meta_prefill = await page.evaluate(() => {
+            const f = document.querySelector('#tpl-form');
+            return { channel: f.channel.value, provider_name: f.provider_name.value, language: f.language.value };
+        });
+        await page.click('#tpl-save');
+        await page.waitForFunction(() => /^#\/templates\/\d+$/.test(location.hash));
+        seen.meta_saved = true;
+        await page.goto(base + '/#/templates');
         await page.click('#tpl-new');
         await page.waitForSelector('#tpl-body');
         await page.fill('#tpl-form input[name=name]', 'Spring <b>promo</b>');

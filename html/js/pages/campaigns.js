@@ -11,6 +11,8 @@
 
 (function () {
     const h = BC.h;
+    /* one per render; a render still awaiting when the page moves on draws nothing */
+    let visit = 0;
     const STATUSES = ['draft', 'scheduled', 'running', 'paused', 'completed', 'cancelled', 'failed'];
 
     /* the moves of the API and the statuses each is allowed from */
@@ -81,7 +83,9 @@
                 BC.fail(e);
             }
         }
+        const me = visit;
         await load();
+        if (me !== visit) { return; }
         /* the progress of the moving ones, after the first paint */
         BC.every(5000, async () => {
             const moving = rows.filter((c) => ['running', 'paused'].includes(c.status)).slice(0, 10);
@@ -184,12 +188,14 @@
             ], s.steps || [], { empty: 'camp.no_steps' }));
             return c;
         }
+        const me = visit;
         try {
             await refresh();
         } catch (e) {
-            BC.clear(root).appendChild(h('p', { class: 'error' }, e.message));
+            if (me === visit) { BC.clear(root).appendChild(h('p', { class: 'error' }, e.message)); }
             return;
         }
+        if (me !== visit) { return; }
         /* every second until it is over (BC.every's first run comes right
            after the first paint: skipped) */
         let first = true;
@@ -243,7 +249,9 @@
 
     BC.page('campaigns', {
         title: 'nav.campaigns', order: 40, need: 'read',
+        leave: () => { visit++; },
         render: (root, params) => {
+            visit++;
             const id = params.path[0];
             if (id === 'new') { return BC.campaignWizard(root); }
             if (id) { return renderOne(root, id); }

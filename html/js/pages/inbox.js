@@ -15,6 +15,7 @@
     let open = null;          /* {address, channel} of the open conversation */
     let replyKey = '';        /* what the reply box was drawn for */
     const ui = {};            /* the page's elements */
+    let visit = 0;            /* one per render: a stale one starts no timer */
 
     function bubble(m) {
         /* a template send may store no text of its own */
@@ -178,7 +179,9 @@
             h('div', { class: 'chat' }, ui.users, h('div', null, ui.head, ui.history, ui.reply))));
 
         ui.channel.addEventListener('change', () => { open = null; replyKey = ''; BC.clear(ui.reply); loadUsers(); });
+        const me = ++visit;
         await loadUsers();
+        if (me !== visit) { return; }   /* left while loading */
         let first = true;   /* BC.every runs at once: the list is fresh */
         BC.every(3000, async () => {
             if (first) { first = false; return; }
@@ -187,7 +190,7 @@
         });
     }
 
-    BC.page('inbox', { title: 'nav.inbox', order: 50, need: 'read', render, leave: () => { open = null; } });
+    BC.page('inbox', { title: 'nav.inbox', order: 50, need: 'read', render, leave: () => { open = null; visit++; } });
 
     BC.i18n({
         en: {

@@ -11,6 +11,8 @@
 
 (function () {
     const h = BC.h;
+    /* one per render; a render still awaiting when the page moves on draws nothing */
+    let visit = 0;
 
     /* ---------- SMS segments, as common/bc_segments.c counts them ---------- */
 
@@ -140,7 +142,17 @@
                     { label: 'tpl.id', value: (t) => t.id || t.sid || '' },
                     { label: 'tpl.language', value: (t) => t.language || '' },
                     { label: 'tpl.status', value: (t) => t.status || t.approval_status || '' },
-                ], r.templates || [], { empty: 'common.none' }));
+                ], r.templates || [], { empty: 'common.none', onrow: (t, tr) => {
+                    if (!BC.can('manage')) { return; }
+                    /* one of ours that sends this provider template */
+                    const q = new URLSearchParams({ channel: 'whatsapp', name: t.name || t.friendly_name || '',
+                                                    language: t.language || '' });
+                    q.set(provider.value === 'meta' ? 'provider_name' : 'content_sid',
+                          provider.value === 'meta' ? t.name || '' : t.sid || t.id || '');
+                    tr.classList.add('clickable');
+                    tr.title = BC.t('tpl.use_provider');
+                    tr.addEventListener('click', () => BC.go('#/templates/new?' + q));
+                } }));
                 if (token) {
                     out.appendChild(h('button', { class: 'secondary', type: 'button',
                                                   onclick: () => load(true) }, BC.t('common.more')));
@@ -163,12 +175,18 @@
         return h('label', null, h('span', null, BC.t(label)), input);
     }
 
-    async function renderEditor(root, id) {
+    async function renderEditor(root, id, query) {
+        /* a new one may come prefilled (from a provider template) */
         let tpl = { channel: 'sms', name: '', body: '', language: '', subject: '', html: '',
                     content_sid: '', provider_name: '' };
+        for (const k of Object.keys(tpl)) {
+            if (!id && query && query.get(k)) { tpl[k] = query.get(k); }
+        }
+        const me = visit;
         if (id) {
             root.appendChild(h('p', { class: 'hint' }, BC.t('common.loading')));
             tpl = await BC.api('GET', '/api/templates/' + encodeURIComponent(id));
+            if (me !== visit) { return; }
             BC.clear(root);
         }
         const f = {
@@ -252,7 +270,8 @@
         live();
         if (id) {
             root.appendChild(previewCard(tpl));
-            root.appendChild(await historyCard(tpl));
+            const history = await historyCard(tpl);
+            if (me === visit) { root.appendChild(history); }
         }
     }
 
@@ -330,10 +349,12 @@
 
     BC.page('templates', {
         title: 'nav.templates', order: 30, need: 'read',
+        leave: () => { visit++; },
         render: (root, params) => {
+            visit++;
             const id = params.path[0];
-            if (id === 'new') { return renderEditor(root, null); }
-            if (id) { return renderEditor(root, id); }
+            if (id === 'new') { return renderEditor(root, null, params.query); }
+            if (id) { return renderEditor(root, id, null); }
             return renderList(root, params);
         },
     });
@@ -355,7 +376,7 @@
             'tpl.no_history': 'Nobody has had this template yet.', 'tpl.address': 'Address',
             'tpl.campaign': 'Campaign', 'tpl.status': 'Status', 'tpl.sent_at': 'Sent',
             'tpl.provider_templates': 'WhatsApp provider templates', 'tpl.browse': 'Browse',
-            'tpl.id': 'Id',
+            'tpl.id': 'Id', 'tpl.use_provider': 'Make a template of ours that sends it',
         },
         zh: {
             'nav.templates': '模板', 'common.loading': '加载中…',
@@ -373,7 +394,7 @@
             'tpl.no_history': '尚无人收到此模板。', 'tpl.address': '地址',
             'tpl.campaign': '活动', 'tpl.status': '状态', 'tpl.sent_at': '发送时间',
             'tpl.provider_templates': 'WhatsApp 服务商模板', 'tpl.browse': '浏览',
-            'tpl.id': 'ID',
+            'tpl.id': 'ID', 'tpl.use_provider': '基于此模板新建我们的模板',
         },
     });
 })();
