@@ -132,6 +132,7 @@ like($seen->{wa_meta} // '', qr/Status.*\w/, "and Meta's") or diag $seen->{wa_me
 is_deeply($seen->{meta_prefill}, { channel => 'whatsapp', provider_name => 'hello_world', language => 'en_US' },
           "a Meta template opens the editor prefilled");
 ok($seen->{meta_saved}, 'and is saved as a template of ours');
+ok($seen->{deleted_gone}, 'a template deleted from its editor leaves the list');
 
 # the wizard and the first campaign
 is($seen->{wizard_eligible}, 28, 'the wizard counts 28 eligible (an opted-out and a blacklisted member left out)');
@@ -161,6 +162,8 @@ is_deeply($seen->{ab_variants}, ['A:3', 'B:1'], 'the A/B variants with their wei
 like($seen->{ab_steps} // '', qr/1\s*SMS\s*1800 s\s*if not delivered/, 'the follow-up step: 30 minutes, if not delivered');
 is_deeply($seen->{ab_moves}, ['camp-start', 'camp-cancel'], 'a scheduled campaign may be started or cancelled');
 like($seen->{ab_cancelled} // '', qr/Cancelled/, 'and is cancelled from its page');
+
+is_deeply($seen->{filtered}, ['Cancelled', 'Cancelled'], 'the list filtered by status: the two cancelled campaigns');
 
 # inbox
 is($seen->{unread_badge}, '1', 'an inbound WhatsApp is an unread conversation');

@@ -86,7 +86,13 @@ async function sim(pathname, body) {
         await page.click('#tpl-save');
         await page.waitForFunction(() => /^#\/templates\/\d+$/.test(location.hash));
         seen.meta_saved = true;
+        /* deleted from its editor */
         await page.goto(base + '/#/templates');
+        await page.click('#tpl-list tr:has-text("estimate probe")');
+        await page.click('#tpl-form button.danger');
+        await page.waitForFunction(() => location.hash === '#/templates');
+        await page.waitForSelector('#tpl-list table');
+        seen.deleted_gone = !/estimate probe/.test(await text('#tpl-list'));
         await page.click('#tpl-new');
         await page.waitForSelector('#tpl-body');
         await page.fill('#tpl-form input[name=name]', 'Spring <b>promo</b>');
@@ -310,6 +316,13 @@ async function sim(pathname, body) {
             const b = document.querySelector('.bubble.outbound');
             return b ? b.textContent : 'error: ' + document.querySelector('#inbox-reply-error').textContent;
         });
+
+        /* the list by status */
+        await page.goto(base + '/#/campaigns?status=cancelled');
+        await page.waitForSelector('#camp-list table');
+        seen.filtered = await page.$$eval('#camp-list tbody tr', (rows) => rows.map((r) => r.children[2].textContent));
+        await page.goto(base + '/#/inbox');
+        await page.waitForSelector('#inbox-users li[data-address]');
 
         /* ---- 中文 ---- */
         await page.selectOption('#lang', 'zh');
