@@ -230,15 +230,15 @@
         }
         async function save(ev) {
             ev.preventDefault();
+            /* the fields the channel shows; on a PATCH an emptied optional
+               field is null (cleared), an emptied name stays "" for the
+               API to refuse by name */
             const body = {};
             for (const k of Object.keys(f)) {
-                if (k === 'channel' && id) { continue; }
+                if ((k === 'channel' && id) || (only[k] && only[k].classList.contains('hidden'))) { continue; }
                 const v = f[k].value;
-                if (!only[k] || !only[k].classList.contains('hidden')) {
-                    body[k] = v === '' && id ? null : v;
-                }
+                body[k] = v === '' && id && k !== 'name' ? null : v;
             }
-            if (id) { delete body.name; body.name = f.name.value; }
             try {
                 const r = id ? await BC.api('PATCH', '/api/templates/' + id, body)
                              : await BC.api('POST', '/api/templates', body);
