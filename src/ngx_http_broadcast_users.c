@@ -475,8 +475,9 @@ ngx_http_broadcast_users_change(ngx_http_broadcast_api_ctx_t *ctx,
                  hash ? "'" : "", u->id);
     }
 
-    /* a new password or no user at all: no session of theirs goes on */
-    if (remove || hash) {
+    /* disabled, deleted or a new password: no session of theirs goes on
+       (an enable does not bring one back; keys are kept unless deleted) */
+    if (remove || hash || u->variant == NGX_HTTP_BROADCAST_USERS_DISABLE) {
         snprintf(sql[2], sizeof(sql[2]), "DELETE FROM admin_sessions WHERE "
                  "admin_user_id = %lld", u->id);
     }
