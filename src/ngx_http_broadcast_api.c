@@ -10,7 +10,6 @@
 #include "ngx_http_broadcast_compat.h"
 #include "bc_route.h"
 
-#include <stdarg.h>
 
 
 #define ngx_http_broadcast_api_nelem(a)  (sizeof(a) / sizeof((a)[0]))
@@ -951,42 +950,4 @@ ngx_http_broadcast_api_free(void *data)
 
     free(ctx->set_cookie);
     ngx_free(ctx);
-}
-
-
-/* usable in the loop and in a thread: no nginx calls */
-void
-ngx_http_broadcast_api_error(ngx_http_broadcast_api_ctx_t *ctx,
-    ngx_uint_t status, const char *code, const char *fmt, ...)
-{
-    va_list  args;
-
-    ctx->status = status;
-    ctx->code = code;
-
-    va_start(args, fmt);
-    vsnprintf(ctx->message, sizeof(ctx->message), fmt, args);
-    va_end(args);
-}
-
-
-void
-ngx_http_broadcast_api_redis_down(ngx_http_broadcast_api_ctx_t *ctx)
-{
-    ctx->backend_err |= NGX_HTTP_BROADCAST_ERR_REDIS;
-    ngx_http_broadcast_api_error(ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                 "redis_unavailable",
-                                 "the queue (Redis) is unavailable, retry "
-                                 "later");
-}
-
-
-void
-ngx_http_broadcast_api_mysql_down(ngx_http_broadcast_api_ctx_t *ctx)
-{
-    ctx->backend_err |= NGX_HTTP_BROADCAST_ERR_MYSQL;
-    ngx_http_broadcast_api_error(ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                 "mysql_unavailable",
-                                 "the database (MySQL) is unavailable, retry "
-                                 "later");
 }
