@@ -723,6 +723,8 @@ ngx_http_broadcast_api_start(ngx_http_request_t *r,
     ctx->status = NGX_HTTP_OK;
 
     ctx->need = req->route->need;
+    ngx_http_broadcast_audit_begin(r, ctx, req->route->pattern,
+                                   req->route->need, &req->args.id);
     req->route->handler(r, ctx, &req->args);
 
     /* no credential at all: no need to ask the backends */
@@ -785,12 +787,12 @@ ngx_http_broadcast_api_run(void *data, ngx_http_broadcast_conn_t *conn)
         && ngx_http_broadcast_auth_hint(ctx)
         && ctx->op_fast(ctx, conn))
     {
-        return;
+        goto done;
     }
 
     if (ctx->need != NGX_HTTP_BROADCAST_NEED_NONE) {
         if (!ngx_http_broadcast_auth_resolve(ctx, conn)) {
-            return;
+            goto done;
         }
 
         ngx_http_broadcast_auth_remember(ctx);
@@ -800,6 +802,12 @@ ngx_http_broadcast_api_run(void *data, ngx_http_broadcast_conn_t *conn)
     if (ctx->code == NULL && ctx->op) {
         ctx->op(ctx, conn);
     }
+
+done:
+
+    /* here, not in the completion: a write whose answer timed out is
+       recorded too */
+    ngx_http_broadcast_audit_write(ctx, conn);
 }
 
 
@@ -808,16 +816,10 @@ ngx_http_broadcast_api_done(ngx_http_request_t *r, void *data)
 {
     ngx_http_broadcast_api_ctx_t *ctx = data;
 
-    u_char                    *p;
-    json_t                    *json, *err;
-    ngx_http_broadcast_req_t  *req;
+    u_char  *p;
+    json_t  *json, *err;
 
-    req = ngx_http_get_module_ctx(r, ngx_http_broadcast_module);
-
-    if (req != NULL) {
-        ngx_http_broadcast_audit_record(r, ctx, req->route->pattern,
-                                        req->route->need, &req->args.id);
-    }
+    ngx_http_broadcast_audit_record(r, ctx);
 
     if (ctx->retry_after > 0) {
         p = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
@@ -949,5 +951,6 @@ ngx_http_broadcast_api_free(void *data)
     }
 
     free(ctx->set_cookie);
+    free(ctx->audit);
     ngx_free(ctx);
 }
