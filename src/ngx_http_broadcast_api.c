@@ -805,9 +805,7 @@ ngx_http_broadcast_api_run(void *data, ngx_http_broadcast_conn_t *conn)
 
 done:
 
-    /* here, not in the completion: a write whose answer timed out is
-       recorded too */
-    ngx_http_broadcast_audit_write(ctx, conn);
+    ctx->ran = 1;
 }
 
 
@@ -819,7 +817,8 @@ ngx_http_broadcast_api_done(ngx_http_request_t *r, void *data)
     u_char  *p;
     json_t  *json, *err;
 
-    ngx_http_broadcast_audit_record(r, ctx);
+    /* the answer is built from ctx: its outcome is final (async path) */
+    ctx->ran = 1;
 
     if (ctx->retry_after > 0) {
         p = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
@@ -934,6 +933,9 @@ static void
 ngx_http_broadcast_api_free(void *data)
 {
     ngx_http_broadcast_api_ctx_t *ctx = data;
+
+    /* here: after the answer, and after a late result too */
+    ngx_http_broadcast_audit_record(ctx);
 
     if (ctx->op_free && ctx->op_data) {
         ctx->op_free(ctx->op_data);

@@ -70,6 +70,9 @@ struct ngx_http_broadcast_api_ctx_s {
     /* a 429's Retry-After, seconds (0: none) */
     long long                        retry_after;
     void                            *audit;         /* audit.c's row */
+    /* the operation ran to its end (thread or loop): the outcome is final
+       even if the loop answered 503 before it */
+    ngx_uint_t                       ran;
 
     /* the operation, run after a successful auth */
     ngx_http_broadcast_op_pt         op;
@@ -146,16 +149,12 @@ ngx_int_t ngx_http_broadcast_auth_session_csrf(ngx_http_request_t *r,
 /* audit.c: an action the route set (ctx->audit_action), or a successful
    write (not GET/HEAD, 2xx, a row needing more than read: reads by POST
    such as a preview are not writes) becomes one audit_log row. Loop, as
-   the request starts: its row (ctx->audit); thread, at the task's end:
-   written; loop, the completion: written by a detached task if no thread
-   did */
+   the request starts: its row (ctx->audit); loop, as ctx is freed: written
+   by a detached task when due */
 void ngx_http_broadcast_audit_begin(ngx_http_request_t *r,
     ngx_http_broadcast_api_ctx_t *ctx, const char *pattern, ngx_uint_t need,
     ngx_str_t *id);
-void ngx_http_broadcast_audit_write(ngx_http_broadcast_api_ctx_t *ctx,
-    ngx_http_broadcast_conn_t *conn);
-void ngx_http_broadcast_audit_record(ngx_http_request_t *r,
-    ngx_http_broadcast_api_ctx_t *ctx);
+void ngx_http_broadcast_audit_record(ngx_http_broadcast_api_ctx_t *ctx);
 
 /* login_limit.c: thread, an admin's enable: every address's lock of the
    username, and its locked_until */

@@ -1,9 +1,10 @@
 /*
  * The audit log: one audit_log row per successful write through /api/ and
  * per login, failed login and logout, decided once for every route by the
- * API's dispatch (api.c): begun in the loop, written at the end of the
- * request's thread task, or by a detached task from the completion when no
- * thread ran (the async send path). It names who (user or key), the
+ * API's dispatch (api.c): begun in the loop as the request starts, and
+ * written by a detached thread task when the request's context is freed,
+ * whatever path answered (thread, async send) and even when the answer
+ * timed out before the write ended. It names who (user or key), the
  * route's pattern, the {id}, the status and the client address, never a
  * body, password or token.
  * GET /api/audit pages it newest first (admins only).
@@ -24,10 +25,8 @@
 
 /*
  * One row: the request's side filled in the loop when a write begins, the
- * outcome and the principal when it is written; by the request's thread
- * task at its end (so a write whose answer timed out is still recorded),
- * or, for an answer that had no thread (the async send path), by a
- * detached task from the completion.
+ * outcome and the principal once the request's context is done with, then
+ * written by a detached task.
  */
 typedef struct {
     ngx_http_broadcast_main_conf_t  *mcf;
@@ -45,8 +44,7 @@ typedef struct {
                                             + 1];
     ngx_uint_t                       status;
     char                             ip[NGX_SOCKADDR_STRLEN + 1];
-    ngx_uint_t                       written;     /* tried by the thread */
-    ngx_uint_t                       failed;
+    ngx_uint_t                       failed;      /* thread -> loop */
 } ngx_http_broadcast_audit_row_t;
 
 
@@ -145,68 +143,39 @@ ngx_http_broadcast_audit_due(ngx_http_broadcast_api_ctx_t *ctx,
 }
 
 
-/* thread: at the end of the request's task, whatever the loop does then */
+/*
+ * loop, as the request's context is freed (after its answer, or after a
+ * late thread result the loop no longer answered with): a due row is
+ * written by a detached task, never on the request's path, so no answer
+ * (a send while MySQL is stalled, say) waits for the audit log
+ */
 void
-ngx_http_broadcast_audit_write(ngx_http_broadcast_api_ctx_t *ctx,
-    ngx_http_broadcast_conn_t *conn)
-{
-    ngx_http_broadcast_audit_row_t *row = ctx->audit;
-
-    if (row == NULL || !ngx_http_broadcast_audit_due(ctx, row)) {
-        return;
-    }
-
-    row->written = 1;
-    row->failed = (ngx_http_broadcast_audit_insert(row, conn) != 0);
-}
-
-
-/* loop, the completion: what the thread could not write, or its failure */
-void
-ngx_http_broadcast_audit_record(ngx_http_request_t *r,
-    ngx_http_broadcast_api_ctx_t *ctx)
+ngx_http_broadcast_audit_record(ngx_http_broadcast_api_ctx_t *ctx)
 {
     ngx_thread_task_t               *task;
     ngx_http_broadcast_audit_row_t  *row = ctx->audit;
 
-    if (row == NULL) {
+    if (row == NULL || !ctx->ran || !ngx_http_broadcast_audit_due(ctx, row)) {
         return;
     }
 
-    if (row->written) {
-        if (row->failed) {
-            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                          "broadcast: audit: \"%s\" (status %ui) not "
-                          "recorded: MySQL unavailable", row->action,
-                          row->status);
-        }
-
-        return;
-    }
-
-    if (!ngx_http_broadcast_audit_due(ctx, row)) {
-        return;
-    }
-
-    /* heap: the row is written after the request is gone */
     task = ngx_http_broadcast_task_alloc(
                sizeof(ngx_http_broadcast_audit_row_t),
                ngx_http_broadcast_audit_thread,
-               ngx_http_broadcast_audit_written, r->connection->log);
+               ngx_http_broadcast_audit_written, ngx_cycle->log);
     if (task == NULL) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
                       "broadcast: audit: out of memory, \"%s\" not "
                       "recorded", row->action);
         return;
     }
 
-    task->event.log = ngx_cycle->log;
     ngx_memcpy(task->ctx, row, sizeof(ngx_http_broadcast_audit_row_t));
 
-    if (ngx_http_broadcast_task_run(ctx->mcf, task, r->connection->log)
+    if (ngx_http_broadcast_task_run(ctx->mcf, task, ngx_cycle->log)
         != NGX_OK)
     {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
                       "broadcast: audit: \"%s\" not recorded", row->action);
     }
 }
