@@ -11,7 +11,6 @@
 #include "bc_route.h"
 
 
-
 #define ngx_http_broadcast_api_nelem(a)  (sizeof(a) / sizeof((a)[0]))
 
 
