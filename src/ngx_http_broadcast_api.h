@@ -133,6 +133,8 @@ ngx_uint_t ngx_http_broadcast_role_value(const char *s);
 /* the highest key scope a user of the role may hold or mint */
 ngx_uint_t ngx_http_broadcast_role_scope(ngx_uint_t role);
 const char *ngx_http_broadcast_scope_name(ngx_uint_t scope);
+/* "read", "send", "manage" as NGX_HTTP_BROADCAST_NEED_*, else 0 */
+ngx_uint_t ngx_http_broadcast_scope_value(const char *s);
 /* thread: the hashes of every session and key of the user (read before a
    change that may delete them; NULL with ctx's error set), then their
    bc:cred cache entries dropped after it (hashes released), so a disable,

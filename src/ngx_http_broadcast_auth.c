@@ -34,7 +34,7 @@ static const struct {
 };
 
 
-static ngx_uint_t
+ngx_uint_t
 ngx_http_broadcast_scope_value(const char *s)
 {
     ngx_uint_t  i;
