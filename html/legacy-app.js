@@ -7,8 +7,21 @@
 
 const $ = (sel) => document.querySelector(sel);
 
+// the session's CSRF token (GET /api/me), fetched once per sign-in: every
+// write with the cookie must carry it in X-CSRF-Token
+let csrfToken = null;
+
 async function api(method, path, body) {
     const opts = { method, credentials: 'same-origin', headers: {} };
+    if (method !== 'GET' && method !== 'HEAD' && path !== '/api/login') {
+        if (csrfToken === null) {
+            csrfToken = (await api('GET', '/api/me')).csrf_token;
+        }
+        opts.headers['X-CSRF-Token'] = csrfToken;
+    }
+    if (path === '/api/login' || path === '/api/logout') {
+        csrfToken = null;
+    }
     if (body !== undefined) {
         opts.headers['Content-Type'] = 'application/json';
         opts.body = JSON.stringify(body);

@@ -9,9 +9,6 @@
 #include "ngx_http_broadcast_api.h"
 #include "ngx_http_broadcast_compat.h"
 #include "bc_route.h"
-#include "bc_media.h"
-
-#include <stdarg.h>
 
 
 #define ngx_http_broadcast_api_nelem(a)  (sizeof(a) / sizeof((a)[0]))
@@ -68,6 +65,34 @@ static const ngx_http_broadcast_api_route_t  ngx_http_broadcast_api_routes[] =
     { NGX_HTTP_POST, "/api/keys/{id}/revoke",
       NGX_HTTP_BROADCAST_NEED_SESSION, ngx_http_broadcast_keys_prepare, 0 },
 
+    /* users and roles (users.c), the audit log (audit.c) */
+    { NGX_HTTP_GET, "/api/me",
+      NGX_HTTP_BROADCAST_NEED_SESSION, ngx_http_broadcast_users_prepare,
+      NGX_HTTP_BROADCAST_USERS_ME },
+
+    { NGX_HTTP_POST, "/api/me/password",
+      NGX_HTTP_BROADCAST_NEED_SESSION, ngx_http_broadcast_users_prepare,
+      NGX_HTTP_BROADCAST_USERS_PASSWORD },
+
+    { NGX_HTTP_GET|NGX_HTTP_POST, "/api/admin/users",
+      NGX_HTTP_BROADCAST_NEED_ADMIN, ngx_http_broadcast_users_prepare,
+      NGX_HTTP_BROADCAST_USERS_COLLECTION },
+
+    { NGX_HTTP_PATCH|NGX_HTTP_DELETE, "/api/admin/users/{id}",
+      NGX_HTTP_BROADCAST_NEED_ADMIN, ngx_http_broadcast_users_prepare,
+      NGX_HTTP_BROADCAST_USERS_ONE },
+
+    { NGX_HTTP_POST, "/api/admin/users/{id}/disable",
+      NGX_HTTP_BROADCAST_NEED_ADMIN, ngx_http_broadcast_users_prepare,
+      NGX_HTTP_BROADCAST_USERS_DISABLE },
+
+    { NGX_HTTP_POST, "/api/admin/users/{id}/enable",
+      NGX_HTTP_BROADCAST_NEED_ADMIN, ngx_http_broadcast_users_prepare,
+      NGX_HTTP_BROADCAST_USERS_ENABLE },
+
+    { NGX_HTTP_GET, "/api/audit",
+      NGX_HTTP_BROADCAST_NEED_ADMIN, ngx_http_broadcast_audit_prepare, 0 },
+
     { NGX_HTTP_POST, "/api/send/sms",
       NGX_HTTP_BROADCAST_NEED_SEND, ngx_http_broadcast_send_prepare, 0 },
 
@@ -93,16 +118,18 @@ static const ngx_http_broadcast_api_route_t  ngx_http_broadcast_api_routes[] =
       NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_senders_prepare,
       NGX_HTTP_BROADCAST_SENDERS_EMAIL },
 
+    /* a setting: which addresses may send at all */
     { NGX_HTTP_POST|NGX_HTTP_DELETE, "/api/email/senders",
-      NGX_HTTP_BROADCAST_NEED_MANAGE, ngx_http_broadcast_senders_prepare,
+      NGX_HTTP_BROADCAST_NEED_ADMIN, ngx_http_broadcast_senders_prepare,
       NGX_HTTP_BROADCAST_SENDERS_EMAIL },
 
     { NGX_HTTP_GET, "/api/whatsapp/senders",
       NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_senders_prepare,
       NGX_HTTP_BROADCAST_SENDERS_WHATSAPP },
 
+    /* a setting: which addresses may send at all */
     { NGX_HTTP_POST|NGX_HTTP_DELETE, "/api/whatsapp/senders",
-      NGX_HTTP_BROADCAST_NEED_MANAGE, ngx_http_broadcast_senders_prepare,
+      NGX_HTTP_BROADCAST_NEED_ADMIN, ngx_http_broadcast_senders_prepare,
       NGX_HTTP_BROADCAST_SENDERS_WHATSAPP },
 
     { NGX_HTTP_GET, "/api/whatsapp/templates",
@@ -697,6 +724,8 @@ ngx_http_broadcast_api_start(ngx_http_request_t *r,
     ctx->status = NGX_HTTP_OK;
 
     ctx->need = req->route->need;
+    ngx_http_broadcast_audit_begin(r, ctx, req->route->pattern,
+                                   req->route->need, &req->args.id);
     req->route->handler(r, ctx, &req->args);
 
     /* no credential at all: no need to ask the backends */
@@ -706,6 +735,14 @@ ngx_http_broadcast_api_start(ngx_http_request_t *r,
         ngx_http_broadcast_api_error(ctx, NGX_HTTP_UNAUTHORIZED,
             "unauthorized", "missing or malformed credentials: send an API "
             "key in X-API-Key or Authorization: Bearer, or a session");
+        ctx->need = NGX_HTTP_BROADCAST_NEED_NONE;
+
+    } else if (ctx->need != NGX_HTTP_BROADCAST_NEED_NONE
+               && ctx->csrf_failed)
+    {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_FORBIDDEN, "csrf_failed",
+            "a write with the session cookie needs the X-CSRF-Token header: "
+            "send the csrf_token of GET /api/me or of the login");
         ctx->need = NGX_HTTP_BROADCAST_NEED_NONE;
     }
 
@@ -751,12 +788,12 @@ ngx_http_broadcast_api_run(void *data, ngx_http_broadcast_conn_t *conn)
         && ngx_http_broadcast_auth_hint(ctx)
         && ctx->op_fast(ctx, conn))
     {
-        return;
+        goto done;
     }
 
     if (ctx->need != NGX_HTTP_BROADCAST_NEED_NONE) {
         if (!ngx_http_broadcast_auth_resolve(ctx, conn)) {
-            return;
+            goto done;
         }
 
         ngx_http_broadcast_auth_remember(ctx);
@@ -766,6 +803,10 @@ ngx_http_broadcast_api_run(void *data, ngx_http_broadcast_conn_t *conn)
     if (ctx->code == NULL && ctx->op) {
         ctx->op(ctx, conn);
     }
+
+done:
+
+    ctx->ran = 1;
 }
 
 
@@ -774,7 +815,22 @@ ngx_http_broadcast_api_done(ngx_http_request_t *r, void *data)
 {
     ngx_http_broadcast_api_ctx_t *ctx = data;
 
+    u_char  *p;
     json_t  *json, *err;
+
+    /* the answer is built from ctx: its outcome is final (async path) */
+    ctx->ran = 1;
+
+    if (ctx->retry_after > 0) {
+        p = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
+        if (p == NULL
+            || ngx_http_broadcast_add_header(r, "Retry-After", p,
+                   ngx_sprintf(p, "%L", ctx->retry_after) - p)
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
 
     if (ctx->backend_err & NGX_HTTP_BROADCAST_ERR_REDIS) {
         ngx_http_broadcast_metric_add(NGX_HTTP_BROADCAST_M_ERR_REDIS, 1);
@@ -879,6 +935,9 @@ ngx_http_broadcast_api_free(void *data)
 {
     ngx_http_broadcast_api_ctx_t *ctx = data;
 
+    /* here: after the answer, and after a late result too */
+    ngx_http_broadcast_audit_record(ctx);
+
     if (ctx->op_free && ctx->op_data) {
         ctx->op_free(ctx->op_data);
     }
@@ -895,103 +954,6 @@ ngx_http_broadcast_api_free(void *data)
     }
 
     free(ctx->set_cookie);
+    free(ctx->audit);
     ngx_free(ctx);
-}
-
-
-/* usable in the loop and in a thread: no nginx calls */
-void
-ngx_http_broadcast_api_error(ngx_http_broadcast_api_ctx_t *ctx,
-    ngx_uint_t status, const char *code, const char *fmt, ...)
-{
-    va_list  args;
-
-    ctx->status = status;
-    ctx->code = code;
-
-    va_start(args, fmt);
-    vsnprintf(ctx->message, sizeof(ctx->message), fmt, args);
-    va_end(args);
-}
-
-
-void
-ngx_http_broadcast_api_redis_down(ngx_http_broadcast_api_ctx_t *ctx)
-{
-    ctx->backend_err |= NGX_HTTP_BROADCAST_ERR_REDIS;
-    ngx_http_broadcast_api_error(ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                 "redis_unavailable",
-                                 "the queue (Redis) is unavailable, retry "
-                                 "later");
-}
-
-
-void
-ngx_http_broadcast_api_mysql_down(ngx_http_broadcast_api_ctx_t *ctx)
-{
-    ctx->backend_err |= NGX_HTTP_BROADCAST_ERR_MYSQL;
-    ngx_http_broadcast_api_error(ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                 "mysql_unavailable",
-                                 "the database (MySQL) is unavailable, retry "
-                                 "later");
-}
-
-
-/* loop: a JSON object body, or NULL with ctx's error set (415/400) */
-json_t *
-ngx_http_broadcast_api_parse(ngx_http_request_t *r, ngx_str_t *body,
-    ngx_http_broadcast_api_ctx_t *ctx)
-{
-    json_t        *json;
-    ngx_str_t     *ct;
-    json_error_t   jerr;
-
-    /* a body without a Content-Type is refused too: the type is part of
-       the contract, and a form or text post must not pass for JSON */
-    ct = r->headers_in.content_type ? &r->headers_in.content_type->value
-                                    : NULL;
-
-    if (ct == NULL
-        || !bc_media_type_is((char *) ct->data, ct->len, "application/json"))
-    {
-        ngx_http_broadcast_api_error(ctx, NGX_HTTP_UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "send the body as Content-Type: application/json");
-        return NULL;
-    }
-
-    if (body->len == 0) {
-        ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
-                                     "invalid_json",
-                                     "the request body is empty: send a "
-                                     "JSON object");
-        return NULL;
-    }
-
-    json = json_loadb((char *) body->data, body->len, JSON_REJECT_DUPLICATES,
-                      &jerr);
-    if (json == NULL) {
-        ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
-                                     "invalid_json",
-                                     "the body is not valid JSON: %s at "
-                                     "line %d column %d", jerr.text,
-                                     jerr.line, jerr.column);
-        return NULL;
-    }
-
-    if (ngx_http_broadcast_json_pool(r, json) == NULL) {
-        ngx_http_broadcast_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                     "internal_error", "out of memory");
-        return NULL;
-    }
-
-    /* well-formed JSON of the wrong shape is a request error */
-    if (!json_is_object(json)) {
-        ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
-                                     "invalid_request",
-                                     "the body must be a JSON object");
-        return NULL;
-    }
-
-    return json;
 }
