@@ -107,7 +107,12 @@ $t->dbh->do(q{INSERT INTO messages (id, batch_id, channel, direction, provider, 
 api(POST => '/api/templates', { channel => 'whatsapp', name => 'welcome back', language => 'en',
                                 content_sid => 'HXcb6b0828c05d7af4d37391699c9c2ea3' });
 
-my $fixture = json_encode({ group_id => $group, hostile_contact_id => $ids[0], send_key => scalar $t->create_key('send'),
+# a viewer: the pages without their writes
+my $viewer = $t->post('/api/admin/users', token => $t->token,
+                      json => { username => 'watcher', password => 'watcher-password-1', role => 'viewer' });
+is($viewer->{status}, 201, 'a viewer is created') or diag $viewer->{content};
+
+my $fixture = json_encode({ group_id => $group, viewer => ['watcher', 'watcher-password-1'], hostile_contact_id => $ids[0], send_key => scalar $t->create_key('send'),
                             hostile_name => $HOSTILE_NAME });
 my $out = `node $FindBin::Bin/browser/console-campaigns.js @{[ $t->base_url ]} $user $pass @{[ $t->sim_url ]} '$fixture' 2>&1`;
 my $seen = json_decode((split /\n/, $out)[-1] // '') || {};
@@ -174,6 +179,12 @@ ok($seen->{closed_picker}, 'outside the 24 h window the reply box is a template 
 ok($seen->{closed_no_text}, 'and there is no free-text box');
 unlike($seen->{closed_reply} // 'error: none', qr/^error:/, 'the approved template is sent from it and appears')
     or diag $seen->{closed_reply};
+
+# a viewer
+is_deeply($seen->{viewer}, { campaign_rows => 1, new_campaign => 0, moves => 0, new_template => 0,
+                             save_template => 0, reply_box => 0, conversation => 1 },
+          "a viewer sees the campaigns, a template and a conversation, and none of the write buttons")
+    or diag json_encode($seen->{viewer});
 
 # safety, language, speed
 ok(!$seen->{xss}, 'window.__xss stays undefined on every page');

@@ -338,6 +338,39 @@ async function sim(pathname, body) {
         await shot('templates-zh');
         await page.selectOption('#lang', 'en');
         await xss();
+
+        /* ---- a viewer: everything to read, no button to write ---- */
+        await page.selectOption('#lang', 'en');
+        const ctx = await browser.newContext();
+        const vp = await ctx.newPage();
+        vp.on('pageerror', (e) => seen.errors.push('viewer: ' + e.message));
+        vp.setDefaultTimeout(15000);
+        await vp.goto(base + '/');
+        await vp.fill('input[name=username]', fixture.viewer[0]);
+        await vp.fill('input[name=password]', fixture.viewer[1]);
+        await vp.click('#login-form button');
+        await vp.waitForSelector('#nav a');
+        const count = (sel) => vp.$$eval(sel, (els) => els.length);
+        seen.viewer = {};
+        await vp.goto(base + '/#/campaigns');
+        await vp.waitForSelector('#camp-list table');
+        seen.viewer.campaign_rows = Number((await count('#camp-list tbody tr.clickable')) > 0);
+        seen.viewer.new_campaign = await count('#camp-new');
+        await vp.goto(base + '/#/campaigns/' + seen.camp1_id);
+        await vp.waitForSelector('#camp-counters .tile');
+        seen.viewer.moves = await count('#camp-moves button');
+        await vp.goto(base + '/#/templates');
+        await vp.waitForSelector('#tpl-list table');
+        seen.viewer.new_template = await count('#tpl-new');
+        await vp.goto(base + '/#/templates/' + seen.tpl_id);
+        await vp.waitForSelector('#tpl-form');
+        seen.viewer.save_template = await count('#tpl-save');
+        await vp.goto(base + '/#/inbox');
+        await vp.locator('#inbox-users li', { hasText: '+14155550143' }).click();
+        await vp.waitForSelector('.bubble.inbound');
+        seen.viewer.conversation = 1;
+        seen.viewer.reply_box = await count('#inbox-text, #inbox-template');
+        await ctx.close();
     } catch (e) {
         seen.errors.push(String(e && e.message || e));
     } finally {
