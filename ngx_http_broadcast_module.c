@@ -73,6 +73,13 @@ static ngx_command_t  ngx_http_broadcast_commands[] = {
       0,
       NULL },
 
+    { ngx_string("broadcast_mysql_replica"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_2MORE,
+      ngx_http_broadcast_mysql_replica,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("broadcast_thread_pool"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_str_slot,
@@ -364,6 +371,7 @@ ngx_http_broadcast_create_main_conf(ngx_conf_t *cf)
      */
 
     mcf->mysql_set = NGX_CONF_UNSET;
+    mcf->mysql_replica_set = NGX_CONF_UNSET;
     mcf->session_ttl = NGX_CONF_UNSET;
 
     return mcf;
@@ -384,6 +392,7 @@ ngx_http_broadcast_init_main_conf(ngx_conf_t *cf, void *conf)
     }
 
     ngx_conf_init_value(mcf->mysql_set, 0);
+    ngx_conf_init_value(mcf->mysql_replica_set, 0);
 
     if (mcf->thread_pool_name.data == NULL) {
         ngx_str_set(&mcf->thread_pool_name, "default");
@@ -429,6 +438,8 @@ ngx_http_broadcast_postconfiguration(ngx_conf_t *cf)
     mcf->redis.timeout_ms = (unsigned) timeout;
     mcf->mysql.connect_timeout = (unsigned) ((timeout + 999) / 1000);
     mcf->mysql.rw_timeout = mcf->mysql.connect_timeout;
+    mcf->mysql_replica.connect_timeout = mcf->mysql.connect_timeout;
+    mcf->mysql_replica.rw_timeout = mcf->mysql.connect_timeout;
 
     return ngx_http_broadcast_metrics_zone(cf, mcf);
 }

@@ -453,6 +453,10 @@ ngx_uint_t ngx_http_broadcast_sql_enum(const char **values, const char *s);
    mysql_unavailable set */
 int ngx_http_broadcast_sql_connect(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn);
+/* a heavy read's connection: the replica if configured and fresh, else
+   the primary (sql.c); 0, or -1 with the mysql_unavailable answer */
+int ngx_http_broadcast_sql_read(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn);
 /* thread: the result set of the query just run; NULL with ctx's error */
 MYSQL_RES *ngx_http_broadcast_sql_store(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn);
