@@ -120,9 +120,10 @@ $(BIN)/broadcast-sender: $(SENDER_OBJS) $(COMMON_OBJS) $(PHONE_LIB)
 	    $(LDLIBS_ALL)
 
 ctl: $(BIN)/broadcastctl
-$(BIN)/broadcastctl: tools/broadcastctl.c $(COMMON_OBJS) $(PHONE_LIB)
+CTL_SRCS     := $(wildcard tools/broadcastctl*.c)
+$(BIN)/broadcastctl: $(CTL_SRCS) tools/broadcastctl.h $(COMMON_OBJS) $(PHONE_LIB)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -o $@ tools/broadcastctl.c $(COMMON_OBJS) $(LDLIBS_ALL)
+	$(CC) $(ALL_CFLAGS) -Itools -o $@ $(CTL_SRCS) $(COMMON_OBJS) $(LDLIBS_ALL)
 
 sim: $(BIN)/broadcast-sim
 $(BIN)/broadcast-sim: $(SIM_OBJS) $(COMMON_OBJS) $(PHONE_LIB)
