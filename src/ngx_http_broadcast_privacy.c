@@ -36,10 +36,10 @@ ngx_http_broadcast_privacy_merge(ngx_conf_t *cf,
     ngx_conf_merge_str_value(conf->encryption_key_file,
                              prev->encryption_key_file, "");
 
-    if (conf->encryption_key_file.len == 0
-        || conf->encryption_key_file.data == prev->encryption_key_file.data)
-    {
-        return NGX_CONF_OK;     /* none, or loaded with the parent */
+    /* inherited values load again: the http level's own conf is only
+       ever a parent, never merged itself (the ring keeps one copy) */
+    if (conf->encryption_key_file.len == 0) {
+        return NGX_CONF_OK;
     }
 
     path = conf->encryption_key_file;
