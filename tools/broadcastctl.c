@@ -5,6 +5,7 @@
  *   broadcastctl bootstrap-admin --config FILE --username U --password-file F
  *   broadcastctl hash-password            (password on stdin)
  *   broadcastctl rotate-key --config FILE [--key-file F] [--batch N]
+ *   broadcastctl unseal --key-file F VALUE...
  *                                         (broadcastctl_rotate.c)
  */
 #include <ctype.h>
@@ -38,7 +39,8 @@ usage(void)
         "--password-file F\n"
         "       broadcastctl hash-password   (reads the password on stdin)\n"
         "       broadcastctl rotate-key --config FILE [--key-file F] "
-        "[--batch N]\n");
+        "[--batch N]\n"
+        "       broadcastctl unseal --key-file F VALUE...\n");
 }
 
 const char *
@@ -532,6 +534,9 @@ main(int argc, char **argv)
     }
     if (strcmp(argv[1], "hash-password") == 0) {
         return cmd_hash_password();
+    }
+    if (strcmp(argv[1], "unseal") == 0) {
+        return ctl_unseal(argc, argv);
     }
     if (strcmp(argv[1], "migrate") != 0
         && strcmp(argv[1], "bootstrap-admin") != 0

@@ -17,5 +17,6 @@ MYSQL *ctl_connect_conf(const bc_conf_t *cf, bc_db_conf_t *db);
 
 /* broadcastctl_rotate.c */
 int ctl_rotate_key(int argc, char **argv);
+int ctl_unseal(int argc, char **argv);
 
 #endif /* BROADCASTCTL_H */

@@ -8,6 +8,11 @@
  * cannot be opened (a key missing from the file, a damaged value) are left
  * as they are and counted. Idempotent: a second run changes nothing.
  * The key file is --key-file, else the config's encryption_key_file.
+ *
+ * broadcastctl unseal --key-file F VALUE...
+ *
+ * Prints each stored VALUE opened (plaintext as it is), one per line: what
+ * an operator holding the key file (or a test) reads a raw column with.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -251,4 +256,41 @@ ctl_rotate_key(int argc, char **argv)
     mysql_close(m);
     bc_crypt_ring_free(&ring);
     return rc == 0 ? 0 : 1;
+}
+
+
+int
+ctl_unseal(int argc, char **argv)
+{
+    const char       *keyfile = ctl_opt(argc, argv, "--key-file");
+    bc_crypt_ring_t   ring = { 0 };
+    char              err[512], *text;
+    size_t            tlen;
+    int               i, rc = 0, r;
+
+    if (keyfile == NULL
+        || bc_crypt_ring_load(&ring, keyfile, err, sizeof(err)) != 0)
+    {
+        fprintf(stderr, "%s\n", keyfile ? err
+                : "usage: broadcastctl unseal --key-file F VALUE...");
+        return 2;
+    }
+    for (i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--key-file") == 0) {
+            i++;
+            continue;
+        }
+        r = bc_crypt_open(&ring, argv[i], strlen(argv[i]), &text, &tlen);
+        if (r < 0) {
+            fprintf(stderr, "broadcastctl: value %d: %s\n", i,
+                    bc_crypt_strerror(r));
+            rc = 1;
+            continue;
+        }
+        fwrite(text, 1, tlen, stdout);
+        putchar('\n');
+        free(text);
+    }
+    bc_crypt_ring_free(&ring);
+    return rc;
 }
