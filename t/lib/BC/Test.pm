@@ -506,7 +506,9 @@ sub unseal {
     my $out = do { local $/; <$fh> };
     close $fh;
     $out =~ s/\n\z// if defined $out;
-    return $out;
+    # characters, as DBD::MariaDB gives a plaintext column
+    require Encode;
+    return defined $out ? Encode::decode_utf8($out) : undef;
 }
 
 # mysql_value, its value opened
