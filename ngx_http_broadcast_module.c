@@ -207,11 +207,6 @@ static ngx_command_t  ngx_http_broadcast_commands[] = {
       offsetof(ngx_http_broadcast_loc_conf_t, twilio_token),
       NULL },
 
-    { ngx_string("broadcast_encryption_key_file"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_str_slot, NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_http_broadcast_loc_conf_t, encryption_key_file), NULL },
-
     { ngx_string("broadcast_twilio_account_sid"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_http_broadcast_twilio_account_sid,
@@ -296,6 +291,11 @@ static ngx_command_t  ngx_http_broadcast_commands[] = {
       NULL },
 
     /* operations: metrics, health, JSON error pages */
+
+    { ngx_string("broadcast_encryption_key_file"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot, NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_broadcast_loc_conf_t, encryption_key_file), NULL },
 
     { ngx_string("broadcast_metrics"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
