@@ -411,9 +411,19 @@ snd_ev_optouts(snd_t *s, snd_ev_t *ev, size_t n)
         if (e->opt_in) {
             /* a channel's START also lifts the all-channel opt-out (a
                Twilio STOP writes one): else it would still block */
+            char         hashed[SND_HASHED_LEN];
+            const char  *salt = snd_privacy_salt(s);
+
+            /* and an erased person's opt-out, kept by hash (privacy) */
             q.len = 0;
-            snd_buf_add(&q, "DELETE FROM opt_outs WHERE address=");
+            snd_buf_add(&q, "DELETE FROM opt_outs WHERE address IN (");
             snd_buf_str(s, &q, e->opt_addr, strlen(e->opt_addr));
+            if (salt != NULL) {
+                snd_hashed_address(salt, e->opt_addr, hashed);
+                snd_buf_add(&q, ",");
+                snd_buf_cstr(s, &q, hashed);
+            }
+            snd_buf_add(&q, ")");
             if (e->opt_channel != NULL) {
                 snd_buf_add(&q, " AND channel IN ('',");
                 snd_buf_cstr(s, &q, e->opt_channel);

@@ -95,6 +95,8 @@ static const snd_purge_kind_t  snd_purge_kinds[] = {
       offsetof(snd_conf_t, retention_webhook_log_days) },
 };
 
+#define SND_RELEASE_SQL  "DO RELEASE_LOCK('bc_retention')"
+
 static pthread_t  snd_retention_thread;
 static int        snd_retention_running;
 
@@ -260,7 +262,7 @@ snd_retention_pass(snd_t *s)
         }
     }
     if (s->db != NULL) {
-        snd_db_exec(s, "DO RELEASE_LOCK('bc_retention')", 31);
+        snd_db_exec(s, SND_RELEASE_SQL, sizeof(SND_RELEASE_SQL) - 1);
     }
     return 0;
 }

@@ -206,6 +206,9 @@ my $again = sms($P, "after erasure $tag");
 $st = $t->wait_status([$again], qr/^(blocked|sent|delivered|failed)$/, 30, $send);
 is($st->{$again}{status}, 'blocked', 'a send after erasure is blocked');
 is($st->{$again}{error_code}, 'opted_out', 'by the hashed opt-out');
+inbound($P, 'START');
+ok(wait_until(sub { !$t->mysql_value(q{SELECT COUNT(*) FROM opt_outs WHERE address LIKE 'sha256:%'}) }, 30, 0.1),
+   'START from the erased person lifts the hashed opt-out');
 
 # ------------------------------------------------- retention
 my @old = map { sms(sprintf('+1415555016%d', $_), "old $_ $tag") } 1 .. 5;
