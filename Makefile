@@ -202,7 +202,7 @@ FUZZ_DIR     := $(BUILD)/fuzz
 FUZZ_CFLAGS   = $(CSTD) $(WARN) -O1 -g -fno-omit-frame-pointer \
                 -fsanitize=fuzzer,address,undefined \
                 -fno-sanitize-recover=undefined -Icommon $(PKG_CFLAGS)
-FUZZ_NAMES   := form twilio job phone sig_providers multipart
+FUZZ_NAMES   := form twilio job phone sig_providers multipart crypt
 FUZZ_BINS    := $(FUZZ_NAMES:%=$(FUZZ_DIR)/fuzz_%)
 
 $(FUZZ_DIR)/fuzz_form: fuzz/fuzz_form.c common/bc_form.c $(COMMON_HDRS)
@@ -231,6 +231,10 @@ $(FUZZ_DIR)/fuzz_sig_providers: fuzz/fuzz_sig_providers.c fuzz/fuzz_field.h \
 $(FUZZ_DIR)/fuzz_job: fuzz/fuzz_job.c common/bc_job.c $(COMMON_HDRS)
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ fuzz/fuzz_job.c common/bc_job.c -ljansson -lyajl
+
+$(FUZZ_DIR)/fuzz_crypt: fuzz/fuzz_crypt.c common/bc_crypt.c $(COMMON_HDRS)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ fuzz/fuzz_crypt.c common/bc_crypt.c -lcrypto
 
 # the libphonenumber shim is C++ built by g++ (not instrumented); the C side
 # and the harness are
