@@ -101,6 +101,23 @@ ok((grep { ($_->{payload} // '') =~ /inbound\+words|inbound%20words|inbound word
     @{ $r->{json}{events} || $r->{json}{items} || [] }), 'GET /api/webhook-events shows the payload opened')
     or diag substr($r->{content}, 0, 400);
 
+# an inbound media URL is sealed (in the payload) and shown
+{
+    my $sid = 'MM' . hex32();
+    my $p = $t->inbound_sms_params($A, '', $sid);
+    $p->{NumMedia} = '1';
+    $p->{MediaUrl0} = "https://media.example.com/$tag.jpg";
+    $p->{MediaContentType0} = 'image/jpeg';
+    is($t->twilio_post('/webhooks/twilio/sms/inbound', $p)->{status}, 200, 'inbound MMS 200');
+    ok(wait_until(sub { $t->inbound_count($sid) }, 30, 0.1), 'inbound MMS stored');
+    my $mid = $t->mysql_value('SELECT id FROM messages WHERE provider_message_id = ?', $sid);
+    unlike(raw('payload', $mid) // '', qr/media\.example/, 'the media URL is not in plaintext');
+    my ($m) = grep { $_->{id} eq $mid } @{ $t->get('/api/chat/history?address=' . uri_escape($A),
+                                                   key => $read)->{json}{messages} || [] };
+    is((($m || {})->{payload}{media} || [])->[0]{url}, "https://media.example.com/$tag.jpg",
+       'chat history shows the media URL');
+}
+
 # a row from before the key file (plaintext) still reads
 my $m2 = sms('+14155550142', "second $tag");
 $t->wait_status([$m2], qr/^(sent|delivered)$/, 30, $send);
@@ -196,6 +213,9 @@ $r = $t->get('/api/chat/history?address=' . uri_escape($P), key => $read);
 is(scalar @{ $r->{json}{messages} || [] }, 0, 'chat history: nothing');
 $r = $t->get('/api/chat/users?limit=100', key => $read);
 ok(!(grep { ($_->{user_address} // '') =~ /4155550177/ } @{ $r->{json}{users} || [] }), 'chat users: absent');
+$r = $t->get('/api/messages?limit=100', key => $read);
+ok(!(grep { ($_->{to} // '') =~ /4155550177/ || ($_->{from} // '') =~ /4155550177/ } @{ $r->{json}{messages} || [] }),
+   'message listing: absent');
 $r = $t->get('/api/contacts?search=4155550177', key => $read);
 is(scalar @{ $r->{json}{contacts} || $r->{json}{items} || [] }, 0, 'contact search: nothing');
 $r = $t->get('/api/opt-outs?limit=100', key => $read);
