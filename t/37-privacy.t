@@ -230,6 +230,12 @@ inbound($P, 'START');
 ok(wait_until(sub { !$t->mysql_value(q{SELECT COUNT(*) FROM opt_outs WHERE address LIKE 'sha256:%'}) }, 30, 0.1),
    'START from the erased person lifts the hashed opt-out');
 
+# an e-mail address, in any case, is the lower-cased one the send stored
+$r = $t->http(DELETE => '/api/privacy/subjects/Ann@Example.COM', token => $t->token);
+is($r->{status}, 200, 'erase an e-mail address') or diag $r->{content};
+is(($r->{json}{counts} || {})->{messages}, 1, 'its one message');
+is($t->get("/api/status/$e1", key => $send)->{status}, 404, 'the e-mail message is gone');
+
 # ------------------------------------------------- retention
 my @old = map { sms(sprintf('+1415555016%d', $_), "old $_ $tag") } 1 .. 5;
 $t->wait_status(\@old, qr/^(sent|delivered)$/, 30, $send);
