@@ -295,6 +295,11 @@ static ngx_command_t  ngx_http_broadcast_commands[] = {
 
     /* operations: metrics, health, JSON error pages */
 
+    { ngx_string("broadcast_encryption_key_file"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot, NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_broadcast_loc_conf_t, encryption_key_file), NULL },
+
     { ngx_string("broadcast_metrics"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_broadcast_handler_set,
@@ -505,6 +510,9 @@ ngx_http_broadcast_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_str_value(conf->email_from_name, prev->email_from_name,
                              "");
 
+    if (ngx_http_broadcast_privacy_merge(cf, prev, conf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
     /* each provider's directives, and what its webhook location needs */
     return ngx_http_broadcast_providers_merge(cf, prev, conf);
 }

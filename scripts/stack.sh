@@ -25,6 +25,12 @@
 #   BC_NGINX_NO_SMS_FROM=1  render nginx.conf without broadcast_sms_from
 #   BC_MAX_RECIPIENTS    broadcast_max_recipients (default: conf.example's)
 #   BC_SENDGRID_BATCH_MAX  sender.conf sendgrid_batch_max (default 1000)
+#   BC_ENCRYPTION=off    no key file: bodies stored in plaintext (default:
+#                a key file generated once in secrets/encryption.keys,
+#                configured for nginx and the sender)
+#   BC_RETENTION_MESSAGES_DAYS, BC_RETENTION_EVENTS_DAYS,
+#   BC_RETENTION_WEBHOOK_LOG_DAYS, BC_RETENTION_INTERVAL_S,
+#   BC_RETENTION_BATCH   sender.conf retention_* values (default 0: keep)
 #   BC_RUN_USER  started as root: the unprivileged user every process runs
 #                as (default "broadcast", created if missing); only the
 #                nginx master stays root. Ignored when not started as root.
@@ -499,6 +505,16 @@ write_provider_secrets() {
 }
 
 # placeholders so that nginx -t finds every file before the simulator ran
+# the encryption key file (README "Privacy"): one key, made once; a test or
+# an operator adds keys to it (the last line encrypts)
+encryption_key_file() {
+    [ "${BC_ENCRYPTION:-on}" != off ] || return 0
+    local f=$SECRETS/encryption.keys
+    [ -s "$f" ] || write_secret "$f" "k1 $(head -c 32 /dev/urandom | base64 -w0)"
+    chmod 600 "$f"
+    echo "$f"
+}
+
 placeholder_secrets() {
     local f
     # (user:password for the Inbound Parse credentials)
@@ -550,6 +566,12 @@ twilio_list_page_size = ${BC_TWILIO_LIST_PAGE_SIZE:-1000}
 request_timeout_ms = ${BC_REQUEST_TIMEOUT_MS:-10000}
 rate_per_sender = ${BC_RATE_PER_SENDER:-0}
 log_level = ${BC_LOG_LEVEL:-info}
+encryption_key_file = $(encryption_key_file)
+retention_messages_days = ${BC_RETENTION_MESSAGES_DAYS:-0}
+retention_events_days = ${BC_RETENTION_EVENTS_DAYS:-0}
+retention_webhook_log_days = ${BC_RETENTION_WEBHOOK_LOG_DAYS:-0}
+retention_interval_s = ${BC_RETENTION_INTERVAL_S:-3600}
+retention_batch = ${BC_RETENTION_BATCH:-1000}
 EOF
     chmod 600 "$1.tmp"
     mv -f "$1.tmp" "$1"
@@ -588,6 +610,9 @@ render_nginx_conf() {
     [ -n "$meta_pid" ] && extra+=(-e "s|^\( *broadcast_meta_phone_number_id\) [^;]*;|\1 $meta_pid;|")
     [ -n "$sg_key" ] && extra+=(-e "s|^\( *broadcast_sendgrid_webhook_key\) [^;]*;|\1 $sg_key;|")
     [ -n "$email_from" ] && extra+=(-e "s|^\( *broadcast_email_from\) [^;]*;|\1 $email_from;|")
+    local keys
+    keys=$(encryption_key_file)
+    [ -n "$keys" ] && extra+=(-e "s|^\( *\)# \(broadcast_encryption_key_file\) [^;]*;|\1\2 $keys;|")
     [ -n "${BC_MAX_RECIPIENTS:-}" ] && extra+=(-e "s|^\( *broadcast_max_recipients\) [0-9]*;|\1 $BC_MAX_RECIPIENTS;|")
     sed -e "s|^user www-data;|$user_line|" \
         -e "s|^worker_processes auto;|worker_processes ${BC_NGINX_WORKERS:-auto};|" \

@@ -229,6 +229,7 @@ NGX_HTTP_BROADCAST_ROUTE(groups);
 
 /* contacts.c: POST /api/contacts, GET/PATCH/DELETE /api/contacts/{id} */
 NGX_HTTP_BROADCAST_ROUTE(contacts);
+NGX_HTTP_BROADCAST_ROUTE(privacy);
 /* contacts_list.c: GET /api/contacts and the /api/contacts/tags routes */
 NGX_HTTP_BROADCAST_ROUTE(contacts_list);
 

@@ -95,7 +95,17 @@ typedef struct {
     ngx_str_t                       meta_access_token;
     ngx_str_t                       meta_waba_id;
     ngx_str_t                       meta_phone_number_id;
+
+    /* privacy: the key file whose keys open sealed values (bc_crypt.h) */
+    ngx_str_t                       encryption_key_file;
 } ngx_http_broadcast_loc_conf_t;
+
+
+/* ngx_http_broadcast_privacy.c: broadcast_encryption_key_file merged and
+   its keys loaded into the process-wide ring (config time: errors stop
+   nginx -t; workers inherit the ring) */
+char *ngx_http_broadcast_privacy_merge(ngx_conf_t *cf,
+    ngx_http_broadcast_loc_conf_t *prev, ngx_http_broadcast_loc_conf_t *conf);
 
 
 /* per-thread backend connections, heap slots closed in exit_process */

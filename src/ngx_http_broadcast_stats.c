@@ -618,6 +618,16 @@ ngx_http_broadcast_events_row(void *data, MYSQL_ROW row,
             v = row[i] ? json_integer(strtoll(row[i], NULL, 10))
                        : json_null();
 
+        } else if (ngx_strcmp(ngx_http_broadcast_events_columns[i].name,
+                              "payload") == 0)
+        {
+            /* the raw webhook body is sealed at rest (bc_crypt.h) */
+            if (bc_db_set_sealed(item, "payload", row[i], lens[i], 0) != 0) {
+                json_decref(item);
+                item = NULL;
+            }
+            continue;
+
         } else {
             v = ngx_http_broadcast_events_str(row[i], lens[i]);
         }
