@@ -93,6 +93,7 @@
                     } }, t('common.delete')) : '' },
             ], r.senders, { empty: 'common.none' }));
             list.firstChild.id = channel + '-senders';
+            list.firstChild.dataset.painted = '';
         };
         const form = h('form', { class: 'row', id: channel + '-sender-form', hidden: !BC.can('manage') },
             input, h('button', { type: 'submit' }, t('settings.add_sender')));
@@ -109,7 +110,7 @@
 
     function senders(box) {
         box.append(
-            h('div', { class: 'card', 'data-painted': '' }, h('h2', null, t('settings.senders.sms')),
+            h('div', { class: 'card' }, h('h2', null, t('settings.senders.sms')),
               h('p', { class: 'hint' }, t('settings.sms_from_config'))),
             senderCard('whatsapp', '/api/whatsapp/senders', 'from_address', (s) => s),
             senderCard('email', '/api/email/senders', 'from_email', (s) => s.from_email));
