@@ -71,3 +71,31 @@ bc_password_verify(const char *hash, const char *pw, size_t len)
 
     return 0;
 }
+
+
+int
+bc_username_valid(const char *name, size_t len)
+{
+    size_t         i;
+    unsigned char  c;
+
+    if (len == 0 || len > BC_USERNAME_MAX) {
+        return 0;
+    }
+
+    for (i = 0; i < len; i++) {
+        c = (unsigned char) name[i];
+
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+            || (c >= '0' && c <= '9'))
+        {
+            continue;
+        }
+
+        if (i == 0 || (c != '.' && c != '_' && c != '@' && c != '-')) {
+            return 0;
+        }
+    }
+
+    return 1;
+}

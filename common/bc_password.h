@@ -13,6 +13,15 @@
 #define BC_ARGON2_SALT  16
 #define BC_ARGON2_HASH  32
 
+/* the rules of a user's credentials, for every program that sets them */
+#define BC_PASSWORD_MIN  12        /* bytes */
+#define BC_PASSWORD_MAX  1024
+#define BC_USERNAME_MAX  64        /* bytes, as admin_users.username */
+
+/* 1 if name is 1..BC_USERNAME_MAX of [A-Za-z0-9._@-], starting with a
+   letter or digit: printable in logs and the console, no look-alikes */
+int bc_username_valid(const char *name, size_t len);
+
 /* the encoded hash of pw (malloc'd, caller frees), NULL on failure with
    *why set to a static sentence */
 char *bc_password_hash(const char *pw, size_t len, const char **why);

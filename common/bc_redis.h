@@ -19,6 +19,7 @@
 #define BC_KEY_CRED_PREFIX    "bc:cred:"
 #define BC_KEY_SENDER_METRICS "bc:metrics:sender"
 #define BC_KEY_LOGIN_PREFIX   "bc:login:"
+#define BC_KEY_LOGIN_ADDRS_PREFIX "bc:loginaddrs:"
 /* Twilio calls (module): bc:call:<CallSid> its latest CallStatus, EX a
    day; bc:calls:<CallStatus> a sorted set of CallSids by time */
 #define BC_KEY_CALL_PREFIX    "bc:call:"

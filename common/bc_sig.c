@@ -222,6 +222,35 @@ bc_sha256_hex(const void *data, size_t len, char out[65])
 }
 
 
+/* the label keeps this MAC from equalling any other use of the token */
+#define BC_CSRF_LABEL  "broadcast-csrf-v1"
+
+int
+bc_csrf_token(const char *session, size_t len, char out[65])
+{
+    static const char  hex[] = "0123456789abcdef";
+    unsigned char      mac[32];
+    unsigned int       i;
+
+    if (bc_hmac(1, session, len, BC_CSRF_LABEL, sizeof(BC_CSRF_LABEL) - 1,
+                mac, sizeof(mac))
+        != 0)
+    {
+        out[0] = '\0';
+        return -1;
+    }
+
+    for (i = 0; i < 32; i++) {
+        out[2 * i] = hex[mac[i] >> 4];
+        out[2 * i + 1] = hex[mac[i] & 0x0f];
+    }
+
+    out[64] = '\0';
+
+    return 0;
+}
+
+
 int
 bc_random_token(const char *prefix, char *out, size_t outlen)
 {

@@ -52,6 +52,13 @@ int bc_ct_equal(const void *a, size_t alen, const void *b, size_t blen);
 void bc_sha256_hex(const void *data, size_t len, char out[65]);
 
 /*
+ * The CSRF token of a session: lowercase hex HMAC-SHA256 keyed with the raw
+ * session token over a fixed label, so nothing more is stored and it is
+ * worthless without the (HttpOnly) cookie. 0, or -1 on a crypto failure.
+ */
+int bc_csrf_token(const char *session, size_t len, char out[65]);
+
+/*
  * A fresh random credential: prefix + 43 chars of base64url (32 random bytes
  * from RAND_bytes). out must hold strlen(prefix) + 44 bytes. Returns 0 on
  * success.

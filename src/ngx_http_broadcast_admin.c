@@ -16,12 +16,16 @@
 #define NGX_HTTP_BROADCAST_TS(c)                                              \
     "CONCAT(LEFT(DATE_FORMAT(" c ",'%Y-%m-%dT%H:%i:%s.%f'),23),'Z')"
 
+/* with the owner's username: FROM NGX_HTTP_BROADCAST_KEY_FROM */
 #define NGX_HTTP_BROADCAST_KEY_COLUMNS                                        \
-    "id,name,prefix,scope,admin_user_id,"                                     \
-    NGX_HTTP_BROADCAST_TS("expires_at") ","                                   \
-    NGX_HTTP_BROADCAST_TS("created_at") ","                                   \
-    NGX_HTTP_BROADCAST_TS("last_used_at") ","                                 \
-    NGX_HTTP_BROADCAST_TS("revoked_at") ",key_hash"
+    "k.id,k.name,k.prefix,k.scope,k.admin_user_id,"                           \
+    NGX_HTTP_BROADCAST_TS("k.expires_at") ","                                 \
+    NGX_HTTP_BROADCAST_TS("k.created_at") ","                                 \
+    NGX_HTTP_BROADCAST_TS("k.last_used_at") ","                               \
+    NGX_HTTP_BROADCAST_TS("k.revoked_at") ",k.key_hash,u.username"
+
+#define NGX_HTTP_BROADCAST_KEY_FROM                                           \
+    " FROM api_keys k LEFT JOIN admin_users u ON u.id = k.admin_user_id "
 
 
 typedef struct {
@@ -241,10 +245,11 @@ ngx_http_broadcast_keys_prepare(ngx_http_request_t *r,
                    json_string_length(name));
     }
 
-    ngx_cpystrn((u_char *) a->scope,
-                (u_char *) (json_is_string(scope) ? json_string_value(scope)
-                                                  : "manage"),
-                sizeof(a->scope));
+    /* none: the highest the owner's role allows (decided in the thread) */
+    if (json_is_string(scope)) {
+        ngx_cpystrn((u_char *) a->scope, (u_char *) json_string_value(scope),
+                    sizeof(a->scope));
+    }
 
     a->days = json_is_integer(days) ? json_integer_value(days) : 0;
 }
@@ -254,7 +259,7 @@ ngx_http_broadcast_keys_prepare(ngx_http_request_t *r,
 static json_t *
 ngx_http_broadcast_key_item(MYSQL_ROW row)
 {
-    return json_pack("{s:I,s:s,s:s,s:s,s:o,s:o,s:o,s:o,s:o}",
+    return json_pack("{s:I,s:s,s:s,s:s,s:o,s:o,s:o,s:o,s:o,s:o}",
                      "id", (json_int_t) strtoll(row[0], NULL, 10),
                      "name", row[1] ? row[1] : "",
                      "prefix", row[2] ? row[2] : "",
@@ -266,7 +271,8 @@ ngx_http_broadcast_key_item(MYSQL_ROW row)
                      "created_at", row[6] ? json_string(row[6]) : json_null(),
                      "last_used_at",
                      row[7] ? json_string(row[7]) : json_null(),
-                     "revoked_at", row[8] ? json_string(row[8]) : json_null());
+                     "revoked_at", row[8] ? json_string(row[8]) : json_null(),
+                     "owner", row[10] ? json_string(row[10]) : json_null());
 }
 
 
@@ -301,18 +307,86 @@ ngx_http_broadcast_admin_sql(ngx_http_broadcast_api_ctx_t *ctx,
 }
 
 
+/*
+ * thread: the session of a user whose password matched: its row, the
+ * cookie, the answer (with the CSRF token of the session), last_login_at
+ */
+static void
+ngx_http_broadcast_login_session(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn, ngx_http_broadcast_admin_t *a,
+    long long uid)
+{
+    char        sql[512], token[64], hash[65], exp[32], csrf[65];
+    char        cookie[256];
+    long long   ttl;
+
+    ttl = (long long) ctx->mcf->session_ttl;
+
+    if (bc_random_token("bcs_", token, sizeof(token)) != 0
+        || bc_csrf_token(token, strlen(token), csrf) != 0)
+    {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                     "internal_error",
+                                     "cannot generate a session token");
+        return;
+    }
+
+    bc_sha256_hex(token, strlen(token), hash);
+
+    snprintf(sql, sizeof(sql), "INSERT INTO admin_sessions (token_hash, "
+             "admin_user_id, created_at, expires_at) VALUES ('%s', %lld, "
+             "UTC_TIMESTAMP(3), UTC_TIMESTAMP(3) + INTERVAL %lld SECOND)",
+             hash, uid, ttl);
+
+    if (ngx_http_broadcast_admin_sql(ctx, conn, sql, NULL) != 0) {
+        return;
+    }
+
+    /* the audit row names the new session's user */
+    ctx->cred_kind = NGX_HTTP_BROADCAST_CRED_SESSION;
+    ctx->cred_id = (long long) mysql_insert_id(conn->mysql);
+    ctx->user_id = uid;
+
+    snprintf(sql, sizeof(sql), "UPDATE admin_users SET last_login_at = "
+             "UTC_TIMESTAMP(3) WHERE id = %lld", uid);
+
+    if (ngx_http_broadcast_admin_sql(ctx, conn, sql, NULL) != 0) {
+        return;
+    }
+
+    ngx_http_broadcast_login_limit_passed(ctx, conn, a->ip, a->username);
+
+    ngx_http_broadcast_iso_ms(((long long) time(NULL) + ttl) * 1000, exp);
+
+    snprintf(cookie, sizeof(cookie), "bc_session=%s; HttpOnly; "
+             "SameSite=Strict; Path=/; Max-Age=%lld%s", token, ttl,
+             a->secure ? "; Secure" : "");
+
+    ctx->set_cookie = strdup(cookie);
+    ctx->result = json_pack("{s:s,s:s,s:s,s:I,s:s,s:s}", "status", "ok",
+                            "token", token, "expires_at", exp,
+                            "admin_user_id", (json_int_t) uid,
+                            "username", a->username, "csrf_token", csrf);
+
+    explicit_bzero(token, sizeof(token));
+    explicit_bzero(cookie, sizeof(cookie));
+}
+
+
 static void
 ngx_http_broadcast_login(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn, ngx_http_broadcast_admin_t *a)
 {
     int          ok;
-    char         sql[512], token[64], hash[65], exp[32];
-    char         cookie[256], *quoted;
-    long long    uid, ttl;
+    char         sql[512], *quoted;
+    long long    uid;
     MYSQL_RES   *res;
     MYSQL_ROW    row;
 
-    ttl = (long long) ctx->mcf->session_ttl;
+    /* recorded whatever the outcome; "login" once the session exists */
+    ctx->audit_action = "login_failed";
+    ngx_cpystrn((u_char *) ctx->audit_name, (u_char *) a->username,
+                sizeof(ctx->audit_name));
 
     if (ngx_http_broadcast_login_limit_check(ctx, conn, a->ip, a->username)
         != NGX_OK)
@@ -367,39 +441,11 @@ ngx_http_broadcast_login(ngx_http_broadcast_api_ctx_t *ctx,
         return;
     }
 
-    if (bc_random_token("bcs_", token, sizeof(token)) != 0) {
-        ngx_http_broadcast_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                     "internal_error",
-                                     "cannot generate a session token");
-        return;
+    ngx_http_broadcast_login_session(ctx, conn, a, uid);
+
+    if (ctx->code == NULL) {
+        ctx->audit_action = "login";
     }
-
-    bc_sha256_hex(token, strlen(token), hash);
-
-    snprintf(sql, sizeof(sql), "INSERT INTO admin_sessions (token_hash, "
-             "admin_user_id, created_at, expires_at) VALUES ('%s', %lld, "
-             "UTC_TIMESTAMP(3), UTC_TIMESTAMP(3) + INTERVAL %lld SECOND)",
-             hash, uid, ttl);
-
-    if (ngx_http_broadcast_admin_sql(ctx, conn, sql, NULL) != 0) {
-        return;
-    }
-
-    ngx_http_broadcast_login_limit_passed(ctx, conn, a->ip, a->username);
-
-    ngx_http_broadcast_iso_ms(((long long) time(NULL) + ttl) * 1000, exp);
-
-    snprintf(cookie, sizeof(cookie), "bc_session=%s; HttpOnly; "
-             "SameSite=Strict; Path=/; Max-Age=%lld%s", token, ttl,
-             a->secure ? "; Secure" : "");
-
-    ctx->set_cookie = strdup(cookie);
-    ctx->result = json_pack("{s:s,s:s,s:s,s:I,s:s}", "status", "ok",
-                            "token", token, "expires_at", exp,
-                            "admin_user_id", (json_int_t) uid,
-                            "username", a->username);
-
-    explicit_bzero(token, sizeof(token));
 }
 
 
@@ -423,6 +469,7 @@ ngx_http_broadcast_logout(ngx_http_broadcast_api_ctx_t *ctx,
     argv[1] = key;
     (void) ngx_http_broadcast_redis_integer(conn, ctx->mcf, 2, argv);
 
+    ctx->audit_action = "logout";
     ctx->set_cookie = strdup("bc_session=; HttpOnly; SameSite=Strict; "
                              "Path=/; Max-Age=0");
     ctx->result = json_pack("{s:s}", "status", "ok");
@@ -438,8 +485,27 @@ ngx_http_broadcast_key_create(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn, ngx_http_broadcast_admin_t *a,
     char *raw)
 {
-    char   sql[1024], hash[65], prefix[13];
-    char  *quoted;
+    char         sql[1024], hash[65], prefix[13];
+    char        *quoted;
+    ngx_uint_t   most;
+
+    /* a key never does more than its owner's role */
+    most = ngx_http_broadcast_role_scope(ctx->role);
+
+    if (a->scope[0] == '\0') {
+        ngx_cpystrn((u_char *) a->scope,
+                    (u_char *) ngx_http_broadcast_scope_name(most),
+                    sizeof(a->scope));
+
+    } else if ((strcmp(a->scope, "manage") == 0 ? 3
+                : strcmp(a->scope, "send") == 0 ? 2 : 1) > most)
+    {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_FORBIDDEN, "forbidden",
+            "your role \"%s\" may mint keys of scope up to \"%s\", not "
+            "\"%s\"", ngx_http_broadcast_role_name(ctx->role),
+            ngx_http_broadcast_scope_name(most), a->scope);
+        return -1;
+    }
 
     if (bc_random_token("bck_", raw, 64) != 0) {
         ngx_http_broadcast_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
@@ -492,6 +558,43 @@ ngx_http_broadcast_key_create(ngx_http_broadcast_api_ctx_t *ctx,
 }
 
 
+/* thread: the key exists and is the caller's, or the caller is an admin;
+   0, or -1 with 404 / 403 set */
+static int
+ngx_http_broadcast_key_revocable(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn, long long id)
+{
+    int         n;
+    char        sql[128];
+    long long   owner;
+
+    /* the owner's id + 1: 0 is no such key, 1 a key of no user */
+    n = snprintf(sql, sizeof(sql), "SELECT COALESCE(admin_user_id, 0) + 1 "
+                 "FROM api_keys WHERE id = %lld", id);
+
+    owner = ngx_http_broadcast_sql_number(ngx_http_broadcast_sql_select(ctx,
+                conn, sql, n)) - 1;
+
+    if (ctx->code) {
+        return -1;
+    }
+
+    if (owner < 0) {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_NOT_FOUND, "not_found",
+                                     "no such API key");
+        return -1;
+    }
+
+    if (owner != ctx->user_id && ctx->role != NGX_HTTP_BROADCAST_ROLE_ADMIN) {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_FORBIDDEN, "forbidden",
+            "this key is another user's: only an admin may revoke it");
+        return -1;
+    }
+
+    return 0;
+}
+
+
 static void
 ngx_http_broadcast_admin_op(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn)
@@ -515,11 +618,20 @@ ngx_http_broadcast_admin_op(ngx_http_broadcast_api_ctx_t *ctx,
         return;
 
     case NGX_HTTP_BROADCAST_A_LIST:
-        if (ngx_http_broadcast_admin_sql(ctx, conn, "SELECT "
-                NGX_HTTP_BROADCAST_KEY_COLUMNS " FROM api_keys ORDER BY id "
-                "DESC", &res)
-            != 0)
-        {
+        /* one's own keys; an admin sees every key with its owner */
+        if (ctx->role == NGX_HTTP_BROADCAST_ROLE_ADMIN) {
+            snprintf(sql, sizeof(sql), "SELECT %s%s ORDER BY k.id DESC",
+                     NGX_HTTP_BROADCAST_KEY_COLUMNS,
+                     NGX_HTTP_BROADCAST_KEY_FROM);
+
+        } else {
+            snprintf(sql, sizeof(sql), "SELECT %s%s WHERE k.admin_user_id "
+                     "= %lld ORDER BY k.id DESC",
+                     NGX_HTTP_BROADCAST_KEY_COLUMNS,
+                     NGX_HTTP_BROADCAST_KEY_FROM, ctx->user_id);
+        }
+
+        if (ngx_http_broadcast_admin_sql(ctx, conn, sql, &res) != 0) {
             return;
         }
 
@@ -542,6 +654,10 @@ ngx_http_broadcast_admin_op(ngx_http_broadcast_api_ctx_t *ctx,
         break;
 
     default: /* NGX_HTTP_BROADCAST_A_REVOKE */
+        if (ngx_http_broadcast_key_revocable(ctx, conn, a->id) != 0) {
+            return;
+        }
+
         snprintf(sql, sizeof(sql), "UPDATE api_keys SET revoked_at = "
                  "COALESCE(revoked_at, UTC_TIMESTAMP(3)) WHERE id = %lld",
                  a->id);
@@ -555,8 +671,9 @@ ngx_http_broadcast_admin_op(ngx_http_broadcast_api_ctx_t *ctx,
     }
 
     /* create and revoke answer with the key item */
-    snprintf(sql, sizeof(sql), "SELECT %s FROM api_keys WHERE id = %lld",
-             NGX_HTTP_BROADCAST_KEY_COLUMNS, a->id);
+    snprintf(sql, sizeof(sql), "SELECT %s%s WHERE k.id = %lld",
+             NGX_HTTP_BROADCAST_KEY_COLUMNS, NGX_HTTP_BROADCAST_KEY_FROM,
+             a->id);
 
     if (ngx_http_broadcast_admin_sql(ctx, conn, sql, &res) != 0) {
         return;

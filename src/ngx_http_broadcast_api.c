@@ -9,7 +9,6 @@
 #include "ngx_http_broadcast_api.h"
 #include "ngx_http_broadcast_compat.h"
 #include "bc_route.h"
-#include "bc_media.h"
 
 #include <stdarg.h>
 
@@ -68,6 +67,34 @@ static const ngx_http_broadcast_api_route_t  ngx_http_broadcast_api_routes[] =
     { NGX_HTTP_POST, "/api/keys/{id}/revoke",
       NGX_HTTP_BROADCAST_NEED_SESSION, ngx_http_broadcast_keys_prepare, 0 },
 
+    /* users and roles (users.c), the audit log (audit.c) */
+    { NGX_HTTP_GET, "/api/me",
+      NGX_HTTP_BROADCAST_NEED_SESSION, ngx_http_broadcast_users_prepare,
+      NGX_HTTP_BROADCAST_USERS_ME },
+
+    { NGX_HTTP_POST, "/api/me/password",
+      NGX_HTTP_BROADCAST_NEED_SESSION, ngx_http_broadcast_users_prepare,
+      NGX_HTTP_BROADCAST_USERS_PASSWORD },
+
+    { NGX_HTTP_GET|NGX_HTTP_POST, "/api/admin/users",
+      NGX_HTTP_BROADCAST_NEED_ADMIN, ngx_http_broadcast_users_prepare,
+      NGX_HTTP_BROADCAST_USERS_COLLECTION },
+
+    { NGX_HTTP_PATCH|NGX_HTTP_DELETE, "/api/admin/users/{id}",
+      NGX_HTTP_BROADCAST_NEED_ADMIN, ngx_http_broadcast_users_prepare,
+      NGX_HTTP_BROADCAST_USERS_ONE },
+
+    { NGX_HTTP_POST, "/api/admin/users/{id}/disable",
+      NGX_HTTP_BROADCAST_NEED_ADMIN, ngx_http_broadcast_users_prepare,
+      NGX_HTTP_BROADCAST_USERS_DISABLE },
+
+    { NGX_HTTP_POST, "/api/admin/users/{id}/enable",
+      NGX_HTTP_BROADCAST_NEED_ADMIN, ngx_http_broadcast_users_prepare,
+      NGX_HTTP_BROADCAST_USERS_ENABLE },
+
+    { NGX_HTTP_GET, "/api/audit",
+      NGX_HTTP_BROADCAST_NEED_ADMIN, ngx_http_broadcast_audit_prepare, 0 },
+
     { NGX_HTTP_POST, "/api/send/sms",
       NGX_HTTP_BROADCAST_NEED_SEND, ngx_http_broadcast_send_prepare, 0 },
 
@@ -93,16 +120,18 @@ static const ngx_http_broadcast_api_route_t  ngx_http_broadcast_api_routes[] =
       NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_senders_prepare,
       NGX_HTTP_BROADCAST_SENDERS_EMAIL },
 
+    /* a setting: which addresses may send at all */
     { NGX_HTTP_POST|NGX_HTTP_DELETE, "/api/email/senders",
-      NGX_HTTP_BROADCAST_NEED_MANAGE, ngx_http_broadcast_senders_prepare,
+      NGX_HTTP_BROADCAST_NEED_ADMIN, ngx_http_broadcast_senders_prepare,
       NGX_HTTP_BROADCAST_SENDERS_EMAIL },
 
     { NGX_HTTP_GET, "/api/whatsapp/senders",
       NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_senders_prepare,
       NGX_HTTP_BROADCAST_SENDERS_WHATSAPP },
 
+    /* a setting: which addresses may send at all */
     { NGX_HTTP_POST|NGX_HTTP_DELETE, "/api/whatsapp/senders",
-      NGX_HTTP_BROADCAST_NEED_MANAGE, ngx_http_broadcast_senders_prepare,
+      NGX_HTTP_BROADCAST_NEED_ADMIN, ngx_http_broadcast_senders_prepare,
       NGX_HTTP_BROADCAST_SENDERS_WHATSAPP },
 
     { NGX_HTTP_GET, "/api/whatsapp/templates",
@@ -709,6 +738,14 @@ ngx_http_broadcast_api_start(ngx_http_request_t *r,
             "unauthorized", "missing or malformed credentials: send an API "
             "key in X-API-Key or Authorization: Bearer, or a session");
         ctx->need = NGX_HTTP_BROADCAST_NEED_NONE;
+
+    } else if (ctx->need != NGX_HTTP_BROADCAST_NEED_NONE
+               && ctx->csrf_failed)
+    {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_FORBIDDEN, "csrf_failed",
+            "a write with the session cookie needs the X-CSRF-Token header: "
+            "send the csrf_token of GET /api/me or of the login");
+        ctx->need = NGX_HTTP_BROADCAST_NEED_NONE;
     }
 
     if (ctx->code != NULL && ctx->need == NGX_HTTP_BROADCAST_NEED_NONE) {
@@ -776,7 +813,27 @@ ngx_http_broadcast_api_done(ngx_http_request_t *r, void *data)
 {
     ngx_http_broadcast_api_ctx_t *ctx = data;
 
-    json_t  *json, *err;
+    u_char                    *p;
+    json_t                    *json, *err;
+    ngx_http_broadcast_req_t  *req;
+
+    req = ngx_http_get_module_ctx(r, ngx_http_broadcast_module);
+
+    if (req != NULL) {
+        ngx_http_broadcast_audit_record(r, ctx, req->route->pattern,
+                                        req->route->need, &req->args.id);
+    }
+
+    if (ctx->retry_after > 0) {
+        p = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
+        if (p == NULL
+            || ngx_http_broadcast_add_header(r, "Retry-After", p,
+                   ngx_sprintf(p, "%L", ctx->retry_after) - p)
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
 
     if (ctx->backend_err & NGX_HTTP_BROADCAST_ERR_REDIS) {
         ngx_http_broadcast_metric_add(NGX_HTTP_BROADCAST_M_ERR_REDIS, 1);
@@ -936,64 +993,4 @@ ngx_http_broadcast_api_mysql_down(ngx_http_broadcast_api_ctx_t *ctx)
                                  "mysql_unavailable",
                                  "the database (MySQL) is unavailable, retry "
                                  "later");
-}
-
-
-/* loop: a JSON object body, or NULL with ctx's error set (415/400) */
-json_t *
-ngx_http_broadcast_api_parse(ngx_http_request_t *r, ngx_str_t *body,
-    ngx_http_broadcast_api_ctx_t *ctx)
-{
-    json_t        *json;
-    ngx_str_t     *ct;
-    json_error_t   jerr;
-
-    /* a body without a Content-Type is refused too: the type is part of
-       the contract, and a form or text post must not pass for JSON */
-    ct = r->headers_in.content_type ? &r->headers_in.content_type->value
-                                    : NULL;
-
-    if (ct == NULL
-        || !bc_media_type_is((char *) ct->data, ct->len, "application/json"))
-    {
-        ngx_http_broadcast_api_error(ctx, NGX_HTTP_UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "send the body as Content-Type: application/json");
-        return NULL;
-    }
-
-    if (body->len == 0) {
-        ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
-                                     "invalid_json",
-                                     "the request body is empty: send a "
-                                     "JSON object");
-        return NULL;
-    }
-
-    json = json_loadb((char *) body->data, body->len, JSON_REJECT_DUPLICATES,
-                      &jerr);
-    if (json == NULL) {
-        ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
-                                     "invalid_json",
-                                     "the body is not valid JSON: %s at "
-                                     "line %d column %d", jerr.text,
-                                     jerr.line, jerr.column);
-        return NULL;
-    }
-
-    if (ngx_http_broadcast_json_pool(r, json) == NULL) {
-        ngx_http_broadcast_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                     "internal_error", "out of memory");
-        return NULL;
-    }
-
-    /* well-formed JSON of the wrong shape is a request error */
-    if (!json_is_object(json)) {
-        ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
-                                     "invalid_request",
-                                     "the body must be a JSON object");
-        return NULL;
-    }
-
-    return json;
 }

@@ -24,6 +24,13 @@
 #define NGX_HTTP_BROADCAST_CRED_KEY      1
 #define NGX_HTTP_BROADCAST_CRED_SESSION  2
 
+/* a user's role (admin_users.role); a session's scope and a key's highest
+   scope follow from it: viewer read, operator and admin manage */
+#define NGX_HTTP_BROADCAST_ROLE_NONE      0
+#define NGX_HTTP_BROADCAST_ROLE_VIEWER    1
+#define NGX_HTTP_BROADCAST_ROLE_OPERATOR  2
+#define NGX_HTTP_BROADCAST_ROLE_ADMIN     3
+
 #define NGX_HTTP_BROADCAST_ERR_REDIS     1
 #define NGX_HTTP_BROADCAST_ERR_MYSQL     2
 
@@ -46,10 +53,22 @@ struct ngx_http_broadcast_api_ctx_s {
     ngx_uint_t                       cred_kind;
     ngx_uint_t                       need;
 
+    /* the session came in the bc_session cookie and the request is not a
+       GET/HEAD: its X-CSRF-Token did not match (loop) */
+    ngx_uint_t                       csrf_failed;
+
     /* principal: thread */
     long long                        cred_id;
     long long                        user_id;
     ngx_uint_t                       scope;
+    ngx_uint_t                       role;
+
+    /* audit (audit.c): an action a route records itself ("login", ...)
+       instead of the route's, and the name it names (a login's username) */
+    const char                      *audit_action;
+    char                             audit_name[65];
+    /* a 429's Retry-After, seconds (0: none) */
+    long long                        retry_after;
 
     /* the operation, run after a successful auth */
     ngx_http_broadcast_op_pt         op;
@@ -105,6 +124,37 @@ json_t *ngx_http_broadcast_api_parse(ngx_http_request_t *r, ngx_str_t *body,
     ngx_http_broadcast_api_ctx_t *ctx);
 
 /* auth */
+const char *ngx_http_broadcast_role_name(ngx_uint_t role);
+ngx_uint_t ngx_http_broadcast_role_value(const char *s);
+/* the highest key scope a user of the role may hold or mint */
+ngx_uint_t ngx_http_broadcast_role_scope(ngx_uint_t role);
+const char *ngx_http_broadcast_scope_name(ngx_uint_t scope);
+/* thread: the hashes of every session and key of the user (read before a
+   change that may delete them; NULL with ctx's error set), then their
+   bc:cred cache entries dropped after it (hashes released), so a disable,
+   demotion or password change takes effect at once */
+json_t *ngx_http_broadcast_auth_cred_hashes(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn, long long user_id);
+void ngx_http_broadcast_auth_forget(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn, json_t *hashes);
+/* loop: the CSRF token of the request's session (cookie or Bearer);
+   NGX_DECLINED when the request carries no session */
+ngx_int_t ngx_http_broadcast_auth_session_csrf(ngx_http_request_t *r,
+    char csrf[65]);
+
+/* audit.c: loop, once the answer is known: an action the route set
+   (ctx->audit_action), or a successful write (not GET/HEAD, 2xx, a row
+   needing more than read: reads by POST such as a preview are not writes)
+   becomes one audit_log row, written by a detached thread task */
+void ngx_http_broadcast_audit_record(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, const char *pattern, ngx_uint_t need,
+    ngx_str_t *id);
+
+/* login_limit.c: thread, an admin's enable: every address's lock of the
+   username, and its locked_until */
+void ngx_http_broadcast_login_limit_clear(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn, const char *username);
+
 ngx_int_t ngx_http_broadcast_auth_credential(ngx_http_request_t *r,
     ngx_http_broadcast_api_ctx_t *ctx);
 int ngx_http_broadcast_auth_resolve(ngx_http_broadcast_api_ctx_t *ctx,
@@ -141,6 +191,16 @@ NGX_HTTP_BROADCAST_ROUTE(status);
 NGX_HTTP_BROADCAST_ROUTE(login);
 NGX_HTTP_BROADCAST_ROUTE(logout);
 NGX_HTTP_BROADCAST_ROUTE(keys);
+/* users.c: /api/admin/users... (variants), /api/me, /api/me/password */
+NGX_HTTP_BROADCAST_ROUTE(users);
+#define NGX_HTTP_BROADCAST_USERS_COLLECTION  0   /* /api/admin/users */
+#define NGX_HTTP_BROADCAST_USERS_ONE         1   /* .../{id} */
+#define NGX_HTTP_BROADCAST_USERS_DISABLE     2   /* .../{id}/disable */
+#define NGX_HTTP_BROADCAST_USERS_ENABLE      3   /* .../{id}/enable */
+#define NGX_HTTP_BROADCAST_USERS_ME          4   /* /api/me */
+#define NGX_HTTP_BROADCAST_USERS_PASSWORD    5   /* /api/me/password */
+/* audit.c: GET /api/audit */
+NGX_HTTP_BROADCAST_ROUTE(audit);
 NGX_HTTP_BROADCAST_ROUTE(whatsapp);
 NGX_HTTP_BROADCAST_ROUTE(email);
 NGX_HTTP_BROADCAST_ROUTE(senders);

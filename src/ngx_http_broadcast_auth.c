@@ -16,6 +16,18 @@ static const char  *ngx_http_broadcast_scopes[] = {
 };
 
 
+/* by NGX_HTTP_BROADCAST_ROLE_*: its name and the highest scope it gives */
+static const struct {
+    const char  *name;
+    ngx_uint_t   scope;
+} ngx_http_broadcast_roles[] = {
+    { "", 0 },
+    { "viewer", NGX_HTTP_BROADCAST_NEED_READ },
+    { "operator", NGX_HTTP_BROADCAST_NEED_MANAGE },
+    { "admin", NGX_HTTP_BROADCAST_NEED_MANAGE },
+};
+
+
 static ngx_uint_t
 ngx_http_broadcast_scope_value(const char *s)
 {
@@ -31,15 +43,81 @@ ngx_http_broadcast_scope_value(const char *s)
 }
 
 
-static ngx_int_t
-ngx_http_broadcast_auth_take(ngx_http_broadcast_api_ctx_t *ctx,
-    u_char *p, size_t len)
+const char *
+ngx_http_broadcast_scope_name(ngx_uint_t scope)
+{
+    return ngx_http_broadcast_scopes[scope < 4 ? scope : 0];
+}
+
+
+const char *
+ngx_http_broadcast_role_name(ngx_uint_t role)
+{
+    return ngx_http_broadcast_roles[role <= NGX_HTTP_BROADCAST_ROLE_ADMIN
+                                    ? role : 0].name;
+}
+
+
+ngx_uint_t
+ngx_http_broadcast_role_value(const char *s)
+{
+    ngx_uint_t  i;
+
+    for (i = 1; i <= NGX_HTTP_BROADCAST_ROLE_ADMIN; i++) {
+        if (strcmp(s, ngx_http_broadcast_roles[i].name) == 0) {
+            return i;
+        }
+    }
+
+    return NGX_HTTP_BROADCAST_ROLE_NONE;
+}
+
+
+ngx_uint_t
+ngx_http_broadcast_role_scope(ngx_uint_t role)
+{
+    return ngx_http_broadcast_roles[role <= NGX_HTTP_BROADCAST_ROLE_ADMIN
+                                    ? role : 0].scope;
+}
+
+
+/* loop: the request's X-CSRF-Token equals the session's, in constant time */
+static ngx_uint_t
+ngx_http_broadcast_auth_csrf_ok(ngx_http_request_t *r, u_char *raw,
+    size_t len)
+{
+    char              want[65];
+    ngx_table_elt_t  *h;
+
+    h = ngx_http_broadcast_header_in(r, "X-CSRF-Token");
+
+    if (h == NULL || bc_csrf_token((char *) raw, len, want) != 0) {
+        return 0;
+    }
+
+    return bc_ct_equal(h->value.data, h->value.len, want, 64);
+}
+
+
+/* the credential's bytes without trailing blanks, 47 of them, or 0 */
+static size_t
+ngx_http_broadcast_auth_len(u_char *p, size_t len)
 {
     while (len && (p[len - 1] == ' ' || p[len - 1] == '\t')) {
         len--;
     }
 
-    if (len != 47) {
+    return len == 47 ? len : 0;
+}
+
+
+static ngx_int_t
+ngx_http_broadcast_auth_take(ngx_http_broadcast_api_ctx_t *ctx,
+    u_char *p, size_t len)
+{
+    len = ngx_http_broadcast_auth_len(p, len);
+
+    if (len == 0) {
         return NGX_DECLINED;
     }
 
@@ -93,10 +171,66 @@ ngx_http_broadcast_auth_credential(ngx_http_request_t *r,
         && ngx_http_broadcast_auth_take(ctx, value.data, value.len) == NGX_OK
         && ctx->cred_kind == NGX_HTTP_BROADCAST_CRED_SESSION)
     {
+        /* a browser sends the cookie to any request another site makes
+           it send: a write must prove it read /api/me or the login */
+        if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))
+            && !ngx_http_broadcast_auth_csrf_ok(r, value.data,
+                    ngx_http_broadcast_auth_len(value.data, value.len)))
+        {
+            ctx->csrf_failed = 1;
+        }
+
         return NGX_OK;
     }
 
     return NGX_DECLINED;
+}
+
+
+ngx_int_t
+ngx_http_broadcast_auth_session_csrf(ngx_http_request_t *r, char csrf[65])
+{
+    size_t            len;
+    ngx_str_t         name, value;
+    ngx_table_elt_t  *h;
+
+    h = ngx_http_broadcast_header_in(r, "X-API-Key");
+    if (h != NULL) {
+        return NGX_DECLINED;
+    }
+
+    if (r->headers_in.authorization) {
+        value = r->headers_in.authorization->value;
+
+        if (value.len <= 7
+            || ngx_strncasecmp(value.data, (u_char *) "Bearer ", 7) != 0)
+        {
+            return NGX_DECLINED;
+        }
+
+        value.data += 7;
+        value.len -= 7;
+
+    } else {
+        ngx_str_set(&name, "bc_session");
+
+        if (ngx_http_parse_multi_header_lines(&r->headers_in.cookies, &name,
+                                              &value)
+            == NGX_DECLINED)
+        {
+            return NGX_DECLINED;
+        }
+    }
+
+    len = ngx_http_broadcast_auth_len(value.data, value.len);
+
+    if (len == 0 || ngx_strncmp(value.data, "bcs_", 4) != 0
+        || bc_csrf_token((char *) value.data, len, csrf) != 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -137,6 +271,10 @@ ngx_http_broadcast_auth_cached(ngx_http_broadcast_api_ctx_t *ctx,
         } else if (strcmp(k->str, "exp") == 0) {
             *exp = strtoll(v->str, NULL, 10);
 
+        } else if (strcmp(k->str, "role") == 0) {
+            ctx->role = ngx_http_broadcast_role_value(v->str);
+            have |= 8;
+
         } else if (strcmp(k->str, "kind") == 0) {
             if (strcmp(v->str, ctx->cred_kind == NGX_HTTP_BROADCAST_CRED_KEY
                                ? "key" : "session") != 0)
@@ -148,7 +286,8 @@ ngx_http_broadcast_auth_cached(ngx_http_broadcast_api_ctx_t *ctx,
         }
     }
 
-    return have == 7;
+    /* an entry without a role (written before roles) is a miss */
+    return have == 15 && ctx->role != NGX_HTTP_BROADCAST_ROLE_NONE;
 }
 
 
@@ -160,9 +299,9 @@ ngx_http_broadcast_auth_cache_fill(ngx_http_broadcast_api_ctx_t *ctx,
 {
     int          n;
     char         err[256], f_id[24], f_uid[24], f_exp[24];
-    size_t       lens[12];
+    size_t       lens[14];
     redisReply  *reply;
-    const char  *argv[12];
+    const char  *argv[14];
 
     snprintf(f_id, sizeof(f_id), "%lld", ctx->cred_id);
     snprintf(f_uid, sizeof(f_uid), "%lld", ctx->user_id);
@@ -176,12 +315,13 @@ ngx_http_broadcast_auth_cache_fill(ngx_http_broadcast_api_ctx_t *ctx,
     argv[6] = "user_id"; argv[7] = f_uid;
     argv[8] = "scope"; argv[9] = ngx_http_broadcast_scopes[ctx->scope];
     argv[10] = "exp"; argv[11] = f_exp;
+    argv[12] = "role"; argv[13] = ngx_http_broadcast_role_name(ctx->role);
 
-    for (n = 0; n < 12; n++) {
+    for (n = 0; n < 14; n++) {
         lens[n] = strlen(argv[n]);
     }
 
-    reply = ngx_http_broadcast_redis_cmd(conn, ctx->mcf, 12, argv, lens,
+    reply = ngx_http_broadcast_redis_cmd(conn, ctx->mcf, 14, argv, lens,
                                          err, sizeof(err));
     if (reply == NULL) {
         return;
@@ -220,7 +360,7 @@ ngx_http_broadcast_auth_lookup(ngx_http_broadcast_api_ctx_t *ctx,
     if (ctx->cred_kind == NGX_HTTP_BROADCAST_CRED_KEY) {
         n = snprintf(sql, sizeof(sql),
             "SELECT k.id, k.admin_user_id, k.scope, "
-            "COALESCE(UNIX_TIMESTAMP(k.expires_at), 0) "
+            "COALESCE(UNIX_TIMESTAMP(k.expires_at), 0), u.role "
             "FROM api_keys k JOIN admin_users u ON u.id = k.admin_user_id "
             "WHERE k.key_hash = '%s' AND k.revoked_at IS NULL "
             "AND (k.expires_at IS NULL OR k.expires_at > UTC_TIMESTAMP(3))"
@@ -229,7 +369,7 @@ ngx_http_broadcast_auth_lookup(ngx_http_broadcast_api_ctx_t *ctx,
     } else {
         n = snprintf(sql, sizeof(sql),
             "SELECT s.id, s.admin_user_id, 'manage', "
-            "UNIX_TIMESTAMP(s.expires_at) "
+            "UNIX_TIMESTAMP(s.expires_at), u.role "
             "FROM admin_sessions s JOIN admin_users u "
             "ON u.id = s.admin_user_id "
             "WHERE s.token_hash = '%s' AND s.expires_at > UTC_TIMESTAMP(3)"
@@ -252,8 +392,17 @@ ngx_http_broadcast_auth_lookup(ngx_http_broadcast_api_ctx_t *ctx,
     ctx->user_id = strtoll(row[1], NULL, 10);
     ctx->scope = ngx_http_broadcast_scope_value(row[2] ? row[2] : "");
     exp = row[3] ? strtoll(row[3], NULL, 10) : 0;
+    ctx->role = ngx_http_broadcast_role_value(row[4] ? row[4] : "");
+
+    /* a session has its role's scope; a key never more than its owner */
+    ctx->scope = ngx_min(ctx->scope,
+                         ngx_http_broadcast_role_scope(ctx->role));
 
     mysql_free_result(res);
+
+    if (ctx->role == NGX_HTTP_BROADCAST_ROLE_NONE) {
+        return 0;
+    }
 
     ngx_http_broadcast_auth_cache_fill(ctx, conn, key, exp);
 
@@ -273,6 +422,61 @@ ngx_http_broadcast_auth_lookup(ngx_http_broadcast_api_ctx_t *ctx,
     }
 
     return 1;
+}
+
+
+/*
+ * The route's need against the principal: sessions by role (READ viewer,
+ * SEND and MANAGE operator, SESSION anyone signed in, ADMIN admin), keys
+ * by scope (already capped by the owner's role); 1, or 0 with 403 set
+ */
+static int
+ngx_http_broadcast_auth_allowed(ngx_http_broadcast_api_ctx_t *ctx)
+{
+    ngx_uint_t  session;
+
+    session = (ctx->cred_kind == NGX_HTTP_BROADCAST_CRED_SESSION);
+
+    if (ctx->need == NGX_HTTP_BROADCAST_NEED_SESSION
+        || ctx->need == NGX_HTTP_BROADCAST_NEED_ADMIN)
+    {
+        if (!session) {
+            ngx_http_broadcast_api_error(ctx, NGX_HTTP_FORBIDDEN, "forbidden",
+                "this endpoint needs a signed-in %s's session, not an API "
+                "key", ctx->need == NGX_HTTP_BROADCAST_NEED_ADMIN
+                       ? "admin" : "user");
+            return 0;
+        }
+
+        if (ctx->need == NGX_HTTP_BROADCAST_NEED_ADMIN
+            && ctx->role != NGX_HTTP_BROADCAST_ROLE_ADMIN)
+        {
+            ngx_http_broadcast_api_error(ctx, NGX_HTTP_FORBIDDEN, "forbidden",
+                "this endpoint needs the admin role; your role is \"%s\"",
+                ngx_http_broadcast_role_name(ctx->role));
+            return 0;
+        }
+
+        return 1;
+    }
+
+    if (ctx->scope >= ctx->need) {
+        return 1;
+    }
+
+    if (session) {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_FORBIDDEN, "forbidden",
+            "this endpoint needs the %s role; your role is \"%s\"",
+            ctx->need == NGX_HTTP_BROADCAST_NEED_READ ? "viewer" : "operator",
+            ngx_http_broadcast_role_name(ctx->role));
+        return 0;
+    }
+
+    ngx_http_broadcast_api_error(ctx, NGX_HTTP_FORBIDDEN, "forbidden",
+        "this API key has scope \"%s\"; this endpoint needs \"%s\"",
+        ngx_http_broadcast_scopes[ctx->scope],
+        ngx_http_broadcast_scopes[ctx->need]);
+    return 0;
 }
 
 
@@ -321,29 +525,7 @@ ngx_http_broadcast_auth_resolve(ngx_http_broadcast_api_ctx_t *ctx,
         }
     }
 
-    if (ctx->need == NGX_HTTP_BROADCAST_NEED_SESSION
-        || ctx->need == NGX_HTTP_BROADCAST_NEED_ADMIN)
-    {
-        if (ctx->cred_kind != NGX_HTTP_BROADCAST_CRED_SESSION) {
-            ngx_http_broadcast_api_error(ctx, NGX_HTTP_FORBIDDEN, "forbidden",
-                "this endpoint requires an admin session, not an API key");
-            return 0;
-        }
-
-        return 1;
-    }
-
-    if (ctx->cred_kind == NGX_HTTP_BROADCAST_CRED_KEY
-        && ctx->scope < ctx->need)
-    {
-        ngx_http_broadcast_api_error(ctx, NGX_HTTP_FORBIDDEN, "forbidden",
-            "this API key has scope \"%s\"; this endpoint needs \"%s\"",
-            ngx_http_broadcast_scopes[ctx->scope],
-            ngx_http_broadcast_scopes[ctx->need]);
-        return 0;
-    }
-
-    return 1;
+    return ngx_http_broadcast_auth_allowed(ctx);
 
 unauthorized:
 
@@ -372,6 +554,7 @@ typedef struct {
     long long    id;
     long long    user_id;
     ngx_uint_t   scope;
+    ngx_uint_t   role;
 } ngx_http_broadcast_hint_t;
 
 static __thread ngx_http_broadcast_hint_t
@@ -408,6 +591,7 @@ ngx_http_broadcast_auth_hint(ngx_http_broadcast_api_ctx_t *ctx)
     ctx->cred_id = hint->id;
     ctx->user_id = hint->user_id;
     ctx->scope = hint->scope;
+    ctx->role = hint->role;
 
     return 1;
 }
@@ -426,4 +610,72 @@ ngx_http_broadcast_auth_remember(ngx_http_broadcast_api_ctx_t *ctx)
     hint->id = ctx->cred_id;
     hint->user_id = ctx->user_id;
     hint->scope = ctx->scope;
+    hint->role = ctx->role;
+}
+
+
+/*
+ * thread: the cache keys' hashes of every session and key of the user, read
+ * before a change (the change may delete the rows), dropped after it, so a
+ * disable, demotion or password change takes effect at once. The send fast
+ * path re-checks bc:cred:<hash> in Redis, so no hint outlives the entry.
+ */
+json_t *
+ngx_http_broadcast_auth_cred_hashes(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn, long long user_id)
+{
+    int         n;
+    char        sql[256];
+    json_t     *list;
+    MYSQL_RES  *res;
+    MYSQL_ROW   row;
+
+    n = snprintf(sql, sizeof(sql),
+                 "SELECT token_hash FROM admin_sessions WHERE admin_user_id "
+                 "= %lld UNION ALL SELECT key_hash FROM api_keys WHERE "
+                 "admin_user_id = %lld", user_id, user_id);
+
+    res = ngx_http_broadcast_sql_select(ctx, conn, sql, n);
+    if (res == NULL) {
+        return NULL;
+    }
+
+    list = json_array();
+
+    while (list && (row = mysql_fetch_row(res)) != NULL) {
+        if (row[0]) {
+            json_array_append_new(list, json_string(row[0]));
+        }
+    }
+
+    mysql_free_result(res);
+
+    if (list == NULL) {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                     "internal_error", "out of memory");
+    }
+
+    return list;
+}
+
+
+void
+ngx_http_broadcast_auth_forget(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn, json_t *hashes)
+{
+    char         key[80];
+    size_t       i;
+    json_t      *h;
+    const char  *argv[2];
+
+    argv[0] = "DEL";
+    argv[1] = key;
+
+    json_array_foreach(hashes, i, h) {
+        snprintf(key, sizeof(key), BC_KEY_CRED_PREFIX "%s",
+                 json_string_value(h));
+        (void) ngx_http_broadcast_redis_integer(conn, ctx->mcf, 2, argv);
+    }
+
+    json_decref(hashes);
 }

@@ -1,10 +1,12 @@
 /*
- * Request bodies: the size check before reading, and the body gathered into
- * one contiguous buffer (memory and file-backed buffers alike).
+ * Request bodies: the size check before reading, the body gathered into
+ * one contiguous buffer (memory and file-backed buffers alike), and the
+ * JSON object body of an API request.
  */
 
 
-#include "ngx_http_broadcast_common.h"
+#include "ngx_http_broadcast_api.h"
+#include "bc_media.h"
 
 
 /*
@@ -142,4 +144,64 @@ ngx_http_broadcast_header_in(ngx_http_request_t *r, const char *name)
             return &h[i];
         }
     }
+}
+
+
+/* loop: a JSON object body, or NULL with ctx's error set (415/400) */
+json_t *
+ngx_http_broadcast_api_parse(ngx_http_request_t *r, ngx_str_t *body,
+    ngx_http_broadcast_api_ctx_t *ctx)
+{
+    json_t        *json;
+    ngx_str_t     *ct;
+    json_error_t   jerr;
+
+    /* a body without a Content-Type is refused too: the type is part of
+       the contract, and a form or text post must not pass for JSON */
+    ct = r->headers_in.content_type ? &r->headers_in.content_type->value
+                                    : NULL;
+
+    if (ct == NULL
+        || !bc_media_type_is((char *) ct->data, ct->len, "application/json"))
+    {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the body as Content-Type: application/json");
+        return NULL;
+    }
+
+    if (body->len == 0) {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
+                                     "invalid_json",
+                                     "the request body is empty: send a "
+                                     "JSON object");
+        return NULL;
+    }
+
+    json = json_loadb((char *) body->data, body->len, JSON_REJECT_DUPLICATES,
+                      &jerr);
+    if (json == NULL) {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
+                                     "invalid_json",
+                                     "the body is not valid JSON: %s at "
+                                     "line %d column %d", jerr.text,
+                                     jerr.line, jerr.column);
+        return NULL;
+    }
+
+    if (ngx_http_broadcast_json_pool(r, json) == NULL) {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                     "internal_error", "out of memory");
+        return NULL;
+    }
+
+    /* well-formed JSON of the wrong shape is a request error */
+    if (!json_is_object(json)) {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
+                                     "invalid_request",
+                                     "the body must be a JSON object");
+        return NULL;
+    }
+
+    return json;
 }

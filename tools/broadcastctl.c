@@ -474,8 +474,8 @@ cmd_bootstrap_admin(int argc, char **argv)
         goto close;
     }
     snprintf(q, qlen,
-        "INSERT INTO admin_users (username, password_hash, created_at) "
-        "VALUES (%s, %s, UTC_TIMESTAMP(3))", qu, qh);
+        "INSERT INTO admin_users (username, password_hash, role, created_at) "
+        "VALUES (%s, %s, 'admin', UTC_TIMESTAMP(3))", qu, qh);
     if (mysql_query(m, q) != 0) {
         if (mysql_errno(m) == ER_DUP_ENTRY) {
             printf("admin %s exists; password unchanged\n", user);
