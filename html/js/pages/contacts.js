@@ -33,13 +33,15 @@
                        t('common.more'));
         let cursor = null;
         let table = null;
+        let generation = 0;     /* a reload makes older answers stale */
         const page = async (first) => {
+            const mine = first ? ++generation : generation;
             if (first) {
                 cursor = null;
                 BC.clear(box).appendChild(h('p', { class: 'hint' }, t('contacts.loading')));
             }
             const r = await attempt(() => load(cursor));
-            if (!r) { return; }
+            if (!r || mine !== generation) { return; }
             if (first) {
                 table = BC.table(columns, r.rows, { empty: 'common.none' });
                 table.id = id;

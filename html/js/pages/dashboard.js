@@ -41,6 +41,7 @@
     }
 
     function drawChart(box, data) {
+        if (!box.isConnected) { return; }    /* an answer after the page was left */
         const total = data.slice(1).reduce((s, ys) => s + ys.reduce((a, b) => a + b, 0), 0);
         box.dataset.total = total;
         if (chart) {

@@ -47,13 +47,15 @@
                        t('common.more'));
         let cursor = null;
         let table = null;
+        let generation = 0;     /* a reload makes older answers stale */
         const page = async (first) => {
+            const mine = first ? ++generation : generation;
             if (first) {
                 cursor = null;
                 BC.clear(box).appendChild(h('p', { class: 'hint' }, t('settings.loading')));
             }
             const r = await attempt(() => load(cursor));
-            if (!r) { return; }
+            if (!r || mine !== generation) { return; }
             if (first) {
                 table = BC.table(columns, r.rows, { empty: 'common.none' });
                 table.id = id;
@@ -84,7 +86,7 @@
             if (!r) { return; }
             BC.clear(list).appendChild(BC.table([
                 { label: 'settings.col.sender', value: (s) => pick(s) },
-                { label: 'settings.col.actions', value: (s) => BC.can('manage')
+                { label: 'settings.col.actions', value: (s) => BC.can('admin')
                     ? h('button', { type: 'button', class: 'link danger', onclick: async () => {
                         if (!confirm(t('common.confirm'))) { return; }
                         const d = await attempt(() => BC.api('DELETE', path, { [field_]: pick(s) }));
@@ -95,7 +97,7 @@
             list.firstChild.id = channel + '-senders';
             list.firstChild.dataset.painted = '';
         };
-        const form = h('form', { class: 'row', id: channel + '-sender-form', hidden: !BC.can('manage') },
+        const form = h('form', { class: 'row', id: channel + '-sender-form', hidden: !BC.can('admin') },
             input, h('button', { type: 'submit' }, t('settings.add_sender')));
         form.addEventListener('submit', async (ev) => {
             ev.preventDefault();
@@ -118,17 +120,24 @@
 
     /* ---------- API keys ---------- */
 
+    /*
+     * any signed-in user mints keys, capped by the role (a viewer's are read
+     * keys) and lists its own; an admin lists and revokes every key
+     */
     function keys(box) {
         const shown = h('p', { id: 'new-key', class: 'notice hidden' });
         const list = h('div');
+        const mine = (k) => BC.me && k.admin_user_id === BC.me.user.id;
+        const scopes = ['read', 'send', 'manage'].filter((s) => BC.can(s));
         const columns = [
             { label: 'settings.col.name', value: (k) => k.name },
+            { label: 'settings.col.owner', value: (k) => k.owner || (mine(k) ? BC.me.user.username : '') },
             { label: 'settings.col.prefix', value: (k) => k.prefix },
             { label: 'settings.col.scope', value: (k) => k.scope },
             { label: 'settings.col.created', value: (k) => BC.fmt.date(k.created_at) },
             { label: 'settings.col.last_used', value: (k) => BC.fmt.date(k.last_used_at) },
             { label: 'settings.col.revoked', value: (k) => BC.fmt.date(k.revoked_at) },
-            { label: 'settings.col.actions', value: (k) => !k.revoked_at && BC.can('admin')
+            { label: 'settings.col.actions', value: (k) => !k.revoked_at && (mine(k) || BC.can('admin'))
                 ? h('button', { type: 'button', class: 'link danger', onclick: async () => {
                     if (!confirm(t('settings.revoke_confirm', { prefix: k.prefix }))) { return; }
                     await attempt(() => BC.api('POST', `/api/keys/${k.id}/revoke`));
@@ -139,9 +148,9 @@
             const r = await BC.api('GET', '/api/keys');
             return { rows: r.keys, next: null };
         }, 'keys-table');
-        const form = h('form', { id: 'key-form', class: 'row', hidden: !BC.can('admin') },
+        const form = h('form', { id: 'key-form', class: 'row' },
             h('input', { name: 'name', required: true, placeholder: t('settings.key_name') }),
-            h('select', { name: 'scope' }, ['read', 'send', 'manage'].map((s) =>
+            h('select', { name: 'scope' }, scopes.map((s) =>
                 h('option', { value: s }, t('settings.scope.' + s)))),
             h('input', { name: 'expires_in_days', type: 'number', min: 1,
                          placeholder: t('settings.expires_in_days') }),
@@ -327,7 +336,7 @@
             'settings.sms_from_config': 'The SMS sender is set in nginx.conf (broadcast_sms_from); a send may name another number or a messaging service.',
             'settings.add_sender': 'Add sender', 'settings.protected': 'The configured sender cannot be removed here.',
             'settings.col.sender': 'Sender', 'settings.col.actions': 'Actions',
-            'settings.col.name': 'Name', 'settings.col.prefix': 'Prefix', 'settings.col.scope': 'Scope',
+            'settings.col.name': 'Name', 'settings.col.owner': 'Owner', 'settings.col.prefix': 'Prefix', 'settings.col.scope': 'Scope',
             'settings.col.created': 'Created', 'settings.col.last_used': 'Last used',
             'settings.col.revoked': 'Revoked', 'settings.revoke': 'Revoke',
             'settings.revoke_confirm': 'Revoke key {prefix}…? Clients using it stop working.',
@@ -356,7 +365,7 @@
             'settings.sms_from_config': '短信发送号码在 nginx.conf 中配置（broadcast_sms_from）；发送时可指定其他号码或消息服务。',
             'settings.add_sender': '添加发送方', 'settings.protected': '配置的发送方不能在此删除。',
             'settings.col.sender': '发送方', 'settings.col.actions': '操作',
-            'settings.col.name': '名称', 'settings.col.prefix': '前缀', 'settings.col.scope': '权限',
+            'settings.col.name': '名称', 'settings.col.owner': '所有者', 'settings.col.prefix': '前缀', 'settings.col.scope': '权限',
             'settings.col.created': '创建时间', 'settings.col.last_used': '最近使用',
             'settings.col.revoked': '吊销时间', 'settings.revoke': '吊销',
             'settings.revoke_confirm': '吊销密钥 {prefix}…？使用它的客户端将无法访问。',
