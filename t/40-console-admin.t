@@ -165,7 +165,7 @@ like($seen->{nav_zh} // '', qr/概览.*联系人.*合规.*发送.*设置/s, 'the
 like($seen->{settings_tabs_zh} // '', qr/发送方.*API 密钥/s, 'and the page too');
 
 SKIP: {
-    skip 'the roles API (GET /api/me) is not merged yet', 10 unless $roles;
+    skip 'the roles API (GET /api/me) is not merged yet', 13 unless $roles;
     like($seen->{users_table} // '', qr/op1.*viewer1/s, 'users are created in settings');
     my $users = $t->get('/api/admin/users', token => $t->token)->{json}{users} || [];
     my ($op) = grep { $_->{username} eq 'op1' } @$users;
@@ -178,6 +178,11 @@ SKIP: {
     ok($seen->{viewer_sender_form_hidden} && !$seen->{viewer_users_tab}, 'no sender form, no users tab');
     is($seen->{viewer_write}{status}, 403, 'a direct write is refused by the API');
     like($seen->{viewer_toast} // '', qr/\S.*\(forbidden\)/, 'and its message is shown');
+    ok($seen->{password_changed}, 'the viewer changes its password in settings');
+    is($t->post('/api/login', json => { username => 'viewer1', password => 'console-new-pass-viewer1' })->{status},
+       200, 'the new password signs in');
+    is($t->post('/api/login', json => { username => 'viewer1', password => 'console-pass-viewer1' })->{status},
+       401, 'the old one no more');
 }
 
 $t->done;

@@ -95,6 +95,15 @@ async function roles(page) {
         }
     });
     seen.viewer_toast = await text(page, '.toast.error');
+
+    /* every user changes its own password */
+    await go(page, '#/settings/password', 'settings');
+    await page.fill('#pw-form input[name=current_password]', 'console-pass-viewer1');
+    await page.fill('#pw-form input[name=new_password]', 'console-new-pass-viewer1');
+    await page.click('#pw-form button');
+    await page.waitForFunction(() => [...document.querySelectorAll('.toast')]
+        .some((x) => /Password changed/.test(x.textContent)));
+    seen.password_changed = true;
 }
 
 (async () => {
