@@ -165,11 +165,14 @@ like($seen->{nav_zh} // '', qr/概览.*联系人.*合规.*发送.*设置/s, 'the
 like($seen->{settings_tabs_zh} // '', qr/发送方.*API 密钥/s, 'and the page too');
 
 SKIP: {
-    skip 'the roles API (GET /api/me) is not merged yet', 13 unless $roles;
+    skip 'the roles API (GET /api/me) is not merged yet', 14 unless $roles;
     like($seen->{users_table} // '', qr/op1.*viewer1/s, 'users are created in settings');
     my $users = $t->get('/api/admin/users', token => $t->token)->{json}{users} || [];
     my ($op) = grep { $_->{username} eq 'op1' } @$users;
     is($op && $op->{role}, 'operator', 'op1 is an operator');
+    my @audit = @{ $seen->{audit_rows} || [] };
+    is(scalar(grep { m{POST /api/admin/users} && /\Q$user\E/ } @audit), 2,
+       'the audit log, filtered by action, shows both creations by the admin');
     like($seen->{viewer_who} // '', qr/viewer1/, 'the viewer signs in');
     is($seen->{viewer_new_button}, 0, 'no "new contact" for a viewer');
     is($seen->{viewer_edit_buttons}, 0, 'no edit or delete buttons in the list');

@@ -68,6 +68,22 @@ async function roles(page) {
             .includes(n), name);
     }
     seen.users_table = await text(page, '#users-table');
+
+    /* the audit log, filtered by action (its rows are written after the answer) */
+    await go(page, '#/settings/audit', 'settings');
+    await page.fill('#audit-action', 'POST /api/admin/users');
+    const until = Date.now() + 10000;
+    for (;;) {
+        await page.$eval('#audit-table', (x) => { x.dataset.stale = ''; });
+        await page.click('#settings-audit form button');
+        await page.waitForSelector('#audit-table:not([data-stale])');
+        seen.audit_rows = await page.$$eval('#audit-table tbody tr', (r) => r.map((x) => x.textContent));
+        if (seen.audit_rows.filter((x) => x.includes('POST /api/admin/users')).length >= 2
+            || Date.now() > until) {
+            break;
+        }
+        await page.waitForTimeout(250);    /* the interval between two reloads */
+    }
     await page.click('#logout');
     await login(page, 'viewer1', 'console-pass-viewer1');
     seen.viewer_who = await text(page, '#who');
