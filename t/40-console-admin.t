@@ -103,7 +103,7 @@ my $csv = join("\n", @csv) . "\n";
 my $roles = $t->get('/api/me', token => $t->token)->{status} == 200 ? 1 : 0;
 my $setup = "@{[ $t->dir ]}/console-setup.json";
 open my $fh, '>', $setup or die "$setup: $!";
-print $fh encode_utf8(json_encode({ csv => $csv, group_id => $group, roles => $roles }));
+print $fh encode_utf8(json_encode({ csv => $csv, group_id => $group, plain_id => $c3, roles => $roles }));
 close $fh;
 my $shots = "$FindBin::Bin/tmp/screenshots";
 mkdir $shots unless -d $shots;
@@ -138,6 +138,14 @@ is($seen->{export_href}, '/api/contacts/export?tag=vip', 'the export link carrie
 is(scalar @{ $seen->{group_rows} || [] }, 2, 'the group filter shows the group\'s two members');
 like(join(' ', @{ $seen->{group_rows} || [] }), qr/Plain Person/, 'the plain member among them');
 unlike(join(' ', @{ $seen->{group_rows} || [] }), qr/\Q$hostile{script}\E/, 'not the other vip');
+
+my $made = $t->get('/api/contacts?search=Made%20In', key => $read)->{json}{contacts} || [];
+is($made->[0]{phone}, '+14155550177', 'a contact is made with the form');
+is_deeply($made->[0]{tags}, ['console', 'vip'], 'with its tags');
+like($seen->{tags_table} // '', qr/beta-testers/, 'a tag is renamed in the tags tab');
+is($t->get('/api/contacts?tag=beta-testers', key => $read)->{json}{total}, 2, 'on both its contacts');
+like($seen->{members_added} // '', qr/\b1 contacts/, 'a member is added to a new group by id');
+like($seen->{members_after} // '', qr/\b0 contacts/, 'and removed');
 
 like($seen->{oo_table} // '', qr/\+14155550199.*SMS.*asked on the phone/s, 'the opt-out is listed');
 my $oo = $t->get('/api/opt-outs?search=%2B14155550199', key => $read)->{json}{opt_outs} || [];

@@ -15,6 +15,7 @@ const { chromium } = require('playwright-core');
 const [base, user, password, setupFile, shots] = process.argv.slice(2);
 const setup = JSON.parse(fs.readFileSync(setupFile, 'utf8'));
 const seen = { errors: [], paint_ms: {} };
+let promptAnswer = null;    /* what the next prompt() is answered */
 
 /* from one page to another: ms until the page shows its first data */
 function firstPaint(page, hash, name) {
@@ -132,7 +133,7 @@ async function roles(page) {
     try {
         const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
         page.on('pageerror', (e) => seen.errors.push(e.message));
-        page.on('dialog', (d) => d.accept());
+        page.on('dialog', (d) => d.accept(d.type() === 'prompt' ? promptAnswer : undefined));
         page.setDefaultTimeout(20000);
 
         await page.goto(base + '/');
@@ -179,8 +180,36 @@ async function roles(page) {
         seen.group_rows = await page.$$eval('#ct-table tbody tr', (r) => r.map((x) => x.textContent));
         seen.contacts_img = await page.$$eval('#page img', (x) => x.length);
         await page.screenshot({ path: shots + '/contacts.png', fullPage: true });
+
+        /* a contact made with the form */
+        await page.click('#ct-new');
+        await page.fill('#ct-form input[name=name]', 'Made In Console');
+        await page.fill('#ct-form input[name=phone]', '+14155550177');
+        await page.fill('#ct-form input[name=tags]', 'console, vip');
+        await page.click('#ct-form button[type=submit]');
+        await page.waitForSelector('#ct-form.hidden', { state: 'attached' });
+
+        /* a tag renamed */
+        await go(page, '#/contacts/tags', 'contacts');
+        promptAnswer = 'beta-testers';
+        await page.click('#tags-table tr:has-text("beta") button:has-text("Rename")');
+        await page.waitForFunction(() => /beta-testers/.test((document.querySelector('#tags-table') || {}).textContent || ''));
+        seen.tags_table = await text(page, '#tags-table');
+
+        /* a group made, a member added by id and removed */
         await go(page, '#/contacts/groups', 'contacts');
         seen.groups_table = await text(page, '#grp-table');
+        await page.fill('#grp-form input[name=name]', 'Console group');
+        await page.click('#grp-form button');
+        await page.click('#grp-table a:has-text("Console group")');
+        await page.waitForSelector('#members-table');
+        await page.fill('#members-add input[name=ids]', String(setup.plain_id));
+        await page.click('#members-add button');
+        await page.waitForFunction(() => /Plain Person/.test((document.querySelector('#members-table') || {}).textContent || ''));
+        seen.members_added = await text(page, '#members-total');
+        await page.click('#members-table button:has-text("Remove")');
+        await page.waitForFunction(() => !/Plain Person/.test((document.querySelector('#members-table') || {}).textContent || 'Plain Person'));
+        seen.members_after = await text(page, '#members-total');
 
         /* compliance: an opt-out and a keyword rule through the forms */
         await go(page, '#/compliance/opt-outs', 'compliance');
