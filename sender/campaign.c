@@ -227,6 +227,7 @@ snd_camp_hold(snd_disp_t *d, MYSQL_ROW row)
         snd_camp_quiet_hours(c, row[12]);
         c->tokens_ms = snd_now_ms();
         c->tokens = c->rate > 0 ? 1 : 0;
+        c->held = 1;            /* a hold left by another sender clears */
         d->ncamps++;
         snd_log(SND_LOG_INFO, "campaign %lld: lease taken", id);
         rc = snd_camp_variants_load(d, c);
@@ -411,7 +412,11 @@ snd_camp_turn(snd_disp_t *d)
         }
     }
     snd_camp_sweep(d);
-    return busy;
+    rc = snd_camp_cancel_sweep(d);
+    if (rc < 0) {
+        return -1;
+    }
+    return busy | rc;
 }
 
 static void

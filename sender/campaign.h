@@ -66,6 +66,8 @@ typedef struct {
     int                  quiet_start;   /* minutes; -1: no quiet hours */
     int                  quiet_end;
     char                 quiet_zone[65];  /* of contacts without one */
+    int                  held;          /* hold_reason set by us */
+    long long            hold_check_ms; /* held: not before this again */
 } snd_camp_t;
 
 /* a time zone the dispatcher has read (NULL tz: not a zone: UTC) */
@@ -81,6 +83,7 @@ typedef struct {
     int          busy;                  /* work remained last turn */
     snd_camp_zone_t  *zones;            /* read once per process */
     int               nzones;
+    char              tier_sha[48];     /* campaign_tier.c's script */
 } snd_disp_t;
 
 #define SND_CAMP_FANOUT_BATCH  1000
@@ -164,5 +167,15 @@ int snd_camp_proto(snd_camp_variant_t *v, const char *text, char *why,
 /* campaign_queue.c: pending rows to the stream; 1 work remains, 0 none,
    -1 error */
 int snd_camp_queue(snd_disp_t *d, snd_camp_t *c);
+
+/* campaign_tier.c: the admission of the recipients to[0..n), in order,
+   against Meta's messaging limit of number pid: *admitted of them fit, and
+   *wait_ms until a slot frees when not all did; 0 / -1 */
+int snd_tier_admit(snd_disp_t *d, const char *pid, long long limit,
+    const char **to, int n, int *admitted, long long *wait_ms);
+
+/* campaign_cancel.c: the pending recipients of cancelled campaigns, in
+   batches; 1 if more is left, 0 none, -1 error */
+int snd_camp_cancel_sweep(snd_disp_t *d);
 
 #endif /* SENDER_CAMPAIGN_H */

@@ -13,13 +13,22 @@
 #include "campaign.h"
 
 /* one row being queued: its job JSON (NULL: skipped at render, or
-   deferred by quiet hours when not_before is set) */
+   deferred by quiet hours when not_before is set, or held back by Meta's
+   messaging limit) */
 typedef struct {
     long long   row_id;
     char        message_id[27];
     char       *dump;
     long long   not_before;     /* seconds since the epoch, UTC; 0 none */
+    const char *tier_pid;       /* Meta number whose limit it counts on */
+    long long   tier_limit;
+    const char *to;             /* the row's address (the result's) */
+    int         held;           /* over the limit: stays pending */
 } snd_cq_t;
+
+/* a held campaign looks again this soon at most, since other campaigns'
+   users leaving the window free slots too */
+#define SND_CQ_HOLD_RECHECK_MS  5000
 
 /* the columns of a pending row before the contact's (snd_cq_job) */
 #define SND_CQ_ROW_COLS  7
@@ -127,6 +136,9 @@ snd_cq_job(snd_disp_t *d, snd_camp_t *c, MYSQL_ROW r, snd_cq_t *q)
     snprintf(q->message_id, sizeof(q->message_id), "%s", r[4]);
     q->dump = NULL;
     q->not_before = 0;
+    q->tier_pid = NULL;
+    q->held = 0;
+    q->to = r[3];
     v = atoi(r[2]);
     step = atoi(r[6]);
     if (v < 0 || v >= c->nvariants || step < 0 || step > c->nsteps
@@ -160,7 +172,116 @@ snd_cq_job(snd_disp_t *d, snd_camp_t *c, MYSQL_ROW r, snd_cq_t *q)
     job.queue_seq = atoll(r[5]) + 1;
     q->dump = bc_job_dump(&job);
     bc_job_free(&job);
+    if (strcmp(what->provider, "meta") == 0 && !what->free_form
+        && strncmp(what->from, "meta:", 5) == 0)
+    {
+        q->tier_limit = snd_tier_limit(d->s->conf.meta_messaging_limits,
+                                       what->from + 5);
+        q->tier_pid = q->tier_limit > 0 ? what->from + 5 : NULL;
+    }
     return q->dump != NULL ? 1 : -1;
+}
+
+/* the number's rows of q over its messaging limit are held (their dump
+   freed); how many, or -1 */
+static int
+snd_cq_tier_lane(snd_disp_t *d, snd_cq_t *q, int n, const char *pid,
+    long long limit, long long *wait_ms)
+{
+    const char  **to;
+    int           i, k = 0, admitted, held = 0;
+    long long     wait;
+
+    to = malloc((size_t) n * sizeof(*to));
+    if (to == NULL) {
+        return -1;
+    }
+    for (i = 0; i < n; i++) {
+        if (q[i].dump != NULL && q[i].tier_pid != NULL
+            && strcmp(q[i].tier_pid, pid) == 0)
+        {
+            to[k++] = q[i].to;
+        }
+    }
+    if (snd_tier_admit(d, pid, limit, to, k, &admitted, &wait) != 0) {
+        free(to);
+        return -1;
+    }
+    free(to);
+    /* the lane is done: its rows' tier_pid cleared */
+    for (i = 0, k = 0; i < n; i++) {
+        if (q[i].dump == NULL || q[i].tier_pid == NULL
+            || strcmp(q[i].tier_pid, pid) != 0)
+        {
+            continue;
+        }
+        q[i].tier_pid = NULL;
+        if (k++ >= admitted) {
+            free(q[i].dump);
+            q[i].dump = NULL;
+            q[i].held = 1;
+            held++;
+        }
+    }
+    if (held > 0 && (*wait_ms == 0 || wait < *wait_ms)) {
+        *wait_ms = wait;
+    }
+    return held;
+}
+
+/* Meta's messaging limit over the rows (campaign_tier.c); records the
+   hold on the campaign (in the transaction) or clears it; the number of
+   rows held, or -1 */
+static int
+snd_cq_tier(snd_disp_t *d, snd_camp_t *c, snd_cq_t *q, int n)
+{
+    snd_buf_t    b = { 0 };
+    const char  *pid;
+    char         why[400];
+    long long    wait = 0, limit = 0;
+    int          i, k, held = 0;
+
+    for (i = 0; i < n; i++) {
+        if (q[i].dump == NULL || q[i].tier_pid == NULL) {
+            continue;
+        }
+        pid = q[i].tier_pid;
+        limit = q[i].tier_limit;
+        k = snd_cq_tier_lane(d, q, n, pid, limit, &wait);
+        if (k < 0) {
+            return -1;
+        }
+        held += k;
+        if (k > 0) {
+            snprintf(why, sizeof(why), "Meta's messaging limit of %lld "
+                "unique users in 24 hours is reached for number %s; the "
+                "campaign continues as users leave the window", limit, pid);
+            snd_buf_add(&b, "UPDATE campaigns SET hold_reason="
+                "'meta_tier_limit',hold_message=");
+            snd_buf_str(d->s, &b, why, strlen(why));
+            snd_buf_add(&b, ",hold_until=UTC_TIMESTAMP(3)+INTERVAL %lld "
+                "MICROSECOND WHERE id=%lld", wait * 1000, c->id);
+            if (snd_db_run_free(d->s, &b, 1) != 0) {
+                return -1;
+            }
+            snd_log(SND_LOG_INFO, "campaign %lld: Meta number %s at its "
+                "messaging limit (%lld); %d held", c->id, pid, limit, k);
+            c->held = 1;
+        }
+    }
+    if (held == 0 && c->held) {
+        snd_buf_add(&b, "UPDATE campaigns SET hold_reason=NULL,"
+            "hold_message=NULL,hold_until=NULL WHERE id=%lld", c->id);
+        if (snd_db_run_free(d->s, &b, 1) != 0) {
+            return -1;
+        }
+        c->held = 0;
+    }
+    if (held > 0) {
+        c->hold_check_ms = snd_now_ms()
+            + (wait < SND_CQ_HOLD_RECHECK_MS ? wait : SND_CQ_HOLD_RECHECK_MS);
+    }
+    return held;
 }
 
 /* rows in their quiet hours: not_before, one CASE for the batch (as
@@ -212,7 +333,9 @@ snd_cq_mark(snd_disp_t *d, snd_cq_t *q, int n)
                 "UTC_TIMESTAMP(3) WHERE id IN (");
         }
         for (i = 0, k = 0; i < n; i++) {
-            if (q[i].not_before == 0 && (q[i].dump != NULL) == queued) {
+            if (q[i].not_before == 0 && !q[i].held
+                && (q[i].dump != NULL) == queued)
+            {
                 snd_buf_add(&b, "%s%lld", k++ ? "," : "", q[i].row_id);
             }
         }
@@ -273,8 +396,11 @@ snd_camp_queue(snd_disp_t *d, snd_camp_t *c)
     MYSQL_RES  *res;
     MYSQL_ROW   row;
     snd_cq_t   *q;
-    int         want, n = 0, queued = 0, i, rc = -1;
+    int         want, n = 0, queued = 0, held = 0, i, rc = -1;
 
+    if (c->held && snd_now_ms() < c->hold_check_ms) {
+        return 0;
+    }
     want = snd_cq_allowance(d, c);
     if (want <= 0) {
         return want;
@@ -308,6 +434,11 @@ snd_camp_queue(snd_disp_t *d, snd_camp_t *c)
         rc = 0;
         goto done;
     }
+    held = snd_cq_tier(d, c, q, n);
+    if (held < 0) {
+        goto done;
+    }
+    queued -= held;
     if (snd_cq_mark(d, q, n) != 0 || snd_db_exec(d->s, "COMMIT", 6) != 0) {
         goto done;
     }
@@ -322,7 +453,7 @@ snd_camp_queue(snd_disp_t *d, snd_camp_t *c)
     }
     c->tokens -= queued;
     snd_log(SND_LOG_DEBUG, "campaign %lld: queued %d", c->id, queued);
-    rc = n == want ? 1 : 0;
+    rc = n == want && held == 0 ? 1 : 0;
     goto freed;
 done:
     if (rc < 0) {

@@ -90,6 +90,8 @@ static const snd_conf_str_t  snd_conf_strs[] = {
     { "help_keywords", "HELP,INFO", SND_CONF_FIELD(help_keywords), 0 },
     { "help_text", "Reply STOP to unsubscribe, START to subscribe again.",
       SND_CONF_FIELD(help_text), 0 },
+    /* Meta's unique-user limit per number per 24 h (campaign_tier.c) */
+    { "meta_messaging_limits", "", SND_CONF_FIELD(meta_messaging_limits), 0 },
 };
 
 /* the integer settings, within [min, max] */
@@ -307,6 +309,12 @@ snd_conf_load(snd_conf_t *conf, const char *path)
     conf->db.rw_timeout = 30;
 
     if (snd_conf_strings(conf, &cf) != 0) {
+        goto done;
+    }
+    if (snd_tier_limit(conf->meta_messaging_limits, NULL) < 0) {
+        snd_log(SND_LOG_ERR, "config: meta_messaging_limits = \"%s\": "
+            "expected <phone-number-id>:<limit|unlimited>, comma-separated "
+            "(\"*\" for any other number)", conf->meta_messaging_limits);
         goto done;
     }
     /* the Twilio account is required, the other providers are optional */

@@ -93,10 +93,15 @@ typedef struct {
     long             campaign_lease_ms;
     long             campaign_stream_max_lag; /* queue only while the send
                                                  group's lag is under it */
+    char             meta_messaging_limits[512]; /* "id:limit,...,*:limit"
+                                                  (campaign_tier.c) */
 } snd_conf_t;
 
 int snd_conf_load(snd_conf_t *conf, const char *path);
 void snd_conf_free(snd_conf_t *conf);
+/* campaign_tier.c: the limit of Meta number pid in meta_messaging_limits'
+   spec; 0 none (or unlimited), -1 malformed */
+long long snd_tier_limit(const char *spec, const char *pid);
 
 /* ---- providers ---------------------------------------------------------- */
 

@@ -1,10 +1,11 @@
 /*
  * Campaigns: the module's transitions (DESIGN.md "Campaigns", States) and
  * DELETE. Each transition is one conditional UPDATE; when no row moved,
- * the campaign's status is read for the 409 (or the 404). A cancel, in
- * the same transaction, gives back the never-repeat rows of recipients
- * that were never queued and marks those recipients cancelled; a
- * dispatcher or claim that sees the status later drops the rest.
+ * the campaign's status is read for the 409 (or the 404). A cancel moves
+ * the status only, so it answers at once for any size: the claim drops a
+ * queued job of a cancelled campaign, and the dispatcher gives back the
+ * never-repeat rows of the recipients never queued and marks them
+ * cancelled, in batches (sender/campaign_cancel.c).
  */
 
 
@@ -39,7 +40,8 @@ static const ngx_http_broadcast_camp_move_t  ngx_http_broadcast_camp_moves[] =
 };
 
 
-/* thread, in the transaction: what a cancel undoes; 0 or -1 */
+/* thread, in the transaction: what a DELETE gives back first (the
+   never-repeat rows of recipients never queued); 0 or -1 */
 static int
 ngx_http_broadcast_camp_unqueue(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn, long long id,
@@ -113,12 +115,6 @@ ngx_http_broadcast_camp_move(ngx_http_broadcast_api_ctx_t *ctx,
 
     sql.len = 0;
     moved = mysql_affected_rows(conn->mysql) > 0;
-
-    if (moved && cp->action == NGX_HTTP_BROADCAST_CAMP_CANCEL
-        && ngx_http_broadcast_camp_unqueue(ctx, conn, cp->id, &sql) != 0)
-    {
-        goto failed;
-    }
 
     ngx_http_broadcast_sql_cat(&sql, moved ? "COMMIT" : "ROLLBACK");
 

@@ -220,6 +220,12 @@ ngx_int_t ngx_http_broadcast_add_header(ngx_http_request_t *r,
     const char *name, u_char *value, size_t len);
 json_t *ngx_http_broadcast_json_pool(ngx_http_request_t *r, json_t *json);
 
+/* conf_backends.c: the directives broadcast_redis and broadcast_mysql */
+char *ngx_http_broadcast_redis(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_broadcast_mysql(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
 /* metrics */
 void ngx_http_broadcast_metric_add(ngx_uint_t i, ngx_atomic_int_t n);
 ngx_int_t ngx_http_broadcast_metrics_zone(ngx_conf_t *cf,

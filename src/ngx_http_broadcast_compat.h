@@ -97,6 +97,10 @@ NGX_HTTP_BROADCAST_ROUTE(compat_campaigns);
       NGX_HTTP_BROADCAST_CC_##kind * 16 + NGX_HTTP_BROADCAST_CC_##op }
 
 
+/* the predecessor's campaign fields we refuse (its shapes, our words) */
+#define NGX_HTTP_BROADCAST_CC_422          422
+
+
 /* what the thread needs around our campaigns operation */
 typedef struct {
     ngx_http_broadcast_op_pt           op;
@@ -111,6 +115,21 @@ typedef struct {
     ngx_str_t                          footer;   /* the SMS opt-out text */
     char                               channel[16];  /* the {id}'s (thread) */
 } ngx_http_broadcast_cc_t;
+
+/* compat_campaigns.c: the 422s of the predecessor's campaign fields, and
+   its schedule time as our schedule_at into out; -1 (ctx's error set) */
+int ngx_http_broadcast_cc_unsupported(ngx_http_broadcast_api_ctx_t *ctx,
+    const char *field, const char *why);
+int ngx_http_broadcast_cc_invalid(ngx_http_broadcast_api_ctx_t *ctx,
+    const char *field, const char *rule);
+int ngx_http_broadcast_cc_time(ngx_http_broadcast_api_ctx_t *ctx, json_t *out,
+    const char *key, json_t *v);
+
+/* compat_marketing.c, loop: our body (out) from a marketing campaign's
+   POST/PATCH or its .../steps[/batch] (in); 0, or -1 with ctx's error */
+int ngx_http_broadcast_cc_mkt_in(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_http_broadcast_cc_t *w,
+    json_t *in, json_t *out);
 
 /* compat_campaigns_out.c, thread: the wrapped operation */
 void ngx_http_broadcast_cc_op(ngx_http_broadcast_api_ctx_t *ctx,

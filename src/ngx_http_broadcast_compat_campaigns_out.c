@@ -249,14 +249,16 @@ ngx_http_broadcast_cc_ids(ngx_http_broadcast_sql_t *sql, json_t *list,
 
 /*
  * thread: the variants of the campaigns of list ({"<id>":[{name, weight,
- * template_id, proto}]}) and the addresses of their contact_ids
- * ({"<id>":"address"}); 0, or -1 with ctx's error
+ * template_id, proto}]}), the protos of their later steps ({"<id>/steps":
+ * [proto]}) and the addresses of their contact_ids ({"<id>":"address"});
+ * 0, or -1 with ctx's error
  */
 static int
 ngx_http_broadcast_cc_lookups(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn, json_t *list, json_t *variants,
     json_t *addrs)
 {
+    char                       key[40];
     json_t                    *a, *v;
     MYSQL_ROW                  row;
     MYSQL_RES                 *res;
@@ -284,6 +286,33 @@ ngx_http_broadcast_cc_lookups(ngx_http_broadcast_api_ctx_t *ctx,
         json_array_append_new(a, json_pack("{s:s,s:I,s:o}", "name", row[1],
             "weight", (json_int_t) strtoll(row[2], NULL, 10),
             "proto", v ? v : json_object()));
+    }
+
+    mysql_free_result(res);
+
+    /* the later steps' protos (a marketing plan's order_no 2...) */
+    sql.len = 0;
+    ngx_http_broadcast_sql_cat(&sql, "SELECT campaign_id,proto FROM "
+                               "campaign_steps WHERE campaign_id IN (");
+    ngx_http_broadcast_cc_ids(&sql, list, NULL);
+    ngx_http_broadcast_sql_cat(&sql, ") ORDER BY campaign_id,idx");
+
+    res = ngx_http_broadcast_contacts_select(ctx, conn, &sql);
+    if (res == NULL) {
+        free(sql.data);
+        return -1;
+    }
+
+    while ((row = mysql_fetch_row(res))) {
+        snprintf(key, sizeof(key), "%s/steps", row[0]);
+        a = json_object_get(variants, key);
+        if (a == NULL) {
+            a = json_array();
+            json_object_set_new(variants, key, a);
+        }
+
+        v = json_loads(row[1] ? row[1] : "{}", 0, NULL);
+        json_array_append_new(a, v ? v : json_object());
     }
 
     mysql_free_result(res);
@@ -531,36 +560,69 @@ ngx_http_broadcast_cc_item(ngx_http_broadcast_cc_t *w, json_t *ours,
 }
 
 
-/* a marketing step (our first and only one) from a campaign's variant */
+/* a marketing step: order_no, channel, delay and what a proto sends */
 static json_t *
-ngx_http_broadcast_cc_step_item(json_t *ours, json_t *vars)
+ngx_http_broadcast_cc_step_of(json_t *ours, json_int_t order,
+    const char *ch, json_int_t delay_s, json_t *tpl, json_t *proto)
 {
-    char         channel[16];
-    json_t      *proto, *extra, *content;
-    const char  *ch;
+    char     channel[16];
+    size_t   k;
+    json_t  *extra, *content;
 
-    proto = json_object_get(json_array_get(vars, 0), "proto");
-    extra = json_object_get(proto, "extra");
-    ch = json_string_value(json_object_get(ours, "channel"));
-    ngx_cpystrn((u_char *) channel, (u_char *) (ch ? ch : ""),
-                sizeof(channel));
-    ngx_strlow((u_char *) channel, (u_char *) channel, strlen(channel));
-
-    for (ch = channel; *ch; ch++) {
-        channel[ch - channel] = ngx_toupper(*ch);
+    for (k = 0; ch && ch[k] && k + 1 < sizeof(channel); k++) {
+        channel[k] = ngx_toupper(ch[k]);
     }
+    channel[k] = '\0';
 
+    extra = json_object_get(proto, "extra");
     content = (channel[0] == 'E') ? json_object_get(extra, "text")
                                   : json_object_get(proto, "body");
 
-    return json_pack("{s:i,s:O,s:i,s:s,s:i,s:{},s:O,s:O*,s:O*,s:O*,s:O*}",
-        "id", 1, "campaign_id", json_object_get(ours, "id"),
-        "order_no", 1, "channel", channel, "delay_days", 0, "filter_rules",
-        "template_id", json_object_get(ours, "template_id"),
+    return json_pack("{s:I,s:O,s:I,s:s,s:I,s:{},s:O*,s:O*,s:O*,s:O*,s:O*}",
+        "id", order, "campaign_id", json_object_get(ours, "id"),
+        "order_no", order, "channel", channel, "delay_days", delay_s / 86400,
+        "filter_rules",
+        "template_id", tpl,
         "subject", json_object_get(extra, "subject"),
         "content", content,
         "content_sid", json_object_get(extra, "content_sid"),
         "content_variables", json_object_get(extra, "content_variables"));
+}
+
+
+/* the marketing plan of a campaign of ours: order_no 1 is its own message
+   (the first variant), 2... its steps */
+static json_t *
+ngx_http_broadcast_cc_step_items(json_t *ours, json_t *variants)
+{
+    char         key[40];
+    size_t       i;
+    json_t      *out, *protos, *st;
+    long long    id;
+
+    id = json_integer_value(json_object_get(ours, "id"));
+    snprintf(key, sizeof(key), "%lld", id);
+
+    out = json_array();
+    json_array_append_new(out, ngx_http_broadcast_cc_step_of(ours, 1,
+        json_string_value(json_object_get(ours, "channel")), 0,
+        json_object_get(ours, "template_id"),
+        json_object_get(json_array_get(json_object_get(variants, key), 0),
+                        "proto")));
+
+    snprintf(key, sizeof(key), "%lld/steps", id);
+    protos = json_object_get(variants, key);
+
+    json_array_foreach(json_object_get(ours, "steps"), i, st) {
+        json_array_append_new(out, ngx_http_broadcast_cc_step_of(ours,
+            (json_int_t) i + 2,
+            json_string_value(json_object_get(st, "channel")),
+            json_integer_value(json_object_get(st, "delay_seconds")),
+            json_object_get(st, "template_id"),
+            json_array_get(protos, i)));
+    }
+
+    return out;
 }
 
 
@@ -664,7 +726,6 @@ ngx_http_broadcast_cc_reshape(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn, ngx_http_broadcast_cc_t *w,
     json_t *ours)
 {
-    char         key[24];
     size_t       i;
     json_t      *list, *out, *variants, *addrs, *c, *step;
     const char  *want, *ch;
@@ -709,17 +770,16 @@ ngx_http_broadcast_cc_reshape(ngx_http_broadcast_api_ctx_t *ctx,
         if (w->what == NGX_HTTP_BROADCAST_CC_STEPS
             || w->what == NGX_HTTP_BROADCAST_CC_STEPS_BATCH)
         {
-            snprintf(key, sizeof(key), "%lld", (long long)
-                     json_integer_value(json_object_get(c, "id")));
-            step = ngx_http_broadcast_cc_step_item(c,
-                       json_object_get(variants, key));
+            step = ngx_http_broadcast_cc_step_items(c, variants);
 
-            /* GET .../steps and .../steps/batch answer the list */
+            /* GET .../steps and .../steps/batch answer the plan, a POST
+               of one step that step (the first: the only one it sets) */
             json_array_append_new(out, (w->method == NGX_HTTP_POST
                                         && w->what
                                            == NGX_HTTP_BROADCAST_CC_STEPS)
-                                       ? step : json_pack("{s:[o]}", "steps",
-                                                          step));
+                                       ? json_incref(json_array_get(step, 0))
+                                       : json_pack("{s:O}", "steps", step));
+            json_decref(step);
             continue;
         }
 

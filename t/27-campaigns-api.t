@@ -369,7 +369,9 @@ refused(move($m, 'schedule', { schedule_at => '2031-01-01T00:00:00Z' }), 'paused
 is(req(PATCH => "/api/campaigns/$m", json => { name => 'paused edit' })->{status}, 200, 'a paused campaign can be patched');
 is(move($m, 'resume')->{json}{status}, 'running', 'resume');
 
-# cancel: pending recipients cancelled, their never-repeat rows given back
+# cancel: the status moves at once; what it leaves (pending recipients,
+# their never-repeat rows) is the dispatcher's sweep, off in this test
+# (t/28 proves the sweep)
 my @contacts = map { contact(name => "c$_", phone => sprintf('+1415555%04d', $_)) } 1 .. 8;
 my ($pend_id, $pend_mid) = recipient(campaign => $m, contact => $contacts[0], state => 'pending');
 my ($q_id, $q_mid) = recipient(campaign => $m, contact => $contacts[1], status => 'delivered', rank => 50);
@@ -377,12 +379,8 @@ $t->dbh->do('INSERT INTO template_sends VALUES (?,?,?,?,UTC_TIMESTAMP(3))', unde
 $t->dbh->do('INSERT INTO template_sends VALUES (?,?,?,?,UTC_TIMESTAMP(3))', undef, $sms_tpl, $contacts[1], $m, $q_mid);
 $r = move($m, 'cancel');
 is($r->{json}{status}, 'cancelled', 'cancel a running campaign') or diag $r->{content};
-is($t->mysql_value('SELECT state FROM campaign_recipients WHERE id=?', $pend_id), 'cancelled',
-    'the pending recipient is cancelled');
-is($t->mysql_value('SELECT state FROM campaign_recipients WHERE id=?', $q_id), 'queued',
-    'the queued recipient is not');
-is_deeply($t->dbh->selectcol_arrayref('SELECT contact_id FROM template_sends WHERE campaign_id=?', undef, $m),
-    [$contacts[1]], 'only the never-queued recipient\'s template_sends row went');
+is($t->mysql_value('SELECT state FROM campaign_recipients WHERE id=?', $pend_id), 'pending',
+    'the cancel itself touches no recipient row (the dispatcher sweeps)');
 refused(move($m, 'cancel'), 'cancelled', 'cancel a cancelled campaign');
 refused(move($m, 'resume'), 'cancelled', 'resume a cancelled campaign');
 refused(req(POST => "/api/campaigns/$m/retry-failed"), 'cancelled', 'retry a cancelled campaign');
@@ -425,6 +423,15 @@ ok(abs($st->{progress} - 6 / 9) < 0.001, 'progress once the fan-out is done');
 $t->dbh->do('UPDATE campaigns SET fanout_done=0, audience_limit=10 WHERE id=?', undef, $s);
 $st = req(GET => "/api/campaigns/$s", key => $read)->{json}{stats};
 ok(abs($st->{progress} - 6 / 12) < 0.001, 'progress against the limit plus the skipped') or diag $st->{progress};
+# stats that were expensive to count are shared through Redis for a while
+# (a million recipients take a second): a fresh shared copy is what a read
+# answers, and cheap stats (these) are never stored
+is($t->redis("EXISTS", "bc:campstats:{$s}"), 0, 'cheap stats are not stored');
+$t->redis('SET', "bc:campstats:{$s}", '{"audience":424242}', 'PX', 5000);
+is(req(GET => "/api/campaigns/$s", key => $read)->{json}{stats}{audience}, 424242,
+   'a shared copy is answered while fresh');
+$t->redis('DEL', "bc:campstats:{$s}");
+is(req(GET => "/api/campaigns/$s", key => $read)->{json}{stats}{audience}, 9, 'counted again once gone');
 
 # ------------------------------------------------------------ recipients
 $r = req(GET => "/api/campaigns/$s/recipients?limit=4", key => $read);

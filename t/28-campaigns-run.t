@@ -232,6 +232,29 @@ $t->dbh->do(q{UPDATE campaigns SET status='running' WHERE id=?}, undef, $cpr);
 ok(wait_done($cpr, 60), 'the resumed campaign completed');
 exactly_once(\@pr, 'pause and resume', sub { $_[1] =~ /^PR PR\d+$/ });
 
+# ------------------------------------------------------------ cancel: swept in the background
+# The API's cancel moves the status only; the dispatcher marks the pending
+# recipients cancelled and gives back their never-repeat rows, in batches.
+my @cx = map { phone(2500 + $_) } 1 .. 30;
+contact(name => "CX$_", phone => $cx[$_ - 1], tags => ['cx']) for 1 .. 30;
+my %is_cx = map { $_ => 1 } @cx;
+sub cx_sent { [grep { $is_cx{ $_->{to} // '' } } @{ $t->sim_messages }] }
+my $ccx = insert_campaign(audience => { tags => ['cx'] }, body => 'CX {{name}}', rate => 4,
+    template_id => 7002, never_repeat => 1);
+ok(wait_until(sub { @{ cx_sent() } >= 3 }, 30, 0.05), 'the campaign to cancel is sending');
+my $cancel = $t->post("/api/campaigns/$ccx/cancel", key => $manage, json => {});
+is($cancel->{json}{status}, 'cancelled', 'cancel answers cancelled') or diag $cancel->{content};
+my $cancelled_ms = time * 1000;
+ok(wait_until(sub { defined campaign($ccx)->{completed_at} }, 30, 0.1),
+   'the dispatcher swept the cancelled campaign (completed_at set)');
+my $rs = reasons($ccx);
+ok(!$rs->{pending}, 'no recipient is left pending') or diag explain $rs;
+ok(($rs->{cancelled} // 0) > 0, "the never-queued recipients are cancelled ($rs->{cancelled})");
+is($t->mysql_value('SELECT COUNT(*) FROM template_sends WHERE campaign_id=?', $ccx),
+   $rs->{queued} // 0, 'only the queued recipients keep their never-repeat rows');
+is(scalar(grep { $_->{created_ms} > $cancelled_ms + 1000 } @{ cx_sent() }), 0,
+   'nothing reached the simulator more than 1 s after the cancel');
+
 # ------------------------------------------------------------ SIGKILL
 my @k = map { phone(3000 + $_) } 1 .. 60;
 contact(name => "K$_", phone => $k[$_ - 1], tags => ['k']) for 1 .. 60;

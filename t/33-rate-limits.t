@@ -16,6 +16,7 @@ use BC::Test qw(:all);
 my $META_RATE = 20;       # meta_rate_per_sender, and the simulator's limit
 my $SEGMENT_RATE = 10;    # rate_per_sender: Twilio segments/s
 my $PER_SENDER = 80;      # Meta messages each sender holds
+my $TIER = 6;             # meta_messaging_limits: unique users per 24 h
 
 my $t = BC::Test->new;
 my $key = $t->create_key('send');
@@ -36,6 +37,7 @@ sub sender_conf {
     # one dispatcher is enough (the pause below)
     print $out @lines, "consumer = $name\n", "rate_per_sender = $SEGMENT_RATE\n",
         "meta_rate_per_sender = $META_RATE\n",
+        "meta_messaging_limits = " . ($t->meta_from =~ s/^meta://r) . ":$TIER, *:unlimited\n",
         'campaigns = ' . ($name eq 'rate-a' ? 'on' : 'off') . "\n";
     close $out;
     chmod 0600, $file;
@@ -182,6 +184,66 @@ ok(wait_until(sub { @{ pr_sent() } >= 40 }, 60, 0.1), 'the resumed campaign sent
 my %once;
 $once{ $_->{to} }++ for @{ pr_sent() };
 is(scalar(grep { ($once{$_} // 0) != 1 } @pr), 0, 'every recipient exactly once');
+
+# ------------------------------------------------------------ Meta's messaging limit
+# A Meta template campaign to 10 users on a number limited to 6 unique
+# users a day: 6 are sent, the campaign stays running with a hold that
+# says why, the rest wait (pending); a second campaign to the 6 already
+# reached costs nothing and completes; once the window has moved on (the
+# set's entries aged through Redis), the first campaign finishes by itself.
+# The direct sends above went out before the limit was counted: the count
+# is the campaigns' (DESIGN.md).
+my @wa = map { sprintf '+1415559%04d', $_ } 1 .. 10;
+for my $i (0 .. $#wa) {
+    my $r = $t->post('/api/contacts', key => $manage, json => { name => "W$i",
+        phone => $wa[$i], whatsapp => $wa[$i], tags => [$i < $TIER ? 'tier-first' : 'tier-rest', 'tier'] });
+    $r->{status} == 201 or diag "contact: $r->{status} $r->{content}";
+}
+sub tier_campaign {
+    my ($tag) = @_;
+    my $r = $t->post('/api/campaigns', key => $manage, json => { name => "tier $tag", channel => 'whatsapp',
+        from => $from, content => { template => { name => 'hello_world', language => 'en_US' } },
+        audience => { tags => [$tag] },
+        never_repeat_template => JSON::PP::false });
+    is($r->{status}, 201, "Meta campaign to '$tag' created") or diag $r->{content};
+    my $id = $r->{json}{id} // 0;
+    is($t->post("/api/campaigns/$id/start", key => $manage)->{status}, 200, "'$tag' started");
+    return $id;
+}
+sub camp { $t->get("/api/campaigns/$_[0]", key => $manage)->{json} // {} }
+my %is_wa = map { $_ => 1 } @wa;
+sub wa_sent { [grep { $is_wa{ '+' . (($_->{to} // '') =~ s/^\D+//r) } } @{ $t->sim_messages }] }
+my $ct = tier_campaign('tier');
+my $held;
+ok(wait_until(sub { $held = camp($ct); $held->{hold} }, 30, 0.1), 'the campaign is held at the limit')
+    or diag explain $held;
+is($held->{status}, 'running', 'held, still running');
+is($held->{hold}{reason}, 'meta_tier_limit', 'the hold says why (meta_tier_limit)');
+like($held->{hold}{message} // '', qr/limit of $TIER unique users in 24 hours/, 'in words');
+like($held->{hold}{until} // '', qr/^\d{4}-\d\d-\d\dT/, 'and when a slot frees');
+ok(wait_until(sub { @{ wa_sent() } >= $TIER }, 30, 0.1), "$TIER users reached");
+sleep 1;    # watching for a seventh that must not come
+is(scalar @{ wa_sent() }, $TIER, "no more than $TIER unique users were sent to");
+is($t->mysql_value(q{SELECT COUNT(*) FROM campaign_recipients WHERE campaign_id=? AND state='pending'}, $ct),
+   10 - $TIER, 'the rest wait as pending rows');
+
+my $again = tier_campaign('tier-first');
+ok(wait_until(sub { (camp($again)->{status} // '') eq 'completed' }, 30, 0.1),
+   'a campaign to users already reached in the window completes (they cost nothing again)');
+is(scalar @{ wa_sent() }, 2 * $TIER, 'each of them got the second message');
+
+my $tier_key = 'bc:tier:{meta:' . ($from =~ s/^meta://r) . '}';
+is($t->redis_raw('ZCARD', $tier_key), $TIER, "the number's window holds $TIER users");
+$t->redis_raw('EVAL', q{local m = redis.call('ZRANGE', KEYS[1], 0, -1)
+    for _, x in ipairs(m) do redis.call('ZADD', KEYS[1], 'XX', 1, x) end
+    return #m}, 1, $tier_key);
+ok(wait_until(sub { (camp($ct)->{status} // '') eq 'completed' }, 30, 0.1),
+   'once the window moved on, the held campaign completed by itself');
+is(camp($ct)->{hold}, undef, 'and its hold is cleared');
+my %wa_n;
+$wa_n{ '+' . ($_->{to} =~ s/^\D+//r) }++ for @{ wa_sent() };
+is_deeply([map { $wa_n{$_} // 0 } @wa], [(2) x $TIER, (1) x (10 - $TIER)],
+    'the first six got two campaigns, the rest one');
 
 stop_senders();
 $t->done;

@@ -173,11 +173,38 @@ is(scalar(grep { ($_->{to} // '') =~ /^(one|two)\@example\.com$/ } @{ $t->sim_me
 sub mkt { req($_[0] => "/api/marketing/campaigns$_[1]", key => $manage, defined $_[2] ? (json => $_[2]) : ()) }
 is_error(mkt(POST => '', { name => 'plan', customer_ids => [$cids[0]] }), 422, 'invalid_request',
          'a plan without its first step');
-$r = mkt(POST => '', { name => 'plan', customer_ids => [$cids[0]],
-                       steps => [{ order_no => 1, channel => 'SMS', content => 'one' },
-                                 { order_no => 2, channel => 'EMAIL', content => 'two', delay_days => 2 }] });
-is_error($r, 422, 'not_supported', 'a second step');
-like($r->{json}{error}{message}, qr/steps\[1\]/, 'naming it');
+# a plan of several steps: order_no 1 is the campaign's own message, the
+# later ones our steps (delay_days after the previous, condition always)
+my $plan = ok_json(mkt(POST => '', { name => 'plan', customer_ids => [$cids[0]],
+    steps => [{ order_no => 3, channel => 'WHATSAPP', content => 'three', delay_days => 1 },
+              { order_no => 1, channel => 'SMS', content => 'one' },
+              { order_no => 2, channel => 'EMAIL', subject => 'Two', content => 'two', delay_days => 2 }] }),
+    201, 'a plan of three steps');
+my $ours = $t->get("/api/campaigns/$plan->{id}", key => $manage)->{json} // {};
+is_deeply([map { [$_->{channel}, $_->{delay_seconds}, $_->{condition}] } @{ $ours->{steps} || [] }],
+    [['email', 2 * 86400, 'always'], ['whatsapp', 86400, 'always']],
+    'order_no 2 and 3 are our steps, by order_no, delay_days after the previous');
+my $got = ok_json(mkt(GET => "/$plan->{id}/steps"), 200, 'GET .../steps of the plan')->{steps} || [];
+is_deeply([map { [@$_{qw(order_no channel delay_days content)}] } @$got],
+    [[1, 'SMS', 0, 'one'], [2, 'EMAIL', 2, 'two'], [3, 'WHATSAPP', 1, 'three']], 'the plan read back');
+is($got->[1]{subject}, 'Two', 'a later e-mail step keeps its subject');
+$got = ok_json(mkt(POST => "/$plan->{id}/steps/batch", { steps => [
+    { order_no => 1, channel => 'SMS', content => 'uno' },
+    { order_no => 2, channel => 'SMS', content => 'dos', delay_days => 3 }] }), 200, 'steps/batch: the whole plan')->{steps} || [];
+is_deeply([map { [@$_{qw(order_no channel delay_days content)}] } @$got],
+    [[1, 'SMS', 0, 'uno'], [2, 'SMS', 3, 'dos']], 'the batch replaced the plan');
+is_error(mkt(POST => "/$plan->{id}/steps/batch", { steps => [{ order_no => 1, channel => 'SMS', content => 'a' },
+                                                           { order_no => 1, channel => 'SMS', content => 'b' }] }),
+         400, 'invalid_request', 'an order_no given twice');
+is_error(mkt(POST => '', { name => 'p', customer_ids => [$cids[0]],
+                           steps => [{ order_no => 1, channel => 'SMS', content => 'x' },
+                                     { order_no => 2, channel => 'SMS', content => 'y', delay_days => 31 }] }),
+         422, 'invalid_request', 'a delay over 30 days');
+is_error(mkt(POST => '', { name => 'p', customer_ids => [$cids[0]],
+                           steps => [{ order_no => 1, channel => 'SMS', content => 'x' },
+                                     { order_no => 2, channel => 'SMS', content => 'y', filter_rules => { opened => 1 } }] }),
+         422, 'not_supported', 'a later step\'s own filter_rules');
+is(mkt(DELETE => "/$plan->{id}")->{status}, 200, 'the plan deleted');
 is_error(mkt(POST => '', { name => 'p', customer_ids => [$cids[0]], filter_rules => { has_marketed => 0 },
                            steps => [{ order_no => 1, channel => 'SMS', content => 'x' }] }),
          422, 'not_supported', 'a filter our audience has no field for');
@@ -196,8 +223,9 @@ my $steps = ok_json(mkt(GET => "/$mid/steps"), 200, 'GET .../steps')->{steps} ||
 is(scalar @$steps, 1, 'one step');
 is($steps->[0]{channel}, 'SMS', 'step channel');
 is($steps->[0]{content}, 'Plan for {{name}}', 'step content');
-is_error(mkt(POST => "/$mid/steps", { order_no => 2, channel => 'SMS', content => 'later' }), 422, 'not_supported',
-         'a second step later');
+$r = mkt(POST => "/$mid/steps", { order_no => 2, channel => 'SMS', content => 'later' });
+is_error($r, 422, 'not_supported', 'one later step by itself');
+like($r->{json}{error}{message} // '', qr{steps/batch}, 'pointing at .../steps/batch');
 my $step = ok_json(mkt(POST => "/$mid/steps", { order_no => 1, channel => 'SMS', content => 'Plan B {{name}}' }),
                    200, 'POST .../steps replaces the first step');
 is($step->{content}, 'Plan B {{name}}', 'the new content');

@@ -1,0 +1,182 @@
+/*
+ * The backend directives: broadcast_redis and broadcast_mysql, an address
+ * and name=value parameters (user=, password_file=, database=) read by
+ * the shared parsers of common/ (bc_redis.c, bc_mysql_conf.c).
+ */
+
+
+#include "ngx_http_broadcast_common.h"
+
+#include "bc_mysql_conf.h"
+
+
+/*
+ * one name=value parameter of broadcast_redis or broadcast_mysql: *eq at
+ * the '=', *v the value, a password_file made a full path. NGX_OK,
+ * NGX_DECLINED (no '='), or NGX_ERROR
+ */
+static ngx_int_t
+ngx_http_broadcast_conf_param(ngx_conf_t *cf, ngx_str_t *param, u_char **eq,
+    ngx_str_t *v)
+{
+    *eq = ngx_strlchr(param->data, param->data + param->len, '=');
+    if (*eq == NULL) {
+        return NGX_DECLINED;
+    }
+
+    v->data = *eq + 1;
+    v->len = param->data + param->len - v->data;
+
+    if (v->len > 0 && *eq - param->data == 13
+        && ngx_strncmp(param->data, "password_file", 13) == 0
+        && ngx_conf_full_name(cf->cycle, v, 1) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+char *
+ngx_http_broadcast_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_broadcast_main_conf_t *mcf = conf;
+
+    char         err[256];
+    u_char      *eq;
+    ngx_int_t    rc;
+    ngx_str_t   *value, s;
+    ngx_uint_t   i;
+
+    if (mcf->redis_spec.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (bc_redis_conf_parse(&mcf->redis, (char *) value[1].data,
+                            value[1].len)
+        != 0)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid Redis address \"%V\" in broadcast_redis "
+                           "(expected <ip>:<port> or unix:<path>)", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    /* user=NAME password_file=PATH: Redis 6+ ACL authentication */
+    for (i = 2; i < cf->args->nelts; i++) {
+        rc = ngx_http_broadcast_conf_param(cf, &value[i], &eq, &s);
+
+        if (rc == NGX_DECLINED) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\" in broadcast_redis "
+                               "(user=NAME password_file=PATH)", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        if (rc != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+
+        if (bc_redis_conf_set(&mcf->redis, (char *) value[i].data,
+                              eq - value[i].data, (char *) s.data, s.len,
+                              err, sizeof(err))
+            != 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "broadcast_redis: %s", err);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    mcf->redis_spec = value[1];
+
+    return NGX_CONF_OK;
+}
+
+
+char *
+ngx_http_broadcast_mysql(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_broadcast_main_conf_t *mcf = conf;
+
+    char        err[256];
+    u_char      *eq;
+    ngx_int_t    rc;
+    ngx_str_t   *value, addr, s;
+    ngx_uint_t   i;
+
+    if (mcf->mysql_set == 1) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    addr = value[1];
+
+    if (bc_mysql_conf_addr(&mcf->mysql, (char *) addr.data, addr.len)
+        != BC_MYSQL_CONF_OK)
+    {
+        goto invalid_addr;
+    }
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        rc = ngx_http_broadcast_conf_param(cf, &value[i], &eq, &s);
+
+        if (rc == NGX_DECLINED) {
+            goto invalid_param;
+        }
+
+        if (rc != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+
+        rc = bc_mysql_conf_set(&mcf->mysql, (char *) value[i].data,
+                               eq - value[i].data, (char *) s.data, s.len,
+                               1, err, sizeof(err));
+
+        if (rc == BC_MYSQL_CONF_SECRET_UNREADABLE) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "cannot read MySQL password file \"%V\" "
+                               "in broadcast_mysql: %s", &s, err);
+            return NGX_CONF_ERROR;
+        }
+
+        if (rc == BC_MYSQL_CONF_SECRET_TOO_LONG) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "MySQL password in \"%V\" is too long", &s);
+            return NGX_CONF_ERROR;
+        }
+
+        if (rc != BC_MYSQL_CONF_OK) {
+            goto invalid_param;
+        }
+    }
+
+    if (mcf->mysql.database[0] == '\0' || mcf->mysql.user[0] == '\0') {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "broadcast_mysql requires \"database=\" and "
+                           "\"user=\"");
+        return NGX_CONF_ERROR;
+    }
+
+    mcf->mysql_set = 1;
+
+    return NGX_CONF_OK;
+
+invalid_addr:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid MySQL address \"%V\" in broadcast_mysql "
+                       "(expected <ip>:<port> or unix:<path>)", &addr);
+    return NGX_CONF_ERROR;
+
+invalid_param:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid parameter \"%V\" in broadcast_mysql",
+                       &value[i]);
+    return NGX_CONF_ERROR;
+}
