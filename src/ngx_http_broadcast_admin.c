@@ -497,8 +497,7 @@ ngx_http_broadcast_key_create(ngx_http_broadcast_api_ctx_t *ctx,
                     (u_char *) ngx_http_broadcast_scope_name(most),
                     sizeof(a->scope));
 
-    } else if ((strcmp(a->scope, "manage") == 0 ? 3
-                : strcmp(a->scope, "send") == 0 ? 2 : 1) > most)
+    } else if (ngx_http_broadcast_scope_value(a->scope) > most)
     {
         ngx_http_broadcast_api_error(ctx, NGX_HTTP_FORBIDDEN, "forbidden",
             "your role \"%s\" may mint keys of scope up to \"%s\", not "

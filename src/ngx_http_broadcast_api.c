@@ -10,8 +10,6 @@
 #include "ngx_http_broadcast_compat.h"
 #include "bc_route.h"
 
-#include <stdarg.h>
-
 
 #define ngx_http_broadcast_api_nelem(a)  (sizeof(a) / sizeof((a)[0]))
 
@@ -728,6 +726,8 @@ ngx_http_broadcast_api_start(ngx_http_request_t *r,
     ctx->status = NGX_HTTP_OK;
 
     ctx->need = req->route->need;
+    ngx_http_broadcast_audit_begin(r, ctx, req->route->pattern,
+                                   req->route->need, &req->args.id);
     req->route->handler(r, ctx, &req->args);
 
     /* no credential at all: no need to ask the backends */
@@ -790,12 +790,12 @@ ngx_http_broadcast_api_run(void *data, ngx_http_broadcast_conn_t *conn)
         && ngx_http_broadcast_auth_hint(ctx)
         && ctx->op_fast(ctx, conn))
     {
-        return;
+        goto done;
     }
 
     if (ctx->need != NGX_HTTP_BROADCAST_NEED_NONE) {
         if (!ngx_http_broadcast_auth_resolve(ctx, conn)) {
-            return;
+            goto done;
         }
 
         ngx_http_broadcast_auth_remember(ctx);
@@ -805,6 +805,10 @@ ngx_http_broadcast_api_run(void *data, ngx_http_broadcast_conn_t *conn)
     if (ctx->code == NULL && ctx->op) {
         ctx->op(ctx, conn);
     }
+
+done:
+
+    ctx->ran = 1;
 }
 
 
@@ -813,16 +817,11 @@ ngx_http_broadcast_api_done(ngx_http_request_t *r, void *data)
 {
     ngx_http_broadcast_api_ctx_t *ctx = data;
 
-    u_char                    *p;
-    json_t                    *json, *err;
-    ngx_http_broadcast_req_t  *req;
+    u_char  *p;
+    json_t  *json, *err;
 
-    req = ngx_http_get_module_ctx(r, ngx_http_broadcast_module);
-
-    if (req != NULL) {
-        ngx_http_broadcast_audit_record(r, ctx, req->route->pattern,
-                                        req->route->need, &req->args.id);
-    }
+    /* the answer is built from ctx: its outcome is final (async path) */
+    ctx->ran = 1;
 
     if (ctx->retry_after > 0) {
         p = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
@@ -938,6 +937,9 @@ ngx_http_broadcast_api_free(void *data)
 {
     ngx_http_broadcast_api_ctx_t *ctx = data;
 
+    /* here: after the answer, and after a late result too */
+    ngx_http_broadcast_audit_record(ctx);
+
     if (ctx->op_free && ctx->op_data) {
         ctx->op_free(ctx->op_data);
     }
@@ -954,43 +956,6 @@ ngx_http_broadcast_api_free(void *data)
     }
 
     free(ctx->set_cookie);
+    free(ctx->audit);
     ngx_free(ctx);
-}
-
-
-/* usable in the loop and in a thread: no nginx calls */
-void
-ngx_http_broadcast_api_error(ngx_http_broadcast_api_ctx_t *ctx,
-    ngx_uint_t status, const char *code, const char *fmt, ...)
-{
-    va_list  args;
-
-    ctx->status = status;
-    ctx->code = code;
-
-    va_start(args, fmt);
-    vsnprintf(ctx->message, sizeof(ctx->message), fmt, args);
-    va_end(args);
-}
-
-
-void
-ngx_http_broadcast_api_redis_down(ngx_http_broadcast_api_ctx_t *ctx)
-{
-    ctx->backend_err |= NGX_HTTP_BROADCAST_ERR_REDIS;
-    ngx_http_broadcast_api_error(ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                 "redis_unavailable",
-                                 "the queue (Redis) is unavailable, retry "
-                                 "later");
-}
-
-
-void
-ngx_http_broadcast_api_mysql_down(ngx_http_broadcast_api_ctx_t *ctx)
-{
-    ctx->backend_err |= NGX_HTTP_BROADCAST_ERR_MYSQL;
-    ngx_http_broadcast_api_error(ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                 "mysql_unavailable",
-                                 "the database (MySQL) is unavailable, retry "
-                                 "later");
 }

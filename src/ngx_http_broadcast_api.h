@@ -69,6 +69,10 @@ struct ngx_http_broadcast_api_ctx_s {
     char                             audit_name[65];
     /* a 429's Retry-After, seconds (0: none) */
     long long                        retry_after;
+    void                            *audit;         /* audit.c's row */
+    /* the operation ran to its end (thread or loop): the outcome is final
+       even if the loop answered 503 before it */
+    ngx_uint_t                       ran;
 
     /* the operation, run after a successful auth */
     ngx_http_broadcast_op_pt         op;
@@ -129,6 +133,8 @@ ngx_uint_t ngx_http_broadcast_role_value(const char *s);
 /* the highest key scope a user of the role may hold or mint */
 ngx_uint_t ngx_http_broadcast_role_scope(ngx_uint_t role);
 const char *ngx_http_broadcast_scope_name(ngx_uint_t scope);
+/* "read", "send", "manage" as NGX_HTTP_BROADCAST_NEED_*, else 0 */
+ngx_uint_t ngx_http_broadcast_scope_value(const char *s);
 /* thread: the hashes of every session and key of the user (read before a
    change that may delete them; NULL with ctx's error set), then their
    bc:cred cache entries dropped after it (hashes released), so a disable,
@@ -142,13 +148,15 @@ void ngx_http_broadcast_auth_forget(ngx_http_broadcast_api_ctx_t *ctx,
 ngx_int_t ngx_http_broadcast_auth_session_csrf(ngx_http_request_t *r,
     char csrf[65]);
 
-/* audit.c: loop, once the answer is known: an action the route set
-   (ctx->audit_action), or a successful write (not GET/HEAD, 2xx, a row
-   needing more than read: reads by POST such as a preview are not writes)
-   becomes one audit_log row, written by a detached thread task */
-void ngx_http_broadcast_audit_record(ngx_http_request_t *r,
+/* audit.c: an action the route set (ctx->audit_action), or a successful
+   write (not GET/HEAD, 2xx, a row needing more than read: reads by POST
+   such as a preview are not writes) becomes one audit_log row. Loop, as
+   the request starts: its row (ctx->audit); loop, as ctx is freed: written
+   by a detached task when due */
+void ngx_http_broadcast_audit_begin(ngx_http_request_t *r,
     ngx_http_broadcast_api_ctx_t *ctx, const char *pattern, ngx_uint_t need,
     ngx_str_t *id);
+void ngx_http_broadcast_audit_record(ngx_http_broadcast_api_ctx_t *ctx);
 
 /* login_limit.c: thread, an admin's enable: every address's lock of the
    username, and its locked_until */

@@ -1,10 +1,12 @@
 /*
  * The audit log: one audit_log row per successful write through /api/ and
- * per login, failed login and logout, recorded once, in the API's
- * completion (api.c), whatever path answered (thread or the async send
- * path). The row is written by a detached thread task, so the answer never
- * waits for it; it names who (user or key), the route's pattern, the {id},
- * the status and the client address, never a body, password or token.
+ * per login, failed login and logout, decided once for every route by the
+ * API's dispatch (api.c): begun in the loop as the request starts, and
+ * written by a detached thread task when the request's context is freed,
+ * whatever path answered (thread, async send) and even when the answer
+ * timed out before the write ended. It names who (user or key), the
+ * route's pattern, the {id}, the status and the client address, never a
+ * body, password or token.
  * GET /api/audit pages it newest first (admins only).
  */
 
@@ -21,9 +23,16 @@
     "CONCAT(LEFT(DATE_FORMAT(" c ",'%Y-%m-%dT%H:%i:%s.%f'),23),'Z')"
 
 
-/* one row to write: filled in the loop, written by the thread */
+/*
+ * One row: the request's side filled in the loop when a write begins, the
+ * outcome and the principal once the request's context is done with, then
+ * written by a detached task.
+ */
 typedef struct {
     ngx_http_broadcast_main_conf_t  *mcf;
+    const char                      *pattern;     /* the row's, static */
+    ngx_uint_t                       need;
+    char                             method[16];
     long long                        at_ms;
     ngx_uint_t                       cred_kind;   /* 0: nobody signed in */
     long long                        cred_id;
@@ -50,74 +59,75 @@ typedef struct {
 } ngx_http_broadcast_audit_query_t;
 
 
+static int ngx_http_broadcast_audit_insert(
+    ngx_http_broadcast_audit_row_t *row, ngx_http_broadcast_conn_t *conn);
 static void ngx_http_broadcast_audit_thread(void *data, ngx_log_t *log);
 static void ngx_http_broadcast_audit_written(ngx_event_t *ev);
 static void ngx_http_broadcast_audit_list(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn);
 
 
-/* the action of this answer, or NULL when it is not one to record */
-static const char *
-ngx_http_broadcast_audit_action(ngx_http_request_t *r,
-    ngx_http_broadcast_api_ctx_t *ctx, const char *pattern, ngx_uint_t need,
-    char *buf, size_t size)
-{
-    if (ctx->audit_action) {
-        return ctx->audit_action;
-    }
-
-    if ((r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)) || ctx->code != NULL
-        || ctx->status < 200 || ctx->status > 299
-        || need < NGX_HTTP_BROADCAST_NEED_SEND || pattern == NULL)
-    {
-        return NULL;
-    }
-
-    snprintf(buf, size, "%.*s %s", (int) r->method_name.len,
-             (char *) r->method_name.data, pattern);
-
-    return buf;
-}
-
-
+/* loop, as a write begins: its row in ctx->audit (none for a GET/HEAD) */
 void
-ngx_http_broadcast_audit_record(ngx_http_request_t *r,
+ngx_http_broadcast_audit_begin(ngx_http_request_t *r,
     ngx_http_broadcast_api_ctx_t *ctx, const char *pattern, ngx_uint_t need,
     ngx_str_t *id)
 {
-    char                            buf[NGX_HTTP_BROADCAST_AUDIT_ACTION_MAX
-                                        + 1];
-    ngx_time_t                     *tp;
-    const char                     *action;
-    ngx_thread_task_t              *task;
-    ngx_http_broadcast_audit_row_t *row;
+    ngx_http_broadcast_audit_row_t  *row;
 
-    action = ngx_http_broadcast_audit_action(r, ctx, pattern, need, buf,
-                                             sizeof(buf));
-    if (action == NULL) {
+    if (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)) {
         return;
     }
 
-    /* heap: the row is written after the request is gone */
-    task = ngx_http_broadcast_task_alloc(
-               sizeof(ngx_http_broadcast_audit_row_t),
-               ngx_http_broadcast_audit_thread,
-               ngx_http_broadcast_audit_written, r->connection->log);
-    if (task == NULL) {
+    row = calloc(1, sizeof(ngx_http_broadcast_audit_row_t));
+    if (row == NULL) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "broadcast: audit: out of memory, \"%s\" not recorded",
-                      action);
+                      "broadcast: audit: out of memory, %V %s not recorded",
+                      &r->method_name, pattern);
         return;
     }
 
-    task->event.log = ngx_cycle->log;
-
-    row = task->ctx;
     row->mcf = ctx->mcf;
-    tp = ngx_timeofday();
-    row->at_ms = (long long) tp->sec * 1000 + tp->msec;
-    row->status = ctx->code ? ctx->status
-                            : (ctx->status ? ctx->status : NGX_HTTP_OK);
+    row->pattern = pattern;
+    row->need = need;
+    ngx_memcpy(row->method, r->method_name.data,
+               ngx_min(r->method_name.len, sizeof(row->method) - 1));
+    ngx_memcpy(row->target, id->data,
+               ngx_min(id->len, NGX_HTTP_BROADCAST_AUDIT_TARGET_MAX));
+    ngx_memcpy(row->ip, r->connection->addr_text.data,
+               ngx_min(r->connection->addr_text.len, NGX_SOCKADDR_STRLEN));
+
+    ctx->audit = row;
+}
+
+
+/*
+ * loop or thread: the outcome into the row; 1 when it is one to record:
+ * an action the route named, or a 2xx of a row needing more than read
+ */
+static int
+ngx_http_broadcast_audit_due(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_audit_row_t *row)
+{
+    struct timespec  ts;
+
+    if (ctx->audit_action) {
+        ngx_cpystrn((u_char *) row->action, (u_char *) ctx->audit_action,
+                    sizeof(row->action));
+
+    } else if (ctx->code == NULL && ctx->status >= 200 && ctx->status <= 299
+               && row->need >= NGX_HTTP_BROADCAST_NEED_SEND)
+    {
+        snprintf(row->action, sizeof(row->action), "%s %s", row->method,
+                 row->pattern);
+
+    } else {
+        return 0;
+    }
+
+    (void) clock_gettime(CLOCK_REALTIME, &ts);
+    row->at_ms = (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    row->status = ctx->status;
 
     /* a principal only once the credential was resolved */
     if (ctx->cred_id != 0) {
@@ -128,18 +138,45 @@ ngx_http_broadcast_audit_record(ngx_http_request_t *r,
 
     ngx_cpystrn((u_char *) row->name, (u_char *) ctx->audit_name,
                 sizeof(row->name));
-    ngx_cpystrn((u_char *) row->action, (u_char *) action,
-                sizeof(row->action));
-    ngx_memcpy(row->target, id->data,
-               ngx_min(id->len, NGX_HTTP_BROADCAST_AUDIT_TARGET_MAX));
-    ngx_memcpy(row->ip, r->connection->addr_text.data,
-               ngx_min(r->connection->addr_text.len, NGX_SOCKADDR_STRLEN));
 
-    if (ngx_http_broadcast_task_run(ctx->mcf, task, r->connection->log)
+    return 1;
+}
+
+
+/*
+ * loop, as the request's context is freed (after its answer, or after a
+ * late thread result the loop no longer answered with): a due row is
+ * written by a detached task, never on the request's path, so no answer
+ * (a send while MySQL is stalled, say) waits for the audit log
+ */
+void
+ngx_http_broadcast_audit_record(ngx_http_broadcast_api_ctx_t *ctx)
+{
+    ngx_thread_task_t               *task;
+    ngx_http_broadcast_audit_row_t  *row = ctx->audit;
+
+    if (row == NULL || !ctx->ran || !ngx_http_broadcast_audit_due(ctx, row)) {
+        return;
+    }
+
+    task = ngx_http_broadcast_task_alloc(
+               sizeof(ngx_http_broadcast_audit_row_t),
+               ngx_http_broadcast_audit_thread,
+               ngx_http_broadcast_audit_written, ngx_cycle->log);
+    if (task == NULL) {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "broadcast: audit: out of memory, \"%s\" not "
+                      "recorded", row->action);
+        return;
+    }
+
+    ngx_memcpy(task->ctx, row, sizeof(ngx_http_broadcast_audit_row_t));
+
+    if (ngx_http_broadcast_task_run(ctx->mcf, task, ngx_cycle->log)
         != NGX_OK)
     {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "broadcast: audit: \"%s\" not recorded", action);
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "broadcast: audit: \"%s\" not recorded", row->action);
     }
 }
 
@@ -152,25 +189,21 @@ ngx_http_broadcast_audit_quote(MYSQL *mysql, const char *s)
 }
 
 
-static void
-ngx_http_broadcast_audit_thread(void *data, ngx_log_t *log)
+/* thread: the INSERT of the row; 0, or -1 */
+static int
+ngx_http_broadcast_audit_insert(ngx_http_broadcast_audit_row_t *row,
+    ngx_http_broadcast_conn_t *conn)
 {
-    ngx_http_broadcast_audit_row_t *row = data;
-
-    int                         n;
-    char                        sql[2048], err[256], name[256], id[24];
-    char                       *action, *target, *ip, *who;
-    const char                 *kind;
-    ngx_http_broadcast_conn_t  *conn;
-
-    conn = ngx_http_broadcast_conn();
+    int          n, rc;
+    char         sql[2048], err[256], name[256], id[24];
+    char        *action, *target, *ip, *who;
+    const char  *kind;
 
     if (conn == NULL || (conn->mysql == NULL
         && (conn->mysql = bc_db_connect(&row->mcf->mysql, err, sizeof(err)))
            == NULL))
     {
-        row->failed = 1;
-        return;
+        return -1;
     }
 
     /* the name at the time: a later rename or delete leaves it as it was */
@@ -195,8 +228,9 @@ ngx_http_broadcast_audit_thread(void *data, ngx_log_t *log)
     ip = ngx_http_broadcast_audit_quote(conn->mysql, row->ip);
     who = ngx_http_broadcast_audit_quote(conn->mysql, row->name);
 
+    rc = -1;
+
     if (action == NULL || target == NULL || ip == NULL || who == NULL) {
-        row->failed = 1;
         goto done;
     }
 
@@ -215,12 +249,12 @@ ngx_http_broadcast_audit_thread(void *data, ngx_log_t *log)
                  name[0] ? name : who, action, target,
                  (unsigned) row->status, ip);
 
-    if (n < 0 || (size_t) n >= sizeof(sql)
-        || ngx_http_broadcast_mysql_query(conn, row->mcf, sql, n, err,
+    if (n > 0 && (size_t) n < sizeof(sql)
+        && ngx_http_broadcast_mysql_query(conn, row->mcf, sql, n, err,
                                           sizeof(err))
-           != 0)
+           == 0)
     {
-        row->failed = 1;
+        rc = 0;
     }
 
 done:
@@ -229,6 +263,20 @@ done:
     free(target);
     free(ip);
     free(who);
+
+    return rc;
+}
+
+
+/* a detached task's thread */
+static void
+ngx_http_broadcast_audit_thread(void *data, ngx_log_t *log)
+{
+    ngx_http_broadcast_audit_row_t *row = data;
+
+    row->failed = (ngx_http_broadcast_audit_insert(row,
+                                                   ngx_http_broadcast_conn())
+                   != 0);
 }
 
 

@@ -3,6 +3,12 @@
  * by their SHA-256 hex: first in the Redis cache bc:cred:<hash>, then in
  * MySQL, which refills the cache for BC_CRED_TTL_S. The raw credential never
  * leaves the loop and is never logged.
+ *
+ * Roles: the lookup reads the owner's role with the credential; a session
+ * gets its role's scope and a key at most that, so one comparison with the
+ * route's need serves both (SESSION and ADMIN rows take sessions only,
+ * ADMIN an admin's). A cookie session's write must carry the session's
+ * CSRF token, checked here in the loop where the raw token is.
  */
 
 
@@ -28,7 +34,7 @@ static const struct {
 };
 
 
-static ngx_uint_t
+ngx_uint_t
 ngx_http_broadcast_scope_value(const char *s)
 {
     ngx_uint_t  i;

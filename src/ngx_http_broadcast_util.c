@@ -1,10 +1,13 @@
 /*
- * Small loop-side utilities of the module: ISO 8601 timestamps, ULIDs and
- * SHA-256 hex digests.
+ * Small utilities of the module: ISO 8601 timestamps, ULIDs and SHA-256 hex
+ * digests (loop side), and the API context's error setters (loop and
+ * thread).
  */
 
 
-#include "ngx_http_broadcast_common.h"
+#include "ngx_http_broadcast_api.h"
+
+#include <stdarg.h>
 
 #include "bc_id.h"
 #include "bc_sig.h"
@@ -120,4 +123,42 @@ ngx_http_broadcast_sha256_hex(const void *data, size_t len, char out[65])
     }
 
     *ngx_hex_dump((u_char *) out, md, 32) = '\0';
+}
+
+
+/* usable in the loop and in a thread: no nginx calls */
+void
+ngx_http_broadcast_api_error(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_uint_t status, const char *code, const char *fmt, ...)
+{
+    va_list  args;
+
+    ctx->status = status;
+    ctx->code = code;
+
+    va_start(args, fmt);
+    vsnprintf(ctx->message, sizeof(ctx->message), fmt, args);
+    va_end(args);
+}
+
+
+void
+ngx_http_broadcast_api_redis_down(ngx_http_broadcast_api_ctx_t *ctx)
+{
+    ctx->backend_err |= NGX_HTTP_BROADCAST_ERR_REDIS;
+    ngx_http_broadcast_api_error(ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                 "redis_unavailable",
+                                 "the queue (Redis) is unavailable, retry "
+                                 "later");
+}
+
+
+void
+ngx_http_broadcast_api_mysql_down(ngx_http_broadcast_api_ctx_t *ctx)
+{
+    ctx->backend_err |= NGX_HTTP_BROADCAST_ERR_MYSQL;
+    ngx_http_broadcast_api_error(ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                 "mysql_unavailable",
+                                 "the database (MySQL) is unavailable, retry "
+                                 "later");
 }

@@ -121,6 +121,10 @@ is($seen->{owner}, 'oscar.op', "an admin lists every key with its owner");
 is_error($t->post("/api/keys/$viewer_key->{id}/revoke", token => $op->{token}),
     403, 'forbidden', "an operator cannot revoke a viewer's key");
 is($t->get('/api/contacts', key => $viewer_key->{api_key})->{status}, 200, 'so the key still works');
+my $spare = mint($session{viewer}, 'read')->{json};
+$r = $t->post("/api/keys/$spare->{id}/revoke", token => $admin);
+ok($r->{status} == 200 && $r->{json}{revoked_at}, "an admin revokes a viewer's key") or diag $r->{content};
+is_error($t->get('/api/contacts', key => $spare->{api_key}), 401, 'unauthorized', 'which stops at once');
 
 # ------------------------------------------------------------ the route table
 my @routes = api_routes();

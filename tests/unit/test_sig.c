@@ -318,6 +318,42 @@ test_random_token(void **state)
 }
 
 
+/* the CSRF token: hex HMAC-SHA256 keyed with the session token over the
+   label, so a test computes it with OpenSSL's one-shot HMAC() */
+static void
+test_csrf_token(void **state)
+{
+    static const char  hex[] = "0123456789abcdef";
+    const char        *session = "bcs_abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
+    char               got[65], other[65], want[65];
+    unsigned char      mac[32];
+    unsigned int       mac_len = 0, i;
+
+    (void) state;
+
+    assert_int_equal(bc_csrf_token(session, strlen(session), got), 0);
+
+    assert_non_null(HMAC(EVP_sha256(), session, (int) strlen(session),
+                         (const unsigned char *) "broadcast-csrf-v1", 17, mac,
+                         &mac_len));
+    assert_int_equal(mac_len, 32);
+
+    for (i = 0; i < 32; i++) {
+        want[2 * i] = hex[mac[i] >> 4];
+        want[2 * i + 1] = hex[mac[i] & 0x0f];
+    }
+
+    want[64] = '\0';
+    assert_string_equal(got, want);
+
+    /* another session, another token; never the session's own hash */
+    assert_int_equal(bc_csrf_token(session, strlen(session) - 1, other), 0);
+    assert_string_not_equal(got, other);
+    bc_sha256_hex(session, strlen(session), other);
+    assert_string_not_equal(got, other);
+}
+
+
 BC_UNIT_MAIN(
     cmocka_unit_test(test_sign_vector),
     cmocka_unit_test(test_sign_keys),
@@ -328,5 +364,6 @@ BC_UNIT_MAIN(
     cmocka_unit_test(test_ct_equal),
     cmocka_unit_test(test_sha256),
     cmocka_unit_test(test_base64),
-    cmocka_unit_test(test_random_token)
+    cmocka_unit_test(test_random_token),
+    cmocka_unit_test(test_csrf_token)
 )
