@@ -4,8 +4,8 @@
  * its last line; t/40-console-admin.t prepares the data and asserts.
  * Usage: node console-admin.js <base url> <user> <password> <setup.json>
  *        <screenshot dir>
- * setup.json: {"csv": "<file text>", "vip": n, "group_id": id,
- *              "roles": 0|1, "hostile": {...}}
+ * setup.json: {"csv": "<file text>", "group_id": id of the hostile group,
+ *              "plain_id": id of the contact "Plain Person"}
  */
 'use strict';
 
@@ -255,9 +255,7 @@ async function roles(page) {
         seen.settings_tabs_zh = await text(page, '#settings-tabs');
         await page.selectOption('#lang', 'en');
 
-        if (setup.roles) {
-            await roles(page);
-        }
+        await roles(page);
     } catch (e) {
         seen.errors.push(String(e && e.message || e));
     } finally {
