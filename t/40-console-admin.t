@@ -121,7 +121,8 @@ for my $page (qw(dashboard contacts compliance send settings)) {
     ok(-s "$shots/$page.png", "$page: screenshot written");
 }
 
-is($seen->{upload_value}, 1, 'the upload progress reaches 100%');
+is($seen->{upload_reported}, '1', 'the browser reports the whole file uploaded');
+is($seen->{upload_value}, 1, 'the upload progress bar reaches 100%');
 is($seen->{upload_pct}, '100%', 'and says so');
 like($seen->{import_state} // '', qr/^done$/, 'the import completes');
 like($seen->{import_status} // '', qr/2,?003 rows: 2,?000 created, 0 updated, 3 rejected/,

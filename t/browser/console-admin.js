@@ -159,6 +159,7 @@ async function roles(page) {
         await page.click('#imp-form button[type=submit]');
         await page.waitForSelector('#imp-errors', { timeout: 60000 });
         seen.upload_value = await page.$eval('#imp-upload', (p) => p.value);
+        seen.upload_reported = await page.$eval('#imp-upload', (p) => p.dataset.sent);
         seen.upload_pct = await text(page, '#imp-upload-pct');
         seen.import_state = await text(page, '#imp-state');
         seen.import_status = await text(page, '#imp-status');

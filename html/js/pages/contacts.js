@@ -382,8 +382,12 @@
             showUpload(0);
             BC.clear(status);
             BC.clear(errors);
+            const progress = (x) => {
+                upload.dataset.sent = x;    /* what the browser reported, for the tests */
+                showUpload(x);
+            };
             const r = await attempt(() => BC.api('POST', '/api/contacts/import' + (String(q) ? '?' + q : ''),
-                                                 file, { type: 'text/csv', onUploadProgress: showUpload }));
+                                                 file, { type: 'text/csv', onUploadProgress: progress }));
             if (!r) { return; }
             /* the answer comes once the whole body is in, whatever events fired */
             showUpload(1);
