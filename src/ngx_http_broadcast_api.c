@@ -267,6 +267,10 @@ static const ngx_http_broadcast_api_route_t  ngx_http_broadcast_api_routes[] =
       NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_stats_prepare,
       NGX_HTTP_BROADCAST_STATS_MESSAGES },
 
+    { NGX_HTTP_GET, "/api/stats/series",
+      NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_stats_prepare,
+      NGX_HTTP_BROADCAST_STATS_SERIES },
+
     { NGX_HTTP_GET, "/api/webhook-events",
       NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_stats_prepare,
       NGX_HTTP_BROADCAST_STATS_EVENTS },

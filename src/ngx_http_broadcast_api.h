@@ -240,11 +240,12 @@ NGX_HTTP_BROADCAST_ROUTE(contacts_list);
 #define NGX_HTTP_BROADCAST_CONTACTS_TAG_RENAME  4
 #define NGX_HTTP_BROADCAST_CONTACTS_TAG_DELETE  5
 
-/* stats.c: GET /api/stats and GET /api/webhook-events */
+/* stats.c: GET /api/stats, /api/stats/series and /api/webhook-events */
 NGX_HTTP_BROADCAST_ROUTE(stats);
 #define NGX_HTTP_BROADCAST_STATS_MESSAGES  0
 #define NGX_HTTP_BROADCAST_STATS_EVENTS    1
 #define NGX_HTTP_BROADCAST_STATS_SMS       2   /* the predecessor's shape */
+#define NGX_HTTP_BROADCAST_STATS_SERIES    3   /* per channel per bucket */
 
 /* msgtpl*.c: message templates, GET/POST /api/templates, .../{id} and
    .../{id}/preview (the variants of the rows) */
