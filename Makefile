@@ -258,8 +258,11 @@ fuzz: fuzz-build
 #               in a copy (build/deb/src); again only when a file changed
 #
 DEB_DIR      := $(BUILD)/deb
-DEB_INPUTS   := $(wildcard $(shell git ls-files --cached --others \
-                    --exclude-standard 2>/dev/null | grep -v ' '))
+# what goes into the packages or their build (not the tests, benchmarks,
+# fuzzers: editing those does not rebuild)
+DEB_INPUTS   := $(filter-out t/% tests/% bench/% fuzz/%, \
+                  $(wildcard $(shell git ls-files --cached --others \
+                    --exclude-standard 2>/dev/null | grep -v ' ')))
 
 .PHONY: deb
 deb: $(DEB_DIR)/built.stamp
