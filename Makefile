@@ -255,3 +255,23 @@ fuzz: fuzz-build
 	    -artifact_prefix=$(FUZZ_DIR)/artifacts/fuzz_$$n- \
 	    $(FUZZ_DIR)/corpus/$$n fuzz/seeds/$$n; \
 	done
+
+# --- Debian packages (debian/, README "Packages") ---------------------------
+#
+#   make deb    build/deb/libnginx-mod-http-broadcast_*.deb and
+#               build/deb/broadcast-sender_*.deb, built by dpkg-buildpackage
+#               in a copy (build/deb/src); again only when a file changed
+#
+DEB_DIR      := $(BUILD)/deb
+# what goes into the packages or their build (not the tests, benchmarks,
+# fuzzers: editing those does not rebuild)
+DEB_INPUTS   := $(filter-out t/% tests/% bench/% fuzz/%, \
+                  $(wildcard $(shell git ls-files --cached --others \
+                    --exclude-standard 2>/dev/null | grep -v ' ')))
+
+.PHONY: deb
+deb: $(DEB_DIR)/built.stamp
+
+$(DEB_DIR)/built.stamp: $(DEB_INPUTS) packaging/build-deb.sh
+	@bash packaging/build-deb.sh $(DEB_DIR)
+	@touch $@

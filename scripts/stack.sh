@@ -31,6 +31,10 @@
 #   BC_RETENTION_MESSAGES_DAYS, BC_RETENTION_EVENTS_DAYS,
 #   BC_RETENTION_WEBHOOK_LOG_DAYS, BC_RETENTION_INTERVAL_S,
 #   BC_RETENTION_BATCH   sender.conf retention_* values (default 0: keep)
+#   BC_MODULE_SO, BC_SENDER_BIN, BC_CTL_BIN, BC_SQL_DIR, BC_HTML_DIR
+#                installed files instead of the build's and the clone's
+#                (t/42 runs the Debian packages' module, sender, broadcastctl,
+#                migrations and console)
 #   BC_RUN_USER  started as root: the unprivileged user every process runs
 #                as (default "broadcast", created if missing); only the
 #                nginx master stays root. Ignored when not started as root.
@@ -47,6 +51,10 @@ BC_VAR=$(cd "$BC_VAR" && pwd)
 BC_BUILD=${BC_BUILD:-$REPO/build}
 BIN=$BC_BUILD/bin
 MODULE_SO=${BC_MODULE_SO:-$BC_BUILD/nginx/ngx_http_broadcast_module.so}
+SENDER_BIN=${BC_SENDER_BIN:-$BIN/broadcast-sender}
+CTL_BIN=${BC_CTL_BIN:-$BIN/broadcastctl}
+SQL_DIR=${BC_SQL_DIR:-$REPO/sql}
+HTML_DIR=${BC_HTML_DIR:-$REPO/html}
 NGINX=${BC_NGINX_BINARY:-/usr/sbin/nginx}
 
 # Stock nginx running a sanitized module (make asan) needs the sanitizer
@@ -121,7 +129,7 @@ as_run_user() {
 ensure_reachable() {
     [ -n "$RUN_USER" ] || return 0
     local d
-    for d in "$BC_VAR" "$REPO/html"; do
+    for d in "$BC_VAR" "$HTML_DIR"; do
         "${RUN_AS[@]}" test -x "$d" && continue
         while [ "$d" != / ]; do
             d=$(dirname "$d")
@@ -378,8 +386,8 @@ GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, INDEX, DROP, REFERENCES
 FLUSH PRIVILEGES;
 SQL
     write_sender_conf
-    need_bin "$BIN/broadcastctl"
-    "$BIN/broadcastctl" migrate --config "$BC_VAR/migrate.conf" --sql-dir "$REPO/sql" \
+    need_bin "$CTL_BIN"
+    "$CTL_BIN" migrate --config "$BC_VAR/migrate.conf" --sql-dir "$SQL_DIR" \
         >> "$LOG/broadcastctl.log" 2>&1 \
         || { tail_log "$LOG/broadcastctl.log"; die "broadcastctl migrate failed"; }
 
@@ -392,7 +400,7 @@ SQL
     cred=$(head -n1 "$BC_VAR/admin.credentials")
     user=${cred%%:*}
     write_secret "$SECRETS/admin.password" "${cred#*:}"
-    "$BIN/broadcastctl" bootstrap-admin --config "$BC_VAR/sender.conf" \
+    "$CTL_BIN" bootstrap-admin --config "$BC_VAR/sender.conf" \
         --username "$user" --password-file "$SECRETS/admin.password" \
         >> "$LOG/broadcastctl.log" 2>&1 \
         || { tail_log "$LOG/broadcastctl.log"; die "broadcastctl bootstrap-admin failed"; }
@@ -632,7 +640,7 @@ render_nginx_conf() {
         -e "s|+15005550006|$from|" \
         -e "s|https://graph.facebook.com/v21.0|$sim_url/$api_version|" \
         -e "s|https://content.twilio.com|$sim_url|" \
-        -e "s|/usr/share/broadcast/html|$REPO/html|" \
+        -e "s|/usr/share/broadcast/html|$HTML_DIR|" \
         -e "s|^\( *broadcast_backend_timeout\) 3s;|\1 ${BC_BACKEND_TIMEOUT:-3s};|" \
         "${extra[@]}" \
         "$REPO/conf.example" > "$NGX_PREFIX/conf/nginx.conf.tmp"
@@ -677,11 +685,11 @@ stop_nginx() {
 
 # ---------------------------------------------------------------- sender
 start_sender() {
-    need_bin "$BIN/broadcast-sender"
+    need_bin "$SENDER_BIN"
     write_sender_conf
     rm -f "$RUN/sender.pid"
     own_runtime
-    setsid "${RUN_AS[@]}" "$BIN/broadcast-sender" --config "$BC_VAR/sender.conf" \
+    setsid "${RUN_AS[@]}" "$SENDER_BIN" --config "$BC_VAR/sender.conf" \
         < /dev/null >> "$LOG/sender.log" 2>&1 &
     local spid=$!
     echo "$spid" > "$RUN/sender.pid"
