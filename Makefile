@@ -120,9 +120,10 @@ $(BIN)/broadcast-sender: $(SENDER_OBJS) $(COMMON_OBJS) $(PHONE_LIB)
 	    $(LDLIBS_ALL)
 
 ctl: $(BIN)/broadcastctl
-$(BIN)/broadcastctl: tools/broadcastctl.c $(COMMON_OBJS) $(PHONE_LIB)
+CTL_SRCS     := $(wildcard tools/broadcastctl*.c)
+$(BIN)/broadcastctl: $(CTL_SRCS) tools/broadcastctl.h $(COMMON_OBJS) $(PHONE_LIB)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -o $@ tools/broadcastctl.c $(COMMON_OBJS) $(LDLIBS_ALL)
+	$(CC) $(ALL_CFLAGS) -Itools -o $@ $(CTL_SRCS) $(COMMON_OBJS) $(LDLIBS_ALL)
 
 sim: $(BIN)/broadcast-sim
 $(BIN)/broadcast-sim: $(SIM_OBJS) $(COMMON_OBJS) $(PHONE_LIB)
@@ -201,7 +202,7 @@ FUZZ_DIR     := $(BUILD)/fuzz
 FUZZ_CFLAGS   = $(CSTD) $(WARN) -O1 -g -fno-omit-frame-pointer \
                 -fsanitize=fuzzer,address,undefined \
                 -fno-sanitize-recover=undefined -Icommon $(PKG_CFLAGS)
-FUZZ_NAMES   := form twilio job phone sig_providers multipart
+FUZZ_NAMES   := form twilio job phone sig_providers multipart crypt
 FUZZ_BINS    := $(FUZZ_NAMES:%=$(FUZZ_DIR)/fuzz_%)
 
 $(FUZZ_DIR)/fuzz_form: fuzz/fuzz_form.c common/bc_form.c $(COMMON_HDRS)
@@ -231,6 +232,10 @@ $(FUZZ_DIR)/fuzz_job: fuzz/fuzz_job.c common/bc_job.c $(COMMON_HDRS)
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ fuzz/fuzz_job.c common/bc_job.c -ljansson -lyajl
 
+$(FUZZ_DIR)/fuzz_crypt: fuzz/fuzz_crypt.c common/bc_crypt.c $(COMMON_HDRS)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ fuzz/fuzz_crypt.c common/bc_crypt.c -lcrypto
+
 # the libphonenumber shim is C++ built by g++ (not instrumented); the C side
 # and the harness are
 $(FUZZ_DIR)/fuzz_phone: fuzz/fuzz_phone.c $(PHONE_LIB) $(COMMON_HDRS)
@@ -250,3 +255,23 @@ fuzz: fuzz-build
 	    -artifact_prefix=$(FUZZ_DIR)/artifacts/fuzz_$$n- \
 	    $(FUZZ_DIR)/corpus/$$n fuzz/seeds/$$n; \
 	done
+
+# --- Debian packages (debian/, README "Packages") ---------------------------
+#
+#   make deb    build/deb/libnginx-mod-http-broadcast_*.deb and
+#               build/deb/broadcast-sender_*.deb, built by dpkg-buildpackage
+#               in a copy (build/deb/src); again only when a file changed
+#
+DEB_DIR      := $(BUILD)/deb
+# what goes into the packages or their build (not the tests, benchmarks,
+# fuzzers: editing those does not rebuild)
+DEB_INPUTS   := $(filter-out t/% tests/% bench/% fuzz/%, \
+                  $(wildcard $(shell git ls-files --cached --others \
+                    --exclude-standard 2>/dev/null | grep -v ' ')))
+
+.PHONY: deb
+deb: $(DEB_DIR)/built.stamp
+
+$(DEB_DIR)/built.stamp: $(DEB_INPUTS) packaging/build-deb.sh
+	@bash packaging/build-deb.sh $(DEB_DIR)
+	@touch $@

@@ -73,6 +73,13 @@ static ngx_command_t  ngx_http_broadcast_commands[] = {
       0,
       NULL },
 
+    { ngx_string("broadcast_mysql_replica"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_2MORE,
+      ngx_http_broadcast_mysql_replica,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("broadcast_thread_pool"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_str_slot,
@@ -288,6 +295,11 @@ static ngx_command_t  ngx_http_broadcast_commands[] = {
 
     /* operations: metrics, health, JSON error pages */
 
+    { ngx_string("broadcast_encryption_key_file"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot, NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_broadcast_loc_conf_t, encryption_key_file), NULL },
+
     { ngx_string("broadcast_metrics"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_broadcast_handler_set,
@@ -364,6 +376,7 @@ ngx_http_broadcast_create_main_conf(ngx_conf_t *cf)
      */
 
     mcf->mysql_set = NGX_CONF_UNSET;
+    mcf->mysql_replica_set = NGX_CONF_UNSET;
     mcf->session_ttl = NGX_CONF_UNSET;
 
     return mcf;
@@ -384,6 +397,7 @@ ngx_http_broadcast_init_main_conf(ngx_conf_t *cf, void *conf)
     }
 
     ngx_conf_init_value(mcf->mysql_set, 0);
+    ngx_conf_init_value(mcf->mysql_replica_set, 0);
 
     if (mcf->thread_pool_name.data == NULL) {
         ngx_str_set(&mcf->thread_pool_name, "default");
@@ -429,6 +443,8 @@ ngx_http_broadcast_postconfiguration(ngx_conf_t *cf)
     mcf->redis.timeout_ms = (unsigned) timeout;
     mcf->mysql.connect_timeout = (unsigned) ((timeout + 999) / 1000);
     mcf->mysql.rw_timeout = mcf->mysql.connect_timeout;
+    mcf->mysql_replica.connect_timeout = mcf->mysql.connect_timeout;
+    mcf->mysql_replica.rw_timeout = mcf->mysql.connect_timeout;
 
     return ngx_http_broadcast_metrics_zone(cf, mcf);
 }
@@ -494,6 +510,9 @@ ngx_http_broadcast_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_str_value(conf->email_from_name, prev->email_from_name,
                              "");
 
+    if (ngx_http_broadcast_privacy_merge(cf, prev, conf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
     /* each provider's directives, and what its webhook location needs */
     return ngx_http_broadcast_providers_merge(cf, prev, conf);
 }

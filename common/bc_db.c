@@ -9,6 +9,7 @@
 
 #include <errmsg.h>
 
+#include "bc_crypt.h"
 #include "bc_db.h"
 
 
@@ -177,6 +178,7 @@ bc_db_quote(MYSQL *m, const char *s, size_t len)
 
 enum {
     BC_COL_STRING,
+    BC_COL_SEALED,      /* text sealed at rest (bc_crypt.h) */
     BC_COL_INT,
     BC_COL_PRICE,
     BC_COL_TIME
@@ -199,7 +201,7 @@ static const bc_db_column_t  bc_db_message_columns[] = {
     { "to",                    BC_COL_STRING },
     { "from",                  BC_COL_STRING },
     { "messaging_service_sid", BC_COL_STRING },
-    { "body",                  BC_COL_STRING },
+    { "body",                  BC_COL_SEALED },
     { "status",                BC_COL_STRING },
     { "provider_message_id",   BC_COL_STRING },
     { "error_code",            BC_COL_STRING },
@@ -272,6 +274,34 @@ bc_db_column_json(int type, const char *v, unsigned long len)
 }
 
 
+int
+bc_db_set_sealed(json_t *obj, const char *key, const char *v,
+    unsigned long len, int as_json)
+{
+    char     *text, name[64];
+    size_t    tlen;
+    json_t   *val;
+    int       rc;
+
+    if (v == NULL) {
+        return json_object_set_new(obj, key, json_null());
+    }
+    rc = bc_crypt_open(bc_crypt_default(), v, len, &text, &tlen);
+    if (rc < 0) {
+        /* that one value is lost to the reader, never the whole answer */
+        snprintf(name, sizeof(name), "%s_error", key);
+        json_object_set_new(obj, name, json_string(
+            rc == BC_CRYPT_NO_KEY ? "unknown_key"
+            : rc == BC_CRYPT_TAMPERED ? "integrity_check_failed"
+            : "undecryptable"));
+        return json_object_set_new(obj, key, json_null());
+    }
+    val = as_json ? json_loadb(text, tlen, 0, NULL) : json_stringn(text, tlen);
+    free(text);
+    return json_object_set_new(obj, key, val ? val : json_null());
+}
+
+
 json_t *
 bc_db_message_json(MYSQL_ROW row, unsigned long *lengths)
 {
@@ -289,6 +319,15 @@ bc_db_message_json(MYSQL_ROW row, unsigned long *lengths)
          i++)
     {
         len = row[i] ? (lengths ? lengths[i] : strlen(row[i])) : 0;
+        if (bc_db_message_columns[i].type == BC_COL_SEALED) {
+            if (bc_db_set_sealed(obj, bc_db_message_columns[i].key, row[i],
+                                 len, 0) != 0)
+            {
+                json_decref(obj);
+                return NULL;
+            }
+            continue;
+        }
         val = bc_db_column_json(bc_db_message_columns[i].type, row[i], len);
 
         /* text that is not UTF-8 cannot be a JSON string */

@@ -49,6 +49,16 @@ char *bc_db_quote(MYSQL *m, const char *s, size_t len);
     "DATE_FORMAT(delivered_at,'%Y-%m-%dT%H:%i:%s.%fZ'),"                       \
     "DATE_FORMAT(read_at,'%Y-%m-%dT%H:%i:%s.%fZ')"
 
+/*
+ * obj[key] = the stored value v[0..len) opened with the process's key ring
+ * (bc_crypt.h; plaintext passes), as a string or, with as_json, parsed (null
+ * if it is not JSON). A value that cannot be opened is null with
+ * obj[key + "_error"] = "integrity_check_failed", "unknown_key" or
+ * "undecryptable". 0, or -1 (out of memory).
+ */
+int bc_db_set_sealed(json_t *obj, const char *key, const char *v,
+    unsigned long len, int as_json);
+
 /* the message JSON (docs/DESIGN.md) of a row selected with the above */
 json_t *bc_db_message_json(MYSQL_ROW row, unsigned long *lengths);
 

@@ -25,6 +25,16 @@
 #   BC_NGINX_NO_SMS_FROM=1  render nginx.conf without broadcast_sms_from
 #   BC_MAX_RECIPIENTS    broadcast_max_recipients (default: conf.example's)
 #   BC_SENDGRID_BATCH_MAX  sender.conf sendgrid_batch_max (default 1000)
+#   BC_ENCRYPTION=off    no key file: bodies stored in plaintext (default:
+#                a key file generated once in secrets/encryption.keys,
+#                configured for nginx and the sender)
+#   BC_RETENTION_MESSAGES_DAYS, BC_RETENTION_EVENTS_DAYS,
+#   BC_RETENTION_WEBHOOK_LOG_DAYS, BC_RETENTION_INTERVAL_S,
+#   BC_RETENTION_BATCH   sender.conf retention_* values (default 0: keep)
+#   BC_MODULE_SO, BC_SENDER_BIN, BC_CTL_BIN, BC_SQL_DIR, BC_HTML_DIR
+#                installed files instead of the build's and the clone's
+#                (t/42 runs the Debian packages' module, sender, broadcastctl,
+#                migrations and console)
 #   BC_RUN_USER  started as root: the unprivileged user every process runs
 #                as (default "broadcast", created if missing); only the
 #                nginx master stays root. Ignored when not started as root.
@@ -41,6 +51,10 @@ BC_VAR=$(cd "$BC_VAR" && pwd)
 BC_BUILD=${BC_BUILD:-$REPO/build}
 BIN=$BC_BUILD/bin
 MODULE_SO=${BC_MODULE_SO:-$BC_BUILD/nginx/ngx_http_broadcast_module.so}
+SENDER_BIN=${BC_SENDER_BIN:-$BIN/broadcast-sender}
+CTL_BIN=${BC_CTL_BIN:-$BIN/broadcastctl}
+SQL_DIR=${BC_SQL_DIR:-$REPO/sql}
+HTML_DIR=${BC_HTML_DIR:-$REPO/html}
 NGINX=${BC_NGINX_BINARY:-/usr/sbin/nginx}
 
 # Stock nginx running a sanitized module (make asan) needs the sanitizer
@@ -115,7 +129,7 @@ as_run_user() {
 ensure_reachable() {
     [ -n "$RUN_USER" ] || return 0
     local d
-    for d in "$BC_VAR" "$REPO/html"; do
+    for d in "$BC_VAR" "$HTML_DIR"; do
         "${RUN_AS[@]}" test -x "$d" && continue
         while [ "$d" != / ]; do
             d=$(dirname "$d")
@@ -372,8 +386,8 @@ GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, INDEX, DROP, REFERENCES
 FLUSH PRIVILEGES;
 SQL
     write_sender_conf
-    need_bin "$BIN/broadcastctl"
-    "$BIN/broadcastctl" migrate --config "$BC_VAR/migrate.conf" --sql-dir "$REPO/sql" \
+    need_bin "$CTL_BIN"
+    "$CTL_BIN" migrate --config "$BC_VAR/migrate.conf" --sql-dir "$SQL_DIR" \
         >> "$LOG/broadcastctl.log" 2>&1 \
         || { tail_log "$LOG/broadcastctl.log"; die "broadcastctl migrate failed"; }
 
@@ -386,7 +400,7 @@ SQL
     cred=$(head -n1 "$BC_VAR/admin.credentials")
     user=${cred%%:*}
     write_secret "$SECRETS/admin.password" "${cred#*:}"
-    "$BIN/broadcastctl" bootstrap-admin --config "$BC_VAR/sender.conf" \
+    "$CTL_BIN" bootstrap-admin --config "$BC_VAR/sender.conf" \
         --username "$user" --password-file "$SECRETS/admin.password" \
         >> "$LOG/broadcastctl.log" 2>&1 \
         || { tail_log "$LOG/broadcastctl.log"; die "broadcastctl bootstrap-admin failed"; }
@@ -499,6 +513,16 @@ write_provider_secrets() {
 }
 
 # placeholders so that nginx -t finds every file before the simulator ran
+# the encryption key file (README "Privacy"): one key, made once; a test or
+# an operator adds keys to it (the last line encrypts)
+encryption_key_file() {
+    [ "${BC_ENCRYPTION:-on}" != off ] || return 0
+    local f=$SECRETS/encryption.keys
+    [ -s "$f" ] || write_secret "$f" "k1 $(head -c 32 /dev/urandom | base64 -w0)"
+    chmod 600 "$f"
+    echo "$f"
+}
+
 placeholder_secrets() {
     local f
     # (user:password for the Inbound Parse credentials)
@@ -550,6 +574,12 @@ twilio_list_page_size = ${BC_TWILIO_LIST_PAGE_SIZE:-1000}
 request_timeout_ms = ${BC_REQUEST_TIMEOUT_MS:-10000}
 rate_per_sender = ${BC_RATE_PER_SENDER:-0}
 log_level = ${BC_LOG_LEVEL:-info}
+encryption_key_file = $(encryption_key_file)
+retention_messages_days = ${BC_RETENTION_MESSAGES_DAYS:-0}
+retention_events_days = ${BC_RETENTION_EVENTS_DAYS:-0}
+retention_webhook_log_days = ${BC_RETENTION_WEBHOOK_LOG_DAYS:-0}
+retention_interval_s = ${BC_RETENTION_INTERVAL_S:-3600}
+retention_batch = ${BC_RETENTION_BATCH:-1000}
 EOF
     chmod 600 "$1.tmp"
     mv -f "$1.tmp" "$1"
@@ -588,6 +618,9 @@ render_nginx_conf() {
     [ -n "$meta_pid" ] && extra+=(-e "s|^\( *broadcast_meta_phone_number_id\) [^;]*;|\1 $meta_pid;|")
     [ -n "$sg_key" ] && extra+=(-e "s|^\( *broadcast_sendgrid_webhook_key\) [^;]*;|\1 $sg_key;|")
     [ -n "$email_from" ] && extra+=(-e "s|^\( *broadcast_email_from\) [^;]*;|\1 $email_from;|")
+    local keys
+    keys=$(encryption_key_file)
+    [ -n "$keys" ] && extra+=(-e "s|^\( *\)# \(broadcast_encryption_key_file\) [^;]*;|\1\2 $keys;|")
     [ -n "${BC_MAX_RECIPIENTS:-}" ] && extra+=(-e "s|^\( *broadcast_max_recipients\) [0-9]*;|\1 $BC_MAX_RECIPIENTS;|")
     sed -e "s|^user www-data;|$user_line|" \
         -e "s|^worker_processes auto;|worker_processes ${BC_NGINX_WORKERS:-auto};|" \
@@ -607,7 +640,7 @@ render_nginx_conf() {
         -e "s|+15005550006|$from|" \
         -e "s|https://graph.facebook.com/v21.0|$sim_url/$api_version|" \
         -e "s|https://content.twilio.com|$sim_url|" \
-        -e "s|/usr/share/broadcast/html|$REPO/html|" \
+        -e "s|/usr/share/broadcast/html|$HTML_DIR|" \
         -e "s|^\( *broadcast_backend_timeout\) 3s;|\1 ${BC_BACKEND_TIMEOUT:-3s};|" \
         "${extra[@]}" \
         "$REPO/conf.example" > "$NGX_PREFIX/conf/nginx.conf.tmp"
@@ -652,11 +685,11 @@ stop_nginx() {
 
 # ---------------------------------------------------------------- sender
 start_sender() {
-    need_bin "$BIN/broadcast-sender"
+    need_bin "$SENDER_BIN"
     write_sender_conf
     rm -f "$RUN/sender.pid"
     own_runtime
-    setsid "${RUN_AS[@]}" "$BIN/broadcast-sender" --config "$BC_VAR/sender.conf" \
+    setsid "${RUN_AS[@]}" "$SENDER_BIN" --config "$BC_VAR/sender.conf" \
         < /dev/null >> "$LOG/sender.log" 2>&1 &
     local spid=$!
     echo "$spid" > "$RUN/sender.pid"

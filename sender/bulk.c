@@ -294,6 +294,38 @@ snd_bulk_copy(snd_bulk_t *b, unsigned col, const char *p, size_t len)
     return 0;
 }
 
+/* p sealed with the process's key ring (bc_crypt.h) when one is loaded,
+   else as snd_bulk_str; a NULL p stays NULL */
+int
+snd_bulk_sealed(snd_bulk_t *b, unsigned col, const char *p, size_t len)
+{
+    char    *fixed = NULL, *sealed, *copy;
+    size_t   slen;
+
+    if (p == NULL || !bc_crypt_enabled(bc_crypt_default())) {
+        snd_bulk_str(b, col, p, len);
+        return 0;
+    }
+    if (bc_utf8_valid(p, len) != len) {
+        fixed = strndup(p, len);
+        if (fixed == NULL) {
+            b->oom = 1;
+            return -1;
+        }
+        bc_utf8_repair(fixed, len);
+    }
+    sealed = bc_crypt_seal(bc_crypt_default(), fixed ? fixed : p, len, &slen);
+    free(fixed);
+    copy = sealed ? snd_bulk_keep(b, sealed, slen) : NULL;
+    free(sealed);
+    if (copy == NULL) {
+        b->oom = 1;
+        return -1;
+    }
+    snd_bulk_set(b, col, copy, slen);
+    return 0;
+}
+
 long long
 snd_bulk_exec(snd_t *s, snd_bulk_t *b)
 {

@@ -44,7 +44,8 @@ static int
 snd_claim_peers(snd_t *s, snd_buf_t *q, snd_item_t *items)
 {
     snd_item_t  *it;
-    char         peer[256];
+    char         peer[256], hashed[SND_HASHED_LEN];
+    const char  *salt = snd_privacy_salt(s);
     int          n = 0;
 
     for (it = items; it != NULL; it = it->next) {
@@ -52,9 +53,36 @@ snd_claim_peers(snd_t *s, snd_buf_t *q, snd_item_t *items)
             snd_peer_of(it->job.to, peer, sizeof(peer));
             snd_buf_add(q, n++ ? "," : "");
             snd_buf_cstr(s, q, peer);
+            /* an erased person's suppression rows name them by hash */
+            if (salt != NULL) {
+                snd_hashed_address(salt, peer, hashed);
+                snd_buf_add(q, ",");
+                snd_buf_cstr(s, q, hashed);
+            }
         }
     }
     return n;
+}
+
+/* 1 if a suppression row's address (row) is it's recipient, as given or
+   as an erasure's hash of it */
+static int
+snd_claim_is_peer(snd_t *s, const snd_item_t *it, const char *row)
+{
+    char         peer[256], hashed[SND_HASHED_LEN];
+    const char  *salt;
+
+    /* the collation matched case-insensitively: so do we */
+    if (strcasecmp(bc_wa_strip(it->job.to), row) == 0) {
+        return 1;
+    }
+    salt = snd_privacy_salt(s);
+    if (salt == NULL || strncmp(row, "sha256:", 7) != 0) {
+        return 0;
+    }
+    snd_peer_of(it->job.to, peer, sizeof(peer));
+    snd_hashed_address(salt, peer, hashed);
+    return strcmp(hashed, row) == 0;
 }
 
 /* the block one suppression row (address, channel; channel NULL for the
@@ -107,10 +135,7 @@ snd_claim_optouts(snd_t *s, snd_item_t *items)
             continue;
         }
         for (it = items; it != NULL; it = it->next) {
-            /* the collation matched case-insensitively: so do we */
-            if (!snd_claim_open(it)
-                || strcasecmp(bc_wa_strip(it->job.to), row[0]) != 0)
-            {
+            if (!snd_claim_open(it) || !snd_claim_is_peer(s, it, row[0])) {
                 continue;
             }
             block = snd_claim_block_of(it, row[1]);
@@ -162,8 +187,8 @@ snd_claim_select(snd_t *s, snd_item_t *items)
     return snd_claim_optouts(s, items);
 }
 
-/* messages.subject of an email (its extra.subject, cut to the column's 255),
-   else NULL */
+/* messages.subject of an email (its extra.subject, cut to 255 characters
+   as the column once was; sealed), else NULL */
 static int
 snd_claim_subject(snd_bulk_t *b, unsigned col, const bc_job_t *j)
 {
@@ -177,7 +202,7 @@ snd_claim_subject(snd_bulk_t *b, unsigned col, const bc_job_t *j)
     extra = json_loads(j->extra, 0, NULL);
     subject = json_string_value(json_object_get(extra, "subject"));
     if (subject != NULL) {
-        rc = snd_bulk_copy(b, col, subject, snd_utf8_cut(subject, 255));
+        rc = snd_bulk_sealed(b, col, subject, snd_utf8_cut(subject, 255));
     }
     json_decref(extra);
     return rc;
@@ -230,9 +255,13 @@ snd_claim_insert(snd_t *s, snd_item_t *items, int ignore, int *inserted)
         if (j->messaging_service_sid[0] != '\0') {
             snd_bulk_cstr(b, 7, j->messaging_service_sid);
         }
-        snd_bulk_cstr(b, 8, j->body ? j->body : "");
-        snd_bulk_cstr(b, 9, j->extra);
-        if (snd_claim_subject(b, 10, j) != 0) {
+        /* personal text is sealed at rest (bc_crypt.h) */
+        if (snd_bulk_sealed(b, 8, j->body ? j->body : "",
+                            j->body ? strlen(j->body) : 0) != 0
+            || snd_bulk_sealed(b, 9, j->extra,
+                               j->extra ? strlen(j->extra) : 0) != 0
+            || snd_claim_subject(b, 10, j) != 0)
+        {
             return -1;
         }
         if (it->blocked) {

@@ -92,6 +92,7 @@ static const snd_conf_str_t  snd_conf_strs[] = {
       SND_CONF_FIELD(help_text), 0 },
     /* Meta's unique-user limit per number per 24 h (campaign_tier.c) */
     { "meta_messaging_limits", "", SND_CONF_FIELD(meta_messaging_limits), 0 },
+    { "encryption_key_file", "", SND_CONF_FIELD(encryption_key_file), 0 },
 };
 
 /* the integer settings, within [min, max] */
@@ -125,6 +126,18 @@ static const snd_conf_num_t  snd_conf_nums[] = {
       SND_CONF_FIELD(campaign_lease_ms) },
     { "campaign_stream_max_lag", "2000", 1, 1000000,
       SND_CONF_FIELD(campaign_stream_max_lag) },
+    /* retention (retention.c): days, 0 = forever; small batches, a pause */
+    { "retention_messages_days", "0", 0, 36500,
+      SND_CONF_FIELD(retention_messages_days) },
+    { "retention_events_days", "0", 0, 36500,
+      SND_CONF_FIELD(retention_events_days) },
+    { "retention_webhook_log_days", "0", 0, 36500,
+      SND_CONF_FIELD(retention_webhook_log_days) },
+    { "retention_batch", "1000", 1, 100000, SND_CONF_FIELD(retention_batch) },
+    { "retention_pause_ms", "200", 0, 60000,
+      SND_CONF_FIELD(retention_pause_ms) },
+    { "retention_interval_s", "3600", 1, 604800,
+      SND_CONF_FIELD(retention_interval_s) },
 };
 
 /* tokens per second, 0 (unlimited) .. max */
@@ -339,6 +352,14 @@ snd_conf_load(snd_conf_t *conf, const char *path)
         goto done;
     }
     conf->campaigns = strcmp(v, "on") == 0;
+    /* the key ring is process-wide: every thread seals with it */
+    if (conf->encryption_key_file[0] != '\0'
+        && bc_crypt_ring_load(bc_crypt_default(), conf->encryption_key_file,
+                              err, sizeof(err)) != 0)
+    {
+        snd_log(SND_LOG_ERR, "config: encryption_key_file: %s", err);
+        goto done;
+    }
     rc = 0;
 
 done:

@@ -674,9 +674,14 @@ main(int argc, char **argv)
         goto http;
     }
 
+    if (snd_retention_start(s) != 0) {
+        snd_log(SND_LOG_ERR, "retention: not started; rows are kept");
+    }
+
     snd_run(s);
     snd_stop = 1;               /* the recorder and the dispatcher finish
                                    their turns */
+    snd_retention_stop();
     snd_campaign_join(s);
     snd_recorder_join(s);
 

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "bc_status.h"
+#include "bc_utf8.h"
 #include "recorder.h"
 
 /* a chained hash over the batch's events (heads[] of size nh, a power of
@@ -233,6 +234,46 @@ snd_opt_next(snd_t *s, snd_buf_t *b, const char *v)
     snd_opt_str(s, b, v);
 }
 
+/* v[0..len) as a quoted literal, sealed with the process's key ring when
+   one is loaded (bc_crypt.h); NULL stays NULL. Repaired before sealing:
+   what is read back must be well-formed. */
+static void
+snd_sealed_str(snd_t *s, snd_buf_t *b, const char *v, size_t len)
+{
+    char    *fixed = NULL, *sealed;
+    size_t   slen;
+
+    if (v == NULL || !bc_crypt_enabled(bc_crypt_default())) {
+        if (v == NULL) {
+            snd_buf_add(b, "NULL");
+        } else {
+            snd_buf_str(s, b, v, len);
+        }
+        return;
+    }
+    if (bc_utf8_valid(v, len) != len && (fixed = strndup(v, len)) != NULL) {
+        bc_utf8_repair(fixed, len);
+        v = fixed;
+    }
+    sealed = bc_crypt_seal(bc_crypt_default(), v, len, &slen);
+    free(fixed);
+    if (sealed == NULL) {
+        /* never the plaintext instead: the value is lost, the row kept */
+        snd_log(SND_LOG_ERR, "recorder: cannot seal a value (out of memory)");
+        snd_buf_add(b, "NULL");
+        return;
+    }
+    snd_buf_str(s, b, sealed, slen);
+    free(sealed);
+}
+
+static void
+snd_sealed_next(snd_t *s, snd_buf_t *b, const char *v)
+{
+    snd_buf_add(b, ",");
+    snd_sealed_str(s, b, v, v ? strlen(v) : 0);
+}
+
 /* the folded effect of a batch's events (and handed results) on one
    message */
 typedef struct {
@@ -370,9 +411,19 @@ snd_ev_optouts(snd_t *s, snd_ev_t *ev, size_t n)
         if (e->opt_in) {
             /* a channel's START also lifts the all-channel opt-out (a
                Twilio STOP writes one): else it would still block */
+            char         hashed[SND_HASHED_LEN];
+            const char  *salt = snd_privacy_salt(s);
+
+            /* and an erased person's opt-out, kept by hash (privacy) */
             q.len = 0;
-            snd_buf_add(&q, "DELETE FROM opt_outs WHERE address=");
+            snd_buf_add(&q, "DELETE FROM opt_outs WHERE address IN (");
             snd_buf_str(s, &q, e->opt_addr, strlen(e->opt_addr));
+            if (salt != NULL) {
+                snd_hashed_address(salt, e->opt_addr, hashed);
+                snd_buf_add(&q, ",");
+                snd_buf_cstr(s, &q, hashed);
+            }
+            snd_buf_add(&q, ")");
             if (e->opt_channel != NULL) {
                 snd_buf_add(&q, " AND channel IN ('',");
                 snd_buf_cstr(s, &q, e->opt_channel);
@@ -426,9 +477,9 @@ snd_ev_inbound(snd_t *s, snd_ev_t *ev, size_t n)
         snd_opt_next(s, &q, e->in_to ? e->in_to : "");
         snd_opt_next(s, &q, e->in_from ? e->in_from : "");
         snd_opt_next(s, &q, e->in_peer);
-        snd_opt_next(s, &q, e->in_subject);
-        snd_opt_next(s, &q, e->in_text);
-        snd_opt_next(s, &q, e->in_payload);
+        snd_sealed_next(s, &q, e->in_subject);
+        snd_sealed_next(s, &q, e->in_text);
+        snd_sealed_next(s, &q, e->in_payload);
         snd_buf_add(&q, ",'received',0,");
         snd_opt_str(s, &q, e->sid);
         snd_buf_add(&q, ",'done',0,FROM_UNIXTIME(%lld.%03lld),"
@@ -512,7 +563,7 @@ snd_ev_audit(snd_t *s, snd_ev_t *ev, size_t n)
             snd_buf_add(&q, "NULL");
         }
         snd_buf_add(&q, segs_ok ? ",%s," : ",NULL,", e->segs);
-        snd_buf_str(s, &q, ev[i].body, ev[i].body_len);
+        snd_sealed_str(s, &q, ev[i].body, ev[i].body_len);
         snd_buf_add(&q, ",FROM_UNIXTIME(%lld.%03lld))", ev[i].at / 1000,
             ev[i].at % 1000);
     }

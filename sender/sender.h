@@ -29,6 +29,7 @@
 #include <mysql.h>
 
 #include "bc_addr.h"
+#include "bc_crypt.h"
 #include "bc_db.h"
 #include "bc_metrics.h"
 #include "bc_job.h"
@@ -95,6 +96,15 @@ typedef struct {
                                                  group's lag is under it */
     char             meta_messaging_limits[512]; /* "id:limit,...,*:limit"
                                                   (campaign_tier.c) */
+    /* privacy (retention.c, bc_crypt): bodies, subjects and payloads are
+       sealed with the key file's current key; 0 days keeps rows forever */
+    char             encryption_key_file[512];
+    int              retention_messages_days;
+    int              retention_events_days;
+    int              retention_webhook_log_days;
+    int              retention_batch;        /* rows per purge transaction */
+    long             retention_pause_ms;     /* between two batches */
+    long             retention_interval_s;   /* between two passes */
 } snd_conf_t;
 
 int snd_conf_load(snd_conf_t *conf, const char *path);
@@ -230,6 +240,19 @@ void snd_item_give_up(snd_t *s, snd_item_t *it);
 void snd_item_set_reconcile(snd_t *s, snd_item_t *it, int on);
 void snd_item_reset_result(snd_item_t *it);
 
+/* ---- retention.c: privacy helpers and the purge thread ----------------- */
+
+/* "sha256:" + bc_crypt_address_hash(): how an erasure's suppression rows
+   name a person (docs/DESIGN.md "Privacy") */
+#define SND_HASHED_LEN  (7 + 64 + 1)
+void snd_hashed_address(const char *salt, const char *peer, char *out);
+/* the database's privacy_salt (sql/014), read once on s->db; NULL before
+   the migration (no hashed rows can exist then) */
+const char *snd_privacy_salt(snd_t *s);
+/* the purge thread (retention_* keys); 0 or -1 */
+int snd_retention_start(snd_t *s);
+void snd_retention_stop(void);
+
 /* ---- bulk.c: prepared INSERTs executed with arrays of rows -------------- */
 
 typedef struct snd_bulk_s  snd_bulk_t;
@@ -248,6 +271,7 @@ void snd_bulk_cstr(snd_bulk_t *b, unsigned col, const char *p);
 void snd_bulk_int(snd_bulk_t *b, unsigned col, long long v);
 /* a copy kept with the rows, for strings that do not outlive the call */
 int snd_bulk_copy(snd_bulk_t *b, unsigned col, const char *p, size_t len);
+int snd_bulk_sealed(snd_bulk_t *b, unsigned col, const char *p, size_t len);
 /* runs the rows set; affected rows, or -1 (logged; the connection is
    dropped if it failed) */
 long long snd_bulk_exec(snd_t *s, snd_bulk_t *b);

@@ -180,6 +180,10 @@ static const ngx_http_broadcast_api_route_t  ngx_http_broadcast_api_routes[] =
       NGX_HTTP_BROADCAST_NEED_MANAGE, ngx_http_broadcast_groups_prepare,
       NGX_HTTP_BROADCAST_GROUPS_MEMBERS_OF },
 
+    /* privacy: erasure of one person's data (an administrator only) */
+    { NGX_HTTP_DELETE, "/api/privacy/subjects/{id}",
+      NGX_HTTP_BROADCAST_NEED_ADMIN, ngx_http_broadcast_privacy_prepare, 0 },
+
     /* compliance: the lists the sender's claim consults */
     { NGX_HTTP_GET, "/api/opt-outs",
       NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_compliance_prepare,
@@ -262,6 +266,10 @@ static const ngx_http_broadcast_api_route_t  ngx_http_broadcast_api_routes[] =
     { NGX_HTTP_GET, "/api/stats",
       NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_stats_prepare,
       NGX_HTTP_BROADCAST_STATS_MESSAGES },
+
+    { NGX_HTTP_GET, "/api/stats/series",
+      NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_stats_prepare,
+      NGX_HTTP_BROADCAST_STATS_SERIES },
 
     { NGX_HTTP_GET, "/api/webhook-events",
       NGX_HTTP_BROADCAST_NEED_READ, ngx_http_broadcast_stats_prepare,

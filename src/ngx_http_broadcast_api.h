@@ -229,6 +229,7 @@ NGX_HTTP_BROADCAST_ROUTE(groups);
 
 /* contacts.c: POST /api/contacts, GET/PATCH/DELETE /api/contacts/{id} */
 NGX_HTTP_BROADCAST_ROUTE(contacts);
+NGX_HTTP_BROADCAST_ROUTE(privacy);
 /* contacts_list.c: GET /api/contacts and the /api/contacts/tags routes */
 NGX_HTTP_BROADCAST_ROUTE(contacts_list);
 
@@ -239,11 +240,12 @@ NGX_HTTP_BROADCAST_ROUTE(contacts_list);
 #define NGX_HTTP_BROADCAST_CONTACTS_TAG_RENAME  4
 #define NGX_HTTP_BROADCAST_CONTACTS_TAG_DELETE  5
 
-/* stats.c: GET /api/stats and GET /api/webhook-events */
+/* stats.c: GET /api/stats, /api/stats/series and /api/webhook-events */
 NGX_HTTP_BROADCAST_ROUTE(stats);
 #define NGX_HTTP_BROADCAST_STATS_MESSAGES  0
 #define NGX_HTTP_BROADCAST_STATS_EVENTS    1
 #define NGX_HTTP_BROADCAST_STATS_SMS       2   /* the predecessor's shape */
+#define NGX_HTTP_BROADCAST_STATS_SERIES    3   /* per channel per bucket */
 
 /* msgtpl*.c: message templates, GET/POST /api/templates, .../{id} and
    .../{id}/preview (the variants of the rows) */
@@ -453,6 +455,10 @@ ngx_uint_t ngx_http_broadcast_sql_enum(const char **values, const char *s);
 /* thread: conn's MySQL connection, made when needed; 0, or -1 with ctx's
    mysql_unavailable set */
 int ngx_http_broadcast_sql_connect(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn);
+/* a heavy read's connection: the replica if configured and fresh, else
+   the primary (sql.c); 0, or -1 with the mysql_unavailable answer */
+int ngx_http_broadcast_sql_read(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn);
 /* thread: the result set of the query just run; NULL with ctx's error */
 MYSQL_RES *ngx_http_broadcast_sql_store(ngx_http_broadcast_api_ctx_t *ctx,

@@ -37,6 +37,10 @@ typedef struct {
     ngx_str_t                    redis_spec;
     bc_db_conf_t                 mysql;
     ngx_flag_t                   mysql_set;
+    /* broadcast_mysql_replica: heavy reads, while at most max_lag behind */
+    bc_db_conf_t                 mysql_replica;
+    ngx_flag_t                   mysql_replica_set;
+    time_t                       replica_max_lag;
     ngx_str_t                    thread_pool_name;
     ngx_thread_pool_t           *thread_pool;
     time_t                       session_ttl;
@@ -91,13 +95,30 @@ typedef struct {
     ngx_str_t                       meta_access_token;
     ngx_str_t                       meta_waba_id;
     ngx_str_t                       meta_phone_number_id;
+
+    /* privacy: the key file whose keys open sealed values (bc_crypt.h) */
+    ngx_str_t                       encryption_key_file;
 } ngx_http_broadcast_loc_conf_t;
+
+
+/* ngx_http_broadcast_privacy.c: broadcast_encryption_key_file merged and
+   its keys loaded into the process-wide ring (config time: errors stop
+   nginx -t; workers inherit the ring) */
+char *ngx_http_broadcast_privacy_merge(ngx_conf_t *cf,
+    ngx_http_broadcast_loc_conf_t *prev, ngx_http_broadcast_loc_conf_t *conf);
 
 
 /* per-thread backend connections, heap slots closed in exit_process */
 typedef struct {
     redisContext                *redis;
-    MYSQL                       *mysql;
+    MYSQL                       *mysql;      /* the one in use: the primary,
+                                                or the replica for a read
+                                                (sql.c) until the task ends */
+    const bc_db_conf_t          *db;         /* mysql's, NULL: the primary */
+    MYSQL                       *parked;     /* the other one meanwhile */
+    MYSQL                       *replica;    /* when not in use */
+    time_t                       replica_checked;
+    ngx_uint_t                   replica_fresh;
 } ngx_http_broadcast_conn_t;
 
 
@@ -178,6 +199,7 @@ ngx_thread_task_t *ngx_http_broadcast_task_alloc(size_t size,
 ngx_int_t ngx_http_broadcast_task_run(ngx_http_broadcast_main_conf_t *mcf,
     ngx_thread_task_t *task, ngx_log_t *log);
 ngx_http_broadcast_conn_t *ngx_http_broadcast_conn(void);
+void ngx_http_broadcast_conn_done(ngx_http_broadcast_conn_t *conn);
 void ngx_http_broadcast_conn_close_all(void);
 redisReply *ngx_http_broadcast_redis_cmd(ngx_http_broadcast_conn_t *conn,
     ngx_http_broadcast_main_conf_t *mcf, int argc, const char **argv,
@@ -220,10 +242,13 @@ ngx_int_t ngx_http_broadcast_add_header(ngx_http_request_t *r,
     const char *name, u_char *value, size_t len);
 json_t *ngx_http_broadcast_json_pool(ngx_http_request_t *r, json_t *json);
 
-/* conf_backends.c: the directives broadcast_redis and broadcast_mysql */
+/* conf_backends.c: the directives broadcast_redis, broadcast_mysql and
+   broadcast_mysql_replica */
 char *ngx_http_broadcast_redis(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_broadcast_mysql(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_broadcast_mysql_replica(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
 /* metrics */

@@ -97,25 +97,26 @@ ngx_http_broadcast_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-char *
-ngx_http_broadcast_mysql(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+/*
+ * broadcast_mysql and broadcast_mysql_replica: the address, then
+ * database=, user=, password_file= (and the replica's max_lag=<seconds>)
+ * into db; "name" is the directive's, for the messages
+ */
+static char *
+ngx_http_broadcast_mysql_args(ngx_conf_t *cf, bc_db_conf_t *db,
+    time_t *max_lag)
 {
-    ngx_http_broadcast_main_conf_t *mcf = conf;
-
     char        err[256];
     u_char      *eq;
     ngx_int_t    rc;
-    ngx_str_t   *value, addr, s;
+    ngx_str_t   *value, addr, s, *name;
     ngx_uint_t   i;
 
-    if (mcf->mysql_set == 1) {
-        return "is duplicate";
-    }
-
     value = cf->args->elts;
+    name = &value[0];
     addr = value[1];
 
-    if (bc_mysql_conf_addr(&mcf->mysql, (char *) addr.data, addr.len)
+    if (bc_mysql_conf_addr(db, (char *) addr.data, addr.len)
         != BC_MYSQL_CONF_OK)
     {
         goto invalid_addr;
@@ -133,14 +134,24 @@ ngx_http_broadcast_mysql(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             return NGX_CONF_ERROR;
         }
 
-        rc = bc_mysql_conf_set(&mcf->mysql, (char *) value[i].data,
+        if (max_lag && eq - value[i].data == 7
+            && ngx_strncmp(value[i].data, "max_lag", 7) == 0)
+        {
+            *max_lag = ngx_parse_time(&s, 1);
+            if (*max_lag == (time_t) NGX_ERROR) {
+                goto invalid_param;
+            }
+            continue;
+        }
+
+        rc = bc_mysql_conf_set(db, (char *) value[i].data,
                                eq - value[i].data, (char *) s.data, s.len,
                                1, err, sizeof(err));
 
         if (rc == BC_MYSQL_CONF_SECRET_UNREADABLE) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "cannot read MySQL password file \"%V\" "
-                               "in broadcast_mysql: %s", &s, err);
+                               "in %V: %s", &s, name, err);
             return NGX_CONF_ERROR;
         }
 
@@ -155,28 +166,72 @@ ngx_http_broadcast_mysql(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
     }
 
-    if (mcf->mysql.database[0] == '\0' || mcf->mysql.user[0] == '\0') {
+    if (db->database[0] == '\0' || db->user[0] == '\0') {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "broadcast_mysql requires \"database=\" and "
-                           "\"user=\"");
+                           "%V requires \"database=\" and \"user=\"", name);
         return NGX_CONF_ERROR;
     }
-
-    mcf->mysql_set = 1;
 
     return NGX_CONF_OK;
 
 invalid_addr:
 
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "invalid MySQL address \"%V\" in broadcast_mysql "
-                       "(expected <ip>:<port> or unix:<path>)", &addr);
+                       "invalid MySQL address \"%V\" in %V "
+                       "(expected <ip>:<port> or unix:<path>)", &addr, name);
     return NGX_CONF_ERROR;
 
 invalid_param:
 
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "invalid parameter \"%V\" in broadcast_mysql",
-                       &value[i]);
+                       "invalid parameter \"%V\" in %V", &value[i], name);
     return NGX_CONF_ERROR;
+}
+
+
+char *
+ngx_http_broadcast_mysql(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_broadcast_main_conf_t *mcf = conf;
+
+    char  *rv;
+
+    if (mcf->mysql_set == 1) {
+        return "is duplicate";
+    }
+
+    rv = ngx_http_broadcast_mysql_args(cf, &mcf->mysql, NULL);
+
+    if (rv == NGX_CONF_OK) {
+        mcf->mysql_set = 1;
+    }
+
+    return rv;
+}
+
+
+/* heavy reads (listings, stats, exports) from a replica that is at most
+   max_lag (default 5 s) behind: docs/DESIGN.md "MySQL replica" */
+char *
+ngx_http_broadcast_mysql_replica(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_broadcast_main_conf_t *mcf = conf;
+
+    char  *rv;
+
+    if (mcf->mysql_replica_set == 1) {
+        return "is duplicate";
+    }
+
+    mcf->replica_max_lag = 5;
+
+    rv = ngx_http_broadcast_mysql_args(cf, &mcf->mysql_replica,
+                                       &mcf->replica_max_lag);
+
+    if (rv == NGX_CONF_OK) {
+        mcf->mysql_replica_set = 1;
+    }
+
+    return rv;
 }

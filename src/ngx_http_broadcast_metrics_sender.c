@@ -31,6 +31,9 @@ static ngx_http_broadcast_sender_metric_t  ngx_http_broadcast_sender_metrics[] =
       "provider", NULL },
     { ngx_string("reconciled:"), "broadcast_reconciled_total",
       "Messages reconciled after a crash (sender).", "outcome", NULL },
+    { ngx_string("purged:"), "broadcast_retention_purged_total",
+      "Rows purged by retention: messages, events, webhook_log (payloads "
+      "cleared) (sender).", "kind", NULL },
     { ngx_null_string, NULL, NULL, NULL, NULL }
 };
 

@@ -99,7 +99,8 @@ ngx_http_broadcast_sql_connect(ngx_http_broadcast_api_ctx_t *ctx,
         return 0;
     }
 
-    conn->mysql = bc_db_connect(&ctx->mcf->mysql, err, sizeof(err));
+    conn->mysql = bc_db_connect(conn->db ? conn->db : &ctx->mcf->mysql, err,
+                                sizeof(err));
 
     if (conn->mysql == NULL) {
         snprintf(ctx->detail, sizeof(ctx->detail), "%s", err);
@@ -108,6 +109,102 @@ ngx_http_broadcast_sql_connect(ngx_http_broadcast_api_ctx_t *ctx,
     }
 
     return 0;
+}
+
+
+/*
+ * The replica's lag, checked at most once a second per thread: fresh when
+ * both replication threads run and Seconds_Behind_Master is at most
+ * broadcast_mysql_replica's max_lag (SHOW SLAVE STATUS: the user needs
+ * SLAVE MONITOR). A replica that is down, stopped or behind is not used.
+ */
+static ngx_uint_t
+ngx_http_broadcast_replica_fresh(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn)
+{
+    char               err[256];
+    time_t             now;
+    MYSQL_ROW          row;
+    MYSQL_RES         *res;
+    MYSQL_FIELD       *f;
+    ngx_uint_t         i, n, io, sql, fresh;
+    unsigned long long lag;
+
+    now = time(NULL);
+
+    if (conn->replica && conn->replica_checked == now) {
+        return conn->replica_fresh;
+    }
+
+    conn->replica_checked = now;
+    conn->replica_fresh = 0;
+
+    if (conn->replica == NULL) {
+        conn->replica = bc_db_connect(&ctx->mcf->mysql_replica, err,
+                                      sizeof(err));
+        if (conn->replica == NULL) {
+            return 0;
+        }
+    }
+
+    if (bc_db_query(&conn->replica, &ctx->mcf->mysql_replica,
+                    "SHOW SLAVE STATUS", 17, err, sizeof(err))
+        != 0
+        || (res = mysql_store_result(conn->replica)) == NULL)
+    {
+        return 0;
+    }
+
+    row = mysql_fetch_row(res);
+    n = mysql_num_fields(res);
+    f = mysql_fetch_fields(res);
+    io = sql = 0;
+    lag = (unsigned long long) -1;
+
+    for (i = 0; row && i < n; i++) {
+        if (row[i] == NULL) {
+            continue;
+        }
+
+        if (ngx_strcmp(f[i].name, "Slave_IO_Running") == 0) {
+            io = ngx_strcmp(row[i], "Yes") == 0;
+
+        } else if (ngx_strcmp(f[i].name, "Slave_SQL_Running") == 0) {
+            sql = ngx_strcmp(row[i], "Yes") == 0;
+
+        } else if (ngx_strcmp(f[i].name, "Seconds_Behind_Master") == 0) {
+            lag = strtoull(row[i], NULL, 10);
+        }
+    }
+
+    mysql_free_result(res);
+
+    fresh = io && sql && lag <= (unsigned long long) ctx->mcf->replica_max_lag;
+    conn->replica_fresh = fresh;
+
+    return fresh;
+}
+
+
+/*
+ * A heavy read (listing, stats, export) runs on the replica when one is
+ * configured and fresh, else on the primary. The replica stays the thread
+ * connection in use until the task ends (ngx_http_broadcast_conn_done).
+ */
+int
+ngx_http_broadcast_sql_read(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn)
+{
+    if (ctx->mcf->mysql_replica_set && conn->db == NULL
+        && ngx_http_broadcast_replica_fresh(ctx, conn))
+    {
+        conn->parked = conn->mysql;
+        conn->mysql = conn->replica;
+        conn->replica = NULL;
+        conn->db = &ctx->mcf->mysql_replica;
+    }
+
+    return ngx_http_broadcast_sql_connect(ctx, conn);
 }
 
 

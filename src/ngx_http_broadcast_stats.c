@@ -1,6 +1,8 @@
 /*
  * Reporting, computed in SQL from the rows the sender and recorder write:
  *   GET /api/stats            outbound messages by status, cost, by day
+ *   GET /api/stats/series     outbound messages per channel per hour or
+ *                             day (the console's chart)
  *   GET /api/webhook-events   the audit rows of message_events, newest
  *                             first, keyset-paged on their id
  *   GET /api/sms/stats        the predecessor's shape of the SMS counts
@@ -34,6 +36,7 @@ typedef struct {
     char         batch_id[BC_ULID_LEN + 1];    /* empty: every batch */
     char         id_from[BC_ULID_LEN + 1];     /* empty: no bound */
     char         id_to[BC_ULID_LEN + 1];
+    char         bucket[8];                    /* series: hour or day */
     /* webhook events */
     char         provider[16];                 /* empty: every provider */
     ngx_uint_t   limit;
@@ -50,6 +53,8 @@ typedef struct {
 
 
 static void ngx_http_broadcast_stats_op(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn);
+static void ngx_http_broadcast_series_op(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn);
 static void ngx_http_broadcast_events_op(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn);
@@ -183,6 +188,32 @@ ngx_http_broadcast_stats_args(ngx_http_request_t *r,
 }
 
 
+static const char  *ngx_http_broadcast_series_buckets[] = {
+    "hour", "day", NULL
+};
+
+
+/* GET /api/stats/series: the stats arguments and bucket=hour|day */
+static int
+ngx_http_broadcast_series_args(ngx_http_request_t *r,
+    ngx_http_broadcast_api_ctx_t *ctx, ngx_http_broadcast_stats_t *st)
+{
+    ngx_cpystrn((u_char *) st->bucket, (u_char *) "hour", sizeof(st->bucket));
+
+    if (ngx_http_broadcast_stats_word(r, "bucket",
+                                      ngx_http_broadcast_series_buckets,
+                                      st->bucket, sizeof(st->bucket))
+        != 0)
+    {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
+            "invalid_request", "bucket must be hour or day");
+        return -1;
+    }
+
+    return ngx_http_broadcast_stats_args(r, ctx, st);
+}
+
+
 /* GET /api/webhook-events: provider, limit, cursor; 0, or -1 with error */
 static int
 ngx_http_broadcast_events_args(ngx_http_request_t *r,
@@ -254,13 +285,20 @@ NGX_HTTP_BROADCAST_ROUTE(stats)
     st = ngx_http_broadcast_api_op_new(r, ctx,
              sizeof(ngx_http_broadcast_stats_t),
              args->variant == NGX_HTTP_BROADCAST_STATS_EVENTS
-             ? ngx_http_broadcast_events_op : ngx_http_broadcast_stats_op,
+             ? ngx_http_broadcast_events_op
+             : args->variant == NGX_HTTP_BROADCAST_STATS_SERIES
+             ? ngx_http_broadcast_series_op : ngx_http_broadcast_stats_op,
              ngx_free);
     if (st == NULL) {
         return;
     }
 
     st->variant = args->variant;
+
+    if (args->variant == NGX_HTTP_BROADCAST_STATS_SERIES) {
+        (void) ngx_http_broadcast_series_args(r, ctx, st);
+        return;
+    }
 
     if (args->variant == NGX_HTTP_BROADCAST_STATS_EVENTS) {
         (void) ngx_http_broadcast_events_args(r, ctx, st);
@@ -570,6 +608,88 @@ ngx_http_broadcast_stats_op(ngx_http_broadcast_api_ctx_t *ctx,
 }
 
 
+/*
+ * thread: {"bucket","points":[{"at","sms","whatsapp","email"}]}, one point
+ * per bucket that has messages, in time order, every channel named (0 when
+ * none). One GROUP BY bucket, channel; rows come ordered by bucket, so a
+ * point is complete when the bucket changes.
+ */
+static void
+ngx_http_broadcast_series_op(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn)
+{
+    ngx_http_broadcast_stats_t *st = ctx->op_data;
+
+    int           n;
+    char          where[512], sql[1024];
+    json_t       *points, *point;
+    MYSQL_RES    *res;
+    MYSQL_ROW     row;
+    const char  **ch;
+
+    if (ngx_http_broadcast_stats_where(st, where, sizeof(where)) < 0) {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                     "internal_error", "query too long");
+        return;
+    }
+
+    /* created_at is UTC: the bucket's start, written as an ISO-8601 time */
+    n = snprintf(sql, sizeof(sql), "SELECT DATE_FORMAT(created_at, '%s'), "
+                 "channel, COUNT(*) FROM messages WHERE %s GROUP BY 1, 2 "
+                 "ORDER BY 1, 2",
+                 ngx_strcmp(st->bucket, "day") == 0
+                 ? "%Y-%m-%dT00:00:00Z" : "%Y-%m-%dT%H:00:00Z", where);
+
+    res = ngx_http_broadcast_sql_printed(ctx, conn, sql, n, sizeof(sql));
+    if (res == NULL) {
+        return;
+    }
+
+    points = json_array();
+    point = NULL;
+
+    while (points && (row = mysql_fetch_row(res)) != NULL) {
+        if (row[0] == NULL || row[1] == NULL || row[2] == NULL) {
+            continue;
+        }
+
+        if (point == NULL || strcmp(json_string_value(
+                                 json_object_get(point, "at")), row[0]))
+        {
+            point = json_pack("{s:s}", "at", row[0]);
+
+            for (ch = ngx_http_broadcast_channel_names; point && *ch; ch++) {
+                json_object_set_new(point, *ch, json_integer(0));
+            }
+
+            if (point == NULL || json_array_append_new(points, point) != 0) {
+                json_decref(points);
+                points = NULL;
+                break;
+            }
+        }
+
+        if (ngx_http_broadcast_sql_enum(ngx_http_broadcast_channel_names,
+                                        row[1]))
+        {
+            json_object_set_new(point, row[1],
+                                json_integer(strtoll(row[2], NULL, 10)));
+        }
+    }
+
+    mysql_free_result(res);
+
+    ctx->result = points ? json_pack("{s:s,s:o}", "bucket", st->bucket,
+                                     "points", points)
+                         : NULL;
+
+    if (ctx->result == NULL) {
+        ngx_http_broadcast_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                     "internal_error", "out of memory");
+    }
+}
+
+
 /* a text column as a JSON string (repaired if a provider's bytes are not
    UTF-8), or null */
 static json_t *
@@ -617,6 +737,16 @@ ngx_http_broadcast_events_row(void *data, MYSQL_ROW row,
         if (ngx_http_broadcast_events_columns[i].number) {
             v = row[i] ? json_integer(strtoll(row[i], NULL, 10))
                        : json_null();
+
+        } else if (ngx_strcmp(ngx_http_broadcast_events_columns[i].name,
+                              "payload") == 0)
+        {
+            /* the raw webhook body is sealed at rest (bc_crypt.h) */
+            if (bc_db_set_sealed(item, "payload", row[i], lens[i], 0) != 0) {
+                json_decref(item);
+                item = NULL;
+            }
+            continue;
 
         } else {
             v = ngx_http_broadcast_events_str(row[i], lens[i]);

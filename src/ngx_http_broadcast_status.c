@@ -68,20 +68,18 @@ not_found:
 json_t *
 ngx_http_broadcast_message_json(MYSQL_ROW row, unsigned long *lengths)
 {
-    json_t  *j, *payload;
+    json_t  *j;
 
     j = bc_db_message_json(row, lengths);
     if (j == NULL) {
         return NULL;
     }
 
-    payload = row[24] ? json_loadb(row[24], lengths[24], 0, NULL) : NULL;
-
-    json_object_set_new(j, "subject", row[22]
-                        ? json_stringn(row[22], lengths[22]) : json_null());
+    /* subject and payload are sealed at rest (bc_crypt.h) */
+    bc_db_set_sealed(j, "subject", row[22], lengths[22], 0);
     json_object_set_new(j, "peer", row[23]
                         ? json_stringn(row[23], lengths[23]) : json_null());
-    json_object_set_new(j, "payload", payload ? payload : json_null());
+    bc_db_set_sealed(j, "payload", row[24], lengths[24], 1);
     json_object_set_new(j, "pricing_category", row[25]
                         ? json_stringn(row[25], lengths[25]) : json_null());
     json_object_set_new(j, "provider_request_id", row[26]

@@ -145,6 +145,23 @@ ngx_http_broadcast_task_thread(void *data, ngx_log_t *log)
     conn = ngx_http_broadcast_conn();
 
     ctx->tc.run(ctx->tc.data, conn);
+
+    ngx_http_broadcast_conn_done(conn);
+}
+
+
+/* after a task: a replica taken for a read goes back to its slot */
+void
+ngx_http_broadcast_conn_done(ngx_http_broadcast_conn_t *conn)
+{
+    if (conn == NULL || conn->db == NULL) {
+        return;
+    }
+
+    conn->replica = conn->mysql;
+    conn->mysql = conn->parked;
+    conn->parked = NULL;
+    conn->db = NULL;
 }
 
 
@@ -310,6 +327,10 @@ ngx_http_broadcast_conn_close_all(void)
             mysql_close(conn->mysql);
         }
 
+        if (conn->replica) {
+            mysql_close(conn->replica);
+        }
+
         free(conn);
     }
 
@@ -423,11 +444,13 @@ ngx_http_broadcast_mysql_query(ngx_http_broadcast_conn_t *conn,
     }
 
     if (conn->mysql == NULL) {
-        conn->mysql = bc_db_connect(&mcf->mysql, err, errlen);
+        conn->mysql = bc_db_connect(conn->db ? conn->db : &mcf->mysql, err,
+                                    errlen);
         if (conn->mysql == NULL) {
             return -1;
         }
     }
 
-    return bc_db_query(&conn->mysql, &mcf->mysql, sql, len, err, errlen);
+    return bc_db_query(&conn->mysql, conn->db ? conn->db : &mcf->mysql, sql,
+                       len, err, errlen);
 }

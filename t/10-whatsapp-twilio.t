@@ -61,7 +61,7 @@ is($r->{status}, 202, '10 media_urls accepted') or diag $r->{content};
 my ($mm) = @{ $r->{json}{messages} || [] };
 if ($mm) {
     ok($t->wait_status([$mm->{id}], qr/^(delivered|read)$/, 60, $key)->{$mm->{id}}, 'media message delivered');
-    my $p = $t->mysql_value('SELECT payload FROM messages WHERE id=?', $mm->{id});
+    my $p = $t->mysql_open('SELECT payload FROM messages WHERE id=?', $mm->{id});
     my $pj = json_decode($p // '') || {};
     is(scalar @{ $pj->{media_urls} || [] }, 10, 'payload keeps the 10 media_urls');
 }
@@ -89,7 +89,7 @@ $sm = sim_for("whatsapp:$V");
 is(scalar @$sm, 1, 'simulator got the template once');
 is($sm->[0]{content_sid}, $HX, 'simulator: ContentSid') if @$sm;
 {
-    my $pj = json_decode($t->mysql_value('SELECT payload FROM messages WHERE id=?', $cid) // '') || {};
+    my $pj = json_decode($t->mysql_open('SELECT payload FROM messages WHERE id=?', $cid) // '') || {};
     is($pj->{content_sid}, $HX, 'payload content_sid');
     ok(defined $pj->{content_variables} && !ref $pj->{content_variables},
        'payload content_variables is a JSON string (as Twilio expects)');

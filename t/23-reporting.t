@@ -228,8 +228,8 @@ my $in_sid = 'SM' . hex32();
         $t->inbound_sms_params('+14155550123', Encode::encode_utf8($evil), $in_sid));
     is($r->{status}, 200, 'seed 001 /webhooks/message: signed inbound 200') or diag $r->{content};
     ok(wait_until(sub { $t->inbound_count($in_sid) }), '... stored as an inbound SMS');
-    is($t->mysql_value(q{SELECT body FROM messages WHERE direction = 'inbound' AND provider_message_id = ?}, $in_sid),
-       $evil, '... its hostile text stored as sent');
+    is($t->mysql_open(q{SELECT body FROM messages WHERE direction = 'inbound' AND provider_message_id = ?}, $in_sid),
+       $evil, '... its hostile text stored as sent (sealed at rest)');
     my $sid2 = 'SM' . hex32();
     $r = $t->twilio_post('/api/webhook/twilio/incoming', $t->inbound_sms_params('+14155550124', 'hi', $sid2));
     is($r->{status}, 200, 'seed 002 /api/webhook/twilio/incoming: 200');

@@ -155,7 +155,7 @@ $m = delivered_body("whatsapp:$V");
 is($m && $m->{content_sid}, $HX, 'the simulator got the ContentSid');
 my $cid = $r->{json}{messages}[0]{id} // '';
 my $pj;
-ok(wait_until(sub { $pj = json_decode($t->mysql_value('SELECT payload FROM messages WHERE id=?', $cid) // '') }, 30, 0.1),
+ok(wait_until(sub { $pj = json_decode($t->mysql_open('SELECT payload FROM messages WHERE id=?', $cid) // '') }, 30, 0.1),
    'payload stored');
 is_deeply(json_decode(($pj || {})->{content_variables} // 'null'), { 1 => 'Ann', 2 => '12345' },
           'content_variables are the template_variables');
@@ -171,7 +171,7 @@ sub payload_of {
     my ($r) = @_;
     my $id = $r->{json}{messages}[0]{id} // '';
     my $p;
-    wait_until(sub { $p = json_decode($t->mysql_value('SELECT payload FROM messages WHERE id=?', $id) // '') }, 30, 0.1);
+    wait_until(sub { $p = json_decode($t->mysql_open('SELECT payload FROM messages WHERE id=?', $id) // '') }, 30, 0.1);
     return $p || {};
 }
 $r = wa({ recipients => [$W], from_address => $t->meta_from, template_id => $meta_id,

@@ -349,7 +349,7 @@ for my $i (1 .. 2) {
     my @m = grep { ($_->{provider} // '') eq 'meta' && ($_->{to} // '') eq $digits } @{ $t->sim_messages };
     is(scalar @m, 1, "Meta template $i reached the simulator once (to the whatsapp number)");
     is($m[0] && $m[0]{template}, 'hello_world', "Meta template $i by name");
-    my $payload = $t->mysql_value(q{SELECT m.payload FROM messages m JOIN campaign_recipients r
+    my $payload = $t->mysql_open(q{SELECT m.payload FROM messages m JOIN campaign_recipients r
         ON r.message_id=m.id WHERE r.campaign_id=? AND r.address=?}, $cm, $wa[$i - 1]) // '';
     like($payload, qr/"text":"Wa$i"/, "Meta template $i parameter rendered in what was sent");
 }

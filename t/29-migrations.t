@@ -130,10 +130,12 @@ for my $n (grep { $_ >= 6 } @versions) {
     $dbh->do('GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, INDEX, DROP, REFERENCES '
            . "ON `$db`.* TO 'broadcast_migrate'\@'127.0.0.1'");
 
-    my ($rc, $out) = migrate($db, '--to', $n - 1);
-    is($rc, 0, "$name: the database migrated to " . ($n - 1)) or diag $out;
-    is($dbh->selectrow_array("SELECT MAX(version) FROM `$db`.schema_migrations"), $n - 1,
-       "$name: schema_migrations stops at " . ($n - 1));
+    # the migration before N (versions may have a gap while branches land)
+    my $prev = (grep { $_ < $n } sort { $a <=> $b } @versions)[-1];
+    my ($rc, $out) = migrate($db, '--to', $prev);
+    is($rc, 0, "$name: the database migrated to $prev") or diag $out;
+    is($dbh->selectrow_array("SELECT MAX(version) FROM `$db`.schema_migrations"), $prev,
+       "$name: schema_migrations stops at $prev");
     my @old_tables = grep { $_ ne 'schema_migrations' } tables($db);
     fill($db, $n);
     my $before = snapshot($db);

@@ -112,7 +112,7 @@ $r = recipient($cv->{id}, $wa);
 ok(wait_until(sub { ($r = recipient($cv->{id}, $wa))->{status} =~ /^(delivered|read)$/ }, 30, 0.1),
    'the message to a name with quotes and a backslash is delivered (Twilio took its ContentVariables)')
     or diag explain $r;
-my $payload = json_decode($r->{payload} // '') || {};
+my $payload = json_decode($t->unseal($r->{payload}) // '') || {};
 my $vars = json_decode($payload->{content_variables} // '');
 is_deeply($vars, { 1 => $hostile, 2 => '10' }, 'content_variables is valid JSON with the name intact');
 
@@ -239,7 +239,7 @@ is(recipient($em->{id}, $op, 1)->{skip_reason}, 'condition_not_met', 'the opener
 my $subjects = $t->mysql(q{SELECT m.to_address, m.payload FROM campaign_recipients r JOIN messages m ON m.id = r.message_id
                            WHERE r.campaign_id = ? AND r.step = 1}, $em->{id});
 is(scalar @$subjects, 1, 'one follow-up message');
-like($subjects->[0]{payload} // '', qr/Did you miss it, Closed\?/, 'rendered for its recipient');
+like($t->unseal($subjects->[0]{payload}) // '', qr/Did you miss it, Closed\?/, 'rendered for its recipient');
 
 # ------------------------------------------------------------ steps: SMS, a reminder if no reply; PATCH
 my $rp = contact(name => 'Replier', phone => phone(30));

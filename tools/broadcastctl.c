@@ -4,6 +4,9 @@
  *   broadcastctl migrate --config FILE [--sql-dir DIR] [--to N]
  *   broadcastctl bootstrap-admin --config FILE --username U --password-file F
  *   broadcastctl hash-password            (password on stdin)
+ *   broadcastctl rotate-key --config FILE [--key-file F] [--batch N]
+ *   broadcastctl unseal --key-file F VALUE...
+ *                                         (broadcastctl_rotate.c)
  */
 #include <ctype.h>
 #include <dirent.h>
@@ -22,6 +25,7 @@
 #include "bc_db.h"
 #include "bc_mysql_conf.h"
 #include "bc_password.h"
+#include "broadcastctl.h"
 
 #define CTL_MAX_PASSWORD   1024
 
@@ -33,12 +37,14 @@ usage(void)
         "[--to N]\n"
         "       broadcastctl bootstrap-admin --config FILE --username U "
         "--password-file F\n"
-        "       broadcastctl hash-password   (reads the password on stdin)\n");
+        "       broadcastctl hash-password   (reads the password on stdin)\n"
+        "       broadcastctl rotate-key --config FILE [--key-file F] "
+        "[--batch N]\n"
+        "       broadcastctl unseal --key-file F VALUE...\n");
 }
 
-/* --name value lookup in argv[2..] */
-static const char *
-opt(int argc, char **argv, const char *name)
+const char *
+ctl_opt(int argc, char **argv, const char *name)
 {
     int  i;
 
@@ -64,6 +70,22 @@ db_conf_from(const bc_conf_t *cf, bc_db_conf_t *db)
     db->connect_timeout = 5;
     db->rw_timeout = 60;
     return 0;
+}
+
+MYSQL *
+ctl_connect_conf(const bc_conf_t *cf, bc_db_conf_t *db)
+{
+    char    err[512];
+    MYSQL  *m;
+
+    if (db_conf_from(cf, db) != 0) {
+        return NULL;
+    }
+    m = bc_db_connect(db, err, sizeof(err));
+    if (m == NULL) {
+        fprintf(stderr, "broadcastctl: mysql: %s\n", err);
+    }
+    return m;
 }
 
 static MYSQL *
@@ -226,9 +248,9 @@ version_applied(MYSQL *m, long version, int *applied)
 static int
 cmd_migrate(int argc, char **argv)
 {
-    const char    *config = opt(argc, argv, "--config");
-    const char    *dir = opt(argc, argv, "--sql-dir");
-    const char    *to_arg = opt(argc, argv, "--to");
+    const char    *config = ctl_opt(argc, argv, "--config");
+    const char    *dir = ctl_opt(argc, argv, "--sql-dir");
+    const char    *to_arg = ctl_opt(argc, argv, "--to");
     char          *to_end;
     long           to = -1;     /* --to N: the migrations up to N only */
     bc_db_conf_t   db;
@@ -402,9 +424,9 @@ cmd_hash_password(void)
 static int
 cmd_bootstrap_admin(int argc, char **argv)
 {
-    const char    *config = opt(argc, argv, "--config");
-    const char    *user = opt(argc, argv, "--username");
-    const char    *pwfile = opt(argc, argv, "--password-file");
+    const char    *config = ctl_opt(argc, argv, "--config");
+    const char    *user = ctl_opt(argc, argv, "--username");
+    const char    *pwfile = ctl_opt(argc, argv, "--password-file");
     bc_db_conf_t   db;
     MYSQL         *m;
     MYSQL_RES     *r;
@@ -513,8 +535,12 @@ main(int argc, char **argv)
     if (strcmp(argv[1], "hash-password") == 0) {
         return cmd_hash_password();
     }
+    if (strcmp(argv[1], "unseal") == 0) {
+        return ctl_unseal(argc, argv);
+    }
     if (strcmp(argv[1], "migrate") != 0
-        && strcmp(argv[1], "bootstrap-admin") != 0)
+        && strcmp(argv[1], "bootstrap-admin") != 0
+        && strcmp(argv[1], "rotate-key") != 0)
     {
         usage();
         return 2;
@@ -526,6 +552,8 @@ main(int argc, char **argv)
     }
     if (strcmp(argv[1], "migrate") == 0) {
         rc = cmd_migrate(argc, argv);
+    } else if (strcmp(argv[1], "rotate-key") == 0) {
+        rc = ctl_rotate_key(argc, argv);
     } else {
         rc = cmd_bootstrap_admin(argc, argv);
     }

@@ -493,6 +493,30 @@ sub mysql_value {
 
 sub drop_dbh { delete $_[0]{dbh} }
 
+# a stored value opened with the stack's key file (README "Privacy"):
+# bodies, subjects, payloads are sealed at rest; plaintext passes; undef
+# stays undef (broadcastctl unseal, no shell)
+sub unseal {
+    my ($self, $v) = @_;
+    return undef unless defined $v;
+    my $keys = "$self->{dir}/secrets/encryption.keys";
+    return $v unless $v =~ /^\$bce1\$/ && -s $keys;
+    my $ctl = ($ENV{BC_BUILD} // "$REPO/build") . '/bin/broadcastctl';
+    open my $fh, '-|', $ctl, 'unseal', '--key-file', $keys, $v or die "broadcastctl: $!";
+    my $out = do { local $/; <$fh> };
+    close $fh;
+    $out =~ s/\n\z// if defined $out;
+    # characters, as DBD::MariaDB gives a plaintext column
+    require Encode;
+    return defined $out ? Encode::decode_utf8($out) : undef;
+}
+
+# mysql_value, its value opened
+sub mysql_open {
+    my ($self, $sql, @bind) = @_;
+    return $self->unseal($self->mysql_value($sql, @bind));
+}
+
 # audit rows (message_events) recorded for one of our messages
 sub event_count {
     my ($self, $id) = @_;
