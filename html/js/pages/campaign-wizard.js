@@ -373,7 +373,7 @@
         w.main = contentEditor(w, 'wiz');
         w.el = {
             groups: h('div', { id: 'wiz-groups', class: 'checks' }),
-            eligible: h('p', { id: 'wiz-eligible', class: 'count' }, '…'),
+            eligible: h('p', { id: 'wiz-eligible', class: 'wiz-count' }, '…'),
             variants: h('div', { id: 'wiz-variants' }),
             steps: h('div', { id: 'wiz-steps' }),
             review: h('div', { id: 'wiz-review' }),
