@@ -181,7 +181,7 @@ static const ngx_http_broadcast_api_route_t  ngx_http_broadcast_api_routes[] =
       NGX_HTTP_BROADCAST_GROUPS_MEMBERS_OF },
 
     /* privacy: erasure of one person's data (an administrator only) */
-    { NGX_HTTP_DELETE, "/api/privacy/subjects/{id}",
+    { NGX_HTTP_DELETE, "/api/privacy/subjects/{address}",
       NGX_HTTP_BROADCAST_NEED_ADMIN, ngx_http_broadcast_privacy_prepare, 0 },
 
     /* compliance: the lists the sender's claim consults */

@@ -157,6 +157,9 @@ void ngx_http_broadcast_audit_begin(ngx_http_request_t *r,
     ngx_http_broadcast_api_ctx_t *ctx, const char *pattern, ngx_uint_t need,
     ngx_str_t *id);
 void ngx_http_broadcast_audit_record(ngx_http_broadcast_api_ctx_t *ctx);
+/* thread: what the row names as target instead of the {id} */
+void ngx_http_broadcast_audit_target(ngx_http_broadcast_api_ctx_t *ctx,
+    const char *target);
 
 /* login_limit.c: thread, an admin's enable: every address's lock of the
    username, and its locked_until */

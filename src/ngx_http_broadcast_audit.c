@@ -107,6 +107,21 @@ ngx_http_broadcast_audit_begin(ngx_http_request_t *r,
 }
 
 
+/* thread: the target the row records instead of the {id} (an erased
+   person's address is recorded as its hash) */
+void
+ngx_http_broadcast_audit_target(ngx_http_broadcast_api_ctx_t *ctx,
+    const char *target)
+{
+    ngx_http_broadcast_audit_row_t  *row = ctx->audit;
+
+    if (row) {
+        ngx_cpystrn((u_char *) row->target, (u_char *) target,
+                    sizeof(row->target));
+    }
+}
+
+
 /*
  * loop or thread: the outcome into the row; 1 when it is one to record:
  * an action the route named, or a 2xx of a row needing more than read

@@ -536,11 +536,16 @@ ngx_http_broadcast_erase_op(ngx_http_broadcast_api_ctx_t *ctx,
     long long                    n;
     ngx_http_broadcast_erase_t  *e = ctx->op_data;
 
+    /* the audit log names the person by the hash, never the address */
+    ngx_http_broadcast_audit_target(ctx, "(erased)");
+
     if (ngx_http_broadcast_sql_connect(ctx, conn) != 0
         || ngx_http_broadcast_erase_hash(ctx, conn, e) != 0)
     {
         return;
     }
+
+    ngx_http_broadcast_audit_target(ctx, e->hashed);
 
     /* suppressions first: from here on a send to the address is blocked
        by its hash even if a later step fails */

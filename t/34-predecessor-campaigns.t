@@ -184,14 +184,14 @@ my $ours = $t->get("/api/campaigns/$plan->{id}", key => $manage)->{json} // {};
 is_deeply([map { [$_->{channel}, $_->{delay_seconds}, $_->{condition}] } @{ $ours->{steps} || [] }],
     [['email', 2 * 86400, 'always'], ['whatsapp', 86400, 'always']],
     'order_no 2 and 3 are our steps, by order_no, delay_days after the previous');
-my $got = ok_json(mkt(GET => "/$plan->{id}/steps"), 200, 'GET .../steps of the plan')->{steps} || [];
-is_deeply([map { [@$_{qw(order_no channel delay_days content)}] } @$got],
+my $plan_steps = ok_json(mkt(GET => "/$plan->{id}/steps"), 200, 'GET .../steps of the plan')->{steps} || [];
+is_deeply([map { [@$_{qw(order_no channel delay_days content)}] } @$plan_steps],
     [[1, 'SMS', 0, 'one'], [2, 'EMAIL', 2, 'two'], [3, 'WHATSAPP', 1, 'three']], 'the plan read back');
-is($got->[1]{subject}, 'Two', 'a later e-mail step keeps its subject');
-$got = ok_json(mkt(POST => "/$plan->{id}/steps/batch", { steps => [
+is($plan_steps->[1]{subject}, 'Two', 'a later e-mail step keeps its subject');
+$plan_steps = ok_json(mkt(POST => "/$plan->{id}/steps/batch", { steps => [
     { order_no => 1, channel => 'SMS', content => 'uno' },
     { order_no => 2, channel => 'SMS', content => 'dos', delay_days => 3 }] }), 200, 'steps/batch: the whole plan')->{steps} || [];
-is_deeply([map { [@$_{qw(order_no channel delay_days content)}] } @$got],
+is_deeply([map { [@$_{qw(order_no channel delay_days content)}] } @$plan_steps],
     [[1, 'SMS', 0, 'uno'], [2, 'SMS', 3, 'dos']], 'the batch replaced the plan');
 is_error(mkt(POST => "/$plan->{id}/steps/batch", { steps => [{ order_no => 1, channel => 'SMS', content => 'a' },
                                                            { order_no => 1, channel => 'SMS', content => 'b' }] }),
