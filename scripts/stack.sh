@@ -20,6 +20,8 @@
 #   BC_NGINX_ACCESS_LOG  "off" disables nginx's access log
 #   BC_NGINX_WORKERS     worker_processes (default: auto)
 #   BC_MYSQL_EXTRA       extra mariadbd options
+#   MYSQL_REPLICA_PORT   also a MariaDB replica on this port (GTID
+#                replication; nginx gets broadcast_mysql_replica)
 #   BC_PUBLIC_URL        public URL (default http://127.0.0.1:$PORT)
 #   BC_BACKEND_TIMEOUT   broadcast_backend_timeout (default 3s)
 #   BC_NGINX_NO_SMS_FROM=1  render nginx.conf without broadcast_sms_from
@@ -156,6 +158,7 @@ pidfile_of() {
     case $1 in
         redis)  echo "$RUN/redis.pid" ;;
         mysql)  echo "$RUN/mysqld.pid" ;;
+        mysql_replica) echo "$RUN/mysqld-replica.pid" ;;
         sim)    echo "$SIM_DIR/sim.pid" ;;
         sender) echo "$RUN/sender.pid" ;;
         nginx)  echo "$NGX_PREFIX/logs/nginx.pid" ;;
@@ -302,6 +305,9 @@ stop_redis() {
 }
 
 # ---------------------------------------------------------------- mysql
+# shellcheck source=scripts/stack_replica.sh
+. "$REPO/scripts/stack_replica.sh"
+
 mysql_admin() {
     # the OS user's own account via the socket (unix_socket auth, created by
     # mariadb-install-db for root or for --auth-root-socket-user)
@@ -341,14 +347,14 @@ start_mysql() {
     #    flushed in the background instead of under log pressure; 512M of
     #    buffer pool keeps the working set in memory. Recovery after a crash
     #    replays at most that much log.
-    #  - no binlog (no replica here), no name resolution, no
+    #  - no binlog unless a replica is configured, no name resolution, no
     #    performance_schema instrumentation.
     # shellcheck disable=SC2086
     setsid mariadbd --no-defaults --datadir="$MYSQL_DIR/data" \
         --tmpdir="$MYSQL_DIR/tmp" \
         --socket="$MYSQL_SOCK" --port="$MYSQL_PORT" --bind-address=127.0.0.1 \
         "${user_opt[@]}" --pid-file="$RUN/mysqld.pid" \
-        --log-error="$LOG/mysqld.log" --skip-log-bin --skip-name-resolve \
+        --log-error="$LOG/mysqld.log" $(replica_primary_opts) --skip-name-resolve \
         --innodb-buffer-pool-size=512M --innodb-flush-log-at-trx-commit=1 \
         --innodb-log-file-size=512M --innodb-log-buffer-size=32M \
         --innodb-io-capacity=2000 --performance-schema=OFF \
@@ -385,6 +391,7 @@ GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, INDEX, DROP, REFERENCES
     ON broadcast.* TO 'broadcast_migrate'@'127.0.0.1';
 FLUSH PRIVILEGES;
 SQL
+    replica_grants
     write_sender_conf
     need_bin "$CTL_BIN"
     "$CTL_BIN" migrate --config "$BC_VAR/migrate.conf" --sql-dir "$SQL_DIR" \
@@ -621,6 +628,7 @@ render_nginx_conf() {
     local keys
     keys=$(encryption_key_file)
     [ -n "$keys" ] && extra+=(-e "s|^\( *\)# \(broadcast_encryption_key_file\) [^;]*;|\1\2 $keys;|")
+    replica_enabled && extra+=(-e "s|^\( *\)# \(broadcast_mysql_replica\) 127.0.0.1:3307 |\1\2 127.0.0.1:$MYSQL_REPLICA_PORT |")
     [ -n "${BC_MAX_RECIPIENTS:-}" ] && extra+=(-e "s|^\( *broadcast_max_recipients\) [0-9]*;|\1 $BC_MAX_RECIPIENTS;|")
     sed -e "s|^user www-data;|$user_line|" \
         -e "s|^worker_processes auto;|worker_processes ${BC_NGINX_WORKERS:-auto};|" \
@@ -752,6 +760,8 @@ cmd_start() {
     if in_list mysql "${want[@]}"; then
         running mysql && say "mysql   : already running (pid $(pid_of mysql))" || start_mysql
         ensure_mysql
+        start_mysql_replica
+        ensure_replication
     fi
     if in_list sim "${want[@]}"; then
         if running sim; then
@@ -784,6 +794,7 @@ cmd_stop() {
     # reverse dependency order
     for c in sender nginx sim redis mysql; do
         in_list "$c" "${want[@]}" || continue
+        [ "$c" != mysql ] || stop_mysql_replica || rc=1
         "stop_$c" || rc=1
     done
     return $rc

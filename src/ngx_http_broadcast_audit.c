@@ -414,7 +414,7 @@ ngx_http_broadcast_audit_list(ngx_http_broadcast_api_ctx_t *ctx,
     char        sql[2048], where[1536], *name, *action;
     MYSQL_RES  *res;
 
-    if (ngx_http_broadcast_sql_connect(ctx, conn) != 0) {
+    if (ngx_http_broadcast_sql_read(ctx, conn) != 0) {
         return;
     }
 

@@ -184,6 +184,10 @@ ngx_http_broadcast_camp_list(ngx_http_broadcast_api_ctx_t *ctx,
         "failed", NULL
     };
 
+    if (ngx_http_broadcast_sql_read(ctx, conn) != 0) {
+        return;
+    }
+
     if (cp->status[0] && !ngx_http_broadcast_sql_enum(statuses, cp->status)) {
         ngx_http_broadcast_api_error(ctx, NGX_HTTP_BAD_REQUEST,
             "invalid_request", "status must be one of draft, scheduled, "

@@ -69,6 +69,10 @@ ngx_http_broadcast_camp_recipients(ngx_http_broadcast_api_ctx_t *ctx,
     MYSQL_RES                *res;
     ngx_http_broadcast_sql_t  sql = { NULL, 0, 0, 0, 0 };
 
+    if (ngx_http_broadcast_sql_read(ctx, conn) != 0) {
+        return;
+    }
+
     if (cp->status[0]
         && !ngx_http_broadcast_sql_enum(ngx_http_broadcast_camp_states,
                                         cp->status)

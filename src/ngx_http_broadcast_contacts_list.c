@@ -770,6 +770,14 @@ ngx_http_broadcast_clist_op(ngx_http_broadcast_api_ctx_t *ctx,
 {
     ngx_http_broadcast_clist_t *cl = ctx->op_data;
 
+    /* the listings may read from a replica; the tag writes may not */
+    if ((cl->variant == NGX_HTTP_BROADCAST_CONTACTS_LIST
+         || cl->variant == NGX_HTTP_BROADCAST_CONTACTS_TAGS)
+        && ngx_http_broadcast_sql_read(ctx, conn) != 0)
+    {
+        return;
+    }
+
     switch (cl->variant) {
 
     case NGX_HTTP_BROADCAST_CONTACTS_LIST:

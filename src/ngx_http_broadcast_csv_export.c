@@ -302,7 +302,9 @@ ngx_http_broadcast_export_fill(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_int_t                 n;
     ngx_http_broadcast_sql_t  sql = { 0 };
 
-    if (ngx_http_broadcast_contacts_connect(ctx, conn) != 0) {
+    /* pages may come from a replica: an export is a heavy read, and each
+       page's keyset continues from the last id whichever server serves it */
+    if (ngx_http_broadcast_sql_read(ctx, conn) != 0) {
         return -1;
     }
 

@@ -112,6 +112,9 @@ ngx_http_broadcast_sql_connect(ngx_http_broadcast_api_ctx_t *ctx,
 }
 
 
+#define NGX_HTTP_BROADCAST_REPLICA_RETRY_S  5
+
+
 /*
  * The replica's lag, checked at most once a second per thread: fresh when
  * both replication threads run and Seconds_Behind_Master is at most
@@ -132,7 +135,9 @@ ngx_http_broadcast_replica_fresh(ngx_http_broadcast_api_ctx_t *ctx,
 
     now = time(NULL);
 
-    if (conn->replica && conn->replica_checked == now) {
+    /* checked this second; or unreachable: not tried again for a while,
+       so a replica that is down costs no request a connect timeout */
+    if (conn->replica_checked >= now) {
         return conn->replica_fresh;
     }
 
@@ -142,16 +147,15 @@ ngx_http_broadcast_replica_fresh(ngx_http_broadcast_api_ctx_t *ctx,
     if (conn->replica == NULL) {
         conn->replica = bc_db_connect(&ctx->mcf->mysql_replica, err,
                                       sizeof(err));
-        if (conn->replica == NULL) {
-            return 0;
-        }
     }
 
-    if (bc_db_query(&conn->replica, &ctx->mcf->mysql_replica,
-                    "SHOW SLAVE STATUS", 17, err, sizeof(err))
-        != 0
+    if (conn->replica == NULL
+        || bc_db_query(&conn->replica, &ctx->mcf->mysql_replica,
+                       "SHOW SLAVE STATUS", 17, err, sizeof(err))
+           != 0
         || (res = mysql_store_result(conn->replica)) == NULL)
     {
+        conn->replica_checked = now + NGX_HTTP_BROADCAST_REPLICA_RETRY_S;
         return 0;
     }
 

@@ -556,6 +556,10 @@ ngx_http_broadcast_stats_op(ngx_http_broadcast_api_ctx_t *ctx,
     long long                        known;
     ngx_http_broadcast_stats_day_t   all;
 
+    if (ngx_http_broadcast_sql_read(ctx, conn) != 0) {
+        return;
+    }
+
     if (ngx_http_broadcast_stats_where(st, where, sizeof(where)) < 0) {
         ngx_http_broadcast_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
                                      "internal_error", "query too long");
@@ -626,6 +630,10 @@ ngx_http_broadcast_series_op(ngx_http_broadcast_api_ctx_t *ctx,
     MYSQL_RES    *res;
     MYSQL_ROW     row;
     const char  **ch;
+
+    if (ngx_http_broadcast_sql_read(ctx, conn) != 0) {
+        return;
+    }
 
     if (ngx_http_broadcast_stats_where(st, where, sizeof(where)) < 0) {
         ngx_http_broadcast_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
@@ -774,6 +782,10 @@ ngx_http_broadcast_events_op(ngx_http_broadcast_api_ctx_t *ctx,
     int         n;
     char        sql[1024];
     MYSQL_RES  *res;
+
+    if (ngx_http_broadcast_sql_read(ctx, conn) != 0) {
+        return;
+    }
 
     /* newest first; the provider is one of the module's table, no quoting */
     n = snprintf(sql, sizeof(sql), "SELECT id, provider, kind, message_id, "
