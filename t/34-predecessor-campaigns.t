@@ -180,8 +180,8 @@ my $plan = ok_json(mkt(POST => '', { name => 'plan', customer_ids => [$cids[0]],
               { order_no => 1, channel => 'SMS', content => 'one' },
               { order_no => 2, channel => 'EMAIL', subject => 'Two', content => 'two', delay_days => 2 }] }),
     201, 'a plan of three steps');
-my $ours = $t->get("/api/campaigns/$plan->{id}", key => $manage)->{json} // {};
-is_deeply([map { [$_->{channel}, $_->{delay_seconds}, $_->{condition}] } @{ $ours->{steps} || [] }],
+my $plan_ours = $t->get("/api/campaigns/$plan->{id}", key => $manage)->{json} // {};
+is_deeply([map { [$_->{channel}, $_->{delay_seconds}, $_->{condition}] } @{ $plan_ours->{steps} || [] }],
     [['email', 2 * 86400, 'always'], ['whatsapp', 86400, 'always']],
     'order_no 2 and 3 are our steps, by order_no, delay_days after the previous');
 my $plan_steps = ok_json(mkt(GET => "/$plan->{id}/steps"), 200, 'GET .../steps of the plan')->{steps} || [];
