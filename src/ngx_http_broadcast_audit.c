@@ -98,8 +98,10 @@ ngx_http_broadcast_audit_begin(ngx_http_request_t *r,
     row->need = need;
     ngx_memcpy(row->method, r->method_name.data,
                ngx_min(r->method_name.len, sizeof(row->method) - 1));
-    ngx_memcpy(row->target, id->data,
-               ngx_min(id->len, NGX_HTTP_BROADCAST_AUDIT_TARGET_MAX));
+    if (id->len) {
+        ngx_memcpy(row->target, id->data,
+                   ngx_min(id->len, NGX_HTTP_BROADCAST_AUDIT_TARGET_MAX));
+    }
     ngx_memcpy(row->ip, r->connection->addr_text.data,
                ngx_min(r->connection->addr_text.len, NGX_SOCKADDR_STRLEN));
 
