@@ -446,6 +446,25 @@ snd_claim_camp_rows(snd_t *s, snd_item_t *dropped, int verdict)
         }
     }
     snd_buf_add(&q, ")");
+    if (snd_db_run_free(s, &q, n) != 0) {
+        return -1;
+    }
+    if (n == 0 || verdict != SND_CAMP_CANCELLED) {
+        return 0;
+    }
+    /* a cancelled recipient never had the template: its never-repeat row
+       goes, as the cancel's sweep gives back those of pending rows */
+    snd_buf_add(&q, "DELETE t FROM template_sends t JOIN campaign_recipients "
+        "r ON r.message_id=t.message_id WHERE r.state='cancelled' AND "
+        "t.message_id IN (");
+    n = 0;
+    for (it = dropped; it != NULL; it = it->next) {
+        if (it->claim_state == verdict) {
+            snd_buf_add(&q, n++ ? "," : "");
+            snd_buf_cstr(s, &q, it->job.id);
+        }
+    }
+    snd_buf_add(&q, ")");
     return snd_db_run_free(s, &q, n);
 }
 

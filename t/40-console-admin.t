@@ -116,7 +116,7 @@ note 'first paint (ms, best of three): '
    . join(', ', map { "$_ " . int($seen->{paint_ms}{$_} // -1) } sort keys %{ $seen->{paint_ms} || {} });
 for my $page (qw(dashboard contacts compliance send settings)) {
     my $ms = $seen->{paint_ms}{$page};
-    ok(defined $ms && $ms < 300, "$page: first paint under 300 ms")
+    ok(defined $ms && $ms < paint_budget_ms(), "$page: first paint under " . paint_budget_ms() . " ms")
         or diag "$page: " . ($ms // 'never');
     ok(-s "$shots/$page.png", "$page: screenshot written");
 }

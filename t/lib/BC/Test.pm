@@ -32,7 +32,8 @@ use Cwd qw(abs_path);
 
 our @EXPORT_OK = qw(wait_until twilio_sign free_port json_encode json_decode
                     form_encode elapsed meta_sign sendgrid_sign error_code
-                    rejection is_error hex32 uri_escape nginx_command);
+                    rejection is_error hex32 uri_escape nginx_command
+                    paint_budget_ms);
 our %EXPORT_TAGS = (all => \@EXPORT_OK);
 
 our $REPO = abs_path(dirname(__FILE__) . '/../../..');
@@ -92,6 +93,11 @@ sub rejection {
     }
     return undef;
 }
+
+# the console's first-paint budget: 300 ms from loopback; three times that
+# when nginx runs under ASan/UBSan (make asan), whose instrumentation and
+# shadow memory slow every request, not the page's weight
+sub paint_budget_ms { $ENV{BC_NGINX_PRELOAD} ? 900 : 300 }
 
 sub free_port {
     my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1',
