@@ -4,6 +4,7 @@
 #   make stop    stop what `make run` started
 #   make test    unit tests + integration tests (prove -r t/)
 #   make bench   benchmarks, reported against a baseline of the same run
+#   make soak    30 minutes at half the maximum send rate, watched for leaks
 #
 SHELL        := /bin/bash
 .DEFAULT_GOAL := all
@@ -64,8 +65,8 @@ UNIT_BINS    := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 MODULE_SRCS  := $(wildcard ngx_http_broadcast_module.c src/*.c src/*.h) \
                 $(COMMON_SRCS) $(COMMON_HDRS) config
 
-.PHONY: all deps module sender sim ctl unit test run stop bench asan clean \
-        distclean valgrind
+.PHONY: all deps module sender sim ctl unit test run stop bench soak asan \
+        clean distclean valgrind
 
 all: module sender sim ctl
 
@@ -183,6 +184,12 @@ stop:
 
 bench: deps all
 	@bash bench/bench.sh
+
+# SOAK_MINUTES (30) at half the measured maximum send rate, sampling RSS,
+# fds, latency and queue depth every 30 s; var/soak/report.txt, exit 1 on
+# growth (bench/soak.sh). Not part of `make test`.
+soak: deps all
+	@bash bench/soak.sh
 
 clean:
 	rm -rf $(BUILD)
