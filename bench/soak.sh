@@ -21,7 +21,9 @@
 #   rss      a process's RSS at the end exceeds its RSS at the end of
 #            warm-up by more than max(SOAK_RSS_MB MB, SOAK_RSS_PCT %)
 #   fds      a process's fewest fds over the last 3 samples exceed its
-#            most fds during warm-up (a trend, not one busy moment)
+#            most fds during warm-up (a trend, not one busy moment); nginx's
+#            are sampled once wrk's connections are closed, so they are the
+#            workers' own (logs, Redis, MySQL, the simulator's upstream)
 #   p99      the last interval's p99 exceeds 2x the first steady one (the
 #            first interval after warm-up)
 #   errors   a non-2xx response or socket error in any interval
@@ -101,6 +103,9 @@ procs() {
     echo "sender:$(cat "$BC_VAR/run/sender.pid")"
     echo "sim:$(cat "$BC_VAR/sim/sim.pid")"
 }
+client_conns() {   # connections to nginx's port nginx has not closed yet
+    ss -Htn state established state close-wait "( sport = :$PORT )" | wc -l
+}
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 fd_count() { ls "/proc/$1/fd" 2>/dev/null | wc -l; }
 group_depth() {   # stream -> lag + pending over its consumer groups
@@ -158,6 +163,12 @@ for i in $(seq 1 "$SAMPLES"); do
     line=$(grep '^SOAK ' <<<"$out" || true)
     [ -n "$line" ] || { echo "$out" >&2; echo "soak: wrk failed at sample $i" >&2; exit 1; }
     eval "$(sed 's/^SOAK //' <<<"$line")"   # requests= seconds= p50_ms= ...
+    # the load generator's connections are counted in the workers' fds
+    # until nginx has closed them: sampled once they are gone (up to 5 s)
+    for _ in $(seq 50); do
+        [ "$(client_conns)" -eq 0 ] && break
+        sleep 0.1
+    done
     sd=$(group_depth bc:stream:send)
     ed=$(group_depth bc:stream:events)
     printf '%d\t%d\t%.0f\t%s\t%s\t%s\t%d\t%d\t%d\t%d\n' "$i" "$requests" \
