@@ -47,7 +47,7 @@ for n in "$@"; do
 done
 
 fail=0
-printf '%-16s %12s %10s %8s  %s\n' target execs exec/s corpus result
+printf '%-20s %12s %10s %8s  %s\n' target execs exec/s corpus result
 for n in "$@"; do
     wait "${PID[$n]}"
     rc=$?
@@ -60,7 +60,7 @@ for n in "$@"; do
         result="FAIL (exit $rc)"
         fail=1
     fi
-    printf '%-16s %12s %10s %8s  %s\n' "fuzz_$n" "${execs:-?}" "${rate:-?}" "$units" "$result"
+    printf '%-20s %12s %10s %8s  %s\n' "fuzz_$n" "${execs:-?}" "${rate:-?}" "$units" "$result"
 done
 
 if [ "$fail" -ne 0 ]; then
