@@ -103,8 +103,10 @@ procs() {
     echo "sender:$(cat "$BC_VAR/run/sender.pid")"
     echo "sim:$(cat "$BC_VAR/sim/sim.pid")"
 }
-client_conns() {   # connections to nginx's port nginx has not closed yet
-    ss -Htn state established state close-wait "( sport = :$PORT )" | wc -l
+client_conns() {   # wrk's connections nginx has not closed yet (wrk has
+                   # closed its side; the simulator's keep-alive callback
+                   # connections stay established and are the workers')
+    ss -Htn state close-wait "( sport = :$PORT )" | wc -l
 }
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 fd_count() { ls "/proc/$1/fd" 2>/dev/null | wc -l; }
