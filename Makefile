@@ -2,8 +2,9 @@
 #
 #   make run     install what is missing, build, start the whole stack
 #   make stop    stop what `make run` started
-#   make test    unit tests + integration tests (prove -r t/)
+#   make test    unit tests + integration tests (prove -r t/) + make fuzz-ci
 #   make bench   benchmarks, reported against a baseline of the same run
+#   make soak    30 minutes at half the maximum send rate, watched for leaks
 #
 SHELL        := /bin/bash
 .DEFAULT_GOAL := all
@@ -64,8 +65,8 @@ UNIT_BINS    := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 MODULE_SRCS  := $(wildcard ngx_http_broadcast_module.c src/*.c src/*.h) \
                 $(COMMON_SRCS) $(COMMON_HDRS) config
 
-.PHONY: all deps module sender sim ctl unit test run stop bench asan clean \
-        distclean valgrind
+.PHONY: all deps module sender sim ctl unit test run stop bench soak asan \
+        clean distclean valgrind
 
 all: module sender sim ctl
 
@@ -141,6 +142,7 @@ unit: $(UNIT_BINS)
 
 test: deps all unit
 	prove -r t/
+	$(MAKE) fuzz-ci
 
 # ASan + UBSan build of everything (module, daemons, tools, unit tests) and
 # the whole integration suite against it. Stock nginx is not instrumented, so
@@ -185,6 +187,12 @@ stop:
 bench: deps all
 	@bash bench/bench.sh
 
+# SOAK_MINUTES (30) at half the measured maximum send rate, sampling RSS,
+# fds, latency and queue depth every 30 s; var/soak/report.txt, exit 1 on
+# growth (bench/soak.sh). Not part of `make test`.
+soak: deps all
+	@bash bench/soak.sh
+
 clean:
 	rm -rf $(BUILD)
 
@@ -195,66 +203,76 @@ distclean: stop clean
 #
 #   make fuzz                   build build/fuzz/fuzz_* and run each one
 #   make fuzz FUZZ_SECONDS=300  longer runs; crashes land in build/fuzz/artifacts
+#   make fuzz-ci                every target FUZZ_CI_SECONDS (20) from a copy
+#                               of its corpus, two at a time; fails on a
+#                               crash, leak or timeout (part of `make test`)
 #
+# One row per target: fuzz/fuzz_<name>.c, the common/ sources it tests
+# (FUZZ_SRCS_<name>) and its libraries (FUZZ_LIBS_<name>). Seeds are in
+# fuzz/corpus/<name>/, dictionaries in fuzz/dict/<name>.dict.
 FUZZ_CC      ?= clang-14
 FUZZ_SECONDS ?= 20
+FUZZ_CI_SECONDS ?= 20
 FUZZ_DIR     := $(BUILD)/fuzz
 FUZZ_CFLAGS   = $(CSTD) $(WARN) -O1 -g -fno-omit-frame-pointer \
                 -fsanitize=fuzzer,address,undefined \
                 -fno-sanitize-recover=undefined -Icommon $(PKG_CFLAGS)
-FUZZ_NAMES   := form twilio job phone sig_providers multipart crypt
+FUZZ_NAMES   := form twilio job phone sig_providers multipart csv template \
+                route json utf8 media tz crypt
 FUZZ_BINS    := $(FUZZ_NAMES:%=$(FUZZ_DIR)/fuzz_%)
-
-$(FUZZ_DIR)/fuzz_form: fuzz/fuzz_form.c common/bc_form.c $(COMMON_HDRS)
-	@mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ fuzz/fuzz_form.c common/bc_form.c
-
-MP_SRCS      := common/bc_multipart.c common/bc_addr.c common/bc_media.c
-
-$(FUZZ_DIR)/fuzz_multipart: fuzz/fuzz_multipart.c $(MP_SRCS) $(COMMON_HDRS)
-	@mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ fuzz/fuzz_multipart.c $(MP_SRCS)
 
 SIG_SRCS     := $(wildcard common/bc_sig*.c) common/bc_form.c
 
-$(FUZZ_DIR)/fuzz_twilio: fuzz/fuzz_twilio.c fuzz/fuzz_field.h $(SIG_SRCS) \
-                         $(COMMON_HDRS)
-	@mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ fuzz/fuzz_twilio.c $(SIG_SRCS) -lcrypto
+FUZZ_SRCS_form          := common/bc_form.c
+FUZZ_SRCS_multipart     := common/bc_multipart.c common/bc_addr.c \
+                           common/bc_media.c
+FUZZ_SRCS_twilio        := $(SIG_SRCS)
+FUZZ_LIBS_twilio        := -lcrypto
+FUZZ_SRCS_sig_providers := $(SIG_SRCS)
+FUZZ_LIBS_sig_providers := -lcrypto
+FUZZ_SRCS_job           := common/bc_job.c
+FUZZ_LIBS_job           := -ljansson -lyajl
+# the libphonenumber shim is C++ built by g++ (not instrumented); the C
+# side and the harness are
+FUZZ_SRCS_phone         := $(PHONE_LIB)
+FUZZ_LIBS_phone         := -lphonenumber -lprotobuf -licuuc -lstdc++
+# libcsv as the module's CSV import drives it (the rest is nginx-bound)
+FUZZ_LIBS_csv           := -lcsv
+FUZZ_SRCS_template      := common/bc_template.c
+FUZZ_LIBS_template      := -ljansson
+FUZZ_SRCS_route         := common/bc_route.c
+FUZZ_SRCS_json          := common/bc_json.c
+FUZZ_LIBS_json          := -lyajl -ljansson
+FUZZ_SRCS_utf8          := common/bc_utf8.c common/bc_segments.c
+FUZZ_SRCS_media         := common/bc_media.c
+# fuzz_tz.c includes common/bc_tz.c to reach its static TZif parser
+FUZZ_DEPS_tz            := common/bc_tz.c
+FUZZ_SRCS_crypt         := common/bc_crypt.c
+FUZZ_LIBS_crypt         := -lcrypto
 
-$(FUZZ_DIR)/fuzz_sig_providers: fuzz/fuzz_sig_providers.c fuzz/fuzz_field.h \
-                                $(SIG_SRCS) $(COMMON_HDRS)
+.SECONDEXPANSION:
+$(FUZZ_DIR)/fuzz_%: fuzz/fuzz_%.c fuzz/fuzz_field.h $(COMMON_HDRS) \
+                    $$(FUZZ_SRCS_$$*) $$(FUZZ_DEPS_$$*)
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ fuzz/fuzz_sig_providers.c $(SIG_SRCS) \
-	    -lcrypto
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_SRCS_$*) $(FUZZ_LIBS_$*)
 
-$(FUZZ_DIR)/fuzz_job: fuzz/fuzz_job.c common/bc_job.c $(COMMON_HDRS)
-	@mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ fuzz/fuzz_job.c common/bc_job.c -ljansson -lyajl
-
-$(FUZZ_DIR)/fuzz_crypt: fuzz/fuzz_crypt.c common/bc_crypt.c $(COMMON_HDRS)
-	@mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ fuzz/fuzz_crypt.c common/bc_crypt.c -lcrypto
-
-# the libphonenumber shim is C++ built by g++ (not instrumented); the C side
-# and the harness are
-$(FUZZ_DIR)/fuzz_phone: fuzz/fuzz_phone.c $(PHONE_LIB) $(COMMON_HDRS)
-	@mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ fuzz/fuzz_phone.c $(PHONE_LIB) \
-	    -lphonenumber -lstdc++
-
-.PHONY: fuzz fuzz-build
+.PHONY: fuzz fuzz-build fuzz-ci
 fuzz-build: $(FUZZ_BINS)
 
 fuzz: fuzz-build
 	@set -e; for n in $(FUZZ_NAMES); do \
 	  mkdir -p $(FUZZ_DIR)/corpus/$$n $(FUZZ_DIR)/artifacts; \
 	  echo "# fuzz_$$n for $(FUZZ_SECONDS)s"; \
+	  dict=; [ -f fuzz/dict/$$n.dict ] && dict=-dict=fuzz/dict/$$n.dict; \
 	  $(FUZZ_DIR)/fuzz_$$n -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
-	    -rss_limit_mb=4096 -print_final_stats=1 \
+	    -rss_limit_mb=4096 -print_final_stats=1 $$dict \
 	    -artifact_prefix=$(FUZZ_DIR)/artifacts/fuzz_$$n- \
-	    $(FUZZ_DIR)/corpus/$$n fuzz/seeds/$$n; \
+	    $(FUZZ_DIR)/corpus/$$n fuzz/corpus/$$n; \
 	done
+
+fuzz-ci: fuzz-build
+	@FUZZ_DIR=$(FUZZ_DIR) FUZZ_SECONDS=$(FUZZ_CI_SECONDS) \
+	    bash fuzz/ci.sh $(FUZZ_NAMES)
 
 # --- Debian packages (debian/, README "Packages") ---------------------------
 #

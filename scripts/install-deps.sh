@@ -12,6 +12,9 @@ PKGS=(
     libcmocka-dev libcsv-dev
     redis-server redis-tools mariadb-server mariadb-client
     curl jq wrk valgrind openssl
+    # make fuzz / fuzz-ci: clang-14 with libFuzzer and the sanitizer
+    # runtimes (libclang-rt-14-dev), llvm-symbolizer for crash stacks
+    clang-14 libclang-rt-14-dev llvm-14
     libdbd-mariadb-perl liburi-perl
     chromium
     # promtool for t/35 (checks deploy/prometheus and a live scrape):

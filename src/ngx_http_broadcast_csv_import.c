@@ -241,6 +241,10 @@ ngx_http_broadcast_csv_cell(ngx_http_broadcast_csv_state_t *st,
         return "a cell is not UTF-8 text";
     }
 
+    if (memchr(s, '\0', len) != NULL) {
+        return "a cell holds a NUL byte, which is not text";
+    }
+
     switch (st->cols[i]) {
 
     case BC_COL_NAME:
@@ -389,7 +393,15 @@ ngx_http_broadcast_csv_field(void *data, size_t len, void *state)
         len = 0;
     }
 
-    st->fields[st->nfields] = strndup(s ? s : "", len);
+    /* all len bytes: a cell may hold a NUL byte, where strndup would stop
+       while lens kept len (the cell was then read past its copy) */
+    st->fields[st->nfields] = malloc(len + 1);
+    if (st->fields[st->nfields] != NULL) {
+        if (len) {
+            ngx_memcpy(st->fields[st->nfields], s, len);
+        }
+        st->fields[st->nfields][len] = '\0';
+    }
     st->lens[st->nfields] = st->fields[st->nfields] ? len : 0;
     st->nfields++;
 }
