@@ -170,6 +170,59 @@
         return BC.h('table', { class: opts.class }, BC.h('thead', null, head), body);
     };
 
+    /*
+     * BC.attempt(fn): fn's value (true for an empty answer); on failure
+     * undefined, the API's error (a 403's message included) shown
+     */
+    BC.attempt = async function (fn) {
+        try {
+            const v = await fn();
+            return v === null || v === undefined ? true : v;
+        } catch (e) {
+            BC.fail(e);
+            return undefined;
+        }
+    };
+
+    /*
+     * BC.pagedTable(box, columns, load, id, onpage) -> page(first): a
+     * keyset-paged table in box. load(cursor) -> {rows, next, ...};
+     * page(true) (re)loads the first page, "load more" asks for the next
+     * only when clicked, never the whole list; an answer older than the
+     * last reload is dropped. onpage(answer) after each page.
+     */
+    BC.pagedTable = function (box, columns, load, id, onpage) {
+        const more = BC.h('button', { type: 'button', class: 'secondary hidden',
+                                      id: id + '-more' }, BC.t('common.more'));
+        let cursor = null;
+        let table = null;
+        let generation = 0;
+        const page = async (first) => {
+            const mine = first ? ++generation : generation;
+            if (first) {
+                cursor = null;
+                BC.clear(box).appendChild(BC.h('p', { class: 'hint' }, BC.t('common.loading')));
+            }
+            const r = await BC.attempt(() => load(cursor));
+            if (!r || mine !== generation) { return; }
+            if (first) {
+                table = BC.table(columns, r.rows, { empty: 'common.none' });
+                table.id = id;
+                table.dataset.painted = '';
+                BC.clear(box).append(table, more);
+            } else {
+                for (const tr of [...BC.table(columns, r.rows).tBodies[0].rows]) {
+                    table.tBodies[0].appendChild(tr);
+                }
+            }
+            cursor = r.next;
+            more.classList.toggle('hidden', !cursor);
+            if (onpage) { onpage(r); }
+        };
+        more.addEventListener('click', () => page(false));
+        return page;
+    };
+
     /* BC.toast(text, 'ok'|'error'): a short notice in the corner */
     BC.toast = function (text, kind) {
         const box = document.getElementById('toasts');
@@ -366,7 +419,7 @@
             'common.edit': 'Edit', 'common.create': 'Create', 'common.search': 'Search',
             'common.more': 'Load more', 'common.none': 'Nothing yet.',
             'common.refresh': 'Refresh', 'common.close': 'Close',
-            'common.confirm': 'Are you sure?',
+            'common.confirm': 'Are you sure?', 'common.loading': 'Loading…',
         },
         zh: {
             'app.title': '群发控制台', 'login.title': '登录',
@@ -379,7 +432,7 @@
             'common.edit': '编辑', 'common.create': '新建', 'common.search': '搜索',
             'common.more': '加载更多', 'common.none': '暂无数据。',
             'common.refresh': '刷新', 'common.close': '关闭',
-            'common.confirm': '确定吗？',
+            'common.confirm': '确定吗？', 'common.loading': '加载中…',
         },
     });
 

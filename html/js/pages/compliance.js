@@ -9,49 +9,9 @@
 (function () {
     const h = BC.h;
     const t = BC.t;
+    const attempt = BC.attempt;
+    const pagedTable = BC.pagedTable;
     const PAGE = 50;
-
-    async function attempt(fn) {
-        try {
-            const v = await fn();
-            return v === null || v === undefined ? true : v;
-        } catch (e) {
-            BC.fail(e);
-            return undefined;
-        }
-    }
-
-    /* a keyset-paged table: load(cursor) -> {rows, next} */
-    function pagedTable(box, columns, load, id) {
-        const more = h('button', { type: 'button', class: 'secondary hidden', id: id + '-more' },
-                       t('common.more'));
-        let cursor = null;
-        let table = null;
-        let generation = 0;     /* a reload makes older answers stale */
-        const page = async (first) => {
-            const mine = first ? ++generation : generation;
-            if (first) {
-                cursor = null;
-                BC.clear(box).appendChild(h('p', { class: 'hint' }, t('comp.loading')));
-            }
-            const r = await attempt(() => load(cursor));
-            if (!r || mine !== generation) { return; }
-            if (first) {
-                table = BC.table(columns, r.rows, { empty: 'common.none' });
-                table.id = id;
-                table.dataset.painted = '';
-                BC.clear(box).append(table, more);
-            } else {
-                for (const tr of [...BC.table(columns, r.rows).tBodies[0].rows]) {
-                    table.tBodies[0].appendChild(tr);
-                }
-            }
-            cursor = r.next;
-            more.classList.toggle('hidden', !cursor);
-        };
-        more.addEventListener('click', () => page(false));
-        return page;
-    }
 
     function removeButton(path, reload) {
         return h('button', { type: 'button', class: 'link danger', onclick: async () => {
@@ -218,7 +178,7 @@
 
     BC.i18n({
         en: {
-            'nav.compliance': 'Compliance', 'comp.loading': 'Loading…',
+            'nav.compliance': 'Compliance',
             'comp.tab.opt-outs': 'Opt-outs', 'comp.tab.blacklist': 'Blacklist',
             'comp.tab.keywords': 'Keyword rules',
             'comp.help.oo': 'Addresses that asked not to be messaged, on one channel or all. The sender skips them.',
@@ -238,7 +198,7 @@
             'comp.saved': 'Rule saved.',
         },
         zh: {
-            'nav.compliance': '合规', 'comp.loading': '加载中…',
+            'nav.compliance': '合规',
             'comp.tab.opt-outs': '退订', 'comp.tab.blacklist': '黑名单',
             'comp.tab.keywords': '关键词规则',
             'comp.help.oo': '要求不再接收消息的地址（单个渠道或全部渠道），发送时会跳过。',

@@ -11,53 +11,12 @@
 (function () {
     const h = BC.h;
     const t = BC.t;
+    const attempt = BC.attempt;
+    const pagedTable = BC.pagedTable;
     const PAGE = 50;
 
     function field(label, input) {
         return h('label', null, h('span', null, t(label)), input);
-    }
-
-    async function attempt(fn) {
-        try {
-            const v = await fn();
-            return v === null || v === undefined ? true : v;
-        } catch (e) {
-            BC.fail(e);
-            return undefined;
-        }
-    }
-
-    /* a keyset-paged table: load(cursor) -> {rows, next, total} */
-    function pagedTable(box, columns, load, id, onpage) {
-        const more = h('button', { type: 'button', class: 'secondary hidden', id: id + '-more' },
-                       t('common.more'));
-        let cursor = null;
-        let table = null;
-        let generation = 0;     /* a reload makes older answers stale */
-        const page = async (first) => {
-            const mine = first ? ++generation : generation;
-            if (first) {
-                cursor = null;
-                BC.clear(box).appendChild(h('p', { class: 'hint' }, t('contacts.loading')));
-            }
-            const r = await attempt(() => load(cursor));
-            if (!r || mine !== generation) { return; }
-            if (first) {
-                table = BC.table(columns, r.rows, { empty: 'common.none' });
-                table.id = id;
-                table.dataset.painted = '';
-                BC.clear(box).append(table, more);
-            } else {
-                for (const tr of [...BC.table(columns, r.rows).tBodies[0].rows]) {
-                    table.tBodies[0].appendChild(tr);
-                }
-            }
-            cursor = r.next;
-            more.classList.toggle('hidden', !cursor);
-            if (onpage) { onpage(r); }
-        };
-        more.addEventListener('click', () => page(false));
-        return page;
     }
 
     function options(select, items, blank) {
@@ -423,7 +382,7 @@
 
     BC.i18n({
         en: {
-            'nav.contacts': 'Contacts', 'contacts.loading': 'Loading…',
+            'nav.contacts': 'Contacts',
             'contacts.tab.list': 'Contacts', 'contacts.tab.groups': 'Groups',
             'contacts.tab.tags': 'Tags', 'contacts.tab.import': 'Import',
             'contacts.search': 'Name, phone or e-mail starts with…', 'contacts.any_tag': 'Any tag',
@@ -455,7 +414,7 @@
             'contacts.line': 'Line', 'contacts.error': 'Why',
         },
         zh: {
-            'nav.contacts': '联系人', 'contacts.loading': '加载中…',
+            'nav.contacts': '联系人',
             'contacts.tab.list': '联系人', 'contacts.tab.groups': '分组',
             'contacts.tab.tags': '标签', 'contacts.tab.import': '导入',
             'contacts.search': '姓名、电话或邮箱开头…', 'contacts.any_tag': '全部标签',

@@ -10,6 +10,8 @@
 (function () {
     const h = BC.h;
     const t = BC.t;
+    const attempt = BC.attempt;
+    const pagedTable = BC.pagedTable;
 
     const tabs = [
         { name: 'senders', need: 'read', render: senders },
@@ -22,56 +24,6 @@
 
     function field(label, input) {
         return h('label', null, h('span', null, t(label)), input);
-    }
-
-    /*
-     * runs fn: its value (true for an empty answer) on success; on failure
-     * undefined, the API's error (a 403's message included) shown
-     */
-    async function attempt(fn) {
-        try {
-            const v = await fn();
-            return v === null || v === undefined ? true : v;
-        } catch (e) {
-            BC.fail(e);
-            return undefined;
-        }
-    }
-
-    /*
-     * A keyset-paged table: load(cursor) -> {rows, next}; "load more" asks
-     * for the next page only when clicked, never the whole list.
-     */
-    function pagedTable(box, columns, load, id) {
-        const more = h('button', { type: 'button', class: 'secondary hidden', id: id + '-more' },
-                       t('common.more'));
-        let cursor = null;
-        let table = null;
-        let generation = 0;     /* a reload makes older answers stale */
-        const page = async (first) => {
-            const mine = first ? ++generation : generation;
-            if (first) {
-                cursor = null;
-                BC.clear(box).appendChild(h('p', { class: 'hint' }, t('settings.loading')));
-            }
-            const r = await attempt(() => load(cursor));
-            if (!r || mine !== generation) { return; }
-            if (first) {
-                table = BC.table(columns, r.rows, { empty: 'common.none' });
-                table.id = id;
-                table.dataset.painted = '';
-                BC.clear(box).append(table, more);
-            } else {
-                const body = table.tBodies[0];
-                for (const tr of [...BC.table(columns, r.rows).tBodies[0].rows]) {
-                    body.appendChild(tr);
-                }
-            }
-            cursor = r.next;
-            more.classList.toggle('hidden', !cursor);
-        };
-        more.addEventListener('click', () => page(false));
-        return page;
     }
 
     /* ---------- senders ---------- */
@@ -327,7 +279,7 @@
 
     BC.i18n({
         en: {
-            'nav.settings': 'Settings', 'settings.loading': 'Loading…',
+            'nav.settings': 'Settings',
             'settings.tab.senders': 'Senders', 'settings.tab.keys': 'API keys',
             'settings.tab.users': 'Users', 'settings.tab.password': 'Password',
             'settings.tab.events': 'Webhook events', 'settings.tab.audit': 'Audit log',
@@ -356,7 +308,7 @@
             'settings.col.target': 'Target', 'settings.col.ip': 'Address',
         },
         zh: {
-            'nav.settings': '设置', 'settings.loading': '加载中…',
+            'nav.settings': '设置',
             'settings.tab.senders': '发送方', 'settings.tab.keys': 'API 密钥',
             'settings.tab.users': '用户', 'settings.tab.password': '密码',
             'settings.tab.events': 'Webhook 事件', 'settings.tab.audit': '审计日志',

@@ -361,7 +361,7 @@
 
     BC.i18n({
         en: {
-            'nav.templates': 'Templates', 'common.loading': 'Loading…',
+            'nav.templates': 'Templates',
             'channel.sms': 'SMS', 'channel.whatsapp': 'WhatsApp', 'channel.email': 'E-mail',
             'tpl.all_channels': 'All channels', 'tpl.new': 'New template',
             'tpl.edit': 'Template “{name}”', 'tpl.name': 'Name', 'tpl.channel': 'Channel',
@@ -379,7 +379,7 @@
             'tpl.id': 'Id', 'tpl.use_provider': 'Make a template of ours that sends it',
         },
         zh: {
-            'nav.templates': '模板', 'common.loading': '加载中…',
+            'nav.templates': '模板',
             'channel.sms': '短信', 'channel.whatsapp': 'WhatsApp', 'channel.email': '电子邮件',
             'tpl.all_channels': '全部渠道', 'tpl.new': '新建模板',
             'tpl.edit': '模板“{name}”', 'tpl.name': '名称', 'tpl.channel': '渠道',
