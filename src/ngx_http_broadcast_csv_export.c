@@ -384,6 +384,10 @@ ngx_http_broadcast_export_task_thread(void *data, ngx_log_t *log)
     {
         ex->failed = 1;
     }
+
+    /* a page read from the replica gives the thread its primary back, as
+       every task does (task.c): the next task on it may write */
+    ngx_http_broadcast_conn_done(conn);
 }
 
 
