@@ -18,13 +18,16 @@ OUT=$(cd "$OUT" && pwd)
 SRC=$OUT/src
 
 # nginx's build generator breaks on a module path holding ".c" or ".S"
-# (scripts/module-dir.sh); the nginx_mod build system hands nginx the
-# physical path, so no symlink can help here
+# (scripts/module-dir.sh) and the nginx_mod build system hands nginx the
+# physical path, so no symlink helps: under such a checkout (a mktemp
+# /tmp/tmp.cXXXX, say) the copy is built in a directory of our own under
+# /tmp (mktemp's random part is letters and digits) and the packages are
+# moved to OUT_DIR
+WORK=
 case "$SRC" in
-    *.[cS]*) echo "build-deb: $SRC holds \".c\" or \".S\", which nginx's" \
-                  "configure cannot build from: build from a checkout" \
-                  "whose path does not" >&2
-             exit 1 ;;
+    *.[cS]*) WORK=$(mktemp -d /tmp/bc-deb-XXXXXXXX)
+             trap 'rm -rf "$WORK"' EXIT
+             SRC=$WORK/src ;;
 esac
 
 install_build_deps() {
@@ -54,4 +57,5 @@ mkdir -p "$SRC"
 install_build_deps
 cd "$SRC"
 dpkg-buildpackage -b -uc -us -j"$(nproc)"
+[ -z "$WORK" ] || mv "$WORK"/*.deb "$WORK"/*.buildinfo "$WORK"/*.changes "$OUT"/
 ls -1 "$OUT"/*.deb
