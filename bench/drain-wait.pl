@@ -1,7 +1,7 @@
 #!/usr/bin/perl
 # Waits, cheaply, until the end-to-end run is drained: the simulator has sent
 # at least TARGET callbacks and the recorders' consumer group on
-# bc:stream:events has nothing unread (lag 0) and nothing unacknowledged
+# bc:{ev}:stream:events has nothing unread (lag 0) and nothing unacknowledged
 # (pending 0). One process with a kept-alive HTTP connection and one Redis
 # socket, polled every 20 ms: spawning curl and redis-cli twenty times a
 # second cost about 5% of a 2-core machine, which the benchmark then
@@ -51,7 +51,7 @@ sub events_drained {
             resp_read();
         }
     }
-    print $redis "*3\r\n\$5\r\nXINFO\r\n\$6\r\nGROUPS\r\n\$16\r\nbc:stream:events\r\n";
+    print $redis "*3\r\n\$5\r\nXINFO\r\n\$6\r\nGROUPS\r\n\$21\r\nbc:{ev}:stream:events\r\n";
     my $groups = resp_read();
     return 0 unless ref $groups eq 'ARRAY' && @$groups;
     for my $g (@$groups) {

@@ -13,8 +13,8 @@
 #      bench/soak-rate.lua, in wrk runs of SOAK_INTERVAL seconds; after each
 #      one, a sample: RSS and open fds of every nginx worker, the sender and
 #      the simulator, p50/p99 latency of the interval, and the queue depth
-#      (lag + pending of the consumer groups on bc:stream:send and
-#      bc:stream:events)
+#      (lag + pending of the consumer groups on bc:{q}:stream:send and
+#      bc:{ev}:stream:events)
 #   4. var/soak/report.txt: the table over time and the verdict
 #
 # Verdict (exit 1 when any fails; warm-up = the first SOAK_WARMUP_MINUTES):
@@ -111,6 +111,30 @@ client_conns() {   # wrk's connections nginx has not closed yet (wrk has
 }
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 fd_count() { ls "/proc/$1/fd" 2>/dev/null | wc -l; }
+fd_kinds() {   # pid -> "redis=N mysql=N ..." by what each fd is (explains a rise)
+    local pid=$1
+    ss -Htanep 2>/dev/null | perl -e '
+        my ($pid, $redis, $mysql, $sim, $http) = @ARGV;
+        my %peer;
+        while (<STDIN>) {
+            my @f = split " ";
+            my ($ino) = /ino:(\d+)/ or next;
+            my ($lport) = $f[3] =~ /:(\d+)$/;
+            my ($rport) = $f[4] =~ /:(\d+)$/;
+            $peer{$ino} = $rport == $redis ? "redis" : $rport == $mysql ? "mysql"
+                : $rport == $sim ? "sim" : $lport == $http ? "http-in" : "tcp-other";
+        }
+        my %n;
+        for my $fd (glob "/proc/$pid/fd/*") {
+            my $t = readlink($fd) // next;
+            my $k = $t =~ /^socket:\[(\d+)\]/ ? ($peer{$1} // "unix-or-udp")
+                  : $t =~ /^pipe:/ ? "pipe" : $t =~ /^anon_inode:\[?(\w+)/ ? $1
+                  : $t =~ m{^/} ? "file" : "other";
+            $n{$k}++;
+        }
+        print join(" ", map { "$_=$n{$_}" } sort keys %n), "\n";
+    ' "$pid" "$REDIS_PORT" "$MYSQL_PORT" "$SIM_PORT" "$PORT"
+}
 group_depth() {   # stream -> lag + pending over its consumer groups
     redis XINFO GROUPS "$1" 2>/dev/null | awk '
         prev == "pending" { d += $1 } prev == "lag" && $1 ~ /^[0-9]+$/ { d += $1 }
@@ -125,7 +149,7 @@ group_depth() {   # stream -> lag + pending over its consumer groups
 # pipeline several times over on this machine: the queue would grow for
 # the whole run (gigabytes of Redis and MariaDB), which soaks the disk,
 # not the processes. The soak runs at half of the smaller one.
-queue_depth() { echo $(( $(group_depth bc:stream:send) + $(group_depth bc:stream:events) )); }
+queue_depth() { echo $(( $(group_depth bc:{q}:stream:send) + $(group_depth bc:{ev}:stream:events) )); }
 if [ -n "${SOAK_RATE:-}" ]; then
     RATE=$SOAK_RATE
     MAX_RATE="(not probed)"
@@ -172,13 +196,14 @@ for i in $(seq 1 "$SAMPLES"); do
         [ "$(client_conns)" -eq 0 ] && break
         sleep 0.1
     done
-    sd=$(group_depth bc:stream:send)
-    ed=$(group_depth bc:stream:events)
+    sd=$(group_depth bc:{q}:stream:send)
+    ed=$(group_depth bc:{ev}:stream:events)
     printf '%d\t%d\t%.0f\t%s\t%s\t%s\t%d\t%d\t%d\t%d\n' "$i" "$requests" \
         "$(awk -v r="$requests" -v s="$seconds" 'BEGIN { print r / s }')" \
         "$p50_ms" "$p99_ms" "$max_ms" "$non2xx" "$errors" "$sd" "$ed" >> "$LAT"
     for p in $(procs); do
         printf '%d\t%s\t%s\t%s\n' "$i" "${p%%:*}" "$(rss_kb "${p#*:}")" "$(fd_count "${p#*:}")" >> "$TSV"
+        printf '%d\t%s\t%s\n' "$i" "${p%%:*}" "$(fd_kinds "${p#*:}")" >> "$DIR/fd-kinds.tsv"
     done
     # the simulator keeps every accepted message for tests to read: cleared
     # after each sample, so its RSS shows leaks, not that store (callbacks
@@ -284,6 +309,11 @@ exit(@fail ? 1 : 0);
 PERL
 rc=$?
 set -e
+{   echo
+    echo "open fds by kind, at the end of warm-up and at the end:"
+    awk -F'\t' -v w="$WARMUP" -v n="$SAMPLES" '$1 == w || $1 == n { printf "  sample %3d  %-14s %s\n", $1, $2, $3 }' \
+        "$DIR/fd-kinds.tsv"
+} >> "$REPORT"
 cat "$REPORT"
 echo "soak: report in $REPORT"
 exit $rc

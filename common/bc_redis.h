@@ -7,26 +7,38 @@
 #include <stddef.h>
 #include <hiredis/hiredis.h>
 
-#define BC_KEY_SEND_STREAM    "bc:stream:send"
+/*
+ * Key names. Every key set one MULTI or script touches shares a hash tag,
+ * so that on a Redis Cluster it lives in one slot (docs/DESIGN.md, "Redis
+ * keys"): {q} the send queue (stream, jobs, batches, retries, idempotency
+ * records, the credential cache the send script re-checks, keyword-reply
+ * marks queued with their reply); {ev} the events stream with its dedupe
+ * keys and the WhatsApp 24-hour windows the webhook script opens; {calls}
+ * Twilio call statuses. Keys used alone carry no tag.
+ */
+#define BC_KEY_SEND_STREAM    "bc:{q}:stream:send"
 #define BC_GROUP_SENDERS      "senders"
-#define BC_KEY_EVENTS_STREAM  "bc:stream:events"
+#define BC_KEY_EVENTS_STREAM  "bc:{ev}:stream:events"
 #define BC_GROUP_RECORDERS    "recorders"
-#define BC_KEY_MSG_PREFIX     "bc:msg:"
-#define BC_KEY_BATCH_PREFIX   "bc:batch:"
-#define BC_KEY_RETRY          "bc:retry"
-#define BC_KEY_DEDUP_PREFIX   "bc:dedup:"
-#define BC_KEY_IDEM_PREFIX    "bc:idem:"
-#define BC_KEY_CRED_PREFIX    "bc:cred:"
+#define BC_KEY_MSG_PREFIX     "bc:{q}:msg:"
+#define BC_KEY_BATCH_PREFIX   "bc:{q}:batch:"
+#define BC_KEY_RETRY          "bc:{q}:retry"
+#define BC_KEY_DEDUP_PREFIX   "bc:{ev}:dedup:"
+#define BC_KEY_IDEM_PREFIX    "bc:{q}:idem:"
+#define BC_KEY_CRED_PREFIX    "bc:{q}:cred:"
 #define BC_KEY_SENDER_METRICS "bc:metrics:sender"
 #define BC_KEY_LOGIN_PREFIX   "bc:login:"
 #define BC_KEY_LOGIN_ADDRS_PREFIX "bc:loginaddrs:"
-/* Twilio calls (module): bc:call:<CallSid> its latest CallStatus, EX a
-   day; bc:calls:<CallStatus> a sorted set of CallSids by time */
-#define BC_KEY_CALL_PREFIX    "bc:call:"
-#define BC_KEY_CALLS_PREFIX   "bc:calls:"
+/* Twilio calls (module): bc:{calls}:call:<CallSid> its latest CallStatus,
+   EX a day; bc:{calls}:calls:<CallStatus> a sorted set of CallSids by time */
+#define BC_KEY_CALL_PREFIX    "bc:{calls}:call:"
+#define BC_KEY_CALLS_PREFIX   "bc:{calls}:calls:"
 /* a keyword auto-reply sent: <rule id or help>:<channel>:<peer>, EX the
    sender's keyword_reply_window_s */
-#define BC_KEY_KWREPLY_PREFIX "bc:kwreply:"
+#define BC_KEY_KWREPLY_PREFIX "bc:{q}:kwreply:"
+/* a WhatsApp customer's 24-hour window: <from>:<peer>, opened by the
+   webhook script with the event it queues */
+#define BC_KEY_WAWIN_PREFIX   "bc:{ev}:wawin:"
 
 #define BC_MSG_TTL_S     604800
 #define BC_DEDUP_TTL_S   172800

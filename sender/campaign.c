@@ -110,8 +110,8 @@ snd_camp_lock(snd_disp_t *d, snd_camp_t *c, long long *cursor)
 /*
  * Takeover: rows 'queued' in MySQL whose job may never have reached the
  * stream (the holder crashed between its commit and its MULTI): no
- * messages row and no bc:msg key. Those go back to 'pending' and are
- * queued again with the next seq. A row with bc:msg has its entry in the
+ * messages row and no bc:{q}:msg key. Those go back to 'pending' and are
+ * queued again with the next seq. A row with bc:{q}:msg has its entry in the
  * stream (the MULTI writes both), and one with a messages row was claimed.
  */
 static int

@@ -185,7 +185,7 @@ snd_fan_suppressed(snd_disp_t *d, const char *channel, snd_fan_t *f, int n)
 }
 
 /* free-form WhatsApp to a peer whose 24-hour window is closed, as the
-   module's send checks it (bc:wawin:<from>:<peer>): one pipelined EXISTS
+   module's send checks it (bc:{ev}:wawin:<from>:<peer>): one pipelined EXISTS
    per such recipient */
 static int
 snd_fan_windows(snd_disp_t *d, snd_fan_t *f, int n)
@@ -198,7 +198,7 @@ snd_fan_windows(snd_disp_t *d, snd_fan_t *f, int n)
 
     for (i = 0; i < n; i++) {
         if (f[i].skip == NULL && f[i].v->free_form) {
-            snprintf(key, sizeof(key), "bc:wawin:%s:%s", f[i].v->from,
+            snprintf(key, sizeof(key), BC_KEY_WAWIN_PREFIX "%s:%s", f[i].v->from,
                      f[i].peer);
             argv[0] = "EXISTS";
             argv[1] = key;

@@ -3,7 +3,7 @@
  * rows are rendered and queued, paced by the campaign's rate_per_second
  * and kept to seconds of work in the send stream. The rows become
  * 'queued' with queue_seq+1 in one transaction under the campaign row's
- * lock; after the commit one MULTI XADDs their jobs and SETs bc:msg:<id>,
+ * lock; after the commit one MULTI XADDs their jobs and SETs bc:{q}:msg:<id>,
  * exactly as the module queues a send.
  */
 #include <stdio.h>
@@ -347,7 +347,7 @@ snd_cq_mark(snd_disp_t *d, snd_cq_t *q, int n)
     return 0;
 }
 
-/* one MULTI: XADD and SET bc:msg:<id> of every job; 0 or -1 */
+/* one MULTI: XADD and SET bc:{q}:msg:<id> of every job; 0 or -1 */
 static int
 snd_cq_push(snd_disp_t *d, snd_cq_t *q, int n)
 {

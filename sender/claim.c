@@ -540,7 +540,7 @@ snd_claim_campaigns(snd_t *s)
             it->claim_state == SND_CAMP_PAUSED ? "is not running"
             : it->claim_state == SND_CAMP_CANCELLED ? "is cancelled"
             : "entry is stale");
-        /* a stale entry's bc:msg key may be a newer entry's: kept. "dup"
+        /* a stale entry's bc:{q}:msg key may be a newer entry's: kept. "dup"
            also tells snd_item_free the item is not in the id set, so it
            leaves the set here (it was added when it was read) */
         if (it->claim_state == SND_CAMP_STALE) {

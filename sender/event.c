@@ -1,5 +1,5 @@
 /*
- * One entry of bc:stream:events -> the recorder's sub-events: the entry's
+ * One entry of bc:{ev}:stream:events -> the recorder's sub-events: the entry's
  * fields, the parser of its provider and kind, and what every parser uses
  * to keep strings with its event and name its dedupe key.
  */
@@ -193,7 +193,7 @@ snd_ev_new_id(snd_ev_t *e)
 /* ---- one stream entry -> one or more sub-events ------------------------- */
 
 /*
- * Every provider and kind of bc:stream:events the recorder reads (the
+ * Every provider and kind of bc:{ev}:stream:events the recorder reads (the
  * module's webhook handlers write them); the status callbacks first, as
  * they are most of the stream.
  */

@@ -341,7 +341,7 @@ snd_kw_job(const snd_ev_t *e, const char *text, bc_job_t *job)
     return 0;
 }
 
-/* queues the reply as the module queues a send: bc:msg:<id> and the
+/* queues the reply as the module queues a send: bc:{q}:msg:<id> and the
    stream entry in one MULTI */
 static int
 snd_kw_queue(snd_t *s, const snd_ev_t *e, const char *text)

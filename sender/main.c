@@ -1,5 +1,5 @@
 /*
- * broadcast-sender: drains bc:stream:send into the provider and records
+ * broadcast-sender: drains bc:{q}:stream:send into the provider and records
  * webhook events; see sender.h for the shape of one loop turn.
  */
 #include <errno.h>

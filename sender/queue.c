@@ -12,7 +12,7 @@
 #define SND_PROMOTE_EVERY_MS  500
 #define SND_PROMOTE_BATCH     "1000"
 
-/* moves due members of bc:retry back to the stream, atomically */
+/* moves due members of bc:{q}:retry back to the stream, atomically */
 static const char snd_promote_lua[] =
     "local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1],"
     " 'LIMIT', 0, tonumber(ARGV[2]))\n"
@@ -150,7 +150,7 @@ snd_queue_entry(snd_t *s, redisReply *e, snd_stage_t *claim)
         /* a second entry for a message we are handling: the first decides */
         snd_log(SND_LOG_DEBUG, "message %s: duplicate entry %s; acking",
             it->job.id, it->stream_id);
-        it->dup = 1;            /* do not DEL bc:msg for it */
+        it->dup = 1;            /* do not DEL bc:{q}:msg for it */
         it->outcome = SND_OUT_ACK;
         snd_list_append(&s->to_ack, it);
         s->held++;
@@ -424,7 +424,7 @@ snd_queue_maintain(snd_t *s)
 }
 
 /*
- * MULTI; one XACK of every entry; one DEL of every finished job's bc:msg
+ * MULTI; one XACK of every entry; one DEL of every finished job's bc:{q}:msg
  * key; one ZADD of every retry; EXEC. One command per kind instead of one
  * per item: a turn of a thousand items costs Redis four commands, not two
  * thousand.

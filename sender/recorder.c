@@ -1,5 +1,5 @@
 /*
- * Webhook events (bc:stream:events, group 'recorders') -> MySQL: an audit
+ * Webhook events (bc:{ev}:stream:events, group 'recorders') -> MySQL: an audit
  * row per event (deduplicated), forward-only status updates, opt-outs; one
  * transaction per batch, then XACK. This file holds the recorder thread,
  * its turn and the handoff queue; event*.c parse, recorder_write.c writes.

@@ -5,7 +5,7 @@
  * the MySQL ledger (claim.c) -> call the provider (its description in
  * provider.c: twilio.c, meta.c, sendgrid.c, over http.c) -> commit results
  * (ledger.c) -> XACK + DEL (queue.c). The recorder thread (recorder.c)
- * records webhook events from bc:stream:events (parsed by event*.c,
+ * records webhook events from bc:{ev}:stream:events (parsed by event*.c,
  * written by recorder_write.c; recorder.h). The campaign dispatcher
  * (campaign*.c, campaign.h) turns running campaigns into recipient rows and
  * queued jobs. They share nothing mutable but snd_stop: each has its own
@@ -135,7 +135,7 @@ typedef enum {
     SND_OUT_ACK,           /* nothing to write: just XACK (+ DEL) */
     SND_OUT_ACCEPTED,      /* provider took it: sid etc. */
     SND_OUT_FAILED,        /* permanent failure: code/message */
-    SND_OUT_RETRY,         /* back to bc:retry */
+    SND_OUT_RETRY,         /* back to bc:{q}:retry */
     SND_OUT_UNKNOWN        /* ambiguous: row 'unknown', then reconcile */
 } snd_outcome_t;
 
@@ -194,7 +194,7 @@ struct snd_item_s {
                                        provider's id and our status */
     size_t          ncands;
     int             list_pages;     /* reconcile: list pages read */
-    char           *retry_json;     /* owned: job JSON for bc:retry */
+    char           *retry_json;     /* owned: job JSON for bc:{q}:retry */
 
     /* ledger claim */
     int             claim_state;    /* SND_ROW_* */
@@ -423,7 +423,7 @@ void snd_queue_reclaim_events(snd_t *s);
 /* blocks up to block_ms until either stream has an entry its group has not
    been given yet */
 void snd_idle_wait(snd_t *s, int block_ms);
-/* unread entries of bc:stream:events for the recorders group; -1 unknown */
+/* unread entries of bc:{ev}:stream:events for the recorders group; -1 unknown */
 long long snd_events_lag(snd_t *s);
 
 /* ---- ledger.c ----------------------------------------------------------- */

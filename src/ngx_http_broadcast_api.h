@@ -137,7 +137,7 @@ const char *ngx_http_broadcast_scope_name(ngx_uint_t scope);
 ngx_uint_t ngx_http_broadcast_scope_value(const char *s);
 /* thread: the hashes of every session and key of the user (read before a
    change that may delete them; NULL with ctx's error set), then their
-   bc:cred cache entries dropped after it (hashes released), so a disable,
+   bc:{q}:cred cache entries dropped after it (hashes released), so a disable,
    demotion or password change takes effect at once */
 json_t *ngx_http_broadcast_auth_cred_hashes(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn, long long user_id);
@@ -354,7 +354,7 @@ typedef struct {
     char                        *text;            /* malloc'd */
     char                        *extra;           /* malloc'd JSON or NULL */
     const char                  *sender_set;      /* whitelist key or NULL */
-    ngx_uint_t                   window;          /* check bc:wawin */
+    ngx_uint_t                   window;          /* check bc:{ev}:wawin */
     long long                    created_ms;
     ngx_uint_t                   n;
     ngx_http_broadcast_out_t    *msgs;            /* malloc'd */
@@ -366,7 +366,6 @@ typedef struct {
     ngx_str_t                   *tpl_footer;      /* SMS opt-out or NULL */
 } ngx_http_broadcast_batch_t;
 
-#define BC_KEY_WAWIN_PREFIX      "bc:wawin:"
 #define BC_KEY_SENDERS_EMAIL     "bc:senders:email"
 #define BC_KEY_SENDERS_WHATSAPP  "bc:senders:whatsapp"
 

@@ -1,6 +1,6 @@
 /*
  * Credentials: API keys (bck_...) and admin sessions (bcs_...), looked up
- * by their SHA-256 hex: first in the Redis cache bc:cred:<hash>, then in
+ * by their SHA-256 hex: first in the Redis cache bc:{q}:cred:<hash>, then in
  * MySQL, which refills the cache for BC_CRED_TTL_S. The raw credential never
  * leaves the loop and is never logged.
  *
@@ -297,7 +297,7 @@ ngx_http_broadcast_auth_cached(ngx_http_broadcast_api_ctx_t *ctx,
 }
 
 
-/* refills bc:cred:<hash> (key) after a lookup; a failure only costs the
+/* refills bc:{q}:cred:<hash> (key) after a lookup; a failure only costs the
  * next lookup */
 static void
 ngx_http_broadcast_auth_cache_fill(ngx_http_broadcast_api_ctx_t *ctx,
@@ -546,9 +546,9 @@ unauthorized:
 /*
  * Per-thread hints: credential hash -> principal, remembered after a full
  * resolve. A hint is never trusted on its own: the fast path passes it to a
- * Redis script that compares it with bc:cred:<hash> (kind, id, scope, exp)
+ * Redis script that compares it with bc:{q}:cred:<hash> (kind, id, scope, exp)
  * in the same atomic step as the writes, so a revoke or logout (which
- * deletes bc:cred:<hash>) takes effect at once in every worker and thread.
+ * deletes bc:{q}:cred:<hash>) takes effect at once in every worker and thread.
  * Thread-local, so no locking; a stale hint only costs the slow path.
  */
 
@@ -624,7 +624,7 @@ ngx_http_broadcast_auth_remember(ngx_http_broadcast_api_ctx_t *ctx)
  * thread: the cache keys' hashes of every session and key of the user, read
  * before a change (the change may delete the rows), dropped after it, so a
  * disable, demotion or password change takes effect at once. The send fast
- * path re-checks bc:cred:<hash> in Redis, so no hint outlives the entry.
+ * path re-checks bc:{q}:cred:<hash> in Redis, so no hint outlives the entry.
  */
 json_t *
 ngx_http_broadcast_auth_cred_hashes(ngx_http_broadcast_api_ctx_t *ctx,

@@ -534,7 +534,7 @@ ngx_http_broadcast_metrics_webhooks(u_char *p)
 
     p = ngx_sprintf(p,
         "# HELP broadcast_webhook_events_total Webhook events queued to "
-        "bc:stream:events.\n"
+        "bc:{ev}:stream:events.\n"
         "# TYPE broadcast_webhook_events_total counter\n");
 
     for (pp = ngx_http_broadcast_providers; *pp; pp++) {

@@ -52,7 +52,7 @@ struct ngx_http_broadcast_provider_s {
     const bc_status_map_t           *statuses;
     /* NGX_HTTP_BROADCAST_CH() bits: the channels its callbacks count in */
     ngx_uint_t                       channels;
-    /* bc:stream:events kinds, NULL-terminated */
+    /* bc:{ev}:stream:events kinds, NULL-terminated */
     const char                     **kinds;
 
     /* counter indices, laid out once by ngx_http_broadcast_metrics_zone() */

@@ -2,7 +2,7 @@
  * What every channel shares once its content is valid (POST /api/send/sms,
  * /whatsapp, /email): the recipients checks, the batch, its ids and the
  * normalised, deduplicated recipients; and the idempotency record the
- * thread consults before queueing (bc:idem:<key id>:<hash>).
+ * thread consults before queueing (bc:{q}:idem:<key id>:<hash>).
  */
 
 
@@ -281,7 +281,7 @@ ngx_http_broadcast_send_accept(ngx_http_request_t *r,
 
     if (b->n == 1) {
         /*
-         * A batch of one message is named after it: no bc:batch list to
+         * A batch of one message is named after it: no bc:{q}:batch list to
          * write (status.c finds such a batch through its message), which is
          * two Redis writes and a key fewer on the single-send path.
          */

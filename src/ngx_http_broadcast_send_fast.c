@@ -1,6 +1,6 @@
 /*
  * The send fast path (no Idempotency-Key, a credential this worker
- * resolved before): one Lua script (EVALSHA) re-checks bc:cred:<hash> and
+ * resolved before): one Lua script (EVALSHA) re-checks bc:{q}:cred:<hash> and
  * does the writes of send_queue.c's MULTI/EXEC atomically, sent from the
  * loop on the worker's async Redis link (or from the thread); when the
  * entry no longer matches it writes nothing and the full path decides
@@ -21,7 +21,7 @@
  * written when the check fails (0: take the full path), and the writes are
  * exactly those of the MULTI/EXEC of the full path.
  *
- * KEYS: bc:cred:<hash>, bc:stream:send, bc:batch:<id>, bc:msg:<id> x n
+ * KEYS: bc:{q}:cred:<hash>, bc:{q}:stream:send, bc:{q}:batch:<id>, bc:{q}:msg:<id> x n
  * ARGV: kind, id, needed scope (0: none), now (epoch s), n,
  *       message id x n, job JSON x n
  */

@@ -153,7 +153,7 @@ ngx_http_broadcast_send_check(ngx_http_broadcast_api_ctx_t *ctx,
 
 /*
  * thread: one pipelined MULTI ... EXEC, all messages or none: per message
- * the stream entry and bc:msg:<id>, the batch list of two or more, and the
+ * the stream entry and bc:{q}:msg:<id>, the batch list of two or more, and the
  * idempotency record (idem_text, or NULL). 1 applied; 0 not or unknown,
  * with ctx->detail set (the link is closed when it broke).
  */

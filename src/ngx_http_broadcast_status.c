@@ -1,6 +1,6 @@
 /*
  * GET /api/status/{id}, /api/status/twilio/{sid}, /api/batch/{batch_id}:
- * MySQL first, then the Redis copies (bc:msg:<id>, bc:batch:<id>) of
+ * MySQL first, then the Redis copies (bc:{q}:msg:<id>, bc:{q}:batch:<id>) of
  * messages the sender has not recorded yet.
  */
 
@@ -89,7 +89,7 @@ ngx_http_broadcast_message_json(MYSQL_ROW row, unsigned long *lengths)
 }
 
 
-/* thread: the message JSON of a queued job read from bc:msg:<id> */
+/* thread: the message JSON of a queued job read from bc:{q}:msg:<id> */
 static json_t *
 ngx_http_broadcast_status_from_job(const char *text, size_t len)
 {
@@ -126,7 +126,7 @@ ngx_http_broadcast_status_from_job(const char *text, size_t len)
 }
 
 
-/* thread: GET bc:msg:<id>; 1 found, 0 not found, -1 Redis down */
+/* thread: GET bc:{q}:msg:<id>; 1 found, 0 not found, -1 Redis down */
 static int
 ngx_http_broadcast_status_redis(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn, const char *id, json_t **out)
@@ -280,7 +280,7 @@ ngx_http_broadcast_status_message(ngx_http_broadcast_api_ctx_t *ctx,
 
 
 /*
- * a batch: adds the messages only Redis knows (bc:batch:<id>, or the one
+ * a batch: adds the messages only Redis knows (bc:{q}:batch:<id>, or the one
  * message a batch of one is named after); 0 to go on, 1 when ctx answers
  */
 static int

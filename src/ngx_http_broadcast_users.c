@@ -4,7 +4,7 @@
  * and POST /api/me/password (anyone signed in). Passwords are hashed and
  * verified with argon2id in the thread (common/bc_password.c). Every change
  * that takes rights away (disable, demotion, delete, a new password) drops
- * the user's cached credentials (bc:cred:*) after it, so it holds at once;
+ * the user's cached credentials (bc:{q}:cred:*) after it, so it holds at once;
  * the last enabled admin can never be disabled, demoted or deleted, checked
  * under row locks so two admins cannot each remove the other.
  */

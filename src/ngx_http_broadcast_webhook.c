@@ -5,7 +5,7 @@
  *
  * Signatures are verified in the loop (CPU only) on the exact bytes
  * received; nothing happens for a bad one (403, no Redis access). A
- * verified event is deduplicated and queued to bc:stream:events by one Lua
+ * verified event is deduplicated and queued to bc:{ev}:stream:events by one Lua
  * script: EVALSHA on the worker's async Redis link (the send fast path's
  * machinery: same timeout, 503 when the link drops with the script in
  * flight, never re-sent), or, when that link is not up or the script is
@@ -203,7 +203,7 @@ ngx_http_broadcast_event_create(ngx_http_request_t *r,
 }
 
 
-/* adds bc:wawin:<from>:<peer> to what the event's script sets */
+/* adds bc:{ev}:wawin:<from>:<peer> to what the event's script sets */
 ngx_int_t
 ngx_http_broadcast_event_wawin(ngx_http_broadcast_event_t *ev,
     const u_char *from, size_t from_len, const u_char *peer, size_t peer_len)
@@ -218,14 +218,14 @@ ngx_http_broadcast_event_wawin(ngx_http_broadcast_event_t *ev,
 
     ev->wawin = keys;
 
-    len = sizeof("bc:wawin:") - 1 + from_len + 1 + peer_len;
+    len = sizeof(BC_KEY_WAWIN_PREFIX) - 1 + from_len + 1 + peer_len;
 
     key = malloc(len + 1);
     if (key == NULL) {
         return NGX_ERROR;
     }
 
-    ngx_sprintf((u_char *) key, "bc:wawin:%*s:%*s%Z", from_len, from,
+    ngx_sprintf((u_char *) key, BC_KEY_WAWIN_PREFIX "%*s:%*s%Z", from_len, from,
                 peer_len, peer);
 
     ev->wawin[ev->nwawin++] = key;

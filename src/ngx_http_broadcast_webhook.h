@@ -21,7 +21,7 @@
 
 
 /*
- * One verified event for bc:stream:events: heap, owned by the thread task.
+ * One verified event for bc:{ev}:stream:events: heap, owned by the thread task.
  * Everything the thread needs is copied in; it never touches r.
  */
 typedef struct {

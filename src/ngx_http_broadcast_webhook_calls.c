@@ -20,7 +20,7 @@ typedef struct {
 
 
 /*
- * KEYS[1] bc:call:<sid>, KEYS[2..] bc:calls:<status> in call_status order;
+ * KEYS[1] bc:{calls}:call:<sid>, KEYS[2..] bc:{calls}:calls:<status> in call_status order;
  * ARGV status, its key's position (1-based), now, window, sid.
  * Returns 1 new, 0 a repeat of the latest status.
  */

@@ -7,7 +7,7 @@
  *         bytes; never re-serialised), then a JSON object with object =
  *         "whatsapp_business_account"; queued as kind meta (the raw
  *         envelope), deduplicated on sha256(body). Every inbound
- *         messages[] item opens bc:wawin:meta:<phone_number_id>:+<from>
+ *         messages[] item opens bc:{ev}:wawin:meta:<phone_number_id>:+<from>
  *         in the same script. Parsed with jansson in the loop (CPU only).
  *
  * Also the merge and check of the Meta directives.

@@ -6,7 +6,7 @@
  *   .../sms/status         kind sms_status, mid from the query
  *   .../whatsapp           kind whatsapp_status, mid from the query
  *   .../sms/inbound        kind sms_inbound
- *   .../whatsapp/inbound   kind whatsapp_inbound, opens bc:wawin:<To>:<From>
+ *   .../whatsapp/inbound   kind whatsapp_inbound, opens bc:{ev}:wawin:<To>:<From>
  *   .../call               call status: metrics only, nothing queued
  *
  * "broadcast_webhook twilio <kind>" (a row's name: sms_status, ...) makes a

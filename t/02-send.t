@@ -86,7 +86,7 @@ my $one = $t->send_sms(key => $key, from_number => $from, message => 'single', t
 is($one->{status}, 202, 'single-recipient send: 202') or diag $one->{content};
 my $one_id = $one->{json}{messages}[0]{id};
 is($one->{json}{batch_id}, $one_id, 'a batch of one is named after its message');
-is($t->redis_raw('EXISTS', "bc:batch:$one_id") + 0, 0, 'no batch list in Redis for it');
+is($t->redis_raw('EXISTS', "bc:{q}:batch:$one_id") + 0, 0, 'no batch list in Redis for it');
 $b = $t->get("/api/batch/$one_id", key => $key);
 is($b->{status}, 200, 'single-message batch lookup from Redis') or diag $b->{content};
 is_deeply([map { $_->{id} } @{ $b->{json}{messages} || [] }], [$one_id], 'it lists its one message');

@@ -107,7 +107,7 @@ my $accepted_sql = q{SELECT COUNT(*) FROM messages WHERE to_address BETWEEN ? AN
 ok(wait_until(sub { $t->mysql_value($accepted_sql, '+14155557001', '+14155557030') == 30 }, 20, 0.1),
    'all 30 recorded accepted with their sid, with no callback')
     or diag $t->mysql_value(q{SELECT COUNT(*) FROM messages WHERE to_address BETWEEN '+14155557001' AND '+14155557030' AND status='accepted'});
-my $no_pending = sub { ($t->redis_raw('XPENDING', 'bc:stream:send', 'senders') // '') =~ /^0\b/ };
+my $no_pending = sub { ($t->redis_raw('XPENDING', 'bc:{q}:stream:send', 'senders') // '') =~ /^0\b/ };
 ok(wait_until($no_pending, 20, 0.1), 'and their jobs acknowledged');
 
 # SIGTERM right after a burst has reached the provider: what the send loop
@@ -127,7 +127,7 @@ $t->sim_config(callback_delay_ms => 20);
 
 # acknowledged entries do not pile up: the sender trims both streams down to
 # what some group has not been given or has not acknowledged yet
-for my $stream (qw(bc:stream:send bc:stream:events)) {
+for my $stream (qw(bc:{q}:stream:send bc:{ev}:stream:events)) {
     my $len = sub { my $n = $t->redis_raw('XLEN', $stream) // ''; $n =~ /^(\d+)$/ ? $1 : -1 };
     ok(wait_until(sub { $len->() == 0 }, 10, 0.1),
        "$stream trimmed to nothing once all is acknowledged")

@@ -153,14 +153,14 @@ my @kept = map { '+14155552' . (800 + $_) } 1 .. 5;
 $r = $t->send_sms(key => $key, to => \@kept, message => 'survives a restart');
 is($r->{status}, 202, 'five accepted') or diag $r->{content};
 my @kept_ids = map { $_->{id} } @{ $r->{json}{messages} || [] };
-my $xlen = $t->redis('XLEN', 'bc:stream:send');
+my $xlen = $t->redis('XLEN', 'bc:{q}:stream:send');
 ok($xlen >= 5, "queued ($xlen entries)");
-is($t->redis('EXISTS', "bc:msg:$kept_ids[0]"), 1, 'and their bc:msg keys');
+is($t->redis('EXISTS', "bc:{q}:msg:$kept_ids[0]"), 1, 'and their bc:msg keys');
 # a SHUTDOWN (stack.sh's stop) writes and fsyncs the AOF before exiting
 is($t->stop('redis'), 0, 'Redis stopped');
 is($t->start('redis'), 0, 'and started again: the AOF is replayed');
-is($t->redis('XLEN', 'bc:stream:send'), $xlen, 'every queued entry is back');
-is($t->redis('EXISTS', "bc:msg:$kept_ids[4]"), 1, 'with the bc:msg keys');
+is($t->redis('XLEN', 'bc:{q}:stream:send'), $xlen, 'every queued entry is back');
+is($t->redis('EXISTS', "bc:{q}:msg:$kept_ids[4]"), 1, 'with the bc:msg keys');
 my $rlog = do { local $/; open my $fh, '<', $t->dir . '/log/redis.log' or die; <$fh> };
 unlike($rlog, qr/NOPERM|CRITICAL/, "the replay refused nothing (redis.log)");
 is($t->start('sender'), 0, 'sender started');

@@ -60,7 +60,7 @@ my @dups = grep { $pairs{$_} > 1 } keys %pairs;
 ok(!@dups, 'no duplicates') or diag explain \@dups;
 is($t->mysql_value(q{SELECT COUNT(*) FROM messages}), $N, "$N rows in MySQL");
 is($t->mysql_value(q{SELECT COUNT(DISTINCT provider_message_id) FROM messages}), $N, 'each with its own sid');
-ok(wait_until(sub { ($t->redis_raw('XPENDING', 'bc:stream:send', 'senders') // '') =~ /^0\b/ }, 30, 0.2),
+ok(wait_until(sub { ($t->redis_raw('XPENDING', 'bc:{q}:stream:send', 'senders') // '') =~ /^0\b/ }, 30, 0.2),
    'no pending stream entries left');
 
 $t->done;

@@ -90,13 +90,13 @@ is($t->stop('sender'), 0, 'sender stopped');
 $r = $t->send_sms(key => $key, to => ['+15005550010'], message => 'stale');
 is($r->{status}, 202, 'SMS to the throttled number accepted') or diag $r->{content};
 my $old_id = $r->{json}{messages}[0]{id};
-my $job = BC::Test::json_decode($t->redis_raw('GET', "bc:msg:$old_id") // '');
+my $job = BC::Test::json_decode($t->redis_raw('GET', "bc:{q}:msg:$old_id") // '');
 ok($job && $job->{created_ms}, 'its job is queued');
-my ($entry) = ($t->redis_raw('XREVRANGE', 'bc:stream:send', '+', '-', 'COUNT', 1) // '') =~ /^(\d+-\d+)$/m;
+my ($entry) = ($t->redis_raw('XREVRANGE', 'bc:{q}:stream:send', '+', '-', 'COUNT', 1) // '') =~ /^(\d+-\d+)$/m;
 ok($entry, "stream entry $entry");
 $job->{created_ms} -= 11 * 3600 * 1000;
-$t->redis_raw('XDEL', 'bc:stream:send', $entry);
-$t->redis_raw('XADD', 'bc:stream:send', '*', 'job', BC::Test::json_encode($job));
+$t->redis_raw('XDEL', 'bc:{q}:stream:send', $entry);
+$t->redis_raw('XADD', 'bc:{q}:stream:send', '*', 'job', BC::Test::json_encode($job));
 is($t->start('sender'), 0, 'sender started');
 my $m;
 ok(wait_until(sub { $m = $t->status_of($old_id, $key); $m && $m->{status} eq 'failed' }, 60, 0.2),

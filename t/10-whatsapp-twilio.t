@@ -26,9 +26,9 @@ ok($in->{sid}, 'simulator posted an inbound WhatsApp message');
 ok(wait_until(sub {
     $t->mysql_value(q{SELECT COUNT(*) FROM messages WHERE direction='inbound' AND provider_message_id=?}, $in->{sid});
 }, 30, 0.1), 'inbound WhatsApp stored') or diag $t->error_log;
-ok(wait_until(sub { defined $t->redis('GET', "bc:wawin:$wa_from:$U") }, 10, 0.1),
-   "window key bc:wawin:$wa_from:$U set by the verified inbound message");
-my ($ttl) = (($t->redis('TTL', "bc:wawin:$wa_from:$U") // '-2') =~ /(-?\d+)/);
+ok(wait_until(sub { defined $t->redis('GET', "bc:{ev}:wawin:$wa_from:$U") }, 10, 0.1),
+   "window key bc:{ev}:wawin:$wa_from:$U set by the verified inbound message");
+my ($ttl) = (($t->redis('TTL', "bc:{ev}:wawin:$wa_from:$U") // '-2') =~ /(-?\d+)/);
 ok($ttl > 86000 && $ttl <= 86400, "window TTL about 24 h ($ttl)");
 
 my $r = $t->send_whatsapp(key => $key, to => [$U], body => 'free text inside the window');

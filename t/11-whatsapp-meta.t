@@ -85,7 +85,7 @@ ok($in->{id}, 'simulator posted a Meta inbound message');
 ok(wait_until(sub {
     $t->mysql_value(q{SELECT COUNT(*) FROM messages WHERE direction='inbound' AND provider_message_id=?}, $in->{id});
 }, 30, 0.1), 'Meta inbound stored');
-ok(defined $t->redis('GET', "bc:wawin:$from:$B"), "window key bc:wawin:$from:$B");
+ok(defined $t->redis('GET', "bc:{ev}:wawin:$from:$B"), "window key bc:{ev}:wawin:$from:$B");
 $r = $t->send_whatsapp(key => $key, to => [$B], from_address => $from, body => 'free text in the window');
 is($r->{status}, 202, 'free text inside the window accepted') or diag $r->{content};
 $id = one_id($r);

@@ -41,11 +41,11 @@ sub inbound {
 }
 # every reply queued so far is in MySQL: the recorder applies the events in
 # order and queues a turn's replies before its next turn (barrier), and the
-# sender deletes bc:msg:<id> once the message's row exists
+# sender deletes bc:{q}:msg:<id> once the message's row exists
 sub settled {
     local $Test::Builder::Level = $Test::Builder::Level + 1;
     $t->barrier;
-    ok(wait_until(sub { ($t->redis_raw('KEYS', 'bc:msg:*') // '') eq '' }, 30, 0.1), 'queued replies recorded');
+    ok(wait_until(sub { ($t->redis_raw('KEYS', 'bc:{q}:msg:*') // '') eq '' }, 30, 0.1), 'queued replies recorded');
 }
 sub outbound_to {
     my ($to) = @_;

@@ -141,7 +141,7 @@ my $U = '+14155550711';
 $r = wa({ recipients => [$U], template_id => $wa_id, template_variables => { name => 'Una' } });
 like(BC::Test::rejection($r, $U) // $r->{content}, qr/outside_24h_window/, 'text template outside the window refused');
 my $in = $t->sim_inbound(channel => 'whatsapp', from => $U, body => 'hello');
-ok(wait_until(sub { defined $t->redis('GET', "bc:wawin:$wa_from:$U") }, 30, 0.1), 'window opened by an inbound message');
+ok(wait_until(sub { defined $t->redis('GET', "bc:{ev}:wawin:$wa_from:$U") }, 30, 0.1), 'window opened by an inbound message');
 $r = wa({ recipients => [$U], template_id => $wa_id, template_variables => { name => 'Una' } });
 is($r->{status}, 202, 'WhatsApp text template inside the window 202') or diag $r->{content};
 $m = delivered_body("whatsapp:$U");

@@ -296,9 +296,9 @@ sub tk_job {
 # to the stream (with bc:msg), row 5 has only a stale entry of an earlier seq
 $t->dbh->do(q{UPDATE campaigns SET status='running', fanout_done=1, lease_owner='sender-dead',
     lease_until=UTC_TIMESTAMP(3) + INTERVAL 3 SECOND WHERE id=?}, undef, $ct);
-$t->redis('SET', "bc:msg:$tk_mid{3}", tk_job(3, 1), 'EX', '600');
-$t->redis('XADD', 'bc:stream:send', '*', 'job', tk_job(3, 1));
-$t->redis('XADD', 'bc:stream:send', '*', 'job', tk_job(4, 0));
+$t->redis('SET', "bc:{q}:msg:$tk_mid{3}", tk_job(3, 1), 'EX', '600');
+$t->redis('XADD', 'bc:{q}:stream:send', '*', 'job', tk_job(3, 1));
+$t->redis('XADD', 'bc:{q}:stream:send', '*', 'job', tk_job(4, 0));
 ok(wait_done($ct, 60), 'a campaign with an expired lease is taken over and completed');
 is(campaign($ct)->{status}, 'completed', 'completed');
 exactly_once(\@tk, 'takeover', sub { $_[1] =~ /^T T\d$/ });
@@ -356,7 +356,7 @@ for my $i (1 .. 2) {
 
 # free-form WhatsApp (Twilio) only inside the customer's 24-hour window
 my $wf = $t->whatsapp_from;
-$t->redis('SET', "bc:wawin:$wf:$wa[0]", '1', 'EX', '600');
+$t->redis('SET', "bc:{ev}:wawin:$wf:$wa[0]", '1', 'EX', '600');
 my $cw = insert_campaign(audience => { tags => ['wa'] }, proto => {
     channel => 'whatsapp', provider => 'twilio', from => $wf,
     messaging_service_sid => '', body => 'Free {{name}}', extra => undef });
@@ -377,7 +377,7 @@ is($t->mysql_value('SELECT COUNT(*) FROM campaign_recipients WHERE campaign_id=?
    'nothing fanned out');
 
 # ------------------------------------------------------------ the stream is left clean
-ok(wait_until(sub { ($t->redis_raw('XPENDING', 'bc:stream:send', 'senders') // '') =~ /\A0\n/ }, 30, 0.1),
+ok(wait_until(sub { ($t->redis_raw('XPENDING', 'bc:{q}:stream:send', 'senders') // '') =~ /\A0\n/ }, 30, 0.1),
    'every stream entry acknowledged');
 
 $t->done;

@@ -150,12 +150,12 @@ ok(!grep({ my $u = uid_of($_); !defined $u || ($< == 0 ? $u == 0 : $u != $<) } @
 # ------------------------------------------------------------ Redis ACL
 # whoever can write to Redis can queue messages: no anonymous access, and
 # the product's own user may only run its command groups on bc:* keys
-my $anon = $t->redis_as([undef, undef], 'XADD', 'bc:stream:send', '*', 'job', '{}') // '';
+my $anon = $t->redis_as([undef, undef], 'XADD', 'bc:{q}:stream:send', '*', 'job', '{}') // '';
 like($anon, qr/NOAUTH|NOPERM|WRONGPASS/, 'an unauthenticated client cannot queue a job');
 my $bc = ['broadcast', $t->secret('redis.password')];
 unlike($t->redis_as(['broadcast', 'wrong-password'], 'PING') // '', qr/PONG/, 'a wrong password is refused');
 is($t->redis_as($bc, 'PING'), 'PONG', "the product's user connects");
-ok(defined $t->redis_as($bc, 'XLEN', 'bc:stream:send') && $t->redis_as($bc, 'XLEN', 'bc:stream:send') =~ /^\d+$/,
+ok(defined $t->redis_as($bc, 'XLEN', 'bc:{q}:stream:send') && $t->redis_as($bc, 'XLEN', 'bc:{q}:stream:send') =~ /^\d+$/,
    'and reads its stream');
 for my $cmd (['FLUSHALL'], ['CONFIG', 'GET', 'requirepass'], ['KEYS', '*'], ['ACL', 'LIST'],
              ['SHUTDOWN', 'NOSAVE'], ['SET', 'not-ours', 'x']) {

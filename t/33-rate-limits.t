@@ -86,7 +86,7 @@ for my $name (qw(rate-a rate-b)) {
     my $r = $t->send_whatsapp(key => $key, to => \@to, from_address => $from, template => $tpl);
     is($r->{status}, 202, "$PER_SENDER Meta messages for $name accepted") or diag $r->{content};
     my $got = $t->redis_raw('XREADGROUP', 'GROUP', 'senders', $name, 'COUNT',
-        $PER_SENDER, 'STREAMS', 'bc:stream:send', '>') // '';
+        $PER_SENDER, 'STREAMS', 'bc:{q}:stream:send', '>') // '';
     my $n = () = $got =~ /"channel":"whatsapp"/g;
     is($n, $PER_SENDER, "$name holds its $PER_SENDER entries");
     $owner{$_} = $name for @to;

@@ -467,7 +467,7 @@ sub redis_raw {
 # queued, unlike XLEN, which the sender's trimming lowers
 sub stream_added {
     my ($self, $stream) = @_;
-    my $info = $self->redis_raw('XINFO', 'STREAM', $stream // 'bc:stream:events') // '';
+    my $info = $self->redis_raw('XINFO', 'STREAM', $stream // 'bc:{ev}:stream:events') // '';
     return $info =~ /^entries-added\n(\d+)$/m ? 0 + $1 : 0;
 }
 
