@@ -167,4 +167,32 @@ is($t->start('sender'), 0, 'sender started');
 ok(wait_until(sub { !grep { $t->message_status($_, $key) ne 'delivered' } @kept_ids }, 60, 0.2),
    'the five are delivered after the restart');
 
+# ---------------------------------------------------------------- key retag
+# an earlier version's untagged names (bc:stream:send, bc:msg:<id>, ...) are
+# renamed by broadcastctl redis-retag, with the stream's group and entries
+is($t->stop('sender'), 0, 'sender stopped again');
+my @old = map { '+14155552' . (900 + $_) } 1 .. 3;
+$r = $t->send_sms(key => $key, to => \@old, message => 'queued by an earlier version');
+is($r->{status}, 202, 'three accepted') or diag $r->{content};
+my @old_ids = map { $_->{id} } @{ $r->{json}{messages} || [] };
+$t->redis('RENAME', 'bc:{q}:stream:send', 'bc:stream:send');
+$t->redis('RENAME', "bc:{q}:msg:$_", "bc:msg:$_") for @old_ids;
+$t->redis('SET', 'bc:wawin:whatsapp:+15005550006:+14155552901', '1', 'EX', '600');
+my $old_len = $t->redis('XLEN', 'bc:stream:send');
+# a new sender started before the retag made an empty stream of the new name
+$t->redis('XGROUP', 'CREATE', 'bc:{q}:stream:send', 'senders', '$', 'MKSTREAM');
+my $ctl = ($ENV{BC_BUILD} // "$BC::Test::REPO/build") . '/bin/broadcastctl';
+my $out = `'$ctl' redis-retag --config '${\ $t->dir}/sender.conf' 2>&1`;
+is($? >> 8, 0, 'broadcastctl redis-retag exits 0') or diag $out;
+like($out, qr/^bc:msg:\* -> bc:\{q\}:msg:\*: 3$/m, 'it renamed the three job keys') or diag $out;
+is($t->redis('EXISTS', 'bc:stream:send'), 0, 'no old stream name left');
+is($t->redis('XLEN', 'bc:{q}:stream:send'), $old_len, 'the stream has its new name, every entry kept');
+like($t->redis_raw('XINFO', 'GROUPS', 'bc:{q}:stream:send') // '', qr/\bsenders\b/, 'with its consumer group');
+ok($t->redis('EXISTS', 'bc:{ev}:wawin:whatsapp:+15005550006:+14155552901') == 1, 'a window key too');
+$out = `'$ctl' redis-retag --config '${\ $t->dir}/sender.conf' 2>&1`;
+unlike($out, qr/: [1-9]\d*$/m, 'a second run finds nothing to rename') or diag $out;
+is($t->start('sender'), 0, 'sender started');
+ok(wait_until(sub { !grep { $t->message_status($_, $key) ne 'delivered' } @old_ids }, 60, 0.2),
+   'the three queued under the old names are delivered');
+
 $t->done;

@@ -6,6 +6,7 @@
  *   broadcastctl hash-password            (password on stdin)
  *   broadcastctl rotate-key --config FILE [--key-file F] [--batch N]
  *   broadcastctl unseal --key-file F VALUE...
+ *   broadcastctl redis-retag --config FILE
  *                                         (broadcastctl_rotate.c)
  */
 #include <ctype.h>
@@ -40,7 +41,8 @@ usage(void)
         "       broadcastctl hash-password   (reads the password on stdin)\n"
         "       broadcastctl rotate-key --config FILE [--key-file F] "
         "[--batch N]\n"
-        "       broadcastctl unseal --key-file F VALUE...\n");
+        "       broadcastctl unseal --key-file F VALUE...\n"
+        "       broadcastctl redis-retag --config FILE\n");
 }
 
 const char *
@@ -537,6 +539,9 @@ main(int argc, char **argv)
     }
     if (strcmp(argv[1], "unseal") == 0) {
         return ctl_unseal(argc, argv);
+    }
+    if (strcmp(argv[1], "redis-retag") == 0) {
+        return ctl_redis_retag(argc, argv);
     }
     if (strcmp(argv[1], "migrate") != 0
         && strcmp(argv[1], "bootstrap-admin") != 0

@@ -19,4 +19,7 @@ MYSQL *ctl_connect_conf(const bc_conf_t *cf, bc_db_conf_t *db);
 int ctl_rotate_key(int argc, char **argv);
 int ctl_unseal(int argc, char **argv);
 
+/* broadcastctl_redis.c */
+int ctl_redis_retag(int argc, char **argv);
+
 #endif /* BROADCASTCTL_H */
