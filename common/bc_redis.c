@@ -11,6 +11,7 @@
 
 #include "bc_conf.h"
 #include "bc_redis.h"
+#include "bc_rc.h"
 
 
 int
@@ -268,7 +269,7 @@ bc_redis_alive(const redisContext *c)
 
 
 redisReply *
-bc_redis_cmd(redisContext **c, const bc_redis_conf_t *conf,
+bc_redis_cmd(bc_rc_t **rc, const bc_redis_conf_t *conf,
     int argc, const char **argv, const size_t *argvlen, char *err,
     size_t errlen)
 {
@@ -277,21 +278,21 @@ bc_redis_cmd(redisContext **c, const bc_redis_conf_t *conf,
 
     for (attempt = 0; attempt < 2; attempt++) {
 
-        /* a context with an error is unusable in hiredis, and one the
-           server closed (a restart) would fail this command: start fresh */
-        if (*c != NULL && !bc_redis_alive(*c)) {
-            redisFree(*c);
-            *c = NULL;
+        /* a link with an error is unusable in hiredis, and one the server
+           closed (a restart) would fail this command: start fresh */
+        if (*rc != NULL && !bc_rc_alive(*rc)) {
+            bc_rc_free(*rc);
+            *rc = NULL;
         }
 
-        if (*c == NULL) {
-            *c = bc_redis_connect(conf, err, errlen);
-            if (*c == NULL) {
+        if (*rc == NULL) {
+            *rc = bc_rc_connect(conf, err, errlen);
+            if (*rc == NULL) {
                 continue;
             }
         }
 
-        reply = redisCommandArgv(*c, argc, argv, argvlen);
+        reply = bc_rc_command(*rc, argc, argv, argvlen);
         if (reply != NULL) {
             return reply;
         }
@@ -299,10 +300,10 @@ bc_redis_cmd(redisContext **c, const bc_redis_conf_t *conf,
         snprintf(err, errlen, "redis %.*s: %s",
                  argc > 0 ? (int) (argvlen ? argvlen[0] : strlen(argv[0]))
                           : 0,
-                 argc > 0 ? argv[0] : "", (*c)->errstr);
+                 argc > 0 ? argv[0] : "", bc_rc_errstr(*rc));
 
-        redisFree(*c);
-        *c = NULL;
+        bc_rc_free(*rc);
+        *rc = NULL;
     }
 
     return NULL;
@@ -310,12 +311,12 @@ bc_redis_cmd(redisContext **c, const bc_redis_conf_t *conf,
 
 
 static int
-bc_redis_create_group(redisContext *c, const char *stream, const char *group,
+bc_redis_create_group(bc_rc_t *rc, const char *stream, const char *group,
     char *err, size_t errlen)
 {
     redisReply  *reply;
     const char  *argv[6];
-    int          rc;
+    int          ret;
 
     argv[0] = "XGROUP";
     argv[1] = "CREATE";
@@ -324,14 +325,14 @@ bc_redis_create_group(redisContext *c, const char *stream, const char *group,
     argv[4] = "0";
     argv[5] = "MKSTREAM";
 
-    reply = redisCommandArgv(c, 6, argv, NULL);
+    reply = bc_rc_command(rc, 6, argv, NULL);
     if (reply == NULL) {
         snprintf(err, errlen, "redis XGROUP CREATE %s: %s", stream,
-                 c->errstr);
+                 bc_rc_errstr(rc));
         return -1;
     }
 
-    rc = 0;
+    ret = 0;
 
     /* BUSYGROUP: it exists already, which is what we want */
     if (reply->type == REDIS_REPLY_ERROR
@@ -339,25 +340,25 @@ bc_redis_create_group(redisContext *c, const char *stream, const char *group,
     {
         snprintf(err, errlen, "redis XGROUP CREATE %s %s: %s", stream, group,
                  reply->str);
-        rc = -1;
+        ret = -1;
     }
 
     freeReplyObject(reply);
 
-    return rc;
+    return ret;
 }
 
 
 int
-bc_redis_ensure_groups(redisContext *c, char *err, size_t errlen)
+bc_redis_ensure_groups(bc_rc_t *rc, char *err, size_t errlen)
 {
-    if (bc_redis_create_group(c, BC_KEY_SEND_STREAM, BC_GROUP_SENDERS, err,
+    if (bc_redis_create_group(rc, BC_KEY_SEND_STREAM, BC_GROUP_SENDERS, err,
                               errlen)
         != 0)
     {
         return -1;
     }
 
-    return bc_redis_create_group(c, BC_KEY_EVENTS_STREAM, BC_GROUP_RECORDERS,
+    return bc_redis_create_group(rc, BC_KEY_EVENTS_STREAM, BC_GROUP_RECORDERS,
                                  err, errlen);
 }

@@ -96,16 +96,19 @@ redisContext *bc_redis_connect(const bc_redis_conf_t *conf, char *err,
  */
 int bc_redis_alive(const redisContext *c);
 
+struct bc_rc_s;      /* bc_rc.h: one Redis server or a cluster */
+
 /*
- * Runs one command (argv form). On a connection error, reconnects once
- * (replacing *c, which may be NULL on entry) and retries. Returns the reply
- * (caller frees with freeReplyObject) or NULL with err set.
+ * Runs one command (argv form) through the client (bc_rc.h). On a
+ * connection error, reconnects once (replacing *rc, which may be NULL on
+ * entry) and retries. Returns the reply (caller frees with
+ * freeReplyObject) or NULL with err set.
  */
-redisReply *bc_redis_cmd(redisContext **c, const bc_redis_conf_t *conf,
+redisReply *bc_redis_cmd(struct bc_rc_s **rc, const bc_redis_conf_t *conf,
     int argc, const char **argv, const size_t *argvlen, char *err,
     size_t errlen);
 
 /* creates the consumer groups (MKSTREAM) if missing; 0 or -1 */
-int bc_redis_ensure_groups(redisContext *c, char *err, size_t errlen);
+int bc_redis_ensure_groups(struct bc_rc_s *rc, char *err, size_t errlen);
 
 #endif /* BC_REDIS_H */

@@ -458,7 +458,7 @@ snd_camp_main(void *arg)
     d->camps = NULL;
     snd_camp_zones_free(d);
     if (d->s->redis != NULL) {
-        redisFree(d->s->redis);
+        bc_rc_free(d->s->redis);
         d->s->redis = NULL;
     }
     if (d->s->db != NULL) {

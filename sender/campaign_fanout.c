@@ -190,7 +190,7 @@ snd_fan_suppressed(snd_disp_t *d, const char *channel, snd_fan_t *f, int n)
 static int
 snd_fan_windows(snd_disp_t *d, snd_fan_t *f, int n)
 {
-    redisContext  *rc = d->s->redis;
+    bc_rc_t       *rc = d->s->redis;
     redisReply    *r;
     char           key[600];
     const char    *argv[2];
@@ -202,7 +202,7 @@ snd_fan_windows(snd_disp_t *d, snd_fan_t *f, int n)
                      f[i].peer);
             argv[0] = "EXISTS";
             argv[1] = key;
-            redisAppendCommandArgv(rc, 2, argv, NULL);
+            bc_rc_append(rc, 2, argv, NULL);
             sent++;
         }
     }
@@ -211,8 +211,8 @@ snd_fan_windows(snd_disp_t *d, snd_fan_t *f, int n)
             continue;
         }
         sent--;
-        if (redisGetReply(rc, (void **) &r) != REDIS_OK) {
-            snd_redis_lost(d->s, rc->errstr);
+        if (bc_rc_get_reply(rc, &r) != REDIS_OK) {
+            snd_redis_lost(d->s, bc_rc_errstr(rc));
             return -1;
         }
         if (r->type != REDIS_REPLY_INTEGER) {

@@ -351,14 +351,14 @@ snd_cq_mark(snd_disp_t *d, snd_cq_t *q, int n)
 static int
 snd_cq_push(snd_disp_t *d, snd_cq_t *q, int n)
 {
-    redisContext  *rc = d->s->redis;
+    bc_rc_t       *rc = d->s->redis;
     redisReply    *r;
     const char    *argv[5];
     char           key[64];
     int            i, sent = 0, ok = 0;
 
     argv[0] = "MULTI";
-    redisAppendCommandArgv(rc, 1, argv, NULL);
+    bc_rc_append(rc, 1, argv, NULL);
     sent++;
     for (i = 0; i < n; i++) {
         if (q[i].dump == NULL) {
@@ -366,19 +366,19 @@ snd_cq_push(snd_disp_t *d, snd_cq_t *q, int n)
         }
         argv[0] = "XADD"; argv[1] = BC_KEY_SEND_STREAM; argv[2] = "*";
         argv[3] = "job"; argv[4] = q[i].dump;
-        redisAppendCommandArgv(rc, 5, argv, NULL);
+        bc_rc_append(rc, 5, argv, NULL);
         snprintf(key, sizeof(key), BC_KEY_MSG_PREFIX "%s", q[i].message_id);
         argv[0] = "SET"; argv[1] = key; argv[2] = q[i].dump; argv[3] = "EX";
         argv[4] = BC_MSG_TTL;
-        redisAppendCommandArgv(rc, 5, argv, NULL);
+        bc_rc_append(rc, 5, argv, NULL);
         sent += 2;
     }
     argv[0] = "EXEC";
-    redisAppendCommandArgv(rc, 1, argv, NULL);
+    bc_rc_append(rc, 1, argv, NULL);
     sent++;
     for (i = 0; i < sent; i++) {
-        if (redisGetReply(rc, (void **) &r) != REDIS_OK) {
-            snd_redis_lost(d->s, rc->errstr);
+        if (bc_rc_get_reply(rc, &r) != REDIS_OK) {
+            snd_redis_lost(d->s, bc_rc_errstr(rc));
             return -1;
         }
         if (i == sent - 1) {

@@ -271,21 +271,17 @@ snd_redis_ok(snd_t *s)
     if (!snd_reconnect_due(&s->redis_retry_ms)) {
         return -1;
     }
-    s->redis = bc_redis_connect(&s->conf.redis, err, sizeof(err));
+    s->redis = bc_rc_connect(&s->conf.redis, err, sizeof(err));
     if (s->redis == NULL) {
         snd_down(&s->redis_down_logged, "redis unavailable", err);
         return -1;
     }
     if (bc_redis_ensure_groups(s->redis, err, sizeof(err)) != 0) {
         snd_log(SND_LOG_ERR, "redis: creating groups: %s", err);
-        redisFree(s->redis);
+        bc_rc_free(s->redis);
         s->redis = NULL;
         return -1;
     }
-    /* batches of stream entries come back as replies of hundreds of KB:
-       hiredis keeps its read buffer instead of freeing it after each one
-       (a large free makes glibc consolidate all its small free chunks) */
-    s->redis->reader->maxbuf = 0;
     snd_log(SND_LOG_INFO, "redis connected");
     s->redis_down_logged = 0;
     return 0;
@@ -296,7 +292,7 @@ snd_redis_lost(snd_t *s, const char *why)
 {
     snd_down(&s->redis_down_logged, "redis connection lost", why);
     if (s->redis != NULL) {
-        redisFree(s->redis);
+        bc_rc_free(s->redis);
         s->redis = NULL;
     }
     s->redis_retry_ms = snd_now_ms() + 1000;
@@ -307,9 +303,9 @@ snd_redis_argv(snd_t *s, int argc, const char **argv)
 {
     redisReply  *r;
 
-    r = redisCommandArgv(s->redis, argc, argv, NULL);
+    r = bc_rc_command(s->redis, argc, argv, NULL);
     if (r == NULL) {
-        snd_redis_lost(s, s->redis->errstr);
+        snd_redis_lost(s, bc_rc_errstr(s->redis));
     }
     return r;
 }
@@ -708,7 +704,7 @@ http:
     snd_buf_release();
 libs:
     if (s->redis != NULL) {
-        redisFree(s->redis);
+        bc_rc_free(s->redis);
     }
     snd_bulk_close_all(s);
     if (s->db != NULL) {

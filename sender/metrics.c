@@ -51,7 +51,7 @@ snd_metric(snd_t *s, const char *field, long long *v, int *n)
     }
     snprintf(buf, sizeof(buf), "%lld", *v);
     const char *argv[4] = { "HINCRBY", BC_KEY_SENDER_METRICS, field, buf };
-    redisAppendCommandArgv(s->redis, 4, argv, NULL);
+    bc_rc_append(s->redis, 4, argv, NULL);
     (*n)++;
     *v = 0;
 }
@@ -97,7 +97,7 @@ snd_metrics_append_latency(snd_t *s, int p, int *n)
         /* a bucket at 0 is still written: the histogram has every le */
         if (s->m_lat[p][b] == 0) {
             const char *argv[5] = { "HSETNX", BC_KEY_SENDER_METRICS, f, "0" };
-            redisAppendCommandArgv(s->redis, 4, argv, NULL);
+            bc_rc_append(s->redis, 4, argv, NULL);
             (*n)++;
         }
         snd_metric(s, f, &s->m_lat[p][b], n);
@@ -108,7 +108,7 @@ snd_metrics_append_latency(snd_t *s, int p, int *n)
     snprintf(f, sizeof(f), BC_FIELD_LATENCY_SUM "%s", name);
     snprintf(buf, sizeof(buf), "%.6f", s->m_lat_sum[p]);
     const char *argv[4] = { "HINCRBYFLOAT", BC_KEY_SENDER_METRICS, f, buf };
-    redisAppendCommandArgv(s->redis, 4, argv, NULL);
+    bc_rc_append(s->redis, 4, argv, NULL);
     (*n)++;
     s->m_lat_sum[p] = 0;
 }
@@ -133,14 +133,14 @@ snd_metrics_append_zeros(snd_t *s, int *n)
                          snd_providers[p]->name);
             }
             const char *argv[4] = { "HSETNX", BC_KEY_SENDER_METRICS, f, "0" };
-            redisAppendCommandArgv(s->redis, 4, argv, NULL);
+            bc_rc_append(s->redis, 4, argv, NULL);
             (*n)++;
         }
     }
     for (k = 0; k < 3; k++) {
         const char *argv[4] = { "HSETNX", BC_KEY_SENDER_METRICS,
                                 snd_reconciled[k], "0" };
-        redisAppendCommandArgv(s->redis, 4, argv, NULL);
+        bc_rc_append(s->redis, 4, argv, NULL);
         (*n)++;
     }
 }
@@ -180,7 +180,7 @@ snd_metrics_append(snd_t *s, int *n)
         snprintf(now, sizeof(now), "%lld", (long long) time(NULL));
         const char *argv[4] = { "HSET", BC_KEY_SENDER_METRICS,
                                 BC_FIELD_HEARTBEAT, now };
-        redisAppendCommandArgv(s->redis, 4, argv, NULL);
+        bc_rc_append(s->redis, 4, argv, NULL);
         (*n)++;
         s->next_heartbeat_ms = ms + BC_HEARTBEAT_S * 1000;
     }

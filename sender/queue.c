@@ -472,18 +472,18 @@ snd_queue_append_acks(snd_t *s, int *n)
         }
     }
 
-    redisAppendCommandArgv(s->redis, 1, multi, NULL);
-    redisAppendCommandArgv(s->redis, (int) nx, xack, NULL);
+    bc_rc_append(s->redis, 1, multi, NULL);
+    bc_rc_append(s->redis, (int) nx, xack, NULL);
     *n += 3;
     if (nd > 1) {
-        redisAppendCommandArgv(s->redis, (int) nd, del, NULL);
+        bc_rc_append(s->redis, (int) nd, del, NULL);
         (*n)++;
     }
     if (nz > 2) {
-        redisAppendCommandArgv(s->redis, (int) nz, zadd, NULL);
+        bc_rc_append(s->redis, (int) nz, zadd, NULL);
         (*n)++;
     }
-    redisAppendCommandArgv(s->redis, 1, exec, NULL);
+    bc_rc_append(s->redis, 1, exec, NULL);
 
     free(xack); free(del); free(zadd); free(keys); free(scores);
     return 0;
@@ -528,12 +528,10 @@ snd_queue_flush_acks(snd_t *s)
     snd_metrics_append(s, &n);
 
     for (i = 0; i < n; i++) {
-        void *rp = NULL;
-        if (redisGetReply(s->redis, &rp) != REDIS_OK) {
-            snd_redis_lost(s, s->redis->errstr);
+        if (bc_rc_get_reply(s->redis, &r) != REDIS_OK) {
+            snd_redis_lost(s, bc_rc_errstr(s->redis));
             return -1;
         }
-        r = rp;
         if (r->type == REDIS_REPLY_ERROR) {
             snd_log(SND_LOG_ERR, "ack pipeline: %s", r->str);
             ok = 0;

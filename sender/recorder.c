@@ -241,11 +241,11 @@ snd_recorder_turn(snd_t *s)
         }
     }
     if (nack > 0) {
-        void *rp = NULL;
-        redisAppendCommandArgv(s->redis, (int) (3 + nack), xack, NULL);
-        if (redisGetReply(s->redis, &rp) != REDIS_OK) {
+        redisReply *rp = NULL;
+        bc_rc_append(s->redis, (int) (3 + nack), xack, NULL);
+        if (bc_rc_get_reply(s->redis, &rp) != REDIS_OK) {
             free(xack);
-            snd_redis_lost(s, s->redis->errstr);
+            snd_redis_lost(s, bc_rc_errstr(s->redis));
             goto done;
         }
         freeReplyObject(rp);
@@ -432,7 +432,7 @@ snd_recorder_main(void *arg)
         }
     }
     if (r->redis != NULL) {
-        redisFree(r->redis);
+        bc_rc_free(r->redis);
         r->redis = NULL;
     }
     snd_bulk_close_all(r);

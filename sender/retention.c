@@ -278,7 +278,7 @@ snd_retention_main(void *arg)
         snd_retention_sleep(s->conf.retention_interval_s * 1000L);
     }
     if (s->redis != NULL) {
-        redisFree(s->redis);
+        bc_rc_free(s->redis);
     }
     if (s->db != NULL) {
         mysql_close(s->db);

@@ -34,6 +34,7 @@
 #include "bc_metrics.h"
 #include "bc_job.h"
 #include "bc_redis.h"
+#include "bc_rc.h"
 
 /* ---- log.c -------------------------------------------------------------- */
 
@@ -282,7 +283,7 @@ void snd_bulk_close_all(snd_t *s);
 
 struct snd_s {
     snd_conf_t         conf;
-    redisContext      *redis;        /* NULL while Redis is down */
+    bc_rc_t           *redis;        /* NULL while Redis is down */
     MYSQL             *db;           /* NULL while MySQL is down */
     int                redis_down_logged, db_down_logged;
     long long          redis_retry_ms, db_retry_ms;
@@ -398,7 +399,7 @@ void snd_idset_del(snd_t *s, snd_item_t *it);
 int snd_redis_ok(snd_t *s);
 int snd_db_ok(snd_t *s);
 void snd_redis_lost(snd_t *s, const char *why);
-/* redisCommandArgv on s->redis; NULL (the connection dropped, logged) if
+/* bc_rc_command on s->redis; NULL (the connection dropped, logged) if
    redis did not answer */
 redisReply *snd_redis_argv(snd_t *s, int argc, const char **argv);
 void snd_db_lost(snd_t *s, const char *why);

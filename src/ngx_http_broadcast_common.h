@@ -19,6 +19,7 @@
 
 #include "bc_db.h"
 #include "bc_redis.h"
+#include "bc_rc.h"
 
 
 #define NGX_HTTP_BROADCAST_NONE      0
@@ -110,7 +111,7 @@ char *ngx_http_broadcast_privacy_merge(ngx_conf_t *cf,
 
 /* per-thread backend connections, heap slots closed in exit_process */
 typedef struct {
-    redisContext                *redis;
+    bc_rc_t                     *redis;
     MYSQL                       *mysql;      /* the one in use: the primary,
                                                 or the replica for a read
                                                 (sql.c) until the task ends */

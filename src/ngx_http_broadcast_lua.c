@@ -71,22 +71,50 @@ ngx_http_broadcast_lua_noscript(redisReply *reply)
 }
 
 
+/*
+ * An error that says the script did not run: NOSCRIPT, or a Redis Cluster
+ * node that does not serve the key's slot (MOVED, ASK) or cannot now
+ * (TRYAGAIN, CLUSTERDOWN). The async link sends to one node and does not
+ * follow redirects: such a request takes the thread path, whose client
+ * does (bc_rc.h).
+ */
+ngx_uint_t
+ngx_http_broadcast_lua_not_run(redisReply *reply)
+{
+    static const char  *codes[] = { "NOSCRIPT ", "MOVED ", "ASK ",
+                                    "TRYAGAIN", "CLUSTERDOWN" };
+    ngx_uint_t          i;
+
+    if (reply->type != REDIS_REPLY_ERROR) {
+        return 0;
+    }
+
+    for (i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
+        if (ngx_strncmp(reply->str, codes[i], ngx_strlen(codes[i])) == 0) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
 redisReply *
-ngx_http_broadcast_lua_call(ngx_http_broadcast_lua_t *lua, redisContext *rc,
+ngx_http_broadcast_lua_call(ngx_http_broadcast_lua_t *lua, bc_rc_t *rc,
     int argc, const char **argv, size_t *lens)
 {
     redisReply  *reply;
 
     ngx_http_broadcast_lua_evalsha(lua, argv, lens);
 
-    reply = redisCommandArgv(rc, argc, argv, lens);
+    reply = bc_rc_command(rc, argc, argv, lens);
 
     if (reply && ngx_http_broadcast_lua_noscript(reply)) {
         /* first use on this server: EVAL loads it into the cache */
         freeReplyObject(reply);
         ngx_http_broadcast_lua_eval(lua, argv, lens);
 
-        reply = redisCommandArgv(rc, argc, argv, lens);
+        reply = bc_rc_command(rc, argc, argv, lens);
     }
 
     return reply;

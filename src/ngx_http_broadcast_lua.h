@@ -34,6 +34,9 @@ void ngx_http_broadcast_lua_eval(ngx_http_broadcast_lua_t *lua,
 
 /* 1 if reply is Redis' NOSCRIPT error (nothing ran) */
 ngx_uint_t ngx_http_broadcast_lua_noscript(redisReply *reply);
+/* 1 if the error reply says the script did not run: NOSCRIPT, MOVED, ASK,
+   TRYAGAIN, CLUSTERDOWN (the thread path retries it) */
+ngx_uint_t ngx_http_broadcast_lua_not_run(redisReply *reply);
 
 /*
  * thread: the script on a blocking link: EVALSHA, and EVAL when the server
@@ -41,7 +44,7 @@ ngx_uint_t ngx_http_broadcast_lua_noscript(redisReply *reply);
  * (the script may or may not have run: never retry it).
  */
 redisReply *ngx_http_broadcast_lua_call(ngx_http_broadcast_lua_t *lua,
-    redisContext *rc, int argc, const char **argv, size_t *lens);
+    bc_rc_t *rc, int argc, const char **argv, size_t *lens);
 
 
 #endif /* _NGX_HTTP_BROADCAST_LUA_H_INCLUDED_ */

@@ -227,7 +227,7 @@ ngx_http_broadcast_stream_depth(ngx_http_broadcast_conn_t *conn,
                                          sizeof(err));
     if (reply == NULL) {
         /* "no such key" is an error reply: an empty queue, Redis is up */
-        if (conn && conn->redis && !conn->redis->err) {
+        if (conn && bc_rc_alive(conn->redis)) {
             return 0;
         }
 

@@ -178,7 +178,8 @@ ngx_http_broadcast_script_args(ngx_http_broadcast_api_ctx_t *ctx,
 }
 
 
-/* the script's reply: 1 answered (ok or 503), 0 full path, -1 NOSCRIPT */
+/* the script's reply: 1 answered (ok or 503), 0 full path, -1 not run
+   (NOSCRIPT, or a cluster redirect: ngx_http_broadcast_lua_not_run) */
 static int
 ngx_http_broadcast_script_result(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_batch_t *b, redisReply *reply, char **text,
@@ -198,7 +199,7 @@ ngx_http_broadcast_script_result(ngx_http_broadcast_api_ctx_t *ctx,
         return 0;
     }
 
-    if (ngx_http_broadcast_lua_noscript(reply)) {
+    if (ngx_http_broadcast_lua_not_run(reply)) {
         return -1;
     }
 
@@ -222,7 +223,7 @@ ngx_http_broadcast_send_fast(ngx_http_broadcast_api_ctx_t *ctx,
     char                        **jobs, err[256], *resp;
     size_t                       *jlens, resp_len;
     redisReply                   *reply;
-    redisContext                 *rc;
+    bc_rc_t                      *rc;
     ngx_http_broadcast_script_t   sc;
 
     /* the idempotency protocol and the checks need their own round trips */
@@ -260,8 +261,8 @@ ngx_http_broadcast_send_fast(ngx_http_broadcast_api_ctx_t *ctx,
 
     if (reply == NULL) {
         /* the script may or may not have run: never retry it */
-        snprintf(ctx->detail, sizeof(ctx->detail), "%s", rc->errstr);
-        redisFree(rc);
+        snprintf(ctx->detail, sizeof(ctx->detail), "%s", bc_rc_errstr(rc));
+        bc_rc_free(rc);
         conn->redis = NULL;
         ngx_http_broadcast_api_redis_down(ctx);
         rv = 1;
@@ -321,7 +322,8 @@ ngx_http_broadcast_send_areply(ngx_http_request_t *r, void *data,
          * NOSCRIPT: not in this server's cache yet (a fresh or restarted
          * Redis). The thread's fast path EVALs it, which loads it; going
          * to the full path instead left it unloaded, and every send paid
-         * a failed EVALSHA plus the full path's round trips.
+         * a failed EVALSHA plus the full path's round trips. A cluster
+         * redirect: the thread's client follows it.
          */
         return NGX_DECLINED;
     }

@@ -35,7 +35,7 @@ ngx_http_broadcast_send_check(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_uint_t    i, k, nq, q, open;
     redisReply   *reply;
     const char   *argv[3];
-    redisContext *rc;
+    bc_rc_t      *rc;
 
     if (ngx_http_broadcast_redis_ready(conn, ctx->mcf, err, sizeof(err))
         != 0)
@@ -51,7 +51,7 @@ ngx_http_broadcast_send_check(ngx_http_broadcast_api_ctx_t *ctx,
     if (b->sender_set) {
         argv[0] = "SISMEMBER"; argv[1] = b->sender_set; argv[2] = b->from;
         lens[0] = 9; lens[1] = strlen(b->sender_set); lens[2] = strlen(b->from);
-        redisAppendCommandArgv(rc, 3, argv, lens);
+        bc_rc_append(rc, 3, argv, lens);
         nq++;
     }
 
@@ -61,7 +61,7 @@ ngx_http_broadcast_send_check(ngx_http_broadcast_api_ctx_t *ctx,
                                b->from, b->msgs[i].peer);
             argv[0] = "EXISTS"; argv[1] = key;
             lens[0] = 6;
-            redisAppendCommandArgv(rc, 2, argv, lens);
+            bc_rc_append(rc, 2, argv, lens);
             nq++;
         }
     }
@@ -72,9 +72,9 @@ ngx_http_broadcast_send_check(ngx_http_broadcast_api_ctx_t *ctx,
     for (q = 0; q < nq; q++) {
         reply = NULL;
 
-        if (redisGetReply(rc, (void **) &reply) != REDIS_OK) {
-            snprintf(ctx->detail, sizeof(ctx->detail), "%s", rc->errstr);
-            redisFree(rc);
+        if (bc_rc_get_reply(rc, &reply) != REDIS_OK) {
+            snprintf(ctx->detail, sizeof(ctx->detail), "%s", bc_rc_errstr(rc));
+            bc_rc_free(rc);
             conn->redis = NULL;
             ngx_http_broadcast_api_redis_down(ctx);
             return 0;
@@ -168,7 +168,7 @@ ngx_http_broadcast_send_multi(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_uint_t    nq, q;
     redisReply   *reply;
     const char   *argv[7];
-    redisContext *rc;
+    bc_rc_t      *rc;
 
     if (ngx_http_broadcast_redis_ready(conn, ctx->mcf, err, sizeof(err))
         != 0)
@@ -186,14 +186,14 @@ ngx_http_broadcast_send_multi(ngx_http_broadcast_api_ctx_t *ctx,
 
     argv[0] = "MULTI";
     lens[0] = 5;
-    redisAppendCommandArgv(rc, 1, argv, lens);
+    bc_rc_append(rc, 1, argv, lens);
 
     for (i = 0; i < b->n; i++) {
         argv[0] = "XADD"; argv[1] = BC_KEY_SEND_STREAM; argv[2] = "*";
         argv[3] = "job"; argv[4] = jobs[i];
         lens[0] = 4; lens[1] = strlen(BC_KEY_SEND_STREAM); lens[2] = 1;
         lens[3] = 3; lens[4] = strlen(jobs[i]);
-        redisAppendCommandArgv(rc, 5, argv, lens);
+        bc_rc_append(rc, 5, argv, lens);
 
         snprintf(msg_key, sizeof(msg_key), BC_KEY_MSG_PREFIX "%s",
                  b->msgs[i].id);
@@ -201,14 +201,14 @@ ngx_http_broadcast_send_multi(ngx_http_broadcast_api_ctx_t *ctx,
         argv[3] = "EX"; argv[4] = BC_MSG_TTL;
         lens[0] = 3; lens[1] = strlen(msg_key); lens[2] = strlen(jobs[i]);
         lens[3] = 2; lens[4] = sizeof(BC_MSG_TTL) - 1;
-        redisAppendCommandArgv(rc, 5, argv, lens);
+        bc_rc_append(rc, 5, argv, lens);
 
         nq += 2;
 
         if (b->n > 1) {
             argv[0] = "RPUSH"; argv[1] = batch_key; argv[2] = b->msgs[i].id;
             lens[0] = 5; lens[1] = strlen(batch_key); lens[2] = BC_ULID_LEN;
-            redisAppendCommandArgv(rc, 3, argv, lens);
+            bc_rc_append(rc, 3, argv, lens);
             nq++;
         }
     }
@@ -217,7 +217,7 @@ ngx_http_broadcast_send_multi(ngx_http_broadcast_api_ctx_t *ctx,
         argv[0] = "EXPIRE"; argv[1] = batch_key; argv[2] = BC_MSG_TTL;
         lens[0] = 6; lens[1] = strlen(batch_key);
         lens[2] = sizeof(BC_MSG_TTL) - 1;
-        redisAppendCommandArgv(rc, 3, argv, lens);
+        bc_rc_append(rc, 3, argv, lens);
         nq++;
     }
 
@@ -226,23 +226,23 @@ ngx_http_broadcast_send_multi(ngx_http_broadcast_api_ctx_t *ctx,
         argv[3] = "EX"; argv[4] = BC_IDEM_TTL;
         lens[0] = 3; lens[1] = strlen(idem_key); lens[2] = strlen(idem_text);
         lens[3] = 2; lens[4] = sizeof(BC_IDEM_TTL) - 1;
-        redisAppendCommandArgv(rc, 5, argv, lens);
+        bc_rc_append(rc, 5, argv, lens);
         nq++;
     }
 
     argv[0] = "EXEC";
     lens[0] = 4;
-    redisAppendCommandArgv(rc, 1, argv, lens);
+    bc_rc_append(rc, 1, argv, lens);
 
     /* MULTI, the queued commands, EXEC: read every reply */
     for (q = 0; q < nq + 2; q++) {
         reply = NULL;
 
-        if (redisGetReply(rc, (void **) &reply) != REDIS_OK) {
-            snprintf(ctx->detail, sizeof(ctx->detail), "%s", rc->errstr);
+        if (bc_rc_get_reply(rc, &reply) != REDIS_OK) {
+            snprintf(ctx->detail, sizeof(ctx->detail), "%s", bc_rc_errstr(rc));
 
             /* the link is unusable now; EXEC was not applied or unknown */
-            redisFree(rc);
+            bc_rc_free(rc);
             conn->redis = NULL;
             return 0;
         }

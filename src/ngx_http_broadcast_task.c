@@ -320,7 +320,7 @@ ngx_http_broadcast_conn_close_all(void)
         conn = ngx_http_broadcast_conns[i];
 
         if (conn->redis) {
-            redisFree(conn->redis);
+            bc_rc_free(conn->redis);
         }
 
         if (conn->mysql) {
@@ -417,7 +417,7 @@ ngx_http_broadcast_redis_ready(ngx_http_broadcast_conn_t *conn,
         return -1;
     }
 
-    if (bc_redis_alive(conn->redis)) {
+    if (bc_rc_alive(conn->redis)) {
         return 0;
     }
 

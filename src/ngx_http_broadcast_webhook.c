@@ -287,8 +287,9 @@ ngx_http_broadcast_event_areply(ngx_http_request_t *r, void *data,
         /* 0: seen before, acknowledged and not queued again */
         ev->result = reply->integer == 1 ? 1 : 2;
 
-    } else if (ngx_http_broadcast_lua_noscript(reply)) {
-        /* nothing ran: the thread path EVALs (and so loads) the script */
+    } else if (ngx_http_broadcast_lua_not_run(reply)) {
+        /* nothing ran: the thread path EVALs (and so loads) the script,
+           and follows a cluster redirect */
         return NGX_DECLINED;
 
     } else {
