@@ -8,6 +8,7 @@
 #include <hiredis/hiredis.h>
 #include "bc_redis.h"
 
+#define BC_RC_SLOTS  16384
 typedef struct bc_rc_s  bc_rc_t;
 bc_rc_t *bc_rc_connect(const bc_redis_conf_t *conf, char *err, size_t errlen);
 void bc_rc_free(bc_rc_t *rc);

@@ -28,9 +28,31 @@ typedef struct {
 } ngx_http_broadcast_waiter_t;
 
 
-static redisAsyncContext  *ngx_http_broadcast_ac;
-static ngx_uint_t          ngx_http_broadcast_ac_ready;
-static ngx_uint_t          ngx_http_broadcast_ac_exiting;
+/*
+ * One link per Redis node, at most NGX_HTTP_BROADCAST_ALINKS: link 0 is the
+ * configured (first) address; a Redis Cluster adds the masters that MOVED
+ * replies name. Until a MOVED is seen every command goes to link 0, so a
+ * single Redis costs nothing more; after one, each command goes to the link
+ * its first key's slot was moved to (slot_link, 1-based, 0 = link 0). The
+ * request that met the MOVED takes the thread path, whose client follows
+ * it (bc_rc.h).
+ */
+#define NGX_HTTP_BROADCAST_ALINKS  8
+
+typedef struct {
+    char                 host[128];   /* empty: the configured address */
+    unsigned             port;
+    redisAsyncContext   *ac;
+    ngx_uint_t           ready;
+    ngx_msec_t           backoff;
+    ngx_msec_t           retry_at;
+} ngx_http_broadcast_alink_t;
+
+static ngx_http_broadcast_alink_t   ngx_http_broadcast_alinks[
+                                        NGX_HTTP_BROADCAST_ALINKS];
+static ngx_uint_t                   ngx_http_broadcast_nalinks = 1;
+static u_char                      *ngx_http_broadcast_slot_link;
+static ngx_uint_t                   ngx_http_broadcast_ac_exiting;
 
 /*
  * After a failed connect or a lost link the next attempt waits, doubling
@@ -41,20 +63,15 @@ static ngx_uint_t          ngx_http_broadcast_ac_exiting;
 #define NGX_HTTP_BROADCAST_AC_BACKOFF_MIN  100
 #define NGX_HTTP_BROADCAST_AC_BACKOFF_MAX  5000
 
-static ngx_msec_t           ngx_http_broadcast_ac_backoff;
-static ngx_msec_t           ngx_http_broadcast_ac_retry_at;
-
 
 static void
-ngx_http_broadcast_ac_failed(void)
+ngx_http_broadcast_ac_failed(ngx_http_broadcast_alink_t *l)
 {
-    ngx_http_broadcast_ac_backoff = ngx_http_broadcast_ac_backoff
-        ? ngx_min(ngx_http_broadcast_ac_backoff * 2,
-                  NGX_HTTP_BROADCAST_AC_BACKOFF_MAX)
-        : NGX_HTTP_BROADCAST_AC_BACKOFF_MIN;
+    l->backoff = l->backoff ? ngx_min(l->backoff * 2,
+                                      NGX_HTTP_BROADCAST_AC_BACKOFF_MAX)
+                            : NGX_HTTP_BROADCAST_AC_BACKOFF_MIN;
 
-    ngx_http_broadcast_ac_retry_at = ngx_current_msec
-                                     + ngx_http_broadcast_ac_backoff;
+    l->retry_at = ngx_current_msec + l->backoff;
 }
 
 
@@ -150,7 +167,9 @@ ngx_http_broadcast_ac_cleanup(void *privdata)
 static void
 ngx_http_broadcast_ac_connected(const redisAsyncContext *ac, int status)
 {
-    if (ac != ngx_http_broadcast_ac) {
+    ngx_http_broadcast_alink_t  *l = ac->data;
+
+    if (l == NULL || l->ac != ac) {
         return;
     }
 
@@ -158,33 +177,36 @@ ngx_http_broadcast_ac_connected(const redisAsyncContext *ac, int status)
         /* hiredis frees the context after this callback */
         ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
                       "broadcast: Redis async connect: %s", ac->errstr);
-        ngx_http_broadcast_ac = NULL;
-        ngx_http_broadcast_ac_ready = 0;
-        ngx_http_broadcast_ac_failed();
+        l->ac = NULL;
+        l->ready = 0;
+        ngx_http_broadcast_ac_failed(l);
         return;
     }
 
-    ngx_http_broadcast_ac_ready = 1;
-    ngx_http_broadcast_ac_backoff = 0;
+    l->ready = 1;
+    l->backoff = 0;
 }
 
 
 static void
 ngx_http_broadcast_ac_disconnected(const redisAsyncContext *ac, int status)
 {
-    if (ac == ngx_http_broadcast_ac) {
-        if (status != REDIS_OK && !ngx_http_broadcast_ac_exiting) {
-            ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
-                          "broadcast: Redis async link lost: %s",
-                          ac->errstr);
-        }
+    ngx_http_broadcast_alink_t  *l = ac->data;
 
-        ngx_http_broadcast_ac = NULL;
-        ngx_http_broadcast_ac_ready = 0;
+    if (l == NULL || l->ac != ac) {
+        return;
+    }
 
-        if (status != REDIS_OK) {
-            ngx_http_broadcast_ac_failed();
-        }
+    if (status != REDIS_OK && !ngx_http_broadcast_ac_exiting) {
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "broadcast: Redis async link lost: %s", ac->errstr);
+    }
+
+    l->ac = NULL;
+    l->ready = 0;
+
+    if (status != REDIS_OK) {
+        ngx_http_broadcast_ac_failed(l);
     }
 }
 
@@ -193,7 +215,8 @@ ngx_http_broadcast_ac_disconnected(const redisAsyncContext *ac, int status)
 static void
 ngx_http_broadcast_ac_authed(redisAsyncContext *ac, void *r, void *data)
 {
-    redisReply  *reply = r;
+    redisReply                  *reply = r;
+    ngx_http_broadcast_alink_t  *l = ac->data;
 
     if (reply != NULL && reply->type != REDIS_REPLY_ERROR) {
         return;
@@ -203,16 +226,17 @@ ngx_http_broadcast_ac_authed(redisAsyncContext *ac, void *r, void *data)
                   "broadcast: Redis AUTH failed on the async link: %s",
                   reply ? reply->str : ac->errstr);
 
-    if (ac == ngx_http_broadcast_ac) {
-        ngx_http_broadcast_ac_failed();
+    if (l != NULL && l->ac == ac) {
+        ngx_http_broadcast_ac_failed(l);
         redisAsyncDisconnect(ac);
     }
 }
 
 
-/* loop: the connected context, or NULL (and a connection attempt begun) */
+/* loop: link l's connected context, or NULL (and a connection begun) */
 static redisAsyncContext *
-ngx_http_broadcast_ac_get(ngx_http_broadcast_main_conf_t *mcf)
+ngx_http_broadcast_ac_get(ngx_http_broadcast_main_conf_t *mcf,
+    ngx_http_broadcast_alink_t *l)
 {
     int                 argc;
     size_t              lens[3];
@@ -220,22 +244,26 @@ ngx_http_broadcast_ac_get(ngx_http_broadcast_main_conf_t *mcf)
     redisAsyncContext  *ac;
     ngx_connection_t   *c;
 
-    if (ngx_http_broadcast_ac) {
-        return ngx_http_broadcast_ac_ready ? ngx_http_broadcast_ac : NULL;
+    if (l->ac) {
+        return l->ready ? l->ac : NULL;
     }
 
     if (ngx_http_broadcast_ac_exiting
-        || (ngx_http_broadcast_ac_backoff
-            && (ngx_msec_int_t) (ngx_current_msec
-                                 - ngx_http_broadcast_ac_retry_at) < 0))
+        || (l->backoff
+            && (ngx_msec_int_t) (ngx_current_msec - l->retry_at) < 0))
     {
         return NULL;
     }
 
     /* an IP literal or a socket path: connect() does not block */
-    ac = mcf->redis.socket[0]
-         ? redisAsyncConnectUnix(mcf->redis.socket)
-         : redisAsyncConnect(mcf->redis.host, (int) mcf->redis.port);
+    if (l->host[0]) {
+        ac = redisAsyncConnect(l->host, (int) l->port);
+
+    } else {
+        ac = mcf->redis.socket[0]
+             ? redisAsyncConnectUnix(mcf->redis.socket)
+             : redisAsyncConnect(mcf->redis.host, (int) mcf->redis.port);
+    }
 
     if (ac == NULL) {
         return NULL;
@@ -243,7 +271,7 @@ ngx_http_broadcast_ac_get(ngx_http_broadcast_main_conf_t *mcf)
 
     if (ac->err) {
         redisAsyncFree(ac);
-        ngx_http_broadcast_ac_failed();
+        ngx_http_broadcast_ac_failed(l);
         return NULL;
     }
 
@@ -259,6 +287,7 @@ ngx_http_broadcast_ac_get(ngx_http_broadcast_main_conf_t *mcf)
     c->read->log = ngx_cycle->log;
     c->write->log = ngx_cycle->log;
 
+    ac->data = l;
     ac->ev.data = c;
     ac->ev.addRead = ngx_http_broadcast_ac_add_read;
     ac->ev.delRead = ngx_http_broadcast_ac_del_read;
@@ -266,8 +295,8 @@ ngx_http_broadcast_ac_get(ngx_http_broadcast_main_conf_t *mcf)
     ac->ev.delWrite = ngx_http_broadcast_ac_del_write;
     ac->ev.cleanup = ngx_http_broadcast_ac_cleanup;
 
-    ngx_http_broadcast_ac = ac;
-    ngx_http_broadcast_ac_ready = 0;
+    l->ac = ac;
+    l->ready = 0;
 
     redisAsyncSetConnectCallback(ac, ngx_http_broadcast_ac_connected);
     redisAsyncSetDisconnectCallback(ac, ngx_http_broadcast_ac_disconnected);
@@ -281,9 +310,9 @@ ngx_http_broadcast_ac_get(ngx_http_broadcast_main_conf_t *mcf)
                                  argv, lens)
            != REDIS_OK)
     {
-        ngx_http_broadcast_ac = NULL;
+        l->ac = NULL;
         redisAsyncFree(ac);
-        ngx_http_broadcast_ac_failed();
+        ngx_http_broadcast_ac_failed(l);
         return NULL;
     }
 
@@ -294,15 +323,105 @@ ngx_http_broadcast_ac_get(ngx_http_broadcast_main_conf_t *mcf)
 }
 
 
+/* loop: the link serving the slot of key (link 0 until a MOVED was seen) */
+static ngx_http_broadcast_alink_t *
+ngx_http_broadcast_ac_link(const char *key, size_t len)
+{
+    u_char  i;
+
+    if (ngx_http_broadcast_slot_link == NULL || key == NULL) {
+        return &ngx_http_broadcast_alinks[0];
+    }
+
+    i = ngx_http_broadcast_slot_link[bc_key_slot(key, len)];
+
+    return &ngx_http_broadcast_alinks[i ? i - 1 : 0];
+}
+
+
+/*
+ * loop: "MOVED <slot> <ip>:<port>" on a link: later commands of that slot
+ * go to that node's link (added if new and there is room)
+ */
+static void
+ngx_http_broadcast_ac_moved(redisReply *reply)
+{
+    char        *p, *colon;
+    size_t       n;
+    ngx_int_t    port;
+    ngx_uint_t   i, slot;
+
+    if (reply == NULL || reply->type != REDIS_REPLY_ERROR
+        || ngx_strncmp(reply->str, "MOVED ", 6) != 0)
+    {
+        return;
+    }
+
+    slot = (ngx_uint_t) strtoul(reply->str + 6, &p, 10);
+    colon = strrchr(p, ':');
+
+    if (slot >= BC_RC_SLOTS || *p != ' ' || colon == NULL) {
+        return;
+    }
+
+    p++;
+    n = colon - p;
+    port = ngx_atoi((u_char *) colon + 1, ngx_strlen(colon + 1));
+
+    if (n == 0 || n >= sizeof(ngx_http_broadcast_alinks[0].host)
+        || port <= 0 || port > 65535)
+    {
+        return;
+    }
+
+    if (ngx_http_broadcast_slot_link == NULL) {
+        ngx_http_broadcast_slot_link = ngx_calloc(BC_RC_SLOTS,
+                                                  ngx_cycle->log);
+        if (ngx_http_broadcast_slot_link == NULL) {
+            return;
+        }
+    }
+
+    for (i = 1; i < ngx_http_broadcast_nalinks; i++) {
+        if (ngx_http_broadcast_alinks[i].port == (unsigned) port
+            && ngx_strlen(ngx_http_broadcast_alinks[i].host) == n
+            && ngx_strncmp(ngx_http_broadcast_alinks[i].host, p, n) == 0)
+        {
+            break;
+        }
+    }
+
+    if (i == ngx_http_broadcast_nalinks) {
+        if (i == NGX_HTTP_BROADCAST_ALINKS) {
+            return;
+        }
+
+        ngx_memcpy(ngx_http_broadcast_alinks[i].host, p, n);
+        ngx_http_broadcast_alinks[i].host[n] = '\0';
+        ngx_http_broadcast_alinks[i].port = (unsigned) port;
+        ngx_http_broadcast_nalinks++;
+    }
+
+    ngx_http_broadcast_slot_link[slot] = (u_char) (i + 1);
+}
+
+
 void
 ngx_http_broadcast_ac_close(void)
 {
+    ngx_uint_t  i;
+
     ngx_http_broadcast_ac_exiting = 1;
 
-    if (ngx_http_broadcast_ac) {
-        redisAsyncFree(ngx_http_broadcast_ac);
-        ngx_http_broadcast_ac = NULL;
+    for (i = 0; i < ngx_http_broadcast_nalinks; i++) {
+        if (ngx_http_broadcast_alinks[i].ac) {
+            redisAsyncFree(ngx_http_broadcast_alinks[i].ac);
+            ngx_http_broadcast_alinks[i].ac = NULL;
+        }
     }
+
+    ngx_free(ngx_http_broadcast_slot_link);
+    ngx_http_broadcast_slot_link = NULL;
 }
 
 
@@ -357,6 +476,8 @@ ngx_http_broadcast_waiter_reply(redisAsyncContext *ac, void *reply,
 
     w->cln->handler = NULL;
     c = r->connection;
+
+    ngx_http_broadcast_ac_moved(reply);
 
     rc = w->reply(r, w->tc.data, reply);
 
@@ -480,7 +601,10 @@ ngx_http_broadcast_aredis_post(ngx_http_request_t *r,
     mcf = ngx_http_get_module_main_conf(r, ngx_http_broadcast_module);
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_broadcast_module);
 
-    ac = ngx_http_broadcast_ac_get(mcf);
+    /* EVALSHA <sha> <numkeys> <first key> ...: routed by the first key */
+    ac = ngx_http_broadcast_ac_get(mcf, ngx_http_broadcast_ac_link(
+                                       argc > 3 ? argv[3] : NULL,
+                                       argc > 3 ? lens[3] : 0));
     if (ac == NULL || ac->err) {
         return NGX_DECLINED;
     }
