@@ -1,0 +1,459 @@
+/*
+ * bc_rc: key slots, the command routing table, cluster nodes and their
+ * links, and the slot map (CLUSTER SLOTS).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "bc_rc_int.h"
+
+
+/* CRC16-CCITT (XMODEM), the polynomial 0x1021 Redis Cluster uses */
+unsigned
+bc_crc16(const char *buf, size_t len)
+{
+    unsigned  crc = 0;
+    size_t    i;
+    int       b;
+
+    for (i = 0; i < len; i++) {
+        crc ^= (unsigned) (unsigned char) buf[i] << 8;
+        for (b = 0; b < 8; b++) {
+            crc = (crc & 0x8000) ? ((crc << 1) ^ 0x1021) : (crc << 1);
+        }
+        crc &= 0xffff;
+    }
+
+    return crc;
+}
+
+
+unsigned
+bc_key_slot(const char *key, size_t len)
+{
+    size_t  open, close;
+
+    /* only the part between the first '{' and the next '}' is hashed,
+       when it is not empty: keys sharing it share a slot */
+    for (open = 0; open < len && key[open] != '{'; open++) { /* void */ }
+
+    if (open < len) {
+        for (close = open + 1; close < len && key[close] != '}'; close++) {
+            /* void */
+        }
+
+        if (close < len && close > open + 1) {
+            return bc_crc16(key + open + 1, close - open - 1) & 16383;
+        }
+    }
+
+    return bc_crc16(key, len) & 16383;
+}
+
+
+/*
+ * Commands whose key is not argv[1]. Anything absent with an argument is
+ * routed by argv[1] (GET, SET, HSET, XADD, ZADD, EXPIRE, ...), anything
+ * absent without one to any master.
+ */
+typedef struct {
+    const char    *name;
+    bc_rc_route_t  route;
+    int            key;      /* argv index of the key for BC_RC_ROUTE_KEY;
+                                0: found by a rule (EVAL*, XREAD*) */
+} bc_rc_command_t;
+
+static const bc_rc_command_t  bc_rc_commands[] = {
+    { "MULTI",       BC_RC_ROUTE_MULTI, 0 },
+    { "EXEC",        BC_RC_ROUTE_END,   0 },
+    { "DISCARD",     BC_RC_ROUTE_END,   0 },
+    { "EVAL",        BC_RC_ROUTE_KEY,   0 },
+    { "EVALSHA",     BC_RC_ROUTE_KEY,   0 },
+    { "EVAL_RO",     BC_RC_ROUTE_KEY,   0 },
+    { "EVALSHA_RO",  BC_RC_ROUTE_KEY,   0 },
+    { "FCALL",       BC_RC_ROUTE_KEY,   0 },
+    { "XREAD",       BC_RC_ROUTE_KEY,   0 },
+    { "XREADGROUP",  BC_RC_ROUTE_KEY,   0 },
+    { "XINFO",       BC_RC_ROUTE_KEY,   2 },
+    { "XGROUP",      BC_RC_ROUTE_KEY,   2 },
+    { "OBJECT",      BC_RC_ROUTE_KEY,   2 },
+    { "MEMORY",      BC_RC_ROUTE_KEY,   2 },
+    { "SCRIPT",      BC_RC_ROUTE_ANY,   0 },
+    { "PING",        BC_RC_ROUTE_ANY,   0 },
+    { "ECHO",        BC_RC_ROUTE_ANY,   0 },
+    { "TIME",        BC_RC_ROUTE_ANY,   0 },
+    { "INFO",        BC_RC_ROUTE_ANY,   0 },
+    { "DBSIZE",      BC_RC_ROUTE_ANY,   0 },
+    { "CLUSTER",     BC_RC_ROUTE_ANY,   0 },
+    { "CLIENT",      BC_RC_ROUTE_ANY,   0 },
+    { "COMMAND",     BC_RC_ROUTE_ANY,   0 },
+    { "CONFIG",      BC_RC_ROUTE_ANY,   0 },
+    { "AUTH",        BC_RC_ROUTE_ANY,   0 },
+    { "HELLO",       BC_RC_ROUTE_ANY,   0 },
+    { "WAIT",        BC_RC_ROUTE_ANY,   0 },
+    { "ACL",         BC_RC_ROUTE_ANY,   0 },
+    { "FUNCTION",    BC_RC_ROUTE_ANY,   0 },
+    { "RANDOMKEY",   BC_RC_ROUTE_ANY,   0 },
+    { "FLUSHALL",    BC_RC_ROUTE_ALL,   0 },
+    { "FLUSHDB",     BC_RC_ROUTE_ALL,   0 },
+};
+
+
+static size_t
+bc_rc_arglen(const char **argv, const size_t *argvlen, int i)
+{
+    return argvlen ? argvlen[i] : strlen(argv[i]);
+}
+
+
+static int
+bc_rc_arg_is(const char **argv, const size_t *argvlen, int i,
+    const char *word)
+{
+    size_t  n = strlen(word);
+
+    return bc_rc_arglen(argv, argvlen, i) == n
+           && strncasecmp(argv[i], word, n) == 0;
+}
+
+
+/* EVAL script numkeys key...: the first key, if numkeys > 0 */
+static bc_rc_route_t
+bc_rc_route_eval(int argc, const char **argv, const size_t *argvlen,
+    int *key)
+{
+    char    num[24];
+    size_t  n;
+
+    if (argc < 4) {
+        return BC_RC_ROUTE_ANY;
+    }
+
+    n = bc_rc_arglen(argv, argvlen, 2);
+    if (n == 0 || n >= sizeof(num)) {
+        return BC_RC_ROUTE_ANY;
+    }
+
+    memcpy(num, argv[2], n);
+    num[n] = '\0';
+
+    if (strtol(num, NULL, 10) <= 0) {
+        return BC_RC_ROUTE_ANY;
+    }
+
+    *key = 3;
+    return BC_RC_ROUTE_KEY;
+}
+
+
+bc_rc_route_t
+bc_rc_route(int argc, const char **argv, const size_t *argvlen, int *key)
+{
+    size_t   i;
+    int      a;
+
+    *key = -1;
+
+    if (argc < 1) {
+        return BC_RC_ROUTE_ANY;
+    }
+
+    for (i = 0; i < sizeof(bc_rc_commands) / sizeof(bc_rc_commands[0]);
+         i++)
+    {
+        const bc_rc_command_t  *cmd = &bc_rc_commands[i];
+
+        if (!bc_rc_arg_is(argv, argvlen, 0, cmd->name)) {
+            continue;
+        }
+
+        if (cmd->route != BC_RC_ROUTE_KEY) {
+            /* SCRIPT LOAD/FLUSH: every master must know the script */
+            if (cmd->route == BC_RC_ROUTE_ANY && argc > 1
+                && strcmp(cmd->name, "SCRIPT") == 0
+                && (bc_rc_arg_is(argv, argvlen, 1, "LOAD")
+                    || bc_rc_arg_is(argv, argvlen, 1, "FLUSH")))
+            {
+                return BC_RC_ROUTE_ALL;
+            }
+            return cmd->route;
+        }
+
+        if (cmd->key > 0) {
+            if (argc <= cmd->key) {
+                return BC_RC_ROUTE_ANY;
+            }
+            *key = cmd->key;
+            return BC_RC_ROUTE_KEY;
+        }
+
+        if (cmd->name[0] == 'X') {
+            /* XREAD[GROUP] ... STREAMS key [key ...] id [id ...] */
+            for (a = 1; a + 1 < argc; a++) {
+                if (bc_rc_arg_is(argv, argvlen, a, "STREAMS")) {
+                    *key = a + 1;
+                    return BC_RC_ROUTE_KEY;
+                }
+            }
+            return BC_RC_ROUTE_ANY;
+        }
+
+        return bc_rc_route_eval(argc, argv, argvlen, key);
+    }
+
+    if (argc < 2) {
+        return BC_RC_ROUTE_ANY;
+    }
+
+    *key = 1;
+    return BC_RC_ROUTE_KEY;
+}
+
+
+/* ------------------------------------------------------------- nodes */
+
+int
+bc_rc_node_add(bc_rc_t *rc, const char *host, size_t hlen, unsigned port)
+{
+    unsigned       i;
+    bc_rc_node_t  *n;
+
+    if (hlen == 0 || hlen >= sizeof(rc->nodes[0].host) || port == 0) {
+        return -1;
+    }
+
+    for (i = 0; i < rc->nnodes; i++) {
+        if (rc->nodes[i].port == port && strlen(rc->nodes[i].host) == hlen
+            && memcmp(rc->nodes[i].host, host, hlen) == 0)
+        {
+            return (int) i;
+        }
+    }
+
+    if (rc->nnodes == rc->nodes_cap) {
+        /* a slot map names a few nodes; 1024 would be a broken one */
+        if (rc->nodes_cap >= 1024) {
+            return -1;
+        }
+        n = realloc(rc->nodes, (rc->nodes_cap ? rc->nodes_cap * 2 : 8)
+                               * sizeof(*n));
+        if (n == NULL) {
+            return -1;
+        }
+        rc->nodes = n;
+        rc->nodes_cap = rc->nodes_cap ? rc->nodes_cap * 2 : 8;
+    }
+
+    n = &rc->nodes[rc->nnodes];
+    memset(n, 0, sizeof(*n));
+    memcpy(n->host, host, hlen);
+    n->host[hlen] = '\0';
+    n->port = port;
+
+    return (int) rc->nnodes++;
+}
+
+
+void
+bc_rc_fail(bc_rc_t *rc, const char *what, const redisContext *c)
+{
+    /* the first failure is the one worth reporting */
+    if (!rc->broken) {
+        snprintf(rc->errstr, sizeof(rc->errstr), "redis %s: %s", what,
+                 c && c->err ? c->errstr : "connection lost");
+    }
+
+    rc->broken = 1;
+    rc->refresh = 1;
+}
+
+
+redisContext *
+bc_rc_node_link(bc_rc_t *rc, int node)
+{
+    bc_rc_node_t     *n;
+    bc_redis_conf_t   conf;
+    char              err[256];
+
+    if (node < 0 || (unsigned) node >= rc->nnodes) {
+        snprintf(rc->errstr, sizeof(rc->errstr), "redis: no cluster node "
+                 "serves this slot (the cluster is down or resharding)");
+        rc->broken = 1;
+        return NULL;
+    }
+
+    n = &rc->nodes[node];
+    if (n->c != NULL) {
+        return n->c;
+    }
+
+    /* the same timeouts and credentials as the seeds: AUTH on every link */
+    conf = rc->conf;
+    memcpy(conf.host, n->host, sizeof(conf.host));
+    conf.port = n->port;
+    conf.socket[0] = '\0';
+
+    n->c = bc_redis_connect(&conf, err, sizeof(err));
+    if (n->c == NULL) {
+        snprintf(rc->errstr, sizeof(rc->errstr), "%s", err);
+        rc->broken = 1;
+        rc->refresh = 1;
+        return NULL;
+    }
+
+    n->inflight = 0;
+
+    return n->c;
+}
+
+
+int
+bc_rc_any_master(bc_rc_t *rc)
+{
+    unsigned  i;
+    int       first = -1;
+
+    /* an open link saves a connect */
+    for (i = 0; i < rc->nnodes; i++) {
+        if (rc->nodes[i].master) {
+            if (rc->nodes[i].c != NULL) {
+                return (int) i;
+            }
+            if (first < 0) {
+                first = (int) i;
+            }
+        }
+    }
+
+    return first >= 0 ? first : rc->slots[0];
+}
+
+
+/* ---------------------------------------------------------- slot map */
+
+/* one CLUSTER SLOTS range: [start, end, [host, port, id], replicas...] */
+static int
+bc_rc_map_range(bc_rc_t *rc, const redisReply *r, const bc_rc_node_t *asked)
+{
+    const redisReply  *m;
+    long long          s, e, port;
+    int                node;
+
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < 3
+        || r->element[0]->type != REDIS_REPLY_INTEGER
+        || r->element[1]->type != REDIS_REPLY_INTEGER
+        || r->element[2]->type != REDIS_REPLY_ARRAY
+        || r->element[2]->elements < 2
+        || r->element[2]->element[0]->type != REDIS_REPLY_STRING
+        || r->element[2]->element[1]->type != REDIS_REPLY_INTEGER)
+    {
+        return -1;
+    }
+
+    s = r->element[0]->integer;
+    e = r->element[1]->integer;
+    m = r->element[2];
+    port = m->element[1]->integer;
+
+    if (s < 0 || e >= BC_RC_SLOTS || s > e || port <= 0 || port > 65535) {
+        return -1;
+    }
+
+    /* an empty or "?" address is the node that answered */
+    if (m->element[0]->len == 0 || strcmp(m->element[0]->str, "?") == 0) {
+        node = bc_rc_node_add(rc, asked->host, strlen(asked->host),
+                              (unsigned) port);
+    } else {
+        node = bc_rc_node_add(rc, m->element[0]->str, m->element[0]->len,
+                              (unsigned) port);
+    }
+
+    if (node < 0) {
+        return -1;
+    }
+
+    rc->nodes[node].master = 1;
+
+    for (; s <= e; s++) {
+        rc->slots[s] = (int16_t) node;
+    }
+
+    return 0;
+}
+
+
+/* CLUSTER SLOTS through the node's link; 0, or -1 (the map may be
+   partly rewritten: a caller tries another node) */
+int
+bc_rc_map_read(bc_rc_t *rc, int node)
+{
+    redisReply    *r;
+    redisContext  *c;
+    bc_rc_node_t   asked;
+    unsigned       i;
+    int            rv;
+
+    c = rc->nodes[node].c;
+    if (c == NULL || rc->nodes[node].inflight != 0) {
+        return -1;
+    }
+
+    r = redisCommand(c, "CLUSTER SLOTS");
+    if (r == NULL) {
+        snprintf(rc->errstr, sizeof(rc->errstr), "redis CLUSTER SLOTS on "
+                 "%s:%u: %s", rc->nodes[node].host, rc->nodes[node].port,
+                 c->errstr);
+        redisFree(c);
+        rc->nodes[node].c = NULL;
+        return -1;
+    }
+
+    rv = -1;
+
+    if (r->type != REDIS_REPLY_ARRAY || r->elements == 0) {
+        snprintf(rc->errstr, sizeof(rc->errstr), "redis CLUSTER SLOTS on "
+                 "%s:%u: %s", rc->nodes[node].host, rc->nodes[node].port,
+                 r->type == REDIS_REPLY_ERROR ? r->str : "no slot served");
+        goto done;
+    }
+
+    asked = rc->nodes[node];
+    for (i = 0; i < rc->nnodes; i++) {
+        rc->nodes[i].master = 0;
+    }
+    memset(rc->slots, 0xff, sizeof(rc->slots));
+
+    for (i = 0; i < r->elements; i++) {
+        if (bc_rc_map_range(rc, r->element[i], &asked) != 0) {
+            snprintf(rc->errstr, sizeof(rc->errstr), "redis CLUSTER SLOTS "
+                     "on %s:%u: an unexpected reply", asked.host, asked.port);
+            goto done;
+        }
+    }
+
+    rv = 0;
+
+done:
+
+    freeReplyObject(r);
+    return rv;
+}
+
+
+/* after a MOVED, with nothing in flight: any node that answers */
+void
+bc_rc_map_refresh(bc_rc_t *rc)
+{
+    unsigned  i;
+
+    for (i = 0; i < rc->nnodes; i++) {
+        if (rc->nodes[i].c != NULL && bc_rc_map_read(rc, (int) i) == 0) {
+            rc->refresh = 0;
+            return;
+        }
+    }
+
+    /* keep the map MOVED patched; the next MOVED tries again */
+}
