@@ -95,6 +95,23 @@ sub owner_of_slot {    # the master node (hash) serving a slot
     return undef;
 }
 
+# ends a slot's move to $dst as redis-cli does: the destination first (it
+# was importing: its config epoch is bumped, so the cluster keeps its
+# claim against the source's replicas), then every other master; then
+# waits until every node sees the new owner
+sub assign_slot {
+    my ($slot, $src, $dst) = @_;
+    rcli($dst->{port}, 'CLUSTER', 'SETSLOT', $slot, 'NODE', $dst->{id});
+    rcli($src->{port}, 'CLUSTER', 'SETSLOT', $slot, 'NODE', $dst->{id});
+    for my $n (grep { $_->{master} && $_->{id} ne $src->{id} && $_->{id} ne $dst->{id} }
+               values %{ cluster_nodes($dst->{port}) }) {
+        rcli($n->{port}, 'CLUSTER', 'SETSLOT', $slot, 'NODE', $dst->{id});
+    }
+    return wait_until(sub {
+        !grep { ((owner_of_slot($slot, $_) // {})->{id} // '') ne $dst->{id} } @ports;
+    }, 10);
+}
+
 # ------------------------------------------------------------- the probe
 
 sub probe_start {
@@ -200,9 +217,7 @@ is_deeply [ pipeline($p, "GET $ka", "GET $keys[0]", "GET $kb", "GET $ka") ],
 
 is rcli($src->{port}, 'MIGRATE', '127.0.0.1', $dst->{port}, '', 0, 5000,
         'AUTH2', 'admin', $admin_pass, 'KEYS', $kb), 'OK', "$kb migrated";
-for my $n (grep { $_->{master} } values %{ cluster_nodes($ports[1]) }) {
-    rcli($n->{port}, 'CLUSTER', 'SETSLOT', $slot, 'NODE', $dst->{id});
-}
+ok assign_slot($slot, $src, $dst), "slot $slot now served by $dst->{port} for every node";
 like rcli($src->{port}, 'GET', $ka), qr/^MOVED $slot 127\.0\.0\.1:$dst->{port}$/,
     'the old owner answers MOVED';
 is_deeply [ pipeline($p, "GET $ka", "GET $kb", "GET $keys[1]", "GET $ka") ],
@@ -214,9 +229,9 @@ is cmd($p, "INCR bc:{n}c"), ':3', 'and the client goes on';
 my $wslot = slot_of('bc:{w}a');
 my $wsrc = owner_of_slot($wslot);
 my ($wdst) = grep { $_->{master} && $_->{port} != $wsrc->{port} } values %{ cluster_nodes($ports[1]) };
-for my $n (grep { $_->{master} } values %{ cluster_nodes($ports[1]) }) {
-    rcli($n->{port}, 'CLUSTER', 'SETSLOT', $wslot, 'NODE', $wdst->{id});
-}
+rcli($wdst->{port}, 'CLUSTER', 'SETSLOT', $wslot, 'IMPORTING', $wsrc->{id});
+rcli($wsrc->{port}, 'CLUSTER', 'SETSLOT', $wslot, 'MIGRATING', $wdst->{id});
+ok assign_slot($wslot, $wsrc, $wdst), "slot $wslot now served by $wdst->{port} for every node";
 is_deeply [ pipeline($p, 'MULTI', 'SET bc:{w}a 5', 'INCR bc:{w}a', 'EXEC') ],
     [ '+OK', '+QUEUED', '+QUEUED', '*2[+OK,:6]' ],
     'a transaction on a moved slot runs whole on the new owner';
