@@ -56,48 +56,56 @@ bc_key_slot(const char *key, size_t len)
 /*
  * Commands whose key is not argv[1]. Anything absent with an argument is
  * routed by argv[1] (GET, SET, HSET, XADD, ZADD, EXPIRE, ...), anything
- * absent without one to any master.
+ * absent without one to any master. A row with a subcommand (argv[1])
+ * comes before the row of its command without one.
  */
+#define BC_RC_KEY_NUMKEYS  -1    /* EVAL script numkeys key...: argv[3] */
+#define BC_RC_KEY_STREAMS  -2    /* XREAD ... STREAMS key...: after it */
+
 typedef struct {
     const char    *name;
+    const char    *sub;      /* NULL: any subcommand */
     bc_rc_route_t  route;
-    int            key;      /* argv index of the key for BC_RC_ROUTE_KEY;
-                                0: found by a rule (EVAL*, XREAD*) */
+    int            key;      /* BC_RC_ROUTE_KEY: the argv index of the
+                                key, or one of the rules above */
 } bc_rc_command_t;
 
 static const bc_rc_command_t  bc_rc_commands[] = {
-    { "MULTI",       BC_RC_ROUTE_MULTI, 0 },
-    { "EXEC",        BC_RC_ROUTE_END,   0 },
-    { "DISCARD",     BC_RC_ROUTE_END,   0 },
-    { "EVAL",        BC_RC_ROUTE_KEY,   0 },
-    { "EVALSHA",     BC_RC_ROUTE_KEY,   0 },
-    { "EVAL_RO",     BC_RC_ROUTE_KEY,   0 },
-    { "EVALSHA_RO",  BC_RC_ROUTE_KEY,   0 },
-    { "FCALL",       BC_RC_ROUTE_KEY,   0 },
-    { "XREAD",       BC_RC_ROUTE_KEY,   0 },
-    { "XREADGROUP",  BC_RC_ROUTE_KEY,   0 },
-    { "XINFO",       BC_RC_ROUTE_KEY,   2 },
-    { "XGROUP",      BC_RC_ROUTE_KEY,   2 },
-    { "OBJECT",      BC_RC_ROUTE_KEY,   2 },
-    { "MEMORY",      BC_RC_ROUTE_KEY,   2 },
-    { "SCRIPT",      BC_RC_ROUTE_ANY,   0 },
-    { "PING",        BC_RC_ROUTE_ANY,   0 },
-    { "ECHO",        BC_RC_ROUTE_ANY,   0 },
-    { "TIME",        BC_RC_ROUTE_ANY,   0 },
-    { "INFO",        BC_RC_ROUTE_ANY,   0 },
-    { "DBSIZE",      BC_RC_ROUTE_ANY,   0 },
-    { "CLUSTER",     BC_RC_ROUTE_ANY,   0 },
-    { "CLIENT",      BC_RC_ROUTE_ANY,   0 },
-    { "COMMAND",     BC_RC_ROUTE_ANY,   0 },
-    { "CONFIG",      BC_RC_ROUTE_ANY,   0 },
-    { "AUTH",        BC_RC_ROUTE_ANY,   0 },
-    { "HELLO",       BC_RC_ROUTE_ANY,   0 },
-    { "WAIT",        BC_RC_ROUTE_ANY,   0 },
-    { "ACL",         BC_RC_ROUTE_ANY,   0 },
-    { "FUNCTION",    BC_RC_ROUTE_ANY,   0 },
-    { "RANDOMKEY",   BC_RC_ROUTE_ANY,   0 },
-    { "FLUSHALL",    BC_RC_ROUTE_ALL,   0 },
-    { "FLUSHDB",     BC_RC_ROUTE_ALL,   0 },
+    { "MULTI",       NULL,    BC_RC_ROUTE_MULTI, 0 },
+    { "EXEC",        NULL,    BC_RC_ROUTE_END,   0 },
+    { "DISCARD",     NULL,    BC_RC_ROUTE_END,   0 },
+    { "EVAL",        NULL,    BC_RC_ROUTE_KEY,   BC_RC_KEY_NUMKEYS },
+    { "EVALSHA",     NULL,    BC_RC_ROUTE_KEY,   BC_RC_KEY_NUMKEYS },
+    { "EVAL_RO",     NULL,    BC_RC_ROUTE_KEY,   BC_RC_KEY_NUMKEYS },
+    { "EVALSHA_RO",  NULL,    BC_RC_ROUTE_KEY,   BC_RC_KEY_NUMKEYS },
+    { "FCALL",       NULL,    BC_RC_ROUTE_KEY,   BC_RC_KEY_NUMKEYS },
+    { "XREAD",       NULL,    BC_RC_ROUTE_KEY,   BC_RC_KEY_STREAMS },
+    { "XREADGROUP",  NULL,    BC_RC_ROUTE_KEY,   BC_RC_KEY_STREAMS },
+    { "XINFO",       NULL,    BC_RC_ROUTE_KEY,   2 },
+    { "XGROUP",      NULL,    BC_RC_ROUTE_KEY,   2 },
+    { "OBJECT",      NULL,    BC_RC_ROUTE_KEY,   2 },
+    { "MEMORY",      NULL,    BC_RC_ROUTE_KEY,   2 },
+    /* every master must know a script EVALSHA may run there */
+    { "SCRIPT",      "LOAD",  BC_RC_ROUTE_ALL,   0 },
+    { "SCRIPT",      "FLUSH", BC_RC_ROUTE_ALL,   0 },
+    { "SCRIPT",      NULL,    BC_RC_ROUTE_ANY,   0 },
+    { "FLUSHALL",    NULL,    BC_RC_ROUTE_ALL,   0 },
+    { "FLUSHDB",     NULL,    BC_RC_ROUTE_ALL,   0 },
+    { "PING",        NULL,    BC_RC_ROUTE_ANY,   0 },
+    { "ECHO",        NULL,    BC_RC_ROUTE_ANY,   0 },
+    { "TIME",        NULL,    BC_RC_ROUTE_ANY,   0 },
+    { "INFO",        NULL,    BC_RC_ROUTE_ANY,   0 },
+    { "DBSIZE",      NULL,    BC_RC_ROUTE_ANY,   0 },
+    { "CLUSTER",     NULL,    BC_RC_ROUTE_ANY,   0 },
+    { "CLIENT",      NULL,    BC_RC_ROUTE_ANY,   0 },
+    { "COMMAND",     NULL,    BC_RC_ROUTE_ANY,   0 },
+    { "CONFIG",      NULL,    BC_RC_ROUTE_ANY,   0 },
+    { "AUTH",        NULL,    BC_RC_ROUTE_ANY,   0 },
+    { "HELLO",       NULL,    BC_RC_ROUTE_ANY,   0 },
+    { "WAIT",        NULL,    BC_RC_ROUTE_ANY,   0 },
+    { "ACL",         NULL,    BC_RC_ROUTE_ANY,   0 },
+    { "FUNCTION",    NULL,    BC_RC_ROUTE_ANY,   0 },
+    { "RANDOMKEY",   NULL,    BC_RC_ROUTE_ANY,   0 },
 };
 
 
@@ -120,39 +128,49 @@ bc_rc_arg_is(const char **argv, const size_t *argvlen, int i,
 
 
 /* EVAL script numkeys key...: the first key, if numkeys > 0 */
-static bc_rc_route_t
-bc_rc_route_eval(int argc, const char **argv, const size_t *argvlen,
-    int *key)
+static int
+bc_rc_key_numkeys(int argc, const char **argv, const size_t *argvlen)
 {
     char    num[24];
     size_t  n;
 
     if (argc < 4) {
-        return BC_RC_ROUTE_ANY;
+        return -1;
     }
 
     n = bc_rc_arglen(argv, argvlen, 2);
     if (n == 0 || n >= sizeof(num)) {
-        return BC_RC_ROUTE_ANY;
+        return -1;
     }
 
     memcpy(num, argv[2], n);
     num[n] = '\0';
 
-    if (strtol(num, NULL, 10) <= 0) {
-        return BC_RC_ROUTE_ANY;
+    return strtol(num, NULL, 10) > 0 ? 3 : -1;
+}
+
+
+/* XREAD[GROUP] ... STREAMS key [key ...] id [id ...]: the first key */
+static int
+bc_rc_key_streams(int argc, const char **argv, const size_t *argvlen)
+{
+    int  a;
+
+    for (a = 1; a + 1 < argc; a++) {
+        if (bc_rc_arg_is(argv, argvlen, a, "STREAMS")) {
+            return a + 1;
+        }
     }
 
-    *key = 3;
-    return BC_RC_ROUTE_KEY;
+    return -1;
 }
 
 
 bc_rc_route_t
 bc_rc_route(int argc, const char **argv, const size_t *argvlen, int *key)
 {
-    size_t   i;
-    int      a;
+    const bc_rc_command_t  *cmd;
+    size_t                  i;
 
     *key = -1;
 
@@ -163,44 +181,31 @@ bc_rc_route(int argc, const char **argv, const size_t *argvlen, int *key)
     for (i = 0; i < sizeof(bc_rc_commands) / sizeof(bc_rc_commands[0]);
          i++)
     {
-        const bc_rc_command_t  *cmd = &bc_rc_commands[i];
+        cmd = &bc_rc_commands[i];
 
-        if (!bc_rc_arg_is(argv, argvlen, 0, cmd->name)) {
+        if (!bc_rc_arg_is(argv, argvlen, 0, cmd->name)
+            || (cmd->sub != NULL
+                && (argc < 2 || !bc_rc_arg_is(argv, argvlen, 1, cmd->sub))))
+        {
             continue;
         }
 
         if (cmd->route != BC_RC_ROUTE_KEY) {
-            /* SCRIPT LOAD/FLUSH: every master must know the script */
-            if (cmd->route == BC_RC_ROUTE_ANY && argc > 1
-                && strcmp(cmd->name, "SCRIPT") == 0
-                && (bc_rc_arg_is(argv, argvlen, 1, "LOAD")
-                    || bc_rc_arg_is(argv, argvlen, 1, "FLUSH")))
-            {
-                return BC_RC_ROUTE_ALL;
-            }
             return cmd->route;
         }
 
-        if (cmd->key > 0) {
-            if (argc <= cmd->key) {
-                return BC_RC_ROUTE_ANY;
-            }
-            *key = cmd->key;
-            return BC_RC_ROUTE_KEY;
+        switch (cmd->key) {
+        case BC_RC_KEY_NUMKEYS:
+            *key = bc_rc_key_numkeys(argc, argv, argvlen);
+            break;
+        case BC_RC_KEY_STREAMS:
+            *key = bc_rc_key_streams(argc, argv, argvlen);
+            break;
+        default:
+            *key = argc > cmd->key ? cmd->key : -1;
         }
 
-        if (cmd->name[0] == 'X') {
-            /* XREAD[GROUP] ... STREAMS key [key ...] id [id ...] */
-            for (a = 1; a + 1 < argc; a++) {
-                if (bc_rc_arg_is(argv, argvlen, a, "STREAMS")) {
-                    *key = a + 1;
-                    return BC_RC_ROUTE_KEY;
-                }
-            }
-            return BC_RC_ROUTE_ANY;
-        }
-
-        return bc_rc_route_eval(argc, argv, argvlen, key);
+        return *key >= 0 ? BC_RC_ROUTE_KEY : BC_RC_ROUTE_ANY;
     }
 
     if (argc < 2) {

@@ -145,6 +145,32 @@ test_route_table(void **state)
         assert_int_equal(route(3, argv, &key), BC_RC_ROUTE_ALL);
     }
 
+    {
+        const char *argv[] = { "SCRIPT", "FLUSH" };
+        assert_int_equal(route(2, argv, &key), BC_RC_ROUTE_ALL);
+    }
+    {
+        const char *argv[] = { "SCRIPT" };
+        assert_int_equal(route(1, argv, &key), BC_RC_ROUTE_ANY);
+    }
+
+    /* a numkeys that is not a positive number: no key */
+    {
+        const char *argv[] = { "EVALSHA", "abc", "x1", "k1" };
+        assert_int_equal(route(4, argv, &key), BC_RC_ROUTE_ANY);
+        assert_int_equal(key, -1);
+    }
+
+    /* XREADGROUP without STREAMS, XINFO without its key: no key */
+    {
+        const char *argv[] = { "XREADGROUP", "GROUP", "g", "c" };
+        assert_int_equal(route(4, argv, &key), BC_RC_ROUTE_ANY);
+    }
+    {
+        const char *argv[] = { "XINFO", "HELP" };
+        assert_int_equal(route(2, argv, &key), BC_RC_ROUTE_ANY);
+    }
+
     /* transactions */
     {
         const char *argv[] = { "MULTI" };
