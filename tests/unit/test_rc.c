@@ -1,6 +1,7 @@
 /*
- * bc_rc without a server: key slots (the {hash tag} rule) and the table
- * routing each command to its key.
+ * bc_rc without a server: key slots (the {hash tag} rule), the table
+ * routing each command to its key, and no seed answering. The cluster
+ * itself is t/44-redis-cluster.t.
  */
 #include "bc_unit.h"
 #include "bc_rc.h"
@@ -196,8 +197,30 @@ test_route_table(void **state)
 }
 
 
+/* no seed answers: NULL and a sentence naming the last one tried */
+static void
+test_connect_refused(void **state)
+{
+    bc_redis_conf_t  conf;
+    char             err[256];
+    const char      *seeds = "127.0.0.1:1,127.0.0.1:2";
+
+    (void) state;
+
+    memset(&conf, 0, sizeof(conf));
+    conf.timeout_ms = 500;
+    assert_int_equal(bc_redis_conf_parse_list(&conf, seeds, strlen(seeds),
+                                              err, sizeof(err)), 0);
+
+    err[0] = '\0';
+    assert_null(bc_rc_connect(&conf, err, sizeof(err)));
+    assert_non_null(strstr(err, "127.0.0.1:2"));
+}
+
+
 BC_UNIT_MAIN(
     cmocka_unit_test(test_crc16),
+    cmocka_unit_test(test_connect_refused),
     cmocka_unit_test(test_key_slot),
     cmocka_unit_test(test_route_table)
 )
