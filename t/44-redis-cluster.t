@@ -215,15 +215,41 @@ is cmd($p, "GET $kb"), '$two', 'the key not migrated yet is read from the source
 is_deeply [ pipeline($p, "GET $ka", "GET $keys[0]", "GET $kb", "GET $ka") ],
     [ '$one', "\$v-$keys[0]", '$two', '$one' ], 'ASK followed inside a pipeline';
 
+# both keys at once while only one has moved: TRYAGAIN, retried (within
+# timeout_ms) until the migration ends, then MOVED followed
+sub tryagains {
+    my ($n) = rcli($src->{port}, 'INFO', 'errorstats') =~ /errorstat_TRYAGAIN:count=(\d+)/;
+    return $n // 0;
+}
+like rcli($src->{port}, 'MGET', $ka, $kb), qr/^TRYAGAIN/, 'the source answers TRYAGAIN to both keys at once';
+my $tryagains = tryagains();
+print { $p->{in} } "MGET $ka $kb\n";
+$p->{in}->flush;
+ok wait_until(sub { tryagains() > $tryagains }, 5), 'the probe met TRYAGAIN';
+
 is rcli($src->{port}, 'MIGRATE', '127.0.0.1', $dst->{port}, '', 0, 5000,
         'AUTH2', 'admin', $admin_pass, 'KEYS', $kb), 'OK', "$kb migrated";
 ok assign_slot($slot, $src, $dst), "slot $slot now served by $dst->{port} for every node";
+is probe_line($p), '*2[$one,$two]', 'the multi-key command retried answers once the slot has moved';
 like rcli($src->{port}, 'GET', $ka), qr/^MOVED $slot 127\.0\.0\.1:$dst->{port}$/,
     'the old owner answers MOVED';
 is_deeply [ pipeline($p, "GET $ka", "GET $kb", "GET $keys[1]", "GET $ka") ],
     [ '$one', '$two', "\$v-$keys[1]", '$one' ],
-    'MOVED followed inside a pipeline, no error to the caller';
+    'after the move a pipeline reads both keys from the new owner';
 is cmd($p, "INCR bc:{n}c"), ':3', 'and the client goes on';
+
+# an (empty) slot moved behind the probe's back: two pipelined commands
+# on it both meet MOVED, followed in order
+my $pslot = slot_of('bc:{p}x');
+my $psrc = owner_of_slot($pslot);
+my ($pdst) = grep { $_->{master} && $_->{port} != $psrc->{port} } values %{ cluster_nodes($ports[1]) };
+rcli($pdst->{port}, 'CLUSTER', 'SETSLOT', $pslot, 'IMPORTING', $psrc->{id});
+rcli($psrc->{port}, 'CLUSTER', 'SETSLOT', $pslot, 'MIGRATING', $pdst->{id});
+ok assign_slot($pslot, $psrc, $pdst), "slot $pslot now served by $pdst->{port} for every node";
+is_deeply [ pipeline($p, 'SET bc:{p}x 1', "GET $keys[2]", 'INCR bc:{p}x', 'GET bc:{p}x') ],
+    [ '+OK', "\$v-$keys[2]", ':2', '$2' ],
+    'MOVED followed inside a pipeline, no error to the caller';
+is rcli($pdst->{port}, 'GET', 'bc:{p}x'), 2, 'written once, on the new owner';
 
 # an (empty) slot moved under a transaction: resent whole to its new owner
 my $wslot = slot_of('bc:{w}a');
