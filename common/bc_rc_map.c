@@ -389,51 +389,183 @@ bc_rc_map_range(bc_rc_t *rc, const redisReply *r, const bc_rc_node_t *asked)
 }
 
 
-/* CLUSTER SLOTS through the node's link; 0, or -1 (the map may be
-   partly rewritten: a caller tries another node) */
+/* a field of a CLUSTER SHARDS map (a flat name, value array in RESP2) */
+static const redisReply *
+bc_rc_field(const redisReply *map, const char *name)
+{
+    size_t  i;
+
+    if (map->type != REDIS_REPLY_ARRAY) {
+        return NULL;
+    }
+
+    for (i = 0; i + 1 < map->elements; i += 2) {
+        if (map->element[i]->type == REDIS_REPLY_STRING
+            && strcmp(map->element[i]->str, name) == 0)
+        {
+            return map->element[i + 1];
+        }
+    }
+
+    return NULL;
+}
+
+
+/* one CLUSTER SHARDS shard: slots [start, end, ...], nodes [{...}] */
+static int
+bc_rc_map_shard(bc_rc_t *rc, const redisReply *shard,
+    const bc_rc_node_t *asked)
+{
+    const redisReply  *slots, *nodes, *m, *ip, *port, *role, *health;
+    long long          s, e;
+    size_t             i;
+    int                node;
+
+    slots = bc_rc_field(shard, "slots");
+    nodes = bc_rc_field(shard, "nodes");
+    if (slots == NULL || nodes == NULL || slots->type != REDIS_REPLY_ARRAY
+        || nodes->type != REDIS_REPLY_ARRAY)
+    {
+        return -1;
+    }
+
+    /* the master; one that is online over one marked failed */
+    m = NULL;
+    for (i = 0; i < nodes->elements; i++) {
+        role = bc_rc_field(nodes->element[i], "role");
+        health = bc_rc_field(nodes->element[i], "health");
+        if (role == NULL || role->type != REDIS_REPLY_STRING
+            || strcmp(role->str, "master") != 0)
+        {
+            continue;
+        }
+        m = nodes->element[i];
+        if (health != NULL && health->type == REDIS_REPLY_STRING
+            && strcmp(health->str, "online") == 0)
+        {
+            break;
+        }
+    }
+
+    /* a shard without a master (yet) serves nothing: its slots stay
+       unknown and go to any master, which answers MOVED or CLUSTERDOWN */
+    if (m == NULL) {
+        return 0;
+    }
+
+    ip = bc_rc_field(m, "ip");
+    port = bc_rc_field(m, "port");
+    if (ip == NULL || ip->type != REDIS_REPLY_STRING || port == NULL
+        || port->type != REDIS_REPLY_INTEGER || port->integer <= 0
+        || port->integer > 65535)
+    {
+        return -1;
+    }
+
+    node = ip->len == 0 || strcmp(ip->str, "?") == 0
+           ? bc_rc_node_add(rc, asked->host, strlen(asked->host),
+                            (unsigned) port->integer)
+           : bc_rc_node_add(rc, ip->str, ip->len, (unsigned) port->integer);
+    if (node < 0) {
+        return -1;
+    }
+
+    rc->nodes[node].master = 1;
+
+    for (i = 0; i + 1 < slots->elements; i += 2) {
+        if (slots->element[i]->type != REDIS_REPLY_INTEGER
+            || slots->element[i + 1]->type != REDIS_REPLY_INTEGER)
+        {
+            return -1;
+        }
+        s = slots->element[i]->integer;
+        e = slots->element[i + 1]->integer;
+        if (s < 0 || e >= BC_RC_SLOTS || s > e) {
+            return -1;
+        }
+        for (; s <= e; s++) {
+            rc->slots[s] = (int16_t) node;
+        }
+    }
+
+    return 0;
+}
+
+
+/* a command on the node's idle link; NULL (the link closed) if it broke */
+static redisReply *
+bc_rc_map_query(bc_rc_t *rc, int node, const char *command)
+{
+    bc_rc_node_t  *n = &rc->nodes[node];
+    redisReply    *r;
+
+    r = redisCommand(n->c, command);
+    if (r == NULL) {
+        snprintf(rc->errstr, sizeof(rc->errstr), "redis %s on %s:%u: %s",
+                 command, n->host, n->port, n->c->errstr);
+        redisFree(n->c);
+        n->c = NULL;
+    }
+
+    return r;
+}
+
+
+/*
+ * The slot map through the node's link: CLUSTER SLOTS, or CLUSTER SHARDS
+ * where SLOTS is refused (deprecated since 7.0: an ACL or a later server
+ * may offer only SHARDS). 0, or -1 (the map may be partly rewritten: a
+ * caller tries another node)
+ */
 int
 bc_rc_map_read(bc_rc_t *rc, int node)
 {
     redisReply    *r;
-    redisContext  *c;
     bc_rc_node_t   asked;
     unsigned       i;
-    int            rv;
+    int            rv, shards;
 
-    c = rc->nodes[node].c;
-    if (c == NULL || rc->nodes[node].inflight != 0) {
+    if (rc->nodes[node].c == NULL || rc->nodes[node].inflight != 0) {
         return -1;
     }
 
-    r = redisCommand(c, "CLUSTER SLOTS");
+    shards = 0;
+    r = bc_rc_map_query(rc, node, "CLUSTER SLOTS");
+
+    if (r != NULL && r->type == REDIS_REPLY_ERROR) {
+        freeReplyObject(r);
+        shards = 1;
+        r = bc_rc_map_query(rc, node, "CLUSTER SHARDS");
+    }
+
     if (r == NULL) {
-        snprintf(rc->errstr, sizeof(rc->errstr), "redis CLUSTER SLOTS on "
-                 "%s:%u: %s", rc->nodes[node].host, rc->nodes[node].port,
-                 c->errstr);
-        redisFree(c);
-        rc->nodes[node].c = NULL;
         return -1;
     }
 
     rv = -1;
+    asked = rc->nodes[node];
 
     if (r->type != REDIS_REPLY_ARRAY || r->elements == 0) {
-        snprintf(rc->errstr, sizeof(rc->errstr), "redis CLUSTER SLOTS on "
-                 "%s:%u: %s", rc->nodes[node].host, rc->nodes[node].port,
+        snprintf(rc->errstr, sizeof(rc->errstr), "redis CLUSTER %s on "
+                 "%s:%u: %s", shards ? "SHARDS" : "SLOTS", asked.host,
+                 asked.port,
                  r->type == REDIS_REPLY_ERROR ? r->str : "no slot served");
         goto done;
     }
 
-    asked = rc->nodes[node];
     for (i = 0; i < rc->nnodes; i++) {
         rc->nodes[i].master = 0;
     }
     memset(rc->slots, 0xff, sizeof(rc->slots));
 
     for (i = 0; i < r->elements; i++) {
-        if (bc_rc_map_range(rc, r->element[i], &asked) != 0) {
-            snprintf(rc->errstr, sizeof(rc->errstr), "redis CLUSTER SLOTS "
-                     "on %s:%u: an unexpected reply", asked.host, asked.port);
+        if ((shards ? bc_rc_map_shard(rc, r->element[i], &asked)
+                    : bc_rc_map_range(rc, r->element[i], &asked))
+            != 0)
+        {
+            snprintf(rc->errstr, sizeof(rc->errstr), "redis CLUSTER %s on "
+                     "%s:%u: an unexpected reply",
+                     shards ? "SHARDS" : "SLOTS", asked.host, asked.port);
             goto done;
         }
     }

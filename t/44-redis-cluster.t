@@ -265,6 +265,36 @@ is rcli($wdst->{port}, 'GET', 'bc:{w}a'), 6, 'applied once, on the new owner';
 is $p->{errors}, 0, 'no client error so far';
 is $p->{connects}, 1, 'one connection all along';
 
+# CLUSTER SLOTS refused (an ACL, or a server that dropped it): the map
+# comes from CLUSTER SHARDS; a right map routes without a single MOVED
+for my $port (@ports) {
+    rcli($port, 'ACL', 'SETUSER', 'shardsonly', 'on', '>shards-pass', '~bc:*', '+@all', '-cluster|slots');
+}
+open my $pw, '>', "$dir/shards.password" or die $!;
+print $pw "shards-pass\n";
+close $pw;
+sub moved_total {
+    my $n = 0;
+    for my $port (@ports) {
+        my ($c) = rcli($port, 'INFO', 'errorstats') =~ /errorstat_MOVED:count=(\d+)/;
+        $n += $c // 0;
+    }
+    return $n;
+}
+my $moved = moved_total();
+{
+    my $pid = open2(my $out, my $in, $PROBE, $nodes, 'user=shardsonly', "password_file=$dir/shards.password");
+    push @probes, $pid;
+    print $in "CLUSTER SLOTS\n", map { "GET $_\n" } @keys, 'bc:{p}x';
+    close $in;
+    my @lines = map { chomp; $_ } <$out>;
+    waitpid $pid, 0;
+    is_deeply \@lines, [ 'MODE cluster', "-NOPERM this user has no permissions to run the 'cluster|slots' command",
+                         (map { "\$v-$_" } @keys), '$2' ],
+        'a user without CLUSTER SLOTS: every key read';
+    is moved_total(), $moved, 'routed by the CLUSTER SHARDS map: no MOVED';
+}
+
 # ----------------------------------------------------------------- failover
 
 my $victim = owner_of_slot(slot_of($keys[0]));
