@@ -77,6 +77,10 @@ bc_rc_connect_seed(bc_rc_t *rc, const bc_redis_conf_t *seed, int several,
         return 0;
     }
 
+    /* the same node given twice as a seed: its first link goes */
+    if (rc->nodes[node].c != NULL) {
+        redisFree(rc->nodes[node].c);
+    }
     rc->nodes[node].c = c;
 
     if (bc_rc_map_read(rc, node) != 0) {
@@ -263,7 +267,7 @@ bc_rc_read(bc_rc_t *rc, bc_rc_entry_t *e, redisReply **reply)
     void          *r;
 
     if (n->c == NULL || redisGetReply(n->c, &r) != REDIS_OK) {
-        bc_rc_fail(rc, n->host, n->c);
+        bc_rc_fail(rc, e->node);
         return REDIS_ERR;
     }
 
@@ -325,7 +329,7 @@ bc_rc_send(bc_rc_t *rc, int node, bc_rc_entry_t *e)
     }
 
     if (redisAppendFormattedCommand(c, e->cmd, e->len) != REDIS_OK) {
-        bc_rc_fail(rc, rc->nodes[node].host, c);
+        bc_rc_fail(rc, node);
         return REDIS_ERR;
     }
 
@@ -641,7 +645,7 @@ bc_rc_resolve(bc_rc_t *rc, bc_rc_entry_t *e, redisReply **reply)
 
         /* ASKING lets the importing node answer for this one command */
         if (asking && redisAppendCommand(c, "ASKING") != REDIS_OK) {
-            bc_rc_fail(rc, rc->nodes[node].host, c);
+            bc_rc_fail(rc, node);
             return REDIS_ERR;
         }
 
@@ -651,7 +655,7 @@ bc_rc_resolve(bc_rc_t *rc, bc_rc_entry_t *e, redisReply **reply)
 
         if (asking) {
             if (redisGetReply(c, &ok) != REDIS_OK) {
-                bc_rc_fail(rc, rc->nodes[node].host, c);
+                bc_rc_fail(rc, node);
                 return REDIS_ERR;
             }
             freeReplyObject(ok);

@@ -57,6 +57,7 @@ redisContext *bc_rc_node_link(bc_rc_t *rc, int node);
 int bc_rc_any_master(bc_rc_t *rc);
 int bc_rc_map_read(bc_rc_t *rc, int node);
 void bc_rc_map_refresh(bc_rc_t *rc);
-void bc_rc_fail(bc_rc_t *rc, const char *what, const redisContext *c);
+/* a node's link failed: the client is broken, errstr names the node */
+void bc_rc_fail(bc_rc_t *rc, int node);
 
 #endif /* BC_RC_INT_H */

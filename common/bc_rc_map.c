@@ -262,12 +262,15 @@ bc_rc_node_add(bc_rc_t *rc, const char *host, size_t hlen, unsigned port)
 
 
 void
-bc_rc_fail(bc_rc_t *rc, const char *what, const redisContext *c)
+bc_rc_fail(bc_rc_t *rc, int node)
 {
+    const bc_rc_node_t  *n = &rc->nodes[node];
+
     /* the first failure is the one worth reporting */
     if (!rc->broken) {
-        snprintf(rc->errstr, sizeof(rc->errstr), "redis %s: %s", what,
-                 c && c->err ? c->errstr : "connection lost");
+        snprintf(rc->errstr, sizeof(rc->errstr), "redis %s:%u: %s", n->host,
+                 n->port, n->c && n->c->err ? n->c->errstr
+                                            : "connection lost");
     }
 
     rc->broken = 1;
