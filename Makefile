@@ -65,10 +65,10 @@ UNIT_BINS    := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 MODULE_SRCS  := $(wildcard ngx_http_broadcast_module.c src/*.c src/*.h) \
                 $(COMMON_SRCS) $(COMMON_HDRS) config
 
-.PHONY: all deps module sender sim ctl unit test run stop bench soak asan \
+.PHONY: all deps module sender sim ctl probe unit test run stop bench soak asan \
         clean distclean valgrind
 
-all: module sender sim ctl
+all: module sender sim ctl probe
 
 deps:
 	@bash scripts/install-deps.sh
@@ -137,6 +137,12 @@ $(BUILD)/tests/%: tests/unit/%.c tests/unit/bc_unit.h $(COMMON_OBJS) $(PHONE_LIB
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(COMMON_OBJS) $(LDLIBS_ALL) -lcmocka
 
+# drives common/bc_rc.c from stdin for t/44-redis-cluster.t (not installed)
+probe: $(BIN)/rc_probe
+$(BIN)/rc_probe: tests/cluster/rc_probe.c $(COMMON_OBJS) $(PHONE_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(COMMON_OBJS) $(LDLIBS_ALL)
+
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "# $$t"; $$t; done
 
@@ -166,7 +172,7 @@ $(ASAN_MODULE_SO): $(ASAN_NGX_BUILD)/Makefile $(MODULE_SRCS) $(PHONE_LIB)
 	$(MAKE) -s -f $(ASAN_NGX_BUILD)/Makefile -C $(NGX_SRC) modules
 
 asan: deps $(ASAN_MODULE_SO)
-	$(MAKE) SANITIZE=1 BUILD=$(ASAN_BUILD) sender sim ctl unit
+	$(MAKE) SANITIZE=1 BUILD=$(ASAN_BUILD) sender sim ctl probe unit
 	BC_BUILD=$(ASAN_BUILD) \
 	BC_NGINX_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \
 	ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 \

@@ -60,7 +60,7 @@ static ngx_command_t  ngx_http_broadcast_commands[] = {
     /* backends: Redis, MariaDB, the thread pool that talks to them */
 
     { ngx_string("broadcast_redis"),
-      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE123,
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
       ngx_http_broadcast_redis,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,

@@ -24,6 +24,7 @@ bc_redis_conf_parse(bc_redis_conf_t *conf, const char *spec, size_t len)
     conf->host[0] = '\0';
     conf->socket[0] = '\0';
     conf->port = 0;
+    conf->nseeds = 0;
 
     if (len > 5 && strncmp(spec, "unix:", 5) == 0) {
         if (len - 5 >= sizeof(conf->socket) || spec[5] != '/') {
@@ -86,6 +87,92 @@ bc_redis_conf_parse(bc_redis_conf_t *conf, const char *spec, size_t len)
     memcpy(conf->host, spec + host_start, host_end - host_start);
     conf->host[host_end - host_start] = '\0';
     conf->port = port;
+
+    memcpy(conf->seeds[0].host, conf->host, sizeof(conf->host));
+    conf->seeds[0].port = port;
+    conf->nseeds = 1;
+
+    return 0;
+}
+
+
+int
+bc_redis_conf_add_seed(bc_redis_conf_t *conf, const char *spec, size_t len,
+    char *err, size_t errlen)
+{
+    bc_redis_conf_t  one;
+
+    if (conf->socket[0] || conf->nseeds == 0) {
+        snprintf(err, errlen, "a Redis unix: socket must be the only "
+                 "address: a cluster is given as several ip:port addresses");
+        return -1;
+    }
+
+    if (conf->nseeds == BC_REDIS_SEEDS_MAX) {
+        snprintf(err, errlen, "at most %d Redis addresses may be given",
+                 BC_REDIS_SEEDS_MAX);
+        return -1;
+    }
+
+    memset(&one, 0, sizeof(one));
+
+    if (bc_redis_conf_parse(&one, spec, len) != 0 || one.socket[0]) {
+        snprintf(err, errlen, "invalid Redis cluster address \"%.*s\" "
+                 "(expected <ip>:<port>)", (int) (len < 80 ? len : 80), spec);
+        return -1;
+    }
+
+    conf->seeds[conf->nseeds++] = one.seeds[0];
+
+    return 0;
+}
+
+
+int
+bc_redis_conf_parse_list(bc_redis_conf_t *conf, const char *spec,
+    size_t len, char *err, size_t errlen)
+{
+    size_t  i, start, n;
+
+    n = 0;
+    i = 0;
+
+    while (i < len) {
+        if (spec[i] == ',' || spec[i] == ' ' || spec[i] == '\t') {
+            i++;
+            continue;
+        }
+
+        start = i;
+        while (i < len && spec[i] != ',' && spec[i] != ' '
+               && spec[i] != '\t')
+        {
+            i++;
+        }
+
+        if (n++ == 0) {
+            if (bc_redis_conf_parse(conf, spec + start, i - start) != 0) {
+                snprintf(err, errlen, "invalid Redis address \"%.*s\" "
+                         "(expected <ip>:<port> or unix:<path>)",
+                         (int) (i - start < 80 ? i - start : 80),
+                         spec + start);
+                return -1;
+            }
+            continue;
+        }
+
+        if (bc_redis_conf_add_seed(conf, spec + start, i - start, err,
+                                   errlen)
+            != 0)
+        {
+            return -1;
+        }
+    }
+
+    if (n == 0) {
+        snprintf(err, errlen, "no Redis address given");
+        return -1;
+    }
 
     return 0;
 }
@@ -245,6 +332,11 @@ bc_redis_connect(const bc_redis_conf_t *conf, char *err, size_t errlen)
         redisFree(c);
         return NULL;
     }
+
+    /* batches of stream entries come back as replies of hundreds of KB:
+       hiredis keeps its read buffer instead of freeing it after each one
+       (a large free makes glibc consolidate all its small free chunks) */
+    c->reader->maxbuf = 0;
 
     return c;
 }

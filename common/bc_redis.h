@@ -53,10 +53,24 @@
 #define BC_IDEM_TTL      BC_STR(BC_IDEM_TTL_S)
 #define BC_CRED_TTL      BC_STR(BC_CRED_TTL_S)
 
+/* a Redis Cluster is reached through any of its nodes: the seeds */
+#define BC_REDIS_SEEDS_MAX  16
+
 typedef struct {
+    char      host[128];    /* IP literal */
+    unsigned  port;
+} bc_redis_seed_t;
+
+typedef struct {
+    /* the first (or only) address: what single-Redis callers connect to */
     char      host[128];    /* IP literal, or empty with socket set */
     unsigned  port;
     char      socket[256];
+    /* every ip:port address given, the first one included (seeds[0] is
+       host/port); nseeds > 1 means a cluster (bc_rc.h), and so does one
+       address whose server reports cluster_enabled:1 */
+    bc_redis_seed_t  seeds[BC_REDIS_SEEDS_MAX];
+    unsigned         nseeds;
     unsigned  timeout_ms;   /* connect and command timeout */
     /* Redis 6+ ACL user and its password (from a file); an empty user
        with a password authenticates as "default" (requirepass) */
@@ -64,8 +78,26 @@ typedef struct {
     char      password[256];
 } bc_redis_conf_t;
 
-/* parses "ip:port" or "unix:/path"; returns 0, -1 if malformed */
+/*
+ * parses "ip:port" or "unix:/path" as the first and only address (the
+ * seeds are reset to it); returns 0, -1 if malformed
+ */
 int bc_redis_conf_parse(bc_redis_conf_t *conf, const char *spec, size_t len);
+
+/*
+ * adds one more cluster seed after bc_redis_conf_parse: "ip:port" only (a
+ * unix socket can only be the sole address); 0, or -1 with err
+ */
+int bc_redis_conf_add_seed(bc_redis_conf_t *conf, const char *spec,
+    size_t len, char *err, size_t errlen);
+
+/*
+ * a list of addresses separated by commas and/or spaces (the sender's
+ * "redis" key): the first through bc_redis_conf_parse, the others through
+ * bc_redis_conf_add_seed; 0, or -1 with err
+ */
+int bc_redis_conf_parse_list(bc_redis_conf_t *conf, const char *spec,
+    size_t len, char *err, size_t errlen);
 
 /*
  * One authentication setting by name (name_len bytes): "user", or

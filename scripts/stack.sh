@@ -269,7 +269,7 @@ write_redis_acl() {
         # rights at EXEC, so a restricted default user would drop every
         # queued transaction on restart
         echo "user default on #$(sha256_of "$SECRETS/redis_admin.password") ~* &* +@all"
-        echo "user broadcast on #$(sha256_of "$SECRETS/redis.password") ~bc:* resetchannels -@all +@read +@write +@string +@hash +@list +@set +@sortedset +@stream +@keyspace +@transaction +@scripting +@connection +time -@dangerous"
+        echo "user broadcast on #$(sha256_of "$SECRETS/redis.password") ~bc:* resetchannels -@all +@read +@write +@string +@hash +@list +@set +@sortedset +@stream +@keyspace +@transaction +@scripting +@connection +time -@dangerous +cluster|slots +cluster|shards +cluster|info +info +readonly +asking"
         echo "user admin on #$(sha256_of "$SECRETS/redis_admin.password") ~* &* +@all"
       } > "$BC_VAR/redis/users.acl" )
 }

@@ -289,8 +289,12 @@ snd_conf_load(snd_conf_t *conf, const char *path)
     snd_log_level = lvl;
 
     v = bc_conf_get(&cf, "redis", "127.0.0.1:6379");
-    if (bc_redis_conf_parse(&conf->redis, v, strlen(v)) != 0) {
-        snd_log(SND_LOG_ERR, "config: bad redis \"%s\"", v);
+    /* one address, or several (comma or space separated): cluster seeds */
+    if (bc_redis_conf_parse_list(&conf->redis, v, strlen(v), err,
+                                 sizeof(err))
+        != 0)
+    {
+        snd_log(SND_LOG_ERR, "config: redis: %s", err);
         goto done;
     }
     conf->redis.timeout_ms = 5000;

@@ -65,14 +65,30 @@ ngx_http_broadcast_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    /* user=NAME password_file=PATH: Redis 6+ ACL authentication */
+    /* more addresses: Redis Cluster seeds (common/bc_rc.h);
+       user=NAME password_file=PATH: Redis 6+ ACL authentication */
     for (i = 2; i < cf->args->nelts; i++) {
+        if (ngx_strlchr(value[i].data, value[i].data + value[i].len, '=')
+            == NULL)
+        {
+            if (bc_redis_conf_add_seed(&mcf->redis, (char *) value[i].data,
+                                       value[i].len, err, sizeof(err))
+                != 0)
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "broadcast_redis: %s", err);
+                return NGX_CONF_ERROR;
+            }
+            continue;
+        }
+
         rc = ngx_http_broadcast_conf_param(cf, &value[i], &eq, &s);
 
         if (rc == NGX_DECLINED) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "invalid parameter \"%V\" in broadcast_redis "
-                               "(user=NAME password_file=PATH)", &value[i]);
+                               "(<ip>:<port> user=NAME password_file=PATH)",
+                           &value[i]);
             return NGX_CONF_ERROR;
         }
 

@@ -90,6 +90,17 @@ bad('bad broadcast_redis address', qr/(?m)^(\s*broadcast_redis) [^;]+;/, '$1 127
     qr/broadcast_redis|notaport/);
 bad('bad broadcast_redis host', qr/(?m)^(\s*broadcast_redis) [^;]+;/, '$1 no such host name:;',
     qr/broadcast_redis|no such host/);
+bad('broadcast_redis: a unix socket among cluster seeds', qr/(?m)^(\s*broadcast_redis) [^;]+;/,
+    '$1 unix:/run/redis.sock 127.0.0.1:7001;', qr/broadcast_redis: a Redis unix: socket must be the only address/);
+bad('broadcast_redis: a bad cluster seed', qr/(?m)^(\s*broadcast_redis) \S+/,
+    '$1 127.0.0.1:7000 127.0.0.1:70x1', qr/invalid Redis cluster address "127\.0\.0\.1:70x1"/);
+{
+    # several addresses: Redis Cluster seeds, with the ACL parameters after them
+    (my $c = $conf) =~ s/(?m)^(\s*broadcast_redis) \S+/$1 127.0.0.1:7000 127.0.0.1:7001 127.0.0.1:7002/;
+    my ($rc, $out) = nginx_t($c, 'seeds');
+    is($rc, 0, 'broadcast_redis with three cluster seeds passes nginx -t') or diag $out;
+}
+
 bad('unknown broadcast_default_country', qr/(?m)^(\s*broadcast_default_country) \w+;/, '$1 QQ;',
     qr/broadcast_default_country|"QQ"|QQ/);
 bad('missing auth token file', qr/(?m)^(\s*broadcast_twilio_auth_token_file) [^;]+;/,

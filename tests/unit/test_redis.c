@@ -1,5 +1,5 @@
 /*
- * Redis address parsing (no server needed).
+ * Redis address parsing, one address or cluster seeds (no server needed).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +10,7 @@
 
 #include "bc_unit.h"
 #include "bc_redis.h"
+#include "bc_rc.h"
 
 
 static int
@@ -61,7 +62,7 @@ static void
 test_connect_refused(void **state)
 {
     bc_redis_conf_t   conf;
-    redisContext     *c;
+    bc_rc_t          *rc;
     redisReply       *reply;
     const char       *argv[1] = { "PING" };
     char              err[256];
@@ -77,16 +78,96 @@ test_connect_refused(void **state)
     assert_null(bc_redis_connect(&conf, err, sizeof(err)));
     assert_true(strlen(err) > 0);
 
-    c = NULL;
     err[0] = '\0';
-    reply = bc_redis_cmd(&c, &conf, 1, argv, NULL, err, sizeof(err));
+    rc = NULL;
+    reply = bc_redis_cmd(&rc, &conf, 1, argv, NULL, err, sizeof(err));
     assert_null(reply);
-    assert_null(c);
+    assert_null(rc);
     assert_true(strlen(err) > 0);
+}
+
+
+/* several addresses: cluster seeds, the first one also host/port */
+static void
+test_conf_seeds(void **state)
+{
+    bc_redis_conf_t  conf;
+    char             err[256], many[1024];
+    const char      *list;
+    int              i;
+
+    (void) state;
+
+    memset(&conf, 0, sizeof(conf));
+
+    /* one address is one seed (a cluster node, or a single Redis) */
+    assert_int_equal(parse(&conf, "127.0.0.1:7000"), 0);
+    assert_int_equal(conf.nseeds, 1);
+    assert_string_equal(conf.seeds[0].host, "127.0.0.1");
+    assert_int_equal(conf.seeds[0].port, 7000);
+
+    assert_int_equal(bc_redis_conf_add_seed(&conf, "10.0.0.2:7001", 13, err,
+                                            sizeof(err)), 0);
+    assert_int_equal(conf.nseeds, 2);
+    assert_string_equal(conf.seeds[1].host, "10.0.0.2");
+    assert_int_equal(conf.seeds[1].port, 7001);
+    /* existing callers still see the first address */
+    assert_string_equal(conf.host, "127.0.0.1");
+    assert_int_equal(conf.port, 7000);
+
+    /* a seed is ip:port only */
+    assert_int_equal(bc_redis_conf_add_seed(&conf, "unix:/r.sock", 12, err,
+                                            sizeof(err)), -1);
+    assert_non_null(strstr(err, "ip"));
+    assert_int_equal(bc_redis_conf_add_seed(&conf, "10.0.0.3", 8, err,
+                                            sizeof(err)), -1);
+    assert_int_equal(conf.nseeds, 2);
+
+    /* a unix socket is the only address there can be */
+    assert_int_equal(parse(&conf, "unix:/run/redis.sock"), 0);
+    assert_int_equal(conf.nseeds, 0);
+    assert_int_equal(bc_redis_conf_add_seed(&conf, "127.0.0.1:7000", 14, err,
+                                            sizeof(err)), -1);
+    assert_non_null(strstr(err, "only"));
+
+    /* the sender's "redis" key: commas and/or spaces */
+    list = "127.0.0.1:7000, 127.0.0.1:7001 127.0.0.1:7002,";
+    assert_int_equal(bc_redis_conf_parse_list(&conf, list, strlen(list),
+                                              err, sizeof(err)), 0);
+    assert_int_equal(conf.nseeds, 3);
+    assert_int_equal(conf.port, 7000);
+    assert_int_equal(conf.seeds[2].port, 7002);
+
+    list = "unix:/run/redis.sock";
+    assert_int_equal(bc_redis_conf_parse_list(&conf, list, strlen(list),
+                                              err, sizeof(err)), 0);
+    assert_string_equal(conf.socket, "/run/redis.sock");
+
+    list = "unix:/run/redis.sock,127.0.0.1:7000";
+    assert_int_equal(bc_redis_conf_parse_list(&conf, list, strlen(list),
+                                              err, sizeof(err)), -1);
+    list = "127.0.0.1:7000,127.0.0.1:x";
+    assert_int_equal(bc_redis_conf_parse_list(&conf, list, strlen(list),
+                                              err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "127.0.0.1:x"));
+    list = " , ";
+    assert_int_equal(bc_redis_conf_parse_list(&conf, list, strlen(list),
+                                              err, sizeof(err)), -1);
+
+    /* more seeds than fit */
+    many[0] = '\0';
+    for (i = 0; i <= BC_REDIS_SEEDS_MAX; i++) {
+        snprintf(many + strlen(many), sizeof(many) - strlen(many),
+                 "127.0.0.1:%d,", 7000 + i);
+    }
+    assert_int_equal(bc_redis_conf_parse_list(&conf, many, strlen(many),
+                                              err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "at most"));
 }
 
 
 BC_UNIT_MAIN(
     cmocka_unit_test(test_conf_parse),
+    cmocka_unit_test(test_conf_seeds),
     cmocka_unit_test(test_connect_refused)
 )
