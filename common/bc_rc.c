@@ -344,6 +344,7 @@ bc_rc_send(bc_rc_t *rc, int node, bc_rc_entry_t *e)
     e->node = node;
     e->read = 0;
     rc->nodes[node].inflight++;
+    rc->last_sent = node + 1;
 
     return REDIS_OK;
 }
@@ -477,6 +478,11 @@ bc_rc_append(bc_rc_t *rc, int argc, const char **argv,
             return REDIS_OK;
         case BC_RC_ROUTE_ALL:
             return bc_rc_send_all(rc);
+        case BC_RC_ROUTE_PREV:
+            /* WAIT counts the replicas that have this link's writes: it
+               must reach the node that took them */
+            return bc_rc_send(rc, rc->last_sent ? rc->last_sent - 1
+                                                : bc_rc_any_master(rc), e);
         default:
             return bc_rc_send(rc, bc_rc_owner(rc, e->slot), e);
         }

@@ -59,7 +59,8 @@ typedef enum {
     BC_RC_ROUTE_ANY,         /* keyless: any master */
     BC_RC_ROUTE_ALL,         /* to every master (SCRIPT LOAD, FLUSH) */
     BC_RC_ROUTE_MULTI,       /* held until the next keyed command */
-    BC_RC_ROUTE_END          /* EXEC, DISCARD: end of a transaction */
+    BC_RC_ROUTE_END,         /* EXEC, DISCARD: end of a transaction */
+    BC_RC_ROUTE_PREV         /* WAIT: the node of the command before it */
 } bc_rc_route_t;
 
 bc_rc_route_t bc_rc_route(int argc, const char **argv,

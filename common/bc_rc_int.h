@@ -41,6 +41,8 @@ struct bc_rc_s {
     int              broken;   /* a link failed: the caller reconnects */
     int              refresh;  /* a MOVED seen: re-read the map when idle */
     int              tx_node;  /* BC_RC_TX_NONE, _HELD, or the node */
+    int              last_sent; /* 1 + the node of the last command sent,
+                                   0 none: where WAIT goes */
     char             errstr[512];
 
     bc_rc_node_t    *nodes;

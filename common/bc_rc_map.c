@@ -102,7 +102,7 @@ static const bc_rc_command_t  bc_rc_commands[] = {
     { "CONFIG",      NULL,    BC_RC_ROUTE_ANY,   0 },
     { "AUTH",        NULL,    BC_RC_ROUTE_ANY,   0 },
     { "HELLO",       NULL,    BC_RC_ROUTE_ANY,   0 },
-    { "WAIT",        NULL,    BC_RC_ROUTE_ANY,   0 },
+    { "WAIT",        NULL,    BC_RC_ROUTE_PREV,  0 },
     { "ACL",         NULL,    BC_RC_ROUTE_ANY,   0 },
     { "FUNCTION",    NULL,    BC_RC_ROUTE_ANY,   0 },
     { "RANDOMKEY",   NULL,    BC_RC_ROUTE_ANY,   0 },

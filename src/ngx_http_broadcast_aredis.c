@@ -25,6 +25,12 @@ typedef struct {
     ngx_http_broadcast_task_conf_t     tc;
     ngx_http_broadcast_areply_pt       reply;
     ngx_event_t                        timer;
+    /* with wait_replicas: the command's reply (a scalar: these scripts
+       answer an integer or an error) kept until its WAIT answers */
+    ngx_http_broadcast_main_conf_t    *mcf;
+    redisReply                         stash;
+    ngx_uint_t                         stash_lost;   /* link lost first */
+    ngx_uint_t                         no_wait;      /* WAIT not sent */
 } ngx_http_broadcast_waiter_t;
 
 
@@ -452,21 +458,31 @@ ngx_http_broadcast_waiter_timeout(ngx_event_t *ev)
 
 
 static void
-ngx_http_broadcast_waiter_reply(redisAsyncContext *ac, void *reply,
-    void *privdata)
+ngx_http_broadcast_waiter_free(ngx_http_broadcast_waiter_t *w)
 {
-    ngx_int_t                     rc;
-    ngx_connection_t             *c;
-    ngx_http_request_t           *r;
-    ngx_http_broadcast_waiter_t  *w;
+    if (w->stash.str) {
+        ngx_free(w->stash.str);
+    }
 
-    w = privdata;
+    ngx_free(w);
+}
+
+
+/* loop: the command's reply reached the request (or the request is gone) */
+static void
+ngx_http_broadcast_waiter_finish(ngx_http_broadcast_waiter_t *w,
+    redisReply *reply)
+{
+    ngx_int_t            rc;
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
     r = w->r;
 
     if (r == NULL || ngx_http_broadcast_ac_exiting) {
         /* answered by the timer already, or the request is gone */
         w->tc.free(w->tc.data);
-        ngx_free(w);
+        ngx_http_broadcast_waiter_free(w);
         return;
     }
 
@@ -489,10 +505,69 @@ ngx_http_broadcast_waiter_reply(redisAsyncContext *ac, void *reply,
         w->tc.free(w->tc.data);
     }
 
-    ngx_free(w);
+    ngx_http_broadcast_waiter_free(w);
 
     ngx_http_finalize_request(r, rc);
     ngx_http_run_posted_requests(c);
+}
+
+
+static void
+ngx_http_broadcast_waiter_reply(redisAsyncContext *ac, void *reply,
+    void *privdata)
+{
+    ngx_http_broadcast_waiter_finish(privdata, reply);
+}
+
+
+/* loop: the command's reply, kept for when its WAIT answers */
+static void
+ngx_http_broadcast_waiter_stash(redisAsyncContext *ac, void *r,
+    void *privdata)
+{
+    redisReply                   *reply = r;
+    ngx_http_broadcast_waiter_t  *w = privdata;
+
+    if (reply == NULL) {
+        w->stash_lost = 1;
+
+    } else {
+        w->stash.type = reply->type == REDIS_REPLY_ARRAY ? REDIS_REPLY_NIL
+                                                         : reply->type;
+        w->stash.integer = reply->integer;
+
+        if (reply->str) {
+            w->stash.str = ngx_alloc(reply->len + 1, ngx_cycle->log);
+
+            if (w->stash.str == NULL) {
+                w->stash.type = REDIS_REPLY_NIL;
+
+            } else {
+                ngx_memcpy(w->stash.str, reply->str, reply->len + 1);
+                w->stash.len = reply->len;
+            }
+        }
+    }
+
+    if (w->no_wait) {
+        ngx_http_broadcast_waiter_finish(w, w->stash_lost ? NULL
+                                                          : &w->stash);
+    }
+}
+
+
+/* loop: WAIT answered: the stashed reply goes to the request */
+static void
+ngx_http_broadcast_waiter_waited(redisAsyncContext *ac, void *reply,
+    void *privdata)
+{
+    ngx_http_broadcast_waiter_t  *w = privdata;
+
+    if (!w->stash_lost && reply != NULL) {
+        ngx_http_broadcast_redis_waited(w->mcf, reply);
+    }
+
+    ngx_http_broadcast_waiter_finish(w, w->stash_lost ? NULL : &w->stash);
 }
 
 
@@ -534,8 +609,8 @@ ngx_http_broadcast_resp_len(u_char *p, u_char c, size_t n)
 
 static int
 ngx_http_broadcast_ac_command(redisAsyncContext *ac,
-    ngx_http_broadcast_waiter_t *w, int argc, const char **argv,
-    const size_t *lens)
+    redisCallbackFn *fn, ngx_http_broadcast_waiter_t *w, int argc,
+    const char **argv, const size_t *lens)
 {
     int      i, rc;
     u_char  *p;
@@ -568,7 +643,7 @@ ngx_http_broadcast_ac_command(redisAsyncContext *ac,
         *p++ = '\n';
     }
 
-    rc = redisAsyncFormattedCommand(ac, ngx_http_broadcast_waiter_reply, w,
+    rc = redisAsyncFormattedCommand(ac, fn, w,
                                     (char *) ngx_http_broadcast_ac_buf,
                                     p - ngx_http_broadcast_ac_buf);
 
@@ -592,6 +667,8 @@ ngx_http_broadcast_aredis_post(ngx_http_request_t *r,
     ngx_http_broadcast_task_conf_t *tc, ngx_http_broadcast_areply_pt reply,
     int argc, const char **argv, const size_t *lens)
 {
+    size_t                           wlens[3];
+    const char                      *wargv[3];
     redisAsyncContext               *ac;
     ngx_pool_cleanup_t              *cln;
     ngx_http_broadcast_waiter_t     *w;
@@ -624,9 +701,34 @@ ngx_http_broadcast_aredis_post(ngx_http_request_t *r,
     w->tc = *tc;
     w->reply = reply;
 
-    if (ngx_http_broadcast_ac_command(ac, w, argc, argv, lens) != REDIS_OK) {
+    w->mcf = mcf;
+
+    if (ngx_http_broadcast_ac_command(ac, mcf->redis_wait_replicas
+                                          ? ngx_http_broadcast_waiter_stash
+                                          : ngx_http_broadcast_waiter_reply,
+                                      w, argc, argv, lens)
+        != REDIS_OK)
+    {
         ngx_free(w);
         return NGX_DECLINED;
+    }
+
+    /* wait_replicas: WAIT right behind it on the same link; its reply
+       answers the request (without it, the command's own reply does) */
+    if (mcf->redis_wait_replicas) {
+        wargv[0] = "WAIT";
+        wargv[1] = mcf->redis_wait_n;
+        wargv[2] = mcf->redis_wait_ms;
+        wlens[0] = 4;
+        wlens[1] = ngx_strlen(wargv[1]);
+        wlens[2] = ngx_strlen(wargv[2]);
+
+        if (ngx_http_broadcast_ac_command(ac, ngx_http_broadcast_waiter_waited,
+                                          w, 3, wargv, wlens)
+            != REDIS_OK)
+        {
+            w->no_wait = 1;
+        }
     }
 
     cln->handler = ngx_http_broadcast_waiter_cleanup;

@@ -36,6 +36,12 @@ typedef struct ngx_http_broadcast_provider_s  ngx_http_broadcast_provider_t;
 typedef struct {
     bc_redis_conf_t              redis;
     ngx_str_t                    redis_spec;
+    /* broadcast_redis wait_replicas= wait_timeout=: an accepted write
+       waits (WAIT) for that many replicas to have it, so a failover does
+       not lose what was answered 202/200; the command's arguments */
+    ngx_uint_t                   redis_wait_replicas;
+    char                         redis_wait_n[NGX_INT_T_LEN + 1];
+    char                         redis_wait_ms[NGX_INT_T_LEN + 1];
     bc_db_conf_t                 mysql;
     ngx_flag_t                   mysql_set;
     /* broadcast_mysql_replica: heavy reads, while at most max_lag behind */
@@ -210,6 +216,10 @@ long long ngx_http_broadcast_redis_integer(ngx_http_broadcast_conn_t *conn,
 int ngx_http_broadcast_mysql_query(ngx_http_broadcast_conn_t *conn,
     ngx_http_broadcast_main_conf_t *mcf, const char *sql, size_t len,
     char *err, size_t errlen);
+void ngx_http_broadcast_redis_waited(ngx_http_broadcast_main_conf_t *mcf,
+    redisReply *reply);
+void ngx_http_broadcast_redis_wait(ngx_http_broadcast_conn_t *conn,
+    ngx_http_broadcast_main_conf_t *mcf);
 int ngx_http_broadcast_redis_ready(ngx_http_broadcast_conn_t *conn,
     ngx_http_broadcast_main_conf_t *mcf, char *err, size_t errlen);
 void ngx_http_broadcast_iso_ms(long long ms, char out[32]);

@@ -38,6 +38,52 @@ ngx_http_broadcast_conf_param(ngx_conf_t *cf, ngx_str_t *param, u_char **eq,
 }
 
 
+/*
+ * wait_replicas=N (0..16) and wait_timeout=TIME (default 100ms) of
+ * broadcast_redis; NGX_DECLINED for another parameter
+ */
+static ngx_int_t
+ngx_http_broadcast_redis_wait_param(ngx_conf_t *cf,
+    ngx_http_broadcast_main_conf_t *mcf, ngx_str_t *param, u_char *eq,
+    ngx_str_t *v)
+{
+    ngx_int_t   n;
+    ngx_msec_t  ms;
+    size_t      name = eq - param->data;
+
+    if (name == 13 && ngx_strncmp(param->data, "wait_replicas", 13) == 0) {
+        n = ngx_atoi(v->data, v->len);
+
+        if (n == NGX_ERROR || n > 16) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "broadcast_redis: wait_replicas must be a "
+                               "number from 0 to 16, not \"%V\"", v);
+            return NGX_ERROR;
+        }
+
+        mcf->redis_wait_replicas = (ngx_uint_t) n;
+        ngx_sprintf((u_char *) mcf->redis_wait_n, "%i%Z", n);
+        return NGX_OK;
+    }
+
+    if (name == 12 && ngx_strncmp(param->data, "wait_timeout", 12) == 0) {
+        ms = ngx_parse_time(v, 0);
+
+        if (ms == (ngx_msec_t) NGX_ERROR || ms == 0 || ms > 10000) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "broadcast_redis: wait_timeout must be a time "
+                               "from 1ms to 10s, not \"%V\"", v);
+            return NGX_ERROR;
+        }
+
+        ngx_sprintf((u_char *) mcf->redis_wait_ms, "%M%Z", ms);
+        return NGX_OK;
+    }
+
+    return NGX_DECLINED;
+}
+
+
 char *
 ngx_http_broadcast_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
@@ -87,13 +133,24 @@ ngx_http_broadcast_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         if (rc == NGX_DECLINED) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "invalid parameter \"%V\" in broadcast_redis "
-                               "(<ip>:<port> user=NAME password_file=PATH)",
+                               "(<ip>:<port> user=NAME password_file=PATH "
+                               "wait_replicas=N wait_timeout=TIME)",
                            &value[i]);
             return NGX_CONF_ERROR;
         }
 
         if (rc != NGX_OK) {
             return NGX_CONF_ERROR;
+        }
+
+        rc = ngx_http_broadcast_redis_wait_param(cf, mcf, &value[i], eq, &s);
+
+        if (rc != NGX_DECLINED) {
+            if (rc != NGX_OK) {
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
         }
 
         if (bc_redis_conf_set(&mcf->redis, (char *) value[i].data,
@@ -105,6 +162,10 @@ ngx_http_broadcast_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                                "broadcast_redis: %s", err);
             return NGX_CONF_ERROR;
         }
+    }
+
+    if (mcf->redis_wait_replicas && mcf->redis_wait_ms[0] == '\0') {
+        ngx_sprintf((u_char *) mcf->redis_wait_ms, "100%Z");
     }
 
     mcf->redis_spec = value[1];

@@ -270,6 +270,10 @@ ngx_http_broadcast_send_fast(ngx_http_broadcast_api_ctx_t *ctx,
     } else {
         rv = ngx_http_broadcast_script_result(ctx, b, reply, &resp, resp_len);
 
+        if (rv == 1 && ctx->status == 202) {
+            ngx_http_broadcast_redis_wait(conn, ctx->mcf);
+        }
+
         if (rv < 0) {
             snprintf(ctx->detail, sizeof(ctx->detail), "%s", reply->str);
             ngx_http_broadcast_api_redis_down(ctx);

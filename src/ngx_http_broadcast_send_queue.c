@@ -265,6 +265,10 @@ ngx_http_broadcast_send_multi(ngx_http_broadcast_api_ctx_t *ctx,
         freeReplyObject(reply);
     }
 
+    if (ok) {
+        ngx_http_broadcast_redis_wait(conn, ctx->mcf);
+    }
+
     return ok;
 }
 

@@ -403,6 +403,87 @@ ngx_http_broadcast_redis_integer(ngx_http_broadcast_conn_t *conn,
 }
 
 
+/*
+ * thread side: appends "WAIT <replicas> <timeout>" after an accepted write
+ * (broadcast_redis wait_replicas=); 1 appended, 0 not configured. Its
+ * reply goes to ngx_http_broadcast_redis_waited().
+ */
+static ngx_uint_t
+ngx_http_broadcast_redis_wait_append(ngx_http_broadcast_conn_t *conn,
+    ngx_http_broadcast_main_conf_t *mcf)
+{
+    const char  *argv[3];
+    size_t       lens[3];
+
+    if (mcf->redis_wait_replicas == 0) {
+        return 0;
+    }
+
+    argv[0] = "WAIT"; argv[1] = mcf->redis_wait_n; argv[2] = mcf->redis_wait_ms;
+    lens[0] = 4; lens[1] = strlen(argv[1]); lens[2] = strlen(argv[2]);
+
+    return bc_rc_append(conn->redis, 3, argv, lens) == REDIS_OK;
+}
+
+
+/*
+ * The WAIT reply: fewer replicas than asked within the timeout is logged,
+ * not refused: the write is on the master, and an error would make the
+ * client send again what was queued (the link itself failing is the
+ * caller's, as for any reply)
+ */
+void
+ngx_http_broadcast_redis_waited(ngx_http_broadcast_main_conf_t *mcf,
+    redisReply *reply)
+{
+    if (reply != NULL && reply->type == REDIS_REPLY_INTEGER) {
+        if ((ngx_uint_t) reply->integer < mcf->redis_wait_replicas) {
+            ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                          "broadcast: an accepted write reached %i of %s "
+                          "Redis replicas within %sms (wait_replicas)",
+                          (ngx_int_t) reply->integer, mcf->redis_wait_n,
+                          mcf->redis_wait_ms);
+        }
+
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                  "broadcast: Redis WAIT after an accepted write: %s",
+                  reply && reply->type == REDIS_REPLY_ERROR ? reply->str
+                                                            : "no reply");
+}
+
+
+/* thread side: WAIT on its own, after a script's accepted write */
+void
+ngx_http_broadcast_redis_wait(ngx_http_broadcast_conn_t *conn,
+    ngx_http_broadcast_main_conf_t *mcf)
+{
+    redisReply  *reply;
+
+    if (conn->redis == NULL
+        || !ngx_http_broadcast_redis_wait_append(conn, mcf))
+    {
+        return;
+    }
+
+    reply = NULL;
+
+    if (bc_rc_get_reply(conn->redis, &reply) != REDIS_OK) {
+        /* the write is done; the next task reconnects */
+        bc_rc_free(conn->redis);
+        conn->redis = NULL;
+    }
+
+    ngx_http_broadcast_redis_waited(mcf, reply);
+
+    if (reply) {
+        freeReplyObject(reply);
+    }
+}
+
+
 /* thread side: makes sure a live connection exists (for pipelines) */
 int
 ngx_http_broadcast_redis_ready(ngx_http_broadcast_conn_t *conn,

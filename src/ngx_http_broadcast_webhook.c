@@ -480,6 +480,10 @@ ngx_http_broadcast_event_run(void *data, ngx_http_broadcast_conn_t *conn)
                  ? 1 : 2;
 
     freeReplyObject(reply);
+
+    if (ev->result == 1) {
+        ngx_http_broadcast_redis_wait(conn, ev->mcf);
+    }
 }
 
 

@@ -186,6 +186,12 @@ test_route_table(void **state)
         assert_int_equal(route(1, argv, &key), BC_RC_ROUTE_END);
     }
 
+    /* WAIT follows the writes it waits for */
+    {
+        const char *argv[] = { "WAIT", "1", "100" };
+        assert_int_equal(route(3, argv, &key), BC_RC_ROUTE_PREV);
+    }
+
     /* a prefix is not the command, lengths are honoured */
     {
         const char   *argv[] = { "EXECUTE", "k" };
