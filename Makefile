@@ -2,6 +2,7 @@
 #
 #   make run     install what is missing, build, start the whole stack
 #   make stop    stop what `make run` started
+#   make cluster / make cluster-stop   the same as a cluster (scripts/cluster.sh)
 #   make test    unit tests + integration tests (prove -r t/) + make fuzz-ci
 #   make bench   benchmarks, reported against a baseline of the same run
 #   make soak    30 minutes at half the maximum send rate, watched for leaks
@@ -66,7 +67,7 @@ MODULE_SRCS  := $(wildcard ngx_http_broadcast_module.c src/*.c src/*.h) \
                 $(COMMON_SRCS) $(COMMON_HDRS) config
 
 .PHONY: all deps module sender sim ctl unit test run stop bench soak asan \
-        clean distclean valgrind
+        clean distclean valgrind cluster cluster-stop cluster-bench
 
 all: module sender sim ctl
 
@@ -184,6 +185,21 @@ run: deps all
 stop:
 	@bash scripts/stack.sh stop
 
+# the stack as a cluster on loopback (scripts/cluster.sh): a Redis Cluster of
+# 3 masters and 3 replicas, a MariaDB primary and replica, nginx on PORT and
+# PORT+1, three senders, the simulator; state in var/cluster/, where to
+# reach it all in var/cluster.env
+cluster: deps all
+	@bash scripts/cluster.sh start
+
+cluster-stop:
+	@bash scripts/cluster.sh stop
+
+# e2e msgs/s on the cluster with 1, 2 and 3 senders, and on a plain stack
+# (bench/cluster-bench.sh); var/bench/cluster.txt
+cluster-bench: deps all
+	@bash bench/cluster-bench.sh
+
 bench: deps all
 	@bash bench/bench.sh
 
@@ -196,7 +212,7 @@ soak: deps all
 clean:
 	rm -rf $(BUILD)
 
-distclean: stop clean
+distclean: stop cluster-stop clean
 	rm -rf var
 
 # --- fuzzing (libFuzzer, clang-14, ASan + UBSan) ---------------------------
