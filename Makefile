@@ -67,7 +67,7 @@ MODULE_SRCS  := $(wildcard ngx_http_broadcast_module.c src/*.c src/*.h) \
                 $(COMMON_SRCS) $(COMMON_HDRS) config
 
 .PHONY: all deps module sender sim ctl unit test run stop bench soak asan \
-        clean distclean valgrind cluster cluster-stop cluster-bench
+        clean distclean valgrind
 
 all: module sender sim ctl
 
@@ -189,6 +189,7 @@ stop:
 # 3 masters and 3 replicas, a MariaDB primary and replica, nginx on PORT and
 # PORT+1, three senders, the simulator; state in var/cluster/, where to
 # reach it all in var/cluster.env
+.PHONY: cluster cluster-stop cluster-bench
 cluster: deps all
 	@bash scripts/cluster.sh start
 
