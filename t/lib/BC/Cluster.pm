@@ -33,11 +33,13 @@ sub port_free {
 }
 
 # a first port with $n consecutive free ports, and their cluster bus ports
-# (+10000) free as well
+# (+10000) free as well. All below Linux's ephemeral range (32768-60999):
+# the cluster's bus links and the replica's connection take local ports
+# from it, which could take a chosen port between this check and its bind.
 sub free_run {
     my ($n, $bus, $taken) = @_;
     for (1 .. 200) {
-        my $base = 20000 + int rand($bus ? 25000 : 40000);
+        my $base = $bus ? 10000 + int rand(12000) : 22000 + int rand(10700);
         my @want = map { $base + $_ } 0 .. $n - 1;
         push @want, map { $_ + 10000 } @want if $bus;
         next if grep { $taken->{$_} || !port_free($_) } @want;
