@@ -124,13 +124,38 @@ cluster_ok() {
     return 1
 }
 
-start_redis_cluster() {
+# the nodes the cluster script will print (masters first), for the parts
+# started before it answers
+expected_nodes() {
+    local i list=''
+    for (( i = 0; i < REDIS_MASTERS * (1 + REDIS_REPLICAS); i++ )); do
+        list+="${list:+,}127.0.0.1:$(( REDIS_CLUSTER_PORT + i ))"
+    done
+    echo "$list"
+}
+
+make_redis_secrets() {
     mkdir -p "$SECRETS"
     chmod 700 "$SECRETS"
     # one set of passwords: the cluster's ACL file and nginx.conf /
     # sender.conf (which name $SECRETS) must agree
     secret_once "$SECRETS/redis.password"
     secret_once "$SECRETS/redis_admin.password"
+}
+
+# as stack.sh runs its processes: started as root, the nodes run as the
+# unprivileged user stack.sh made (it ran first), owning their directory
+run_cluster_script() {
+    if [ "$(id -u)" -eq 0 ]; then
+        local u=${BC_RUN_USER:-broadcast}
+        chown -R "$u:" "$CLUSTER_DIR"
+        setpriv --reuid="$u" --regid="$u" --init-groups -- bash "$REDIS_CLUSTER_SCRIPT" "$@"
+    else
+        bash "$REDIS_CLUSTER_SCRIPT" "$@"
+    fi
+}
+
+start_redis_cluster() {
     REDIS_NODES=$(cluster_nodes)
     if [ -n "$REDIS_NODES" ] && cluster_ok; then
         say "redis   : cluster already running ($REDIS_NODES)"
@@ -145,7 +170,7 @@ start_redis_cluster() {
     chmod 700 "$CLUSTER_DIR/secrets"
     cp -p "$SECRETS/redis.password" "$SECRETS/redis_admin.password" "$CLUSTER_DIR/secrets/"
     local out
-    out=$(bash "$REDIS_CLUSTER_SCRIPT" start "$CLUSTER_DIR" "$REDIS_CLUSTER_PORT" \
+    out=$(run_cluster_script start "$CLUSTER_DIR" "$REDIS_CLUSTER_PORT" \
           "$REDIS_MASTERS" "$REDIS_REPLICAS") \
         || { printf '%s\n' "$out" >&2; die "the Redis Cluster did not start"; }
     REDIS_NODES=$(printf '%s\n' "$out" | sed -n 's/^REDIS_NODES=//p' | tail -n1)
@@ -189,10 +214,15 @@ write_cluster_env() {
 
 # ------------------------------------------------------------------ start
 cmd_start() {
-    start_redis_cluster
-    export REDIS_NODES
     local n s
-    stack 1 "$PORT" start mysql sim nginx sender
+    make_redis_secrets
+    # the shared backends first: stack.sh makes the run user and BC_VAR's
+    # directories the cluster's nodes then use
+    REDIS_NODES=$(cluster_nodes)
+    REDIS_NODES=${REDIS_NODES:-$(expected_nodes)}
+    stack 1 "$PORT" start mysql sim
+    start_redis_cluster
+    stack 1 "$PORT" start nginx sender
     for n in $(seq 2 "$BC_NGINX_NODES"); do
         stack "$n" "$(node_port "$n")" start nginx
     done
