@@ -28,7 +28,7 @@ my $FINAL = qr/^(delivered|read|failed|undelivered|blocked|canceled)$/;
 
 my $T0 = time;
 # The simulator retries a callback nginx could not take (a 5xx while a
-# master is down) five times over 31 s, as Twilio does with "#rc=5" on the
+# master is down) five times over 31 s, as Twilio can be told to ("#rc=5" on the
 # callback URL: a status lost in the outage would leave its message short
 # of final for reasons that are not the sends'
 my $c = BC::Cluster->new(env => { BC_SIM_ARGS => '--callback-retries 5' });
