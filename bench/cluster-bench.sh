@@ -136,8 +136,9 @@ BC_VAR=$PLAIN_VAR bash "$REPO/scripts/stack.sh" stop > /dev/null 2>&1 || true
 # ------------------------------------------------------------ the cluster
 C_PORT=$(free_run 2); C_SIM=$(free_run 1); C_MYSQL=$(free_run 2)
 echo "== cluster (Redis Cluster 3+3, two nginx nodes): $N messages with 3, 2, 1 senders"
-cl_env=(BC_VAR=$CLUSTER_VAR PORT=$C_PORT REDIS_CLUSTER_PORT=$(free_run 6 1)
-        MYSQL_PORT=$C_MYSQL MYSQL_REPLICA_PORT=$((C_MYSQL + 1)) SIM_PORT=$C_SIM)
+C_REDIS=$(free_run 6 1)
+cl_env=("BC_VAR=$CLUSTER_VAR" "PORT=$C_PORT" "REDIS_CLUSTER_PORT=$C_REDIS"
+        "MYSQL_PORT=$C_MYSQL" "MYSQL_REPLICA_PORT=$((C_MYSQL + 1))" "SIM_PORT=$C_SIM")
 if env "${cl_env[@]}" bash "$REPO/scripts/cluster.sh" start > "$DIR/cluster.log" 2>&1 \
    && KEY=$(send_key "$C_PORT" "$CLUSTER_VAR") && [ -n "$KEY" ]; then
     for s in 3 2 1; do

@@ -184,7 +184,7 @@ start_redis_cluster() {
 
 # ------------------------------------------------------------------ env
 write_cluster_env() {
-    local urls='' n cred k v
+    local urls='' n cred
     for n in $(seq 1 "$BC_NGINX_NODES"); do
         urls+="${urls:+,}http://127.0.0.1:$(node_port "$n")"
     done
