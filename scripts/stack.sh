@@ -803,7 +803,7 @@ cmd_start() {
     local want=("$@")
     [ ${#want[@]} -gt 0 ] || want=("${ALL_COMPONENTS[@]}")
     local c
-    for c in "${want[@]}"; do in_list "$c" "${ALL_COMPONENTS[@]}" || die "unknown component: $c"; done
+    for c in "${want[@]}"; do in_list "$c" "${ALL_COMPONENTS[@]}" || die "unknown component: $c${REDIS_NODES:+ (REDIS_NODES names an external Redis)}"; done
     prepare_dirs
     if in_list redis "${want[@]}"; then
         running redis && say "redis   : already running (pid $(pid_of redis))" || start_redis
