@@ -2,6 +2,7 @@
 #
 #   make run     install what is missing, build, start the whole stack
 #   make stop    stop what `make run` started
+#   make cluster / make cluster-stop   the same as a cluster (scripts/cluster.sh)
 #   make test    unit tests + integration tests (prove -r t/) + make fuzz-ci
 #   make bench   benchmarks, reported against a baseline of the same run
 #   make soak    30 minutes at half the maximum send rate, watched for leaks
@@ -190,6 +191,22 @@ run: deps all
 stop:
 	@bash scripts/stack.sh stop
 
+# the stack as a cluster on loopback (scripts/cluster.sh): a Redis Cluster of
+# 3 masters and 3 replicas, a MariaDB primary and replica, nginx on PORT and
+# PORT+1, three senders, the simulator; state in var/cluster/, where to
+# reach it all in var/cluster.env
+.PHONY: cluster cluster-stop cluster-bench
+cluster: deps all
+	@bash scripts/cluster.sh start
+
+cluster-stop:
+	@bash scripts/cluster.sh stop
+
+# e2e msgs/s on the cluster with 1, 2 and 3 senders, and on a plain stack
+# (bench/cluster-bench.sh); var/bench/cluster.txt
+cluster-bench: deps all
+	@bash bench/cluster-bench.sh
+
 bench: deps all
 	@bash bench/bench.sh
 
@@ -202,7 +219,7 @@ soak: deps all
 clean:
 	rm -rf $(BUILD)
 
-distclean: stop clean
+distclean: stop cluster-stop clean
 	rm -rf var
 
 # --- fuzzing (libFuzzer, clang-14, ASan + UBSan) ---------------------------
