@@ -590,6 +590,7 @@ write_conf_file() {   # path user password_file
 redis = ${REDIS_NODES:-127.0.0.1:$REDIS_PORT}
 redis_user = broadcast
 redis_password_file = $SECRETS/redis.password
+${REDIS_NODES:+redis_wait_replicas = 1}
 campaigns = ${BC_CAMPAIGNS:-on}
 mysql_host = 127.0.0.1
 mysql_port = $MYSQL_PORT
@@ -632,10 +633,11 @@ write_sender_conf() {
 }
 
 # broadcast_redis's addresses: the stack's Redis, or REDIS_NODES (space
-# separated, as the directive takes several)
+# separated, as the directive takes several; a cluster has replicas, so an
+# accepted write waits for one: wait_replicas=1)
 redis_addresses() {
     if [ -n "$REDIS_NODES" ]; then
-        echo "${REDIS_NODES//,/ }"
+        echo "${REDIS_NODES//,/ } wait_replicas=1 wait_timeout=${BC_REDIS_WAIT_TIMEOUT:-100ms}"
     else
         echo "127.0.0.1:$REDIS_PORT"
     fi

@@ -246,6 +246,17 @@ snd_camp_hold(snd_disp_t *d, MYSQL_ROW row)
             c->seen = 0;
             return rc < 0 ? -1 : 0;
         }
+        c->redis_links = d->s->redis_links;
+
+    } else if (c->redis_links != d->s->redis_links) {
+        /* Redis was connected again: a failover may have lost jobs the
+           old master acknowledged before its replica had them. Rows
+           queued without a trace go back to pending, as on a takeover */
+        if (snd_camp_recover(d, c) != 0) {
+            c->seen = 0;
+            return -1;
+        }
+        c->redis_links = d->s->redis_links;
     }
     c->seen = 1;
     c->cursor = atoll(row[9]);

@@ -386,6 +386,9 @@ snd_cq_push(snd_disp_t *d, snd_cq_t *q, int n)
         }
         freeReplyObject(r);
     }
+    if (ok) {
+        snd_redis_wait(d->s);
+    }
     return ok ? 0 : -1;
 }
 

@@ -107,6 +107,11 @@ typedef struct {
 static const snd_conf_num_t  snd_conf_nums[] = {
     { "max_inflight", "256", 1, 10000, SND_CONF_FIELD(max_inflight) },
     { "max_attempts", "8", 1, 1000, SND_CONF_FIELD(max_attempts) },
+    /* a queued campaign job or keyword reply waits (WAIT) for this many
+       Redis replicas, at most redis_wait_timeout_ms (docs/DESIGN.md) */
+    { "redis_wait_replicas", "0", 0, 16, SND_CONF_FIELD(redis_wait_replicas) },
+    { "redis_wait_timeout_ms", "100", 1, 10000,
+      SND_CONF_FIELD(redis_wait_timeout_ms) },
     { "reclaim_idle_ms", "30000", 1000, 86400000,
       SND_CONF_FIELD(reclaim_idle_ms) },
     /* reconcile lookups: Twilio allows up to 1,000 messages per page */

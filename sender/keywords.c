@@ -342,7 +342,8 @@ snd_kw_job(const snd_ev_t *e, const char *text, bc_job_t *job)
 }
 
 /* queues the reply as the module queues a send: bc:{q}:msg:<id> and the
-   stream entry in one MULTI */
+   stream entry in one MULTI, pipelined (on a Redis Cluster the MULTI goes
+   to the node of the keys after it) */
 static int
 snd_kw_queue(snd_t *s, const snd_ev_t *e, const char *text)
 {
@@ -350,10 +351,10 @@ snd_kw_queue(snd_t *s, const snd_ev_t *e, const char *text)
     char        *dump = NULL, key[64];
     const char  *argv[6];
     redisReply  *r;
-    int          rc = -1, i;
+    int          rc = -1, i, ok = 1;
 
     if (snd_kw_job(e, text, &job) != 0
-        || (dump = bc_job_dump(&job)) == NULL)
+        || (dump = bc_job_dump(&job)) == NULL || s->redis == NULL)
     {
         goto done;
     }
@@ -368,18 +369,24 @@ snd_kw_queue(snd_t *s, const snd_ev_t *e, const char *text)
             argv[1] = BC_KEY_SEND_STREAM; argv[2] = "*"; argv[3] = "job";
             argv[4] = dump;
         }
-        r = snd_redis_argv(s, i == 1 || i == 2 ? 5 : 1, argv);
-        if (r == NULL) {
+        bc_rc_append(s->redis, i == 1 || i == 2 ? 5 : 1, argv, NULL);
+    }
+    for (i = 0; i < 4; i++) {
+        if (bc_rc_get_reply(s->redis, &r) != REDIS_OK) {
+            snd_redis_lost(s, bc_rc_errstr(s->redis));
             goto done;
         }
         if (r->type == REDIS_REPLY_ERROR
             || (i == 3 && r->type != REDIS_REPLY_ARRAY))
         {
-            freeReplyObject(r);
-            goto done;
+            ok = 0;
         }
         freeReplyObject(r);
     }
+    if (!ok) {
+        goto done;
+    }
+    snd_redis_wait(s);
     snd_log(SND_LOG_INFO, "keyword reply %s to %s", job.id, job.to);
     rc = 0;
 done:

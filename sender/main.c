@@ -284,6 +284,7 @@ snd_redis_ok(snd_t *s)
     }
     snd_log(SND_LOG_INFO, "redis connected");
     s->redis_down_logged = 0;
+    s->redis_links++;
     return 0;
 }
 
@@ -308,6 +309,35 @@ snd_redis_argv(snd_t *s, int argc, const char **argv)
         snd_redis_lost(s, bc_rc_errstr(s->redis));
     }
     return r;
+}
+
+void
+snd_redis_wait(snd_t *s)
+{
+    char         n[16], ms[24];
+    const char  *argv[3] = { "WAIT", n, ms };
+    redisReply  *r;
+
+    if (s->conf.redis_wait_replicas == 0 || s->redis == NULL) {
+        return;
+    }
+    snprintf(n, sizeof(n), "%d", s->conf.redis_wait_replicas);
+    snprintf(ms, sizeof(ms), "%ld", s->conf.redis_wait_timeout_ms);
+    r = snd_redis_argv(s, 3, argv);
+    if (r == NULL) {
+        return;
+    }
+    if (r->type != REDIS_REPLY_INTEGER
+        || r->integer < s->conf.redis_wait_replicas)
+    {
+        snd_log(SND_LOG_WARN, "queued jobs reached %lld of %d Redis replicas "
+            "within %ld ms%s%s", r->type == REDIS_REPLY_INTEGER
+            ? r->integer : 0LL, s->conf.redis_wait_replicas,
+            s->conf.redis_wait_timeout_ms,
+            r->type == REDIS_REPLY_ERROR ? ": " : "",
+            r->type == REDIS_REPLY_ERROR ? r->str : "");
+    }
+    freeReplyObject(r);
 }
 
 int

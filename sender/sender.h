@@ -67,6 +67,8 @@ typedef struct {
     char            *twilio_auth_token;    /* owned */
     int              max_inflight;
     int              max_attempts;
+    int              redis_wait_replicas;
+    long             redis_wait_timeout_ms;
     long             reclaim_idle_ms;
     long             twilio_list_page_size;
     long             request_timeout_ms;
@@ -287,6 +289,9 @@ struct snd_s {
     MYSQL             *db;           /* NULL while MySQL is down */
     int                redis_down_logged, db_down_logged;
     long long          redis_retry_ms, db_retry_ms;
+    /* connections made to Redis so far: a change tells the campaign
+       dispatcher that writes acknowledged before may be gone (failover) */
+    unsigned long long redis_links;
 
     /* queue.c */
     int                own_pending_done;      /* read '0' until empty */
@@ -402,6 +407,9 @@ void snd_redis_lost(snd_t *s, const char *why);
 /* bc_rc_command on s->redis; NULL (the connection dropped, logged) if
    redis did not answer */
 redisReply *snd_redis_argv(snd_t *s, int argc, const char **argv);
+/* after a queueing MULTI: WAIT for redis_wait_replicas (if set); a short
+   count is logged, a lost link handled as by snd_redis_argv */
+void snd_redis_wait(snd_t *s);
 void snd_db_lost(snd_t *s, const char *why);
 
 /* ---- queue.c ------------------------------------------------------------ */

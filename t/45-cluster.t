@@ -246,6 +246,16 @@ is(scalar @direct_once, $DIRECT_N, "each of the $DIRECT_N direct recipients got 
 ok(!@twice, 'nobody got a message twice') or diag scalar(@twice) . ' twice, e.g. ' . join ' ', @twice[0 .. ($#twice < 4 ? $#twice : 4)];
 is(scalar keys %got, $CAMPAIGN_N + $DIRECT_N, 'nobody else got anything');
 
+# wait_replicas=1: every accepted send and webhook event was followed by a
+# WAIT on the master that took it (INFO commandstats of the masters now,
+# the promoted replica among them)
+my $waits = 0;
+for my $n (grep { $_->{flags}{master} && !$_->{flags}{fail} } @{ $c->cluster_nodes($victim->{port}) }) {
+    my $stats = $c->redis_cli($n->{port}, 'INFO', 'commandstats');
+    $waits += $1 if $stats =~ /^cmdstat_wait:calls=(\d+)/m;
+}
+cmp_ok($waits, '>=', $DIRECT_N, "accepted writes waited for a replica (WAIT x $waits)");
+
 ok(wait_until(sub {
     $camp = $c->get($c->node(2) . "/api/campaigns/$cid", key => $read)->{json} || {};
     ($camp->{stats}{delivered} // 0) == $CAMPAIGN_N;
