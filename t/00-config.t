@@ -100,6 +100,15 @@ bad('broadcast_redis: a bad cluster seed', qr/(?m)^(\s*broadcast_redis) \S+/,
     my ($rc, $out) = nginx_t($c, 'seeds');
     is($rc, 0, 'broadcast_redis with three cluster seeds passes nginx -t') or diag $out;
 }
+bad('broadcast_redis: wait_replicas out of range', qr/(?m)^(\s*broadcast_redis) \S+/,
+    '$1 127.0.0.1:7000 wait_replicas=17', qr/wait_replicas must be a number from 0 to 16, not "17"/);
+bad('broadcast_redis: a wait_timeout that is not a time', qr/(?m)^(\s*broadcast_redis) \S+/,
+    '$1 127.0.0.1:7000 wait_timeout=soon', qr/wait_timeout must be a time from 1ms to 10s, not "soon"/);
+{
+    (my $c = $conf) =~ s/(?m)^(\s*broadcast_redis) \S+/$1 127.0.0.1:7000 127.0.0.1:7001 wait_replicas=1 wait_timeout=50ms/;
+    my ($rc, $out) = nginx_t($c, 'wait');
+    is($rc, 0, 'broadcast_redis with wait_replicas=1 wait_timeout=50ms passes nginx -t') or diag $out;
+}
 
 bad('unknown broadcast_default_country', qr/(?m)^(\s*broadcast_default_country) \w+;/, '$1 QQ;',
     qr/broadcast_default_country|"QQ"|QQ/);
