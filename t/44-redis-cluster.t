@@ -238,26 +238,29 @@ is_deeply [ pipeline($p, "GET $ka", "GET $kb", "GET $keys[1]", "GET $ka") ],
     'after the move a pipeline reads both keys from the new owner';
 is cmd($p, "INCR bc:{n}c"), ':3', 'and the client goes on';
 
+# moves the (empty) slot of key to another master behind the probe's back;
+# (slot, its new owner)
+sub move_empty_slot {
+    my ($key) = @_;
+    my $slot = slot_of($key);
+    my $src = owner_of_slot($slot);
+    my ($dst) = grep { $_->{master} && $_->{port} != $src->{port} } values %{ cluster_nodes($ports[1]) };
+    rcli($dst->{port}, 'CLUSTER', 'SETSLOT', $slot, 'IMPORTING', $src->{id});
+    rcli($src->{port}, 'CLUSTER', 'SETSLOT', $slot, 'MIGRATING', $dst->{id});
+    ok assign_slot($slot, $src, $dst), "slot $slot now served by $dst->{port} for every node";
+    return ($slot, $dst);
+}
+
 # an (empty) slot moved behind the probe's back: two pipelined commands
 # on it both meet MOVED, followed in order
-my $pslot = slot_of('bc:{p}x');
-my $psrc = owner_of_slot($pslot);
-my ($pdst) = grep { $_->{master} && $_->{port} != $psrc->{port} } values %{ cluster_nodes($ports[1]) };
-rcli($pdst->{port}, 'CLUSTER', 'SETSLOT', $pslot, 'IMPORTING', $psrc->{id});
-rcli($psrc->{port}, 'CLUSTER', 'SETSLOT', $pslot, 'MIGRATING', $pdst->{id});
-ok assign_slot($pslot, $psrc, $pdst), "slot $pslot now served by $pdst->{port} for every node";
+my ($pslot, $pdst) = move_empty_slot('bc:{p}x');
 is_deeply [ pipeline($p, 'SET bc:{p}x 1', "GET $keys[2]", 'INCR bc:{p}x', 'GET bc:{p}x') ],
     [ '+OK', "\$v-$keys[2]", ':2', '$2' ],
     'MOVED followed inside a pipeline, no error to the caller';
 is rcli($pdst->{port}, 'GET', 'bc:{p}x'), 2, 'written once, on the new owner';
 
 # an (empty) slot moved under a transaction: resent whole to its new owner
-my $wslot = slot_of('bc:{w}a');
-my $wsrc = owner_of_slot($wslot);
-my ($wdst) = grep { $_->{master} && $_->{port} != $wsrc->{port} } values %{ cluster_nodes($ports[1]) };
-rcli($wdst->{port}, 'CLUSTER', 'SETSLOT', $wslot, 'IMPORTING', $wsrc->{id});
-rcli($wsrc->{port}, 'CLUSTER', 'SETSLOT', $wslot, 'MIGRATING', $wdst->{id});
-ok assign_slot($wslot, $wsrc, $wdst), "slot $wslot now served by $wdst->{port} for every node";
+my ($wslot, $wdst) = move_empty_slot('bc:{w}a');
 is_deeply [ pipeline($p, 'MULTI', 'SET bc:{w}a 5', 'INCR bc:{w}a', 'EXEC') ],
     [ '+OK', '+QUEUED', '+QUEUED', '*2[+OK,:6]' ],
     'a transaction on a moved slot runs whole on the new owner';

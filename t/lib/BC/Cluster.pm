@@ -216,32 +216,14 @@ sub leftovers {
 
 sub check_logs_for_secrets {
     my ($self) = @_;
-    my @secrets = $self->secrets;
-    my @logs = grep { !m{/sim\.log$} } (glob("$self->{dir}/nginx*/logs/*.log"),
-                                         glob("$self->{dir}/log/*.log"));
-    my @leaks;
-    for my $f (@logs) {
-        open my $fh, '<', $f or next;
-        my $c = do { local $/; <$fh> } // '';
-        for my $v (@secrets) {
-            push @leaks, sprintf('%s holds %s...', $f, substr($v, 0, 6)) if index($c, $v) >= 0;
-        }
-    }
-    Test::More::ok(!@leaks, sprintf('no secret (%d) in any log (%d files)', scalar @secrets, scalar @logs))
-        or Test::More::diag(join "\n", @leaks);
+    BC::Test::logs_hold_no_secret($self->{dir}, $self->secrets);
 }
 
 sub dump_logs {
     my ($self) = @_;
     my $d = $self->{dir};
-    for my $p (glob("$d/nginx*/logs/error.log"), glob("$d/log/sender*.log"),
-               "$d/log/sim.log", "$d/log/mysqld.log", "$d/log/mysqld-replica.log") {
-        next unless -s $p;
-        open my $fh, '<', $p or next;
-        my @l = <$fh>;
-        splice @l, 0, @l - 20 if @l > 20;
-        Test::More::diag("--- $p:\n" . join '', @l);
-    }
+    BC::Test::diag_log_tails(20, glob("$d/nginx*/logs/error.log"), glob("$d/log/sender*.log"),
+                             map { "$d/log/$_" } qw(sim.log mysqld.log mysqld-replica.log));
 }
 
 # cluster.sh stop; then: it exited 0, nothing is left running, no nginx

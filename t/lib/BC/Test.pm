@@ -331,21 +331,36 @@ sub secrets {
 # secret; the simulator's log is the providers' side and is left out
 sub check_logs_for_secrets {
     my ($self) = @_;
-    my @secrets = $self->secrets;
-    my @logs = grep { !m{/sim\.log$} } (glob("$self->{dir}/nginx/logs/*.log"),
-                                         glob("$self->{dir}/log/*.log"));
+    logs_hold_no_secret($self->{dir}, $self->secrets);
+}
+
+# the same check over any stack directory (BC::Cluster's too): every
+# nginx*/logs/*.log and log/*.log but the simulator's
+sub logs_hold_no_secret {
+    my ($dir, @secrets) = @_;
+    my @logs = grep { !m{/sim\.log$} } (glob("$dir/nginx*/logs/*.log"), glob("$dir/log/*.log"));
     my @leaks;
     for my $f (@logs) {
         open my $fh, '<', $f or next;
-        local $/;
-        my $c = <$fh> // '';
+        my $c = do { local $/; <$fh> } // '';
         for my $v (@secrets) {
-            push @leaks, sprintf('%s holds %s...', $f, substr($v, 0, 6))
-                if index($c, $v) >= 0;
+            push @leaks, sprintf('%s holds %s...', $f, substr($v, 0, 6)) if index($c, $v) >= 0;
         }
     }
     Test::More::ok(!@leaks, sprintf('no secret (%d) in any log (%d files)', scalar @secrets, scalar @logs))
         or Test::More::diag(join "\n", @leaks);
+}
+
+# the last n lines of each log that is not empty, as diagnostics
+sub diag_log_tails {
+    my ($n, @paths) = @_;
+    for my $p (@paths) {
+        next unless -s $p;
+        open my $fh, '<', $p or next;
+        my @l = <$fh>;
+        splice @l, 0, @l - $n if @l > $n;
+        Test::More::diag("--- $p:\n" . join '', @l);
+    }
 }
 
 sub get  { my ($self, $p, %o) = @_; $self->http(GET => $p, %o) }
@@ -803,15 +818,8 @@ sub error_log {
 
 sub dump_logs {
     my ($self) = @_;
-    for my $f ("nginx/logs/error.log", "log/sender.log", "log/sim.log",
-               "log/mysqld.log", "log/broadcastctl.log") {
-        my $p = "$self->{dir}/$f";
-        next unless -s $p;
-        open my $fh, '<', $p or next;
-        my @l = <$fh>;
-        splice @l, 0, @l - 30 if @l > 30;
-        Test::More::diag("--- $f:\n" . join '', @l);
-    }
+    diag_log_tails(30, map { "$self->{dir}/$_" } "nginx/logs/error.log", "log/sender.log",
+                   "log/sim.log", "log/mysqld.log", "log/broadcastctl.log");
 }
 
 # stops the stack; fails the test if nginx logged alert/crit/emerg
