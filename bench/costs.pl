@@ -6,7 +6,9 @@
 #   costs.pl report DIR     the fixed table of DIR/scenarios (lines
 #                           "key<TAB>unit<TAB>count<TAB>what"), each from its
 #                           snapshots DIR/snap/<key>.0 and .1, plus
-#                           DIR/memory and DIR/storage; on stdout
+#                           DIR/memory and DIR/storage, and the arithmetic
+#                           of docs/CAPACITY.md's plan (100 million a day
+#                           at the api scenario's costs); on stdout
 #
 # A snapshot is what costs.sh's snap() wrote: "cpu.<process> <ticks>",
 # "time <epoch s>", then Redis INFO (commandstats, stats, memory,
@@ -163,23 +165,63 @@ sub report {
             num($mem->{queued}), num(($mem->{used1} - $mem->{used0}) / $mem->{queued}),
             num(($mem->{aof1} - $mem->{aof0}) / $mem->{queued});
     }
+    my %per_row;
     if (open my $st, '<', "$dir/storage") {
         print "\nMySQL storage after the run (ANALYZE TABLE; information_schema data + index)\n";
         printf "  %-22s %10s %10s %10s %10s\n", 'table', 'rows', 'data MB', 'index MB', 'bytes/row';
-        my ($bytes, $msgs) = (0, 0);
         while (<$st>) {
             chomp;
             my ($t, $rows, $data, $index) = split /\t/;
             next unless defined $index;
             printf "  %-22s %10s %10s %10s %10s\n", $t, num($rows), num($data / 1048576),
                 num($index / 1048576), $rows ? num(($data + $index) / $rows) : '-';
-            $bytes += $data + $index;
-            $msgs = $rows if $t eq 'messages';
+            $per_row{$t} = ($data + $index) / $rows if $rows;
         }
-        printf "  %-22s %10s %21s %10s\n", 'the three, per message', num($msgs), num($bytes / 1048576),
-            $msgs ? num($bytes / $msgs) : '-';
     }
+    plan(\@sc, \%per_row, $mem);
     print "\n$meta->{notes}\n" if $meta->{notes};
+}
+
+# 100 million messages a day at the api scenario's costs: what each tier
+# needs at the peak (10x the mean) with 1.5x headroom
+my $DAY = 100_000_000;
+my $PEAK = 10 * $DAY / 86400;
+my $HEADROOM = 1.5;
+my $BOX_CORES = 16;
+
+sub plan {
+    my ($sc, $per_row, $mem) = @_;
+    my ($api) = grep { $_->{key} eq 'api' } @$sc;
+    return unless $api && $api->{d}{time};
+    my $per = sub { ($api->{d}{$_[0]} // 0) / $api->{n} };
+    printf "\nAt %s messages a day (the api column; peak 10x the mean = %s msg/s; x%.1f headroom; %d-core machines)\n",
+        num($DAY), num($PEAK), $HEADROOM, $BOX_CORES;
+    printf "  %-16s %12s %12s %12s %14s %10s\n", 'process', 'CPU s/1,000', 'cores, mean',
+        'cores, peak', "x$HEADROOM headroom", 'machines';
+    for my $p (@PROCS) {
+        my $cpu = $per->("cpu.$p->[0]") / $CLK_TCK;
+        my $need = $cpu * $PEAK * $HEADROOM;
+        printf "  %-16s %12s %12s %12s %14s %10s\n", $p->[1], num(1000 * $cpu),
+            num($cpu * $PEAK / 10), num($cpu * $PEAK), num($need),
+            $p->[0] eq 'redis' ? 'one thread' : POSIX::ceil($need / $BOX_CORES);
+    }
+    my $cmds = 0;
+    $cmds += $_ for values %{ $api->{cmd} };
+    printf "  Redis at the peak: %s commands/s, %s MB/s in, %s MB/s out\n",
+        num($cmds / $api->{n} * $PEAK), num($per->('redis.total_net_input_bytes') * $PEAK / 1e6),
+        num($per->('redis.total_net_output_bytes') * $PEAK / 1e6);
+    printf "  MySQL primary at the peak: %s rows written/s, %s updated/s, %s commits/s, %s MB/s redo, %s MB/s data, %s fsyncs/s\n",
+        map { num($per->("mysql.$_") * $PEAK * ($_ =~ /written/ ? 1e-6 : 1)) }
+            qw(Handler_write Handler_update Com_commit Innodb_os_log_written Innodb_data_written Innodb_data_fsyncs);
+    if ($per_row->{messages}) {
+        printf "  storage: %s bytes a message row -> %s GB a day, %s TB in 30 days (a campaign's adds %s bytes of recipient row)\n",
+            num($per_row->{messages}), num($per_row->{messages} * $DAY / 1e9),
+            num($per_row->{messages} * $DAY * 30 / 1e12), num($per_row->{campaign_recipients} // 0);
+    }
+    if ($mem->{queued}) {
+        printf "  a backlog: %s GB of Redis memory an hour of peak held in the queue\n",
+            num(($mem->{used1} - $mem->{used0}) / $mem->{queued} * $PEAK * 3600 / 1e9);
+    }
 }
 
 my $cmd = shift // '';

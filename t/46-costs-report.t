@@ -61,7 +61,12 @@ is_deeply($row{'rows written (Handler_write)'}, [ '4.00', '0' ], 'MySQL rows per
 is_deeply($row{'redo bytes (Innodb_os_log_written)'}, [ '2,000', '0' ], 'redo bytes per unit');
 like($out, qr/used_memory 800 bytes, AOF 700 bytes/, 'Redis bytes per queued message');
 like($out, qr/^ +messages +1,000 +1.00 +0.500 +1,573$/m, 'bytes per row of a table');
-like($out, qr/^ +the three, per message +1,000 +1.52 +1,589$/m, 'the tables per message');
+# the plan: 2,000 messages cost nginx 3 s, i.e. 1.5 ms a message; at the
+# peak of 11,574/s that is 17.4 cores, 26.0 with the headroom, two 16-core boxes
+like($out, qr/^ +nginx workers +1.50 +1.74 +17.4 +26.0 +2$/m, 'the plan: cores and machines for nginx');
+like($out, qr/^ +redis-server +0.250 .* one thread$/m, 'Redis is one thread');
+like($out, qr/storage: 1,573 bytes a message row -> 157 GB a day, 4.72 TB in 30 days/, 'storage a day and a month');
+like($out, qr/MySQL primary at the peak: 46,296 rows written/, 'MySQL rows per second at the peak');
 
 # ticks: this process's own CPU, threads included, from /proc
 my $t0 = `perl $costs ticks $$`;
