@@ -42,8 +42,11 @@ my @MYSQL = (
     [ 'Innodb_data_written',    'data bytes (Innodb_data_written)' ],
     [ 'Innodb_data_fsyncs',     'fsyncs (Innodb_data_fsyncs)' ],
 );
-# the measurement's own commands, not the product's
-my %NOT_PRODUCT = map { $_ => 1 } qw(info);
+# the measurement's own commands, not the product's: INFO, and the AUTH of
+# each redis-cli it runs (the product's connections authenticate once);
+# XINFO GROUPS is the product's too (the recorder's lag watch), so the
+# waits' polls of it stay in (at most 50 a second)
+my %NOT_PRODUCT = map { $_ => 1 } qw(info auth);
 my $TOP_COMMANDS = 12;
 
 sub ticks {
@@ -60,12 +63,12 @@ sub ticks {
 
 sub read_snap {
     my ($file) = @_;
-    my (%s, %cmd);
+    my (%s, %cmd, %usec);
     open my $fh, '<', $file or die "costs: $file: $!\n";
     while (my $l = <$fh>) {
         $l =~ s/\r?\n\z//;
-        if ($l =~ /^cmdstat_(\S+?):calls=(\d+)/) {
-            $cmd{$1} = $2;
+        if ($l =~ /^cmdstat_(\S+?):calls=(\d+),usec=(\d+)/) {
+            ($cmd{$1}, $usec{$1}) = ($2, $3);
         } elsif ($l =~ /^(cpu\.\w+|time) (\S+)$/) {
             $s{$1} = $2;
         } elsif ($l =~ /^(\w+):(-?[\d.]+)$/) {
@@ -75,6 +78,7 @@ sub read_snap {
         }
     }
     $s{cmd} = \%cmd;
+    $s{usec} = \%usec;
     return \%s;
 }
 
@@ -104,11 +108,13 @@ sub report {
         chomp;
         my ($key, $unit, $count, $what) = split /\t/;
         my ($a, $b) = map { read_snap("$dir/snap/$key.$_") } 0, 1;
-        my %d = map { $_ => ($b->{$_} // 0) - ($a->{$_} // 0) } grep { $_ ne 'cmd' } keys %$b;
+        my %d = map { $_ => ($b->{$_} // 0) - ($a->{$_} // 0) } grep { !ref $b->{$_} } keys %$b;
         my %cmd = map { $_ => $b->{cmd}{$_} - ($a->{cmd}{$_} // 0) } keys %{ $b->{cmd} };
+        my %usec = map { $_ => $b->{usec}{$_} - ($a->{usec}{$_} // 0) } keys %{ $b->{usec} };
         delete @cmd{ keys %NOT_PRODUCT };
+        delete @usec{ keys %NOT_PRODUCT };
         push @sc, { key => $key, unit => $unit, n => $count || 1, what => $what,
-                    d => \%d, cmd => \%cmd };
+                    d => \%d, cmd => \%cmd, usec => \%usec };
     }
     close $fh;
     my $meta = read_kv("$dir/meta");
@@ -150,6 +156,18 @@ sub report {
     splice @top, $TOP_COMMANDS if @top > $TOP_COMMANDS;
     for my $c (@top) {
         $row->("    $c", sub { ($_[0]{cmd}{$c} // 0) / $_[0]{n} });
+    }
+    # Redis's own clock: where its time goes (a script's usec include the
+    # commands it calls, which are also counted on their own)
+    $row->("  usec in commands", sub { my $t = 0; $t += $_ for values %{ $_[0]{usec} }; $t / $_[0]{n} });
+    my %uscore;
+    for my $s (@sc) {
+        $uscore{$_} += $s->{usec}{$_} / $s->{n} for keys %{ $s->{usec} };
+    }
+    my @utop = grep { $uscore{$_} > 0 } sort { $uscore{$b} <=> $uscore{$a} || $a cmp $b } keys %uscore;
+    splice @utop, 6 if @utop > 6;
+    for my $c (@utop) {
+        $row->("    usec $c", sub { ($_[0]{usec}{$c} // 0) / $_[0]{n} });
     }
     $row->("  net input bytes", sub { $_[0]{d}{'redis.total_net_input_bytes'} / $_[0]{n} });
     $row->("  net output bytes", sub { $_[0]{d}{'redis.total_net_output_bytes'} / $_[0]{n} });
