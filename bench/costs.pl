@@ -25,6 +25,7 @@ my @PROCS = (
     [ 'sender', 'sender' ],
     [ 'redis',  'redis-server' ],
     [ 'mysql',  'mariadbd' ],
+    [ 'replica', 'mariadbd replica' ],
 );
 # MariaDB 10.11 has no Innodb_rows_*: rows are counted by the handler
 my @MYSQL = (
@@ -41,6 +42,7 @@ my @MYSQL = (
     [ 'Innodb_os_log_written',  'redo bytes (Innodb_os_log_written)' ],
     [ 'Innodb_data_written',    'data bytes (Innodb_data_written)' ],
     [ 'Innodb_data_fsyncs',     'fsyncs (Innodb_data_fsyncs)' ],
+    [ 'Binlog_bytes_written',   'binlog bytes (Binlog_bytes_written)' ],
 );
 # the measurement's own commands, not the product's: INFO, and the AUTH of
 # each redis-cli it runs (the product's connections authenticate once);
@@ -80,6 +82,11 @@ sub read_snap {
     $s{cmd} = \%cmd;
     $s{usec} = \%usec;
     return \%s;
+}
+
+sub measured {   # a process present in the snapshots (the replica is optional)
+    my ($p, $sc) = @_;
+    return grep { exists $_->{d}{"cpu.$p->[0]"} } @$sc;
 }
 
 sub read_kv {
@@ -137,7 +144,7 @@ sub report {
     $row->("wall seconds", sub { $_[0]{d}{time} });
     $row->("units/s", sub { $_[0]{d}{time} ? $_[0]{n} / $_[0]{d}{time} : undef });
     print "CPU seconds per 1,000 units\n";
-    for my $p (@PROCS) {
+    for my $p (grep { measured($_, \@sc) } @PROCS) {
         $row->("  $p->[1]", sub { 1000 * $_[0]{d}{"cpu.$p->[0]"} / $CLK_TCK / $_[0]{n} });
     }
     $row->("  = the product (planned)", sub {
@@ -216,7 +223,7 @@ sub plan {
         num($DAY), num($PEAK), $HEADROOM, $BOX_CORES;
     printf "  %-16s %12s %12s %12s %14s %10s\n", 'process', 'CPU s/1,000', 'cores, mean',
         'cores, peak', "x$HEADROOM headroom", 'machines';
-    for my $p (@PROCS) {
+    for my $p (grep { measured($_, [$api]) } @PROCS) {
         my $cpu = $per->("cpu.$p->[0]") / $CLK_TCK;
         my $need = $cpu * $PEAK * $HEADROOM;
         printf "  %-16s %12s %12s %12s %14s %10s\n", $p->[1], num(1000 * $cpu),

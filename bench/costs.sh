@@ -5,12 +5,15 @@
 # Around each scenario, run to completion (polled, never slept on), it takes
 # the deltas of:
 #   CPU      utime + stime (/proc/<pid>/stat, every thread) of the nginx
-#            workers (summed), the sender, redis-server, mariadbd and the
-#            simulator (reported, not planned: it stands for the providers)
+#            workers (summed), the sender, redis-server, mariadbd (the
+#            primary, writing a ROW binlog), its GTID replica (each scenario
+#            waits for it to catch up) and the simulator (reported, not
+#            planned: it stands for the providers)
 #   Redis    INFO commandstats calls per command (INFO itself left out),
 #            total_net_input_bytes / total_net_output_bytes
-#   MySQL    SHOW GLOBAL STATUS: Innodb_rows_*, Com_*, redo and data bytes
-#            written, redo fsyncs; every scenario ends with InnoDB's dirty
+#   MySQL    SHOW GLOBAL STATUS: rows written, updated, deleted (Handler_*)
+#            and read (Rows_read; MariaDB 10.11 has no Innodb_rows_*),
+#            Com_*, redo, data and binlog bytes written, fsyncs; every scenario ends with InnoDB's dirty
 #            pages flushed (innodb_max_dirty_pages_pct 0 until they are
 #            few), so the page writes are charged to the scenario that
 #            dirtied them (an upper bound: a busy server folds several
@@ -37,6 +40,7 @@
 # The fixed table goes to COSTS_REPORT (<repo>/var/bench/costs.txt) and to
 # stdout. Environment: COSTS_SENDS, COSTS_CAMPAIGN, COSTS_WEBHOOKS,
 # COSTS_QUEUE, COSTS_CLIENTS (4 wrk threads of one connection each),
+# COSTS_REPLICA=0 (no replica, and so no binlog on the primary),
 # COSTS_TIMEOUT (300 s per wait), COSTS_REPORT, TEST_LEAVE=1 (keep the
 # stack's directory). About 3 minutes at the defaults on 2 cores.
 set -euo pipefail
@@ -64,6 +68,12 @@ free_port() {
 export BC_VAR=$DIR/var
 PORT=$(free_port) REDIS_PORT=$(free_port) MYSQL_PORT=$(free_port) SIM_PORT=$(free_port)
 export PORT REDIS_PORT MYSQL_PORT SIM_PORT
+# the planned topology: a primary (binlog on) and a replica taking reads
+REPLICA=${COSTS_REPLICA:-1}
+if [ "$REPLICA" = 1 ]; then
+    MYSQL_REPLICA_PORT=$(free_port)
+    export MYSQL_REPLICA_PORT
+fi
 export BC_NGINX_ACCESS_LOG=off
 
 stack() { bash "$REPO/scripts/stack.sh" "$@"; }
@@ -106,6 +116,7 @@ snap() {   # name: CPU ticks, Redis INFO, MySQL status into DIR/snap/<name>
         echo "cpu.redis $(perl "$BENCH/costs.pl" ticks "$(pid_of run/redis.pid)")"
         echo "cpu.mysql $(perl "$BENCH/costs.pl" ticks "$(pid_of run/mysqld.pid)")"
         echo "cpu.sim $(perl "$BENCH/costs.pl" ticks "$(pid_of sim/sim.pid)")"
+        [ "$REPLICA" != 1 ] || echo "cpu.replica $(perl "$BENCH/costs.pl" ticks "$(pid_of run/mysqld-replica.pid)")"
         echo "time $(date +%s.%N)"
         redis INFO commandstats
         redis INFO stats
@@ -133,8 +144,11 @@ drained() {   # target
 # a scenario's page writes are its own
 dirty_pages() { mysql_q "SHOW GLOBAL STATUS LIKE 'Innodb_buffer_pool_pages_dirty'" | cut -f2; }
 few_dirty() { [ "$(dirty_pages)" -le 64 ]; }
-flush_dirty() {
+replica_q() { mariadb --no-defaults -S "$BC_VAR/mysql-replica/mysql.sock" -u "$(id -un)" -N -B -e "$1"; }
+caught_up() { [ "$(replica_q 'SELECT @@gtid_slave_pos')" = "$(mysql_q 'SELECT @@gtid_binlog_pos')" ]; }
+flush_dirty() {   # (and the replica caught up: its work is the scenario's too)
     local pct
+    [ "$REPLICA" != 1 ] || wait_for "the replica's catching up" "$TIMEOUT" caught_up
     pct=$(mysql_q "SELECT @@GLOBAL.innodb_max_dirty_pages_pct")
     mysql_q "SET GLOBAL innodb_max_dirty_pages_pct = 0"
     wait_for "the dirty pages' flush" "$TIMEOUT" few_dirty
@@ -265,7 +279,7 @@ done > "$DIR/storage"
     echo "machine $(nproc) cores ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)), $(free -g | awk '/^Mem:/ { print $2 }') GB RAM, load average before the run $LOAD0"
     echo "workers $(workers | wc -w)"
     echo "clients $CLIENTS"
-    echo "notes per unit = per message (api, campaign) or per webhook event (status, inbound); a message's two status callbacks are inside api and campaign; $got outbound messages delivered (warm-up and queue batch included)"
+    echo "notes per unit = per message (api, campaign) or per webhook event (status, inbound); a message's two status callbacks are inside api and campaign; bodies sealed at rest (as make run); MariaDB as make run starts it (flush_log_at_trx_commit 1, 512M buffer pool and redo)$([ "$REPLICA" = 1 ] && echo ", binlog ROW with a GTID replica"); $got outbound messages delivered (warm-up and queue batch included)"
 } > "$DIR/meta"
 mkdir -p "$(dirname "$REPORT")"
 perl "$BENCH/costs.pl" report "$DIR" > "$REPORT"
