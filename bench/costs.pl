@@ -149,7 +149,7 @@ sub report {
     }
     $row->("  = the product (planned)", sub {
         my $s = 0;
-        $s += $_[0]{d}{"cpu.$_->[0]"} for @PROCS;
+        $s += $_[0]{d}{"cpu.$_->[0]"} // 0 for @PROCS;
         1000 * $s / $CLK_TCK / $_[0]{n};
     });
     $row->("  simulator (stands for providers)", sub { 1000 * $_[0]{d}{'cpu.sim'} / $CLK_TCK / $_[0]{n} });

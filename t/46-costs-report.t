@@ -41,8 +41,10 @@ put('memory', "used0 1000000\naof0 0\nqueued 1000\nused1 1800000\naof1 700000\n"
 put('storage', "messages\t1000\t1048576\t524288\nmessage_events\t0\t16384\t0\n");
 put('meta', "date D\nmachine M\nworkers 2\nclients 4\n");
 
-my $out = `perl $costs report $dir`;
+my $out = `perl $costs report $dir 2>$dir/stderr`;
 is($?, 0, 'the report is written');
+is(-s "$dir/stderr" // 0, 0, 'without a warning (no replica measured: its row is left out)');
+ok($out !~ /replica/, 'no replica row when none was measured');
 my %row;
 for (split /\n/, $out) {
     $row{$1} = [ split ' ', $2 ] if /^ *(\S.*?\S)  +(\S+ +\S+)$/;
