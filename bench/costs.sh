@@ -272,6 +272,12 @@ for t in messages message_events campaign_recipients; do
     mysql_q "SELECT table_name, (SELECT COUNT(*) FROM $t), data_length, index_length
              FROM information_schema.tables WHERE table_schema = 'broadcast' AND table_name = '$t'"
 done > "$DIR/storage"
+# the messages table's indexes one by one (pages after ANALYZE TABLE): the
+# random-keyed ones are what must stay in memory as the table grows
+mysql_q "SELECT CONCAT('messages.', index_name), (SELECT COUNT(*) FROM messages), 0, stat_value * @@innodb_page_size
+         FROM mysql.innodb_index_stats
+         WHERE database_name = 'broadcast' AND table_name = 'messages' AND stat_name = 'size'
+         ORDER BY index_name = 'PRIMARY' DESC, index_name" >> "$DIR/storage"
 
 # ------------------------------------------------------------ report
 {
