@@ -42,7 +42,7 @@
 # COSTS_QUEUE, COSTS_CLIENTS (4 wrk threads of one connection each),
 # COSTS_REPLICA=0 (no replica, and so no binlog on the primary),
 # COSTS_TIMEOUT (300 s per wait), COSTS_REPORT, TEST_LEAVE=1 (keep the
-# stack's directory). About 3 minutes at the defaults on 2 cores.
+# stack's directory). About 40 seconds at the defaults on 2 cores.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
