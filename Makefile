@@ -5,6 +5,7 @@
 #   make cluster / make cluster-stop   the same as a cluster (scripts/cluster.sh)
 #   make test    unit tests + integration tests (prove -r t/) + make fuzz-ci
 #   make bench   benchmarks, reported against a baseline of the same run
+#   make costs   per-message CPU, Redis and MySQL costs (docs/CAPACITY.md)
 #   make soak    30 minutes at half the maximum send rate, watched for leaks
 #
 SHELL        := /bin/bash
@@ -66,8 +67,8 @@ UNIT_BINS    := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 MODULE_SRCS  := $(wildcard ngx_http_broadcast_module.c src/*.c src/*.h) \
                 $(COMMON_SRCS) $(COMMON_HDRS) config
 
-.PHONY: all deps module sender sim ctl probe unit test run stop bench soak asan \
-        clean distclean valgrind
+.PHONY: all deps module sender sim ctl probe unit test run stop bench costs soak \
+        asan clean distclean valgrind
 
 all: module sender sim ctl probe
 
@@ -209,6 +210,12 @@ cluster-bench: deps all
 
 bench: deps all
 	@bash bench/bench.sh
+
+# CPU seconds per 1,000 messages of each process, Redis commands and bytes,
+# MySQL rows and bytes per message, on a private stack: var/bench/costs.txt
+# (bench/costs.sh; also the part "costs" of make bench)
+costs: deps all
+	@bash bench/costs.sh
 
 # SOAK_MINUTES (30) at half the measured maximum send rate, sampling RSS,
 # fds, latency and queue depth every 30 s; var/soak/report.txt, exit 1 on

@@ -30,9 +30,13 @@
 #              campaign end to end (100,000; msgs/s), and two senders
 #              holding one Meta number to BENCH_RATE/s (80) for
 #              BENCH_RATE_SECONDS (20)
+#   costs      per-message costs on a stack of its own (bench/costs.sh, also
+#              make costs): CPU seconds per 1,000 messages of each process,
+#              Redis commands and bytes, MySQL rows and bytes per message,
+#              into var/bench/costs.txt (COSTS_* set its sizes)
 #
-# Environment: BENCH_PARTS (which of "api e2e run audience campaign" to
-# measure; all), BENCH_AUDIENCE (1000000 contacts), BENCH_AUDIENCE_SEARCHES (200),
+# Environment: BENCH_PARTS (which of "api e2e run audience campaign costs"
+# to measure; all), BENCH_AUDIENCE (1000000 contacts), BENCH_AUDIENCE_SEARCHES (200),
 # BENCH_DURATION (10s), BENCH_CONNECTIONS (64), BENCH_THREADS
 # (2), BENCH_E2E (50000 messages), BENCH_E2E_TIMEOUT (300 s),
 # BENCH_SG_BODIES (4000 signed batches), BENCH_SG_EVENTS (10 per batch),
@@ -52,7 +56,7 @@ SG_BODIES=${BENCH_SG_BODIES:-4000}
 SG_EVENTS=${BENCH_SG_EVENTS:-10}
 META_N=${BENCH_META:-50000}
 EMAIL_N=${BENCH_EMAIL:-20000}
-PARTS=" ${BENCH_PARTS:-api e2e run audience campaign} "
+PARTS=" ${BENCH_PARTS:-api e2e run audience campaign costs} "
 part() { [[ $PARTS == *" $1 "* ]]; }
 
 command -v wrk >/dev/null || { echo "bench: wrk not installed (make deps)" >&2; exit 1; }
@@ -303,6 +307,14 @@ fi
 . "$BENCH/campaign.sh"
 if part campaign; then
     campaign_bench
+fi
+
+# ------------------------------------------------------------ costs
+# a stack of its own, alone on the machine: this one's processes stopped
+if part costs; then
+    stack stop >/dev/null 2>&1 || true
+    echo "== per-message costs (bench/costs.sh)"
+    bash "$BENCH/costs.sh" || echo "bench: the costs part failed"
 fi
 
 # ------------------------------------------------------------ report

@@ -2,7 +2,8 @@
 -- share: init() reads one pre-signed request a line from the file named by
 -- the environment variable var (parse(line) gives its headers and body, or
 -- nil for a line to skip), request() cycles through them; each thread
--- starts at its own random offset
+-- starts at its own random offset, or at the line after bench_offset when
+-- the caller set it (costs-n.lua: each thread its own slice, no repeats)
 return function(var, path, parse)
   local reqs = {}
   local n = 0
@@ -16,7 +17,12 @@ return function(var, path, parse)
         reqs[n] = wrk.format("POST", path, headers, body)
       end
     end
-    i = math.random(n) - 1
+    local offset = rawget(_G, "bench_offset")
+    if offset then
+      i = offset % n
+    else
+      i = math.random(n) - 1
+    end
   end
 
   local function request()
