@@ -23,8 +23,9 @@
 #   fds      a process's fewest fds over the last 3 samples exceed its
 #            most fds during warm-up (a trend, not one busy moment); nginx's
 #            workers are judged by their sum (a connection lands on either),
-#            sampled once wrk's connections are closed, so they are the
-#            workers' own (logs, Redis, MySQL, the simulator's upstream)
+#            sampled once wrk's connections are closed, less their Redis and
+#            MySQL links: those open lazily, one a pool thread, and are
+#            judged against what the pool holds (3 x threads + 9 a worker)
 #   p99      the last interval's p99 exceeds 2x the first steady one (the
 #            first interval after warm-up)
 #   errors   a non-2xx response or socket error in any interval
@@ -217,11 +218,14 @@ done
 # ------------------------------------------------------------ report
 mkdir -p "$(dirname "$REPORT")"
 set +e
+THREADS_POOL=$(grep -o 'thread_pool broadcast threads=[0-9]*' "$BC_VAR/nginx/conf/nginx.conf" \
+               | grep -o '[0-9]*$' || echo 32)
 perl - "$TSV" "$LAT" "$WARMUP" "$INTERVAL" "$RSS_MB" "$RSS_PCT" "$RATE" "$MAX_RATE" \
-    "$MINUTES" > "$REPORT" <<'PERL'
+    "$MINUTES" "$DIR/fd-kinds.tsv" "$THREADS_POOL" > "$REPORT" <<'PERL'
 use strict;
 use warnings;
-my ($tsv, $lat, $warm, $interval, $rss_mb, $rss_pct, $rate, $max_rate, $minutes) = @ARGV;
+my ($tsv, $lat, $warm, $interval, $rss_mb, $rss_pct, $rate, $max_rate, $minutes,
+    $kinds, $pool) = @ARGV;
 my (%rss, %fds, %procs, @order);
 open my $fh, '<', $tsv or die;
 while (<$fh>) {
@@ -253,18 +257,37 @@ for my $i (1 .. $n) {
 }
 print "\n";
 
+# a worker's Redis and MySQL links belong to its thread pool: each thread
+# opens its own the first time a task of its needs one, so they grow over
+# the run up to what the pool holds (a Redis, a MySQL and a replica link a
+# thread, the async Redis links: 3 x threads + 9). That is the pool
+# warming, judged against its bound; a leak is growth of everything else
+my (%backend, @over);
+my $link_bound = 3 * $pool + 9;
+open $fh, '<', $kinds or die;
+while (<$fh>) {
+    chomp;
+    my ($i, $p, $k) = split /\t/;
+    next unless $p =~ /^nginx-/;
+    my $b = 0;
+    $b += $1 while $k =~ /\b(?:redis|mysql)=(\d+)/g;
+    $backend{$p}[$i] = $b;
+    push @over, "$p: $b Redis/MySQL links at sample $i (its pool holds at most $link_bound)" if $b > $link_bound;
+}
+
 # wrk's and the simulator's connections land on either worker: the fds
-# of nginx are judged as the workers' sum
+# of nginx are judged as the workers' sum, less their backend links
 my @checked = @order;
 my @workers = grep { /^nginx-/ } @order;
 if (@workers) {
     for my $i (1 .. $n) {
         my $sum = 0;
-        $sum += $fds{$_}[$i] // 0 for @workers;
+        $sum += ($fds{$_}[$i] // 0) - ($backend{$_}[$i] // 0) for @workers;
         $fds{'nginx workers'}[$i] = $sum;
     }
     push @checked, 'nginx workers';
 }
+push @fail, @over;
 for my $p (@checked) {
     my $fd_only = $p eq 'nginx workers' || ($p =~ /^nginx-/ && @workers > 1);
     my ($r0, $r1) = $p eq 'nginx workers' ? (0, 0) : ($rss{$p}[$warm], $rss{$p}[$n]);
@@ -282,7 +305,9 @@ for my $p (@checked) {
         $tail_fd = $f if !defined $tail_fd || $f < $tail_fd;
     }
     if ($p eq 'nginx workers') {
-        printf "%-14s fds max %d in warm-up, min %d at the end\n", $p, $warm_fd, $tail_fd;
+        my @links = map { defined $backend{$_}[$n] ? $backend{$_}[$n] : '?' } @workers;
+        printf "%-14s fds but Redis/MySQL links max %d in warm-up, min %d at the end; links at the end %s (bound %d a worker)\n",
+            $p, $warm_fd, $tail_fd, join("+", @links), $link_bound;
     } else {
         printf "%-14s rss %7.1f -> %7.1f MB (%+.1f MB, bound %.1f MB)  fds max %d in warm-up, min %d at the end\n",
             $p, $r0 / 1024, $r1 / 1024, $grow, $bound, $warm_fd, $tail_fd;
