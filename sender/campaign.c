@@ -107,6 +107,9 @@ snd_camp_lock(snd_disp_t *d, snd_camp_t *c, long long *cursor)
 
 /* ---- step 1 and 2: start what is due, take and renew leases ------------- */
 
+/* how often a held campaign's queued rows are checked for lost jobs */
+#define SND_CAMP_RECOVER_MS  10000
+
 /*
  * Takeover: rows 'queued' in MySQL whose job may never have reached the
  * stream (the holder crashed between its commit and its MULTI): no
@@ -115,7 +118,7 @@ snd_camp_lock(snd_disp_t *d, snd_camp_t *c, long long *cursor)
  * stream (the MULTI writes both), and one with a messages row was claimed.
  */
 static int
-snd_camp_recover(snd_disp_t *d, snd_camp_t *c)
+snd_camp_recover(snd_disp_t *d, snd_camp_t *c, int min_age_s)
 {
     snd_buf_t     q = { 0 }, u = { 0 };
     MYSQL_RES    *res;
@@ -130,7 +133,8 @@ snd_camp_recover(snd_disp_t *d, snd_camp_t *c)
     }
     snd_buf_add(&q, "SELECT r.message_id FROM campaign_recipients r "
         "LEFT JOIN messages m ON m.id=r.message_id WHERE r.campaign_id=%lld "
-        "AND r.state='queued' AND m.id IS NULL", c->id);
+        "AND r.state='queued' AND m.id IS NULL AND r.updated_at <= "
+        "UTC_TIMESTAMP(3) - INTERVAL %d SECOND", c->id, min_age_s);
     res = snd_db_select(d->s, &q);
     if (res == NULL) {
         return -1;
@@ -238,7 +242,7 @@ snd_camp_hold(snd_disp_t *d, MYSQL_ROW row)
             rc = snd_camp_fail(d, c, "the audience is not a JSON object")
                  == 0 ? 1 : -1;
         }
-        if (rc == 0 && snd_camp_recover(d, c) != 0) {
+        if (rc == 0 && snd_camp_recover(d, c, 0) != 0) {
             rc = -1;
         }
         if (rc != 0) {
@@ -247,16 +251,28 @@ snd_camp_hold(snd_disp_t *d, MYSQL_ROW row)
             return rc < 0 ? -1 : 0;
         }
         c->redis_links = d->s->redis_links;
+        c->recover_ms = snd_now_ms() + SND_CAMP_RECOVER_MS;
 
-    } else if (c->redis_links != d->s->redis_links) {
-        /* Redis was connected again: a failover may have lost jobs the
-           old master acknowledged before its replica had them. Rows
-           queued without a trace go back to pending, as on a takeover */
-        if (snd_camp_recover(d, c) != 0) {
+    } else if (c->redis_links != d->s->redis_links
+               || snd_now_ms() >= c->recover_ms)
+    {
+        /*
+         * A failover may have lost jobs the old master acknowledged before
+         * its replica had them, and this dispatcher's own link may never
+         * meet the dead master (nothing left to queue): after a reconnect,
+         * and every SND_CAMP_RECOVER_MS, rows queued that long ago without
+         * a trace (no messages row, no job key) go back to pending, as on
+         * a takeover. Queued again under the same message id, a job that
+         * was claimed meanwhile is refused by its ledger row.
+         */
+        if (snd_camp_recover(d, c, c->redis_links != d->s->redis_links
+                                   ? 0 : SND_CAMP_RECOVER_MS / 1000) != 0)
+        {
             c->seen = 0;
             return -1;
         }
         c->redis_links = d->s->redis_links;
+        c->recover_ms = snd_now_ms() + SND_CAMP_RECOVER_MS;
     }
     c->seen = 1;
     c->cursor = atoll(row[9]);

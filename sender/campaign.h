@@ -44,6 +44,7 @@ typedef struct {
     long long            revision;      /* campaigns.revision as set up */
     int                  seen;          /* still held this turn */
     unsigned long long   redis_links;   /* snd_t's when last recovered */
+    long long            recover_ms;    /* next check for lost jobs */
     char                 channel[16];
     char                 batch_id[27];
     long long            template_id;   /* 0: none */
