@@ -454,3 +454,35 @@ bc_redis_ensure_groups(bc_rc_t *rc, char *err, size_t errlen)
     return bc_redis_create_group(rc, BC_KEY_EVENTS_STREAM, BC_GROUP_RECORDERS,
                                  err, errlen);
 }
+
+
+int
+bc_redis_conf_from(bc_redis_conf_t *conf, const bc_conf_t *cf, char *err,
+    size_t errlen)
+{
+    static const char *const  keys[2][2] = {
+        { "redis_user", "user" }, { "redis_password_file", "password_file" }
+    };
+    const char  *v;
+    char         e[256];
+    int          k;
+
+    v = bc_conf_get(cf, "redis", "127.0.0.1:6379");
+    if (bc_redis_conf_parse_list(conf, v, strlen(v), e, sizeof(e)) != 0) {
+        snprintf(err, errlen, "redis: %s", e);
+        return -1;
+    }
+
+    for (k = 0; k < 2; k++) {
+        v = bc_conf_get(cf, keys[k][0], NULL);
+        if (v != NULL && bc_redis_conf_set(conf, keys[k][1],
+                                           strlen(keys[k][1]), v, strlen(v),
+                                           e, sizeof(e)) != 0)
+        {
+            snprintf(err, errlen, "%s: %s", keys[k][0], e);
+            return -1;
+        }
+    }
+
+    return 0;
+}

@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <hiredis/hiredis.h>
 
+#include "bc_conf.h"
+
 /*
  * Key names. Every key set one MULTI or script touches shares a hash tag,
  * so that on a Redis Cluster it lives in one slot (docs/DESIGN.md, "Redis
@@ -96,6 +98,14 @@ int bc_redis_conf_add_seed(bc_redis_conf_t *conf, const char *spec,
  * "redis" key): the first through bc_redis_conf_parse, the others through
  * bc_redis_conf_add_seed; 0, or -1 with err
  */
+/*
+ * The Redis settings of a key = value config (the sender's, broadcastctl's):
+ * "redis" (bc_redis_conf_parse_list), "redis_user", "redis_password_file".
+ * 0, or -1 with err naming the key (never the secret)
+ */
+int bc_redis_conf_from(bc_redis_conf_t *conf, const bc_conf_t *cf,
+    char *err, size_t errlen);
+
 int bc_redis_conf_parse_list(bc_redis_conf_t *conf, const char *spec,
     size_t len, char *err, size_t errlen);
 

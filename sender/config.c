@@ -293,35 +293,13 @@ snd_conf_load(snd_conf_t *conf, const char *path)
     }
     snd_log_level = lvl;
 
-    v = bc_conf_get(&cf, "redis", "127.0.0.1:6379");
-    /* one address, or several (comma or space separated): cluster seeds */
-    if (bc_redis_conf_parse_list(&conf->redis, v, strlen(v), err,
-                                 sizeof(err))
-        != 0)
-    {
-        snd_log(SND_LOG_ERR, "config: redis: %s", err);
+    /* redis (one address, or cluster seeds), redis_user,
+       redis_password_file */
+    if (bc_redis_conf_from(&conf->redis, &cf, err, sizeof(err)) != 0) {
+        snd_log(SND_LOG_ERR, "config: %s", err);
         goto done;
     }
     conf->redis.timeout_ms = 5000;
-
-    /* Redis ACL: redis_user, redis_password_file */
-    {
-        static const char *const keys[2][2] = {
-            { "redis_user", "user" }, { "redis_password_file", "password_file" }
-        };
-        int  k;
-
-        for (k = 0; k < 2; k++) {
-            v = bc_conf_get(&cf, keys[k][0], NULL);
-            if (v != NULL && bc_redis_conf_set(&conf->redis, keys[k][1],
-                                 strlen(keys[k][1]), v, strlen(v), err,
-                                 sizeof(err)) != 0)
-            {
-                snd_log(SND_LOG_ERR, "config: %s: %s", keys[k][0], err);
-                goto done;
-            }
-        }
-    }
 
     if (bc_mysql_conf_from(&conf->db, &cf, err, sizeof(err)) != 0) {
         snd_log(SND_LOG_ERR, "config: %s", err);

@@ -146,6 +146,15 @@ void
 ngx_http_broadcast_api_redis_down(ngx_http_broadcast_api_ctx_t *ctx)
 {
     ctx->backend_err |= NGX_HTTP_BROADCAST_ERR_REDIS;
+
+    /* the error log names the reason; callers of redis_integer() have
+       none to give (it only says -1) */
+    if (ctx->detail[0] == '\0') {
+        ngx_cpystrn((u_char *) ctx->detail,
+                    (u_char *) "a command failed (link lost or refused)",
+                    sizeof(ctx->detail));
+    }
+
     ngx_http_broadcast_api_error(ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
                                  "redis_unavailable",
                                  "the queue (Redis) is unavailable, retry "

@@ -159,37 +159,6 @@ ctl_retag_prefix(redisContext *c, const ctl_retag_t *t)
 }
 
 
-/* the config's redis, redis_user and redis_password_file (first address) */
-static int
-ctl_redis_conf(const bc_conf_t *cf, bc_redis_conf_t *rc)
-{
-    static const char  *auth[][2] = {
-        { "redis_user", "user" }, { "redis_password_file", "password_file" }
-    };
-    const char  *v = bc_conf_get(cf, "redis", "127.0.0.1:6379");
-    char         err[256];
-    size_t       k, len = strcspn(v, ", ");
-
-    memset(rc, 0, sizeof(*rc));
-    if (bc_redis_conf_parse(rc, v, len) != 0) {
-        fprintf(stderr, "broadcastctl: bad redis \"%s\"\n", v);
-        return -1;
-    }
-    rc->timeout_ms = 10000;
-    for (k = 0; k < sizeof(auth) / sizeof(auth[0]); k++) {
-        v = bc_conf_get(cf, auth[k][0], NULL);
-        if (v != NULL && bc_redis_conf_set(rc, auth[k][1], strlen(auth[k][1]),
-                                           v, strlen(v), err, sizeof(err))
-                         != 0)
-        {
-            fprintf(stderr, "broadcastctl: %s: %s\n", auth[k][0], err);
-            return -1;
-        }
-    }
-    return 0;
-}
-
-
 int
 ctl_redis_retag(int argc, char **argv)
 {
@@ -211,11 +180,14 @@ ctl_redis_retag(int argc, char **argv)
         fprintf(stderr, "broadcastctl: %s\n", err);
         return 1;
     }
-    if (ctl_redis_conf(&cf, &rconf) != 0) {
+    memset(&rconf, 0, sizeof(rconf));
+    if (bc_redis_conf_from(&rconf, &cf, err, sizeof(err)) != 0) {
+        fprintf(stderr, "broadcastctl: %s\n", err);
         bc_conf_free(&cf);
         return 1;
     }
     bc_conf_free(&cf);
+    rconf.timeout_ms = 10000;
     c = bc_redis_connect(&rconf, err, sizeof(err));
     memset(rconf.password, 0, sizeof(rconf.password));
     if (c == NULL) {

@@ -58,6 +58,33 @@ test_conf_parse(void **state)
 }
 
 
+/* the sender's and broadcastctl's keys: redis (a list), redis_user; a bad
+   one is named in the error */
+static void
+test_conf_from(void **state)
+{
+    char             *keys[2] = { "redis", "redis_user" };
+    char             *good[2] = { "127.0.0.1:7000, 127.0.0.1:7001", "bc" };
+    char             *bad[2] = { "127.0.0.1:7000,nope", "bc" };
+    bc_conf_t         cf = { keys, good, 2 };
+    bc_redis_conf_t   conf;
+    char              err[256];
+
+    (void) state;
+
+    memset(&conf, 0, sizeof(conf));
+    assert_int_equal(bc_redis_conf_from(&conf, &cf, err, sizeof(err)), 0);
+    assert_int_equal(conf.nseeds, 2);
+    assert_int_equal(conf.seeds[1].port, 7001);
+    assert_string_equal(conf.user, "bc");
+
+    cf.values = bad;
+    memset(&conf, 0, sizeof(conf));
+    assert_int_equal(bc_redis_conf_from(&conf, &cf, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "redis: "));
+}
+
+
 static void
 test_connect_refused(void **state)
 {
@@ -169,5 +196,6 @@ test_conf_seeds(void **state)
 BC_UNIT_MAIN(
     cmocka_unit_test(test_conf_parse),
     cmocka_unit_test(test_conf_seeds),
+    cmocka_unit_test(test_conf_from),
     cmocka_unit_test(test_connect_refused)
 )

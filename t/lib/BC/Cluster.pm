@@ -17,7 +17,6 @@ use warnings;
 use parent -norequire, 'BC::Test';
 use BC::Test qw(:all);
 use Test::More ();
-use File::Temp qw(tempdir);
 use File::Path qw(rmtree);
 use IO::Socket::INET;
 use Time::HiRes qw(time sleep);
@@ -52,11 +51,7 @@ sub free_run {
 sub new {
     my ($class, %o) = @_;
     my $self = bless { opts => \%o }, $class;
-    my $base = "$BC::Test::REPO/t/tmp";
-    mkdir $base unless -d $base;
-    chmod 0755, $base;
-    $self->{dir} = tempdir('bcc-XXXXXX', DIR => $base, CLEANUP => 0);
-    chmod 0755, $self->{dir};
+    $self->{dir} = BC::Test::stack_dir('bcc');
     my %taken;
     $self->{port} = free_run(2, 0, \%taken);            # nginx nodes 1 and 2
     $self->{redis_first} = free_run(6, 1, \%taken);     # 6 nodes + bus ports

@@ -108,14 +108,22 @@ sub free_port {
     return $p;
 }
 
-sub new {
-    my ($class, %o) = @_;
-    my $self = bless { opts => \%o }, $class;
+# a fresh stack directory under t/tmp, readable by the stack's unprivileged
+# user (a test run as root hands its processes to it)
+sub stack_dir {
+    my ($prefix) = @_;
     my $base = "$REPO/t/tmp";
     mkdir $base unless -d $base;
     chmod 0755, $base;
-    $self->{dir} = tempdir('bc-XXXXXX', DIR => $base, CLEANUP => 0);
-    chmod 0755, $self->{dir};
+    my $dir = tempdir("$prefix-XXXXXX", DIR => $base, CLEANUP => 0);
+    chmod 0755, $dir;
+    return $dir;
+}
+
+sub new {
+    my ($class, %o) = @_;
+    my $self = bless { opts => \%o }, $class;
+    $self->{dir} = stack_dir('bc');
     my %seen;
     for my $n (qw(port redis_port mysql_port sim_port)) {
         my $p;
