@@ -225,8 +225,27 @@ bc_redis_conf_set(bc_redis_conf_t *conf, const char *name, size_t name_len,
         return 0;
     }
 
+    if (name_len == 5 && strncmp(name, "lanes", 5) == 0) {
+        unsigned  n = 0;
+        size_t    i;
+
+        for (i = 0; i < len && value[i] >= '0' && value[i] <= '9'
+                    && n <= BC_LANES_MAX; i++)
+        {
+            n = n * 10 + (unsigned) (value[i] - '0');
+        }
+        if (len == 0 || i < len || n < 1 || n > BC_LANES_MAX) {
+            snprintf(err, errlen, "lanes must be a number from 1 to %d",
+                     BC_LANES_MAX);
+            return -1;
+        }
+        conf->lanes = n;
+        return 0;
+    }
+
     snprintf(err, errlen, "unknown Redis setting \"%.*s\" (user, "
-             "password_file)", (int) (name_len < 40 ? name_len : 40), name);
+             "password_file, lanes)", (int) (name_len < 40 ? name_len : 40),
+             name);
     return -1;
 }
 
@@ -442,17 +461,29 @@ bc_redis_create_group(bc_rc_t *rc, const char *stream, const char *group,
 
 
 int
-bc_redis_ensure_groups(bc_rc_t *rc, char *err, size_t errlen)
+bc_redis_ensure_groups(bc_rc_t *rc, unsigned lanes, char *err, size_t errlen)
 {
-    if (bc_redis_create_group(rc, BC_KEY_SEND_STREAM, BC_GROUP_SENDERS, err,
-                              errlen)
-        != 0)
-    {
-        return -1;
+    char      key[64];
+    unsigned  lane;
+
+    for (lane = 0; lane < bc_lanes_n(lanes); lane++) {
+        bc_lane_key(key, sizeof(key), BC_LANE_SEND, lane, BC_SFX_SEND_STREAM);
+        if (bc_redis_create_group(rc, key, BC_GROUP_SENDERS, err, errlen)
+            != 0)
+        {
+            return -1;
+        }
+
+        bc_lane_key(key, sizeof(key), BC_LANE_EVENTS, lane,
+                    BC_SFX_EVENTS_STREAM);
+        if (bc_redis_create_group(rc, key, BC_GROUP_RECORDERS, err, errlen)
+            != 0)
+        {
+            return -1;
+        }
     }
 
-    return bc_redis_create_group(rc, BC_KEY_EVENTS_STREAM, BC_GROUP_RECORDERS,
-                                 err, errlen);
+    return 0;
 }
 
 
@@ -460,8 +491,9 @@ int
 bc_redis_conf_from(bc_redis_conf_t *conf, const bc_conf_t *cf, char *err,
     size_t errlen)
 {
-    static const char *const  keys[2][2] = {
-        { "redis_user", "user" }, { "redis_password_file", "password_file" }
+    static const char *const  keys[3][2] = {
+        { "redis_user", "user" }, { "redis_password_file", "password_file" },
+        { "redis_lanes", "lanes" }
     };
     const char  *v;
     char         e[256];
@@ -473,7 +505,7 @@ bc_redis_conf_from(bc_redis_conf_t *conf, const bc_conf_t *cf, char *err,
         return -1;
     }
 
-    for (k = 0; k < 2; k++) {
+    for (k = 0; k < 3; k++) {
         v = bc_conf_get(cf, keys[k][0], NULL);
         if (v != NULL && bc_redis_conf_set(conf, keys[k][1],
                                            strlen(keys[k][1]), v, strlen(v),

@@ -8,26 +8,21 @@
 #include <hiredis/hiredis.h>
 
 #include "bc_conf.h"
+#include "bc_lane.h"
 
 /*
  * Key names. Every key set one MULTI or script touches shares a hash tag,
  * so that on a Redis Cluster it lives in one slot (docs/DESIGN.md, "Redis
- * keys"): {q} the send queue (stream, jobs, batches, retries, idempotency
+ * keys"). The send queue (stream, jobs, batches, retries, idempotency
  * records, the credential cache the send script re-checks, keyword-reply
- * marks queued with their reply); {ev} the events stream with its dedupe
- * keys and the WhatsApp 24-hour windows the webhook script opens; {calls}
+ * marks queued with their reply) and the events stream (with its dedupe
+ * keys and the WhatsApp 24-hour windows the webhook script opens) are
+ * spread over lanes, {q}/{q:i} and {ev}/{ev:i}: their names are built by
+ * bc_lane_key (bc_lane.h) from the BC_SFX_* suffixes. {calls} holds
  * Twilio call statuses. Keys used alone carry no tag.
  */
-#define BC_KEY_SEND_STREAM    "bc:{q}:stream:send"
 #define BC_GROUP_SENDERS      "senders"
-#define BC_KEY_EVENTS_STREAM  "bc:{ev}:stream:events"
 #define BC_GROUP_RECORDERS    "recorders"
-#define BC_KEY_MSG_PREFIX     "bc:{q}:msg:"
-#define BC_KEY_BATCH_PREFIX   "bc:{q}:batch:"
-#define BC_KEY_RETRY          "bc:{q}:retry"
-#define BC_KEY_DEDUP_PREFIX   "bc:{ev}:dedup:"
-#define BC_KEY_IDEM_PREFIX    "bc:{q}:idem:"
-#define BC_KEY_CRED_PREFIX    "bc:{q}:cred:"
 #define BC_KEY_SENDER_METRICS "bc:metrics:sender"
 #define BC_KEY_LOGIN_PREFIX   "bc:login:"
 #define BC_KEY_LOGIN_ADDRS_PREFIX "bc:loginaddrs:"
@@ -35,12 +30,11 @@
    EX a day; bc:{calls}:calls:<CallStatus> a sorted set of CallSids by time */
 #define BC_KEY_CALL_PREFIX    "bc:{calls}:call:"
 #define BC_KEY_CALLS_PREFIX   "bc:{calls}:calls:"
-/* a keyword auto-reply sent: <rule id or help>:<channel>:<peer>, EX the
-   sender's keyword_reply_window_s */
-#define BC_KEY_KWREPLY_PREFIX "bc:{q}:kwreply:"
-/* a WhatsApp customer's 24-hour window: <from>:<peer>, opened by the
-   webhook script with the event it queues */
-#define BC_KEY_WAWIN_PREFIX   "bc:{ev}:wawin:"
+/* in the lanes: bc:{q..}:kwreply:<rule id or help>:<channel>:<peer>, a
+   keyword auto-reply sent, EX the sender's keyword_reply_window_s, in the
+   lane of "<rule>:<channel>:<peer>"; bc:{ev..}:wawin:<from>:<peer>, a
+   WhatsApp customer's 24-hour window opened by the webhook script with the
+   event it queues, in the lane of "<from>:<peer>" */
 
 #define BC_MSG_TTL_S     604800
 #define BC_DEDUP_TTL_S   172800
@@ -78,6 +72,9 @@ typedef struct {
        with a password authenticates as "default" (requirepass) */
     char      user[64];
     char      password[256];
+    /* the send queue's and the events stream's lanes (bc_lane.h); 0 or 1
+       is one lane. Every process of a deployment must agree on it */
+    unsigned  lanes;
 } bc_redis_conf_t;
 
 /*
@@ -100,7 +97,8 @@ int bc_redis_conf_add_seed(bc_redis_conf_t *conf, const char *spec,
  */
 /*
  * The Redis settings of a key = value config (the sender's, broadcastctl's):
- * "redis" (bc_redis_conf_parse_list), "redis_user", "redis_password_file".
+ * "redis" (bc_redis_conf_parse_list), "redis_user", "redis_password_file",
+ * "redis_lanes".
  * 0, or -1 with err naming the key (never the secret)
  */
 int bc_redis_conf_from(bc_redis_conf_t *conf, const bc_conf_t *cf,
@@ -110,9 +108,9 @@ int bc_redis_conf_parse_list(bc_redis_conf_t *conf, const char *spec,
     size_t len, char *err, size_t errlen);
 
 /*
- * One authentication setting by name (name_len bytes): "user", or
- * "password_file" (a complete path; the file's first line is the
- * password). 0, or -1 with err (a sentence without the secret).
+ * One setting by name (name_len bytes): "user", "password_file" (a
+ * complete path; the file's first line is the password), or "lanes"
+ * (1..BC_LANES_MAX). 0, or -1 with err (a sentence without the secret).
  */
 int bc_redis_conf_set(bc_redis_conf_t *conf, const char *name,
     size_t name_len, const char *value, size_t len, char *err,
@@ -150,7 +148,9 @@ redisReply *bc_redis_cmd(struct bc_rc_s **rc, const bc_redis_conf_t *conf,
     int argc, const char **argv, const size_t *argvlen, char *err,
     size_t errlen);
 
-/* creates the consumer groups (MKSTREAM) if missing; 0 or -1 */
-int bc_redis_ensure_groups(struct bc_rc_s *rc, char *err, size_t errlen);
+/* creates the consumer groups (MKSTREAM) of every lane's streams if
+   missing; 0 or -1 */
+int bc_redis_ensure_groups(struct bc_rc_s *rc, unsigned lanes, char *err,
+    size_t errlen);
 
 #endif /* BC_REDIS_H */

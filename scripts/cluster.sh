@@ -21,6 +21,9 @@
 #   REDIS_CLUSTER_PORT  first Redis node (7001); masters x (1 + replicas)
 #                       nodes on consecutive ports, their bus ports +10000
 #   REDIS_MASTERS (3), REDIS_REPLICAS (1)
+#   BC_REDIS_LANES      lanes of the send queue and events stream (as many
+#                       as masters: each lane's tag is on its own master in
+#                       an even split of the slots, docs/DESIGN.md)
 #   MYSQL_PORT (3390), MYSQL_REPLICA_PORT (MYSQL_PORT + 1), SIM_PORT (8090)
 #   BC_REDIS_CLUSTER_SCRIPT  another scripts/redis_cluster.sh (same interface)
 #
@@ -49,7 +52,8 @@ REDIS_REPLICAS=${REDIS_REPLICAS:-1}
 MYSQL_PORT=${MYSQL_PORT:-3390}
 MYSQL_REPLICA_PORT=${MYSQL_REPLICA_PORT:-$((MYSQL_PORT + 1))}
 SIM_PORT=${SIM_PORT:-8090}
-export MYSQL_PORT MYSQL_REPLICA_PORT SIM_PORT
+BC_REDIS_LANES=${BC_REDIS_LANES:-$REDIS_MASTERS}
+export MYSQL_PORT MYSQL_REPLICA_PORT SIM_PORT BC_REDIS_LANES
 # every process of the stack takes the consumer name of its instance
 unset BC_CONSUMER BC_INSTANCE
 REDIS_NODES=

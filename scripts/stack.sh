@@ -591,6 +591,7 @@ redis = ${REDIS_NODES:-127.0.0.1:$REDIS_PORT}
 redis_user = broadcast
 redis_password_file = $SECRETS/redis.password
 ${REDIS_NODES:+redis_wait_replicas = 1}
+redis_lanes = ${BC_REDIS_LANES:-1}
 campaigns = ${BC_CAMPAIGNS:-on}
 mysql_host = 127.0.0.1
 mysql_port = $MYSQL_PORT
@@ -634,12 +635,13 @@ write_sender_conf() {
 
 # broadcast_redis's addresses: the stack's Redis, or REDIS_NODES (space
 # separated, as the directive takes several; a cluster has replicas, so an
-# accepted write waits for one: wait_replicas=1)
+# accepted write waits for one: wait_replicas=1), and the lanes of the
+# send queue and events stream (BC_REDIS_LANES, default 1: bc_lane.h)
 redis_addresses() {
     if [ -n "$REDIS_NODES" ]; then
-        echo "${REDIS_NODES//,/ } wait_replicas=1 wait_timeout=${BC_REDIS_WAIT_TIMEOUT:-100ms}"
+        echo "${REDIS_NODES//,/ } wait_replicas=1 wait_timeout=${BC_REDIS_WAIT_TIMEOUT:-100ms} lanes=${BC_REDIS_LANES:-1}"
     else
-        echo "127.0.0.1:$REDIS_PORT"
+        echo "127.0.0.1:$REDIS_PORT lanes=${BC_REDIS_LANES:-1}"
     fi
 }
 

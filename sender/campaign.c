@@ -113,8 +113,8 @@ snd_camp_lock(snd_disp_t *d, snd_camp_t *c, long long *cursor)
 /*
  * Takeover: rows 'queued' in MySQL whose job may never have reached the
  * stream (the holder crashed between its commit and its MULTI): no
- * messages row and no bc:{q}:msg key. Those go back to 'pending' and are
- * queued again with the next seq. A row with bc:{q}:msg has its entry in the
+ * messages row and no msg key in its lane. Those go back to 'pending' and
+ * are queued again with the next seq. A row with its msg key has its entry in the
  * stream (the MULTI writes both), and one with a messages row was claimed.
  */
 static int
@@ -143,7 +143,9 @@ snd_camp_recover(snd_disp_t *d, snd_camp_t *c, int min_age_s)
         "updated_at=UTC_TIMESTAMP(3) WHERE campaign_id=%lld AND "
         "state='queued' AND message_id IN (", c->id);
     while ((row = mysql_fetch_row(res)) != NULL && d->s->redis != NULL) {
-        snprintf(key, sizeof(key), BC_KEY_MSG_PREFIX "%s", row[0]);
+        bc_lane_key(key, sizeof(key), BC_LANE_SEND,
+                    bc_lane_of_id(row[0], strlen(row[0]), SND_LANES(d->s)),
+                    BC_SFX_MSG "%s", row[0]);
         argv[0] = "EXISTS";
         argv[1] = key;
         r = snd_redis_argv(d->s, 2, argv);

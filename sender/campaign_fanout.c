@@ -185,7 +185,7 @@ snd_fan_suppressed(snd_disp_t *d, const char *channel, snd_fan_t *f, int n)
 }
 
 /* free-form WhatsApp to a peer whose 24-hour window is closed, as the
-   module's send checks it (bc:{ev}:wawin:<from>:<peer>): one pipelined EXISTS
+   module's send checks it (bc:{ev..}:wawin:<from>:<peer>): one pipelined EXISTS
    per such recipient */
 static int
 snd_fan_windows(snd_disp_t *d, snd_fan_t *f, int n)
@@ -198,8 +198,8 @@ snd_fan_windows(snd_disp_t *d, snd_fan_t *f, int n)
 
     for (i = 0; i < n; i++) {
         if (f[i].skip == NULL && f[i].v->free_form) {
-            snprintf(key, sizeof(key), BC_KEY_WAWIN_PREFIX "%s:%s", f[i].v->from,
-                     f[i].peer);
+            bc_wawin_key(key, sizeof(key), SND_LANES(d->s), f[i].v->from,
+                         strlen(f[i].v->from), f[i].peer, strlen(f[i].peer));
             argv[0] = "EXISTS";
             argv[1] = key;
             bc_rc_append(rc, 2, argv, NULL);

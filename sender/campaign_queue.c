@@ -33,16 +33,19 @@ typedef struct {
 /* the columns of a pending row before the contact's (snd_cq_job) */
 #define SND_CQ_ROW_COLS  7
 
-/* entries of the send stream the senders group has not been given yet
-   (XINFO GROUPS "lag", Redis 7; the stream's length if Redis cannot tell);
-   -1 unknown */
+/* entries of a lane's send stream the senders group has not been given
+   yet (XINFO GROUPS "lag", Redis 7; the stream's length if Redis cannot
+   tell); -1 unknown */
 static long long
-snd_cq_lag(snd_t *s)
+snd_cq_lane_lag(snd_t *s, unsigned lane)
 {
-    const char  *argv[3] = { "XINFO", "GROUPS", BC_KEY_SEND_STREAM };
+    char         stream[64];
+    const char  *argv[3] = { "XINFO", "GROUPS", NULL };
     redisReply  *r, *g, *k, *v;
     long long    lag = -1;
     size_t       i, j;
+
+    argv[2] = snd_send_stream(stream, lane);
 
     r = snd_redis_argv(s, 3, argv);
     if (r == NULL) {
@@ -74,7 +77,7 @@ snd_cq_lag(snd_t *s)
     }
     freeReplyObject(r);
     if (lag == -2) {
-        const char  *xlen[2] = { "XLEN", BC_KEY_SEND_STREAM };
+        const char  *xlen[2] = { "XLEN", stream };
 
         r = snd_redis_argv(s, 2, xlen);
         if (r == NULL) {
@@ -82,6 +85,23 @@ snd_cq_lag(snd_t *s)
         }
         lag = r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
         freeReplyObject(r);
+    }
+    return lag;
+}
+
+/* the lag of every lane's send stream; -1 unknown */
+static long long
+snd_cq_lag(snd_t *s)
+{
+    long long  lag = 0, n;
+    unsigned   lane;
+
+    for (lane = 0; lane < SND_LANES(s); lane++) {
+        n = snd_cq_lane_lag(s, lane);
+        if (n < 0) {
+            return -1;
+        }
+        lag += n;
     }
     return lag;
 }
@@ -347,27 +367,35 @@ snd_cq_mark(snd_disp_t *d, snd_cq_t *q, int n)
     return 0;
 }
 
-/* one MULTI: XADD and SET bc:{q}:msg:<id> of every job; 0 or -1 */
+/* one MULTI a lane: XADD and SET bc:{q..}:msg:<id> of every job in the
+   lane its message id names (bc_lane.h), then the WAIT for replicas, if
+   set, on that lane's node; 0, or -1 if any lane's failed (its rows stay
+   'queued' without a job key: snd_camp_recover queues them again) */
 static int
-snd_cq_push(snd_disp_t *d, snd_cq_t *q, int n)
+snd_cq_push_lane(snd_disp_t *d, snd_cq_t *q, int n, unsigned lane)
 {
     bc_rc_t       *rc = d->s->redis;
     redisReply    *r;
     const char    *argv[5];
-    char           key[64];
+    char           key[64], stream[64];
+    unsigned       lanes = SND_LANES(d->s);
     int            i, sent = 0, ok = 0;
 
     argv[0] = "MULTI";
     bc_rc_append(rc, 1, argv, NULL);
     sent++;
     for (i = 0; i < n; i++) {
-        if (q[i].dump == NULL) {
+        if (q[i].dump == NULL
+            || bc_lane_of_id(q[i].message_id, strlen(q[i].message_id), lanes)
+               != lane)
+        {
             continue;
         }
-        argv[0] = "XADD"; argv[1] = BC_KEY_SEND_STREAM; argv[2] = "*";
-        argv[3] = "job"; argv[4] = q[i].dump;
+        argv[0] = "XADD"; argv[1] = snd_send_stream(stream, lane);
+        argv[2] = "*"; argv[3] = "job"; argv[4] = q[i].dump;
         bc_rc_append(rc, 5, argv, NULL);
-        snprintf(key, sizeof(key), BC_KEY_MSG_PREFIX "%s", q[i].message_id);
+        bc_lane_key(key, sizeof(key), BC_LANE_SEND, lane, BC_SFX_MSG "%s",
+                    q[i].message_id);
         argv[0] = "SET"; argv[1] = key; argv[2] = q[i].dump; argv[3] = "EX";
         argv[4] = BC_MSG_TTL;
         bc_rc_append(rc, 5, argv, NULL);
@@ -390,6 +418,26 @@ snd_cq_push(snd_disp_t *d, snd_cq_t *q, int n)
         snd_redis_wait(d->s);
     }
     return ok ? 0 : -1;
+}
+
+static int
+snd_cq_push(snd_disp_t *d, snd_cq_t *q, int n)
+{
+    unsigned  lanes = SND_LANES(d->s), lane;
+    int       i, used[BC_LANES_MAX] = { 0 }, rc = 0;
+
+    for (i = 0; i < n; i++) {
+        if (q[i].dump != NULL) {
+            used[bc_lane_of_id(q[i].message_id, strlen(q[i].message_id),
+                               lanes)] = 1;
+        }
+    }
+    for (lane = 0; lane < lanes && d->s->redis != NULL; lane++) {
+        if (used[lane] && snd_cq_push_lane(d, q, n, lane) != 0) {
+            rc = -1;
+        }
+    }
+    return d->s->redis == NULL ? -1 : rc;
 }
 
 int

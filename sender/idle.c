@@ -6,7 +6,7 @@
  * that id, so XREAD returns at once if one arrived in between (no lost
  * wake-up). XREAD delivers nothing to the group: the next turn's
  * XREADGROUP takes the entries as usual. Also the recorders' lag on the
- * events stream, which paces the recorder's turns (recorder.c).
+ * events streams, which paces the recorder's turns (recorder.c).
  */
 #include <stdio.h>
 #include <string.h>
@@ -65,23 +65,30 @@ snd_idle_last_id(redisReply *r, const char *group, char *out, size_t len)
 long long
 snd_events_lag(snd_t *s)
 {
-    const char  *argv[3] = { "XINFO", "GROUPS", BC_KEY_EVENTS_STREAM };
+    const char  *argv[3] = { "XINFO", "GROUPS", NULL };
     redisReply  *r, *lag;
-    long long    n = -1;
+    long long    n = 0;
+    unsigned     lane;
+    char         stream[64];
 
-    if (snd_redis_ok(s) != 0) {
-        return -1;
+    for (lane = 0; lane < SND_LANES(s); lane++) {
+        if (snd_redis_ok(s) != 0) {
+            return -1;
+        }
+        argv[2] = snd_events_stream(stream, lane);
+        r = snd_redis_argv(s, 3, argv);
+        if (r == NULL) {
+            return -1;
+        }
+        /* nil when Redis cannot tell (entries deleted in the range) */
+        lag = snd_group_field(r, BC_GROUP_RECORDERS, "lag");
+        if (lag == NULL || lag->type != REDIS_REPLY_INTEGER) {
+            n = -1;
+        } else if (n >= 0) {
+            n += lag->integer;
+        }
+        freeReplyObject(r);
     }
-    r = snd_redis_argv(s, 3, argv);
-    if (r == NULL) {
-        return -1;
-    }
-    /* nil when Redis cannot tell (entries deleted in the range) */
-    lag = snd_group_field(r, BC_GROUP_RECORDERS, "lag");
-    if (lag != NULL && lag->type == REDIS_REPLY_INTEGER) {
-        n = lag->integer;
-    }
-    freeReplyObject(r);
     return n;
 }
 
@@ -93,29 +100,48 @@ snd_idle_sleep(int ms)
     nanosleep(&ts, NULL);
 }
 
+/*
+ * With several lanes, one XREAD over all their streams where they live on
+ * one server; on a cluster they live in different slots, so the wait is on
+ * one lane at a time, in turn, for block_ms / lanes: an entry in another
+ * lane waits at most that long.
+ */
 void
 snd_idle_wait(snd_t *s, int block_ms)
 {
-    const char  *xinfo_send[3] = { "XINFO", "GROUPS", BC_KEY_SEND_STREAM };
-    const char  *argv[8];
-    char         id_send[48], blk[16];
+    const char  *xinfo[3] = { "XINFO", "GROUPS", NULL };
+    const char  *argv[6 + 2 * BC_LANES_MAX];
+    char         streams[BC_LANES_MAX][64], ids[BC_LANES_MAX][48], blk[16];
+    unsigned     lanes = SND_LANES(s), first = 0, n, i, lane;
     redisReply  *r;
     int          ok;
 
     if (snd_redis_ok(s) != 0) {
         return;                 /* the loop sleeps while Redis is down */
     }
-    r = snd_redis_argv(s, 3, xinfo_send);
-    if (r == NULL) {
-        return;
+    n = lanes;
+    if (lanes > 1 && bc_rc_is_cluster(s->redis)) {
+        first = s->idle_lane++ % lanes;
+        n = 1;
+        block_ms /= (int) lanes;
+        block_ms = block_ms < 10 ? 10 : block_ms;
     }
-    ok = snd_idle_last_id(r, BC_GROUP_SENDERS, id_send, sizeof(id_send))
-         == 0;
-    freeReplyObject(r);
-    if (!ok) {
-        /* the group is missing (the next read recreates it): do not spin */
-        snd_idle_sleep(block_ms < 50 ? block_ms : 50);
-        return;
+    for (i = 0; i < n; i++) {
+        lane = first + i;
+        xinfo[2] = snd_send_stream(streams[i], lane);
+        r = snd_redis_argv(s, 3, xinfo);
+        if (r == NULL) {
+            return;
+        }
+        ok = snd_idle_last_id(r, BC_GROUP_SENDERS, ids[i], sizeof(ids[i]))
+             == 0;
+        freeReplyObject(r);
+        if (!ok) {
+            /* the group is missing (the next read recreates it): do not
+               spin */
+            snd_idle_sleep(block_ms < 50 ? block_ms : 50);
+            return;
+        }
     }
 
     snprintf(blk, sizeof(blk), "%d", block_ms);
@@ -125,9 +151,11 @@ snd_idle_wait(snd_t *s, int block_ms)
     argv[3] = "BLOCK";
     argv[4] = blk;
     argv[5] = "STREAMS";
-    argv[6] = BC_KEY_SEND_STREAM;
-    argv[7] = id_send;
-    r = snd_redis_argv(s, 8, argv);
+    for (i = 0; i < n; i++) {
+        argv[6 + i] = streams[i];
+        argv[6 + n + i] = ids[i];
+    }
+    r = snd_redis_argv(s, (int) (6 + 2 * n), argv);
     if (r == NULL) {
         return;
     }

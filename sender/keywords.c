@@ -286,13 +286,20 @@ snd_kw_blocked(snd_t *s, const snd_ev_t *e)
 static int
 snd_kw_first(snd_t *s, const snd_ev_t *e, const char *rule)
 {
-    char         key[512], ttl[24];
+    char         key[512], mark[480], ttl[24];
     const char  *argv[6];
     redisReply  *r;
-    int          first;
+    int          first, n;
 
-    snprintf(key, sizeof(key), BC_KEY_KWREPLY_PREFIX "%s:%s:%s", rule,
-             e->in_channel, e->in_peer);
+    n = snprintf(mark, sizeof(mark), "%s:%s:%s", rule, e->in_channel,
+                 e->in_peer);
+    if (n < 0 || (size_t) n >= sizeof(mark)
+        || bc_lane_key(key, sizeof(key), BC_LANE_SEND,
+                       bc_lane_of_str(mark, (size_t) n, SND_LANES(s)),
+                       BC_SFX_KWREPLY "%s", mark) < 0)
+    {
+        return 0;
+    }
     snprintf(ttl, sizeof(ttl), "%d", s->conf.keyword_reply_window_s);
     argv[0] = "SET"; argv[1] = key; argv[2] = "1"; argv[3] = "NX";
     argv[4] = "EX"; argv[5] = ttl;
@@ -341,24 +348,28 @@ snd_kw_job(const snd_ev_t *e, const char *text, bc_job_t *job)
     return 0;
 }
 
-/* queues the reply as the module queues a send: bc:{q}:msg:<id> and the
-   stream entry in one MULTI, pipelined (on a Redis Cluster the MULTI goes
+/* queues the reply as the module queues a send: the msg key and the stream
+   entry in one MULTI in the lane of its id, pipelined (on a Redis Cluster the MULTI goes
    to the node of the keys after it) */
 static int
 snd_kw_queue(snd_t *s, const snd_ev_t *e, const char *text)
 {
     bc_job_t     job;
-    char        *dump = NULL, key[64];
+    char        *dump = NULL, key[64], stream[64];
     const char  *argv[6];
     redisReply  *r;
     int          rc = -1, i, ok = 1;
+    unsigned     lane;
 
     if (snd_kw_job(e, text, &job) != 0
         || (dump = bc_job_dump(&job)) == NULL || s->redis == NULL)
     {
         goto done;
     }
-    snprintf(key, sizeof(key), BC_KEY_MSG_PREFIX "%s", job.id);
+    lane = bc_lane_of_id(job.id, strlen(job.id), SND_LANES(s));
+    bc_lane_key(key, sizeof(key), BC_LANE_SEND, lane, BC_SFX_MSG "%s",
+                job.id);
+    snd_send_stream(stream, lane);
     for (i = 0; i < 4; i++) {
         argv[0] = i == 0 ? "MULTI" : i == 1 ? "SET" : i == 2 ? "XADD"
                                                               : "EXEC";
@@ -366,7 +377,7 @@ snd_kw_queue(snd_t *s, const snd_ev_t *e, const char *text)
             argv[1] = key; argv[2] = dump; argv[3] = "EX";
             argv[4] = BC_MSG_TTL;
         } else if (i == 2) {
-            argv[1] = BC_KEY_SEND_STREAM; argv[2] = "*"; argv[3] = "job";
+            argv[1] = stream; argv[2] = "*"; argv[3] = "job";
             argv[4] = dump;
         }
         bc_rc_append(s->redis, i == 1 || i == 2 ? 5 : 1, argv, NULL);

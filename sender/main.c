@@ -276,7 +276,9 @@ snd_redis_ok(snd_t *s)
         snd_down(&s->redis_down_logged, "redis unavailable", err);
         return -1;
     }
-    if (bc_redis_ensure_groups(s->redis, err, sizeof(err)) != 0) {
+    if (bc_redis_ensure_groups(s->redis, SND_LANES(s), err, sizeof(err))
+        != 0)
+    {
         snd_log(SND_LOG_ERR, "redis: creating groups: %s", err);
         bc_rc_free(s->redis);
         s->redis = NULL;
@@ -589,7 +591,7 @@ snd_run(snd_t *s)
             /* nothing to do: block on the send stream (idle.c), but only
                once the own-pending scan is over (it must not wait); the
                events stream has its own thread (recorder.c) */
-            idle = s->held == 0 && got == 0 && s->own_pending_done;
+            idle = s->held == 0 && got == 0 && snd_queue_pending_done(s);
             if (idle && s->redis != NULL && s->db != NULL) {
                 snd_idle_wait(s, 200);
             }

@@ -12,7 +12,21 @@
 #define SND_PROMOTE_EVERY_MS  500
 #define SND_PROMOTE_BATCH     "1000"
 
-/* moves due members of bc:{q}:retry back to the stream, atomically */
+const char *
+snd_send_stream(char *out, unsigned lane)
+{
+    bc_lane_key(out, 64, BC_LANE_SEND, lane, BC_SFX_SEND_STREAM);
+    return out;
+}
+
+const char *
+snd_events_stream(char *out, unsigned lane)
+{
+    bc_lane_key(out, 64, BC_LANE_EVENTS, lane, BC_SFX_EVENTS_STREAM);
+    return out;
+}
+
+/* moves due members of a lane's retry set back to its stream, atomically */
 static const char snd_promote_lua[] =
     "local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1],"
     " 'LIMIT', 0, tonumber(ARGV[2]))\n"
@@ -81,9 +95,9 @@ snd_queue_trim(snd_t *s, const char *stream)
     freeReplyObject(r);
 }
 
-/* one stream entry [id, [f, v, ...]] -> item on s->claim */
+/* one stream entry [id, [f, v, ...]] of a lane -> item on s->claim */
 static void
-snd_queue_entry(snd_t *s, redisReply *e, snd_stage_t *claim)
+snd_queue_entry(snd_t *s, redisReply *e, snd_stage_t *claim, unsigned lane)
 {
     snd_item_t   *it;
     redisReply   *id, *fv;
@@ -105,6 +119,7 @@ snd_queue_entry(snd_t *s, redisReply *e, snd_stage_t *claim)
         return;                 /* stays pending; read again later */
     }
     memcpy(it->stream_id, id->str, id->len);
+    it->lane = lane;
     it->segments = -1;
 
     if (fv->type == REDIS_REPLY_ARRAY) {
@@ -167,7 +182,8 @@ snd_queue_entry(snd_t *s, redisReply *e, snd_stage_t *claim)
 
 /* XREADGROUP reply: [[stream, [entries]]] or nil; returns entries seen */
 static int
-snd_queue_entries(snd_t *s, redisReply *r, char *last_id, size_t last_len)
+snd_queue_entries(snd_t *s, redisReply *r, char *last_id, size_t last_len,
+    unsigned lane)
 {
     redisReply  *entries;
     snd_stage_t  claim;
@@ -193,7 +209,7 @@ snd_queue_entries(snd_t *s, redisReply *r, char *last_id, size_t last_len)
             memcpy(last_id, e->element[0]->str, e->element[0]->len);
             last_id[e->element[0]->len] = '\0';
         }
-        snd_queue_entry(s, e, &claim);
+        snd_queue_entry(s, e, &claim, lane);
     }
     snd_list_splice(&s->claim, &claim);
     return (int) entries->elements;
@@ -245,7 +261,10 @@ snd_xreadgroup(snd_t *s, const char *group, const char *stream, int count,
         snd_log(SND_LOG_ERR, "XREADGROUP %s: %s", stream, r->str);
         if (strncmp(r->str, "NOGROUP", 7) == 0) {
             char err[256];
-            if (bc_redis_ensure_groups(s->redis, err, sizeof(err)) != 0) {
+            if (bc_redis_ensure_groups(s->redis, SND_LANES(s), err,
+                                       sizeof(err))
+                != 0)
+            {
                 snd_log(SND_LOG_ERR, "creating groups: %s", err);
             }
         }
@@ -255,44 +274,88 @@ snd_xreadgroup(snd_t *s, const char *group, const char *stream, int count,
     return r;
 }
 
-int
-snd_queue_read(snd_t *s, int count, int block_ms)
+/* one lane's read: its own pending entries first, then new ones */
+static int
+snd_queue_read_lane(snd_t *s, unsigned lane, int count, int block_ms)
 {
     int          n;
+    char         stream[64];
     redisReply  *r;
 
-    if (count <= 0 || snd_redis_ok(s) != 0) {
-        return 0;
-    }
-    r = snd_xreadgroup(s, BC_GROUP_SENDERS, BC_KEY_SEND_STREAM, count,
-                       block_ms, s->own_pending_done, s->pending_cursor);
+    r = snd_xreadgroup(s, BC_GROUP_SENDERS, snd_send_stream(stream, lane),
+                       count, block_ms, s->own_pending_done[lane],
+                       s->pending_cursor[lane]);
     if (r == NULL) {
         return -1;
     }
-    n = snd_queue_entries(s, r, s->own_pending_done ? NULL
-                                                    : s->pending_cursor,
-        sizeof(s->pending_cursor));
+    n = snd_queue_entries(s, r, s->own_pending_done[lane]
+                                ? NULL : s->pending_cursor[lane],
+                          sizeof(s->pending_cursor[lane]), lane);
     freeReplyObject(r);
-    if (!s->own_pending_done && n == 0) {
-        s->own_pending_done = 1;
-        snd_log(SND_LOG_DEBUG, "own pending entries done");
+    if (!s->own_pending_done[lane] && n == 0) {
+        s->own_pending_done[lane] = 1;
+        snd_log(SND_LOG_DEBUG, "own pending entries of lane %u done", lane);
     }
     return n;
 }
 
-static void
-snd_queue_promote(snd_t *s, long long now)
+/*
+ * Lane after lane, from the one after where the last read started, until
+ * count entries are held: every lane is read in turn, none starves. Only
+ * one lane may block (block_ms), and only when it is the only lane.
+ */
+int
+snd_queue_read(snd_t *s, int count, int block_ms)
 {
-    char         nowbuf[32];
+    unsigned  lanes = SND_LANES(s), i, lane;
+    int       n, got = 0;
+
+    if (count <= 0 || snd_redis_ok(s) != 0) {
+        return 0;
+    }
+    lane = s->read_lane % lanes;
+    s->read_lane = (lane + 1) % lanes;
+    for (i = 0; i < lanes && got < count; i++, lane = (lane + 1) % lanes) {
+        n = snd_queue_read_lane(s, lane, count - got,
+                                lanes == 1 ? block_ms : 0);
+        if (n < 0) {
+            return got > 0 ? got : -1;
+        }
+        got += n;
+        if (s->redis == NULL) {
+            break;
+        }
+    }
+    return got;
+}
+
+int
+snd_queue_pending_done(const snd_t *s)
+{
+    unsigned  lane;
+
+    for (lane = 0; lane < SND_LANES(s); lane++) {
+        if (!s->own_pending_done[lane]) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static void
+snd_queue_promote(snd_t *s, unsigned lane, long long now)
+{
+    char         nowbuf[32], retry[64], stream[64];
     const char  *argv[7];
     redisReply  *r;
 
     snprintf(nowbuf, sizeof(nowbuf), "%lld", now);
+    bc_lane_key(retry, sizeof(retry), BC_LANE_SEND, lane, BC_SFX_RETRY);
     argv[0] = "EVAL";
     argv[1] = snd_promote_lua;
     argv[2] = "2";
-    argv[3] = BC_KEY_RETRY;
-    argv[4] = BC_KEY_SEND_STREAM;
+    argv[3] = retry;
+    argv[4] = snd_send_stream(stream, lane);
     argv[5] = nowbuf;
     argv[6] = SND_PROMOTE_BATCH;
     r = snd_redis_argv(s, 7, argv);
@@ -330,16 +393,17 @@ snd_xautoclaim(snd_t *s, const char *stream, const char *group,
 }
 
 static void
-snd_queue_reclaim(snd_t *s)
+snd_queue_reclaim(snd_t *s, unsigned lane)
 {
     redisReply  *r;
     size_t       i;
+    char        *cursor = s->reclaim_cursor[lane], stream[64];
 
-    if (s->reclaim_cursor[0] == '\0') {
-        strcpy(s->reclaim_cursor, "0-0");
+    if (cursor[0] == '\0') {
+        strcpy(cursor, "0-0");
     }
-    r = snd_xautoclaim(s, BC_KEY_SEND_STREAM, BC_GROUP_SENDERS,
-        s->reclaim_cursor, "100", 0);
+    r = snd_xautoclaim(s, snd_send_stream(stream, lane), BC_GROUP_SENDERS,
+        cursor, "100", 0);
     if (r == NULL) {
         return;
     }
@@ -348,14 +412,14 @@ snd_queue_reclaim(snd_t *s)
         && r->element[1]->type == REDIS_REPLY_ARRAY)
     {
         redisReply *c = r->element[0], *entries = r->element[1];
-        if (c->len < sizeof(s->reclaim_cursor)) {
-            memcpy(s->reclaim_cursor, c->str, c->len);
-            s->reclaim_cursor[c->len] = '\0';
+        if (c->len < sizeof(s->reclaim_cursor[lane])) {
+            memcpy(cursor, c->str, c->len);
+            cursor[c->len] = '\0';
         }
         for (i = 0; i < entries->elements; i++) {
             redisReply *e = entries->element[i];
             if (e->type == REDIS_REPLY_ARRAY && e->elements >= 2) {
-                snd_queue_entry(s, e, NULL);
+                snd_queue_entry(s, e, NULL, lane);
             }
         }
         if (entries->elements > 0) {
@@ -377,46 +441,58 @@ void
 snd_queue_reclaim_events(snd_t *s)
 {
     redisReply  *r;
+    unsigned     lane;
+    char         stream[64];
 
-    r = snd_xautoclaim(s, BC_KEY_EVENTS_STREAM, BC_GROUP_RECORDERS, "0-0",
-        "500", 1);
-    if (r == NULL) {
-        return;
+    for (lane = 0; lane < SND_LANES(s) && s->redis != NULL; lane++) {
+        r = snd_xautoclaim(s, snd_events_stream(stream, lane),
+                           BC_GROUP_RECORDERS, "0-0", "500", 1);
+        if (r == NULL) {
+            return;
+        }
+        if (r->type == REDIS_REPLY_ARRAY && r->elements >= 2
+            && r->element[1]->type == REDIS_REPLY_ARRAY
+            && r->element[1]->elements > 0)
+        {
+            snd_log(SND_LOG_INFO, "reclaimed %zu idle events of lane %u",
+                r->element[1]->elements, lane);
+            s->ev_pending_done[lane] = 0;
+            strcpy(s->ev_cursor[lane], "0");
+        }
+        freeReplyObject(r);
     }
-    if (r->type == REDIS_REPLY_ARRAY && r->elements >= 2
-        && r->element[1]->type == REDIS_REPLY_ARRAY
-        && r->element[1]->elements > 0)
-    {
-        snd_log(SND_LOG_INFO, "reclaimed %zu idle events",
-            r->element[1]->elements);
-        s->ev_pending_done = 0;
-        strcpy(s->ev_cursor, "0");
-    }
-    freeReplyObject(r);
 }
 
 int
 snd_queue_maintain(snd_t *s)
 {
     long long  now = snd_now_ms(), every;
+    unsigned   lane;
+    char       stream[64];
 
     if (snd_redis_ok(s) != 0) {
         return -1;
     }
     if (now >= s->next_promote_ms) {
-        snd_queue_promote(s, now);
+        for (lane = 0; lane < SND_LANES(s) && s->redis != NULL; lane++) {
+            snd_queue_promote(s, lane, now);
+        }
         s->next_promote_ms = now + SND_PROMOTE_EVERY_MS;
     }
     if (s->redis != NULL && now >= s->next_reclaim_ms) {
-        snd_queue_reclaim(s);
+        for (lane = 0; lane < SND_LANES(s) && s->redis != NULL; lane++) {
+            snd_queue_reclaim(s, lane);
+        }
         every = s->conf.reclaim_idle_ms / 4;
         every = every < 1000 ? 1000 : every > 5000 ? 5000 : every;
         s->next_reclaim_ms = now + every;
     }
     if (s->redis != NULL && now >= s->next_trim_ms) {
-        snd_queue_trim(s, BC_KEY_SEND_STREAM);
-        if (s->redis != NULL) {
-            snd_queue_trim(s, BC_KEY_EVENTS_STREAM);
+        for (lane = 0; lane < SND_LANES(s) && s->redis != NULL; lane++) {
+            snd_queue_trim(s, snd_send_stream(stream, lane));
+            if (s->redis != NULL) {
+                snd_queue_trim(s, snd_events_stream(stream, lane));
+            }
         }
         s->next_trim_ms = now + SND_TRIM_EVERY_MS;
     }
@@ -424,18 +500,21 @@ snd_queue_maintain(snd_t *s)
 }
 
 /*
- * MULTI; one XACK of every entry; one DEL of every finished job's bc:{q}:msg
- * key; one ZADD of every retry; EXEC. One command per kind instead of one
- * per item: a turn of a thousand items costs Redis four commands, not two
- * thousand.
+ * Per lane with entries to settle: MULTI; one XACK of its entries; one DEL
+ * of its finished jobs' msg keys; one ZADD of its retries; EXEC. One
+ * command per kind instead of one per item: a turn of a thousand items
+ * costs Redis four commands a lane, not two thousand. A lane's keys share
+ * one slot, so each transaction is one node's. The reply index of each
+ * EXEC goes to execs[].
  */
 static int
-snd_queue_append_acks(snd_t *s, int *n)
+snd_queue_append_acks(snd_t *s, int *n, int *execs, int *nexecs)
 {
-    const char  *multi[1] = { "MULTI" }, *exec[1] = { "EXEC" };
+    const char *multi[1] = { "MULTI" }, *exec[1] = { "EXEC" };
     const char **xack, **del, **zadd;
-    char        *keys, *scores;
+    char        *keys, *scores, stream[64], retry[64];
     size_t       items = 0, nx, nd, nz;
+    unsigned     lane;
     snd_item_t  *it;
 
     for (it = s->to_ack; it != NULL; it = it->next) {
@@ -452,38 +531,51 @@ snd_queue_append_acks(snd_t *s, int *n)
         free(xack); free(del); free(zadd); free(keys); free(scores);
         return -1;
     }
-    xack[0] = "XACK"; xack[1] = BC_KEY_SEND_STREAM; xack[2] = BC_GROUP_SENDERS;
-    del[0] = "DEL";
-    zadd[0] = "ZADD"; zadd[1] = BC_KEY_RETRY;
-    nx = 3; nd = 1; nz = 2;
 
-    for (it = s->to_ack; it != NULL; it = it->next) {
-        xack[nx++] = it->stream_id;
-        if (it->parsed && !it->dup && it->outcome != SND_OUT_RETRY) {
-            char *key = keys + (nd - 1) * 64;
-            snprintf(key, 64, BC_KEY_MSG_PREFIX "%s", it->job.id);
-            del[nd++] = key;
-        }
-        if (it->outcome == SND_OUT_RETRY) {
-            char *score = scores + (nz - 2) / 2 * 32;
-            snprintf(score, 32, "%lld", it->retry_due_ms);
-            zadd[nz++] = score;
-            zadd[nz++] = it->retry_json;
-        }
-    }
+    for (lane = 0; lane < SND_LANES(s); lane++) {
+        bc_lane_key(retry, sizeof(retry), BC_LANE_SEND, lane, BC_SFX_RETRY);
+        xack[0] = "XACK"; xack[1] = snd_send_stream(stream, lane);
+        xack[2] = BC_GROUP_SENDERS;
+        del[0] = "DEL";
+        zadd[0] = "ZADD"; zadd[1] = retry;
+        nx = 3; nd = 1; nz = 2;
 
-    bc_rc_append(s->redis, 1, multi, NULL);
-    bc_rc_append(s->redis, (int) nx, xack, NULL);
-    *n += 3;
-    if (nd > 1) {
-        bc_rc_append(s->redis, (int) nd, del, NULL);
-        (*n)++;
+        for (it = s->to_ack; it != NULL; it = it->next) {
+            if (it->lane != lane) {
+                continue;
+            }
+            xack[nx++] = it->stream_id;
+            if (it->parsed && !it->dup && it->outcome != SND_OUT_RETRY) {
+                char *key = keys + (nd - 1) * 64;
+                bc_lane_key(key, 64, BC_LANE_SEND, lane, BC_SFX_MSG "%s",
+                            it->job.id);
+                del[nd++] = key;
+            }
+            if (it->outcome == SND_OUT_RETRY) {
+                char *score = scores + (nz - 2) / 2 * 32;
+                snprintf(score, 32, "%lld", it->retry_due_ms);
+                zadd[nz++] = score;
+                zadd[nz++] = it->retry_json;
+            }
+        }
+        if (nx == 3) {
+            continue;
+        }
+
+        bc_rc_append(s->redis, 1, multi, NULL);
+        bc_rc_append(s->redis, (int) nx, xack, NULL);
+        *n += 2;
+        if (nd > 1) {
+            bc_rc_append(s->redis, (int) nd, del, NULL);
+            (*n)++;
+        }
+        if (nz > 2) {
+            bc_rc_append(s->redis, (int) nz, zadd, NULL);
+            (*n)++;
+        }
+        bc_rc_append(s->redis, 1, exec, NULL);
+        execs[(*nexecs)++] = (*n)++;
     }
-    if (nz > 2) {
-        bc_rc_append(s->redis, (int) nz, zadd, NULL);
-        (*n)++;
-    }
-    bc_rc_append(s->redis, 1, exec, NULL);
 
     free(xack); free(del); free(zadd); free(keys); free(scores);
     return 0;
@@ -495,7 +587,7 @@ int
 snd_queue_flush_acks(snd_t *s)
 {
     snd_item_t  *it;
-    int          n = 0, i, ok = 1, nexec;
+    int          n = 0, i, ok = 1, execs[BC_LANES_MAX], nexecs = 0, e = 0;
     redisReply  *r;
 
     if (s->to_ack == NULL && !snd_metrics_pending(s)) {
@@ -518,13 +610,14 @@ snd_queue_flush_acks(snd_t *s)
         }
     }
 
-    if (s->to_ack != NULL && snd_queue_append_acks(s, &n) != 0) {
+    if (s->to_ack != NULL
+        && snd_queue_append_acks(s, &n, execs, &nexecs) != 0)
+    {
         snd_log(SND_LOG_ERR, "out of memory building the ack pipeline");
         return -1;
     }
 
     /* metrics ride along; lost only with the connection */
-    nexec = n;           /* replies up to EXEC, then nmetrics metrics */
     snd_metrics_append(s, &n);
 
     for (i = 0; i < n; i++) {
@@ -536,10 +629,11 @@ snd_queue_flush_acks(snd_t *s)
             snd_log(SND_LOG_ERR, "ack pipeline: %s", r->str);
             ok = 0;
         }
-        if (s->to_ack != NULL && i == nexec - 1
-            && r->type != REDIS_REPLY_ARRAY)
-        {
-            ok = 0;            /* EXEC aborted */
+        if (e < nexecs && i == execs[e]) {
+            e++;
+            if (r->type != REDIS_REPLY_ARRAY) {
+                ok = 0;        /* EXEC aborted */
+            }
         }
         freeReplyObject(r);
     }

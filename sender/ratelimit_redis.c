@@ -153,14 +153,16 @@ snd_rate_redis_take(snd_t *s, snd_rate_redis_t *r, const char *lane,
     return 0;
 }
 
-/* the stream ids of a list's items as XCLAIM arguments from argv[n] */
+/* the stream ids of a list's items of lane as XCLAIM arguments from
+   argv[n] */
 static int
-snd_rate_touch_ids(snd_item_t *list, const char **argv, int n, int max)
+snd_rate_touch_ids(snd_item_t *list, unsigned lane, const char **argv, int n,
+    int max)
 {
     snd_item_t  *it;
 
     for (it = list; it != NULL && n < max; it = it->next) {
-        if (it->stream_id[0] != '\0') {
+        if (it->stream_id[0] != '\0' && it->lane == lane) {
             argv[n++] = it->stream_id;
         }
     }
@@ -183,6 +185,8 @@ snd_rate_touch(snd_t *s, long long now)
     redisReply   *rep;
     long long     every;
     int           n;
+    unsigned      lane;
+    char          stream[64];
 
     if (s->redis == NULL || now < s->touch_ms
         || (s->parked == NULL && s->wait == NULL))
@@ -195,21 +199,24 @@ snd_rate_touch(snd_t *s, long long now)
     if (argv == NULL) {
         return;
     }
-    argv[0] = "XCLAIM";
-    argv[1] = BC_KEY_SEND_STREAM;
-    argv[2] = BC_GROUP_SENDERS;
-    argv[3] = s->conf.consumer;
-    argv[4] = "0";
-    n = snd_rate_touch_ids(s->parked, argv, 5, SND_TOUCH_MAX + 5);
-    n = snd_rate_touch_ids(s->wait, argv, n, SND_TOUCH_MAX + 5);
-    if (n > 5) {
-        argv[n++] = "JUSTID";
-        rep = snd_redis_argv(s, n, argv);
-        if (rep != NULL) {
-            if (rep->type == REDIS_REPLY_ERROR) {
-                snd_log(SND_LOG_ERR, "XCLAIM of held entries: %s", rep->str);
+    for (lane = 0; lane < SND_LANES(s) && s->redis != NULL; lane++) {
+        argv[0] = "XCLAIM";
+        argv[1] = snd_send_stream(stream, lane);
+        argv[2] = BC_GROUP_SENDERS;
+        argv[3] = s->conf.consumer;
+        argv[4] = "0";
+        n = snd_rate_touch_ids(s->parked, lane, argv, 5, SND_TOUCH_MAX + 5);
+        n = snd_rate_touch_ids(s->wait, lane, argv, n, SND_TOUCH_MAX + 5);
+        if (n > 5) {
+            argv[n++] = "JUSTID";
+            rep = snd_redis_argv(s, n, argv);
+            if (rep != NULL) {
+                if (rep->type == REDIS_REPLY_ERROR) {
+                    snd_log(SND_LOG_ERR, "XCLAIM of held entries: %s",
+                        rep->str);
+                }
+                freeReplyObject(rep);
             }
-            freeReplyObject(rep);
         }
     }
     free(argv);

@@ -131,15 +131,27 @@ snd_recorder_turn(snd_t *s)
     const char   **xack;
     snd_handoff_t *ho = NULL, *held = NULL, *a;
     unsigned long long  gen = 0;
+    unsigned       lanes = SND_LANES(s), lane = s->ev_lane % lanes;
+    int            block = 0;
+    char           stream[64];
 
     if (snd_redis_ok(s) != 0 || snd_db_ok(s) != 0) {
         return -1;
     }
-    /* nothing last turn: the read waits here for the next event, or until
-       a handed result is due */
-    r = snd_xreadgroup(s, BC_GROUP_RECORDERS, BC_KEY_EVENTS_STREAM,
-                       SND_EV_BATCH, snd_handoff_block_ms(s),
-                       s->ev_pending_done, s->ev_cursor);
+    /* one lane a turn, in turn */
+    s->ev_lane = (lane + 1) % lanes;
+    /* nothing last round: the first lane's read waits here for the next
+       event, or until a handed result is due; with several lanes a short
+       while, so that the others' events wait no longer than that */
+    if (lane == 0) {
+        block = snd_handoff_block_ms(s);
+        if (lanes > 1 && block > 200 / (int) lanes) {
+            block = 200 / (int) lanes < 10 ? 10 : 200 / (int) lanes;
+        }
+    }
+    r = snd_xreadgroup(s, BC_GROUP_RECORDERS, snd_events_stream(stream, lane),
+                       SND_EV_BATCH, block, s->ev_pending_done[lane],
+                       s->ev_cursor[lane]);
     if (r == NULL) {
         return -1;
     }
@@ -150,8 +162,8 @@ snd_recorder_turn(snd_t *s)
         || r->element[0]->element[1]->type != REDIS_REPLY_ARRAY
         || r->element[0]->element[1]->elements == 0)
     {
-        if (!s->ev_pending_done) {
-            s->ev_pending_done = 1;
+        if (!s->ev_pending_done[lane]) {
+            s->ev_pending_done[lane] = 1;
         }
         if (ho == NULL) {
             freeReplyObject(r);
@@ -197,8 +209,9 @@ snd_recorder_turn(snd_t *s)
             last = i;
         }
     }
-    if (!s->ev_pending_done && n > 0) {
-        snprintf(s->ev_cursor, sizeof(s->ev_cursor), "%s", ev[last].id);
+    if (!s->ev_pending_done[lane] && n > 0) {
+        snprintf(s->ev_cursor[lane], sizeof(s->ev_cursor[lane]), "%s",
+                 ev[last].id);
     }
 
     snd_kw_classify(s, ev, n);
@@ -213,8 +226,8 @@ snd_recorder_turn(snd_t *s)
             mysql_real_query(s->db, "ROLLBACK", 8);
         }
         /* not acked: read again from our pending entries */
-        s->ev_pending_done = 0;
-        s->ev_cursor[0] = '\0';
+        s->ev_pending_done[lane] = 0;
+        s->ev_cursor[lane][0] = '\0';
         goto done;
     }
     committed = 1;
@@ -232,7 +245,7 @@ snd_recorder_turn(snd_t *s)
         goto done;            /* recorded; read again and deduplicated */
     }
     xack[0] = "XACK";
-    xack[1] = BC_KEY_EVENTS_STREAM;
+    xack[1] = stream;
     xack[2] = BC_GROUP_RECORDERS;
     nack = 0;
     for (i = 0; i < n; i++) {
@@ -389,8 +402,8 @@ static void *
 snd_recorder_main(void *arg)
 {
     snd_t      *r = arg;
-    long long   now, start, every, stop_deadline = 0;
-    int         n, pending;
+    long long   now, start, every, stop_deadline = 0, round_start = 0;
+    int         n, pending, round_n = 0;
 
     mysql_thread_init();
     for ( ;; ) {
@@ -411,6 +424,9 @@ snd_recorder_main(void *arg)
         }
         now = snd_now_ms();
         start = now;
+        if (r->ev_lane == 0) {
+            round_start = start;
+        }
         if (now >= r->next_ev_reclaim_ms && snd_redis_ok(r) == 0) {
             snd_queue_reclaim_events(r);
             every = r->conf.reclaim_idle_ms / 4;
@@ -425,11 +441,17 @@ snd_recorder_main(void *arg)
             snd_rec_sleep(r->redis == NULL || r->db == NULL ? 200 : 50);
             continue;
         }
-        r->ev_block_ms = n == 0 ? 200 : 0;
-        if (n > 0 && n < SND_EV_BATCH) {
-            /* caught up: let the next batch gather */
-            snd_rec_gather(r, start);
+        /* a round is one turn for each lane */
+        round_n += n;
+        if (r->ev_lane != 0) {
+            continue;
         }
+        r->ev_block_ms = round_n == 0 ? 200 : 0;
+        if (round_n > 0 && round_n < SND_EV_BATCH) {
+            /* caught up: let the next batch gather */
+            snd_rec_gather(r, round_start);
+        }
+        round_n = 0;
     }
     if (r->redis != NULL) {
         bc_rc_free(r->redis);

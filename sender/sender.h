@@ -161,6 +161,7 @@ struct snd_item_s {
                                        crash: failed unknown_after_crash
                                        unless a webhook advanced it */
     char            stream_id[48];
+    unsigned        lane;           /* the lane of the stream it came from */
     int             parsed;         /* job valid */
     int             dup;            /* another entry holds this id */
     bc_job_t        job;            /* owned (body) */
@@ -293,13 +294,19 @@ struct snd_s {
        dispatcher that writes acknowledged before may be gone (failover) */
     unsigned long long redis_links;
 
-    /* queue.c */
-    int                own_pending_done;      /* read '0' until empty */
-    char               pending_cursor[48];
-    int                ev_pending_done;
-    char               ev_cursor[48];
+    /* queue.c: per lane (bc_lane.h) of the send and events streams */
+    int                own_pending_done[BC_LANES_MAX]; /* read '0' until
+                                                          empty */
+    char               pending_cursor[BC_LANES_MAX][48];
+    unsigned           read_lane;     /* where the next read starts */
+    unsigned           idle_lane;     /* the next idle wait's, on a cluster */
+    int                ev_pending_done[BC_LANES_MAX];
+    char               ev_cursor[BC_LANES_MAX][48];
+    unsigned           ev_lane;       /* the recorder's next lane */
+    int                ev_empty;      /* lanes in a row the recorder found
+                                         empty */
     long long          next_promote_ms, next_reclaim_ms, next_trim_ms;
-    char               reclaim_cursor[48];
+    char               reclaim_cursor[BC_LANES_MAX][48];
 
     /* items */
     snd_item_t        *claim;        /* read, not yet in the ledger */
@@ -414,7 +421,17 @@ void snd_db_lost(snd_t *s, const char *why);
 
 /* ---- queue.c ------------------------------------------------------------ */
 
+/* the lanes of the deployment: at least 1 */
+#define SND_LANES(s)  bc_lanes_n((s)->conf.redis.lanes)
+
+/* a lane's send or events stream name into out (64 bytes) */
+const char *snd_send_stream(char *out, unsigned lane);
+const char *snd_events_stream(char *out, unsigned lane);
+
+/* reads up to count new entries, lane after lane; 0 when every lane's own
+   pending entries have been read again (the idle wait may block) */
 int snd_queue_read(snd_t *s, int count, int block_ms);
+int snd_queue_pending_done(const snd_t *s);
 redisReply *snd_xreadgroup(snd_t *s, const char *group, const char *stream,
     int count, int block_ms, int pending_done, char *cursor);
 int snd_queue_maintain(snd_t *s);
@@ -432,7 +449,8 @@ void snd_queue_reclaim_events(snd_t *s);
 /* blocks up to block_ms until either stream has an entry its group has not
    been given yet */
 void snd_idle_wait(snd_t *s, int block_ms);
-/* unread entries of bc:{ev}:stream:events for the recorders group; -1 unknown */
+/* unread entries of the events streams for the recorders group (every
+   lane); -1 unknown */
 long long snd_events_lag(snd_t *s);
 
 /* ---- ledger.c ----------------------------------------------------------- */

@@ -454,8 +454,7 @@ static void
 ngx_http_broadcast_logout(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn)
 {
-    char         sql[1024], key[128];
-    const char  *argv[2];
+    char         sql[1024];
 
     snprintf(sql, sizeof(sql), "DELETE FROM admin_sessions WHERE id = "
              "%lld", ctx->cred_id);
@@ -464,10 +463,7 @@ ngx_http_broadcast_logout(ngx_http_broadcast_api_ctx_t *ctx,
         return;
     }
 
-    snprintf(key, sizeof(key), BC_KEY_CRED_PREFIX "%s", ctx->cred_hash);
-    argv[0] = "DEL";
-    argv[1] = key;
-    (void) ngx_http_broadcast_redis_integer(conn, ctx->mcf, 2, argv);
+    ngx_http_broadcast_auth_forget_one(ctx, conn, ctx->cred_hash);
 
     ctx->audit_action = "logout";
     ctx->set_cookie = strdup("bc_session=; HttpOnly; SameSite=Strict; "
@@ -600,11 +596,10 @@ ngx_http_broadcast_admin_op(ngx_http_broadcast_api_ctx_t *ctx,
 {
     ngx_http_broadcast_admin_t *a = ctx->op_data;
 
-    char         sql[1024], key[128], raw[64];
+    char         sql[1024], raw[64];
     json_t      *list;
     MYSQL_RES   *res;
     MYSQL_ROW    row;
-    const char  *argv[2];
 
     switch (a->op) {
 
@@ -695,10 +690,7 @@ ngx_http_broadcast_admin_op(ngx_http_broadcast_api_ctx_t *ctx,
 
     } else if (row[9]) {
         /* a revoked key must stop working now, not when the cache ends */
-        snprintf(key, sizeof(key), BC_KEY_CRED_PREFIX "%s", row[9]);
-        argv[0] = "DEL";
-        argv[1] = key;
-        (void) ngx_http_broadcast_redis_integer(conn, ctx->mcf, 2, argv);
+        ngx_http_broadcast_auth_forget_one(ctx, conn, row[9]);
     }
 
     mysql_free_result(res);

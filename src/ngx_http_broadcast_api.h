@@ -50,6 +50,9 @@ struct ngx_http_broadcast_api_ctx_s {
 
     /* credential: loop -> thread */
     char                             cred_hash[65];
+    /* the send lane of the request, whose cached copy of the credential
+       the thread reads (bc:{q..}:cred:<hash>; 0 outside sends) */
+    ngx_uint_t                       cred_lane;
     ngx_uint_t                       cred_kind;
     ngx_uint_t                       need;
 
@@ -137,12 +140,14 @@ const char *ngx_http_broadcast_scope_name(ngx_uint_t scope);
 ngx_uint_t ngx_http_broadcast_scope_value(const char *s);
 /* thread: the hashes of every session and key of the user (read before a
    change that may delete them; NULL with ctx's error set), then their
-   bc:{q}:cred cache entries dropped after it (hashes released), so a disable,
+   bc:{q..}:cred cache entries dropped after it (hashes released), so a disable,
    demotion or password change takes effect at once */
 json_t *ngx_http_broadcast_auth_cred_hashes(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn, long long user_id);
 void ngx_http_broadcast_auth_forget(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn, json_t *hashes);
+void ngx_http_broadcast_auth_forget_one(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn, const char *hash);
 /* loop: the CSRF token of the request's session (cookie or Bearer);
    NGX_DECLINED when the request carries no session */
 ngx_int_t ngx_http_broadcast_auth_session_csrf(ngx_http_request_t *r,
@@ -354,7 +359,8 @@ typedef struct {
     char                        *text;            /* malloc'd */
     char                        *extra;           /* malloc'd JSON or NULL */
     const char                  *sender_set;      /* whitelist key or NULL */
-    ngx_uint_t                   window;          /* check bc:{ev}:wawin */
+    ngx_uint_t                   window;          /* check wawin keys */
+    ngx_uint_t                   lane;            /* of every id in it */
     long long                    created_ms;
     ngx_uint_t                   n;
     ngx_http_broadcast_out_t    *msgs;            /* malloc'd */

@@ -297,10 +297,10 @@ ngx_http_broadcast_auth_cached(ngx_http_broadcast_api_ctx_t *ctx,
 }
 
 
-/* refills bc:{q}:cred:<hash> (key) after a lookup; a failure only costs the
+/* refills one lane's copy (key) after a lookup; a failure only costs the
  * next lookup */
 static void
-ngx_http_broadcast_auth_cache_fill(ngx_http_broadcast_api_ctx_t *ctx,
+ngx_http_broadcast_auth_cache_fill_key(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn, const char *key, long long exp)
 {
     int          n;
@@ -349,13 +349,52 @@ ngx_http_broadcast_auth_cache_fill(ngx_http_broadcast_api_ctx_t *ctx,
 
 
 /*
+ * every lane's copy of bc:{q..}:cred:<hash>: each lane's send script
+ * re-checks its own (send_fast.c)
+ */
+static void
+ngx_http_broadcast_auth_cache_fill(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn, long long exp)
+{
+    char        key[96];
+    ngx_uint_t  lane;
+
+    for (lane = 0; lane < ngx_http_broadcast_lanes(ctx->mcf); lane++) {
+        bc_lane_key(key, sizeof(key), BC_LANE_SEND, lane, BC_SFX_CRED "%s",
+                    ctx->cred_hash);
+        ngx_http_broadcast_auth_cache_fill_key(ctx, conn, key, exp);
+    }
+}
+
+
+/* every lane's copy of a credential's cache entry, deleted */
+void
+ngx_http_broadcast_auth_forget_one(ngx_http_broadcast_api_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn, const char *hash)
+{
+    char         key[96];
+    const char  *argv[2];
+    ngx_uint_t   lane;
+
+    argv[0] = "DEL";
+    argv[1] = key;
+
+    for (lane = 0; lane < ngx_http_broadcast_lanes(ctx->mcf); lane++) {
+        bc_lane_key(key, sizeof(key), BC_LANE_SEND, lane, BC_SFX_CRED "%s",
+                    hash);
+        (void) ngx_http_broadcast_redis_integer(conn, ctx->mcf, 2, argv);
+    }
+}
+
+
+/*
  * the credential in MySQL (the lookup by hash is the comparison), then the
  * cache refill; 1 found (ctx's principal set), 0 unknown, -1 MySQL down
  * (ctx answers)
  */
 static int
 ngx_http_broadcast_auth_lookup(ngx_http_broadcast_api_ctx_t *ctx,
-    ngx_http_broadcast_conn_t *conn, const char *key)
+    ngx_http_broadcast_conn_t *conn)
 {
     int         n;
     char        sql[512], err[256];
@@ -410,7 +449,7 @@ ngx_http_broadcast_auth_lookup(ngx_http_broadcast_api_ctx_t *ctx,
         return 0;
     }
 
-    ngx_http_broadcast_auth_cache_fill(ctx, conn, key, exp);
+    ngx_http_broadcast_auth_cache_fill(ctx, conn, exp);
 
     /*
      * last_used_at moves at most once a minute per key: on cache refill,
@@ -492,13 +531,16 @@ ngx_http_broadcast_auth_resolve(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn)
 {
     int          hit, n;
-    char         key[80], err[256];
+    char         key[96], err[256];
     size_t       lens[2];
     long long    exp;
     redisReply  *reply;
     const char  *argv[2];
 
-    n = snprintf(key, sizeof(key), BC_KEY_CRED_PREFIX "%s", ctx->cred_hash);
+    /* the copy of the lane the request's send would use: the one its
+       script checks */
+    n = bc_lane_key(key, sizeof(key), BC_LANE_SEND, ctx->cred_lane,
+                    BC_SFX_CRED "%s", ctx->cred_hash);
 
     argv[0] = "HGETALL";
     argv[1] = key;
@@ -520,7 +562,7 @@ ngx_http_broadcast_auth_resolve(ngx_http_broadcast_api_ctx_t *ctx,
     }
 
     if (!hit) {
-        hit = ngx_http_broadcast_auth_lookup(ctx, conn, key);
+        hit = ngx_http_broadcast_auth_lookup(ctx, conn);
 
         if (hit < 0) {
             return 0;
@@ -669,18 +711,11 @@ void
 ngx_http_broadcast_auth_forget(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn, json_t *hashes)
 {
-    char         key[80];
     size_t       i;
     json_t      *h;
-    const char  *argv[2];
-
-    argv[0] = "DEL";
-    argv[1] = key;
 
     json_array_foreach(hashes, i, h) {
-        snprintf(key, sizeof(key), BC_KEY_CRED_PREFIX "%s",
-                 json_string_value(h));
-        (void) ngx_http_broadcast_redis_integer(conn, ctx->mcf, 2, argv);
+        ngx_http_broadcast_auth_forget_one(ctx, conn, json_string_value(h));
     }
 
     json_decref(hashes);

@@ -40,6 +40,8 @@ typedef struct {
        waits (WAIT) for that many replicas to have it, so a failover does
        not lose what was answered 202/200; the command's arguments */
     ngx_uint_t                   redis_wait_replicas;
+/* the lanes of the send queue and the events stream (bc_lane.h) */
+#define ngx_http_broadcast_lanes(mcf)  bc_lanes_n((mcf)->redis.lanes)
     char                         redis_wait_n[NGX_INT_T_LEN + 1];
     char                         redis_wait_ms[NGX_INT_T_LEN + 1];
     bc_db_conf_t                 mysql;

@@ -134,7 +134,7 @@ ngx_http_broadcast_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "invalid parameter \"%V\" in broadcast_redis "
                                "(<ip>:<port> user=NAME password_file=PATH "
-                               "wait_replicas=N wait_timeout=TIME)",
+                               "wait_replicas=N wait_timeout=TIME lanes=N)",
                            &value[i]);
             return NGX_CONF_ERROR;
         }

@@ -365,53 +365,80 @@ ngx_http_broadcast_stream_age(ngx_http_broadcast_conn_t *conn,
 }
 
 
-/* thread: queue depths and ages, the sender's hash; redis_up if all came */
-static void
-ngx_http_broadcast_metrics_redis_run(ngx_http_broadcast_metrics_ctx_t *ctx,
-    ngx_http_broadcast_conn_t *conn)
+/* thread: one lane's depths and ages, added to (ages: the oldest of) the
+   totals; 0, or -1 when Redis did not answer */
+static int
+ngx_http_broadcast_metrics_lane(ngx_http_broadcast_metrics_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn, ngx_uint_t lane)
 {
-    int          ok;
-    char         err[256], last[64];
+    int          ok = 1;
+    char         err[256], last[64], stream[64], retry[64];
     size_t       lens[2];
+    long long    n;
     redisReply  *reply;
     const char  *argv[2];
 
-    ok = 1;
-
-    ctx->depth_send = ngx_http_broadcast_stream_depth(conn, ctx->mcf,
-                          BC_KEY_SEND_STREAM, BC_GROUP_SENDERS, &ok,
-                          last, sizeof(last));
+    bc_lane_key(stream, sizeof(stream), BC_LANE_SEND, lane,
+                BC_SFX_SEND_STREAM);
+    ctx->depth_send += ngx_http_broadcast_stream_depth(conn, ctx->mcf,
+                           stream, BC_GROUP_SENDERS, &ok, last, sizeof(last));
     if (!ok) {
-        return;
+        return -1;
     }
 
-    ctx->age_send_ms = ngx_http_broadcast_stream_age(conn, ctx->mcf,
-                           BC_KEY_SEND_STREAM, BC_GROUP_SENDERS, last);
+    n = ngx_http_broadcast_stream_age(conn, ctx->mcf, stream,
+                                      BC_GROUP_SENDERS, last);
+    ctx->age_send_ms = ngx_max(ctx->age_send_ms, n);
 
-    ctx->depth_events = ngx_http_broadcast_stream_depth(conn, ctx->mcf,
-                            BC_KEY_EVENTS_STREAM, BC_GROUP_RECORDERS, &ok,
-                            last, sizeof(last));
+    bc_lane_key(stream, sizeof(stream), BC_LANE_EVENTS, lane,
+                BC_SFX_EVENTS_STREAM);
+    ctx->depth_events += ngx_http_broadcast_stream_depth(conn, ctx->mcf,
+                             stream, BC_GROUP_RECORDERS, &ok, last,
+                             sizeof(last));
     if (!ok) {
-        return;
+        return -1;
     }
 
-    ctx->age_events_ms = ngx_http_broadcast_stream_age(conn, ctx->mcf,
-                             BC_KEY_EVENTS_STREAM, BC_GROUP_RECORDERS, last);
+    n = ngx_http_broadcast_stream_age(conn, ctx->mcf, stream,
+                                      BC_GROUP_RECORDERS, last);
+    ctx->age_events_ms = ngx_max(ctx->age_events_ms, n);
 
+    bc_lane_key(retry, sizeof(retry), BC_LANE_SEND, lane, BC_SFX_RETRY);
     argv[0] = "ZCARD";
-    argv[1] = BC_KEY_RETRY;
+    argv[1] = retry;
     lens[0] = 5;
-    lens[1] = strlen(BC_KEY_RETRY);
+    lens[1] = strlen(retry);
 
     reply = ngx_http_broadcast_redis_cmd(conn, ctx->mcf, 2, argv, lens, err,
                                          sizeof(err));
     if (reply == NULL) {
-        return;
+        return -1;
     }
 
-    ctx->depth_retry = reply->type == REDIS_REPLY_INTEGER ? reply->integer
-                                                          : 0;
+    ctx->depth_retry += reply->type == REDIS_REPLY_INTEGER ? reply->integer
+                                                           : 0;
     freeReplyObject(reply);
+
+    return 0;
+}
+
+
+/* thread: queue depths and ages over every lane, the sender's hash;
+   redis_up if all came */
+static void
+ngx_http_broadcast_metrics_redis_run(ngx_http_broadcast_metrics_ctx_t *ctx,
+    ngx_http_broadcast_conn_t *conn)
+{
+    char         err[256];
+    size_t       lens[2];
+    ngx_uint_t   lane;
+    const char  *argv[2];
+
+    for (lane = 0; lane < ngx_http_broadcast_lanes(ctx->mcf); lane++) {
+        if (ngx_http_broadcast_metrics_lane(ctx, conn, lane) != 0) {
+            return;
+        }
+    }
 
     argv[0] = "HGETALL";
     argv[1] = BC_KEY_SENDER_METRICS;

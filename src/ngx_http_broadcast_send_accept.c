@@ -8,6 +8,8 @@
 
 #include "ngx_http_broadcast_send.h"
 
+#include "bc_id.h"
+
 
 static void ngx_http_broadcast_send_free(void *data);
 
@@ -196,6 +198,7 @@ ngx_http_broadcast_send_accept(ngx_http_request_t *r,
     ngx_http_broadcast_addr_pt addr, const char *none_valid)
 {
     size_t                     i, j, n, len;
+    unsigned                   lanes;
     json_t                    *v;
     const char                *s, *reason;
     ngx_table_elt_t           *idem;
@@ -279,9 +282,26 @@ ngx_http_broadcast_send_accept(ngx_http_request_t *r,
         return;
     }
 
+    /*
+     * One lane for the batch (bc_lane.h): its messages are queued by one
+     * MULTI or script. The lane of the Idempotency-Key when there is one,
+     * so that every retry meets its record; else the batch id's own.
+     */
+    lanes = ngx_http_broadcast_lanes(ctx->mcf);
+    b->lane = b->idem_hash[0] ? bc_lane_of_str(b->idem_hash, 64, lanes)
+                              : bc_lane_of_id(b->batch_id, BC_ULID_LEN,
+                                              lanes);
+    bc_lane_set_id(b->batch_id, BC_ULID_LEN, b->lane);
+
+    for (i = 0; i < b->n; i++) {
+        bc_lane_set_id(b->msgs[i].id, BC_ULID_LEN, b->lane);
+    }
+
+    ctx->cred_lane = b->lane;
+
     if (b->n == 1) {
         /*
-         * A batch of one message is named after it: no bc:{q}:batch list to
+         * A batch of one message is named after it: no batch list to
          * write (status.c finds such a batch through its message), which is
          * two Redis writes and a key fewer on the single-send path.
          */

@@ -1,6 +1,7 @@
 /*
  * The send fast path (no Idempotency-Key, a credential this worker
- * resolved before): one Lua script (EVALSHA) re-checks bc:{q}:cred:<hash> and
+ * resolved before): one Lua script (EVALSHA) re-checks the lane's copy of
+ * the credential cache entry (bc:{q..}:cred:<hash>) and
  * does the writes of send_queue.c's MULTI/EXEC atomically, sent from the
  * loop on the worker's async Redis link (or from the thread); when the
  * entry no longer matches it writes nothing and the full path decides
@@ -21,7 +22,8 @@
  * written when the check fails (0: take the full path), and the writes are
  * exactly those of the MULTI/EXEC of the full path.
  *
- * KEYS: bc:{q}:cred:<hash>, bc:{q}:stream:send, bc:{q}:batch:<id>, bc:{q}:msg:<id> x n
+ * KEYS, all in the batch's lane {q..} (bc_lane.h): cred:<hash>,
+ *       stream:send, batch:<id>, msg:<id> x n
  * ARGV: kind, id, needed scope (0: none), now (epoch s), n,
  *       message id x n, job JSON x n
  */
@@ -63,8 +65,9 @@ typedef struct {
     const char    *argv_s[NGX_HTTP_BROADCAST_FAST_ARGS];
     size_t         lens_s[NGX_HTTP_BROADCAST_FAST_ARGS];
     char           keys_s[NGX_HTTP_BROADCAST_FAST_STACK * 48];
-    char           cred_key[80];
+    char           cred_key[96];
     char           batch_key[64];
+    char           stream[64];
     char           f_id[24];
     char           f_need[8];
     char           f_now[24];
@@ -116,24 +119,22 @@ ngx_http_broadcast_script_args(ngx_http_broadcast_api_ctx_t *ctx,
                   - (u_char *) sc->f_nkeys;
     sc->argv[2] = sc->f_nkeys;
 
-    sc->lens[3] = ngx_sprintf((u_char *) sc->cred_key,
-                              BC_KEY_CRED_PREFIX "%*s", (size_t) 64,
-                              ctx->cred_hash)
-                  - (u_char *) sc->cred_key;
+    sc->lens[3] = bc_lane_key(sc->cred_key, sizeof(sc->cred_key),
+                              BC_LANE_SEND, b->lane, BC_SFX_CRED "%.64s",
+                              ctx->cred_hash);
     sc->argv[3] = sc->cred_key;
-    sc->argv[4] = BC_KEY_SEND_STREAM;
-    sc->lens[4] = sizeof(BC_KEY_SEND_STREAM) - 1;
-    sc->lens[5] = ngx_sprintf((u_char *) sc->batch_key,
-                              BC_KEY_BATCH_PREFIX "%*s", (size_t) BC_ULID_LEN,
-                              b->batch_id)
-                  - (u_char *) sc->batch_key;
+    sc->lens[4] = bc_lane_key(sc->stream, sizeof(sc->stream), BC_LANE_SEND,
+                              b->lane, BC_SFX_SEND_STREAM);
+    sc->argv[4] = sc->stream;
+    sc->lens[5] = bc_lane_key(sc->batch_key, sizeof(sc->batch_key),
+                              BC_LANE_SEND, b->lane, BC_SFX_BATCH "%.26s",
+                              b->batch_id);
     sc->argv[5] = sc->batch_key;
 
     for (i = 0; i < b->n; i++) {
-        sc->lens[6 + i] = ngx_sprintf((u_char *) sc->keys + i * 48,
-                                      BC_KEY_MSG_PREFIX "%*s",
-                                      (size_t) BC_ULID_LEN, b->msgs[i].id)
-                          - (u_char *) (sc->keys + i * 48);
+        sc->lens[6 + i] = bc_lane_key(sc->keys + i * 48, 48, BC_LANE_SEND,
+                                      b->lane, BC_SFX_MSG "%.26s",
+                                      b->msgs[i].id);
         sc->argv[6 + i] = sc->keys + i * 48;
     }
 

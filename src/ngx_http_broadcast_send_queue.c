@@ -29,8 +29,8 @@ static int
 ngx_http_broadcast_send_check(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn, ngx_http_broadcast_batch_t *b)
 {
-    int           ok;
-    char          err[256], key[2 * NGX_HTTP_BROADCAST_ADDR_MAX + 16];
+    int           ok, n;
+    char          err[256], key[2 * NGX_HTTP_BROADCAST_ADDR_MAX + 32];
     size_t        lens[3];
     ngx_uint_t    i, k, nq, q, open;
     redisReply   *reply;
@@ -57,8 +57,11 @@ ngx_http_broadcast_send_check(ngx_http_broadcast_api_ctx_t *ctx,
 
     if (b->window) {
         for (i = 0; i < b->n; i++) {
-            lens[1] = snprintf(key, sizeof(key), BC_KEY_WAWIN_PREFIX "%s:%s",
-                               b->from, b->msgs[i].peer);
+            n = bc_wawin_key(key, sizeof(key),
+                             ngx_http_broadcast_lanes(ctx->mcf), b->from,
+                             strlen(b->from), b->msgs[i].peer,
+                             strlen(b->msgs[i].peer));
+            lens[1] = n < 0 ? 0 : (size_t) n;
             argv[0] = "EXISTS"; argv[1] = key;
             lens[0] = 6;
             bc_rc_append(rc, 2, argv, lens);
@@ -153,7 +156,7 @@ ngx_http_broadcast_send_check(ngx_http_broadcast_api_ctx_t *ctx,
 
 /*
  * thread: one pipelined MULTI ... EXEC, all messages or none: per message
- * the stream entry and bc:{q}:msg:<id>, the batch list of two or more, and the
+ * the stream entry and msg:<id>, the batch list of two or more, and the
  * idempotency record (idem_text, or NULL). 1 applied; 0 not or unknown,
  * with ctx->detail set (the link is closed when it broke).
  */
@@ -163,7 +166,7 @@ ngx_http_broadcast_send_multi(ngx_http_broadcast_api_ctx_t *ctx,
     char **jobs, const char *idem_key, const char *idem_text)
 {
     int           ok;
-    char          batch_key[64], msg_key[64], err[256];
+    char          batch_key[64], msg_key[64], stream[64], err[256];
     size_t        i, lens[7];
     ngx_uint_t    nq, q;
     redisReply   *reply;
@@ -177,8 +180,10 @@ ngx_http_broadcast_send_multi(ngx_http_broadcast_api_ctx_t *ctx,
         return 0;
     }
 
-    snprintf(batch_key, sizeof(batch_key), BC_KEY_BATCH_PREFIX "%s",
-             b->batch_id);
+    bc_lane_key(batch_key, sizeof(batch_key), BC_LANE_SEND, b->lane,
+                BC_SFX_BATCH "%s", b->batch_id);
+    bc_lane_key(stream, sizeof(stream), BC_LANE_SEND, b->lane,
+                BC_SFX_SEND_STREAM);
 
     rc = conn->redis;
     nq = 0;
@@ -189,14 +194,14 @@ ngx_http_broadcast_send_multi(ngx_http_broadcast_api_ctx_t *ctx,
     bc_rc_append(rc, 1, argv, lens);
 
     for (i = 0; i < b->n; i++) {
-        argv[0] = "XADD"; argv[1] = BC_KEY_SEND_STREAM; argv[2] = "*";
+        argv[0] = "XADD"; argv[1] = stream; argv[2] = "*";
         argv[3] = "job"; argv[4] = jobs[i];
-        lens[0] = 4; lens[1] = strlen(BC_KEY_SEND_STREAM); lens[2] = 1;
+        lens[0] = 4; lens[1] = strlen(stream); lens[2] = 1;
         lens[3] = 3; lens[4] = strlen(jobs[i]);
         bc_rc_append(rc, 5, argv, lens);
 
-        snprintf(msg_key, sizeof(msg_key), BC_KEY_MSG_PREFIX "%s",
-                 b->msgs[i].id);
+        bc_lane_key(msg_key, sizeof(msg_key), BC_LANE_SEND, b->lane,
+                    BC_SFX_MSG "%s", b->msgs[i].id);
         argv[0] = "SET"; argv[1] = msg_key; argv[2] = jobs[i];
         argv[3] = "EX"; argv[4] = BC_MSG_TTL;
         lens[0] = 3; lens[1] = strlen(msg_key); lens[2] = strlen(jobs[i]);
@@ -286,8 +291,8 @@ ngx_http_broadcast_send_op(ngx_http_broadcast_api_ctx_t *ctx,
     idem_key[0] = '\0';
 
     if (b->idem_hash[0]) {
-        snprintf(idem_key, sizeof(idem_key), BC_KEY_IDEM_PREFIX "%lld:%s",
-                 ctx->cred_id, b->idem_hash);
+        bc_lane_key(idem_key, sizeof(idem_key), BC_LANE_SEND, b->lane,
+                    BC_SFX_IDEM "%lld:%s", ctx->cred_id, b->idem_hash);
 
         if (!ngx_http_broadcast_send_idem(ctx, conn, b, idem_key)) {
             return;

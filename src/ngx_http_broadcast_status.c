@@ -126,7 +126,8 @@ ngx_http_broadcast_status_from_job(const char *text, size_t len)
 }
 
 
-/* thread: GET bc:{q}:msg:<id>; 1 found, 0 not found, -1 Redis down */
+/* thread: GET msg:<id> in the lane the id names; 1 found, 0 not found,
+   -1 Redis down */
 static int
 ngx_http_broadcast_status_redis(ngx_http_broadcast_api_ctx_t *ctx,
     ngx_http_broadcast_conn_t *conn, const char *id, json_t **out)
@@ -136,7 +137,10 @@ ngx_http_broadcast_status_redis(ngx_http_broadcast_api_ctx_t *ctx,
     redisReply  *reply;
     const char  *argv[2];
 
-    snprintf(key, sizeof(key), BC_KEY_MSG_PREFIX "%s", id);
+    bc_lane_key(key, sizeof(key), BC_LANE_SEND,
+                bc_lane_of_id(id, strlen(id),
+                              ngx_http_broadcast_lanes(ctx->mcf)),
+                BC_SFX_MSG "%s", id);
 
     argv[0] = "GET";
     argv[1] = key;
@@ -295,7 +299,10 @@ ngx_http_broadcast_status_batch_redis(ngx_http_broadcast_api_ctx_t *ctx,
     redisReply  *reply;
     const char  *argv[4], *id;
 
-    snprintf(key, sizeof(key), BC_KEY_BATCH_PREFIX "%s", q->arg);
+    bc_lane_key(key, sizeof(key), BC_LANE_SEND,
+                bc_lane_of_id(q->arg, strlen(q->arg),
+                              ngx_http_broadcast_lanes(ctx->mcf)),
+                BC_SFX_BATCH "%s", q->arg);
 
     argv[0] = "LRANGE";
     argv[1] = key;

@@ -203,13 +203,15 @@ ngx_http_broadcast_event_create(ngx_http_request_t *r,
 }
 
 
-/* adds bc:{ev}:wawin:<from>:<peer> to what the event's script sets */
+/* adds the window of <from>:<peer> (bc_wawin_key) to what the event sets */
 ngx_int_t
 ngx_http_broadcast_event_wawin(ngx_http_broadcast_event_t *ev,
     const u_char *from, size_t from_len, const u_char *peer, size_t peer_len)
 {
-    char   **keys, *key;
-    size_t   len;
+    int          n;
+    char       **keys, *key, buf[600];
+    unsigned     lanes;
+    ngx_uint_t  *kl;
 
     keys = realloc(ev->wawin, (ev->nwawin + 1) * sizeof(char *));
     if (keys == NULL) {
@@ -218,19 +220,90 @@ ngx_http_broadcast_event_wawin(ngx_http_broadcast_event_t *ev,
 
     ev->wawin = keys;
 
-    len = sizeof(BC_KEY_WAWIN_PREFIX) - 1 + from_len + 1 + peer_len;
+    kl = realloc(ev->wawin_lanes, (ev->nwawin + 1) * sizeof(ngx_uint_t));
+    if (kl == NULL) {
+        return NGX_ERROR;
+    }
 
-    key = malloc(len + 1);
+    ev->wawin_lanes = kl;
+
+    lanes = ngx_http_broadcast_lanes(ev->mcf);
+    n = bc_wawin_key(buf, sizeof(buf), lanes, (const char *) from, from_len,
+                     (const char *) peer, peer_len);
+    if (n < 0) {
+        return NGX_ERROR;
+    }
+
+    key = malloc(n + 1);
     if (key == NULL) {
         return NGX_ERROR;
     }
 
-    ngx_sprintf((u_char *) key, BC_KEY_WAWIN_PREFIX "%*s:%*s%Z", from_len, from,
-                peer_len, peer);
+    ngx_memcpy(key, buf, n + 1);
 
+    ev->wawin_lanes[ev->nwawin] = bc_lane_of_str(buf + n
+                                      - (from_len + 1 + peer_len),
+                                      from_len + 1 + peer_len, lanes);
     ev->wawin[ev->nwawin++] = key;
 
     return NGX_OK;
+}
+
+
+void
+ngx_http_broadcast_event_order(ngx_http_broadcast_event_t *ev,
+    const char *ours, const char *theirs)
+{
+    char  pair[600];
+    int   n;
+
+    n = snprintf(pair, sizeof(pair), "%s:%s", ours, theirs);
+
+    if (n > 0 && (size_t) n < sizeof(pair)) {
+        ev->order_lane = bc_lane_of_str(pair, n,
+                                        ngx_http_broadcast_lanes(ev->mcf));
+        ev->ordered = 1;
+    }
+}
+
+
+/* the event's lane, and its windows of that lane first (nwawin_in) */
+static void
+ngx_http_broadcast_event_lane(ngx_http_broadcast_event_t *ev)
+{
+    char        *key;
+    unsigned     lanes;
+    ngx_uint_t   i, l;
+
+    lanes = ngx_http_broadcast_lanes(ev->mcf);
+
+    if (ev->ordered) {
+        ev->lane = ev->order_lane;
+
+    } else if (ev->nwawin) {
+        ev->lane = ev->wawin_lanes[0];
+
+    } else if (ev->mid[0]) {
+        ev->lane = bc_lane_of_str(ev->mid, ngx_strlen(ev->mid), lanes);
+
+    } else {
+        ev->lane = bc_lane_of_str(ev->dedup, 64, lanes);
+    }
+
+    ev->nwawin_in = 0;
+
+    for (i = 0; i < ev->nwawin; i++) {
+        if (ev->wawin_lanes[i] != ev->lane) {
+            continue;
+        }
+
+        key = ev->wawin[i];
+        l = ev->wawin_lanes[i];
+        ev->wawin[i] = ev->wawin[ev->nwawin_in];
+        ev->wawin_lanes[i] = ev->wawin_lanes[ev->nwawin_in];
+        ev->wawin[ev->nwawin_in] = key;
+        ev->wawin_lanes[ev->nwawin_in++] = l;
+    }
 }
 
 
@@ -309,11 +382,15 @@ ngx_http_broadcast_event_loop(ngx_http_request_t *r,
     ngx_http_broadcast_event_t *ev, ngx_http_broadcast_task_conf_t *tc)
 {
     int           argc, i;
-    char          key[96], at[24], nkeys[16];
+    char          key[112], stream[64], at[24], nkeys[16];
     size_t       *lens, lens_s[NGX_HTTP_BROADCAST_EVENT_STACK_ARGS];
     ngx_int_t     rc;
     ngx_uint_t    k;
     const char  **argv, *argv_s[NGX_HTTP_BROADCAST_EVENT_STACK_ARGS];
+
+    if (ev->nwawin_in < ev->nwawin) {
+        return NGX_DECLINED;        /* windows in other lanes: the thread */
+    }
 
     argc = 3 + 2 + (int) ev->nwawin + 8;
 
@@ -340,11 +417,11 @@ ngx_http_broadcast_event_loop(ngx_http_request_t *r,
     lens[i++] = ngx_sprintf((u_char *) nkeys, "%ui", 2 + ev->nwawin)
                 - (u_char *) nkeys;
     argv[i] = key;
-    lens[i++] = ngx_sprintf((u_char *) key, BC_KEY_DEDUP_PREFIX "%s",
-                            ev->dedup)
-                - (u_char *) key;
-    argv[i] = BC_KEY_EVENTS_STREAM;
-    lens[i++] = sizeof(BC_KEY_EVENTS_STREAM) - 1;
+    lens[i++] = bc_lane_key(key, sizeof(key), BC_LANE_EVENTS, ev->lane,
+                            BC_SFX_DEDUP "%s", ev->dedup);
+    argv[i] = stream;
+    lens[i++] = bc_lane_key(stream, sizeof(stream), BC_LANE_EVENTS, ev->lane,
+                            BC_SFX_EVENTS_STREAM);
 
     for (k = 0; k < ev->nwawin; k++) {
         argv[i] = ev->wawin[k];
@@ -399,6 +476,8 @@ ngx_http_broadcast_event_post(ngx_http_request_t *r,
         ngx_http_broadcast_sha256_hex(ev->body, ev->body_len, ev->dedup);
     }
 
+    ngx_http_broadcast_event_lane(ev);
+
     /* the async link when it is up; the thread path otherwise */
     rc = ngx_http_broadcast_event_loop(r, ev, &tc);
     if (rc != NGX_DECLINED) {
@@ -409,19 +488,53 @@ ngx_http_broadcast_event_post(ngx_http_request_t *r,
 }
 
 
+/*
+ * thread: the windows of lanes other than the event's, opened after its
+ * script queued it (a webhook batch with several customers). A failure is
+ * logged: the window opens with the customer's next message.
+ */
+static void
+ngx_http_broadcast_event_windows(ngx_http_broadcast_conn_t *conn,
+    ngx_http_broadcast_event_t *ev)
+{
+    char         err[256];
+    ngx_uint_t   k;
+    redisReply  *reply;
+    const char  *argv[5];
+
+    for (k = ev->nwawin_in; k < ev->nwawin; k++) {
+        argv[0] = "SET";
+        argv[1] = ev->wawin[k];
+        argv[2] = "1";
+        argv[3] = "EX";
+        argv[4] = NGX_HTTP_BROADCAST_WAWIN_TTL;
+
+        reply = ngx_http_broadcast_redis_cmd(conn, ev->mcf, 5, argv, NULL,
+                                             err, sizeof(err));
+        if (reply == NULL) {
+            ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                          "broadcast: opening a WhatsApp window: %s", err);
+            return;
+        }
+
+        freeReplyObject(reply);
+    }
+}
+
+
 static void
 ngx_http_broadcast_event_run(void *data, ngx_http_broadcast_conn_t *conn)
 {
     ngx_http_broadcast_event_t *ev = data;
 
     int           argc, i;
-    char          key[96], at[24], nkeys[16];
+    char          key[112], stream[64], at[24], nkeys[16];
     ngx_uint_t    k;
     size_t       *lens;
     redisReply   *reply;
     const char  **argv;
 
-    argc = 3 + 2 + (int) ev->nwawin + 8;
+    argc = 3 + 2 + (int) ev->nwawin_in + 8;
 
     argv = malloc(argc * sizeof(char *));
     lens = malloc(argc * sizeof(size_t));
@@ -434,18 +547,21 @@ ngx_http_broadcast_event_run(void *data, ngx_http_broadcast_conn_t *conn)
         return;
     }
 
-    snprintf(key, sizeof(key), BC_KEY_DEDUP_PREFIX "%s", ev->dedup);
+    bc_lane_key(key, sizeof(key), BC_LANE_EVENTS, ev->lane, BC_SFX_DEDUP "%s",
+                ev->dedup);
+    bc_lane_key(stream, sizeof(stream), BC_LANE_EVENTS, ev->lane,
+                BC_SFX_EVENTS_STREAM);
     snprintf(at, sizeof(at), "%lld", ev->at);
-    snprintf(nkeys, sizeof(nkeys), "%d", 2 + (int) ev->nwawin);
+    snprintf(nkeys, sizeof(nkeys), "%d", 2 + (int) ev->nwawin_in);
 
     ngx_http_broadcast_lua_eval(&ngx_http_broadcast_event_script, argv,
                                 lens);
     i = 2;
     argv[i++] = nkeys;
     argv[i++] = key;
-    argv[i++] = BC_KEY_EVENTS_STREAM;
+    argv[i++] = stream;
 
-    for (k = 0; k < ev->nwawin; k++) {
+    for (k = 0; k < ev->nwawin_in; k++) {
         argv[i++] = ev->wawin[k];
     }
 
@@ -483,6 +599,7 @@ ngx_http_broadcast_event_run(void *data, ngx_http_broadcast_conn_t *conn)
 
     if (ev->result == 1) {
         ngx_http_broadcast_redis_wait(conn, ev->mcf);
+        ngx_http_broadcast_event_windows(conn, ev);
     }
 }
 
@@ -534,6 +651,7 @@ ngx_http_broadcast_event_free(void *data)
     }
 
     free(ev->wawin);
+    free(ev->wawin_lanes);
     ngx_free(ev->body);
     ngx_free(ev->ct);
     ngx_free(ev);

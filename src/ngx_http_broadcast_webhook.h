@@ -21,7 +21,8 @@
 
 
 /*
- * One verified event for bc:{ev}:stream:events: heap, owned by the thread task.
+ * One verified event for a lane's events stream (bc:{ev..}:stream:events):
+ * heap, owned by the thread task.
  * Everything the thread needs is copied in; it never touches r.
  */
 typedef struct {
@@ -35,7 +36,18 @@ typedef struct {
     char                            *ct;          /* malloc'd */
     long long                        at;
     char                           **wawin;       /* malloc'd keys */
+    ngx_uint_t                      *wawin_lanes;  /* each key's lane */
     ngx_uint_t                       nwawin;
+    /* the events lane (bc_lane.h), so that what must be recorded in order
+       is in one lane: a conversation's (ordered: set by the provider's
+       parser), else its first window's (the same conversation), else its
+       message's (mid), else its dedupe key's. The windows of that lane
+       come first, nwawin_in of them, and only those are the script's (a
+       key of another lane is another slot's): the others are set after */
+    ngx_uint_t                       ordered;
+    ngx_uint_t                       order_lane;
+    ngx_uint_t                       lane;
+    ngx_uint_t                       nwawin_in;
     ngx_uint_t                       reply;
     ngx_uint_t                       nmetrics;    /* counted when new */
     ngx_uint_t                       metrics[NGX_HTTP_BROADCAST_WH_MAX_METRICS];
@@ -53,6 +65,9 @@ ngx_int_t ngx_http_broadcast_event_wawin(ngx_http_broadcast_event_t *ev,
     size_t peer_len);
 void ngx_http_broadcast_event_metric(ngx_http_broadcast_event_t *ev,
     ngx_uint_t index);
+/* the conversation whose events must stay in order: <ours>:<theirs> */
+void ngx_http_broadcast_event_order(ngx_http_broadcast_event_t *ev,
+    const char *ours, const char *theirs);
 
 ngx_int_t ngx_http_broadcast_event_post(ngx_http_request_t *r,
     ngx_http_broadcast_event_t *ev);

@@ -404,14 +404,16 @@ ngx_http_broadcast_twilio_inbound(ngx_http_broadcast_event_t *ev,
     ngx_http_broadcast_event_status(ev, &ngx_http_broadcast_twilio_provider,
                                     rt->channel, "received");
 
-    if (rt->channel != NGX_HTTP_BROADCAST_CH_WHATSAPP) {
-        return NGX_OK;
-    }
-
     to = ngx_http_broadcast_tw_get(pr, "To");
     from = ngx_http_broadcast_tw_get(pr, "From");
 
     if (to == NULL || from == NULL) {
+        return NGX_OK;
+    }
+
+    if (rt->channel != NGX_HTTP_BROADCAST_CH_WHATSAPP) {
+        /* a STOP and then a START from one number keep their order */
+        ngx_http_broadcast_event_order(ev, to, from);
         return NGX_OK;
     }
 

@@ -5,7 +5,8 @@
  * Redis of a single-Redis deployment, with nginx and the sender stopped,
  * before starting the new version: RENAME keeps a stream with its consumer
  * groups and pending entries, so nothing queued or unacknowledged is lost.
- * Idempotent: a second run finds no old name.
+ * Idempotent: a second run finds no old name. The earlier version had one
+ * lane: retag before raising redis_lanes / lanes= (bc_lane.h).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,17 +22,21 @@ typedef struct {
     int          prefix;
 } ctl_retag_t;
 
+/* an earlier version had one lane: its keys go to lane 0 */
+#define CTL_Q(sfx)   "bc:{" BC_LANE_SEND "}:" sfx
+#define CTL_EV(sfx)  "bc:{" BC_LANE_EVENTS "}:" sfx
+
 static const ctl_retag_t  ctl_retags[] = {
-    { "bc:stream:send",   BC_KEY_SEND_STREAM,    0 },
-    { "bc:stream:events", BC_KEY_EVENTS_STREAM,  0 },
-    { "bc:retry",         BC_KEY_RETRY,          0 },
-    { "bc:msg:",          BC_KEY_MSG_PREFIX,     1 },
-    { "bc:batch:",        BC_KEY_BATCH_PREFIX,   1 },
-    { "bc:idem:",         BC_KEY_IDEM_PREFIX,    1 },
-    { "bc:cred:",         BC_KEY_CRED_PREFIX,    1 },
-    { "bc:kwreply:",      BC_KEY_KWREPLY_PREFIX, 1 },
-    { "bc:dedup:",        BC_KEY_DEDUP_PREFIX,   1 },
-    { "bc:wawin:",        BC_KEY_WAWIN_PREFIX,   1 },
+    { "bc:stream:send",   CTL_Q(BC_SFX_SEND_STREAM),     0 },
+    { "bc:stream:events", CTL_EV(BC_SFX_EVENTS_STREAM),  0 },
+    { "bc:retry",         CTL_Q(BC_SFX_RETRY),           0 },
+    { "bc:msg:",          CTL_Q(BC_SFX_MSG),             1 },
+    { "bc:batch:",        CTL_Q(BC_SFX_BATCH),           1 },
+    { "bc:idem:",         CTL_Q(BC_SFX_IDEM),            1 },
+    { "bc:cred:",         CTL_Q(BC_SFX_CRED),            1 },
+    { "bc:kwreply:",      CTL_Q(BC_SFX_KWREPLY),         1 },
+    { "bc:dedup:",        CTL_EV(BC_SFX_DEDUP),          1 },
+    { "bc:wawin:",        CTL_EV(BC_SFX_WAWIN),          1 },
     { "bc:call:",         BC_KEY_CALL_PREFIX,    1 },
     { "bc:calls:",        BC_KEY_CALLS_PREFIX,   1 },
 };
