@@ -77,6 +77,27 @@ is_deeply([sort map { $_->{port} } @masters], [sort map { (split /:/)[1] } grep 
           'REDIS_NODES lists the masters first');
 is(scalar(grep { $c->cluster_state($_) eq 'ok' } $c->node_ports), 6, 'cluster_state:ok on every node');
 
+# lanes=3 (as many as masters): each family's three lanes live on three
+# different masters, so the queue's and the events' work is spread over all
+sub lane_key { my ($fam, $lane, $sfx) = @_; ($lane ? "bc:{$fam:$lane}" : "bc:{$fam}") . ":$sfx" }
+sub master_of {    # the port of the master serving a key now
+    my ($key, @skip) = @_;
+    my @live = grep { $_->{flags}{master} && !$_->{flags}{fail} } @{ $c->cluster_nodes(@skip) };
+    return 0 unless @live;
+    my $slot = $c->redis_cli($live[0]{port}, 'CLUSTER', 'KEYSLOT', $key);
+    for my $n (@live) {
+        for (@{ $n->{slots} }) {
+            my ($lo, $hi) = /^(\d+)(?:-(\d+))?$/ or next;
+            return $n->{port} if $slot >= $lo && $slot <= ($hi // $lo);
+        }
+    }
+    return 0;
+}
+for my $fam (['q', 'stream:send'], ['ev', 'stream:events']) {
+    my %on = map { master_of(lane_key($fam->[0], $_, $fam->[1])) => 1 } 0 .. 2;
+    is(scalar(grep { $_ } keys %on), 3, "the three $fam->[1] lanes are on three masters");
+}
+
 my $replica_sock = "$c->{dir}/mysql-replica/mysql.sock";
 sub replica_sql {
     my ($sql) = @_;
@@ -255,6 +276,16 @@ for my $n (grep { $_->{flags}{master} && !$_->{flags}{fail} } @{ $c->cluster_nod
     $waits += $1 if $stats =~ /^cmdstat_wait:calls=(\d+)/m;
 }
 cmp_ok($waits, '>=', $DIRECT_N, "accepted writes waited for a replica (WAIT x $waits)");
+
+# every lane of the send queue carried its share of the 5,500 messages
+my %added;
+for my $lane (0 .. 2) {
+    my $k = lane_key('q', $lane, 'stream:send');
+    my $info = $c->redis_cli(master_of($k, $victim->{port}), 'XINFO', 'STREAM', $k);
+    $added{$lane} = $info =~ /^entries-added\n(\d+)$/m ? $1 : 0;
+}
+is(scalar(grep { $added{$_} >= ($CAMPAIGN_N + $DIRECT_N) / 6 } 0 .. 2), 3,
+   'each send lane took at least a sixth of the messages') or diag explain \%added;
 
 ok(wait_until(sub {
     $camp = $c->get($c->node(2) . "/api/campaigns/$cid", key => $read)->{json} || {};
