@@ -639,9 +639,9 @@ write_sender_conf() {
 # send queue and events stream (BC_REDIS_LANES, default 1: bc_lane.h)
 redis_addresses() {
     if [ -n "$REDIS_NODES" ]; then
-        echo "${REDIS_NODES//,/ } wait_replicas=1 wait_timeout=${BC_REDIS_WAIT_TIMEOUT:-100ms} lanes=${BC_REDIS_LANES:-1}"
+        echo "${REDIS_NODES//,/ } wait_replicas=1 wait_timeout=${BC_REDIS_WAIT_TIMEOUT:-100ms}${BC_REDIS_LANES:+ lanes=$BC_REDIS_LANES}"
     else
-        echo "127.0.0.1:$REDIS_PORT lanes=${BC_REDIS_LANES:-1}"
+        echo "127.0.0.1:$REDIS_PORT${BC_REDIS_LANES:+ lanes=$BC_REDIS_LANES}"
     fi
 }
 

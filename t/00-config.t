@@ -109,6 +109,15 @@ bad('broadcast_redis: a wait_timeout that is not a time', qr/(?m)^(\s*broadcast_
     my ($rc, $out) = nginx_t($c, 'wait');
     is($rc, 0, 'broadcast_redis with wait_replicas=1 wait_timeout=50ms passes nginx -t') or diag $out;
 }
+bad('broadcast_redis: lanes out of range', qr/(?m)^(\s*broadcast_redis) \S+/,
+    '$1 127.0.0.1:7000 lanes=33', qr/broadcast_redis: lanes must be a number from 1 to 32/);
+bad('broadcast_redis: lanes=0', qr/(?m)^(\s*broadcast_redis) \S+/,
+    '$1 127.0.0.1:7000 lanes=0', qr/lanes must be a number from 1 to 32/);
+{
+    (my $c = $conf) =~ s/(?m)^(\s*broadcast_redis) \S+/$1 127.0.0.1:7000 lanes=3/;
+    my ($rc, $out) = nginx_t($c, 'lanes');
+    is($rc, 0, 'broadcast_redis with lanes=3 passes nginx -t') or diag $out;
+}
 
 bad('unknown broadcast_default_country', qr/(?m)^(\s*broadcast_default_country) \w+;/, '$1 QQ;',
     qr/broadcast_default_country|"QQ"|QQ/);
