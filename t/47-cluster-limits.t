@@ -20,14 +20,18 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
-use Time::HiRes qw(time);
+use Time::HiRes qw(time sleep);
 use BC::Test qw(:all);
 use BC::Cluster;
 
 my $RATE = 100;             # rate_per_sender of every sender: segments/s per from number
 my $BURST = $RATE / 5;      # a lane's bucket holds a fifth of a second
 my $DIRECT_N = 600;         # 300 through each nginx node, ~6 s at $RATE
-my $BATCH = 100;            # recipients per POST: the queue fills far faster than $RATE
+my $BATCH = 20;             # recipients per POST, a POST every
+my $ARRIVAL = 2 * $RATE;    # $BATCH / $ARRIVAL s: the queue grows at twice
+                            # the lane's rate, yet arrives over 3 s (a sender
+                            # reads up to 1,000 at once: 600 queued in one go
+                            # would all be the first reader's)
 my $CAMPAIGN_N = 2000;
 my $CAMPAIGN_RATE = 400;    # over the lane's rate (t/45's): the dispatcher
                             # queues ahead and each sender holds work waiting
@@ -130,6 +134,8 @@ my $t0 = time;
 my $accepted = 0;
 for my $b (0 .. $DIRECT_N / $BATCH - 1) {
     my $node = 1 + $b % 2;
+    my $due = $t0 + $b * $BATCH / $ARRIVAL;
+    sleep $due - time if $due > time;    # the arrival rate, not a wait for a condition
     my @to = map { direct_phone($b * $BATCH + $_) } 0 .. $BATCH - 1;
     my $res = $c->post($c->node($node) . '/api/send/sms', key => $send,
                        json => { recipients => \@to, message => 'paced' });
