@@ -46,6 +46,8 @@ set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BENCH=$REPO/bench
+# shellcheck source=bench/lib.sh
+. "$BENCH/lib.sh"
 NGINX=${BC_NGINX_BINARY:-/usr/sbin/nginx}
 DUR=${BENCH_DURATION:-10s}
 CONNS=${BENCH_CONNECTIONS:-64}
@@ -63,10 +65,6 @@ command -v wrk >/dev/null || { echo "bench: wrk not installed (make deps)" >&2; 
 
 DIR=$(mktemp -d /tmp/bc-bench-XXXXXX)
 chmod 755 "$DIR"
-free_port() {
-    perl -MIO::Socket::INET -e 'my $s = IO::Socket::INET->new(Listen => 1,
-        LocalAddr => "127.0.0.1", LocalPort => 0) or die; print $s->sockport'
-}
 export BC_VAR=$DIR/var
 export PORT=$(free_port) REDIS_PORT=$(free_port) MYSQL_PORT=$(free_port) SIM_PORT=$(free_port)
 export BC_NGINX_ACCESS_LOG=off
@@ -84,14 +82,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-stack() { bash "$REPO/scripts/stack.sh" "$@"; }
-api() {   # method path [curl args...]
-    local m=$1 p=$2
-    shift 2
-    curl -sS -X "$m" "http://127.0.0.1:$PORT$p" -H 'Content-Type: application/json' "$@"
-}
-json_field() { perl -MJSON::PP -0777 -ne 'my $j = decode_json($_); print $j->{'"$1"'} // ""'; }
-mysql_q() { mariadb --no-defaults -S "$BC_VAR/mysql/mysql.sock" -u "$(id -un)" -N -B broadcast -e "$1"; }
 sim_callbacks_sent() {
     curl -sS "http://127.0.0.1:$SIM_PORT/sim/health" | perl -ne 'print $1 if /"callbacks_sent":(\d+)/' || echo 0
 }

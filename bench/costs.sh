@@ -47,6 +47,8 @@ set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BENCH=$REPO/bench
+# shellcheck source=bench/lib.sh
+. "$BENCH/lib.sh"
 SENDS=${COSTS_SENDS:-30000}
 CAMPAIGN=${COSTS_CAMPAIGN:-20000}
 WEBHOOKS=${COSTS_WEBHOOKS:-30000}
@@ -61,10 +63,6 @@ LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 DIR=$(mktemp -d /tmp/bc-costs-XXXXXX)
 chmod 755 "$DIR"
 mkdir -p "$DIR/snap"
-free_port() {
-    perl -MIO::Socket::INET -e 'my $s = IO::Socket::INET->new(Listen => 1,
-        LocalAddr => "127.0.0.1", LocalPort => 0) or die; print $s->sockport'
-}
 export BC_VAR=$DIR/var
 PORT=$(free_port) REDIS_PORT=$(free_port) MYSQL_PORT=$(free_port) SIM_PORT=$(free_port)
 export PORT REDIS_PORT MYSQL_PORT SIM_PORT
@@ -76,7 +74,6 @@ if [ "$REPLICA" = 1 ]; then
 fi
 export BC_NGINX_ACCESS_LOG=off
 
-stack() { bash "$REPO/scripts/stack.sh" "$@"; }
 cleanup() {
     stack stop >/dev/null 2>&1 || true
     if [ "${TEST_LEAVE:-}" = 1 ]; then echo "costs: kept $DIR"; else rm -rf "$DIR"; fi
@@ -84,24 +81,8 @@ cleanup() {
 trap cleanup EXIT
 die() { echo "costs: $*" >&2; exit 1; }
 
-api() {   # method path [curl args...]
-    local m=$1 p=$2
-    shift 2
-    curl -sS -X "$m" "http://127.0.0.1:$PORT$p" -H 'Content-Type: application/json' "$@"
-}
-json_field() { perl -MJSON::PP -0777 -ne 'my $j = decode_json($_); print $j->{'"$1"'} // ""'; }
-mysql_q() { mariadb --no-defaults -S "$BC_VAR/mysql/mysql.sock" -u "$(id -un)" -N -B broadcast -e "$1"; }
-redis() {
-    REDISCLI_AUTH=$(cat "$BC_VAR/secrets/redis_admin.password") \
-        redis-cli --no-auth-warning --user admin -h 127.0.0.1 -p "$REDIS_PORT" "$@"
-}
 sim_field() {   # a number of GET /sim/health
     curl -sS "http://127.0.0.1:$SIM_PORT/sim/health" | perl -ne 'print $1 if /"'"$1"'":(\d+)/'
-}
-group_depth() {   # stream -> lag + pending over its consumer groups
-    redis XINFO GROUPS "$1" 2>/dev/null | awk '
-        prev == "pending" { d += $1 } prev == "lag" && $1 ~ /^[0-9]+$/ { d += $1 }
-        { prev = $1 } END { print d + 0 }'
 }
 
 # ------------------------------------------------------------ measuring

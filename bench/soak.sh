@@ -40,6 +40,8 @@ set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BENCH=$REPO/bench
+# shellcheck source=bench/lib.sh
+. "$BENCH/lib.sh"
 MINUTES=${SOAK_MINUTES:-30}
 INTERVAL=${SOAK_INTERVAL:-30}
 WARMUP_MIN=${SOAK_WARMUP_MINUTES:-5}
@@ -60,31 +62,15 @@ WARMUP=$(( WARMUP_MIN * 60 / INTERVAL ))       # samples
 
 DIR=$(mktemp -d /tmp/bc-soak-XXXXXX)
 chmod 755 "$DIR"
-free_port() {
-    perl -MIO::Socket::INET -e 'my $s = IO::Socket::INET->new(Listen => 1,
-        LocalAddr => "127.0.0.1", LocalPort => 0) or die; print $s->sockport'
-}
 export BC_VAR=$DIR/var
 export PORT=$(free_port) REDIS_PORT=$(free_port) MYSQL_PORT=$(free_port) SIM_PORT=$(free_port)
 export BC_NGINX_ACCESS_LOG=off
 
-stack() { bash "$REPO/scripts/stack.sh" "$@"; }
 cleanup() {
     stack stop >/dev/null 2>&1 || true
     if [ "${TEST_LEAVE:-}" = 1 ]; then echo "soak: kept $DIR"; else rm -rf "$DIR"; fi
 }
 trap cleanup EXIT
-
-api() {   # method path [curl args...]
-    local m=$1 p=$2
-    shift 2
-    curl -sS -X "$m" "http://127.0.0.1:$PORT$p" -H 'Content-Type: application/json' "$@"
-}
-json_field() { perl -MJSON::PP -0777 -ne 'my $j = decode_json($_); print $j->{'"$1"'} // ""'; }
-redis() {
-    REDISCLI_AUTH=$(cat "$BC_VAR/secrets/redis_admin.password") \
-        redis-cli --no-auth-warning --user admin -h 127.0.0.1 -p "$REDIS_PORT" "$@"
-}
 
 echo "== starting a private stack in $BC_VAR"
 stack start > "$DIR/stack.log" 2>&1 || { cat "$DIR/stack.log"; exit 1; }
@@ -135,11 +121,6 @@ fd_kinds() {   # pid -> "redis=N mysql=N ..." by what each fd is (explains a ris
         }
         print join(" ", map { "$_=$n{$_}" } sort keys %n), "\n";
     ' "$pid" "$REDIS_PORT" "$MYSQL_PORT" "$SIM_PORT" "$PORT"
-}
-group_depth() {   # stream -> lag + pending over its consumer groups
-    redis XINFO GROUPS "$1" 2>/dev/null | awk '
-        prev == "pending" { d += $1 } prev == "lag" && $1 ~ /^[0-9]+$/ { d += $1 }
-        { prev = $1 } END { print d + 0 }'
 }
 
 # ------------------------------------------------------------ probe

@@ -9,7 +9,9 @@
 # in about two seconds), with the ACL users of scripts/stack.sh (passwords
 # in <dir>/secrets/redis.password and redis_admin.password, made if
 # missing), creates the cluster, waits until every node says
-# cluster_state:ok and prints
+# cluster_state:ok and every replica has its master's data (a replica that
+# never synced refuses to take over: a master lost in the first seconds
+# would leave its slots down), and prints
 #   REDIS_NODES=127.0.0.1:p1,127.0.0.1:p2,...   (masters first)
 # stop ends every node it started, by pid: TERM, then KILL after 10 s.
 set -euo pipefail
@@ -51,6 +53,17 @@ wait_for() {    # seconds command...: polls every 0.1 s
 
 ping_node() { [ "$(rcli "$1" ping 2>/dev/null)" = PONG ]; }
 
+# every replica's link to its master is up (its first sync done)
+replicas_synced() {
+    local p info
+    for p in "${PORTS[@]}"; do
+        info=$(rcli "$p" info replication 2>/dev/null) || return 1
+        if grep -q '^role:slave' <<<"$info"; then
+            grep -q '^master_link_status:up' <<<"$info" || return 1
+        fi
+    done
+}
+
 cluster_ok() {
     local p
     for p in "${PORTS[@]}"; do
@@ -65,6 +78,7 @@ start_node() {
         --pidfile "$d/redis.pid" --dir "$d" --logfile "$d/redis.log" \
         --cluster-enabled yes --cluster-config-file "$d/nodes.conf" \
         --cluster-node-timeout 1000 --appendonly no --save '' \
+        --repl-diskless-sync-delay 0 \
         --protected-mode yes --aclfile "$DIR/users.acl" \
         --masteruser admin \
         --masterauth "$(cat "$DIR/secrets/redis_admin.password")" \
@@ -99,6 +113,7 @@ start() {
         > "$DIR/create.log" 2>&1 || die "cluster create failed: $(tail -n 5 "$DIR/create.log")"
 
     wait_for 30 cluster_ok || die "the cluster did not reach cluster_state:ok"
+    wait_for 30 replicas_synced || die "a replica did not finish its first sync"
     echo "REDIS_NODES=$(IFS=,; echo "${addrs[*]}")"
 }
 
