@@ -23,7 +23,7 @@
 #             bench/send.lua), sent by the sender to the simulator, both
 #             status callbacks (sent, delivered) recorded: until the
 #             simulator has sent every callback and both consumer groups
-#             (bc:stream:send, bc:stream:events) are drained
+#             (bc:{q}:stream:send, bc:{ev}:stream:events) are drained
 #   campaign  a COSTS_CAMPAIGN (20,000) recipient SMS campaign (contacts and
 #             group written in SQL beforehand, a two-variable template): from
 #             POST .../start to the last callback recorded
@@ -114,7 +114,7 @@ wait_for() {   # what timeout_s command...: polls every 0.1 s
         sleep 0.1
     done
 }
-send_drained() { [ "$(group_depth bc:stream:send)" -eq 0 ]; }
+send_drained() { [ "$(lanes_depth q)" -eq 0 ]; }
 # the simulator has sent `target` callbacks and both groups are drained
 drained() {   # target
     perl "$BENCH/drain-wait.pl" "$SIM_PORT" "$REDIS_PORT" "$1" "$TIMEOUT" \

@@ -1,7 +1,7 @@
 #!/usr/bin/perl
 # Waits, cheaply, until the end-to-end run is drained: the simulator has sent
 # at least TARGET callbacks and the recorders' consumer group on
-# bc:{ev}:stream:events has nothing unread (lag 0) and nothing unacknowledged
+# bc:{ev}:stream:events (every lane's) has nothing unread (lag 0) and nothing unacknowledged
 # (pending 0). One process with a kept-alive HTTP connection and one Redis
 # socket, polled every 20 ms: spawning curl and redis-cli twenty times a
 # second cost about 5% of a 2-core machine, which the benchmark then
@@ -51,13 +51,17 @@ sub events_drained {
             resp_read();
         }
     }
-    print $redis "*3\r\n\$5\r\nXINFO\r\n\$6\r\nGROUPS\r\n\$21\r\nbc:{ev}:stream:events\r\n";
-    my $groups = resp_read();
-    return 0 unless ref $groups eq 'ARRAY' && @$groups;
-    for my $g (@$groups) {
-        my %info = @$g;
-        # lag is nil when Redis cannot tell; then only pending counts
-        return 0 if $info{pending} != 0 || ($info{lag} // 0) != 0;
+    # every lane's stream (BC_REDIS_LANES, as the stack was given)
+    for my $lane (0 .. ($ENV{BC_REDIS_LANES} || 1) - 1) {
+        my $stream = $lane ? "bc:{ev:$lane}:stream:events" : 'bc:{ev}:stream:events';
+        printf $redis "*3\r\n\$5\r\nXINFO\r\n\$6\r\nGROUPS\r\n\$%d\r\n%s\r\n", length $stream, $stream;
+        my $groups = resp_read();
+        return 0 unless ref $groups eq 'ARRAY' && @$groups;
+        for my $g (@$groups) {
+            my %info = @$g;
+            # lag is nil when Redis cannot tell; then only pending counts
+            return 0 if $info{pending} != 0 || ($info{lag} // 0) != 0;
+        }
     }
     return 1;
 }

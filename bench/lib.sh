@@ -26,3 +26,15 @@ group_depth() {   # stream -> lag + pending over its consumer groups
         prev == "pending" { d += $1 } prev == "lag" && $1 ~ /^[0-9]+$/ { d += $1 }
         { prev = $1 } END { print d + 0 }'
 }
+lanes_depth() {   # q|ev -> group_depth summed over the stack's lanes
+    local sfx=stream:send lane d=0
+    [ "$1" = ev ] && sfx=stream:events
+    for (( lane = 0; lane < ${BC_REDIS_LANES:-1}; lane++ )); do
+        if [ "$lane" -eq 0 ]; then
+            d=$(( d + $(group_depth "bc:{$1}:$sfx") ))
+        else
+            d=$(( d + $(group_depth "bc:{$1:$lane}:$sfx") ))
+        fi
+    done
+    echo "$d"
+}

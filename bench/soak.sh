@@ -131,7 +131,7 @@ fd_kinds() {   # pid -> "redis=N mysql=N ..." by what each fd is (explains a ris
 # pipeline several times over on this machine: the queue would grow for
 # the whole run (gigabytes of Redis and MariaDB), which soaks the disk,
 # not the processes. The soak runs at half of the smaller one.
-queue_depth() { echo $(( $(group_depth bc:{q}:stream:send) + $(group_depth bc:{ev}:stream:events) )); }
+queue_depth() { echo $(( $(lanes_depth q) + $(lanes_depth ev) )); }
 if [ -n "${SOAK_RATE:-}" ]; then
     RATE=$SOAK_RATE
     MAX_RATE="(not probed)"
@@ -178,8 +178,8 @@ for i in $(seq 1 "$SAMPLES"); do
         [ "$(client_conns)" -eq 0 ] && break
         sleep 0.1
     done
-    sd=$(group_depth bc:{q}:stream:send)
-    ed=$(group_depth bc:{ev}:stream:events)
+    sd=$(lanes_depth q)
+    ed=$(lanes_depth ev)
     printf '%d\t%d\t%.0f\t%s\t%s\t%s\t%d\t%d\t%d\t%d\n' "$i" "$requests" \
         "$(awk -v r="$requests" -v s="$seconds" 'BEGIN { print r / s }')" \
         "$p50_ms" "$p99_ms" "$max_ms" "$non2xx" "$errors" "$sd" "$ed" >> "$LAT"

@@ -4,8 +4,9 @@
  *    SendGrid calls/s), whose tokens come from a bucket in Redis shared by
  *    every sender process (ratelimit_redis.c), so that the backlog stays
  *    in our queue rather than the provider's; a local bucket while Redis
- *    is unreachable. The claim takes in only half a second of a lane's
- *    rate at a time (snd_rate_gate), the rest stays parked unclaimed;
+ *    is unreachable. The claim takes in only a quarter of a second of a
+ *    lane's rate at a time, shared out among the processes taking from
+ *    the lane (snd_rate_gate), the rest stays parked unclaimed;
  *  - provider throttles. A provider that answers "slow down" (Twilio 429,
  *    20429, 63017, 21611; Meta 429, 130429, 4, 80007; SendGrid 429) says it
  *    of a sender or of the account, not of one message: every message for
@@ -37,6 +38,9 @@ struct snd_bucket_s {
     long long      denied_until_ms;   /* Redis said: no token before */
     double         waiting;           /* cost of claimed items not yet
                                          given a token (snd_rate_gate) */
+    int            sharers;           /* processes taking from the lane
+                                         (Redis says, at each take; 0 is
+                                         1): this one's share is 1/n */
     unsigned       gate_pass;         /* the gate's pass that last saw it */
     int            gate_open;         /* in that pass: it takes items */
     char           key[];
@@ -59,10 +63,11 @@ struct snd_rate_s {
 /* one call to Redis takes up to this much of the rate (at least the
    message's cost), so a fast lane is not one round trip per message */
 #define SND_RATE_CHUNK_S        0.02
-/* the claim lets through at most this much of a lane's rate: a paused
-   campaign's rows already claimed wait no longer than that for tokens
-   (twice that with two senders on the lane); and takes more only once
-   half of it is gone, so a slow lane is not one claim per message */
+/* the claim lets through at most this much of a lane's rate, divided
+   among the sender processes taking from it: a paused campaign's rows
+   already claimed, by all of them together, wait no longer than that for
+   tokens; and takes more only once half of it is gone, so a slow lane is
+   not one claim per message */
 #define SND_RATE_AHEAD_S        0.25
 
 static unsigned
@@ -139,13 +144,13 @@ snd_rate_cost(const snd_item_t *it)
     return c < 1 ? 1 : c;
 }
 
-/* a bucket of a second of burst, the pre-Redis behaviour: used while
-   Redis is unreachable, so pacing holds per process */
+/* a bucket of a fifth of a second of burst, as the shared one's: used
+   while Redis is unreachable, so pacing holds per process */
 static int
 snd_rate_local(snd_bucket_t *b, double rate, double cost, long long now,
     long long *wait_ms)
 {
-    double  burst = rate < cost ? cost : rate;
+    double  burst = rate / 5 < cost ? cost : rate / 5;
 
     b->tokens += (double) (now - b->last_ms) * rate / 1000.0;
     if (b->tokens > burst) {
@@ -201,14 +206,21 @@ snd_rate_take(snd_t *s, snd_item_t *it, long long now, long long *wait_ms)
         }
         rc = snd_rate_redis_take(s, &((snd_rate_t *) s->buckets)->redis,
             b->key + 2, rate, cost - b->credit, want - b->credit, &granted,
-            &wait);
+            &wait, &b->sharers);
         if (rc != 0) {
-            /* no Redis: this process paces alone, as before */
-            if (!snd_rate_local(b, rate, cost, now, wait_ms)) {
+            /* no Redis: this process paces alone at its last known share
+               of the rate, from an empty bucket (every process starting
+               full would burst the lane by a second each) */
+            if (!snd_rate_local(b, rate / (b->sharers > 1 ? b->sharers : 1),
+                                cost, now, wait_ms))
+            {
                 return 0;
             }
             goto taken;
         }
+        /* while Redis decides, the fallback bucket stays empty */
+        b->tokens = 0;
+        b->last_ms = now;
         if (granted <= 0) {
             b->denied_until_ms = now + (wait > 0 ? wait : 1);
             *wait_ms = b->denied_until_ms - now;
@@ -264,7 +276,7 @@ snd_rate_admit(snd_t *s, snd_item_t *it, unsigned pass, long long now)
     if (b == NULL) {
         return 1;
     }
-    ahead = rate * SND_RATE_AHEAD_S;
+    ahead = rate * SND_RATE_AHEAD_S / (b->sharers > 1 ? b->sharers : 1);
     if (b->gate_pass != pass) {
         b->gate_pass = pass;
         b->gate_open = b->waiting <= ahead / 2;

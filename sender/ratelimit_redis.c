@@ -20,13 +20,15 @@
 #define SND_RATE_KEY_PREFIX  "bc:rate:"
 
 /*
- * KEYS[1] the lane's hash {t = tokens, at = ms}; ARGV rate (tokens/s),
- * burst, need (tokens this call must get to be of use), want (what it
- * would take). A full bucket holds burst tokens; a need larger than the
- * burst (a long SMS on a slow lane) is given once the bucket is full, and
- * the bucket goes below zero: the rate holds, the burst does not grow.
- * Returns {granted, wait_ms}: granted >= need, or 0 and how long until
- * there is enough.
+ * KEYS[1] the lane's hash {t = tokens, at = ms, c:<consumer> = ms of its
+ * last call}; ARGV rate (tokens/s), burst, need (tokens this call must get
+ * to be of use), want (what it would take), the caller's consumer name. A
+ * full bucket holds burst tokens; a need larger than the burst (a long SMS
+ * on a slow lane) is given once the bucket is full, and the bucket goes
+ * below zero: the rate holds, the burst does not grow. Returns {granted,
+ * wait_ms, sharers}: granted >= need, or 0 and how long until there is
+ * enough; sharers, the consumers that called in the last second (the
+ * caller's share of the lane: ratelimit.c); older marks are dropped.
  */
 static const char  snd_rate_lua[] =
     "local rate = tonumber(ARGV[1])\n"
@@ -57,9 +59,19 @@ static const char  snd_rate_lua[] =
     "  wait = math.ceil((enough - tokens) * 1000 / rate)\n"
     "end\n"
     "redis.call('HSET', KEYS[1], 't', string.format('%.6f', tokens),"
-    " 'at', at)\n"
+    " 'at', at, 'c:' .. ARGV[5], now)\n"
     "redis.call('PEXPIRE', KEYS[1], 60000)\n"
-    "return {granted, wait}\n";
+    "local all = redis.call('HGETALL', KEYS[1])\n"
+    "local sharers = 0\n"
+    "for i = 1, #all, 2 do\n"
+    "  if string.sub(all[i], 1, 2) == 'c:' then\n"
+    "    local last = tonumber(all[i + 1]) or 0\n"
+    "    if now - last <= 1000 then sharers = sharers + 1\n"
+    "    elseif now - last > 5000 then redis.call('HDEL', KEYS[1], all[i])"
+    " end\n"
+    "  end\n"
+    "end\n"
+    "return {granted, wait, sharers}\n";
 
 /* SCRIPT LOAD: the script's SHA1 into r->sha; 0 / -1 */
 static int
@@ -88,10 +100,10 @@ snd_rate_load(snd_t *s, snd_rate_redis_t *r)
 int
 snd_rate_redis_take(snd_t *s, snd_rate_redis_t *r, const char *lane,
     double rate, double need, double want, double *granted,
-    long long *wait_ms)
+    long long *wait_ms, int *sharers)
 {
     char         key[320], a_rate[32], a_burst[32], a_need[32], a_want[32];
-    const char  *argv[8];
+    const char  *argv[9];
     redisReply  *rep;
     double       burst;
     int          tries;
@@ -120,7 +132,8 @@ snd_rate_redis_take(snd_t *s, snd_rate_redis_t *r, const char *lane,
         argv[5] = a_burst;
         argv[6] = a_need;
         argv[7] = a_want;
-        rep = snd_redis_argv(s, 8, argv);
+        argv[8] = s->conf.consumer;
+        rep = snd_redis_argv(s, 9, argv);
         if (rep == NULL) {
             r->sha[0] = '\0';
             return -1;
@@ -138,9 +151,10 @@ snd_rate_redis_take(snd_t *s, snd_rate_redis_t *r, const char *lane,
     if (tries == 2) {
         return -1;
     }
-    if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 3
         || rep->element[0]->type != REDIS_REPLY_INTEGER
-        || rep->element[1]->type != REDIS_REPLY_INTEGER)
+        || rep->element[1]->type != REDIS_REPLY_INTEGER
+        || rep->element[2]->type != REDIS_REPLY_INTEGER)
     {
         snd_log(SND_LOG_ERR, "rate limits: %s",
             rep->type == REDIS_REPLY_ERROR ? rep->str : "unexpected reply");
@@ -149,6 +163,8 @@ snd_rate_redis_take(snd_t *s, snd_rate_redis_t *r, const char *lane,
     }
     *granted = (double) rep->element[0]->integer;
     *wait_ms = rep->element[1]->integer;
+    *sharers = rep->element[2]->integer < 1 ? 1
+                                             : (int) rep->element[2]->integer;
     freeReplyObject(rep);
     return 0;
 }

@@ -614,10 +614,11 @@ void snd_rate_release(snd_item_t *it);
 void snd_rate_gate(snd_t *s);
 void snd_rate_free(snd_t *s);
 /* ratelimit_redis.c: the lane's shared bucket; 0 (granted is 0 or at
-   least need, wait_ms when 0) or -1 (no Redis) */
+   least need, wait_ms when 0, *sharers the sender processes that took
+   from it in the last second, this one included) or -1 (no Redis) */
 int snd_rate_redis_take(snd_t *s, snd_rate_redis_t *r, const char *lane,
     double rate, double need, double want, double *granted,
-    long long *wait_ms);
+    long long *wait_ms, int *sharers);
 /* keeps the stream entries of parked and waiting items ours */
 void snd_rate_touch(snd_t *s, long long now);
 /* provider throttles (ratelimit.c): until when calls for it's key wait (0:

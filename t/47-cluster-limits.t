@@ -275,6 +275,62 @@ is($st->{audience}, $CAMPAIGN_N, "stats.audience $CAMPAIGN_N");
 is($st->{eligible}, $CAMPAIGN_N, "stats.eligible $CAMPAIGN_N");
 is(($st->{failed} // 0) + ($st->{pending} // 0) + ($st->{queued} // 0), 0, 'nothing failed, pending or queued');
 ok($c->alive("sender-$_"), "sender $_ ran throughout") for 1 .. $SENDERS;
+
+# ------------------------------------------------------------ the rate through a failover
+# The master holding the lane's bucket is SIGKILLed while direct sends
+# wait for it. Until its replica takes over, each sender paces alone at
+# its last known share of the rate from an empty bucket (ratelimit.c), so
+# no second holds more than the bucket allows (every sender refilling a
+# whole second of the rate made 180 in one second here).
+my $FAIL_N = 400;
+sub fail_phone { sprintf '+1415240%04d', $_[0] }
+my $fail_re = qr/^\+1415240\d{4}$/;
+my ($rate_port, $rate_key);
+for my $n (grep { $_->{flags}{master} } @{ $c->cluster_nodes }) {
+    # KEYS on a cluster node lists that node's keys
+    my ($k) = $c->redis_cli($n->{port}, 'KEYS', 'bc:rate:*') =~ /^(bc:rate:\{twilio [^}]*\})$/m;
+    ($rate_port, $rate_key) = ($n->{port}, $k) if $k;
+}
+must(ok($rate_port, "the lane's bucket " . ($rate_key // '') . " is on master :" . ($rate_port // 0)),
+     'no Twilio rate bucket on any master');
+my $rate_pid = $c->redis_pid($rate_port);
+my $throttled0 = (json_decode($c->{ua}->get($c->sim_url . '/sim/health')->{content}) // {})->{throttled} // 0;
+my ($killed_at, $fail_accepted, $refused) = (0, 0, 0);
+my $t1 = time;
+for my $b (0 .. $FAIL_N / $BATCH - 1) {
+    my $due = $t1 + $b * $BATCH / $ARRIVAL;
+    sleep $due - time if $due > time;    # the arrival rate, not a wait for a condition
+    if (!$killed_at && @{ sim_to($fail_re) } >= 100) {
+        kill 'KILL', $rate_pid;
+        $killed_at = time;
+    }
+    my @to = map { fail_phone($b * $BATCH + $_) } 0 .. $BATCH - 1;
+    # a request that meets the dead master (a lane of the queue is there
+    # too) gets a 503 and is sent again, as a client would: under its
+    # Idempotency-Key, so it is accepted once
+    my $res;
+    wait_until(sub {
+        $res = $c->post($c->node(1 + $b % 2) . '/api/send/sms', key => $send,
+                        json => { recipients => \@to, message => 'failover' },
+                        headers => { 'Idempotency-Key' => "failover-$b" });
+        $refused++ if $res->{status} >= 500;
+        $res->{status} == 202;
+    }, 30, 0.2);
+    $fail_accepted += @{ ($res->{json} || {})->{messages} || [] } if $res->{status} == 202;
+}
+ok($killed_at, 'the bucket\'s master was SIGKILLed mid-run');
+is($fail_accepted, $FAIL_N, "$FAIL_N direct sends accepted ($refused answers 5xx during the failover, sent again)");
+my @fail;
+ok(wait_until(sub {
+    @fail = sort { $a->{created_ms} <=> $b->{created_ms} } @{ sim_to($fail_re) };
+    @fail >= $FAIL_N;
+}, 90, 0.2), "the simulator received all $FAIL_N") or diag scalar(@fail) . ' received';
+my %once;
+$once{ $_->{to} }++ for @fail;
+is(scalar(grep { $_ == 1 } values %once), $FAIL_N, 'each exactly once');
+busiest_second_ok([map { $_->{created_ms} } @fail], 'through the failover');
+my $throttled1 = (json_decode($c->{ua}->get($c->sim_url . '/sim/health')->{content}) // {})->{throttled} // 0;
+is($throttled1 - $throttled0, 0, "the simulator's own limit of $RATE/s answered no 429 through the failover");
 note sprintf 'test ran %.0f s', time - $T0;
 
 $c->done;
