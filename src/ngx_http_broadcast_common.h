@@ -127,6 +127,8 @@ typedef struct {
     MYSQL                       *parked;     /* the other one meanwhile */
     MYSQL                       *replica;    /* when not in use */
     time_t                       replica_checked;
+/* a replica that could not be reached is not tried again for this long */
+#define NGX_HTTP_BROADCAST_REPLICA_RETRY_S  5
     ngx_uint_t                   replica_fresh;
 } ngx_http_broadcast_conn_t;
 

@@ -112,7 +112,6 @@ ngx_http_broadcast_sql_connect(ngx_http_broadcast_api_ctx_t *ctx,
 }
 
 
-#define NGX_HTTP_BROADCAST_REPLICA_RETRY_S  5
 
 
 /*

@@ -527,11 +527,31 @@ ngx_http_broadcast_mysql_query(ngx_http_broadcast_conn_t *conn,
     if (conn->mysql == NULL) {
         conn->mysql = bc_db_connect(conn->db ? conn->db : &mcf->mysql, err,
                                     errlen);
-        if (conn->mysql == NULL) {
-            return -1;
-        }
     }
 
-    return bc_db_query(&conn->mysql, conn->db ? conn->db : &mcf->mysql, sql,
-                       len, err, errlen);
+    if (conn->mysql != NULL
+        && bc_db_query(&conn->mysql, conn->db ? conn->db : &mcf->mysql, sql,
+                       len, err, errlen)
+           == 0)
+    {
+        return 0;
+    }
+
+    if (conn->db != &mcf->mysql_replica) {
+        return -1;
+    }
+
+    /*
+     * a heavy read met the replica gone since this thread found it fresh
+     * (checked once a second): the primary answers it, and the replica is
+     * not tried again for a while
+     */
+    ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                  "broadcast: MySQL replica: %s; reading from the primary",
+                  err);
+    ngx_http_broadcast_conn_done(conn);
+    conn->replica_fresh = 0;
+    conn->replica_checked = time(NULL) + NGX_HTTP_BROADCAST_REPLICA_RETRY_S;
+
+    return ngx_http_broadcast_mysql_query(conn, mcf, sql, len, err, errlen);
 }
