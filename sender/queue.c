@@ -215,6 +215,61 @@ snd_queue_entries(snd_t *s, redisReply *r, char *last_id, size_t last_len,
     return (int) entries->elements;
 }
 
+/* the arguments of an XREADGROUP (snd_xreadgroup); argc */
+typedef struct {
+    const char  *argv[12];
+    char         cnt[16], blk[16];
+} snd_xread_t;
+
+static int
+snd_xreadgroup_argv(snd_t *s, snd_xread_t *x, const char *group,
+    const char *stream, int count, int block_ms, int pending_done,
+    char *cursor)
+{
+    int  argc = 0;
+
+    snprintf(x->cnt, sizeof(x->cnt), "%d", count);
+    x->argv[argc++] = "XREADGROUP";
+    x->argv[argc++] = "GROUP";
+    x->argv[argc++] = group;
+    x->argv[argc++] = s->conf.consumer;
+    x->argv[argc++] = "COUNT";
+    x->argv[argc++] = x->cnt;
+    if (pending_done && block_ms > 0) {
+        snprintf(x->blk, sizeof(x->blk), "%d", block_ms);
+        x->argv[argc++] = "BLOCK";
+        x->argv[argc++] = x->blk;
+    }
+    x->argv[argc++] = "STREAMS";
+    x->argv[argc++] = stream;
+    if (!pending_done) {
+        if (cursor[0] == '\0') {
+            strcpy(cursor, "0");
+        }
+        x->argv[argc++] = cursor;
+    } else {
+        x->argv[argc++] = ">";
+    }
+    return argc;
+}
+
+/* an XREADGROUP's error reply: logged, a missing group recreated; NULL */
+static redisReply *
+snd_xreadgroup_error(snd_t *s, const char *stream, redisReply *r)
+{
+    char  err[256];
+
+    snd_log(SND_LOG_ERR, "XREADGROUP %s: %s", stream, r->str);
+    if (strncmp(r->str, "NOGROUP", 7) == 0
+        && bc_redis_ensure_groups(s->redis, SND_LANES(s), err, sizeof(err))
+           != 0)
+    {
+        snd_log(SND_LOG_ERR, "creating groups: %s", err);
+    }
+    freeReplyObject(r);
+    return NULL;
+}
+
 /*
  * XREADGROUP on one stream for this consumer: its own pending entries first
  * (from *cursor, "0" at start) until they run out, then new ones (">"),
@@ -225,69 +280,29 @@ redisReply *
 snd_xreadgroup(snd_t *s, const char *group, const char *stream, int count,
     int block_ms, int pending_done, char *cursor)
 {
-    const char  *argv[12];
-    char         cnt[16], blk[16];
-    int          argc = 0;
+    snd_xread_t  x;
+    int          argc;
     redisReply  *r;
 
-    snprintf(cnt, sizeof(cnt), "%d", count);
-    argv[argc++] = "XREADGROUP";
-    argv[argc++] = "GROUP";
-    argv[argc++] = group;
-    argv[argc++] = s->conf.consumer;
-    argv[argc++] = "COUNT";
-    argv[argc++] = cnt;
-    if (pending_done && block_ms > 0) {
-        snprintf(blk, sizeof(blk), "%d", block_ms);
-        argv[argc++] = "BLOCK";
-        argv[argc++] = blk;
-    }
-    argv[argc++] = "STREAMS";
-    argv[argc++] = stream;
-    if (!pending_done) {
-        if (cursor[0] == '\0') {
-            strcpy(cursor, "0");
-        }
-        argv[argc++] = cursor;
-    } else {
-        argv[argc++] = ">";
-    }
-
-    r = snd_redis_argv(s, argc, argv);
+    argc = snd_xreadgroup_argv(s, &x, group, stream, count, block_ms,
+                               pending_done, cursor);
+    r = snd_redis_argv(s, argc, x.argv);
     if (r == NULL) {
         return NULL;
     }
     if (r->type == REDIS_REPLY_ERROR) {
-        snd_log(SND_LOG_ERR, "XREADGROUP %s: %s", stream, r->str);
-        if (strncmp(r->str, "NOGROUP", 7) == 0) {
-            char err[256];
-            if (bc_redis_ensure_groups(s->redis, SND_LANES(s), err,
-                                       sizeof(err))
-                != 0)
-            {
-                snd_log(SND_LOG_ERR, "creating groups: %s", err);
-            }
-        }
-        freeReplyObject(r);
-        return NULL;
+        return snd_xreadgroup_error(s, stream, r);
     }
     return r;
 }
 
-/* one lane's read: its own pending entries first, then new ones */
+/* a lane's reply: its entries taken, its own-pending scan moved on; the
+   entries seen */
 static int
-snd_queue_read_lane(snd_t *s, unsigned lane, int count, int block_ms)
+snd_queue_lane_reply(snd_t *s, unsigned lane, redisReply *r)
 {
-    int          n;
-    char         stream[64];
-    redisReply  *r;
+    int  n;
 
-    r = snd_xreadgroup(s, BC_GROUP_SENDERS, snd_send_stream(stream, lane),
-                       count, block_ms, s->own_pending_done[lane],
-                       s->pending_cursor[lane]);
-    if (r == NULL) {
-        return -1;
-    }
     n = snd_queue_entries(s, r, s->own_pending_done[lane]
                                 ? NULL : s->pending_cursor[lane],
                           sizeof(s->pending_cursor[lane]), lane);
@@ -299,32 +314,94 @@ snd_queue_read_lane(snd_t *s, unsigned lane, int count, int block_ms)
     return n;
 }
 
+/* one lane's read: its own pending entries first, then new ones */
+static int
+snd_queue_read_lane(snd_t *s, unsigned lane, int count, int block_ms)
+{
+    char         stream[64];
+    redisReply  *r;
+
+    r = snd_xreadgroup(s, BC_GROUP_SENDERS, snd_send_stream(stream, lane),
+                       count, block_ms, s->own_pending_done[lane],
+                       s->pending_cursor[lane]);
+    return r == NULL ? -1 : snd_queue_lane_reply(s, lane, r);
+}
+
 /*
- * Lane after lane, from the one after where the last read started, until
- * count entries are held: every lane is read in turn, none starves. Only
- * one lane may block (block_ms), and only when it is the only lane.
+ * Every lane at once, a share of count each, pipelined (on a cluster the
+ * lanes' nodes answer in parallel): one round trip, not one a lane. A lane
+ * that filled its share may hold more: full[lane]. The entries seen, or -1
+ * if the link was lost.
+ */
+static int
+snd_queue_read_lanes(snd_t *s, int share, int *full)
+{
+    snd_xread_t  x[BC_LANES_MAX];
+    char         stream[BC_LANES_MAX][64];
+    unsigned     lanes = SND_LANES(s), lane;
+    int          argc, n, got = 0;
+    redisReply  *r;
+
+    for (lane = 0; lane < lanes; lane++) {
+        argc = snd_xreadgroup_argv(s, &x[lane], BC_GROUP_SENDERS,
+                                   snd_send_stream(stream[lane], lane), share,
+                                   0, s->own_pending_done[lane],
+                                   s->pending_cursor[lane]);
+        bc_rc_append(s->redis, argc, x[lane].argv, NULL);
+    }
+    for (lane = 0; lane < lanes; lane++) {
+        full[lane] = 0;
+        if (bc_rc_get_reply(s->redis, &r) != REDIS_OK) {
+            snd_redis_lost(s, bc_rc_errstr(s->redis));
+            return -1;
+        }
+        if (r->type == REDIS_REPLY_ERROR) {
+            snd_xreadgroup_error(s, stream[lane], r);
+            continue;
+        }
+        n = snd_queue_lane_reply(s, lane, r);
+        full[lane] = n >= share;
+        got += n;
+    }
+    return got;
+}
+
+/*
+ * With several lanes: first every lane's share of count in one pipelined
+ * round trip; then, while there is room, more from the lanes that filled
+ * their share, lane after lane from the one after where the last read
+ * started (none starves). One lane reads as it always did, and may block.
  */
 int
 snd_queue_read(snd_t *s, int count, int block_ms)
 {
     unsigned  lanes = SND_LANES(s), i, lane;
-    int       n, got = 0;
+    int       n, got, full[BC_LANES_MAX];
 
     if (count <= 0 || snd_redis_ok(s) != 0) {
         return 0;
     }
+    if (lanes == 1) {
+        return snd_queue_read_lane(s, 0, count, block_ms);
+    }
+    got = snd_queue_read_lanes(s, (count + (int) lanes - 1) / (int) lanes,
+                               full);
+    if (got < 0) {
+        return -1;
+    }
     lane = s->read_lane % lanes;
     s->read_lane = (lane + 1) % lanes;
-    for (i = 0; i < lanes && got < count; i++, lane = (lane + 1) % lanes) {
-        n = snd_queue_read_lane(s, lane, count - got,
-                                lanes == 1 ? block_ms : 0);
-        if (n < 0) {
-            return got > 0 ? got : -1;
+    for (i = 0; i < lanes && got < count && s->redis != NULL;
+         i++, lane = (lane + 1) % lanes)
+    {
+        if (!full[lane]) {
+            continue;
         }
-        got += n;
-        if (s->redis == NULL) {
+        n = snd_queue_read_lane(s, lane, count - got, 0);
+        if (n < 0) {
             break;
         }
+        got += n;
     }
     return got;
 }

@@ -119,162 +119,294 @@ snd_handoff_block_ms(snd_t *s)
     return block;
 }
 
-int
-snd_recorder_turn(snd_t *s)
-{
-    redisReply    *r, *entries;
-    snd_evs_t      v = { 0 };
-    snd_ev_t      *ev = NULL;
-    size_t         n = 0, i, last = 0, nho = 0;
-    int            rc = -1, committed = 0;
-    size_t         nack;
-    const char   **xack;
-    snd_handoff_t *ho = NULL, *held = NULL, *a;
-    unsigned long long  gen = 0;
-    unsigned       lanes = SND_LANES(s), lane = s->ev_lane % lanes;
-    int            block = 0;
-    char           stream[64];
+/* the lane's share of a read, and whether it may block: one lane */
+typedef struct {
+    redisReply  *r[BC_LANES_MAX];     /* the replies, freed by the turn */
+    int          read[BC_LANES_MAX];  /* lanes read this turn */
+    size_t       entries;
+} snd_rec_read_t;
 
-    if (snd_redis_ok(s) != 0 || snd_db_ok(s) != 0) {
-        return -1;
-    }
-    /* one lane a turn, in turn */
-    s->ev_lane = (lane + 1) % lanes;
-    /* nothing last round: the first lane's read waits here for the next
-       event, or until a handed result is due; with several lanes a short
-       while, so that the others' events wait no longer than that */
-    if (lane == 0) {
-        block = snd_handoff_block_ms(s);
-        if (lanes > 1 && block > 200 / (int) lanes) {
-            block = 200 / (int) lanes < 10 ? 10 : 200 / (int) lanes;
-        }
-    }
-    r = snd_xreadgroup(s, BC_GROUP_RECORDERS, snd_events_stream(stream, lane),
-                       SND_EV_BATCH, block, s->ev_pending_done[lane],
-                       s->ev_cursor[lane]);
-    if (r == NULL) {
-        return -1;
-    }
-    ho = snd_handoff_take(s, &gen);
+/* a lane's reply: its entries' sub-events into v, tagged with the lane;
+   -1 out of memory */
+static int
+snd_rec_entries(snd_t *s, snd_evs_t *v, snd_rec_read_t *rd, unsigned lane,
+    redisReply *r)
+{
+    redisReply  *entries;
+    size_t       i, from = v->n;
+
+    rd->r[lane] = r;
+    rd->read[lane] = 1;
     if (r->type != REDIS_REPLY_ARRAY || r->elements < 1
         || r->element[0]->type != REDIS_REPLY_ARRAY
         || r->element[0]->elements < 2
         || r->element[0]->element[1]->type != REDIS_REPLY_ARRAY
         || r->element[0]->element[1]->elements == 0)
     {
-        if (!s->ev_pending_done[lane]) {
-            s->ev_pending_done[lane] = 1;
-        }
-        if (ho == NULL) {
-            freeReplyObject(r);
-            snd_handoff_done(s, NULL, NULL, gen, 1);
-            return 0;
-        }
-        /* handed results only: those due */
-        if (snd_db_exec(s, "START TRANSACTION", 17) != 0) {
-            goto done;
-        }
-        if (snd_ev_write(s, NULL, 0, &ho, &held, !snd_stop) != 0
-            || snd_db_exec(s, "COMMIT", 6) != 0)
-        {
-            if (s->db != NULL) {
-                mysql_real_query(s->db, "ROLLBACK", 8);
-            }
-            goto done;
-        }
-        committed = 1;
-        for (a = ho; a != NULL; a = a->next) {
-            nho++;
-        }
-        rc = (int) nho;
-        goto done;
+        s->ev_pending_done[lane] = 1;
+        return 0;
     }
     entries = r->element[0]->element[1];
     for (i = 0; i < entries->elements; i++) {
         redisReply *e = entries->element[i];
         if (e->type != REDIS_REPLY_ARRAY || e->elements < 2
             || e->element[0]->type != REDIS_REPLY_STRING
-            || e->element[0]->len >= sizeof(ev->id))
+            || e->element[0]->len >= sizeof(v->ev[0].id))
         {
             continue;
         }
-        if (snd_ev_parse(&v, e) != 0) {
-            goto done;              /* out of memory: not acked */
+        if (snd_ev_parse(v, e) != 0) {
+            return -1;              /* out of memory: not acked */
         }
     }
-    ev = v.ev;
-    n = v.n;
-    for (i = 0; i < n; i++) {
-        if (ev[i].ack) {
-            last = i;
-        }
+    rd->entries += entries->elements;
+    for (i = from; i < v->n; i++) {
+        v->ev[i].lane = lane;
     }
-    if (!s->ev_pending_done[lane] && n > 0) {
-        snprintf(s->ev_cursor[lane], sizeof(s->ev_cursor[lane]), "%s",
-                 ev[last].id);
+    return 0;
+}
+
+/*
+ * The turn's read. Busy: every lane at once, a share of the batch each,
+ * pipelined (one round trip; one transaction records them all). After a
+ * turn that found nothing: one lane, in turn, whose read waits for the
+ * next event or until a handed result is due; with several lanes a short
+ * while, so that the others' events wait no longer than that. 0, or -1
+ * (the link lost, out of memory).
+ */
+static int
+snd_rec_read(snd_t *s, snd_evs_t *v, snd_rec_read_t *rd)
+{
+    unsigned     lanes = SND_LANES(s), lane, n;
+    int          block, share, argc;
+    char         stream[64];
+    redisReply  *r;
+
+    if (lanes == 1 || s->ev_empty) {
+        lane = s->ev_lane % lanes;
+        s->ev_lane = (lane + 1) % lanes;
+        block = snd_handoff_block_ms(s);
+        if (lanes > 1 && block > 200 / (int) lanes) {
+            block = 200 / (int) lanes < 10 ? 10 : 200 / (int) lanes;
+        }
+        r = snd_xreadgroup(s, BC_GROUP_RECORDERS,
+                           snd_events_stream(stream, lane), SND_EV_BATCH,
+                           block, s->ev_pending_done[lane],
+                           s->ev_cursor[lane]);
+        return r == NULL ? -1 : snd_rec_entries(s, v, rd, lane, r);
     }
 
-    snd_kw_classify(s, ev, n);
-    if (snd_db_exec(s, "START TRANSACTION", 17) != 0) {
-        goto done;
+    share = (SND_EV_BATCH + (int) lanes - 1) / (int) lanes;
+    for (lane = 0; lane < lanes; lane++) {
+        const char  *argv[12];
+        char         cnt[16];
+
+        snprintf(cnt, sizeof(cnt), "%d", share);
+        argc = 0;
+        argv[argc++] = "XREADGROUP";
+        argv[argc++] = "GROUP";
+        argv[argc++] = BC_GROUP_RECORDERS;
+        argv[argc++] = s->conf.consumer;
+        argv[argc++] = "COUNT";
+        argv[argc++] = cnt;
+        argv[argc++] = "STREAMS";
+        argv[argc++] = snd_events_stream(stream, lane);
+        if (!s->ev_pending_done[lane] && s->ev_cursor[lane][0] == '\0') {
+            strcpy(s->ev_cursor[lane], "0");
+        }
+        argv[argc++] = s->ev_pending_done[lane] ? ">" : s->ev_cursor[lane];
+        bc_rc_append(s->redis, argc, argv, NULL);
     }
-    if (snd_ev_resolve(s, ev, n, ho) != 0
-        || snd_ev_write(s, ev, n, &ho, &held, !snd_stop) != 0
+    for (n = 0; n < lanes; n++) {
+        if (bc_rc_get_reply(s->redis, &r) != REDIS_OK) {
+            snd_redis_lost(s, bc_rc_errstr(s->redis));
+            return -1;
+        }
+        if (r->type == REDIS_REPLY_ERROR) {
+            snd_log(SND_LOG_ERR, "XREADGROUP of events lane %u: %s", n,
+                r->str);
+            freeReplyObject(r);
+            continue;
+        }
+        if (snd_rec_entries(s, v, rd, n, r) != 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* what was read of each lane: its own pending scan goes on after its last
+   entry (ok), or every lane read starts it again from the first (the turn
+   failed: nothing was acknowledged) */
+static void
+snd_rec_cursors(snd_t *s, const snd_evs_t *v, const snd_rec_read_t *rd,
+    int ok)
+{
+    size_t    i;
+    unsigned  lane;
+
+    for (lane = 0; lane < SND_LANES(s); lane++) {
+        if (!rd->read[lane]) {
+            continue;
+        }
+        if (!ok) {
+            s->ev_pending_done[lane] = 0;
+            s->ev_cursor[lane][0] = '\0';
+            continue;
+        }
+        if (s->ev_pending_done[lane]) {
+            continue;
+        }
+        for (i = 0; i < v->n; i++) {
+            if (v->ev[i].ack && v->ev[i].lane == lane) {
+                snprintf(s->ev_cursor[lane], sizeof(s->ev_cursor[lane]),
+                         "%s", v->ev[i].id);
+            }
+        }
+    }
+}
+
+/* one XACK a lane for the whole turn, pipelined; the entries acked, -1 if
+   the link was lost (recorded anyway: read again and deduplicated) */
+static int
+snd_rec_ack(snd_t *s, const snd_evs_t *v)
+{
+    const char  **xack;
+    char          stream[64];
+    size_t        i, nack, total = 0;
+    unsigned      lane, sent = 0;
+    redisReply   *rp;
+
+    xack = malloc((3 + v->n) * sizeof(char *));
+    if (xack == NULL) {
+        snd_log(SND_LOG_ERR, "out of memory acknowledging events");
+        return -1;
+    }
+    for (lane = 0; lane < SND_LANES(s); lane++) {
+        xack[0] = "XACK";
+        xack[1] = snd_events_stream(stream, lane);
+        xack[2] = BC_GROUP_RECORDERS;
+        nack = 0;
+        for (i = 0; i < v->n; i++) {
+            if (v->ev[i].ack && v->ev[i].lane == lane) {
+                xack[3 + nack++] = v->ev[i].id;
+            }
+        }
+        if (nack > 0) {
+            bc_rc_append(s->redis, (int) (3 + nack), xack, NULL);
+            sent++;
+            total += nack;
+        }
+    }
+    free(xack);
+    while (sent-- > 0) {
+        if (bc_rc_get_reply(s->redis, &rp) != REDIS_OK) {
+            snd_redis_lost(s, bc_rc_errstr(s->redis));
+            return -1;
+        }
+        freeReplyObject(rp);
+    }
+    return (int) total;
+}
+
+/* a turn with no event: the handed results that are due, in one
+   transaction; 1 committed, 0 not */
+static int
+snd_rec_handed(snd_t *s, snd_handoff_t **ho, snd_handoff_t **held)
+{
+    if (snd_db_exec(s, "START TRANSACTION", 17) != 0) {
+        return 0;
+    }
+    if (snd_ev_write(s, NULL, 0, ho, held, !snd_stop) != 0
         || snd_db_exec(s, "COMMIT", 6) != 0)
     {
         if (s->db != NULL) {
             mysql_real_query(s->db, "ROLLBACK", 8);
         }
-        /* not acked: read again from our pending entries */
-        s->ev_pending_done[lane] = 0;
-        s->ev_cursor[lane][0] = '\0';
+        return 0;
+    }
+    return 1;
+}
+
+int
+snd_recorder_turn(snd_t *s)
+{
+    snd_evs_t           v = { 0 };
+    snd_rec_read_t      rd;
+    size_t              i, nho = 0;
+    int                 rc = -1, committed = 0, nack;
+    snd_handoff_t      *ho = NULL, *held = NULL, *a;
+    unsigned long long  gen = 0;
+    unsigned            lane;
+
+    if (snd_redis_ok(s) != 0 || snd_db_ok(s) != 0) {
+        return -1;
+    }
+    memset(&rd, 0, sizeof(rd));
+    if (snd_rec_read(s, &v, &rd) != 0) {
+        goto freed;
+    }
+    s->ev_empty = rd.entries == 0;
+    ho = snd_handoff_take(s, &gen);
+    if (rd.entries == 0) {
+        if (ho == NULL) {
+            snd_handoff_done(s, NULL, NULL, gen, 1);
+            rc = 0;
+            goto freed;
+        }
+        committed = snd_rec_handed(s, &ho, &held);
+        if (committed) {
+            for (a = ho; a != NULL; a = a->next) {
+                nho++;
+            }
+            rc = (int) nho;
+        }
+        goto done;
+    }
+
+    snd_kw_classify(s, v.ev, v.n);
+    if (snd_db_exec(s, "START TRANSACTION", 17) != 0) {
+        snd_rec_cursors(s, &v, &rd, 0);
+        goto done;
+    }
+    if (snd_ev_resolve(s, v.ev, v.n, ho) != 0
+        || snd_ev_write(s, v.ev, v.n, &ho, &held, !snd_stop) != 0
+        || snd_db_exec(s, "COMMIT", 6) != 0)
+    {
+        if (s->db != NULL) {
+            mysql_real_query(s->db, "ROLLBACK", 8);
+        }
+        snd_rec_cursors(s, &v, &rd, 0);
         goto done;
     }
     committed = 1;
+    snd_rec_cursors(s, &v, &rd, 1);
     /* after the commit: the opt-outs of this turn are visible to the
        replies' check; a turn read again finds the reply's Redis key set */
-    snd_kw_reply(s, ev, n);
+    snd_kw_reply(s, v.ev, v.n);
     for (a = ho; a != NULL; a = a->next) {
         nho++;
     }
-
-    /* one XACK for the whole turn */
-    xack = malloc((3 + n) * sizeof(char *));
-    if (xack == NULL) {
-        snd_log(SND_LOG_ERR, "out of memory acknowledging events");
-        goto done;            /* recorded; read again and deduplicated */
+    nack = snd_rec_ack(s, &v);
+    if (nack < 0) {
+        goto done;
     }
-    xack[0] = "XACK";
-    xack[1] = stream;
-    xack[2] = BC_GROUP_RECORDERS;
-    nack = 0;
-    for (i = 0; i < n; i++) {
-        if (ev[i].ack) {
-            xack[3 + nack++] = ev[i].id;
-        }
-    }
-    if (nack > 0) {
-        redisReply *rp = NULL;
-        bc_rc_append(s->redis, (int) (3 + nack), xack, NULL);
-        if (bc_rc_get_reply(s->redis, &rp) != REDIS_OK) {
-            free(xack);
-            snd_redis_lost(s, bc_rc_errstr(s->redis));
-            goto done;
-        }
-        freeReplyObject(rp);
-    }
-    free(xack);
-    snd_log(SND_LOG_DEBUG, "recorded %zu events (%zu entries), %zu handed "
-        "results", n, nack, nho);
-    rc = (int) (nack + nho);
+    snd_log(SND_LOG_DEBUG, "recorded %zu events (%d entries), %zu handed "
+        "results", v.n, nack, nho);
+    rc = (int) nho + nack;
 
 done:
     snd_handoff_done(s, ho, held, gen, committed);
+freed:
     for (i = 0; i < v.n; i++) {
         snd_ev_free(&v.ev[i]);
     }
     free(v.ev);
-    freeReplyObject(r);
+    for (lane = 0; lane < BC_LANES_MAX; lane++) {
+        if (rd.r[lane] != NULL) {
+            freeReplyObject(rd.r[lane]);
+        }
+    }
     return rc;
 }
 
@@ -402,8 +534,8 @@ static void *
 snd_recorder_main(void *arg)
 {
     snd_t      *r = arg;
-    long long   now, start, every, stop_deadline = 0, round_start = 0;
-    int         n, pending, round_n = 0;
+    long long   now, start, every, stop_deadline = 0;
+    int         n, pending;
 
     mysql_thread_init();
     for ( ;; ) {
@@ -424,9 +556,6 @@ snd_recorder_main(void *arg)
         }
         now = snd_now_ms();
         start = now;
-        if (r->ev_lane == 0) {
-            round_start = start;
-        }
         if (now >= r->next_ev_reclaim_ms && snd_redis_ok(r) == 0) {
             snd_queue_reclaim_events(r);
             every = r->conf.reclaim_idle_ms / 4;
@@ -441,17 +570,11 @@ snd_recorder_main(void *arg)
             snd_rec_sleep(r->redis == NULL || r->db == NULL ? 200 : 50);
             continue;
         }
-        /* a round is one turn for each lane */
-        round_n += n;
-        if (r->ev_lane != 0) {
-            continue;
-        }
-        r->ev_block_ms = round_n == 0 ? 200 : 0;
-        if (round_n > 0 && round_n < SND_EV_BATCH) {
+        r->ev_block_ms = n == 0 ? 200 : 0;
+        if (n > 0 && n < SND_EV_BATCH) {
             /* caught up: let the next batch gather */
-            snd_rec_gather(r, round_start);
+            snd_rec_gather(r, start);
         }
-        round_n = 0;
     }
     if (r->redis != NULL) {
         bc_rc_free(r->redis);

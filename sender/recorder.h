@@ -14,6 +14,7 @@
 
 typedef struct {
     char         id[48];           /* stream entry id */
+    unsigned     lane;             /* of the stream it came from */
     int          ack;              /* first sub-event of its entry: XACK */
     char         provider[16];
     char         kind[32];

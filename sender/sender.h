@@ -303,8 +303,9 @@ struct snd_s {
     int                ev_pending_done[BC_LANES_MAX];
     char               ev_cursor[BC_LANES_MAX][48];
     unsigned           ev_lane;       /* the recorder's next lane */
-    int                ev_empty;      /* lanes in a row the recorder found
-                                         empty */
+    int                ev_empty;      /* the recorder's last turn read
+                                         nothing: the next waits on one
+                                         lane */
     long long          next_promote_ms, next_reclaim_ms, next_trim_ms;
     char               reclaim_cursor[BC_LANES_MAX][48];
 
