@@ -38,15 +38,7 @@ my $e = $c->cluster_env;
 sub campaign_phone { sprintf '+1415200%04d', $_[0] }
 sub direct_phone { sprintf '+1415210%04d', $_[0] }
 
-# a step the rest depends on: when it fails, say why and stop here (the
-# teardown still checks that the cluster stops cleanly)
-sub must {
-    my ($ok, $why) = @_;
-    return 1 if $ok;
-    diag "stopping here: $why";
-    $c->done;
-    exit;
-}
+sub must { $c->must(@_) }
 
 # ------------------------------------------------------------ the harness
 for my $k (qw(NGINX_URLS REDIS_NODES MYSQL_PRIMARY MYSQL_REPLICA SIM_URL
@@ -140,21 +132,8 @@ my $manage = $c->create_key('manage');
 my $send = $c->create_key('send');
 my $read = $c->create_key('read');
 
-$r = $c->post('/api/groups', key => $manage, json => { name => 'cluster' });
-must(is($r->{status}, 201, 'a group') || 0, "POST /api/groups: $r->{status} $r->{content}");
-my $gid = $r->{json}{id};
-my $csv = "name,phone\n" . join '', map { "C$_," . campaign_phone($_) . "\n" } 0 .. $CAMPAIGN_N - 1;
-$r = $c->post("/api/contacts/import?group_id=$gid", key => $manage, body => $csv,
-              headers => { 'Content-Type' => 'text/csv' });
-is($r->{status}, 202, "$CAMPAIGN_N contacts: import accepted") or diag $r->{content};
-my $import_id = ($r->{json} || {})->{import_id} // 0;
-my $imp = {};
-wait_until(sub {
-    $imp = $c->get("/api/contacts/imports/$import_id", key => $read)->{json} || {};
-    ($imp->{status} // 'running') ne 'running';
-}, 60, 0.2);
-must(is($imp->{status} // '', 'done', 'the import is done') && is($imp->{created}, $CAMPAIGN_N, "$CAMPAIGN_N contacts created"),
-     'the import did not complete: ' . json_encode($imp));
+my $gid = $c->import_group(name => 'cluster', prefix => 'C', n => $CAMPAIGN_N, phone => \&campaign_phone,
+                           manage => $manage, read => $read);
 ok(wait_until(sub { replica_sql('SELECT COUNT(*) FROM broadcast.contacts') == $CAMPAIGN_N }, 30, 0.2),
    'the MariaDB replica has them too');
 

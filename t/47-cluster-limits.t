@@ -49,15 +49,7 @@ note sprintf 'cluster started in %.1f s', $c->start_secs;
 sub direct_phone { sprintf '+1415220%04d', $_[0] }
 sub campaign_phone { sprintf '+1415230%04d', $_[0] }
 
-# a step the rest depends on: when it fails, say why and stop here (the
-# teardown still checks that the cluster stops cleanly)
-sub must {
-    my ($ok, $why) = @_;
-    return 1 if $ok;
-    diag "stopping here: $why";
-    $c->done;
-    exit;
-}
+sub must { $c->must(@_) }
 
 sub sim_to {
     my ($re) = @_;
@@ -189,21 +181,8 @@ is_deeply(\@on, [map { "sender-$_" } 1 .. $SENDERS], "each of the $SENDERS sende
     or diag "only @on";
 
 # ------------------------------------------------------------ campaign pause
-$r = $c->post('/api/groups', key => $manage, json => { name => 'limits' });
-must(is($r->{status}, 201, 'a group'), "POST /api/groups: $r->{status} $r->{content}");
-my $gid = $r->{json}{id};
-my $csv = "name,phone\n" . join '', map { "L$_," . campaign_phone($_) . "\n" } 0 .. $CAMPAIGN_N - 1;
-$r = $c->post("/api/contacts/import?group_id=$gid", key => $manage, body => $csv,
-              headers => { 'Content-Type' => 'text/csv' });
-is($r->{status}, 202, "$CAMPAIGN_N contacts: import accepted") or diag $r->{content};
-my $import_id = ($r->{json} || {})->{import_id} // 0;
-my $imp = {};
-wait_until(sub {
-    $imp = $c->get("/api/contacts/imports/$import_id", key => $read)->{json} || {};
-    ($imp->{status} // 'running') ne 'running';
-}, 60, 0.2);
-must(is($imp->{status} // '', 'done', 'the import is done') && is($imp->{created}, $CAMPAIGN_N, "$CAMPAIGN_N contacts created"),
-     'the import did not complete: ' . json_encode($imp));
+my $gid = $c->import_group(name => 'limits', prefix => 'L', n => $CAMPAIGN_N, phone => \&campaign_phone,
+                           manage => $manage, read => $read);
 
 $r = $c->post('/api/campaigns', key => $send, json => {
     name => 'limits', channel => 'sms', content => { message => 'Hi {{name}}' },

@@ -221,6 +221,41 @@ sub dump_logs {
                              map { "$d/log/$_" } qw(sim.log mysqld.log mysqld-replica.log));
 }
 
+# a step the rest of a test depends on: when it fails, say why and stop
+# there (the teardown still checks that the cluster stops cleanly)
+sub must {
+    my ($self, $ok, $why) = @_;
+    return 1 if $ok;
+    Test::More::diag("stopping here: $why");
+    $self->done;
+    exit;
+}
+
+# a group of n contacts imported as CSV ("<prefix><i>", phone($i) for i in
+# 0 .. n-1) through node 1, waited for; the group's id
+sub import_group {
+    my ($self, %o) = @_;
+    my ($manage, $read, $n) = @o{qw(manage read n)};
+    my $r = $self->post('/api/groups', key => $manage, json => { name => $o{name} });
+    $self->must(Test::More::is($r->{status}, 201, "a group $o{name}"),
+                "POST /api/groups: $r->{status} $r->{content}");
+    my $gid = $r->{json}{id};
+    my $csv = "name,phone\n" . join '', map { "$o{prefix}$_," . $o{phone}->($_) . "\n" } 0 .. $n - 1;
+    $r = $self->post("/api/contacts/import?group_id=$gid", key => $manage, body => $csv,
+                     headers => { 'Content-Type' => 'text/csv' });
+    Test::More::is($r->{status}, 202, "$n contacts: import accepted") or Test::More::diag($r->{content});
+    my $import_id = ($r->{json} || {})->{import_id} // 0;
+    my $imp = {};
+    wait_until(sub {
+        $imp = $self->get("/api/contacts/imports/$import_id", key => $read)->{json} || {};
+        ($imp->{status} // 'running') ne 'running';
+    }, 60, 0.2);
+    $self->must(Test::More::is($imp->{status} // '', 'done', 'the import is done')
+                && Test::More::is($imp->{created}, $n, "$n contacts created"),
+                'the import did not complete: ' . json_encode($imp));
+    return $gid;
+}
+
 # cluster.sh stop; then: it exited 0, nothing is left running, no nginx
 # logged alert/crit/emerg, no secret in a log
 sub teardown {
