@@ -748,6 +748,8 @@ libs:
 done:
     free(s->idset);
     snd_conf_free(&s->conf);
+    /* every thread has ended: the process-wide key ring goes too */
+    bc_crypt_ring_free(bc_crypt_default());
     free(s);
     return rc;
 }
