@@ -253,3 +253,46 @@ bc_mysql_conf_from(bc_db_conf_t *db, const bc_conf_t *cf, char *err,
 
     return 0;
 }
+
+
+int
+bc_mysql_conf_replica_from(bc_db_conf_t *db, const bc_db_conf_t *primary,
+    const bc_conf_t *cf, char *err, size_t errlen)
+{
+    const bc_mysql_setting_t  *st;
+    const char                *v;
+    char                       key[64];
+    size_t                     i;
+
+    v = bc_conf_get(cf, "mysql_replica", NULL);
+    if (v == NULL || v[0] == '\0') {
+        return 0;
+    }
+
+    *db = *primary;
+    db->host[0] = '\0';
+    db->socket[0] = '\0';
+
+    if (bc_mysql_conf_addr(db, v, strlen(v)) != BC_MYSQL_CONF_OK) {
+        snprintf(err, errlen, "mysql_replica: \"%s\" is not <ip>:<port>, "
+                 "[<ipv6>]:<port> or unix:<path>", v);
+        return -1;
+    }
+
+    for (i = 0; i < BC_MYSQL_NSETTINGS; i++) {
+        st = &bc_mysql_settings[i];
+        if (!st->directive) {
+            continue;               /* the address says where */
+        }
+        snprintf(key, sizeof(key), "mysql_replica_%s", st->name);
+        v = bc_conf_get(cf, key, NULL);
+        if (v != NULL
+            && bc_mysql_apply(db, st, v, strlen(v), key, err, errlen)
+               != BC_MYSQL_CONF_OK)
+        {
+            return -1;
+        }
+    }
+
+    return 1;
+}

@@ -51,4 +51,14 @@ int bc_mysql_conf_set(bc_db_conf_t *db, const char *name, size_t name_len,
 int bc_mysql_conf_from(bc_db_conf_t *db, const bc_conf_t *cf, char *err,
     size_t errlen);
 
+/*
+ * A replica from the same file: mysql_replica, an address as
+ * bc_mysql_conf_addr takes it, reached as the primary is (its user,
+ * database, password and timeouts) unless mysql_replica_user,
+ * mysql_replica_database or mysql_replica_password_file say otherwise.
+ * 1 configured, 0 not, -1 with err.
+ */
+int bc_mysql_conf_replica_from(bc_db_conf_t *db, const bc_db_conf_t *primary,
+    const bc_conf_t *cf, char *err, size_t errlen);
+
 #endif /* BC_MYSQL_CONF_H */

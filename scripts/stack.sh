@@ -21,7 +21,8 @@
 #   BC_NGINX_WORKERS     worker_processes (default: auto)
 #   BC_MYSQL_EXTRA       extra mariadbd options
 #   MYSQL_REPLICA_PORT   also a MariaDB replica on this port (GTID
-#                replication; nginx gets broadcast_mysql_replica)
+#                replication; nginx gets broadcast_mysql_replica, the
+#                sender mysql_replica)
 #   BC_PUBLIC_URL        public URL (default http://127.0.0.1:$PORT)
 #   BC_BACKEND_TIMEOUT   broadcast_backend_timeout (default 3s)
 #   BC_NGINX_NO_SMS_FROM=1  render nginx.conf without broadcast_sms_from
@@ -598,6 +599,7 @@ mysql_port = $MYSQL_PORT
 mysql_user = $2
 mysql_password_file = $3
 mysql_database = broadcast
+${MYSQL_REPLICA_PORT:+mysql_replica = 127.0.0.1:$MYSQL_REPLICA_PORT}
 consumer = ${BC_CONSUMER:-sender-1}
 public_url = $PUBLIC_URL
 twilio_api_base = $sim_url

@@ -494,6 +494,7 @@ snd_camp_main(void *arg)
         mysql_close(d->s->db);
         d->s->db = NULL;
     }
+    snd_replica_close(d->s);
     snd_buf_release();
     mysql_thread_end();
     return NULL;

@@ -92,7 +92,7 @@ snd_fan_contacts(snd_disp_t *d, snd_camp_t *c, int *empty)
         }
     }
     snd_buf_add(&q, " ORDER BY c.id LIMIT %d", d->s->conf.campaign_batch);
-    return snd_db_select(d->s, &q);
+    return snd_replica_select(d->s, &q);
 }
 
 /* the filter: every attribute equal (as JSON values), locale equal,

@@ -112,6 +112,10 @@ static const snd_conf_num_t  snd_conf_nums[] = {
     { "redis_wait_replicas", "0", 0, 16, SND_CONF_FIELD(redis_wait_replicas) },
     { "redis_wait_timeout_ms", "100", 1, 10000,
       SND_CONF_FIELD(redis_wait_timeout_ms) },
+    /* how long an audience page waits for the replica to apply what the
+       primary has (MASTER_GTID_WAIT) before the primary answers it */
+    { "mysql_replica_wait_ms", "1000", 0, 60000,
+      SND_CONF_FIELD(replica_wait_ms) },
     { "reclaim_idle_ms", "30000", 1000, 86400000,
       SND_CONF_FIELD(reclaim_idle_ms) },
     /* reconcile lookups: Twilio allows up to 1,000 messages per page */
@@ -308,6 +312,13 @@ snd_conf_load(snd_conf_t *conf, const char *path)
     conf->db.connect_timeout = 3;
     conf->db.rw_timeout = 30;
 
+    conf->replica_set = bc_mysql_conf_replica_from(&conf->replica, &conf->db,
+                                                   &cf, err, sizeof(err));
+    if (conf->replica_set < 0) {
+        snd_log(SND_LOG_ERR, "config: %s", err);
+        goto done;
+    }
+
     if (snd_conf_strings(conf, &cf) != 0) {
         goto done;
     }
@@ -364,4 +375,5 @@ snd_conf_free(snd_conf_t *conf)
     snd_secret_free(&conf->meta_access_token);
     snd_secret_free(&conf->sendgrid_api_key);
     memset(conf->db.password, 0, sizeof(conf->db.password));
+    memset(conf->replica.password, 0, sizeof(conf->replica.password));
 }

@@ -60,6 +60,11 @@ int snd_log_level_parse(const char *name);
 typedef struct {
     bc_redis_conf_t  redis;
     bc_db_conf_t     db;
+    /* mysql_replica: the campaign dispatcher reads audiences there
+       (replica.c); replica_set 0 without one */
+    bc_db_conf_t     replica;
+    int              replica_set;
+    long             replica_wait_ms;       /* mysql_replica_wait_ms */
     char             consumer[64];
     char             public_url[512];
     char             twilio_api_base[512];
@@ -290,6 +295,12 @@ struct snd_s {
     MYSQL             *db;           /* NULL while MySQL is down */
     int                redis_down_logged, db_down_logged;
     long long          redis_retry_ms, db_retry_ms;
+    /* the dispatcher's replica link (replica.c); NULL until needed, or
+       while it rests after a failure until replica_retry_ms */
+    MYSQL             *replica;
+    long long          replica_retry_ms;
+    int                replica_state;       /* SND_REPLICA_*: logged when
+                                               it changes */
     /* connections made to Redis so far: a change tells the campaign
        dispatcher that writes acknowledged before may be gone (failover) */
     unsigned long long redis_links;
@@ -478,11 +489,20 @@ int snd_db_run(snd_t *s, const snd_buf_t *b);
 /* runs the SELECT built in b, frees b and stores its result set; NULL on
    failure (logged, a lost connection dropped) */
 MYSQL_RES *snd_db_select(snd_t *s, snd_buf_t *b);
+
 /* runs the statement built in b if it has rows (nrows > 0), then frees b;
    -1 if it failed */
 int snd_db_run_free(snd_t *s, snd_buf_t *b, int nrows);
 void snd_db_rollback(snd_t *s);
 snd_item_t *snd_find(snd_item_t *list, const char *id, size_t len);
+
+/* ---- replica.c ---------------------------------------------------------- */
+
+/* a heavy read that decides no send by itself (an audience page): on the
+   replica once it has applied what the primary has committed, else on the
+   primary; frees q as snd_db_select does */
+MYSQL_RES *snd_replica_select(snd_t *s, snd_buf_t *q);
+void snd_replica_close(snd_t *s);
 
 /* ---- claim.c ------------------------------------------------------------ */
 
