@@ -192,8 +192,78 @@ test_file(void **state)
 }
 
 
+/* the replica of a file: its address, the rest the primary's unless the
+   mysql_replica_* keys say otherwise */
+static int
+replica_from(bc_db_conf_t *db, const char *text, char *err, size_t errlen)
+{
+    bc_conf_t     cf;
+    bc_db_conf_t  primary;
+    char          path[64];
+    int           rc;
+
+    write_temp(path, text);
+    memset(&cf, 0, sizeof(cf));
+    assert_int_equal(bc_conf_load(&cf, path, err, errlen), 0);
+    unlink(path);
+
+    memset(&primary, 0, sizeof(primary));
+    assert_int_equal(bc_mysql_conf_from(&primary, &cf, err, errlen), 0);
+    primary.connect_timeout = 3;
+    memset(db, 0, sizeof(*db));
+    rc = bc_mysql_conf_replica_from(db, &primary, &cf, err, errlen);
+    bc_conf_free(&cf);
+
+    return rc;
+}
+
+
+static void
+test_replica(void **state)
+{
+    bc_db_conf_t  db;
+    char          path[64], text[256], err[256];
+
+    (void) state;
+
+    assert_int_equal(replica_from(&db, "mysql_host = 10.0.0.7\n", err,
+                                  sizeof(err)), 0);
+
+    write_temp(path, "secret\n");
+    snprintf(text, sizeof(text), "mysql_host = 10.0.0.7\nmysql_user = u\n"
+             "mysql_password_file = %s\nmysql_replica = 10.0.0.8:3307\n",
+             path);
+    assert_int_equal(replica_from(&db, text, err, sizeof(err)), 1);
+    assert_string_equal(db.host, "10.0.0.8");
+    assert_int_equal(db.port, 3307);
+    assert_string_equal(db.user, "u");
+    assert_string_equal(db.database, "broadcast");
+    assert_string_equal(db.password, "secret");
+    assert_int_equal(db.connect_timeout, 3);
+    unlink(path);
+
+    assert_int_equal(replica_from(&db, "mysql_host = 10.0.0.7\n"
+                                  "mysql_replica = unix:/run/r.sock\n"
+                                  "mysql_replica_user = reader\n"
+                                  "mysql_replica_database = b2\n", err,
+                                  sizeof(err)), 1);
+    assert_string_equal(db.socket, "/run/r.sock");
+    assert_string_equal(db.host, "");
+    assert_string_equal(db.user, "reader");
+    assert_string_equal(db.database, "b2");
+
+    assert_int_equal(replica_from(&db, "mysql_replica = replica.local:3307\n",
+                                  err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "mysql_replica"));
+    assert_int_equal(replica_from(&db, "mysql_replica = 10.0.0.8:3307\n"
+                                  "mysql_replica_password_file = /nonexistent\n",
+                                  err, sizeof(err)), -1);
+}
+
+
 BC_UNIT_MAIN(
     cmocka_unit_test(test_addr),
     cmocka_unit_test(test_directive),
-    cmocka_unit_test(test_file)
+    cmocka_unit_test(test_file),
+    cmocka_unit_test(test_replica)
 )
