@@ -253,21 +253,28 @@ snd_xreadgroup_argv(snd_t *s, snd_xread_t *x, const char *group,
     return argc;
 }
 
-/* an XREADGROUP's error reply: logged, a missing group recreated; NULL */
-static redisReply *
-snd_xreadgroup_error(snd_t *s, const char *stream, redisReply *r)
+/* the consumer groups of every lane, created where missing */
+static void
+snd_queue_groups(snd_t *s)
 {
     char  err[256];
 
-    snd_log(SND_LOG_ERR, "XREADGROUP %s: %s", stream, r->str);
-    if (strncmp(r->str, "NOGROUP", 7) == 0
-        && bc_redis_ensure_groups(s->redis, SND_LANES(s), err, sizeof(err))
-           != 0)
+    if (bc_redis_ensure_groups(s->redis, SND_LANES(s), err, sizeof(err))
+        != 0)
     {
         snd_log(SND_LOG_ERR, "creating groups: %s", err);
     }
+}
+
+/* an XREADGROUP's error reply, logged and freed; 1 if a group was missing */
+static int
+snd_xreadgroup_error(const char *stream, redisReply *r)
+{
+    int  nogroup = strncmp(r->str, "NOGROUP", 7) == 0;
+
+    snd_log(SND_LOG_ERR, "XREADGROUP %s: %s", stream, r->str);
     freeReplyObject(r);
-    return NULL;
+    return nogroup;
 }
 
 /*
@@ -291,7 +298,10 @@ snd_xreadgroup(snd_t *s, const char *group, const char *stream, int count,
         return NULL;
     }
     if (r->type == REDIS_REPLY_ERROR) {
-        return snd_xreadgroup_error(s, stream, r);
+        if (snd_xreadgroup_error(stream, r)) {
+            snd_queue_groups(s);
+        }
+        return NULL;
     }
     return r;
 }
@@ -339,7 +349,7 @@ snd_queue_read_lanes(snd_t *s, int share, int *full)
     snd_xread_t  x[BC_LANES_MAX];
     char         stream[BC_LANES_MAX][64];
     unsigned     lanes = SND_LANES(s), lane;
-    int          argc, n, got = 0;
+    int          argc, n, got = 0, nogroup = 0;
     redisReply  *r;
 
     for (lane = 0; lane < lanes; lane++) {
@@ -356,12 +366,16 @@ snd_queue_read_lanes(snd_t *s, int share, int *full)
             return -1;
         }
         if (r->type == REDIS_REPLY_ERROR) {
-            snd_xreadgroup_error(s, stream[lane], r);
+            /* the groups once every reply of the pipeline is read */
+            nogroup |= snd_xreadgroup_error(stream[lane], r);
             continue;
         }
         n = snd_queue_lane_reply(s, lane, r);
         full[lane] = n >= share;
         got += n;
+    }
+    if (nogroup) {
+        snd_queue_groups(s);
     }
     return got;
 }

@@ -5,9 +5,9 @@
 # its Idempotency-Key record share one lane, a revoked key loses its cached
 # copy in every lane, an inbound STOP then START from one number keep their
 # order, a WhatsApp window opens in its conversation's lane, /metrics adds
-# the lanes up, and a sender SIGKILLed with entries in every lane leaves
-# nothing lost or doubled. (On a Redis Cluster the lanes are on different
-# masters: t/45.)
+# the lanes up, a sender SIGKILLed with entries in every lane leaves
+# nothing lost or doubled, and deleted streams get their groups back.
+# (On a Redis Cluster the lanes are on different masters: t/45.)
 use strict;
 use warnings;
 use FindBin;
@@ -175,5 +175,21 @@ is(scalar(grep { ($got->{$_} // 0) == 1 } values %want), 60, 'each exactly once'
 ok(wait_until(sub {
     !grep { ($t->redis_raw('XPENDING', send_stream($_), 'senders') // '') !~ /^0\b/ } 0 .. $LANES - 1
 }, 30, 0.2), 'no lane has pending entries left');
+
+# every lane's streams gone with their groups (a flushed Redis): the
+# sender's pipelined read meets NOGROUP, makes the groups again once the
+# pipeline is read, and what was queued since is delivered
+$t->redis('DEL', map { (send_stream($_), events_stream($_)) } 0 .. $LANES - 1);
+my %again;
+for my $i (1 .. 9) {
+    my $r = $t->send_sms(key => $key2, to => [sprintf('+1415562%04d', $i)], message => "again $i");
+    $again{ $r->{json}{messages}[0]{id} } = 1 if $r->{status} == 202;
+}
+is(scalar keys %again, 9, 'nine sends after the streams were deleted');
+$st = $t->wait_status([keys %again], qr/^(delivered|failed|undelivered)$/, 60, $key2);
+is(scalar(grep { ($st->{$_}{status} // '') eq 'delivered' } keys %again), 9,
+   'all nine delivered: the groups were made again');
+like($t->redis_raw('XINFO', 'GROUPS', send_stream($_)) // '', qr/^senders$/m, "lane $_: the senders group is back")
+    for 0 .. $LANES - 1;
 
 $t->done;
