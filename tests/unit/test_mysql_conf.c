@@ -124,24 +124,39 @@ test_directive(void **state)
 }
 
 
+/* the primary's settings of a file's text; with replica, then the
+   replica's from them (bc_mysql_conf_replica_from's answer) */
 static int
-from(bc_db_conf_t *db, const char *text, char *err, size_t errlen)
+load(bc_db_conf_t *db, const char *text, int replica, char *err,
+    size_t errlen)
 {
-    bc_conf_t  cf;
-    char       path[64];
-    int        rc;
+    bc_conf_t     cf;
+    bc_db_conf_t  primary;
+    char          path[64];
+    int           rc;
 
     write_temp(path, text);
     memset(&cf, 0, sizeof(cf));
     assert_int_equal(bc_conf_load(&cf, path, err, errlen), 0);
     unlink(path);
 
-    memset(db, 0, sizeof(*db));
-    rc = bc_mysql_conf_from(db, &cf, err, errlen);
+    memset(&primary, 0, sizeof(primary));
+    rc = bc_mysql_conf_from(&primary, &cf, err, errlen);
+    if (replica) {
+        assert_int_equal(rc, 0);
+        primary.connect_timeout = 3;
+        memset(db, 0, sizeof(*db));
+        rc = bc_mysql_conf_replica_from(db, &primary, &cf, err, errlen);
+    } else {
+        *db = primary;
+    }
     bc_conf_free(&cf);
 
     return rc;
 }
+
+#define from(db, text, err, len)          load(db, text, 0, err, len)
+#define replica_from(db, text, err, len)  load(db, text, 1, err, len)
 
 
 static void
@@ -189,32 +204,6 @@ test_file(void **state)
     assert_int_equal(from(&db, "mysql_password_file = /nonexistent/pw\n",
                           err, sizeof(err)),
                      -1);
-}
-
-
-/* the replica of a file: its address, the rest the primary's unless the
-   mysql_replica_* keys say otherwise */
-static int
-replica_from(bc_db_conf_t *db, const char *text, char *err, size_t errlen)
-{
-    bc_conf_t     cf;
-    bc_db_conf_t  primary;
-    char          path[64];
-    int           rc;
-
-    write_temp(path, text);
-    memset(&cf, 0, sizeof(cf));
-    assert_int_equal(bc_conf_load(&cf, path, err, errlen), 0);
-    unlink(path);
-
-    memset(&primary, 0, sizeof(primary));
-    assert_int_equal(bc_mysql_conf_from(&primary, &cf, err, errlen), 0);
-    primary.connect_timeout = 3;
-    memset(db, 0, sizeof(*db));
-    rc = bc_mysql_conf_replica_from(db, &primary, &cf, err, errlen);
-    bc_conf_free(&cf);
-
-    return rc;
 }
 
 
